@@ -1,0 +1,56 @@
+"""The `attnsim` command line: a thin click group; each subcommand parses, calls one function, prints.
+
+Errors from bad input become one line on stderr and exit status 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from attnsim.errors import InputError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="attnsim")
+def cli():
+    """Predict, run and validate decode-attention partitionings (FA2, FlashDecoding, stream-K).
+
+    \b
+    Examples:
+      attnsim predict --gpu h100 --batch 1 --q-heads 32 --kv-heads 8 --context 1k,64k,512k
+      attnsim occupancy --gpu h100 --threads 128 --regs 96 --smem 40960
+      attnsim schedule --strategy streamk --batch 2 --context 3000 --plot gantt.png
+    """
+
+
+def _register() -> None:
+    from attnsim.cli import predict  # noqa: F401  (subcommands register themselves on `cli`)
+    for optional in ("bench", "calibrate", "report"):
+        try:
+            __import__(f"attnsim.cli.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"attnsim.cli.{optional}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register()
+    try:
+        cli.main(args=argv, prog_name="attnsim", standalone_mode=False)
+    except InputError as exc:
+        _fail(str(exc))
+    except click.exceptions.NoSuchOption as exc:
+        _fail(f"{exc.option_name}: no such option")
+    except click.ClickException as exc:
+        _fail(exc.format_message().replace("\n", " "))
+    except click.exceptions.Abort:
+        _fail("aborted")
+    except (BrokenPipeError, KeyboardInterrupt):
+        sys.exit(130)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"attnsim: error: {message}", err=True)
+    sys.exit(2)

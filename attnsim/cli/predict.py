@@ -1,0 +1,127 @@
+"""`attnsim predict`, `attnsim occupancy`, `attnsim schedule`: the model, no GPU needed."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from attnsim.cli import cli
+from attnsim.cli.options import (
+    build_workloads, check_format, gpu_option, positive_or_none, workload_options,
+)
+from attnsim.errors import InputError
+from attnsim.fileio import write_text
+from attnsim.reports.tables import format_records
+from attnsim.simulator.engine import simulate
+from attnsim.simulator.occupancy import CtaResources, occupancy as occupancy_of
+from attnsim.simulator.partition import PlanConfig, canonical_strategy, plan
+from attnsim.simulator.predict import predict_records
+from attnsim.simulator.profiles import resolve_gpu
+from attnsim.simulator.schedule_text import describe_schedule
+from attnsim.units import parse_size
+
+
+def _plan_config(splits, grid, kv_tile) -> PlanConfig:
+    return PlanConfig(splits=positive_or_none(splits, "splits"), grid=positive_or_none(grid, "grid"),
+                      kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"))
+
+
+@cli.command()
+@gpu_option
+@workload_options
+@click.option("--strategy", default="fa2,flashdecoding,streamk", show_default=True,
+              help="Comma-separated: fa2, flashdecoding, streamk (alias lean).")
+@click.option("--splits", default=None, help="FlashDecoding: split count instead of FA2's heuristic.")
+@click.option("--grid", default=None, help="stream-K: persistent grid size (default: resident capacity).")
+@click.option("--kv-tile", default=None, help="KV tokens per tile (default: FA2's block_n for the head_dim).")
+@click.option("--format", "fmt", default="table", show_default=True, help="table, csv or json.")
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
+              help="Also draw speedup vs context (PNG/SVG).")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def predict(gpu, strategy, splits, grid, kv_tile, fmt, plot_path, out_path, **workload_kw):
+    """Predict decode-attention time of each strategy from the analytic model.
+
+    \b
+    Examples:
+      attnsim predict --gpu h100 --batch 1 --q-heads 32 --kv-heads 8 --head-dim 128 \\
+          --context 1k,4k,16k,64k,128k,256k,512k
+      attnsim predict --model llama-3.1-70b --batch 8 --context 32k --format json
+      attnsim predict --contexts 1000,50000,3000 --strategy streamk,fa2
+      attnsim predict --gpu my_gpu.toml --context 64k --plot speedup.png
+    """
+    check_format(fmt)
+    spec = resolve_gpu(gpu)
+    strategies = [canonical_strategy(s) for s in strategy.split(",") if s.strip()]
+    config = _plan_config(splits, grid, kv_tile)
+    records = [r for w in build_workloads(**workload_kw) for r in predict_records(w, spec, strategies, config)]
+    text = format_records(records, fmt)
+    if out_path:
+        write_text(out_path, text + "\n")
+    else:
+        click.echo(text)
+    if plot_path:
+        from attnsim.reports.speedup import plot_speedup
+        import pandas as pd
+        plot_speedup(pd.DataFrame(records), plot_path)
+        click.echo(f"wrote {plot_path}", err=True)
+
+
+@cli.command()
+@gpu_option
+@click.option("--threads", required=True, help="Threads per CTA.")
+@click.option("--regs", required=True, help="Registers per thread.")
+@click.option("--smem", default="0", show_default=True, help="Shared memory per CTA in bytes (static + dynamic).")
+@click.option("--carveout", default=None, help="Preferred shared-memory carve-out in bytes (default: the largest).")
+@click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
+def occupancy(gpu, threads, regs, smem, carveout, fmt):
+    """CTAs per SM for a kernel shape, by the CUDA occupancy rules, and the binding limit.
+
+    \b
+    Example:
+      attnsim occupancy --gpu h100 --threads 128 --regs 96 --smem 40960 --format json
+    """
+    check_format(fmt, ("table", "json"))
+    spec = resolve_gpu(gpu)
+    regs_value = int(regs) if str(regs).isdigit() else parse_size(regs, "regs")
+    res = CtaResources(parse_size(threads, "threads"), regs_value, int(smem) if str(smem).isdigit() else parse_size(smem, "smem"))
+    occ = occupancy_of(spec, res, positive_or_none(carveout, "carveout"))
+    result = {"gpu": spec.name, "threads": res.threads, "regs_per_thread": res.regs_per_thread,
+              "smem_bytes": res.smem_bytes, **occ.as_dict(),
+              "resident_ctas": occ.blocks_per_sm * spec.sm_count}
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo("\n".join(f"{k:>22}: {v}" for k, v in result.items()))
+    if occ.blocks_per_sm == 0:
+        raise InputError("resources", occ.limiter)
+
+
+@cli.command()
+@gpu_option
+@workload_options
+@click.option("--strategy", default="streamk", show_default=True, help="fa2, flashdecoding or streamk.")
+@click.option("--splits", default=None, help="FlashDecoding split count.")
+@click.option("--grid", default=None, help="stream-K grid size.")
+@click.option("--kv-tile", default=None, help="KV tokens per tile.")
+@click.option("--max-ctas", default=40, show_default=True, help="CTAs listed in the summary.")
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Draw the SM timeline (Gantt).")
+def schedule(gpu, strategy, splits, grid, kv_tile, max_ctas, plot_path, **workload_kw):
+    """Who does what: per-CTA tile ranges, hosts and fix-ups, and the simulated timeline.
+
+    \b
+    Examples:
+      attnsim schedule --strategy streamk --batch 2 --q-heads 8 --context 3000
+      attnsim schedule --strategy flashdecoding --context 64k --plot gantt.png
+    """
+    spec = resolve_gpu(gpu)
+    workloads = build_workloads(**workload_kw)
+    if len(workloads) != 1:
+        raise InputError("context", "schedule takes one context length (or one ragged --contexts)")
+    sched = plan(strategy, workloads[0], spec, _plan_config(splits, grid, kv_tile))
+    result = simulate(sched, spec)
+    click.echo(describe_schedule(sched, result, max_ctas))
+    if plot_path:
+        from attnsim.reports.timeline import plot_timeline
+        plot_timeline(result, plot_path)
+        click.echo(f"wrote {plot_path}", err=True)

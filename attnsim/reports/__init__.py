@@ -1,0 +1,1 @@
+"""DataFrames -> tables, matplotlib figures and the HTML report. Reports never reach into the engine."""

@@ -1,0 +1,1 @@
+"""Model presets, named sweeps and scenario files."""

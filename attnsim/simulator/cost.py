@@ -1,0 +1,68 @@
+"""The cost model: what each CTA must stream, how fast a set of CTAs streams, and fixed costs.
+
+Units: bytes, microseconds, and rates in bytes/µs (1 GB/s = 1e3 bytes/µs).
+
+Bandwidth sharing. One CTA alone streams at b = warps x cta_stream_gbps_per_warp (latency-bound:
+bytes in flight / latency). n CTAs together stream at
+
+    agg(n) = B * u / (1 + u^p)^(1/p),   u = n * b / B,
+
+a smooth min(n * b, B) whose knee sharpness p is a profile parameter (p -> inf is the hard
+min; p ~ 2.5 fits the H100 read-bandwidth anchors: 132 4-warp CTAs reach ~0.62 of B). Every
+streaming CTA of a launch gets agg(n) / n.
+
+Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
+CTA a fix-up per merged partial; per launch, the launch overhead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnsim.simulator.hardware import CostParams, GpuSpec
+from attnsim.simulator.schedule import Launch, Reductions
+
+GBPS_TO_BYTES_PER_US = 1e3
+
+
+@dataclass(frozen=True)
+class BandwidthModel:
+    """Per-CTA and aggregate streaming rates of one launch, in bytes/µs."""
+
+    cta_rate: float  # b: one CTA alone
+    hbm_rate: float  # B: the whole chip
+    knee: float  # p
+
+    def aggregate(self, n_streaming):
+        """agg(n) in bytes/µs; accepts scalars or arrays."""
+        u = np.asarray(n_streaming, dtype=np.float64) * self.cta_rate / self.hbm_rate
+        return self.hbm_rate * u / (1.0 + u**self.knee) ** (1.0 / self.knee)
+
+    def per_cta(self, n_streaming):
+        n = np.maximum(np.asarray(n_streaming, dtype=np.float64), 1.0)
+        return self.aggregate(n) / n
+
+
+def bandwidth_model(gpu: GpuSpec, launch: Launch) -> BandwidthModel:
+    params = gpu.cost_for(launch.family)
+    cta_gbps = params.cta_stream_gbps_per_warp * launch.resources.warps
+    return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, gpu.hbm_read_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee)
+
+
+def cta_work_bytes(launch: Launch) -> np.ndarray:
+    """Bytes each CTA moves through HBM (reads + writes). float64 [grid]."""
+    return launch.cta_read_bytes + launch.cta_write_bytes
+
+
+def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions) -> np.ndarray:
+    """Non-streaming time of each CTA: prologue/epilogue, per segment, per tile, host fix-ups. [grid]."""
+    fixed = (params.cta_fixed_us + params.segment_fixed_us * launch.cta_segments
+             + params.tile_fixed_us * launch.cta_tiles).astype(np.float64)
+    if launch.name == "attention" and len(reductions):
+        hosts = reductions.host_cta >= 0
+        n_peers = np.diff(reductions.peer_offsets)[hosts]
+        fixup = params.fixup_fixed_us + params.fixup_per_peer_us * n_peers
+        fixed = fixed + np.bincount(reductions.host_cta[hosts], weights=fixup, minlength=launch.grid)
+    return fixed

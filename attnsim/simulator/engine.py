@@ -1,0 +1,162 @@
+"""Event-driven execution of a Schedule on the GPU's CTA slots.
+
+Launches run one after another, each after its launch overhead. Within a launch, CTAs are
+dispatched in launch order to free slots (slots = SMs x blocks per SM). A CTA first streams its
+bytes at the shared rate (cost.BandwidthModel), then spends its fixed time holding its slot; a host
+CTA also waits until each peer has published its partial.
+
+Streaming is a fluid model: between events every streaming CTA progresses at the same rate, so we
+track one "virtual work" clock W (bytes streamed by a CTA that has streamed since t = 0) and a CTA
+that starts at W0 finishes streaming when W = W0 + its bytes. Events are cohorts of CTAs that start
+together and have the same bytes, so a uniform launch costs a handful of events, not one per CTA.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnsim.errors import InputError
+from attnsim.simulator import cost
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import occupancy
+from attnsim.simulator.schedule import Launch, Schedule
+
+
+@dataclass(frozen=True, eq=False)
+class LaunchTimeline:
+    """What one launch did. Times in µs from the start of the schedule; arrays [grid]."""
+
+    name: str
+    start_us: float  # when its first CTA could start (after the launch overhead)
+    end_us: float
+    slots: int  # resident CTA capacity (SMs x blocks per SM)
+    cta_start_us: np.ndarray
+    cta_stream_end_us: np.ndarray
+    cta_end_us: np.ndarray
+    cta_slot: np.ndarray  # which slot ran the CTA; SM = slot % sm_count (round-robin dispatch)
+
+
+@dataclass(frozen=True, eq=False)
+class SimResult:
+    schedule: Schedule
+    total_us: float
+    launches: tuple[LaunchTimeline, ...]
+    bytes_moved: float
+    hbm_read_gbps: float
+    sm_count: int
+
+    @property
+    def achieved_gbps(self) -> float:
+        return self.bytes_moved / self.total_us / cost.GBPS_TO_BYTES_PER_US
+
+    @property
+    def bw_fraction(self) -> float:
+        return self.achieved_gbps / self.hbm_read_gbps
+
+    def sm_busy_us(self) -> np.ndarray:
+        """Time each SM had at least its CTAs' slots occupied, summed over CTAs. float64 [sm_count]."""
+        busy = np.zeros(self.sm_count)
+        for tl in self.launches:
+            np.add.at(busy, tl.cta_slot % self.sm_count, tl.cta_end_us - tl.cta_start_us)
+        return busy
+
+
+def simulate(schedule: Schedule, gpu: GpuSpec) -> SimResult:
+    clock = 0.0
+    timelines = []
+    for launch in schedule.launches:
+        params = gpu.cost_for(launch.family)
+        clock += params.launch_overhead_us
+        tl = _simulate_launch(schedule, launch, gpu, clock)
+        timelines.append(tl)
+        clock = tl.end_us
+    return SimResult(schedule, clock, tuple(timelines), schedule.total_bytes(), gpu.hbm_read_gbps, gpu.sm_count)
+
+
+def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float) -> LaunchTimeline:
+    slots = gpu.sm_count * occupancy(gpu, launch.resources).blocks_per_sm
+    if slots == 0:
+        raise InputError("resources", f"{launch.name} CTA ({launch.resources}) cannot launch on {gpu.name}")
+    bw = cost.bandwidth_model(gpu, launch)
+    work = cost.cta_work_bytes(launch)
+    fixed = cost.cta_fixed_us(gpu.cost_for(launch.family), launch, schedule.reductions)
+    if launch.grid <= slots:
+        start, stream_end, trace_t, trace_w = _single_wave(work, bw)
+        w_start = np.zeros(launch.grid)
+        slot = np.arange(launch.grid)
+    else:
+        start, stream_end, w_start, slot, trace_t, trace_w = _waves(work, fixed, slots, bw)
+    ready = stream_end
+    if launch.name == "attention" and len(schedule.reductions):
+        ready = _host_ready(schedule, stream_end, w_start, trace_t, trace_w)
+    end = ready + fixed
+    return LaunchTimeline(launch.name, t0, t0 + float(end.max(initial=0.0)), slots, t0 + start,
+                          t0 + stream_end, t0 + end, slot)
+
+
+def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):
+    """All CTAs start at t = 0; they finish streaming in order of their bytes (vectorised)."""
+    levels, counts = np.unique(work, return_counts=True)
+    streaming = len(work) - np.r_[0, np.cumsum(counts)[:-1]]  # CTAs streaming before each level
+    dt = np.diff(np.r_[0.0, levels]) / bw.per_cta(streaming)
+    times = np.cumsum(dt)
+    stream_end = times[np.searchsorted(levels, work)]
+    return np.zeros(len(work)), stream_end, np.r_[0.0, times], np.r_[0.0, levels]
+
+
+def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthModel):
+    """More CTAs than slots: dispatch cohorts in launch order as slots free up."""
+    n = len(work)
+    start, stream_end, w_start, slot = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
+    run_starts = np.r_[0, np.flatnonzero((np.diff(work) != 0) | (np.diff(fixed) != 0)) + 1, n]
+    free_slots = list(range(slots - 1, -1, -1))  # a stack; slot ids are reused LIFO
+    streaming, tails = [], []  # heaps: (W at stream end, lo, hi) and (t release, lo, hi)
+    t = w = 0.0
+    n_streaming, next_cta, run = 0, 0, 0
+    trace_t, trace_w = [0.0], [0.0]
+    while next_cta < n or streaming or tails:
+        while free_slots and next_cta < n:  # dispatch the next cohort
+            while run_starts[run + 1] <= next_cta:
+                run += 1
+            hi = min(run_starts[run + 1], next_cta + len(free_slots))
+            start[next_cta:hi], w_start[next_cta:hi] = t, w
+            slot[next_cta:hi] = [free_slots.pop() for _ in range(hi - next_cta)]
+            heapq.heappush(streaming, (w + work[next_cta], next_cta, hi))
+            n_streaming += hi - next_cta
+            next_cta = hi
+        rate = bw.per_cta(n_streaming)
+        t_stream = t + (streaming[0][0] - w) / rate if streaming else np.inf
+        t_tail = tails[0][0] if tails else np.inf
+        if t_stream <= t_tail:
+            w_end, lo, hi = heapq.heappop(streaming)
+            t, w = t_stream, w_end
+            stream_end[lo:hi] = t
+            n_streaming -= hi - lo
+            heapq.heappush(tails, (t + fixed[lo], lo, hi))
+        else:
+            w += rate * (t_tail - t) if n_streaming else 0.0
+            t = t_tail
+            _, lo, hi = heapq.heappop(tails)
+            free_slots.extend(slot[lo:hi][::-1])
+        trace_t.append(t)
+        trace_w.append(w)
+    return start, stream_end, w_start, slot, np.asarray(trace_t), np.asarray(trace_w)
+
+
+def _host_ready(schedule: Schedule, stream_end, w_start, trace_t, trace_w) -> np.ndarray:
+    """When each CTA may start its fixed tail: hosts wait for every peer's partial to be published."""
+    red = schedule.reductions
+    ready = stream_end.copy()
+    hosts = red.host_cta >= 0
+    if not hosts.any():
+        return ready
+    peer_w = w_start[red.peer_cta] + red.peer_done_bytes  # virtual-work clock at publication
+    peer_t = np.interp(peer_w, trace_w, trace_t)
+    row = np.repeat(np.arange(len(red)), np.diff(red.peer_offsets))
+    latest = np.full(len(red), -np.inf)
+    np.maximum.at(latest, row, peer_t)
+    np.maximum.at(ready, red.host_cta[hosts], latest[hosts])
+    return ready

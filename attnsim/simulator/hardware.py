@@ -1,0 +1,191 @@
+"""GPU hardware profiles: frozen dataclasses with units in the field names.
+
+Two kinds of numbers live here:
+- `GpuSpec`: what the chip is (SMs, occupancy limits, HBM bandwidth). Datasheet figures for the
+  presets; calibration (`attnsim calibrate`) replaces the bandwidth figures with measured ones.
+- `CostParams`: how one of our kernels behaves on it (per-CTA streaming bandwidth, fixed costs).
+  Defaults are rough first guesses from the H100 anchors (a 4-warp CTA streams ~16 GB/s, a tiny
+  kernel costs ~5 µs under do_bench) until calibration fits them per kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from attnsim.errors import InputError
+
+KB = 1024
+
+
+@dataclass(frozen=True)
+class CostParams:
+    """Cost-model parameters of one kernel family on one GPU (all times in µs, rates in GB/s)."""
+
+    cta_stream_gbps_per_warp: float = 4.0  # unshared streaming rate of one CTA, per warp
+    launch_overhead_us: float = 4.5  # per launch, as do_bench sees it (launch + event gap)
+    cta_fixed_us: float = 1.0  # per CTA: prologue (load q) + epilogue (write o)
+    segment_fixed_us: float = 0.3  # per (CTA, output) segment: re-init of the online softmax
+    tile_fixed_us: float = 0.0  # per KV tile, not overlapped with streaming
+    fixup_fixed_us: float = 0.5  # per host CTA that merges partials in-kernel
+    fixup_per_peer_us: float = 0.2  # per partial merged by a host
+    bw_knee: float = 2.5  # sharpness p of the bandwidth knee (large p -> hard min())
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """What a GPU is. Immutable: calibration returns a new one (dataclasses.replace)."""
+
+    name: str
+    sm_count: int
+    compute_capability: tuple[int, int]
+    max_warps_per_sm: int
+    max_ctas_per_sm: int
+    max_threads_per_sm: int
+    max_threads_per_cta: int
+    regs_per_sm: int
+    regs_per_cta: int
+    reg_alloc_unit: int  # registers are allocated per warp in units of this many
+    max_regs_per_thread: int
+    reg_subpartitions: int  # register file split per SM sub-partition (4 on cc >= 7)
+    smem_per_sm_bytes: int
+    smem_per_cta_optin_bytes: int  # largest static + dynamic a CTA may opt into
+    smem_reserved_per_cta_bytes: int  # runtime's per-CTA reserve (1 KB on cc >= 8)
+    smem_alloc_unit_bytes: int
+    smem_carveout_steps_kb: tuple[int, ...]
+    hbm_read_gbps: float
+    l2_bytes: int
+    clock_mhz: int
+    source: str = "datasheet"  # "datasheet" or "calibrated <date>"
+    cost: dict[str, CostParams] = field(default_factory=dict)  # per kernel family; see cost_for
+
+    def cost_for(self, family: str) -> CostParams:
+        """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'combine', ...)."""
+        return self.cost.get(family) or self.cost.get("default") or CostParams()
+
+    def __hash__(self) -> int:  # `cost` is a dict; the name + source identify a profile
+        return hash((self.name, self.source))
+
+
+_CC9_STEPS = (0, 8, 16, 32, 64, 100, 132, 164, 196, 228)
+_CC80_STEPS = (0, 8, 16, 32, 64, 100, 132, 164)
+_CC86_STEPS = (0, 8, 16, 32, 64, 100)
+
+
+def _common(cc: tuple[int, int]) -> dict:
+    return dict(
+        compute_capability=cc, max_threads_per_cta=1024, regs_per_sm=64 * KB, regs_per_cta=64 * KB,
+        reg_alloc_unit=256, max_regs_per_thread=255, reg_subpartitions=4,
+        smem_reserved_per_cta_bytes=1 * KB, smem_alloc_unit_bytes=128,
+    )
+
+
+PRESETS: dict[str, GpuSpec] = {
+    "h100-sxm": GpuSpec(
+        name="h100-sxm", sm_count=132, max_warps_per_sm=64, max_ctas_per_sm=32,
+        max_threads_per_sm=2048, smem_per_sm_bytes=228 * KB, smem_per_cta_optin_bytes=227 * KB,
+        smem_carveout_steps_kb=_CC9_STEPS, hbm_read_gbps=3350.0, l2_bytes=50 * KB * KB,
+        clock_mhz=1980, **_common((9, 0)),
+    ),
+    "h200": GpuSpec(
+        name="h200", sm_count=132, max_warps_per_sm=64, max_ctas_per_sm=32,
+        max_threads_per_sm=2048, smem_per_sm_bytes=228 * KB, smem_per_cta_optin_bytes=227 * KB,
+        smem_carveout_steps_kb=_CC9_STEPS, hbm_read_gbps=4800.0, l2_bytes=60 * KB * KB,
+        clock_mhz=1980, **_common((9, 0)),
+    ),
+    "a100-80gb": GpuSpec(
+        name="a100-80gb", sm_count=108, max_warps_per_sm=64, max_ctas_per_sm=32,
+        max_threads_per_sm=2048, smem_per_sm_bytes=164 * KB, smem_per_cta_optin_bytes=163 * KB,
+        smem_carveout_steps_kb=_CC80_STEPS, hbm_read_gbps=2039.0, l2_bytes=40 * KB * KB,
+        clock_mhz=1410, **_common((8, 0)),
+    ),
+    "l40s": GpuSpec(
+        name="l40s", sm_count=142, max_warps_per_sm=48, max_ctas_per_sm=24,
+        max_threads_per_sm=1536, smem_per_sm_bytes=100 * KB, smem_per_cta_optin_bytes=99 * KB,
+        smem_carveout_steps_kb=_CC86_STEPS, hbm_read_gbps=864.0, l2_bytes=96 * KB * KB,
+        clock_mhz=2520, **_common((8, 9)),
+    ),
+}
+ALIASES = {"h100": "h100-sxm", "a100": "a100-80gb"}
+
+
+def gpu_names() -> list[str]:
+    return sorted(PRESETS) + sorted(ALIASES)
+
+
+def from_name(name: str) -> GpuSpec:
+    """A preset by name or alias (case-insensitive)."""
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in PRESETS:
+        raise InputError("gpu", f"unknown GPU {name!r}; known: {', '.join(gpu_names())}, or a .json/.toml file")
+    return PRESETS[key]
+
+
+def load_spec_file(path: Path) -> GpuSpec:
+    """A custom profile from JSON or TOML: a `base` preset name plus fields to override, or all fields."""
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise InputError("gpu", f"cannot read profile {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError("gpu", f"profile {path} must hold an object/table")
+    return spec_from_dict(data.get("gpu", data), str(path))
+
+
+def spec_from_dict(data: dict, where: str) -> GpuSpec:
+    """Build a GpuSpec from plain data (a base preset + overrides); every field is type-checked."""
+    data = dict(data)
+    base = from_name(data.pop("base")) if "base" in data else None
+    cost_data = data.pop("cost", None)
+    known = {f.name: f for f in dataclasses.fields(GpuSpec)}
+    for key, value in data.items():
+        if key not in known or key == "cost":
+            raise InputError(f"gpu.{key}", f"unknown field in {where}")
+        data[key] = _coerce(key, value, where)
+    if cost_data is not None:
+        data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
+    if base is not None:
+        return dataclasses.replace(base, **data)
+    missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise InputError(f"gpu.{missing[0]}", f"missing in {where} (or give `base = \"h100\"`)")
+    return GpuSpec(**data)
+
+
+def _coerce(key: str, value, where: str):
+    tuple_fields = {"compute_capability", "smem_carveout_steps_kb"}
+    if key in tuple_fields:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) for v in value):
+            raise InputError(f"gpu.{key}", f"must be a list of integers in {where}")
+        return tuple(value)
+    if key in ("name", "source"):
+        if not isinstance(value, str):
+            raise InputError(f"gpu.{key}", f"must be a string in {where}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise InputError(f"gpu.{key}", f"must be a positive number in {where}, got {value!r}")
+    return float(value) if key.endswith("gbps") else int(value)
+
+
+def _cost_from_dict(family: str, data: dict, where: str) -> CostParams:
+    known = {f.name for f in dataclasses.fields(CostParams)}
+    if not isinstance(data, dict):
+        raise InputError(f"gpu.cost.{family}", f"must be a table in {where}")
+    for key, value in data.items():
+        if key not in known:
+            raise InputError(f"gpu.cost.{family}.{key}", f"unknown field in {where}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise InputError(f"gpu.cost.{family}.{key}", f"must be a non-negative number in {where}")
+    return CostParams(**{k: float(v) for k, v in data.items()})
+
+
+def spec_to_dict(spec: GpuSpec) -> dict:
+    out = dataclasses.asdict(spec)
+    out["compute_capability"] = list(spec.compute_capability)
+    out["smem_carveout_steps_kb"] = list(spec.smem_carveout_steps_kb)
+    return out

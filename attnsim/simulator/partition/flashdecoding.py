@@ -1,0 +1,107 @@
+"""FlashDecoding: FA2's split-KV path. Each output's KV blocks are cut into `splits` contiguous
+ranges, one CTA each, writing a partial (O, LSE); a second launch combines them.
+
+The split count is FlashAttention-2's `num_splits_heuristic` (flash_api.cpp), reproduced exactly:
+it assumes two 128-thread CTAs per SM (sms = 2 x SM count), sizes blocks with FA2's kBlockN, and
+picks the smallest eligible split count whose wave efficiency is >= 0.85 x the best.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import CtaResources
+from attnsim.simulator.partition import common
+from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER, Launch, Reductions, Schedule, frozen_array
+from attnsim.simulator.workload import DecodeWorkload
+
+MAX_SPLITS = 128
+
+
+def num_splits_heuristic(bhm: int, num_sms: int, n_blocks: int, max_splits: int = MAX_SPLITS) -> int:
+    """FA2's split count for `bhm` = batch x heads x m-blocks CTAs on `num_sms` CTA slots."""
+    if bhm >= 0.8 * num_sms:
+        return 1
+    max_splits = min(max_splits, num_sms, n_blocks)
+
+    def eligible(s: int) -> bool:  # a split count that changes the blocks per split
+        return s == 1 or math.ceil(n_blocks / s) != math.ceil(n_blocks / (s - 1))
+
+    efficiency = {}
+    for s in range(1, max_splits + 1):
+        if eligible(s):
+            waves = bhm * s / num_sms
+            efficiency[s] = waves / math.ceil(waves)
+    if not efficiency:
+        return 1
+    best = max(efficiency.values())
+    return next(s for s, eff in efficiency.items() if eff >= 0.85 * best)
+
+
+def heuristic_splits(workload: DecodeWorkload, gpu: GpuSpec, block_n: int) -> int:
+    """num_splits_heuristic with FA2's arguments: GQA packs the q-head group into the m dimension."""
+    m_blocks = -(-(workload.q_len * workload.group) // common.Q_BLOCK_ROWS)
+    bhm = workload.batch * workload.kv_heads * m_blocks
+    n_blocks = -(-workload.max_context // block_n)
+    return num_splits_heuristic(bhm, 2 * gpu.sm_count, n_blocks)
+
+
+def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split s of an output with n tiles covers [s * nbps, min((s + 1) * nbps, n)), nbps = ceil(n / splits).
+
+    Returns (first, count) arrays [n_outputs, splits]; count is 0 for empty trailing splits.
+    """
+    per_split = -(-tiles // splits)
+    first = per_split[:, None] * np.arange(splits)[None, :]
+    count = np.clip(np.minimum(first + per_split[:, None], tiles[:, None]) - first, 0, None)
+    return first, count
+
+
+def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: np.ndarray, family: str) -> Launch:
+    """One CTA per output: read its partials (fp32 O + LSE), write O. splits_used: int64 [n_outputs]."""
+    partial = outs.rows * (workload.head_dim + 1) * common.PARTIAL_BYTES_PER_ROW_ELEM
+    grid = outs.count
+    return Launch(
+        name="combine", family=family, grid=grid,
+        resources=CtaResources(threads=128, regs_per_thread=32, smem_bytes=0),
+        cta_read_bytes=frozen_array(splits_used * float(partial), np.float64),
+        cta_write_bytes=frozen_array(np.full(grid, float(outs.rows * workload.head_dim * workload.dtype_bytes))),
+        cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(np.zeros(grid)),
+    )
+
+
+def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
+    tile = common.kv_tile_tokens(workload, config)
+    splits = config.splits or heuristic_splits(workload, gpu, tile)
+    family = config.family or "flashdecoding"
+    outs = common.outputs(workload, tile)
+    first, count = split_ranges(outs.tiles, splits)
+    grid = outs.count * splits
+    cta = np.arange(grid).reshape(outs.count, splits)  # CTA = output x splits + split
+    keep = count > 0
+    out_idx = np.broadcast_to(np.arange(outs.count)[:, None], keep.shape)[keep]
+    segs = common.segment_table(workload, tile, outs, cta[keep], out_idx, first[keep], count[keep],
+                                np.full(keep.sum(), ROLE_PEER if splits > 1 else ROLE_COMPLETE))
+    reductions = _combine_reductions(outs, segs, keep) if splits > 1 else Reductions.empty()
+    attention = common.attention_launch(workload, grid, common.resources(workload, config), family,
+                                        segs, outs.rows, Reductions.empty())
+    launches = (attention,)
+    if splits > 1:
+        launches += (combine_launch(workload, outs, keep.sum(axis=1), family),)
+    notes = {"heuristic_splits": heuristic_splits(workload, gpu, tile), "splits_override": config.splits}
+    return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes)
+
+
+def _combine_reductions(outs: common.Outputs, segs, keep: np.ndarray) -> Reductions:
+    """Every output merges its non-empty splits in the combine launch (host_cta = -1)."""
+    n_used = keep.sum(axis=1)
+    return Reductions(
+        seq=frozen_array(outs.seq), kv_head=frozen_array(outs.kv_head), q_block=frozen_array(outs.q_block),
+        host_cta=frozen_array(np.full(outs.count, -1)),
+        peer_offsets=frozen_array(np.r_[0, np.cumsum(n_used)]),
+        peer_cta=frozen_array(segs.cta),  # segments are sorted by CTA = output-major, split-minor
+        peer_done_bytes=frozen_array(segs.kv_bytes, np.float64),
+    )

@@ -1,0 +1,52 @@
+"""Predictions as records: plan + simulate each strategy for each workload, with speedups."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from attnsim.simulator.engine import SimResult, simulate
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.partition import PlanConfig, canonical_strategy, plan
+from attnsim.simulator.workload import DecodeWorkload
+
+ALL_STRATEGIES = ("fa2", "flashdecoding", "streamk")
+
+
+def predict_one(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None) -> SimResult:
+    return simulate(plan(strategy, workload, gpu, config), gpu)
+
+
+def floor_us(workload: DecodeWorkload, gpu: GpuSpec) -> float:
+    """Physical floor: KV bytes at the profile's HBM read bandwidth."""
+    return workload.kv_bytes() / (gpu.hbm_read_gbps * 1e3)
+
+
+def _config_for(strategy: str, config: PlanConfig) -> PlanConfig:
+    """Options that belong to one strategy (splits, grid) are not applied to the others."""
+    return replace(config, splits=config.splits if strategy == "flashdecoding" else None,
+                   grid=config.grid if strategy == "streamk" else None)
+
+
+def predict_records(workload: DecodeWorkload, gpu: GpuSpec, strategies=ALL_STRATEGIES,
+                    config: PlanConfig | None = None) -> list[dict]:
+    """One record per strategy; speedups against fa2 and flashdecoding (always simulated)."""
+    config = config or PlanConfig()
+    wanted = [canonical_strategy(s) for s in strategies]
+    results = {s: predict_one(s, workload, gpu, _config_for(s, config))
+               for s in dict.fromkeys(wanted + ["fa2", "flashdecoding"])}
+    base = {"fa2": results["fa2"].total_us, "flashdecoding": results["flashdecoding"].total_us}
+    return [_record(s, results[s], workload, gpu, base) for s in dict.fromkeys(wanted)]
+
+
+def _record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec, base: dict) -> dict:
+    sched = res.schedule
+    return {
+        "gpu": gpu.name, "strategy": strategy, "batch": workload.batch, "q_heads": workload.q_heads,
+        "kv_heads": workload.kv_heads, "head_dim": workload.head_dim, "context": workload.context_label,
+        "dtype": workload.dtype, "time_us": round(res.total_us, 3),
+        "speedup_vs_fa2": round(base["fa2"] / res.total_us, 4),
+        "speedup_vs_flashdecoding": round(base["flashdecoding"] / res.total_us, 4),
+        "grid": sched.grid, "splits": sched.splits, "launches": len(sched.launches),
+        "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
+        "floor_us": round(floor_us(workload, gpu), 3),
+    }

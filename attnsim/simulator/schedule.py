@@ -1,0 +1,120 @@
+"""The plan: plain frozen data that says which CTA does which KV tiles, and who merges what.
+
+A `Schedule` is produced once by a partitioner (`simulator/partition/`) and consumed twice: the
+engine simulates it, the Triton launchers turn it into index tensors. Tables are numpy arrays made
+read-only, so a Schedule is as immutable as the frozen dataclass around it.
+
+Terms
+- output: one (sequence, kv_head) pair; its `group` q-heads are packed into one query tile.
+- tile: `kv_tile_tokens` consecutive tokens of one output's K and V; the last one may be short.
+- segment: a run of consecutive tiles of one output processed by one CTA.
+- reduction: an output whose tiles are split over several CTAs; its partials (O, max, sum) are
+  merged by a host CTA in-kernel (stream-K) or by a separate combine launch (FlashDecoding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from attnsim.simulator.occupancy import CtaResources
+from attnsim.simulator.workload import DecodeWorkload
+
+ROLE_COMPLETE, ROLE_PEER, ROLE_HOST = 0, 1, 2  # what a segment does with its result
+
+
+def frozen_array(values, dtype=np.int64) -> np.ndarray:
+    arr = np.ascontiguousarray(values, dtype=dtype)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentTable:
+    """One row per segment, sorted by (cta, processing order). All arrays: int64 [n_segments]."""
+
+    cta: np.ndarray
+    seq: np.ndarray
+    kv_head: np.ndarray
+    q_block: np.ndarray  # which Q_BLOCK_ROWS rows of the packed (q_len x group) query tile
+    first_tile: np.ndarray
+    n_tiles: np.ndarray
+    role: np.ndarray  # ROLE_COMPLETE | ROLE_PEER | ROLE_HOST
+    kv_bytes: np.ndarray  # K+V bytes this segment reads (short last tiles counted exactly)
+
+    def __len__(self) -> int:
+        return len(self.cta)
+
+    def offsets(self, grid: int) -> np.ndarray:
+        """CSR row pointers: segments of CTA i are rows offsets[i]:offsets[i+1]. int64 [grid + 1]."""
+        return np.searchsorted(self.cta, np.arange(grid + 1))
+
+
+@dataclass(frozen=True, eq=False)
+class Reductions:
+    """Outputs split across CTAs. Row r merges the partials of peers[peer_offsets[r]:peer_offsets[r+1]].
+
+    host_cta[r] is the attention-launch CTA that merges in-kernel, or -1 when a combine launch
+    merges (then every contributing CTA is listed as a peer). peer_done_bytes[k] is how many bytes
+    peer k has streamed when its partial for row r is written (the engine's dependency point).
+    """
+
+    seq: np.ndarray  # int64 [n_reductions]
+    kv_head: np.ndarray
+    q_block: np.ndarray
+    host_cta: np.ndarray
+    peer_offsets: np.ndarray  # int64 [n_reductions + 1]
+    peer_cta: np.ndarray  # int64 [n_peers]
+    peer_done_bytes: np.ndarray  # float64 [n_peers]
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def peers_of(self, row: int) -> np.ndarray:
+        return self.peer_cta[self.peer_offsets[row]:self.peer_offsets[row + 1]]
+
+    @staticmethod
+    def empty() -> "Reductions":
+        z = frozen_array([])
+        return Reductions(z, z, z, z, frozen_array([0]), z, frozen_array([], np.float64))
+
+
+@dataclass(frozen=True, eq=False)
+class Launch:
+    """One kernel launch: its grid, CTA shape and per-CTA work (arrays [grid], in launch order)."""
+
+    name: str  # "attention" or "combine"
+    family: str  # cost-parameter family (GpuSpec.cost_for)
+    grid: int
+    resources: CtaResources
+    cta_read_bytes: np.ndarray  # float64: KV + q + partials read
+    cta_write_bytes: np.ndarray  # float64: O or partials written
+    cta_tiles: np.ndarray  # int64: KV tiles processed
+    cta_segments: np.ndarray  # int64: segments processed
+    segments: SegmentTable | None = None  # attention launches only
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """Everything a strategy plans for one workload on one GPU."""
+
+    strategy: str
+    workload: DecodeWorkload
+    gpu_name: str
+    kv_tile_tokens: int
+    launches: tuple[Launch, ...]
+    reductions: Reductions
+    splits: int  # KV splits per output (FlashDecoding); 1 for FA2; 0 for stream-K (varies)
+    notes: dict = field(default_factory=dict)  # e.g. heuristic inputs, high_load, share
+
+    @property
+    def attention(self) -> Launch:
+        return self.launches[0]
+
+    @property
+    def grid(self) -> int:
+        return self.attention.grid
+
+    def total_bytes(self) -> float:
+        return float(sum(l.cta_read_bytes.sum() + l.cta_write_bytes.sum() for l in self.launches))
