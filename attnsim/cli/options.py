@@ -14,6 +14,10 @@ from attnsim.units import parse_size, parse_size_list
 
 
 def gpu_option(func):
+    """--gpu and --calibration; commands receive both and pass them to resolve_gpu."""
+    func = click.option("--calibration", default=None,
+                        help="Calibrated profile (JSON from `attnsim calibrate`); 'none' = datasheet figures. "
+                             "Default: the measured profile shipped for the preset, if any (h100).")(func)
     return click.option("--gpu", default="h100", show_default=True,
                         help="GPU preset (h100, h200, a100, l40s) or a .json/.toml profile file.")(func)
 

@@ -39,7 +39,7 @@ def _plan_config(splits, grid, kv_tile) -> PlanConfig:
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
               help="Also draw speedup vs context (PNG/SVG).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def predict(gpu, strategy, splits, grid, kv_tile, fmt, plot_path, out_path, **workload_kw):
+def predict(gpu, calibration, strategy, splits, grid, kv_tile, fmt, plot_path, out_path, **workload_kw):
     """Predict decode-attention time of each strategy from the analytic model.
 
     \b
@@ -51,7 +51,7 @@ def predict(gpu, strategy, splits, grid, kv_tile, fmt, plot_path, out_path, **wo
       attnsim predict --gpu my_gpu.toml --context 64k --plot speedup.png
     """
     check_format(fmt)
-    spec = resolve_gpu(gpu)
+    spec = resolve_gpu(gpu, calibration)
     strategies = [canonical_strategy(s) for s in strategy.split(",") if s.strip()]
     config = _plan_config(splits, grid, kv_tile)
     records = [r for w in build_workloads(**workload_kw) for r in predict_records(w, spec, strategies, config)]
@@ -74,7 +74,7 @@ def predict(gpu, strategy, splits, grid, kv_tile, fmt, plot_path, out_path, **wo
 @click.option("--smem", default="0", show_default=True, help="Shared memory per CTA in bytes (static + dynamic).")
 @click.option("--carveout", default=None, help="Preferred shared-memory carve-out in bytes (default: the largest).")
 @click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
-def occupancy(gpu, threads, regs, smem, carveout, fmt):
+def occupancy(gpu, calibration, threads, regs, smem, carveout, fmt):
     """CTAs per SM for a kernel shape, by the CUDA occupancy rules, and the binding limit.
 
     \b
@@ -82,7 +82,7 @@ def occupancy(gpu, threads, regs, smem, carveout, fmt):
       attnsim occupancy --gpu h100 --threads 128 --regs 96 --smem 40960 --format json
     """
     check_format(fmt, ("table", "json"))
-    spec = resolve_gpu(gpu)
+    spec = resolve_gpu(gpu, calibration)
     regs_value = int(regs) if str(regs).isdigit() else parse_size(regs, "regs")
     res = CtaResources(parse_size(threads, "threads"), regs_value, int(smem) if str(smem).isdigit() else parse_size(smem, "smem"))
     occ = occupancy_of(spec, res, positive_or_none(carveout, "carveout"))
@@ -106,7 +106,7 @@ def occupancy(gpu, threads, regs, smem, carveout, fmt):
 @click.option("--kv-tile", default=None, help="KV tokens per tile.")
 @click.option("--max-ctas", default=40, show_default=True, help="CTAs listed in the summary.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Draw the SM timeline (Gantt).")
-def schedule(gpu, strategy, splits, grid, kv_tile, max_ctas, plot_path, **workload_kw):
+def schedule(gpu, calibration, strategy, splits, grid, kv_tile, max_ctas, plot_path, **workload_kw):
     """Who does what: per-CTA tile ranges, hosts and fix-ups, and the simulated timeline.
 
     \b
@@ -114,7 +114,7 @@ def schedule(gpu, strategy, splits, grid, kv_tile, max_ctas, plot_path, **worklo
       attnsim schedule --strategy streamk --batch 2 --q-heads 8 --context 3000
       attnsim schedule --strategy flashdecoding --context 64k --plot gantt.png
     """
-    spec = resolve_gpu(gpu)
+    spec = resolve_gpu(gpu, calibration)
     workloads = build_workloads(**workload_kw)
     if len(workloads) != 1:
         raise InputError("context", "schedule takes one context length (or one ragged --contexts)")

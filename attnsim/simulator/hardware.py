@@ -35,6 +35,10 @@ class CostParams:
     bw_knee: float = 2.5  # sharpness p of the bandwidth knee (large p -> hard min())
 
 
+# A combine launch is queued right behind its attention launch: small gap, tiny CTAs.
+COMBINE_DEFAULT = CostParams(launch_overhead_us=1.5, cta_fixed_us=0.5, segment_fixed_us=0.0)
+
+
 @dataclass(frozen=True)
 class GpuSpec:
     """What a GPU is. Immutable: calibration returns a new one (dataclasses.replace)."""
@@ -61,10 +65,18 @@ class GpuSpec:
     clock_mhz: int
     source: str = "datasheet"  # "datasheet" or "calibrated <date>"
     cost: dict[str, CostParams] = field(default_factory=dict)  # per kernel family; see cost_for
+    # Measured kernel configurations, "strategy/d<head_dim>/<dtype>" -> {kv_tile_tokens, num_warps,
+    # threads, regs_per_thread, smem_bytes}: what calibration compiled, so predictions plan the same work.
+    kernels: dict[str, dict] = field(default_factory=dict)
 
     def cost_for(self, family: str) -> CostParams:
-        """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'combine', ...)."""
-        return self.cost.get(family) or self.cost.get("default") or CostParams()
+        """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
+        if family in self.cost:
+            return self.cost[family]
+        return COMBINE_DEFAULT if family.endswith("-combine") else self.cost.get("default", CostParams())
+
+    def kernel_config(self, strategy: str, head_dim: int, dtype: str) -> dict | None:
+        return self.kernels.get(f"{strategy}/d{head_dim}/{dtype}")
 
     def __hash__(self) -> int:  # `cost` is a dict; the name + source identify a profile
         return hash((self.name, self.source))
@@ -141,6 +153,7 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     data = dict(data)
     base = from_name(data.pop("base")) if "base" in data else None
     cost_data = data.pop("cost", None)
+    kernels = data.pop("kernels", None)
     known = {f.name: f for f in dataclasses.fields(GpuSpec)}
     for key, value in data.items():
         if key not in known or key == "cost":
@@ -148,6 +161,10 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
         data[key] = _coerce(key, value, where)
     if cost_data is not None:
         data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
+    if kernels is not None:
+        if not isinstance(kernels, dict) or not all(isinstance(v, dict) for v in kernels.values()):
+            raise InputError("gpu.kernels", f"must be a table of tables in {where}")
+        data["kernels"] = kernels
     if base is not None:
         return dataclasses.replace(base, **data)
     missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.partition import PlanConfig, canonical_strategy, plan
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -21,10 +22,20 @@ def floor_us(workload: DecodeWorkload, gpu: GpuSpec) -> float:
     return workload.kv_bytes() / (gpu.hbm_read_gbps * 1e3)
 
 
-def _config_for(strategy: str, config: PlanConfig) -> PlanConfig:
-    """Options that belong to one strategy (splits, grid) are not applied to the others."""
-    return replace(config, splits=config.splits if strategy == "flashdecoding" else None,
-                   grid=config.grid if strategy == "streamk" else None)
+def plan_config_for(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig) -> PlanConfig:
+    """The config a strategy runs with: options that belong to one strategy (splits, grid) are not
+    applied to the others, and a calibrated profile's kernel configuration (tile, warps, compiled
+    resources) fills what the user left unset, so the model plans what the kernel launches."""
+    config = replace(config, splits=config.splits if strategy in ("flashdecoding", "torch-flash") else None,
+                     grid=config.grid if strategy == "streamk" else None)
+    measured = gpu.kernel_config(strategy, workload.head_dim, workload.dtype)
+    if not measured or config.resources is not None:
+        return config
+    return replace(
+        config, kv_tile_tokens=config.kv_tile_tokens or measured.get("kv_tile_tokens"),
+        num_warps=measured.get("num_warps", config.num_warps),
+        resources=CtaResources(measured["threads"], measured["regs_per_thread"], measured["smem_bytes"]),
+    )
 
 
 def predict_records(workload: DecodeWorkload, gpu: GpuSpec, strategies=ALL_STRATEGIES,
@@ -32,7 +43,7 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, strategies=ALL_STRAT
     """One record per strategy; speedups against fa2 and flashdecoding (always simulated)."""
     config = config or PlanConfig()
     wanted = [canonical_strategy(s) for s in strategies]
-    results = {s: predict_one(s, workload, gpu, _config_for(s, config))
+    results = {s: predict_one(s, workload, gpu, plan_config_for(s, workload, gpu, config))
                for s in dict.fromkeys(wanted + ["fa2", "flashdecoding"])}
     base = {"fa2": results["fa2"].total_us, "flashdecoding": results["flashdecoding"].total_us}
     return [_record(s, results[s], workload, gpu, base) for s in dict.fromkeys(wanted)]

@@ -6,7 +6,7 @@ from typing import Callable
 
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.partition import fa2, flashdecoding, streamk
+from attnsim.simulator.partition import fa2, flashdecoding, streamk, torch_flash
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import DecodeWorkload
@@ -15,6 +15,7 @@ STRATEGIES: dict[str, Callable[[DecodeWorkload, GpuSpec, PlanConfig], Schedule]]
     "fa2": fa2.partition,
     "flashdecoding": flashdecoding.partition,
     "streamk": streamk.partition,
+    "torch-flash": torch_flash.partition,  # a baseline: PyTorch SDPA's flash backend (FA2 CUDA)
 }
 STRATEGY_ALIASES = {"lean": "streamk", "stream-k": "streamk", "flash-decoding": "flashdecoding", "fd": "flashdecoding"}
 

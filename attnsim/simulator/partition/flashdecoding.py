@@ -90,7 +90,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
                                         segs, outs.rows, Reductions.empty())
     launches = (attention,)
     if splits > 1:
-        launches += (combine_launch(workload, outs, keep.sum(axis=1), family),)
+        launches += (combine_launch(workload, outs, keep.sum(axis=1), family + "-combine"),)
     notes = {"heuristic_splits": heuristic_splits(workload, gpu, tile), "splits_override": config.splits}
     return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes)
 

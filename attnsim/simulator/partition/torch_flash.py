@@ -1,0 +1,32 @@
+"""torch-flash: PyTorch SDPA's flash backend, i.e. FA2's own CUDA split-KV kernels, as a plan.
+
+The FlashDecoding plan with FA2's CUDA kernel configuration: kBlockN = 256 (d <= 64) / 128 (d <= 128)
+/ 64; 4 warps; kBlockM = 64 query rows (GQA decode packs the q-head group into them); the split
+count from num_splits_heuristic with 2 x SMs; a combine launch when splits > 1. Its CTA resources
+are FA2's: 255 registers per thread and Q + K + V tiles in shared memory, i.e. 2 CTAs per SM on
+sm_90 / sm_80 — the assumption behind the heuristic's 2 x SMs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import CtaResources
+from attnsim.simulator.partition import common, flashdecoding
+from attnsim.simulator.schedule import Schedule
+from attnsim.simulator.workload import DecodeWorkload
+
+
+def fa2_cuda_resources(workload: DecodeWorkload) -> CtaResources:
+    """Shared memory = Q tile [64, d] + K and V tiles [block_n, d] (fp16/bf16); 128 threads x 255 regs."""
+    d = workload.head_dim
+    smem = (common.Q_BLOCK_ROWS * d + 2 * common.fa2_block_n(d) * d) * workload.dtype_bytes
+    return CtaResources(threads=128, regs_per_thread=255, smem_bytes=smem)
+
+
+def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
+    fa2_config = replace(config, kv_tile_tokens=common.fa2_block_n(workload.head_dim), num_warps=4,
+                         resources=config.resources or fa2_cuda_resources(workload),
+                         family=config.family or "torch-flash")
+    return replace(flashdecoding.partition(workload, gpu, fa2_config), strategy="torch-flash")

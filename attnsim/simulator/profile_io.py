@@ -1,0 +1,68 @@
+"""Calibrated profiles on disk: versioned JSON, written atomically, refused when corrupt or stale.
+
+{
+  "format": "attnsim-profile", "version": 1, "model": MODEL_VERSION,
+  "created": ISO date, "device": {name, sm_count, driver, torch, triton, ...},
+  "gpu": {base preset + measured overrides, "cost": {family: CostParams}, "kernels": {...}},
+  "fit": {family: {"mape_pct": .., "residuals": [...]}, ...},
+  "calibration_data": {"bandwidth": [...], "points": [...]}
+}
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from attnsim.errors import InputError
+from attnsim.fileio import write_text
+from attnsim.simulator.hardware import GpuSpec, spec_from_dict, spec_to_dict
+
+PROFILE_FORMAT = "attnsim-profile"
+PROFILE_VERSION = 1
+# Bump when the cost model's structure changes: profiles fitted to another model are stale.
+MODEL_VERSION = "fluid-knee-v1"
+SHIPPED = {"h100-sxm": "h100.json"}  # presets with a measured profile in attnsim/profiles/
+
+
+def save_profile(path: str | Path, spec: GpuSpec, device: dict, fit: dict, data: dict, created: str) -> None:
+    doc = {
+        "format": PROFILE_FORMAT, "version": PROFILE_VERSION, "model": MODEL_VERSION, "created": created,
+        "device": device, "gpu": spec_to_dict(spec), "fit": fit, "calibration_data": data,
+    }
+    write_text(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
+
+
+def load_profile(path: str | Path) -> GpuSpec:
+    """The GpuSpec of a calibrated profile; InputError('calibration', ...) if corrupt or stale."""
+    doc = read_profile_document(path)
+    return spec_from_dict(doc["gpu"], str(path))
+
+
+def read_profile_document(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise InputError("calibration", f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InputError("calibration", f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != PROFILE_FORMAT:
+        raise InputError("calibration", f"{path} is not an attnsim profile (format != {PROFILE_FORMAT!r})")
+    if doc.get("version") != PROFILE_VERSION or doc.get("model") != MODEL_VERSION:
+        raise InputError("calibration", f"{path} is stale: profile version {doc.get('version')}/"
+                                        f"{doc.get('model')}, this attnsim needs {PROFILE_VERSION}/{MODEL_VERSION}; "
+                                        "re-run `attnsim calibrate`")
+    if not isinstance(doc.get("gpu"), dict):
+        raise InputError("calibration", f"{path} has no 'gpu' table")
+    return doc
+
+
+def shipped_profile_path(preset_name: str) -> Path | None:
+    """The packaged measured profile of a preset, if one ships."""
+    name = SHIPPED.get(preset_name)
+    if name is None:
+        return None
+    path = Path(str(resources.files("attnsim") / "profiles" / name))
+    return path if path.exists() else None
