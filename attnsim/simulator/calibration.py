@@ -3,8 +3,8 @@
 - `fit_bandwidth_curve`: HBM read GB/s vs number of streaming CTAs (the membw microbenchmark)
   -> per-warp CTA rate b, knee sharpness p and saturated bandwidth B of cost.BandwidthModel.
 - `fit_cost_params`: kernel timings -> CostParams of one or more kernel families, by
-  Levenberg-Marquardt on log(predicted / measured) over log-parameters (so every parameter stays
-  positive and errors are relative, as MAPE is). Plans do not depend on cost parameters, so each
+  Levenberg-Marquardt on log(predicted / measured) (relative errors, as MAPE is) over parameters
+  kept inside physical BOUNDS. Plans do not depend on cost parameters, so each
   point is planned once and only re-simulated while fitting.
 """
 
@@ -22,18 +22,27 @@ from attnsim.simulator.partition import PlanConfig, plan
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
-PARAM_FLOOR = 1e-4  # parameters are fitted in log space; this is "zero"
+# Physical bounds of each parameter; the fit moves in an unbounded variable x mapped into them
+# by lo + (hi - lo) * sigmoid(x), so no fit can wander to a meaningless corner.
+BOUNDS = {
+    "cta_stream_gbps_per_warp": (0.5, 60.0), "launch_overhead_us": (0.0, 30.0), "cta_fixed_us": (0.0, 30.0),
+    "segment_fixed_us": (0.0, 20.0), "tile_fixed_us": (0.0, 5.0), "fixup_fixed_us": (0.0, 30.0),
+    "fixup_per_peer_us": (0.0, 10.0), "bw_knee": (1.0, 12.0), "hbm_scale": (0.8, 1.15),
+    "l2_dirty_fraction": (0.0, 1.5),
+}
 
 # What is fitted per family by default. Each kernel family has its own streaming rate and fixed
 # costs; split plans also fit their combine launch.
 FREE_PARAMS = {
-    "fa2": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee"),
-    "flashdecoding": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee"),
+    "fa2": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
+    "flashdecoding": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
     "flashdecoding-combine": ("launch_overhead_us", "cta_fixed_us"),
-    "torch-flash": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee"),
+    "torch-flash": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
     "torch-flash-combine": ("launch_overhead_us", "cta_fixed_us"),
+    "torch-flash-nosplit": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee",
+                            "hbm_scale", "l2_dirty_fraction"),
     "streamk": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "segment_fixed_us",
-                "fixup_fixed_us", "bw_knee"),
+                "fixup_fixed_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
 }
 
 
@@ -54,6 +63,17 @@ class FitResult:
     @property
     def mape(self) -> float:
         return float(np.mean(np.abs(np.expm1(self.residuals))) * 100)
+
+
+def to_bounded(name: str, x: float) -> float:
+    lo, hi = BOUNDS[name]
+    return float(lo + (hi - lo) / (1.0 + np.exp(-x)))
+
+
+def from_bounded(name: str, value: float) -> float:
+    lo, hi = BOUNDS[name]
+    frac = np.clip((value - lo) / (hi - lo), 1e-6, 1 - 1e-6)
+    return float(np.log(frac / (1 - frac)))
 
 
 def levenberg_marquardt(residual_fn, x0: np.ndarray, max_iter: int = 60, tol: float = 1e-9):
@@ -121,13 +141,13 @@ def fit_cost_params(points: list[MeasuredPoint], spec: GpuSpec, free: dict | Non
     measured = np.array([p.time_us for p in points])
 
     def spec_at(x):
-        return _with_params(spec, {k: max(float(np.exp(v)), PARAM_FLOOR) for k, v in zip(keys, x)})
+        return _with_params(spec, {k: to_bounded(name, v) for k, (_, name), v in zip(keys, keys, x)})
 
     def residual(x):
         s = spec_at(x)
         return np.log(np.array([simulate(sched, s).total_us for sched in schedules]) / measured)
 
-    x0 = np.log([max(getattr(spec.cost_for(f), name), 1e-2) for f, name in keys])
+    x0 = np.array([from_bounded(name, getattr(spec.cost_for(f), name)) for f, name in keys])
     x, r, iterations = levenberg_marquardt(residual, x0, max_iter=max_iter)
     return FitResult(spec_at(x), r, iterations)
 

@@ -11,6 +11,8 @@ a smooth min(n * b, B) whose knee sharpness p is a profile parameter (p -> inf i
 min; p ~ 2.5 fits the H100 read-bandwidth anchors: 132 4-warp CTAs reach ~0.62 of B). Every
 streaming CTA of a launch gets agg(n) / n.
 
+Dirty L2: reads that evict dirty lines pay their write-back (cta_work_bytes).
+
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
 CTA a fix-up per merged partial; per launch, the launch overhead.
 """
@@ -48,12 +50,22 @@ class BandwidthModel:
 def bandwidth_model(gpu: GpuSpec, launch: Launch) -> BandwidthModel:
     params = gpu.cost_for(launch.family)
     cta_gbps = params.cta_stream_gbps_per_warp * launch.resources.warps
-    return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, gpu.hbm_read_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee)
+    hbm_gbps = gpu.hbm_read_gbps * params.hbm_scale
+    return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee)
 
 
-def cta_work_bytes(launch: Launch) -> np.ndarray:
-    """Bytes each CTA moves through HBM (reads + writes). float64 [grid]."""
-    return launch.cta_read_bytes + launch.cta_write_bytes
+def cta_work_bytes(launch: Launch, gpu: GpuSpec) -> np.ndarray:
+    """Bytes each CTA moves through HBM: reads + writes + its share of evicted dirty L2 lines.
+
+    An attention launch's reads evict min(reads, dirty L2 bytes) of dirty lines, whose write-back
+    shares the HBM; we charge it to the CTAs in proportion to what they read. float64 [grid].
+    """
+    work = launch.cta_read_bytes + launch.cta_write_bytes
+    if launch.name != "attention":
+        return work
+    total_read = float(launch.cta_read_bytes.sum())
+    dirty = gpu.cost_for(launch.family).l2_dirty_fraction * gpu.l2_bytes
+    return work + launch.cta_read_bytes * (min(total_read, dirty) / total_read if total_read else 0.0)
 
 
 def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions) -> np.ndarray:

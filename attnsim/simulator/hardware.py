@@ -33,6 +33,11 @@ class CostParams:
     fixup_fixed_us: float = 0.5  # per host CTA that merges partials in-kernel
     fixup_per_peer_us: float = 0.2  # per partial merged by a host
     bw_knee: float = 2.5  # sharpness p of the bandwidth knee (large p -> hard min())
+    hbm_scale: float = 1.0  # this kernel's saturated bandwidth / the profile's hbm_read_gbps
+    # Fraction of the L2 that is dirty when the kernel starts: its reads evict those lines, which
+    # costs their write-back. do_bench flushes the L2 by writing 256 MB before every sample, so
+    # under that timer it is ~1 (a serving engine's previous layer leaves some dirty lines too).
+    l2_dirty_fraction: float = 1.0
 
 
 # A combine launch is queued right behind its attention launch: small gap, tiny CTAs.

@@ -4,7 +4,8 @@ The FlashDecoding plan with FA2's CUDA kernel configuration: kBlockN = 256 (d <=
 / 64; 4 warps; kBlockM = 64 query rows (GQA decode packs the q-head group into them); the split
 count from num_splits_heuristic with 2 x SMs; a combine launch when splits > 1. Its CTA resources
 are FA2's: 255 registers per thread and Q + K + V tiles in shared memory, i.e. 2 CTAs per SM on
-sm_90 / sm_80 — the assumption behind the heuristic's 2 x SMs.
+sm_90 / sm_80 — the assumption behind the heuristic's 2 x SMs. With one split FA2 launches its
+plain forward kernel instead, a different kernel with its own cost family (torch-flash-nosplit).
 """
 
 from __future__ import annotations
@@ -29,4 +30,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     fa2_config = replace(config, kv_tile_tokens=common.fa2_block_n(workload.head_dim), num_warps=4,
                          resources=config.resources or fa2_cuda_resources(workload),
                          family=config.family or "torch-flash")
-    return replace(flashdecoding.partition(workload, gpu, fa2_config), strategy="torch-flash")
+    sched = flashdecoding.partition(workload, gpu, fa2_config)
+    if sched.splits == 1 and config.family is None:  # FA2 runs its plain forward kernel, not split-KV
+        sched = flashdecoding.partition(workload, gpu, replace(fa2_config, family="torch-flash-nosplit"))
+    return replace(sched, strategy="torch-flash")

@@ -1,0 +1,187 @@
+"""`attnsim calibrate` on the GPU: microbenchmarks and kernel timings for the fit.
+
+Measures, in one pass (about 2-4 minutes on an H100):
+1. HBM read bandwidth vs number of streaming CTAs, for 4 and 8 warps (membw.py) -> knee, peak;
+2. launch overhead: an empty kernel under the same timer;
+3. our three kernels and PyTorch's flash backend on the calibration set, which shares no point
+   with the benchmark sweep that validation uses (other context lengths, batch sizes and seeds);
+4. each compiled kernel's resources, cross-checked against the driver's occupancy answer
+   (cuOccupancyMaxActiveBlocksPerMultiprocessor through cuda-python): a mismatch is an error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from attnsim.kernels.sweep import padded_kv_bytes, ragged_contexts
+from attnsim.simulator.workload import DecodeWorkload
+
+CAL_CONTEXTS = (768, 3000, 12000, 48000, 192000)  # none is in the benchmark sweep
+CAL_BATCHES = (1, 3, 12, 24)
+CAL_HEADS = ((32, 32), (32, 8), (64, 8), (96, 96))
+CAL_HEAD_DIMS = (64, 128)
+CAL_RAGGED = ((5, 100), (12, 101))  # (batch, seed); benchmark seeds are 0-2
+CAL_MAX_KV_BYTES = 6e9
+BANDWIDTH_CTAS = (1, 2, 4, 8, 16, 32, 66, 100, 132, 200, 264, 396, 528, 1056)
+BANDWIDTH_WARPS = (4, 8)
+STRATEGIES = ("fa2", "flashdecoding", "streamk", "torch-flash")
+
+
+def calibration_sweep(dtype: str = "float16") -> list[DecodeWorkload]:
+    points = [DecodeWorkload.build(b, qh, kvh, d, c, dtype=dtype)
+              for d in CAL_HEAD_DIMS for qh, kvh in CAL_HEADS for b in CAL_BATCHES for c in CAL_CONTEXTS]
+    points += [DecodeWorkload.build(b, 32, 8, 128, ragged_contexts(b, seed, 1000, 200000), dtype=dtype)
+               for b, seed in CAL_RAGGED]
+    return [w for w in points if padded_kv_bytes(w) <= CAL_MAX_KV_BYTES]
+
+
+def measure_bandwidth_curve(progress=None) -> list[dict]:
+    from attnsim.kernels import membw
+
+    rows = []
+    for warps in BANDWIDTH_WARPS:
+        for ctas in BANDWIDTH_CTAS:
+            gbps = membw.measure_read_gbps(num_ctas=ctas, num_warps=warps)
+            rows.append({"num_ctas": ctas, "num_warps": warps, "read_gbps": round(gbps, 2)})
+            if progress:
+                progress()
+    return rows
+
+
+def measure_launch_overhead_us(timer) -> float:
+    import torch
+    import triton
+    import triton.language as tl
+
+    from attnsim.kernels.timing import time_us
+
+    @triton.jit
+    def _empty(x_ptr):
+        tl.store(x_ptr, tl.load(x_ptr))
+
+    x = torch.zeros(1, device="cuda")
+    return time_us(lambda: _empty[(1,)](x), timer)
+
+
+def driver_blocks_per_sm(compiled, threads: int, smem_bytes: int) -> int:
+    """The driver's occupancy answer for a compiled Triton kernel (cuda-python)."""
+    try:
+        from cuda.bindings import driver
+    except ImportError:  # older cuda-python layout
+        from cuda import cuda as driver
+    compiled._init_handles()
+    err, blocks = driver.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+        driver.CUfunction(compiled.function), threads, smem_bytes)
+    if err != driver.CUresult.CUDA_SUCCESS:
+        raise RuntimeError(f"cuOccupancyMaxActiveBlocksPerMultiprocessor failed: {err}")
+    return int(blocks)
+
+
+def crosscheck_occupancy(gpu, launcher) -> dict:
+    """Our occupancy calculator vs the driver for a launcher's compiled kernel; raises on mismatch."""
+    from attnsim.simulator.occupancy import occupancy
+
+    res = launcher.resources
+    ours = occupancy(gpu, res).blocks_per_sm
+    compiled = getattr(launcher, "compiled", None)
+    if compiled is None:
+        return {"ours": ours, "driver": None}
+    theirs = driver_blocks_per_sm(compiled, res.threads, res.smem_bytes)
+    if theirs != ours:
+        raise RuntimeError(f"occupancy mismatch for {launcher.schedule.strategy} {res}: "
+                           f"attnsim says {ours} blocks/SM, the driver {theirs}")
+    return {"ours": ours, "driver": theirs}
+
+
+def random_inputs(workload: DecodeWorkload, seed: int = 0):
+    """q [batch, q_heads, d]; K, V [batch, kv_heads, max_context, d] on the GPU, N(0, 1)."""
+    import torch
+
+    dtype = getattr(torch, workload.dtype)
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+    shape = (workload.batch, workload.kv_heads, workload.max_context, workload.head_dim)
+    q = torch.randn(workload.batch, workload.q_heads, workload.head_dim, device="cuda", generator=gen, dtype=dtype)
+    return q, torch.randn(shape, device="cuda", generator=gen, dtype=dtype), torch.randn(
+        shape, device="cuda", generator=gen, dtype=dtype)
+
+
+def kernel_row(workload: DecodeWorkload, strategy: str, time: float, meta: dict) -> dict:
+    return {
+        "gpu": meta.get("gpu", ""), "strategy": strategy, "batch": workload.batch, "q_heads": workload.q_heads,
+        "kv_heads": workload.kv_heads, "head_dim": workload.head_dim, "context": workload.max_context,
+        "contexts": ";".join(map(str, workload.contexts)) if workload.is_ragged else "",
+        "dtype": workload.dtype, "time_us": round(time, 3),
+        **{k: meta[k] for k in ("num_warps", "kv_tile_tokens", "registers", "smem_bytes", "grid", "splits")
+           if k in meta},
+    }
+
+
+def geomean(values) -> float:
+    values = [v for v in values if v > 0]
+    return math.exp(float(np.mean(np.log(values)))) if values else float("nan")
+
+
+def measure_kernel_points(gpu, workloads, timer, progress=None) -> tuple[list[dict], dict, list[dict]]:
+    """Time each strategy on each workload. Returns (rows, kernel configs by key, occupancy checks)."""
+    from attnsim.kernels import torch_baselines
+    from attnsim.kernels.launch import prepare
+    from attnsim.kernels.timing import time_us
+
+    rows, kernels, checks = [], {}, []
+    for workload in workloads:
+        q, k, v = random_inputs(workload)
+        for strategy in STRATEGIES:
+            if strategy == "torch-flash":
+                if workload.is_ragged:
+                    continue
+                fn = torch_baselines.sdpa_callable("torch-flash", q, k, v)
+                meta = {}
+            else:
+                launcher = prepare(strategy, workload, gpu)
+                out = launcher.run(q, k, v)
+                fn = lambda launcher=launcher, out=out: launcher.run(q, k, v, out=out)  # noqa: E731
+                meta = launcher_meta(launcher)
+                key = f"{strategy}/d{workload.head_dim}/{workload.dtype}"
+                if key not in kernels:
+                    kernels[key] = kernel_config(launcher)
+                    checks.append({"kernel": key, **crosscheck_occupancy(gpu, launcher)})
+            rows.append(kernel_row(workload, strategy, time_us(fn, timer), meta))
+            if progress:
+                progress()
+        del q, k, v
+    return rows, kernels, checks
+
+
+def launcher_meta(launcher) -> dict:
+    meta, res = launcher.meta, launcher.resources
+    return {"num_warps": res.warps, "kv_tile_tokens": launcher.schedule.kv_tile_tokens,
+            "registers": res.regs_per_thread, "smem_bytes": res.smem_bytes,
+            "grid": launcher.schedule.grid, "splits": launcher.schedule.splits, **{
+                k: meta[k] for k in ("num_stages",) if k in meta}}
+
+
+def kernel_config(launcher) -> dict:
+    res = launcher.resources
+    return {"kv_tile_tokens": launcher.schedule.kv_tile_tokens, "num_warps": res.warps, "threads": res.threads,
+            "regs_per_thread": res.regs_per_thread, "smem_bytes": res.smem_bytes}
+
+
+def device_info() -> dict:
+    import platform
+
+    import torch
+    import triton
+
+    props = torch.cuda.get_device_properties(0)
+    info = {"name": props.name, "sm_count": props.multi_processor_count,
+            "memory_gb": round(props.total_memory / 1e9, 1), "torch": torch.__version__,
+            "triton": triton.__version__, "cuda": torch.version.cuda, "python": platform.python_version()}
+    try:
+        from cuda.bindings import driver
+        err, version = driver.cuDriverGetVersion()
+        info["driver_cuda_version"] = int(version)
+    except Exception:  # cuda-python missing or too old: the rest of the record still stands
+        pass
+    return info

@@ -1,0 +1,50 @@
+"""From calibration measurements (plain tables) to a calibrated GpuSpec and its fit report.
+
+Inputs, as DataFrames:
+- bandwidth: columns num_ctas, num_warps, read_gbps (the membw saturation curve);
+- points: a measurements table (see simulator/validation.py) of our kernels and torch-flash on the
+  calibration set, which is disjoint from the validation (benchmark) sweep;
+- kernels: per "strategy/d<head_dim>/<dtype>" the compiled configuration (kv_tile_tokens,
+  num_warps, threads, regs_per_thread, smem_bytes) so predictions plan what ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from attnsim.simulator.calibration import CostParams, fit_bandwidth_curve, fit_cost_params
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.validation import measured_points
+
+FAMILIES_BY_STRATEGY = {"fa2": ("fa2",), "flashdecoding": ("flashdecoding", "flashdecoding-combine"),
+                        "streamk": ("streamk",), "torch-flash": ("torch-flash", "torch-flash-combine", "torch-flash-nosplit")}
+
+
+def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame, kernels: dict,
+                   launch_overhead_us: float, source: str, progress=None) -> tuple[GpuSpec, dict]:
+    """Fit the bandwidth curve, then each strategy's cost families on its own points."""
+    per_warp, knee, peak = fit_bandwidth_curve(bandwidth["num_ctas"], bandwidth["num_warps"], bandwidth["read_gbps"])
+    start = CostParams(cta_stream_gbps_per_warp=per_warp, bw_knee=knee, launch_overhead_us=launch_overhead_us)
+    combine_start = dataclasses.replace(start, launch_overhead_us=launch_overhead_us / 3, cta_fixed_us=0.5,
+                                        segment_fixed_us=0.0)
+    cost = {f: (combine_start if f.endswith("-combine") else start)
+            for fams in FAMILIES_BY_STRATEGY.values() for f in fams}
+    spec = dataclasses.replace(base, hbm_read_gbps=round(float(bandwidth["read_gbps"].max()), 1), cost=cost,
+                               kernels=dict(kernels), source=source)
+    report = {"bandwidth_fit": {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak},
+              "launch_overhead_us": launch_overhead_us}
+    for strategy, families in FAMILIES_BY_STRATEGY.items():
+        rows = points[points["strategy"] == strategy]
+        if rows.empty:
+            continue
+        fit = fit_cost_params(measured_points(rows, spec), spec)
+        spec = dataclasses.replace(spec, cost={**spec.cost, **{f: fit.spec.cost_for(f) for f in families}})
+        report[strategy] = {"points": int(len(rows)), "iterations": fit.iterations, "mape_pct": fit.mape,
+                            "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
+                            "residuals_log": [round(float(r), 5) for r in fit.residuals]}
+        if progress:
+            progress(strategy, report[strategy])
+    return spec, report
