@@ -67,7 +67,7 @@ class FitResult:
 
 def to_bounded(name: str, x: float) -> float:
     lo, hi = BOUNDS[name]
-    return float(lo + (hi - lo) / (1.0 + np.exp(-x)))
+    return float(lo + (hi - lo) / (1.0 + np.exp(-np.clip(x, -60.0, 60.0))))
 
 
 def from_bounded(name: str, value: float) -> float:

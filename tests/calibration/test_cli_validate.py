@@ -1,0 +1,80 @@
+"""`attnsim validate --measurements` and `attnsim calibrate --from-data`, CPU only."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from attnsim.cli import main
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def run_cli(args, capsys):
+    """(exit status, stdout, stderr) of `attnsim ARGS` run in-process."""
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_validate_measurements_reports_mape_and_writes_csv_and_plots(tmp_path, capsys):
+    code, out, err = run_cli(["validate", "--measurements", str(DATA / "sdpa_small.csv"),
+                              "--calibration", "none", "--out-dir", str(tmp_path)], capsys)
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("overall MAPE: ") and last.endswith("%")
+    rows = pd.read_csv(tmp_path / "validation.csv")
+    assert set(rows["strategy"]) == {"torch-flash"}  # cuDNN rows are measured but not modelled
+    assert (rows["predicted_us"] > 0).all()
+    expected = (rows["predicted_us"] / rows["time_us"] - 1).abs().mean() * 100
+    assert float(last.split()[-1].rstrip("%")) == pytest.approx(expected, abs=0.01)
+    for name in ("validation_scatter.png", "validation_error_vs_context.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_validate_json_has_per_strategy_metrics(capsys):
+    code, out, _ = run_cli(["validate", "--measurements", str(DATA / "sdpa_small.csv"),
+                            "--calibration", "none", "--format", "json"], capsys)
+    result = json.loads(out)
+    metrics = result["per_strategy"]["torch-flash"]
+    assert code == 0 and metrics["n"] == 12
+    assert metrics["median_ape"] <= metrics["p90_ape"] <= metrics["max_ape"]
+
+
+def test_validate_refuses_a_file_without_required_columns(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("strategy,time_us\nfa2,10\n")
+    code, out, err = run_cli(["validate", "--measurements", str(bad)], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "measurements" in err and "lacks column" in err
+
+
+def test_calibrate_from_data_refits_and_predict_uses_the_profile(tmp_path, capsys):
+    """Build calibration data from the model itself, refit offline, predict with the result."""
+    from attnsim.simulator.hardware import from_name
+    from attnsim.simulator.predict import predict_records
+    from attnsim.simulator.profile_io import save_profile
+    from attnsim.simulator.workload import DecodeWorkload
+
+    spec = from_name("h100")
+    points = [r for b in (1, 8) for c in (2048, 32768, 200000)
+              for r in predict_records(DecodeWorkload.build(b, 32, 8, 128, c), spec, ["fa2", "streamk"])]
+    bandwidth = [{"num_ctas": n, "num_warps": w, "read_gbps": min(4.0 * w * n, 3000.0) * 0.95}
+                 for w in (4, 8) for n in (1, 8, 64, 132, 264, 528, 1056)]
+    data = {"bandwidth": bandwidth, "points": points, "kernels": {}, "launch_overhead_us": 4.0}
+    source = tmp_path / "source.json"
+    save_profile(source, spec, {"name": "synthetic"}, {}, data, "2026-11-25")
+    out = tmp_path / "refit.json"
+    code, _, err = run_cli(["calibrate", "--from-data", str(source), "--out", str(out)], capsys)
+    assert code == 0, err
+    code, text, _ = run_cli(["predict", "--calibration", str(out), "--context", "32k", "--batch", "8",
+                             "--kv-heads", "8", "--format", "json", "--strategy", "streamk"], capsys)
+    record = json.loads(text)[0]
+    measured = next(p["time_us"] for p in points if p["strategy"] == "streamk" and p["context"] == "32768"
+                    and p["batch"] == 8)
+    assert record["time_us"] == pytest.approx(measured, rel=0.05)
