@@ -81,7 +81,7 @@ def _measure(base, rep_ms) -> tuple[dict, dict]:
     workloads = cal.calibration_sweep()
     steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + len(workloads) * len(cal.STRATEGIES)
     with click.progressbar(length=steps, label="calibrating", file=click.get_text_stream("stderr")) as bar:
-        bandwidth = cal.measure_bandwidth_curve(progress=lambda: bar.update(1))
+        bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
         overhead = cal.measure_launch_overhead_us(timer)
         rows, kernels, checks = cal.measure_kernel_points(base, workloads, timer, progress=lambda: bar.update(1))
     for row in rows:

@@ -37,16 +37,23 @@ def calibration_sweep(dtype: str = "float16") -> list[DecodeWorkload]:
     return [w for w in points if padded_kv_bytes(w) <= CAL_MAX_KV_BYTES]
 
 
-def measure_bandwidth_curve(progress=None) -> list[dict]:
+def measure_bandwidth_curve(timer, progress=None) -> list[dict]:
+    """Read GB/s vs CTAs for 4 and 8 warps (2048 / 4096 fp16 elements per load step), one buffer."""
+    import torch
+
     from attnsim.kernels import membw
 
+    buffer = membw.make_buffer()
     rows = []
-    for warps in BANDWIDTH_WARPS:
-        for ctas in BANDWIDTH_CTAS:
-            gbps = membw.measure_read_gbps(num_ctas=ctas, num_warps=warps)
-            rows.append({"num_ctas": ctas, "num_warps": warps, "read_gbps": round(gbps, 2)})
-            if progress:
-                progress()
+    try:
+        for warps in BANDWIDTH_WARPS:
+            for ctas in BANDWIDTH_CTAS:
+                rows += membw.read_bandwidth_curve([ctas], warps, 512 * warps, buffer=buffer, timer=timer)
+                if progress:
+                    progress()
+    finally:
+        del buffer
+        torch.cuda.empty_cache()
     return rows
 
 
@@ -83,11 +90,12 @@ def crosscheck_occupancy(gpu, launcher) -> dict:
     """Our occupancy calculator vs the driver for a launcher's compiled kernel; raises on mismatch."""
     from attnsim.simulator.occupancy import occupancy
 
+    from attnsim.kernels.launch import compile_attention
+
     res = launcher.resources
     ours = occupancy(gpu, res).blocks_per_sm
-    compiled = getattr(launcher, "compiled", None)
-    if compiled is None:
-        return {"ours": ours, "driver": None}
+    schedule = launcher.schedule  # Triton caches the compile: this returns the kernel that ran
+    compiled = compile_attention(launcher.strategy, schedule.workload, launcher.shape, launcher.device)
     theirs = driver_blocks_per_sm(compiled, res.threads, res.smem_bytes)
     if theirs != ours:
         raise RuntimeError(f"occupancy mismatch for {launcher.schedule.strategy} {res}: "

@@ -39,6 +39,8 @@ def load_measurements(path: str | Path) -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise InputError("measurements", f"{path} lacks column(s) {', '.join(missing)}")
+    if "status" in frame.columns:  # `attnsim bench` keeps failed or unavailable points as rows
+        frame = frame[frame["status"].fillna("ok") == "ok"].reset_index(drop=True)
     bad = frame[pd.to_numeric(frame["time_us"], errors="coerce").fillna(-1) <= 0]
     if len(bad):
         raise InputError("measurements", f"{path} row {bad.index[0] + 2}: time_us must be a positive number")
