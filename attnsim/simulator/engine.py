@@ -22,7 +22,7 @@ from attnsim.errors import InputError
 from attnsim.simulator import cost
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import occupancy
-from attnsim.simulator.schedule import Launch, Schedule
+from attnsim.simulator.schedule import Launch, Schedule, offsets_from_counts
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,30 +100,33 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
 def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):
     """All CTAs start at t = 0; they finish streaming in order of their bytes (vectorised)."""
     levels, counts = np.unique(work, return_counts=True)
-    streaming = len(work) - np.r_[0, np.cumsum(counts)[:-1]]  # CTAs streaming before each level
-    dt = np.diff(np.r_[0.0, levels]) / bw.per_cta(streaming)
-    times = np.cumsum(dt)
-    stream_end = times[np.searchsorted(levels, work)]
-    return np.zeros(len(work)), stream_end, np.r_[0.0, times], np.r_[0.0, levels]
+    streaming = len(work) - offsets_from_counts(counts)[:-1]  # CTAs streaming before each level
+    trace_w = np.concatenate(([0.0], levels))
+    trace_t = np.concatenate(([0.0], np.cumsum(np.diff(trace_w) / bw.per_cta(streaming))))
+    stream_end = trace_t[1:][np.searchsorted(levels, work)]
+    return np.zeros(len(work)), stream_end, trace_t, trace_w
 
 
 def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthModel):
     """More CTAs than slots: dispatch cohorts in launch order as slots free up."""
     n = len(work)
     start, stream_end, w_start, slot = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
-    run_starts = np.r_[0, np.flatnonzero((np.diff(work) != 0) | (np.diff(fixed) != 0)) + 1, n]
-    free_slots = list(range(slots - 1, -1, -1))  # a stack; slot ids are reused LIFO
+    changes = np.flatnonzero((work[1:] != work[:-1]) | (fixed[1:] != fixed[:-1])) + 1
+    run_starts = np.concatenate(([0], changes, [n]))
+    free_slots = np.arange(slots - 1, -1, -1)  # a stack (top = end); slot ids are reused LIFO
+    n_free = slots
     streaming, tails = [], []  # heaps: (W at stream end, lo, hi) and (t release, lo, hi)
     t = w = 0.0
     n_streaming, next_cta, run = 0, 0, 0
     trace_t, trace_w = [0.0], [0.0]
     while next_cta < n or streaming or tails:
-        while free_slots and next_cta < n:  # dispatch the next cohort
+        while n_free and next_cta < n:  # dispatch the next cohort
             while run_starts[run + 1] <= next_cta:
                 run += 1
-            hi = min(run_starts[run + 1], next_cta + len(free_slots))
+            hi = min(run_starts[run + 1], next_cta + n_free)
             start[next_cta:hi], w_start[next_cta:hi] = t, w
-            slot[next_cta:hi] = [free_slots.pop() for _ in range(hi - next_cta)]
+            slot[next_cta:hi] = free_slots[n_free - (hi - next_cta):n_free][::-1]
+            n_free -= hi - next_cta
             heapq.heappush(streaming, (w + work[next_cta], next_cta, hi))
             n_streaming += hi - next_cta
             next_cta = hi
@@ -140,7 +143,8 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
             w += rate * (t_tail - t) if n_streaming else 0.0
             t = t_tail
             _, lo, hi = heapq.heappop(tails)
-            free_slots.extend(slot[lo:hi][::-1])
+            free_slots[n_free:n_free + hi - lo] = slot[lo:hi][::-1]
+            n_free += hi - lo
         trace_t.append(t)
         trace_w.append(w)
     return start, stream_end, w_start, slot, np.asarray(trace_t), np.asarray(trace_w)

@@ -12,6 +12,7 @@ A CTA that cannot launch at all (too many threads, registers or shared memory) g
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from attnsim.simulator.hardware import KB, GpuSpec
@@ -86,6 +87,7 @@ def shared_memory_limit(gpu: GpuSpec, res: CtaResources, carveout_pref: int | No
     return carveout_bytes(gpu, carveout_pref) // per_cta, per_cta, ""
 
 
+@functools.lru_cache(maxsize=4096)
 def occupancy(gpu: GpuSpec, res: CtaResources, carveout_pref_bytes: int | None = None) -> Occupancy:
     """Blocks per SM for a CTA shape, exactly as the CUDA occupancy calculator answers."""
     if res.threads <= 0 or res.regs_per_thread < 0 or res.smem_bytes < 0:

@@ -24,6 +24,13 @@ from attnsim.simulator.workload import DecodeWorkload
 ROLE_COMPLETE, ROLE_PEER, ROLE_HOST = 0, 1, 2  # what a segment does with its result
 
 
+def offsets_from_counts(counts) -> np.ndarray:
+    """CSR row pointers [0, c0, c0 + c1, ...] of a count array. int64 [len(counts) + 1]."""
+    out = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
 def frozen_array(values, dtype=np.int64) -> np.ndarray:
     arr = np.ascontiguousarray(values, dtype=dtype)
     arr.setflags(write=False)

@@ -84,8 +84,10 @@ def segment_kv_bytes(workload: DecodeWorkload, tile: int, context, first, n) -> 
 
 def segment_table(workload, tile, outs: Outputs, cta, out_idx, first, n, role) -> SegmentTable:
     """A SegmentTable for rows (cta, output index, first tile, tile count, role), sorted by CTA."""
-    order = np.argsort(cta, kind="stable")
-    cta, out_idx, first, n, role = (np.asarray(a)[order] for a in (cta, out_idx, first, n, role))
+    cta = np.asarray(cta)
+    if len(cta) > 1 and (cta[1:] < cta[:-1]).any():  # FA2 / FlashDecoding rows come sorted already
+        order = np.argsort(cta, kind="stable")
+        cta, out_idx, first, n, role = (np.asarray(a)[order] for a in (cta, out_idx, first, n, role))
     kv_bytes = segment_kv_bytes(workload, tile, outs.context[out_idx], first, n)
     return SegmentTable(
         cta=frozen_array(cta), seq=frozen_array(outs.seq[out_idx]), kv_head=frozen_array(outs.kv_head[out_idx]),
@@ -124,6 +126,7 @@ def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: 
 def peer_done_bytes(segs: SegmentTable) -> np.ndarray:
     """For every segment: bytes its CTA has streamed when the segment ends (cumulative within CTA)."""
     cum = np.cumsum(segs.kv_bytes)
-    starts = np.r_[0, np.flatnonzero(np.diff(segs.cta)) + 1]
-    base = np.repeat(np.r_[0.0, cum][starts], np.diff(np.r_[starts, len(segs.cta)]))
-    return cum - base
+    first_of_cta = np.ones(len(cum), dtype=bool)
+    first_of_cta[1:] = segs.cta[1:] != segs.cta[:-1]
+    bytes_before = cum - segs.kv_bytes  # streamed before each segment, counting earlier CTAs too
+    return cum - np.maximum.accumulate(np.where(first_of_cta, bytes_before, 0.0))

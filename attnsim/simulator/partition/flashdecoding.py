@@ -15,7 +15,9 @@ import numpy as np
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.partition import common
-from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER, Launch, Reductions, Schedule, frozen_array
+from attnsim.simulator.schedule import (
+    ROLE_COMPLETE, ROLE_PEER, Launch, Reductions, Schedule, frozen_array, offsets_from_counts,
+)
 from attnsim.simulator.workload import DecodeWorkload
 
 MAX_SPLITS = 128
@@ -101,7 +103,7 @@ def _combine_reductions(outs: common.Outputs, segs, keep: np.ndarray) -> Reducti
     return Reductions(
         seq=frozen_array(outs.seq), kv_head=frozen_array(outs.kv_head), q_block=frozen_array(outs.q_block),
         host_cta=frozen_array(np.full(outs.count, -1)),
-        peer_offsets=frozen_array(np.r_[0, np.cumsum(n_used)]),
+        peer_offsets=frozen_array(offsets_from_counts(n_used)),
         peer_cta=frozen_array(segs.cta),  # segments are sorted by CTA = output-major, split-minor
         peer_done_bytes=frozen_array(segs.kv_bytes, np.float64),
     )

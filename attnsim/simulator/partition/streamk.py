@@ -21,6 +21,7 @@ from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.partition import common
 from attnsim.simulator.schedule import (
     ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Reductions, Schedule, SegmentTable, frozen_array,
+    offsets_from_counts,
 )
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -30,7 +31,7 @@ def chunk_bounds(total: int, grid: int) -> np.ndarray:
     share = -(-total // grid)
     high_load = total - (share - 1) * grid
     sizes = np.where(np.arange(grid) < high_load, share, share - 1)
-    return np.r_[0, np.cumsum(sizes)]
+    return offsets_from_counts(sizes)
 
 
 def resolve_grid(workload, gpu, config, total_tiles: int) -> int:
@@ -49,7 +50,7 @@ def resolve_grid(workload, gpu, config, total_tiles: int) -> int:
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
     tile = common.kv_tile_tokens(workload, config)
     outs = common.outputs(workload, tile)
-    out_start = np.r_[0, np.cumsum(outs.tiles)]  # iteration where each output begins
+    out_start = offsets_from_counts(outs.tiles)  # iteration where each output begins
     total = int(out_start[-1])
     grid = resolve_grid(workload, gpu, config, total)
     bounds = chunk_bounds(total, grid)
@@ -102,6 +103,6 @@ def _host_reductions(segs: SegmentTable, kv_heads: int, q_blocks: int) -> Reduct
     return Reductions(
         seq=frozen_array(segs.seq[hosts]), kv_head=frozen_array(segs.kv_head[hosts]),
         q_block=frozen_array(segs.q_block[hosts]), host_cta=frozen_array(segs.cta[hosts]),
-        peer_offsets=frozen_array(np.r_[0, np.cumsum(counts)]), peer_cta=frozen_array(segs.cta[peers]),
+        peer_offsets=frozen_array(offsets_from_counts(counts)), peer_cta=frozen_array(segs.cta[peers]),
         peer_done_bytes=frozen_array(done[peers], np.float64),
     )
