@@ -1,0 +1,31 @@
+"""FA2 decode: one program per output (sequence, kv-head, q-block), walking the whole context.
+
+Program p runs segment p of the plan (`attnsim.simulator.partition.fa2`): tiles [0, n_tiles) of its
+output, no split, no partials, no second launch.
+
+Cost accounting (d = head_dim, b = dtype bytes, G = q-heads of the output's q-block, L = context):
+- per CTA: reads G·d·b (q) + 2·L·d·b (K and V, each token once), writes G·d·b (o).
+- total:   2·Σ_i L_i·kv_heads·d·b + 2·batch·q_heads·d·b, the minimum any decode kernel must move.
+- grid = batch · kv_heads · q_blocks, so at small batch x heads most SMs idle (32 CTAs on 132 SMs)
+  and a single CTA's streaming rate (latency-bound, DOMAIN.md §4) sets the time.
+"""
+
+import triton
+import triton.language as tl
+
+from attnsim.kernels.tiles import SEG_COLS, attend_segment, store_output
+
+
+@triton.jit
+def fa2_decode_kernel(
+    q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_ptr,
+    stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
+    stride_ob, stride_oh, qk_scale,
+    GROUP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+):
+    # seg_ptr: int32 [grid, SEG_COLS]; row p is program p's only segment (ROLE_COMPLETE)
+    seg = seg_ptr + tl.program_id(0) * SEG_COLS
+    o, _lse, seq, q_head, row_ok = attend_segment(
+        seg, q_ptr, k_ptr, v_ptr, lengths_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
+        stride_vb, stride_vh, stride_vn, qk_scale, GROUP, BLOCK_M, BLOCK_N, HEAD_DIM)
+    store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)

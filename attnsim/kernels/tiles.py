@@ -1,0 +1,122 @@
+"""Device helpers every decode kernel shares: read a plan segment, run the online softmax over its
+KV tiles, and store or merge results. One copy of the tile loop serves FA2, FlashDecoding and
+stream-K; the kernels differ only in which segments a program takes and where results go.
+
+Layouts (the launcher checks them):
+- q [batch, q_heads, HEAD_DIM], o like q; K/V [batch, kv_heads, max_context, HEAD_DIM] with a unit
+  stride on the last dimension (16-byte vector loads).
+- segment table: int32 [n_segments, SEG_COLS], columns SEG_* below, rows sorted by program.
+- partials: o_part fp32 [slots, BLOCK_M, HEAD_DIM] (normalised), lse_part fp32 [slots, BLOCK_M].
+
+Units: scores are kept in log2 units (q.k * sm_scale * log2(e)) so every exponential is an exp2;
+an LSE here is log2(sum_j 2^s_j). Rows of the query tile are the q-heads of one kv-head's group
+(GQA packing): row r of q-block b is q-head kv_head * GROUP + b * Q_BLOCK_ROWS + r.
+"""
+
+import triton
+import triton.language as tl
+
+SEG_COLS = tl.constexpr(8)
+SEG_SEQ, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_FIRST_TILE, SEG_N_TILES, SEG_ROLE, SEG_REDUCTION = (
+    tl.constexpr(i) for i in range(7))
+Q_BLOCK_ROWS = tl.constexpr(64)  # must equal attnsim.simulator.partition.common.Q_BLOCK_ROWS
+
+
+@triton.jit
+def query_rows(seg_ptr, GROUP: tl.constexpr, BLOCK_M: tl.constexpr):
+    """(seq int64, kv_head int64, q_head [BLOCK_M], row_ok [BLOCK_M]) of the segment at seg_ptr."""
+    seq = tl.load(seg_ptr + SEG_SEQ).to(tl.int64)
+    kv_head = tl.load(seg_ptr + SEG_KV_HEAD).to(tl.int64)
+    group_row = tl.load(seg_ptr + SEG_Q_BLOCK) * Q_BLOCK_ROWS + tl.arange(0, BLOCK_M)
+    return seq, kv_head, kv_head * GROUP + group_row, group_row < GROUP
+
+
+@triton.jit
+def attend_tiles(q, k_ptr, v_ptr, stride_kn, stride_vn, first_tile, n_tiles, context, qk_scale,
+                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """Online softmax of q [BLOCK_M, HEAD_DIM] over KV tiles [first_tile, first_tile + n_tiles).
+
+    k_ptr / v_ptr point at token 0 of one (sequence, kv_head); tokens >= context are masked.
+    The dots run in q's dtype: K/V's own on the GPU (the casts vanish); fp32 under the CPU
+    interpreter for bf16, whose NumPy has no bf16 matmul (the launcher upcasts q there).
+    Returns acc [BLOCK_M, HEAD_DIM] fp32 (unnormalised), m [BLOCK_M] (running max, log2 units) and
+    l [BLOCK_M] (running sum of 2^(s - m)).
+    """
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, HEAD_DIM)
+    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+    for tile in range(first_tile, first_tile + n_tiles):
+        offs_tok = tile * BLOCK_N + offs_n  # [BLOCK_N]
+        valid = offs_tok < context
+        k = tl.load(k_ptr + offs_tok[:, None] * stride_kn + offs_d[None, :], mask=valid[:, None], other=0.0)
+        v = tl.load(v_ptr + offs_tok[:, None] * stride_vn + offs_d[None, :], mask=valid[:, None], other=0.0)
+        s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale  # [BLOCK_M, BLOCK_N] fp32, log2 units
+        s = tl.where(valid[None, :], s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))  # finite: every tile holds >= 1 valid token
+        alpha = tl.exp2(m_i - m_new)
+        p = tl.exp2(s - m_new[:, None])
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype))
+        m_i = m_new
+    return acc, m_i, l_i
+
+
+@triton.jit
+def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, lengths_ptr,
+                   stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
+                   qk_scale, GROUP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                   HEAD_DIM: tl.constexpr):
+    """Attend one plan segment. Returns (o [BLOCK_M, HEAD_DIM] fp32 normalised, lse [BLOCK_M],
+    seq, q_head [BLOCK_M], row_ok [BLOCK_M])."""
+    seq, kv_head, q_head, row_ok = query_rows(seg_ptr, GROUP, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    q = tl.load(q_ptr + seq * stride_qb + q_head[:, None] * stride_qh + offs_d[None, :],
+                mask=row_ok[:, None], other=0.0)  # [BLOCK_M, HEAD_DIM]; padded rows are 0
+    context = tl.load(lengths_ptr + seq)
+    acc, m_i, l_i = attend_tiles(
+        q, k_ptr + seq * stride_kb + kv_head * stride_kh, v_ptr + seq * stride_vb + kv_head * stride_vh,
+        stride_kn, stride_vn, tl.load(seg_ptr + SEG_FIRST_TILE), tl.load(seg_ptr + SEG_N_TILES), context,
+        qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM)
+    return acc / l_i[:, None], m_i + tl.log2(l_i), seq, q_head, row_ok
+
+
+@triton.jit
+def store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM: tl.constexpr):
+    """o [BLOCK_M, HEAD_DIM] fp32 -> the output rows of the valid q-heads, in the output dtype."""
+    offs_d = tl.arange(0, HEAD_DIM)
+    ptrs = o_ptr + seq * stride_ob + q_head[:, None] * stride_oh + offs_d[None, :]
+    tl.store(ptrs, o.to(o_ptr.dtype.element_ty), mask=row_ok[:, None])
+
+
+@triton.jit
+def store_partial(o_part_ptr, lse_part_ptr, slot, o, lse, row_ok, BLOCK_M: tl.constexpr,
+                  HEAD_DIM: tl.constexpr):
+    """Write a normalised partial into `slot`: o_part[slot] [BLOCK_M, HEAD_DIM], lse_part[slot] [BLOCK_M]."""
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    base = slot.to(tl.int64) * BLOCK_M
+    tl.store(o_part_ptr + (base + offs_m[:, None]) * HEAD_DIM + offs_d[None, :], o, mask=row_ok[:, None])
+    tl.store(lse_part_ptr + base + offs_m, lse, mask=row_ok)
+
+
+@triton.jit
+def merge_partial(o, lse, o_part_ptr, lse_part_ptr, slot, row_ok, BLOCK_M: tl.constexpr,
+                  HEAD_DIM: tl.constexpr):
+    """LSE merge of (o, lse) with the partial in `slot` (read through L2: another CTA wrote it).
+
+    lse may start at -inf (empty accumulator). Padded rows read 0 and stay finite; nobody stores them.
+    """
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    base = slot.to(tl.int64) * BLOCK_M
+    o_p = tl.load(o_part_ptr + (base + offs_m[:, None]) * HEAD_DIM + offs_d[None, :], mask=row_ok[:, None],
+                  other=0.0, cache_modifier=".cg")
+    lse_p = tl.load(lse_part_ptr + base + offs_m, mask=row_ok, other=0.0, cache_modifier=".cg")
+    lse_max = tl.maximum(lse, lse_p)
+    w = tl.exp2(lse - lse_max)
+    w_p = tl.exp2(lse_p - lse_max)
+    total = w + w_p
+    o = (o * w[:, None] + o_p * w_p[:, None]) / total[:, None]
+    return o, lse_max + tl.log2(total)
