@@ -1,0 +1,101 @@
+"""`attnsim bench`: time our three kernels and PyTorch SDPA over a sweep on the GPU -> CSV."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from attnsim.cli import cli
+from attnsim.errors import InputError
+from attnsim.kernels import bench
+from attnsim.kernels.sweep import DEFAULT_MAX_KV_GB, padded_kv_bytes, sweep
+from attnsim.kernels.timing import DEFAULT_REP_MS, DEFAULT_WARMUP_MS, TimerConfig
+from attnsim.units import parse_size
+
+
+@cli.command("bench")
+@click.option("--gpu", default="h100", show_default=True,
+              help="Profile our launchers plan for (preset or .json/.toml); the timings are the local GPU's.")
+@click.option("--quick", is_flag=True, help="The quick sweep (about a dozen points) instead of the standard one.")
+@click.option("--strategies", default=",".join(bench.ALL_STRATEGIES), show_default=True,
+              help="Comma-separated: fa2, flashdecoding, streamk (alias lean), torch-flash, torch-cudnn.")
+@click.option("--dtype", default="float16", show_default=True, type=click.Choice(["float16", "bfloat16"]))
+@click.option("--out", "out_path", default="results.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="CSV to write (atomically, also every few seconds while running).")
+@click.option("--warmup-ms", default=DEFAULT_WARMUP_MS, show_default=True, type=float,
+              help="do_bench warm-up per point and strategy, in ms of GPU time.")
+@click.option("--rep-ms", default=DEFAULT_REP_MS, show_default=True, type=float,
+              help="do_bench timed repetitions per point and strategy, in ms of GPU time.")
+@click.option("--cudagraph", is_flag=True, help="Time with do_bench_cudagraph (no launch gaps, but L2 not flushed).")
+@click.option("--max-kv-gb", default=DEFAULT_MAX_KV_GB, show_default=True, type=float,
+              help="Skip points whose K+V buffers exceed this many GB (1e9 bytes).")
+@click.option("--limit", default=None, help="Run only the first N points of the sweep.")
+@click.option("--resume", is_flag=True, help="Keep the ok rows already in --out and measure only the rest.")
+@click.option("--peak-gbps", default=None, type=float,
+              help="Use this HBM read bandwidth (GB/s) for bw_fraction instead of measuring it.")
+@click.option("--estimate", is_flag=True, help="Print the points and a rough duration; touch no GPU.")
+def bench_command(gpu, quick, strategies, dtype, out_path, warmup_ms, rep_ms, cudagraph, max_kv_gb, limit,
+                  resume, peak_gbps, estimate):
+    """Check, then time, fa2 / flashdecoding / streamk and PyTorch SDPA over a sweep (GPU).
+
+    \b
+    Every output is first checked against a float64 reference (max relative error <= 2e-2, no NaN,
+    output poisoned with NaN before the run); then triton.testing.do_bench takes the median with L2
+    flushed. bw_fraction divides achieved GB/s by the HBM read bandwidth measured at the start.
+    Exit status 1 when any row fails the check or a kernel crashes (rows say which).
+
+    \b
+    Standard sweep: context 512..512k x batch 1..32 x heads (32,32) (64,8) (32,8) (128,128)
+    x head_dim 64, 128, under the KV cap, plus ragged batches (lengths drawn from 1k..256k with
+    fixed seeds; only our kernels run them: SDPA has no per-sequence lengths).
+
+    \b
+    Examples:
+      attnsim bench --estimate                          # points and rough duration, no GPU
+      attnsim bench --quick --limit 4 --out /tmp/smoke.csv
+      attnsim bench --out results/h100/bench.csv        # the standard sweep
+      attnsim bench --strategies streamk,torch-flash --dtype bfloat16 --out bf16.csv
+      attnsim bench --resume --out results/h100/bench.csv   # finish an interrupted run
+    """
+    timer = TimerConfig(_positive(warmup_ms, "warmup-ms"), _positive(rep_ms, "rep-ms"), cudagraph)
+    chosen = bench.parse_strategies(strategies)
+    n = parse_size(limit, "limit") if limit is not None else None
+    points = sweep("quick" if quick else "standard", dtype, _positive(max_kv_gb, "max-kv-gb"))[:n]
+    if estimate:
+        click.echo(_estimate_text(points, chosen, timer))
+        return
+    bench.require_cuda()
+    with click.progressbar(length=sum(len(bench.applicable(chosen, w)) for w in points), label="bench",
+                           file=sys.stderr, show_pos=True, show_eta=True,
+                           item_show_func=lambda label: label) as bar:
+        frame = bench.run_bench_to_csv(
+            out_path, gpu=gpu, sweep="quick" if quick else "standard", strategies=chosen, dtype=dtype,
+            timer=timer, max_kv_gb=max_kv_gb, limit=n, resume=resume, peak_read_gbps=peak_gbps,
+            progress=lambda done, total, label: bar.update(1, label),
+            log=lambda message: click.echo(message, err=True))
+    click.echo(bench.summary(frame).to_string(index=False))
+    click.echo(f"wrote {out_path}: {len(frame)} rows", err=True)
+    failed = bench.failures(frame)
+    if len(failed):
+        click.echo(f"attnsim: error: {len(failed)} row(s) failed (status fail/error in {out_path}):", err=True)
+        click.echo(failed[["strategy", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "max_rel_err",
+                           "status"]].head(20).to_string(index=False), err=True)
+        sys.exit(1)
+
+
+def _positive(value: float, field: str) -> float:
+    if not value > 0:
+        raise InputError(field, f"must be positive, got {value}")
+    return value
+
+
+def _estimate_text(points, strategies, timer: TimerConfig) -> str:
+    pairs = sum(len(bench.applicable(strategies, w)) for w in points)
+    ragged = sum(w.is_ragged for w in points)
+    biggest = max((padded_kv_bytes(w) for w in points), default=0)
+    seconds = bench.estimate_seconds(points, strategies, timer)
+    return (f"{len(points)} points ({len(points) - ragged} uniform, {ragged} ragged) x {len(strategies)} strategies "
+            f"= {pairs} timed runs; largest K+V {biggest / 1e9:.1f} GB; "
+            f"timer {timer.name}, warmup {timer.warmup_ms:g} ms, rep {timer.rep_ms:g} ms; "
+            f"estimated {seconds:.0f} s ({seconds / 60:.1f} min) on an H100-class GPU, plus compilation")

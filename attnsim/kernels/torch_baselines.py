@@ -1,0 +1,101 @@
+"""PyTorch SDPA decode as baselines, behind the same launcher interface as our kernels.
+
+- torch-flash: `scaled_dot_product_attention` restricted to SDPBackend.FLASH_ATTENTION. For
+  decode PyTorch's bundled FlashAttention-2 runs its split-KV kernel (`flash_fwd_splitkv_kernel`
+  + `..._combine_kernel`) with FA2's `num_splits_heuristic`; `meta["splits"]` is that heuristic's
+  answer (attnsim.simulator.partition.flashdecoding.heuristic_splits with FA2's block_n), not a
+  figure read back from the library.
+- torch-cudnn: SDPBackend.CUDNN_ATTENTION (cuDNN's fused attention), where the build has it.
+
+Shapes: q [batch, q_heads, head_dim] -> [batch, q_heads, 1, head_dim]; K/V [batch, kv_heads,
+context, head_dim]; `enable_gqa=True` when q_heads != kv_heads, so K/V are not repeated. SDPA has
+no per-sequence lengths, so ragged batches are not offered (a padded mask would time the padding
+and another code path): `unsupported_reason` says so and the bench records the row as skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.partition.common import fa2_block_n
+from attnsim.simulator.partition.flashdecoding import heuristic_splits
+from attnsim.simulator.workload import DecodeWorkload
+
+BACKENDS = {"torch-flash": "FLASH_ATTENTION", "torch-cudnn": "CUDNN_ATTENTION"}
+
+
+def unsupported_reason(name: str, workload: DecodeWorkload) -> str | None:
+    """Why a baseline cannot run this workload honestly (None: it can)."""
+    if workload.is_ragged:
+        return "SDPA has no per-sequence lengths"
+    if workload.q_len != 1:
+        return "decode baseline times q_len 1 only"
+    if workload.dtype not in ("float16", "bfloat16"):
+        return f"{BACKENDS[name]} needs float16/bfloat16"
+    return None
+
+
+@dataclass
+class SdpaLauncher:
+    """`run(q, k, v, out=None)` like a kernel launcher; returns [batch, q_heads, head_dim].
+
+    With `out` it copies SDPA's output into it (the correctness check poisons `out`, so every
+    element must be written). `timed_call` is what the bench times: SDPA alone, returning its own
+    output (SDPA has no out= argument), with the backend chosen once by the returned context.
+    """
+
+    name: str
+    workload: DecodeWorkload
+    meta: dict = field(default_factory=dict)
+    schedule: object = None  # no simulator plan behind a library kernel
+    resources: object = None
+
+    def backend(self):
+        """Context manager that restricts SDPA to this baseline's backend."""
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel([getattr(SDPBackend, BACKENDS[self.name])])
+
+    def sdpa(self, q4, k, v):
+        """q4 [batch, q_heads, 1, head_dim] -> o [batch, q_heads, 1, head_dim]; call inside backend()."""
+        import torch
+
+        gqa = self.workload.q_heads != self.workload.kv_heads
+        return torch.nn.functional.scaled_dot_product_attention(q4, k, v, enable_gqa=gqa)
+
+    def run(self, q, k, v, out=None):
+        with self.backend():
+            o = self.sdpa(q.unsqueeze(2), k, v).squeeze(2)
+        return o if out is None else out.copy_(o)
+
+    def timed_call(self, q, k, v):
+        """(callable, context): time the callable inside the context."""
+        q4 = q.unsqueeze(2)
+        return (lambda: self.sdpa(q4, k, v)), self.backend()
+
+
+def prepare_baseline(name: str, workload: DecodeWorkload, gpu: GpuSpec) -> SdpaLauncher:
+    """A launcher for `name` (a key of BACKENDS). The caller checks unsupported_reason first."""
+    meta = {"splits": heuristic_splits(workload, gpu, fa2_block_n(workload.head_dim))} if name == "torch-flash" else {}
+    return SdpaLauncher(name, workload, meta)
+
+
+def sdpa_callable(name: str, q, k, v):
+    """A zero-argument callable running baseline `name` on (q, k, v) of a uniform batch (for timing)."""
+    workload = DecodeWorkload.build(q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2],
+                                    dtype=str(q.dtype).removeprefix("torch."))
+    launcher = SdpaLauncher(name, workload)
+    return lambda: launcher.run(q, k, v)
+
+
+def backend_available(name: str) -> str | None:
+    """None when this torch build and GPU offer the backend, else the reason it does not."""
+    import torch
+    from torch.nn.attention import SDPBackend
+
+    if not hasattr(SDPBackend, BACKENDS[name]):
+        return f"this torch ({torch.__version__}) has no SDPBackend.{BACKENDS[name]}"
+    if name == "torch-cudnn" and not torch.backends.cudnn.is_available():
+        return "cuDNN is not available in this torch build"
+    return None
