@@ -1,0 +1,101 @@
+"""Running a scenario through the model: workload + GPU spec -> plan -> simulate -> DataFrame.
+
+The only place the reporting path touches the simulator; the plot and table functions in
+attnsim/reports take what these return (DataFrames, SimResults) and never call back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import pandas as pd
+
+from attnsim.scenarios.measurements import measured_frame
+from attnsim.scenarios.scenario import Case, Scenario
+from attnsim.simulator.engine import SimResult
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import occupancy
+from attnsim.simulator.partition import plan
+from attnsim.simulator.predict import predict_one, predict_records
+
+Progress = Callable[[Sequence, str], Iterable]  # wraps a list of jobs to show progress (CLI: a bar)
+OCCUPANCY_PROBE_TOKENS = 4096  # context of the workload planned to read a kernel's CTA shape
+
+
+def no_progress(jobs: Sequence, label: str) -> Iterable:
+    return jobs
+
+
+def predict_frame(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None,
+                  progress: Progress = no_progress) -> pd.DataFrame:
+    """One row per (gpu, case, strategy): predict_records' columns + model, mix, total_tokens, gpu_source."""
+    jobs = [(gpu, case) for gpu in (gpus or scenario.gpus) for case in scenario.cases()]
+    rows = []
+    for gpu, case in progress(jobs, f"modelling {scenario.name}"):
+        for record in predict_records(case.workload, gpu, scenario.strategies):
+            rows.append({**case.labels, **record, "gpu_source": gpu.source})
+    return pd.DataFrame(rows)
+
+
+def timeline_results(scenario: Scenario, gpu: GpuSpec | None = None) -> tuple[Case, list[SimResult]]:
+    """The scenario's timeline workload simulated under each of its strategies (on its first GPU)."""
+    gpu = gpu or scenario.gpus[0]
+    case = scenario.timeline_case()
+    return case, [predict_one(s, case.workload, gpu) for s in scenario.strategies]
+
+
+def occupancy_frame(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None) -> pd.DataFrame:
+    """Blocks per SM and the binding limit of every kernel launch the scenario's strategies plan."""
+    shapes = {(s.head_dim, s.group): s for s in scenario.shapes}.values()  # CTA shape depends on these
+    rows = [row for gpu in (gpus or scenario.gpus) for shape in shapes
+            for row in kernel_occupancy(shape.workload(1, OCCUPANCY_PROBE_TOKENS, scenario.dtype), gpu,
+                                        scenario.strategies)]
+    return pd.DataFrame(rows).drop_duplicates(["gpu", "kernel", "threads", "regs_per_thread", "smem_bytes"])
+
+
+def kernel_occupancy(workload, gpu: GpuSpec, strategies: Sequence[str]) -> list[dict]:
+    """For each strategy's launches on `workload`: CTA resources, per-limit blocks, the binding limit."""
+    rows = []
+    for strategy in strategies:
+        for launch in plan(strategy, workload, gpu).launches:
+            res = launch.resources
+            occ = occupancy(gpu, res)
+            rows.append({"gpu": gpu.name, "kernel": f"{strategy}/{launch.name}", "head_dim": workload.head_dim,
+                         "threads": res.threads, "regs_per_thread": res.regs_per_thread,
+                         "smem_bytes": res.smem_bytes, **occ.as_dict(),
+                         "resident_ctas": occ.blocks_per_sm * gpu.sm_count})
+    return rows
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioResults:
+    """Everything a report shows, computed once: plain DataFrames and SimResults, no engine handles."""
+
+    scenario: Scenario
+    predictions: pd.DataFrame  # predict_frame on the scenario's GPUs
+    whatif: pd.DataFrame | None  # predict_frame on the what-if GPUs (None: section off)
+    occupancy: pd.DataFrame
+    timeline_case: Case
+    timelines: list[SimResult]  # one per strategy, on the scenario's first GPU
+    measurements: pd.DataFrame | None = None  # measured_frame rows (time_us, predicted_us, errors)
+    measurements_path: str = ""
+
+
+def run_scenario(scenario: Scenario, measurements: str | None = None,
+                 progress: Progress = no_progress) -> ScenarioResults:
+    """Model every section of a report for `scenario`; measured rows are predicted with the
+    scenario's GPU profile of the same name when there is one (see measurements.gpu_for)."""
+    whatif = predict_frame(scenario, scenario.whatif_gpus, progress) if scenario.whatif_gpus else None
+    case, timelines = timeline_results(scenario)
+    return ScenarioResults(
+        scenario=scenario, predictions=predict_frame(scenario, progress=progress), whatif=whatif,
+        occupancy=occupancy_frame(scenario, _unique_gpus(scenario.gpus + scenario.whatif_gpus)),
+        timeline_case=case, timelines=timelines,
+        measurements=measured_frame(measurements, preferred=scenario.gpus) if measurements else None,
+        measurements_path=str(measurements or ""),
+    )
+
+
+def _unique_gpus(gpus) -> list[GpuSpec]:
+    return list({(g.name, g.source): g for g in gpus}.values())

@@ -1,0 +1,120 @@
+"""A scenario: which shapes, on which GPUs, at which batch sizes and context lengths.
+
+Plain frozen data, built by `loader.load_scenario` (which validates) or by hand in tests. `cases()`
+expands it into the decode workloads to model: every shape x batch x context of the uniform grid,
+then every shape x ragged mix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from attnsim.scenarios.models import ModelShape
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.workload import DecodeWorkload
+
+DISTRIBUTIONS = ("lognormal", "uniform", "choice", "fixed")
+
+
+@dataclass(frozen=True)
+class RaggedMix:
+    """A generator of per-sequence context lengths (tokens), reproducible from its seed.
+
+    lognormal: lengths ~ median x exp(sigma x N(0, 1)), clipped to [min_tokens, max_tokens]
+    uniform:   integers uniform in [min_tokens, max_tokens]
+    choice:    drawn from `values` with probabilities `weights` (uniform when empty)
+    fixed:     exactly `values` (batch = len(values))
+    """
+
+    name: str
+    batch: int
+    distribution: str
+    seed: int = 0
+    median_tokens: int = 4096
+    sigma: float = 1.0
+    min_tokens: int = 1
+    max_tokens: int = 1 << 20
+    values: tuple[int, ...] = ()
+    weights: tuple[float, ...] = ()
+
+    def contexts(self) -> tuple[int, ...]:
+        """The batch's context lengths; the same seed always gives the same lengths."""
+        rng = np.random.default_rng(self.seed)
+        if self.distribution == "fixed":
+            return tuple(self.values)
+        if self.distribution == "choice":
+            p = np.asarray(self.weights) / np.sum(self.weights) if self.weights else None
+            return tuple(int(v) for v in rng.choice(self.values, size=self.batch, p=p))
+        if self.distribution == "uniform":
+            return tuple(int(v) for v in rng.integers(self.min_tokens, self.max_tokens + 1, size=self.batch))
+        raw = self.median_tokens * np.exp(self.sigma * rng.standard_normal(self.batch))
+        return tuple(int(v) for v in np.clip(np.rint(raw), self.min_tokens, self.max_tokens))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One workload to model, with the labels reports group by."""
+
+    shape: ModelShape
+    workload: DecodeWorkload
+    mix: str = ""  # ragged mix name; "" for the uniform grid
+
+    @property
+    def labels(self) -> dict:
+        return {"model": self.shape.name, "mix": self.mix or "uniform",
+                "total_tokens": sum(self.workload.contexts)}  # KV tokens over the whole batch
+
+
+@dataclass(frozen=True)
+class TimelineChoice:
+    """Which workload the SM-timeline section shows (defaults chosen in `Scenario.timeline_case`)."""
+
+    model: str = ""
+    mix: str = ""
+    batch: int = 0
+    context: int = 0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    shapes: tuple[ModelShape, ...]
+    gpus: tuple[GpuSpec, ...]
+    batches: tuple[int, ...] = ()
+    contexts: tuple[int, ...] = ()  # tokens, ascending
+    ragged: tuple[RaggedMix, ...] = ()
+    strategies: tuple[str, ...] = ("fa2", "flashdecoding", "streamk")
+    whatif_gpus: tuple[GpuSpec, ...] = ()
+    dtype: str = "float16"
+    q_len: int = 1
+    description: str = ""
+    source: str = ""  # the file it was loaded from
+    timeline: TimelineChoice = field(default_factory=TimelineChoice)
+
+    def uniform_cases(self) -> list[Case]:
+        return [Case(s, s.workload(b, c, self.dtype, self.q_len))
+                for s in self.shapes for b in self.batches for c in self.contexts]
+
+    def ragged_cases(self) -> list[Case]:
+        return [Case(s, s.workload(m.batch, list(m.contexts()), self.dtype, self.q_len), m.name)
+                for s in self.shapes for m in self.ragged]
+
+    def cases(self) -> list[Case]:
+        return self.uniform_cases() + self.ragged_cases()
+
+    def timeline_case(self) -> Case:
+        """The chosen workload, else the first ragged mix, else the first batch at ~4k context."""
+        choice = self.timeline
+        shape = next((s for s in self.shapes if s.name == choice.model), self.shapes[0])
+        mix = next((m for m in self.ragged if m.name == choice.mix), None)
+        wants_uniform = bool(choice.batch or choice.context) and bool(self.contexts)
+        if mix is None and self.ragged and not wants_uniform:
+            mix = self.ragged[0]
+        if mix is not None:
+            return Case(shape, shape.workload(mix.batch, list(mix.contexts()), self.dtype, self.q_len), mix.name)
+        batch = choice.batch or self.batches[0]
+        context = choice.context or min(self.contexts, key=lambda c: abs(np.log2(c) - 12))
+        return Case(shape, shape.workload(batch, context, self.dtype, self.q_len))
