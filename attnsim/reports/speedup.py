@@ -1,33 +1,57 @@
-"""Speedup / time vs context length, one line per strategy."""
+"""Speedup and time vs context length: one line per strategy, one row of panels per model/batch.
+
+Input: the records of `predict_records` / `scenarios.run.predict_frame` as a DataFrame (columns
+strategy, context, time_us, speedup_vs_fa2, floor_us, and gpu/model/batch to group by). Ragged rows
+(context 'a;b;c') have no place on a context axis and are left out here; the tables show them.
+
+The physical floor is the KV cache read once at the profile's HBM bandwidth (floor_us). On the
+time panel it is a dashed line under every strategy; on the speedup panel it becomes the largest
+speedup over FA2 any plan could reach: fa2_us / floor_us.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from attnsim.errors import InputError
+from attnsim.reports.style import FLOOR_STYLE, context_axis, finish, new_grid, panels, strategy_color, uniform_rows
 
-from attnsim.fileio import save_figure  # noqa: E402
+FLOOR_LABEL = "floor: KV bytes / HBM bandwidth"
 
 
 def plot_speedup(frame: pd.DataFrame, out_path=None):
-    """Left: time vs context (log-log) with the KV-bytes floor; right: speedup vs FA2. Returns the figure."""
-    frame = frame.assign(context_tokens=pd.to_numeric(frame["context"], errors="coerce")).dropna(subset=["context_tokens"])
-    fig, (ax_t, ax_s) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for strategy, rows in frame.groupby("strategy", sort=False):
-        rows = rows.sort_values("context_tokens")
-        ax_t.plot(rows["context_tokens"], rows["time_us"], marker="o", label=strategy)
-        ax_s.plot(rows["context_tokens"], rows["speedup_vs_fa2"], marker="o", label=strategy)
-    floor = frame.drop_duplicates("context_tokens").sort_values("context_tokens")
-    if "floor_us" in floor:
-        ax_t.plot(floor["context_tokens"], floor["floor_us"], "k--", label="floor (KV bytes / bandwidth)")
-    ax_t.set(xscale="log", yscale="log", xlabel="context length (tokens)", ylabel="time (µs)", title="Decode time")
-    ax_s.set(xscale="log", xlabel="context length (tokens)", ylabel="speedup vs fa2", title="Speedup vs FA2")
+    """Per (gpu, model, batch): left time (µs, log-log) with the floor; right speedup vs FA2. Returns the figure."""
+    frame = uniform_rows(frame)
+    if frame.empty:
+        raise InputError("context", "speedup plots need uniform batches (a numeric context), found none")
+    groups = panels(frame)
+    fig, axes = new_grid(len(groups), 2)
+    for (title, rows), (ax_t, ax_s) in zip(groups, axes):
+        _draw_group(ax_t, ax_s, rows)
+        ax_t.set_title(f"{title}: decode time", fontsize=10)
+        ax_s.set_title(f"{title}: speedup vs FA2", fontsize=10)
+    axes[0][0].legend(fontsize=8, loc="upper left")
+    axes[0][1].legend(fontsize=8, loc="lower right")
+    return finish(fig, out_path)
+
+
+def _draw_group(ax_t, ax_s, rows: pd.DataFrame) -> None:
+    for strategy, lines in rows.groupby("strategy", sort=False):
+        lines = lines.sort_values("context_len")
+        style = dict(marker="o", markersize=3.5, color=strategy_color(strategy), label=strategy)
+        ax_t.plot(lines["context_len"], lines["time_us"], **style)
+        ax_s.plot(lines["context_len"], lines["speedup_vs_fa2"], **style)
+    floor = rows.drop_duplicates("context_len").sort_values("context_len")
+    fa2_us = floor["time_us"] * floor["speedup_vs_fa2"]  # any strategy's row knows FA2's time
+    ax_t.plot(floor["context_len"], floor["floor_us"], label=FLOOR_LABEL, **FLOOR_STYLE)
+    ax_s.plot(floor["context_len"], fa2_us / floor["floor_us"], label="floor bound: fa2 / floor", **FLOOR_STYLE)
+    ax_t.set_yscale("log")
+    ax_s.set_yscale("log", base=2)
+    ax_s.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}×"))
+    ax_s.axhline(1.0, color="grey", linewidth=0.8)
+    ax_t.set_ylabel("time per layer (µs)")
+    ax_s.set_ylabel("speedup vs fa2 (×)")
     for ax in (ax_t, ax_s):
+        context_axis(ax)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    if out_path:
-        save_figure(fig, out_path, dpi=120)
-    return fig

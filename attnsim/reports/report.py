@@ -1,0 +1,181 @@
+"""The HTML report: `ScenarioResults` (frames + SimResults) -> index.html with figures and CSVs beside it.
+
+Every file is written atomically, figures and CSVs first and index.html last, so the page never
+points at a file that is not there. Section builders return (anchor, heading, html) or None.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import metadata
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from attnsim.fileio import write_text
+from attnsim.reports import html as h
+from attnsim.reports.modelled import gpu_table, modelled_section
+from attnsim.reports.occupancy import occupancy_table, plot_occupancy
+from attnsim.reports.speedup import plot_speedup
+from attnsim.reports.summary import ragged_findings, uniform_findings, whatif_findings
+from attnsim.reports.tables import speedup_table
+from attnsim.reports.timeline import plot_timelines, timeline_table
+from attnsim.reports.validation import error_table, ranking_summary, worst_points
+from attnsim.reports.validation_plots import plot_validation
+from attnsim.reports.whatif import plot_whatif, whatif_table
+
+
+class _Writer:
+    """Writes figures and CSVs into the report folder and remembers what it wrote."""
+
+    def __init__(self, out_dir: Path, fig_ext: str):
+        self.out_dir, self.fig_ext, self.written = out_dir, fig_ext, []
+
+    def figure(self, plot, data, name: str, *args, **kwargs) -> str:
+        fig = plot(data, self.out_dir / f"{name}{self.fig_ext}", *args, **kwargs)
+        plt.close(fig)
+        self.written.append(f"{name}{self.fig_ext}")
+        return f"{name}{self.fig_ext}"
+
+    def csv(self, frame: pd.DataFrame, name: str) -> str:
+        write_text(self.out_dir / f"{name}.csv", frame.to_csv(index=False))
+        self.written.append(f"{name}.csv")
+        return f"{name}.csv"
+
+
+def write_report(results, out_dir, fig_ext: str = ".png", command: str = "") -> Path:
+    """Write the report folder; returns the path of index.html."""
+    out = _Writer(Path(out_dir), fig_ext)
+    builders = (_summary, modelled_section, _gpus, _speedup, _ragged, _timeline, _occupancy, _whatif,
+                _validation)
+    sections = [s for s in (b(results, out) for b in builders) if s]
+    sections.append(_files(out, command))
+    scenario = results.scenario
+    main_gpus = ", ".join(f"{h.esc(g.name)} {h.source_badge(g.source)}" for g in scenario.gpus)
+    meta = (f"scenario <code>{h.esc(scenario.name)}</code> ({h.esc(scenario.source)}) · GPU profile {main_gpus} · "
+            f"generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by attnsim {h.esc(_version())}")
+    body = [h.section(anchor, heading, content) for anchor, heading, content in sections]
+    index = Path(out_dir) / "index.html"
+    write_text(index, h.page(scenario.title, meta, [(a, t) for a, t, _ in sections], body))
+    return index
+
+
+def _version() -> str:
+    try:
+        return metadata.version("attnsim")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def _summary(results, out):
+    items = uniform_findings(results.predictions) + ragged_findings(results.predictions)
+    if results.whatif is not None:
+        items += whatif_findings(results.whatif)
+    if results.measurements is not None:
+        m = results.measurements
+        items.append(f"Measured vs predicted: MAPE {m['abs_pct_error'].mean():.1f}% over {len(m)} measured "
+                     f"points (see <a href=\"#validation\">validation</a>).")
+    intro = h.para("Times are for one decode step of one attention layer (q_len 1); the floor is the KV "
+                   "cache read once at the profile's HBM bandwidth.", "note")
+    return "summary", "Summary", intro + h.bullet_list(items)
+
+
+def _gpus(results, out):
+    scenario = results.scenario
+    text = h.para("<b>datasheet</b> profiles use vendor figures (HBM bandwidth, SM limits) and default cost "
+                  "parameters; <b>calibrated</b> ones carry bandwidth and cost parameters fitted to "
+                  "measurements on that GPU (<code>attnsim calibrate</code>). Sources: "
+                  + ", ".join(f"{h.esc(g.name)} {h.source_badge(g.source)}"
+                              for g in _unique(scenario.gpus + scenario.whatif_gpus)), "note")
+    return "gpus", "GPU profiles", text + h.table(gpu_table(scenario))
+
+
+def _unique(gpus):
+    return list({(g.name, g.source): g for g in gpus}.values())
+
+
+def _speedup(results, out):
+    frame = results.predictions
+    uniform = frame[frame["mix"] == "uniform"]
+    if uniform.empty:
+        return None
+    src = out.figure(plot_speedup, uniform, "speedup")
+    caption = ("Left: predicted time per layer vs context (log-log), dashed: the floor. Right: speedup over "
+               "fa2; dashed: the most any plan could gain (fa2 time / floor).")
+    out.csv(frame, "predictions")
+    return "speedup", "Speedup vs context length", (h.figure(src, caption)
+                                                      + h.table(speedup_table(uniform), "Table: every uniform case", collapsed=True))
+
+
+def _ragged(results, out):
+    ragged = results.predictions[results.predictions["mix"] != "uniform"]
+    if ragged.empty:
+        return None
+    text = h.para("Ragged batches: one context length per sequence, drawn by the mix's generator "
+                  "(reproducible from its seed); the context column gives the number of sequences.", "note")
+    return "ragged", "Ragged batches", text + h.table(speedup_table(ragged))
+
+
+def _timeline(results, out):
+    case, sims = results.timeline_case, results.timelines
+    w = case.workload
+    what = (f"{case.shape.name}, ragged mix {case.mix} ({w.batch} sequences, {min(w.contexts)}…{max(w.contexts)} tokens)"
+            if case.mix else f"{case.shape.name}, batch {w.batch}, context {w.contexts[0]} tokens")
+    src = out.figure(plot_timelines, sims, "timeline", subtitle=f"{what} on {sims[0].schedule.gpu_name}")
+    caption = ("One row per SM, one lane per resident CTA slot; each panel on its own time scale. Bars: CTAs "
+               "streaming KV (colour: what they produce) then their fixed tail; dark red: a host's fix-up "
+               "(waiting for partials and merging them); pink: idle slot time; hatched: launch overhead; "
+               "dotted: start of a later wave.")
+    return "timeline", "SM timeline", (h.para(f"Workload: {h.esc(what)}.") + h.figure(src, caption)
+                                       + h.table(timeline_table(sims)))
+
+
+def _occupancy(results, out):
+    src = out.figure(plot_occupancy, results.occupancy, "occupancy")
+    out.csv(results.occupancy, "occupancy")
+    caption = ("CTAs per SM each CUDA limit allows (warps, registers, shared memory, the CTA cap) for every "
+               "kernel configuration the strategies launch; the outlined bar binds.")
+    return "occupancy", "Occupancy", h.figure(src, caption) + h.table(occupancy_table(results.occupancy))
+
+
+def _whatif(results, out):
+    if results.whatif is None:
+        return None
+    frame = results.whatif
+    gpus = list(dict.fromkeys(frame["gpu"]))
+    parts = [h.para(f"The same scenario on {h.esc(', '.join(gpus))}: for every case the fastest strategy on "
+                    f"each GPU, and how much faster than on {h.esc(gpus[0])}.", "note")]
+    if (frame["mix"] == "uniform").any():
+        parts.append(h.figure(out.figure(plot_whatif, frame, "whatif"),
+                              f"Left: fastest strategy's time per GPU (dashed: each GPU's floor). Right: "
+                              f"time on {gpus[0]} / time on each GPU."))
+    out.csv(frame, "whatif")
+    parts.append(h.table(whatif_table(frame), "Table: fastest strategy per GPU", collapsed=True))
+    return "whatif", "What-if: other GPUs", "".join(parts)
+
+
+def _validation(results, out):
+    frame = results.measurements
+    if frame is None:
+        return None
+    rank = ranking_summary(frame)
+    ranking = (f"The predicted fastest of fa2/flashdecoding/streamk is the measured fastest for "
+               f"{rank['rank_accuracy']:.0%} of {rank['points']} workloads measured with all of them."
+               if rank["points"] else "No workload was measured with several of our strategies, so no ranking check.")
+    src = out.figure(plot_validation, frame, "validation")
+    out.csv(frame, "validation")
+    intro = h.para(f"{len(frame)} measured points from <code>{h.esc(results.measurements_path)}</code>; errors are "
+                   f"(predicted − measured) / measured. {h.esc(ranking)}", "note")
+    return "validation", "Predicted vs measured", (intro + h.table(error_table(frame), "Error by strategy")
+                                                    + h.figure(src, "Left: predicted vs measured time. Right: signed "
+                                                                    "error vs context length.")
+                                                    + h.table(worst_points(frame), "Largest errors"))
+
+
+def _files(out, command: str):
+    links = [h.link(name, name) for name in out.written]
+    text = h.para("Files next to this page: " + ", ".join(links) + ".")
+    if command:
+        text += h.para(f"Reproduce: <code>{h.esc(command)}</code>")
+    return "files", "Data and reproduction", text
