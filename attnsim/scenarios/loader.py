@@ -7,7 +7,7 @@ Format (every key optional unless said; sizes are integers or strings like "4k",
     description = "what this shows"
     gpus = ["h100"]                    # presets or profile files (relative to this file)
     whatif_gpus = ["h100", "h200", "a100", "l40s"]   # [] turns the what-if section off
-    strategies = ["fa2", "flashdecoding", "streamk"]
+    strategies = ["fa2", "flashdecoding", "streamk"]   # also "torch-flash" (PyTorch SDPA's FA2)
     dtype = "float16"
     q_len = 1
     models = ["llama-3.1-8b"]          # presets; and/or raw [[shapes]] below (one of them required)
@@ -37,6 +37,7 @@ Format (every key optional unless said; sizes are integers or strings like "4k",
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -50,6 +51,7 @@ from attnsim.scenarios.ragged import read_ragged
 from attnsim.scenarios.scenario import Scenario, TimelineChoice
 from attnsim.scenarios.toml_lines import key_lines
 from attnsim.simulator.partition import STRATEGIES, canonical_strategy
+from attnsim.simulator.predict import ALL_STRATEGIES
 from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.workload import DTYPE_ALIASES, DTYPE_BYTES
 
@@ -86,7 +88,9 @@ def parse_scenario(text: str, source: str, base_dir: Path, default_name: str = "
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, [Problem("syntax", None, str(exc))]) from None
+        where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(where.group(1)) if where else None
+        raise ScenarioError(source, [Problem("syntax", line, str(exc))]) from None
     check = Checker(source, key_lines(text))
     check.known_keys(data, TOP_KEYS)
     fields = _read_fields(data, check, base_dir, default_name)
@@ -105,9 +109,9 @@ def _read_fields(data: dict, check: Checker, base_dir: Path, default_name: str) 
     ragged = read_ragged(check.tables(data, "ragged"), check)
     contexts = _read_contexts(data, check)
     batches = _read_sizes(data, "batches", check) if "batches" in data else [1]
-    if "batches" in data and not contexts:
+    if "batches" in data and "contexts" not in data:
         check.fail(("batches",), "given without `contexts` (ragged mixes set their own batch)")
-    if not contexts and not ragged:
+    if "contexts" not in data and "ragged" not in data:
         check.fail(("contexts",), "missing: give `contexts = [...]` and/or [[ragged]] mixes")
     return dict(
         name=name, title=check.string(data, "title", (), name), description=check.string(data, "description", (), ""),
@@ -191,7 +195,7 @@ def _read_gpus(data: dict, key: str, default: list, check: Checker, base_dir: Pa
 
 
 def _read_strategies(data: dict, check: Checker) -> list[str]:
-    names = check.list_of(data, "strategies", (), (str,)) if "strategies" in data else list(STRATEGIES)
+    names = check.list_of(data, "strategies", (), (str,)) if "strategies" in data else list(ALL_STRATEGIES)
     found = []
     for i, name in enumerate(names):
         try:

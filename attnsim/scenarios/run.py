@@ -51,7 +51,7 @@ def occupancy_frame(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None) -
     rows = [row for gpu in (gpus or scenario.gpus) for shape in shapes
             for row in kernel_occupancy(shape.workload(1, OCCUPANCY_PROBE_TOKENS, scenario.dtype), gpu,
                                         scenario.strategies)]
-    return pd.DataFrame(rows).drop_duplicates(["gpu", "kernel", "threads", "regs_per_thread", "smem_bytes"])
+    return pd.DataFrame(rows).drop_duplicates(["gpu", "kernel", "head_dim", "threads", "regs_per_thread", "smem_bytes"])
 
 
 def kernel_occupancy(workload, gpu: GpuSpec, strategies: Sequence[str]) -> list[dict]:
