@@ -55,7 +55,8 @@ def _wrote(path) -> None:
 
 @cli.command()
 @click.option("--scenario", default="default", show_default=True, help=SCENARIO_HELP)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for index.html and its files.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for index.html and its files.")
 @click.option("--measurements", default=None, type=click.Path(dir_okay=False),
               help="Measurements or validation CSV: adds predicted-vs-measured errors (MAPE, ...).")
 @click.option("--gpu", default=None, help=GPU_HELP)
@@ -213,7 +214,8 @@ def plot_validation_command(measurements, gpu, calibration, out_path):
 
 @plot.command("whatif")
 @click.option("--scenario", default="default", show_default=True, help=SCENARIO_HELP)
-@click.option("--gpu", default="h100,h200,a100,l40s", show_default=True, help="GPUs to compare; the first is the baseline.")
+@click.option("--gpu", default="h100,h200,a100,l40s", show_default=True,
+              help="GPUs to compare; the first is the baseline.")
 @_out_option
 def plot_whatif_command(scenario, gpu, out_path):
     """The same scenario on several GPU profiles: fastest strategy's time, and speedup over the first."""

@@ -4,6 +4,7 @@ one HTML file whose figures and CSVs sit next to it, so the folder can be zipped
 from __future__ import annotations
 
 import html
+import itertools
 
 import pandas as pd
 
@@ -24,14 +25,14 @@ figure { margin: 12px 0 20px; } figure img { max-width: 100%; height: auto; bord
 figcaption { color: #555; font-size: 13px; margin-top: 4px; }
 .table-wrap { overflow-x: auto; margin: 8px 0 16px; }
 table.data { border-collapse: collapse; font-size: 12.5px; font-variant-numeric: tabular-nums; }
-table.data th, table.data td { border-bottom: 1px solid #e6e6e6; padding: 3px 9px; text-align: right; }
+table.data th, table.data td { border-bottom: 1px solid #e6e6e6; padding: 3px 9px; text-align: left; }
 table.data th { background: #f3f4f6; position: sticky; top: 0; }
-table.data td:first-child, table.data th:first-child { text-align: left; }
 table.data tr:hover td { background: #fafbff; }
 details > summary { cursor: pointer; color: #2a5db0; margin: 6px 0; }
 ul.findings li { margin: 3px 0; }
 code { background: #f3f4f6; padding: 1px 4px; border-radius: 3px; font-size: 13px; }
 """
+_TABLE_IDS = itertools.count(1)  # ids for the per-table alignment styles
 
 
 def esc(text) -> str:
@@ -49,7 +50,8 @@ def page(title: str, meta: str, nav: list[tuple[str, str]], body: list[str]) -> 
 
 
 def section(anchor: str, heading: str, *parts: str) -> str:
-    return f'<section id="{esc(anchor)}">\n<h2>{esc(heading)}</h2>\n' + "\n".join(p for p in parts if p) + "\n</section>"
+    content = "\n".join(p for p in parts if p)
+    return f'<section id="{esc(anchor)}">\n<h2>{esc(heading)}</h2>\n{content}\n</section>'
 
 
 def para(text: str, cls: str = "") -> str:
@@ -70,9 +72,15 @@ def number(value: float) -> str:
 
 
 def table(frame: pd.DataFrame, caption: str = "", collapsed: bool = False) -> str:
-    """A pandas table (values escaped by pandas), optionally folded into a <details> element."""
-    body = frame.to_html(index=False, border=0, classes="data", na_rep="–", escape=True, float_format=number)
-    wrapped = f'<div class="table-wrap">{body}</div>'
+    """A pandas table (values escaped by pandas), optionally folded into a <details> element.
+    Text columns are left-aligned, numeric ones right-aligned (a per-table style on their index)."""
+    table_id = f"t{next(_TABLE_IDS)}"
+    body = frame.to_html(index=False, border=0, classes="data", na_rep="–", escape=True, float_format=number,
+                         table_id=table_id)
+    numeric = [i + 1 for i, dtype in enumerate(frame.dtypes) if pd.api.types.is_numeric_dtype(dtype)]
+    align = ", ".join(f"#{table_id} td:nth-child({i}), #{table_id} th:nth-child({i})" for i in numeric)
+    style = f"<style>{align} {{ text-align: right; }}</style>" if numeric else ""
+    wrapped = f'{style}<div class="table-wrap">{body}</div>'
     if collapsed:
         return f"<details><summary>{esc(caption or 'table')} ({len(frame)} rows)</summary>{wrapped}</details>"
     return (f"<h3>{esc(caption)}</h3>" if caption else "") + wrapped

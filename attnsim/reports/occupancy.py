@@ -88,5 +88,6 @@ def plot_occupancy(frame: pd.DataFrame, out_path=None):
 
 def _annotate(ax, configs: pd.DataFrame, y: np.ndarray, cap: np.ndarray) -> None:
     for yi, c, (_, row) in zip(y, cap, configs.iterrows()):
-        text = f"→ {row['blocks_per_sm']} CTAs/SM ({row['limiter'].replace('_', ' ')}),\n   {row['resident_ctas']} resident on the GPU"
+        limiter = row["limiter"].replace("_", " ")
+        text = f"→ {row['blocks_per_sm']} CTAs/SM ({limiter}),\n   {row['resident_ctas']} resident on the GPU"
         ax.text(c * 1.3, yi, text, va="center", fontsize=8)

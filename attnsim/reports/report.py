@@ -104,8 +104,8 @@ def _speedup(results, out):
     caption = ("Left: predicted time per layer vs context (log-log), dashed: the floor. Right: speedup over "
                "fa2; dashed: the most any plan could gain (fa2 time / floor).")
     out.csv(frame, "predictions")
-    return "speedup", "Speedup vs context length", (h.figure(src, caption)
-                                                      + h.table(speedup_table(uniform), "Table: every uniform case", collapsed=True))
+    table = h.table(speedup_table(uniform), "Table: every uniform case", collapsed=True)
+    return "speedup", "Speedup vs context length", h.figure(src, caption) + table
 
 
 def _ragged(results, out):
@@ -119,9 +119,7 @@ def _ragged(results, out):
 
 def _timeline(results, out):
     case, sims = results.timeline_case, results.timelines
-    w = case.workload
-    what = (f"{case.shape.name}, ragged mix {case.mix} ({w.batch} sequences, {min(w.contexts)}…{max(w.contexts)} tokens)"
-            if case.mix else f"{case.shape.name}, batch {w.batch}, context {w.contexts[0]} tokens")
+    what = _case_label(case)
     src = out.figure(plot_timelines, sims, "timeline", subtitle=f"{what} on {sims[0].schedule.gpu_name}")
     caption = ("One row per SM, one lane per resident CTA slot; each panel on its own time scale. Bars: CTAs "
                "streaming KV (colour: what they produce) then their fixed tail; dark red: a host's fix-up "
@@ -129,6 +127,14 @@ def _timeline(results, out):
                "dotted: start of a later wave.")
     return "timeline", "SM timeline", (h.para(f"Workload: {h.esc(what)}.") + h.figure(src, caption)
                                        + h.table(timeline_table(sims)))
+
+
+def _case_label(case) -> str:
+    w = case.workload
+    if case.mix:
+        return (f"{case.shape.name}, ragged mix {case.mix} ({w.batch} sequences, "
+                f"{min(w.contexts)}…{max(w.contexts)} tokens)")
+    return f"{case.shape.name}, batch {w.batch}, context {w.contexts[0]} tokens"
 
 
 def _occupancy(results, out):

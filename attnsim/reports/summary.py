@@ -26,6 +26,11 @@ def fastest_runs(rows: pd.DataFrame) -> str:
     return ", ".join(parts)
 
 
+def _of_floor(row) -> str:
+    """How close a prediction gets to reading the KV cache once at full bandwidth."""
+    return f"{100 * row['floor_us'] / row['time_us']:.0f}% of the bandwidth floor"
+
+
 def uniform_findings(frame: pd.DataFrame) -> list[str]:
     """One item per (gpu, model, batch): the fastest strategy along context, its gain at both ends."""
     items = []
@@ -36,7 +41,7 @@ def uniform_findings(frame: pd.DataFrame) -> list[str]:
             f"<b>{esc(title)}</b>: fastest is {esc(fastest_runs(rows))}. "
             f"At {esc(format_tokens(short['context_len']))}: {short['speedup_vs_fa2']:.1f}× over fa2; "
             f"at {esc(format_tokens(long['context_len']))}: {long['speedup_vs_fa2']:.1f}× over fa2, "
-            f"{100 * long['floor_us'] / long['time_us']:.0f}% of the bandwidth floor.")
+            f"{_of_floor(long)}.")
     return items
 
 
@@ -50,7 +55,7 @@ def ragged_findings(frame: pd.DataFrame) -> list[str]:
             f"<b>{esc(model)} · ragged mix {esc(mix)}</b> on {esc(gpu)} (batch {best['batch']}, "
             f"{best['total_tokens']:,} KV tokens): {esc(best['strategy'])} is fastest, "
             f"{best['speedup_vs_fa2']:.1f}× over fa2 and {best['speedup_vs_flashdecoding']:.1f}× over "
-            f"flashdecoding, {100 * best['floor_us'] / best['time_us']:.0f}% of the floor.")
+            f"flashdecoding, {_of_floor(best)}.")
     return items
 
 

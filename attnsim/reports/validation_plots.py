@@ -66,6 +66,7 @@ def plot_validation(frame: pd.DataFrame, out_path=None):
     """Both panels side by side: predicted vs measured, and signed error vs context. Returns the figure."""
     fig, axes = new_grid(1, 2, width=12.0, row_height=4.8)
     overall = frame["abs_pct_error"].mean()
-    draw_predicted_vs_measured(axes[0][0], frame, f"Predicted vs measured: MAPE {overall:.1f}% over {len(frame)} points")
+    title = f"Predicted vs measured: MAPE {overall:.1f}% over {len(frame)} points"
+    draw_predicted_vs_measured(axes[0][0], frame, title)
     draw_error_vs_context(axes[0][1], frame)
     return finish(fig, out_path)

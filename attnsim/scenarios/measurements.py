@@ -44,7 +44,8 @@ def measured_frame(path: str | Path, gpu: GpuSpec | None = None, preferred: Sequ
     if given is not None and given.notna().all():
         rows = frame.assign(predicted_us=given)
     else:
-        parts = [validation.predict_frame(part.drop(columns="predicted_us", errors="ignore"), gpu_for(name, gpu, preferred))
+        parts = [validation.predict_frame(part.drop(columns="predicted_us", errors="ignore"),
+                                          gpu_for(name, gpu, preferred))
                  for name, part in frame.groupby("gpu", sort=False)]
         rows = pd.concat(parts, ignore_index=True)
     if rows.empty:

@@ -33,7 +33,8 @@ def _read_mix(table: dict, path: tuple, check: Checker, default_name: str) -> Ra
         return None
     own = COMMON_KEYS + DISTRIBUTION_KEYS[dist]
     for key in [k for k in table if k not in own and any(k in keys for keys in DISTRIBUTION_KEYS.values())]:
-        check.fail(path + (key,), f"not used by the {dist} distribution (it reads {', '.join(DISTRIBUTION_KEYS[dist])})")
+        reads = ", ".join(DISTRIBUTION_KEYS[dist])
+        check.fail(path + (key,), f"not used by the {dist} distribution (it reads {reads})")
     check.known_keys({k: v for k, v in table.items() if not any(k in keys for keys in DISTRIBUTION_KEYS.values())},
                      own, path)
     before = len(check.problems)

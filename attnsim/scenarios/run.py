@@ -30,9 +30,10 @@ def no_progress(jobs: Sequence, label: str) -> Iterable:
 def predict_frame(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None,
                   progress: Progress = no_progress) -> pd.DataFrame:
     """One row per (gpu, case, strategy): predict_records' columns + model, mix, total_tokens, gpu_source."""
-    jobs = [(gpu, case) for gpu in (gpus or scenario.gpus) for case in scenario.cases()]
+    gpus = gpus or scenario.gpus
+    jobs = [(gpu, case) for gpu in gpus for case in scenario.cases()]
     rows = []
-    for gpu, case in progress(jobs, f"modelling {scenario.name}"):
+    for gpu, case in progress(jobs, f"modelling {scenario.name} on {', '.join(g.name for g in gpus)}"):
         for record in predict_records(case.workload, gpu, scenario.strategies):
             rows.append({**case.labels, **record, "gpu_source": gpu.source})
     return pd.DataFrame(rows)
