@@ -98,4 +98,4 @@ def _estimate_text(points, strategies, timer: TimerConfig) -> str:
     return (f"{len(points)} points ({len(points) - ragged} uniform, {ragged} ragged) x {len(strategies)} strategies "
             f"= {pairs} timed runs; largest K+V {biggest / 1e9:.1f} GB; "
             f"timer {timer.name}, warmup {timer.warmup_ms:g} ms, rep {timer.rep_ms:g} ms; "
-            f"estimated {seconds:.0f} s ({seconds / 60:.1f} min) on an H100-class GPU, plus compilation")
+            f"estimated {seconds:.0f} s ({seconds / 60:.1f} min) on an H100-class GPU (rough)")

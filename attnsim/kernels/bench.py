@@ -6,8 +6,11 @@ reference (max_rel_err <= 2e-2, no NaN: else status "fail" and no timing), then 
 `timing.time_us`. Our kernels write into a preallocated `out`; SDPA allocates its own output.
 
 Diagnostics: host_us = CPU time to issue one call (when it nears the ~85 µs L2 flush + time_us,
-the GPU may have waited on the CPU inside the timed window); wall_ms = this row's wall time
-(prepare + check + timing, for budgeting sweeps).
+the GPU may have waited on the CPU inside the timed window, and time_us includes CPU time);
+wall_ms = this row's wall time (prepare + check + timing, for budgeting sweeps).
+
+SDPA is timed inside one `sdpa_kernel` context: entering it on every call cost enough host time
+to inflate small points 2-6x on the H100 (cuDNN b1 32/8 1k: 80 µs vs 12.4 µs).
 
 Bandwidth accounting: achieved_gbps = (K + V bytes of the real lengths + q read + o written) /
 time, the fewest bytes any strategy must move (partials and padding not counted); bw_fraction =
@@ -270,18 +273,22 @@ def summary(df: pd.DataFrame, big_kv_bytes: int = 256 << 20) -> pd.DataFrame:
 
 
 def estimate_seconds(points: list[DecodeWorkload], strategies, timer: TimerConfig = TimerConfig(),
-                     read_gbps: float = 2500.0, overhead_ms: float = 5.0) -> float:
-    """Rough wall time of a sweep: do_bench's calls per (point, strategy) at `read_gbps`, plus the
-    flushes, the check run, per-point Python overhead and the float64 reference (~10x the KV bytes)."""
+                     read_gbps: float = 2500.0, overhead_ms: float = 10.0, startup_s: float = 10.0,
+                     cudnn_first_call_s: float = 0.1) -> float:
+    """Rough wall time of a sweep: do_bench's calls per (point, strategy) at `read_gbps` plus the
+    flushes, the check run, per-row Python overhead, the float64 reference (~10x the KV bytes), a
+    cuDNN graph build per shape and a fixed start (imports, Triton compiles, membw, K/V pool).
+    On the H100 (2026-11-25) the quick sweep's rows took 35-100 ms each after their first call."""
     from attnsim.kernels.timing import expected_calls
 
-    total_ms = 0.0
+    total_ms = startup_s * 1e3
     for w in points:
         kernel_us = 8.0 + (w.kv_bytes() + w.io_bytes()) / (read_gbps * 1e3)
         runs = applicable(strategies, w)
-        calls = expected_calls(kernel_us, timer) + 1
+        calls = expected_calls(kernel_us, timer) + 1 + 10  # + check run + host_us calls
         total_ms += len(runs) * (calls * (kernel_us + 100.0) / 1e3 + overhead_ms)
         total_ms += 10 * w.kv_bytes() / (read_gbps * 1e6)
+        total_ms += cudnn_first_call_s * 1e3 * ("torch-cudnn" in runs)
     return total_ms / 1e3
 
 

@@ -7,6 +7,8 @@ Default: `triton.testing.do_bench(fn, warmup=warmup_ms, rep=rep_ms, return_mode=
   sample reads K/V from HBM (cold L2), however small the KV cache. We flush; we do not rotate inputs.
 - Each sample is a pair of CUDA events around one call, so launch overhead (~5 µs for a tiny
   kernel on the H100) is inside the figure, as it is for a serving engine that launches eagerly.
+  The flush (~85 µs of GPU time) lets the CPU run ahead; a callable whose host-side cost exceeds
+  flush + kernel time starves the GPU and its figure includes CPU time (`host_us` shows the cost).
 
 `cudagraph=True` uses `triton.testing.do_bench_cudagraph` instead: rep_ms worth of calls replayed
 from one CUDA graph, median of 10 replays, per-call time = replay / calls. That removes the launch
@@ -19,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-DEFAULT_WARMUP_MS = 5.0
+DEFAULT_WARMUP_MS = 25.0  # do_bench's default; 5 ms left some small points slow on the H100 (see bench.py)
 DEFAULT_REP_MS = 20.0
 
 

@@ -223,9 +223,22 @@ def test_torch_flash_on_cpu_matches_reference():
     assert bench_inputs.max_rel_err(out, attention_reference(q, k, v, w.contexts)) < 1e-2
 
 
+def test_sdpa_is_timed_inside_one_backend_context():
+    w = POINTS[0]
+    q, k, v = torch.randn(2, 8, 32, dtype=torch.float16), *torch.randn(2, 2, 2, 48, 32, dtype=torch.float16)
+    fn, context = bench.timed_call(prepare_baseline("torch-flash", w, H100), q, k, v, None)
+    with context:
+        assert fn().shape == (2, 8, 1, 32)
+
+
+def test_error_description_keeps_the_cause_line():
+    text = bench._describe(ValueError("at 9:35:\n    x = tl.load(p)\nIncompatibleTypeErrorImpl('bad')"))
+    assert text.startswith("ValueError: at 9:35:") and text.endswith("IncompatibleTypeErrorImpl('bad')")
+
+
 def test_timer_names_and_call_counts():
     assert "flushed" in timing.TimerConfig().name and "warm" in timing.TimerConfig(cudagraph=True).name
-    assert timing.expected_calls(5000.0) == 1 + 5 + 1 + 3  # a 5 ms kernel: 20 ms buys 3 timed calls
+    assert timing.expected_calls(5000.0, timing.TimerConfig(5, 20)) == 1 + 5 + 1 + 3  # 20 ms buys 3 timed calls
     assert timing.expected_calls(1.0) > 100
 
 
