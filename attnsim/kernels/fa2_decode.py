@@ -20,12 +20,12 @@ from attnsim.kernels.tiles import SEG_COLS, attend_segment, store_output
 def fa2_decode_kernel(
     q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_ptr,
     stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
-    stride_ob, stride_oh, qk_scale,
-    GROUP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+    stride_ob, stride_oh, qk_scale, group,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
 ):
     # seg_ptr: int32 [grid, SEG_COLS]; row p is program p's only segment (ROLE_COMPLETE)
     seg = seg_ptr + tl.program_id(0) * SEG_COLS
     o, _lse, seq, q_head, row_ok = attend_segment(
         seg, q_ptr, k_ptr, v_ptr, lengths_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
-        stride_vb, stride_vh, stride_vn, qk_scale, GROUP, BLOCK_M, BLOCK_N, HEAD_DIM)
+        stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
     store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)

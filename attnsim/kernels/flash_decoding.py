@@ -9,7 +9,7 @@ runs one program per output (a Reductions row) and merges its peers' slots in or
 Cost accounting (d = head_dim, b = dtype bytes, G = q-heads per q-block, S = splits, n = tiles of a split):
 - attention CTA: reads G·d·b (q) + 2·n·kv_tile·d·b (K, V), writes G·(d + 1)·4 (fp32 partial o + lse)
   or G·d·b (o) when S = 1.
-- combine CTA:   reads S·G·(d + 1)·4, writes G·d·b.
+- combine CTA:   reads S·G·(d + 1)·4 (BLOCK_P splits per load round), writes G·d·b.
 - total: the KV cache once + 2·batch·q_heads·(d + 1)·4·S of partials (written, then read) + q + o;
   the partials are < 1% of the KV bytes whenever the context is >= 16·S tokens per split.
 """
@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.tiles import (
-    SEG_COLS, SEG_ROLE, attend_segment, merge_partial, query_rows, store_output, store_partial,
+    SEG_COLS, SEG_ROLE, attend_segment, merge_slots, query_rows, store_output, store_partial,
 )
 
 ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
@@ -28,8 +28,8 @@ ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
 def flash_decoding_kernel(
     q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_offsets_ptr, seg_ptr, o_part_ptr, lse_part_ptr,
     stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
-    stride_ob, stride_oh, qk_scale,
-    GROUP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+    stride_ob, stride_oh, qk_scale, group,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
 ):
     # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS]
     pid = tl.program_id(0)
@@ -38,7 +38,7 @@ def flash_decoding_kernel(
         seg = seg_ptr + first * SEG_COLS
         o, lse, seq, q_head, row_ok = attend_segment(
             seg, q_ptr, k_ptr, v_ptr, lengths_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
-            stride_vb, stride_vh, stride_vn, qk_scale, GROUP, BLOCK_M, BLOCK_N, HEAD_DIM)
+            stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
             store_partial(o_part_ptr, lse_part_ptr, pid, o, lse, row_ok, BLOCK_M, HEAD_DIM)
         else:
@@ -47,16 +47,15 @@ def flash_decoding_kernel(
 
 @triton.jit
 def combine_kernel(
-    o_ptr, red_ptr, peer_offsets_ptr, peer_cta_ptr, o_part_ptr, lse_part_ptr, stride_ob, stride_oh,
-    GROUP: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr,
+    o_ptr, red_ptr, peer_offsets_ptr, peer_cta_ptr, o_part_ptr, lse_part_ptr, stride_ob, stride_oh, group,
+    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr,
 ):
     # red_ptr: int32 [n_outputs, SEG_COLS] (seq, kv_head, q_block in the segment columns);
-    # peers of output r: peer_cta[peer_offsets[r]:peer_offsets[r + 1]] (partial slots)
+    # partial slots of output r: peer_cta[peer_offsets[r]:peer_offsets[r + 1]]
     r = tl.program_id(0)
-    seq, _kv_head, q_head, row_ok = query_rows(red_ptr + r * SEG_COLS, GROUP, BLOCK_M)
+    seq, _kv_head, q_head, row_ok = query_rows(red_ptr + r * SEG_COLS, group, BLOCK_M)
     o = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
     lse = tl.full([BLOCK_M], float("-inf"), tl.float32)
-    for i in range(tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1)):
-        o, lse = merge_partial(o, lse, o_part_ptr, lse_part_ptr, tl.load(peer_cta_ptr + i), row_ok,
-                               BLOCK_M, HEAD_DIM)
+    o, lse = merge_slots(o, lse, peer_cta_ptr, tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1),
+                         peer_cta_ptr, o_part_ptr, lse_part_ptr, row_ok, False, BLOCK_P, BLOCK_M, HEAD_DIM)
     store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)

@@ -3,78 +3,62 @@ plan (`attnsim.simulator.partition.streamk`) assigns it, possibly of several out
 
 Roles (schedule.py): ROLE_COMPLETE writes o; ROLE_PEER writes its normalised partial (o, lse) into
 slot p (its program id; a program has at most one peer segment, its first) and raises flag p;
-ROLE_HOST (a program's last segment) waits for the flags of its peers, merges their partials into
-its own with the LSE algebra and writes o.
+ROLE_HOST (a program's last segment) merges its peers' partials into its own and writes o.
 
-Flags: int32 [grid], 0 between launches. A peer publishes with a CTA barrier then a release
-exchange to 1; its host acquires with a compare-and-swap 1 -> 0, which both waits and re-arms the
-flag for the next launch (each flag has exactly one consumer). So no memset launch per call, no
-per-call scalar, and CUDA-graph replays stay correct. Deadlock freedom is the plan's: grid <=
-resident capacity (all programs co-resident) and peers have lower program ids than their host
-(launch.py checks both), which also lets the CPU interpreter run programs in id order.
+Merge tree: an output can straddle hundreds of programs (MQA at batch 1: all of them), and one
+host merging P partials one after another costs P memory round trips. The launcher therefore
+spreads each Reductions row over a tree (launch.merge_tree): peers whose chunk holds only this
+output (all but the lowest-id peer, which may go on to other outputs) merge the partials of up to
+BLOCK_P lower-id peers before publishing, the host merges what is left; every segment carries its
+list of slots to merge (merge_slots[lo:hi], often empty). Depth ~log_{BLOCK_P+1}(P), and each
+merge step takes BLOCK_P flags and partials in one round trip (tiles.merge_slots).
+
+Flags: int32 [grid], 0 between launches. A publisher stores its partial, passes a CTA barrier and
+exchanges its flag to 1 (release); the one consumer of that slot exchanges it back to 0 (acquire),
+which both waits and re-arms it. So there is no memset launch and no per-call epoch, and CUDA-graph
+replays stay correct. Deadlock freedom: grid <= resident capacity (all programs co-resident) and
+every slot a segment waits for has a lower program id (launch.py checks both), which also lets the
+CPU interpreter, running programs in id order, find every flag already raised.
 
 Cost accounting (d = head_dim, b = dtype bytes, G = q-heads per q-block, T = total KV tiles, g = grid):
 - per CTA: reads ceil(T / g) or ceil(T / g) - 1 tiles of K and V (2·kv_tile·d·b each) plus
-  G·d·b of q per segment; peers write G·(d + 1)·4 of partials, hosts read that per peer, every
-  COMPLETE or HOST segment writes G·d·b of o.
-- total: the KV cache once + q + o + 2·(straddling outputs' peers)·G·(d + 1)·4; at most g - 1
-  outputs straddle, so partial traffic is bounded by the grid, not by the context.
+  G·d·b of q per segment; a publisher writes G·(d + 1)·4 of partial; a merging segment reads that
+  per slot it merges; every COMPLETE or HOST segment writes G·d·b of o.
+- total: the KV cache once + q + o + 2·(peers)·G·(d + 1)·4 of partials; at most g - 1 outputs
+  straddle and peers <= g, so partial traffic is bounded by the grid, not by the context.
 """
 
 import triton
 import triton.language as tl
 
 from attnsim.kernels.tiles import (
-    SEG_COLS, SEG_REDUCTION, SEG_ROLE, attend_segment, merge_partial, store_output, store_partial,
+    SEG_COLS, SEG_MERGE_HI, SEG_MERGE_LO, SEG_ROLE, attend_segment, merge_slots, store_output, store_partial,
 )
 
-ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER / ROLE_HOST
-ROLE_HOST = tl.constexpr(2)
-
-
-@triton.jit
-def publish_partial(flags_ptr, o_part_ptr, lse_part_ptr, pid, o, lse, row_ok,
-                    BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
-    """Peer: write the partial to slot pid, then release flag pid (after all threads stored)."""
-    store_partial(o_part_ptr, lse_part_ptr, pid, o, lse, row_ok, BLOCK_M, HEAD_DIM)
-    tl.debug_barrier()
-    tl.atomic_xchg(flags_ptr + pid, 1, sem="release", scope="gpu")
-
-
-@triton.jit
-def gather_peers(o, lse, row, peer_offsets_ptr, peer_cta_ptr, flags_ptr, o_part_ptr, lse_part_ptr, row_ok,
-                 BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
-    """Host: for each peer of reductions row `row`, wait for its flag (and re-arm it), merge its partial."""
-    for i in range(tl.load(peer_offsets_ptr + row), tl.load(peer_offsets_ptr + row + 1)):
-        peer = tl.load(peer_cta_ptr + i)
-        while tl.atomic_cas(flags_ptr + peer, 1, 0, sem="acquire", scope="gpu") != 1:
-            pass
-        tl.debug_barrier()
-        o, lse = merge_partial(o, lse, o_part_ptr, lse_part_ptr, peer, row_ok, BLOCK_M, HEAD_DIM)
-    return o, lse
+ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
 
 
 @triton.jit
 def lean_decode_kernel(
-    q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_offsets_ptr, seg_ptr, peer_offsets_ptr, peer_cta_ptr,
-    flags_ptr, o_part_ptr, lse_part_ptr,
+    q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_offsets_ptr, seg_ptr, merge_slots_ptr, flags_ptr,
+    o_part_ptr, lse_part_ptr,
     stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
-    stride_ob, stride_oh, qk_scale,
-    GROUP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+    stride_ob, stride_oh, qk_scale, group,
+    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
 ):
     # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS];
-    # peer_offsets_ptr: int32 [n_reductions + 1] CSR over peer_cta_ptr int32 [n_peers]
+    # merge_slots_ptr: int32 [n_merges], program ids whose partial slots segments merge
     pid = tl.program_id(0)
     for s in range(tl.load(seg_offsets_ptr + pid), tl.load(seg_offsets_ptr + pid + 1)):
         seg = seg_ptr + s * SEG_COLS
         o, lse, seq, q_head, row_ok = attend_segment(
             seg, q_ptr, k_ptr, v_ptr, lengths_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
-            stride_vb, stride_vh, stride_vn, qk_scale, GROUP, BLOCK_M, BLOCK_N, HEAD_DIM)
-        role = tl.load(seg + SEG_ROLE)
-        if role == ROLE_PEER:
-            publish_partial(flags_ptr, o_part_ptr, lse_part_ptr, pid, o, lse, row_ok, BLOCK_M, HEAD_DIM)
+            stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
+        o, lse = merge_slots(o, lse, merge_slots_ptr, tl.load(seg + SEG_MERGE_LO), tl.load(seg + SEG_MERGE_HI),
+                             flags_ptr, o_part_ptr, lse_part_ptr, row_ok, True, BLOCK_P, BLOCK_M, HEAD_DIM)
+        if tl.load(seg + SEG_ROLE) == ROLE_PEER:
+            store_partial(o_part_ptr, lse_part_ptr, pid, o, lse, row_ok, BLOCK_M, HEAD_DIM)
+            tl.debug_barrier()  # every thread's partial stores precede the flag
+            tl.atomic_xchg(flags_ptr + pid, 1, sem="release", scope="gpu")
         else:
-            if role == ROLE_HOST:
-                o, lse = gather_peers(o, lse, tl.load(seg + SEG_REDUCTION), peer_offsets_ptr, peer_cta_ptr,
-                                      flags_ptr, o_part_ptr, lse_part_ptr, row_ok, BLOCK_M, HEAD_DIM)
             store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)

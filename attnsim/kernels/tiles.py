@@ -10,25 +10,25 @@ Layouts (the launcher checks them):
 
 Units: scores are kept in log2 units (q.k * sm_scale * log2(e)) so every exponential is an exp2;
 an LSE here is log2(sum_j 2^s_j). Rows of the query tile are the q-heads of one kv-head's group
-(GQA packing): row r of q-block b is q-head kv_head * GROUP + b * Q_BLOCK_ROWS + r.
+(GQA packing): row r of q-block b is q-head kv_head * group + b * Q_BLOCK_ROWS + r.
 """
 
 import triton
 import triton.language as tl
 
 SEG_COLS = tl.constexpr(8)
-SEG_SEQ, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_FIRST_TILE, SEG_N_TILES, SEG_ROLE, SEG_REDUCTION = (
-    tl.constexpr(i) for i in range(7))
+SEG_SEQ, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_FIRST_TILE, SEG_N_TILES, SEG_ROLE, SEG_MERGE_LO, SEG_MERGE_HI = (
+    tl.constexpr(i) for i in range(8))  # merge_slots[lo:hi]: partial slots this segment merges
 Q_BLOCK_ROWS = tl.constexpr(64)  # must equal attnsim.simulator.partition.common.Q_BLOCK_ROWS
 
 
 @triton.jit
-def query_rows(seg_ptr, GROUP: tl.constexpr, BLOCK_M: tl.constexpr):
+def query_rows(seg_ptr, group, BLOCK_M: tl.constexpr):
     """(seq int64, kv_head int64, q_head [BLOCK_M], row_ok [BLOCK_M]) of the segment at seg_ptr."""
     seq = tl.load(seg_ptr + SEG_SEQ).to(tl.int64)
     kv_head = tl.load(seg_ptr + SEG_KV_HEAD).to(tl.int64)
     group_row = tl.load(seg_ptr + SEG_Q_BLOCK) * Q_BLOCK_ROWS + tl.arange(0, BLOCK_M)
-    return seq, kv_head, kv_head * GROUP + group_row, group_row < GROUP
+    return seq, kv_head, kv_head * group + group_row, group_row < group
 
 
 @triton.jit
@@ -66,11 +66,11 @@ def attend_tiles(q, k_ptr, v_ptr, stride_kn, stride_vn, first_tile, n_tiles, con
 @triton.jit
 def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, lengths_ptr,
                    stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
-                   qk_scale, GROUP: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                   qk_scale, group, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                    HEAD_DIM: tl.constexpr):
     """Attend one plan segment. Returns (o [BLOCK_M, HEAD_DIM] fp32 normalised, lse [BLOCK_M],
     seq, q_head [BLOCK_M], row_ok [BLOCK_M])."""
-    seq, kv_head, q_head, row_ok = query_rows(seg_ptr, GROUP, BLOCK_M)
+    seq, kv_head, q_head, row_ok = query_rows(seg_ptr, group, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
     q = tl.load(q_ptr + seq * stride_qb + q_head[:, None] * stride_qh + offs_d[None, :],
                 mask=row_ok[:, None], other=0.0)  # [BLOCK_M, HEAD_DIM]; padded rows are 0
@@ -102,21 +102,46 @@ def store_partial(o_part_ptr, lse_part_ptr, slot, o, lse, row_ok, BLOCK_M: tl.co
 
 
 @triton.jit
-def merge_partial(o, lse, o_part_ptr, lse_part_ptr, slot, row_ok, BLOCK_M: tl.constexpr,
-                  HEAD_DIM: tl.constexpr):
-    """LSE merge of (o, lse) with the partial in `slot` (read through L2: another CTA wrote it).
+def acquire_flags(flags_ptr, slots, pending):
+    """Spin until each flag of `slots` [BLOCK_P] where `pending` is raised, taking it (1 -> 0, acquire).
 
-    lse may start at -inf (empty accumulator). Padded rows read 0 and stay finite; nobody stores them.
+    Exchanging 0 into a flag that is still 0 changes nothing, so one vector exchange per round
+    polls every pending peer at once. The barrier after it orders the CTA's later partial loads."""
+    while tl.max(pending.to(tl.int32), 0) > 0:
+        old = tl.atomic_xchg(flags_ptr + slots, 0, mask=pending, sem="acquire", scope="gpu")
+        pending = pending & (old != 1)
+    tl.debug_barrier()
+
+
+@triton.jit
+def merge_slots(o, lse, slot_ptr, lo, hi, flags_ptr, o_part_ptr, lse_part_ptr, row_ok, WAIT: tl.constexpr,
+                BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """LSE merge of the partials in slots slot_ptr[lo:hi] into (o [BLOCK_M, HEAD_DIM], lse [BLOCK_M]).
+
+    BLOCK_P slots per step: their flags are taken together (WAIT) and their partials loaded
+    together as [BLOCK_P, BLOCK_M, HEAD_DIM], so a merge costs ~2 memory round trips per BLOCK_P
+    partials, not per partial. Partials are read through L2 (another CTA wrote them). lse may
+    start at -inf (empty accumulator); padded rows end finite and are never stored.
     """
+    offs_p = tl.arange(0, BLOCK_P)
     offs_m = tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
-    base = slot.to(tl.int64) * BLOCK_M
-    o_p = tl.load(o_part_ptr + (base + offs_m[:, None]) * HEAD_DIM + offs_d[None, :], mask=row_ok[:, None],
-                  other=0.0, cache_modifier=".cg")
-    lse_p = tl.load(lse_part_ptr + base + offs_m, mask=row_ok, other=0.0, cache_modifier=".cg")
-    lse_max = tl.maximum(lse, lse_p)
-    w = tl.exp2(lse - lse_max)
-    w_p = tl.exp2(lse_p - lse_max)
-    total = w + w_p
-    o = (o * w[:, None] + o_p * w_p[:, None]) / total[:, None]
-    return o, lse_max + tl.log2(total)
+    for p0 in range(lo, hi, BLOCK_P):
+        in_range = p0 + offs_p < hi
+        slots = tl.load(slot_ptr + p0 + offs_p, mask=in_range, other=0)  # [BLOCK_P]
+        if WAIT:
+            acquire_flags(flags_ptr, slots, in_range)
+        row = slots.to(tl.int64)[:, None] * BLOCK_M + offs_m[None, :]  # [BLOCK_P, BLOCK_M]
+        ok = in_range[:, None] & row_ok[None, :]
+        lse_p = tl.load(lse_part_ptr + row, mask=ok, other=float("-inf"), cache_modifier=".cg")
+        o_p = tl.load(o_part_ptr + row[:, :, None] * HEAD_DIM + offs_d[None, None, :], mask=ok[:, :, None],
+                      other=0.0, cache_modifier=".cg")  # [BLOCK_P, BLOCK_M, HEAD_DIM]
+        lse_max = tl.maximum(lse, tl.max(lse_p, 0))
+        lse_max = tl.where(lse_max == float("-inf"), 0.0, lse_max)  # rows with nothing yet
+        w = tl.exp2(lse - lse_max)  # [BLOCK_M]
+        w_p = tl.exp2(lse_p - lse_max[None, :])  # [BLOCK_P, BLOCK_M]; 0 where masked
+        total = w + tl.sum(w_p, 0)
+        total = tl.where(total == 0.0, 1.0, total)
+        o = (o * w[:, None] + tl.sum(w_p[:, :, None] * o_p, 0)) / total[:, None]
+        lse = lse_max + tl.log2(total)
+    return o, lse
