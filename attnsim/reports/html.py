@@ -26,6 +26,7 @@ figcaption { color: #555; font-size: 13px; margin-top: 4px; }
 .table-wrap { overflow-x: auto; margin: 8px 0 16px; }
 table.data { border-collapse: collapse; font-size: 12.5px; font-variant-numeric: tabular-nums; }
 table.data th, table.data td { border-bottom: 1px solid #e6e6e6; padding: 3px 9px; text-align: left; }
+table.data td { white-space: nowrap; }
 table.data th { background: #f3f4f6; position: sticky; top: 0; }
 table.data tr:hover td { background: #fafbff; }
 details > summary { cursor: pointer; color: #2a5db0; margin: 6px 0; }

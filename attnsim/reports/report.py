@@ -69,6 +69,7 @@ def _version() -> str:
 
 
 def _summary(results, out):
+    out.csv(results.predictions, "predictions")
     items = uniform_findings(results.predictions) + ragged_findings(results.predictions)
     if results.whatif is not None:
         items += whatif_findings(results.whatif)
@@ -103,7 +104,6 @@ def _speedup(results, out):
     src = out.figure(plot_speedup, uniform, "speedup")
     caption = ("Left: predicted time per layer vs context (log-log), dashed: the floor. Right: speedup over "
                "fa2; dashed: the most any plan could gain (fa2 time / floor).")
-    out.csv(frame, "predictions")
     table = h.table(speedup_table(uniform), "Table: every uniform case", collapsed=True)
     return "speedup", "Speedup vs context length", h.figure(src, caption) + table
 
@@ -151,11 +151,10 @@ def _whatif(results, out):
     frame = results.whatif
     gpus = list(dict.fromkeys(frame["gpu"]))
     parts = [h.para(f"The same scenario on {h.esc(', '.join(gpus))}: for every case the fastest strategy on "
-                    f"each GPU, and how much faster than on {h.esc(gpus[0])}.", "note")]
-    if (frame["mix"] == "uniform").any():
-        parts.append(h.figure(out.figure(plot_whatif, frame, "whatif"),
-                              f"Left: fastest strategy's time per GPU (dashed: each GPU's floor). Right: "
-                              f"time on {gpus[0]} / time on each GPU."))
+                    f"each GPU, and how much faster than on {h.esc(gpus[0])}.", "note"),
+             h.figure(out.figure(plot_whatif, frame, "whatif"),
+                      f"Left: fastest strategy's time per GPU (dashed: each GPU's floor; bars: ragged mixes). "
+                      f"Right: time on {gpus[0]} / time on each GPU.")]
     out.csv(frame, "whatif")
     parts.append(h.table(whatif_table(frame), "Table: fastest strategy per GPU", collapsed=True))
     return "whatif", "What-if: other GPUs", "".join(parts)

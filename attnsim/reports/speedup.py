@@ -12,7 +12,7 @@ speedup over FA2 any plan could reach: fa2_us / floor_us.
 from __future__ import annotations
 
 import pandas as pd
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from attnsim.errors import InputError
 from attnsim.reports.style import FLOOR_STYLE, context_axis, finish, new_grid, panels, strategy_color, uniform_rows
@@ -48,6 +48,9 @@ def _draw_group(ax_t, ax_s, rows: pd.DataFrame) -> None:
     ax_s.plot(floor["context_len"], fa2_us / floor["floor_us"], label="floor bound: fa2 / floor", **FLOOR_STYLE)
     ax_t.set_yscale("log")
     ax_s.set_yscale("log", base=2)
+    lo, hi = ax_s.get_ylim()
+    subs = (1.0, 1.5) if hi / lo > 4 else (1.0, 1.25, 1.5, 1.75)  # labelled ticks on short ranges too
+    ax_s.yaxis.set_major_locator(LogLocator(base=2, subs=subs))
     ax_s.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}×"))
     ax_s.axhline(1.0, color="grey", linewidth=0.8)
     ax_t.set_ylabel("time per layer (µs)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from attnsim.scenarios.checks import Checker, suggest
 from attnsim.scenarios.scenario import DISTRIBUTIONS, RaggedMix
 
+RESERVED_NAME = "uniform"  # frames label the uniform grid's rows mix = "uniform"
 COMMON_KEYS = ("name", "distribution", "batch", "seed")
 DISTRIBUTION_KEYS = {  # keys each distribution reads besides COMMON_KEYS
     "lognormal": ("median", "sigma", "min", "max"),
@@ -18,8 +19,9 @@ def read_ragged(tables: list[dict], check: Checker) -> list[RaggedMix]:
     mixes = []
     for i, table in enumerate(tables):
         mix = _read_mix(table, ("ragged", i), check, default_name=f"mix-{i + 1}")
-        if mix is not None and mix.name in {m.name for m in mixes}:
-            check.fail(("ragged", i, "name"), f"duplicate mix name {mix.name!r}")
+        if mix is not None and mix.name in {m.name for m in mixes} | {RESERVED_NAME}:
+            why = "is reserved for the uniform grid" if mix.name == RESERVED_NAME else "is a duplicate"
+            check.fail(("ragged", i, "name"), f"mix name {mix.name!r} {why}")
         elif mix is not None:
             mixes.append(mix)
     return mixes
