@@ -94,13 +94,17 @@ class Scenario:
     source: str = ""  # the file it was loaded from
     timeline: TimelineChoice = field(default_factory=TimelineChoice)
 
+    def _uniform(self, shape: ModelShape, batch: int, context: int) -> Case:
+        return Case(shape, shape.workload(batch, context, self.dtype, self.q_len))
+
+    def _ragged(self, shape: ModelShape, mix: RaggedMix) -> Case:
+        return Case(shape, shape.workload(mix.batch, list(mix.contexts()), self.dtype, self.q_len), mix.name)
+
     def uniform_cases(self) -> list[Case]:
-        return [Case(s, s.workload(b, c, self.dtype, self.q_len))
-                for s in self.shapes for b in self.batches for c in self.contexts]
+        return [self._uniform(s, b, c) for s in self.shapes for b in self.batches for c in self.contexts]
 
     def ragged_cases(self) -> list[Case]:
-        return [Case(s, s.workload(m.batch, list(m.contexts()), self.dtype, self.q_len), m.name)
-                for s in self.shapes for m in self.ragged]
+        return [self._ragged(s, m) for s in self.shapes for m in self.ragged]
 
     def cases(self) -> list[Case]:
         return self.uniform_cases() + self.ragged_cases()
@@ -114,7 +118,6 @@ class Scenario:
         if mix is None and self.ragged and not wants_uniform:
             mix = self.ragged[0]
         if mix is not None:
-            return Case(shape, shape.workload(mix.batch, list(mix.contexts()), self.dtype, self.q_len), mix.name)
-        batch = choice.batch or self.batches[0]
-        context = choice.context or min(self.contexts, key=lambda c: abs(np.log2(c) - 12))
-        return Case(shape, shape.workload(batch, context, self.dtype, self.q_len))
+            return self._ragged(shape, mix)
+        context = choice.context or min(self.contexts, key=lambda c: abs(np.log2(c) - 12))  # ~4k tokens
+        return self._uniform(shape, choice.batch or self.batches[0], context)
