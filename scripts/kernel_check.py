@@ -4,7 +4,8 @@
 
 --sweep  times each (kv_tile, num_warps, num_stages) candidate per strategy on a few shapes and
          prints the best (figures: GB/s of K+V read, do_bench median with L2 flushed).
---table  batch 1/8/32 x 32 q-heads over 32/8 kv-heads x 16k/128k, d 128, fp16: every kernel and
+--table  batch 1/8/32 x 32 q-heads over 32/8 kv-heads x 16k/128k (+ MQA/GQA extras), d 128, fp16: every kernel,
+         FlashDecoding at SDPA's split count, and
          PyTorch SDPA's flash backend, max relative error vs float64 and time; fractions are of the
          HBM read bandwidth measured here (torch.sum over 4 GiB) and of the nominal 3.0 TB/s.
 Full rows go to DIR/kernel_check.csv; the compact table prints last.
@@ -33,14 +34,15 @@ NOMINAL_GBPS = 3000.0
 MAX_KV_BYTES = 40e9  # skip table shapes whose K+V would crowd the 80 GB card
 STRATEGIES = ("fa2", "flashdecoding", "streamk")
 CANDIDATES = {  # head_dim -> (kv_tile, num_warps, num_stages)
-    128: [(32, 4, 4), (64, 4, 2), (64, 4, 3), (64, 4, 4), (64, 8, 3), (128, 4, 2), (128, 4, 3), (128, 8, 2)],
-    64: [(64, 4, 3), (128, 4, 2), (128, 4, 3), (128, 8, 3), (256, 4, 2)],
+    128: [(32, 4, 4), (64, 4, 2), (64, 4, 3), (64, 4, 4), (64, 8, 3), (128, 4, 2), (128, 8, 2)],
+    64: [(128, 4, 2), (128, 4, 3), (256, 4, 2)],
 }
-SWEEP_SHAPES = {  # strategy -> [(batch, q_heads, kv_heads, head_dim, context)]
-    "streamk": [(1, 32, 8, 128, 131072), (8, 32, 32, 128, 16384), (32, 32, 8, 128, 16384), (4, 32, 32, 64, 32768)],
-    "flashdecoding": [(1, 32, 32, 128, 131072), (1, 32, 8, 128, 131072)],
-    "fa2": [(32, 32, 32, 128, 16384), (16, 32, 8, 128, 65536)],
+SWEEP_SHAPES = {  # strategy -> [(batch, q_heads, kv_heads, head_dim, context)]: stream-K's hard cases
+    "streamk": [(1, 32, 8, 128, 131072), (1, 32, 32, 128, 16384), (8, 32, 8, 128, 16384), (1, 32, 1, 128, 524288),
+                (4, 32, 32, 64, 32768)],
 }
+TABLE_SHAPES = [(b, hkv, ctx) for b in (1, 8, 32) for hkv in (32, 8) for ctx in (16384, 131072)] + [
+    (1, 1, 524288), (1, 4, 262144), (4, 8, 65536)]  # (batch, kv_heads, context); 32 q-heads, d 128
 
 
 def inputs(w: DecodeWorkload):
@@ -123,30 +125,29 @@ def sweep(rows: list) -> dict:
 
 def table(rows: list, read_gbps: float) -> list:
     lines = []
-    for batch in (1, 8, 32):
-        for hkv in (32, 8):
-            for ctx in (16384, 131072):
-                w = workload(batch, 32, hkv, 128, ctx)
-                if w.kv_bytes() > MAX_KV_BYTES:
-                    continue
-                q, k, v = inputs(w)
-                ref = attention_reference(q, k, v, w.contexts)
-                shape = f"b{batch} h32/{hkv} {ctx // 1024}k"
-                for strategy in STRATEGIES:
-                    r = measure(strategy, w, q, k, v, ref)
-                    r.update(section="table", shape=shape, kv_mb=w.kv_bytes() / 1e6)
-                    rows.append(r)
-                    lines.append(r)
-                fn = sdpa_flash(q, k, v)
-                t = bench_us(fn)
-                r = dict(section="table", shape=shape, strategy="torch-flash", time_us=t, gbps=w.kv_bytes() / t / 1e3,
-                         err=max_relative_error(fn(), ref), splits=heuristic_splits(w, GPU, fa2_block_n(128)),
-                         kv_mb=w.kv_bytes() / 1e6)
-                rows.append(r)
-                lines.append(r)
-                print(f"table {shape} done", flush=True)
-                del q, k, v, ref
-                torch.cuda.empty_cache()
+    for batch, hkv, ctx in TABLE_SHAPES:
+        w = workload(batch, 32, hkv, 128, ctx)
+        if w.kv_bytes() > MAX_KV_BYTES:
+            continue
+        q, k, v = inputs(w)
+        ref = attention_reference(q, k, v, w.contexts)
+        shape = f"b{batch} h32/{hkv} {ctx // 1024}k"
+        torch_splits = heuristic_splits(w, GPU, fa2_block_n(128))
+        runs = [(s, s, None) for s in STRATEGIES] + [("fd@sdpa-splits", "flashdecoding", PlanConfig(splits=torch_splits))]
+        for label, strategy, config in runs:
+            r = measure(strategy, w, q, k, v, ref, config)
+            r.update(section="table", shape=shape, kv_mb=w.kv_bytes() / 1e6, strategy=label)
+            rows.append(r)
+            lines.append(r)
+        fn = sdpa_flash(q, k, v)
+        t = bench_us(fn)
+        r = dict(section="table", shape=shape, strategy="torch-flash", time_us=t, gbps=w.kv_bytes() / t / 1e3,
+                 err=max_relative_error(fn(), ref), splits=torch_splits, kv_mb=w.kv_bytes() / 1e6)
+        rows.append(r)
+        lines.append(r)
+        print(f"table {shape} done", flush=True)
+        del q, k, v, ref
+        torch.cuda.empty_cache()
     print(f"\nHBM read (torch.sum, 4 GiB): {read_gbps:.0f} GB/s")
     print(f"{'shape':18s} {'kernel':13s} {'KV MB':>8s} {'time_us':>9s} {'GB/s':>6s} {'/meas':>6s} {'/3.0T':>6s} "
           f"{'err':>8s} {'grid':>5s} {'splits':>6s} {'regs':>4s} {'smem':>6s}")

@@ -3,8 +3,9 @@
 The split ranges are the plan's (`attnsim.simulator.partition.flashdecoding`): program p runs the
 segments rows offsets[p]:offsets[p+1] of the table (0 or 1 of them: an output's trailing empty
 splits have none). With one split per output the segment is ROLE_COMPLETE and writes o directly
-(no combine launch); otherwise ROLE_PEER writes (o, lse) into partial slot p. The combine launch
-runs one program per output (a Reductions row) and merges its peers' slots in order.
+(no combine launch); otherwise ROLE_PEER writes (o, lse) into its partial slot, which is its index
+in the Reductions peer list, so the combine launch (one program per output, a Reductions row)
+merges the contiguous slots peer_offsets[r]:peer_offsets[r + 1].
 
 Cost accounting (d = head_dim, b = dtype bytes, G = q-heads per q-block, S = splits, n = tiles of a split):
 - attention CTA: reads G·d·b (q) + 2·n·kv_tile·d·b (K, V), writes G·(d + 1)·4 (fp32 partial o + lse)
@@ -18,7 +19,7 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.tiles import (
-    SEG_COLS, SEG_ROLE, attend_segment, merge_slots, query_rows, store_output, store_partial,
+    SEG_COLS, SEG_ROLE, SEG_SLOT, attend_segment, merge_slots, query_rows, store_output, store_partial,
 )
 
 ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
@@ -40,22 +41,22 @@ def flash_decoding_kernel(
             seg, q_ptr, k_ptr, v_ptr, lengths_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
             stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
-            store_partial(o_part_ptr, lse_part_ptr, pid, o, lse, row_ok, BLOCK_M, HEAD_DIM)
+            store_partial(o_part_ptr, lse_part_ptr, tl.load(seg + SEG_SLOT), o, lse, row_ok, BLOCK_M, HEAD_DIM)
         else:
             store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)
 
 
 @triton.jit
 def combine_kernel(
-    o_ptr, red_ptr, peer_offsets_ptr, peer_cta_ptr, o_part_ptr, lse_part_ptr, stride_ob, stride_oh, group,
+    o_ptr, red_ptr, peer_offsets_ptr, o_part_ptr, lse_part_ptr, stride_ob, stride_oh, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr,
 ):
     # red_ptr: int32 [n_outputs, SEG_COLS] (seq, kv_head, q_block in the segment columns);
-    # partial slots of output r: peer_cta[peer_offsets[r]:peer_offsets[r + 1]]
+    # partial slots of output r: peer_offsets[r] .. peer_offsets[r + 1] - 1 (slot = Reductions peer index)
     r = tl.program_id(0)
     seq, _kv_head, q_head, row_ok = query_rows(red_ptr + r * SEG_COLS, group, BLOCK_M)
     o = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
     lse = tl.full([BLOCK_M], float("-inf"), tl.float32)
-    o, lse = merge_slots(o, lse, peer_cta_ptr, tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1),
-                         peer_cta_ptr, o_part_ptr, lse_part_ptr, row_ok, False, BLOCK_P, BLOCK_M, HEAD_DIM)
+    o, lse = merge_slots(o, lse, tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1), peer_offsets_ptr,
+                         o_part_ptr, lse_part_ptr, row_ok, False, BLOCK_P, BLOCK_M, HEAD_DIM)
     store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)

@@ -142,7 +142,7 @@ def compile_attention(strategy: str, workload: DecodeWorkload, shape: KernelShap
     i32, f32 = torch.int32, torch.float32
     pointers = {"fa2": (dtype,) * 4 + (i32, i32),
                 "flashdecoding": (dtype,) * 4 + (i32,) * 3 + (f32, f32),
-                "streamk": (dtype,) * 4 + (i32,) * 5 + (f32, f32)}[strategy]
+                "streamk": (dtype,) * 4 + (i32,) * 4 + (f32, f32)}[strategy]
     with torch.cuda.device(device):
         compiled = ATTENTION_KERNELS[strategy].warmup(*pointers, *strides, 1.0, workload.group, grid=(1,),
                                                       **shape.constexprs(strategy))
@@ -189,14 +189,14 @@ class Launcher:
             if len(self.schedule.launches) > 1:
                 self.combine(out)
         else:
-            lean_decode.lean_decode_kernel[grid](*tensors, t.seg_offsets, t.segments, t.merge_slots, t.flags,
-                                                 t.o_part, t.lse_part, *scalars, **constexprs)
+            lean_decode.lean_decode_kernel[grid](*tensors, t.seg_offsets, t.segments, t.flags, t.o_part, t.lse_part,
+                                                 *scalars, **constexprs)
         return out
 
     def combine(self, out: torch.Tensor) -> None:
         t, s = self.tables, self.shape
         flash_decoding.combine_kernel[(len(self.schedule.reductions),)](
-            out, t.reductions, t.peer_offsets, t.peer_cta, t.o_part, t.lse_part, out.stride(0), out.stride(1),
+            out, t.reductions, t.peer_offsets, t.o_part, t.lse_part, out.stride(0), out.stride(1),
             self.schedule.workload.group, BLOCK_P=s.block_p, BLOCK_M=s.block_m, HEAD_DIM=s.head_dim,
             num_warps=4, num_stages=1)
 

@@ -2,18 +2,19 @@
 plan (`attnsim.simulator.partition.streamk`) assigns it, possibly of several outputs.
 
 Roles (schedule.py): ROLE_COMPLETE writes o; ROLE_PEER writes its normalised partial (o, lse) into
-slot p (its program id; a program has at most one peer segment, its first) and raises flag p;
+its slot and raises that slot's flag (a program has at most one peer segment, its first);
 ROLE_HOST (a program's last segment) merges its peers' partials into its own and writes o.
 
 Merge tree: an output can straddle hundreds of programs (MQA at batch 1: all of them), and one
 host merging P partials one after another costs P memory round trips. The launcher therefore
 spreads each Reductions row over a tree (launch.merge_tree): peers whose chunk holds only this
 output (all but the lowest-id peer, which may go on to other outputs) merge the partials of up to
-BLOCK_P lower-id peers before publishing, the host merges what is left; every segment carries its
-list of slots to merge (merge_slots[lo:hi], often empty). Depth ~log_{BLOCK_P+1}(P), and each
-merge step takes BLOCK_P flags and partials in one round trip (tiles.merge_slots).
+BLOCK_P lower-id peers before publishing, the host merges what is left. Slots are numbered so
+that every merger's are contiguous: a segment merges slots [merge_lo, merge_hi) (often empty).
+Depth ~log_{BLOCK_P+1}(P); each merge step takes BLOCK_P flags and partials at once
+(tiles.merge_slots).
 
-Flags: int32 [grid], 0 between launches. A publisher stores its partial, passes a CTA barrier and
+Flags: int32 [slots], 0 between launches. A publisher stores its partial, passes a CTA barrier and
 exchanges its flag to 1 (release); the one consumer of that slot exchanges it back to 0 (acquire),
 which both waits and re-arms it. So there is no memset launch and no per-call epoch, and CUDA-graph
 replays stay correct. Deadlock freedom: grid <= resident capacity (all programs co-resident) and
@@ -32,7 +33,8 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.tiles import (
-    SEG_COLS, SEG_MERGE_HI, SEG_MERGE_LO, SEG_ROLE, attend_segment, merge_slots, store_output, store_partial,
+    SEG_COLS, SEG_MERGE_HI, SEG_MERGE_LO, SEG_ROLE, SEG_SLOT, attend_segment, merge_slots, store_output,
+    store_partial,
 )
 
 ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
@@ -40,25 +42,25 @@ ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
 
 @triton.jit
 def lean_decode_kernel(
-    q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_offsets_ptr, seg_ptr, merge_slots_ptr, flags_ptr,
-    o_part_ptr, lse_part_ptr,
+    q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
     stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
 ):
     # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS];
-    # merge_slots_ptr: int32 [n_merges], program ids whose partial slots segments merge
+    # flags_ptr int32 [slots], o_part_ptr fp32 [slots, BLOCK_M, HEAD_DIM], lse_part_ptr fp32 [slots, BLOCK_M]
     pid = tl.program_id(0)
     for s in range(tl.load(seg_offsets_ptr + pid), tl.load(seg_offsets_ptr + pid + 1)):
         seg = seg_ptr + s * SEG_COLS
         o, lse, seq, q_head, row_ok = attend_segment(
             seg, q_ptr, k_ptr, v_ptr, lengths_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
             stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
-        o, lse = merge_slots(o, lse, merge_slots_ptr, tl.load(seg + SEG_MERGE_LO), tl.load(seg + SEG_MERGE_HI),
-                             flags_ptr, o_part_ptr, lse_part_ptr, row_ok, True, BLOCK_P, BLOCK_M, HEAD_DIM)
+        o, lse = merge_slots(o, lse, tl.load(seg + SEG_MERGE_LO), tl.load(seg + SEG_MERGE_HI), flags_ptr,
+                             o_part_ptr, lse_part_ptr, row_ok, True, BLOCK_P, BLOCK_M, HEAD_DIM)
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
-            store_partial(o_part_ptr, lse_part_ptr, pid, o, lse, row_ok, BLOCK_M, HEAD_DIM)
+            slot = tl.load(seg + SEG_SLOT)
+            store_partial(o_part_ptr, lse_part_ptr, slot, o, lse, row_ok, BLOCK_M, HEAD_DIM)
             tl.debug_barrier()  # every thread's partial stores precede the flag
-            tl.atomic_xchg(flags_ptr + pid, 1, sem="release", scope="gpu")
+            tl.atomic_xchg(flags_ptr + slot, 1, sem="release", scope="gpu")
         else:
             store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)

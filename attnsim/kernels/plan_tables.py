@@ -1,9 +1,9 @@
 """The plan as device tensors: the Schedule's segment and reduction tables turned into int32 arrays
 once per launcher, plus the stream-K merge tree and the partial-slot scratch.
 
-Segment rows follow tiles.SEG_* columns: seq, kv_head, q_block, first_tile, n_tiles, role,
-merge_lo, merge_hi, where merge_slots[merge_lo:merge_hi] are the program ids whose partials the
-segment merges (stream-K only; empty elsewhere).
+Segment rows follow tiles.SEG_* columns: seq, kv_head, q_block, first_tile, n_tiles, role, slot
+(where a ROLE_PEER segment writes its partial), merge_lo, merge_hi (the slots a segment merges:
+stream-K only, empty elsewhere).
 """
 
 from __future__ import annotations
@@ -39,40 +39,55 @@ def merge_tree(peers: np.ndarray, branching: int) -> tuple[dict[int, list[int]],
     return children, level
 
 
-def segment_rows(schedule: Schedule, branching: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows int64 [n_segments, SEG_COLS], merge_slots int64 [n_merges]) for the kernels."""
+def segment_rows(schedule: Schedule, branching: int) -> np.ndarray:
+    """int64 [n_segments, SEG_COLS] for the kernels, partial slots numbered for contiguous merges.
+
+    FlashDecoding: a peer's slot is its index in the Reductions peer list (the combine program of
+    row r merges slots peer_offsets[r]:peer_offsets[r + 1]). Stream-K: slots are handed out merger
+    by merger along the merge tree, so each merging segment reads a contiguous range.
+    """
     segs, red = schedule.attention.segments, schedule.reductions
     rows = np.zeros((len(segs), int(tiles.SEG_COLS.value)), np.int64)
     rows[:, :6] = np.stack([segs.seq, segs.kv_head, segs.q_block, segs.first_tile, segs.n_tiles, segs.role], 1)
-    merges_of: dict[int, list[int]] = {}  # segment row -> slots it merges
-    peer_row = {int(c): i for i, c in zip(np.flatnonzero(segs.role == ROLE_PEER), segs.cta[segs.role == ROLE_PEER])}
+    rows[:, tiles.SEG_SLOT.value] = -1
+    is_peer = segs.role == ROLE_PEER
+    if not (red.host_cta >= 0).any():  # no in-kernel reduction: combine-launch slots, if any
+        if len(red) and not np.array_equal(red.peer_cta, segs.cta[is_peer]):
+            raise RuntimeError("FlashDecoding plan: Reductions peers are not the peer segments in order")
+        rows[is_peer, tiles.SEG_SLOT.value] = np.arange(is_peer.sum())
+        return rows
+    peer_row = dict(zip(segs.cta[is_peer].tolist(), np.flatnonzero(is_peer).tolist()))
     host_row = {(int(segs.cta[i]), int(segs.seq[i]), int(segs.kv_head[i]), int(segs.q_block[i])): i
                 for i in np.flatnonzero(segs.role == ROLE_HOST)}
+    merges_of: dict[int, list[int]] = {}  # segment row -> publishing programs it merges
     for r in np.flatnonzero(red.host_cta >= 0):
         children, top = merge_tree(red.peers_of(r), branching)
         for parent, kids in children.items():
             merges_of[peer_row[parent]] = kids
         merges_of[host_row[(int(red.host_cta[r]), int(red.seq[r]), int(red.kv_head[r]), int(red.q_block[r]))]] = top
-    flat: list[int] = []
+    n_slots = 0
     for i in range(len(segs)):
-        rows[i, tiles.SEG_MERGE_LO.value] = len(flat)
-        flat.extend(merges_of.get(i, []))
-        rows[i, tiles.SEG_MERGE_HI.value] = len(flat)
-    return rows, np.asarray(flat, np.int64)
+        kids = merges_of.get(i, [])
+        rows[i, tiles.SEG_MERGE_LO.value], rows[i, tiles.SEG_MERGE_HI.value] = n_slots, n_slots + len(kids)
+        rows[[peer_row[k] for k in kids], tiles.SEG_SLOT.value] = np.arange(n_slots, n_slots + len(kids))
+        n_slots += len(kids)
+    return rows
 
 
-def check_merge_order(schedule: Schedule, rows: np.ndarray, merge_slots: np.ndarray) -> None:
-    """In-kernel reduction safety: each program publishes at most once, every published slot is
-    merged exactly once, and only by a higher program id (co-resident grid: no deadlock)."""
+def check_merge_order(schedule: Schedule, rows: np.ndarray) -> None:
+    """In-kernel reduction safety: each program publishes at most once, every slot is published once
+    and merged once, and only by a higher program id (with a co-resident grid: no deadlock)."""
     segs = schedule.attention.segments
-    publishers = segs.cta[segs.role == ROLE_PEER]
-    if len(np.unique(publishers)) != len(publishers):
-        raise RuntimeError("stream-K plan gives a program two peer segments (one partial slot each)")
-    if sorted(merge_slots.tolist()) != sorted(publishers.tolist()):
-        raise RuntimeError("merge tree does not consume every published partial exactly once")
+    is_peer = segs.role == ROLE_PEER
+    if len(np.unique(segs.cta[is_peer])) != is_peer.sum():
+        raise RuntimeError("stream-K plan gives a program two peer segments")
+    slot = rows[:, tiles.SEG_SLOT.value]
     lo, hi = rows[:, tiles.SEG_MERGE_LO.value], rows[:, tiles.SEG_MERGE_HI.value]
-    waiter = np.repeat(segs.cta, hi - lo)
-    if (merge_slots >= waiter).any():
+    if sorted(slot[is_peer].tolist()) != list(range(is_peer.sum())) or (hi - lo).sum() != is_peer.sum():
+        raise RuntimeError("merge tree does not consume every published partial exactly once")
+    publisher = np.empty(is_peer.sum(), np.int64)
+    publisher[slot[is_peer]] = segs.cta[is_peer]
+    if (publisher >= np.repeat(segs.cta, hi - lo)).any():
         raise RuntimeError("a segment would wait on a program id >= its own (may deadlock)")
 
 
@@ -82,36 +97,34 @@ class DeviceTables:
 
     seg_offsets: torch.Tensor  # int32 [grid + 1]: segments of program p are rows seg_offsets[p]:[p + 1]
     segments: torch.Tensor  # int32 [n_segments, SEG_COLS]
-    merge_slots: torch.Tensor  # int32 [n_merges]
     reductions: torch.Tensor  # int32 [n_reductions, SEG_COLS]: seq, kv_head, q_block (combine launch)
-    peer_offsets: torch.Tensor  # int32 [n_reductions + 1]
-    peer_cta: torch.Tensor  # int32 [n_peers]
+    peer_offsets: torch.Tensor  # int32 [n_reductions + 1]: combine slots of row r
     lengths: torch.Tensor  # int32 [batch]: tokens per sequence
-    o_part: torch.Tensor  # fp32 [slots, BLOCK_M, head_dim]: partial of program p in slot p
+    o_part: torch.Tensor  # fp32 [slots, BLOCK_M, head_dim]: one normalised partial per ROLE_PEER segment
     lse_part: torch.Tensor  # fp32 [slots, BLOCK_M]
-    flags: torch.Tensor  # int32 [grid], 0 between launches (stream-K)
+    flags: torch.Tensor  # int32 [slots], 0 between launches (stream-K)
 
     @staticmethod
     def build(schedule: Schedule, block_m: int, block_p: int, device: torch.device) -> "DeviceTables":
         segs, red, grid = schedule.attention.segments, schedule.reductions, schedule.grid
-        rows, merge_slots = segment_rows(schedule, branching=block_p + 1)
+        rows = segment_rows(schedule, branching=block_p + 1)
         if schedule.strategy == "streamk":
-            check_merge_order(schedule, rows, merge_slots)
+            check_merge_order(schedule, rows)
         red_rows = np.zeros((len(red), int(tiles.SEG_COLS.value)), np.int64)
         red_rows[:, :3] = np.stack([red.seq, red.kv_head, red.q_block], 1).reshape(len(red), 3)
-        slots = grid if len(red) else 1
+        slots = max(1, int((segs.role == ROLE_PEER).sum()))
         d = schedule.workload.head_dim
 
         def i32(values) -> torch.Tensor:
             return torch.from_numpy(np.array(values, dtype=np.int32)).to(device)
 
         return DeviceTables(
-            seg_offsets=i32(segs.offsets(grid)), segments=i32(rows), merge_slots=i32(merge_slots),
-            reductions=i32(red_rows), peer_offsets=i32(red.peer_offsets), peer_cta=i32(red.peer_cta),
+            seg_offsets=i32(segs.offsets(grid)), segments=i32(rows), reductions=i32(red_rows),
+            peer_offsets=i32(red.peer_offsets),
             lengths=i32(schedule.workload.contexts),
             o_part=torch.zeros(slots, block_m, d, dtype=torch.float32, device=device),
             lse_part=torch.zeros(slots, block_m, dtype=torch.float32, device=device),
-            flags=torch.zeros(max(grid, 1), dtype=torch.int32, device=device),
+            flags=torch.zeros(slots, dtype=torch.int32, device=device),
         )
 
 

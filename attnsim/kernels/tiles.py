@@ -6,7 +6,9 @@ Layouts (the launcher checks them):
 - q [batch, q_heads, HEAD_DIM], o like q; K/V [batch, kv_heads, max_context, HEAD_DIM] with a unit
   stride on the last dimension (16-byte vector loads).
 - segment table: int32 [n_segments, SEG_COLS], columns SEG_* below, rows sorted by program.
-- partials: o_part fp32 [slots, BLOCK_M, HEAD_DIM] (normalised), lse_part fp32 [slots, BLOCK_M].
+- partials: o_part fp32 [slots, BLOCK_M, HEAD_DIM] (normalised), lse_part fp32 [slots, BLOCK_M],
+  flags int32 [slots]. The launcher numbers slots so that whoever merges them reads a contiguous
+  range: no index indirection between a merger and the partials it loads.
 
 Units: scores are kept in log2 units (q.k * sm_scale * log2(e)) so every exponential is an exp2;
 an LSE here is log2(sum_j 2^s_j). Rows of the query tile are the q-heads of one kv-head's group
@@ -16,9 +18,10 @@ an LSE here is log2(sum_j 2^s_j). Rows of the query tile are the q-heads of one 
 import triton
 import triton.language as tl
 
-SEG_COLS = tl.constexpr(8)
-SEG_SEQ, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_FIRST_TILE, SEG_N_TILES, SEG_ROLE, SEG_MERGE_LO, SEG_MERGE_HI = (
-    tl.constexpr(i) for i in range(8))  # merge_slots[lo:hi]: partial slots this segment merges
+SEG_COLS = tl.constexpr(9)
+SEG_SEQ, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_FIRST_TILE, SEG_N_TILES, SEG_ROLE, SEG_SLOT, SEG_MERGE_LO, SEG_MERGE_HI = (
+    tl.constexpr(i) for i in range(9))
+# SEG_SLOT: the partial slot a ROLE_PEER segment writes; [SEG_MERGE_LO, SEG_MERGE_HI): the slots it merges.
 Q_BLOCK_ROWS = tl.constexpr(64)  # must equal attnsim.simulator.partition.common.Q_BLOCK_ROWS
 
 
@@ -102,46 +105,53 @@ def store_partial(o_part_ptr, lse_part_ptr, slot, o, lse, row_ok, BLOCK_M: tl.co
 
 
 @triton.jit
-def acquire_flags(flags_ptr, slots, pending):
-    """Spin until each flag of `slots` [BLOCK_P] where `pending` is raised, taking it (1 -> 0, acquire).
+def acquire_flags(flag_ptrs, pending):
+    """Spin until each flag in flag_ptrs [BLOCK_P] where `pending` is raised, taking it (1 -> 0, acquire).
 
     Exchanging 0 into a flag that is still 0 changes nothing, so one vector exchange per round
-    polls every pending peer at once. The barrier after it orders the CTA's later partial loads."""
+    polls every pending publisher at once. The barrier after it orders the CTA's partial loads."""
     while tl.max(pending.to(tl.int32), 0) > 0:
-        old = tl.atomic_xchg(flags_ptr + slots, 0, mask=pending, sem="acquire", scope="gpu")
+        old = tl.atomic_xchg(flag_ptrs, 0, mask=pending, sem="acquire", scope="gpu")
         pending = pending & (old != 1)
     tl.debug_barrier()
 
 
 @triton.jit
-def merge_slots(o, lse, slot_ptr, lo, hi, flags_ptr, o_part_ptr, lse_part_ptr, row_ok, WAIT: tl.constexpr,
+def merge_slots(o, lse, lo, hi, flags_ptr, o_part_ptr, lse_part_ptr, row_ok, WAIT: tl.constexpr,
                 BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
-    """LSE merge of the partials in slots slot_ptr[lo:hi] into (o [BLOCK_M, HEAD_DIM], lse [BLOCK_M]).
+    """LSE merge of the partials in slots [lo, hi) into (o [BLOCK_M, HEAD_DIM], lse [BLOCK_M]).
 
-    BLOCK_P slots per step: their flags are taken together (WAIT) and their partials loaded
-    together as [BLOCK_P, BLOCK_M, HEAD_DIM], so a merge costs ~2 memory round trips per BLOCK_P
-    partials, not per partial. Partials are read through L2 (another CTA wrote them). lse may
-    start at -inf (empty accumulator); padded rows end finite and are never stored.
+    BLOCK_P slots per step: their flags are taken together (WAIT), their LSEs loaded together as
+    [BLOCK_P, BLOCK_M] to fix the step's running max, then an unrolled loop loads the partials,
+    whose addresses depend on nothing loaded, so the loads overlap; a step costs a few memory
+    round trips whatever BLOCK_P, with 2-D tiles only (a 3-D [BLOCK_P, BLOCK_M, HEAD_DIM] tile
+    spills). Partials are read through L2 (other CTAs wrote them). lse may start at -inf (empty
+    accumulator); padded rows end finite and are never stored.
     """
     offs_p = tl.arange(0, BLOCK_P)
     offs_m = tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, HEAD_DIM)
     for p0 in range(lo, hi, BLOCK_P):
-        in_range = p0 + offs_p < hi
-        slots = tl.load(slot_ptr + p0 + offs_p, mask=in_range, other=0)  # [BLOCK_P]
+        slots = p0 + offs_p  # [BLOCK_P]
+        in_range = slots < hi
         if WAIT:
-            acquire_flags(flags_ptr, slots, in_range)
-        row = slots.to(tl.int64)[:, None] * BLOCK_M + offs_m[None, :]  # [BLOCK_P, BLOCK_M]
-        ok = in_range[:, None] & row_ok[None, :]
-        lse_p = tl.load(lse_part_ptr + row, mask=ok, other=float("-inf"), cache_modifier=".cg")
-        o_p = tl.load(o_part_ptr + row[:, :, None] * HEAD_DIM + offs_d[None, None, :], mask=ok[:, :, None],
-                      other=0.0, cache_modifier=".cg")  # [BLOCK_P, BLOCK_M, HEAD_DIM]
+            acquire_flags(flags_ptr + slots, in_range)
+        ok = in_range[:, None] & row_ok[None, :]  # [BLOCK_P, BLOCK_M]
+        lse_p = tl.load(lse_part_ptr + slots.to(tl.int64)[:, None] * BLOCK_M + offs_m[None, :], mask=ok,
+                        other=float("-inf"), cache_modifier=".cg")
         lse_max = tl.maximum(lse, tl.max(lse_p, 0))
         lse_max = tl.where(lse_max == float("-inf"), 0.0, lse_max)  # rows with nothing yet
         w = tl.exp2(lse - lse_max)  # [BLOCK_M]
-        w_p = tl.exp2(lse_p - lse_max[None, :])  # [BLOCK_P, BLOCK_M]; 0 where masked
-        total = w + tl.sum(w_p, 0)
+        total = w + tl.sum(tl.exp2(lse_p - lse_max[None, :]), 0)  # masked slots weigh 0
+        o = o * w[:, None]
+        for j in tl.static_range(BLOCK_P):
+            valid = row_ok & (p0 + j < hi)
+            row = (offs_m + (p0 + j) * BLOCK_M).to(tl.int64)  # [BLOCK_M]; slot * BLOCK_M fits int32
+            lse_j = tl.load(lse_part_ptr + row, mask=valid, other=float("-inf"), cache_modifier=".cg")
+            o_j = tl.load(o_part_ptr + row[:, None] * HEAD_DIM + offs_d[None, :], mask=valid[:, None], other=0.0,
+                          cache_modifier=".cg")  # [BLOCK_M, HEAD_DIM]
+            o += tl.exp2(lse_j - lse_max)[:, None] * o_j
         total = tl.where(total == 0.0, 1.0, total)
-        o = (o * w[:, None] + tl.sum(w_p[:, :, None] * o_p, 0)) / total[:, None]
+        o = o / total[:, None]
         lse = lse_max + tl.log2(total)
     return o, lse

@@ -29,8 +29,8 @@ def test_merge_tree_consumes_each_peer_once_from_below(n_peers, branching, base)
 def test_segment_rows_match_the_plan():
     workload = DecodeWorkload.build(1, 8, 1, 128, 5000)
     schedule = plan("streamk", workload, from_name("h100"), PlanConfig(kv_tile_tokens=16, grid=200))
-    rows, slots = segment_rows(schedule, branching=5)
-    check_merge_order(schedule, rows, slots)
+    rows = segment_rows(schedule, branching=5)
+    check_merge_order(schedule, rows)
     segs = schedule.attention.segments
     assert (rows[:, tiles.SEG_N_TILES.value] == segs.n_tiles).all()
     host = np.flatnonzero(segs.role == ROLE_HOST)
