@@ -34,8 +34,8 @@ NOMINAL_GBPS = 3000.0
 MAX_KV_BYTES = 40e9  # skip table shapes whose K+V would crowd the 80 GB card
 STRATEGIES = ("fa2", "flashdecoding", "streamk")
 CANDIDATES = {  # head_dim -> (kv_tile, num_warps, num_stages)
-    128: [(32, 4, 4), (64, 4, 2), (64, 4, 3), (64, 4, 4), (64, 8, 3), (128, 4, 2), (128, 8, 2)],
-    64: [(128, 4, 2), (128, 4, 3), (256, 4, 2)],
+    128: [(64, 4, 3), (32, 8, 4), (64, 8, 2), (64, 8, 3), (128, 8, 2)],
+    64: [(128, 4, 2), (128, 8, 3)],
 }
 SWEEP_SHAPES = {  # strategy -> [(batch, q_heads, kv_heads, head_dim, context)]: stream-K's hard cases
     "streamk": [(1, 32, 8, 128, 131072), (1, 32, 32, 128, 16384), (8, 32, 8, 128, 16384), (1, 32, 1, 128, 524288),
@@ -76,9 +76,9 @@ def sdpa_flash(q, k, v):
     return run
 
 
-def measure(strategy, w, q, k, v, ref, config=None, num_stages=None) -> dict:
+def measure(strategy, w, q, k, v, ref, config=None, num_warps=None, num_stages=None) -> dict:
     """Prepare, check (NaN-poisoned output, twice), time; one row."""
-    launcher = prepare(strategy, w, GPU, config, num_stages=num_stages)
+    launcher = prepare(strategy, w, GPU, config, num_warps=num_warps, num_stages=num_stages)
     out = torch.full_like(q, float("nan"))
     err = max(max_relative_error(launcher.run(q, k, v, out), ref) for _ in range(2)) if ref is not None else math.nan
     t = bench_us(lambda: launcher.run(q, k, v, out))
@@ -102,7 +102,7 @@ def sweep(rows: list) -> dict:
             q, k, v = inputs(w)
             for tile, warps, stages in CANDIDATES[w.head_dim]:
                 try:
-                    r = measure(strategy, w, q, k, v, None, PlanConfig(kv_tile_tokens=tile, num_warps=warps), stages)
+                    r = measure(strategy, w, q, k, v, None, PlanConfig(kv_tile_tokens=tile), warps, stages)
                 except Exception as exc:  # a candidate that does not compile or launch: say so, go on
                     print(f"sweep {strategy} {shape} {(tile, warps, stages)}: {type(exc).__name__}: {exc}")
                     continue

@@ -18,7 +18,7 @@ from attnsim.kernels.tiles import SEG_COLS, attend_segment, store_output
 
 @triton.jit
 def fa2_decode_kernel(
-    q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_ptr,
+    q_ptr, k_ptr, v_ptr, o_ptr, seg_ptr,
     stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, qk_scale, group,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
@@ -26,6 +26,6 @@ def fa2_decode_kernel(
     # seg_ptr: int32 [grid, SEG_COLS]; row p is program p's only segment (ROLE_COMPLETE)
     seg = seg_ptr + tl.program_id(0) * SEG_COLS
     o, _lse, seq, q_head, row_ok = attend_segment(
-        seg, q_ptr, k_ptr, v_ptr, lengths_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
+        seg, q_ptr, k_ptr, v_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
         stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
     store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)

@@ -27,7 +27,7 @@ ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
 
 @triton.jit
 def flash_decoding_kernel(
-    q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_offsets_ptr, seg_ptr, o_part_ptr, lse_part_ptr,
+    q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, o_part_ptr, lse_part_ptr,
     stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, qk_scale, group,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
@@ -38,7 +38,7 @@ def flash_decoding_kernel(
     if first < tl.load(seg_offsets_ptr + pid + 1):
         seg = seg_ptr + first * SEG_COLS
         o, lse, seq, q_head, row_ok = attend_segment(
-            seg, q_ptr, k_ptr, v_ptr, lengths_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
+            seg, q_ptr, k_ptr, v_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
             stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
             store_partial(o_part_ptr, lse_part_ptr, tl.load(seg + SEG_SLOT), o, lse, row_ok, BLOCK_M, HEAD_DIM)

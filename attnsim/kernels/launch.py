@@ -34,7 +34,10 @@ ATTENTION_KERNELS = {"fa2": fa2_decode.fa2_decode_kernel, "flashdecoding": flash
                      "streamk": lean_decode.lean_decode_kernel}
 LOG2_E = 1.4426950408889634
 K_TILE_BYTES = 16 * 1024  # default KV tile: one K tile of 16 KB (64 tokens at d 128, fp16)
-# Pipeline depth per kernel (H100 sweep, scripts/kernel_check.py --sweep; 4 warps, 16 KB K tiles).
+# Warps and pipeline depth per kernel with 16 KB K tiles (H100 sweeps, scripts/kernel_check.py --sweep).
+# Stream-K takes 8 warps: same streaming rate, half the registers per thread for its merge, and half
+# the CTAs (fewer peers per straddling output).
+DEFAULT_WARPS = {"fa2": 4, "flashdecoding": 4, "streamk": 8}
 DEFAULT_STAGES = {"fa2": 3, "flashdecoding": 2, "streamk": 3}
 
 
@@ -87,6 +90,16 @@ def kernel_shape(strategy: str, workload: DecodeWorkload, config: PlanConfig, nu
                        num_stages or DEFAULT_STAGES[strategy], merge_block(block_m, workload.head_dim))
 
 
+def resolve_config(strategy: str, workload: DecodeWorkload, config: PlanConfig | None,
+                   num_warps: int | None) -> PlanConfig:
+    """The plan config the kernel is compiled and planned with: our KV tile unless one is given,
+    and `num_warps` (the launcher's argument, else the kernel's default; config.num_warps is not read)."""
+    config = config or PlanConfig()
+    check_workload(workload, config)
+    tile = config.kv_tile_tokens or default_kv_tile_tokens(workload.head_dim, workload.dtype_bytes)
+    return replace(config, kv_tile_tokens=tile, num_warps=num_warps or DEFAULT_WARPS[strategy])
+
+
 def check_workload(workload: DecodeWorkload, config: PlanConfig) -> None:
     if workload.q_len != 1:
         raise InputError("q_len", f"the decode kernels take one query token, got {workload.q_len}")
@@ -100,15 +113,17 @@ def check_workload(workload: DecodeWorkload, config: PlanConfig) -> None:
 
 
 def prepare(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None,
-            device="cuda", num_stages: int | None = None, sm_scale: float | None = None) -> "Launcher":
-    """Compile the strategy's kernel, plan the workload with its resources, upload the plan's tables."""
+            device="cuda", num_warps: int | None = None, num_stages: int | None = None,
+            sm_scale: float | None = None) -> "Launcher":
+    """Compile the strategy's kernel, plan the workload with its resources, upload the plan's tables.
+
+    config: the plan's knobs (kv_tile_tokens, splits, grid); num_warps / num_stages: the kernel's
+    (None: DEFAULT_WARPS / DEFAULT_STAGES); sm_scale: softmax scale (None: 1 / sqrt(head_dim)).
+    """
     strategy = canonical_strategy(strategy)
     if strategy not in ATTENTION_KERNELS:
         raise InputError("strategy", f"{strategy!r} has no Triton kernel here; choose {', '.join(ATTENTION_KERNELS)}")
-    config = config or PlanConfig()
-    check_workload(workload, config)
-    if config.kv_tile_tokens is None:
-        config = replace(config, kv_tile_tokens=default_kv_tile_tokens(workload.head_dim, workload.dtype_bytes))
+    config = resolve_config(strategy, workload, config, num_warps)
     shape = kernel_shape(strategy, workload, config, num_stages)
     device = torch.device(device)
     compiled = None
@@ -140,9 +155,9 @@ def compile_attention(strategy: str, workload: DecodeWorkload, shape: KernelShap
     d, hq, hkv, n = workload.head_dim, workload.q_heads, workload.kv_heads, workload.max_context
     strides = (hq * d, d, hkv * n * d, n * d, d, hkv * n * d, n * d, d, hq * d, d)
     i32, f32 = torch.int32, torch.float32
-    pointers = {"fa2": (dtype,) * 4 + (i32, i32),
-                "flashdecoding": (dtype,) * 4 + (i32,) * 3 + (f32, f32),
-                "streamk": (dtype,) * 4 + (i32,) * 4 + (f32, f32)}[strategy]
+    pointers = {"fa2": (dtype,) * 4 + (i32,),
+                "flashdecoding": (dtype,) * 4 + (i32,) * 2 + (f32, f32),
+                "streamk": (dtype,) * 4 + (i32,) * 3 + (f32, f32)}[strategy]
     with torch.cuda.device(device):
         compiled = ATTENTION_KERNELS[strategy].warmup(*pointers, *strides, 1.0, workload.group, grid=(1,),
                                                       **shape.constexprs(strategy))
@@ -177,7 +192,7 @@ class Launcher:
         if self.dtype == torch.bfloat16 and interpreting():
             q = q.float()  # NumPy has no bf16 matmul: the dots run in fp32 (tiles.attend_tiles)
         t, group, grid = self.tables, self.schedule.workload.group, (self.schedule.grid,)
-        tensors = (q, k_cache, v_cache, out, t.lengths)
+        tensors = (q, k_cache, v_cache, out)
         scalars = (q.stride(0), q.stride(1), *k_cache.stride()[:3], *v_cache.stride()[:3], out.stride(0),
                    out.stride(1), self.qk_scale, group)
         constexprs = self.shape.constexprs(self.strategy)

@@ -42,7 +42,7 @@ ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
 
 @triton.jit
 def lean_decode_kernel(
-    q_ptr, k_ptr, v_ptr, o_ptr, lengths_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
+    q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
     stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
@@ -53,7 +53,7 @@ def lean_decode_kernel(
     for s in range(tl.load(seg_offsets_ptr + pid), tl.load(seg_offsets_ptr + pid + 1)):
         seg = seg_ptr + s * SEG_COLS
         o, lse, seq, q_head, row_ok = attend_segment(
-            seg, q_ptr, k_ptr, v_ptr, lengths_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
+            seg, q_ptr, k_ptr, v_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
             stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
         o, lse = merge_slots(o, lse, tl.load(seg + SEG_MERGE_LO), tl.load(seg + SEG_MERGE_HI), flags_ptr,
                              o_part_ptr, lse_part_ptr, row_ok, True, BLOCK_P, BLOCK_M, HEAD_DIM)

@@ -1,7 +1,7 @@
 """The plan as device tensors: the Schedule's segment and reduction tables turned into int32 arrays
 once per launcher, plus the stream-K merge tree and the partial-slot scratch.
 
-Segment rows follow tiles.SEG_* columns: seq, kv_head, q_block, first_tile, n_tiles, role, slot
+Segment rows follow tiles.SEG_* columns: seq, kv_head, q_block, first_tile, n_tiles, role, context, slot
 (where a ROLE_PEER segment writes its partial), merge_lo, merge_hi (the slots a segment merges:
 stream-K only, empty elsewhere).
 """
@@ -49,6 +49,7 @@ def segment_rows(schedule: Schedule, branching: int) -> np.ndarray:
     segs, red = schedule.attention.segments, schedule.reductions
     rows = np.zeros((len(segs), int(tiles.SEG_COLS.value)), np.int64)
     rows[:, :6] = np.stack([segs.seq, segs.kv_head, segs.q_block, segs.first_tile, segs.n_tiles, segs.role], 1)
+    rows[:, tiles.SEG_CONTEXT.value] = np.asarray(schedule.workload.contexts, np.int64)[segs.seq]
     rows[:, tiles.SEG_SLOT.value] = -1
     is_peer = segs.role == ROLE_PEER
     if not (red.host_cta >= 0).any():  # no in-kernel reduction: combine-launch slots, if any
@@ -99,7 +100,6 @@ class DeviceTables:
     segments: torch.Tensor  # int32 [n_segments, SEG_COLS]
     reductions: torch.Tensor  # int32 [n_reductions, SEG_COLS]: seq, kv_head, q_block (combine launch)
     peer_offsets: torch.Tensor  # int32 [n_reductions + 1]: combine slots of row r
-    lengths: torch.Tensor  # int32 [batch]: tokens per sequence
     o_part: torch.Tensor  # fp32 [slots, BLOCK_M, head_dim]: one normalised partial per ROLE_PEER segment
     lse_part: torch.Tensor  # fp32 [slots, BLOCK_M]
     flags: torch.Tensor  # int32 [slots], 0 between launches (stream-K)
@@ -121,7 +121,6 @@ class DeviceTables:
         return DeviceTables(
             seg_offsets=i32(segs.offsets(grid)), segments=i32(rows), reductions=i32(red_rows),
             peer_offsets=i32(red.peer_offsets),
-            lengths=i32(schedule.workload.contexts),
             o_part=torch.zeros(slots, block_m, d, dtype=torch.float32, device=device),
             lse_part=torch.zeros(slots, block_m, dtype=torch.float32, device=device),
             flags=torch.zeros(slots, dtype=torch.int32, device=device),
@@ -129,5 +128,5 @@ class DeviceTables:
 
 
 def merge_block(block_m: int, head_dim: int) -> int:
-    """Partials merged per step (BLOCK_P): a [BLOCK_P, BLOCK_M, head_dim] fp32 tile of <= 8192 elements."""
-    return max(1, 2 ** int(math.log2(max(1, 8192 // (block_m * head_dim)))))
+    """Partials merged per step (BLOCK_P: 1, 2 or 4): their fp32 tiles are held at once, <= 8192 elements."""
+    return min(4, max(1, 2 ** int(math.log2(max(1, 8192 // (block_m * head_dim))))))

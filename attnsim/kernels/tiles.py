@@ -18,9 +18,10 @@ an LSE here is log2(sum_j 2^s_j). Rows of the query tile are the q-heads of one 
 import triton
 import triton.language as tl
 
-SEG_COLS = tl.constexpr(9)
-SEG_SEQ, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_FIRST_TILE, SEG_N_TILES, SEG_ROLE, SEG_SLOT, SEG_MERGE_LO, SEG_MERGE_HI = (
-    tl.constexpr(i) for i in range(9))
+SEG_COLS = tl.constexpr(10)
+(SEG_SEQ, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_FIRST_TILE, SEG_N_TILES, SEG_ROLE, SEG_CONTEXT, SEG_SLOT, SEG_MERGE_LO,
+ SEG_MERGE_HI) = (tl.constexpr(i) for i in range(10))
+# SEG_CONTEXT: the sequence's tokens (in the row, to save a dependent load before the first KV load).
 # SEG_SLOT: the partial slot a ROLE_PEER segment writes; [SEG_MERGE_LO, SEG_MERGE_HI): the slots it merges.
 Q_BLOCK_ROWS = tl.constexpr(64)  # must equal attnsim.simulator.partition.common.Q_BLOCK_ROWS
 
@@ -67,7 +68,7 @@ def attend_tiles(q, k_ptr, v_ptr, stride_kn, stride_vn, first_tile, n_tiles, con
 
 
 @triton.jit
-def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, lengths_ptr,
+def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr,
                    stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
                    qk_scale, group, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                    HEAD_DIM: tl.constexpr):
@@ -77,7 +78,7 @@ def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, lengths_ptr,
     offs_d = tl.arange(0, HEAD_DIM)
     q = tl.load(q_ptr + seq * stride_qb + q_head[:, None] * stride_qh + offs_d[None, :],
                 mask=row_ok[:, None], other=0.0)  # [BLOCK_M, HEAD_DIM]; padded rows are 0
-    context = tl.load(lengths_ptr + seq)
+    context = tl.load(seg_ptr + SEG_CONTEXT)
     acc, m_i, l_i = attend_tiles(
         q, k_ptr + seq * stride_kb + kv_head * stride_kh, v_ptr + seq * stride_vb + kv_head * stride_vh,
         stride_kn, stride_vn, tl.load(seg_ptr + SEG_FIRST_TILE), tl.load(seg_ptr + SEG_N_TILES), context,
@@ -117,41 +118,57 @@ def acquire_flags(flag_ptrs, pending):
 
 
 @triton.jit
+def load_partial_o(o_part_ptr, slot, hi, row_ok, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """o of partial `slot` [BLOCK_M, HEAD_DIM] (0 if slot >= hi), through L2: another CTA wrote it."""
+    row = (tl.arange(0, BLOCK_M) + slot * BLOCK_M).to(tl.int64)  # slot * BLOCK_M fits int32
+    return tl.load(o_part_ptr + row[:, None] * HEAD_DIM + tl.arange(0, HEAD_DIM)[None, :],
+                   mask=(row_ok & (slot < hi))[:, None], other=0.0, cache_modifier=".cg")
+
+
+@triton.jit
+def pick(w_p, j: tl.constexpr, BLOCK_P: tl.constexpr):
+    """Row j of w_p [BLOCK_P, BLOCK_M] -> [BLOCK_M]."""
+    return tl.sum(tl.where(tl.arange(0, BLOCK_P)[:, None] == j, w_p, 0.0), 0)
+
+
+@triton.jit
 def merge_slots(o, lse, lo, hi, flags_ptr, o_part_ptr, lse_part_ptr, row_ok, WAIT: tl.constexpr,
                 BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
     """LSE merge of the partials in slots [lo, hi) into (o [BLOCK_M, HEAD_DIM], lse [BLOCK_M]).
 
-    BLOCK_P slots per step: their flags are taken together (WAIT), their LSEs loaded together as
-    [BLOCK_P, BLOCK_M] to fix the step's running max, then an unrolled loop loads the partials,
-    whose addresses depend on nothing loaded, so the loads overlap; a step costs a few memory
-    round trips whatever BLOCK_P, with 2-D tiles only (a 3-D [BLOCK_P, BLOCK_M, HEAD_DIM] tile
-    spills). Partials are read through L2 (other CTAs wrote them). lse may start at -inf (empty
-    accumulator); padded rows end finite and are never stored.
+    BLOCK_P (1, 2 or 4) slots per step: their flags are taken together (WAIT), then every load of
+    the step (one [BLOCK_P, BLOCK_M] LSE block, BLOCK_P o tiles) is issued before any value is
+    used, so a step costs ~2 memory round trips, not one per slot. Written out rather than as a
+    3-D [BLOCK_P, BLOCK_M, HEAD_DIM] tile (its reduction spills) or a loop (layout-conversion
+    barriers between its loads serialise them). lse may start at -inf (empty accumulator);
+    padded rows end finite and are never stored.
     """
     offs_p = tl.arange(0, BLOCK_P)
     offs_m = tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, HEAD_DIM)
     for p0 in range(lo, hi, BLOCK_P):
         slots = p0 + offs_p  # [BLOCK_P]
-        in_range = slots < hi
         if WAIT:
-            acquire_flags(flags_ptr + slots, in_range)
-        ok = in_range[:, None] & row_ok[None, :]  # [BLOCK_P, BLOCK_M]
-        lse_p = tl.load(lse_part_ptr + slots.to(tl.int64)[:, None] * BLOCK_M + offs_m[None, :], mask=ok,
-                        other=float("-inf"), cache_modifier=".cg")
-        lse_max = tl.maximum(lse, tl.max(lse_p, 0))
-        lse_max = tl.where(lse_max == float("-inf"), 0.0, lse_max)  # rows with nothing yet
-        w = tl.exp2(lse - lse_max)  # [BLOCK_M]
-        total = w + tl.sum(tl.exp2(lse_p - lse_max[None, :]), 0)  # masked slots weigh 0
-        o = o * w[:, None]
-        for j in tl.static_range(BLOCK_P):
-            valid = row_ok & (p0 + j < hi)
-            row = (offs_m + (p0 + j) * BLOCK_M).to(tl.int64)  # [BLOCK_M]; slot * BLOCK_M fits int32
-            lse_j = tl.load(lse_part_ptr + row, mask=valid, other=float("-inf"), cache_modifier=".cg")
-            o_j = tl.load(o_part_ptr + row[:, None] * HEAD_DIM + offs_d[None, :], mask=valid[:, None], other=0.0,
-                          cache_modifier=".cg")  # [BLOCK_M, HEAD_DIM]
-            o += tl.exp2(lse_j - lse_max)[:, None] * o_j
+            acquire_flags(flags_ptr + slots, slots < hi)
+        lse_p = tl.load(lse_part_ptr + slots.to(tl.int64)[:, None] * BLOCK_M + offs_m[None, :],
+                        mask=(slots < hi)[:, None] & row_ok[None, :], other=float("-inf"),
+                        cache_modifier=".cg")  # [BLOCK_P, BLOCK_M]
+        o0 = load_partial_o(o_part_ptr, p0, hi, row_ok, BLOCK_M, HEAD_DIM)
+        if BLOCK_P >= 2:
+            o1 = load_partial_o(o_part_ptr, p0 + 1, hi, row_ok, BLOCK_M, HEAD_DIM)
+        if BLOCK_P >= 4:
+            o2 = load_partial_o(o_part_ptr, p0 + 2, hi, row_ok, BLOCK_M, HEAD_DIM)
+            o3 = load_partial_o(o_part_ptr, p0 + 3, hi, row_ok, BLOCK_M, HEAD_DIM)
+        m = tl.maximum(lse, tl.max(lse_p, 0))
+        m = tl.where(m == float("-inf"), 0.0, m)  # rows with nothing yet (padded rows of the combine)
+        w_p = tl.exp2(lse_p - m[None, :])  # [BLOCK_P, BLOCK_M]; 0 for masked slots
+        acc = o0 * pick(w_p, 0, BLOCK_P)[:, None]  # the step's partials, in their own layout
+        if BLOCK_P >= 2:
+            acc += o1 * pick(w_p, 1, BLOCK_P)[:, None]
+        if BLOCK_P >= 4:
+            acc += o2 * pick(w_p, 2, BLOCK_P)[:, None] + o3 * pick(w_p, 3, BLOCK_P)[:, None]
+        w = tl.exp2(lse - m)  # [BLOCK_M]; 0 for an empty accumulator
+        total = w + tl.sum(w_p, 0)
         total = tl.where(total == 0.0, 1.0, total)
-        o = o / total[:, None]
-        lse = lse_max + tl.log2(total)
+        o = (o * w[:, None] + acc) / total[:, None]
+        lse = m + tl.log2(total)
     return o, lse
