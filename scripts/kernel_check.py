@@ -133,7 +133,8 @@ def table(rows: list, read_gbps: float) -> list:
         ref = attention_reference(q, k, v, w.contexts)
         shape = f"b{batch} h32/{hkv} {ctx // 1024}k"
         torch_splits = heuristic_splits(w, GPU, fa2_block_n(128))
-        runs = [(s, s, None) for s in STRATEGIES] + [("fd@sdpa-splits", "flashdecoding", PlanConfig(splits=torch_splits))]
+        runs = [(s, s, None) for s in STRATEGIES]
+        runs.append(("fd@sdpa-splits", "flashdecoding", PlanConfig(splits=torch_splits)))
         for label, strategy, config in runs:
             r = measure(strategy, w, q, k, v, ref, config)
             r.update(section="table", shape=shape, kv_mb=w.kv_bytes() / 1e6, strategy=label)
@@ -153,8 +154,9 @@ def table(rows: list, read_gbps: float) -> list:
           f"{'err':>8s} {'grid':>5s} {'splits':>6s} {'regs':>4s} {'smem':>6s}")
     for r in lines:
         print(f"{r['shape']:18s} {r['strategy']:13s} {r['kv_mb']:8.0f} {r['time_us']:9.1f} {r['gbps']:6.0f} "
-              f"{r['gbps'] / read_gbps:6.2f} {r['gbps'] / NOMINAL_GBPS:6.2f} {r['err']:8.1e} {str(r.get('grid', '')):>5s} "
-              f"{str(r.get('splits', '')):>6s} {str(r.get('regs', '')):>4s} {str(r.get('smem', '')):>6s}")
+              f"{r['gbps'] / read_gbps:6.2f} {r['gbps'] / NOMINAL_GBPS:6.2f} {r['err']:8.1e} "
+              + " ".join(f"{str(r.get(key, '')):>{width}s}" for key, width in
+                         (("grid", 5), ("splits", 6), ("regs", 4), ("smem", 6))))
     return lines
 
 

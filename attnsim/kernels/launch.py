@@ -38,7 +38,8 @@ K_TILE_BYTES = 16 * 1024  # default KV tile: one K tile of 16 KB (64 tokens at d
 # Stream-K takes 8 warps: same streaming rate, half the registers per thread for its merge, and half
 # the CTAs (fewer peers per straddling output).
 DEFAULT_WARPS = {"fa2": 4, "flashdecoding": 4, "streamk": 8}
-DEFAULT_STAGES = {"fa2": 3, "flashdecoding": 2, "streamk": 3}
+DEFAULT_STAGES = {"fa2": 3, "flashdecoding": 3, "streamk": 3}
+COMBINE_WARPS = 8
 
 
 def interpreting() -> bool:
@@ -71,7 +72,7 @@ class KernelShape:
     head_dim: int
     num_warps: int
     num_stages: int
-    block_p: int  # partials merged per step (stream-K merges, combine)
+    block_p: int  # partials merged per step by stream-K's merges
 
     def constexprs(self, strategy: str) -> dict:
         out = dict(BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=self.head_dim,
@@ -86,8 +87,9 @@ def default_kv_tile_tokens(head_dim: int, dtype_bytes: int = 2) -> int:
 def kernel_shape(strategy: str, workload: DecodeWorkload, config: PlanConfig, num_stages: int | None) -> KernelShape:
     rows = min(workload.group, common.Q_BLOCK_ROWS)
     block_m = max(16, 1 << (rows - 1).bit_length())
-    return KernelShape(block_m, common.kv_tile_tokens(workload, config), workload.head_dim, config.num_warps,
-                       num_stages or DEFAULT_STAGES[strategy], merge_block(block_m, workload.head_dim))
+    d, warps = workload.head_dim, config.num_warps
+    return KernelShape(block_m, common.kv_tile_tokens(workload, config), d, warps,
+                       num_stages or DEFAULT_STAGES[strategy], merge_block(block_m, d, warps))
 
 
 def resolve_config(strategy: str, workload: DecodeWorkload, config: PlanConfig | None,
@@ -143,7 +145,7 @@ def prepare(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanC
                 grid=schedule.grid, splits=schedule.splits, launches=len(schedule.launches))
     scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(workload.head_dim)
     launcher = Launcher(strategy, schedule, common.resources(workload, config), meta, shape,
-                        DeviceTables.build(schedule, shape.block_m, shape.block_p, device), scale * LOG2_E)
+                        DeviceTables.build(schedule, shape.block_m, shape.block_p + 1, device), scale * LOG2_E)
     if compiled is not None and len(schedule.launches) > 1:
         launcher.warm_combine()
     return launcher
@@ -212,8 +214,8 @@ class Launcher:
         t, s = self.tables, self.shape
         flash_decoding.combine_kernel[(len(self.schedule.reductions),)](
             out, t.reductions, t.peer_offsets, t.o_part, t.lse_part, out.stride(0), out.stride(1),
-            self.schedule.workload.group, BLOCK_P=s.block_p, BLOCK_M=s.block_m, HEAD_DIM=s.head_dim,
-            num_warps=4, num_stages=1)
+            self.schedule.workload.group, BLOCK_P=merge_block(s.block_m, s.head_dim, COMBINE_WARPS),
+            BLOCK_M=s.block_m, HEAD_DIM=s.head_dim, num_warps=COMBINE_WARPS, num_stages=1)
 
     def warm_combine(self) -> None:
         """Compile the combine kernel now (run on a scratch output), not on the first timed call."""

@@ -105,9 +105,9 @@ class DeviceTables:
     flags: torch.Tensor  # int32 [slots], 0 between launches (stream-K)
 
     @staticmethod
-    def build(schedule: Schedule, block_m: int, block_p: int, device: torch.device) -> "DeviceTables":
+    def build(schedule: Schedule, block_m: int, branching: int, device: torch.device) -> "DeviceTables":
         segs, red, grid = schedule.attention.segments, schedule.reductions, schedule.grid
-        rows = segment_rows(schedule, branching=block_p + 1)
+        rows = segment_rows(schedule, branching)
         if schedule.strategy == "streamk":
             check_merge_order(schedule, rows)
         red_rows = np.zeros((len(red), int(tiles.SEG_COLS.value)), np.int64)
@@ -127,6 +127,8 @@ class DeviceTables:
         )
 
 
-def merge_block(block_m: int, head_dim: int) -> int:
-    """Partials merged per step (BLOCK_P: 1, 2 or 4): their fp32 tiles are held at once, <= 8192 elements."""
-    return min(4, max(1, 2 ** int(math.log2(max(1, 8192 // (block_m * head_dim))))))
+def merge_block(block_m: int, head_dim: int, num_warps: int) -> int:
+    """Partials merged per step (BLOCK_P: 1, 2 or 4): their fp32 tiles are held in registers at once,
+    <= 64 elements per thread."""
+    per_partial = block_m * head_dim / (32 * num_warps)
+    return min(4, 2 ** int(math.log2(max(1.0, 64 / per_partial))))

@@ -37,7 +37,7 @@ def test_segment_rows_match_the_plan():
     assert len(host) == 1 and rows[host[0], tiles.SEG_MERGE_HI.value] - rows[host[0], tiles.SEG_MERGE_LO.value] <= 5
 
 
-@pytest.mark.parametrize("block_m, head_dim, expected", [(16, 128, 4), (16, 64, 4), (32, 128, 2), (64, 128, 1),
-                                                         (64, 256, 1)])
-def test_merge_block_bounds_registers(block_m, head_dim, expected):
-    assert merge_block(block_m, head_dim) == expected
+@pytest.mark.parametrize("block_m, head_dim, warps, expected", [
+    (16, 128, 4, 4), (16, 64, 4, 4), (32, 128, 4, 2), (32, 128, 8, 4), (64, 128, 4, 1), (64, 256, 8, 1)])
+def test_merge_block_bounds_registers(block_m, head_dim, warps, expected):
+    assert merge_block(block_m, head_dim, warps) == expected
