@@ -74,7 +74,7 @@ def _measure(base, rep_ms) -> tuple[dict, dict]:
     from attnsim.kernels import calibrate_gpu as cal
     from attnsim.kernels.timing import TimerConfig
 
-    timer = TimerConfig(rep_ms=rep_ms)
+    timer = TimerConfig(warmup_ms=25.0, rep_ms=rep_ms)
     device = cal.device_info()
     if device["sm_count"] != base.sm_count:
         raise InputError("gpu", f"the device has {device['sm_count']} SMs, preset {base.name} {base.sm_count}")
@@ -83,9 +83,13 @@ def _measure(base, rep_ms) -> tuple[dict, dict]:
     with click.progressbar(length=steps, label="calibrating", file=click.get_text_stream("stderr")) as bar:
         bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
         overhead = cal.measure_launch_overhead_us(timer)
-        rows, kernels, checks = cal.measure_kernel_points(base, workloads, timer, progress=lambda: bar.update(1))
-    for row in rows:
-        row["gpu"] = device["name"]
+        peak = max(r["read_gbps"] for r in bandwidth)
+        rows, kernels, checks = cal.measure_kernel_points(base, workloads, timer, device["name"], peak,
+                                                          progress=lambda: bar.update(1))
+    failed = [r for r in rows if r.get("status") != "ok"]
+    if failed:
+        click.echo(f"warning: {len(failed)} calibration points failed or were unavailable; fitting the rest",
+                   err=True)
     return {"bandwidth": bandwidth, "launch_overhead_us": overhead, "points": rows, "kernels": kernels,
             "occupancy_crosscheck": checks, "timer": timer.name}, device
 

@@ -11,10 +11,6 @@ Measures, in one pass (about 2-4 minutes on an H100):
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from attnsim.kernels.sweep import padded_kv_bytes, ragged_contexts
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -58,18 +54,14 @@ def measure_bandwidth_curve(timer, progress=None) -> list[dict]:
 
 
 def measure_launch_overhead_us(timer) -> float:
+    """do_bench time of a one-CTA kernel that loads and stores one float: launch + event overhead."""
     import torch
-    import triton
-    import triton.language as tl
 
+    from attnsim.kernels.empty_kernel import touch_one
     from attnsim.kernels.timing import time_us
 
-    @triton.jit
-    def _empty(x_ptr):
-        tl.store(x_ptr, tl.load(x_ptr))
-
     x = torch.zeros(1, device="cuda")
-    return time_us(lambda: _empty[(1,)](x), timer)
+    return time_us(lambda: touch_one[(1,)](x), timer)
 
 
 def driver_blocks_per_sm(compiled, threads: int, smem_bytes: int) -> int:
@@ -103,71 +95,24 @@ def crosscheck_occupancy(gpu, launcher) -> dict:
     return {"ours": ours, "driver": theirs}
 
 
-def random_inputs(workload: DecodeWorkload, seed: int = 0):
-    """q [batch, q_heads, d]; K, V [batch, kv_heads, max_context, d] on the GPU, N(0, 1)."""
-    import torch
-
-    dtype = getattr(torch, workload.dtype)
-    gen = torch.Generator(device="cuda").manual_seed(seed)
-    shape = (workload.batch, workload.kv_heads, workload.max_context, workload.head_dim)
-    q = torch.randn(workload.batch, workload.q_heads, workload.head_dim, device="cuda", generator=gen, dtype=dtype)
-    return q, torch.randn(shape, device="cuda", generator=gen, dtype=dtype), torch.randn(
-        shape, device="cuda", generator=gen, dtype=dtype)
-
-
-def kernel_row(workload: DecodeWorkload, strategy: str, time: float, meta: dict) -> dict:
-    return {
-        "gpu": meta.get("gpu", ""), "strategy": strategy, "batch": workload.batch, "q_heads": workload.q_heads,
-        "kv_heads": workload.kv_heads, "head_dim": workload.head_dim, "context": workload.max_context,
-        "contexts": ";".join(map(str, workload.contexts)) if workload.is_ragged else "",
-        "dtype": workload.dtype, "time_us": round(time, 3),
-        **{k: meta[k] for k in ("num_warps", "kv_tile_tokens", "registers", "smem_bytes", "grid", "splits")
-           if k in meta},
-    }
-
-
-def geomean(values) -> float:
-    values = [v for v in values if v > 0]
-    return math.exp(float(np.mean(np.log(values)))) if values else float("nan")
-
-
-def measure_kernel_points(gpu, workloads, timer, progress=None) -> tuple[list[dict], dict, list[dict]]:
-    """Time each strategy on each workload. Returns (rows, kernel configs by key, occupancy checks)."""
-    from attnsim.kernels import torch_baselines
+def measure_kernel_points(gpu, workloads, timer, device_name: str, peak_gbps: float, progress=None):
+    """Time each strategy on each workload with the benchmark's own harness (same timer, inputs and
+    correctness check). Returns (rows, kernel configs by key, occupancy cross-checks)."""
+    from attnsim.kernels.bench import BenchConfig, run_sweep
     from attnsim.kernels.launch import prepare
-    from attnsim.kernels.timing import time_us
 
-    rows, kernels, checks = [], {}, []
+    config = BenchConfig(strategies=STRATEGIES, gpu=gpu, device_name=device_name, peak_read_gbps=peak_gbps,
+                         timer=timer)
+    frame = run_sweep(workloads, config, progress=(lambda done, total, label: progress()) if progress else None)
+    kernels, checks = {}, []
     for workload in workloads:
-        q, k, v = random_inputs(workload)
-        for strategy in STRATEGIES:
-            if strategy == "torch-flash":
-                if workload.is_ragged:
-                    continue
-                fn = torch_baselines.sdpa_callable("torch-flash", q, k, v)
-                meta = {}
-            else:
+        for strategy in STRATEGIES[:3]:
+            key = f"{strategy}/d{workload.head_dim}/{workload.dtype}"
+            if key not in kernels:
                 launcher = prepare(strategy, workload, gpu)
-                out = launcher.run(q, k, v)
-                fn = lambda launcher=launcher, out=out: launcher.run(q, k, v, out=out)  # noqa: E731
-                meta = launcher_meta(launcher)
-                key = f"{strategy}/d{workload.head_dim}/{workload.dtype}"
-                if key not in kernels:
-                    kernels[key] = kernel_config(launcher)
-                    checks.append({"kernel": key, **crosscheck_occupancy(gpu, launcher)})
-            rows.append(kernel_row(workload, strategy, time_us(fn, timer), meta))
-            if progress:
-                progress()
-        del q, k, v
-    return rows, kernels, checks
-
-
-def launcher_meta(launcher) -> dict:
-    meta, res = launcher.meta, launcher.resources
-    return {"num_warps": res.warps, "kv_tile_tokens": launcher.schedule.kv_tile_tokens,
-            "registers": res.regs_per_thread, "smem_bytes": res.smem_bytes,
-            "grid": launcher.schedule.grid, "splits": launcher.schedule.splits, **{
-                k: meta[k] for k in ("num_stages",) if k in meta}}
+                kernels[key] = kernel_config(launcher)
+                checks.append({"kernel": key, **crosscheck_occupancy(gpu, launcher)})
+    return frame.to_dict("records"), kernels, checks
 
 
 def kernel_config(launcher) -> dict:

@@ -67,3 +67,13 @@ def test_fit_stays_inside_physical_bounds_on_hopeless_data():
     got = fit_cost_params(points, H100).spec.cost_for("fa2")
     assert 0.5 <= got.cta_stream_gbps_per_warp <= 60.0
     assert 1.0 <= got.bw_knee <= 12.0
+
+
+def test_calibration_set_is_disjoint_from_the_benchmark_sweep():
+    from attnsim.kernels.calibrate_gpu import calibration_sweep
+    from attnsim.kernels.sweep import sweep
+
+    calibration = {(w.batch, w.q_heads, w.kv_heads, w.head_dim, w.contexts) for w in calibration_sweep()}
+    benchmark = {(w.batch, w.q_heads, w.kv_heads, w.head_dim, w.contexts) for w in sweep("standard")}
+    assert len(calibration) > 100
+    assert not calibration & benchmark
