@@ -34,9 +34,11 @@ ATTENTION_KERNELS = {"fa2": fa2_decode.fa2_decode_kernel, "flashdecoding": flash
                      "streamk": lean_decode.lean_decode_kernel}
 LOG2_E = 1.4426950408889634
 K_TILE_BYTES = 16 * 1024  # default KV tile: one K tile of 16 KB (64 tokens at d 128, fp16)
-# Warps and pipeline depth per kernel with 16 KB K tiles (H100 sweeps, scripts/kernel_check.py --sweep).
-# Stream-K takes 8 warps: same streaming rate, half the registers per thread for its merge, and half
-# the CTAs (fewer peers per straddling output).
+# Warps and pipeline depth per kernel with 16 KB K tiles (H100 sweeps, scripts/kernel_check.py --sweep;
+# tiles of 32-128 tokens and 2-4 stages were within ~2% wherever >= 2 CTAs share an SM). 3 stages keep
+# two K/V tiles in flight per CTA, which matters near one CTA per SM (FA2 on 128 CTAs: 3.1 TB/s with 3
+# stages, 2.5 with 2). Stream-K takes 8 warps: the same streaming rate, half the registers per thread
+# for its merges, and half the CTAs, so fewer peers per straddling output.
 DEFAULT_WARPS = {"fa2": 4, "flashdecoding": 4, "streamk": 8}
 DEFAULT_STAGES = {"fa2": 3, "flashdecoding": 3, "streamk": 3}
 COMBINE_WARPS = 8
