@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from attnsim.errors import InputError
+from attnsim.kernels.fastlaunch import CachedLaunch
 from attnsim.kernels import fa2_decode, flash_decoding, lean_decode
 from attnsim.kernels.plan_tables import DeviceTables, merge_block
 from attnsim.simulator.hardware import GpuSpec
@@ -186,6 +187,8 @@ class Launcher:
         self.strategy, self.schedule, self.resources, self.meta = strategy, schedule, resources, meta
         self.shape, self.tables, self.qk_scale = shape, tables, qk_scale
         self.dtype = TORCH_DTYPES[schedule.workload.dtype]
+        self.launch_attention = CachedLaunch(ATTENTION_KERNELS[strategy])
+        self.launch_combine = CachedLaunch(flash_decoding.combine_kernel)
 
     def run(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
             out: torch.Tensor | None = None) -> torch.Tensor:
@@ -201,23 +204,25 @@ class Launcher:
                    out.stride(1), self.qk_scale, group)
         constexprs = self.shape.constexprs(self.strategy)
         if self.strategy == "fa2":
-            fa2_decode.fa2_decode_kernel[grid](*tensors, t.segments, *scalars, **constexprs)
+            self.launch_attention(grid, (*tensors, t.segments, *scalars), constexprs)
         elif self.strategy == "flashdecoding":
-            flash_decoding.flash_decoding_kernel[grid](*tensors, t.seg_offsets, t.segments, t.o_part, t.lse_part,
-                                                       *scalars, **constexprs)
+            self.launch_attention(grid, (*tensors, t.seg_offsets, t.segments, t.o_part, t.lse_part, *scalars),
+                                  constexprs)
             if len(self.schedule.launches) > 1:
                 self.combine(out)
         else:
-            lean_decode.lean_decode_kernel[grid](*tensors, t.seg_offsets, t.segments, t.flags, t.o_part, t.lse_part,
-                                                 *scalars, **constexprs)
+            self.launch_attention(grid, (*tensors, t.seg_offsets, t.segments, t.flags, t.o_part, t.lse_part,
+                                         *scalars), constexprs)
         return out
 
     def combine(self, out: torch.Tensor) -> None:
         t, s = self.tables, self.shape
-        flash_decoding.combine_kernel[(len(self.schedule.reductions),)](
-            out, t.reductions, t.peer_offsets, t.o_part, t.lse_part, out.stride(0), out.stride(1),
-            self.schedule.workload.group, BLOCK_P=merge_block(s.block_m, s.head_dim, COMBINE_WARPS),
-            BLOCK_M=s.block_m, HEAD_DIM=s.head_dim, num_warps=COMBINE_WARPS, num_stages=1)
+        self.launch_combine(
+            (len(self.schedule.reductions),),
+            (out, t.reductions, t.peer_offsets, t.o_part, t.lse_part, out.stride(0), out.stride(1),
+             self.schedule.workload.group),
+            dict(BLOCK_P=merge_block(s.block_m, s.head_dim, COMBINE_WARPS), BLOCK_M=s.block_m,
+                 HEAD_DIM=s.head_dim, num_warps=COMBINE_WARPS, num_stages=1))
 
     def warm_combine(self) -> None:
         """Compile the combine kernel now (run on a scratch output), not on the first timed call."""
