@@ -87,7 +87,8 @@ def crosscheck_occupancy(gpu, launcher) -> dict:
     res = launcher.resources
     ours = occupancy(gpu, res).blocks_per_sm
     schedule = launcher.schedule  # Triton caches the compile: this returns the kernel that ran
-    compiled = compile_attention(launcher.strategy, schedule.workload, launcher.shape, launcher.device)
+    device = launcher.tables.flags.device
+    compiled = compile_attention(launcher.strategy, schedule.workload, launcher.shape, device)
     theirs = driver_blocks_per_sm(compiled, res.threads, res.smem_bytes)
     if theirs != ours:
         raise RuntimeError(f"occupancy mismatch for {launcher.schedule.strategy} {res}: "

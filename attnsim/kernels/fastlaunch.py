@@ -45,7 +45,8 @@ class CachedLaunch:
     def __call__(self, grid: tuple, args: tuple, constexprs: dict) -> None:
         if self.compiled is not None and specialization_key(args) == self.key:
             names = self.jit_fn.arg_names[len(args):]  # constexprs follow the runtime args
-            self.compiled[grid](*args, *(constexprs[n] for n in names))
+            grid3 = (*grid, 1, 1)[:3]  # CompiledKernel indexes all three grid dimensions
+            self.compiled[grid3](*args, *(constexprs[n] for n in names))
             return
         compiled = self.jit_fn[grid](*args, **constexprs)
         if not _interpreting() and compiled is not None:
