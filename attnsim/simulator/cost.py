@@ -11,7 +11,7 @@ a smooth min(n * b, B) whose knee sharpness p is a profile parameter (p -> inf i
 min; p ~ 2.5 fits the H100 read-bandwidth anchors: 132 4-warp CTAs reach ~0.62 of B). Every
 streaming CTA of a launch gets agg(n) / n.
 
-Dirty L2: reads that evict dirty lines pay their write-back (cta_work_bytes).
+Dirty L2: KV reads evict dirty lines, whose write-back takes its share of B (bandwidth_model).
 
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
 CTA a fix-up per merged partial; per launch, the launch overhead.
@@ -40,7 +40,8 @@ class BandwidthModel:
     def aggregate(self, n_streaming):
         """agg(n) in bytes/µs; accepts scalars or arrays."""
         u = np.asarray(n_streaming, dtype=np.float64) * self.cta_rate / self.hbm_rate
-        return self.hbm_rate * u / (1.0 + u**self.knee) ** (1.0 / self.knee)
+        m = np.maximum(u, 1.0)  # divide through by max(u, 1) so no power overflows for a sharp knee
+        return self.hbm_rate * (u / m) / ((1.0 / m) ** self.knee + (u / m) ** self.knee) ** (1.0 / self.knee)
 
     def per_cta(self, n_streaming):
         n = np.maximum(np.asarray(n_streaming, dtype=np.float64), 1.0)
@@ -50,22 +51,28 @@ class BandwidthModel:
 def bandwidth_model(gpu: GpuSpec, launch: Launch) -> BandwidthModel:
     params = gpu.cost_for(launch.family)
     cta_gbps = params.cta_stream_gbps_per_warp * launch.resources.warps
-    hbm_gbps = gpu.hbm_read_gbps * params.hbm_scale
+    moved = float(launch.cta_read_bytes.sum() + launch.cta_write_bytes.sum())
+    streamed_share = moved / (moved + dirty_write_back_bytes(launch, gpu)) if moved else 1.0
+    hbm_gbps = gpu.hbm_read_gbps * params.hbm_scale * streamed_share
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee)
 
 
-def cta_work_bytes(launch: Launch, gpu: GpuSpec) -> np.ndarray:
-    """Bytes each CTA moves through HBM: reads + writes + its share of evicted dirty L2 lines.
+def dirty_write_back_bytes(launch: Launch, gpu: GpuSpec) -> float:
+    """Dirty L2 lines an attention launch's KV reads evict: min(KV bytes, dirty L2 bytes).
 
-    An attention launch's reads evict min(reads, dirty L2 bytes) of dirty lines, whose write-back
-    shares the HBM; we charge it to the CTAs in proportion to what they read. float64 [grid].
+    Partials (written moments before by peers) and q are L2 hits and evict nothing. The write-back
+    shares the HBM (bandwidth_model), not a CTA's latency-bound stream: it costs time only when
+    the launch is bandwidth-bound.
     """
-    work = launch.cta_read_bytes + launch.cta_write_bytes
     if launch.name != "attention":
-        return work
-    total_read = float(launch.cta_read_bytes.sum())
-    dirty = gpu.cost_for(launch.family).l2_dirty_fraction * gpu.l2_bytes
-    return work + launch.cta_read_bytes * (min(total_read, dirty) / total_read if total_read else 0.0)
+        return 0.0
+    kv = launch.segments.kv_bytes if launch.segments is not None else launch.cta_read_bytes
+    return min(float(kv.sum()), gpu.cost_for(launch.family).l2_dirty_fraction * gpu.l2_bytes)
+
+
+def cta_work_bytes(launch: Launch) -> np.ndarray:
+    """Bytes each CTA streams: reads + writes. float64 [grid]."""
+    return launch.cta_read_bytes + launch.cta_write_bytes
 
 
 def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions) -> np.ndarray:

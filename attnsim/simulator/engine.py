@@ -81,7 +81,7 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
     if slots == 0:
         raise InputError("resources", f"{launch.name} CTA ({launch.resources}) cannot launch on {gpu.name}")
     bw = cost.bandwidth_model(gpu, launch)
-    work = cost.cta_work_bytes(launch, gpu)
+    work = cost.cta_work_bytes(launch)
     fixed = cost.cta_fixed_us(gpu.cost_for(launch.family), launch, schedule.reductions)
     if launch.grid <= slots:
         start, stream_end, trace_t, trace_w = _single_wave(work, bw)

@@ -155,9 +155,15 @@ def load_spec_file(path: Path) -> GpuSpec:
 
 def spec_from_dict(data: dict, where: str) -> GpuSpec:
     """Build a GpuSpec from plain data (a base preset + overrides); every field is type-checked."""
+    if not isinstance(data, dict):
+        raise InputError("gpu", f"profile {where} must hold an object/table")
+    if not isinstance(data.get("base", ""), str):
+        raise InputError("gpu.base", f"must be a preset name in {where}, got {data['base']!r}")
     data = dict(data)
     base = from_name(data.pop("base")) if "base" in data else None
     cost_data = data.pop("cost", None)
+    if cost_data is not None and not isinstance(cost_data, dict):
+        raise InputError("gpu.cost", f"must be a table of kernel families in {where}")
     kernels = data.pop("kernels", None)
     known = {f.name: f for f in dataclasses.fields(GpuSpec)}
     for key, value in data.items():
@@ -182,8 +188,9 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
 def _coerce(key: str, value, where: str):
     tuple_fields = {"compute_capability", "smem_carveout_steps_kb"}
     if key in tuple_fields:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) for v in value):
-            raise InputError(f"gpu.{key}", f"must be a list of integers in {where}")
+        ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        if not ints or not value or (key == "compute_capability" and len(value) != 2):
+            raise InputError(f"gpu.{key}", f"must be a non-empty list of integers in {where}")
         return tuple(value)
     if key in ("name", "source"):
         if not isinstance(value, str):
@@ -191,6 +198,8 @@ def _coerce(key: str, value, where: str):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise InputError(f"gpu.{key}", f"must be a positive number in {where}, got {value!r}")
+    if not key.endswith("gbps") and value != int(value):
+        raise InputError(f"gpu.{key}", f"must be a positive integer in {where}, got {value!r}")
     return float(value) if key.endswith("gbps") else int(value)
 
 

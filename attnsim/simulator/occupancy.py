@@ -56,8 +56,8 @@ def registers_limit(gpu: GpuSpec, res: CtaResources) -> tuple[int, int, str]:
     """(blocks allowed by registers, registers per warp, failure reason or '')."""
     if res.regs_per_thread > gpu.max_regs_per_thread:
         return 0, 0, f"{res.regs_per_thread} registers per thread > {gpu.max_regs_per_thread}"
-    if res.regs_per_thread == 0:
-        return gpu.max_ctas_per_sm, 0, ""
+    if res.regs_per_thread == 0:  # no register limit (the driver says INT_MAX); never reported as the limiter
+        return gpu.max_warps_per_sm // res.warps, 0, ""
     regs_per_warp = _round_up(res.regs_per_thread * 32, gpu.reg_alloc_unit)
     sub = gpu.reg_subpartitions
     if regs_per_warp * _round_up(res.warps, sub) > gpu.regs_per_cta:
@@ -71,12 +71,13 @@ def smem_per_cta(gpu: GpuSpec, smem_bytes: int) -> int:
     return _round_up(smem_bytes + gpu.smem_reserved_per_cta_bytes, gpu.smem_alloc_unit_bytes)
 
 
-def carveout_bytes(gpu: GpuSpec, preferred_bytes: int | None) -> int:
-    """The carve-out used: the largest (as the occupancy query assumes) or the smallest step >= preferred."""
+def carveout_bytes(gpu: GpuSpec, preferred_bytes: int | None, per_cta_bytes: int = 0) -> int:
+    """The carve-out used: the largest (as the occupancy query assumes) or the smallest step >= preferred;
+    a preference too small for one CTA is ignored for the smallest step that holds one (cuda_occupancy.h)."""
     steps = [kb * KB for kb in gpu.smem_carveout_steps_kb]
     if preferred_bytes is None:
         return max(steps)
-    return min((s for s in steps if s >= preferred_bytes), default=max(steps))
+    return min((s for s in steps if s >= max(preferred_bytes, per_cta_bytes)), default=max(steps))
 
 
 def shared_memory_limit(gpu: GpuSpec, res: CtaResources, carveout_pref: int | None) -> tuple[int, int, str]:
@@ -84,7 +85,7 @@ def shared_memory_limit(gpu: GpuSpec, res: CtaResources, carveout_pref: int | No
     per_cta = smem_per_cta(gpu, res.smem_bytes)
     if res.smem_bytes > gpu.smem_per_cta_optin_bytes:
         return 0, per_cta, f"{res.smem_bytes} B shared memory > {gpu.smem_per_cta_optin_bytes} B per CTA"
-    return carveout_bytes(gpu, carveout_pref) // per_cta, per_cta, ""
+    return carveout_bytes(gpu, carveout_pref, per_cta) // per_cta, per_cta, ""
 
 
 @functools.lru_cache(maxsize=4096)

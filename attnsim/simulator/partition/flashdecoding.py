@@ -8,8 +8,6 @@ picks the smallest eligible split count whose wave efficiency is >= 0.85 x the b
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from attnsim.simulator.hardware import GpuSpec
@@ -27,20 +25,15 @@ def num_splits_heuristic(bhm: int, num_sms: int, n_blocks: int, max_splits: int 
     """FA2's split count for `bhm` = batch x heads x m-blocks CTAs on `num_sms` CTA slots."""
     if bhm >= 0.8 * num_sms:
         return 1
-    max_splits = min(max_splits, num_sms, n_blocks)
-
-    def eligible(s: int) -> bool:  # a split count that changes the blocks per split
-        return s == 1 or math.ceil(n_blocks / s) != math.ceil(n_blocks / (s - 1))
-
-    efficiency = {}
-    for s in range(1, max_splits + 1):
-        if eligible(s):
-            waves = bhm * s / num_sms
-            efficiency[s] = waves / math.ceil(waves)
-    if not efficiency:
-        return 1
-    best = max(efficiency.values())
-    return next(s for s, eff in efficiency.items() if eff >= 0.85 * best)
+    splits = np.arange(1, min(max_splits, num_sms, n_blocks) + 1)
+    blocks = -(-n_blocks // splits)
+    eligible = np.ones(len(splits), dtype=bool)  # a split count that changes the blocks per split
+    eligible[1:] = blocks[1:] != blocks[:-1]
+    # FA2 computes waves and efficiency in float32 (then compares against 0.85 x best in double):
+    # exact ties at the threshold go the way float32 rounding sends them.
+    waves = (bhm * splits).astype(np.float32) / np.float32(num_sms)
+    efficiency = np.where(eligible, waves / np.ceil(waves), np.float32(0.0)).astype(np.float64)
+    return int(splits[eligible & (efficiency >= 0.85 * efficiency.max())][0])
 
 
 def heuristic_splits(workload: DecodeWorkload, gpu: GpuSpec, block_n: int) -> int:

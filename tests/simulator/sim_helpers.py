@@ -1,0 +1,151 @@
+"""Shared pieces of the simulator tests: hypothesis strategies for workloads and plan options, an
+independent FA2 split heuristic, and plan checks that read only the Schedule's public tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+
+import numpy as np
+from hypothesis import strategies as st
+
+from attnsim.simulator.hardware import PRESETS, CostParams, GpuSpec
+from attnsim.simulator.occupancy import resident_capacity
+from attnsim.simulator.partition import PlanConfig
+from attnsim.simulator.partition.common import resources
+from attnsim.simulator.schedule import Schedule
+from attnsim.simulator.workload import DecodeWorkload
+
+GPUS = ("h100-sxm", "a100-80gb", "l40s")  # one preset per compute capability: 9.0, 8.0, 8.9
+Q_BLOCK_ROWS = 64  # FA2's kBlockM: packed query rows (q_len x group) per CTA
+
+
+# ---- hypothesis strategies ------------------------------------------------------------------
+
+@st.composite
+def head_shapes(draw) -> tuple[int, int]:
+    """(q_heads, kv_heads): MHA, GQA or MQA; 128-head MQA packs 128 rows = two q-blocks."""
+    kind = draw(st.sampled_from(["mha", "gqa", "mqa"]))
+    if kind == "mha":
+        h = draw(st.sampled_from([1, 2, 4, 8, 32]))
+        return h, h
+    if kind == "gqa":
+        kv = draw(st.sampled_from([2, 4, 8]))
+        return kv * draw(st.sampled_from([2, 4, 8])), kv
+    return draw(st.sampled_from([4, 8, 32, 128])), 1
+
+
+@st.composite
+def workloads(draw, max_batch: int = 5, max_context: int = 9000) -> DecodeWorkload:
+    """Uniform or ragged batches, any context (odd ones included), head_dim 64/128/256, q_len 1."""
+    q_heads, kv_heads = draw(head_shapes())
+    batch = draw(st.integers(1, max_batch))
+    head_dim = draw(st.sampled_from([64, 128, 256]))
+    lengths = st.integers(1, max_context)
+    if draw(st.booleans()):
+        context = draw(lengths)
+    else:
+        context = draw(st.lists(lengths, min_size=batch, max_size=batch))
+    return DecodeWorkload.build(batch, q_heads, kv_heads, head_dim, context)
+
+
+def gpu_specs():
+    return st.sampled_from(GPUS).map(PRESETS.__getitem__)
+
+
+@st.composite
+def plan_configs(draw, strategy: str, workload: DecodeWorkload, gpu: GpuSpec) -> PlanConfig:
+    """The strategy's defaults, or explicit options: FlashDecoding splits, stream-K grid <= capacity."""
+    config = PlanConfig(kv_tile_tokens=draw(st.sampled_from([None, None, 32, 64, 48])))
+    if strategy == "flashdecoding" and draw(st.booleans()):
+        config = dataclasses.replace(config, splits=draw(st.integers(1, 40)))
+    if strategy == "streamk" and draw(st.booleans()):
+        capacity = resident_capacity(gpu, resources(workload, config))
+        config = dataclasses.replace(config, grid=draw(st.integers(1, capacity)))
+    return config
+
+
+# ---- references -----------------------------------------------------------------------------
+
+def fa2_num_splits(bhm: int, num_sms: int, n_blocks: int, max_splits: int = 128) -> int:
+    """flash_api.cpp's num_splits_heuristic written out line by line, with its float32 arithmetic:
+    `float n_waves = float(bhm * s) / num_SMs; float eff = n_waves / ceil(n_waves);` and the
+    comparison `eff >= 0.85 * max_efficiency` done in double (0.85 is a double literal)."""
+    f32 = np.float32
+    if f32(bhm) >= f32(0.8) * f32(num_sms):
+        return 1
+    max_splits = min(max_splits, num_sms, n_blocks)
+
+    def ceildiv(a, b):
+        return (a + b - 1) // b
+
+    def is_split_eligible(s):
+        return s == 1 or ceildiv(n_blocks, s) != ceildiv(n_blocks, s - 1)
+
+    efficiency, max_efficiency = [], f32(0.0)
+    for s in range(1, max_splits + 1):
+        if not is_split_eligible(s):
+            efficiency.append(f32(0.0))
+            continue
+        n_waves = f32(bhm * s) / f32(num_sms)
+        eff = n_waves / f32(math.ceil(n_waves))
+        max_efficiency = max(max_efficiency, eff)
+        efficiency.append(eff)
+    for s in range(1, max_splits + 1):
+        if is_split_eligible(s) and float(efficiency[s - 1]) >= 0.85 * float(max_efficiency):
+            return s
+    return 1
+
+
+def fa2_block_n(head_dim: int) -> int:
+    """FA2's kBlockN of the split-KV kernel (DOMAIN.md §2)."""
+    return 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
+
+
+def fa2_heuristic_for(workload: DecodeWorkload, gpu: GpuSpec) -> int:
+    """FA2's arguments for a q_len = 1 decode: the q-head group moves into seqlen_q (GQA swap)."""
+    m_blocks = -(-workload.group // Q_BLOCK_ROWS)
+    bhm = workload.batch * workload.kv_heads * m_blocks
+    n_blocks = -(-workload.max_context // fa2_block_n(workload.head_dim))
+    return fa2_num_splits(bhm, 2 * gpu.sm_count, n_blocks)
+
+
+def spec_with_cost(params: CostParams, base: str = "h100-sxm") -> GpuSpec:
+    """A preset whose every kernel family (attention and combine launches) uses `params`."""
+    families = ("fa2", "flashdecoding", "streamk", "flashdecoding-combine", "combine", "default")
+    return dataclasses.replace(PRESETS[base], cost={f: params for f in families}, source="test")
+
+
+# ---- plan checks ----------------------------------------------------------------------------
+
+def expected_tiles(sched: Schedule) -> dict[tuple[int, int, int], int]:
+    """(seq, kv_head, q_block) -> KV tiles, from the workload alone."""
+    w, tile = sched.workload, sched.kv_tile_tokens
+    q_blocks = -(-(w.q_len * w.group) // Q_BLOCK_ROWS)
+    return {(b, h, qb): -(-w.contexts[b] // tile)
+            for b in range(w.batch) for h in range(w.kv_heads) for qb in range(q_blocks)}
+
+
+def segments_by_output(sched: Schedule) -> dict[tuple[int, int, int], list[int]]:
+    """Output -> its segment rows in the attention launch's table."""
+    segs = sched.attention.segments
+    rows = defaultdict(list)
+    for r in range(len(segs)):
+        rows[(int(segs.seq[r]), int(segs.kv_head[r]), int(segs.q_block[r]))].append(r)
+    return rows
+
+
+def assert_tiles_covered_once(sched: Schedule) -> None:
+    """Every (sequence, kv-head, q-block, KV tile) is in exactly one segment, and nothing else is."""
+    segs = sched.attention.segments
+    expected = expected_tiles(sched)
+    seen = {key: np.zeros(n, np.int64) for key, n in expected.items()}
+    for r in range(len(segs)):
+        key = (int(segs.seq[r]), int(segs.kv_head[r]), int(segs.q_block[r]))
+        assert key in seen, f"segment {r} names an output {key} the workload does not have"
+        first, n = int(segs.first_tile[r]), int(segs.n_tiles[r])
+        assert n >= 1 and first >= 0 and first + n <= expected[key], (key, first, n, expected[key])
+        seen[key][first:first + n] += 1
+    for key, counts in seen.items():
+        assert (counts == 1).all(), f"output {key}: tiles covered {counts.tolist()} times"

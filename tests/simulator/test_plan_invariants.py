@@ -1,0 +1,204 @@
+"""Invariants every plan must keep, on random workloads (uniform and ragged batches, MHA/GQA/MQA,
+head_dim 64/128/256, odd contexts, q_len 1) and random plan options.
+
+- The attention launch's segment table covers every (sequence, kv-head, q-block, KV tile) exactly
+  once, and its KV bytes are the workload's KV bytes once per q-block (128-head MQA has two).
+- FA2: one CTA per output. FlashDecoding: DOMAIN.md §2's split ranges, one combine row per output.
+- Stream-K: per-CTA tile counts differ by at most one; every output split across CTAs has exactly
+  one host, which only waits on lower program ids (the CPU interpreter runs programs in id order);
+  its peers are exactly the other CTAs touching it; a CTA hosts at most one output and is a peer of
+  at most one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from attnsim.errors import InputError
+from attnsim.simulator.hardware import PRESETS
+from attnsim.simulator.occupancy import resident_capacity
+from attnsim.simulator.partition import PlanConfig, plan
+from attnsim.simulator.partition.common import resources
+from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER
+from attnsim.simulator.workload import DecodeWorkload
+
+from sim_helpers import (
+    assert_tiles_covered_once, expected_tiles, fa2_heuristic_for, gpu_specs, plan_configs,
+    segments_by_output, workloads,
+)
+
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+STRATEGIES = ("fa2", "flashdecoding", "streamk")
+H100 = PRESETS["h100-sxm"]
+
+
+@st.composite
+def planned(draw, strategy: str):
+    workload, gpu = draw(workloads()), draw(gpu_specs())
+    config = draw(plan_configs(strategy, workload, gpu))
+    return plan(strategy, workload, gpu, config), config, gpu
+
+
+def _check_common(sched) -> None:
+    attn = sched.attention
+    segs = attn.segments
+    assert_tiles_covered_once(sched)
+    assert (np.diff(segs.cta) >= 0).all(), "segment rows are sorted by CTA"
+    assert segs.cta.min(initial=0) >= 0 and segs.cta.max(initial=0) < attn.grid
+    # Every tile read once per q-block, the short last tile counted by its tokens.
+    q_blocks = len({key[2] for key in expected_tiles(sched)})
+    assert segs.kv_bytes.sum() == sched.workload.kv_bytes() * q_blocks
+    assert attn.cta_tiles.sum() == sum(expected_tiles(sched).values())
+    assert (attn.cta_segments == np.bincount(segs.cta, minlength=attn.grid)).all()
+    assert sched.total_bytes() >= sched.workload.kv_bytes()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@PROPERTY
+@given(data=st.data())
+def test_every_kv_tile_is_covered_exactly_once(strategy, data):
+    sched, _, _ = data.draw(planned(strategy))
+    _check_common(sched)
+
+
+@PROPERTY
+@given(planned("fa2"))
+def test_fa2_runs_one_cta_per_output_over_its_whole_context(case):
+    sched, _, _ = case
+    segs, tiles = sched.attention.segments, expected_tiles(sched)
+    assert sched.grid == len(tiles) == len(segs)
+    assert len(sched.launches) == 1 and len(sched.reductions) == 0 and sched.splits == 1
+    assert (segs.cta == np.arange(sched.grid)).all()
+    assert (segs.first_tile == 0).all() and (segs.role == ROLE_COMPLETE).all()
+    for r in range(len(segs)):
+        assert segs.n_tiles[r] == tiles[(segs.seq[r], segs.kv_head[r], segs.q_block[r])]
+
+
+@PROPERTY
+@given(planned("flashdecoding"))
+@example((plan("flashdecoding", DecodeWorkload.build(1, 8, 1, 128, 1000), H100, PlanConfig(splits=7)),
+          PlanConfig(splits=7), H100))  # 8 tiles in 7 splits: nbps 2, splits 4..6 are empty
+def test_flashdecoding_splits_follow_fa2_ranges(case):
+    """Split s of an output with n tiles covers [s*nbps, min((s+1)*nbps, n)), nbps = ceil(n/splits)."""
+    sched, config, gpu = case
+    if config.splits:
+        assert sched.splits == config.splits
+    elif config.kv_tile_tokens is None:  # FA2's own block_n: its heuristic exactly
+        assert sched.splits == fa2_heuristic_for(sched.workload, gpu)
+    splits = sched.splits
+    tiles = expected_tiles(sched)
+    outputs = list(tiles)  # seq-major, then kv_head, then q_block: the plan's output order
+    assert sched.grid == len(outputs) * splits
+    segs = sched.attention.segments
+    seen = set()
+    for r in range(len(segs)):
+        out, s = divmod(int(segs.cta[r]), splits)
+        key = (int(segs.seq[r]), int(segs.kv_head[r]), int(segs.q_block[r]))
+        assert key == outputs[out]
+        n = tiles[key]
+        nbps = -(-n // splits)
+        assert segs.first_tile[r] == s * nbps
+        assert segs.n_tiles[r] == min((s + 1) * nbps, n) - s * nbps
+        seen.add(int(segs.cta[r]))
+    # CTAs without a segment are exactly the empty trailing splits.
+    for cta in set(range(sched.grid)) - seen:
+        out, s = divmod(cta, splits)
+        n = tiles[outputs[out]]
+        assert s * -(-n // splits) >= n
+    if splits == 1:
+        assert len(sched.launches) == 1 and len(sched.reductions) == 0
+        assert (segs.role == ROLE_COMPLETE).all()
+        return
+    assert (segs.role == ROLE_PEER).all()
+    assert [l.name for l in sched.launches] == ["attention", "combine"]
+    assert sched.launches[1].grid == len(outputs)
+    red, rows = sched.reductions, segments_by_output(sched)
+    assert len(red) == len(outputs) and (red.host_cta == -1).all()
+    for i in range(len(red)):
+        key = (int(red.seq[i]), int(red.kv_head[i]), int(red.q_block[i]))
+        assert sorted(red.peers_of(i).tolist()) == sorted(int(segs.cta[r]) for r in rows[key])
+
+
+@PROPERTY
+@given(planned("streamk"))
+def test_streamk_grid_and_even_shares(case):
+    sched, config, gpu = case
+    total = sum(expected_tiles(sched).values())
+    capacity = resident_capacity(gpu, resources(sched.workload, config))
+    assert sched.grid == min(config.grid or capacity, total)
+    tiles = sched.attention.cta_tiles
+    assert tiles.sum() == total
+    assert tiles.max() - tiles.min() <= 1, "stream-K shares differ by at most one tile"
+
+
+@PROPERTY
+@given(planned("streamk"))
+@example((plan("streamk", DecodeWorkload.build(1, 1, 1, 64, 2000), H100, PlanConfig(grid=7)),
+          PlanConfig(grid=7), H100))  # one output over 7 CTAs: one host, six peers
+def test_streamk_hosts_and_peers(case):
+    sched, _, _ = case
+    segs, red = sched.attention.segments, sched.reductions
+    rows_of = segments_by_output(sched)
+    row_of_output = {(int(red.seq[i]), int(red.kv_head[i]), int(red.q_block[i])): i for i in range(len(red))}
+    straddling = {key for key, rows in rows_of.items() if len(rows) > 1}
+    assert set(row_of_output) == straddling and len(row_of_output) == len(red)
+    assert (red.host_cta >= 0).all()
+    for key, rows in rows_of.items():
+        ctas = [int(segs.cta[r]) for r in rows]
+        assert len(set(ctas)) == len(ctas), "an output appears once per CTA"
+        if len(rows) == 1:
+            assert segs.role[rows[0]] == ROLE_COMPLETE
+            continue
+        hosts = [r for r in rows if segs.role[r] == ROLE_HOST]
+        assert len(hosts) == 1, f"output {key} has {len(hosts)} hosts"
+        assert all(segs.role[r] == ROLE_PEER for r in rows if r != hosts[0])
+        host = int(segs.cta[hosts[0]])
+        assert segs.first_tile[hosts[0]] == 0, "the host holds the output's first tile"
+        i = row_of_output[key]
+        assert red.host_cta[i] == host
+        peers = sorted(red.peers_of(i).tolist())
+        assert peers == sorted(c for c in ctas if c != host)
+        assert all(p < host for p in peers), "a host only waits on lower program ids"
+    for cta in range(sched.grid):
+        roles = segs.role[segs.cta == cta]
+        assert (roles == ROLE_HOST).sum() <= 1 and (roles == ROLE_PEER).sum() <= 1
+
+
+@PROPERTY
+@given(planned("streamk"))
+def test_streamk_peers_publish_when_their_partial_is_streamed(case):
+    """peer_done_bytes = KV bytes the peer CTA has streamed up to and including its partial."""
+    sched, _, _ = case
+    segs, red = sched.attention.segments, sched.reductions
+    for i in range(len(red)):
+        key = (red.seq[i], red.kv_head[i], red.q_block[i])
+        for k in range(red.peer_offsets[i], red.peer_offsets[i + 1]):
+            rows = np.flatnonzero(segs.cta == red.peer_cta[k])
+            mine = [r for r in rows if (segs.seq[r], segs.kv_head[r], segs.q_block[r]) == key]
+            assert len(mine) == 1
+            upto = rows[rows <= mine[0]]
+            assert red.peer_done_bytes[k] == pytest.approx(segs.kv_bytes[upto].sum())
+
+
+def test_streamk_refuses_a_grid_larger_than_resident_capacity():
+    workload = DecodeWorkload.build(4, 32, 8, 128, 65536)
+    capacity = resident_capacity(H100, resources(workload, PlanConfig()))
+    # Default kernel: 128 threads, 128 regs, 64 KB smem -> 3 CTAs/SM on 132 SMs.
+    assert capacity == 396
+    assert plan("streamk", workload, H100, PlanConfig(grid=capacity)).grid == capacity
+    with pytest.raises(InputError) as err:
+        plan("streamk", workload, H100, PlanConfig(grid=capacity + 1))
+    assert err.value.field == "grid"
+
+
+def test_schedule_tables_are_read_only():
+    sched = plan("streamk", DecodeWorkload.build(2, 8, 2, 128, 3000), H100, PlanConfig(grid=50))
+    with pytest.raises(ValueError):
+        sched.attention.segments.n_tiles[0] = 99
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sched.splits = 3
