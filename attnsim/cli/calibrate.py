@@ -35,8 +35,9 @@ def _require_cuda(command: str) -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Profile JSON to write.")
 @click.option("--from-data", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Refit from the calibration data inside an existing profile (no GPU needed).")
+@click.option("--measure-only", is_flag=True, help="Write the measurements (OUT with .data.json) and stop.")
 @click.option("--rep-ms", default=20.0, show_default=True, help="do_bench repetition time per point (ms).")
-def calibrate(gpu, out_path, from_data, rep_ms):
+def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
     """Measure the GPU, fit the cost model, write a versioned profile (GPU; about 3 minutes).
 
     \b
@@ -53,11 +54,17 @@ def calibrate(gpu, out_path, from_data, rep_ms):
     """
     base = hardware.from_name(gpu)
     if from_data:
-        doc = read_profile_document(from_data)
+        doc = _read_data(from_data)
         data, device = doc["calibration_data"], doc["device"]
     else:
         _require_cuda("calibrate")
         data, device = _measure(base, rep_ms)
+        raw = Path(out_path).with_suffix(".data.json")  # kept first: a refit needs no GPU
+        write_text(raw, json.dumps({"format": "attnsim-calibration-data", "device": device,
+                                    "calibration_data": data}, indent=1) + "\n")
+        click.echo(f"wrote {raw} (measurements; refit with --from-data)", err=True)
+        if measure_only:
+            return
     points = pd.DataFrame(data["points"])
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     source = f"calibrated {created[:10]} on {device.get('name', '?')}"
@@ -68,6 +75,17 @@ def calibrate(gpu, out_path, from_data, rep_ms):
     report["occupancy_crosscheck"] = data.get("occupancy_crosscheck", [])
     save_profile(out_path, spec, device, report, data, created)
     click.echo(f"wrote {out_path}: {source}, HBM read {spec.hbm_read_gbps:.0f} GB/s")
+
+
+def _read_data(path) -> dict:
+    """A profile, or the raw measurements `calibrate` writes before fitting."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except ValueError as exc:
+        raise InputError("from-data", f"{path} is not valid JSON ({exc})") from None
+    if isinstance(doc, dict) and doc.get("format") == "attnsim-calibration-data":
+        return doc
+    return read_profile_document(path)
 
 
 def _measure(base, rep_ms) -> tuple[dict, dict]:
