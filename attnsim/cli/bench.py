@@ -28,6 +28,8 @@ from attnsim.units import parse_size
 @click.option("--rep-ms", default=DEFAULT_REP_MS, show_default=True, type=float,
               help="do_bench timed repetitions per point and strategy, in ms of GPU time.")
 @click.option("--cudagraph", is_flag=True, help="Time with do_bench_cudagraph (no launch gaps, but L2 not flushed).")
+@click.option("--eager", is_flag=True, help="Time eager calls instead of a CUDA-graph replay of each call "
+                                            "(host launch time can then leak into small points).")
 @click.option("--max-kv-gb", default=DEFAULT_MAX_KV_GB, show_default=True, type=float,
               help="Skip points whose K+V buffers exceed this many GB (1e9 bytes).")
 @click.option("--limit", default=None, help="Run only the first N points of the sweep.")
@@ -35,7 +37,7 @@ from attnsim.units import parse_size
 @click.option("--peak-gbps", default=None, type=float,
               help="Use this HBM read bandwidth (GB/s) for bw_fraction instead of measuring it.")
 @click.option("--estimate", is_flag=True, help="Print the points and a rough duration; touch no GPU.")
-def bench_command(gpu, quick, strategies, dtype, out_path, warmup_ms, rep_ms, cudagraph, max_kv_gb, limit,
+def bench_command(gpu, quick, strategies, dtype, out_path, warmup_ms, rep_ms, cudagraph, eager, max_kv_gb, limit,
                   resume, peak_gbps, estimate):
     """Check, then time, fa2 / flashdecoding / streamk and PyTorch SDPA over a sweep (GPU).
 
@@ -58,7 +60,7 @@ def bench_command(gpu, quick, strategies, dtype, out_path, warmup_ms, rep_ms, cu
       attnsim bench --strategies streamk,torch-flash --dtype bfloat16 --out bf16.csv
       attnsim bench --resume --out results/h100/bench.csv   # finish an interrupted run
     """
-    timer = TimerConfig(_positive(warmup_ms, "warmup-ms"), _positive(rep_ms, "rep-ms"), cudagraph)
+    timer = TimerConfig(_positive(warmup_ms, "warmup-ms"), _positive(rep_ms, "rep-ms"), cudagraph, not eager)
     chosen = bench.parse_strategies(strategies)
     n = parse_size(limit, "limit") if limit is not None else None
     points = sweep("quick" if quick else "standard", dtype, _positive(max_kv_gb, "max-kv-gb"))[:n]

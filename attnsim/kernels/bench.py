@@ -35,7 +35,7 @@ import pandas as pd
 
 from attnsim.errors import InputError
 from attnsim.kernels import bench_inputs as inputs
-from attnsim.kernels.timing import TimerConfig, host_us, time_us
+from attnsim.kernels.timing import TimerConfig, host_us, replayable, time_us
 from attnsim.kernels.torch_baselines import BACKENDS, prepare_baseline, unsupported_reason
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition import canonical_strategy
@@ -149,7 +149,8 @@ def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfi
             return row
         fn, context = timed_call(launcher, q, k, v, out)
         with context:
-            t_us = time_us(fn, config.timer)
+            timed = replayable(fn) if config.timer.replay and not config.timer.cudagraph else fn
+            t_us = time_us(timed, config.timer)
             row["host_us"] = round(host_us(fn), 2)
     except Exception as exc:  # a crashing strategy is a row, not the end of the sweep
         # a library refusing a shape (e.g. "No available kernel") is not our failure
