@@ -32,8 +32,10 @@ def offsets_from_counts(counts) -> np.ndarray:
 
 
 def frozen_array(values, dtype=np.int64) -> np.ndarray:
+    """A read-only contiguous array; an array already of that dtype and layout is frozen in place."""
     arr = np.ascontiguousarray(values, dtype=dtype)
-    arr.setflags(write=False)
+    if arr.flags.writeable:
+        arr.setflags(write=False)
     return arr
 
 
@@ -83,8 +85,11 @@ class Reductions:
 
     @staticmethod
     def empty() -> "Reductions":
-        z = frozen_array([])
-        return Reductions(z, z, z, z, frozen_array([0]), z, frozen_array([], np.float64))
+        return _EMPTY_REDUCTIONS  # immutable, so one instance serves every plan
+
+
+_Z = frozen_array([])
+_EMPTY_REDUCTIONS = Reductions(_Z, _Z, _Z, _Z, frozen_array([0]), _Z, frozen_array([], np.float64))
 
 
 @dataclass(frozen=True, eq=False)

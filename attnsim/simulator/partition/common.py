@@ -69,29 +69,30 @@ def outputs(workload: DecodeWorkload, tile: int) -> Outputs:
     rows_total = workload.q_len * workload.group
     q_blocks = -(-rows_total // Q_BLOCK_ROWS)
     per_seq = workload.kv_heads * q_blocks
+    shape = (workload.batch, workload.kv_heads, q_blocks)  # seq-major: output = (seq, kv_head, q_block)
+    kv_head, q_block = np.empty(shape, np.int64), np.empty(shape, np.int64)
+    kv_head[...] = np.arange(workload.kv_heads)[:, None]
+    q_block[...] = np.arange(q_blocks)
     seq = np.repeat(np.arange(workload.batch), per_seq)
-    kv_head = np.tile(np.repeat(np.arange(workload.kv_heads), q_blocks), workload.batch)
-    q_block = np.tile(np.arange(q_blocks), workload.batch * workload.kv_heads)
-    context = np.asarray(workload.contexts, dtype=np.int64)[seq]
-    return Outputs(seq, kv_head, q_block, -(-context // tile), context, q_blocks, min(rows_total, Q_BLOCK_ROWS))
+    context = np.repeat(np.array(workload.contexts, dtype=np.int64), per_seq)
+    return Outputs(seq, kv_head.reshape(-1), q_block.reshape(-1), -(-context // tile), context, q_blocks,
+                   min(rows_total, Q_BLOCK_ROWS))
 
 
 def segment_kv_bytes(workload: DecodeWorkload, tile: int, context, first, n) -> np.ndarray:
     """K+V bytes of tiles [first, first + n) of outputs with `context` tokens (last tile may be short)."""
     tokens = np.minimum((first + n) * tile, context) - first * tile
-    return 2.0 * tokens * workload.head_dim * workload.dtype_bytes
+    return tokens * float(2 * workload.head_dim * workload.dtype_bytes)  # integers: exact in float64
 
 
 def segment_table(workload, tile, outs: Outputs, cta, out_idx, first, n, role) -> SegmentTable:
-    """A SegmentTable for rows (cta, output index, first tile, tile count, role), sorted by CTA."""
-    cta = np.asarray(cta)
-    if len(cta) > 1 and (cta[1:] < cta[:-1]).any():  # FA2 / FlashDecoding rows come sorted already
-        order = np.argsort(cta, kind="stable")
-        cta, out_idx, first, n, role = (np.asarray(a)[order] for a in (cta, out_idx, first, n, role))
-    kv_bytes = segment_kv_bytes(workload, tile, outs.context[out_idx], first, n)
+    """A SegmentTable for rows (cta, output index, first tile, tile count, role), already sorted by
+    CTA (every partitioner emits them in that order). out_idx None: one row per output, in order."""
+    pick = (lambda a: a) if out_idx is None else (lambda a: a[out_idx])
+    kv_bytes = segment_kv_bytes(workload, tile, pick(outs.context), first, n)
     return SegmentTable(
-        cta=frozen_array(cta), seq=frozen_array(outs.seq[out_idx]), kv_head=frozen_array(outs.kv_head[out_idx]),
-        q_block=frozen_array(outs.q_block[out_idx]),
+        cta=frozen_array(cta), seq=frozen_array(pick(outs.seq)), kv_head=frozen_array(pick(outs.kv_head)),
+        q_block=frozen_array(pick(outs.q_block)),
         first_tile=frozen_array(first), n_tiles=frozen_array(n), role=frozen_array(role),
         kv_bytes=frozen_array(kv_bytes, np.float64),
     )
@@ -104,29 +105,22 @@ def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: 
     q_bytes = rows * d * dtb  # query tile read per segment
     o_bytes = rows * d * dtb  # final output written by COMPLETE and HOST segments
     partial_bytes = rows * (d + 1) * PARTIAL_BYTES_PER_ROW_ELEM  # fp32 O + LSE
-    is_peer = segs.role == ROLE_PEER
-    write = np.where(is_peer, partial_bytes, o_bytes).astype(np.float64)
+    write = np.where(segs.role == ROLE_PEER, float(partial_bytes), float(o_bytes))  # float64 [n_segments]
     read = segs.kv_bytes + q_bytes
-    if len(reductions) and (reductions.host_cta >= 0).any():  # hosts read their peers' partials
-        n_peers = np.diff(reductions.peer_offsets)
-        host_read = np.bincount(reductions.host_cta[reductions.host_cta >= 0],
-                                weights=n_peers[reductions.host_cta >= 0] * partial_bytes, minlength=grid)
+    n_segments = np.bincount(segs.cta, minlength=grid)  # int64 [grid]
+    if len(segs) == grid and n_segments.max(initial=0) == 1:  # one segment per CTA: rows are CTAs
+        read_bytes, write_bytes, tiles = read, write, segs.n_tiles
     else:
-        host_read = np.zeros(grid)
+        read_bytes = np.bincount(segs.cta, weights=read, minlength=grid)
+        write_bytes = np.bincount(segs.cta, weights=write, minlength=grid)
+        tiles = np.bincount(segs.cta, weights=segs.n_tiles, minlength=grid)
+    hosts = reductions.host_cta >= 0
+    if hosts.any():  # hosts read their peers' partials
+        n_peers = np.diff(reductions.peer_offsets)
+        read_bytes = read_bytes + np.bincount(reductions.host_cta[hosts], weights=n_peers[hosts] * partial_bytes,
+                                              minlength=grid)
     return Launch(
         name="attention", family=family, grid=grid, resources=res,
-        cta_read_bytes=frozen_array(np.bincount(segs.cta, weights=read, minlength=grid) + host_read, np.float64),
-        cta_write_bytes=frozen_array(np.bincount(segs.cta, weights=write, minlength=grid), np.float64),
-        cta_tiles=frozen_array(np.bincount(segs.cta, weights=segs.n_tiles, minlength=grid)),
-        cta_segments=frozen_array(np.bincount(segs.cta, minlength=grid)),
-        segments=segs,
+        cta_read_bytes=frozen_array(read_bytes, np.float64), cta_write_bytes=frozen_array(write_bytes, np.float64),
+        cta_tiles=frozen_array(tiles), cta_segments=frozen_array(n_segments), segments=segs,
     )
-
-
-def peer_done_bytes(segs: SegmentTable) -> np.ndarray:
-    """For every segment: bytes its CTA has streamed when the segment ends (cumulative within CTA)."""
-    cum = np.cumsum(segs.kv_bytes)
-    first_of_cta = np.ones(len(cum), dtype=bool)
-    first_of_cta[1:] = segs.cta[1:] != segs.cta[:-1]
-    bytes_before = cum - segs.kv_bytes  # streamed before each segment, counting earlier CTAs too
-    return cum - np.maximum.accumulate(np.where(first_of_cta, bytes_before, 0.0))

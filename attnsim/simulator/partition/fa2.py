@@ -18,7 +18,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     outs = common.outputs(workload, tile)
     grid = outs.count
     cta = np.arange(grid)
-    segs = common.segment_table(workload, tile, outs, cta, cta, np.zeros(grid, np.int64), outs.tiles,
+    segs = common.segment_table(workload, tile, outs, cta, None, np.zeros(grid, np.int64), outs.tiles,
                                 np.full(grid, ROLE_COMPLETE))
     launch = common.attention_launch(workload, grid, common.resources(workload, config),
                                      config.family or "fa2", segs, outs.rows, Reductions.empty())

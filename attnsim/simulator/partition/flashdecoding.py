@@ -8,6 +8,8 @@ picks the smallest eligible split count whose wave efficiency is >= 0.85 x the b
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from attnsim.simulator.hardware import GpuSpec
@@ -21,6 +23,7 @@ from attnsim.simulator.workload import DecodeWorkload
 MAX_SPLITS = 128
 
 
+@functools.lru_cache(maxsize=4096)
 def num_splits_heuristic(bhm: int, num_sms: int, n_blocks: int, max_splits: int = MAX_SPLITS) -> int:
     """FA2's split count for `bhm` = batch x heads x m-blocks CTAs on `num_sms` CTA slots."""
     if bhm >= 0.8 * num_sms:
@@ -68,31 +71,44 @@ def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: 
     )
 
 
+def split_rows(tiles: np.ndarray, splits: int):
+    """Segment rows of the non-empty splits, CTA-sorted: (cta, output or None = identity, first, count)
+    arrays [n_segments], and the splits each output uses, int64 [n_outputs]."""
+    n_out = len(tiles)
+    if splits == 1:  # one CTA per output, the whole context
+        return np.arange(n_out), None, np.zeros(n_out, np.int64), tiles, np.ones(n_out, np.int64)
+    first, count = split_ranges(tiles, splits)
+    keep = count > 0
+    if keep.all():
+        return (np.arange(n_out * splits), np.repeat(np.arange(n_out), splits), first.reshape(-1),
+                count.reshape(-1), np.full(n_out, splits))
+    cta = np.arange(n_out * splits).reshape(n_out, splits)  # CTA = output x splits + split
+    out_idx = np.broadcast_to(np.arange(n_out)[:, None], keep.shape)[keep]
+    return cta[keep], out_idx, first[keep], count[keep], keep.sum(axis=1)
+
+
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
     tile = common.kv_tile_tokens(workload, config)
-    splits = config.splits or heuristic_splits(workload, gpu, tile)
+    heuristic = heuristic_splits(workload, gpu, tile)
+    splits = config.splits or heuristic
     family = config.family or "flashdecoding"
     outs = common.outputs(workload, tile)
-    first, count = split_ranges(outs.tiles, splits)
     grid = outs.count * splits
-    cta = np.arange(grid).reshape(outs.count, splits)  # CTA = output x splits + split
-    keep = count > 0
-    out_idx = np.broadcast_to(np.arange(outs.count)[:, None], keep.shape)[keep]
-    segs = common.segment_table(workload, tile, outs, cta[keep], out_idx, first[keep], count[keep],
-                                np.full(keep.sum(), ROLE_PEER if splits > 1 else ROLE_COMPLETE))
-    reductions = _combine_reductions(outs, segs, keep) if splits > 1 else Reductions.empty()
+    cta, out_idx, first, count, n_used = split_rows(outs.tiles, splits)
+    segs = common.segment_table(workload, tile, outs, cta, out_idx, first, count,
+                                np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE))
+    reductions = _combine_reductions(outs, segs, n_used) if splits > 1 else Reductions.empty()
     attention = common.attention_launch(workload, grid, common.resources(workload, config), family,
                                         segs, outs.rows, Reductions.empty())
     launches = (attention,)
     if splits > 1:
-        launches += (combine_launch(workload, outs, keep.sum(axis=1), family + "-combine"),)
-    notes = {"heuristic_splits": heuristic_splits(workload, gpu, tile), "splits_override": config.splits}
+        launches += (combine_launch(workload, outs, n_used, family + "-combine"),)
+    notes = {"heuristic_splits": heuristic, "splits_override": config.splits}
     return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes)
 
 
-def _combine_reductions(outs: common.Outputs, segs, keep: np.ndarray) -> Reductions:
+def _combine_reductions(outs: common.Outputs, segs, n_used: np.ndarray) -> Reductions:
     """Every output merges its non-empty splits in the combine launch (host_cta = -1)."""
-    n_used = keep.sum(axis=1)
     return Reductions(
         seq=frozen_array(outs.seq), kv_head=frozen_array(outs.kv_head), q_block=frozen_array(outs.q_block),
         host_cta=frozen_array(np.full(outs.count, -1)),

@@ -54,13 +54,11 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     total = int(out_start[-1])
     grid = resolve_grid(workload, gpu, config, total)
     bounds = chunk_bounds(total, grid)
-    chunk, out_idx, lo, hi = _intersect(bounds, out_start)
-    whole = (lo == out_start[out_idx]) & (hi == out_start[out_idx + 1])
-    has_first = lo == out_start[out_idx]
-    role = np.where(whole, ROLE_COMPLETE, np.where(has_first, ROLE_HOST, ROLE_PEER))
-    segs = common.segment_table(workload, tile, outs, grid - 1 - chunk, out_idx, lo - out_start[out_idx],
-                                hi - lo, role)
-    reductions = _host_reductions(segs, workload.kv_heads, outs.q_blocks)
+    prog, prog_rows, out_idx, lo, hi = _intersect(bounds, out_start)
+    begins = lo == out_start[out_idx]
+    role = np.where(begins, np.where(hi == out_start[out_idx + 1], ROLE_COMPLETE, ROLE_HOST), ROLE_PEER)
+    segs = common.segment_table(workload, tile, outs, prog, out_idx, lo - out_start[out_idx], hi - lo, role)
+    reductions = _host_reductions(segs, bounds, out_start, out_idx, prog_rows)
     launch = common.attention_launch(workload, grid, common.resources(workload, config),
                                      config.family or "streamk", segs, outs.rows, reductions)
     share = int(bounds[1] - bounds[0]) if grid else 0
@@ -69,40 +67,44 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
 
 
 def _intersect(bounds: np.ndarray, out_start: np.ndarray):
-    """Segments = non-empty intersections of chunk ranges with output ranges, in chunk order.
+    """Segments = non-empty intersections of chunk ranges with output ranges, in program order
+    (program p runs chunk g - 1 - p; within a program, outputs ascend).
 
-    Returns (chunk, output, lo, hi) arrays [n_segments] with iteration range [lo, hi).
+    Returns (program, output, lo, hi) arrays [n_segments] with iteration range [lo, hi), and the
+    first segment row of each program, int64 [g + 1].
     """
-    first_out = np.searchsorted(out_start, bounds[:-1], side="right") - 1
-    last_out = np.searchsorted(out_start, bounds[1:] - 1, side="right") - 1
-    per_chunk = last_out - first_out + 1
-    chunk = np.repeat(np.arange(len(per_chunk)), per_chunk)
-    rank = np.arange(len(chunk)) - np.repeat(np.cumsum(per_chunk) - per_chunk, per_chunk)
-    out_idx = first_out[chunk] + rank
-    lo = np.maximum(bounds[chunk], out_start[out_idx])
-    hi = np.minimum(bounds[chunk + 1], out_start[out_idx + 1])
-    return chunk, out_idx, lo, hi
+    chunk_lo, chunk_hi = bounds[-2::-1], bounds[:0:-1]  # [g], indexed by program
+    first_out = np.searchsorted(out_start, chunk_lo, side="right") - 1
+    per_prog = np.searchsorted(out_start, chunk_hi - 1, side="right") - first_out
+    prog_rows = offsets_from_counts(per_prog)
+    prog = np.repeat(np.arange(len(per_prog)), per_prog)
+    out_idx = first_out[prog] + (np.arange(len(prog)) - prog_rows[prog])
+    lo = np.maximum(chunk_lo[prog], out_start[out_idx])
+    hi = np.minimum(chunk_hi[prog], out_start[out_idx + 1])
+    return prog, prog_rows, out_idx, lo, hi
 
 
-def _host_reductions(segs: SegmentTable, kv_heads: int, q_blocks: int) -> Reductions:
-    """One row per straddling output: the host program and its peers (lower program ids)."""
-    done = common.peer_done_bytes(segs)
-    # Map each segment row (sorted by program) back to its output via (seq, kv_head, q_block).
-    out_of_row = (segs.seq * kv_heads + segs.kv_head) * q_blocks + segs.q_block
-    hosts = np.flatnonzero(segs.role == ROLE_HOST)
-    peers = np.flatnonzero(segs.role == ROLE_PEER)
+def _host_reductions(segs: SegmentTable, bounds, out_start, out_idx, prog_rows) -> Reductions:
+    """One row per straddling output, ascending: the host program and its peers (lower program ids).
+
+    The host runs the output's first chunk c; its peers run chunks c + 1 .. e - 1 (e: the first
+    chunk that starts at or after the output's end), i.e. programs g - e .. g - 2 - c, each as its
+    first segment, so a peer's partial is published after exactly that segment's KV bytes.
+    """
+    hosts = np.flatnonzero(segs.role == ROLE_HOST)[::-1]  # descending program = ascending output
     if len(hosts) == 0:
         return Reductions.empty()
-    order = np.argsort(out_of_row[peers], kind="stable")
-    peers = peers[order]  # grouped by output; within an output, ascending program id
-    host_out = out_of_row[hosts]
-    host_order = np.argsort(host_out)
-    hosts, host_out = hosts[host_order], host_out[host_order]
-    counts = np.searchsorted(out_of_row[peers], host_out, side="right") - np.searchsorted(
-        out_of_row[peers], host_out, side="left")
+    grid = len(bounds) - 1
+    host_prog = segs.cta[hosts]
+    end_chunk = np.searchsorted(bounds, out_start[out_idx[hosts] + 1])
+    n_peers = end_chunk - (grid - 1 - host_prog) - 1
+    peer_offsets = offsets_from_counts(n_peers)
+    first_peer = grid - end_chunk  # lowest peer program of each host
+    peer_prog = np.repeat(first_peer - peer_offsets[:-1], n_peers) + np.arange(peer_offsets[-1])
+    peer_rows = prog_rows[peer_prog]
     return Reductions(
         seq=frozen_array(segs.seq[hosts]), kv_head=frozen_array(segs.kv_head[hosts]),
-        q_block=frozen_array(segs.q_block[hosts]), host_cta=frozen_array(segs.cta[hosts]),
-        peer_offsets=frozen_array(offsets_from_counts(counts)), peer_cta=frozen_array(segs.cta[peers]),
-        peer_done_bytes=frozen_array(done[peers], np.float64),
+        q_block=frozen_array(segs.q_block[hosts]), host_cta=frozen_array(host_prog),
+        peer_offsets=frozen_array(peer_offsets), peer_cta=frozen_array(peer_prog),
+        peer_done_bytes=frozen_array(segs.kv_bytes[peer_rows], np.float64),
     )

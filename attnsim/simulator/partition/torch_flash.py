@@ -30,7 +30,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     fa2_config = replace(config, kv_tile_tokens=common.fa2_block_n(workload.head_dim), num_warps=4,
                          resources=config.resources or fa2_cuda_resources(workload),
                          family=config.family or "torch-flash")
-    sched = flashdecoding.partition(workload, gpu, fa2_config)
-    if sched.splits == 1 and config.family is None:  # FA2 runs its plain forward kernel, not split-KV
-        sched = flashdecoding.partition(workload, gpu, replace(fa2_config, family="torch-flash-nosplit"))
-    return replace(sched, strategy="torch-flash")
+    splits = config.splits or flashdecoding.heuristic_splits(workload, gpu, fa2_config.kv_tile_tokens)
+    if splits == 1 and config.family is None:  # FA2 runs its plain forward kernel, not split-KV
+        fa2_config = replace(fa2_config, family="torch-flash-nosplit")
+    return replace(flashdecoding.partition(workload, gpu, fa2_config), strategy="torch-flash")
