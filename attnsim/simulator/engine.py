@@ -99,12 +99,20 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
 
 def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):
     """All CTAs start at t = 0; they finish streaming in order of their bytes (vectorised)."""
-    levels, counts = np.unique(work, return_counts=True)
-    streaming = len(work) - offsets_from_counts(counts)[:-1]  # CTAs streaming before each level
+    n = len(work)
+    if n and work.min() == work.max():  # uniform: one level, every CTA streams until the end
+        levels, streaming = work[:1], np.array([n])
+    else:
+        ordered = np.sort(work)
+        new_level = np.empty(n, dtype=bool)  # ordered[i] starts a new byte level
+        new_level[:1] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=new_level[1:])
+        first = np.flatnonzero(new_level)
+        levels, streaming = ordered[first], n - first  # CTAs streaming before each level
     trace_w = np.concatenate(([0.0], levels))
     trace_t = np.concatenate(([0.0], np.cumsum(np.diff(trace_w) / bw.per_cta(streaming))))
-    stream_end = trace_t[1:][np.searchsorted(levels, work)]
-    return np.zeros(len(work)), stream_end, trace_t, trace_w
+    stream_end = trace_t[1:][np.searchsorted(levels, work)] if len(levels) > 1 else np.full(n, trace_t[-1])
+    return np.zeros(n), stream_end, trace_t, trace_w
 
 
 def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthModel):
@@ -119,6 +127,7 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
     t = w = 0.0
     n_streaming, next_cta, run = 0, 0, 0
     trace_t, trace_w = [0.0], [0.0]
+    rates = {}  # per-CTA rate by streaming count: waves repeat the same few counts
     while next_cta < n or streaming or tails:
         while n_free and next_cta < n:  # dispatch the next cohort
             while run_starts[run + 1] <= next_cta:
@@ -130,7 +139,9 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
             heapq.heappush(streaming, (w + work[next_cta], next_cta, hi))
             n_streaming += hi - next_cta
             next_cta = hi
-        rate = bw.per_cta(n_streaming)
+        rate = rates.get(n_streaming)
+        if rate is None:
+            rate = rates[n_streaming] = bw.per_cta(n_streaming)
         t_stream = t + (streaming[0][0] - w) / rate if streaming else np.inf
         t_tail = tails[0][0] if tails else np.inf
         if t_stream <= t_tail:
@@ -153,14 +164,17 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
 def _host_ready(schedule: Schedule, stream_end, w_start, trace_t, trace_w) -> np.ndarray:
     """When each CTA may start its fixed tail: hosts wait for every peer's partial to be published."""
     red = schedule.reductions
-    ready = stream_end.copy()
     hosts = red.host_cta >= 0
     if not hosts.any():
-        return ready
+        return stream_end
     peer_w = w_start[red.peer_cta] + red.peer_done_bytes  # virtual-work clock at publication
     peer_t = np.interp(peer_w, trace_w, trace_t)
-    row = np.repeat(np.arange(len(red)), np.diff(red.peer_offsets))
-    latest = np.full(len(red), -np.inf)
-    np.maximum.at(latest, row, peer_t)
+    n_peers = np.diff(red.peer_offsets)
+    if n_peers.min() > 0:  # every row has peers: reduce each row's contiguous run
+        latest = np.maximum.reduceat(peer_t, red.peer_offsets[:-1])
+    else:
+        latest = np.full(len(red), -np.inf)
+        np.maximum.at(latest, np.repeat(np.arange(len(red)), n_peers), peer_t)
+    ready = stream_end.copy()
     np.maximum.at(ready, red.host_cta[hosts], latest[hosts])
     return ready

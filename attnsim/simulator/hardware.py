@@ -40,6 +40,7 @@ class CostParams:
     l2_dirty_fraction: float = 1.0
 
 
+DEFAULT_COST = CostParams()  # frozen: one shared instance for families without parameters
 # A combine launch is queued right behind its attention launch: small gap, tiny CTAs.
 COMBINE_DEFAULT = CostParams(launch_overhead_us=1.5, cta_fixed_us=0.5, segment_fixed_us=0.0)
 
@@ -78,7 +79,7 @@ class GpuSpec:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
         if family in self.cost:
             return self.cost[family]
-        return COMBINE_DEFAULT if family.endswith("-combine") else self.cost.get("default", CostParams())
+        return COMBINE_DEFAULT if family.endswith("-combine") else self.cost.get("default", DEFAULT_COST)
 
     def kernel_config(self, strategy: str, head_dim: int, dtype: str) -> dict | None:
         return self.kernels.get(f"{strategy}/d{head_dim}/{dtype}")
