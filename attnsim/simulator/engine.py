@@ -100,26 +100,27 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
 def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):
     """All CTAs start at t = 0; they finish streaming in order of their bytes (vectorised)."""
     n = len(work)
-    if n and work.min() == work.max():  # uniform: one level, every CTA streams until the end
-        levels, streaming = work[:1], np.array([n])
-    else:
-        ordered = np.sort(work)
-        new_level = np.empty(n, dtype=bool)  # ordered[i] starts a new byte level
-        new_level[:1] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=new_level[1:])
-        first = np.flatnonzero(new_level)
-        levels, streaming = ordered[first], n - first  # CTAs streaming before each level
+    if n and work.min() == work.max():  # uniform: all n CTAs stream side by side to the end
+        t_end = (work[0] - 0.0) / bw.per_cta(n)
+        return np.zeros(n), np.full(n, t_end), np.array([0.0, t_end]), np.array([0.0, work[0]])
+    ordered = np.sort(work)
+    new_level = np.empty(n, dtype=bool)  # ordered[i] starts a new byte level
+    new_level[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new_level[1:])
+    first = np.flatnonzero(new_level)
+    levels, streaming = ordered[first], n - first  # CTAs streaming before each level
     trace_w = np.concatenate(([0.0], levels))
     trace_t = np.concatenate(([0.0], np.cumsum(np.diff(trace_w) / bw.per_cta(streaming))))
-    stream_end = trace_t[1:][np.searchsorted(levels, work)] if len(levels) > 1 else np.full(n, trace_t[-1])
-    return np.zeros(n), stream_end, trace_t, trace_w
+    return np.zeros(n), trace_t[1:][np.searchsorted(levels, work)], trace_t, trace_w
 
 
 def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthModel):
     """More CTAs than slots: dispatch cohorts in launch order as slots free up."""
     n = len(work)
-    start, stream_end, w_start, slot = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
     changes = np.flatnonzero((work[1:] != work[:-1]) | (fixed[1:] != fixed[:-1])) + 1
+    if len(changes) == 0:
+        return _uniform_waves(n, work[0], fixed[0], slots, bw)
+    start, stream_end, w_start, slot = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
     run_starts = np.concatenate(([0], changes, [n]))
     free_slots = np.arange(slots - 1, -1, -1)  # a stack (top = end); slot ids are reused LIFO
     n_free = slots
@@ -158,6 +159,34 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
             n_free += hi - lo
         trace_t.append(t)
         trace_w.append(w)
+    return start, stream_end, w_start, slot, np.asarray(trace_t), np.asarray(trace_w)
+
+
+def _uniform_waves(n: int, work, fixed, slots: int, bw: cost.BandwidthModel):
+    """_waves when every CTA has the same bytes and fixed time: each wave is one cohort of `slots`
+    CTAs (the last one smaller) that streams alone, so the event loop reduces to one step per wave,
+    with the same float operations in the same order. Slots are reused LIFO: wave CTA i runs on slot i."""
+    sizes = [slots] * (n // slots) + ([n % slots] if n % slots else [])
+    t = w = 0.0
+    wave_t, wave_w, wave_end = [], [], []  # per wave: start time, W at start, stream end time
+    trace_t, trace_w = [0.0], [0.0]
+    rates = {}
+    for size in sizes:
+        rate = rates.get(size)
+        if rate is None:
+            rate = rates[size] = bw.per_cta(size)
+        wave_t.append(t)
+        wave_w.append(w)
+        w_end = w + work
+        t = t + (w_end - w) / rate
+        w = w_end
+        wave_end.append(t)
+        t = t + fixed  # the cohort releases its slots; nothing streams meanwhile, so W holds
+        trace_t += [wave_end[-1], t]
+        trace_w += [w, w]
+    start, w_start = np.repeat(wave_t, sizes), np.repeat(wave_w, sizes)
+    stream_end = np.repeat(wave_end, sizes)
+    slot = np.arange(n) % slots
     return start, stream_end, w_start, slot, np.asarray(trace_t), np.asarray(trace_w)
 
 

@@ -3,6 +3,7 @@ assembly of per-CTA work arrays from a segment table."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,7 +66,10 @@ class Outputs:
         return len(self.seq)
 
 
+@functools.lru_cache(maxsize=32)
 def outputs(workload: DecodeWorkload, tile: int) -> Outputs:
+    """The outputs of a workload; cached (read-only arrays), as every strategy planned for one
+    workload asks for the same ones."""
     rows_total = workload.q_len * workload.group
     q_blocks = -(-rows_total // Q_BLOCK_ROWS)
     per_seq = workload.kv_heads * q_blocks
@@ -75,8 +79,8 @@ def outputs(workload: DecodeWorkload, tile: int) -> Outputs:
     q_block[...] = np.arange(q_blocks)
     seq = np.repeat(np.arange(workload.batch), per_seq)
     context = np.repeat(np.array(workload.contexts, dtype=np.int64), per_seq)
-    return Outputs(seq, kv_head.reshape(-1), q_block.reshape(-1), -(-context // tile), context, q_blocks,
-                   min(rows_total, Q_BLOCK_ROWS))
+    return Outputs(frozen_array(seq), frozen_array(kv_head.reshape(-1)), frozen_array(q_block.reshape(-1)),
+                   frozen_array(-(-context // tile)), frozen_array(context), q_blocks, min(rows_total, Q_BLOCK_ROWS))
 
 
 def segment_kv_bytes(workload: DecodeWorkload, tile: int, context, first, n) -> np.ndarray:
