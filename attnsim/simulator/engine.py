@@ -85,7 +85,7 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
     fixed = cost.cta_fixed_us(gpu.cost_for(launch.family), launch, schedule.reductions)
     if launch.grid <= slots:
         start, stream_end, trace_t, trace_w = _single_wave(work, bw)
-        w_start = np.zeros(launch.grid)
+        w_start = start  # all zeros: every CTA starts at t = 0, W = 0
         slot = np.arange(launch.grid)
     else:
         start, stream_end, w_start, slot, trace_t, trace_w = _waves(work, fixed, slots, bw)
@@ -110,7 +110,7 @@ def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):
     first = np.flatnonzero(new_level)
     levels, streaming = ordered[first], n - first  # CTAs streaming before each level
     trace_w = np.concatenate(([0.0], levels))
-    trace_t = np.concatenate(([0.0], np.cumsum(np.diff(trace_w) / bw.per_cta(streaming))))
+    trace_t = np.concatenate(([0.0], np.cumsum((trace_w[1:] - trace_w[:-1]) / bw.per_cta(streaming))))
     return np.zeros(n), trace_t[1:][np.searchsorted(levels, work)], trace_t, trace_w
 
 
@@ -198,7 +198,7 @@ def _host_ready(schedule: Schedule, stream_end, w_start, trace_t, trace_w) -> np
         return stream_end
     peer_w = w_start[red.peer_cta] + red.peer_done_bytes  # virtual-work clock at publication
     peer_t = np.interp(peer_w, trace_w, trace_t)
-    n_peers = np.diff(red.peer_offsets)
+    n_peers = red.peer_offsets[1:] - red.peer_offsets[:-1]
     if n_peers.min() > 0:  # every row has peers: reduce each row's contiguous run
         latest = np.maximum.reduceat(peer_t, red.peer_offsets[:-1])
     else:

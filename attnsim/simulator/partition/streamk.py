@@ -54,10 +54,9 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     total = int(out_start[-1])
     grid = resolve_grid(workload, gpu, config, total)
     bounds = chunk_bounds(total, grid)
-    prog, prog_rows, out_idx, lo, hi = _intersect(bounds, out_start)
-    begins = lo == out_start[out_idx]
-    role = np.where(begins, np.where(hi == out_start[out_idx + 1], ROLE_COMPLETE, ROLE_HOST), ROLE_PEER)
-    segs = common.segment_table(workload, tile, outs, prog, out_idx, lo - out_start[out_idx], hi - lo, role)
+    prog, prog_rows, out_idx, (lo, hi), (out_lo, out_hi) = _intersect(bounds, out_start)
+    role = np.where(lo == out_lo, np.where(hi == out_hi, ROLE_COMPLETE, ROLE_HOST), ROLE_PEER)
+    segs = common.segment_table(workload, tile, outs, prog, out_idx, lo - out_lo, hi - lo, role)
     reductions = _host_reductions(segs, bounds, out_start, out_idx, prog_rows)
     launch = common.attention_launch(workload, grid, common.resources(workload, config),
                                      config.family or "streamk", segs, outs.rows, reductions)
@@ -70,8 +69,8 @@ def _intersect(bounds: np.ndarray, out_start: np.ndarray):
     """Segments = non-empty intersections of chunk ranges with output ranges, in program order
     (program p runs chunk g - 1 - p; within a program, outputs ascend).
 
-    Returns (program, output, lo, hi) arrays [n_segments] with iteration range [lo, hi), and the
-    first segment row of each program, int64 [g + 1].
+    Returns program, first segment row of each program (int64 [g + 1]), output, the segment's
+    iteration range (lo, hi) and its output's (out_lo, out_hi); arrays [n_segments] unless noted.
     """
     chunk_lo, chunk_hi = bounds[-2::-1], bounds[:0:-1]  # [g], indexed by program
     first_out = np.searchsorted(out_start, chunk_lo, side="right") - 1
@@ -79,9 +78,9 @@ def _intersect(bounds: np.ndarray, out_start: np.ndarray):
     prog_rows = offsets_from_counts(per_prog)
     prog = np.repeat(np.arange(len(per_prog)), per_prog)
     out_idx = first_out[prog] + (np.arange(len(prog)) - prog_rows[prog])
-    lo = np.maximum(chunk_lo[prog], out_start[out_idx])
-    hi = np.minimum(chunk_hi[prog], out_start[out_idx + 1])
-    return prog, prog_rows, out_idx, lo, hi
+    out_lo, out_hi = out_start[out_idx], out_start[out_idx + 1]
+    lo, hi = np.maximum(chunk_lo[prog], out_lo), np.minimum(chunk_hi[prog], out_hi)
+    return prog, prog_rows, out_idx, (lo, hi), (out_lo, out_hi)
 
 
 def _host_reductions(segs: SegmentTable, bounds, out_start, out_idx, prog_rows) -> Reductions:
