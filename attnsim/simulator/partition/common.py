@@ -119,7 +119,7 @@ def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: 
         write_bytes = np.bincount(segs.cta, weights=write, minlength=grid)
         tiles = np.bincount(segs.cta, weights=segs.n_tiles, minlength=grid)
     hosts = reductions.host_cta >= 0
-    if hosts.any():  # hosts read their peers' partials
+    if len(reductions) and hosts.any():  # hosts read their peers' partials
         n_peers = reductions.peer_offsets[1:] - reductions.peer_offsets[:-1]
         read_bytes = read_bytes + np.bincount(reductions.host_cta[hosts], weights=n_peers[hosts] * partial_bytes,
                                               minlength=grid)
