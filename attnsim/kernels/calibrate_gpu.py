@@ -18,8 +18,9 @@ CAL_CONTEXTS = (768, 3000, 12000, 48000, 192000)  # none is in the benchmark swe
 CAL_BATCHES = (1, 3, 12, 24)
 CAL_HEADS = ((32, 32), (32, 8), (64, 8), (96, 96))
 CAL_HEAD_DIMS = (64, 128)
-CAL_RAGGED = ((5, 100), (12, 101))  # (batch, seed); benchmark seeds are 0-2
-CAL_MAX_KV_BYTES = 6e9
+# (batch, seed) of ragged batches with lengths log-uniform in 1k..200k; benchmark seeds are 0-2
+CAL_RAGGED = ((5, 100), (12, 101), (3, 102), (6, 103), (10, 104), (16, 105), (24, 106))
+CAL_MAX_KV_BYTES = 10e9
 BANDWIDTH_CTAS = (1, 2, 4, 8, 16, 32, 66, 100, 132, 200, 264, 396, 528, 1056)
 BANDWIDTH_WARPS = (4, 8)
 STRATEGIES = ("fa2", "flashdecoding", "streamk", "torch-flash")
@@ -28,8 +29,8 @@ STRATEGIES = ("fa2", "flashdecoding", "streamk", "torch-flash")
 def calibration_sweep(dtype: str = "float16") -> list[DecodeWorkload]:
     points = [DecodeWorkload.build(b, qh, kvh, d, c, dtype=dtype)
               for d in CAL_HEAD_DIMS for qh, kvh in CAL_HEADS for b in CAL_BATCHES for c in CAL_CONTEXTS]
-    points += [DecodeWorkload.build(b, 32, 8, 128, ragged_contexts(b, seed, 1000, 200000), dtype=dtype)
-               for b, seed in CAL_RAGGED]
+    points += [DecodeWorkload.build(b, qh, kvh, d, ragged_contexts(b, seed, 1000, 200000), dtype=dtype)
+               for b, seed in CAL_RAGGED for qh, kvh, d in ((32, 8, 128), (64, 8, 64))]
     return [w for w in points if padded_kv_bytes(w) <= CAL_MAX_KV_BYTES]
 
 

@@ -19,6 +19,7 @@ from attnsim.simulator.calibration import CostParams, fit_bandwidth_curve, fit_c
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.validation import measured_points
 
+STREAMK_MERGE_FANIN = 5
 FAMILIES_BY_STRATEGY = {"fa2": ("fa2",), "flashdecoding": ("flashdecoding", "flashdecoding-combine"),
                         "streamk": ("streamk",), "torch-flash": ("torch-flash", "torch-flash-combine", "torch-flash-nosplit")}
 
@@ -32,6 +33,9 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
                                         segment_fixed_us=0.0)
     cost = {f: (combine_start if f.endswith("-combine") else start)
             for fams in FAMILIES_BY_STRATEGY.values() for f in fams}
+    # Our stream-K kernel merges along a 5-ary tree (BLOCK_P = 4 partials per step for every
+    # group <= 32 at 8 warps: attnsim/kernels/plan_tables.merge_block).
+    cost["streamk"] = dataclasses.replace(start, merge_fanin=STREAMK_MERGE_FANIN)
     spec = dataclasses.replace(base, hbm_read_gbps=round(float(bandwidth["read_gbps"].max()), 1), cost=cost,
                                kernels=dict(kernels), source=source)
     report = {"bandwidth_fit": {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak},

@@ -42,7 +42,7 @@ FREE_PARAMS = {
     "torch-flash-nosplit": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee",
                             "hbm_scale", "l2_dirty_fraction"),
     "streamk": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "segment_fixed_us",
-                "fixup_fixed_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
+                "fixup_fixed_us", "fixup_per_peer_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
 }
 
 

@@ -75,6 +75,14 @@ def cta_work_bytes(launch: Launch) -> np.ndarray:
     return launch.cta_read_bytes + launch.cta_write_bytes
 
 
+def merge_steps(n_peers: np.ndarray, fanin: float) -> np.ndarray:
+    """Merge steps on a host's critical path: one per peer, or one per level of a fanin-ary tree
+    (P peers + the host's own partial need ceil(log_fanin(P + 1)) levels)."""
+    if fanin < 2:
+        return n_peers.astype(np.float64)
+    return np.ceil(np.log(n_peers + 1.0) / np.log(fanin) - 1e-9)
+
+
 def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions) -> np.ndarray:
     """Non-streaming time of each CTA: prologue/epilogue, per segment, per tile, host fix-ups. [grid]."""
     fixed = (params.cta_fixed_us + params.segment_fixed_us * launch.cta_segments
@@ -82,6 +90,6 @@ def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions) -> 
     if launch.name == "attention" and len(reductions):
         hosts = reductions.host_cta >= 0
         n_peers = np.diff(reductions.peer_offsets)[hosts]
-        fixup = params.fixup_fixed_us + params.fixup_per_peer_us * n_peers
+        fixup = params.fixup_fixed_us + params.fixup_per_peer_us * merge_steps(n_peers, params.merge_fanin)
         fixed = fixed + np.bincount(reductions.host_cta[hosts], weights=fixup, minlength=launch.grid)
     return fixed

@@ -31,7 +31,10 @@ class CostParams:
     segment_fixed_us: float = 0.3  # per (CTA, output) segment: re-init of the online softmax
     tile_fixed_us: float = 0.0  # per KV tile, not overlapped with streaming
     fixup_fixed_us: float = 0.5  # per host CTA that merges partials in-kernel
-    fixup_per_peer_us: float = 0.2  # per partial merged by a host
+    fixup_per_peer_us: float = 0.2  # per merge step on the host's critical path (see merge_fanin)
+    # 0: the host merges its peers one by one (a step per peer). k >= 2: a k-ary merge tree (peers
+    # pre-merge up to k - 1 lower-id peers each, vectorised), a step per tree level.
+    merge_fanin: float = 0.0
     bw_knee: float = 2.5  # sharpness p of the bandwidth knee (large p -> hard min())
     hbm_scale: float = 1.0  # this kernel's saturated bandwidth / the profile's hbm_read_gbps
     # Fraction of the L2 that is dirty when the kernel starts: its reads evict those lines, which
