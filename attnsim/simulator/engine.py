@@ -22,7 +22,7 @@ from attnsim.errors import InputError
 from attnsim.simulator import cost
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import occupancy
-from attnsim.simulator.schedule import Launch, Schedule, offsets_from_counts
+from attnsim.simulator.schedule import Launch, Schedule
 
 
 @dataclass(frozen=True, eq=False)
