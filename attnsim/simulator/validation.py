@@ -136,7 +136,7 @@ def rank_metrics(rows: pd.DataFrame, strategies=OURS, tolerance_pct: float = 5.0
     """How often the predicted fastest of `strategies` is the measured fastest (exact, and within tolerance)."""
     ours = rows[rows["strategy"].isin(strategies)]
     keys = _key_columns(ours)
-    exact = near = total = 0
+    exact = near = total = decisive = decisive_right = 0
     ratio_errors: dict[str, list[float]] = {}
     for _, group in ours.groupby(keys, dropna=False):
         if group["strategy"].nunique() < len(strategies):
@@ -146,6 +146,10 @@ def rank_metrics(rows: pd.DataFrame, strategies=OURS, tolerance_pct: float = 5.0
         pred_best, meas_best = by["predicted_us"].idxmin(), by["time_us"].idxmin()
         exact += pred_best == meas_best
         near += by.loc[pred_best, "time_us"] <= by["time_us"].min() * (1 + tolerance_pct / 100)
+        first, second = np.sort(by["time_us"].to_numpy())[:2]
+        if second > first * (1 + tolerance_pct / 100):  # the measured winner wins clearly
+            decisive += 1
+            decisive_right += pred_best == meas_best
         for other in strategies:
             if other != "streamk" and "streamk" in by.index:
                 pred_ratio = by.loc[other, "predicted_us"] / by.loc["streamk", "predicted_us"]
@@ -154,6 +158,8 @@ def rank_metrics(rows: pd.DataFrame, strategies=OURS, tolerance_pct: float = 5.0
     return {
         "points": total, "rank_accuracy": exact / total if total else float("nan"),
         f"rank_accuracy_within_{tolerance_pct:g}pct": near / total if total else float("nan"),
+        "decisive_points": decisive,
+        "rank_accuracy_decisive": decisive_right / decisive if decisive else float("nan"),
         "speedup_ratio_mape": {k: float(np.mean(v)) for k, v in ratio_errors.items()},
     }
 
