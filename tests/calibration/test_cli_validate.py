@@ -6,20 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from attnsim.cli import main
+from cli_helpers import run_cli
 
 DATA = Path(__file__).parent.parent / "data"
-
-
-def run_cli(args, capsys):
-    """(exit status, stdout, stderr) of `attnsim ARGS` run in-process."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_validate_measurements_reports_mape_and_writes_csv_and_plots(tmp_path, capsys):

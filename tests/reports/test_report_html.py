@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from attnsim.cli import main
+from cli_helpers import run_cli
 from report_helpers import DATA, SMALL_TOML
 
 
@@ -21,16 +21,6 @@ class Links(HTMLParser):
             self.targets.append(attrs.get("src") or attrs.get("href"))
         if tag == "img":
             self.images.append(attrs["src"])
-
-
-def run_cli(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def parse_page(index: Path) -> Links:
