@@ -19,7 +19,7 @@ install: $(BIN)/attnsim
 
 demo: install
 	$(BIN)/attnsim predict --gpu h100 --model llama-3.1-8b --batch 1 --context 1k,4k,16k,64k,128k,256k,512k --plot out/demo_speedup.png
-	$(BIN)/attnsim report --scenario default --out out/report
+	$(BIN)/attnsim report --scenario default --out out/report --measurements results/h100/bench.csv
 
 test: install
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -n 2 -p no:cacheprovider
