@@ -15,8 +15,8 @@ from attnsim.fileio import write_text
 from attnsim.reports.tables import format_records
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.occupancy import CtaResources, occupancy as occupancy_of
-from attnsim.simulator.partition import PlanConfig, canonical_strategy, plan
-from attnsim.simulator.predict import predict_records
+from attnsim.simulator.partition import PlanConfig, canonical_strategy
+from attnsim.simulator.predict import plan_for, predict_records
 from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.schedule_text import describe_schedule
 from attnsim.units import parse_size
@@ -118,7 +118,7 @@ def schedule(gpu, calibration, strategy, splits, grid, kv_tile, max_ctas, plot_p
     workloads = build_workloads(**workload_kw)
     if len(workloads) != 1:
         raise InputError("context", "schedule takes one context length (or one ragged --contexts)")
-    sched = plan(strategy, workloads[0], spec, _plan_config(splits, grid, kv_tile))
+    sched = plan_for(canonical_strategy(strategy), workloads[0], spec, _plan_config(splits, grid, kv_tile))
     result = simulate(sched, spec)
     click.echo(describe_schedule(sched, result, max_ctas))
     if plot_path:

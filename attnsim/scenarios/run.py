@@ -16,8 +16,7 @@ from attnsim.scenarios.scenario import Case, Scenario
 from attnsim.simulator.engine import SimResult
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import occupancy
-from attnsim.simulator.partition import plan
-from attnsim.simulator.predict import predict_one, predict_records
+from attnsim.simulator.predict import plan_for, predict_one, predict_records
 
 Progress = Callable[[Sequence, str], Iterable]  # wraps a list of jobs to show progress (CLI: a bar)
 OCCUPANCY_PROBE_TOKENS = 4096  # context of the workload planned to read a kernel's CTA shape
@@ -59,7 +58,7 @@ def kernel_occupancy(workload, gpu: GpuSpec, strategies: Sequence[str]) -> list[
     """For each strategy's launches on `workload`: CTA resources, per-limit blocks, the binding limit."""
     rows = []
     for strategy in strategies:
-        for launch in plan(strategy, workload, gpu).launches:
+        for launch in plan_for(strategy, workload, gpu).launches:
             res = launch.resources
             occ = occupancy(gpu, res)
             rows.append({"gpu": gpu.name, "kernel": f"{strategy}/{launch.name}", "head_dim": workload.head_dim,

@@ -13,8 +13,13 @@ from attnsim.simulator.workload import DecodeWorkload
 ALL_STRATEGIES = ("fa2", "flashdecoding", "streamk")
 
 
+def plan_for(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None):
+    """The Schedule the kernel would run: the profile's kernel configuration fills unset options."""
+    return plan(strategy, workload, gpu, plan_config_for(strategy, workload, gpu, config or PlanConfig()))
+
+
 def predict_one(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None) -> SimResult:
-    return simulate(plan(strategy, workload, gpu, config), gpu)
+    return simulate(plan_for(strategy, workload, gpu, config), gpu)
 
 
 def floor_us(workload: DecodeWorkload, gpu: GpuSpec) -> float:
