@@ -22,12 +22,12 @@ from attnsim.simulator.validation import (
 )
 
 
-def _require_cuda(command: str) -> None:
+def _require_cuda(command: str, offline_option: str) -> None:
     import torch
 
     if not torch.cuda.is_available():
         raise InputError("gpu", f"`attnsim {command}` measures on a CUDA GPU and none is available here; "
-                                "use --from-data / --measurements to work from saved measurements")
+                                f"{offline_option} works from saved measurements")
 
 
 @cli.command()
@@ -57,7 +57,7 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
         doc = _read_data(from_data)
         data, device = doc["calibration_data"], doc["device"]
     else:
-        _require_cuda("calibrate")
+        _require_cuda("calibrate", "--from-data FILE")
         data, device = _measure(base, rep_ms)
         raw = Path(out_path).with_suffix(".data.json")  # kept first: a refit needs no GPU
         write_text(raw, json.dumps({"format": "attnsim-calibration-data", "device": device,
@@ -145,7 +145,7 @@ def validate(gpu, calibration, measurements, quick, out_dir, fmt):
 
 
 def _bench_for_validation(gpu, quick, out_dir) -> Path:
-    _require_cuda("validate")
+    _require_cuda("validate", "--measurements FILE.csv")
     from attnsim.kernels.bench import run_bench_to_csv
 
     target = Path(out_dir or ".") / "validation_measurements.csv"
