@@ -8,7 +8,6 @@ import click
 
 from attnsim.errors import InputError
 from attnsim.scenarios import models
-from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 from attnsim.units import parse_size, parse_size_list
 
