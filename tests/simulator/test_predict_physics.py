@@ -155,3 +155,26 @@ def test_records_carry_speedups_against_both_baselines():
         assert r["speedup_vs_flashdecoding"] == pytest.approx(fd / r["time_us"], rel=1e-3)
         assert r["achieved_gbps"] <= H100.hbm_read_gbps and 0 < r["bw_fraction"] <= 1
     assert records["fa2"]["speedup_vs_fa2"] == 1.0 and records["flashdecoding"]["speedup_vs_flashdecoding"] == 1.0
+
+
+@pytest.mark.parametrize("q_heads, kv_heads", [(32, 32), (32, 8)])
+def test_calibrated_h100_speedup_at_512k_matches_the_measured_one(q_heads, kv_heads):
+    """The shipped profile's fa2/streamk ratio at batch 1, 512k agrees with results/h100/bench.csv.
+
+    (Our FA2 kernel keeps 3 stages of 16 KB tiles in flight, ~36 GB/s per CTA against the anchors'
+    ~16, so with 32 kv-heads its measured gap to stream-K is 2.6x, not the datasheet model's 6x.)"""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from attnsim.simulator.profiles import resolve_gpu
+
+    bench = pd.read_csv(Path(__file__).parents[2] / "results" / "h100" / "bench.csv")
+    rows = bench[(bench["batch"] == 1) & (bench["q_heads"] == q_heads) & (bench["kv_heads"] == kv_heads)
+                 & (bench["head_dim"] == 128) & (bench["context"] == 512 * 1024) & ~bench["ragged"]]
+    measured = rows.set_index("strategy")["time_us"]
+    workload = DecodeWorkload.build(1, q_heads, kv_heads, 128, 512 * 1024)
+    spec = resolve_gpu("h100")
+    assert spec.source.startswith("calibrated")
+    predicted_ratio = _time("fa2", workload, spec) / _time("streamk", workload, spec)
+    assert predicted_ratio == pytest.approx(measured["fa2"] / measured["streamk"], rel=0.10)
