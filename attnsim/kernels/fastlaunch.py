@@ -17,7 +17,8 @@ import os
 import torch
 
 
-def _interpreting() -> bool:
+def interpreting() -> bool:
+    """True under TRITON_INTERPRET=1: kernels run in Triton's CPU interpreter, nothing compiles."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
@@ -49,5 +50,5 @@ class CachedLaunch:
             self.compiled[grid3](*args, *(constexprs[n] for n in names))
             return
         compiled = self.jit_fn[grid](*args, **constexprs)
-        if not _interpreting() and compiled is not None:
+        if not interpreting() and compiled is not None:
             self.compiled, self.key = compiled, specialization_key(args)

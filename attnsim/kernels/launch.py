@@ -13,13 +13,12 @@ plan's default resource estimate stands in.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, replace
 
 import torch
 
 from attnsim.errors import InputError
-from attnsim.kernels.fastlaunch import CachedLaunch
+from attnsim.kernels.fastlaunch import CachedLaunch, interpreting
 from attnsim.kernels import fa2_decode, flash_decoding, lean_decode
 from attnsim.kernels.plan_tables import DeviceTables, merge_block
 from attnsim.simulator.hardware import GpuSpec
@@ -43,10 +42,6 @@ K_TILE_BYTES = 16 * 1024  # default KV tile: one K tile of 16 KB (64 tokens at d
 DEFAULT_WARPS = {"fa2": 4, "flashdecoding": 4, "streamk": 8}
 DEFAULT_STAGES = {"fa2": 3, "flashdecoding": 3, "streamk": 3}
 COMBINE_WARPS = 8
-
-
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def patch_interpreter_index() -> None:
