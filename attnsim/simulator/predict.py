@@ -48,7 +48,7 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, strategies=ALL_STRAT
     """One record per strategy; speedups against fa2 and flashdecoding (always simulated)."""
     config = config or PlanConfig()
     wanted = [canonical_strategy(s) for s in strategies]
-    results = {s: predict_one(s, workload, gpu, plan_config_for(s, workload, gpu, config))
+    results = {s: predict_one(s, workload, gpu, config)
                for s in dict.fromkeys(wanted + ["fa2", "flashdecoding"])}
     base = {"fa2": results["fa2"].total_us, "flashdecoding": results["flashdecoding"].total_us}
     return [_record(s, results[s], workload, gpu, base) for s in dict.fromkeys(wanted)]
