@@ -14,6 +14,7 @@ Full rows go to DIR/kernel_check.csv; the compact table prints last.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import csv
 import math
 import sys
@@ -78,7 +79,8 @@ def sdpa_flash(q, k, v):
 
 def measure(strategy, w, q, k, v, ref, config=None, num_warps=None, num_stages=None) -> dict:
     """Prepare, check (NaN-poisoned output, twice), time; one row."""
-    launcher = prepare(strategy, w, GPU, config, num_warps=num_warps, num_stages=num_stages)
+    config = dataclasses.replace(config or PlanConfig(), num_warps=num_warps, num_stages=num_stages)
+    launcher = prepare(strategy, w, GPU, config)
     out = torch.full_like(q, float("nan"))
     err = max(max_relative_error(launcher.run(q, k, v, out), ref) for _ in range(2)) if ref is not None else math.nan
     t = bench_us(lambda: launcher.run(q, k, v, out))

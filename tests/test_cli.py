@@ -13,8 +13,11 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-import attnsim.cli.predict  # noqa: F401  (registers the subcommands on `cli`)
-from attnsim.cli import cli, main
+from attnsim.simulator.partition.flashdecoding import num_splits_heuristic
+
+from attnsim.cli import main, register_commands
+
+cli = register_commands()
 
 RECORD_FIELDS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us",
                  "speedup_vs_fa2", "speedup_vs_flashdecoding", "grid", "splits", "achieved_gbps", "bw_fraction"]
@@ -33,16 +36,18 @@ def test_predict_json_has_one_record_per_strategy_and_context():
                  "--context", "1k,64k", "--format", "json")
     records = json.loads(out)
     assert [(r["strategy"], r["context"]) for r in records] == [
-        (s, c) for c in ("1024", "65536") for s in ("fa2", "flashdecoding", "streamk")]
+        (s, c) for c in (1024, 65536) for s in ("fa2", "flashdecoding", "streamk")]
     for r in records:
         assert set(RECORD_FIELDS) <= set(r)
         assert r["gpu"] == "h100-sxm" and (r["batch"], r["q_heads"], r["kv_heads"], r["head_dim"]) == (1, 32, 8, 128)
         assert r["time_us"] > 0 and 0 < r["bw_fraction"] <= 1
         assert r["achieved_gbps"] == pytest.approx(r["bw_fraction"] * 3350.0, rel=1e-2)
     by = {(r["strategy"], r["context"]): r for r in records}
-    long = {s: by[(s, "65536")] for s in ("fa2", "flashdecoding", "streamk")}
+    long = {s: by[(s, 65536)] for s in ("fa2", "flashdecoding", "streamk")}
     assert long["streamk"]["speedup_vs_fa2"] == pytest.approx(long["fa2"]["time_us"] / long["streamk"]["time_us"], rel=1e-3)
-    assert long["flashdecoding"]["splits"] == 29  # FA2's heuristic: bhm 8, n_blocks 512 (test_flashdecoding_splits)
+    # FA2's heuristic over the kernel's 64-token tiles (16 KB of K at d 128): bhm 8, n_blocks 1024
+    assert long["flashdecoding"]["splits"] == num_splits_heuristic(8, 264, 1024)
+    assert {r["profile_source"] for r in records} == {"datasheet"} and {r["q_len"] for r in records} == {1}
     assert long["fa2"]["grid"] == 8 and long["fa2"]["splits"] == 1
 
 
@@ -52,13 +57,16 @@ def test_predict_csv_and_table_carry_the_record_fields():
     assert [r["strategy"] for r in rows] == ["fa2", "flashdecoding", "streamk"]
     table = invoke("predict", *DATASHEET, "--context", "4k", "--strategy", "lean,fa2").splitlines()
     assert table[0].split() == RECORD_FIELDS
-    assert [line.split()[1] for line in table[1:]] == ["streamk", "fa2"]  # alias `lean` -> streamk
+    assert [line.split()[1] for line in table[1:3]] == ["streamk", "fa2"]  # alias `lean` -> streamk
+    assert table[3].startswith("* datasheet profile")  # rows of a non-calibrated profile are marked
 
 
 def test_predict_ragged_contexts_make_one_workload():
     records = json.loads(invoke("predict", *DATASHEET, "--contexts", "1000,50000,3000", "--format", "json"))
     assert len(records) == 3
-    assert {r["context"] for r in records} == {"1000;50000;3000"} and {r["batch"] for r in records} == {3}
+    assert all(r["context"] == [1000, 50000, 3000] for r in records) and {r["batch"] for r in records} == {3}
+    table = invoke("predict", *DATASHEET, "--contexts", "1000,50000,3000")
+    assert "ragged 3: 1000..50000" in table and "h100-sxm*" in table and "datasheet profile" in table
 
 
 def test_predict_out_writes_the_file(tmp_path):
@@ -88,9 +96,9 @@ def test_schedule_summary_lists_ctas_and_fixups(tmp_path):
     assert lines[0].startswith("streamk on h100-sxm")
     assert "attention (grid 2)" in lines[1]
     cta_rows = [line.split() for line in lines if CTA_ROW.match(line)]
-    # Program 0 holds tiles 4-7 (a partial), program 1 tiles 0-3 and hosts the merge.
-    assert [(row[0], row[3], row[4], row[5]) for row in cta_rows] == [("0", "4", "0/0:4+4", "partial"),
-                                                                      ("1", "4", "0/0:0+4", "host")]
+    # 16 tiles of 64 tokens: program 0 holds tiles 8-15 (a partial), program 1 tiles 0-7 and hosts the merge.
+    assert [(row[0], row[3], row[4], row[5]) for row in cta_rows] == [("0", "8", "0/0:8+8", "partial"),
+                                                                      ("1", "8", "0/0:0+8", "host")]
     assert any("host CTA 1 <- [0]" in line for line in lines)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

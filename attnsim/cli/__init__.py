@@ -1,15 +1,24 @@
 """The `attnsim` command line: a thin click group; each subcommand parses, calls one function, prints.
 
-Errors from bad input become one line on stderr and exit status 2 (no traceback).
+Commands live one module each and are registered explicitly below. Errors from bad input become
+one line on stderr and exit status 2 (no traceback).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from attnsim.errors import InputError
+
+# (module under attnsim.cli, click command in it), in `attnsim --help` order
+COMMANDS = (
+    ("predict", "predict"), ("predict", "occupancy"), ("predict", "schedule"), ("bench", "bench_command"),
+    ("calibrate", "calibrate"), ("validate", "validate"), ("report", "report"), ("report", "scenarios_command"),
+    ("plot", "plot"),
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,18 +34,17 @@ def cli():
     """
 
 
-def _register() -> None:
-    from attnsim.cli import predict  # noqa: F401  (subcommands register themselves on `cli`)
-    for optional in ("bench", "calibrate", "report"):
-        try:
-            __import__(f"attnsim.cli.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"attnsim.cli.{optional}":
-                raise
+def register_commands() -> click.Group:
+    """Add every command of COMMANDS to the group (once)."""
+    for module, name in COMMANDS:
+        command = getattr(importlib.import_module(f"attnsim.cli.{module}"), name)
+        if command.name not in cli.commands:
+            cli.add_command(command)
+    return cli
 
 
 def main(argv: list[str] | None = None) -> None:
-    _register()
+    register_commands()
     try:
         cli.main(args=argv, prog_name="attnsim", standalone_mode=False)
     except InputError as exc:

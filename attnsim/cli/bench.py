@@ -1,4 +1,4 @@
-"""`attnsim bench`: time our three kernels and PyTorch SDPA over a sweep on the GPU -> CSV."""
+"""`attnsim bench`: time our kernels and PyTorch SDPA over a sweep on the GPU -> CSV."""
 
 from __future__ import annotations
 
@@ -6,20 +6,19 @@ import sys
 
 import click
 
-from attnsim.cli import cli
+from attnsim.cli.options import gpu_option, gpu_spec
 from attnsim.errors import InputError
-from attnsim.kernels import bench
+from attnsim.kernels import bench, bench_results
 from attnsim.kernels.sweep import DEFAULT_MAX_KV_GB, padded_kv_bytes, sweep
 from attnsim.kernels.timing import DEFAULT_REP_MS, DEFAULT_WARMUP_MS, TimerConfig
 from attnsim.units import parse_size
 
 
-@cli.command("bench")
-@click.option("--gpu", default="h100", show_default=True,
-              help="Profile our launchers plan for (preset or .json/.toml); the timings are the local GPU's.")
+@click.command("bench")
+@gpu_option
 @click.option("--quick", is_flag=True, help="The quick sweep (about a dozen points) instead of the standard one.")
-@click.option("--strategies", default=",".join(bench.ALL_STRATEGIES), show_default=True,
-              help="Comma-separated: fa2, flashdecoding, streamk (alias lean), torch-flash, torch-cudnn.")
+@click.option("--strategies", "strategy_text", default=",".join(bench.runnable_names()), show_default=True,
+              help=f"Comma-separated, any of: {', '.join(bench.runnable_names())}.")
 @click.option("--dtype", default="float16", show_default=True, type=click.Choice(["float16", "bfloat16"]))
 @click.option("--out", "out_path", default="results.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV to write (atomically, also every few seconds while running).")
@@ -37,9 +36,13 @@ from attnsim.units import parse_size
 @click.option("--peak-gbps", default=None, type=float,
               help="Use this HBM read bandwidth (GB/s) for bw_fraction instead of measuring it.")
 @click.option("--estimate", is_flag=True, help="Print the points and a rough duration; touch no GPU.")
-def bench_command(gpu, quick, strategies, dtype, out_path, warmup_ms, rep_ms, cudagraph, eager, max_kv_gb, limit,
-                  resume, peak_gbps, estimate):
-    """Check, then time, fa2 / flashdecoding / streamk and PyTorch SDPA over a sweep (GPU).
+def bench_command(gpu, calibration, quick, strategy_text, dtype, out_path, warmup_ms, rep_ms, cudagraph, eager,
+                  max_kv_gb, limit, resume, peak_gbps, estimate):
+    """Check, then time, our kernels and PyTorch SDPA over a sweep (GPU).
+
+    
+    --gpu/--calibration choose the profile our launchers plan for (grid, splits); the timings are
+    the local GPU's.
 
     \b
     Every output is first checked against a float64 reference (max relative error <= 2e-2, no NaN,
@@ -61,24 +64,26 @@ def bench_command(gpu, quick, strategies, dtype, out_path, warmup_ms, rep_ms, cu
       attnsim bench --resume --out results/h100/bench.csv   # finish an interrupted run
     """
     timer = TimerConfig(_positive(warmup_ms, "warmup-ms"), _positive(rep_ms, "rep-ms"), cudagraph, not eager)
-    chosen = bench.parse_strategies(strategies)
+    chosen = bench.parse_strategies(strategy_text)
     n = parse_size(limit, "limit") if limit is not None else None
     points = sweep("quick" if quick else "standard", dtype, _positive(max_kv_gb, "max-kv-gb"))[:n]
     if estimate:
         click.echo(_estimate_text(points, chosen, timer))
         return
-    bench.require_cuda()
+    from attnsim.kernels.bench_run import require_cuda, run_bench_to_csv
+
+    spec = gpu_spec(gpu, calibration)
+    require_cuda()
     with click.progressbar(length=sum(len(bench.applicable(chosen, w)) for w in points), label="bench",
                            file=sys.stderr, show_pos=True, show_eta=True,
                            item_show_func=lambda label: label) as bar:
-        frame = bench.run_bench_to_csv(
-            out_path, gpu=gpu, sweep="quick" if quick else "standard", strategies=chosen, dtype=dtype,
-            timer=timer, max_kv_gb=max_kv_gb, limit=n, resume=resume, peak_read_gbps=peak_gbps,
+        frame = run_bench_to_csv(
+            out_path, points, spec, chosen, timer=timer, resume=resume, peak_read_gbps=peak_gbps,
             progress=lambda done, total, label: bar.update(1, label),
             log=lambda message: click.echo(message, err=True))
-    click.echo(bench.summary(frame).to_string(index=False))
+    click.echo(bench_results.summary(frame).to_string(index=False))
     click.echo(f"wrote {out_path}: {len(frame)} rows", err=True)
-    failed = bench.failures(frame)
+    failed = bench_results.failures(frame)
     if len(failed):
         click.echo(f"attnsim: error: {len(failed)} row(s) failed (status fail/error in {out_path}):", err=True)
         click.echo(failed[["strategy", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "max_rel_err",
@@ -92,12 +97,12 @@ def _positive(value: float, field: str) -> float:
     return value
 
 
-def _estimate_text(points, strategies, timer: TimerConfig) -> str:
-    pairs = sum(len(bench.applicable(strategies, w)) for w in points)
+def _estimate_text(points, names, timer: TimerConfig) -> str:
+    pairs = sum(len(bench.applicable(names, w)) for w in points)
     ragged = sum(w.is_ragged for w in points)
     biggest = max((padded_kv_bytes(w) for w in points), default=0)
-    seconds = bench.estimate_seconds(points, strategies, timer)
-    return (f"{len(points)} points ({len(points) - ragged} uniform, {ragged} ragged) x {len(strategies)} strategies "
+    seconds = bench_results.estimate_seconds(points, names, timer)
+    return (f"{len(points)} points ({len(points) - ragged} uniform, {ragged} ragged) x {len(names)} strategies "
             f"= {pairs} timed runs; largest K+V {biggest / 1e9:.1f} GB; "
             f"timer {timer.name}, warmup {timer.warmup_ms:g} ms, rep {timer.rep_ms:g} ms; "
             f"estimated {seconds:.0f} s ({seconds / 60:.1f} min) on an H100-class GPU (rough)")

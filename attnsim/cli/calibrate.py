@@ -1,4 +1,4 @@
-"""`attnsim calibrate` (GPU, or --from-data offline) and `attnsim validate` (GPU or --measurements)."""
+"""`attnsim calibrate`: measure the GPU and fit a profile (or refit --from-data, no GPU)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,14 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from attnsim.cli import cli
-from attnsim.cli.options import check_format
 from attnsim.errors import InputError
 from attnsim.fileio import write_text
 from attnsim.simulator import hardware
-from attnsim.simulator.calibrate_fit import calibrate_spec
 from attnsim.simulator.profile_io import read_profile_document, save_profile
-from attnsim.simulator.profiles import resolve_gpu
-from attnsim.simulator.validation import (
-    error_metrics, load_measurements, overall_mape, predict_frame, rank_metrics,
-)
+from attnsim.validation.fit import calibrate_spec
 
 
-def _require_cuda(command: str, offline_option: str) -> None:
+def require_cuda(command: str, offline_option: str) -> None:
     import torch
 
     if not torch.cuda.is_available():
@@ -30,7 +24,7 @@ def _require_cuda(command: str, offline_option: str) -> None:
                                 f"{offline_option} works from saved measurements")
 
 
-@cli.command()
+@click.command()
 @click.option("--gpu", default="h100", show_default=True, help="Preset the profile is based on (SM count, limits).")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Profile JSON to write.")
 @click.option("--from-data", default=None, type=click.Path(exists=True, dir_okay=False),
@@ -57,7 +51,7 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
         doc = _read_data(from_data)
         data, device = doc["calibration_data"], doc["device"]
     else:
-        _require_cuda("calibrate", "--from-data FILE")
+        require_cuda("calibrate", "--from-data FILE")
         data, device = _measure(base, rep_ms)
         raw = Path(out_path).with_suffix(".data.json")  # kept first: a refit needs no GPU
         write_text(raw, json.dumps({"format": "attnsim-calibration-data", "device": device,
@@ -97,7 +91,7 @@ def _measure(base, rep_ms) -> tuple[dict, dict]:
     if device["sm_count"] != base.sm_count:
         raise InputError("gpu", f"the device has {device['sm_count']} SMs, preset {base.name} {base.sm_count}")
     workloads = cal.calibration_sweep()
-    steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + len(workloads) * len(cal.STRATEGIES)
+    steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + len(workloads) * len(cal.calibrated_names())
     with click.progressbar(length=steps, label="calibrating", file=click.get_text_stream("stderr")) as bar:
         bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
         overhead = cal.measure_launch_overhead_us(timer)
@@ -110,74 +104,3 @@ def _measure(base, rep_ms) -> tuple[dict, dict]:
                    err=True)
     return {"bandwidth": bandwidth, "launch_overhead_us": overhead, "points": rows, "kernels": kernels,
             "occupancy_crosscheck": checks, "timer": timer.name}, device
-
-
-@cli.command()
-@click.option("--gpu", default="h100", show_default=True, help="GPU preset the measurements ran on.")
-@click.option("--calibration", default=None, help="Profile to predict with (default: the shipped one for the preset).")
-@click.option("--measurements", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Measurements CSV (no GPU needed); without it, runs the benchmark sweep on the GPU.")
-@click.option("--quick", is_flag=True, help="GPU mode: the quick sweep instead of the standard one.")
-@click.option("--out-dir", default=None, type=click.Path(file_okay=False),
-              help="Write validation.csv and the plots here.")
-@click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
-def validate(gpu, calibration, measurements, quick, out_dir, fmt):
-    """Compare the model's predictions with measured kernel times: MAPE, p90, rank accuracy.
-
-    \b
-    Examples:
-      attnsim validate --measurements results/h100/bench.csv --out-dir results/h100
-      attnsim validate --quick --out-dir /tmp/val          # on a GPU: measure, then compare
-    The last line of plain output is the overall MAPE.
-    """
-    check_format(fmt, ("table", "json"))
-    spec = resolve_gpu(gpu, calibration)
-    if measurements is None:
-        measurements = _bench_for_validation(gpu, quick, out_dir)
-    rows = predict_frame(load_measurements(measurements), spec)
-    if rows.empty:
-        raise InputError("measurements", "no rows of a predictable strategy (fa2, flashdecoding, streamk, torch-flash)")
-    result = {"profile": spec.source, "measurements": str(measurements), "per_strategy": error_metrics(rows),
-              "ranking": rank_metrics(rows), "overall_mape": overall_mape(rows)}
-    if out_dir:
-        _write_outputs(rows, result, Path(out_dir))
-    click.echo(json.dumps(result, indent=2) if fmt == "json" else _text_report(result))
-
-
-def _bench_for_validation(gpu, quick, out_dir) -> Path:
-    _require_cuda("validate", "--measurements FILE.csv")
-    from attnsim.kernels.bench import run_bench_to_csv
-
-    target = Path(out_dir or ".") / "validation_measurements.csv"
-    run_bench_to_csv(target, gpu=gpu, sweep="quick" if quick else "standard",
-                     strategies=("fa2", "flashdecoding", "streamk", "torch-flash"))
-    return target
-
-
-def _write_outputs(rows: pd.DataFrame, result: dict, out_dir: Path) -> None:
-    from attnsim.reports.validation_plots import plot_error_vs_context, plot_predicted_vs_measured
-
-    write_text(out_dir / "validation.csv", rows.to_csv(index=False))
-    write_text(out_dir / "validation_metrics.json", json.dumps(result, indent=2) + "\n")
-    plot_predicted_vs_measured(rows, out_dir / "validation_scatter.png")
-    plot_error_vs_context(rows, out_dir / "validation_error_vs_context.png")
-    click.echo(f"wrote {out_dir}/validation.csv, validation_metrics.json and plots", err=True)
-
-
-def _text_report(result: dict) -> str:
-    lines = [f"profile: {result['profile']}", "",
-             f"{'strategy':<14}{'n':>5}{'MAPE%':>8}{'median%':>9}{'p90%':>8}{'max%':>8}"]
-    for strategy, m in result["per_strategy"].items():
-        lines.append(f"{strategy:<14}{m['n']:>5}{m['mape']:>8.2f}{m['median_ape']:>9.2f}"
-                     f"{m['p90_ape']:>8.2f}{m['max_ape']:>8.1f}")
-    rank = result["ranking"]
-    lines += ["", f"rank accuracy (fastest of fa2/flashdecoding/streamk): {rank['rank_accuracy']:.1%} "
-                  f"over {rank['points']} workloads; predicted fastest within 5% of the measured fastest: "
-                  f"{rank['rank_accuracy_within_5pct']:.1%}; where the measured winner leads by > 5% "
-                  f"({rank['decisive_points']} workloads): {rank['rank_accuracy_decisive']:.1%}"]
-    lines += [f"speedup ratio {k}: mean abs error {v:.2f}%" for k, v in rank["speedup_ratio_mape"].items()]
-    lines.append("")
-    for strategy, m in result["per_strategy"].items():
-        lines += [f"worst {strategy}: {w}" for w in m["worst"][:2]]
-    lines.append(f"overall MAPE: {result['overall_mape']:.2f}%")
-    return "\n".join(lines)

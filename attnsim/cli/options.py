@@ -1,4 +1,8 @@
-"""Options shared by several subcommands, and their conversion to a workload and GPU spec."""
+"""Options shared by several subcommands, and their conversion to a workload and GPU spec.
+
+Everything a user types is checked here, before any work: conflicting options are errors (never
+silent overrides), strategy names are canonicalised once, output paths are checked up front.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,55 @@ import functools
 
 import click
 
+from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.scenarios import models
+from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 from attnsim.units import parse_size, parse_size_list
 
+DEFAULT_GPU = "h100"
+DEFAULT_CONTEXT = "4k"
+
 
 def gpu_option(func):
-    """--gpu and --calibration; commands receive both and pass them to resolve_gpu."""
+    """--gpu and --calibration; commands receive both and pass them to gpu_spec."""
     func = click.option("--calibration", default=None,
                         help="Calibrated profile (JSON from `attnsim calibrate`); 'none' = datasheet figures. "
-                             "Default: the measured profile shipped for the preset, if any (h100).")(func)
-    return click.option("--gpu", default="h100", show_default=True,
-                        help="GPU preset (h100, h200, a100, l40s) or a .json/.toml profile file.")(func)
+                             "Default: the profile shipped for the preset (measured, or transferred).")(func)
+    return click.option("--gpu", default=None,
+                        help=f"GPU preset (h100, h200, a100, l40s, b200) or a .json/.toml profile file "
+                             f"[default: {DEFAULT_GPU}, or the GPU of --calibration].")(func)
+
+
+def gpu_spec(gpu: str | None, calibration: str | None):
+    """The profile for --gpu/--calibration; a calibration naming another GPU than --gpu is an error."""
+    spec = resolve_gpu(gpu or DEFAULT_GPU, calibration)
+    if gpu and calibration and calibration.lower() != "none":
+        preset = resolve_gpu(gpu, "none")
+        if preset.name != spec.name:
+            raise InputError("calibration", f"the profile is for {spec.name}, but --gpu names {preset.name}; "
+                                            "drop --gpu or pass a profile of that GPU")
+    return spec
+
+
+def strategy_option(default: str | None = None, help_prefix: str = "Comma-separated"):
+    default = default or ",".join(strategies.default_names())
+    return click.option("--strategy", "strategy_text", default=default, show_default=True,
+                        help=f"{help_prefix}: {strategies.help_list()}.")
 
 
 def workload_options(func):
     """--model / --batch / --q-heads / --kv-heads / --head-dim / --context / --contexts / --dtype / --q-len."""
     opts = [
         click.option("--model", default=None, help="Model preset (sets heads and head_dim), e.g. llama-3.1-8b."),
-        click.option("--batch", default="1", show_default=True, help="Sequences in the batch."),
+        click.option("--batch", default=None, help="Sequences in the batch [default: 1, or the --contexts count]."),
         click.option("--q-heads", default=None, help="Query heads [default: 32]."),
         click.option("--kv-heads", default=None, help="KV heads (GQA/MQA when fewer than q-heads) [default: q-heads]."),
         click.option("--head-dim", default=None, help="Head dimension [default: 128]."),
-        click.option("--context", default="4k", show_default=True,
-                     help="Context length(s), comma-separated, k/M suffixes: 1k,64k,512k."),
+        click.option("--context", default=None,
+                     help=f"Context length(s), comma-separated, k/M suffixes: 1k,64k,512k [default: {DEFAULT_CONTEXT}]."),
         click.option("--contexts", default=None, help="A ragged batch: one length per sequence, e.g. 1000,50000,3000."),
         click.option("--dtype", default="float16", show_default=True, type=click.Choice(["float16", "bfloat16"])),
         click.option("--q-len", default="1", show_default=True, help="New query tokens per sequence."),
@@ -38,26 +66,65 @@ def workload_options(func):
     return functools.reduce(lambda f, opt: opt(f), reversed(opts), func)
 
 
+def _head_option(value, field: str, from_model: int | None, model: str | None, default: int) -> int:
+    """An explicit head option, checked against the model preset when both are given."""
+    if value is None:
+        return from_model if from_model is not None else default
+    parsed = parse_size(value, field)
+    if from_model is not None and parsed != from_model:
+        raise InputError(field, f"--{field} {parsed} disagrees with --model {model} ({from_model}); give one of them")
+    return parsed
+
+
 def build_workloads(model, batch, q_heads, kv_heads, head_dim, context, contexts, dtype, q_len) -> list[DecodeWorkload]:
     """One workload per context length (or one ragged workload when --contexts is given)."""
+    if context is not None and contexts is not None:
+        raise InputError("context", "--context and --contexts exclude each other: --context for uniform "
+                                    "batches, --contexts for one length per sequence")
     shape = models.from_name(model) if model else None
-    qh = parse_size(q_heads, "q-heads") if q_heads else (shape.q_heads if shape else 32)
-    kvh = parse_size(kv_heads, "kv-heads") if kv_heads else (shape.kv_heads if shape else qh)
-    hd = parse_size(head_dim, "head-dim") if head_dim else (shape.head_dim if shape else 128)
+    qh = _head_option(q_heads, "q-heads", shape and shape.q_heads, model, 32)
+    kvh = _head_option(kv_heads, "kv-heads", shape and shape.kv_heads, model, qh)
+    hd = _head_option(head_dim, "head-dim", shape and shape.head_dim, model, 128)
     ql = parse_size(q_len, "q-len")
-    if contexts:
+    if contexts is not None:
         lengths = parse_size_list(contexts, "contexts")
-        b = parse_size(batch, "batch") if batch not in (None, "1") else len(lengths)
+        b = parse_size(batch, "batch") if batch is not None else len(lengths)
         return [DecodeWorkload.build(b, qh, kvh, hd, lengths, ql, dtype)]
-    b = parse_size(batch, "batch")
-    return [DecodeWorkload.build(b, qh, kvh, hd, c, ql, dtype) for c in parse_size_list(context, "context")]
+    b = parse_size(batch, "batch") if batch is not None else 1
+    return [DecodeWorkload.build(b, qh, kvh, hd, c, ql, dtype)
+            for c in parse_size_list(context or DEFAULT_CONTEXT, "context")]
 
 
 def positive_or_none(value, field: str) -> int | None:
     return None if value is None else parse_size(value, field)
 
 
+def plan_options(splits=None, grid=None, kv_tile=None) -> PlanConfig:
+    return PlanConfig(splits=positive_or_none(splits, "splits"), grid=positive_or_none(grid, "grid"),
+                      kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"))
+
+
+def check_plan_options(names, options: PlanConfig) -> None:
+    """A strategy option nobody in `names` takes is a mistake, not something to ignore."""
+    for option, flag in (("splits", "--splits"), ("grid", "--grid")):
+        if getattr(options, option) is not None and not any(option in strategies.get(n).options for n in names):
+            takers = strategies.names(lambda s, o=option: o in s.options)
+            raise InputError(option.replace("_", "-"), f"{flag} applies to {', '.join(takers)}, "
+                                                       f"not to {', '.join(names)}")
+
+
 def check_format(fmt: str, allowed=("table", "csv", "json")) -> str:
     if fmt not in allowed:
         raise InputError("format", f"{fmt!r}; choose one of {', '.join(allowed)}")
     return fmt
+
+
+def check_figure_option(path, field: str = "plot"):
+    """A figure path checked before any work: .png or .svg."""
+    if path is None:
+        return None
+    from attnsim.reports.style import FIGURE_SUFFIXES
+
+    if not str(path).lower().endswith(FIGURE_SUFFIXES):
+        raise InputError(field, f"{path}: figure files end in {' or '.join(FIGURE_SUFFIXES)}")
+    return path

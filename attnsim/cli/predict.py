@@ -6,41 +6,39 @@ import json
 
 import click
 
-from attnsim.cli import cli
+from attnsim import strategies
 from attnsim.cli.options import (
-    build_workloads, check_format, gpu_option, positive_or_none, workload_options,
+    build_workloads, check_figure_option, check_format, check_plan_options, gpu_option, gpu_spec, plan_options,
+    positive_or_none, strategy_option, workload_options,
 )
 from attnsim.errors import InputError
 from attnsim.fileio import write_text
+from attnsim.reports.schedule_text import describe_schedule
 from attnsim.reports.tables import format_records
+from attnsim.resolve import plan_for
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.occupancy import CtaResources, occupancy as occupancy_of
-from attnsim.simulator.partition import PlanConfig, canonical_strategy
-from attnsim.simulator.predict import plan_for, predict_records
-from attnsim.simulator.profiles import resolve_gpu
-from attnsim.simulator.schedule_text import describe_schedule
+from attnsim.simulator.predict import predict_records
 from attnsim.units import parse_size
 
 
-def _plan_config(splits, grid, kv_tile) -> PlanConfig:
-    return PlanConfig(splits=positive_or_none(splits, "splits"), grid=positive_or_none(grid, "grid"),
-                      kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"))
-
-
-@cli.command()
+@click.command()
 @gpu_option
 @workload_options
-@click.option("--strategy", default="fa2,flashdecoding,streamk", show_default=True,
-              help="Comma-separated: fa2, flashdecoding, streamk (alias lean).")
-@click.option("--splits", default=None, help="FlashDecoding: split count instead of FA2's heuristic.")
-@click.option("--grid", default=None, help="stream-K: persistent grid size (default: resident capacity).")
-@click.option("--kv-tile", default=None, help="KV tokens per tile (default: FA2's block_n for the head_dim).")
+@strategy_option()
+@click.option("--splits", default=None, help="Split count instead of FA2's heuristic (split-KV strategies).")
+@click.option("--grid", default=None, help="Persistent grid size (stream-K; default: resident capacity).")
+@click.option("--kv-tile", default=None, help="KV tokens per tile (default: the kernel's 16 KB K tile).")
 @click.option("--format", "fmt", default="table", show_default=True, help="table, csv or json.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
               help="Also draw speedup vs context (PNG/SVG).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def predict(gpu, calibration, strategy, splits, grid, kv_tile, fmt, plot_path, out_path, **workload_kw):
+def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_path, out_path, **workload_kw):
     """Predict decode-attention time of each strategy from the analytic model.
+
+    \b
+    Every record says where its numbers come from (profile_source: calibrated, transferred or
+    datasheet); the table marks rows of non-calibrated profiles with '*'.
 
     \b
     Examples:
@@ -51,23 +49,30 @@ def predict(gpu, calibration, strategy, splits, grid, kv_tile, fmt, plot_path, o
       attnsim predict --gpu my_gpu.toml --context 64k --plot speedup.png
     """
     check_format(fmt)
-    spec = resolve_gpu(gpu, calibration)
-    strategies = [canonical_strategy(s) for s in strategy.split(",") if s.strip()]
-    config = _plan_config(splits, grid, kv_tile)
-    records = [r for w in build_workloads(**workload_kw) for r in predict_records(w, spec, strategies, config)]
+    check_figure_option(plot_path)
+    names = strategies.parse_list(strategy_text)
+    options = plan_options(splits, grid, kv_tile)
+    check_plan_options(names, options)
+    workloads = build_workloads(**workload_kw)
+    spec = gpu_spec(gpu, calibration)
+    records = [r for w in workloads for r in predict_records(w, spec, names, options)]
     text = format_records(records, fmt)
+    if plot_path:
+        import pandas as pd
+
+        from attnsim.reports.speedup import plot_speedup
+
+        plot_speedup(pd.DataFrame(records), plot_path)
     if out_path:
         write_text(out_path, text + "\n")
+        click.echo(f"wrote {out_path}: {len(records)} records", err=True)
     else:
         click.echo(text)
     if plot_path:
-        from attnsim.reports.speedup import plot_speedup
-        import pandas as pd
-        plot_speedup(pd.DataFrame(records), plot_path)
         click.echo(f"wrote {plot_path}", err=True)
 
 
-@cli.command()
+@click.command()
 @gpu_option
 @click.option("--threads", required=True, help="Threads per CTA.")
 @click.option("--regs", required=True, help="Registers per thread.")
@@ -82,7 +87,7 @@ def occupancy(gpu, calibration, threads, regs, smem, carveout, fmt):
       attnsim occupancy --gpu h100 --threads 128 --regs 96 --smem 40960 --format json
     """
     check_format(fmt, ("table", "json"))
-    spec = resolve_gpu(gpu, calibration)
+    spec = gpu_spec(gpu, calibration)
     regs_value = int(regs) if str(regs).isdigit() else parse_size(regs, "regs")
     res = CtaResources(parse_size(threads, "threads"), regs_value, int(smem) if str(smem).isdigit() else parse_size(smem, "smem"))
     occ = occupancy_of(spec, res, positive_or_none(carveout, "carveout"))
@@ -97,16 +102,16 @@ def occupancy(gpu, calibration, threads, regs, smem, carveout, fmt):
         raise InputError("resources", occ.limiter)
 
 
-@cli.command()
+@click.command()
 @gpu_option
 @workload_options
-@click.option("--strategy", default="streamk", show_default=True, help="fa2, flashdecoding or streamk.")
-@click.option("--splits", default=None, help="FlashDecoding split count.")
-@click.option("--grid", default=None, help="stream-K grid size.")
+@strategy_option(default=strategies.SCHEDULE_DEFAULT, help_prefix="One of")
+@click.option("--splits", default=None, help="Split count (split-KV strategies).")
+@click.option("--grid", default=None, help="Persistent grid size (stream-K).")
 @click.option("--kv-tile", default=None, help="KV tokens per tile.")
 @click.option("--max-ctas", default=40, show_default=True, help="CTAs listed in the summary.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Draw the SM timeline (Gantt).")
-def schedule(gpu, calibration, strategy, splits, grid, kv_tile, max_ctas, plot_path, **workload_kw):
+def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, plot_path, **workload_kw):
     """Who does what: per-CTA tile ranges, hosts and fix-ups, and the simulated timeline.
 
     \b
@@ -114,14 +119,21 @@ def schedule(gpu, calibration, strategy, splits, grid, kv_tile, max_ctas, plot_p
       attnsim schedule --strategy streamk --batch 2 --q-heads 8 --context 3000
       attnsim schedule --strategy flashdecoding --context 64k --plot gantt.png
     """
-    spec = resolve_gpu(gpu, calibration)
+    check_figure_option(plot_path)
+    names = strategies.parse_list(strategy_text)
+    if len(names) != 1:
+        raise InputError("strategy", "schedule shows one strategy; give one name")
+    options = plan_options(splits, grid, kv_tile)
+    check_plan_options(names, options)
     workloads = build_workloads(**workload_kw)
     if len(workloads) != 1:
         raise InputError("context", "schedule takes one context length (or one ragged --contexts)")
-    sched = plan_for(canonical_strategy(strategy), workloads[0], spec, _plan_config(splits, grid, kv_tile))
-    result = simulate(sched, spec)
-    click.echo(describe_schedule(sched, result, max_ctas))
+    spec = gpu_spec(gpu, calibration)
+    result = simulate(plan_for(names[0], workloads[0], spec, options), spec)
     if plot_path:
         from attnsim.reports.timeline import plot_timeline
+
         plot_timeline(result, plot_path)
+    click.echo(describe_schedule(result.schedule, result, max_ctas))
+    if plot_path:
         click.echo(f"wrote {plot_path}", err=True)

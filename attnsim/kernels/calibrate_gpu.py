@@ -11,6 +11,7 @@ Measures, in one pass (about 2-4 minutes on an H100):
 
 from __future__ import annotations
 
+from attnsim import strategies
 from attnsim.kernels.sweep import padded_kv_bytes, ragged_contexts
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -23,7 +24,11 @@ CAL_RAGGED = ((5, 100), (12, 101), (3, 102), (6, 103), (10, 104), (16, 105), (24
 CAL_MAX_KV_BYTES = 10e9
 BANDWIDTH_CTAS = (1, 2, 4, 8, 16, 32, 66, 100, 132, 200, 264, 396, 528, 1056)
 BANDWIDTH_WARPS = (4, 8)
-STRATEGIES = ("fa2", "flashdecoding", "streamk", "torch-flash")
+
+
+def calibrated_names() -> tuple[str, ...]:
+    """What calibration times: the registry's entries marked `calibrate` (ours and modelled baselines)."""
+    return strategies.names(lambda s: s.calibrate)
 
 
 def calibration_sweep(dtype: str = "float16") -> list[DecodeWorkload]:
@@ -91,7 +96,7 @@ def crosscheck_occupancy(gpu, launcher) -> dict:
     ours = occupancy(gpu, res).blocks_per_sm
     schedule = launcher.schedule  # Triton caches the compile: this returns the kernel that ran
     device = launcher.tables.flags.device
-    compiled = compile_attention(launcher.strategy, schedule.workload, launcher.shape, device)
+    compiled = compile_attention(launcher.kernel, schedule.workload, launcher.shape, device)
     theirs = driver_blocks_per_sm(compiled, res.threads, res.smem_bytes)
     if theirs != ours:
         raise RuntimeError(f"occupancy mismatch for {launcher.schedule.strategy} {res}: "
@@ -105,24 +110,31 @@ def measure_kernel_points(gpu, workloads, timer, device_name: str, peak_gbps: fl
     from attnsim.kernels.bench import BenchConfig, run_sweep
     from attnsim.kernels.launch import prepare
 
-    config = BenchConfig(strategies=STRATEGIES, gpu=gpu, device_name=device_name, peak_read_gbps=peak_gbps,
-                         timer=timer)
+    names = calibrated_names()
+    config = BenchConfig(strategies=names, gpu=gpu, device_name=device_name, peak_read_gbps=peak_gbps, timer=timer)
     frame = run_sweep(workloads, config, progress=(lambda done, total, label: progress()) if progress else None)
     kernels, checks = {}, []
     for workload in workloads:
-        for strategy in STRATEGIES[:3]:
-            key = f"{strategy}/d{workload.head_dim}/{workload.dtype}"
+        for name in (n for n in names if strategies.get(n).kernel):
+            launcher = prepare(name, workload, gpu)
+            key = launcher_key(launcher)
             if key not in kernels:
-                launcher = prepare(strategy, workload, gpu)
-                kernels[key] = kernel_config(launcher)
+                kernels[key] = resources_record(launcher.resources)
                 checks.append({"kernel": key, **crosscheck_occupancy(gpu, launcher)})
     return frame.to_dict("records"), kernels, checks
 
 
-def kernel_config(launcher) -> dict:
-    res = launcher.resources
-    return {"kv_tile_tokens": launcher.schedule.kv_tile_tokens, "num_warps": res.warps, "threads": res.threads,
-            "regs_per_thread": res.regs_per_thread, "smem_bytes": res.smem_bytes}
+def launcher_key(launcher) -> str:
+    """The resolver's key of the kernel a launcher compiled (attnsim.resolve.kernel_key)."""
+    from attnsim.resolve import kernel_key
+
+    shape = launcher.shape
+    return kernel_key(launcher.kernel.name, launcher.schedule.workload, shape.block_n, shape.num_warps,
+                      shape.num_stages)
+
+
+def resources_record(res) -> dict:
+    return {"threads": res.threads, "regs_per_thread": res.regs_per_thread, "smem_bytes": res.smem_bytes}
 
 
 def device_info() -> dict:

@@ -18,12 +18,13 @@ from attnsim.kernels.tiles import SEG_COLS, attend_segment, store_output
 
 @triton.jit
 def fa2_decode_kernel(
-    q_ptr, k_ptr, v_ptr, o_ptr, seg_ptr,
+    q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
     stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, qk_scale, group,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
 ):
-    # seg_ptr: int32 [grid, SEG_COLS]; row p is program p's only segment (ROLE_COMPLETE)
+    # The launcher's one signature for every attention kernel (launch.Launcher.run); FA2 reads only
+    # seg_ptr: int32 [grid, SEG_COLS], row p being program p's only segment (ROLE_COMPLETE).
     seg = seg_ptr + tl.program_id(0) * SEG_COLS
     o, _lse, seq, q_head, row_ok = attend_segment(
         seg, q_ptr, k_ptr, v_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,

@@ -19,20 +19,19 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.tiles import (
-    SEG_COLS, SEG_ROLE, SEG_SLOT, attend_segment, merge_slots, query_rows, store_output, store_partial,
+    ROLE_PEER, SEG_COLS, SEG_ROLE, SEG_SLOT, attend_segment, merge_slots, query_rows, store_output, store_partial,
 )
-
-ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
 
 
 @triton.jit
 def flash_decoding_kernel(
-    q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, o_part_ptr, lse_part_ptr,
+    q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
     stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, qk_scale, group,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
 ):
-    # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS]
+    # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS]; flags_ptr and
+    # BLOCK_P are unused here (the launcher passes every attention kernel the same arguments)
     pid = tl.program_id(0)
     first = tl.load(seg_offsets_ptr + pid)
     if first < tl.load(seg_offsets_ptr + pid + 1):

@@ -1,47 +1,41 @@
-"""Launchers: compile the kernel, plan with its real resources, build index tensors once, launch.
+"""Launchers: resolve the plan, compile the kernel, build index tensors once, launch.
 
-    launcher = prepare("streamk", workload, gpu)          # compile -> CtaResources -> plan -> tables
+    launcher = prepare("streamk", workload, gpu)          # resolve -> compile -> plan -> tables
     out = launcher.run(q, k_cache, v_cache)               # launches only
 
-The kernel is compiled before planning because the plan needs what the compiled CTA asks of an SM
-(threads, registers, shared memory): stream-K's grid is the resident capacity that
-`attnsim.simulator.occupancy` computes from those figures, so the co-residency its in-kernel
-reduction relies on holds by construction. Under TRITON_INTERPRET=1 nothing is compiled and the
-plan's default resource estimate stands in.
+The plan configuration comes from `attnsim.resolve`, the resolver the model uses too, so the model
+simulates the Schedule launched here. The compiled kernel's real resources (threads, registers,
+shared memory) decide occupancy and so stream-K's grid; when they differ from what the resolver
+looked up (a kernel not in the tables yet), the compiled ones win and `meta["resources_source"]`
+says so. Under TRITON_INTERPRET=1 nothing is compiled and the resolver's figures stand.
+
+Every attention kernel takes the same arguments (q, k, v, o, the plan tables, partial slots,
+strides, scale, group; constexprs BLOCK_P, BLOCK_M, BLOCK_N, HEAD_DIM), so one launch path serves
+every strategy; a combine launch follows when the plan has one.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, replace
 
 import torch
 
+from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.kernels.fastlaunch import CachedLaunch, interpreting
-from attnsim.kernels import fa2_decode, flash_decoding, lean_decode
 from attnsim.kernels.plan_tables import DeviceTables, merge_block
+from attnsim.resolve import COMBINE_WARPS, plan, resolve
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources
-from attnsim.simulator.partition import canonical_strategy, common, plan
-from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.partition.common import PlanConfig, query_tile_rows
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
 KERNEL_HEAD_DIMS = (32, 64, 128, 256)
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-ATTENTION_KERNELS = {"fa2": fa2_decode.fa2_decode_kernel, "flashdecoding": flash_decoding.flash_decoding_kernel,
-                     "streamk": lean_decode.lean_decode_kernel}
 LOG2_E = 1.4426950408889634
-K_TILE_BYTES = 16 * 1024  # default KV tile: one K tile of 16 KB (64 tokens at d 128, fp16)
-# Warps and pipeline depth per kernel with 16 KB K tiles (H100 sweeps, scripts/kernel_check.py --sweep;
-# tiles of 32-128 tokens and 2-4 stages were within ~2% wherever >= 2 CTAs share an SM). 3 stages keep
-# two K/V tiles in flight per CTA, which matters near one CTA per SM (FA2 on 128 CTAs: 3.1 TB/s with 3
-# stages, 2.5 with 2). Stream-K takes 8 warps: the same streaming rate, half the registers per thread
-# for its merges, and half the CTAs, so fewer peers per straddling output.
-DEFAULT_WARPS = {"fa2": 4, "flashdecoding": 4, "streamk": 8}
-DEFAULT_STAGES = {"fa2": 3, "flashdecoding": 3, "streamk": 3}
-COMBINE_WARPS = 8
 
 
 def patch_interpreter_index() -> None:
@@ -61,6 +55,10 @@ def patch_interpreter_index() -> None:
     interpreter._patch_lang_tensor = patched
 
 
+def jit_function(kernel: strategies.KernelSpec):
+    return getattr(importlib.import_module(kernel.module), kernel.function)
+
+
 @dataclass(frozen=True)
 class KernelShape:
     """Compile-time shape of one attention kernel: the constexprs plus warps and pipeline depth."""
@@ -70,34 +68,18 @@ class KernelShape:
     head_dim: int
     num_warps: int
     num_stages: int
-    block_p: int  # partials merged per step by stream-K's merges
+    block_p: int  # partials merged per step by in-kernel merges
 
-    def constexprs(self, strategy: str) -> dict:
-        out = dict(BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=self.head_dim,
-                   num_warps=self.num_warps, num_stages=self.num_stages)
-        return {**out, "BLOCK_P": self.block_p} if strategy == "streamk" else out
-
-
-def default_kv_tile_tokens(head_dim: int, dtype_bytes: int = 2) -> int:
-    return K_TILE_BYTES // (head_dim * dtype_bytes)
+    def constexprs(self) -> dict:
+        return dict(BLOCK_P=self.block_p, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=self.head_dim,
+                    num_warps=self.num_warps, num_stages=self.num_stages)
 
 
-def kernel_shape(strategy: str, workload: DecodeWorkload, config: PlanConfig, num_stages: int | None) -> KernelShape:
-    rows = min(workload.group, common.Q_BLOCK_ROWS)
-    block_m = max(16, 1 << (rows - 1).bit_length())
-    d, warps = workload.head_dim, config.num_warps
-    return KernelShape(block_m, common.kv_tile_tokens(workload, config), d, warps,
-                       num_stages or DEFAULT_STAGES[strategy], merge_block(block_m, d, warps))
-
-
-def resolve_config(strategy: str, workload: DecodeWorkload, config: PlanConfig | None,
-                   num_warps: int | None) -> PlanConfig:
-    """The plan config the kernel is compiled and planned with: our KV tile unless one is given,
-    and `num_warps` (the launcher's argument, else the kernel's default; config.num_warps is not read)."""
-    config = config or PlanConfig()
-    check_workload(workload, config)
-    tile = config.kv_tile_tokens or default_kv_tile_tokens(workload.head_dim, workload.dtype_bytes)
-    return replace(config, kv_tile_tokens=tile, num_warps=num_warps or DEFAULT_WARPS[strategy])
+def kernel_shape(workload: DecodeWorkload, config: PlanConfig) -> KernelShape:
+    """The shape a resolved config compiles to."""
+    block_m = query_tile_rows(workload)
+    return KernelShape(block_m, config.kv_tile_tokens, workload.head_dim, config.num_warps, config.num_stages,
+                       merge_block(block_m, workload.head_dim, config.num_warps))
 
 
 def check_workload(workload: DecodeWorkload, config: PlanConfig) -> None:
@@ -113,77 +95,77 @@ def check_workload(workload: DecodeWorkload, config: PlanConfig) -> None:
 
 
 def prepare(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None,
-            device="cuda", num_warps: int | None = None, num_stages: int | None = None,
-            sm_scale: float | None = None) -> "Launcher":
-    """Compile the strategy's kernel, plan the workload with its resources, upload the plan's tables.
-
-    config: the plan's knobs (kv_tile_tokens, splits, grid); num_warps / num_stages: the kernel's
-    (None: DEFAULT_WARPS / DEFAULT_STAGES); sm_scale: softmax scale (None: 1 / sqrt(head_dim)).
-    """
-    strategy = canonical_strategy(strategy)
-    if strategy not in ATTENTION_KERNELS:
-        raise InputError("strategy", f"{strategy!r} has no Triton kernel here; choose {', '.join(ATTENTION_KERNELS)}")
-    config = resolve_config(strategy, workload, config, num_warps)
-    shape = kernel_shape(strategy, workload, config, num_stages)
-    device = torch.device(device)
+            device="cuda", sm_scale: float | None = None) -> "Launcher":
+    """Resolve the plan, compile its kernel, plan the workload with the compiled resources, upload
+    the plan's tables. config: the user's plan options (splits, grid, kv_tile_tokens, num_warps,
+    num_stages); sm_scale: softmax scale (None: 1 / sqrt(head_dim))."""
+    check_workload(workload, config or PlanConfig())
+    resolved = resolve(strategy, workload, gpu, config)
+    spec = resolved.strategy
+    if spec.kernel is None:
+        raise InputError("strategy", f"{spec.name!r} has no Triton kernel here; choose {', '.join(strategies.ours())}")
+    config, shape, device = resolved.config, kernel_shape(workload, resolved.config), torch.device(device)
+    meta = dict(resources_source=resolved.resources_source)
     compiled = None
     if interpreting():
         patch_interpreter_index()
     else:
-        compiled = compile_attention(strategy, workload, shape, device)
-        config = replace(config, resources=CtaResources(
-            threads=32 * compiled.metadata.num_warps, regs_per_thread=compiled.n_regs,
-            smem_bytes=compiled.metadata.shared))
-        if strategy == "streamk":
+        compiled = compile_attention(spec.kernel, workload, shape, device)
+        measured = CtaResources(32 * compiled.metadata.num_warps, compiled.n_regs, compiled.metadata.shared)
+        if measured != config.resources:
+            meta["resources_source"] = f"compiled ({resolved.resources_source} said {config.resources})"
+            config = replace(config, resources=measured)
+        if spec.in_kernel_reduction:
             check_device_fits(gpu, device)
-    schedule = plan(strategy, workload, gpu, config)
-    meta = dict(num_warps=shape.num_warps, num_stages=shape.num_stages, kv_tile=shape.block_n, block_m=shape.block_m,
+    schedule = plan(spec.name, workload, gpu, config)
+    meta.update(num_warps=shape.num_warps, num_stages=shape.num_stages, kv_tile=shape.block_n, block_m=shape.block_m,
                 n_regs=getattr(compiled, "n_regs", None), n_spills=getattr(compiled, "n_spills", None),
                 smem_bytes=compiled.metadata.shared if compiled is not None else None,
                 grid=schedule.grid, splits=schedule.splits, launches=len(schedule.launches))
     scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(workload.head_dim)
-    launcher = Launcher(strategy, schedule, common.resources(workload, config), meta, shape,
-                        DeviceTables.build(schedule, shape.block_m, shape.block_p + 1, device), scale * LOG2_E)
+    tables = DeviceTables.build(schedule, shape.block_m, shape.block_p + 1, device, spec.in_kernel_reduction)
+    launcher = Launcher(spec, schedule, config, meta, shape, tables, scale * LOG2_E)
     if compiled is not None and len(schedule.launches) > 1:
         launcher.warm_combine()
     return launcher
 
 
-def compile_attention(strategy: str, workload: DecodeWorkload, shape: KernelShape, device: torch.device):
+def compile_attention(kernel: strategies.KernelSpec, workload: DecodeWorkload, shape: KernelShape,
+                      device: torch.device):
     """Compile (no launch) with the argument types and stride values a contiguous run passes."""
     dtype = TORCH_DTYPES[workload.dtype]
     d, hq, hkv, n = workload.head_dim, workload.q_heads, workload.kv_heads, workload.max_context
     strides = (hq * d, d, hkv * n * d, n * d, d, hkv * n * d, n * d, d, hq * d, d)
     i32, f32 = torch.int32, torch.float32
-    pointers = {"fa2": (dtype,) * 4 + (i32,),
-                "flashdecoding": (dtype,) * 4 + (i32,) * 2 + (f32, f32),
-                "streamk": (dtype,) * 4 + (i32,) * 3 + (f32, f32)}[strategy]
+    pointers = (dtype,) * 4 + (i32, i32, i32, f32, f32)
     with torch.cuda.device(device):
-        compiled = ATTENTION_KERNELS[strategy].warmup(*pointers, *strides, 1.0, workload.group, grid=(1,),
-                                                      **shape.constexprs(strategy))
+        compiled = jit_function(kernel).warmup(*pointers, *strides, 1.0, workload.group, grid=(1,),
+                                               **shape.constexprs())
         compiled = compiled.result() if hasattr(compiled, "result") else compiled  # async-compile mode
         compiled._init_handles()  # Triton loads lazily; n_regs / n_spills are known once loaded
     return compiled
 
 
 def check_device_fits(gpu: GpuSpec, device: torch.device) -> None:
-    """Stream-K needs its whole grid resident: a spec with more SMs than the device could deadlock."""
+    """In-kernel reductions need the whole grid resident: a spec with more SMs than the device could deadlock."""
     sms = torch.cuda.get_device_properties(device).multi_processor_count
     if sms < gpu.sm_count:
         raise InputError("gpu", f"spec {gpu.name!r} has {gpu.sm_count} SMs but the device has {sms}; "
-                                "stream-K's grid would not be co-resident")
+                                "an in-kernel reduction's grid would not be co-resident")
 
 
 class Launcher:
     """One planned, compiled decode attention. Not re-entrant: its partial slots and flags are its own."""
 
-    def __init__(self, strategy: str, schedule: Schedule, resources: CtaResources, meta: dict, shape: KernelShape,
-                 tables: DeviceTables, qk_scale: float):
-        self.strategy, self.schedule, self.resources, self.meta = strategy, schedule, resources, meta
+    def __init__(self, spec: strategies.Strategy, schedule: Schedule, config: PlanConfig, meta: dict,
+                 shape: KernelShape, tables: DeviceTables, qk_scale: float):
+        self.strategy, self.schedule, self.config, self.meta = spec.name, schedule, config, meta
+        self.resources = config.resources
         self.shape, self.tables, self.qk_scale = shape, tables, qk_scale
+        self.kernel = spec.kernel
         self.dtype = TORCH_DTYPES[schedule.workload.dtype]
-        self.launch_attention = CachedLaunch(ATTENTION_KERNELS[strategy])
-        self.launch_combine = CachedLaunch(flash_decoding.combine_kernel)
+        self.launch_attention = CachedLaunch(jit_function(spec.kernel))
+        self.launch_combine = CachedLaunch(_combine_kernel())
 
     def run(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
             out: torch.Tensor | None = None) -> torch.Tensor:
@@ -193,21 +175,13 @@ class Launcher:
             out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
         if self.dtype == torch.bfloat16 and interpreting():
             q = q.float()  # NumPy has no bf16 matmul: the dots run in fp32 (tiles.attend_tiles)
-        t, group, grid = self.tables, self.schedule.workload.group, (self.schedule.grid,)
-        tensors = (q, k_cache, v_cache, out)
-        scalars = (q.stride(0), q.stride(1), *k_cache.stride()[:3], *v_cache.stride()[:3], out.stride(0),
-                   out.stride(1), self.qk_scale, group)
-        constexprs = self.shape.constexprs(self.strategy)
-        if self.strategy == "fa2":
-            self.launch_attention(grid, (*tensors, t.segments, *scalars), constexprs)
-        elif self.strategy == "flashdecoding":
-            self.launch_attention(grid, (*tensors, t.seg_offsets, t.segments, t.o_part, t.lse_part, *scalars),
-                                  constexprs)
-            if len(self.schedule.launches) > 1:
-                self.combine(out)
-        else:
-            self.launch_attention(grid, (*tensors, t.seg_offsets, t.segments, t.flags, t.o_part, t.lse_part,
-                                         *scalars), constexprs)
+        t = self.tables
+        args = (q, k_cache, v_cache, out, t.seg_offsets, t.segments, t.flags, t.o_part, t.lse_part,
+                q.stride(0), q.stride(1), *k_cache.stride()[:3], *v_cache.stride()[:3], out.stride(0),
+                out.stride(1), self.qk_scale, self.schedule.workload.group)
+        self.launch_attention((self.schedule.grid,), args, self.shape.constexprs())
+        if len(self.schedule.launches) > 1:
+            self.combine(out)
         return out
 
     def combine(self, out: torch.Tensor) -> None:
@@ -239,3 +213,9 @@ class Launcher:
                 raise InputError(name, f"needs dtype {self.dtype}, device {q.device} and unit last stride")
         if out is not None and out.shape != q.shape:
             raise InputError("out", f"shape {tuple(out.shape)}, expected {want_q}")
+
+
+def _combine_kernel():
+    from attnsim.kernels.flash_decoding import combine_kernel
+
+    return combine_kernel

@@ -33,11 +33,9 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.tiles import (
-    SEG_COLS, SEG_MERGE_HI, SEG_MERGE_LO, SEG_ROLE, SEG_SLOT, attend_segment, merge_slots, store_output,
+    ROLE_PEER, SEG_COLS, SEG_MERGE_HI, SEG_MERGE_LO, SEG_ROLE, SEG_SLOT, attend_segment, merge_slots, store_output,
     store_partial,
 )
-
-ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER
 
 
 @triton.jit

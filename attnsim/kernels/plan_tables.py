@@ -81,7 +81,7 @@ def check_merge_order(schedule: Schedule, rows: np.ndarray) -> None:
     segs = schedule.attention.segments
     is_peer = segs.role == ROLE_PEER
     if len(np.unique(segs.cta[is_peer])) != is_peer.sum():
-        raise RuntimeError("stream-K plan gives a program two peer segments")
+        raise RuntimeError("the plan gives a program two peer segments")
     slot = rows[:, tiles.SEG_SLOT.value]
     lo, hi = rows[:, tiles.SEG_MERGE_LO.value], rows[:, tiles.SEG_MERGE_HI.value]
     if sorted(slot[is_peer].tolist()) != list(range(is_peer.sum())) or (hi - lo).sum() != is_peer.sum():
@@ -105,10 +105,12 @@ class DeviceTables:
     flags: torch.Tensor  # int32 [slots], 0 between launches (stream-K)
 
     @staticmethod
-    def build(schedule: Schedule, block_m: int, branching: int, device: torch.device) -> "DeviceTables":
+    def build(schedule: Schedule, block_m: int, branching: int, device: torch.device,
+              in_kernel_reduction: bool) -> "DeviceTables":
+        """in_kernel_reduction: the strategy's plans merge partials in-kernel (checked for deadlock freedom)."""
         segs, red, grid = schedule.attention.segments, schedule.reductions, schedule.grid
         rows = segment_rows(schedule, branching)
-        if schedule.strategy == "streamk":
+        if in_kernel_reduction or (red.host_cta >= 0).any():
             check_merge_order(schedule, rows)
         red_rows = np.zeros((len(red), int(tiles.SEG_COLS.value)), np.int64)
         red_rows[:, :3] = np.stack([red.seq, red.kv_head, red.q_block], 1).reshape(len(red), 3)

@@ -34,7 +34,6 @@ QUICK_HEADS = ((32, 8), (32, 32))
 QUICK_HEAD_DIMS = (128,)
 
 DEFAULT_MAX_KV_GB = 16.0  # decimal GB (1e9 bytes) of K + V
-SWEEPS = ("standard", "quick")
 
 
 def padded_kv_bytes(workload: DecodeWorkload) -> int:

@@ -1,11 +1,12 @@
 """PyTorch SDPA decode as baselines, behind the same launcher interface as our kernels.
 
-- torch-flash: `scaled_dot_product_attention` restricted to SDPBackend.FLASH_ATTENTION. For
+Each baseline is a registry entry with an `sdpa_backend` (attnsim.strategies):
+- the flash backend: `scaled_dot_product_attention` restricted to SDPBackend.FLASH_ATTENTION. For
   decode PyTorch's bundled FlashAttention-2 runs its split-KV kernel (`flash_fwd_splitkv_kernel`
-  + `..._combine_kernel`) with FA2's `num_splits_heuristic`; `meta["splits"]` is that heuristic's
-  answer (attnsim.simulator.partition.flashdecoding.heuristic_splits with FA2's block_n), not a
-  figure read back from the library.
-- torch-cudnn: SDPBackend.CUDNN_ATTENTION (cuDNN's fused attention), where the build has it.
+  + `..._combine_kernel`) with FA2's `num_splits_heuristic`;
+- the cuDNN backend: SDPBackend.CUDNN_ATTENTION (cuDNN's fused attention), where the build has it.
+Where the model plans a baseline, `meta` carries that plan's grid / splits / launches (what the
+model assumes the library launches), not figures read back from the library.
 
 Shapes: q [batch, q_heads, head_dim] -> [batch, q_heads, 1, head_dim]; K/V [batch, kv_heads,
 context, head_dim]; `enable_gqa=True` when q_heads != kv_heads, so K/V are not repeated. SDPA has
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attnsim import strategies
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.partition.common import fa2_block_n
-from attnsim.simulator.partition.flashdecoding import heuristic_splits
 from attnsim.simulator.workload import DecodeWorkload
 
-BACKENDS = {"torch-flash": "FLASH_ATTENTION", "torch-cudnn": "CUDNN_ATTENTION"}
+
+def backend_name(name: str) -> str:
+    return strategies.get(name).sdpa_backend
 
 
 def unsupported_reason(name: str, workload: DecodeWorkload) -> str | None:
@@ -32,7 +34,7 @@ def unsupported_reason(name: str, workload: DecodeWorkload) -> str | None:
     if workload.q_len != 1:
         return "decode baseline times q_len 1 only"
     if workload.dtype not in ("float16", "bfloat16"):
-        return f"{BACKENDS[name]} needs float16/bfloat16"
+        return f"{backend_name(name)} needs float16/bfloat16"
     return None
 
 
@@ -55,7 +57,7 @@ class SdpaLauncher:
         """Context manager that restricts SDPA to this baseline's backend."""
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        return sdpa_kernel([getattr(SDPBackend, BACKENDS[self.name])])
+        return sdpa_kernel([getattr(SDPBackend, backend_name(self.name))])
 
     def sdpa(self, q4, k, v):
         """q4 [batch, q_heads, 1, head_dim] -> o [batch, q_heads, 1, head_dim]; call inside backend()."""
@@ -76,17 +78,14 @@ class SdpaLauncher:
 
 
 def prepare_baseline(name: str, workload: DecodeWorkload, gpu: GpuSpec) -> SdpaLauncher:
-    """A launcher for `name` (a key of BACKENDS). The caller checks unsupported_reason first."""
-    meta = {"splits": heuristic_splits(workload, gpu, fa2_block_n(workload.head_dim))} if name == "torch-flash" else {}
+    """A launcher for baseline `name`. The caller checks unsupported_reason first."""
+    meta = {}
+    if strategies.get(name).predictable:
+        from attnsim.resolve import plan_for
+
+        schedule = plan_for(name, workload, gpu)
+        meta = {"grid": schedule.grid, "splits": schedule.splits, "launches": len(schedule.launches)}
     return SdpaLauncher(name, workload, meta)
-
-
-def sdpa_callable(name: str, q, k, v):
-    """A zero-argument callable running baseline `name` on (q, k, v) of a uniform batch (for timing)."""
-    workload = DecodeWorkload.build(q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2],
-                                    dtype=str(q.dtype).removeprefix("torch."))
-    launcher = SdpaLauncher(name, workload)
-    return lambda: launcher.run(q, k, v)
 
 
 def backend_available(name: str) -> str | None:
@@ -94,8 +93,9 @@ def backend_available(name: str) -> str | None:
     import torch
     from torch.nn.attention import SDPBackend
 
-    if not hasattr(SDPBackend, BACKENDS[name]):
-        return f"this torch ({torch.__version__}) has no SDPBackend.{BACKENDS[name]}"
-    if name == "torch-cudnn" and not torch.backends.cudnn.is_available():
+    backend = backend_name(name)
+    if not hasattr(SDPBackend, backend):
+        return f"this torch ({torch.__version__}) has no SDPBackend.{backend}"
+    if "CUDNN" in backend and not torch.backends.cudnn.is_available():
         return "cuDNN is not available in this torch build"
     return None

@@ -21,7 +21,7 @@ from attnsim.reports.speedup import plot_speedup
 from attnsim.reports.summary import ragged_findings, uniform_findings, whatif_findings
 from attnsim.reports.tables import speedup_table
 from attnsim.reports.timeline import plot_timelines, timeline_table
-from attnsim.reports.validation import error_table, ranking_summary, worst_points
+from attnsim.validation.tables import error_table, ranking_summary, worst_points
 from attnsim.reports.validation_plots import plot_validation
 from attnsim.reports.whatif import plot_whatif, whatif_table
 

@@ -11,18 +11,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
+from attnsim import strategies  # noqa: E402
 from attnsim.errors import InputError  # noqa: E402
 from attnsim.fileio import save_figure  # noqa: E402
 
 FIGURE_SUFFIXES = (".png", ".svg")
-STRATEGY_COLORS = {"fa2": "#7F7F7F", "flashdecoding": "#4C72B0", "streamk": "#DD8452"}
 GPU_COLORS = ("#4C72B0", "#55A868", "#C44E52", "#8172B3", "#CCB974", "#64B5CD")
 FLOOR_STYLE = dict(color="black", linestyle="--", linewidth=1.2)
 DPI = 110
 
 
 def strategy_color(name: str) -> str:
-    return STRATEGY_COLORS.get(name, "#55A868")
+    return strategies.color(name)
 
 
 def format_tokens(tokens: float) -> str:

@@ -1,4 +1,4 @@
-"""Records (list of dicts) -> text table, CSV or JSON."""
+"""Records (list of dicts) -> text table, CSV or JSON; and the report's speedup table."""
 
 from __future__ import annotations
 
@@ -6,40 +6,67 @@ import json
 
 import pandas as pd
 
+from attnsim.reports.style import format_tokens
+from attnsim.strategies import SPEEDUP_BASES
+
 TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us",
-                 "speedup_vs_fa2", "speedup_vs_flashdecoding", "grid", "splits", "achieved_gbps", "bw_fraction"]
+                 *(f"speedup_vs_{b}" for b in SPEEDUP_BASES), "grid", "splits", "achieved_gbps", "bw_fraction"]
+UNCALIBRATED_MARK = "*"
+
+
+def context_summary(context) -> str:
+    """A number for a uniform batch; 'ragged 64: 500..100k' for a list of per-sequence lengths."""
+    if isinstance(context, (list, tuple)):
+        return f"ragged {len(context)}: {format_tokens(min(context))}..{format_tokens(max(context))}"
+    return str(context)
 
 
 def format_records(records: list[dict], fmt: str) -> str:
+    """JSON keeps numbers (a ragged context is a list); CSV joins a ragged context with ';'; the table
+    summarises ragged contexts and marks rows of non-calibrated profiles, with a footnote."""
     if fmt == "json":
-        return json.dumps(records, indent=2)
+        return json.dumps(records, indent=2, allow_nan=False)
     frame = pd.DataFrame(records)
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        joined = [";".join(map(str, c)) if isinstance(c, list) else c for c in frame["context"]]
+        return frame.assign(context=joined).to_csv(index=False)
+    return _table(frame)
+
+
+def _table(frame: pd.DataFrame) -> str:
     columns = [c for c in TABLE_COLUMNS if c in frame.columns] or list(frame.columns)
-    return frame[columns].to_string(index=False)
+    shown = frame.assign(context=[context_summary(c) for c in frame["context"]])
+    notes = []
+    if "profile_source" in frame.columns:
+        uncalibrated = frame["profile_source"] != "calibrated"
+        shown["gpu"] = [g + (UNCALIBRATED_MARK if u else "") for g, u in zip(frame["gpu"], uncalibrated)]
+        sources = sorted(set(frame.loc[uncalibrated, "profile_source"]))
+        if sources:
+            notes.append(f"{UNCALIBRATED_MARK} {' / '.join(sources)} profile: not calibrated on this GPU; "
+                         "expect larger errors than on a calibrated one")
+    return "\n".join([shown[columns].to_string(index=False), *notes])
 
 
 def _label_contexts(frame: pd.DataFrame) -> pd.DataFrame:
-    from attnsim.reports.style import format_tokens
-
     labels = [format_tokens(int(c)) if str(c).isdigit() else f"{len(str(c).split(';'))} seqs" for c in frame["context"]]
     return frame.assign(context=labels)
 
 
 def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (gpu, model, mix, batch, context): each strategy's time (µs) and speedup over fa2,
-    the floor (KV bytes / bandwidth, µs), the fastest strategy and how close it gets to the floor."""
+    """One row per (gpu, model, mix, batch, context): each strategy's time (µs) and speedup over the
+    first speedup base, the floor (KV bytes / bandwidth, µs), the fastest strategy and how close it
+    gets to the floor."""
     keys = [k for k in ("gpu", "model", "mix", "batch", "context") if k in frame.columns]
     strategies = list(dict.fromkeys(frame["strategy"]))
+    base = SPEEDUP_BASES[0]
     time = frame.pivot_table(index=keys, columns="strategy", values="time_us", sort=False)[strategies]
-    speedup = frame.pivot_table(index=keys, columns="strategy", values="speedup_vs_fa2", sort=False)
+    speedup = frame.pivot_table(index=keys, columns="strategy", values=f"speedup_vs_{base}", sort=False)
     table = pd.DataFrame(index=time.index)
     for s in strategies:
         table[f"{s} µs"] = time[s].round(1)
     for s in strategies:
-        if s != "fa2":
-            table[f"{s} ×fa2"] = speedup[s].round(2)
+        if s != base:
+            table[f"{s} ×{base}"] = speedup[s].round(2)
     floor = frame.groupby(keys, sort=False)["floor_us"].first()
     table["floor µs"] = floor.round(2)
     table["fastest"] = time.idxmin(axis=1)

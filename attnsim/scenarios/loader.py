@@ -7,7 +7,7 @@ Format (every key optional unless said; sizes are integers or strings like "4k",
     description = "what this shows"
     gpus = ["h100"]                    # presets or profile files (relative to this file)
     whatif_gpus = ["h100", "h200", "a100", "l40s"]   # [] turns the what-if section off
-    strategies = ["fa2", "flashdecoding", "streamk"]   # also "torch-flash" (PyTorch SDPA's FA2)
+    strategies = ["fa2", "flashdecoding", "streamk"]   # any modelled strategy (`attnsim predict --help`)
     dtype = "float16"
     q_len = 1
     models = ["llama-3.1-8b"]          # presets; and/or raw [[shapes]] below (one of them required)
@@ -44,14 +44,13 @@ from pathlib import Path
 
 import numpy as np
 
+from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.scenarios import models
 from attnsim.scenarios.checks import Checker, ScenarioError, Problem, suggest
 from attnsim.scenarios.ragged import read_ragged
 from attnsim.scenarios.scenario import Scenario, TimelineChoice
 from attnsim.scenarios.toml_lines import key_lines
-from attnsim.simulator.partition import STRATEGIES, canonical_strategy
-from attnsim.simulator.predict import ALL_STRATEGIES
 from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.workload import DTYPE_ALIASES, DTYPE_BYTES
 
@@ -195,13 +194,19 @@ def _read_gpus(data: dict, key: str, default: list, check: Checker, base_dir: Pa
 
 
 def _read_strategies(data: dict, check: Checker) -> list[str]:
-    names = check.list_of(data, "strategies", (), (str,)) if "strategies" in data else list(ALL_STRATEGIES)
+    names = check.list_of(data, "strategies", (), (str,)) if "strategies" in data else list(strategies.default_names())
     found = []
     for i, name in enumerate(names):
         try:
-            found.append(canonical_strategy(name))
+            strategy = strategies.get(name)
         except InputError:
-            check.fail(("strategies", i), f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+            check.fail(("strategies", i), f"unknown strategy {name!r}; choose from {', '.join(strategies.predictable())}")
+            continue
+        if not strategy.predictable:
+            check.fail(("strategies", i), f"{strategy.name} is timed but not modelled; choose from "
+                                          f"{', '.join(strategies.predictable())}")
+            continue
+        found.append(strategy.name)
     return list(dict.fromkeys(found))
 
 

@@ -75,10 +75,6 @@ def canonical_name(name: str) -> str:
     return re.sub(r"^(llama|gemma|phi)(\d)", r"\1-\2", key)
 
 
-def model_names() -> list[str]:
-    return list(MODELS)
-
-
 def from_name(name: str) -> ModelShape:
     key = canonical_name(name)
     if key not in MODELS:

@@ -11,12 +11,13 @@ from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
-from attnsim.scenarios.measurements import measured_frame
 from attnsim.scenarios.scenario import Case, Scenario
 from attnsim.simulator.engine import SimResult
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import occupancy
-from attnsim.simulator.predict import plan_for, predict_one, predict_records
+from attnsim.resolve import plan_for
+from attnsim.simulator.predict import predict_one, predict_records
+from attnsim.validation.measured import measured_frame
 
 Progress = Callable[[Sequence, str], Iterable]  # wraps a list of jobs to show progress (CLI: a bar)
 OCCUPANCY_PROBE_TOKENS = 4096  # context of the workload planned to read a kernel's CTA shape
@@ -26,7 +27,7 @@ def no_progress(jobs: Sequence, label: str) -> Iterable:
     return jobs
 
 
-def predict_frame(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None,
+def scenario_predictions(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None,
                   progress: Progress = no_progress) -> pd.DataFrame:
     """One row per (gpu, case, strategy): predict_records' columns + model, mix, total_tokens, gpu_source."""
     gpus = gpus or scenario.gpus
@@ -34,7 +35,8 @@ def predict_frame(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None,
     rows = []
     for gpu, case in progress(jobs, f"modelling {scenario.name} on {', '.join(g.name for g in gpus)}"):
         for record in predict_records(case.workload, gpu, scenario.strategies):
-            rows.append({**case.labels, **record, "gpu_source": gpu.source})
+            # frames keep one scalar per cell: a ragged batch's lengths as 'a;b;c' (the CSV convention)
+            rows.append({**case.labels, **record, "context": case.workload.context_label, "gpu_source": gpu.source})
     return pd.DataFrame(rows)
 
 
@@ -73,8 +75,8 @@ class ScenarioResults:
     """Everything a report shows, computed once: plain DataFrames and SimResults, no engine handles."""
 
     scenario: Scenario
-    predictions: pd.DataFrame  # predict_frame on the scenario's GPUs
-    whatif: pd.DataFrame | None  # predict_frame on the what-if GPUs (None: section off)
+    predictions: pd.DataFrame  # scenario_predictions on the scenario's GPUs
+    whatif: pd.DataFrame | None  # scenario_predictions on the what-if GPUs (None: section off)
     occupancy: pd.DataFrame
     timeline_case: Case
     timelines: list[SimResult]  # one per strategy, on the scenario's first GPU
@@ -86,10 +88,10 @@ def run_scenario(scenario: Scenario, measurements: str | None = None,
                  progress: Progress = no_progress) -> ScenarioResults:
     """Model every section of a report for `scenario`; measured rows are predicted with the
     scenario's GPU profile of the same name when there is one (see measurements.gpu_for)."""
-    whatif = predict_frame(scenario, scenario.whatif_gpus, progress) if scenario.whatif_gpus else None
+    whatif = scenario_predictions(scenario, scenario.whatif_gpus, progress) if scenario.whatif_gpus else None
     case, timelines = timeline_results(scenario)
     return ScenarioResults(
-        scenario=scenario, predictions=predict_frame(scenario, progress=progress), whatif=whatif,
+        scenario=scenario, predictions=scenario_predictions(scenario, progress=progress), whatif=whatif,
         occupancy=occupancy_frame(scenario, _unique_gpus(scenario.gpus + scenario.whatif_gpus)),
         timeline_case=case, timelines=timelines,
         measurements=measured_frame(measurements, preferred=scenario.gpus) if measurements else None,

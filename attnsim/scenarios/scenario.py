@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from attnsim import strategies
 from attnsim.scenarios.models import ModelShape
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.workload import DecodeWorkload
 
 DISTRIBUTIONS = ("lognormal", "uniform", "choice", "fixed")
+
+
+def default_strategies() -> tuple[str, ...]:
+    return strategies.default_names()
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class Scenario:
     batches: tuple[int, ...] = ()
     contexts: tuple[int, ...] = ()  # tokens, ascending
     ragged: tuple[RaggedMix, ...] = ()
-    strategies: tuple[str, ...] = ("fa2", "flashdecoding", "streamk")
+    strategies: tuple[str, ...] = field(default_factory=default_strategies)  # registry names
     whatif_gpus: tuple[GpuSpec, ...] = ()
     dtype: str = "float16"
     q_len: int = 1

@@ -18,7 +18,7 @@ import numpy as np
 from attnsim.simulator.cost import BandwidthModel
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams, GpuSpec
-from attnsim.simulator.partition import PlanConfig, plan
+from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -31,19 +31,6 @@ BOUNDS = {
     "l2_dirty_fraction": (0.0, 1.5),
 }
 
-# What is fitted per family by default. Each kernel family has its own streaming rate and fixed
-# costs; split plans also fit their combine launch.
-FREE_PARAMS = {
-    "fa2": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
-    "flashdecoding": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
-    "flashdecoding-combine": ("launch_overhead_us", "cta_fixed_us"),
-    "torch-flash": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
-    "torch-flash-combine": ("launch_overhead_us", "cta_fixed_us"),
-    "torch-flash-nosplit": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee",
-                            "hbm_scale", "l2_dirty_fraction"),
-    "streamk": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "segment_fixed_us",
-                "fixup_fixed_us", "fixup_per_peer_us", "bw_knee", "hbm_scale", "l2_dirty_fraction"),
-}
 
 
 @dataclass(frozen=True)
@@ -123,12 +110,18 @@ def _with_params(spec: GpuSpec, values: dict[tuple[str, str], float]) -> GpuSpec
 
 
 def plan_points(points: list[MeasuredPoint], spec: GpuSpec) -> list[Schedule]:
+    from attnsim.resolve import plan  # the registry's partitioners, with each point's resolved config
+
     return [plan(p.strategy, p.workload, spec, p.config) for p in points]
 
 
 def free_parameters(schedules: list[Schedule], free: dict | None = None) -> list[tuple[str, str]]:
-    """(family, parameter) pairs that the given schedules exercise and that are free to fit."""
-    free = free or FREE_PARAMS
+    """(family, parameter) pairs that the given schedules exercise and that are free to fit
+    (default: what the registry's strategies fit in each family they own)."""
+    if free is None:
+        from attnsim.strategies import all_families
+
+        free = all_families()
     families = sorted({launch.family for s in schedules for launch in s.launches})
     return [(f, name) for f in families for name in free.get(f, ())]
 
@@ -152,9 +145,5 @@ def fit_cost_params(points: list[MeasuredPoint], spec: GpuSpec, free: dict | Non
     return FitResult(spec_at(x), r, iterations)
 
 
-def cost_table(spec: GpuSpec) -> dict[str, dict]:
-    return {family: dataclasses.asdict(params) for family, params in spec.cost.items()}
-
-
-__all__ = ["CostParams", "FREE_PARAMS", "FitResult", "MeasuredPoint", "cost_table", "fit_bandwidth_curve",
-           "fit_cost_params", "levenberg_marquardt"]
+__all__ = ["CostParams", "FitResult", "MeasuredPoint", "fit_bandwidth_curve", "fit_cost_params",
+           "levenberg_marquardt"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from attnsim.errors import InputError
 
 KB = 1024
+PROFILE_SOURCES = ("calibrated", "transferred", "datasheet")
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,13 @@ class GpuSpec:
     hbm_read_gbps: float
     l2_bytes: int
     clock_mhz: int
-    source: str = "datasheet"  # "datasheet" or "calibrated <date>"
+    source: str = "datasheet"  # free text: "datasheet", "calibrated <date> on <device>", ...
     cost: dict[str, CostParams] = field(default_factory=dict)  # per kernel family; see cost_for
-    # Measured kernel configurations, "strategy/d<head_dim>/<dtype>" -> {kv_tile_tokens, num_warps,
-    # threads, regs_per_thread, smem_bytes}: what calibration compiled, so predictions plan the same work.
+    # Compiled kernel resources calibration recorded on this GPU, keyed like attnsim.resolve.kernel_key
+    # ("lean_decode/d128/float16/m16/w8/s3/n64") -> {threads, regs_per_thread, smem_bytes}.
     kernels: dict[str, dict] = field(default_factory=dict)
+    profile_source: str = "datasheet"  # where the cost numbers come from: one of PROFILE_SOURCES
+    profile_date: str | None = None  # calibration date (YYYY-MM-DD) of a calibrated profile
 
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
@@ -173,7 +176,8 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     for key, value in data.items():
         if key not in known or key == "cost":
             raise InputError(f"gpu.{key}", f"unknown field in {where}")
-        data[key] = _coerce(key, value, where)
+        if not (key == "profile_date" and value is None):
+            data[key] = _coerce(key, value, where)
     if cost_data is not None:
         data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
     if kernels is not None:
@@ -196,9 +200,11 @@ def _coerce(key: str, value, where: str):
         if not ints or not value or (key == "compute_capability" and len(value) != 2):
             raise InputError(f"gpu.{key}", f"must be a non-empty list of integers in {where}")
         return tuple(value)
-    if key in ("name", "source"):
+    if key in ("name", "source", "profile_source", "profile_date"):
         if not isinstance(value, str):
             raise InputError(f"gpu.{key}", f"must be a string in {where}")
+        if key == "profile_source" and value not in PROFILE_SOURCES:
+            raise InputError(f"gpu.{key}", f"must be one of {', '.join(PROFILE_SOURCES)} in {where}, got {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise InputError(f"gpu.{key}", f"must be a positive number in {where}, got {value!r}")

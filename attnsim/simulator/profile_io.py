@@ -22,7 +22,7 @@ from attnsim.simulator.hardware import GpuSpec, spec_from_dict, spec_to_dict
 PROFILE_FORMAT = "attnsim-profile"
 PROFILE_VERSION = 1
 # Bump when the cost model's structure changes: profiles fitted to another model are stale.
-MODEL_VERSION = "fluid-knee-v1"
+MODEL_VERSION = "fluid-knee-v2"  # v2: kernels tables keyed by compiled kernel shape
 SHIPPED = {"h100-sxm": "h100.json"}  # presets with a measured profile in attnsim/profiles/
 
 

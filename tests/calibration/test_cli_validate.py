@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,6 +65,30 @@ def test_calibrate_from_data_refits_and_predict_uses_the_profile(tmp_path, capsy
     code, text, _ = run_cli(["predict", "--calibration", str(out), "--context", "32k", "--batch", "8",
                              "--kv-heads", "8", "--format", "json", "--strategy", "streamk"], capsys)
     record = json.loads(text)[0]
-    measured = next(p["time_us"] for p in points if p["strategy"] == "streamk" and p["context"] == "32768"
+    measured = next(p["time_us"] for p in points if p["strategy"] == "streamk" and p["context"] == 32768
                     and p["batch"] == 8)
     assert record["time_us"] == pytest.approx(measured, rel=0.05)
+
+
+def test_rank_metrics_counts_exact_near_and_decisive_winners():
+    import pandas as pd
+
+    from attnsim.validation.compare import rank_metrics
+
+    def workload(batch, times):  # times: strategy -> (measured, predicted)
+        return [{"strategy": s, "batch": batch, "q_heads": 32, "kv_heads": 8, "head_dim": 128, "context": 4096,
+                 "dtype": "float16", "time_us": m, "predicted_us": p} for s, (m, p) in times.items()]
+
+    rows = pd.DataFrame(
+        workload(1, {"fa2": (100, 100), "flashdecoding": (50, 52), "streamk": (40, 41)})  # right, decisive
+        + workload(2, {"fa2": (100, 90), "flashdecoding": (41, 39), "streamk": (40, 41)})  # wrong, within 5%
+        + workload(4, {"fa2": (10, 10), "flashdecoding": (50, 5), "streamk": (40, 41)})  # wrong, decisive
+        + workload(8, {"fa2": (10, 10), "streamk": (40, 41)}))  # not every strategy measured: skipped
+    m = rank_metrics(rows, ("fa2", "flashdecoding", "streamk"))
+    assert m["points"] == 3
+    assert m["rank_accuracy"] == pytest.approx(1 / 3)
+    assert m["rank_accuracy_within_5pct"] == pytest.approx(2 / 3)
+    assert (m["decisive_points"], m["rank_accuracy_decisive"]) == (2, 0.5)
+    # fa2/streamk ratio errors: |(100/41)/(100/40) - 1|, |(90/41)/(100/40) - 1|, |(10/41)/(10/40) - 1|
+    expected = np.mean([abs(40 / 41 - 1), abs(0.9 * 40 / 41 - 1), abs(40 / 41 - 1)]) * 100
+    assert m["speedup_ratio_mape"]["fa2/streamk"] == pytest.approx(expected)

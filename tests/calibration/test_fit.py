@@ -9,7 +9,8 @@ from attnsim.simulator.calibration import MeasuredPoint, fit_bandwidth_curve, fi
 from attnsim.simulator.cost import BandwidthModel
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams, from_name
-from attnsim.simulator.partition import PlanConfig, plan
+from attnsim.resolve import plan
+from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 
 H100 = from_name("h100")

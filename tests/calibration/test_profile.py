@@ -10,14 +10,15 @@ from attnsim.simulator.hardware import CostParams, from_name
 from attnsim.simulator.profile_io import MODEL_VERSION, load_profile, save_profile
 from attnsim.simulator.profiles import resolve_gpu
 
-KERNEL = {"kv_tile_tokens": 64, "num_warps": 4, "threads": 128, "regs_per_thread": 96, "smem_bytes": 33792}
+KERNEL = {"threads": 256, "regs_per_thread": 64, "smem_bytes": 33792}
+STREAMK_D128 = "lean_decode/d128/float16/m16/w8/s3/n64"  # attnsim.resolve.kernel_key of stream-K's default
 
 
 def _spec():
     cost = {"streamk": CostParams(cta_stream_gbps_per_warp=7.25, cta_fixed_us=2.0, hbm_scale=0.97),
             "fa2": CostParams(launch_overhead_us=3.3)}
     return dataclasses.replace(from_name("h100"), hbm_read_gbps=3071.5, source="calibrated test",
-                               cost=cost, kernels={"streamk/d128/float16": KERNEL})
+                               cost=cost, kernels={STREAMK_D128: KERNEL})
 
 
 def test_round_trip_keeps_every_field(tmp_path):
@@ -44,8 +45,8 @@ def test_kernel_config_of_a_profile_drives_the_plan(tmp_path):
 
     w = DecodeWorkload.build(1, 32, 8, 128, 65536)
     rec = predict_records(w, _spec(), ["streamk"])[0]
-    # 128 threads x 96 regs x 33 KB smem -> 5 CTAs/SM by registers and shared memory: 660 slots.
-    assert rec["grid"] == 132 * 5
+    # 256 threads x 64 regs x 33 KB smem -> 4 CTAs/SM by registers (6 by shared memory): 528 slots.
+    assert rec["grid"] == 132 * 4
 
 
 @pytest.mark.parametrize("text, reason", [

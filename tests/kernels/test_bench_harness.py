@@ -12,7 +12,7 @@ import torch
 
 from attnsim.cli import main
 from attnsim.errors import InputError
-from attnsim.kernels import bench, bench_inputs, sweep, timing
+from attnsim.kernels import bench, bench_inputs, bench_results, sweep, timing
 from attnsim.kernels.reference import attention_reference
 from attnsim.kernels.torch_baselines import prepare_baseline, unsupported_reason
 from attnsim.simulator.hardware import from_name
@@ -33,7 +33,7 @@ def test_standard_sweep_respects_cap_and_covers_axes():
     assert {w.batch for w in uniform} == set(sweep.STANDARD_BATCHES)
     assert {(w.q_heads, w.kv_heads) for w in uniform} == set(sweep.STANDARD_HEADS)
     assert {w.head_dim for w in uniform} == set(sweep.STANDARD_HEAD_DIMS)
-    assert len({bench.point_key("x", w) for w in points}) == len(points)
+    assert len({bench_results.point_key("x", w) for w in points}) == len(points)
     big = DecodeWorkload.build(32, 32, 32, 128, 512 * 1024)
     assert big not in points and sweep.padded_kv_bytes(big) > 16e9
 
@@ -143,7 +143,7 @@ POINTS = [DecodeWorkload.build(2, 8, 2, 32, 48), DecodeWorkload.build(3, 4, 4, 6
 
 def test_rows_have_the_csv_schema_and_bandwidth(fake_timer):
     df = bench.run_sweep(POINTS, cpu_config(), prepare=fake_prepare(), reference=attention_reference)
-    assert list(df.columns) == bench.COLUMNS
+    assert list(df.columns) == bench_results.COLUMNS
     assert len(df) == 3 + 2  # SDPA gets no row for the ragged batch
     assert (df["status"] == "ok").all() and (df["max_rel_err"] <= bench.REL_TOL).all()
     row = df.iloc[0]
@@ -164,25 +164,25 @@ def test_bad_launchers_are_marked_and_not_timed(fake_timer, mode, status):
     bad = df[df["strategy"] == "streamk"].iloc[0]
     assert bad["status"].startswith(status) and pd.isna(bad["time_us"])
     assert df[df["strategy"] == "fa2"].iloc[0]["status"] == "ok"
-    assert list(bench.failures(df)["strategy"]) == ["streamk"]
+    assert list(bench_results.failures(df)["strategy"]) == ["streamk"]
 
 
 def test_a_refusing_baseline_is_unavailable_not_failed(fake_timer):
     df = bench.run_sweep(POINTS[:1], cpu_config(("fa2", "torch-flash")), prepare=fake_prepare({"torch-flash": "raise"}),
                          reference=attention_reference)
     assert df[df["strategy"] == "torch-flash"].iloc[0]["status"].startswith("unavailable")
-    assert bench.failures(df).empty
+    assert bench_results.failures(df).empty
 
 
 def test_csv_round_trip_and_resume_skip_done_rows(fake_timer, tmp_path):
     df = bench.run_sweep(POINTS, cpu_config(), prepare=fake_prepare({"streamk": "wrong"}), reference=attention_reference)
     path = tmp_path / "bench.csv"
-    bench.write_csv(df, path)
-    kept = bench.load_previous(path)
+    bench_results.write_csv(df, path)
+    kept = bench_results.load_previous(path)
     assert len(kept) == len(df) - 2 and (kept["status"] == "ok").all()
     calls = []
     rerun = bench.run_sweep(POINTS, cpu_config(), prepare=fake_prepare(), reference=attention_reference,
-                            done=bench.done_keys(kept), progress=lambda *a: calls.append(a))
+                            done=bench_results.done_keys(kept), progress=lambda *a: calls.append(a))
     assert list(rerun["strategy"]) == ["streamk", "streamk"] and len(calls) == 2
 
 
@@ -190,13 +190,13 @@ def test_load_previous_rejects_foreign_csv(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("a,b\n1,2\n")
     with pytest.raises(InputError):
-        bench.load_previous(path)
+        bench_results.load_previous(path)
 
 
 def test_summary_geomean_uses_points_all_strategies_ran(fake_timer):
     df = bench.run_sweep(POINTS, cpu_config(), prepare=fake_prepare(), reference=attention_reference)
     df.loc[(df["strategy"] == "fa2") & df["ragged"], "time_us"] = 1e6  # only fa2/streamk ran it
-    table = bench.summary(df).set_index("strategy")
+    table = bench_results.summary(df).set_index("strategy")
     assert table.loc["fa2", "geomean_us_common"] == pytest.approx(0.5)
     assert table.loc["torch-flash", "ok"] == 1 and table.loc["fa2", "failed"] == 0
 
@@ -316,6 +316,6 @@ def test_sdpa_baselines_on_gpu(tmp_path):
     config = bench.BenchConfig(("torch-flash", "torch-cudnn"), H100, torch.cuda.get_device_name(), 3000.0,
                                timing.TimerConfig(1, 5))
     df = bench.run_sweep(points, config)
-    assert len(df) == 2 and bench.failures(df).empty
+    assert len(df) == 2 and bench_results.failures(df).empty
     ok = df[df["status"] == "ok"]
     assert len(ok) >= 1 and (ok["time_us"] > 0).all()

@@ -10,6 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.kernels.launch import prepare
 from attnsim.kernels.reference import attention_reference, max_relative_error
@@ -18,7 +19,7 @@ from attnsim.simulator.schedule import ROLE_HOST
 from attnsim.simulator.workload import DecodeWorkload
 from kernel_helpers import TOLERANCE, decode_inputs, run_checked
 
-STRATEGIES = ("fa2", "flashdecoding", "streamk")
+STRATEGIES = strategies.ours()  # every strategy our kernels run, from the registry
 
 # (batch, q_heads, kv_heads, head_dim, contexts, dtype, splits, grid): MHA, GQA, MQA, a group > 64
 # (two q-blocks), ragged and odd lengths, fp16 and bf16, d 64 and 128.

@@ -3,6 +3,7 @@ default grids (stream-K at the compiled kernel's resident capacity), FA2's split
 
 import pytest
 
+from attnsim import strategies
 from attnsim.kernels.launch import prepare
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
@@ -10,7 +11,7 @@ from kernel_helpers import TOLERANCE, run_checked
 
 pytestmark = pytest.mark.gpu
 
-STRATEGIES = ("fa2", "flashdecoding", "streamk")
+STRATEGIES = strategies.ours()  # every strategy our kernels run, from the registry
 SHAPES = {  # (batch, q_heads, kv_heads, contexts)
     "mha-ragged": (4, 16, 16, [4096, 16391, 999, 1]),
     "gqa8-uniform": (2, 32, 4, 32768),

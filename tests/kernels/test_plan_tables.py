@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from attnsim.kernels import tiles
 from attnsim.kernels.plan_tables import check_merge_order, merge_block, merge_tree, segment_rows
 from attnsim.simulator.hardware import from_name
-from attnsim.simulator.partition import plan
+from attnsim.resolve import plan
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import ROLE_HOST
 from attnsim.simulator.workload import DecodeWorkload
@@ -41,3 +41,12 @@ def test_segment_rows_match_the_plan():
     (16, 128, 4, 4), (16, 64, 4, 4), (32, 128, 4, 2), (32, 128, 8, 4), (64, 128, 4, 1), (64, 256, 8, 1)])
 def test_merge_block_bounds_registers(block_m, head_dim, warps, expected):
     assert merge_block(block_m, head_dim, warps) == expected
+
+
+def test_mirrored_triton_constants_match_the_simulator():
+    """tiles.py mirrors two simulator constants as tl.constexpr (kernels cannot import numpy ones)."""
+    from attnsim.simulator.partition.common import Q_BLOCK_ROWS
+    from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER
+
+    assert tiles.Q_BLOCK_ROWS.value == Q_BLOCK_ROWS
+    assert tiles.ROLE_PEER.value == ROLE_PEER and ROLE_COMPLETE != ROLE_PEER

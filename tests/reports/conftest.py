@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import pytest
 
 from attnsim.scenarios.loader import parse_scenario
-from attnsim.scenarios.measurements import measured_frame
-from attnsim.scenarios.run import occupancy_frame, predict_frame, timeline_results
+from attnsim.validation.measured import measured_frame
+from attnsim.scenarios.run import occupancy_frame, scenario_predictions, timeline_results
 from attnsim.simulator.hardware import from_name
 from report_helpers import DATA, SMALL_TOML
 
@@ -20,12 +20,12 @@ def small():
 
 @pytest.fixture(scope="session")
 def predictions(small):
-    return predict_frame(small)
+    return scenario_predictions(small)
 
 
 @pytest.fixture(scope="session")
 def whatif(small):
-    return predict_frame(small, small.whatif_gpus)
+    return scenario_predictions(small, small.whatif_gpus)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from attnsim.errors import InputError
-from attnsim.scenarios.measurements import gpu_for, measured_frame, total_tokens
-from attnsim.scenarios.run import occupancy_frame, predict_frame, run_scenario, timeline_results
+from attnsim.validation.measured import gpu_for, measured_frame, total_tokens
+from attnsim.scenarios.run import occupancy_frame, scenario_predictions, run_scenario, timeline_results
 from attnsim.simulator.hardware import from_name
 from scenario_helpers import DATA, parse
 
@@ -25,8 +25,8 @@ def scenario():
     return parse(SMALL)
 
 
-def test_predict_frame_has_one_row_per_gpu_case_and_strategy(scenario):
-    frame = predict_frame(scenario)
+def test_scenario_predictions_has_one_row_per_gpu_case_and_strategy(scenario):
+    frame = scenario_predictions(scenario)
     cases = 2 * (2 * 2 + 1)
     assert len(frame) == 2 * cases * 3
     assert {"model", "mix", "total_tokens", "gpu_source", "time_us", "floor_us"} <= set(frame.columns)
@@ -42,7 +42,7 @@ def test_progress_sees_every_job(scenario):
         seen.append((len(jobs), label))
         return jobs
 
-    predict_frame(scenario, progress=progress)
+    scenario_predictions(scenario, progress=progress)
     assert seen == [(2 * 10, "modelling scenario on h100-sxm, l40s")]  # 2 GPUs x 10 cases
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from attnsim.simulator.hardware import PRESETS, CostParams, GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.simulator.partition import PlanConfig
+from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.partition.common import resources
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import DecodeWorkload

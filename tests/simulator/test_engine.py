@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from attnsim.simulator.cost import BandwidthModel
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams
-from attnsim.simulator.partition import PlanConfig, plan
+from attnsim.resolve import plan
+from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import frozen_array
 from attnsim.simulator.workload import DecodeWorkload
 

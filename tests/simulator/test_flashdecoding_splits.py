@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnsim.simulator.hardware import PRESETS
-from attnsim.simulator.partition import plan
+from attnsim.resolve import plan
 from attnsim.simulator.partition.flashdecoding import heuristic_splits, num_splits_heuristic
 from attnsim.simulator.workload import DecodeWorkload
 

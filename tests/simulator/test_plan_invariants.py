@@ -19,10 +19,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import PRESETS
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.simulator.partition import PlanConfig, plan
+from attnsim.resolve import plan
+from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.partition.common import resources
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER
 from attnsim.simulator.workload import DecodeWorkload
@@ -33,7 +35,7 @@ from sim_helpers import (
 )
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-STRATEGIES = ("fa2", "flashdecoding", "streamk")
+STRATEGIES = strategies.predictable()  # every modelled strategy, from the registry
 H100 = PRESETS["h100-sxm"]
 
 

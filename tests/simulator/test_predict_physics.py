@@ -11,15 +11,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from attnsim import strategies
 from attnsim.simulator.hardware import PRESETS, CostParams
-from attnsim.simulator.partition import PlanConfig
+from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.predict import floor_us, predict_one, predict_records
 from attnsim.simulator.workload import DecodeWorkload
 
 from sim_helpers import GPUS, gpu_specs, plan_configs, workloads
 
 H100 = PRESETS["h100-sxm"]
-STRATEGIES = ("fa2", "flashdecoding", "streamk")
+STRATEGIES = strategies.predictable()  # every modelled strategy, from the registry
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -148,7 +149,7 @@ def test_achieved_bandwidth_never_exceeds_hbm(workload, gpu, params, strategy):
 def test_records_carry_speedups_against_both_baselines():
     workload = DecodeWorkload.build(2, 32, 8, 128, 65536)
     records = {r["strategy"]: r for r in predict_records(workload, H100)}
-    assert set(records) == set(STRATEGIES)
+    assert set(records) == set(strategies.default_names())
     fa2, fd = records["fa2"]["time_us"], records["flashdecoding"]["time_us"]
     for r in records.values():
         assert r["speedup_vs_fa2"] == pytest.approx(fa2 / r["time_us"], rel=1e-3)

@@ -20,14 +20,21 @@ PARTIAL_BYTES_PER_ROW_ELEM = 4  # partial O and LSE are fp32
 
 @dataclass(frozen=True)
 class PlanConfig:
-    """Knobs a user may set; None means "the strategy's default"."""
+    """A plan's knobs. As user options, None means "the strategy's default"; `attnsim.resolve`
+    fills every field a strategy uses (kernel shape and compiled resources included)."""
 
     kv_tile_tokens: int | None = None
     splits: int | None = None  # FlashDecoding: override num_splits_heuristic
-    grid: int | None = None  # stream-K: persistent grid size (default: resident capacity)
-    num_warps: int = 4
-    resources: CtaResources | None = None  # compiled kernel's resources, when known
-    family: str | None = None  # cost-parameter family (default: the strategy name)
+    grid: int | None = None  # persistent plans: grid size (default: resident capacity)
+    num_warps: int | None = None
+    num_stages: int | None = None  # the kernel's software-pipelining depth (not used by the model)
+    resources: CtaResources | None = None  # attention CTA: compiled kernel's resources, when known
+    combine_resources: CtaResources | None = None  # the combine launch's CTA, when there is one
+    family: str | None = None  # cost-parameter family (default: the strategy's own)
+
+    def options(self) -> dict:
+        """The fields that are set, by name (for messages and provenance)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 def fa2_block_n(head_dim: int) -> int:
@@ -39,6 +46,10 @@ def kv_tile_tokens(workload: DecodeWorkload, config: PlanConfig) -> int:
     return config.kv_tile_tokens or fa2_block_n(workload.head_dim)
 
 
+DEFAULT_WARPS = 4
+COMBINE_RESOURCES = CtaResources(threads=128, regs_per_thread=32, smem_bytes=0)
+
+
 def default_resources(workload: DecodeWorkload, tile: int, num_warps: int) -> CtaResources:
     """Estimate until a compiled kernel's figures are known: one K+V tile of shared memory."""
     smem = 2 * tile * workload.head_dim * workload.dtype_bytes
@@ -46,7 +57,15 @@ def default_resources(workload: DecodeWorkload, tile: int, num_warps: int) -> Ct
 
 
 def resources(workload: DecodeWorkload, config: PlanConfig) -> CtaResources:
-    return config.resources or default_resources(workload, kv_tile_tokens(workload, config), config.num_warps)
+    return config.resources or default_resources(workload, kv_tile_tokens(workload, config),
+                                                 config.num_warps or DEFAULT_WARPS)
+
+
+def query_tile_rows(workload: DecodeWorkload) -> int:
+    """BLOCK_M of a kernel's query tile: the packed rows of one q-block (q_len x group, at most
+    Q_BLOCK_ROWS), padded to a power of two >= 16 (tl.dot's minimum)."""
+    rows = min(workload.q_len * workload.group, Q_BLOCK_ROWS)
+    return max(16, 1 << (rows - 1).bit_length())
 
 
 @dataclass(frozen=True, eq=False)

@@ -58,13 +58,13 @@ def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray
     return first, count
 
 
-def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: np.ndarray, family: str) -> Launch:
+def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: np.ndarray, family: str,
+                   res: CtaResources | None = None) -> Launch:
     """One CTA per output: read its partials (fp32 O + LSE), write O. splits_used: int64 [n_outputs]."""
     partial = outs.rows * (workload.head_dim + 1) * common.PARTIAL_BYTES_PER_ROW_ELEM
     grid = outs.count
     return Launch(
-        name="combine", family=family, grid=grid,
-        resources=CtaResources(threads=128, regs_per_thread=32, smem_bytes=0),
+        name="combine", family=family, grid=grid, resources=res or common.COMBINE_RESOURCES,
         cta_read_bytes=frozen_array(splits_used * float(partial), np.float64),
         cta_write_bytes=frozen_array(np.full(grid, float(outs.rows * workload.head_dim * workload.dtype_bytes))),
         cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(np.zeros(grid)),
@@ -102,7 +102,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
                                         segs, outs.rows, Reductions.empty())
     launches = (attention,)
     if splits > 1:
-        launches += (combine_launch(workload, outs, n_used, family + "-combine"),)
+        launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources),)
     notes = {"heuristic_splits": heuristic, "splits_override": config.splits}
     return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes)
 

@@ -1,7 +1,7 @@
 """Measurements or a validation CSV -> a frame with time_us, predicted_us and the % errors, for reports.
 
-Loading, checking and predicting are `simulator.validation`'s (the same code `attnsim validate`
-runs); this adds what a report needs on top: rows of several GPUs predicted each with its own
+Loading, checking and predicting are `validation.measurements` / `validation.compare` (the same
+code `attnsim validate` runs); this adds what a report needs on top: rows of several GPUs predicted each with its own
 profile, predicted_us taken as given where a validation CSV already has it, and total KV tokens.
 """
 
@@ -12,10 +12,12 @@ from typing import Sequence
 
 import pandas as pd
 
+from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.simulator import validation
 from attnsim.simulator.hardware import ALIASES, PRESETS, GpuSpec
 from attnsim.simulator.profiles import resolve_gpu
+from attnsim.validation.compare import predict_measurements
+from attnsim.validation.measurements import load_measurements
 
 
 def gpu_for(name: str, override: GpuSpec | None = None, preferred: Sequence[GpuSpec] = ()) -> GpuSpec:
@@ -39,18 +41,18 @@ def measured_frame(path: str | Path, gpu: GpuSpec | None = None, preferred: Sequ
 
     Rows of strategies the model does not cover (e.g. torch-cudnn) are left out, as `validate` does.
     """
-    frame = validation.load_measurements(path)
+    frame = load_measurements(path)
     given = pd.to_numeric(frame["predicted_us"], errors="coerce") if "predicted_us" in frame else None
     if given is not None and given.notna().all():
         rows = frame.assign(predicted_us=given)
     else:
-        parts = [validation.predict_frame(part.drop(columns="predicted_us", errors="ignore"),
+        parts = [predict_measurements(part.drop(columns="predicted_us", errors="ignore"),
                                           gpu_for(name, gpu, preferred))
                  for name, part in frame.groupby("gpu", sort=False)]
         rows = pd.concat(parts, ignore_index=True)
     if rows.empty:
         raise InputError("measurements", f"{path}: no rows of a strategy the model predicts "
-                                         f"({', '.join(validation.PREDICTABLE)})")
+                                         f"({', '.join(strategies.predictable())})")
     pct = 100.0 * (rows["predicted_us"] - rows["time_us"]) / rows["time_us"]
     return rows.assign(pct_error=pct, abs_pct_error=pct.abs(),
                        total_tokens=[total_tokens(c, b) for c, b in zip(rows["context"], rows["batch"])])

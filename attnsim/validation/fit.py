@@ -2,10 +2,13 @@
 
 Inputs, as DataFrames:
 - bandwidth: columns num_ctas, num_warps, read_gbps (the membw saturation curve);
-- points: a measurements table (see simulator/validation.py) of our kernels and torch-flash on the
-  calibration set, which is disjoint from the validation (benchmark) sweep;
-- kernels: per "strategy/d<head_dim>/<dtype>" the compiled configuration (kv_tile_tokens,
-  num_warps, threads, regs_per_thread, smem_bytes) so predictions plan what ran.
+- points: a measurements table (validation.measurements) of the registry's calibrated strategies on
+  the calibration set, which is disjoint from the validation (benchmark) sweep;
+- kernels: the compiled resources of each kernel shape that ran (attnsim.resolve.kernel_key), so
+  predictions plan what ran.
+
+Each strategy that owns cost families (the registry's `families`) is fitted on its own rows; the
+families are disjoint, so the fits run in parallel processes.
 """
 
 from __future__ import annotations
@@ -18,13 +21,22 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
+from attnsim import strategies
 from attnsim.simulator.calibration import CostParams, FitResult, fit_bandwidth_curve, fit_cost_params
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.validation import measured_points
+from attnsim.validation.measurements import measured_points
 
-STREAMK_MERGE_FANIN = 5
-FAMILIES_BY_STRATEGY = {"fa2": ("fa2",), "flashdecoding": ("flashdecoding", "flashdecoding-combine"),
-                        "streamk": ("streamk",), "torch-flash": ("torch-flash", "torch-flash-combine", "torch-flash-nosplit")}
+
+def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_us: float) -> CostParams:
+    """Where a family's fit starts: the bandwidth curve's per-warp rate and knee, the measured launch
+    overhead (a third of it for a combine launch queued behind its attention launch), and the
+    registry's fixed parameters (e.g. stream-K's merge fan-in)."""
+    start = CostParams(cta_stream_gbps_per_warp=per_warp, bw_knee=knee, launch_overhead_us=launch_overhead_us)
+    if family.endswith("-combine"):
+        start = dataclasses.replace(start, launch_overhead_us=launch_overhead_us / 3, cta_fixed_us=0.5,
+                                    segment_fixed_us=0.0)
+    fixed = {k: v for s in strategies.REGISTRY.values() for k, v in s.fixed_params.get(family, {}).items()}
+    return dataclasses.replace(start, **fixed)
 
 
 def _fit_strategy(spec: GpuSpec, rows: pd.DataFrame) -> FitResult:
@@ -47,22 +59,18 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
                    launch_overhead_us: float, source: str, progress=None) -> tuple[GpuSpec, dict]:
     """Fit the bandwidth curve, then each strategy's cost families on its own points."""
     per_warp, knee, peak = fit_bandwidth_curve(bandwidth["num_ctas"], bandwidth["num_warps"], bandwidth["read_gbps"])
-    start = CostParams(cta_stream_gbps_per_warp=per_warp, bw_knee=knee, launch_overhead_us=launch_overhead_us)
-    combine_start = dataclasses.replace(start, launch_overhead_us=launch_overhead_us / 3, cta_fixed_us=0.5,
-                                        segment_fixed_us=0.0)
-    cost = {f: (combine_start if f.endswith("-combine") else start)
-            for fams in FAMILIES_BY_STRATEGY.values() for f in fams}
-    # Our stream-K kernel merges along a 5-ary tree (BLOCK_P = 4 partials per step for every
-    # group <= 32 at 8 warps: attnsim/kernels/plan_tables.merge_block).
-    cost["streamk"] = dataclasses.replace(start, merge_fanin=STREAMK_MERGE_FANIN)
+    cost = {family: _starting_params(family, per_warp, knee, launch_overhead_us)
+            for family in strategies.all_families()}
     spec = dataclasses.replace(base, hbm_read_gbps=round(float(bandwidth["read_gbps"].max()), 1), cost=cost,
-                               kernels=dict(kernels), source=source)
+                               kernels=dict(kernels), source=source, profile_source="calibrated",
+                               profile_date=source.split()[1] if source.startswith("calibrated ") else None)
     report = {"bandwidth_fit": {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak},
               "launch_overhead_us": launch_overhead_us}
-    jobs = {s: points[points["strategy"] == s] for s in FAMILIES_BY_STRATEGY}
+    owners = strategies.names(lambda s: bool(s.families))
+    jobs = {s: points[points["strategy"] == s] for s in owners}
     jobs = {s: rows for s, rows in jobs.items() if not rows.empty}
     for strategy, fit in _fit_all(spec, jobs):
-        families = FAMILIES_BY_STRATEGY[strategy]
+        families = strategies.families_of(strategy)
         spec = dataclasses.replace(spec, cost={**spec.cost, **{f: fit.spec.cost_for(f) for f in families}})
         rows = jobs[strategy]
         report[strategy] = {"points": int(len(rows)), "iterations": fit.iterations, "mape_pct": fit.mape,

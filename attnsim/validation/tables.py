@@ -1,7 +1,7 @@
 """Error tables for the report, from a frame with time_us, predicted_us, pct_error, abs_pct_error.
 
 The per-strategy figures (MAPE, median, p90, max) and the rank accuracy are
-simulator.validation's, as `attnsim validate` prints them; this adds the signed bias and the share
+validation.compare's, as `attnsim validate` prints them; this adds the signed bias and the share
 of points within ±10 % / ±25 %, and lays them out as DataFrames. Errors are relative to the
 measurement, in percent; a positive bias means the model predicts slower than measured.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from attnsim.simulator.validation import OURS, error_metrics, rank_metrics
+from attnsim import strategies
+from attnsim.validation.compare import error_metrics, rank_metrics
 
 POINT_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us",
                  "predicted_us", "pct_error"]
@@ -36,8 +37,8 @@ def error_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def ranking_summary(frame: pd.DataFrame) -> dict:
     """How often the predicted fastest strategy is the measured fastest (over workloads measured
-    with every one of fa2, flashdecoding, streamk); NaN when no workload has all three."""
-    ours = [s for s in OURS if s in set(frame["strategy"])]
+    with every one of the registry's default strategies present); NaN when fewer than two are."""
+    ours = [s for s in strategies.default_names() if s in set(frame["strategy"])]
     if len(ours) < 2:
         return {"points": 0, "rank_accuracy": float("nan")}
     return rank_metrics(frame, tuple(ours))

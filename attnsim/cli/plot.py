@@ -1,0 +1,127 @@
+"""`attnsim plot KIND`: one figure from a scenario, a predictions CSV or a measurements file."""
+
+from __future__ import annotations
+
+import click
+import pandas as pd
+
+from attnsim import strategies
+from attnsim.cli.options import check_figure_option, gpu_option, gpu_spec, strategy_option, build_workloads, workload_options
+from attnsim.cli.report import CAL_HELP, GPU_HELP, SCENARIO_HELP, _gpus, _progress, _scenario, _wrote
+from attnsim.errors import InputError
+from attnsim.scenarios.loader import load_scenario
+from attnsim.scenarios.run import occupancy_frame, scenario_predictions
+from attnsim.simulator.predict import predict_one
+
+
+@click.group()
+def plot():
+    """Draw one figure; the --out suffix decides PNG or SVG.
+
+    \b
+    Examples:
+      attnsim plot speedup --scenario default --out speedup.png
+      attnsim plot speedup --input predictions.csv --out speedup.svg
+      attnsim plot timeline --model llama-3.1-8b --contexts 1000,50000,3000 --out gantt.png
+      attnsim plot occupancy --scenario gqa-sweep --gpu h100,a100,l40s --out occ.png
+      attnsim plot validation --measurements results/h100/validation.csv --out val.png
+      attnsim plot whatif --scenario default --gpu h100,h200,a100,l40s --out whatif.png
+    """
+
+
+def _out_option(func):
+    return click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+                        help="Figure file: .png or .svg.")(func)
+
+
+def _check_suffix(out_path: str) -> None:
+    check_figure_option(out_path, "out")  # before any modelling: a wrong suffix fails fast
+
+
+@plot.command("speedup")
+@click.option("--scenario", default="default", show_default=True, help=SCENARIO_HELP)
+@click.option("--input", "input_csv", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Use a predictions CSV (`attnsim predict --format csv`) instead of a scenario.")
+@click.option("--gpu", default=None, help=GPU_HELP)
+@click.option("--calibration", default=None, help=CAL_HELP)
+@_out_option
+def plot_speedup_command(scenario, input_csv, gpu, calibration, out_path):
+    """Speedup and time vs context (log x), one line per strategy, per model/batch, with the floor."""
+    _check_suffix(out_path)
+    from attnsim.reports.speedup import plot_speedup
+
+    if input_csv:
+        frame = pd.read_csv(input_csv, dtype={"context": str})
+    else:
+        frame = scenario_predictions(_scenario(scenario, gpu, calibration), progress=_progress)
+    plot_speedup(frame, out_path)
+    _wrote(out_path)
+
+
+@plot.command("timeline")
+@gpu_option
+@workload_options
+@strategy_option(help_prefix="One panel per strategy")
+@_out_option
+def plot_timeline_command(gpu, calibration, strategy_text, out_path, **workload_kw):
+    """SM timeline (Gantt) per strategy for one workload: idle SMs, waves, fix-ups."""
+    _check_suffix(out_path)
+    from attnsim.reports.timeline import plot_timelines
+
+    names = strategies.parse_list(strategy_text)
+    workloads = build_workloads(**workload_kw)
+    if len(workloads) != 1:
+        raise InputError("context", "a timeline shows one workload: give one --context (or one ragged --contexts)")
+    spec = gpu_spec(gpu, calibration)
+    results = [predict_one(s, workloads[0], spec) for s in names]
+    w = workloads[0]
+    plot_timelines(results, out_path, subtitle=f"batch {w.batch}, heads {w.q_heads}/{w.kv_heads}, d {w.head_dim}, "
+                                              f"context {w.context_label} on {spec.name}")
+    _wrote(out_path)
+
+
+@plot.command("occupancy")
+@click.option("--scenario", default="default", show_default=True, help=SCENARIO_HELP)
+@click.option("--gpu", default=None, help=GPU_HELP)
+@click.option("--calibration", default=None, help=CAL_HELP)
+@_out_option
+def plot_occupancy_command(scenario, gpu, calibration, out_path):
+    """Blocks per SM and the binding limit for each kernel configuration the strategies launch."""
+    _check_suffix(out_path)
+    from attnsim.reports.occupancy import plot_occupancy
+
+    plot_occupancy(occupancy_frame(_scenario(scenario, gpu, calibration)), out_path)
+    _wrote(out_path)
+
+
+@plot.command("validation")
+@click.option("--measurements", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="CSV with gpu, strategy, batch, q_heads, kv_heads, head_dim, context, dtype, time_us "
+                   "[, predicted_us].")
+@click.option("--gpu", default=None, help="Profile to predict rows without predicted_us (default: by the gpu column).")
+@click.option("--calibration", default=None, help=CAL_HELP)
+@_out_option
+def plot_validation_command(measurements, gpu, calibration, out_path):
+    """Predicted vs measured (log-log, y = x) and the error vs context length."""
+    _check_suffix(out_path)
+    from attnsim.reports.validation_plots import plot_validation
+    from attnsim.validation.measured import measured_frame
+
+    gpus = _gpus(gpu, calibration)
+    plot_validation(measured_frame(measurements, gpus[0] if gpus else None), out_path)
+    _wrote(out_path)
+
+
+@plot.command("whatif")
+@click.option("--scenario", default="default", show_default=True, help=SCENARIO_HELP)
+@click.option("--gpu", default="h100,h200,a100,l40s", show_default=True,
+              help="GPUs to compare; the first is the baseline.")
+@_out_option
+def plot_whatif_command(scenario, gpu, out_path):
+    """The same scenario on several GPU profiles: fastest strategy's time, and speedup over the first."""
+    _check_suffix(out_path)
+    from attnsim.reports.whatif import plot_whatif
+
+    chosen = load_scenario(scenario)
+    plot_whatif(scenario_predictions(chosen, _gpus(gpu, None), progress=_progress), out_path)
+    _wrote(out_path)

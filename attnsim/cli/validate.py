@@ -1,0 +1,88 @@
+"""`attnsim validate`: the model's predictions against measured kernel times (a CSV, or a GPU run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from attnsim import strategies
+from attnsim.cli.calibrate import require_cuda
+from attnsim.cli.options import check_format, gpu_option, gpu_spec
+from attnsim.errors import InputError
+from attnsim.fileio import write_text
+from attnsim.validation.compare import error_metrics, overall_mape, predict_measurements, rank_metrics
+from attnsim.validation.measurements import load_measurements
+
+
+@click.command()
+@gpu_option
+@click.option("--measurements", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Measurements CSV (no GPU needed); without it, runs the benchmark sweep on the GPU.")
+@click.option("--quick", is_flag=True, help="GPU mode: the quick sweep instead of the standard one.")
+@click.option("--out-dir", default=None, type=click.Path(file_okay=False),
+              help="Write validation.csv and the plots here.")
+@click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
+def validate(gpu, calibration, measurements, quick, out_dir, fmt):
+    """Compare the model's predictions with measured kernel times: MAPE, p90, rank accuracy.
+
+    \b
+    Examples:
+      attnsim validate --measurements results/h100/bench.csv --out-dir results/h100
+      attnsim validate --quick --out-dir /tmp/val          # on a GPU: measure, then compare
+    The last line of plain output is the overall MAPE.
+    """
+    check_format(fmt, ("table", "json"))
+    spec = gpu_spec(gpu, calibration)
+    if measurements is None:
+        measurements = _bench_for_validation(spec, quick, out_dir)
+    rows = predict_measurements(load_measurements(measurements), spec)
+    if rows.empty:
+        raise InputError("measurements", f"no rows of a predictable strategy ({', '.join(strategies.predictable())})")
+    result = {"profile": spec.source, "profile_source": spec.profile_source, "measurements": str(measurements),
+              "per_strategy": error_metrics(rows),
+              "ranking": rank_metrics(rows), "overall_mape": overall_mape(rows)}
+    if out_dir:
+        _write_outputs(rows, result, Path(out_dir))
+    click.echo(json.dumps(result, indent=2) if fmt == "json" else _text_report(result))
+
+
+def _bench_for_validation(spec, quick, out_dir) -> Path:
+    require_cuda("validate", "--measurements FILE.csv")
+    from attnsim.kernels.bench_run import run_bench_to_csv
+    from attnsim.kernels.sweep import sweep
+
+    target = Path(out_dir or ".") / "validation_measurements.csv"
+    names = strategies.names(lambda s: s.predictable and s.runnable)
+    run_bench_to_csv(target, sweep("quick" if quick else "standard"), spec, names)
+    return target
+
+
+def _write_outputs(rows: pd.DataFrame, result: dict, out_dir: Path) -> None:
+    from attnsim.reports.validation_plots import plot_error_vs_context, plot_predicted_vs_measured
+
+    write_text(out_dir / "validation.csv", rows.to_csv(index=False))
+    write_text(out_dir / "validation_metrics.json", json.dumps(result, indent=2) + "\n")
+    plot_predicted_vs_measured(rows, out_dir / "validation_scatter.png")
+    plot_error_vs_context(rows, out_dir / "validation_error_vs_context.png")
+    click.echo(f"wrote {out_dir}/validation.csv, validation_metrics.json and plots", err=True)
+
+
+def _text_report(result: dict) -> str:
+    lines = [f"profile: {result['profile']}", "",
+             f"{'strategy':<14}{'n':>5}{'MAPE%':>8}{'median%':>9}{'p90%':>8}{'max%':>8}"]
+    for strategy, m in result["per_strategy"].items():
+        lines.append(f"{strategy:<14}{m['n']:>5}{m['mape']:>8.2f}{m['median_ape']:>9.2f}"
+                     f"{m['p90_ape']:>8.2f}{m['max_ape']:>8.1f}")
+    rank = result["ranking"]
+    lines += ["", f"rank accuracy (fastest of {'/'.join(strategies.default_names())}): {rank['rank_accuracy']:.1%} "
+                  f"over {rank['points']} workloads; predicted fastest within 5% of the measured fastest: "
+                  f"{rank['rank_accuracy_within_5pct']:.1%}; where the measured winner leads by > 5% "
+                  f"({rank['decisive_points']} workloads): {rank['rank_accuracy_decisive']:.1%}"]
+    lines += [f"speedup ratio {k}: mean abs error {v:.2f}%" for k, v in rank["speedup_ratio_mape"].items()]
+    lines.append("")
+    for strategy, m in result["per_strategy"].items():
+        lines += [f"worst {strategy}: {w}" for w in m["worst"][:2]]
+    lines.append(f"overall MAPE: {result['overall_mape']:.2f}%")
+    return "\n".join(lines)

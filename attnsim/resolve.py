@@ -1,0 +1,142 @@
+"""The one plan resolver: (strategy, workload, GPU profile, user options) -> the plan that runs.
+
+`predict`, `schedule`, the report, validation and the kernel launcher all plan through here, so the
+Schedule the model simulates is the Schedule the kernel launches:
+
+1. options a strategy does not take (a FlashDecoding split count for stream-K) are dropped;
+2. our kernels' shape: the user's KV tile / warps / stages, else the kernel's defaults (a 16 KB K
+   tile, the registry's warps and stages);
+3. the CTA's resources (threads, registers, shared memory), which decide occupancy and so stream-K's
+   grid: given explicitly (a measured row, a compiled kernel), else what calibration recorded for
+   that exact kernel in the profile, else the compiled-resources table shipped for the compute
+   capability (`attnsim/profiles/kernels_sm90.json`, recorded from Triton's compiler), else an
+   estimate — the same chain for every profile, so a datasheet GPU plans the grid the kernel would
+   launch there.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, replace
+from importlib import resources as package_files
+
+from attnsim import strategies
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import CtaResources, occupancy
+from attnsim.simulator.partition.common import PlanConfig, query_tile_rows
+from attnsim.simulator.schedule import Schedule
+from attnsim.simulator.workload import DecodeWorkload
+
+K_TILE_BYTES = 16 * 1024  # our kernels' default KV tile: one 16 KB K tile (64 tokens at d 128, fp16)
+COMBINE_KERNEL = "combine"
+COMBINE_WARPS = 8
+KERNEL_OPTIONS = frozenset({"kv_tile_tokens", "num_warps", "num_stages", "resources", "combine_resources"})
+COMPILED_TABLES = {(9, 0): "kernels_sm90.json"}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    strategy: strategies.Strategy
+    config: PlanConfig
+    resources_source: str  # given | profile | compiled table | estimate | plan (baselines plan their own)
+
+
+def default_kv_tile_tokens(workload: DecodeWorkload) -> int:
+    return max(16, K_TILE_BYTES // (workload.head_dim * workload.dtype_bytes))
+
+
+def kernel_key(kernel: str, workload: DecodeWorkload, tile: int, warps: int, stages: int) -> str:
+    """'lean_decode/d128/float16/m16/w8/s3/n64': what a compiled CTA's resources depend on."""
+    return (f"{kernel}/d{workload.head_dim}/{workload.dtype}/m{query_tile_rows(workload)}"
+            f"/w{warps}/s{stages}/n{tile}")
+
+
+@functools.lru_cache(maxsize=8)
+def compiled_table(compute_capability: tuple[int, int]) -> dict:
+    """The shipped compiled-resources table for a compute capability (sm90's stands in for others)."""
+    name = COMPILED_TABLES.get(tuple(compute_capability), COMPILED_TABLES[(9, 0)])
+    path = package_files.files("attnsim") / "profiles" / name
+    return json.loads(path.read_text())["kernels"] if path.is_file() else {}
+
+
+def estimated_resources(workload: DecodeWorkload, tile: int, warps: int, stages: int) -> CtaResources:
+    """Triton's shared memory for our tile loop: (stages - 1) K+V tiles in flight plus a small
+    epilogue buffer (matches the compiled d64/d128 kernels); registers: a typical 128."""
+    smem = (stages - 1) * 2 * tile * workload.head_dim * workload.dtype_bytes + 6144
+    return CtaResources(32 * warps, 128, smem)
+
+
+def _lookup(gpu: GpuSpec, key: str) -> tuple[CtaResources | None, str]:
+    for table, source in ((gpu.kernels, "profile"), (compiled_table(gpu.compute_capability), "compiled table")):
+        entry = table.get(key)
+        if entry:
+            return CtaResources(int(entry["threads"]), int(entry["regs_per_thread"]), int(entry["smem_bytes"])), source
+    return None, "estimate"
+
+
+def _attention_resources(kernel, workload, gpu, tile, warps, stages) -> tuple[CtaResources, str]:
+    res, source = _lookup(gpu, kernel_key(kernel.name, workload, tile, warps, stages))
+    return res or estimated_resources(workload, tile, warps, stages), source
+
+
+def _fitting_shape(kernel, workload, gpu, options) -> tuple[int, int, CtaResources, str]:
+    """(tile, stages, resources, source): the defaults, with fewer pipeline stages and then smaller
+    tiles (never below 16 tokens, never overriding what the user set) until one CTA fits an SM —
+    what a kernel author does for a GPU with less shared memory (e.g. d 256 on an L40S)."""
+    tile = options.kv_tile_tokens or default_kv_tile_tokens(workload)
+    warps = options.num_warps or kernel.warps
+    stages = options.num_stages or kernel.stages
+    res, source = _attention_resources(kernel, workload, gpu, tile, warps, stages)
+    while occupancy(gpu, res).blocks_per_sm == 0:
+        if options.num_stages is None and stages > 1:
+            stages -= 1
+        elif options.kv_tile_tokens is None and tile > 16:
+            tile //= 2
+        else:
+            break  # nothing left to shrink: the plan reports that the CTA cannot launch
+        res, source = _attention_resources(kernel, workload, gpu, tile, warps, stages)
+    return tile, stages, res, source
+
+
+def kernel_config(kernel: strategies.KernelSpec, workload: DecodeWorkload, gpu: GpuSpec,
+                  options: PlanConfig) -> tuple[PlanConfig, str]:
+    warps = options.num_warps or kernel.warps
+    if options.resources:
+        tile = options.kv_tile_tokens or default_kv_tile_tokens(workload)
+        stages, res, source = options.num_stages or kernel.stages, options.resources, "given"
+    else:
+        tile, stages, res, source = _fitting_shape(kernel, workload, gpu, options)
+    combine = options.combine_resources or _lookup(
+        gpu, kernel_key(COMBINE_KERNEL, workload, 0, COMBINE_WARPS, 1))[0] or CtaResources(32 * COMBINE_WARPS, 32, 0)
+    return replace(options, kv_tile_tokens=tile, num_warps=warps, num_stages=stages, resources=res,
+                   combine_resources=combine), source
+
+
+def resolve(name: str, workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None) -> Resolved:
+    """The strategy entry and the complete plan configuration it runs with."""
+    strategy = strategies.get(name)
+    options = options or PlanConfig()
+    kept = {k: v for k, v in options.options().items()
+            if k in strategy.options or (k in KERNEL_OPTIONS and strategy.kernel) or k == "family"}
+    options = PlanConfig(**kept)
+    if strategy.kernel is None:
+        return Resolved(strategy, options, "plan")
+    config, source = kernel_config(strategy.kernel, workload, gpu, options)
+    return Resolved(strategy, config, source)
+
+
+def plan(name: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None) -> Schedule:
+    """The raw partition of `name` with `config` as given (unset fields: the partition's own defaults)."""
+    strategy = strategies.get(name)
+    if strategy.partition is None:
+        from attnsim.errors import InputError
+
+        raise InputError("strategy", f"{strategy.name} is timed but not modelled: no plan to simulate")
+    return strategy.partition(workload, gpu, config or PlanConfig())
+
+
+def plan_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None) -> Schedule:
+    """The Schedule the kernel would run for `workload` on `gpu` with the user's `options`."""
+    resolved = resolve(name, workload, gpu, options)
+    return plan(resolved.strategy.name, workload, gpu, resolved.config)

@@ -1,0 +1,189 @@
+"""The strategy registry: one entry per decode-attention strategy, read by every consumer.
+
+The planner, the engine, the launcher, calibration, validation, the plots and the tests all look a
+strategy up here instead of keying its name in tables of their own. Adding a strategy is one plan
+file in `simulator/partition/`, one `register(...)` below, and a kernel file if it runs one.
+
+An entry says
+- how it plans (`partition`) and which user options it accepts (`options`: splits, grid, ...);
+- which cost families its launches use, which parameters calibration fits in each
+  (`families`), and fixed ones (`fixed_params`, e.g. the stream-K kernel's merge fan-in);
+- the Triton kernel that runs it (`kernel`: module, jit function, default warps and stages), or the
+  PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
+- whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
+  the plan, not of the name;
+- presentation: colour, a one-line summary, and whether `predict` shows it by default.
+
+Nothing here imports torch or triton: kernels are named by module path and loaded by the launcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from attnsim.errors import InputError
+from attnsim.simulator.partition import fa2, flashdecoding, streamk, torch_flash
+
+# Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
+STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
+             "l2_dirty_fraction")
+MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
+COMBINE = ("launch_overhead_us", "cta_fixed_us")
+STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One of our Triton kernels. `name` keys its compiled resources (profile `kernels` tables)."""
+
+    name: str
+    module: str  # attnsim.kernels.<module>, exposing `function`
+    function: str
+    warps: int  # default num_warps (16 KB K tiles; H100 sweeps in scripts/kernel_check.py)
+    stages: int = 3  # default num_stages: two K/V tiles in flight per CTA
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    summary: str
+    partition: Callable | None  # (workload, gpu, PlanConfig) -> Schedule; None: not modelled yet
+    families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cost family -> fitted params
+    fixed_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    options: frozenset[str] = frozenset()  # PlanConfig fields a user may set: splits, grid, ...
+    kernel: KernelSpec | None = None
+    sdpa_backend: str | None = None  # torch.nn.attention.SDPBackend member of a PyTorch baseline
+    in_kernel_reduction: bool = False
+    baseline: bool = False  # a third-party implementation we time and model, not ours
+    default: bool = False  # shown by `predict` and reports unless strategies are named
+    calibrate: bool = False  # timed on the calibration set by `attnsim calibrate`
+    color: str = "#55A868"
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def predictable(self) -> bool:
+        return self.partition is not None
+
+    @property
+    def runnable(self) -> bool:
+        return self.kernel is not None or self.sdpa_backend is not None
+
+
+REGISTRY: dict[str, Strategy] = {}
+
+
+def register(strategy: Strategy) -> Strategy:
+    for key in (strategy.name, *strategy.aliases):
+        if key in REGISTRY or key in _ALIASES:
+            raise ValueError(f"strategy name {key!r} registered twice")
+    REGISTRY[strategy.name] = strategy
+    _ALIASES.update({alias: strategy.name for alias in strategy.aliases})
+    return strategy
+
+
+_ALIASES: dict[str, str] = {}
+
+
+def get(name: str) -> Strategy:
+    """A strategy by name or alias (case-insensitive); InputError('strategy', ...) if unknown."""
+    key = str(name).strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in REGISTRY:
+        raise InputError("strategy", f"unknown strategy {name!r}; choose from {', '.join(names())}")
+    return REGISTRY[key]
+
+
+def canonical(name: str) -> str:
+    return get(name).name
+
+
+def parse_list(text: str, field_name: str = "strategy") -> tuple[str, ...]:
+    """'fa2,lean' -> ('fa2', 'streamk'); an empty list or an unknown name is an InputError."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not parts or any(not p for p in parts):
+        raise InputError(field_name, f"{text!r}: expected a comma-separated list of strategy names, "
+                                     f"e.g. {','.join(default_names())}")
+    try:
+        return tuple(dict.fromkeys(canonical(p) for p in parts))
+    except InputError as exc:
+        raise InputError(field_name, exc.message) from None
+
+
+def names(predicate: Callable[[Strategy], bool] = lambda s: True) -> tuple[str, ...]:
+    return tuple(s.name for s in REGISTRY.values() if predicate(s))
+
+
+def default_names() -> tuple[str, ...]:
+    return names(lambda s: s.default)
+
+
+def ours() -> tuple[str, ...]:
+    """Strategies run by our own kernels."""
+    return names(lambda s: s.kernel is not None)
+
+
+def baselines() -> tuple[str, ...]:
+    return names(lambda s: s.baseline)
+
+
+def predictable() -> tuple[str, ...]:
+    return names(lambda s: s.predictable)
+
+
+def families_of(name: str) -> tuple[str, ...]:
+    return tuple(get(name).families)
+
+
+def all_families() -> dict[str, tuple[str, ...]]:
+    """Every cost family any strategy owns -> the parameters calibration fits in it."""
+    return {f: params for s in REGISTRY.values() for f, params in s.families.items()}
+
+
+def color(name: str) -> str:
+    try:
+        return get(name).color
+    except InputError:
+        return "#8C8C8C"
+
+
+def help_list() -> str:
+    """'fa2, flashdecoding, streamk (alias lean), ...' for --help texts."""
+    out = []
+    for s in REGISTRY.values():
+        out.append(f"{s.name} (alias {', '.join(s.aliases)})" if s.aliases else s.name)
+    return ", ".join(out)
+
+
+# Speedup columns of predictions are relative to these (they are always simulated).
+SPEEDUP_BASES = ("fa2", "flashdecoding")
+SCHEDULE_DEFAULT = "streamk"  # what `attnsim schedule` shows unless told otherwise
+
+register(Strategy(
+    "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
+    families={"fa2": STREAMING},
+    kernel=KernelSpec("fa2_decode", "attnsim.kernels.fa2_decode", "fa2_decode_kernel", warps=4),
+    default=True, calibrate=True, color="#7F7F7F"))
+register(Strategy(
+    "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
+    flashdecoding.partition, families={"flashdecoding": STREAMING, "flashdecoding-combine": COMBINE},
+    options=frozenset({"splits"}),
+    kernel=KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "flash_decoding_kernel", warps=4),
+    default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd")))
+register(Strategy(
+    "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
+    "straddling outputs merged in-kernel by a host CTA", streamk.partition,
+    families={"streamk": STREAMING + MERGING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
+    options=frozenset({"grid"}),
+    # 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half
+    # the CTAs, so fewer peers per straddling output.
+    kernel=KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8),
+    in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k")))
+register(Strategy(
+    "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
+    families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING},
+    options=frozenset({"splits"}), sdpa_backend="FLASH_ATTENTION", baseline=True, calibrate=True,
+    color="#8172B3"))
+register(Strategy(
+    "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline; timed, not modelled yet)", None,
+    sdpa_backend="CUDNN_ATTENTION", baseline=True, color="#937860"))
