@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from attnsim.simulator.hardware import PRESETS, CostParams, GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.partition import PlanConfig
-from attnsim.simulator.partition.common import resources
+from attnsim.simulator.partition.common import kv_tile_tokens, outputs, resources
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -57,13 +57,17 @@ def gpu_specs():
 
 @st.composite
 def plan_configs(draw, strategy: str, workload: DecodeWorkload, gpu: GpuSpec) -> PlanConfig:
-    """The strategy's defaults, or explicit options: FlashDecoding splits, stream-K grid <= capacity."""
+    """The strategy's defaults, or explicit options: FlashDecoding splits, a grid <= capacity (stream-K,
+    hybrid), hybrid's DP outputs."""
     config = PlanConfig(kv_tile_tokens=draw(st.sampled_from([None, None, 32, 64, 48])))
     if strategy == "flashdecoding" and draw(st.booleans()):
         config = dataclasses.replace(config, splits=draw(st.integers(1, 40)))
-    if strategy == "streamk" and draw(st.booleans()):
+    if strategy in ("streamk", "hybrid") and draw(st.booleans()):
         capacity = resident_capacity(gpu, resources(workload, config))
         config = dataclasses.replace(config, grid=draw(st.integers(1, capacity)))
+    if strategy == "hybrid" and draw(st.booleans()):  # any count: the plan clamps it to whole waves
+        n_outputs = outputs(workload, kv_tile_tokens(workload, config)).count
+        config = dataclasses.replace(config, dp_outputs=draw(st.integers(0, n_outputs + 3)))
     return config
 
 

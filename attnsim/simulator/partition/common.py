@@ -28,6 +28,8 @@ class PlanConfig:
     num_warps: int = 4
     resources: CtaResources | None = None  # compiled kernel's resources, when known
     family: str | None = None  # cost-parameter family (default: the strategy name)
+    dp_outputs: int | None = None  # hybrid: outputs run whole before the stream-K part (a multiple of the grid)
+    chunk_tokens: int | None = None  # balanced split-KV: fixed chunk (batch-invariant), a multiple of the KV tile
 
 
 def fa2_block_n(head_dim: int) -> int:
