@@ -58,16 +58,18 @@ def gpu_specs():
 @st.composite
 def plan_configs(draw, strategy: str, workload: DecodeWorkload, gpu: GpuSpec) -> PlanConfig:
     """The strategy's defaults, or explicit options: FlashDecoding splits, a grid <= capacity (stream-K,
-    hybrid), hybrid's DP outputs."""
+    hybrid; balanced's target grid), hybrid's DP outputs, balanced's fixed chunk (a multiple of the tile)."""
     config = PlanConfig(kv_tile_tokens=draw(st.sampled_from([None, None, 32, 64, 48])))
     if strategy == "flashdecoding" and draw(st.booleans()):
         config = dataclasses.replace(config, splits=draw(st.integers(1, 40)))
-    if strategy in ("streamk", "hybrid") and draw(st.booleans()):
+    if strategy in ("streamk", "hybrid", "balanced") and draw(st.booleans()):
         capacity = resident_capacity(gpu, resources(workload, config))
         config = dataclasses.replace(config, grid=draw(st.integers(1, capacity)))
     if strategy == "hybrid" and draw(st.booleans()):  # any count: the plan clamps it to whole waves
         n_outputs = outputs(workload, kv_tile_tokens(workload, config)).count
         config = dataclasses.replace(config, dp_outputs=draw(st.integers(0, n_outputs + 3)))
+    if strategy == "balanced" and draw(st.booleans()):
+        config = dataclasses.replace(config, chunk_tokens=kv_tile_tokens(workload, config) * draw(st.integers(1, 40)))
     return config
 
 

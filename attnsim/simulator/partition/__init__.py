@@ -6,7 +6,7 @@ from typing import Callable
 
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.partition import fa2, flashdecoding, hybrid, streamk, torch_flash
+from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, streamk, torch_flash
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import DecodeWorkload
@@ -17,6 +17,7 @@ STRATEGIES: dict[str, Callable[[DecodeWorkload, GpuSpec, PlanConfig], Schedule]]
     "streamk": streamk.partition,
     "torch-flash": torch_flash.partition,  # a baseline: PyTorch SDPA's flash backend (FA2 CUDA)
     "hybrid": hybrid.partition,  # data-parallel waves + stream-K tail
+    "balanced": balanced.partition,  # equal-size KV chunks (FlashInfer-style split-KV)
 }
 STRATEGY_ALIASES = {"lean": "streamk", "stream-k": "streamk", "flash-decoding": "flashdecoding", "fd": "flashdecoding"}
 
