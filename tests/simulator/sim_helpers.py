@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from attnsim.simulator.hardware import PRESETS, CostParams, GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.simulator.partition import PlanConfig
+from attnsim.simulator.partition import PlanConfig, plan
 from attnsim.simulator.partition.common import kv_tile_tokens, outputs, resources
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Schedule
 from attnsim.simulator.workload import DecodeWorkload
@@ -60,17 +60,34 @@ def plan_configs(draw, strategy: str, workload: DecodeWorkload, gpu: GpuSpec) ->
     """The strategy's defaults, or explicit options: FlashDecoding splits, a grid <= capacity (stream-K,
     hybrid; balanced's target grid), hybrid's DP outputs, balanced's fixed chunk (a multiple of the tile)."""
     config = PlanConfig(kv_tile_tokens=draw(st.sampled_from([None, None, 32, 64, 48])))
+    tile = kv_tile_tokens(workload, config)
     if strategy == "flashdecoding" and draw(st.booleans()):
         config = dataclasses.replace(config, splits=draw(st.integers(1, 40)))
     if strategy in ("streamk", "hybrid", "balanced") and draw(st.booleans()):
         capacity = resident_capacity(gpu, resources(workload, config))
-        config = dataclasses.replace(config, grid=draw(st.integers(1, capacity)))
+        config = dataclasses.replace(config, grid=draw(_grids(strategy, capacity, outputs(workload, tile).count)))
     if strategy == "hybrid" and draw(st.booleans()):  # any count: the plan clamps it to whole waves
-        n_outputs = outputs(workload, kv_tile_tokens(workload, config)).count
-        config = dataclasses.replace(config, dp_outputs=draw(st.integers(0, n_outputs + 3)))
+        config = dataclasses.replace(config, dp_outputs=draw(st.integers(0, outputs(workload, tile).count + 3)))
     if strategy == "balanced" and draw(st.booleans()):
-        config = dataclasses.replace(config, chunk_tokens=kv_tile_tokens(workload, config) * draw(st.integers(1, 40)))
+        config = dataclasses.replace(config, chunk_tokens=tile * draw(st.integers(1, 40)))
     return config
+
+
+def _grids(strategy: str, capacity: int, n_outputs: int):
+    """Any grid up to the capacity; hybrid and balanced often a small one (several waves of outputs,
+    so DP work; a target that forces long outputs to be split)."""
+    if strategy == "streamk":
+        return st.integers(1, capacity)
+    small = max(1, min(capacity, n_outputs // 2 if strategy == "hybrid" else 64))
+    return st.one_of(st.integers(min(2, small), small), st.integers(1, capacity))
+
+
+@st.composite
+def planned(draw, strategy: str):
+    """(Schedule, PlanConfig, GpuSpec) of a random workload, GPU and plan options."""
+    workload, gpu = draw(workloads()), draw(gpu_specs())
+    config = draw(plan_configs(strategy, workload, gpu))
+    return plan(strategy, workload, gpu, config), config, gpu
 
 
 # ---- references -----------------------------------------------------------------------------

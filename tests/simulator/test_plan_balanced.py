@@ -27,21 +27,11 @@ from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER
 from attnsim.simulator.workload import DecodeWorkload
 
 from sim_helpers import (
-    assert_common_invariants, expected_tiles, gpu_specs, plan_configs, segments_by_output, workloads,
+    assert_common_invariants, expected_tiles, gpu_specs, plan_configs, planned, segments_by_output, workloads,
 )
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 H100 = PRESETS["h100-sxm"]
-
-
-@st.composite
-def planned(draw):
-    """plan_configs' options, and often a small target grid, so that outputs are really split."""
-    workload, gpu = draw(workloads()), draw(gpu_specs())
-    config = draw(plan_configs("balanced", workload, gpu))
-    if config.chunk_tokens is None and draw(st.booleans()):
-        config = dataclasses.replace(config, grid=draw(st.integers(1, 64)))
-    return plan("balanced", workload, gpu, config), config, gpu
 
 
 def chunk_counts(sched) -> dict[tuple[int, int, int], int]:
@@ -50,7 +40,7 @@ def chunk_counts(sched) -> dict[tuple[int, int, int], int]:
 
 
 @PROPERTY
-@given(planned())
+@given(planned("balanced"))
 def test_every_kv_tile_is_covered_exactly_once(case):
     sched, config, _ = case
     assert_common_invariants(sched)
@@ -62,7 +52,7 @@ def test_every_kv_tile_is_covered_exactly_once(case):
 
 
 @PROPERTY
-@given(planned())
+@given(planned("balanced"))
 def test_outputs_are_cut_into_equal_chunks_on_consecutive_ctas(case):
     sched, _, _ = case
     segs, k = sched.attention.segments, sched.notes["chunk_tokens"] // sched.kv_tile_tokens
@@ -76,7 +66,7 @@ def test_outputs_are_cut_into_equal_chunks_on_consecutive_ctas(case):
 
 
 @PROPERTY
-@given(planned())
+@given(planned("balanced"))
 def test_longest_outputs_run_first(case):
     sched, _, _ = case
     segs, contexts = sched.attention.segments, sched.workload.contexts
@@ -88,7 +78,7 @@ def test_longest_outputs_run_first(case):
 
 
 @PROPERTY
-@given(planned())
+@given(planned("balanced"))
 def test_only_split_outputs_are_combined_in_cta_order(case):
     sched, _, _ = case
     segs, red = sched.attention.segments, sched.reductions
@@ -112,7 +102,7 @@ def test_only_split_outputs_are_combined_in_cta_order(case):
 
 
 @PROPERTY
-@given(planned())
+@given(planned("balanced"))
 def test_searched_chunk_is_the_smallest_that_fits_the_target_grid(case):
     sched, config, gpu = case
     if config.chunk_tokens is not None:

@@ -21,30 +21,16 @@ from attnsim.errors import InputError
 from attnsim.simulator.hardware import PRESETS
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.partition import PlanConfig, plan
-from attnsim.simulator.partition.common import kv_tile_tokens, outputs, resources
+from attnsim.simulator.partition.common import resources
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Reductions, SegmentTable
 from attnsim.simulator.workload import DecodeWorkload
 
 from sim_helpers import (
-    assert_common_invariants, assert_host_reductions, assert_peers_publish_after_streaming, expected_tiles,
-    gpu_specs, plan_configs, workloads,
+    assert_common_invariants, assert_host_reductions, assert_peers_publish_after_streaming, expected_tiles, planned,
 )
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 H100 = PRESETS["h100-sxm"]
-
-
-@st.composite
-def planned(draw):
-    """plan_configs' options, and often a grid of a fraction of the outputs: several waves, so DP work."""
-    workload, gpu = draw(workloads()), draw(gpu_specs())
-    config = draw(plan_configs("hybrid", workload, gpu))
-    if draw(st.booleans()):
-        n_outputs = outputs(workload, kv_tile_tokens(workload, config)).count
-        capacity = resident_capacity(gpu, resources(workload, config))
-        most = max(1, min(capacity, n_outputs // 2))
-        config = dataclasses.replace(config, grid=draw(st.integers(min(2, most), most)))
-    return plan("hybrid", workload, gpu, config), config, gpu
 
 
 def output_index(sched) -> np.ndarray:
@@ -61,7 +47,7 @@ def dp_tiles_per_cta(sched) -> np.ndarray:
 
 
 @PROPERTY
-@given(planned())
+@given(planned("hybrid"))
 def test_every_kv_tile_is_covered_exactly_once(case):
     sched, _, _ = case
     event(f"dp {'> 0' if sched.notes['dp_outputs'] else '= 0'}, reductions {'> 0' if len(sched.reductions) else '= 0'}")
@@ -70,7 +56,7 @@ def test_every_kv_tile_is_covered_exactly_once(case):
 
 
 @PROPERTY
-@given(planned())
+@given(planned("hybrid"))
 def test_dp_outputs_run_whole_first_on_cta_i_mod_grid(case):
     sched, config, gpu = case
     segs, grid, dp = sched.attention.segments, sched.grid, sched.notes["dp_outputs"]
@@ -90,7 +76,7 @@ def test_dp_outputs_run_whole_first_on_cta_i_mod_grid(case):
 
 
 @PROPERTY
-@given(planned())
+@given(planned("hybrid"))
 def test_stream_k_part_is_shared_evenly(case):
     sched, _, _ = case
     sk = sched.attention.cta_tiles - dp_tiles_per_cta(sched)
@@ -106,7 +92,7 @@ def ragged_case(grid: int, dp_outputs: int | None = None):
 
 
 @PROPERTY
-@given(planned())
+@given(planned("hybrid"))
 @example(ragged_case(7))  # dp 28: four DP waves, 12 outputs shared by 7 CTAs
 @example(ragged_case(3, 30))  # dp 30, ten outputs shared by 3 CTAs
 def test_hosts_wait_on_lower_ids_and_peers_publish_after_their_dp_work(case):
@@ -126,7 +112,7 @@ def assert_same_tables(a, b) -> None:
 
 
 @PROPERTY
-@given(planned())
+@given(planned("hybrid"))
 def test_zero_dp_is_stream_k(case):
     sched, config, gpu = case
     config = dataclasses.replace(config, dp_outputs=0)
@@ -134,7 +120,7 @@ def test_zero_dp_is_stream_k(case):
 
 
 @PROPERTY
-@given(planned(), st.data())
+@given(planned("hybrid"), st.data())
 def test_all_dp_is_fa2_on_a_persistent_grid(case, data):
     sched, config, gpu = case
     n_outputs = len(expected_tiles(sched))

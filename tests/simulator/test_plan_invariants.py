@@ -29,19 +29,12 @@ from attnsim.simulator.workload import DecodeWorkload
 
 from sim_helpers import (
     assert_common_invariants, assert_host_reductions, assert_peers_publish_after_streaming, expected_tiles,
-    fa2_heuristic_for, gpu_specs, plan_configs, segments_by_output, workloads,
+    fa2_heuristic_for, planned, segments_by_output,
 )
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STRATEGIES = ("fa2", "flashdecoding", "streamk")
 H100 = PRESETS["h100-sxm"]
-
-
-@st.composite
-def planned(draw, strategy: str):
-    workload, gpu = draw(workloads()), draw(gpu_specs())
-    config = draw(plan_configs(strategy, workload, gpu))
-    return plan(strategy, workload, gpu, config), config, gpu
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
