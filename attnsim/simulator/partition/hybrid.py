@@ -12,7 +12,7 @@
   tiles than programs are left, the high programs run DP work only.
 
 Full waves pay no fix-up at all, while the tail is still balanced to within one tile per CTA.
-dp = 0 is stream-K exactly; dp = every output is FA2 on a persistent grid (no reductions). The
+dp = 0 is stream-K exactly; dp = every output (a multiple of g) is FA2 on a persistent grid. The
 stream-K kernel runs the plan unchanged: a program publishes at most once and only to a higher id.
 
 Cost accounting: as stream-K, with the DP outputs' K+V, q and o added to their CTAs. A peer
