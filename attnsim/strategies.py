@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from attnsim.errors import InputError
-from attnsim.simulator.partition import fa2, flashdecoding, streamk, torch_flash
+from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, streamk, torch_flash
 
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
@@ -159,26 +159,35 @@ def help_list() -> str:
 SPEEDUP_BASES = ("fa2", "flashdecoding")
 SCHEDULE_DEFAULT = "streamk"  # what `attnsim schedule` shows unless told otherwise
 
+FA2_KERNEL = KernelSpec("fa2_decode", "attnsim.kernels.fa2_decode", "fa2_decode_kernel", warps=4)
+SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "flash_decoding_kernel", warps=4)
+# 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half the
+# CTAs, so fewer peers per straddling output.
+STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8)
+
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
-    families={"fa2": STREAMING},
-    kernel=KernelSpec("fa2_decode", "attnsim.kernels.fa2_decode", "fa2_decode_kernel", warps=4),
+    families={"fa2": STREAMING}, kernel=FA2_KERNEL,
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
     flashdecoding.partition, families={"flashdecoding": STREAMING, "flashdecoding-combine": COMBINE},
-    options=frozenset({"splits"}),
-    kernel=KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "flash_decoding_kernel", warps=4),
-    default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd")))
+    options=frozenset({"splits"}), kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd")))
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA", streamk.partition,
     families={"streamk": STREAMING + MERGING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
-    options=frozenset({"grid"}),
-    # 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half
-    # the CTAs, so fewer peers per straddling output.
-    kernel=KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8),
-    in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k")))
+    options=frozenset({"grid"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k")))
+register(Strategy(
+    "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
+    "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
+    options=frozenset({"grid", "dp_outputs"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True,
+    color="#C44E52", aliases=("dp-sk",)))
+register(Strategy(
+    "balanced", "balanced split-KV (FlashInfer's planner): per-sequence splits of one chunk size sized to "
+    "the resident grid, longest first; runs the FlashDecoding kernels", balanced.partition,
+    options=frozenset({"grid", "chunk_tokens"}), kernel=SPLIT_KERNEL, color="#64B5CD",
+    aliases=("balanced-split",)))
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
     families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING},

@@ -8,13 +8,14 @@ import math
 from collections import defaultdict
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 from attnsim.simulator.hardware import PRESETS, CostParams, GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.partition.common import resources
-from attnsim.simulator.schedule import Schedule
+from attnsim.resolve import plan, resolve
+from attnsim.simulator.partition.common import PlanConfig, kv_tile_tokens, outputs, resources
+from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
 GPUS = ("h100-sxm", "a100-80gb", "l40s")  # one preset per compute capability: 9.0, 8.0, 8.9
@@ -56,14 +57,38 @@ def gpu_specs():
 
 @st.composite
 def plan_configs(draw, strategy: str, workload: DecodeWorkload, gpu: GpuSpec) -> PlanConfig:
-    """The strategy's defaults, or explicit options: FlashDecoding splits, stream-K grid <= capacity."""
+    """The strategy's defaults, or explicit options: FlashDecoding splits, a grid <= capacity (stream-K,
+    hybrid; balanced's target grid), hybrid's DP outputs, balanced's fixed chunk (a multiple of the tile)."""
     config = PlanConfig(kv_tile_tokens=draw(st.sampled_from([None, None, 32, 64, 48])))
+    tile = kv_tile_tokens(workload, config)
     if strategy == "flashdecoding" and draw(st.booleans()):
         config = dataclasses.replace(config, splits=draw(st.integers(1, 40)))
-    if strategy == "streamk" and draw(st.booleans()):
-        capacity = resident_capacity(gpu, resources(workload, config))
-        config = dataclasses.replace(config, grid=draw(st.integers(1, capacity)))
+    if strategy in ("streamk", "hybrid", "balanced") and draw(st.booleans()):
+        capacity = min(resident_capacity(gpu, resources(workload, config)),  # valid for the raw plan and
+                       resident_capacity(gpu, resolve(strategy, workload, gpu, config).config.resources))  # the resolved one
+        config = dataclasses.replace(config, grid=draw(_grids(strategy, capacity, outputs(workload, tile).count)))
+    if strategy == "hybrid" and draw(st.booleans()):  # any count: the plan clamps it to whole waves
+        config = dataclasses.replace(config, dp_outputs=draw(st.integers(0, outputs(workload, tile).count + 3)))
+    if strategy == "balanced" and draw(st.booleans()):
+        config = dataclasses.replace(config, chunk_tokens=tile * draw(st.integers(1, 40)))
     return config
+
+
+def _grids(strategy: str, capacity: int, n_outputs: int):
+    """Any grid up to the capacity; hybrid and balanced often a small one (several waves of outputs,
+    so DP work; a target that forces long outputs to be split)."""
+    if strategy == "streamk":
+        return st.integers(1, capacity)
+    small = max(1, min(capacity, n_outputs // 2 if strategy == "hybrid" else 64))
+    return st.one_of(st.integers(min(2, small), small), st.integers(1, capacity))
+
+
+@st.composite
+def planned(draw, strategy: str):
+    """(Schedule, PlanConfig, GpuSpec) of a random workload, GPU and plan options."""
+    workload, gpu = draw(workloads()), draw(gpu_specs())
+    config = draw(plan_configs(strategy, workload, gpu))
+    return plan(strategy, workload, gpu, config), config, gpu
 
 
 # ---- references -----------------------------------------------------------------------------
@@ -149,3 +174,62 @@ def assert_tiles_covered_once(sched: Schedule) -> None:
         seen[key][first:first + n] += 1
     for key, counts in seen.items():
         assert (counts == 1).all(), f"output {key}: tiles covered {counts.tolist()} times"
+
+
+def assert_common_invariants(sched: Schedule) -> None:
+    """Coverage, CTA-sorted rows, and per-CTA sums that agree with the segment table."""
+    attn = sched.attention
+    segs = attn.segments
+    assert_tiles_covered_once(sched)
+    assert (np.diff(segs.cta) >= 0).all(), "segment rows are sorted by CTA"
+    assert segs.cta.min(initial=0) >= 0 and segs.cta.max(initial=0) < attn.grid
+    # Every tile read once per q-block, the short last tile counted by its tokens.
+    q_blocks = len({key[2] for key in expected_tiles(sched)})
+    assert segs.kv_bytes.sum() == sched.workload.kv_bytes() * q_blocks
+    assert attn.cta_tiles.sum() == sum(expected_tiles(sched).values())
+    assert (attn.cta_segments == np.bincount(segs.cta, minlength=attn.grid)).all()
+    assert sched.total_bytes() >= sched.workload.kv_bytes()
+
+
+def assert_host_reductions(sched: Schedule) -> None:
+    """In-kernel merges (stream-K, hybrid): every output split across CTAs has exactly one host, which
+    holds its first tile and waits only on lower program ids; its peers are exactly the other CTAs
+    touching it; a CTA hosts at most one output and is a peer of at most one."""
+    segs, red = sched.attention.segments, sched.reductions
+    rows_of = segments_by_output(sched)
+    row_of_output = {(int(red.seq[i]), int(red.kv_head[i]), int(red.q_block[i])): i for i in range(len(red))}
+    straddling = {key for key, rows in rows_of.items() if len(rows) > 1}
+    assert set(row_of_output) == straddling and len(row_of_output) == len(red)
+    assert (red.host_cta >= 0).all()
+    for key, rows in rows_of.items():
+        ctas = [int(segs.cta[r]) for r in rows]
+        assert len(set(ctas)) == len(ctas), "an output appears once per CTA"
+        if len(rows) == 1:
+            assert segs.role[rows[0]] == ROLE_COMPLETE
+            continue
+        hosts = [r for r in rows if segs.role[r] == ROLE_HOST]
+        assert len(hosts) == 1, f"output {key} has {len(hosts)} hosts"
+        assert all(segs.role[r] == ROLE_PEER for r in rows if r != hosts[0])
+        host = int(segs.cta[hosts[0]])
+        assert segs.first_tile[hosts[0]] == 0, "the host holds the output's first tile"
+        i = row_of_output[key]
+        assert red.host_cta[i] == host
+        peers = sorted(red.peers_of(i).tolist())
+        assert peers == sorted(c for c in ctas if c != host)
+        assert all(p < host for p in peers), "a host only waits on lower program ids"
+    for cta in range(sched.grid):
+        roles = segs.role[segs.cta == cta]
+        assert (roles == ROLE_HOST).sum() <= 1 and (roles == ROLE_PEER).sum() <= 1
+
+
+def assert_peers_publish_after_streaming(sched: Schedule) -> None:
+    """peer_done_bytes = KV bytes the peer CTA has streamed up to and including its partial."""
+    segs, red = sched.attention.segments, sched.reductions
+    for i in range(len(red)):
+        key = (red.seq[i], red.kv_head[i], red.q_block[i])
+        for k in range(red.peer_offsets[i], red.peer_offsets[i + 1]):
+            rows = np.flatnonzero(segs.cta == red.peer_cta[k])
+            mine = [r for r in rows if (segs.seq[r], segs.kv_head[r], segs.q_block[r]) == key]
+            assert len(mine) == 1
+            upto = rows[rows <= mine[0]]
+            assert red.peer_done_bytes[k] == pytest.approx(segs.kv_bytes[upto].sum())

@@ -26,12 +26,12 @@ from attnsim.simulator.occupancy import resident_capacity
 from attnsim.resolve import plan
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.partition.common import resources
-from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER
+from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER
 from attnsim.simulator.workload import DecodeWorkload
 
 from sim_helpers import (
-    assert_tiles_covered_once, expected_tiles, fa2_heuristic_for, gpu_specs, plan_configs,
-    segments_by_output, workloads,
+    assert_common_invariants, assert_host_reductions, assert_peers_publish_after_streaming, expected_tiles,
+    fa2_heuristic_for, planned, segments_by_output,
 )
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -39,33 +39,12 @@ STRATEGIES = strategies.predictable()  # every modelled strategy, from the regis
 H100 = PRESETS["h100-sxm"]
 
 
-@st.composite
-def planned(draw, strategy: str):
-    workload, gpu = draw(workloads()), draw(gpu_specs())
-    config = draw(plan_configs(strategy, workload, gpu))
-    return plan(strategy, workload, gpu, config), config, gpu
-
-
-def _check_common(sched) -> None:
-    attn = sched.attention
-    segs = attn.segments
-    assert_tiles_covered_once(sched)
-    assert (np.diff(segs.cta) >= 0).all(), "segment rows are sorted by CTA"
-    assert segs.cta.min(initial=0) >= 0 and segs.cta.max(initial=0) < attn.grid
-    # Every tile read once per q-block, the short last tile counted by its tokens.
-    q_blocks = len({key[2] for key in expected_tiles(sched)})
-    assert segs.kv_bytes.sum() == sched.workload.kv_bytes() * q_blocks
-    assert attn.cta_tiles.sum() == sum(expected_tiles(sched).values())
-    assert (attn.cta_segments == np.bincount(segs.cta, minlength=attn.grid)).all()
-    assert sched.total_bytes() >= sched.workload.kv_bytes()
-
-
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @PROPERTY
 @given(data=st.data())
 def test_every_kv_tile_is_covered_exactly_once(strategy, data):
     sched, _, _ = data.draw(planned(strategy))
-    _check_common(sched)
+    assert_common_invariants(sched)
 
 
 @PROPERTY
@@ -143,48 +122,14 @@ def test_streamk_grid_and_even_shares(case):
 @example((plan("streamk", DecodeWorkload.build(1, 1, 1, 64, 2000), H100, PlanConfig(grid=7)),
           PlanConfig(grid=7), H100))  # one output over 7 CTAs: one host, six peers
 def test_streamk_hosts_and_peers(case):
-    sched, _, _ = case
-    segs, red = sched.attention.segments, sched.reductions
-    rows_of = segments_by_output(sched)
-    row_of_output = {(int(red.seq[i]), int(red.kv_head[i]), int(red.q_block[i])): i for i in range(len(red))}
-    straddling = {key for key, rows in rows_of.items() if len(rows) > 1}
-    assert set(row_of_output) == straddling and len(row_of_output) == len(red)
-    assert (red.host_cta >= 0).all()
-    for key, rows in rows_of.items():
-        ctas = [int(segs.cta[r]) for r in rows]
-        assert len(set(ctas)) == len(ctas), "an output appears once per CTA"
-        if len(rows) == 1:
-            assert segs.role[rows[0]] == ROLE_COMPLETE
-            continue
-        hosts = [r for r in rows if segs.role[r] == ROLE_HOST]
-        assert len(hosts) == 1, f"output {key} has {len(hosts)} hosts"
-        assert all(segs.role[r] == ROLE_PEER for r in rows if r != hosts[0])
-        host = int(segs.cta[hosts[0]])
-        assert segs.first_tile[hosts[0]] == 0, "the host holds the output's first tile"
-        i = row_of_output[key]
-        assert red.host_cta[i] == host
-        peers = sorted(red.peers_of(i).tolist())
-        assert peers == sorted(c for c in ctas if c != host)
-        assert all(p < host for p in peers), "a host only waits on lower program ids"
-    for cta in range(sched.grid):
-        roles = segs.role[segs.cta == cta]
-        assert (roles == ROLE_HOST).sum() <= 1 and (roles == ROLE_PEER).sum() <= 1
+    assert_host_reductions(case[0])
 
 
 @PROPERTY
 @given(planned("streamk"))
 def test_streamk_peers_publish_when_their_partial_is_streamed(case):
     """peer_done_bytes = KV bytes the peer CTA has streamed up to and including its partial."""
-    sched, _, _ = case
-    segs, red = sched.attention.segments, sched.reductions
-    for i in range(len(red)):
-        key = (red.seq[i], red.kv_head[i], red.q_block[i])
-        for k in range(red.peer_offsets[i], red.peer_offsets[i + 1]):
-            rows = np.flatnonzero(segs.cta == red.peer_cta[k])
-            mine = [r for r in rows if (segs.seq[r], segs.kv_head[r], segs.q_block[r]) == key]
-            assert len(mine) == 1
-            upto = rows[rows <= mine[0]]
-            assert red.peer_done_bytes[k] == pytest.approx(segs.kv_bytes[upto].sum())
+    assert_peers_publish_after_streaming(case[0])
 
 
 def test_streamk_refuses_a_grid_larger_than_resident_capacity():

@@ -117,9 +117,10 @@ def _grown(contexts, more, gpu="h100-sxm", heads=(1, 1), head_dim=128):
 @example(_grown([163840, 1], [163840, 163840]))
 @example(_grown([1, 1, 1, 8885], [960, 960, 960, 9844], "a100-80gb", (8, 4), 256))
 def test_fa2_time_is_monotone_in_every_sequence_length(case):
-    """One CTA per output over its whole context: more tokens in any sequence are never faster."""
+    """One CTA per output over its whole context: more tokens in any sequence are never faster
+    (up to float64 rounding of the event times: hypothesis found a 9e-11 µs inversion)."""
     workload, longer, gpu = case
-    assert _time("fa2", longer, gpu) >= _time("fa2", workload, gpu)
+    assert _time("fa2", longer, gpu) >= _time("fa2", workload, gpu) * (1 - 1e-12)
 
 
 @st.composite

@@ -31,6 +31,8 @@ class PlanConfig:
     resources: CtaResources | None = None  # attention CTA: compiled kernel's resources, when known
     combine_resources: CtaResources | None = None  # the combine launch's CTA, when there is one
     family: str | None = None  # cost-parameter family (default: the strategy's own)
+    dp_outputs: int | None = None  # hybrid: outputs run whole before the stream-K part (a multiple of the grid)
+    chunk_tokens: int | None = None  # balanced split-KV: fixed chunk (batch-invariant), a multiple of the KV tile
 
     def options(self) -> dict:
         """The fields that are set, by name (for messages and provenance)."""

@@ -60,9 +60,12 @@ def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray
 
 def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: np.ndarray, family: str,
                    res: CtaResources | None = None) -> Launch:
-    """One CTA per output: read its partials (fp32 O + LSE), write O. splits_used: int64 [n_outputs]."""
+    """One CTA per combined output: read its partials (fp32 O + LSE), write O.
+
+    splits_used: int64 [n_combined], the partials of each output the launch merges (every output here;
+    only the split ones in balanced split-KV)."""
     partial = outs.rows * (workload.head_dim + 1) * common.PARTIAL_BYTES_PER_ROW_ELEM
-    grid = outs.count
+    grid = len(splits_used)
     return Launch(
         name="combine", family=family, grid=grid, resources=res or common.COMBINE_RESOURCES,
         cta_read_bytes=frozen_array(splits_used * float(partial), np.float64),

@@ -50,19 +50,28 @@ def resolve_grid(workload, gpu, config, total_tiles: int) -> int:
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
     tile = common.kv_tile_tokens(workload, config)
     outs = common.outputs(workload, tile)
-    out_start = offsets_from_counts(outs.tiles)  # iteration where each output begins
-    total = int(out_start[-1])
+    total = int(outs.tiles.sum())
     grid = resolve_grid(workload, gpu, config, total)
-    bounds = chunk_bounds(total, grid)
-    prog, prog_rows, out_idx, (lo, hi), (out_lo, out_hi) = _intersect(bounds, out_start)
-    role = np.where(lo == out_lo, np.where(hi == out_hi, ROLE_COMPLETE, ROLE_HOST), ROLE_PEER)
-    segs = common.segment_table(workload, tile, outs, prog, out_idx, lo - out_lo, hi - lo, role)
-    reductions = _host_reductions(segs, bounds, out_start, out_idx, prog_rows)
+    segs, reductions, bounds = share_tiles(workload, tile, outs, 0, grid)
     launch = common.attention_launch(workload, grid, common.resources(workload, config),
                                      config.family or "streamk", segs, outs.rows, reductions)
     share = int(bounds[1] - bounds[0]) if grid else 0
     notes = {"total_tiles": total, "share": share, "high_load": int(total - (share - 1) * grid)}
     return Schedule("streamk", workload, gpu.name, tile, (launch,), reductions, 0, notes)
+
+
+def share_tiles(workload: DecodeWorkload, tile: int, outs: common.Outputs, first_output: int, grid: int):
+    """Stream-K over the tiles of outputs first_output.. (at least `grid` of them) on programs 0..grid-1.
+
+    Returns the segment table (program-sorted), the host reductions and the chunk bounds
+    (int64 [grid + 1], iterations counted from first_output's first tile).
+    """
+    out_start = offsets_from_counts(outs.tiles[first_output:])  # iteration where each output begins
+    bounds = chunk_bounds(int(out_start[-1]), grid)
+    prog, prog_rows, out_idx, (lo, hi), (out_lo, out_hi) = _intersect(bounds, out_start)
+    role = np.where(lo == out_lo, np.where(hi == out_hi, ROLE_COMPLETE, ROLE_HOST), ROLE_PEER)
+    segs = common.segment_table(workload, tile, outs, prog, out_idx + first_output, lo - out_lo, hi - lo, role)
+    return segs, _host_reductions(segs, bounds, out_start, out_idx, prog_rows), bounds
 
 
 def _intersect(bounds: np.ndarray, out_start: np.ndarray):

@@ -1,0 +1,103 @@
+"""Balanced split-KV: FlashInfer's decode planner idea (scheduler.cuh; DOMAIN.md §3, §6). Every
+output is cut into ceil(context / chunk) chunks of `chunk` tokens (a multiple of the KV tile), one
+CTA each; outputs cut in several write partials that a combine launch merges.
+
+- chunk: config.chunk_tokens when set (batch-invariant: a sequence's boundaries, and so its merge
+  order, depend only on its own length); otherwise the smallest multiple of the tile whose total
+  chunk count fits the target grid (config.grid, else the kernel CTA's resident capacity), found
+  by binary search (`chunk_for_grid`); never below one tile. When even one chunk per output does
+  not fit, every output runs whole (FlashInfer's no-split case).
+- CTA order is longest-processing-time first: outputs by descending context (stable), each output's
+  chunks on consecutive CTAs in ascending chunk order, so long outputs start in the first wave.
+- An output of one chunk is ROLE_COMPLETE; the chunks of a longer one are ROLE_PEER, merged by one
+  combine program (a Reductions row, host_cta = -1) in ascending chunk order.
+
+The FlashDecoding kernels run the plan unchanged: one segment per program, a peer's partial slot
+is its index in the Reductions peer list. Cost accounting: as FlashDecoding's (flash_decoding.py),
+with S the chunks of each output; the combine launch covers only the outputs that were split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attnsim.errors import InputError
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import resident_capacity
+from attnsim.simulator.partition import common, flashdecoding
+from attnsim.simulator.schedule import (
+    ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, SegmentTable, frozen_array, offsets_from_counts,
+)
+from attnsim.simulator.workload import DecodeWorkload
+
+
+def chunk_for_grid(workload: DecodeWorkload, tile: int, target_ctas: int) -> int:
+    """Smallest chunk (tokens, a multiple of `tile`) with sum over outputs of ceil(context / chunk)
+    <= target_ctas; the whole longest context (one chunk per output) when none fits."""
+    tiles = -(-np.asarray(workload.contexts, np.int64) // tile)  # int64 [batch]
+    per_seq = common.outputs(workload, tile).count // workload.batch  # kv_heads x q_blocks
+
+    def chunks(k: int) -> int:  # CTAs with k tiles per chunk: ceil(ceil(ctx / tile) / k) = ceil(ctx / (k tile))
+        return per_seq * int((-(-tiles // k)).sum())
+
+    lo, hi = 1, int(tiles.max())
+    if chunks(hi) > target_ctas:
+        return hi * tile
+    while lo < hi:  # chunks(k) is non-increasing in k: find the first k that fits
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if chunks(mid) <= target_ctas else (mid + 1, hi)
+    return lo * tile
+
+
+def resolve_chunk(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig, tile: int) -> int:
+    if config.chunk_tokens is None:
+        target = config.grid or resident_capacity(gpu, common.resources(workload, config))
+        return chunk_for_grid(workload, tile, target)
+    if config.chunk_tokens <= 0 or config.chunk_tokens % tile:
+        raise InputError("chunk_tokens", f"must be a positive multiple of the KV tile ({tile} tokens), "
+                                         f"got {config.chunk_tokens}")
+    return config.chunk_tokens
+
+
+def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
+    tile = common.kv_tile_tokens(workload, config)
+    outs = common.outputs(workload, tile)
+    chunk = resolve_chunk(workload, gpu, config, tile)
+    order = np.argsort(-outs.context, kind="stable")  # LPT: longest first, ties by output index
+    n_chunks = -(-outs.tiles[order] // (chunk // tile))  # int64 [n_outputs], in CTA order
+    segs = _chunk_segments(workload, tile, outs, order, n_chunks, chunk // tile)
+    split = n_chunks > 1
+    family = config.family or "flashdecoding"
+    reductions, launches = Reductions.empty(), ()
+    if split.any():
+        reductions = _combine_reductions(outs, segs, order[split], n_chunks[split])
+        launches = (flashdecoding.combine_launch(workload, outs, n_chunks[split], family + "-combine"),)
+    attention = common.attention_launch(workload, len(segs), common.resources(workload, config), family,
+                                        segs, outs.rows, Reductions.empty())
+    notes = {"chunk_tokens": chunk, "chunk_fixed": config.chunk_tokens is not None,
+             "max_chunks": int(n_chunks.max(initial=0)), "split_outputs": int(split.sum())}
+    return Schedule("balanced", workload, gpu.name, tile, (attention, *launches), reductions, 0, notes)
+
+
+def _chunk_segments(workload, tile: int, outs: common.Outputs, order: np.ndarray, n_chunks: np.ndarray,
+                    chunk_tiles: int) -> SegmentTable:
+    """One segment per CTA: CTA-sorted, outputs in `order`, each one's chunks ascending."""
+    grid_offsets = offsets_from_counts(n_chunks)  # first CTA of each output in order, int64 [n_outputs + 1]
+    grid = int(grid_offsets[-1])
+    out_idx = np.repeat(order, n_chunks)  # int64 [grid]
+    first = (np.arange(grid) - np.repeat(grid_offsets[:-1], n_chunks)) * chunk_tiles
+    count = np.minimum(chunk_tiles, outs.tiles[out_idx] - first)
+    role = np.where(np.repeat(n_chunks, n_chunks) > 1, ROLE_PEER, ROLE_COMPLETE)
+    return common.segment_table(workload, tile, outs, np.arange(grid), out_idx, first, count, role)
+
+
+def _combine_reductions(outs: common.Outputs, segs: SegmentTable, split_outs: np.ndarray,
+                        split_chunks: np.ndarray) -> Reductions:
+    """One row per split output, in CTA order; its peers are its chunks' CTAs, ascending."""
+    is_peer = segs.role == ROLE_PEER
+    return Reductions(
+        seq=frozen_array(outs.seq[split_outs]), kv_head=frozen_array(outs.kv_head[split_outs]),
+        q_block=frozen_array(outs.q_block[split_outs]), host_cta=frozen_array(np.full(len(split_outs), -1)),
+        peer_offsets=frozen_array(offsets_from_counts(split_chunks)),
+        peer_cta=frozen_array(segs.cta[is_peer]), peer_done_bytes=frozen_array(segs.kv_bytes[is_peer], np.float64),
+    )
