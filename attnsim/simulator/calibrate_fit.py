@@ -56,7 +56,7 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
     # group <= 32 at 8 warps: attnsim/kernels/plan_tables.merge_block).
     cost["streamk"] = dataclasses.replace(start, merge_fanin=STREAMK_MERGE_FANIN)
     spec = dataclasses.replace(base, hbm_read_gbps=round(float(bandwidth["read_gbps"].max()), 1), cost=cost,
-                               kernels=dict(kernels), source=source)
+                               kernels=dict(kernels), source=source, profile_source="calibrated")
     report = {"bandwidth_fit": {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak},
               "launch_overhead_us": launch_overhead_us}
     jobs = {s: points[points["strategy"] == s] for s in FAMILIES_BY_STRATEGY}

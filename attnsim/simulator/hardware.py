@@ -2,7 +2,9 @@
 
 Two kinds of numbers live here:
 - `GpuSpec`: what the chip is (SMs, occupancy limits, HBM bandwidth). Datasheet figures for the
-  presets; calibration (`attnsim calibrate`) replaces the bandwidth figures with measured ones.
+  presets; calibration (`attnsim calibrate`) replaces the bandwidth figures with measured ones, and
+  a transfer (simulator/transfer.py) carries a calibrated profile to a GPU we have not measured.
+  `profile_source` says which of the three a spec is.
 - `CostParams`: how one of our kernels behaves on it (per-CTA streaming bandwidth, fixed costs).
   Defaults are rough first guesses from the H100 anchors (a 4-warp CTA streams ~16 GB/s, a tiny
   kernel costs ~5 µs under do_bench) until calibration fits them per kernel.
@@ -72,11 +74,15 @@ class GpuSpec:
     hbm_read_gbps: float
     l2_bytes: int
     clock_mhz: int
-    source: str = "datasheet"  # "datasheet" or "calibrated <date>"
+    source: str = "datasheet"  # free text: "datasheet", "calibrated <date> on <device>", "transferred from ..."
     cost: dict[str, CostParams] = field(default_factory=dict)  # per kernel family; see cost_for
     # Measured kernel configurations, "strategy/d<head_dim>/<dtype>" -> {kv_tile_tokens, num_warps,
     # threads, regs_per_thread, smem_bytes}: what calibration compiled, so predictions plan the same work.
     kernels: dict[str, dict] = field(default_factory=dict)
+    profile_source: str = "datasheet"  # one of PROFILE_SOURCES: where the cost figures come from
+    # Expected MAPE (%) of predictions with this profile where no validation on this GPU exists yet
+    # (a transferred profile: transfer.EXPECTED_MARGIN_PCT); None where it is not stated.
+    expected_error_pct: float | None = None
 
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
@@ -90,6 +96,8 @@ class GpuSpec:
     def __hash__(self) -> int:  # `cost` is a dict; the name + source identify a profile
         return hash((self.name, self.source))
 
+
+PROFILE_SOURCES = ("datasheet", "calibrated", "transferred")
 
 _CC9_STEPS = (0, 8, 16, 32, 64, 100, 132, 164, 196, 228)
 _CC80_STEPS = (0, 8, 16, 32, 64, 100, 132, 164)
@@ -174,6 +182,8 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
         if key not in known or key == "cost":
             raise InputError(f"gpu.{key}", f"unknown field in {where}")
         data[key] = _coerce(key, value, where)
+    if "source" in data and "profile_source" not in data:  # a profile written before the field existed
+        data["profile_source"] = profile_source_of(data["source"])
     if cost_data is not None:
         data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
     if kernels is not None:
@@ -189,7 +199,21 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     return GpuSpec(**data)
 
 
+def profile_source_of(source: str) -> str:
+    """PROFILE_SOURCES entry of a `source` text: "calibrated ..." -> calibrated, "transferred ..." ->
+    transferred, anything else -> datasheet."""
+    return next((kind for kind in PROFILE_SOURCES[1:] if source.startswith(kind)), "datasheet")
+
+
 def _coerce(key: str, value, where: str):
+    if key == "profile_source":
+        if value not in PROFILE_SOURCES:
+            raise InputError(f"gpu.{key}", f"must be one of {', '.join(PROFILE_SOURCES)} in {where}, got {value!r}")
+        return value
+    if key == "expected_error_pct":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise InputError(f"gpu.{key}", f"must be a non-negative number or null in {where}, got {value!r}")
+        return None if value is None else float(value)
     tuple_fields = {"compute_capability", "smem_carveout_steps_kb"}
     if key in tuple_fields:
         ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)

@@ -76,6 +76,9 @@ BAD_PROFILES = [
     (".json", '{"base": "h100", "cost": {"fa2": {"bw_knee": "x"}}}', "gpu.cost.fa2.bw_knee"),
     (".json", '{"base": "h100", "cost": {"fa2": {"knee": 2}}}', "gpu.cost.fa2.knee"),
     (".json", '{"name": "x", "sm_count": 10}', "gpu."),  # no base and fields missing
+    (".json", '{"base": "h100", "profile_source": "measured"}', "gpu.profile_source"),
+    (".json", '{"base": "h100", "expected_error_pct": -1}', "gpu.expected_error_pct"),
+    (".toml", 'base = "h100"\nexpected_error_pct = "small"\n', "gpu.expected_error_pct"),
 ]
 
 
@@ -87,6 +90,17 @@ def test_malformed_profiles_are_refused_naming_the_field(tmp_path, suffix, text,
         load_spec_file(path)
     assert err.value.field.startswith(field)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"base": "h100"}, "datasheet"),
+    ({"base": "h100", "source": "calibrated 2026-11-25 on X"}, "calibrated"),  # a profile older than the field
+    ({"base": "h100", "source": "transferred from h100-sxm (..)"}, "transferred"),
+    ({"base": "h100", "source": "my numbers"}, "datasheet"),
+    ({"base": "h100", "source": "calibrated x", "profile_source": "datasheet"}, "datasheet"),  # explicit wins
+])
+def test_profile_source_is_read_or_derived_from_the_source_text(data, expected):
+    assert spec_from_dict(data, "test").profile_source == expected
 
 
 def test_spec_from_dict_refuses_non_tables():
