@@ -99,7 +99,7 @@ class GpuSpec:
 
 PROFILE_SOURCES = ("datasheet", "calibrated", "transferred")
 
-_CC9_STEPS = (0, 8, 16, 32, 64, 100, 132, 164, 196, 228)
+_CC9_STEPS = (0, 8, 16, 32, 64, 100, 132, 164, 196, 228)  # cc 9.0 and 10.0 alike (Blackwell tuning guide)
 _CC80_STEPS = (0, 8, 16, 32, 64, 100, 132, 164)
 _CC86_STEPS = (0, 8, 16, 32, 64, 100)
 
@@ -136,6 +136,25 @@ PRESETS: dict[str, GpuSpec] = {
         max_threads_per_sm=1536, smem_per_sm_bytes=100 * KB, smem_per_cta_optin_bytes=99 * KB,
         smem_carveout_steps_kb=_CC86_STEPS, hbm_read_gbps=864.0, l2_bytes=96 * KB * KB,
         clock_mhz=2520, **_common((8, 9)),
+    ),
+    # NVIDIA B200 (HGX/DGX B200, 1000 W; two dies seen as one GPU), cc 10.0. Where each figure comes from:
+    # - 148 SMs, cc 10.0, 2048 threads/SM, 64 K registers/SM, 228 KB shared memory/SM, L2 126.5 MB: a driver
+    #   query printed in pytorch/ao PR #4002 (github.com/pytorch/ao/pull/4002); 148 SMs (74 per die) also in
+    #   Chips and Cheese, "Nvidia's B200: Keeping the CUDA Juggernaut Rolling".
+    # - 32 CTAs/SM, 64 warps/SM, 227 KB per-block opt-in, 1 KB reserve per CTA: CCCL
+    #   libcudacxx/include/cuda/__device/arch_traits.h (arch_traits<sm_100>); carve-out steps 0..228 KB and
+    #   227 KB per block: NVIDIA Blackwell tuning guide (docs.nvidia.com/cuda/blackwell-tuning-guide), which
+    #   also gives the L2 as "126 MB".
+    # - HBM3e 8,000 GB/s: NVIDIA's HGX B200 figure as quoted by operators (Vultr's HGX B200 overview,
+    #   "8.0 TB/s"); NOT confirmed from an NVIDIA datasheet here. The driver's bus (7680 bits x 3996 MHz x 2,
+    #   pytorch/ao PR #4002) gives 7,672 GB/s, so the true peak may be ~4% below this figure.
+    # - clock 1980 MHz: NOT confirmed. NVIDIA publishes no SM boost clock for the B200; third-party spec
+    #   databases list 1.98 GHz and Chips and Cheese says clocks are "similar to the H100's SXM5" (1980).
+    "b200": GpuSpec(
+        name="b200", sm_count=148, max_warps_per_sm=64, max_ctas_per_sm=32,
+        max_threads_per_sm=2048, smem_per_sm_bytes=228 * KB, smem_per_cta_optin_bytes=227 * KB,
+        smem_carveout_steps_kb=_CC9_STEPS, hbm_read_gbps=8000.0, l2_bytes=126 * KB * KB + 512 * KB,
+        clock_mhz=1980, **_common((10, 0)),
     ),
 }
 ALIASES = {"h100": "h100-sxm", "a100": "a100-80gb"}

@@ -16,13 +16,14 @@ H100 = PRESETS["h100-sxm"]
 
 
 @pytest.mark.parametrize("name, preset", [("h100", "h100-sxm"), ("H100-SXM", "h100-sxm"), ("a100", "a100-80gb"),
-                                          ("l40s", "l40s"), ("h200", "h200")])
+                                          ("l40s", "l40s"), ("h200", "h200"), ("B200", "b200")])
 def test_presets_by_name_or_alias(name, preset):
     assert from_name(name) is PRESETS[preset]
 
 
 def test_preset_compute_capabilities():
-    assert [PRESETS[n].compute_capability for n in ("h100-sxm", "a100-80gb", "l40s")] == [(9, 0), (8, 0), (8, 9)]
+    assert ([PRESETS[n].compute_capability for n in ("h100-sxm", "a100-80gb", "l40s", "b200")]
+            == [(9, 0), (8, 0), (8, 9), (10, 0)])
 
 
 def test_unknown_gpu_names_the_field():
