@@ -1,6 +1,8 @@
-"""Transferring the calibrated H100 profile to GPUs we have not measured: the rules and the physics."""
+"""Transferring the calibrated H100 profile to GPUs we have not measured: the rules, the physics,
+the resolver's defaults and the profile file."""
 
 import dataclasses
+import json
 
 import pytest
 
@@ -9,8 +11,8 @@ from attnsim.simulator.calibration import FREE_PARAMS
 from attnsim.simulator.hardware import PRESETS, CostParams
 from attnsim.simulator.partition import STRATEGIES
 from attnsim.simulator.predict import predict_one
-from attnsim.simulator.profile_io import read_profile_document, shipped_profile_path
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.simulator.profile_io import load_profile, read_profile_document, shipped_profile_path
+from attnsim.simulator.profiles import resolve_gpu, transfer_from, write_transferred_profile
 from attnsim.simulator.transfer import EXPECTED_MARGIN_PCT, OTHER_ARCH, RULES, SAME_ARCH, transfer_profile
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -119,3 +121,48 @@ def test_bad_targets_are_refused():
     with pytest.raises(InputError, match="no preset"):
         transfer_profile(dataclasses.replace(H100, name="mystery"), PRESETS["h200"], "x")
 
+
+# ---- the resolver's defaults, an explicit source, the profile file ----
+
+def test_presets_without_a_profile_resolve_to_transfers_and_none_to_the_datasheet():
+    assert resolve_gpu("h200") == H200  # from the shipped H100 profile, the nearest calibrated architecture
+    a100 = resolve_gpu("a100")
+    assert a100.profile_source == "transferred" and a100.source.startswith("transferred from h100-sxm")
+    assert a100.expected_error_pct is not None and a100.expected_error_pct > resolve_gpu("h200").expected_error_pct
+    assert resolve_gpu("a100", "none") is PRESETS["a100-80gb"]
+    assert resolve_gpu("a100", "none").profile_source == "datasheet"
+    assert H100.profile_source == "calibrated"  # derived from the shipped profile's source text
+    assert resolve_gpu("h100", "none").profile_source == "datasheet"
+
+
+def test_b200_transfers_as_another_architecture():
+    spec = resolve_gpu("b200")
+    assert (spec.compute_capability, spec.sm_count) == ((10, 0), 148)
+    assert spec.profile_source == "transferred" and set(spec.kernels) == set(H100.kernels)
+    assert spec.expected_error_pct == pytest.approx(_h100_fit_mape() + EXPECTED_MARGIN_PCT[OTHER_ARCH], abs=0.05)
+
+
+def test_written_profile_round_trips_and_says_what_was_carried(tmp_path):
+    path = tmp_path / "h200.json"
+    spec = write_transferred_profile("h100", "h200", path)
+    assert load_profile(path) == spec and resolve_gpu("h200", str(path)) == spec
+    doc = json.loads(path.read_text())
+    assert doc["transfer"]["source"]["profile"] == "h100-sxm" and doc["transfer"]["target"]["gpu"] == "h200"
+    assert doc["transfer"]["cost"]["streamk"]["fixup_per_peer_us"]["rule"] == "scaled"
+    assert doc["gpu"]["profile_source"] == "transferred" and doc["device"]["measured"] is False
+
+
+def test_a_profile_file_is_a_source_too_and_transfers_compose(tmp_path):
+    direct, _ = transfer_from("h100", "h200")
+    from_file, _ = transfer_from(str(shipped_profile_path("h100-sxm")), "h200")
+    assert from_file.cost == direct.cost and from_file.hbm_read_gbps == direct.hbm_read_gbps
+    path = tmp_path / "h200.json"
+    write_transferred_profile("h100", "h200", path)
+    twice, _ = transfer_from(str(path), "h200")  # same efficiency, same cycles: nothing drifts
+    assert twice.cost == direct.cost and twice.hbm_read_gbps == pytest.approx(direct.hbm_read_gbps)
+    assert twice.expected_error_pct == pytest.approx(direct.expected_error_pct + EXPECTED_MARGIN_PCT[SAME_ARCH])
+
+
+def test_a_source_without_a_calibrated_profile_is_refused():
+    with pytest.raises(InputError, match="no calibrated profile ships for a100-80gb"):
+        transfer_from("a100", "h200")
