@@ -1,9 +1,9 @@
 """Transferring a calibrated profile to a GPU we have not measured.
 
 The model is accurate where it was fitted (H100: 2-5% MAPE per kernel) and poor on a bare
-datasheet (the H200 datasheet profile: 34.5%), because a datasheet has none of the fitted cost
-parameters. A transfer keeps them, each expressed in a unit that carries across GPUs, and takes
-what the target chip *is* (SMs, occupancy limits, L2 size, clock, HBM) from its datasheet.
+datasheet (34.5% on the H200, issue "Trust on every GPU"), because a datasheet has none of the
+fitted cost parameters. A transfer keeps them, each expressed in a unit that carries across GPUs,
+and takes what the target chip *is* (SMs, occupancy limits, L2 size, clock, HBM) from its datasheet.
 
 | parameter                                 | rule    | factor                            |
 |-------------------------------------------|---------|-----------------------------------|
