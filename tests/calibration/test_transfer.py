@@ -102,7 +102,8 @@ def test_transferred_h200_is_never_slower_than_the_calibrated_h100(workload):
         assert _time(strategy, workload, H200) <= _time(strategy, workload, H100) * (1 + 1e-9), strategy
 
 
-ANY_SHAPE = [DecodeWorkload.build(b, q, kv, d, ctx) for b, q, kv, d in ((1, 32, 8, 128), (8, 32, 32, 64), (32, 64, 8, 128))
+ANY_SHAPE = [DecodeWorkload.build(b, q, kv, d, ctx) for b, q, kv, d in ((1, 32, 8, 128), (8, 32, 32, 64),
+                                                                         (32, 64, 8, 128))
              for ctx in (512, 4096, 65536)] + [DecodeWorkload.build(3, 32, 8, 128, [700, 20000, 90000])]
 
 
