@@ -2,7 +2,9 @@
 
 Two kinds of numbers live here:
 - `GpuSpec`: what the chip is (SMs, occupancy limits, HBM bandwidth). Datasheet figures for the
-  presets; calibration (`attnsim calibrate`) replaces the bandwidth figures with measured ones.
+  presets; calibration (`attnsim calibrate`) replaces the bandwidth figures with measured ones, and
+  a transfer (simulator/transfer.py) carries a calibrated profile to a GPU we have not measured.
+  `profile_source` says which of the three a spec is.
 - `CostParams`: how one of our kernels behaves on it (per-CTA streaming bandwidth, fixed costs).
   Defaults are rough first guesses from the H100 anchors (a 4-warp CTA streams ~16 GB/s, a tiny
   kernel costs ~5 µs under do_bench) until calibration fits them per kernel.
@@ -19,7 +21,6 @@ from pathlib import Path
 from attnsim.errors import InputError
 
 KB = 1024
-PROFILE_SOURCES = ("calibrated", "transferred", "datasheet")
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,16 @@ class GpuSpec:
     hbm_read_gbps: float
     l2_bytes: int
     clock_mhz: int
-    source: str = "datasheet"  # free text: "datasheet", "calibrated <date> on <device>", ...
+    source: str = "datasheet"  # free text: "datasheet", "calibrated <date> on <device>", "transferred from ..."
     cost: dict[str, CostParams] = field(default_factory=dict)  # per kernel family; see cost_for
     # Compiled kernel resources calibration recorded on this GPU, keyed like attnsim.resolve.kernel_key
     # ("lean_decode/d128/float16/m16/w8/s3/n64") -> {threads, regs_per_thread, smem_bytes}.
     kernels: dict[str, dict] = field(default_factory=dict)
-    profile_source: str = "datasheet"  # where the cost numbers come from: one of PROFILE_SOURCES
+    profile_source: str = "datasheet"  # one of PROFILE_SOURCES: where the cost figures come from
     profile_date: str | None = None  # calibration date (YYYY-MM-DD) of a calibrated profile
+    # Expected MAPE (%) of predictions with this profile where no validation on this GPU exists yet
+    # (a transferred profile: transfer.EXPECTED_MARGIN_PCT); None where it is not stated.
+    expected_error_pct: float | None = None
 
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
@@ -94,7 +98,9 @@ class GpuSpec:
         return hash((self.name, self.source))
 
 
-_CC9_STEPS = (0, 8, 16, 32, 64, 100, 132, 164, 196, 228)
+PROFILE_SOURCES = ("datasheet", "calibrated", "transferred")
+
+_CC9_STEPS = (0, 8, 16, 32, 64, 100, 132, 164, 196, 228)  # cc 9.0 and 10.0 alike (Blackwell tuning guide)
 _CC80_STEPS = (0, 8, 16, 32, 64, 100, 132, 164)
 _CC86_STEPS = (0, 8, 16, 32, 64, 100)
 
@@ -131,6 +137,25 @@ PRESETS: dict[str, GpuSpec] = {
         max_threads_per_sm=1536, smem_per_sm_bytes=100 * KB, smem_per_cta_optin_bytes=99 * KB,
         smem_carveout_steps_kb=_CC86_STEPS, hbm_read_gbps=864.0, l2_bytes=96 * KB * KB,
         clock_mhz=2520, **_common((8, 9)),
+    ),
+    # NVIDIA B200 (HGX/DGX B200, 1000 W; two dies seen as one GPU), cc 10.0. Where each figure comes from:
+    # - 148 SMs, cc 10.0, 2048 threads/SM, 64 K registers/SM, 228 KB shared memory/SM, L2 126.5 MB: a driver
+    #   query printed in pytorch/ao PR #4002 (github.com/pytorch/ao/pull/4002); 148 SMs (74 per die) also in
+    #   Chips and Cheese, "Nvidia's B200: Keeping the CUDA Juggernaut Rolling".
+    # - 32 CTAs/SM, 64 warps/SM, 227 KB per-block opt-in, 1 KB reserve per CTA: CCCL
+    #   libcudacxx/include/cuda/__device/arch_traits.h (arch_traits<sm_100>); carve-out steps 0..228 KB and
+    #   227 KB per block: NVIDIA Blackwell tuning guide (docs.nvidia.com/cuda/blackwell-tuning-guide), which
+    #   also gives the L2 as "126 MB".
+    # - HBM3e 8,000 GB/s: NVIDIA's HGX B200 figure as quoted by operators (Vultr's HGX B200 overview,
+    #   "8.0 TB/s"); NOT confirmed from an NVIDIA datasheet here. The driver's bus (7680 bits x 3996 MHz x 2,
+    #   pytorch/ao PR #4002) gives 7,672 GB/s, so the true peak may be ~4% below this figure.
+    # - clock 1980 MHz: NOT confirmed. NVIDIA publishes no SM boost clock for the B200; third-party spec
+    #   databases list 1.98 GHz and Chips and Cheese says clocks are "similar to the H100's SXM5" (1980).
+    "b200": GpuSpec(
+        name="b200", sm_count=148, max_warps_per_sm=64, max_ctas_per_sm=32,
+        max_threads_per_sm=2048, smem_per_sm_bytes=228 * KB, smem_per_cta_optin_bytes=227 * KB,
+        smem_carveout_steps_kb=_CC9_STEPS, hbm_read_gbps=8000.0, l2_bytes=126 * KB * KB + 512 * KB,
+        clock_mhz=1980, **_common((10, 0)),
     ),
 }
 ALIASES = {"h100": "h100-sxm", "a100": "a100-80gb"}
@@ -176,8 +201,10 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     for key, value in data.items():
         if key not in known or key == "cost":
             raise InputError(f"gpu.{key}", f"unknown field in {where}")
-        if not (key == "profile_date" and value is None):
+        if not (key in ("profile_date", "expected_error_pct") and value is None):
             data[key] = _coerce(key, value, where)
+    if "source" in data and "profile_source" not in data:  # a profile written before the field existed
+        data["profile_source"] = profile_source_of(data["source"])
     if cost_data is not None:
         data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
     if kernels is not None:
@@ -193,18 +220,30 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     return GpuSpec(**data)
 
 
+def profile_source_of(source: str) -> str:
+    """PROFILE_SOURCES entry of a `source` text: "calibrated ..." -> calibrated, "transferred ..." ->
+    transferred, anything else -> datasheet."""
+    return next((kind for kind in PROFILE_SOURCES[1:] if source.startswith(kind)), "datasheet")
+
+
 def _coerce(key: str, value, where: str):
+    if key == "profile_source":
+        if value not in PROFILE_SOURCES:
+            raise InputError(f"gpu.{key}", f"must be one of {', '.join(PROFILE_SOURCES)} in {where}, got {value!r}")
+        return value
+    if key == "expected_error_pct":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise InputError(f"gpu.{key}", f"must be a non-negative number or null in {where}, got {value!r}")
+        return None if value is None else float(value)
     tuple_fields = {"compute_capability", "smem_carveout_steps_kb"}
     if key in tuple_fields:
         ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         if not ints or not value or (key == "compute_capability" and len(value) != 2):
             raise InputError(f"gpu.{key}", f"must be a non-empty list of integers in {where}")
         return tuple(value)
-    if key in ("name", "source", "profile_source", "profile_date"):
+    if key in ("name", "source", "profile_date"):
         if not isinstance(value, str):
             raise InputError(f"gpu.{key}", f"must be a string in {where}")
-        if key == "profile_source" and value not in PROFILE_SOURCES:
-            raise InputError(f"gpu.{key}", f"must be one of {', '.join(PROFILE_SOURCES)} in {where}, got {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise InputError(f"gpu.{key}", f"must be a positive number in {where}, got {value!r}")

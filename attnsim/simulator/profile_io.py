@@ -5,7 +5,8 @@
   "created": ISO date, "device": {name, sm_count, driver, torch, triton, ...},
   "gpu": {base preset + measured overrides, "cost": {family: CostParams}, "kernels": {...}},
   "fit": {family: {"mape_pct": .., "residuals": [...]}, ...},
-  "calibration_data": {"bandwidth": [...], "points": [...]}
+  "calibration_data": {"bandwidth": [...], "points": [...]},
+  "transfer": {...}  (only in a transferred profile: what was carried or scaled, from which profile)
 }
 """
 
@@ -26,11 +27,14 @@ MODEL_VERSION = "fluid-knee-v2"  # v2: kernels tables keyed by compiled kernel s
 SHIPPED = {"h100-sxm": "h100.json"}  # presets with a measured profile in attnsim/profiles/
 
 
-def save_profile(path: str | Path, spec: GpuSpec, device: dict, fit: dict, data: dict, created: str) -> None:
+def save_profile(path: str | Path, spec: GpuSpec, device: dict, fit: dict, data: dict, created: str,
+                 transfer: dict | None = None) -> None:
     doc = {
         "format": PROFILE_FORMAT, "version": PROFILE_VERSION, "model": MODEL_VERSION, "created": created,
         "device": device, "gpu": spec_to_dict(spec), "fit": fit, "calibration_data": data,
     }
+    if transfer is not None:
+        doc["transfer"] = transfer
     write_text(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
 
 
@@ -57,6 +61,13 @@ def read_profile_document(path: str | Path) -> dict:
     if not isinstance(doc.get("gpu"), dict):
         raise InputError("calibration", f"{path} has no 'gpu' table")
     return doc
+
+
+def fit_mape_pct(doc: dict) -> float | None:
+    """The profile's own error: MAPE over its calibration points, weighted by each strategy's points."""
+    fits = [f for f in doc.get("fit", {}).values() if isinstance(f, dict) and {"mape_pct", "points"} <= f.keys()]
+    points = sum(f["points"] for f in fits)
+    return sum(f["mape_pct"] * f["points"] for f in fits) / points if points else None
 
 
 def shipped_profile_path(preset_name: str) -> Path | None:

@@ -1,30 +1,86 @@
 """Resolving `--gpu NAME|FILE` and `--calibration FILE|none` to a GpuSpec.
 
-A preset with a measured profile shipped in the package (h100) uses it by default; `--calibration
-none` selects the datasheet figures, `--calibration FILE` another calibrated profile.
+A preset with a measured profile shipped in the package (h100) uses it by default. A preset without
+one (h200, a100, l40s, b200) gets a transfer of the shipped profile of the closest calibrated
+architecture (simulator/transfer.py): profile_source "transferred", with its expected error.
+`--calibration none` selects the bare datasheet figures, `--calibration FILE` another profile.
+`transfer_from` chooses the source explicitly; `write_transferred_profile` writes one to disk.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+from attnsim.errors import InputError
 from attnsim.simulator import hardware
-from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.profile_io import load_profile, shipped_profile_path
+from attnsim.simulator.hardware import GpuSpec, spec_from_dict
+from attnsim.simulator.profile_io import (SHIPPED, fit_mape_pct, load_profile, read_profile_document, save_profile,
+                                          shipped_profile_path)
+from attnsim.simulator.transfer import transfer_profile
 
 
 def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
-    """A preset name/alias (calibrated when a profile ships), or a path to a JSON/TOML profile."""
+    """A preset name/alias (calibrated when a profile ships, else transferred), or a path to a JSON/TOML profile."""
     if calibration and calibration.lower() != "none":
         return load_profile(calibration)
     path = Path(name_or_path)
     if path.suffix in (".json", ".toml") or path.exists():
         return _load_path(path)
     spec = hardware.from_name(name_or_path)
+    if calibration is not None:  # "none": the datasheet figures
+        return spec
     shipped = shipped_profile_path(spec.name)
-    if shipped is not None and calibration is None:
+    if shipped is not None:
         return load_profile(shipped)
+    source = closest_calibrated(spec)
+    return spec if source is None else transfer_from(source, spec.name)[0]
+
+
+def closest_calibrated(target: GpuSpec) -> str | None:
+    """The preset with a shipped measured profile nearest the target's architecture (the same compute
+    capability if one ships, else the nearest one); None if no profile ships."""
+    calibrated = [hardware.PRESETS[name] for name in SHIPPED if shipped_profile_path(name) is not None]
+    if not calibrated:
+        return None
+    return min(calibrated, key=lambda spec: abs(_cc_number(spec) - _cc_number(target))).name
+
+
+def transfer_from(source: str, target: str) -> tuple[GpuSpec, dict]:
+    """(spec, report): the calibrated profile `source` (a preset with a shipped profile, e.g. "h100", or a
+    profile file) transferred to the datasheet of the preset `target`."""
+    path, name = _source_profile(source)
+    doc = read_profile_document(path)
+    source_spec = spec_from_dict(doc["gpu"], str(path))
+    return transfer_profile(source_spec, hardware.from_name(target), name, fit_mape_pct(doc))
+
+
+def write_transferred_profile(source_name_or_path: str, target_preset: str, out_path: str | Path) -> GpuSpec:
+    """Write the transfer of `source_name_or_path` to `target_preset` as a versioned profile: its
+    "transfer" table says what was carried or scaled, by which factor, from which profile."""
+    spec, report = transfer_from(source_name_or_path, target_preset)
+    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    device = {"name": spec.name, "measured": False}  # nothing ran on the target
+    save_profile(out_path, spec, device, fit={}, data={}, created=created, transfer=report)
     return spec
+
+
+def _source_profile(source: str) -> tuple[Path, str]:
+    """(profile path, name for the report) of a transfer source: a profile file or a preset that ships one."""
+    path = Path(source)
+    if path.suffix == ".json" or path.exists():
+        return path, str(path)
+    preset = hardware.from_name(source)
+    shipped = shipped_profile_path(preset.name)
+    if shipped is None:
+        raise InputError("transfer", f"no calibrated profile ships for {preset.name}; give a profile file "
+                                     f"(shipped: {', '.join(SHIPPED)})")
+    return shipped, preset.name
+
+
+def _cc_number(spec: GpuSpec) -> int:
+    major, minor = spec.compute_capability
+    return 10 * major + minor
 
 
 def _load_path(path: Path) -> GpuSpec:

@@ -36,7 +36,7 @@ def test_calibration_option_selects_a_profile_and_none_the_datasheet(tmp_path):
     save_profile(path, _spec(), {}, {}, {}, "2026-11-25")
     assert resolve_gpu("h100", str(path)).hbm_read_gbps == 3071.5
     assert resolve_gpu("h100", "none").source == "datasheet"
-    assert resolve_gpu("a100").source == "datasheet"  # no measured profile ships for it
+    assert resolve_gpu("a100").profile_source == "transferred"  # no measured profile ships for it
 
 
 def test_kernel_config_of_a_profile_drives_the_plan(tmp_path):

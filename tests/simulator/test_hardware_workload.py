@@ -16,13 +16,14 @@ H100 = PRESETS["h100-sxm"]
 
 
 @pytest.mark.parametrize("name, preset", [("h100", "h100-sxm"), ("H100-SXM", "h100-sxm"), ("a100", "a100-80gb"),
-                                          ("l40s", "l40s"), ("h200", "h200")])
+                                          ("l40s", "l40s"), ("h200", "h200"), ("B200", "b200")])
 def test_presets_by_name_or_alias(name, preset):
     assert from_name(name) is PRESETS[preset]
 
 
 def test_preset_compute_capabilities():
-    assert [PRESETS[n].compute_capability for n in ("h100-sxm", "a100-80gb", "l40s")] == [(9, 0), (8, 0), (8, 9)]
+    assert ([PRESETS[n].compute_capability for n in ("h100-sxm", "a100-80gb", "l40s", "b200")]
+            == [(9, 0), (8, 0), (8, 9), (10, 0)])
 
 
 def test_unknown_gpu_names_the_field():
@@ -76,6 +77,9 @@ BAD_PROFILES = [
     (".json", '{"base": "h100", "cost": {"fa2": {"bw_knee": "x"}}}', "gpu.cost.fa2.bw_knee"),
     (".json", '{"base": "h100", "cost": {"fa2": {"knee": 2}}}', "gpu.cost.fa2.knee"),
     (".json", '{"name": "x", "sm_count": 10}', "gpu."),  # no base and fields missing
+    (".json", '{"base": "h100", "profile_source": "measured"}', "gpu.profile_source"),
+    (".json", '{"base": "h100", "expected_error_pct": -1}', "gpu.expected_error_pct"),
+    (".toml", 'base = "h100"\nexpected_error_pct = "small"\n', "gpu.expected_error_pct"),
 ]
 
 
@@ -87,6 +91,17 @@ def test_malformed_profiles_are_refused_naming_the_field(tmp_path, suffix, text,
         load_spec_file(path)
     assert err.value.field.startswith(field)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("data, expected", [
+    ({"base": "h100"}, "datasheet"),
+    ({"base": "h100", "source": "calibrated 2026-11-25 on X"}, "calibrated"),  # a profile older than the field
+    ({"base": "h100", "source": "transferred from h100-sxm (..)"}, "transferred"),
+    ({"base": "h100", "source": "my numbers"}, "datasheet"),
+    ({"base": "h100", "source": "calibrated x", "profile_source": "datasheet"}, "datasheet"),  # explicit wins
+])
+def test_profile_source_is_read_or_derived_from_the_source_text(data, expected):
+    assert spec_from_dict(data, "test").profile_source == expected
 
 
 def test_spec_from_dict_refuses_non_tables():
