@@ -126,6 +126,37 @@ def resolve(name: str, workload: DecodeWorkload, gpu: GpuSpec, options: PlanConf
     return Resolved(strategy, config, source)
 
 
+SPEC_OPTIONS = ("splits", "grid", "kv_tile_tokens", "num_warps", "num_stages", "dp_outputs", "chunk_tokens")
+
+
+def parse_plan_spec(text: str) -> tuple[str, PlanConfig]:
+    """'streamk:grid=132' or 'flashdecoding:splits=4,kv_tile_tokens=32' -> (canonical name, options).
+
+    A plan spec names one concrete plan to run or predict; options the strategy does not take are
+    an error here (unlike a shared --splits, which applies only to the strategies that take it)."""
+    from attnsim.errors import InputError
+
+    name, _, rest = str(text).partition(":")
+    strategy = strategies.get(name)
+    options = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key not in SPEC_OPTIONS or not value.strip().isdigit() or int(value) <= 0 and key != "dp_outputs":
+            raise InputError("strategy", f"{text!r}: expected name:option=integer with options "
+                                         f"{', '.join(SPEC_OPTIONS)}")
+        if key in ("splits", "grid", "dp_outputs", "chunk_tokens") and key not in strategy.options:
+            raise InputError("strategy", f"{text!r}: {strategy.name} takes no {key}")
+        options[key] = int(value)
+    return strategy.name, PlanConfig(**options)
+
+
+def plan_spec(name: str, options: PlanConfig | None = None) -> str:
+    """The inverse of parse_plan_spec: 'streamk:grid=132' ('streamk' without options)."""
+    set_ = {k: v for k, v in (options or PlanConfig()).options().items() if k in SPEC_OPTIONS}
+    return name + (":" + ",".join(f"{k}={v}" for k, v in set_.items()) if set_ else "")
+
+
 def plan(name: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None) -> Schedule:
     """The raw partition of `name` with `config` as given (unset fields: the partition's own defaults)."""
     strategy = strategies.get(name)

@@ -195,4 +195,4 @@ register(Strategy(
     color="#8172B3"))
 register(Strategy(
     "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline; timed, not modelled yet)", None,
-    sdpa_backend="CUDNN_ATTENTION", baseline=True, color="#937860"))
+    sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860"))

@@ -61,23 +61,42 @@ def runnable_names() -> tuple[str, ...]:
 
 
 def parse_strategies(text: str) -> tuple[str, ...]:
-    """'fa2,lean,torch-flash' -> ('fa2', 'streamk', 'torch-flash'), in registry order."""
-    chosen = strategies.parse_list(text, "strategies")
-    unrunnable = [s for s in chosen if not strategies.get(s).runnable]
+    """'fa2,lean,torch-flash' -> ('fa2', 'streamk', 'torch-flash'), in registry order; a plan spec
+    with options ('streamk:grid=132', attnsim.resolve.parse_plan_spec) times that exact plan.
+    Specs are separated by ';' when any of them has options with commas."""
+    from attnsim.resolve import parse_plan_spec, plan_spec
+
+    parts = [p.strip() for p in str(text).split(";" if ";" in text else ",")]
+    if not parts or any(not p for p in parts):
+        raise InputError("strategies", f"{text!r}: expected a comma-separated list, e.g. {','.join(runnable_names())}")
+    try:
+        specs = [plan_spec(*parse_plan_spec(p)) for p in parts]
+    except InputError as exc:
+        raise InputError("strategies", exc.message) from None
+    unrunnable = [s for s in specs if not strategies.get(spec_name(s)).runnable]
     if unrunnable:
         raise InputError("strategies", f"{unrunnable[0]} has no kernel to time; choose from {', '.join(runnable_names())}")
-    return tuple(s for s in runnable_names() if s in chosen)
+    order = {name: i for i, name in enumerate(runnable_names())}
+    return tuple(sorted(dict.fromkeys(specs), key=lambda s: order[spec_name(s)]))
 
 
-def default_prepare(strategy: str, workload: DecodeWorkload, config: BenchConfig):
-    """The launcher of `strategy`: ours through attnsim.kernels.launch.prepare, or an SDPA baseline."""
-    if strategies.get(strategy).kernel is None:
+def spec_name(spec: str) -> str:
+    """The strategy of a plan spec ('streamk:grid=132' -> 'streamk')."""
+    return spec.partition(":")[0]
+
+
+def default_prepare(spec: str, workload: DecodeWorkload, config: BenchConfig):
+    """The launcher of a plan spec: ours through attnsim.kernels.launch.prepare, or an SDPA baseline."""
+    from attnsim.resolve import parse_plan_spec
+
+    name, options = parse_plan_spec(spec)
+    if strategies.get(name).kernel is None:
         from attnsim.kernels.torch_baselines import prepare_baseline
 
-        return prepare_baseline(strategy, workload, config.gpu)
+        return prepare_baseline(name, workload, config.gpu)
     from attnsim.kernels.launch import prepare
 
-    return prepare(strategy, workload, config.gpu, device=config.device)
+    return prepare(name, workload, config.gpu, options, device=config.device)
 
 
 def default_reference():
@@ -121,7 +140,7 @@ def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfi
             row["host_us"] = round(host_us(fn), 2)
     except Exception as exc:  # a crashing strategy is a row, not the end of the sweep
         # a library refusing a shape (e.g. "No available kernel") is not our failure
-        row["status"] = f"{'unavailable' if strategies.get(strategy).baseline else 'error'}: {_describe(exc)}"
+        row["status"] = f"{'unavailable' if strategies.get(spec_name(strategy)).baseline else 'error'}: {_describe(exc)}"
         _release_memory()
         return row
     finally:
@@ -142,14 +161,17 @@ def _release_memory() -> None:
 def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Callable = default_prepare,
               reference: Callable | None = None, done: Iterable[str] = (),
               on_point: Callable[[list[dict]], None] | None = None,
-              progress: Callable[[int, int, str], None] | None = None) -> pd.DataFrame:
-    """Rows for every (point, strategy) not in `done` (keys from point_key); `on_point` gets each
+              progress: Callable[[int, int, str], None] | None = None,
+              candidates: Callable[[DecodeWorkload], list[str]] | None = None) -> pd.DataFrame:
+    """Rows for every (point, strategy) not in `done` (keys from point_key), the strategies being
+    config.strategies or, per workload, `candidates(w)` (plan specs); `on_point` gets each
     point's rows as they are ready (for incremental CSV writes), `progress(done, total, label)`."""
     import torch
 
     reference = reference or default_reference()
     done = set(done)
-    todo = [(i, w, [s for s in applicable(config.strategies, w) if point_key(s, w) not in done])
+    specs_for = candidates or (lambda w: config.strategies)
+    todo = [(i, w, [s for s in applicable(specs_for(w), w) if point_key(s, w) not in done])
             for i, w in enumerate(points)]
     todo = [t for t in todo if t[2]]
     total, count, rows = sum(len(t[2]) for t in todo), 0, []
@@ -179,7 +201,7 @@ def applicable(names, w: DecodeWorkload) -> list[str]:
     """The strategies that can run `w` honestly (SDPA baselines skip ragged batches)."""
     from attnsim.kernels.torch_baselines import unsupported_reason
 
-    return [s for s in names if not (strategies.get(s).sdpa_backend and unsupported_reason(s, w))]
+    return [s for s in names if not (strategies.get(spec_name(s)).sdpa_backend and unsupported_reason(spec_name(s), w))]
 
 
 def describe_point(w: DecodeWorkload) -> str:

@@ -12,33 +12,46 @@ from attnsim.errors import InputError
 from attnsim.kernels.timing import TimerConfig
 from attnsim.simulator.workload import DecodeWorkload
 
-KEY_COLUMNS = ["strategy", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype"]
+KEY_COLUMNS = ["strategy", "options", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype"]
 META_COLUMNS = {"num_warps": "num_warps", "num_stages": "num_stages", "n_regs": "registers",
                 "n_spills": "spills", "smem_bytes": "smem_bytes", "grid": "grid", "splits": "splits",
                 "kv_tile": "kv_tile", "launches": "launches"}  # launcher.meta key -> CSV column
-COLUMNS = ["gpu", "profile", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "contexts",
+COLUMNS = ["gpu", "profile", "strategy", "options", "batch", "q_heads", "kv_heads", "head_dim", "context", "contexts",
            "ragged", "dtype", "time_us", "achieved_gbps", "bw_fraction", "peak_read_gbps", "kv_bytes",
            "max_rel_err", "status", *META_COLUMNS.values(), "timer", "warmup_ms", "rep_ms", "host_us", "wall_ms"]
 
 
 def row_key(row: dict) -> str:
-    return "|".join(str(row[c]) for c in KEY_COLUMNS)
+    return "|".join(_text(row.get(c)) for c in KEY_COLUMNS)
 
 
-def point_key(strategy: str, w: DecodeWorkload) -> str:
-    return row_key({"strategy": strategy, "batch": w.batch, "q_heads": w.q_heads, "kv_heads": w.kv_heads,
+def _text(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def point_key(spec: str, w: DecodeWorkload) -> str:
+    strategy, _, options = spec.partition(":")
+    return row_key({"strategy": strategy, "options": options, "batch": w.batch, "q_heads": w.q_heads, "kv_heads": w.kv_heads,
                     "head_dim": w.head_dim, "contexts": w.context_label, "dtype": w.dtype})
 
 
-def base_row(strategy: str, w: DecodeWorkload, config) -> dict:
-    """A row with the point's identity and the run's settings filled (config: bench.BenchConfig)."""
+def base_row(spec: str, w: DecodeWorkload, config) -> dict:
+    """A row with the point's identity and the run's settings filled (config: bench.BenchConfig);
+    `spec` is a plan spec: 'streamk', or 'streamk:grid=132' (strategy + options columns)."""
+    strategy, _, options = spec.partition(":")
     row = dict.fromkeys(COLUMNS)
-    row.update(gpu=config.device_name, profile=config.gpu.name, strategy=strategy, batch=w.batch,
+    row.update(gpu=config.device_name, profile=config.gpu.name, strategy=strategy, options=options, batch=w.batch,
                q_heads=w.q_heads, kv_heads=w.kv_heads, head_dim=w.head_dim, context=w.max_context,
                contexts=w.context_label, ragged=w.is_ragged, dtype=w.dtype, kv_bytes=w.kv_bytes(),
                peak_read_gbps=config.peak_read_gbps, timer=config.timer.name,
                warmup_ms=config.timer.warmup_ms, rep_ms=config.timer.rep_ms)
     return row
+
+
+def spec_label(row: dict) -> str:
+    """'streamk' or 'streamk:grid=132' from a row's strategy and options columns."""
+    options = _text(row.get("options"))
+    return row["strategy"] + (f":{options}" if options else "")
 
 
 def failures(df: pd.DataFrame) -> pd.DataFrame:
@@ -56,7 +69,7 @@ def write_csv(df: pd.DataFrame, path) -> None:
 def load_previous(path) -> pd.DataFrame:
     """Rows of an earlier run to keep on --resume: the ok ones (failures and errors are redone)."""
     try:
-        df = pd.read_csv(path, dtype={"contexts": str, "status": str})
+        df = pd.read_csv(path, dtype={"contexts": str, "status": str, "options": str})
     except (OSError, ValueError) as exc:
         raise InputError("out", f"cannot resume from {path}: {exc}") from None
     missing = [c for c in COLUMNS if c not in df.columns]
@@ -72,12 +85,13 @@ def done_keys(df: pd.DataFrame) -> set[str]:
 def summary(df: pd.DataFrame, big_kv_bytes: int = 256 << 20) -> pd.DataFrame:
     """Per strategy: geomean time over the points every listed strategy ran (so the geomeans
     compare), median bw_fraction, min bw_fraction where KV >= 256 MiB, worst error, failures."""
+    df = df.assign(spec=[spec_label(r) for r in df.to_dict("records")])
     ok = df[df["status"].astype(str).eq("ok")]
-    keys = ok.assign(key=[row_key({**r, "strategy": ""}) for r in ok.to_dict("records")])
-    common = set.intersection(*(set(g["key"]) for _, g in keys.groupby("strategy"))) if len(keys) else set()
+    keys = ok.assign(key=[row_key({**r, "strategy": "", "options": ""}) for r in ok.to_dict("records")])
+    common = set.intersection(*(set(g["key"]) for _, g in keys.groupby("spec"))) if len(keys) else set()
     records = []
-    for strategy in dict.fromkeys(df["strategy"]):
-        mine, good = df[df["strategy"] == strategy], keys[keys["strategy"] == strategy]
+    for strategy in dict.fromkeys(df["spec"]):
+        mine, good = df[df["spec"] == strategy], keys[keys["spec"] == strategy]
         shared = good[good["key"].isin(common)]["time_us"].astype(float)
         big = good[good["kv_bytes"].astype(float) >= big_kv_bytes]["bw_fraction"].astype(float)
         records.append({
@@ -108,5 +122,5 @@ def estimate_seconds(points: list[DecodeWorkload], names, timer: TimerConfig = T
         total_ms += len(runs) * (calls * (kernel_us + 100.0) / 1e3 + overhead_ms)
         total_ms += 10 * w.kv_bytes() / (read_gbps * 1e6)
         # a library that builds a graph per shape (cuDNN) on its first call
-        total_ms += library_first_call_s * 1e3 * sum(strategies.get(s).baseline for s in runs)
+        total_ms += library_first_call_s * 1e3 * sum(strategies.get(s.partition(":")[0]).baseline for s in runs)
     return total_ms / 1e3

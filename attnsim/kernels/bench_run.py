@@ -11,7 +11,7 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.kernels.bench import BenchConfig, run_sweep
+from attnsim.kernels.bench import BenchConfig, run_sweep, spec_name
 from attnsim.kernels.bench_results import COLUMNS, done_keys, load_previous, write_csv
 from attnsim.kernels.timing import TimerConfig
 
@@ -31,7 +31,7 @@ def usable_strategies(names, log: Callable[[str], None]) -> tuple[str, ...]:
     our kernels missing (no attnsim.kernels.launch) is an input error."""
     from attnsim.kernels.torch_baselines import backend_available
 
-    if any(strategies.get(s).kernel for s in names):
+    if any(strategies.get(spec_name(s)).kernel for s in names):
         try:
             import attnsim.kernels.launch  # noqa: F401
         except ImportError as exc:
@@ -39,7 +39,7 @@ def usable_strategies(names, log: Callable[[str], None]) -> tuple[str, ...]:
                                            f"run with --strategies {','.join(strategies.baselines())}") from None
     kept = []
     for s in names:
-        reason = backend_available(s) if strategies.get(s).sdpa_backend else None
+        reason = backend_available(spec_name(s)) if strategies.get(spec_name(s)).sdpa_backend else None
         if reason:
             log(f"dropping {s}: {reason}")
         else:
@@ -49,7 +49,8 @@ def usable_strategies(names, log: Callable[[str], None]) -> tuple[str, ...]:
 
 def run_bench_to_csv(out_path, points, spec, names, timer: TimerConfig = TimerConfig(), resume: bool = False,
                      peak_read_gbps: float | None = None, progress: Callable[[int, int, str], None] | None = None,
-                     log: Callable[[str], None] = lambda message: None, write_every_s: float = 5.0) -> pd.DataFrame:
+                     log: Callable[[str], None] = lambda message: None, write_every_s: float = 5.0,
+                     candidates=None) -> pd.DataFrame:
     """Run `names` on every workload of `points` on the GPU, planned for profile `spec`, and write the
     CSV (atomically, every `write_every_s` and at the end).
 
@@ -78,7 +79,7 @@ def run_bench_to_csv(out_path, points, spec, names, timer: TimerConfig = TimerCo
             write_csv(pd.DataFrame(rows, columns=COLUMNS), out_path)
             last_write[0] = time.monotonic()
 
-    run_sweep(points, config, done=done_keys(previous), on_point=on_point, progress=progress)
+    run_sweep(points, config, done=done_keys(previous), on_point=on_point, progress=progress, candidates=candidates)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     write_csv(frame, out_path)
     return frame

@@ -1,0 +1,123 @@
+"""Record what our Triton kernels ask of an SM, compiled for this GPU: the resolver's compiled table.
+
+    PYTHONPATH=. python3 scripts/compile_table.py --out attnsim/profiles/kernels_sm90.json [--jobs 16]
+
+For every kernel in the registry (and the combine kernel) x head_dim {32, 64, 128, 256} x dtype
+{float16, bfloat16} x query-tile rows {16, 32, 64}, at the resolver's default tile / warps / stages,
+compile (no launch) and read threads, registers and shared memory from the compiled kernel. Triton
+specialises integer arguments equal to 1, so `group` is compiled both as 1 and as 2 and the larger
+register count is kept. Compiles run in parallel processes (each owns a CUDA context).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+HEAD_DIMS = (32, 64, 128, 256)
+DTYPES = ("float16", "bfloat16")
+GROUPS = (8, 32, 64)  # query-tile rows 16, 32, 64
+
+
+def _workload(head_dim, dtype, group):
+    from attnsim.simulator.workload import DecodeWorkload
+
+    return DecodeWorkload.build(1, group, 1, head_dim, 4096, dtype=dtype)
+
+
+def compile_one(job) -> dict:
+    """(kernel spec name, head_dim, dtype, group) -> {key, threads, regs_per_thread, smem_bytes} or an error."""
+    import torch
+
+    from attnsim import strategies
+    from attnsim.kernels.launch import compile_attention, kernel_shape
+    from attnsim.resolve import kernel_key, resolve
+
+    strategy, head_dim, dtype, group = job
+    workload = _workload(head_dim, dtype, group)
+    spec = strategies.get(strategy)
+    config = resolve(strategy, workload, _gpu()).config
+    shape = kernel_shape(workload, config)
+    key = kernel_key(spec.kernel.name, workload, shape.block_n, shape.num_warps, shape.num_stages)
+    try:
+        regs, smem, threads = 0, 0, 0
+        for g in (1, 2):  # Triton specialises group == 1
+            w = _workload(head_dim, dtype, g if g == 1 else group)
+            compiled = compile_attention(spec.kernel, w, shape, torch.device("cuda"))
+            regs, smem = max(regs, compiled.n_regs), max(smem, compiled.metadata.shared)
+            threads = 32 * compiled.metadata.num_warps
+        return {"key": key, "threads": threads, "regs_per_thread": regs, "smem_bytes": smem,
+                "spills": int(compiled.n_spills)}
+    except Exception as exc:  # a shape the compiler refuses is a row, not the end of the table
+        return {"key": key, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+
+
+def compile_combine(job) -> dict:
+    import torch
+
+    from attnsim.kernels.flash_decoding import combine_kernel
+    from attnsim.kernels.plan_tables import merge_block
+    from attnsim.resolve import COMBINE_KERNEL, COMBINE_WARPS, kernel_key
+    from attnsim.simulator.partition.common import query_tile_rows
+
+    head_dim, dtype, group = job
+    workload = _workload(head_dim, dtype, group)
+    block_m = query_tile_rows(workload)
+    dt = {"float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+    i32, f32 = torch.int32, torch.float32
+    compiled = combine_kernel.warmup(dt, i32, i32, f32, f32, 4096, head_dim, group, grid=(1,),
+                                     BLOCK_P=merge_block(block_m, head_dim, COMBINE_WARPS), BLOCK_M=block_m,
+                                     HEAD_DIM=head_dim, num_warps=COMBINE_WARPS, num_stages=1)
+    compiled = compiled.result() if hasattr(compiled, "result") else compiled
+    compiled._init_handles()
+    return {"key": kernel_key(COMBINE_KERNEL, workload, 0, COMBINE_WARPS, 1), "threads": 32 * COMBINE_WARPS,
+            "regs_per_thread": compiled.n_regs, "smem_bytes": compiled.metadata.shared,
+            "spills": int(compiled.n_spills)}
+
+
+def _gpu():
+    from attnsim.simulator.hardware import from_name
+
+    return from_name("h200")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--jobs", type=int, default=min(16, os.cpu_count() or 1))
+    args = parser.parse_args()
+    import multiprocessing
+
+    from attnsim import strategies
+
+    kernels = {strategies.get(n).kernel.name: n for n in strategies.ours()}  # one strategy per kernel
+    jobs = [(s, d, t, g) for s in kernels.values() for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
+    combine_jobs = [(d, t, g) for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
+    start = time.time()
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        rows = list(pool.map(compile_one, jobs)) + list(pool.map(compile_combine, combine_jobs))
+    import torch
+    import triton
+
+    table = {r.pop("key"): r for r in rows if "error" not in r}
+    doc = {"format": "attnsim-compiled-kernels", "compute_capability": list(torch.cuda.get_device_capability()),
+           "source": f"Triton {triton.__version__} kernels compiled for {torch.cuda.get_device_name()} "
+                     f"(sm_{''.join(map(str, torch.cuda.get_device_capability()))}), {time.strftime('%Y-%m-%d')}; "
+                     "registers: the larger of the group == 1 and group > 1 specialisations",
+           "kernels": dict(sorted(table.items()))}
+    from attnsim.fileio import write_text
+
+    write_text(args.out, json.dumps(doc, indent=1) + "\n")
+    errors = [r for r in rows if "error" in r]
+    print(f"compiled {len(table)} kernel shapes in {time.time() - start:.0f} s; {len(errors)} refused")
+    for r in errors:
+        print("  refused:", r["key"], r["error"])
+    spills = {k: v["spills"] for k, v in table.items() if v["spills"]}
+    print("spills:", spills or "none")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One device call = one or more stages; every output goes under $OUT (see the device README's limits:
+# at most 8 files come back). Usage on the device machine, from the repository root:
+#   bash scripts/device_stage.sh STAGE [STAGE ...]
+# Stages: info compile gputests cudnn calibrate accounting bench_standard
+set -uo pipefail
+export PYTHONPATH=. PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+stage() {
+  local t0=$SECONDS
+  echo "=== stage $1 ($(date +%T))"
+  "stage_$1"
+  echo "=== stage $1 done in $((SECONDS - t0)) s (exit $?)"
+}
+stage_info() {
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.total --format=csv
+  python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name(), torch.backends.cudnn.version())"
+}
+stage_compile() { python3 scripts/compile_table.py --out "$OUT/kernels_sm90.json"; }
+stage_gputests() {
+  timeout 420 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_gpu.py \
+    tests/kernels/test_kernels_new_plans.py tests/kernels/test_kernels_decode.py 2>&1 | tee "$OUT/gputests.log" | tail -15
+}
+stage_cudnn() { python3 scripts/cudnn_geometry.py --out "$OUT/cudnn" --budget-s 40 | tail -60; }
+stage_calibrate() { python3 -m attnsim calibrate --gpu h200 --measure-only --out "$OUT/h200.json"; }
+stage_accounting() { python3 scripts/small_call_accounting.py --out "$OUT/acct" | tail -100; }
+stage_bench_standard() {
+  python3 -m attnsim bench --gpu h200 --calibration none --out "$OUT/bench.csv" \
+    --strategies fa2,flashdecoding,streamk,torch-flash,torch-cudnn 2>&1 | tail -25
+}
+for s in "$@"; do stage "$s"; done
