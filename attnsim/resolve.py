@@ -11,7 +11,11 @@ Schedule the model simulates is the Schedule the kernel launches:
    that exact kernel in the profile, else the compiled-resources table shipped for the compute
    capability (`attnsim/profiles/kernels_sm90.json`, recorded from Triton's compiler), else an
    estimate — the same chain for every profile, so a datasheet GPU plans the grid the kernel would
-   launch there.
+   launch there. A serving variant (paged, fp8 KV, q_len > 1: a suffix on the key) not in a table
+   takes its contiguous decode kernel's entry of the same tile (a few registers apart), else the
+   estimate;
+4. workloads the GPU cannot run are refused here, for every consumer: an fp8 KV cache needs
+   compute capability >= 8.9 (e4m3 conversions in hardware).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from dataclasses import dataclass, replace
 from importlib import resources as package_files
 
 from attnsim import strategies
+from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources, occupancy
 from attnsim.simulator.partition.common import PlanConfig, query_tile_rows
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
-K_TILE_BYTES = 16 * 1024  # our kernels' default KV tile: one 16 KB K tile (64 tokens at d 128, fp16)
+K_TILE_BYTES = 16 * 1024  # our kernels' default KV tile: one 16 KB K tile (64 tokens at d 128, fp16; 128 at fp8)
+FP8_MIN_CC = (8, 9)
 COMBINE_KERNEL = "combine"
 COMBINE_WARPS = 8
 KERNEL_OPTIONS = frozenset({"kv_tile_tokens", "num_warps", "num_stages", "resources", "combine_resources"})
@@ -43,13 +49,19 @@ class Resolved:
 
 
 def default_kv_tile_tokens(workload: DecodeWorkload) -> int:
-    return max(16, K_TILE_BYTES // (workload.head_dim * workload.dtype_bytes))
+    """16 KB of K in the cache's dtype: the bytes in flight that set a CTA's latency-bound streaming
+    rate stay the same for fp8. Tiles and pages are powers of two, so a tile holds whole pages or
+    lies inside one: the plans need no other alignment (a page index per tile or per page)."""
+    return max(16, K_TILE_BYTES // (workload.head_dim * workload.kv_dtype_bytes))
 
 
 def kernel_key(kernel: str, workload: DecodeWorkload, tile: int, warps: int, stages: int) -> str:
-    """'lean_decode/d128/float16/m16/w8/s3/n64': what a compiled CTA's resources depend on."""
+    """'lean_decode/d128/float16/m16/w8/s3/n64': what a compiled CTA's resources depend on; serving
+    variants add '/p16' (page size), '/kvfloat8_e4m3fn' (KV dtype), '/q4' (q_len)."""
+    variant = (f"/p{workload.page_size}" * workload.paged + f"/kv{workload.kv_dtype}" * bool(workload.kv_dtype)
+               + f"/q{workload.q_len}" * (workload.q_len > 1))
     return (f"{kernel}/d{workload.head_dim}/{workload.dtype}/m{query_tile_rows(workload)}"
-            f"/w{warps}/s{stages}/n{tile}")
+            f"/w{warps}/s{stages}/n{tile}{variant}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -63,7 +75,7 @@ def compiled_table(compute_capability: tuple[int, int]) -> dict:
 def estimated_resources(workload: DecodeWorkload, tile: int, warps: int, stages: int) -> CtaResources:
     """Triton's shared memory for our tile loop: (stages - 1) K+V tiles in flight plus a small
     epilogue buffer (matches the compiled d64/d128 kernels); registers: a typical 128."""
-    smem = (stages - 1) * 2 * tile * workload.head_dim * workload.dtype_bytes + 6144
+    smem = (stages - 1) * 2 * tile * workload.head_dim * workload.kv_dtype_bytes + 6144
     return CtaResources(32 * warps, 128, smem)
 
 
@@ -77,6 +89,12 @@ def _lookup(gpu: GpuSpec, key: str) -> tuple[CtaResources | None, str]:
 
 def _attention_resources(kernel, workload, gpu, tile, warps, stages) -> tuple[CtaResources, str]:
     res, source = _lookup(gpu, kernel_key(kernel.name, workload, tile, warps, stages))
+    if res is None and (workload.paged or workload.kv_dtype or workload.q_len > 1):
+        decode = replace(workload, page_size=0, kv_dtype="", q_len=1)  # same BLOCK_M: q_len x group rows
+        decode_key = kernel_key(kernel.name, decode, tile, warps, stages).replace(
+            f"/m{query_tile_rows(decode)}/", f"/m{query_tile_rows(workload)}/")
+        res, source = _lookup(gpu, decode_key)
+        source = f"{source} (decode kernel)" if res else source
     return res or estimated_resources(workload, tile, warps, stages), source
 
 
@@ -116,6 +134,7 @@ def kernel_config(kernel: strategies.KernelSpec, workload: DecodeWorkload, gpu: 
 def resolve(name: str, workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None) -> Resolved:
     """The strategy entry and the complete plan configuration it runs with."""
     strategy = strategies.get(name)
+    check_gpu_supports(workload, gpu)
     options = options or PlanConfig()
     kept = {k: v for k, v in options.options().items()
             if k in strategy.options or (k in KERNEL_OPTIONS and strategy.kernel) or k == "family"}
@@ -126,6 +145,14 @@ def resolve(name: str, workload: DecodeWorkload, gpu: GpuSpec, options: PlanConf
     return Resolved(strategy, config, source)
 
 
+def check_gpu_supports(workload: DecodeWorkload, gpu: GpuSpec) -> None:
+    """What no plan can get around: an fp8 KV cache on a GPU without fp8 conversions."""
+    if workload.kv_fp8 and tuple(gpu.compute_capability) < FP8_MIN_CC:
+        cc = ".".join(map(str, gpu.compute_capability))
+        raise InputError("kv_dtype", f"fp8 KV cache needs compute capability >= 8.9 (Ada/Hopper); "
+                                     f"{gpu.name} is {cc}")
+
+
 SPEC_OPTIONS = ("splits", "grid", "kv_tile_tokens", "num_warps", "num_stages", "dp_outputs", "chunk_tokens")
 
 
@@ -134,8 +161,6 @@ def parse_plan_spec(text: str) -> tuple[str, PlanConfig]:
 
     A plan spec names one concrete plan to run or predict; options the strategy does not take are
     an error here (unlike a shared --splits, which applies only to the strategies that take it)."""
-    from attnsim.errors import InputError
-
     name, _, rest = str(text).partition(":")
     strategy = strategies.get(name)
     options = {}
@@ -161,8 +186,6 @@ def plan(name: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig |
     """The raw partition of `name` with `config` as given (unset fields: the partition's own defaults)."""
     strategy = strategies.get(name)
     if strategy.partition is None:
-        from attnsim.errors import InputError
-
         raise InputError("strategy", f"{strategy.name} is timed but not modelled: no plan to simulate")
     return strategy.partition(workload, gpu, config or PlanConfig())
 

@@ -49,10 +49,15 @@ def strategy_option(default: str | None = None, help_prefix: str = "Comma-separa
                         help=f"{help_prefix}: {strategies.help_list()}.")
 
 
+DTYPE_NAMES = ["float16", "bfloat16", "half", "fp16", "bf16"]  # vLLM's names too; the workload canonicalises
+
+
 def workload_options(func):
-    """--model / --batch / --q-heads / --kv-heads / --head-dim / --context / --contexts / --dtype / --q-len."""
+    """--model / --batch / --q-heads / --kv-heads / --head-dim / --context / --contexts / --dtype / --q-len,
+    and the serving options --tp / --page-size / --kv-dtype (serving_options)."""
     opts = [
-        click.option("--model", default=None, help="Model preset (sets heads and head_dim), e.g. llama-3.1-8b."),
+        click.option("--model", default=None, help="Model preset (sets heads, head_dim and layers), e.g. "
+                                                   "meta-llama/Llama-3.1-70B, or a Hugging Face config.json path."),
         click.option("--batch", default=None, help="Sequences in the batch [default: 1, or the --contexts count]."),
         click.option("--q-heads", default=None, help="Query heads [default: 32]."),
         click.option("--kv-heads", default=None, help="KV heads (GQA/MQA when fewer than q-heads) [default: q-heads]."),
@@ -60,8 +65,23 @@ def workload_options(func):
         click.option("--context", default=None,
                      help=f"Context length(s), comma-separated, k/M suffixes: 1k,64k,512k [default: {DEFAULT_CONTEXT}]."),
         click.option("--contexts", default=None, help="A ragged batch: one length per sequence, e.g. 1000,50000,3000."),
-        click.option("--dtype", default="float16", show_default=True, type=click.Choice(["float16", "bfloat16"])),
-        click.option("--q-len", default="1", show_default=True, help="New query tokens per sequence."),
+        click.option("--dtype", default=None, type=click.Choice(DTYPE_NAMES, case_sensitive=False),
+                     help="q/o (and KV unless --kv-dtype) dtype [default: the config's torch_dtype, else float16]."),
+        click.option("--q-len", default="1", show_default=True,
+                     help="New query tokens per sequence: 1 = decode, 2-16 = speculative-decoding verify."),
+    ]
+    return functools.reduce(lambda f, opt: opt(f), reversed(opts), serving_options(func))
+
+
+def serving_options(func):
+    """--tp, --page-size (alias --block-size), --kv-dtype (alias --kv-cache-dtype)."""
+    opts = [
+        click.option("--tp", default=None, help="Tensor-parallel GPUs: per GPU q_heads / N and kv_heads / N "
+                                                "(one replicated kv-head when N > kv_heads) [default: 1]."),
+        click.option("--page-size", "--block-size", "page_size", default=None,
+                     help="Paged KV cache: tokens per page (16, 32, 64, 128, 256) [default: contiguous]."),
+        click.option("--kv-dtype", "--kv-cache-dtype", "kv_dtype", default=None,
+                     help="KV cache dtype: auto (= --dtype), float16, bfloat16 or fp8 (e4m3, per-head scales)."),
     ]
     return functools.reduce(lambda f, opt: opt(f), reversed(opts), func)
 
@@ -76,23 +96,33 @@ def _head_option(value, field: str, from_model: int | None, model: str | None, d
     return parsed
 
 
-def build_workloads(model, batch, q_heads, kv_heads, head_dim, context, contexts, dtype, q_len) -> list[DecodeWorkload]:
-    """One workload per context length (or one ragged workload when --contexts is given)."""
+def build_workloads(model, batch, q_heads, kv_heads, head_dim, context, contexts, dtype, q_len, tp=None,
+                    page_size=None, kv_dtype=None) -> list[DecodeWorkload]:
+    """One workload per context length (or one ragged workload when --contexts is given), each one
+    GPU's share of one layer (heads / tp) carrying the model's layer count when it is known."""
     if context is not None and contexts is not None:
         raise InputError("context", "--context and --contexts exclude each other: --context for uniform "
                                     "batches, --contexts for one length per sequence")
+    shape = model_shape(model, q_heads, kv_heads, head_dim, tp)
+    step = dict(q_len=parse_size(q_len, "q-len"), dtype=(dtype or shape.dtype or "float16").lower(),
+                page_size=parse_size(page_size, "page-size") if page_size is not None else 0, kv_dtype=kv_dtype or "")
+    if contexts is not None:
+        lengths = parse_size_list(contexts, "contexts")
+        b = parse_size(batch, "batch") if batch is not None else len(lengths)
+        return [shape.workload(b, lengths, **step)]
+    b = parse_size(batch, "batch") if batch is not None else 1
+    return [shape.workload(b, c, **step) for c in parse_size_list(context or DEFAULT_CONTEXT, "context")]
+
+
+def model_shape(model, q_heads, kv_heads, head_dim, tp=None) -> models.ModelShape:
+    """The --model preset or config (explicit head options must agree with it), or the raw heads;
+    sharded over --tp GPUs."""
     shape = models.from_name(model) if model else None
     qh = _head_option(q_heads, "q-heads", shape and shape.q_heads, model, 32)
     kvh = _head_option(kv_heads, "kv-heads", shape and shape.kv_heads, model, qh)
     hd = _head_option(head_dim, "head-dim", shape and shape.head_dim, model, 128)
-    ql = parse_size(q_len, "q-len")
-    if contexts is not None:
-        lengths = parse_size_list(contexts, "contexts")
-        b = parse_size(batch, "batch") if batch is not None else len(lengths)
-        return [DecodeWorkload.build(b, qh, kvh, hd, lengths, ql, dtype)]
-    b = parse_size(batch, "batch") if batch is not None else 1
-    return [DecodeWorkload.build(b, qh, kvh, hd, c, ql, dtype)
-            for c in parse_size_list(context or DEFAULT_CONTEXT, "context")]
+    shape = shape or models.ModelShape(f"q{qh}-kv{kvh}-d{hd}", qh, kvh, hd)
+    return shape.sharded(parse_size(tp, "tp")) if tp is not None else shape
 
 
 def positive_or_none(value, field: str) -> int | None:

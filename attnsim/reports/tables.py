@@ -12,6 +12,15 @@ from attnsim.strategies import SPEEDUP_BASES
 TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us",
                  *(f"speedup_vs_{b}" for b in SPEEDUP_BASES), "grid", "splits", "achieved_gbps", "bw_fraction"]
 UNCALIBRATED_MARK = "*"
+# Serving columns, shown only when some record needs them: (column, inserted right after, shown if);
+# inserted in this order, so the later of two at the same place comes first
+OPTIONAL_COLUMNS = (
+    ("page_size", "head_dim", lambda f: (f["page_size"] != 0).any()),
+    ("kv_dtype", "head_dim", lambda f: (f["kv_dtype"] != f["dtype"]).any()),
+    ("q_len", "head_dim", lambda f: (f["q_len"] != 1).any()),
+    ("token_attention_us", "time_us", lambda f: f["token_attention_us"].notna().any()),
+    ("layers", "time_us", lambda f: f["layers"].notna().any()),
+)
 
 
 def context_summary(context) -> str:
@@ -33,8 +42,19 @@ def format_records(records: list[dict], fmt: str) -> str:
     return _table(frame)
 
 
+def table_columns(frame: pd.DataFrame) -> list[str]:
+    """TABLE_COLUMNS present in `frame`, plus the serving columns its records use (q_len > 1, an fp8
+    KV cache, a paged cache, a model's per-token total)."""
+    columns = [c for c in TABLE_COLUMNS if c in frame.columns]
+    for column, after, wanted in OPTIONAL_COLUMNS:
+        needed = {column, after, "dtype"} if column == "kv_dtype" else {column, after}
+        if needed <= set(frame.columns) and wanted(frame):
+            columns.insert(columns.index(after) + 1, column)
+    return columns or list(frame.columns)
+
+
 def _table(frame: pd.DataFrame) -> str:
-    columns = [c for c in TABLE_COLUMNS if c in frame.columns] or list(frame.columns)
+    columns = table_columns(frame)
     shown = frame.assign(context=[context_summary(c) for c in frame["context"]])
     notes = []
     if "profile_source" in frame.columns:

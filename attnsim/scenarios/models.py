@@ -4,14 +4,19 @@ Figures from each model's published config.json (num_attention_heads, num_key_va
 head_dim or hidden_size / heads, num_hidden_layers). One decode step of one layer reads
 2 x kv_heads x head_dim x dtype_bytes bytes of K/V per cached token; a whole-model step reads
 `layers` times that.
+
+`--model` also takes a Hugging Face config.json (scenarios/hf_config.py), and `--tp N` shards a
+shape over N GPUs as vLLM does: q_heads / N per GPU, kv_heads / N, or one replicated kv-head per
+GPU when N > kv_heads.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from attnsim.errors import InputError
+from attnsim.scenarios import hf_config
 from attnsim.simulator.workload import DecodeWorkload
 
 
@@ -25,6 +30,8 @@ class ModelShape:
     head_dim: int
     layers: int | None = None  # None for raw shapes that are not a real model
     note: str = ""  # what the shape leaves out (sliding windows, MoE), shown in reports
+    dtype: str | None = None  # the checkpoint's dtype (config.json torch_dtype); None: unknown
+    tp: int = 1  # GPUs the heads are sharded over (q_heads, kv_heads are per GPU)
 
     @property
     def group(self) -> int:
@@ -35,9 +42,25 @@ class ModelShape:
         """K+V bytes one cached token costs in one layer."""
         return 2 * self.kv_heads * self.head_dim * dtype_bytes
 
-    def workload(self, batch: int, context, dtype: str = "float16", q_len: int = 1) -> DecodeWorkload:
-        """One decode step of one layer; `context` is a length or one length per sequence."""
-        return DecodeWorkload.build(batch, self.q_heads, self.kv_heads, self.head_dim, context, q_len, dtype)
+    def workload(self, batch: int, context, dtype: str = "float16", q_len: int = 1, page_size: int = 0,
+                 kv_dtype: str = "") -> DecodeWorkload:
+        """One decode step of one layer on one GPU (`layers` carried for per-token totals); `context`
+        is a length or one length per sequence."""
+        return DecodeWorkload.build(batch, self.q_heads, self.kv_heads, self.head_dim, context, q_len, dtype,
+                                    page_size, kv_dtype, self.layers)
+
+    def sharded(self, tp: int) -> "ModelShape":
+        """The heads one GPU of a tp-way tensor-parallel group holds (vLLM's rule): q_heads / tp, and
+        kv_heads / tp, or 1 (replicated) when tp >= kv_heads. tp must divide q_heads, and divide
+        kv_heads or be a multiple of it."""
+        if isinstance(tp, bool) or not isinstance(tp, int) or tp <= 0:
+            raise InputError("tp", f"must be a positive integer, got {tp!r}")
+        if self.q_heads % tp:
+            raise InputError("tp", f"{tp} does not divide the {self.q_heads} query heads of {self.name}")
+        if (self.kv_heads % tp if tp < self.kv_heads else tp % self.kv_heads):
+            raise InputError("tp", f"{tp} neither divides nor is a multiple of the {self.kv_heads} KV heads "
+                                   f"of {self.name}")
+        return replace(self, q_heads=self.q_heads // tp, kv_heads=max(1, self.kv_heads // tp), tp=self.tp * tp)
 
 
 _SLIDING = "alternate layers use a 4096-token sliding window (modelled as full attention)"
@@ -48,6 +71,7 @@ _SHAPES = [
     ModelShape("llama-3.1-8b", 32, 8, 128, 32),
     ModelShape("llama-3.1-70b", 64, 8, 128, 80),
     ModelShape("llama-3.1-405b", 128, 8, 128, 126),
+    ModelShape("llama-3.3-70b", 64, 8, 128, 80),
     ModelShape("llama-3.2-1b", 32, 8, 64, 16),
     ModelShape("llama-3.2-3b", 24, 8, 128, 28),
     ModelShape("mistral-7b", 32, 8, 128, 32, "v0.1 used a 4096-token sliding window; v0.2+ attend fully"),
@@ -57,6 +81,8 @@ _SHAPES = [
     ModelShape("qwen2.5-14b", 40, 8, 128, 48),
     ModelShape("qwen2.5-32b", 40, 8, 128, 64),
     ModelShape("qwen2.5-72b", 64, 8, 128, 80),
+    ModelShape("qwen3-8b", 32, 8, 128, 36),
+    ModelShape("qwen3-32b", 64, 8, 128, 64),
     ModelShape("gemma-2-9b", 16, 8, 256, 42, _SLIDING),
     ModelShape("gemma-2-27b", 32, 16, 128, 46, _SLIDING),
     ModelShape("phi-3-mini", 32, 32, 96, 32),
@@ -76,7 +102,10 @@ def canonical_name(name: str) -> str:
 
 
 def from_name(name: str) -> ModelShape:
+    """A preset by (Hugging Face) name, or the shape a config.json describes."""
+    if hf_config.looks_like_config(name):
+        return ModelShape(**hf_config.shape_fields(name))
     key = canonical_name(name)
     if key not in MODELS:
-        raise InputError("model", f"unknown model {name!r}; known: {', '.join(MODELS)}")
+        raise InputError("model", f"unknown model {name!r}; known: {', '.join(MODELS)}, or a config.json path")
     return MODELS[key]

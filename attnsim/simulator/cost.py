@@ -13,6 +13,22 @@ streaming CTA of a launch gets agg(n) / n.
 
 Dirty L2: KV reads evict dirty lines, whose write-back takes its share of B (bandwidth_model).
 
+Tile math. Every KV token a CTA streams costs 4 x BLOCK_M x head_dim tensor-core FLOPs (q.K^T and
+P.V, query rows padded to BLOCK_M) and, for an fp8 cache, 2 x head_dim conversions to the query
+dtype. An SM retires mma_flop_per_sm_clock FLOPs and dequant_elem_per_sm_clock conversions per
+clock, shared by its streaming CTAs, so a CTA streams at most
+
+    cap(n) = clock x bytes / (FLOPs / mma + conversions / dequant) x min(1, sm_count / n)
+
+bytes/µs, and gets min(agg(n) / n, cap(n)). Decode (q_len 1, BLOCK_M 16, fp16: 16 FLOP per byte) is
+capped ~10x above any rate the HBM delivers, so it stays memory-bound and its predictions do not
+change; speculative verify (q_len x group rows up to 64 per q-block) or fp8 (half the bytes per
+token, plus conversions) approaches the cap, and the model says when verify turns compute-bound.
+
+Paged KV: a CTA's reads include the block-table entries of the pages it touches (planned bytes);
+each tile pays paged_tile_fixed_us (the dependent index load) and the saturated bandwidth is scaled
+by paged_hbm_scale (scattered pages); both are neutral until calibrated.
+
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
 CTA a fix-up per merged partial; per launch, the launch overhead.
 """
@@ -24,7 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnsim.simulator.hardware import CostParams, GpuSpec
-from attnsim.simulator.schedule import Launch, Reductions
+from attnsim.simulator.partition.common import query_tile_rows
+from attnsim.simulator.schedule import Launch, Reductions, Schedule
+from attnsim.simulator.workload import DecodeWorkload
 
 GBPS_TO_BYTES_PER_US = 1e3
 
@@ -36,6 +54,8 @@ class BandwidthModel:
     cta_rate: float  # b: one CTA alone
     hbm_rate: float  # B: the whole chip
     knee: float  # p
+    sm_math_rate: float = np.inf  # bytes/µs one SM's tile math keeps up with (inf: no math, e.g. a combine)
+    sm_count: int = 1
 
     def aggregate(self, n_streaming):
         """agg(n) in bytes/µs; accepts scalars or arrays."""
@@ -44,17 +64,43 @@ class BandwidthModel:
         return self.hbm_rate * (u / m) / ((1.0 / m) ** self.knee + (u / m) ** self.knee) ** (1.0 / self.knee)
 
     def per_cta(self, n_streaming):
+        """min(agg(n) / n, cap(n)): the bandwidth share, capped by the CTA's share of its SM's math."""
         n = np.maximum(np.asarray(n_streaming, dtype=np.float64), 1.0)
-        return self.aggregate(n) / n
+        share = self.aggregate(n) / n
+        if not np.isfinite(self.sm_math_rate):
+            return share
+        return np.minimum(share, self.sm_math_rate * np.minimum(1.0, self.sm_count / n))
 
 
-def bandwidth_model(gpu: GpuSpec, launch: Launch) -> BandwidthModel:
+def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = None) -> BandwidthModel:
+    """`schedule` (the plan the launch belongs to) brings the workload's paging and tile math."""
     params = gpu.cost_for(launch.family)
     cta_gbps = params.cta_stream_gbps_per_warp * launch.resources.warps
     moved = float(launch.cta_read_bytes.sum() + launch.cta_write_bytes.sum())
     streamed_share = moved / (moved + dirty_write_back_bytes(launch, gpu)) if moved else 1.0
     hbm_gbps = gpu.hbm_read_gbps * params.hbm_scale * streamed_share
-    return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee)
+    math_rate = np.inf
+    if schedule is not None and launch.name == "attention":
+        hbm_gbps *= params.paged_hbm_scale if schedule.workload.paged else 1.0
+        math_rate = sm_math_rate(params, gpu, schedule.workload, schedule.kv_tile_tokens, launch, moved)
+    return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
+                          math_rate, gpu.sm_count)
+
+
+def tile_math(workload: DecodeWorkload, tile: int, total_tiles: float) -> tuple[float, float]:
+    """(tensor-core FLOPs, dequantised elements) of `total_tiles` KV tiles of `tile` tokens; a short
+    last tile is computed in full (masked, not skipped)."""
+    tokens = float(total_tiles) * tile
+    flops = 4.0 * query_tile_rows(workload) * workload.head_dim * tokens
+    return flops, (2.0 * workload.head_dim * tokens if workload.kv_fp8 else 0.0)
+
+
+def sm_math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int, launch: Launch,
+                 moved: float) -> float:
+    """Bytes/µs an SM streams when its tile math is the limit: clock (cycles/µs) x bytes per cycle."""
+    flops, conversions = tile_math(workload, tile, float(launch.cta_tiles.sum()))
+    cycles = flops / params.mma_flop_per_sm_clock + conversions / params.dequant_elem_per_sm_clock
+    return gpu.clock_mhz * moved / cycles if cycles > 0 else np.inf
 
 
 def dirty_write_back_bytes(launch: Launch, gpu: GpuSpec) -> float:
@@ -83,10 +129,12 @@ def merge_steps(n_peers: np.ndarray, fanin: float) -> np.ndarray:
     return np.ceil(np.log(n_peers + 1.0) / np.log(fanin) - 1e-9)
 
 
-def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions) -> np.ndarray:
-    """Non-streaming time of each CTA: prologue/epilogue, per segment, per tile, host fix-ups. [grid]."""
+def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, paged: bool = False) -> np.ndarray:
+    """Non-streaming time of each CTA: prologue/epilogue, per segment, per tile (more when the tile's
+    pages come through a block table), host fix-ups. [grid]."""
+    tile_us = params.tile_fixed_us + (params.paged_tile_fixed_us if paged else 0.0)
     fixed = (params.cta_fixed_us + params.segment_fixed_us * launch.cta_segments
-             + params.tile_fixed_us * launch.cta_tiles).astype(np.float64)
+             + tile_us * launch.cta_tiles).astype(np.float64)
     if launch.name == "attention" and len(reductions):
         hosts = reductions.host_cta >= 0
         n_peers = np.diff(reductions.peer_offsets)[hosts]

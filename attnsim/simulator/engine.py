@@ -80,9 +80,9 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
     slots = gpu.sm_count * occupancy(gpu, launch.resources).blocks_per_sm
     if slots == 0:
         raise InputError("resources", f"{launch.name} CTA ({launch.resources}) cannot launch on {gpu.name}")
-    bw = cost.bandwidth_model(gpu, launch)
+    bw = cost.bandwidth_model(gpu, launch, schedule)
     work = cost.cta_work_bytes(launch)
-    fixed = cost.cta_fixed_us(gpu.cost_for(launch.family), launch, schedule.reductions)
+    fixed = cost.cta_fixed_us(gpu.cost_for(launch.family), launch, schedule.reductions, schedule.workload.paged)
     if launch.grid <= slots:
         start, stream_end, trace_t, trace_w = _single_wave(work, bw)
         w_start = start  # all zeros: every CTA starts at t = 0, W = 0

@@ -43,6 +43,15 @@ class CostParams:
     # costs their write-back. do_bench flushes the L2 by writing 256 MB before every sample, so
     # under that timer it is ~1 (a serving engine's previous layer leaves some dirty lines too).
     l2_dirty_fraction: float = 1.0
+    # Paged KV (workload.page_size > 0); contiguous plans never read these. Defaults: paging costs
+    # only its block-table bytes until calibration fits them on paged points (attnsim bench --sweep cal-serving).
+    paged_tile_fixed_us: float = 0.0  # per KV tile: the dependent block-table load the pipeline does not hide
+    paged_hbm_scale: float = 1.0  # saturated bandwidth of paged reads / contiguous reads (scattered pages)
+    # Tile math, an SM resource its streaming CTAs share (cost.BandwidthModel caps a CTA's rate by it).
+    # Default: Hopper's dense fp16 tensor peak, 4096 FLOP/clock/SM (989 TFLOP/s = 132 SMs x 1.83 GHz);
+    # a fit to q_len > 1 points also absorbs the softmax, whose work grows with the same rows x tokens.
+    mma_flop_per_sm_clock: float = 4096.0
+    dequant_elem_per_sm_clock: float = 64.0  # fp8 -> fp16/bf16 K/V element conversions per SM per clock
 
 
 DEFAULT_COST = CostParams()  # frozen: one shared instance for families without parameters

@@ -1,7 +1,9 @@
 """Predictions as records: plan + simulate each strategy for each workload, with speedups.
 
 Every record says where its numbers come from: `profile_source` (calibrated / transferred /
-datasheet) and `profile_date` for calibrated profiles.
+datasheet) and `profile_date` for calibrated profiles. `time_us` is one layer on one GPU;
+`token_attention_us` = layers x time_us, the attention time of one decode step through the whole
+model (when the workload comes from a model with a known layer count).
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
 
 
 def workload_fields(workload: DecodeWorkload) -> dict:
-    """The workload as record fields; `context` is a number, or a list of numbers for a ragged batch."""
+    """The workload as record fields; `context` is a number, or a list of numbers for a ragged batch;
+    page_size 0 = contiguous KV; layers None = not a model (no per-token total)."""
     context = workload.contexts[0] if not workload.is_ragged else list(workload.contexts)
     return {"batch": workload.batch, "q_heads": workload.q_heads, "kv_heads": workload.kv_heads,
-            "head_dim": workload.head_dim, "context": context, "q_len": workload.q_len, "dtype": workload.dtype}
+            "head_dim": workload.head_dim, "context": context, "q_len": workload.q_len, "dtype": workload.dtype,
+            "kv_dtype": workload.cache_dtype, "page_size": workload.page_size, "layers": workload.layers}
 
 
 def provenance(gpu: GpuSpec) -> dict:
@@ -49,6 +53,7 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
     sched = res.schedule
     return {
         "gpu": gpu.name, "strategy": strategy, **workload_fields(workload), "time_us": round(res.total_us, 3),
+        "token_attention_us": round(res.total_us * workload.layers, 1) if workload.layers else None,
         **{f"speedup_vs_{b}": round(t / res.total_us, 4) for b, t in base.items()},
         "grid": sched.grid, "splits": sched.splits, "launches": len(sched.launches),
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),

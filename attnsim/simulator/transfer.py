@@ -15,6 +15,10 @@ and takes what the target chip *is* (SMs, occupancy limits, L2 size, clock, HBM)
 | launch_overhead_us                        | carried | 1                                 |
 | bw_knee, hbm_scale, merge_fanin           | carried | 1                                 |
 | l2_dirty_fraction                         | carried | 1 (the target's own l2_bytes)     |
+| paged_tile_fixed_us                       | scaled  | source clock / target clock       |
+| paged_hbm_scale                           | carried | 1                                 |
+| mma_flop_per_sm_clock,                    | carried | 1 (per clock: the rate follows    |
+|   dequant_elem_per_sm_clock               |         |   the target's clock and SMs)     |
 | kernels (compiled registers, smem, warps) | carried | where they can launch on the target |
 
 The physics of each choice:
@@ -61,6 +65,8 @@ RULES: dict[str, str] = {
     "fixup_fixed_us": "clock", "fixup_per_peer_us": "clock",
     "merge_fanin": "carried", "bw_knee": "carried", "hbm_scale": "carried",  # dimensionless
     "l2_dirty_fraction": "carried",  # a share of the target's own L2
+    "paged_tile_fixed_us": "clock", "paged_hbm_scale": "carried",  # paged KV: SM cycles, a dimensionless share
+    "mma_flop_per_sm_clock": "carried", "dequant_elem_per_sm_clock": "carried",  # per SM clock: same SM design
 }
 
 SAME_ARCH, OTHER_ARCH = "same compute capability", "other architecture"

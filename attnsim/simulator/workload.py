@@ -1,7 +1,17 @@
-"""The decode workload: who attends to how much KV cache.
+"""The decode workload: who attends to how much KV cache, stored how.
 
 Validated where it is built (the one edge all inputs cross); the planners and the engine assume a
 valid workload.
+
+Serving shapes (issue 13):
+- q_len 1..MAX_Q_LEN new tokens per sequence (speculative-decoding verify): query position i
+  (0-based) of a sequence with context L attends tokens [0, L - q_len + 1 + i); the context
+  includes the q_len new tokens, so every context is >= q_len. Longer q_len is prefill: refused.
+- page_size 0 (contiguous K/V) or a power of two in PAGE_SIZES: K/V live in a page pool
+  [num_pages, page_size, kv_heads, head_dim] read through per-sequence block tables.
+- kv_dtype: the KV cache's element type; "" = the same as `dtype`, or float8_e4m3fn (fp8 e4m3
+  with one float32 scale per kv-head for K and one for V; queries and outputs stay in `dtype`).
+- layers: decoder layers of the model one step runs through (None: not a model, per-layer only).
 """
 
 from __future__ import annotations
@@ -13,8 +23,15 @@ import numpy as np
 from attnsim.errors import InputError
 
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
-DTYPE_ALIASES = {"fp16": "float16", "half": "float16", "bf16": "bfloat16", "fp32": "float32"}
+DTYPE_ALIASES = {"fp16": "float16", "half": "float16", "bf16": "bfloat16", "fp32": "float32", "float": "float32"}
+FP8 = "float8_e4m3fn"
+KV_DTYPE_BYTES = {**DTYPE_BYTES, FP8: 1}
+# vLLM's --kv-cache-dtype names ("auto" = the model's dtype) and torch's; e5m2 is not supported
+KV_DTYPE_ALIASES = {**DTYPE_ALIASES, "auto": "", "fp8": FP8, "fp8_e4m3": FP8, "e4m3": FP8, "float8_e4m3": FP8}
 HEAD_DIMS = (32, 64, 96, 128, 160, 192, 224, 256)  # what FA2 compiles; kernels check their own subset
+MAX_Q_LEN = 16  # speculative-decoding verify; beyond this is prefill, which the decode model does not cover
+PAGE_SIZES = (16, 32, 64, 128, 256)  # tokens per page: powers of two, so KV tiles (powers of two >= 16)
+#                                      hold whole pages or lie inside one (never straddle a page boundary)
 
 
 def _positive_int(value, field: str) -> int:
@@ -27,7 +44,8 @@ def _positive_int(value, field: str) -> int:
 class DecodeWorkload:
     """One decode step: `batch` sequences, each with `contexts[i]` cached tokens.
 
-    q: [batch, q_heads, q_len, head_dim]; K/V cache: [batch, kv_heads, context_i, head_dim].
+    q: [batch, q_heads, q_len, head_dim]; K/V cache: [batch, kv_heads, context_i, head_dim], or a
+    page pool [num_pages, page_size, kv_heads, head_dim] with block tables when page_size > 0.
     """
 
     batch: int
@@ -37,9 +55,13 @@ class DecodeWorkload:
     contexts: tuple[int, ...]  # one per sequence (uniform batches repeat the same length)
     q_len: int = 1
     dtype: str = "float16"
+    page_size: int = 0  # 0: contiguous K/V; else tokens per page of a paged pool
+    kv_dtype: str = ""  # "": the same as dtype; FP8: e4m3 with per-kv-head scales
+    layers: int | None = None  # decoder layers per step (per-token totals); None: one layer only
 
     @classmethod
-    def build(cls, batch, q_heads, kv_heads, head_dim, context, q_len=1, dtype="float16"):
+    def build(cls, batch, q_heads, kv_heads, head_dim, context, q_len=1, dtype="float16", page_size=0,
+              kv_dtype="", layers=None):
         """`context` is a scalar (uniform batch) or a sequence of per-sequence lengths (ragged)."""
         batch = _positive_int(batch, "batch")
         if isinstance(context, (list, tuple, np.ndarray)):
@@ -48,7 +70,7 @@ class DecodeWorkload:
                 raise InputError("contexts", f"{len(contexts)} lengths given for batch {batch}")
         else:
             contexts = (_positive_int(context, "context"),) * batch
-        return cls(batch, q_heads, kv_heads, head_dim, contexts, q_len, dtype)
+        return cls(batch, q_heads, kv_heads, head_dim, contexts, q_len, dtype, page_size, kv_dtype, layers)
 
     def __post_init__(self):
         for name in ("batch", "q_heads", "kv_heads", "head_dim", "q_len"):
@@ -63,6 +85,25 @@ class DecodeWorkload:
         if dtype not in DTYPE_BYTES:
             raise InputError("dtype", f"{self.dtype!r} unsupported; choose float16, bfloat16 or float32")
         object.__setattr__(self, "dtype", dtype)
+        self._check_serving()
+
+    def _check_serving(self) -> None:
+        """q_len range, page size, KV dtype (canonicalised: "" when it equals dtype), layers."""
+        if self.q_len > MAX_Q_LEN:
+            raise InputError("q_len", f"{self.q_len} is above {MAX_Q_LEN}: the decode model covers speculative "
+                                      "verify (q_len 1-16); longer query blocks are prefill")
+        if min(self.contexts) < self.q_len:
+            raise InputError("contexts", f"a context of {min(self.contexts)} cannot hold the q_len {self.q_len} "
+                                         "new tokens (the context includes them)")
+        if isinstance(self.page_size, bool) or self.page_size not in (0, *PAGE_SIZES):
+            raise InputError("page_size", f"{self.page_size!r} unsupported; 0 (contiguous) or one of {PAGE_SIZES}")
+        kv = KV_DTYPE_ALIASES.get(str(self.kv_dtype).lower(), str(self.kv_dtype).lower())
+        if kv not in ("", *KV_DTYPE_BYTES):
+            raise InputError("kv_dtype", f"{self.kv_dtype!r} unsupported; choose auto, float16, bfloat16 or fp8 "
+                                         "(float8_e4m3fn)")
+        object.__setattr__(self, "kv_dtype", "" if kv == self.dtype else kv)
+        if self.layers is not None:
+            _positive_int(self.layers, "layers")
 
     @property
     def group(self) -> int:
@@ -71,7 +112,26 @@ class DecodeWorkload:
 
     @property
     def dtype_bytes(self) -> int:
+        """Bytes of a q / o element."""
         return DTYPE_BYTES[self.dtype]
+
+    @property
+    def cache_dtype(self) -> str:
+        """The KV cache's element type (kv_dtype, else dtype)."""
+        return self.kv_dtype or self.dtype
+
+    @property
+    def kv_dtype_bytes(self) -> int:
+        """Bytes of a K / V element."""
+        return KV_DTYPE_BYTES[self.cache_dtype]
+
+    @property
+    def kv_fp8(self) -> bool:
+        return self.cache_dtype == FP8
+
+    @property
+    def paged(self) -> bool:
+        return self.page_size > 0
 
     @property
     def is_ragged(self) -> bool:
@@ -88,7 +148,7 @@ class DecodeWorkload:
 
     def kv_bytes(self) -> int:
         """Bytes of K and V every strategy must read at least once."""
-        return 2 * sum(self.contexts) * self.kv_heads * self.head_dim * self.dtype_bytes
+        return 2 * sum(self.contexts) * self.kv_heads * self.head_dim * self.kv_dtype_bytes
 
     def io_bytes(self) -> int:
         """q read + o written (small next to KV, but counted)."""

@@ -73,7 +73,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         reductions = _combine_reductions(outs, segs, order[split], n_chunks[split])
         launches = (flashdecoding.combine_launch(workload, outs, n_chunks[split], family + "-combine"),)
     attention = common.attention_launch(workload, len(segs), common.resources(workload, config), family,
-                                        segs, outs.rows, Reductions.empty())
+                                        segs, outs.rows, Reductions.empty(), tile)
     notes = {"chunk_tokens": chunk, "chunk_fixed": config.chunk_tokens is not None,
              "max_chunks": int(n_chunks.max(initial=0)), "split_outputs": int(split.sum())}
     return Schedule("balanced", workload, gpu.name, tile, (attention, *launches), reductions, 0, notes)

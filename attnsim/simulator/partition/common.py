@@ -54,7 +54,7 @@ COMBINE_RESOURCES = CtaResources(threads=128, regs_per_thread=32, smem_bytes=0)
 
 def default_resources(workload: DecodeWorkload, tile: int, num_warps: int) -> CtaResources:
     """Estimate until a compiled kernel's figures are known: one K+V tile of shared memory."""
-    smem = 2 * tile * workload.head_dim * workload.dtype_bytes
+    smem = 2 * tile * workload.head_dim * workload.kv_dtype_bytes
     return CtaResources(threads=32 * num_warps, regs_per_thread=128, smem_bytes=smem)
 
 
@@ -107,7 +107,19 @@ def outputs(workload: DecodeWorkload, tile: int) -> Outputs:
 def segment_kv_bytes(workload: DecodeWorkload, tile: int, context, first, n) -> np.ndarray:
     """K+V bytes of tiles [first, first + n) of outputs with `context` tokens (last tile may be short)."""
     tokens = np.minimum((first + n) * tile, context) - first * tile
-    return tokens * float(2 * workload.head_dim * workload.dtype_bytes)  # integers: exact in float64
+    return tokens * float(2 * workload.head_dim * workload.kv_dtype_bytes)  # integers: exact in float64
+
+
+BLOCK_TABLE_ENTRY_BYTES = 4  # int32 page index
+
+
+def index_bytes(workload: DecodeWorkload, tile: int, n_tiles) -> np.ndarray:
+    """Block-table bytes a paged segment of n_tiles tiles loads: one int32 per page it touches
+    (a tile holds tile / page_size whole pages, or lies inside one page). 0 when contiguous."""
+    if not workload.paged:
+        return np.zeros(np.shape(n_tiles))
+    pages_per_tile = max(1, tile // workload.page_size)
+    return np.asarray(n_tiles, np.float64) * (pages_per_tile * BLOCK_TABLE_ENTRY_BYTES)
 
 
 def segment_table(workload, tile, outs: Outputs, cta, out_idx, first, n, role) -> SegmentTable:
@@ -124,14 +136,15 @@ def segment_table(workload, tile, outs: Outputs, cta, out_idx, first, n, role) -
 
 
 def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: SegmentTable,
-                     rows: int, reductions: Reductions) -> Launch:
-    """Per-CTA bytes/tiles/segments of an attention launch from its segment table."""
+                     rows: int, reductions: Reductions, tile: int = 0) -> Launch:
+    """Per-CTA bytes/tiles/segments of an attention launch from its segment table (`tile`: KV tokens
+    per tile, for the block-table loads of a paged cache)."""
     d, dtb = workload.head_dim, workload.dtype_bytes
     q_bytes = rows * d * dtb  # query tile read per segment
     o_bytes = rows * d * dtb  # final output written by COMPLETE and HOST segments
     partial_bytes = rows * (d + 1) * PARTIAL_BYTES_PER_ROW_ELEM  # fp32 O + LSE
     write = np.where(segs.role == ROLE_PEER, float(partial_bytes), float(o_bytes))  # float64 [n_segments]
-    read = segs.kv_bytes + q_bytes
+    read = segs.kv_bytes + q_bytes + (index_bytes(workload, tile, segs.n_tiles) if tile else 0.0)
     n_segments = np.bincount(segs.cta, minlength=grid)  # int64 [grid]
     if len(segs) == grid and n_segments.max(initial=0) == 1:  # one segment per CTA: rows are CTAs
         read_bytes, write_bytes, tiles = read, write, segs.n_tiles

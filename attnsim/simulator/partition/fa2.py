@@ -21,5 +21,5 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     segs = common.segment_table(workload, tile, outs, cta, None, np.zeros(grid, np.int64), outs.tiles,
                                 np.full(grid, ROLE_COMPLETE))
     launch = common.attention_launch(workload, grid, common.resources(workload, config),
-                                     config.family or "fa2", segs, outs.rows, Reductions.empty())
+                                     config.family or "fa2", segs, outs.rows, Reductions.empty(), tile)
     return Schedule("fa2", workload, gpu.name, tile, (launch,), Reductions.empty(), splits=1)

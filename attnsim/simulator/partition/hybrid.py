@@ -65,7 +65,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         share = int(bounds[1] - bounds[0])
         notes.update(share=share, high_load=sk_tiles - (share - 1) * sk_grid)
     launch = common.attention_launch(workload, grid, common.resources(workload, config),
-                                     config.family or "streamk", segs, outs.rows, reductions)
+                                     config.family or "streamk", segs, outs.rows, reductions, tile)
     return Schedule("hybrid", workload, gpu.name, tile, (launch,), reductions, 0, notes)
 
 

@@ -54,7 +54,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     grid = resolve_grid(workload, gpu, config, total)
     segs, reductions, bounds = share_tiles(workload, tile, outs, 0, grid)
     launch = common.attention_launch(workload, grid, common.resources(workload, config),
-                                     config.family or "streamk", segs, outs.rows, reductions)
+                                     config.family or "streamk", segs, outs.rows, reductions, tile)
     share = int(bounds[1] - bounds[0]) if grid else 0
     notes = {"total_tiles": total, "share": share, "high_load": int(total - (share - 1) * grid)}
     return Schedule("streamk", workload, gpu.name, tile, (launch,), reductions, 0, notes)
