@@ -26,9 +26,11 @@ from attnsim.kernels.tiles import (
 @triton.jit
 def flash_decoding_kernel(
     q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
-    stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
-    stride_ob, stride_oh, qk_scale, group,
+    bt_ptr, k_scale_ptr, v_scale_ptr,
+    stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
+    stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
 ):
     # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS]; flags_ptr and
     # BLOCK_P are unused here (the launcher passes every attention kernel the same arguments)
@@ -36,26 +38,27 @@ def flash_decoding_kernel(
     first = tl.load(seg_offsets_ptr + pid)
     if first < tl.load(seg_offsets_ptr + pid + 1):
         seg = seg_ptr + first * SEG_COLS
-        o, lse, seq, q_head, row_ok = attend_segment(
-            seg, q_ptr, k_ptr, v_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
-            stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
+        o, lse, seq, q_head, q_pos, row_ok = attend_segment(
+            seg, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi,
+            stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale, group,
+            BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
             store_partial(o_part_ptr, lse_part_ptr, tl.load(seg + SEG_SLOT), o, lse, row_ok, BLOCK_M, HEAD_DIM)
         else:
-            store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
 
 
 @triton.jit
 def combine_kernel(
-    o_ptr, red_ptr, peer_offsets_ptr, o_part_ptr, lse_part_ptr, stride_ob, stride_oh, group,
-    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr,
+    o_ptr, red_ptr, peer_offsets_ptr, o_part_ptr, lse_part_ptr, stride_ob, stride_oh, stride_oi, group,
+    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
 ):
     # red_ptr: int32 [n_outputs, SEG_COLS] (seq, kv_head, q_block in the segment columns);
     # partial slots of output r: peer_offsets[r] .. peer_offsets[r + 1] - 1 (slot = Reductions peer index)
     r = tl.program_id(0)
-    seq, _kv_head, q_head, row_ok = query_rows(red_ptr + r * SEG_COLS, group, BLOCK_M)
+    seq, _kv_head, q_head, q_pos, row_ok = query_rows(red_ptr + r * SEG_COLS, group, BLOCK_M, Q_LEN)
     o = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
     lse = tl.full([BLOCK_M], float("-inf"), tl.float32)
     o, lse = merge_slots(o, lse, tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1), peer_offsets_ptr,
                          o_part_ptr, lse_part_ptr, row_ok, False, BLOCK_P, BLOCK_M, HEAD_DIM)
-    store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)
+    store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)

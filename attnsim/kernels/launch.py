@@ -2,6 +2,7 @@
 
     launcher = prepare("streamk", workload, gpu)          # resolve -> compile -> plan -> tables
     out = launcher.run(q, k_cache, v_cache)               # launches only
+    out = launcher.run(q, k_pool, v_pool, block_table=bt, k_scale=ks, v_scale=vs)   # paged, fp8
 
 The plan configuration comes from `attnsim.resolve`, the resolver the model uses too, so the model
 simulates the Schedule launched here. The compiled kernel's real resources (threads, registers,
@@ -9,9 +10,16 @@ shared memory) decide occupancy and so stream-K's grid; when they differ from wh
 looked up (a kernel not in the tables yet), the compiled ones win and `meta["resources_source"]`
 says so. Under TRITON_INTERPRET=1 nothing is compiled and the resolver's figures stand.
 
-Every attention kernel takes the same arguments (q, k, v, o, the plan tables, partial slots,
-strides, scale, group; constexprs BLOCK_P, BLOCK_M, BLOCK_N, HEAD_DIM), so one launch path serves
-every strategy; a combine launch follows when the plan has one.
+Every attention kernel takes the same arguments (q, k, v, o, the plan tables, partial slots, the
+block table and fp8 scales, strides, scale, group; constexprs BLOCK_P, BLOCK_M, BLOCK_N, HEAD_DIM,
+PAGE_SIZE, Q_LEN), so one launch path serves every strategy and every cache layout; a combine launch
+follows when the plan has one. Inputs (checked by `Launcher.check_inputs`):
+- q, out: [batch, q_heads, head_dim] (q_len 1) or [batch, q_heads, q_len, head_dim], in the workload dtype;
+- k_cache, v_cache: [batch, kv_heads, >= max_context, head_dim] contiguous in the last dimension, or
+  with page_size P a pool [num_pages, P, kv_heads, head_dim] and block_table int32
+  [batch, >= ceil(max_context / P)] (pages in any order); in the KV dtype (float8_e4m3fn for fp8,
+  then k_scale, v_scale float32 [kv_heads]: the cache holds K / k_scale and V / v_scale).
+Where no block table or scales are needed a 1-element scratch tensor fills their slot (unread).
 """
 
 from __future__ import annotations
@@ -25,16 +33,18 @@ import torch
 from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.kernels.fastlaunch import CachedLaunch, interpreting
+from attnsim.kernels.launch_inputs import as_4d, cache_strides, check_inputs
 from attnsim.kernels.plan_tables import DeviceTables, merge_block
 from attnsim.resolve import COMBINE_WARPS, plan, resolve
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.partition.common import PlanConfig, query_tile_rows
 from attnsim.simulator.schedule import Schedule
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.workload import FP8, DecodeWorkload
 
 KERNEL_HEAD_DIMS = (32, 64, 128, 256)
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+KV_TORCH_DTYPES = {**TORCH_DTYPES, FP8: torch.float8_e4m3fn}
 LOG2_E = 1.4426950408889634
 
 
@@ -63,32 +73,35 @@ def jit_function(kernel: strategies.KernelSpec):
 class KernelShape:
     """Compile-time shape of one attention kernel: the constexprs plus warps and pipeline depth."""
 
-    block_m: int  # query-tile rows: the group (<= Q_BLOCK_ROWS) padded to a power of two >= 16 (tl.dot)
+    block_m: int  # query-tile rows: q_len x group (<= Q_BLOCK_ROWS) padded to a power of two >= 16 (tl.dot)
     block_n: int  # KV tokens per tile = the plan's kv_tile_tokens
     head_dim: int
     num_warps: int
     num_stages: int
     block_p: int  # partials merged per step by in-kernel merges
+    page_size: int = 0  # 0: contiguous K/V
+    q_len: int = 1
 
     def constexprs(self) -> dict:
         return dict(BLOCK_P=self.block_p, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=self.head_dim,
-                    num_warps=self.num_warps, num_stages=self.num_stages)
+                    PAGE_SIZE=self.page_size, Q_LEN=self.q_len, num_warps=self.num_warps, num_stages=self.num_stages)
 
 
 def kernel_shape(workload: DecodeWorkload, config: PlanConfig) -> KernelShape:
     """The shape a resolved config compiles to."""
     block_m = query_tile_rows(workload)
     return KernelShape(block_m, config.kv_tile_tokens, workload.head_dim, config.num_warps, config.num_stages,
-                       merge_block(block_m, workload.head_dim, config.num_warps))
+                       merge_block(block_m, workload.head_dim, config.num_warps), workload.page_size, workload.q_len)
 
 
 def check_workload(workload: DecodeWorkload, config: PlanConfig) -> None:
-    if workload.q_len != 1:
-        raise InputError("q_len", f"the decode kernels take one query token, got {workload.q_len}")
     if workload.head_dim not in KERNEL_HEAD_DIMS:
         raise InputError("head_dim", f"{workload.head_dim} unsupported by the kernels; choose {KERNEL_HEAD_DIMS}")
     if workload.dtype not in TORCH_DTYPES:
         raise InputError("dtype", f"{workload.dtype} unsupported by the kernels; choose {', '.join(TORCH_DTYPES)}")
+    if workload.cache_dtype not in KV_TORCH_DTYPES:
+        raise InputError("kv_dtype", f"{workload.cache_dtype} unsupported by the kernels; choose "
+                                     f"{', '.join(KV_TORCH_DTYPES)}")
     tile = config.kv_tile_tokens
     if tile is not None and (tile < 16 or tile & (tile - 1)):
         raise InputError("kv_tile_tokens", f"must be a power of two >= 16, got {tile}")
@@ -130,14 +143,23 @@ def prepare(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanC
     return launcher
 
 
+def kv_strides(workload: DecodeWorkload) -> tuple[int, int, int]:
+    """(b or page, head, token-or-row) element strides of a packed K/V buffer: [batch, kv_heads, n, d],
+    or the pool [num_pages, page_size, kv_heads, d]."""
+    d, hkv, n, page = workload.head_dim, workload.kv_heads, workload.max_context, workload.page_size
+    return (page * hkv * d, d, hkv * d) if page else (hkv * n * d, n * d, d)
+
+
 def compile_attention(kernel: strategies.KernelSpec, workload: DecodeWorkload, shape: KernelShape,
                       device: torch.device):
-    """Compile (no launch) with the argument types and stride values a contiguous run passes."""
-    dtype = TORCH_DTYPES[workload.dtype]
-    d, hq, hkv, n = workload.head_dim, workload.q_heads, workload.kv_heads, workload.max_context
-    strides = (hq * d, d, hkv * n * d, n * d, d, hkv * n * d, n * d, d, hq * d, d)
+    """Compile (no launch) with the argument types and stride values a packed run passes."""
+    dtype, kv_dtype = TORCH_DTYPES[workload.dtype], KV_TORCH_DTYPES[workload.cache_dtype]
+    d, hq, ql = workload.head_dim, workload.q_heads, workload.q_len
+    pages_per_seq = -(-workload.max_context // max(1, workload.page_size))
+    q_strides = (hq * ql * d, ql * d, d)
+    strides = (*q_strides, *kv_strides(workload), *kv_strides(workload), *q_strides, pages_per_seq)
     i32, f32 = torch.int32, torch.float32
-    pointers = (dtype,) * 4 + (i32, i32, i32, f32, f32)
+    pointers = (dtype, kv_dtype, kv_dtype, dtype, i32, i32, i32, f32, f32, i32, f32, f32)
     with torch.cuda.device(device):
         compiled = jit_function(kernel).warmup(*pointers, *strides, 1.0, workload.group, grid=(1,),
                                                **shape.constexprs())
@@ -164,55 +186,47 @@ class Launcher:
         self.shape, self.tables, self.qk_scale = shape, tables, qk_scale
         self.kernel = spec.kernel
         self.dtype = TORCH_DTYPES[schedule.workload.dtype]
+        self.kv_dtype = KV_TORCH_DTYPES[schedule.workload.cache_dtype]
         self.launch_attention = CachedLaunch(jit_function(spec.kernel))
         self.launch_combine = CachedLaunch(_combine_kernel())
 
-    def run(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-            out: torch.Tensor | None = None) -> torch.Tensor:
-        """o [batch, q_heads, head_dim] = attention of q over the first contexts[i] tokens of the cache."""
-        self.check_inputs(q, k_cache, v_cache, out)
+    def run(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, out: torch.Tensor | None = None,
+            *, block_table: torch.Tensor | None = None, k_scale: torch.Tensor | None = None,
+            v_scale: torch.Tensor | None = None) -> torch.Tensor:
+        """o (q's shape) = attention of q over the first contexts[i] tokens of the cache; block_table
+        for a paged cache, k_scale / v_scale for an fp8 one (module docstring)."""
+        w, t = self.schedule.workload, self.tables
+        check_inputs(w, self.dtype, self.kv_dtype, q, k_cache, v_cache, out, block_table, k_scale, v_scale)
         if out is None:
             out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+        q4, o4 = as_4d(q), as_4d(out)  # [batch, q_heads, q_len, d]
         if self.dtype == torch.bfloat16 and interpreting():
-            q = q.float()  # NumPy has no bf16 matmul: the dots run in fp32 (tiles.attend_tiles)
-        t = self.tables
-        args = (q, k_cache, v_cache, out, t.seg_offsets, t.segments, t.flags, t.o_part, t.lse_part,
-                q.stride(0), q.stride(1), *k_cache.stride()[:3], *v_cache.stride()[:3], out.stride(0),
-                out.stride(1), self.qk_scale, self.schedule.workload.group)
+            q4 = q4.float()  # NumPy has no bf16 matmul: the dots run in fp32 (tiles.attend_tiles)
+        bt = block_table if block_table is not None else t.seg_offsets  # unread scratch when contiguous
+        k_scale = k_scale if k_scale is not None else t.lse_part  # unread scratch unless fp8
+        v_scale = v_scale if v_scale is not None else t.lse_part
+        args = (q4, k_cache, v_cache, o4, t.seg_offsets, t.segments, t.flags, t.o_part, t.lse_part, bt, k_scale,
+                v_scale, *q4.stride()[:3], *cache_strides(k_cache, w.paged), *cache_strides(v_cache, w.paged),
+                *o4.stride()[:3], bt.stride(0), self.qk_scale, w.group)
         self.launch_attention((self.schedule.grid,), args, self.shape.constexprs())
         if len(self.schedule.launches) > 1:
-            self.combine(out)
+            self.combine(o4)
         return out
 
-    def combine(self, out: torch.Tensor) -> None:
+    def combine(self, o4: torch.Tensor) -> None:
+        """The combine launch into o4 [batch, q_heads, q_len, head_dim]."""
         t, s = self.tables, self.shape
         self.launch_combine(
             (len(self.schedule.reductions),),
-            (out, t.reductions, t.peer_offsets, t.o_part, t.lse_part, out.stride(0), out.stride(1),
-             self.schedule.workload.group),
+            (o4, t.reductions, t.peer_offsets, t.o_part, t.lse_part, *o4.stride()[:3], self.schedule.workload.group),
             dict(BLOCK_P=merge_block(s.block_m, s.head_dim, COMBINE_WARPS), BLOCK_M=s.block_m,
-                 HEAD_DIM=s.head_dim, num_warps=COMBINE_WARPS, num_stages=1))
+                 HEAD_DIM=s.head_dim, Q_LEN=s.q_len, num_warps=COMBINE_WARPS, num_stages=1))
 
     def warm_combine(self) -> None:
         """Compile the combine kernel now (run on a scratch output), not on the first timed call."""
         w = self.schedule.workload
-        self.combine(torch.empty(w.batch, w.q_heads, w.head_dim, dtype=self.dtype, device=self.tables.flags.device))
-
-    def check_inputs(self, q, k_cache, v_cache, out) -> None:
-        w = self.schedule.workload
-        want_q = (w.batch, w.q_heads, w.head_dim)
-        if tuple(q.shape) != want_q:
-            raise InputError("q", f"shape {tuple(q.shape)}, expected {want_q}")
-        for name, cache in (("k_cache", k_cache), ("v_cache", v_cache)):
-            b, h, n, d = cache.shape
-            if (b, h, d) != (w.batch, w.kv_heads, w.head_dim) or n < w.max_context:
-                raise InputError(name, f"shape {tuple(cache.shape)}, expected ({w.batch}, {w.kv_heads}, "
-                                       f">= {w.max_context}, {w.head_dim})")
-        for name, x in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache), ("out", out)):
-            if x is not None and (x.dtype != self.dtype or x.device != q.device or x.stride(-1) != 1):
-                raise InputError(name, f"needs dtype {self.dtype}, device {q.device} and unit last stride")
-        if out is not None and out.shape != q.shape:
-            raise InputError("out", f"shape {tuple(out.shape)}, expected {want_q}")
+        self.combine(torch.empty(w.batch, w.q_heads, w.q_len, w.head_dim, dtype=self.dtype,
+                                 device=self.tables.flags.device))
 
 
 def _combine_kernel():

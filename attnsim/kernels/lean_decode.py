@@ -41,18 +41,21 @@ from attnsim.kernels.tiles import (
 @triton.jit
 def lean_decode_kernel(
     q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
-    stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
-    stride_ob, stride_oh, qk_scale, group,
+    bt_ptr, k_scale_ptr, v_scale_ptr,
+    stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
+    stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
 ):
     # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS];
     # flags_ptr int32 [slots], o_part_ptr fp32 [slots, BLOCK_M, HEAD_DIM], lse_part_ptr fp32 [slots, BLOCK_M]
     pid = tl.program_id(0)
     for s in range(tl.load(seg_offsets_ptr + pid), tl.load(seg_offsets_ptr + pid + 1)):
         seg = seg_ptr + s * SEG_COLS
-        o, lse, seq, q_head, row_ok = attend_segment(
-            seg, q_ptr, k_ptr, v_ptr, stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
-            stride_vb, stride_vh, stride_vn, qk_scale, group, BLOCK_M, BLOCK_N, HEAD_DIM)
+        o, lse, seq, q_head, q_pos, row_ok = attend_segment(
+            seg, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi,
+            stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale, group,
+            BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
         o, lse = merge_slots(o, lse, tl.load(seg + SEG_MERGE_LO), tl.load(seg + SEG_MERGE_HI), flags_ptr,
                              o_part_ptr, lse_part_ptr, row_ok, True, BLOCK_P, BLOCK_M, HEAD_DIM)
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
@@ -61,4 +64,4 @@ def lean_decode_kernel(
             tl.debug_barrier()  # every thread's partial stores precede the flag
             tl.atomic_xchg(flags_ptr + slot, 1, sem="release", scope="gpu")
         else:
-            store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM)
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)

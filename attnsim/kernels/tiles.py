@@ -3,16 +3,27 @@ KV tiles, and store or merge results. One copy of the tile loop serves FA2, Flas
 stream-K; the kernels differ only in which segments a program takes and where results go.
 
 Layouts (the launcher checks them):
-- q [batch, q_heads, HEAD_DIM], o like q; K/V [batch, kv_heads, max_context, HEAD_DIM] with a unit
-  stride on the last dimension (16-byte vector loads).
+- q [batch, q_heads, Q_LEN, HEAD_DIM], o like q (a 3-D [batch, q_heads, HEAD_DIM] is Q_LEN = 1).
+- K/V, contiguous (PAGE_SIZE = 0): [batch, kv_heads, max_context, HEAD_DIM]; strides (b, h, n).
+  Paged (PAGE_SIZE > 0): a pool [num_pages, PAGE_SIZE, kv_heads, HEAD_DIM] whose strides come in the
+  same three slots as (page, h, row); block_table int32 [batch, pages per sequence]: token t of
+  sequence s is row t % PAGE_SIZE of page block_table[s, t // PAGE_SIZE]. Tiles and pages are
+  powers of two, so a tile lies inside one page (one index load per tile) or holds whole pages
+  (one per token of the tile, the same few entries, served by L1).
+  Unit stride on the last dimension (16-byte vector loads) either way.
+- fp8 KV cache (K/V float8_e4m3fn, detected from the pointer type): k_scale, v_scale fp32 [kv_heads];
+  K/V are converted to q's dtype in registers (exact: e4m3 values are fp16/bf16 values), the K scale
+  is folded into the score scale and the V scale into the normalised output.
 - segment table: int32 [n_segments, SEG_COLS], columns SEG_* below, rows sorted by program.
 - partials: o_part fp32 [slots, BLOCK_M, HEAD_DIM] (normalised), lse_part fp32 [slots, BLOCK_M],
   flags int32 [slots]. The launcher numbers slots so that whoever merges them reads a contiguous
   range: no index indirection between a merger and the partials it loads.
 
 Units: scores are kept in log2 units (q.k * sm_scale * log2(e)) so every exponential is an exp2;
-an LSE here is log2(sum_j 2^s_j). Rows of the query tile are the q-heads of one kv-head's group
-(GQA packing): row r of q-block b is q-head kv_head * group + b * Q_BLOCK_ROWS + r.
+an LSE here is log2(sum_j 2^s_j). Rows of the query tile pack a kv-head's q-heads and query
+positions (GQA packing, position-major): packed row r = q_block * Q_BLOCK_ROWS + local row is query
+position r // group of q-head kv_head * group + r % group. Verify (Q_LEN > 1) is causal within the
+block: position i of a sequence with context L attends tokens [0, L - Q_LEN + 1 + i).
 """
 
 import triton
@@ -28,22 +39,53 @@ ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER (a test ties
 
 
 @triton.jit
-def query_rows(seg_ptr, group, BLOCK_M: tl.constexpr):
-    """(seq int64, kv_head int64, q_head [BLOCK_M], row_ok [BLOCK_M]) of the segment at seg_ptr."""
+def query_rows(seg_ptr, group, BLOCK_M: tl.constexpr, Q_LEN: tl.constexpr):
+    """(seq int64, kv_head int64, q_head [BLOCK_M], q_pos [BLOCK_M], row_ok [BLOCK_M]) of the
+    segment at seg_ptr: the q-head and query position of each packed row."""
     seq = tl.load(seg_ptr + SEG_SEQ).to(tl.int64)
     kv_head = tl.load(seg_ptr + SEG_KV_HEAD).to(tl.int64)
-    group_row = tl.load(seg_ptr + SEG_Q_BLOCK) * Q_BLOCK_ROWS + tl.arange(0, BLOCK_M)
-    return seq, kv_head, kv_head * group + group_row, group_row < group
+    row = tl.load(seg_ptr + SEG_Q_BLOCK) * Q_BLOCK_ROWS + tl.arange(0, BLOCK_M)
+    if Q_LEN == 1:
+        head_in_group = row
+        q_pos = row * 0
+    else:
+        head_in_group = row % group
+        q_pos = row // group
+    return seq, kv_head, kv_head * group + head_in_group, q_pos, row < group * Q_LEN
 
 
 @triton.jit
-def attend_tiles(q, k_ptr, v_ptr, stride_kn, stride_vn, first_tile, n_tiles, context, qk_scale,
-                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
+def row_offsets(seq, q_head, q_pos, stride_b, stride_h, stride_i, Q_LEN: tl.constexpr):
+    """Element offsets [BLOCK_M] of packed query rows in q or o ([batch, q_heads, Q_LEN, HEAD_DIM])."""
+    offs = seq * stride_b + q_head * stride_h
+    if Q_LEN > 1:
+        offs += q_pos * stride_i
+    return offs
+
+
+@triton.jit
+def page_rows(bt_row_ptr, tok0, offs_tok, valid, BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr):
+    """(page int64, row in page) of each token offs_tok [BLOCK_N] of a tile starting at tok0, read
+    through the sequence's block-table row."""
+    if BLOCK_N <= PAGE_SIZE:  # the tile lies inside one page: one scalar index load
+        page = tl.load(bt_row_ptr + tok0 // PAGE_SIZE).to(tl.int64)
+    else:  # the tile holds BLOCK_N / PAGE_SIZE whole pages
+        page = tl.load(bt_row_ptr + offs_tok // PAGE_SIZE, mask=valid, other=0).to(tl.int64)
+    return page, offs_tok % PAGE_SIZE
+
+
+@triton.jit
+def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, stride_vn, first_tile, n_tiles,
+                 context, limit, qk_scale, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+                 PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr):
     """Online softmax of q [BLOCK_M, HEAD_DIM] over KV tiles [first_tile, first_tile + n_tiles).
 
-    k_ptr / v_ptr point at token 0 of one (sequence, kv_head); tokens >= context are masked.
-    The dots run in q's dtype: K/V's own on the GPU (the casts vanish); fp32 under the CPU
-    interpreter for bf16, whose NumPy has no bf16 matmul (the launcher upcasts q there).
+    k_ptr / v_ptr point at token 0 of one (sequence, kv_head) (contiguous), or at the kv_head's
+    column of the page pool (paged: pages found through bt_row_ptr, the sequence's block-table
+    row). Tokens >= context are masked; with Q_LEN > 1 row r also masks tokens >= limit[r]
+    (causal verify), so a row may see no token in a segment: its m stays -inf and l 0.
+    The dots run in q's dtype: K/V's own on the GPU (fp8 converted in registers); fp32 under the
+    CPU interpreter for bf16, whose NumPy has no bf16 matmul (the launcher upcasts q there).
     Returns acc [BLOCK_M, HEAD_DIM] fp32 (unnormalised), m [BLOCK_M] (running max, log2 units) and
     l [BLOCK_M] (running sum of 2^(s - m)).
     """
@@ -55,13 +97,26 @@ def attend_tiles(q, k_ptr, v_ptr, stride_kn, stride_vn, first_tile, n_tiles, con
     for tile in range(first_tile, first_tile + n_tiles):
         offs_tok = tile * BLOCK_N + offs_n  # [BLOCK_N]
         valid = offs_tok < context
-        k = tl.load(k_ptr + offs_tok[:, None] * stride_kn + offs_d[None, :], mask=valid[:, None], other=0.0)
-        v = tl.load(v_ptr + offs_tok[:, None] * stride_vn + offs_d[None, :], mask=valid[:, None], other=0.0)
+        if PAGE_SIZE == 0:
+            k_rows = offs_tok * stride_kn
+            v_rows = offs_tok * stride_vn
+        else:
+            page, row = page_rows(bt_row_ptr, tile * BLOCK_N, offs_tok, valid, BLOCK_N, PAGE_SIZE)
+            k_rows = page * stride_kp + row * stride_kn
+            v_rows = page * stride_vp + row * stride_vn
+        k = tl.load(k_ptr + k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+        v = tl.load(v_ptr + v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
         s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale  # [BLOCK_M, BLOCK_N] fp32, log2 units
-        s = tl.where(valid[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))  # finite: every tile holds >= 1 valid token
-        alpha = tl.exp2(m_i - m_new)
-        p = tl.exp2(s - m_new[:, None])
+        if Q_LEN == 1:
+            s = tl.where(valid[None, :], s, float("-inf"))
+            m_new = tl.maximum(m_i, tl.max(s, 1))  # finite: every tile holds >= 1 valid token
+            m_ref = m_new
+        else:
+            s = tl.where(offs_tok[None, :] < limit[:, None], s, float("-inf"))  # limit <= context
+            m_new = tl.maximum(m_i, tl.max(s, 1))
+            m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row with no key yet: p = 0, not NaN
+        alpha = tl.exp2(m_i - m_ref)
+        p = tl.exp2(s - m_ref[:, None])
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype))
         m_i = m_new
@@ -69,29 +124,46 @@ def attend_tiles(q, k_ptr, v_ptr, stride_kn, stride_vn, first_tile, n_tiles, con
 
 
 @triton.jit
-def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr,
-                   stride_qb, stride_qh, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
-                   qk_scale, group, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                   HEAD_DIM: tl.constexpr):
+def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr,
+                   stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
+                   stride_bt, qk_scale, group, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                   HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr):
     """Attend one plan segment. Returns (o [BLOCK_M, HEAD_DIM] fp32 normalised, lse [BLOCK_M],
-    seq, q_head [BLOCK_M], row_ok [BLOCK_M])."""
-    seq, kv_head, q_head, row_ok = query_rows(seg_ptr, group, BLOCK_M)
+    seq, q_head [BLOCK_M], q_pos [BLOCK_M], row_ok [BLOCK_M]); a row that saw no token (verify
+    only) has o = 0 and lse = -inf, a partial that weighs nothing in a merge."""
+    seq, kv_head, q_head, q_pos, row_ok = query_rows(seg_ptr, group, BLOCK_M, Q_LEN)
     offs_d = tl.arange(0, HEAD_DIM)
-    q = tl.load(q_ptr + seq * stride_qb + q_head[:, None] * stride_qh + offs_d[None, :],
-                mask=row_ok[:, None], other=0.0)  # [BLOCK_M, HEAD_DIM]; padded rows are 0
+    q = tl.load(q_ptr + row_offsets(seq, q_head, q_pos, stride_qb, stride_qh, stride_qi, Q_LEN)[:, None]
+                + offs_d[None, :], mask=row_ok[:, None], other=0.0)  # [BLOCK_M, HEAD_DIM]; padded rows are 0
     context = tl.load(seg_ptr + SEG_CONTEXT)
+    if k_ptr.dtype.element_ty == tl.float8e4nv:  # fp8 cache: scores and outputs in real units
+        qk_scale = qk_scale * tl.load(k_scale_ptr + kv_head)
+    if PAGE_SIZE == 0:  # the (sequence, kv_head) base of a contiguous cache
+        k_base, v_base = k_ptr + seq * stride_kb + kv_head * stride_kh, v_ptr + seq * stride_vb + kv_head * stride_vh
+    else:  # the kv_head column of the pool; pages through the sequence's block-table row
+        k_base, v_base = k_ptr + kv_head * stride_kh, v_ptr + kv_head * stride_vh
     acc, m_i, l_i = attend_tiles(
-        q, k_ptr + seq * stride_kb + kv_head * stride_kh, v_ptr + seq * stride_vb + kv_head * stride_vh,
-        stride_kn, stride_vn, tl.load(seg_ptr + SEG_FIRST_TILE), tl.load(seg_ptr + SEG_N_TILES), context,
-        qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM)
-    return acc / l_i[:, None], m_i + tl.log2(l_i), seq, q_head, row_ok
+        q, k_base, v_base, bt_ptr + seq * stride_bt, stride_kb, stride_kn, stride_vb, stride_vn,
+        tl.load(seg_ptr + SEG_FIRST_TILE), tl.load(seg_ptr + SEG_N_TILES), context, context - Q_LEN + 1 + q_pos,
+        qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+    if Q_LEN > 1:  # rows that saw no token in this segment
+        empty = l_i == 0.0
+        l_i = tl.where(empty, 1.0, l_i)
+        lse = tl.where(empty, float("-inf"), m_i + tl.log2(l_i))
+    else:
+        lse = m_i + tl.log2(l_i)
+    o = acc / l_i[:, None]
+    if v_ptr.dtype.element_ty == tl.float8e4nv:
+        o = o * tl.load(v_scale_ptr + kv_head)
+    return o, lse, seq, q_head, q_pos, row_ok
 
 
 @triton.jit
-def store_output(o_ptr, o, seq, q_head, row_ok, stride_ob, stride_oh, HEAD_DIM: tl.constexpr):
-    """o [BLOCK_M, HEAD_DIM] fp32 -> the output rows of the valid q-heads, in the output dtype."""
+def store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM: tl.constexpr,
+                 Q_LEN: tl.constexpr):
+    """o [BLOCK_M, HEAD_DIM] fp32 -> the output rows of the valid (q-head, position) rows, in the output dtype."""
     offs_d = tl.arange(0, HEAD_DIM)
-    ptrs = o_ptr + seq * stride_ob + q_head[:, None] * stride_oh + offs_d[None, :]
+    ptrs = o_ptr + row_offsets(seq, q_head, q_pos, stride_ob, stride_oh, stride_oi, Q_LEN)[:, None] + offs_d[None, :]
     tl.store(ptrs, o.to(o_ptr.dtype.element_ty), mask=row_ok[:, None])
 
 

@@ -103,7 +103,7 @@ def test_rejects_grid_above_capacity(device, h100):
         prepare("streamk", workload, h100, PlanConfig(grid=10**6), device=device)
 
 
-@pytest.mark.parametrize("kwargs, field", [(dict(head_dim=96), "head_dim"), (dict(q_len=2), "q_len"),
+@pytest.mark.parametrize("kwargs, field", [(dict(head_dim=96), "head_dim"), (dict(kv_dtype="float32"), "kv_dtype"),
                                            (dict(dtype="float32"), "dtype")])
 def test_rejects_unsupported_workloads(kwargs, field, h100):
     workload = DecodeWorkload(**{**dict(batch=1, q_heads=4, kv_heads=4, head_dim=64, contexts=(64,)), **kwargs})

@@ -1,0 +1,56 @@
+"""KV-cache layouts the kernels read, built from a contiguous cache: fp8 quantisation with per-kv-head
+scales, and a page pool with shuffled block tables (vLLM / FlashInfer layout).
+
+- fp8 (e4m3, float8_e4m3fn): per kv-head, scale = max |x| over every sequence, token and element
+  of that head / 448 (e4m3's largest finite value), stored x / scale; NaN stays NaN (padding poison).
+  Dequantised, x_fp8 * scale is what the kernels attend and the float64 reference checks against.
+- pages: sequence s's tokens go to ceil(context_s / page_size) pages drawn in random order from a
+  pool [num_pages, page_size, kv_heads, head_dim]; block_table int32 [batch, max pages] lists them.
+  Every pool row that holds no valid token (the tail of a last page) is NaN, and every unused
+  block-table entry points at an extra all-NaN page, so a kernel that reads past a context or
+  through a wrong entry poisons its output.
+"""
+
+from __future__ import annotations
+
+import torch
+
+FP8_MAX = 448.0  # largest finite float8_e4m3fn
+
+
+def fp8_quantize(cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cache [batch, kv_heads, n, d] -> (float8_e4m3fn of the same shape, scale float32 [kv_heads])."""
+    amax = cache.float().abs().nan_to_num(0.0, 0.0, 0.0).amax(dim=(0, 2, 3))  # [kv_heads]
+    scale = torch.where(amax > 0, amax / FP8_MAX, torch.ones_like(amax))
+    return (cache.float() / scale[None, :, None, None]).to(torch.float8_e4m3fn), scale.contiguous()
+
+
+def paged(cache: torch.Tensor, contexts, page_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A contiguous cache [batch, kv_heads, n, d] as (pool [num_pages, page_size, kv_heads, d],
+    block_table int32 [batch, max pages]); the pages are shuffled with `seed` (see the module docstring)."""
+    pool, table = page_pool_like(cache, contexts, page_size, seed)
+    fill_pages(pool, table, cache, contexts)
+    return pool, table
+
+
+def page_pool_like(cache: torch.Tensor, contexts, page_size: int, seed: int = 0):
+    """An all-NaN pool for `contexts` and its shuffled block table (the last page of the order is the
+    poison page unused entries point at)."""
+    batch, kv_heads, _, d = cache.shape
+    counts = [-(-int(c) // page_size) for c in contexts]
+    order = torch.randperm(sum(counts) + 1, generator=torch.Generator().manual_seed(seed))
+    table = torch.full((batch, max(counts)), int(order[-1]), dtype=torch.int32)
+    starts = [sum(counts[:s]) for s in range(batch)]
+    for s, (start, count) in enumerate(zip(starts, counts)):
+        table[s, :count] = order[start:start + count].to(torch.int32)
+    pool = torch.empty(len(order), page_size, kv_heads, d, dtype=cache.dtype, device=cache.device)
+    return pool.fill_(float("nan")), table.to(cache.device)
+
+
+def fill_pages(pool: torch.Tensor, table: torch.Tensor, cache: torch.Tensor, contexts) -> None:
+    """Copy each sequence's first contexts[s] tokens of `cache` into its pages."""
+    page_size = pool.shape[1]
+    for s, n in enumerate(int(c) for c in contexts):
+        tokens = torch.arange(n, device=cache.device)
+        pages = table[s, tokens // page_size].long()
+        pool[pages, tokens % page_size] = cache[s, :, :n].transpose(0, 1)  # [n, kv_heads, d]

@@ -1,0 +1,84 @@
+"""Serving-shaped inputs on every kernel path against the float64 reference (CPU interpreter or GPU):
+paged K/V (tile inside a page, tile = page, tile holding several pages), fp8 KV with per-head
+scales, speculative verify (q_len 2-16, causal within the block, one and two q-blocks) and their
+combinations, for every strategy our kernels run. Small shapes, NaN past every context, in every
+unused pool row and behind every unused block-table entry; fresh random inputs per case.
+"""
+
+import pytest
+import torch
+
+from attnsim import strategies
+from attnsim.errors import InputError
+from attnsim.kernels.launch import prepare
+from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.workload import DecodeWorkload
+from kernel_helpers import TOLERANCE, run_serving, serving_inputs
+
+STRATEGIES = strategies.ours()
+
+# name: (batch, q_heads, kv_heads, head_dim, contexts, dtype, q_len, page_size, kv_dtype, kv_tile, splits, grid)
+CASES = {
+    "paged16-tile16-gqa4": (3, 8, 2, 64, (37, 100, 5), "float16", 1, 16, "", 16, 3, 5),
+    "paged64-tile16-mha": (2, 2, 2, 64, (150, 64), "bfloat16", 1, 64, "", 16, 4, 7),
+    "paged16-tile32-mqa": (3, 4, 1, 128, (97, 33, 16), "float16", 1, 16, "", 32, 2, 4),
+    "fp8-gqa4-fp16": (2, 8, 2, 128, (65, 17), "float16", 1, 0, "fp8", 16, 2, 3),
+    "fp8-mqa-bf16-paged32": (3, 8, 1, 64, (33, 129, 1), "bfloat16", 1, 32, "fp8", 16, 4, 7),
+    "qlen4-gqa2": (3, 4, 2, 64, (37, 100, 5), "float16", 4, 0, "", 16, 3, 5),
+    "qlen16-two-qblocks": (2, 8, 1, 64, (40, 17), "float16", 16, 0, "", 16, 2, 3),
+    "qlen8-short-last-tiles": (2, 4, 1, 64, (51, 35), "bfloat16", 8, 0, "", 16, 4, 7),  # rows see 0 tokens of a tile
+    "qlen3-fp8-paged16-tile32": (3, 6, 2, 128, (70, 3, 41), "float16", 3, 16, "fp8", 32, 3, 5),
+    "qlen2-mha-paged128": (2, 4, 4, 64, (300, 130), "bfloat16", 2, 128, "", 32, 3, 6),
+}
+
+
+def case(name: str):
+    batch, hq, hkv, d, contexts, dtype, q_len, page, kv, tile, splits, grid = CASES[name]
+    workload = DecodeWorkload.build(batch, hq, hkv, d, list(contexts), q_len, dtype, page, kv)
+    return workload, PlanConfig(kv_tile_tokens=tile, splits=splits, grid=grid)
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_matches_reference(strategy, name, device, h100):
+    workload, config = case(name)
+    _, err = run_serving(strategy, workload, h100, config, device, seed=sum(map(ord, name + strategy)))
+    assert err <= TOLERANCE
+
+
+@pytest.mark.parametrize("strategy", ["flashdecoding", "streamk"])
+def test_one_tile_segments_of_a_verify_block(strategy, device, h100):
+    """Every segment a single 16-token tile, 51 and 35 tokens: the last tiles (3 tokens) hold no key
+    that the first 4 query positions may see, so those partials are empty (lse -inf) and must
+    weigh nothing in the merge."""
+    workload = DecodeWorkload.build(2, 4, 1, 64, [51, 35], q_len=8)
+    tiles = 4 + 3
+    config = PlanConfig(kv_tile_tokens=16, splits=4, grid=tiles)
+    launcher, err = run_serving(strategy, workload, h100, config, device, seed=17, runs=2)
+    assert err <= TOLERANCE
+    assert launcher.schedule.attention.segments.n_tiles.max() == 1
+
+
+@pytest.mark.parametrize("strategy", ["fa2", "streamk"])
+def test_decode_accepts_3d_queries(strategy, device, h100):
+    workload = DecodeWorkload.build(2, 8, 2, 64, [40, 70], page_size=16, kv_dtype="fp8")
+    _, err = run_serving(strategy, workload, h100, PlanConfig(kv_tile_tokens=16, grid=4), device, seed=4, q_3d=True)
+    assert err <= TOLERANCE
+
+
+def test_launcher_names_a_missing_or_wrong_input(device, h100):
+    workload = DecodeWorkload.build(2, 4, 2, 64, [40, 17], q_len=2, page_size=16, kv_dtype="fp8")
+    launcher = prepare("fa2", workload, h100, PlanConfig(kv_tile_tokens=16), device=device)
+    q, k, v, kwargs, _ = serving_inputs(workload, device, seed=1)
+    for missing in ("block_table", "k_scale", "v_scale"):
+        with pytest.raises(InputError) as info:
+            launcher.run(q, k, v, **{n: t for n, t in kwargs.items() if n != missing})
+        assert info.value.field == missing
+    with pytest.raises(InputError, match="block_table"):
+        launcher.run(q, k, v, **{**kwargs, "block_table": kwargs["block_table"].long()})
+    with pytest.raises(InputError, match="k_cache"):
+        launcher.run(q, k[:, :8], v, **kwargs)
+    with pytest.raises(InputError, match="q"):
+        launcher.run(q[:, :, 0], k, v, **kwargs)  # 3-D q is decode (q_len 1) only
+    with pytest.raises(InputError, match="k_cache"):
+        launcher.run(q, k.to(torch.float16), v, **kwargs)
