@@ -30,6 +30,9 @@ STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "
              "l2_dirty_fraction")
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
 COMBINE = ("launch_overhead_us", "cta_fixed_us")
+# Serving cost fields of our kernels, fitted only where calibration has points that exercise them
+# (attnsim bench --sweep cal-serving; calibration.EXERCISED_BY).
+SERVING = ("paged_tile_fixed_us", "paged_hbm_scale", "mma_flop_per_sm_clock", "dequant_elem_per_sm_clock")
 STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
 
 
@@ -167,16 +170,16 @@ STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_
 
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
-    families={"fa2": STREAMING}, kernel=FA2_KERNEL,
+    families={"fa2": STREAMING + SERVING}, kernel=FA2_KERNEL,
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
-    flashdecoding.partition, families={"flashdecoding": STREAMING, "flashdecoding-combine": COMBINE},
+    flashdecoding.partition, families={"flashdecoding": STREAMING + SERVING, "flashdecoding-combine": COMBINE},
     options=frozenset({"splits"}), kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd")))
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA", streamk.partition,
-    families={"streamk": STREAMING + MERGING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
+    families={"streamk": STREAMING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
     options=frozenset({"grid"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k")))
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "

@@ -9,7 +9,7 @@ import click
 from attnsim.cli.options import gpu_option, gpu_spec
 from attnsim.errors import InputError
 from attnsim.kernels import bench, bench_results
-from attnsim.kernels.sweep import DEFAULT_MAX_KV_GB, padded_kv_bytes, sweep
+from attnsim.kernels.sweep import DEFAULT_MAX_KV_GB, SERVING_MAX_KV_GB, SERVING_SWEEPS, SWEEPS, padded_kv_bytes, sweep
 from attnsim.kernels.timing import DEFAULT_REP_MS, DEFAULT_WARMUP_MS, TimerConfig
 from attnsim.units import parse_size
 
@@ -17,9 +17,13 @@ from attnsim.units import parse_size
 @click.command("bench")
 @gpu_option
 @click.option("--quick", is_flag=True, help="The quick sweep (about a dozen points) instead of the standard one.")
+@click.option("--sweep", "sweep_name", default=None, type=click.Choice(list(SWEEPS)),
+              help="A named sweep: standard, quick, or the serving ones (paged, fp8, qlen: validation, each "
+                   "point with its twin; cal-serving: the serving cost fields' calibration points).")
 @click.option("--strategies", "strategy_text", default=",".join(bench.runnable_names()), show_default=True,
               help=f"Comma-separated, any of: {', '.join(bench.runnable_names())}.")
-@click.option("--dtype", default="float16", show_default=True, type=click.Choice(["float16", "bfloat16"]))
+@click.option("--dtype", default=None, type=click.Choice(["float16", "bfloat16"]),
+              help="q/o dtype of the sweep [default: float16; bfloat16 for the serving sweeps].")
 @click.option("--out", "out_path", default="results.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV to write (atomically, also every few seconds while running).")
 @click.option("--warmup-ms", default=DEFAULT_WARMUP_MS, show_default=True, type=float,
@@ -29,15 +33,16 @@ from attnsim.units import parse_size
 @click.option("--cudagraph", is_flag=True, help="Time with do_bench_cudagraph (no launch gaps, but L2 not flushed).")
 @click.option("--eager", is_flag=True, help="Time eager calls instead of a CUDA-graph replay of each call "
                                             "(host launch time can then leak into small points).")
-@click.option("--max-kv-gb", default=DEFAULT_MAX_KV_GB, show_default=True, type=float,
-              help="Skip points whose K+V buffers exceed this many GB (1e9 bytes).")
+@click.option("--max-kv-gb", default=None, type=float,
+              help=f"Skip points whose K+V buffers exceed this many GB (1e9 bytes) [default: {DEFAULT_MAX_KV_GB:g}; "
+                   f"{SERVING_MAX_KV_GB:g} for the serving sweeps].")
 @click.option("--limit", default=None, help="Run only the first N points of the sweep.")
 @click.option("--resume", is_flag=True, help="Keep the ok rows already in --out and measure only the rest.")
 @click.option("--peak-gbps", default=None, type=float,
               help="Use this HBM read bandwidth (GB/s) for bw_fraction instead of measuring it.")
 @click.option("--estimate", is_flag=True, help="Print the points and a rough duration; touch no GPU.")
-def bench_command(gpu, calibration, quick, strategy_text, dtype, out_path, warmup_ms, rep_ms, cudagraph, eager,
-                  max_kv_gb, limit, resume, peak_gbps, estimate):
+def bench_command(gpu, calibration, quick, sweep_name, strategy_text, dtype, out_path, warmup_ms, rep_ms, cudagraph,
+                  eager, max_kv_gb, limit, resume, peak_gbps, estimate):
     """Check, then time, our kernels and PyTorch SDPA over a sweep (GPU).
 
     
@@ -62,11 +67,18 @@ def bench_command(gpu, calibration, quick, strategy_text, dtype, out_path, warmu
       attnsim bench --out results/h100/bench.csv        # the standard sweep
       attnsim bench --strategies streamk,torch-flash --dtype bfloat16 --out bf16.csv
       attnsim bench --resume --out results/h100/bench.csv   # finish an interrupted run
+      attnsim bench --sweep paged --strategies fa2,flashdecoding,streamk --out results/h200/bench_paged.csv
+
+    
+    Serving sweeps (bfloat16, head_dim 128, per-GPU heads of tensor-parallel Llama/Qwen, <= 4 GB of KV
+    per point): paged, fp8 and qlen put each point next to its twin without the feature (contiguous,
+    the dtype's KV, decode), so one CSV measures the feature's cost; cal-serving is for calibration
+    (attnsim calibrate --add-points). New columns: kv_dtype, page_size, q_len.
     """
     timer = TimerConfig(_positive(warmup_ms, "warmup-ms"), _positive(rep_ms, "rep-ms"), cudagraph, not eager)
     chosen = bench.parse_strategies(strategy_text)
     n = parse_size(limit, "limit") if limit is not None else None
-    points = sweep("quick" if quick else "standard", dtype, _positive(max_kv_gb, "max-kv-gb"))[:n]
+    points = sweep(*_sweep_choice(quick, sweep_name, dtype, max_kv_gb))[:n]
     if estimate:
         click.echo(_estimate_text(points, chosen, timer))
         return
@@ -89,6 +101,16 @@ def bench_command(gpu, calibration, quick, strategy_text, dtype, out_path, warmu
         click.echo(failed[["strategy", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "max_rel_err",
                            "status"]].head(20).to_string(index=False), err=True)
         sys.exit(1)
+
+
+def _sweep_choice(quick: bool, name: str | None, dtype: str | None, max_kv_gb: float | None) -> tuple[str, str, float]:
+    """(sweep name, dtype, KV cap) from --quick / --sweep / --dtype / --max-kv-gb, with each sweep's defaults."""
+    if quick and name not in (None, "quick"):
+        raise InputError("sweep", f"--quick and --sweep {name} exclude each other")
+    name = "quick" if quick else (name or "standard")
+    serving = name in SERVING_SWEEPS
+    cap = _positive(max_kv_gb, "max-kv-gb") if max_kv_gb is not None else (SERVING_MAX_KV_GB if serving else DEFAULT_MAX_KV_GB)
+    return name, dtype or ("bfloat16" if serving else "float16"), cap
 
 
 def _positive(value: float, field: str) -> float:

@@ -31,7 +31,10 @@ def require_cuda(command: str, offline_option: str) -> None:
               help="Refit from the calibration data inside an existing profile (no GPU needed).")
 @click.option("--measure-only", is_flag=True, help="Write the measurements (OUT with .data.json) and stop.")
 @click.option("--rep-ms", default=20.0, show_default=True, help="do_bench repetition time per point (ms).")
-def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
+@click.option("--add-points", "add_points", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Bench CSV whose ok rows join the calibration points (repeatable), e.g. "
+                   "`attnsim bench --sweep cal-serving` rows, which fit the paged / fp8 / tile-math cost fields.")
+def calibrate(gpu, out_path, from_data, measure_only, rep_ms, add_points):
     """Measure the GPU, fit the cost model, write a versioned profile (GPU; about 3 minutes).
 
     \b
@@ -44,6 +47,8 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
     Examples:
       attnsim calibrate --gpu h100 --out profile.json
       attnsim calibrate --from-data attnsim/profiles/h100.json --out refit.json
+      attnsim calibrate --gpu h200 --from-data results/h200/calibration_data.json \
+          --add-points results/h200/cal_serving.csv --out attnsim/profiles/h200.json
       attnsim predict --calibration profile.json --context 64k
     """
     base = hardware.from_name(gpu)
@@ -59,7 +64,8 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
         click.echo(f"wrote {raw} (measurements; refit with --from-data)", err=True)
         if measure_only:
             return
-    points = pd.DataFrame(data["points"])
+    points = pd.concat([pd.DataFrame(data["points"]), *(_added_points(path) for path in add_points)],
+                       ignore_index=True)
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     source = f"calibrated {created[:10]} on {device.get('name', '?')}"
     spec, report = calibrate_spec(base, pd.DataFrame(data["bandwidth"]), points, data["kernels"],
@@ -69,6 +75,16 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
     report["occupancy_crosscheck"] = data.get("occupancy_crosscheck", [])
     save_profile(out_path, spec, device, report, data, created)
     click.echo(f"wrote {out_path}: {source}, HBM read {spec.hbm_read_gbps:.0f} GB/s")
+
+
+def _added_points(path) -> pd.DataFrame:
+    """The ok rows of a bench CSV, as calibration points (their kernels' resources are in the rows)."""
+    from attnsim.kernels.bench_results import load_previous
+
+    rows = load_previous(path)
+    if rows.empty:
+        raise InputError("add-points", f"{path} has no ok rows")
+    return rows
 
 
 def _read_data(path) -> dict:

@@ -112,28 +112,33 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-def timed_call(launcher, q, k, v, out):
+def timed_call(launcher, q, k, v, out, run_kwargs=None):
     """(callable, context) to time: the launcher's own when it has one (SDPA picks its backend once,
-    outside the timed calls), else run() into the preallocated `out`."""
+    outside the timed calls), else run() into the preallocated `out` (run_kwargs: block table, fp8
+    scales)."""
     if hasattr(launcher, "timed_call"):
         return launcher.timed_call(q, k, v)
-    return (lambda: launcher.run(q, k, v, out=out)), contextlib.nullcontext()
+    run_kwargs = run_kwargs or {}
+    return (lambda: launcher.run(q, k, v, out=out, **run_kwargs)), contextlib.nullcontext()
 
 
-def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfig, prepare: Callable) -> dict:
-    """One row: check `strategy` against `ref`, then time it. Never raises for a strategy's fault."""
+def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfig, prepare: Callable,
+              run_kwargs: dict | None = None) -> dict:
+    """One row: check `strategy` against `ref`, then time it. Never raises for a strategy's fault.
+    run_kwargs: what a paged or fp8 cache adds to Launcher.run (block_table, k_scale, v_scale)."""
     row = base_row(strategy, w, config)
     started = time.perf_counter()
+    run_kwargs = run_kwargs or {}
     try:
         launcher = prepare(strategy, w, config)
         row.update({col: launcher.meta.get(key) for key, col in META_COLUMNS.items() if key in launcher.meta})
         out = inputs.poisoned_like(q)
-        err = inputs.max_rel_err(launcher.run(q, k, v, out=out), ref)
+        err = inputs.max_rel_err(launcher.run(q, k, v, out=out, **run_kwargs), ref)
         row["max_rel_err"] = err
         if not err <= config.rel_tol:
             row["status"] = "fail: NaN/inf or unwritten output" if math.isinf(err) else f"fail: max_rel_err > {config.rel_tol}"
             return row
-        fn, context = timed_call(launcher, q, k, v, out)
+        fn, context = timed_call(launcher, q, k, v, out, run_kwargs)
         with context:
             timed = replayable(fn) if config.timer.replay and not config.timer.cudagraph else fn
             t_us = time_us(timed, config.timer)
@@ -178,16 +183,16 @@ def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Cal
     pool = inputs.KvPool([w for _, w, _ in todo], points[0].dtype if points else "float16", config.device, config.seed)
     for index, w, strategies in todo:
         q = inputs.make_query(w, index, config.device, config.seed)
-        k, v = pool.views(w)
-        ref = inputs.reference_output(reference, q, k, v, w.contexts)
         point_rows = []
         with pool.poisoned_padding(w) as (k, v):
+            cache = inputs.point_cache(w, k, v, config.seed + index)
+            ref = inputs.reference_output(reference, q, cache.ref_k, cache.ref_v, w.contexts, **cache.scales)
             for s in strategies:
-                point_rows.append(bench_one(s, w, q, k, v, ref, config, prepare))
+                point_rows.append(bench_one(s, w, q, cache.k, cache.v, ref, config, prepare, cache.run_kwargs))
                 count += 1
                 if progress:
                     progress(count, total, f"{s} {describe_point(w)}")
-        del ref
+        del ref, cache
         rows += point_rows
         if on_point:
             on_point(point_rows)
@@ -206,7 +211,8 @@ def applicable(names, w: DecodeWorkload) -> list[str]:
 
 def describe_point(w: DecodeWorkload) -> str:
     ctx = f"ragged<={_short(w.max_context)}" if w.is_ragged else _short(w.max_context)
-    return f"b{w.batch} h{w.q_heads}/{w.kv_heads} d{w.head_dim} ctx {ctx}"
+    serving = (f" p{w.page_size}" * w.paged + " fp8" * w.kv_fp8 + f" q{w.q_len}" * (w.q_len > 1))
+    return f"b{w.batch} h{w.q_heads}/{w.kv_heads} d{w.head_dim} ctx {ctx}{serving}"
 
 
 def _short(tokens: int) -> str:

@@ -5,7 +5,12 @@
   head_dim] of their first elements (no reallocation, no slicing strides). For ragged batches the
   padding past each sequence's length is set to NaN during the point, so a kernel that reads past
   a length (and lets it reach the softmax) fails the check; it is refilled afterwards.
-- q: fresh random normal values per point, seeded by the point's position in the sweep.
+- serving layouts (point_cache): an fp8 point quantises the (poisoned) views per kv-head
+  (kv_cache.fp8_quantize) and a paged point copies them into a shuffled page pool with NaN in every
+  row that holds no token (kv_cache.paged); the reference reads the same values (the fp8 ones
+  dequantised in float64), so every output is still checked against the float64 reference.
+- q: fresh random normal values per point, seeded by the point's position in the sweep;
+  [batch, q_heads, head_dim] for decode, [batch, q_heads, q_len, head_dim] for a verify block.
 - reference: `attention_reference` (float64) over chunks of sequences and kv-heads, so the float64
   copies of K/V stay under ~2 GiB however large the KV cache (a 16 GB cache would need 64 GB).
 - error: max|o - r| / max|r| over the whole output (reference.max_relative_error, the measure the
@@ -15,9 +20,9 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Callable
 
-from attnsim.kernels.sweep import padded_kv_bytes
 from attnsim.simulator.workload import DecodeWorkload
 
 REFERENCE_BUDGET_BYTES = 2 << 30  # float64 K + V per reference call
@@ -38,7 +43,7 @@ class KvPool:
 
         self.dtype = torch_dtype(dtype)
         self.device = device
-        elems = max((padded_kv_bytes(w) // 2 // w.dtype_bytes for w in points), default=0)
+        elems = max((w.batch * w.kv_heads * w.max_context * w.head_dim for w in points), default=0)
         self._gen = torch.Generator(device=device).manual_seed(seed)
         self.k = torch.randn(elems, dtype=self.dtype, device=device, generator=self._gen)
         self.v = torch.randn(elems, dtype=self.dtype, device=device, generator=self._gen)
@@ -68,12 +73,42 @@ class KvPool:
                                                   generator=self._gen))
 
 
+@dataclass
+class PointCache:
+    """One point's K/V as the kernels read them, and as the reference reads them."""
+
+    k: object  # contiguous views [batch, kv_heads, max_context, d], or page pools
+    v: object
+    ref_k: object  # contiguous [batch, kv_heads, max_context, d] (fp8 values for an fp8 point)
+    ref_v: object
+    run_kwargs: dict = field(default_factory=dict)  # block_table, k_scale, v_scale (Launcher.run)
+
+    @property
+    def scales(self) -> dict:
+        return {name: self.run_kwargs[name] for name in ("k_scale", "v_scale") if name in self.run_kwargs}
+
+
+def point_cache(w: DecodeWorkload, k, v, seed: int = 0) -> PointCache:
+    """The point's cache layout from the (poisoned) contiguous views k, v: fp8 and/or paged."""
+    from attnsim.kernels.kv_cache import fp8_quantize, paged
+
+    kwargs = {}
+    if w.kv_fp8:
+        (k, kwargs["k_scale"]), (v, kwargs["v_scale"]) = fp8_quantize(k), fp8_quantize(v)
+    ref_k, ref_v = k, v
+    if w.paged:
+        (k, kwargs["block_table"]), (v, _) = paged(k, w.contexts, w.page_size, seed), paged(v, w.contexts, w.page_size, seed)
+    return PointCache(k, v, ref_k, ref_v, kwargs)
+
+
 def make_query(w: DecodeWorkload, point_index: int, device: str = "cuda", seed: int = 0):
-    """q [batch, q_heads, head_dim]: fresh random normal values for every point."""
+    """q [batch, q_heads, head_dim] (q_len 1) or [batch, q_heads, q_len, head_dim]: fresh random
+    normal values for every point."""
     import torch
 
     gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + point_index)
-    return torch.randn(w.batch, w.q_heads, w.head_dim, dtype=torch_dtype(w.dtype), device=device, generator=gen)
+    shape = (w.batch, w.q_heads, w.head_dim) if w.q_len == 1 else (w.batch, w.q_heads, w.q_len, w.head_dim)
+    return torch.randn(*shape, dtype=torch_dtype(w.dtype), device=device, generator=gen)
 
 
 def reference_chunks(contexts, kv_heads: int, head_dim: int,
@@ -93,18 +128,22 @@ def reference_chunks(contexts, kv_heads: int, head_dim: int,
     return chunks
 
 
-def reference_output(reference: Callable, q, k, v, contexts, budget_bytes: int = REFERENCE_BUDGET_BYTES):
-    """float64 [batch, q_heads, head_dim] from `reference(q, k, v, lengths)` applied chunk by chunk."""
+def reference_output(reference: Callable, q, k, v, contexts, budget_bytes: int = REFERENCE_BUDGET_BYTES,
+                     k_scale=None, v_scale=None):
+    """float64 of q's shape from `reference(q, k, v, lengths[, k_scale=, v_scale=])` applied chunk by
+    chunk (k_scale / v_scale: an fp8 cache's per-kv-head scales, sliced with the heads)."""
     import torch
 
-    batch, q_heads, head_dim = q.shape
+    batch, q_heads, head_dim = q.shape[0], q.shape[1], q.shape[-1]
     group = q_heads // k.shape[1]
-    out = torch.empty(batch, q_heads, head_dim, dtype=torch.float64, device=q.device)
+    out = torch.empty(q.shape, dtype=torch.float64, device=q.device)
     for b0, b1, h0, h1 in reference_chunks(contexts, k.shape[1], head_dim, budget_bytes):
         lengths = list(contexts[b0:b1])
         longest = max(lengths)
+        scales = {n: s[h0:h1] for n, s in (("k_scale", k_scale), ("v_scale", v_scale)) if s is not None}
         out[b0:b1, h0 * group:h1 * group] = reference(
-            q[b0:b1, h0 * group:h1 * group], k[b0:b1, h0:h1, :longest], v[b0:b1, h0:h1, :longest], lengths)
+            q[b0:b1, h0 * group:h1 * group], k[b0:b1, h0:h1, :longest], v[b0:b1, h0:h1, :longest], lengths,
+            **scales)
     return out
 
 
@@ -118,7 +157,7 @@ def max_rel_err(out, ref) -> float:
 
 
 def poisoned_like(q):
-    """An output buffer [batch, q_heads, head_dim] full of NaN: every element must be overwritten."""
+    """An output buffer of q's shape full of NaN: every element must be overwritten."""
     import torch
 
     return torch.full_like(q, float("nan"))

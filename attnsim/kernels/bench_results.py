@@ -12,12 +12,15 @@ from attnsim.errors import InputError
 from attnsim.kernels.timing import TimerConfig
 from attnsim.simulator.workload import DecodeWorkload
 
-KEY_COLUMNS = ["strategy", "options", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype"]
+KEY_COLUMNS = ["strategy", "options", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype", "kv_dtype",
+               "page_size", "q_len"]
+# Serving columns (issue 13) and their value in CSVs written before they existed.
+SERVING_DEFAULTS = {"page_size": 0, "q_len": 1}  # kv_dtype: the row's dtype
 META_COLUMNS = {"num_warps": "num_warps", "num_stages": "num_stages", "n_regs": "registers",
                 "n_spills": "spills", "smem_bytes": "smem_bytes", "grid": "grid", "splits": "splits",
                 "kv_tile": "kv_tile", "launches": "launches"}  # launcher.meta key -> CSV column
 COLUMNS = ["gpu", "profile", "strategy", "options", "batch", "q_heads", "kv_heads", "head_dim", "context", "contexts",
-           "ragged", "dtype", "time_us", "achieved_gbps", "bw_fraction", "peak_read_gbps", "kv_bytes",
+           "ragged", "dtype", "kv_dtype", "page_size", "q_len", "time_us", "achieved_gbps", "bw_fraction", "peak_read_gbps", "kv_bytes",
            "max_rel_err", "status", *META_COLUMNS.values(), "timer", "warmup_ms", "rep_ms", "host_us", "wall_ms"]
 
 
@@ -32,7 +35,8 @@ def _text(value) -> str:
 def point_key(spec: str, w: DecodeWorkload) -> str:
     strategy, _, options = spec.partition(":")
     return row_key({"strategy": strategy, "options": options, "batch": w.batch, "q_heads": w.q_heads, "kv_heads": w.kv_heads,
-                    "head_dim": w.head_dim, "contexts": w.context_label, "dtype": w.dtype})
+                    "head_dim": w.head_dim, "contexts": w.context_label, "dtype": w.dtype, "kv_dtype": w.cache_dtype,
+                    "page_size": w.page_size, "q_len": w.q_len})
 
 
 def base_row(spec: str, w: DecodeWorkload, config) -> dict:
@@ -42,7 +46,8 @@ def base_row(spec: str, w: DecodeWorkload, config) -> dict:
     row = dict.fromkeys(COLUMNS)
     row.update(gpu=config.device_name, profile=config.gpu.name, strategy=strategy, options=options, batch=w.batch,
                q_heads=w.q_heads, kv_heads=w.kv_heads, head_dim=w.head_dim, context=w.max_context,
-               contexts=w.context_label, ragged=w.is_ragged, dtype=w.dtype, kv_bytes=w.kv_bytes(),
+               contexts=w.context_label, ragged=w.is_ragged, dtype=w.dtype, kv_dtype=w.cache_dtype,
+               page_size=w.page_size, q_len=w.q_len, kv_bytes=w.kv_bytes(),
                peak_read_gbps=config.peak_read_gbps, timer=config.timer.name,
                warmup_ms=config.timer.warmup_ms, rep_ms=config.timer.rep_ms)
     return row
@@ -69,13 +74,23 @@ def write_csv(df: pd.DataFrame, path) -> None:
 def load_previous(path) -> pd.DataFrame:
     """Rows of an earlier run to keep on --resume: the ok ones (failures and errors are redone)."""
     try:
-        df = pd.read_csv(path, dtype={"contexts": str, "status": str, "options": str})
+        df = with_serving_columns(pd.read_csv(path, dtype={"contexts": str, "status": str, "options": str}))
     except (OSError, ValueError) as exc:
         raise InputError("out", f"cannot resume from {path}: {exc}") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise InputError("out", f"{path} is not a bench CSV (no column {missing[0]!r})")
     return df[df["status"].fillna("").astype(str).eq("ok")].reset_index(drop=True)
+
+
+def with_serving_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """A bench frame written before the serving columns: contiguous KV in the row's dtype, q_len 1."""
+    if "dtype" not in df.columns:
+        return df
+    df = df.assign(**{c: v for c, v in SERVING_DEFAULTS.items() if c not in df.columns})
+    if "kv_dtype" not in df.columns:
+        df = df.assign(kv_dtype=df["dtype"])
+    return df
 
 
 def done_keys(df: pd.DataFrame) -> set[str]:
@@ -106,15 +121,20 @@ def summary(df: pd.DataFrame, big_kv_bytes: int = 256 << 20) -> pd.DataFrame:
 
 def estimate_seconds(points: list[DecodeWorkload], names, timer: TimerConfig = TimerConfig(),
                      read_gbps: float = 2500.0, overhead_ms: float = 10.0, startup_s: float = 10.0,
-                     library_first_call_s: float = 0.1) -> float:
+                     library_first_call_s: float = 0.1, compile_s: float = 1.5) -> float:
     """Rough wall time of a sweep: do_bench's calls per (point, strategy) at `read_gbps` plus the
     flushes, the check run, per-row Python overhead, the float64 reference (~10x the KV bytes), a
-    cuDNN graph build per shape and a fixed start (imports, Triton compiles, membw, K/V pool).
+    cuDNN graph build per shape, a fixed start (imports, the first Triton compiles, membw, K/V pool)
+    and `compile_s` per further kernel variant a serving point compiles (page size, q_len, fp8).
     On the H100 (2026-11-25) the quick sweep's rows took 35-100 ms each after their first call."""
     from attnsim.kernels.bench import applicable
     from attnsim.kernels.timing import expected_calls
 
-    total_ms = startup_s * 1e3
+    from attnsim.simulator.partition.common import query_tile_rows
+
+    variants = {(s, w.page_size, w.q_len, w.cache_dtype, query_tile_rows(w)) for w in points for s in names
+                if w.paged or w.kv_dtype or w.q_len > 1}
+    total_ms = (startup_s + compile_s * len(variants)) * 1e3
     for w in points:
         kernel_us = 8.0 + (w.kv_bytes() + w.io_bytes()) / (read_gbps * 1e3)
         runs = applicable(names, w)

@@ -5,7 +5,7 @@ scales, and a page pool with shuffled block tables (vLLM / FlashInfer layout).
   of that head / 448 (e4m3's largest finite value), stored x / scale; NaN stays NaN (padding poison).
   Dequantised, x_fp8 * scale is what the kernels attend and the float64 reference checks against.
 - pages: sequence s's tokens go to ceil(context_s / page_size) pages drawn in random order from a
-  pool [num_pages, page_size, kv_heads, head_dim]; block_table int32 [batch, max pages] lists them.
+  pool [num_pages, page_size, kv_heads, head_dim]; block_table int32 [batch, max pages rounded up to 16] lists them.
   Every pool row that holds no valid token (the tail of a last page) is NaN, and every unused
   block-table entry points at an extra all-NaN page, so a kernel that reads past a context or
   through a wrong entry poisons its output.
@@ -16,6 +16,9 @@ from __future__ import annotations
 import torch
 
 FP8_MAX = 448.0  # largest finite float8_e4m3fn
+# Block tables are padded to a multiple of 16 entries per row (as an engine's fixed-width table is):
+# Triton specialises integer arguments on divisibility by 16, so one compiled kernel serves every width.
+TABLE_WIDTH_MULTIPLE = 16
 
 
 def fp8_quantize(cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,7 +42,8 @@ def page_pool_like(cache: torch.Tensor, contexts, page_size: int, seed: int = 0)
     batch, kv_heads, _, d = cache.shape
     counts = [-(-int(c) // page_size) for c in contexts]
     order = torch.randperm(sum(counts) + 1, generator=torch.Generator().manual_seed(seed))
-    table = torch.full((batch, max(counts)), int(order[-1]), dtype=torch.int32)
+    width = -(-max(counts) // TABLE_WIDTH_MULTIPLE) * TABLE_WIDTH_MULTIPLE
+    table = torch.full((batch, width), int(order[-1]), dtype=torch.int32)
     starts = [sum(counts[:s]) for s in range(batch)]
     for s, (start, count) in enumerate(zip(starts, counts)):
         table[s, :count] = order[start:start + count].to(torch.int32)

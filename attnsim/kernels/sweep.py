@@ -4,7 +4,14 @@
   (128,128)} x head_dim {64, 128}, less the points whose KV cache exceeds the cap (~16 GB);
 - ragged: batches of 8 and 32 sequences whose lengths are drawn log-uniformly from 1k..256k with
   fixed seeds, so every run (and every machine) benchmarks the same batches;
-- quick: a small cross-section of both, for a smoke test in well under a minute.
+- quick: a small cross-section of both, for a smoke test in well under a minute;
+- serving validation sweeps (issue 13), each >= 40 workloads, none used for fitting, each point
+  followed by its twin without the serving feature (so one CSV gives the feature's measured cost):
+  `paged` (page sizes 16..256 vs contiguous), `fp8` (fp8 KV vs the dtype's, half of them paged),
+  `qlen` (speculative verify, q_len 2..16 vs decode); per-GPU head shapes of tensor-parallel
+  serving (Llama-3.1-70B at TP 8 and 4, Llama-3.1-8B, Qwen2.5-7B), head_dim 128;
+- cal-serving: what calibration fits the paged / fp8 / tile-math cost fields on, disjoint from
+  the three above (other contexts, batches and seeds).
 
 The cap counts the K/V buffers as the kernels receive them, [batch, kv_heads, max_context,
 head_dim] each: a ragged batch pays for its padding.
@@ -14,9 +21,11 @@ from __future__ import annotations
 
 import math
 
+from dataclasses import replace
+
 import numpy as np
 
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.workload import FP8, DecodeWorkload
 
 K = 1024
 STANDARD_CONTEXTS = (512, 1 * K, 2 * K, 4 * K, 8 * K, 16 * K, 32 * K, 64 * K, 128 * K, 256 * K, 512 * K)
@@ -35,10 +44,22 @@ QUICK_HEAD_DIMS = (128,)
 
 DEFAULT_MAX_KV_GB = 16.0  # decimal GB (1e9 bytes) of K + V
 
+# Serving sweeps: per-GPU (q_heads, kv_heads) of Llama-3.1-70B at TP 8 / TP 4, Llama-3.1-8B, Qwen2.5-7B
+SERVING_HEADS = ((8, 1), (16, 2), (32, 8), (28, 4))
+SERVING_BATCHES = (1, 8, 32)
+SERVING_CONTEXTS = (2 * K, 8 * K, 32 * K, 128 * K)
+SERVING_PAGES = (16, 32, 64, 128, 256)  # cycled over the points
+SERVING_Q_LENS = (2, 4, 8, 16)  # cycled; 2-8: draft / MTP verify, 16: tree verify
+SERVING_RAGGED = ((8, 20), (16, 21), (8, 22), (16, 23))  # (batch, seed), lengths log-uniform 1k..64k
+SERVING_MAX_KV_GB = 4.0  # per point (its twin is as large): keeps the float64 reference and inputs quick
+CAL_SERVING_CONTEXTS = (3000, 12000, 48000)  # calibration: none of these in the sweeps above
+CAL_SERVING_BATCHES = (2, 8, 24)
+CAL_SERVING_RAGGED = ((12, 120), (6, 121))
+
 
 def padded_kv_bytes(workload: DecodeWorkload) -> int:
     """Bytes of the K and V buffers [batch, kv_heads, max_context, head_dim] a run allocates."""
-    return 2 * workload.batch * workload.kv_heads * workload.max_context * workload.head_dim * workload.dtype_bytes
+    return 2 * workload.batch * workload.kv_heads * workload.max_context * workload.head_dim * workload.kv_dtype_bytes
 
 
 def ragged_contexts(batch: int, seed: int, low: int = RAGGED_RANGE[0], high: int = RAGGED_RANGE[1]) -> tuple[int, ...]:
@@ -75,6 +96,71 @@ def quick_sweep(dtype: str = "float16", max_kv_gb: float = DEFAULT_MAX_KV_GB) ->
     return under_cap(uniform, max_kv_gb) + under_cap(ragged, max_kv_gb)
 
 
+def serving_grid(contexts, batches, ragged, dtype: str, max_kv_gb: float) -> list[DecodeWorkload]:
+    """Uniform (heads x batch x context) then ragged batches of the serving head shapes, d 128, under the cap."""
+    uniform = [DecodeWorkload.build(b, qh, kvh, 128, c, dtype=dtype)
+               for qh, kvh in SERVING_HEADS for b in batches for c in contexts]
+    mixed = [DecodeWorkload.build(b, qh, kvh, 128, ragged_contexts(b, seed, 1 * K, 64 * K), dtype=dtype)
+             for (b, seed), (qh, kvh) in zip(ragged, SERVING_HEADS)]
+    return under_cap(uniform + mixed, max_kv_gb)
+
+
+def with_twins(points: list[DecodeWorkload], feature) -> list[DecodeWorkload]:
+    """Each point with `feature(i, w)` applied, followed by the point itself (the twin without it)."""
+    return [x for i, w in enumerate(points) for x in (feature(i, w), w)]
+
+
+def _pick(values: tuple, i: int):
+    """values cycled along the grid's diagonals (column + row of the 4-context rows), so no value sticks
+    to one context length."""
+    n = len(SERVING_CONTEXTS)
+    return values[(i % n + i // n) % len(values)]
+
+
+def _paged(i: int, w: DecodeWorkload) -> DecodeWorkload:
+    return replace(w, page_size=_pick(SERVING_PAGES, i))
+
+
+def _fp8(i: int, w: DecodeWorkload) -> DecodeWorkload:
+    return replace(_fp8_twin(i, w), kv_dtype=FP8)
+
+
+def _fp8_twin(i: int, w: DecodeWorkload) -> DecodeWorkload:
+    return replace(w, page_size=_pick((0, 16), i))  # the fp8 point's paging, the dtype's KV
+
+
+def _verify(i: int, w: DecodeWorkload) -> DecodeWorkload:
+    return replace(w, q_len=_pick(SERVING_Q_LENS, i))
+
+
+def paged_sweep(dtype: str = "bfloat16", max_kv_gb: float = SERVING_MAX_KV_GB) -> list[DecodeWorkload]:
+    return with_twins(serving_grid(SERVING_CONTEXTS, SERVING_BATCHES, SERVING_RAGGED, dtype, max_kv_gb), _paged)
+
+
+def fp8_sweep(dtype: str = "bfloat16", max_kv_gb: float = SERVING_MAX_KV_GB) -> list[DecodeWorkload]:
+    grid = serving_grid(SERVING_CONTEXTS, SERVING_BATCHES, SERVING_RAGGED, dtype, max_kv_gb)
+    return [x for i, w in enumerate(grid) for x in (_fp8(i, w), _fp8_twin(i, w))]
+
+
+def qlen_sweep(dtype: str = "bfloat16", max_kv_gb: float = SERVING_MAX_KV_GB) -> list[DecodeWorkload]:
+    return with_twins(serving_grid(SERVING_CONTEXTS, SERVING_BATCHES, SERVING_RAGGED, dtype, max_kv_gb), _verify)
+
+
+def cal_serving_sweep(dtype: str = "bfloat16", max_kv_gb: float = SERVING_MAX_KV_GB) -> list[DecodeWorkload]:
+    """Calibration points of the serving cost fields: each grid point once paged, once fp8 (half of
+    them paged) and once as a verify block (q_len 16 at every fourth: the most tile math)."""
+    grid = serving_grid(CAL_SERVING_CONTEXTS, CAL_SERVING_BATCHES, CAL_SERVING_RAGGED, dtype, max_kv_gb)
+    features = (_paged, _fp8, _verify)
+    points = [features[(i + i // 3) % 3](i // 3, w) for i, w in enumerate(grid)]  # a diagonal: 3 contexts a row
+    points += [replace(w, q_len=16, kv_dtype=FP8 if i % 2 else "") for i, w in enumerate(grid[::4])]
+    return list(dict.fromkeys(points))
+
+
+SWEEPS = {"standard": standard_sweep, "quick": quick_sweep, "paged": paged_sweep, "fp8": fp8_sweep,
+          "qlen": qlen_sweep, "cal-serving": cal_serving_sweep}
+SERVING_SWEEPS = ("paged", "fp8", "qlen", "cal-serving")  # default dtype bfloat16 and cap SERVING_MAX_KV_GB
+
+
 def sweep(name: str, dtype: str = "float16", max_kv_gb: float = DEFAULT_MAX_KV_GB) -> list[DecodeWorkload]:
-    """A named sweep ('standard' or 'quick'); the caller validates the name."""
-    return {"standard": standard_sweep, "quick": quick_sweep}[name](dtype, max_kv_gb)
+    """A named sweep (SWEEPS); the caller validates the name."""
+    return SWEEPS[name](dtype, max_kv_gb)

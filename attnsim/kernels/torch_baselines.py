@@ -33,6 +33,8 @@ def unsupported_reason(name: str, workload: DecodeWorkload) -> str | None:
         return "SDPA has no per-sequence lengths"
     if workload.q_len != 1:
         return "decode baseline times q_len 1 only"
+    if workload.paged or workload.kv_dtype:
+        return "SDPA reads a contiguous K/V of the query dtype (no page tables, no fp8 KV)"
     if workload.dtype not in ("float16", "bfloat16"):
         return f"{backend_name(name)} needs float16/bfloat16"
     return None

@@ -29,6 +29,20 @@ BOUNDS = {
     "segment_fixed_us": (0.0, 20.0), "tile_fixed_us": (0.0, 5.0), "fixup_fixed_us": (0.0, 30.0),
     "fixup_per_peer_us": (0.0, 10.0), "bw_knee": (1.0, 12.0), "hbm_scale": (0.8, 1.15),
     "l2_dirty_fraction": (0.0, 1.5),
+    "paged_tile_fixed_us": (0.0, 5.0), "paged_hbm_scale": (0.5, 1.2),
+    "mma_flop_per_sm_clock": (256.0, 8192.0), "dequant_elem_per_sm_clock": (8.0, 1024.0),
+}
+# A rate that caps (cost.BandwidthModel: min(share, cap)) has no gradient where it does not bind, so
+# a fit starting from the default (which binds nowhere) would never move it. The fit starts these
+# from a rate that binds for tile-heavy points and raises it as far as the data asks: if the data
+# never needs the cap, the result is the smallest rate consistent with it (a lower bound).
+FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
+             "paged_tile_fixed_us": 0.1}  # (and from inside its bounds: 0 is where the sigmoid has no slope)
+# Parameters that only some workloads exercise: fitted only when a calibration point does (a
+# parameter no point depends on would be a zero column of the fit's Jacobian).
+EXERCISED_BY = {
+    "paged_tile_fixed_us": lambda w: w.paged, "paged_hbm_scale": lambda w: w.paged,
+    "mma_flop_per_sm_clock": lambda w: w.q_len > 1 or w.kv_fp8, "dequant_elem_per_sm_clock": lambda w: w.kv_fp8,
 }
 
 
@@ -123,7 +137,8 @@ def free_parameters(schedules: list[Schedule], free: dict | None = None) -> list
 
         free = all_families()
     families = sorted({launch.family for s in schedules for launch in s.launches})
-    return [(f, name) for f in families for name in free.get(f, ())]
+    exercised = {name for name, uses in EXERCISED_BY.items() if any(uses(s.workload) for s in schedules)}
+    return [(f, name) for f in families for name in free.get(f, ()) if name not in EXERCISED_BY or name in exercised]
 
 
 def fit_cost_params(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = None,
@@ -140,7 +155,7 @@ def fit_cost_params(points: list[MeasuredPoint], spec: GpuSpec, free: dict | Non
         s = spec_at(x)
         return np.log(np.array([simulate(sched, s).total_us for sched in schedules]) / measured)
 
-    x0 = np.array([from_bounded(name, getattr(spec.cost_for(f), name)) for f, name in keys])
+    x0 = np.array([from_bounded(name, FIT_START.get(name, getattr(spec.cost_for(f), name))) for f, name in keys])
     x, r, iterations = levenberg_marquardt(residual, x0, max_iter=max_iter)
     return FitResult(spec_at(x), r, iterations)
 

@@ -24,7 +24,7 @@ def predict_measurements(frame: pd.DataFrame, spec: GpuSpec) -> pd.DataFrame:
 
 def _key_columns(frame: pd.DataFrame) -> list[str]:
     keys = ["batch", "q_heads", "kv_heads", "head_dim", "context", "dtype"]
-    return keys + (["contexts"] if "contexts" in frame.columns else [])
+    return keys + [c for c in ("contexts", "kv_dtype", "page_size", "q_len") if c in frame.columns]
 
 
 def error_metrics(rows: pd.DataFrame) -> dict[str, dict]:

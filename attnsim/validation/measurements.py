@@ -1,7 +1,8 @@
 """Measurement files -> planned points: one row per (strategy, workload) as `attnsim bench` writes them.
 
 Columns: gpu, strategy, batch, q_heads, kv_heads, head_dim, context, dtype, time_us; optionally
-`contexts` (';'-separated lengths of a ragged batch), and the kernel's own plan inputs (num_warps,
+`contexts` (';'-separated lengths of a ragged batch), the serving columns q_len, page_size and
+kv_dtype (absent: decode, contiguous, the dtype's KV), and the kernel's own plan inputs (num_warps,
 num_stages, kv_tile, registers, smem_bytes, grid, splits) so the prediction plans exactly the work
 that ran — through the same resolver the launcher used (attnsim.resolve).
 """
@@ -63,8 +64,10 @@ def row_workload(row) -> DecodeWorkload:
         context = [int(c) for c in str(row["context"]).split(";")]
     else:
         context = int(row["context"])
+    serving = {key: cast(row[key]) for key, cast in (("q_len", int), ("page_size", int), ("kv_dtype", str))
+               if key in row and not _is_missing(row[key])}  # bench CSVs from before issue 13 have none
     return DecodeWorkload.build(int(row["batch"]), int(row["q_heads"]), int(row["kv_heads"]),
-                                int(row["head_dim"]), context, dtype=str(row["dtype"]))
+                                int(row["head_dim"]), context, dtype=str(row["dtype"]), **serving)
 
 
 def row_options(row) -> PlanConfig:

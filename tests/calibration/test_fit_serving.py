@@ -1,0 +1,67 @@
+"""The serving cost fields (paged KV, fp8 dequantisation, tile math) are identifiable from the
+calibration sweep `cal-serving`: noise-free synthetic times recover them; contiguous decode points
+alone leave them untouched (nothing to fit them from)."""
+
+import dataclasses
+
+import pytest
+
+from attnsim.kernels.sweep import sweep
+from attnsim.resolve import plan
+from attnsim.simulator.calibration import MeasuredPoint, fit_cost_params, free_parameters, plan_points
+from attnsim.simulator.engine import simulate
+from attnsim.simulator.hardware import CostParams, from_name
+from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.workload import DecodeWorkload
+from attnsim.strategies import SERVING
+
+H200 = from_name("h200")
+
+
+def _points(spec, strategy, workloads):
+    return [MeasuredPoint(strategy, w, simulate(plan(strategy, w, spec), spec).total_us, PlanConfig()) for w in workloads]
+
+
+TRUTH = CostParams(cta_stream_gbps_per_warp=9.0, paged_tile_fixed_us=0.25, paged_hbm_scale=0.9,
+                   mma_flop_per_sm_clock=700.0, dequant_elem_per_sm_clock=40.0)
+
+
+def _fit(strategy):
+    true_spec = dataclasses.replace(H200, cost={strategy: TRUTH})
+    start = dataclasses.replace(H200, cost={strategy: CostParams(cta_stream_gbps_per_warp=9.0)})
+    return fit_cost_params(_points(true_spec, strategy, sweep("cal-serving")), start, free={strategy: SERVING})
+
+
+@pytest.mark.parametrize("strategy", ["fa2", "flashdecoding"])
+def test_fit_recovers_the_serving_fields_from_cal_serving(strategy):
+    """From the defaults (the rate caps bind nowhere there: the fit starts them from FIT_START)."""
+    fit = _fit(strategy)
+    got = fit.spec.cost_for(strategy)
+    for name in SERVING:
+        assert getattr(got, name) == pytest.approx(getattr(TRUTH, name), rel=0.01), name
+    assert fit.mape < 0.1
+
+
+def test_streamk_fit_predicts_the_serving_points():
+    """At a full persistent grid a per-tile cost and a bandwidth scale both grow with the tiles per
+    CTA, so stream-K's paged fields trade off against each other; the predictions do not."""
+    fit = _fit("streamk")
+    got = fit.spec.cost_for("streamk")
+    assert got.mma_flop_per_sm_clock == pytest.approx(700.0, rel=0.02)
+    assert got.dequant_elem_per_sm_clock == pytest.approx(40.0, rel=0.1)
+    assert fit.mape < 1.0
+
+
+def test_decode_points_exercise_no_serving_field():
+    decode = [DecodeWorkload.build(b, 32, 8, 128, c) for b in (1, 8) for c in (3000, 48000)]
+    keys = free_parameters(plan_points(_points(H200, "fa2", decode), H200))
+    assert keys and not {name for _, name in keys} & set(SERVING)
+    paged = [DecodeWorkload.build(2, 8, 1, 128, 3000, page_size=16)]
+    assert {name for _, name in free_parameters(plan_points(_points(H200, "fa2", paged), H200))} & set(SERVING) == \
+        {"paged_tile_fixed_us", "paged_hbm_scale"}
+
+
+def test_serving_calibration_is_disjoint_from_the_serving_sweeps():
+    calibration = set(sweep("cal-serving"))
+    for name in ("paged", "fp8", "qlen"):
+        assert not calibration & set(sweep(name, "bfloat16", 4.0)), name
