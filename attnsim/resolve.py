@@ -125,8 +125,9 @@ def kernel_config(kernel: strategies.KernelSpec, workload: DecodeWorkload, gpu: 
         stages, res, source = options.num_stages or kernel.stages, options.resources, "given"
     else:
         tile, stages, res, source = _fitting_shape(kernel, workload, gpu, options)
+    merged = replace(workload, page_size=0, kv_dtype="")  # the combine reads partials: only q_len x group matter
     combine = options.combine_resources or _lookup(
-        gpu, kernel_key(COMBINE_KERNEL, workload, 0, COMBINE_WARPS, 1))[0] or CtaResources(32 * COMBINE_WARPS, 32, 0)
+        gpu, kernel_key(COMBINE_KERNEL, merged, 0, COMBINE_WARPS, 1))[0] or CtaResources(32 * COMBINE_WARPS, 32, 0)
     return replace(options, kv_tile_tokens=tile, num_warps=warps, num_stages=stages, resources=res,
                    combine_resources=combine), source
 

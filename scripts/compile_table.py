@@ -7,6 +7,11 @@ For every kernel in the registry (and the combine kernel) x head_dim {32, 64, 12
 compile (no launch) and read threads, registers and shared memory from the compiled kernel. Triton
 specialises integer arguments equal to 1, so `group` is compiled both as 1 and as 2 and the larger
 register count is kept. Compiles run in parallel processes (each owns a CUDA context).
+
+Serving variants (issue 13), at head_dim 128 (the serving models'): every page size, an fp8 cache
+(contiguous and in 16-token pages), and verify blocks q_len {2, 4, 8, 16} at groups 4 and 8 (query
+rows 8..128); keys carry the variant (attnsim.resolve.kernel_key), others fall back to the decode
+kernel's entry.
 """
 
 from __future__ import annotations
@@ -20,24 +25,28 @@ from concurrent.futures import ProcessPoolExecutor
 HEAD_DIMS = (32, 64, 128, 256)
 DTYPES = ("float16", "bfloat16")
 GROUPS = (8, 32, 64)  # query-tile rows 16, 32, 64
+# (group, q_len, page_size, kv_dtype) at head_dim 128
+SERVING_VARIANTS = ([(8, 1, page, "") for page in (16, 32, 64, 128, 256)] + [(8, 1, page, "fp8") for page in (0, 16)]
+                    + [(group, q, 0, "") for group in (4, 8) for q in (2, 4, 8, 16)])
 
 
-def _workload(head_dim, dtype, group):
+def _workload(head_dim, dtype, group, q_len=1, page_size=0, kv_dtype=""):
     from attnsim.simulator.workload import DecodeWorkload
 
-    return DecodeWorkload.build(1, group, 1, head_dim, 4096, dtype=dtype)
+    return DecodeWorkload.build(1, group, 1, head_dim, 4096, q_len, dtype, page_size, kv_dtype)
 
 
 def compile_one(job) -> dict:
-    """(kernel spec name, head_dim, dtype, group) -> {key, threads, regs_per_thread, smem_bytes} or an error."""
+    """(kernel spec name, head_dim, dtype, group[, q_len, page_size, kv_dtype]) -> {key, threads,
+    regs_per_thread, smem_bytes} or an error."""
     import torch
 
     from attnsim import strategies
     from attnsim.kernels.launch import compile_attention, kernel_shape
     from attnsim.resolve import kernel_key, resolve
 
-    strategy, head_dim, dtype, group = job
-    workload = _workload(head_dim, dtype, group)
+    strategy, head_dim, dtype, group, *serving = job
+    workload = _workload(head_dim, dtype, group, *serving)
     spec = strategies.get(strategy)
     config = resolve(strategy, workload, _gpu()).config
     shape = kernel_shape(workload, config)
@@ -45,7 +54,7 @@ def compile_one(job) -> dict:
     try:
         regs, smem, threads = 0, 0, 0
         for g in (1, 2):  # Triton specialises group == 1
-            w = _workload(head_dim, dtype, g if g == 1 else group)
+            w = _workload(head_dim, dtype, g if g == 1 else group, *serving)
             compiled = compile_attention(spec.kernel, w, shape, torch.device("cuda"))
             regs, smem = max(regs, compiled.n_regs), max(smem, compiled.metadata.shared)
             threads = 32 * compiled.metadata.num_warps
@@ -63,14 +72,15 @@ def compile_combine(job) -> dict:
     from attnsim.resolve import COMBINE_KERNEL, COMBINE_WARPS, kernel_key
     from attnsim.simulator.partition.common import query_tile_rows
 
-    head_dim, dtype, group = job
-    workload = _workload(head_dim, dtype, group)
+    head_dim, dtype, group, *serving = job
+    workload = _workload(head_dim, dtype, group, *serving)
     block_m = query_tile_rows(workload)
     dt = {"float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
     i32, f32 = torch.int32, torch.float32
-    compiled = combine_kernel.warmup(dt, i32, i32, f32, f32, 4096, head_dim, group, grid=(1,),
+    ql = workload.q_len
+    compiled = combine_kernel.warmup(dt, i32, i32, f32, f32, 4096 * ql, head_dim * ql, head_dim, group, grid=(1,),
                                      BLOCK_P=merge_block(block_m, head_dim, COMBINE_WARPS), BLOCK_M=block_m,
-                                     HEAD_DIM=head_dim, num_warps=COMBINE_WARPS, num_stages=1)
+                                     HEAD_DIM=head_dim, Q_LEN=ql, num_warps=COMBINE_WARPS, num_stages=1)
     compiled = compiled.result() if hasattr(compiled, "result") else compiled
     compiled._init_handles()
     return {"key": kernel_key(COMBINE_KERNEL, workload, 0, COMBINE_WARPS, 1), "threads": 32 * COMBINE_WARPS,
@@ -95,7 +105,9 @@ def main() -> None:
 
     kernels = {strategies.get(n).kernel.name: n for n in strategies.ours()}  # one strategy per kernel
     jobs = [(s, d, t, g) for s in kernels.values() for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
+    jobs += [(s, 128, t, *v) for s in kernels.values() for t in DTYPES for v in SERVING_VARIANTS]
     combine_jobs = [(d, t, g) for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
+    combine_jobs += [(128, t, *v) for t in DTYPES for v in SERVING_VARIANTS if v[1] > 1]
     start = time.time()
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         rows = list(pool.map(compile_one, jobs)) + list(pool.map(compile_combine, combine_jobs))

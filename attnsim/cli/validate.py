@@ -16,6 +16,22 @@ from attnsim.validation.compare import error_metrics, overall_mape, predict_meas
 from attnsim.validation.measurements import load_measurements
 
 
+def _serving(frame, feature) -> "pd.DataFrame":
+    """Rows whose workload has the feature (columns absent: a CSV from before the serving sweeps: none)."""
+    from attnsim.kernels.bench_results import with_serving_columns
+
+    frame = with_serving_columns(frame)
+    return frame[feature(frame)].reset_index(drop=True)
+
+
+ROW_FILTERS = {
+    "all": lambda f: f,
+    "paged": lambda f: _serving(f, lambda x: x["page_size"].fillna(0).astype(int) > 0),
+    "fp8": lambda f: _serving(f, lambda x: x["kv_dtype"].astype(str).str.startswith("float8")),
+    "qlen": lambda f: _serving(f, lambda x: x["q_len"].fillna(1).astype(int) > 1),
+}
+
+
 @click.command()
 @gpu_option
 @click.option("--measurements", default=None, type=click.Path(exists=True, dir_okay=False),
@@ -24,20 +40,24 @@ from attnsim.validation.measurements import load_measurements
 @click.option("--out-dir", default=None, type=click.Path(file_okay=False),
               help="Write validation.csv and the plots here.")
 @click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
-def validate(gpu, calibration, measurements, quick, out_dir, fmt):
+@click.option("--rows", "row_filter", default="all", show_default=True, type=click.Choice(list(ROW_FILTERS)),
+              help="Which measured rows to score: all, or those with a paged cache / an fp8 cache / q_len > 1 "
+                   "(the serving sweeps' validation rows; their twins are the baseline).")
+def validate(gpu, calibration, measurements, quick, out_dir, fmt, row_filter):
     """Compare the model's predictions with measured kernel times: MAPE, p90, rank accuracy.
 
     \b
     Examples:
       attnsim validate --measurements results/h100/bench.csv --out-dir results/h100
       attnsim validate --quick --out-dir /tmp/val          # on a GPU: measure, then compare
+      attnsim validate --measurements results/h200/bench_paged.csv --rows paged --gpu h200
     The last line of plain output is the overall MAPE.
     """
     check_format(fmt, ("table", "json"))
     spec = gpu_spec(gpu, calibration)
     if measurements is None:
         measurements = _bench_for_validation(spec, quick, out_dir)
-    rows = predict_measurements(load_measurements(measurements), spec)
+    rows = predict_measurements(ROW_FILTERS[row_filter](load_measurements(measurements)), spec)
     if rows.empty:
         raise InputError("measurements", f"no rows of a predictable strategy ({', '.join(strategies.predictable())})")
     result = {"profile": spec.source, "profile_source": spec.profile_source, "measurements": str(measurements),

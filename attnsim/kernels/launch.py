@@ -150,14 +150,22 @@ def kv_strides(workload: DecodeWorkload) -> tuple[int, int, int]:
     return (page * hkv * d, d, hkv * d) if page else (hkv * n * d, n * d, d)
 
 
+def block_table_stride(workload: DecodeWorkload) -> int:
+    """What run() passes as the block table's row stride: its width, a multiple of 16 for the tables
+    kv_cache builds (Triton specialises on divisibility by 16); 1 for the scratch of a contiguous run."""
+    if not workload.paged:
+        return 1
+    pages = -(-workload.max_context // workload.page_size)
+    return -(-pages // 16) * 16
+
+
 def compile_attention(kernel: strategies.KernelSpec, workload: DecodeWorkload, shape: KernelShape,
                       device: torch.device):
     """Compile (no launch) with the argument types and stride values a packed run passes."""
     dtype, kv_dtype = TORCH_DTYPES[workload.dtype], KV_TORCH_DTYPES[workload.cache_dtype]
     d, hq, ql = workload.head_dim, workload.q_heads, workload.q_len
-    pages_per_seq = -(-workload.max_context // max(1, workload.page_size))
     q_strides = (hq * ql * d, ql * d, d)
-    strides = (*q_strides, *kv_strides(workload), *kv_strides(workload), *q_strides, pages_per_seq)
+    strides = (*q_strides, *kv_strides(workload), *kv_strides(workload), *q_strides, block_table_stride(workload))
     i32, f32 = torch.int32, torch.float32
     pointers = (dtype, kv_dtype, kv_dtype, dtype, i32, i32, i32, f32, f32, i32, f32, f32)
     with torch.cuda.device(device):

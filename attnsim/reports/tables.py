@@ -20,6 +20,7 @@ OPTIONAL_COLUMNS = (
     ("q_len", "head_dim", lambda f: (f["q_len"] != 1).any()),
     ("token_attention_us", "time_us", lambda f: f["token_attention_us"].notna().any()),
     ("layers", "time_us", lambda f: f["layers"].notna().any()),
+    ("bound", "bw_fraction", lambda f: (f["bound"] == "compute").any()),
 )
 
 

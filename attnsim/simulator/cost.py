@@ -87,6 +87,16 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
                           math_rate, gpu.sm_count)
 
 
+def math_bound(gpu: GpuSpec, schedule: Schedule, slots: int) -> bool:
+    """Whether the attention launch's CTAs, all resident at once (min(grid, slots) streaming), are held
+    back by their SMs' tile math rather than by memory: the model's answer to "is this verify block
+    still memory-bound?"."""
+    launch = schedule.attention
+    bw = bandwidth_model(gpu, launch, schedule)
+    n = max(1, min(launch.grid, slots))
+    return bool(bw.per_cta(n) < bw.aggregate(n) / n)
+
+
 def tile_math(workload: DecodeWorkload, tile: int, total_tiles: float) -> tuple[float, float]:
     """(tensor-core FLOPs, dequantised elements) of `total_tiles` KV tiles of `tile` tokens; a short
     last tile is computed in full (masked, not skipped)."""

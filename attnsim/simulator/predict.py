@@ -3,13 +3,16 @@
 Every record says where its numbers come from: `profile_source` (calibrated / transferred /
 datasheet) and `profile_date` for calibrated profiles. `time_us` is one layer on one GPU;
 `token_attention_us` = layers x time_us, the attention time of one decode step through the whole
-model (when the workload comes from a model with a known layer count).
+model (when the workload comes from a model with a known layer count). `bound`: "compute" when the
+attention launch's resident CTAs are held back by their SMs' tile math (cost.math_bound: verify
+blocks of many q_len x group rows, fp8 dequantisation), else "memory".
 """
 
 from __future__ import annotations
 
 from attnsim import strategies
 from attnsim.resolve import plan_for
+from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
@@ -57,5 +60,6 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
         **{f"speedup_vs_{b}": round(t / res.total_us, 4) for b, t in base.items()},
         "grid": sched.grid, "splits": sched.splits, "launches": len(sched.launches),
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
-        "floor_us": round(floor_us(workload, gpu), 3), **provenance(gpu),
+        "floor_us": round(floor_us(workload, gpu), 3),
+        "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory", **provenance(gpu),
     }

@@ -1,0 +1,118 @@
+"""The model of serving workloads: decode predictions are untouched by the tile-math cap, paging costs
+its block-table bytes plus the calibrated paged fields, fp8 halves the KV bytes, verify turns
+compute-bound when the tile math is slow enough, and an fp8 cache is refused where there is no fp8."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from attnsim import strategies
+from attnsim.errors import InputError
+from attnsim.kernels.sweep import quick_sweep, standard_sweep
+from attnsim.resolve import plan_for
+from attnsim.simulator.engine import simulate
+from attnsim.simulator.hardware import from_name
+from attnsim.simulator.predict import predict_one, predict_records
+from attnsim.simulator.profiles import resolve_gpu
+from attnsim.simulator.workload import DecodeWorkload
+
+OURS = ("fa2", "flashdecoding", "streamk")
+
+
+def with_cost(spec, **fields):
+    families = {f for s in strategies.REGISTRY.values() for f in s.families} | {"default"}
+    return dataclasses.replace(spec, cost={f: dataclasses.replace(spec.cost_for(f), **fields) for f in families})
+
+
+@pytest.mark.parametrize("gpu", ["h100", "h200"])
+def test_decode_predictions_do_not_change_with_the_tile_math_cap(gpu):
+    """q_len 1, fp16/bf16, up to 128-head groups: the cap never binds, so predictions equal the
+    model without it (bitwise)."""
+    spec = resolve_gpu(gpu)
+    uncapped = with_cost(spec, mma_flop_per_sm_clock=1e30)
+    points = standard_sweep()[::9] + quick_sweep("bfloat16") + [DecodeWorkload.build(2, 128, 1, 128, 70000)]
+    for w in points:
+        for s in strategies.predictable():
+            assert predict_one(s, w, spec).total_us == predict_one(s, w, uncapped).total_us, (s, w)
+
+
+def test_paging_adds_block_table_bytes_and_nothing_else_until_calibrated():
+    h200 = resolve_gpu("h200")
+    flat = DecodeWorkload.build(8, 8, 1, 128, 32768, dtype="bfloat16")
+    for page in (16, 256):
+        paged = dataclasses.replace(flat, page_size=page)
+        for s in OURS:
+            a, b = plan_for(s, flat, h200), plan_for(s, paged, h200)
+            pages = b.attention.cta_tiles.sum() * max(1, b.kv_tile_tokens // page)
+            assert b.total_bytes() - a.total_bytes() == pytest.approx(4 * pages)
+            ta, tb = simulate(a, h200).total_us, simulate(b, h200).total_us
+            assert ta <= tb <= ta * 1.002
+    slow = with_cost(h200, paged_tile_fixed_us=0.2, paged_hbm_scale=0.9)
+    assert predict_one("fa2", flat, slow).total_us == predict_one("fa2", flat, h200).total_us
+    paged = dataclasses.replace(flat, page_size=16)
+    assert predict_one("fa2", paged, slow).total_us > 1.05 * predict_one("fa2", paged, h200).total_us
+
+
+def test_fp8_reads_half_the_bytes_and_nearly_halves_long_contexts():
+    h200 = resolve_gpu("h200")
+    bf16 = DecodeWorkload.build(16, 8, 1, 128, 131072, dtype="bfloat16")
+    fp8 = dataclasses.replace(bf16, kv_dtype="fp8")
+    assert fp8.kv_bytes() * 2 == bf16.kv_bytes()
+    for s in ("flashdecoding", "streamk"):
+        ratio = predict_one(s, fp8, h200).total_us / predict_one(s, bf16, h200).total_us
+        assert 0.5 <= ratio <= 0.6, (s, ratio)
+
+
+def test_verify_turns_compute_bound_when_the_tile_math_is_slow():
+    """q_len 16 x group 8 = 128 rows (two 64-row q-blocks): at Hopper's dense rate still memory-bound;
+    at a tenth of it the SMs' tile math caps the stream and the records say so."""
+    h200 = resolve_gpu("h200")
+    decode = DecodeWorkload.build(16, 8, 1, 128, 32768, dtype="bfloat16")
+    verify = dataclasses.replace(decode, q_len=16)
+    slow = with_cost(h200, mma_flop_per_sm_clock=400.0)
+    for s in OURS:
+        fast_rec = predict_records(verify, h200, [s])[0]
+        slow_rec = predict_records(verify, slow, [s])[0]
+        assert fast_rec["bound"] == "memory" and slow_rec["bound"] == "compute"
+        assert slow_rec["time_us"] > 1.2 * fast_rec["time_us"]
+        # memory-bound verify re-reads the KV once per q-block: about twice decode, not 16 times
+        ratio = fast_rec["time_us"] / predict_one(s, decode, h200).total_us
+        assert 1.0 <= ratio <= 2.5, (s, ratio)
+    assert predict_records(decode, slow, ["fa2"])[0]["bound"] == "memory"
+
+
+def test_fp8_dequantisation_counts_in_the_tile_math():
+    h200 = resolve_gpu("h200")
+    w = DecodeWorkload.build(1, 64, 1, 128, 65536, kv_dtype="fp8")  # 64-row q-block, one CTA: latency-bound
+    slow_dequant = with_cost(h200, dequant_elem_per_sm_clock=8.0)
+    assert predict_one("fa2", w, slow_dequant).total_us > 1.5 * predict_one("fa2", w, h200).total_us
+    flat = dataclasses.replace(w, kv_dtype="")
+    assert predict_one("fa2", flat, slow_dequant).total_us == predict_one("fa2", flat, h200).total_us
+
+
+@pytest.mark.parametrize("gpu, ok", [("a100", False), ("l40s", True), ("h100", True), ("b200", True)])
+def test_fp8_cache_needs_compute_capability_8_9(gpu, ok):
+    w = DecodeWorkload.build(4, 8, 1, 128, 4096, kv_dtype="fp8")
+    spec = from_name(gpu)
+    if ok:
+        assert predict_one("streamk", w, spec).total_us > 0
+    else:
+        with pytest.raises(InputError) as err:
+            predict_one("streamk", w, spec)
+        assert err.value.field == "kv_dtype" and "8.9" in err.value.message
+
+
+def test_serving_variants_borrow_the_decode_kernels_compiled_resources():
+    """A paged / verify kernel not in the compiled table plans with its decode kernel's entry."""
+    from attnsim.resolve import resolve
+
+    h100 = from_name("h100")
+    decode = DecodeWorkload.build(2, 32, 8, 128, 4096)
+    assert resolve("streamk", decode, h100).resources_source == "compiled table"
+    paged = resolve("streamk", dataclasses.replace(decode, page_size=16), h100)
+    assert paged.resources_source == "compiled table (decode kernel)"
+    assert paged.config.resources == resolve("streamk", decode, h100).config.resources
+    verify = resolve("streamk", dataclasses.replace(decode, q_len=4), h100)  # 16 rows: the m16 entry
+    assert verify.resources_source == "compiled table (decode kernel)"
+    assert np.isfinite(verify.config.resources.regs_per_thread)

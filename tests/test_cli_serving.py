@@ -1,0 +1,99 @@
+"""Serving options on the command line: --model (presets by Hugging Face name, config.json), --tp,
+--page-size/--block-size, --kv-dtype/--kv-cache-dtype, --q-len 1..16, per-token totals; bad input
+is one line naming the field with exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import run_cli
+
+CONFIG = str(Path(__file__).parent / "data" / "llama-3.1-70b-config.json")
+H200 = ["--gpu", "h200"]
+
+
+def predict_json(capsys, *args) -> list[dict]:
+    code, out, err = run_cli(["predict", *H200, "--format", "json", *args], capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_llama_70b_at_tp8_is_8_q_heads_1_kv_head_over_80_layers(capsys):
+    records = predict_json(capsys, "--model", "meta-llama/Llama-3.1-70B", "--tp", "8", "--batch", "16",
+                           "--context", "8k")
+    assert {(r["q_heads"], r["kv_heads"], r["layers"]) for r in records} == {(8, 1, 80)}
+    for r in records:
+        assert r["token_attention_us"] == pytest.approx(80 * r["time_us"], abs=0.1)
+    code, out, _ = run_cli(["predict", *H200, "--model", "meta-llama/Llama-3.1-70B", "--tp", "8"], capsys)
+    header = out.splitlines()[0].split()
+    assert code == 0 and {"layers", "token_attention_us"} <= set(header)
+
+
+def test_config_json_path_and_its_dtype(capsys):
+    records = predict_json(capsys, "--model", CONFIG, "--tp", "8", "--context", "4k")
+    assert {(r["q_heads"], r["kv_heads"], r["layers"], r["dtype"]) for r in records} == {(8, 1, 80, "bfloat16")}
+    assert {r["dtype"] for r in predict_json(capsys, "--model", CONFIG, "--dtype", "half")} == {"float16"}
+
+
+def test_vllm_aliases_give_the_same_records(capsys):
+    ours = predict_json(capsys, "--q-heads", "8", "--kv-heads", "1", "--page-size", "16", "--kv-dtype", "fp8",
+                        "--dtype", "bfloat16", "--context", "32k")
+    theirs = predict_json(capsys, "--q-heads", "8", "--kv-heads", "1", "--block-size", "16", "--kv-cache-dtype",
+                          "fp8", "--dtype", "bf16", "--context", "32k")
+    assert ours == theirs
+    assert {(r["page_size"], r["kv_dtype"]) for r in ours} == {(16, "float8_e4m3fn")}
+
+
+def test_raw_heads_shard_too(capsys):
+    records = predict_json(capsys, "--q-heads", "64", "--kv-heads", "8", "--tp", "16", "--context", "4k")
+    assert {(r["q_heads"], r["kv_heads"], r["layers"], r["token_attention_us"]) for r in records} == {(4, 1, None, None)}
+
+
+def test_verify_and_serving_columns_in_the_table(capsys):
+    code, out, _ = run_cli(["predict", *H200, "--q-heads", "8", "--kv-heads", "1", "--q-len", "8", "--page-size",
+                            "16", "--kv-dtype", "fp8", "--context", "8k"], capsys)
+    assert code == 0 and {"q_len", "page_size", "kv_dtype"} <= set(out.splitlines()[0].split())
+    code, out, _ = run_cli(["predict", *H200, "--context", "8k"], capsys)
+    assert not {"q_len", "page_size", "kv_dtype", "layers"} & set(out.splitlines()[0].split())
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--model", "llama-3.1-70b", "--tp", "3"], "tp:"),
+    (["--page-size", "0"], "page-size:"),
+    (["--block-size", "24"], "page_size:"),
+    (["--gpu", "a100", "--kv-dtype", "fp8"], "kv_dtype:"),
+    (["--q-len", "17"], "q_len:"),
+    (["--model", str(Path(__file__).parent / "data" / "mla-config.json")], "model.kv_lora_rank:"),
+    (["--kv-cache-dtype", "fp8_e5m2"], "kv_dtype:"),
+    (["--q-len", "8", "--context", "4"], "contexts:"),
+])
+def test_bad_serving_input_is_one_line_naming_the_field(capsys, args, field):
+    code, out, err = run_cli(["predict", *args], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and field in err, err
+
+
+def test_bench_sweep_option(capsys):
+    code, out, _ = run_cli(["bench", "--sweep", "paged", "--estimate", "--strategies", "fa2,flashdecoding,streamk"],
+                           capsys)
+    assert code == 0 and out.startswith("94 points")
+    code, _, err = run_cli(["bench", "--quick", "--sweep", "qlen", "--estimate"], capsys)
+    assert code == 2 and "sweep" in err
+
+
+def test_validate_scores_the_serving_rows_of_a_sweep(tmp_path, capsys):
+    """A paged row and its contiguous twin; --rows paged scores the paged one only, predicted as paged."""
+    rows = [dict(gpu="H200", strategy="fa2", batch=4, q_heads=8, kv_heads=1, head_dim=128, context=8192, contexts="8192",
+                 dtype="bfloat16", kv_dtype="bfloat16", page_size=page, q_len=1, time_us=t, status="ok")
+            for page, t in ((16, 50.0), (0, 40.0))]
+    path = tmp_path / "bench_paged.csv"
+    path.write_text("\n".join([",".join(rows[0])] + [",".join(map(str, r.values())) for r in rows]) + "\n")
+    results = {}
+    for which in ("all", "paged"):
+        code, out, err = run_cli(["validate", "--gpu", "h200", "--measurements", str(path), "--rows", which,
+                                  "--format", "json"], capsys)
+        assert code == 0, err
+        results[which] = json.loads(out)["per_strategy"]["fa2"]
+    assert (results["all"]["n"], results["paged"]["n"]) == (2, 1)
