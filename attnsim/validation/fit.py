@@ -67,7 +67,8 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
     report = {"bandwidth_fit": {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak},
               "launch_overhead_us": launch_overhead_us}
     owners = strategies.names(lambda s: bool(s.families))
-    jobs = {s: points[points["strategy"] == s] for s in owners}
+    owner_of = points["strategy"].map(lambda name: strategies.fit_owner(name) if name in strategies.REGISTRY else None)
+    jobs = {s: points[owner_of == s] for s in owners}
     jobs = {s: rows for s, rows in jobs.items() if not rows.empty}
     for strategy, fit in _fit_all(spec, jobs):
         families = strategies.families_of(strategy)
