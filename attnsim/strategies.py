@@ -29,7 +29,7 @@ from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, st
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
              "l2_dirty_fraction")
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
-COMBINE = ("launch_overhead_us", "cta_fixed_us")
+COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
 # Serving cost fields of our kernels, fitted only where calibration has points that exercise them
 # (attnsim bench --sweep cal-serving; calibration.EXERCISED_BY).
 SERVING = ("paged_tile_fixed_us", "paged_hbm_scale", "mma_flop_per_sm_clock", "dequant_elem_per_sm_clock")
@@ -138,6 +138,15 @@ def families_of(name: str) -> tuple[str, ...]:
     return tuple(get(name).families)
 
 
+def fit_owner(name: str) -> str | None:
+    """The strategy whose cost families a strategy's measurements calibrate: itself if it owns
+    families, else the owner running the same kernel (e.g. a plan that runs the stream-K kernel)."""
+    s = get(name)
+    if s.families:
+        return s.name
+    return next((o.name for o in REGISTRY.values() if o.families and s.kernel and o.kernel == s.kernel), None)
+
+
 def all_families() -> dict[str, tuple[str, ...]]:
     """Every cost family any strategy owns -> the parameters calibration fits in it."""
     return {f: params for s in REGISTRY.values() for f, params in s.families.items()}
@@ -184,12 +193,12 @@ register(Strategy(
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
-    options=frozenset({"grid", "dp_outputs"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True,
+    options=frozenset({"grid", "dp_outputs"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, calibrate=True,
     color="#C44E52", aliases=("dp-sk",)))
 register(Strategy(
     "balanced", "balanced split-KV (FlashInfer's planner): per-sequence splits of one chunk size sized to "
     "the resident grid, longest first; runs the FlashDecoding kernels", balanced.partition,
-    options=frozenset({"grid", "chunk_tokens"}), kernel=SPLIT_KERNEL, color="#64B5CD",
+    options=frozenset({"grid", "chunk_tokens"}), kernel=SPLIT_KERNEL, calibrate=True, color="#64B5CD",
     aliases=("balanced-split",)))
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,

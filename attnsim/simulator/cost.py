@@ -20,10 +20,13 @@ clock, shared by its streaming CTAs, so a CTA streams at most
 
     cap(n) = clock x bytes / (FLOPs / mma + conversions / dequant) x min(1, sm_count / n)
 
-bytes/µs, and gets min(agg(n) / n, cap(n)). Decode (q_len 1, BLOCK_M 16, fp16: 16 FLOP per byte) is
-capped ~10x above any rate the HBM delivers, so it stays memory-bound and its predictions do not
-change; speculative verify (q_len x group rows up to 64 per q-block) or fp8 (half the bytes per
-token, plus conversions) approaches the cap, and the model says when verify turns compute-bound.
+bytes/µs, and gets min(agg(n) / n, cap(n)). The cap applies where the tile math exceeds the decode
+kernel's: a verify block (q_len > 1: q_len x group rows, up to 64 per q-block) or an fp8 cache (half
+the bytes per token, plus conversions). Decode (q_len 1, the dtype's KV) is left to its calibrated
+stream rates, which were fitted with its math inside them: a fitted solo CTA rate is a curve
+parameter (stream-K's reaches hundreds of GB/s where no lone CTA streams), and capping it would
+move every decode tail the calibration already accounts for. So decode predictions do not change,
+and the model says when verify or fp8 turns compute-bound.
 
 Paged KV: a CTA's reads include the block-table entries of the pages it touches (planned bytes);
 each tile pays paged_tile_fixed_us (the dependent index load) and the saturated bandwidth is scaled
@@ -81,8 +84,10 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
     hbm_gbps = gpu.hbm_read_gbps * params.hbm_scale * streamed_share
     math_rate = np.inf
     if schedule is not None and launch.name == "attention":
-        hbm_gbps *= params.paged_hbm_scale if schedule.workload.paged else 1.0
-        math_rate = sm_math_rate(params, gpu, schedule.workload, schedule.kv_tile_tokens, launch, moved)
+        w = schedule.workload
+        hbm_gbps *= params.paged_hbm_scale if w.paged else 1.0
+        if w.q_len > 1 or w.kv_fp8:  # more tile math than the decode calibration saw (module docstring)
+            math_rate = sm_math_rate(params, gpu, w, schedule.kv_tile_tokens, launch, moved)
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
                           math_rate, gpu.sm_count)
 

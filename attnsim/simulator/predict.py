@@ -1,16 +1,19 @@
 """Predictions as records: plan + simulate each strategy for each workload, with speedups.
 
 Every record says where its numbers come from: `profile_source` (calibrated / transferred /
-datasheet) and `profile_date` for calibrated profiles. `time_us` is one layer on one GPU;
-`token_attention_us` = layers x time_us, the attention time of one decode step through the whole
-model (when the workload comes from a model with a known layer count). `bound`: "compute" when the
-attention launch's resident CTAs are held back by their SMs' tile math (cost.math_bound: verify
-blocks of many q_len x group rows, fp8 dequantisation), else "memory".
+datasheet), `profile_date` for calibrated profiles, and how far to trust it: the error band of its
+regime (err_lo_pct..err_hi_pct of predicted / measured - 1) and the measured-time range it implies
+(time_lo_us..time_hi_us). `time_us` is one layer on one GPU; `token_attention_us` = layers x
+time_us, the attention time of one decode step through the whole model (when the workload comes
+from a model with a known layer count). `bound`: "compute" when the attention launch's resident
+CTAs are held back by their SMs' tile math (cost.math_bound: verify blocks of many q_len x group
+rows, fp8 dequantisation), else "memory".
 """
 
 from __future__ import annotations
 
 from attnsim import strategies
+from attnsim.simulator import bands
 from attnsim.resolve import plan_for
 from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
@@ -49,7 +52,17 @@ def workload_fields(workload: DecodeWorkload) -> dict:
 
 
 def provenance(gpu: GpuSpec) -> dict:
-    return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date}
+    return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date,
+            "expected_error_pct": gpu.expected_error_pct}
+
+
+def error_band(res: SimResult, gpu: GpuSpec) -> dict:
+    """The prediction's error band (simulator.bands) and the measured-time range it implies."""
+    lo, hi = bands.band(gpu.error_bands, res.schedule.attention.family, res.schedule.workload.kv_bytes(),
+                        gpu.profile_source)
+    t_lo, t_hi = bands.measured_range_us(res.total_us, lo, hi)
+    return {"err_lo_pct": round(lo, 2), "err_hi_pct": round(hi, 2), "time_lo_us": round(t_lo, 3),
+            "time_hi_us": round(t_hi, 3)}
 
 
 def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec, base: dict) -> dict:
@@ -61,5 +74,6 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
         "grid": sched.grid, "splits": sched.splits, "launches": len(sched.launches),
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
         "floor_us": round(floor_us(workload, gpu), 3),
-        "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory", **provenance(gpu),
+        "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory",
+        **error_band(res, gpu), **provenance(gpu),
     }

@@ -13,7 +13,7 @@ from attnsim.strategies import predictable
 
 STRATEGIES = predictable()
 from attnsim.simulator.predict import predict_one
-from attnsim.simulator.profile_io import load_profile, read_profile_document, shipped_profile_path
+from attnsim.simulator.profile_io import fit_mape_pct, load_profile, read_profile_document, shipped_profile_path
 from attnsim.simulator.profiles import resolve_gpu, transfer_from, write_transferred_profile
 from attnsim.simulator.transfer import EXPECTED_MARGIN_PCT, OTHER_ARCH, RULES, SAME_ARCH, transfer_profile
 from attnsim.simulator.workload import DecodeWorkload
@@ -128,10 +128,11 @@ def test_bad_targets_are_refused():
 # ---- the resolver's defaults, an explicit source, the profile file ----
 
 def test_presets_without_a_profile_resolve_to_transfers_and_none_to_the_datasheet():
-    assert resolve_gpu("h200") == H200  # from the shipped H100 profile, the nearest calibrated architecture
+    assert resolve_gpu("h200").profile_source == "calibrated"  # a measured H200 profile ships
     a100 = resolve_gpu("a100")
     assert a100.profile_source == "transferred" and a100.source.startswith("transferred from h100-sxm")
-    assert a100.expected_error_pct is not None and a100.expected_error_pct > resolve_gpu("h200").expected_error_pct
+    assert a100.expected_error_pct is not None and a100.expected_error_pct > H200.expected_error_pct
+    assert resolve_gpu("b200").source.startswith("transferred from h200")  # nearest bandwidth among sm90 profiles
     assert resolve_gpu("a100", "none") is PRESETS["a100-80gb"]
     assert resolve_gpu("a100", "none").profile_source == "datasheet"
     assert H100.profile_source == "calibrated"  # derived from the shipped profile's source text
@@ -142,7 +143,8 @@ def test_b200_transfers_as_another_architecture():
     spec = resolve_gpu("b200")
     assert (spec.compute_capability, spec.sm_count) == ((10, 0), 148)
     assert spec.profile_source == "transferred" and set(spec.kernels) == set(H100.kernels)
-    assert spec.expected_error_pct == pytest.approx(_h100_fit_mape() + EXPECTED_MARGIN_PCT[OTHER_ARCH], abs=0.05)
+    h200_mape = fit_mape_pct(read_profile_document(shipped_profile_path("h200")))  # nearest bandwidth: the H200
+    assert spec.expected_error_pct == pytest.approx(h200_mape + EXPECTED_MARGIN_PCT[OTHER_ARCH], abs=0.05)
 
 
 def test_written_profile_round_trips_and_says_what_was_carried(tmp_path):

@@ -27,8 +27,8 @@ def with_cost(spec, **fields):
 
 @pytest.mark.parametrize("gpu", ["h100", "h200"])
 def test_decode_predictions_do_not_change_with_the_tile_math_cap(gpu):
-    """q_len 1, fp16/bf16, up to 128-head groups: the cap never binds, so predictions equal the
-    model without it (bitwise)."""
+    """q_len 1 with the dtype's KV, up to 128-head groups: the cap does not apply (decode keeps its
+    calibrated stream rates), so predictions equal the model without it, bitwise, on every profile."""
     spec = resolve_gpu(gpu)
     uncapped = with_cost(spec, mma_flop_per_sm_clock=1e30)
     points = standard_sweep()[::9] + quick_sweep("bfloat16") + [DecodeWorkload.build(2, 128, 1, 128, 70000)]
