@@ -9,8 +9,12 @@ Format (every key optional unless said; sizes are integers or strings like "4k",
     whatif_gpus = ["h100", "h200", "a100", "l40s"]   # [] turns the what-if section off
     strategies = ["fa2", "flashdecoding", "streamk"]   # any modelled strategy (`attnsim predict --help`)
     dtype = "float16"
-    q_len = 1
-    models = ["llama-3.1-8b"]          # presets; and/or raw [[shapes]] below (one of them required)
+    q_len = 1                          # 2..16: speculative-decoding verify
+    tp = 1                             # tensor-parallel GPUs: heads per GPU = heads / tp (vLLM's rule)
+    page_size = 16                     # paged KV cache (default 0: contiguous)
+    kv_dtype = "fp8"                   # KV cache dtype (default: dtype)
+    models = ["llama-3.1-8b"]          # presets or config.json paths (relative to this file); and/or
+                                       # raw [[shapes]] below (one of them required)
     batches = [1, 8]
     contexts = ["1k", "4k", "64k"]     # or { from = "1k", to = "512k", per_octave = 1 }
 
@@ -46,7 +50,7 @@ import numpy as np
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.scenarios import models
+from attnsim.scenarios import hf_config, models
 from attnsim.scenarios.checks import Checker, ScenarioError, Problem, suggest
 from attnsim.scenarios.ragged import read_ragged
 from attnsim.scenarios.scenario import Scenario, TimelineChoice
@@ -55,7 +59,8 @@ from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.workload import DTYPE_ALIASES, DTYPE_BYTES
 
 TOP_KEYS = ("name", "title", "description", "gpus", "whatif_gpus", "strategies", "dtype", "q_len",
-            "models", "shapes", "batches", "contexts", "ragged", "timeline")
+            "tp", "page_size", "kv_dtype", "models", "shapes", "batches", "contexts", "ragged", "timeline")
+SERVING_KEYS = ("q_len", "page_size", "kv_dtype")  # workload fields set once per scenario
 WHATIF_DEFAULT = ("h100", "h200", "a100", "l40s")
 
 
@@ -102,7 +107,7 @@ def parse_scenario(text: str, source: str, base_dir: Path, default_name: str = "
 
 def _read_fields(data: dict, check: Checker, base_dir: Path, default_name: str) -> dict:
     name = check.string(data, "name", (), default_name)
-    shapes = _read_models(data, check) + _read_shapes(data, check)
+    shapes = _shard(_read_models(data, check, base_dir) + _read_shapes(data, check), data, check)
     if not shapes and "models" not in data and "shapes" not in data:
         check.fail(("models",), "missing: give `models = [...]` and/or [[shapes]] tables")
     ragged = read_ragged(check.tables(data, "ragged"), check)
@@ -118,22 +123,40 @@ def _read_fields(data: dict, check: Checker, base_dir: Path, default_name: str) 
         whatif_gpus=tuple(_read_gpus(data, "whatif_gpus", list(WHATIF_DEFAULT), check, base_dir)),
         strategies=tuple(_read_strategies(data, check)), dtype=_read_dtype(data, check),
         q_len=check.integer(data, "q_len", (), 1), batches=tuple(sorted(set(batches))) if contexts else (),
+        page_size=check.integer(data, "page_size", (), 0, minimum=0), kv_dtype=check.string(data, "kv_dtype", (), ""),
         contexts=tuple(contexts), ragged=tuple(ragged), source=check.source,
         timeline=_read_timeline(data, check, shapes, ragged),
     )
 
 
-def _read_models(data: dict, check: Checker) -> list[models.ModelShape]:
+def _read_models(data: dict, check: Checker, base_dir: Path) -> list[models.ModelShape]:
+    """Presets by name, or Hugging Face config.json files (paths relative to the scenario file)."""
     if "models" not in data:
         return []
     found = []
     for i, name in enumerate(check.list_of(data, "models", (), (str,))):
         try:
-            found.append(models.from_name(name))
-        except InputError:
-            check.fail(("models", i), f"unknown model {name!r}{suggest(models.canonical_name(name), models.MODELS)} "
-                                      f"(`attnsim scenarios` lists them)")
+            found.append(models.from_name(str(base_dir / name) if hf_config.looks_like_config(name) else name))
+        except InputError as exc:
+            hint = exc.message if hf_config.looks_like_config(name) else (
+                f"unknown model {name!r}{suggest(models.canonical_name(name), models.MODELS)} "
+                "(`attnsim scenarios` lists them)")
+            check.fail(("models", i), hint)
     return found
+
+
+def _shard(shapes: list[models.ModelShape], data: dict, check: Checker) -> list[models.ModelShape]:
+    """Each shape's heads on one GPU of a `tp`-way tensor-parallel group."""
+    tp = check.integer(data, "tp", (), 1)
+    if not tp or tp == 1:
+        return shapes
+    sharded = []
+    for shape in shapes:
+        try:
+            sharded.append(shape.sharded(tp))
+        except InputError as exc:
+            check.fail(("tp",), exc.message)
+    return sharded
 
 
 def _read_shapes(data: dict, check: Checker) -> list[models.ModelShape]:
@@ -249,5 +272,6 @@ def _check_cases(scenario: Scenario, check: Checker) -> None:
     for key, cases in (("contexts", scenario.uniform_cases), ("ragged", scenario.ragged_cases)):
         try:
             cases()
-        except InputError as exc:
-            check.fail((key,), exc.message)
+        except InputError as exc:  # a serving key the workload refuses is named itself (page_size = 24)
+            check.fail((exc.field if exc.field in SERVING_KEYS else key,), exc.message)
+            return

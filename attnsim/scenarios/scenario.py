@@ -95,15 +95,18 @@ class Scenario:
     whatif_gpus: tuple[GpuSpec, ...] = ()
     dtype: str = "float16"
     q_len: int = 1
+    page_size: int = 0  # paged KV cache: tokens per page (0: contiguous)
+    kv_dtype: str = ""  # KV cache dtype ("": dtype)
     description: str = ""
     source: str = ""  # the file it was loaded from
     timeline: TimelineChoice = field(default_factory=TimelineChoice)
 
     def _uniform(self, shape: ModelShape, batch: int, context: int) -> Case:
-        return Case(shape, shape.workload(batch, context, self.dtype, self.q_len))
+        return Case(shape, shape.workload(batch, context, self.dtype, self.q_len, self.page_size, self.kv_dtype))
 
     def _ragged(self, shape: ModelShape, mix: RaggedMix) -> Case:
-        return Case(shape, shape.workload(mix.batch, list(mix.contexts()), self.dtype, self.q_len), mix.name)
+        return Case(shape, shape.workload(mix.batch, list(mix.contexts()), self.dtype, self.q_len, self.page_size,
+                                          self.kv_dtype), mix.name)
 
     def uniform_cases(self) -> list[Case]:
         return [self._uniform(s, b, c) for s in self.shapes for b in self.batches for c in self.contexts]
