@@ -35,6 +35,10 @@ from attnsim.simulator.workload import DecodeWorkload
 
 K_TILE_BYTES = 16 * 1024  # our kernels' default KV tile: one 16 KB K tile (64 tokens at d 128, fp16; 128 at fp8)
 FP8_MIN_CC = (8, 9)
+# A paged tile's K/V address depends on a block-table load, which Triton's pipeliner schedules a stage
+# earlier: at the kernels' 3 stages it keeps one K/V buffer, at 5 two, as the contiguous loop at 3
+# (compiled for sm_90: 72 KB of shared memory either way). So paged kernels default to 2 more stages.
+PAGED_EXTRA_STAGES = 2
 COMBINE_KERNEL = "combine"
 COMBINE_WARPS = 8
 KERNEL_OPTIONS = frozenset({"kv_tile_tokens", "num_warps", "num_stages", "resources", "combine_resources"})
@@ -53,6 +57,11 @@ def default_kv_tile_tokens(workload: DecodeWorkload) -> int:
     rate stay the same for fp8. Tiles and pages are powers of two, so a tile holds whole pages or
     lies inside one: the plans need no other alignment (a page index per tile or per page)."""
     return max(16, K_TILE_BYTES // (workload.head_dim * workload.kv_dtype_bytes))
+
+
+def default_stages(kernel: strategies.KernelSpec, workload: DecodeWorkload) -> int:
+    """The registry's pipeline depth, PAGED_EXTRA_STAGES deeper for a paged cache."""
+    return kernel.stages + (PAGED_EXTRA_STAGES if workload.paged else 0)
 
 
 def kernel_key(kernel: str, workload: DecodeWorkload, tile: int, warps: int, stages: int) -> str:
@@ -75,7 +84,8 @@ def compiled_table(compute_capability: tuple[int, int]) -> dict:
 def estimated_resources(workload: DecodeWorkload, tile: int, warps: int, stages: int) -> CtaResources:
     """Triton's shared memory for our tile loop: (stages - 1) K+V tiles in flight plus a small
     epilogue buffer (matches the compiled d64/d128 kernels); registers: a typical 128."""
-    smem = (stages - 1) * 2 * tile * workload.head_dim * workload.kv_dtype_bytes + 6144
+    buffers = max(1, stages - 1 - (PAGED_EXTRA_STAGES if workload.paged else 0))
+    smem = buffers * 2 * tile * workload.head_dim * workload.kv_dtype_bytes + 6144
     return CtaResources(32 * warps, 128, smem)
 
 
@@ -91,7 +101,8 @@ def _attention_resources(kernel, workload, gpu, tile, warps, stages) -> tuple[Ct
     res, source = _lookup(gpu, kernel_key(kernel.name, workload, tile, warps, stages))
     if res is None and (workload.paged or workload.kv_dtype or workload.q_len > 1):
         decode = replace(workload, page_size=0, kv_dtype="", q_len=1)  # same BLOCK_M: q_len x group rows
-        decode_key = kernel_key(kernel.name, decode, tile, warps, stages).replace(
+        decode_stages = stages - (PAGED_EXTRA_STAGES if workload.paged else 0)
+        decode_key = kernel_key(kernel.name, decode, tile, warps, decode_stages).replace(
             f"/m{query_tile_rows(decode)}/", f"/m{query_tile_rows(workload)}/")
         res, source = _lookup(gpu, decode_key)
         source = f"{source} (decode kernel)" if res else source
@@ -104,7 +115,7 @@ def _fitting_shape(kernel, workload, gpu, options) -> tuple[int, int, CtaResourc
     what a kernel author does for a GPU with less shared memory (e.g. d 256 on an L40S)."""
     tile = options.kv_tile_tokens or default_kv_tile_tokens(workload)
     warps = options.num_warps or kernel.warps
-    stages = options.num_stages or kernel.stages
+    stages = options.num_stages or default_stages(kernel, workload)
     res, source = _attention_resources(kernel, workload, gpu, tile, warps, stages)
     while occupancy(gpu, res).blocks_per_sm == 0:
         if options.num_stages is None and stages > 1:
@@ -122,7 +133,7 @@ def kernel_config(kernel: strategies.KernelSpec, workload: DecodeWorkload, gpu: 
     warps = options.num_warps or kernel.warps
     if options.resources:
         tile = options.kv_tile_tokens or default_kv_tile_tokens(workload)
-        stages, res, source = options.num_stages or kernel.stages, options.resources, "given"
+        stages, res, source = options.num_stages or default_stages(kernel, workload), options.resources, "given"
     else:
         tile, stages, res, source = _fitting_shape(kernel, workload, gpu, options)
     merged = replace(workload, page_size=0, kv_dtype="")  # the combine reads partials: only q_len x group matter

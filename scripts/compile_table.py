@@ -114,7 +114,9 @@ def main() -> None:
     import torch
     import triton
 
-    table = {r.pop("key"): r for r in rows if "error" not in r}
+    table = {}
+    for r in sorted((r for r in rows if "error" not in r), key=lambda r: r["regs_per_thread"]):
+        table[r.pop("key")] = r  # variants sharing a key (q_len x group rows): the larger registers win
     doc = {"format": "attnsim-compiled-kernels", "compute_capability": list(torch.cuda.get_device_capability()),
            "source": f"Triton {triton.__version__} kernels compiled for {torch.cuda.get_device_name()} "
                      f"(sm_{''.join(map(str, torch.cuda.get_device_capability()))}), {time.strftime('%Y-%m-%d')}; "

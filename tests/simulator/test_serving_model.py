@@ -108,7 +108,7 @@ def test_serving_variants_borrow_the_decode_kernels_compiled_resources():
     from attnsim.resolve import resolve
 
     h100 = from_name("h100")
-    decode = DecodeWorkload.build(2, 32, 8, 128, 4096)
+    decode = DecodeWorkload.build(2, 32, 8, 64, 4096)  # d 64: no serving variant in the table
     assert resolve("streamk", decode, h100).resources_source == "compiled table"
     paged = resolve("streamk", dataclasses.replace(decode, page_size=16), h100)
     assert paged.resources_source == "compiled table (decode kernel)"

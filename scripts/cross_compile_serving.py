@@ -1,0 +1,138 @@
+"""Compiled resources of the serving kernel variants, cross-compiled for sm_90 on a host without a GPU.
+
+    PYTHONPATH=. python3 scripts/cross_compile_serving.py --table attnsim/profiles/kernels_sm90.json
+
+`scripts/compile_table.py` records what our kernels ask of an SM by compiling on the device; this
+compiles the same kernels with the same Triton (its bundled ptxas) for target sm_90 through
+`triton.compile`, specialising the arguments as the JIT does for a run (pointers 16-byte aligned,
+integers divisible by 16 marked so, integers equal to 1 folded), and reads registers from the cubin
+(cuobjdump) and shared memory from the compile's metadata. It first recompiles the contiguous
+decode kernels already in the table and stops unless each matches the device's entry; then it adds
+the entries of compile_table.SERVING_VARIANTS that are missing, each marked with its provenance.
+The device run of compile_table.py replaces them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compile_table import DTYPES, SERVING_VARIANTS, _gpu, _workload  # noqa: E402
+
+TRITON_DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float8_e4m3fn": "fp8e4nv"}
+CHECK = [(kernel, dtype, group) for kernel in ("fa2", "flashdecoding", "streamk") for dtype in DTYPES for group in (8, 64)]
+
+
+def _signature(fn, workload, shape):
+    """(signature, constexprs, attrs) of a packed run of `workload` (launch.compile_attention's arguments)."""
+    from attnsim.kernels.launch import block_table_stride, kv_strides
+
+    q, kv = TRITON_DTYPES[workload.dtype], TRITON_DTYPES[workload.cache_dtype]
+    pointers = dict(q_ptr=q, k_ptr=kv, v_ptr=kv, o_ptr=q, seg_offsets_ptr="i32", seg_ptr="i32", flags_ptr="i32",
+                    o_part_ptr="fp32", lse_part_ptr="fp32", bt_ptr="i32", k_scale_ptr="fp32", v_scale_ptr="fp32")
+    d, hq, ql = workload.head_dim, workload.q_heads, workload.q_len
+    values = dict(zip(("stride_qb", "stride_qh", "stride_qi"), (hq * ql * d, ql * d, d)))
+    values.update(zip(("stride_kb", "stride_kh", "stride_kn"), kv_strides(workload)))
+    values.update(zip(("stride_vb", "stride_vh", "stride_vn"), kv_strides(workload)))
+    values.update(stride_ob=hq * ql * d, stride_oh=ql * d, stride_oi=d, stride_bt=block_table_stride(workload),
+                  group=workload.group)
+    consts, sig, attrs = dict(shape.constexprs()), {}, {}
+    consts.pop("num_warps"), consts.pop("num_stages")
+    for i, name in enumerate(fn.arg_names):
+        if name in pointers:
+            sig[name], attrs[(i,)] = "*" + pointers[name], [["tt.divisibility", 16]]
+        elif name == "qk_scale":
+            sig[name] = "fp32"
+        elif name in consts:
+            sig[name] = "constexpr"
+        elif values[name] == 1:
+            sig[name], consts[name] = "constexpr", 1
+        else:
+            sig[name] = "i32"
+            if values[name] % 16 == 0:
+                attrs[(i,)] = [["tt.divisibility", 16]]
+    return sig, consts, attrs
+
+
+def _resources(strategy: str, workload) -> tuple[str, dict]:
+    """(resolver key, {threads, regs_per_thread, smem_bytes, spills}): the larger of group == 1 and group."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from attnsim import strategies
+    from attnsim.kernels.launch import jit_function, kernel_shape
+    from attnsim.resolve import kernel_key, resolve
+
+    spec = strategies.get(strategy)
+    shape = kernel_shape(workload, resolve(strategy, workload, _gpu()).config)
+    fn = jit_function(spec.kernel)
+    regs = smem = stack = 0
+    for group in (1, workload.group):
+        w = _workload(workload.head_dim, workload.dtype, group, workload.q_len, workload.page_size, workload.kv_dtype)
+        sig, consts, attrs = _signature(fn, w, shape)
+        compiled = triton.compile(ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", 90, 32),
+                                  options={"num_warps": shape.num_warps, "num_stages": shape.num_stages})
+        r, s = _cubin_usage(compiled.asm["cubin"])
+        regs, stack, smem = max(regs, r), max(stack, s), max(smem, compiled.metadata.shared)
+    key = kernel_key(spec.kernel.name, workload, shape.block_n, shape.num_warps, shape.num_stages)
+    return key, {"threads": 32 * shape.num_warps, "regs_per_thread": regs, "smem_bytes": smem, "spills": int(stack > 0)}
+
+
+def _cubin_usage(cubin: bytes) -> tuple[int, int]:
+    """(registers, stack bytes) of the one kernel in a cubin, from cuobjdump -res-usage."""
+    import triton
+
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as f:
+        f.write(cubin)
+    try:
+        out = subprocess.run([str(tool), "-res-usage", f.name], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(f.name)
+    regs, stack = re.search(r"REG:(\d+).*?STACK:(\d+)", out, re.S).groups()
+    return int(regs), int(stack)
+
+
+def _job(job):
+    strategy, dtype, group, *serving = job
+    return _resources(strategy, _workload(128, dtype, group, *serving))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", required=True, help="compiled table JSON to check against and extend")
+    parser.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1))
+    args = parser.parse_args()
+    import triton
+
+    doc = json.loads(Path(args.table).read_text())
+    jobs = [(s, t, *v) for s in ("fa2", "flashdecoding", "streamk") for t in DTYPES for v in SERVING_VARIANTS]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for key, got in pool.map(_job, CHECK):
+            want = doc["kernels"][key]
+            if (got["regs_per_thread"], got["smem_bytes"]) != (want["regs_per_thread"], want["smem_bytes"]):
+                raise SystemExit(f"{key}: cross-compiled {got}, the device recorded {want}: not adding entries")
+        print(f"{len(CHECK)} decode kernels match the device's table")
+        added = {}
+        for key, got in pool.map(_job, jobs):  # variants sharing a key (q_len x group rows): the larger
+            if key not in doc["kernels"] and got["regs_per_thread"] >= added.get(key, {}).get("regs_per_thread", 0):
+                added[key] = {**got, "source": f"cross-compiled for sm_90 on a CPU host, Triton {triton.__version__}"}
+    doc["kernels"] = dict(sorted({**doc["kernels"], **added}.items()))
+    from attnsim.fileio import write_text
+
+    write_text(args.table, json.dumps(doc, indent=1) + "\n")
+    print(f"added {len(added)} serving entries to {args.table}; spills: "
+          f"{[k for k, v in added.items() if v['spills']] or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
