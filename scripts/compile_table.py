@@ -9,8 +9,8 @@ specialises integer arguments equal to 1, so `group` is compiled both as 1 and a
 register count is kept. Compiles run in parallel processes (each owns a CUDA context).
 
 Serving variants (issue 13), at head_dim 128 (the serving models'): every page size, an fp8 cache
-(contiguous and in 16-token pages), and verify blocks q_len {2, 4, 8, 16} at groups 4 and 8 (query
-rows 8..128); keys carry the variant (attnsim.resolve.kernel_key), others fall back to the decode
+(contiguous and in 16-token pages), verify blocks q_len {2, 4, 8, 16} at groups 4 and 8 (query
+rows 8..128), and verify on 16-token pages with and without fp8; keys carry the variant (attnsim.resolve.kernel_key), others fall back to the decode
 kernel's entry.
 """
 
@@ -27,7 +27,8 @@ DTYPES = ("float16", "bfloat16")
 GROUPS = (8, 32, 64)  # query-tile rows 16, 32, 64
 # (group, q_len, page_size, kv_dtype) at head_dim 128
 SERVING_VARIANTS = ([(8, 1, page, "") for page in (16, 32, 64, 128, 256)] + [(8, 1, page, "fp8") for page in (0, 16)]
-                    + [(group, q, 0, "") for group in (4, 8) for q in (2, 4, 8, 16)])
+                    + [(group, q, 0, "") for group in (4, 8) for q in (2, 4, 8, 16)]
+                    + [(8, q, 16, kv) for kv in ("", "fp8") for q in (2, 4, 8, 16)])  # vLLM-style: verify, 16-token pages
 
 
 def _workload(head_dim, dtype, group, q_len=1, page_size=0, kv_dtype=""):
