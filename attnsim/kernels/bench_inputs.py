@@ -90,15 +90,19 @@ class PointCache:
 
 def point_cache(w: DecodeWorkload, k, v, seed: int = 0) -> PointCache:
     """The point's cache layout from the (poisoned) contiguous views k, v: fp8 and/or paged."""
-    from attnsim.kernels.kv_cache import fp8_quantize, paged
+    from attnsim.kernels.kv_cache import fp8_quantize, paged, paged_fp8
 
-    kwargs = {}
+    if w.paged and w.kv_fp8:
+        ref_k, k, table, k_scale = paged_fp8(k, w.contexts, w.page_size, seed)
+        ref_v, v, _, v_scale = paged_fp8(v, w.contexts, w.page_size, seed)
+        return PointCache(k, v, ref_k, ref_v, dict(block_table=table, k_scale=k_scale, v_scale=v_scale))
     if w.kv_fp8:
-        (k, kwargs["k_scale"]), (v, kwargs["v_scale"]) = fp8_quantize(k), fp8_quantize(v)
-    ref_k, ref_v = k, v
+        (k, k_scale), (v, v_scale) = fp8_quantize(k), fp8_quantize(v)
+        return PointCache(k, v, k, v, dict(k_scale=k_scale, v_scale=v_scale))
     if w.paged:
-        (k, kwargs["block_table"]), (v, _) = paged(k, w.contexts, w.page_size, seed), paged(v, w.contexts, w.page_size, seed)
-    return PointCache(k, v, ref_k, ref_v, kwargs)
+        (pool_k, table), (pool_v, _) = paged(k, w.contexts, w.page_size, seed), paged(v, w.contexts, w.page_size, seed)
+        return PointCache(pool_k, pool_v, k, v, dict(block_table=table))
+    return PointCache(k, v, k, v)
 
 
 def make_query(w: DecodeWorkload, point_index: int, device: str = "cuda", seed: int = 0):

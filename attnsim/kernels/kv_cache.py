@@ -3,6 +3,8 @@ scales, and a page pool with shuffled block tables (vLLM / FlashInfer layout).
 
 - fp8 (e4m3, float8_e4m3fn): per kv-head, scale = max |x| over every sequence, token and element
   of that head / 448 (e4m3's largest finite value), stored x / scale; NaN stays NaN (padding poison).
+  Pools are paged in the source dtype and quantised elementwise with the contiguous cache's scales
+  (no fp8 indexing kernels needed on the GPU), so they hold the very bytes of the quantised cache.
   Dequantised, x_fp8 * scale is what the kernels attend and the float64 reference checks against.
 - pages: sequence s's tokens go to ceil(context_s / page_size) pages drawn in random order from a
   pool [num_pages, page_size, kv_heads, head_dim]; block_table int32 [batch, max pages rounded up to 16] lists them.
@@ -21,11 +23,32 @@ FP8_MAX = 448.0  # largest finite float8_e4m3fn
 TABLE_WIDTH_MULTIPLE = 16
 
 
+def fp8_scales(cache: torch.Tensor) -> torch.Tensor:
+    """Per-kv-head scales float32 [kv_heads] of a contiguous cache [batch, kv_heads, n, d] (NaN ignored)."""
+    amax = cache.float().abs().nan_to_num(0.0, 0.0, 0.0).amax(dim=(0, 2, 3))
+    return torch.where(amax > 0, amax / FP8_MAX, torch.ones_like(amax)).contiguous()
+
+
+def to_fp8(x: torch.Tensor, scale: torch.Tensor, head_axis: int) -> torch.Tensor:
+    """x / scale (broadcast along `head_axis`) as float8_e4m3fn: elementwise, so a contiguous cache and
+    a page pool of the same values quantise to the same bytes."""
+    shape = [1] * x.dim()
+    shape[head_axis] = -1
+    return (x.float() / scale.view(shape)).to(torch.float8_e4m3fn)
+
+
 def fp8_quantize(cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """cache [batch, kv_heads, n, d] -> (float8_e4m3fn of the same shape, scale float32 [kv_heads])."""
-    amax = cache.float().abs().nan_to_num(0.0, 0.0, 0.0).amax(dim=(0, 2, 3))  # [kv_heads]
-    scale = torch.where(amax > 0, amax / FP8_MAX, torch.ones_like(amax))
-    return (cache.float() / scale[None, :, None, None]).to(torch.float8_e4m3fn), scale.contiguous()
+    scale = fp8_scales(cache)
+    return to_fp8(cache, scale, 1), scale
+
+
+def paged_fp8(cache: torch.Tensor, contexts, page_size: int, seed: int = 0):
+    """(fp8 contiguous cache, fp8 pool, block_table, scale): `paged` of the cache, then both quantised
+    with the contiguous cache's per-kv-head scales."""
+    scale = fp8_scales(cache)
+    pool, table = paged(cache, contexts, page_size, seed)
+    return to_fp8(cache, scale, 1), to_fp8(pool, scale, 2), table, scale
 
 
 def paged(cache: torch.Tensor, contexts, page_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

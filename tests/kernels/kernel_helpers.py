@@ -47,7 +47,7 @@ def serving_inputs(workload: DecodeWorkload, device, seed: int, pad_tokens: int 
     quantised to fp8 (per-kv-head scales) and/or paged into a shuffled pool (kv_cache), as the
     workload says. The reference reads the pages back through the block table (gather_pages) and
     dequantises the same fp8 values in float64."""
-    from attnsim.kernels.kv_cache import fp8_quantize, paged
+    from attnsim.kernels.bench_inputs import point_cache
     from attnsim.kernels.reference import gather_pages
 
     w, gen = workload, torch.Generator().manual_seed(seed)
@@ -59,11 +59,9 @@ def serving_inputs(workload: DecodeWorkload, device, seed: int, pad_tokens: int 
         k[i, :, n:] = float("nan")
         v[i, :, n:] = float("nan")
     q, k, v = (t.to(TORCH_DTYPES[w.dtype]) for t in (q, k, v))
-    kwargs = {}
-    if w.kv_fp8:
-        (k, kwargs["k_scale"]), (v, kwargs["v_scale"]) = fp8_quantize(k), fp8_quantize(v)
-    if w.paged:
-        (k, kwargs["block_table"]), (v, _) = paged(k, w.contexts, w.page_size, seed), paged(v, w.contexts, w.page_size, seed)
+    cache = point_cache(w, k, v, seed)
+    k, v, kwargs = cache.k, cache.v, cache.run_kwargs
+    if w.paged:  # the reference reads the pool back through the block table, not the source
         k_ref, v_ref = (gather_pages(t, kwargs["block_table"], w.max_context) for t in (k, v))
     else:
         k_ref, v_ref = k, v
