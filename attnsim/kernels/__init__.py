@@ -9,6 +9,9 @@ Contract (shared by the kernels, `attnsim bench` and calibration):
     out = launcher.run(q, k_cache, v_cache, out=None)   # q [batch, q_heads, head_dim];
                                                          # k/v [batch, kv_heads, max_context, head_dim];
                                                          # lengths come from workload.contexts
+    out = launcher.run(q, k_pool, v_pool, block_table=bt, k_scale=ks, v_scale=vs)
+        # serving: q [batch, q_heads, q_len, head_dim]; pools [num_pages, page_size, kv_heads, head_dim]
+        # (kv_cache.py builds them); fp8 scales [kv_heads] (launch_inputs.py checks every input)
 
 Nothing here touches the GPU at import time.
 """

@@ -10,10 +10,12 @@ import torch
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.kernels.launch import prepare
+from attnsim.kernels.launch import interpreting, prepare
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
+from attnsim.resolve import plan_for
 from kernel_helpers import TOLERANCE, run_serving, serving_inputs
+from test_plan_contract import _same_schedule
 
 STRATEGIES = strategies.ours()
 
@@ -82,3 +84,15 @@ def test_launcher_names_a_missing_or_wrong_input(device, h100):
         launcher.run(q[:, :, 0], k, v, **kwargs)  # 3-D q is decode (q_len 1) only
     with pytest.raises(InputError, match="k_cache"):
         launcher.run(q, k.to(torch.float16), v, **kwargs)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_model_plans_what_the_launcher_uploads(name, h100):
+    """The Schedule the model simulates for a serving workload is the one the launcher runs (CPU:
+    on a GPU the compiled resources may differ from the tables, test_kernels_gpu compares those)."""
+    if not interpreting():
+        pytest.skip("CPU contract test")
+    workload, config = case(name)
+    for strategy in STRATEGIES:
+        launcher = prepare(strategy, workload, h100, config, device="cpu")
+        _same_schedule(plan_for(strategy, workload, h100, config), launcher.schedule)
