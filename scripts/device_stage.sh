@@ -3,6 +3,7 @@
 # at most 8 files come back). Usage on the device machine, from the repository root:
 #   bash scripts/device_stage.sh STAGE [STAGE ...]
 # Stages: info compile gputests cudnn calibrate calibrate_fit quick accounting bench_standard bench_auto
+#         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 set -uo pipefail
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
@@ -41,4 +42,16 @@ stage_bench_standard() {
   python3 -m attnsim bench --gpu h200 --calibration none --out "$OUT/bench.csv" \
     --strategies fa2,flashdecoding,streamk,torch-flash,torch-cudnn 2>&1 | tail -25
 }
+stage_serving_gputests() {  # paged / fp8 / verify kernels at small and real sizes vs the float64 reference
+  timeout 480 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_serving.py \
+    tests/kernels/test_kernels_serving_gpu.py 2>&1 | tee "$OUT/serving_gputests.log" | tail -15
+}
+serving_sweep() {  # $1: sweep name, $2: CSV name; our three kernels, every output checked
+  python3 -m attnsim bench --gpu h200 --sweep "$1" --strategies fa2,flashdecoding,streamk \
+    --out "$OUT/$2" 2>&1 | tail -8
+}
+stage_bench_paged() { serving_sweep paged bench_paged.csv; }
+stage_bench_fp8() { serving_sweep fp8 bench_fp8.csv; }
+stage_bench_qlen() { serving_sweep qlen bench_qlen.csv; }
+stage_bench_cal_serving() { serving_sweep cal-serving cal_serving.csv; }
 for s in "$@"; do stage "$s"; done
