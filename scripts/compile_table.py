@@ -28,7 +28,7 @@ GROUPS = (8, 32, 64)  # query-tile rows 16, 32, 64
 # (group, q_len, page_size, kv_dtype) at head_dim 128
 SERVING_VARIANTS = ([(8, 1, page, "") for page in (16, 32, 64, 128, 256)] + [(8, 1, page, "fp8") for page in (0, 16)]
                     + [(group, q, 0, "") for group in (4, 8) for q in (2, 4, 8, 16)]
-                    + [(8, q, 16, kv) for kv in ("", "fp8") for q in (2, 4, 8, 16)])  # vLLM-style: verify, 16-token pages
+                    + [(8, q, 16, kv) for kv in ("", "fp8") for q in (2, 4, 8, 16)])  # verify on 16-token pages
 
 
 def _workload(head_dim, dtype, group, q_len=1, page_size=0, kv_dtype=""):

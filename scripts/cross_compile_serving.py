@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from compile_table import DTYPES, SERVING_VARIANTS, _gpu, _workload  # noqa: E402
 
 TRITON_DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float8_e4m3fn": "fp8e4nv"}
-CHECK = [(kernel, dtype, group) for kernel in ("fa2", "flashdecoding", "streamk") for dtype in DTYPES for group in (8, 64)]
+CHECK = [(kernel, dtype, group) for kernel in ("fa2", "flashdecoding", "streamk") for dtype in DTYPES
+         for group in (8, 64)]
 
 
 def _signature(fn, workload, shape):

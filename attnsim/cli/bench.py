@@ -109,7 +109,8 @@ def _sweep_choice(quick: bool, name: str | None, dtype: str | None, max_kv_gb: f
         raise InputError("sweep", f"--quick and --sweep {name} exclude each other")
     name = "quick" if quick else (name or "standard")
     serving = name in SERVING_SWEEPS
-    cap = _positive(max_kv_gb, "max-kv-gb") if max_kv_gb is not None else (SERVING_MAX_KV_GB if serving else DEFAULT_MAX_KV_GB)
+    default_cap = SERVING_MAX_KV_GB if serving else DEFAULT_MAX_KV_GB
+    cap = _positive(max_kv_gb, "max-kv-gb") if max_kv_gb is not None else default_cap
     return name, dtype or ("bfloat16" if serving else "float16"), cap
 
 

@@ -20,7 +20,8 @@ META_COLUMNS = {"num_warps": "num_warps", "num_stages": "num_stages", "n_regs": 
                 "n_spills": "spills", "smem_bytes": "smem_bytes", "grid": "grid", "splits": "splits",
                 "kv_tile": "kv_tile", "launches": "launches"}  # launcher.meta key -> CSV column
 COLUMNS = ["gpu", "profile", "strategy", "options", "batch", "q_heads", "kv_heads", "head_dim", "context", "contexts",
-           "ragged", "dtype", "kv_dtype", "page_size", "q_len", "time_us", "achieved_gbps", "bw_fraction", "peak_read_gbps", "kv_bytes",
+           "ragged", "dtype", "kv_dtype", "page_size", "q_len", "time_us", "achieved_gbps", "bw_fraction",
+           "peak_read_gbps", "kv_bytes",
            "max_rel_err", "status", *META_COLUMNS.values(), "timer", "warmup_ms", "rep_ms", "host_us", "wall_ms"]
 
 

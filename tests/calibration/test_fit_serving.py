@@ -19,7 +19,8 @@ H200 = from_name("h200")
 
 
 def _points(spec, strategy, workloads):
-    return [MeasuredPoint(strategy, w, simulate(plan(strategy, w, spec), spec).total_us, PlanConfig()) for w in workloads]
+    return [MeasuredPoint(strategy, w, simulate(plan(strategy, w, spec), spec).total_us, PlanConfig())
+            for w in workloads]
 
 
 TRUTH = CostParams(cta_stream_gbps_per_warp=9.0, paged_tile_fixed_us=0.25, paged_hbm_scale=0.9,
