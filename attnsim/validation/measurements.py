@@ -77,6 +77,13 @@ def row_options(row) -> PlanConfig:
     )
 
 
+def recorded_options(row) -> PlanConfig:
+    """A row's plan inputs. A baseline's plan columns (grid, splits) are what the model assumed the
+    library launched when the row was written (kernels/torch_baselines.py), not measurements: its plan
+    comes from its plan file alone, so a revised plan is never overridden by an older one's guess."""
+    return PlanConfig() if strategies.get(row["strategy"]).baseline else row_options(row)
+
+
 def measured_points(frame: pd.DataFrame, spec: GpuSpec) -> list[MeasuredPoint]:
     """Rows of predictable strategies as MeasuredPoints with their resolved plan configuration
     (rows of strategies the model does not cover, e.g. a baseline not modelled yet, are skipped)."""
@@ -84,7 +91,7 @@ def measured_points(frame: pd.DataFrame, spec: GpuSpec) -> list[MeasuredPoint]:
     for idx, row in frame[frame["strategy"].isin(strategies.predictable())].iterrows():
         try:
             workload = row_workload(row)
-            config = resolve(row["strategy"], workload, spec, row_options(row)).config
+            config = resolve(row["strategy"], workload, spec, recorded_options(row)).config
             points.append(MeasuredPoint(row["strategy"], workload, float(row["time_us"]), config))
         except (InputError, ValueError) as exc:
             raise InputError("measurements", f"row {idx + 2}: {exc}") from None
