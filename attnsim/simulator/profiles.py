@@ -1,19 +1,24 @@
 """Resolving `--gpu NAME|FILE` and `--calibration FILE|none` to a GpuSpec.
 
-A preset with a measured profile shipped in the package (h100) uses it by default. A preset without
-one (h200, a100, l40s, b200) gets a transfer of the shipped profile of the closest calibrated
+A preset with a measured profile shipped in the package (h100, h200) uses it by default. A preset without
+one (a100, l40s, b200) gets a transfer of the shipped profile of the closest calibrated
 architecture (simulator/transfer.py): profile_source "transferred", with its expected error.
+Either way, cost families the profile lacks (its GPU was calibrated before a strategy was modelled:
+the H100's has no cuDNN) are transferred from the closest shipped profile that has them.
 `--calibration none` selects the bare datasheet figures, `--calibration FILE` another profile.
 `transfer_from` chooses the source explicitly; `write_transferred_profile` writes one to disk.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 
 import datetime as dt
 from pathlib import Path
 
+from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.simulator import hardware
 from attnsim.simulator.hardware import GpuSpec, spec_from_dict
@@ -34,16 +39,30 @@ def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
         return spec
     shipped = shipped_profile_path(spec.name)
     if shipped is not None:
-        return load_profile(shipped)
+        return complete_families(load_profile(shipped))
     source = closest_calibrated(spec)
-    return spec if source is None else transfer_from(source, spec.name)[0]
+    return spec if source is None else complete_families(transfer_from(source, spec.name)[0])
 
 
-def closest_calibrated(target: GpuSpec) -> str | None:
+def complete_families(spec: GpuSpec) -> GpuSpec:
+    """A preset's profile with every cost family of the registry: those it lacks are transferred from
+    the closest shipped profile that has them (`source` says which, and from where)."""
+    missing = [f for f in strategies.all_families() if f not in spec.cost]
+    donor = closest_calibrated(hardware.from_name(spec.name), missing) if missing else None
+    if donor is None:
+        return spec
+    moved = transfer_from(donor, spec.name)[0].cost
+    return dataclasses.replace(spec, cost={**spec.cost, **{f: moved[f] for f in missing}},
+                               source=f"{spec.source}; {', '.join(missing)} transferred from {donor}")
+
+
+def closest_calibrated(target: GpuSpec, families=()) -> str | None:
     """The preset with a shipped measured profile nearest the target's architecture (the same compute
     capability if one ships, else the nearest one; among those, the nearest HBM bandwidth, since the
-    memory system is what a decode kernel's costs depend on most); None if no profile ships."""
-    calibrated = [hardware.PRESETS[name] for name in SHIPPED if shipped_profile_path(name) is not None]
+    memory system is what a decode kernel's costs depend on most), among those whose profile has all
+    cost `families`; None if no such profile ships."""
+    calibrated = [hardware.PRESETS[name] for name in SHIPPED
+                  if shipped_profile_path(name) is not None and set(families) <= _shipped_families(name)]
     if not calibrated:
         return None
     return min(calibrated, key=lambda spec: (abs(_cc_number(spec) - _cc_number(target)),
@@ -80,6 +99,11 @@ def _source_profile(source: str) -> tuple[Path, str]:
         raise InputError("transfer", f"no calibrated profile ships for {preset.name}; give a profile file "
                                      f"(shipped: {', '.join(SHIPPED)})")
     return shipped, preset.name
+
+
+@functools.lru_cache(maxsize=8)
+def _shipped_families(preset_name: str) -> frozenset[str]:
+    return frozenset(read_profile_document(shipped_profile_path(preset_name))["gpu"].get("cost", {}))
 
 
 def _cc_number(spec: GpuSpec) -> int:
