@@ -45,14 +45,25 @@ def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
 
 def complete_families(spec: GpuSpec) -> GpuSpec:
     """A preset's profile with every cost family of the registry: those it lacks are transferred from
-    the closest shipped profile that has them (`source` says which, and from where)."""
+    the closest shipped profile that has them, with that transfer's error bands where the profile has
+    none for them (`source` says which families, and from where)."""
     missing = [f for f in strategies.all_families() if f not in spec.cost]
     donor = closest_calibrated(hardware.from_name(spec.name), missing) if missing else None
     if donor is None:
         return spec
-    moved = transfer_from(donor, spec.name)[0].cost
-    return dataclasses.replace(spec, cost={**spec.cost, **{f: moved[f] for f in missing}},
+    moved = transfer_from(donor, spec.name)[0]
+    return dataclasses.replace(spec, cost={**spec.cost, **{f: moved.cost[f] for f in missing}},
+                               error_bands=_with_bands_of(spec.error_bands, moved.error_bands, missing),
                                source=f"{spec.source}; {', '.join(missing)} transferred from {donor}")
+
+
+def _with_bands_of(bands: dict, donor_bands: dict, families: list[str]) -> dict:
+    """`bands` plus the donor's bands of `families` it lacks (no bands stay none: datasheet-wide)."""
+    own = bands.get("families") if bands else None
+    if not own:
+        return bands
+    extra = {f: rows for f, rows in donor_bands.get("families", {}).items() if f in families and f not in own}
+    return {**bands, "families": {**own, **extra}}
 
 
 def closest_calibrated(target: GpuSpec, families=()) -> str | None:
