@@ -7,8 +7,7 @@ file in `simulator/partition/`, one `register(...)` below, and a kernel file if 
 An entry says
 - how it plans (`partition`) and which user options it accepts (`options`: splits, grid, ...);
 - which cost families its launches use, which parameters calibration fits in each
-  (`families`), fixed ones (`fixed_params`, e.g. the stream-K kernel's merge fan-in), and where a
-  fit starts when the measured bandwidth curve is a poor first guess (`start_params`);
+  (`families`), and fixed ones (`fixed_params`, e.g. the stream-K kernel's merge fan-in);
 - the Triton kernel that runs it (`kernel`: module, jit function, default warps and stages), or the
   PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
 - whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
@@ -31,10 +30,6 @@ STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "
              "l2_dirty_fraction")
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
 COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
-# cuDNN's decode CTA keeps a 128-token K and V tile (32-64 KB) in flight, several times the bandwidth
-# probe's 4-warp stream: started from the probe's per-warp rate, the fit stalls in a corner (d 128:
-# saturating at 0.8 of HBM, 10.8% calibration MAPE instead of 3.6%).
-CUDNN_START = {"cta_stream_gbps_per_warp": 10.0}
 STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
 
 
@@ -56,7 +51,6 @@ class Strategy:
     partition: Callable | None  # (workload, gpu, PlanConfig) -> Schedule; None: not modelled yet
     families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cost family -> fitted params
     fixed_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    start_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # fitted, from here
     options: frozenset[str] = frozenset()  # PlanConfig fields a user may set: splits, grid, ...
     kernel: KernelSpec | None = None
     sdpa_backend: str | None = None  # torch.nn.attention.SDPBackend member of a PyTorch baseline
@@ -212,5 +206,5 @@ register(Strategy(
     "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline): 16-row q-blocks x 128-token KV tiles, power-of-two "
     "KV splits up to 2 x SMs CTAs, a reduction launch per (sequence, q-head)", torch_cudnn.partition,
     families={"torch-cudnn-d64": STREAMING, "torch-cudnn-d128": STREAMING, "torch-cudnn-combine": COMBINE},
-    start_params={"torch-cudnn-d64": CUDNN_START, "torch-cudnn-d128": CUDNN_START}, options=frozenset({"splits"}),
+    options=frozenset({"splits"}),
     sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860"))

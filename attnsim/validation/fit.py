@@ -29,14 +29,13 @@ from attnsim.validation.measurements import measured_points
 
 def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_us: float) -> CostParams:
     """Where a family's fit starts: the bandwidth curve's per-warp rate and knee, the measured launch
-    overhead (a third of it for a combine launch queued behind its attention launch), then the
-    registry's starting points and fixed parameters (e.g. stream-K's merge fan-in)."""
+    overhead (a third of it for a combine launch queued behind its attention launch), and the
+    registry's fixed parameters (e.g. stream-K's merge fan-in)."""
     start = CostParams(cta_stream_gbps_per_warp=per_warp, bw_knee=knee, launch_overhead_us=launch_overhead_us)
     if family.endswith("-combine"):
         start = dataclasses.replace(start, launch_overhead_us=launch_overhead_us / 3, cta_fixed_us=0.5,
                                     segment_fixed_us=0.05)
-    fixed = {k: v for s in strategies.REGISTRY.values()
-             for table in (s.start_params, s.fixed_params) for k, v in table.get(family, {}).items()}
+    fixed = {k: v for s in strategies.REGISTRY.values() for k, v in s.fixed_params.get(family, {}).items()}
     return dataclasses.replace(start, **fixed)
 
 
