@@ -233,7 +233,7 @@ class Heuristic:
 
 # What `attnsim plan` reports the model's choice against (DOMAIN.md section 6).
 HEURISTICS = (
-    Heuristic("fa2-rule", "FA2 num_splits_heuristic (0.85 wave efficiency)", "flashdecoding"),
+    Heuristic("fa2-rule", "FA2 num_splits_heuristic (0.85 wave efficiency)", "flashdecoding", "fa2_splits"),
     Heuristic("flashinfer-rule", "FlashInfer: smallest chunk whose chunks x kv_heads fit the resident grid",
               "balanced", "flashinfer_chunk"),
     Heuristic("lean-rule", "Lean/ORT: persistent grid of 2 x SMs (capped at capacity)", "streamk", "lean_grid"),

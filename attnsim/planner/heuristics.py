@@ -14,7 +14,8 @@ each system's rule, from its source:
 - CUTLASS stream-K (threadblock_swizzle_streamk.h, get_blocks / get_sk_blocks): full DP waves of SMs,
   the partial wave (or it plus the last full wave) stream-K when the iterations saved outweigh a
   fix-up cost -> hybrid with one persistent grid running both (DP outputs rounded to its waves).
-- FA2 (flash_api.cpp): the flashdecoding entry's own default (num_splits_heuristic), no rule here.
+- FA2 (flash_api.cpp): num_splits_heuristic (sms = 2 x SMs, 0.85 wave efficiency) over our
+  kernel's KV tiles, as the split-KV entry computes its default.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import math
 import numpy as np
 
 from attnsim.planner.candidates import StrategyContext
-from attnsim.simulator.partition import balanced
+from attnsim.simulator.partition import balanced, flashdecoding
 
 FLASHINFER_MIN_CHUNK_TOKENS = 128  # max(128 / page_size, 1) pages
 SGLANG_MAX_SPLITS = 8
@@ -34,6 +35,10 @@ CUTLASS_MIN_ITERS_PER_SK_BLOCK = 2
 
 def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+def fa2_splits(ctx: StrategyContext) -> dict:
+    return {"splits": flashdecoding.heuristic_splits(ctx.workload, ctx.gpu, ctx.tile)}
 
 
 def flashinfer_chunk(ctx: StrategyContext) -> dict:
@@ -107,5 +112,5 @@ def cutlass_blocks(ctx: StrategyContext) -> dict:
     return {"grid": grid, "dp_outputs": min(dp, ctx.outputs) // grid * grid}
 
 
-RULES = {"flashinfer_chunk": flashinfer_chunk, "lean_grid": lean_grid, "sglang_chunk": sglang_chunk,
+RULES = {"fa2_splits": fa2_splits, "flashinfer_chunk": flashinfer_chunk, "lean_grid": lean_grid, "sglang_chunk": sglang_chunk,
          "cutlass_blocks": cutlass_blocks}

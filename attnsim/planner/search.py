@@ -95,7 +95,8 @@ class PlanResult:
         return 100.0 * (other.time_us / self.chosen.time_us - 1.0)
 
     def is_tie(self, other: Evaluated) -> bool:
-        return other.time_us <= self.chosen.time_us * (1.0 + self.tie_band_pct / 100.0)
+        """Within the tie band of the choice, either way (batch-invariant mode can have faster plans)."""
+        return abs(other.time_us / self.chosen.time_us - 1.0) <= self.tie_band_pct / 100.0
 
     @property
     def ties(self) -> tuple[Evaluated, ...]:

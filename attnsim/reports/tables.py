@@ -7,6 +7,7 @@ import json
 import pandas as pd
 
 from attnsim.reports.style import format_tokens
+from attnsim import strategies
 from attnsim.strategies import SPEEDUP_BASES
 
 TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us",
@@ -35,6 +36,8 @@ def format_records(records: list[dict], fmt: str) -> str:
 
 def _table(frame: pd.DataFrame) -> str:
     columns = [c for c in TABLE_COLUMNS if c in frame.columns] or list(frame.columns)
+    if "plan" in frame.columns and any(strategies.get(s).choose for s in set(frame["strategy"])):
+        columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
     shown = frame.assign(context=[context_summary(c) for c in frame["context"]])
     notes = []
     if "profile_source" in frame.columns:

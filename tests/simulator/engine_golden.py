@@ -1,8 +1,8 @@
-"""Write (or check) tests/data/engine_golden.json: predicted times of a fixed set of plans, as exact
-float hex, so an engine or planner optimisation can prove its predictions bit-identical.
+"""Predicted times of a fixed set of plans, as exact float hex (tests/data/engine_golden.json), so an
+engine or planner optimisation proves its predictions bit-identical (test_engine_golden.py). A
+deliberate model change re-records them:
 
-    PYTHONPATH=. python scripts/engine_golden.py            # check against the stored file
-    PYTHONPATH=. python scripts/engine_golden.py --write    # store the current engine's figures
+    PYTHONPATH=. python tests/simulator/engine_golden.py --write
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from attnsim.simulator.predict import predict_one
 from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
-PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "engine_golden.json"
+PATH = Path(__file__).resolve().parents[1] / "data" / "engine_golden.json"
 SPECS = ("fa2", "flashdecoding", "flashdecoding:splits=3", "flashdecoding:splits=16", "streamk", "streamk:grid=100",
          "hybrid", "hybrid:grid=132,dp_outputs=132", "balanced", "balanced:grid=1000", "balanced:chunk_tokens=1024",
          "torch-flash")
