@@ -34,7 +34,7 @@ from attnsim.simulator.partition import balanced, common
 from attnsim.simulator.workload import DecodeWorkload
 
 SPLIT_COUNTS = tuple(range(1, 17)) + (20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128)
-GRID_STEPS_PER_SM = 4  # persistent grids in steps of SMs / 4
+GRID_STEPS_PER_SM = 8  # persistent grids in steps of SMs / 8
 EVEN_SHARES = 3  # persistent grids that cut the tiles evenly, for the lowest shares
 CHUNK_TARGETS = (1 / 8, 1 / 4, 1 / 2, 3 / 4, 1, 3 / 2, 2)  # x resident capacity
 DP_WAVES_BACK = (0, 1, 2)  # dp = (full - k) waves of the grid, plus full // 2
