@@ -151,6 +151,15 @@ def families_of(name: str) -> tuple[str, ...]:
     return tuple(get(name).families)
 
 
+def fit_owner(name: str) -> str | None:
+    """The strategy whose cost families a strategy's measurements calibrate: itself if it owns
+    families, else the owner running the same kernel (e.g. a plan that runs the stream-K kernel)."""
+    s = get(name)
+    if s.families:
+        return s.name
+    return next((o.name for o in REGISTRY.values() if o.families and s.kernel and o.kernel == s.kernel), None)
+
+
 def all_families() -> dict[str, tuple[str, ...]]:
     """Every cost family any strategy owns -> the parameters calibration fits in it."""
     return {f: params for s in REGISTRY.values() for f, params in s.families.items()}
@@ -199,12 +208,12 @@ register(Strategy(
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
-    options=frozenset({"grid", "dp_outputs"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True,
+    options=frozenset({"grid", "dp_outputs"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, calibrate=True,
     color="#C44E52", aliases=("dp-sk",), search=("grid", "dp_outputs")))
 register(Strategy(
     "balanced", "balanced split-KV (FlashInfer's planner): per-sequence splits of one chunk size sized to "
     "the resident grid, longest first; runs the FlashDecoding kernels", balanced.partition,
-    options=frozenset({"grid", "chunk_tokens"}), kernel=SPLIT_KERNEL, color="#64B5CD",
+    options=frozenset({"grid", "chunk_tokens"}), kernel=SPLIT_KERNEL, calibrate=True, color="#64B5CD",
     aliases=("balanced-split",), search=("chunk_tokens",)))
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,

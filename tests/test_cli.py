@@ -56,7 +56,7 @@ def test_predict_csv_and_table_carry_the_record_fields():
     assert len(rows) == 3 and set(RECORD_FIELDS) <= set(rows[0])
     assert [r["strategy"] for r in rows] == ["fa2", "flashdecoding", "streamk"]
     table = invoke("predict", *DATASHEET, "--context", "4k", "--strategy", "lean,fa2").splitlines()
-    assert table[0].split() == RECORD_FIELDS
+    assert table[0].split() == RECORD_FIELDS[:8] + ["likely_us"] + RECORD_FIELDS[8:]  # + the error band's range
     assert [line.split()[1] for line in table[1:3]] == ["streamk", "fa2"]  # alias `lean` -> streamk
     assert table[3].startswith("* datasheet profile")  # rows of a non-calibrated profile are marked
 

@@ -31,22 +31,39 @@ def require_cuda(command: str, offline_option: str) -> None:
               help="Refit from the calibration data inside an existing profile (no GPU needed).")
 @click.option("--measure-only", is_flag=True, help="Write the measurements (OUT with .data.json) and stop.")
 @click.option("--rep-ms", default=20.0, show_default=True, help="do_bench repetition time per point (ms).")
-def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
-    """Measure the GPU, fit the cost model, write a versioned profile (GPU; about 3 minutes).
+@click.option("--transfer-from", default=None,
+              help="Build the profile from another GPU's calibrated profile (a preset that ships one, or a file) "
+                   "and the --gpu datasheet; no GPU needed (with --quick: the source of the kernel costs).")
+@click.option("--quick", is_flag=True, help="Measure only the bandwidth curve and the launch overhead (~15 s of "
+                                            "GPU time); kernel costs are transferred (from --transfer-from, "
+                                            "default: the nearest calibrated profile of another GPU).")
+def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, quick):
+    """Measure the GPU, fit the cost model, write a versioned profile (GPU; about 2 minutes).
 
     \b
-    Measures HBM read bandwidth vs CTAs and warps, the launch overhead, our three kernels and
-    PyTorch's flash backend on a calibration set disjoint from the benchmark sweep, and
+    Measures HBM read bandwidth vs CTAs and warps, the launch overhead, our kernels and PyTorch's
+    flash and cuDNN backends on a calibration set disjoint from the benchmark sweep, and
     cross-checks the occupancy calculator against the driver. Then fits the cost parameters
     (Levenberg-Marquardt on relative error) and writes the profile atomically.
 
     \b
     Examples:
-      attnsim calibrate --gpu h100 --out profile.json
-      attnsim calibrate --from-data attnsim/profiles/h100.json --out refit.json
+      attnsim calibrate --gpu h200 --out profile.json
+      attnsim calibrate --from-data attnsim/profiles/h200.json --out refit.json
+      attnsim calibrate --transfer-from h100 --gpu h200 --out h200_from_h100.json   # no GPU
+      attnsim calibrate --quick --gpu h200 --out quick.json                         # ~15 s on the GPU
       attnsim predict --calibration profile.json --context 64k
     """
     base = hardware.from_name(gpu)
+    if quick:
+        _quick(base, out_path, from_data, transfer_from, rep_ms)
+        return
+    if transfer_from:
+        from attnsim.simulator.profiles import write_transferred_profile
+
+        spec = write_transferred_profile(transfer_from, base.name, out_path)
+        click.echo(f"wrote {out_path}: {spec.source} (expected error ~{spec.expected_error_pct:.0f}%)")
+        return
     if from_data:
         doc = _read_data(from_data)
         data, device = doc["calibration_data"], doc["device"]
@@ -69,6 +86,45 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
     report["occupancy_crosscheck"] = data.get("occupancy_crosscheck", [])
     save_profile(out_path, spec, device, report, data, created)
     click.echo(f"wrote {out_path}: {source}, HBM read {spec.hbm_read_gbps:.0f} GB/s")
+
+
+def _quick(base, out_path, from_data, transfer_from, rep_ms) -> None:
+    """--quick: the target's bandwidth curve and launch overhead (measured now, or from --from-data)
+    applied to a transfer of another GPU's calibrated profile (attnsim.simulator.quick)."""
+    from attnsim.simulator.profiles import quick_source, transfer_from as transfer
+
+    source = transfer_from or quick_source(base)
+    if from_data:
+        doc = _read_data(from_data)
+        data, device = doc["calibration_data"], doc["device"]
+    else:
+        require_cuda("calibrate --quick", "--from-data FILE")
+        data, device = _measure_quick(base, rep_ms)
+    from attnsim.simulator.profile_io import read_profile_document
+    from attnsim.simulator.profiles import source_profile_path
+    from attnsim.simulator.quick import quick_profile
+
+    transferred, report = transfer(source, base.name)
+    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = (f"transferred from {source}, quick-calibrated {created[:10]} on {device.get('name', '?')} "
+            "(bandwidth curve and launch overhead measured)")
+    spec, report = quick_profile(transferred, report, read_profile_document(source_profile_path(source)),
+                                 data["bandwidth"], data["launch_overhead_us"], text)
+    keep = {"bandwidth": data["bandwidth"], "launch_overhead_us": data["launch_overhead_us"]}
+    save_profile(out_path, spec, device, {}, keep, created, transfer=report)
+    click.echo(f"wrote {out_path}: {text}; HBM read {spec.hbm_read_gbps:.0f} GB/s")
+
+
+def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
+    from attnsim.kernels import calibrate_gpu as cal
+    from attnsim.kernels.timing import TimerConfig
+
+    timer = TimerConfig(warmup_ms=10.0, rep_ms=min(rep_ms, 10.0))
+    device = cal.device_info()
+    with click.progressbar(length=len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS), label="quick calibration",
+                           file=click.get_text_stream("stderr")) as bar:
+        bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
+    return {"bandwidth": bandwidth, "launch_overhead_us": cal.measure_launch_overhead_us(timer)}, device
 
 
 def _read_data(path) -> dict:

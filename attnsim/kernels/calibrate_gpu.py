@@ -15,9 +15,12 @@ from attnsim import strategies
 from attnsim.kernels.sweep import padded_kv_bytes, ragged_contexts
 from attnsim.simulator.workload import DecodeWorkload
 
-CAL_CONTEXTS = (768, 3000, 12000, 48000, 192000)  # none is in the benchmark sweep
+# None is in the benchmark sweep. 400000 tokens: long contexts at few outputs, the regime where split
+# heuristics launch ~2 CTAs per SM (missing from the first H200 calibration: FlashDecoding was 4-5%
+# slow there on the sweep); MQA (8, 1): one kv-head for a batch's outputs.
+CAL_CONTEXTS = (768, 3000, 12000, 48000, 192000, 400000)
 CAL_BATCHES = (1, 3, 12, 24)
-CAL_HEADS = ((32, 32), (32, 8), (64, 8), (96, 96))
+CAL_HEADS = ((32, 32), (32, 8), (64, 8), (96, 96), (8, 1))
 CAL_HEAD_DIMS = (64, 128)
 # (batch, seed) of ragged batches with lengths log-uniform in 1k..200k; benchmark seeds are 0-2
 CAL_RAGGED = ((5, 100), (12, 101), (3, 102), (6, 103), (10, 104), (16, 105), (24, 106))

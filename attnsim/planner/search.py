@@ -152,7 +152,8 @@ def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> 
     anchors = {s: c for s, (_, c) in anchors.items()}
     for c in anchors.values():
         best_us = min(best_us, ev.run(c).time_us)
-    margin = 1.0 + max(tie_band(ev.gpu, ev.limits[s].family)[0] for s in anchors) / 100.0
+    kv = ev.workload.kv_bytes()
+    margin = 1.0 + max(tie_band(ev.gpu, ev.limits[s].family, kv)[0] for s in anchors) / 100.0
     bounded = sorted((ev.limits[c.strategy].lower_bound_us(c), i) for i, c in enumerate(pool))
     for bound, i in bounded:
         if bound > best_us * margin:
@@ -194,7 +195,7 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     chosen = unconstrained = ranked[0]
     if options.batch_invariant:
         chosen = invariant_plan(ev, entries)
-    band, source = tie_band(gpu, chosen.family)
+    band, source = tie_band(gpu, chosen.family, workload.kv_bytes())
     return PlanResult(workload, gpu, chosen, ranked, band, source, named, baseline_plans(workload, gpu),
                       len(eligible), len(ev.results), bool(options.batch_invariant), unconstrained,
                       (time.perf_counter() - started) * 1e3)

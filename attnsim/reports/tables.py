@@ -10,7 +10,7 @@ from attnsim.reports.style import format_tokens
 from attnsim import strategies
 from attnsim.strategies import SPEEDUP_BASES
 
-TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us",
+TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us", "likely_us",
                  *(f"speedup_vs_{b}" for b in SPEEDUP_BASES), "grid", "splits", "achieved_gbps", "bw_fraction"]
 UNCALIBRATED_MARK = "*"
 
@@ -35,10 +35,12 @@ def format_records(records: list[dict], fmt: str) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    columns = [c for c in TABLE_COLUMNS if c in frame.columns] or list(frame.columns)
+    shown = frame.assign(context=[context_summary(c) for c in frame["context"]])
+    if "time_lo_us" in frame.columns:  # the measured-time range the error band implies
+        shown["likely_us"] = [f"{lo:.4g}-{hi:.4g}" for lo, hi in zip(frame["time_lo_us"], frame["time_hi_us"])]
+    columns = [c for c in TABLE_COLUMNS if c in shown.columns] or list(shown.columns)
     if "plan" in frame.columns and any(strategies.get(s).choose for s in set(frame["strategy"])):
         columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
-    shown = frame.assign(context=[context_summary(c) for c in frame["context"]])
     notes = []
     if "profile_source" in frame.columns:
         uncalibrated = frame["profile_source"] != "calibrated"
@@ -46,7 +48,7 @@ def _table(frame: pd.DataFrame) -> str:
         sources = sorted(set(frame.loc[uncalibrated, "profile_source"]))
         if sources:
             notes.append(f"{UNCALIBRATED_MARK} {' / '.join(sources)} profile: not calibrated on this GPU; "
-                         "expect larger errors than on a calibrated one")
+                         "expect larger errors than on a calibrated one (likely_us: the error band's range)")
     return "\n".join([shown[columns].to_string(index=False), *notes])
 
 

@@ -67,7 +67,8 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
     report = {"bandwidth_fit": {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak},
               "launch_overhead_us": launch_overhead_us}
     owners = strategies.names(lambda s: bool(s.families))
-    jobs = {s: points[points["strategy"] == s] for s in owners}
+    owner_of = points["strategy"].map(lambda name: strategies.fit_owner(name) if name in strategies.REGISTRY else None)
+    jobs = {s: points[owner_of == s] for s in owners}
     jobs = {s: rows for s, rows in jobs.items() if not rows.empty}
     for strategy, fit in _fit_all(spec, jobs):
         families = strategies.families_of(strategy)
@@ -78,4 +79,18 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
                             "residuals_log": [round(float(r), 5) for r in fit.residuals]}
         if progress:
             progress(strategy, report[strategy])
-    return spec, report
+    return with_in_sample_bands(spec, points), report
+
+
+def with_in_sample_bands(spec: GpuSpec, points: pd.DataFrame) -> GpuSpec:
+    """The fitted profile with error bands from its own calibration residuals, widened by
+    bands.IN_SAMPLE_WIDENING (in-sample residuals understate out-of-sample errors)."""
+    from attnsim.validation.bands import IN_SAMPLE_WIDENING, error_bands
+    from attnsim.validation.compare import predict_measurements
+
+    rows = predict_measurements(points[points["status"].fillna("ok") == "ok"] if "status" in points else points, spec)
+    if rows.empty:
+        return spec
+    bands = error_bands(rows, f"calibration residuals x {IN_SAMPLE_WIDENING} (in-sample, widened)",
+                        widen=IN_SAMPLE_WIDENING)
+    return dataclasses.replace(spec, error_bands=bands)

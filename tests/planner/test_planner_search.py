@@ -16,6 +16,7 @@ from attnsim.planner import candidates as cand
 from attnsim.planner.search import Evaluator, search
 from attnsim.planner.tieband import DEFAULT_TIE_BAND_PCT, tie_band
 from attnsim.resolve import parse_plan_spec, plan_for, resolve
+from attnsim.simulator import bands
 from attnsim.simulator.hardware import from_name
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.predict import predict_one, predict_records
@@ -63,12 +64,18 @@ def test_ties_are_the_plans_within_the_band_either_way():
 
 
 def test_tie_band_comes_from_the_profile():
-    family = search(SMALL[0], H200).chosen.family
-    pct, source = tie_band(H200, family)
+    """Per-regime error bands first (half-width), then a stated expected error, then the fit's MAPE."""
+    w = SMALL[0]
+    family, kv = search(w, H200).chosen.family, w.kv_bytes()
+    lo, hi = bands.band(H200.error_bands, family, kv, H200.profile_source)
+    label = bands.BIN_LABELS[bands.kv_bin(kv)]
+    assert tie_band(H200, family, kv) == ((hi - lo) / 2, f"error band of {family} at {label} KV (half-width)")
+    assert tie_band(from_name("h200"), family, kv) == (DEFAULT_TIE_BAND_PCT, "default")  # datasheet figures
+    no_bands = dataclasses.replace(H200, error_bands={})
+    pct, source = tie_band(no_bands, family, kv)
     assert source == f"calibration MAPE of {family}" and 1.0 < pct < 10.0
-    assert tie_band(from_name("h200"), family) == (DEFAULT_TIE_BAND_PCT, "default")  # datasheet figures
-    stated = dataclasses.replace(H200, expected_error_pct=7.5)
-    assert tie_band(stated, family) == (7.5, "profile expected_error_pct")
+    stated = dataclasses.replace(no_bands, expected_error_pct=7.5)
+    assert tie_band(stated, family, kv) == (7.5, "profile expected_error_pct")
 
 
 def test_auto_resolves_to_the_chosen_plan_for_every_consumer():
