@@ -64,12 +64,8 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
         spec = write_transferred_profile(transfer_from, base.name, out_path)
         click.echo(f"wrote {out_path}: {spec.source} (expected error ~{spec.expected_error_pct:.0f}%)")
         return
-    if from_data:
-        doc = _read_data(from_data)
-        data, device = doc["calibration_data"], doc["device"]
-    else:
-        require_cuda("calibrate", "--from-data FILE")
-        data, device = _measure(base, rep_ms)
+    data, device = _data_and_device(from_data, "calibrate", lambda: _measure(base, rep_ms))
+    if not from_data:
         raw = Path(out_path).with_suffix(".data.json")  # kept first: a refit needs no GPU
         write_text(raw, json.dumps({"format": "attnsim-calibration-data", "device": device,
                                     "calibration_data": data}, indent=1) + "\n")
@@ -77,7 +73,7 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
         if measure_only:
             return
     points = pd.DataFrame(data["points"])
-    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = _now()
     source = f"calibrated {created[:10]} on {device.get('name', '?')}"
     spec, report = calibrate_spec(base, pd.DataFrame(data["bandwidth"]), points, data["kernels"],
                                   data["launch_overhead_us"], source,
@@ -94,18 +90,13 @@ def _quick(base, out_path, from_data, transfer_from, rep_ms) -> None:
     from attnsim.simulator.profiles import quick_source, transfer_from as transfer
 
     source = transfer_from or quick_source(base)
-    if from_data:
-        doc = _read_data(from_data)
-        data, device = doc["calibration_data"], doc["device"]
-    else:
-        require_cuda("calibrate --quick", "--from-data FILE")
-        data, device = _measure_quick(base, rep_ms)
+    data, device = _data_and_device(from_data, "calibrate --quick", lambda: _measure_quick(base, rep_ms))
     from attnsim.simulator.profile_io import read_profile_document
     from attnsim.simulator.profiles import source_profile_path
     from attnsim.simulator.quick import quick_profile
 
     transferred, report = transfer(source, base.name)
-    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = _now()
     text = (f"transferred from {source}, quick-calibrated {created[:10]} on {device.get('name', '?')} "
             "(bandwidth curve and launch overhead measured)")
     spec, report = quick_profile(transferred, report, read_profile_document(source_profile_path(source)),
@@ -125,6 +116,19 @@ def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
                            file=click.get_text_stream("stderr")) as bar:
         bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
     return {"bandwidth": bandwidth, "launch_overhead_us": cal.measure_launch_overhead_us(timer)}, device
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _data_and_device(from_data, command: str, measure) -> tuple[dict, dict]:
+    """(calibration data, device record): read from --from-data, else measured on the GPU by `measure`."""
+    if from_data:
+        doc = _read_data(from_data)
+        return doc["calibration_data"], doc["device"]
+    require_cuda(command, "--from-data FILE")
+    return measure()
 
 
 def _read_data(path) -> dict:

@@ -45,10 +45,12 @@ def _table(frame: pd.DataFrame) -> str:
     if "profile_source" in frame.columns:
         uncalibrated = frame["profile_source"] != "calibrated"
         shown["gpu"] = [g + (UNCALIBRATED_MARK if u else "") for g, u in zip(frame["gpu"], uncalibrated)]
-        sources = sorted(set(frame.loc[uncalibrated, "profile_source"]))
-        if sources:
-            notes.append(f"{UNCALIBRATED_MARK} {' / '.join(sources)} profile: not calibrated on this GPU; "
-                         "expect larger errors than on a calibrated one (likely_us: the error band's range)")
+        for (gpu, source), rows in frame[uncalibrated].groupby(["gpu", "profile_source"], sort=False):
+            expected = rows["expected_error_pct"].iloc[0] if "expected_error_pct" in rows else None
+            said = f"expected error ~{expected:.0f}%" if expected == expected and expected is not None else \
+                "error not measured"
+            notes.append(f"{UNCALIBRATED_MARK} {gpu}: {source} profile, not calibrated on this GPU ({said}; "
+                         "likely_us: the range its error band implies)")
     return "\n".join([shown[columns].to_string(index=False), *notes])
 
 

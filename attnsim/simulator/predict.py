@@ -45,7 +45,8 @@ def workload_fields(workload: DecodeWorkload) -> dict:
 
 
 def provenance(gpu: GpuSpec) -> dict:
-    return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date}
+    return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date,
+            "expected_error_pct": gpu.expected_error_pct}
 
 
 def error_band(res: SimResult, gpu: GpuSpec) -> dict:
