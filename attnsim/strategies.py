@@ -64,6 +64,9 @@ class Strategy:
     color: str = "#55A868"
     aliases: tuple[str, ...] = ()
     search: tuple[str, ...] = ()  # PlanConfig fields the planner sweeps (attnsim/planner/candidates.py)
+    # Option variants timed on the small-output part of the calibration set ("grid=33"), so the fit sees
+    # the regimes the planner searches (a few CTAs, each latency-bound), not only the default plan's.
+    calibration_options: tuple[str, ...] = ()
     # (workload, gpu, PlanConfig) -> (strategy name, PlanConfig): resolves to another entry's plan (`auto`)
     choose: Callable | None = None
 
@@ -198,13 +201,13 @@ register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
     flashdecoding.partition, families={"flashdecoding": STREAMING, "flashdecoding-combine": COMBINE},
     options=frozenset({"splits"}), kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd"),
-    search=("splits",)))
+    search=("splits",), calibration_options=("splits=1", "splits=2", "splits=4", "splits=8", "splits=16")))
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA", streamk.partition,
     families={"streamk": STREAMING + MERGING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
     options=frozenset({"grid"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
-    search=("grid",)))
+    search=("grid",), calibration_options=("grid=33", "grid=66", "grid=132")))
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
