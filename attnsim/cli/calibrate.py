@@ -151,7 +151,7 @@ def _measure(base, rep_ms) -> tuple[dict, dict]:
     if device["sm_count"] != base.sm_count:
         raise InputError("gpu", f"the device has {device['sm_count']} SMs, preset {base.name} {base.sm_count}")
     workloads = cal.calibration_sweep()
-    steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + len(workloads) * len(cal.calibrated_names())
+    steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + sum(len(cal.calibration_specs(w)) for w in workloads)
     with click.progressbar(length=steps, label="calibrating", file=click.get_text_stream("stderr")) as bar:
         bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
         overhead = cal.measure_launch_overhead_us(timer)

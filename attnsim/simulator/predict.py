@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from attnsim import strategies
 from attnsim.simulator import bands
-from attnsim.resolve import plan_for
+from attnsim.resolve import plan, plan_for, resolve
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
@@ -31,10 +31,10 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
     """One record per strategy (default: the registry's defaults); speedups against the registry's
     SPEEDUP_BASES, which are always simulated."""
     wanted = [strategies.canonical(s) for s in (names or strategies.default_names())]
-    results = {s: predict_one(s, workload, gpu, config)
-               for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
+    resolved = {s: resolve(s, workload, gpu, config) for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
+    results = {s: simulate(plan(r.strategy.name, workload, gpu, r.config), gpu) for s, r in resolved.items()}
     base = {b: results[b].total_us for b in strategies.SPEEDUP_BASES}
-    return [record(s, results[s], workload, gpu, base) for s in dict.fromkeys(wanted)]
+    return [{**record(s, results[s], workload, gpu, base), "plan": resolved[s].plan or s} for s in dict.fromkeys(wanted)]
 
 
 def workload_fields(workload: DecodeWorkload) -> dict:
