@@ -125,3 +125,15 @@ def test_measured_rows_plan_from_the_plan_not_from_recorded_columns():
     sched = plan(NAME, point.workload, H200, point.config)
     assert sched.splits == 32 and sched.attention.resources == torch_cudnn.MEASURED_RESOURCES[128]
     assert np.isclose(sched.attention.cta_tiles.sum(), 8 * 512)
+
+
+def test_the_planner_weighs_cudnn_and_leaves_it_out_where_pytorch_refuses_the_shape():
+    from attnsim.planner.report import baseline_verdict
+    from attnsim.planner.search import search
+
+    gpu = resolve_gpu("h200")
+    result = search(DecodeWorkload.build(1, 32, 8, 128, 1024), gpu)  # measured: cuDNN 11.3 us, stream-K 14.9 us
+    (cudnn,) = [b for b in result.baselines if b.name == NAME]
+    assert baseline_verdict(result, cudnn.plan).startswith(f"{NAME} is predicted")
+    wide = search(DecodeWorkload.build(1, 32, 8, 256, 8192), gpu)
+    assert NAME not in {b.name for b in wide.baselines} and wide.baselines  # torch-flash still compared
