@@ -17,10 +17,12 @@ more do not). The no-split edge is pinned by timings, not by the profiler: on th
 bh = 96 streams like 96 CTAs (d 64 reaches 0.73 of HBM bandwidth at 4.7 GB, where 192 CTAs reach
 0.93-0.98), so it is not split, while bh = 64 times like 4 splits (256 CTAs). Where between 64 and
 96 the edge lies, whether the CTA budget is 2 x SMs or 256, and the n_blocks edge between 512 and
-2048 tokens are hypotheses until `scripts/cudnn_geometry.py --thresholds` pins them. Split s covers KV blocks [s * nbps, (s + 1) * nbps), nbps = ceil(n_blocks /
-splits), as in FA2 (the library does not say; a trailing split may be empty). Ragged batches: the
-split count from the longest sequence, each output's ranges from its own length (SDPA has no
-per-sequence lengths, so this is an extrapolation: the bench never times it).
+2048 tokens are hypotheses until `scripts/cudnn_geometry.py --thresholds` pins them.
+
+Split s covers KV blocks [s * nbps, (s + 1) * nbps), nbps = ceil(n_blocks / splits), as in FA2 (the
+library does not say; a trailing split may be empty). Ragged batches: the split count from the
+longest sequence, each output's ranges from its own length (SDPA has no per-sequence lengths, so
+this is an extrapolation: the bench never times it).
 
 CTA resources are the profiler's for d 64 (120 registers, 45,376 B) and d 128 (183 registers,
 86,336 B): 2 CTAs per SM at d 128, which makes 2 x SMs exactly one wave. d 32 and 96 are a linear
