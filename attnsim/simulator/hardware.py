@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from attnsim.errors import InputError
+from attnsim.simulator import profile_checks
 
 KB = 1024
 
@@ -169,7 +170,8 @@ def from_name(name: str) -> GpuSpec:
     """A preset by name or alias (case-insensitive)."""
     key = ALIASES.get(name.lower(), name.lower())
     if key not in PRESETS:
-        raise InputError("gpu", f"unknown GPU {name!r}; known: {', '.join(gpu_names())}, or a .json/.toml file")
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise InputError("gpu", f"unknown GPU {shown!r}; known: {', '.join(gpu_names())}, or a .json/.toml file")
     return PRESETS[key]
 
 
@@ -208,16 +210,14 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     if cost_data is not None:
         data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
     if kernels is not None:
-        if not isinstance(kernels, dict) or not all(isinstance(v, dict) for v in kernels.values()):
-            raise InputError("gpu.kernels", f"must be a table of tables in {where}")
-        data["kernels"] = kernels
-    if base is not None:
-        return dataclasses.replace(base, **data)
+        data["kernels"] = profile_checks.kernel_tables(kernels, where)
     missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
-    if missing:
+    if base is None and missing:
         raise InputError(f"gpu.{missing[0]}", f"missing in {where} (or give `base = \"h100\"`)")
-    return GpuSpec(**data)
+    spec = dataclasses.replace(base, **data) if base is not None else GpuSpec(**data)
+    profile_checks.cross_fields(spec, where)
+    return spec
 
 
 def profile_source_of(source: str) -> str:
@@ -232,24 +232,21 @@ def _coerce(key: str, value, where: str):
             raise InputError(f"gpu.{key}", f"must be one of {', '.join(PROFILE_SOURCES)} in {where}, got {value!r}")
         return value
     if key == "expected_error_pct":
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise InputError(f"gpu.{key}", f"must be a non-negative number or null in {where}, got {value!r}")
+        if value is not None and (not profile_checks.is_number(value) or not 0 <= value <= 1000):
+            raise InputError(f"gpu.{key}", f"must be a number in [0, 1000] or null in {where}, got {value!r}")
         return None if value is None else float(value)
     tuple_fields = {"compute_capability", "smem_carveout_steps_kb"}
     if key in tuple_fields:
-        ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool)
+                                                        and 0 <= v <= 1 << 20 for v in value)
         if not ints or not value or (key == "compute_capability" and len(value) != 2):
-            raise InputError(f"gpu.{key}", f"must be a non-empty list of integers in {where}")
+            raise InputError(f"gpu.{key}", f"must be a non-empty list of integers in [0, {1 << 20}] in {where}")
         return tuple(value)
     if key in ("name", "source", "profile_date"):
         if not isinstance(value, str):
             raise InputError(f"gpu.{key}", f"must be a string in {where}")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InputError(f"gpu.{key}", f"must be a positive number in {where}, got {value!r}")
-    if not key.endswith("gbps") and value != int(value):
-        raise InputError(f"gpu.{key}", f"must be a positive integer in {where}, got {value!r}")
-    return float(value) if key.endswith("gbps") else int(value)
+    return profile_checks.spec_number(key, value, where)
 
 
 def _cost_from_dict(family: str, data: dict, where: str) -> CostParams:
@@ -259,9 +256,7 @@ def _cost_from_dict(family: str, data: dict, where: str) -> CostParams:
     for key, value in data.items():
         if key not in known:
             raise InputError(f"gpu.cost.{family}.{key}", f"unknown field in {where}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise InputError(f"gpu.cost.{family}.{key}", f"must be a non-negative number in {where}")
-    return CostParams(**{k: float(v) for k, v in data.items()})
+    return CostParams(**{k: profile_checks.cost_number(family, k, v, where) for k, v in data.items()})
 
 
 def spec_to_dict(spec: GpuSpec) -> dict:
