@@ -6,7 +6,10 @@ datasheet) and `profile_date` for calibrated profiles.
 
 from __future__ import annotations
 
+import math
+
 from attnsim import strategies
+from attnsim.errors import InputError
 from attnsim.resolve import plan_for
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
@@ -15,7 +18,16 @@ from attnsim.simulator.workload import DecodeWorkload
 
 
 def predict_one(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None) -> SimResult:
-    return simulate(plan_for(strategy, workload, gpu, config), gpu)
+    return finite(simulate(plan_for(strategy, workload, gpu, config), gpu), gpu)
+
+
+def finite(result: SimResult, gpu: GpuSpec) -> SimResult:
+    """The result, if its time is finite and positive (a checked profile guarantees it; this is the
+    last guard before a NaN would reach a table or JSON)."""
+    if not (math.isfinite(result.total_us) and result.total_us > 0):
+        raise InputError("gpu", f"the profile ({gpu.source}) gives {result.schedule.strategy} a time of "
+                                f"{result.total_us} µs; check its cost parameters")
+    return result
 
 
 def floor_us(workload: DecodeWorkload, gpu: GpuSpec) -> float:
