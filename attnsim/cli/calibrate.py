@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import click
 import pandas as pd
 
+from attnsim import limits
 from attnsim.errors import InputError
-from attnsim.fileio import write_text
+from attnsim.fileio import write_json
+from attnsim.pathcheck import check_output_file
 from attnsim.simulator import hardware
-from attnsim.simulator.profile_io import read_profile_document, save_profile
-from attnsim.validation.fit import calibrate_spec
+from attnsim.simulator.profile_io import check_profile_document, missing_as_null, read_json, save_profile
+from attnsim.validation.fit import calibrate_spec, check_calibration_data
+
+DATA_FORMAT = "attnsim-calibration-data"  # the raw measurements written before the fit
 
 
 def require_cuda(command: str, offline_option: str) -> None:
@@ -47,19 +50,24 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
       attnsim predict --calibration profile.json --context 64k
     """
     base = hardware.from_name(gpu)
+    check_output_file(out_path, "out", (".json",), "profile")
+    raw = Path(out_path).with_suffix(".data.json")  # measurements, kept first: a refit needs no GPU
     if from_data:
+        if measure_only:
+            raise InputError("measure-only", "measures on the GPU; --from-data refits saved measurements")
         doc = _read_data(from_data)
-        data, device = doc["calibration_data"], doc["device"]
     else:
+        check_output_file(raw, "out")
+        limits.check_positive(rep_ms, "rep-ms", limits.MAX_TIMER_MS)
         require_cuda("calibrate", "--from-data FILE")
         data, device = _measure(base, rep_ms)
-        raw = Path(out_path).with_suffix(".data.json")  # kept first: a refit needs no GPU
-        write_text(raw, json.dumps({"format": "attnsim-calibration-data", "device": device,
-                                    "calibration_data": data}, indent=1) + "\n")
+        doc = {"format": DATA_FORMAT, "device": device, "calibration_data": missing_as_null(data)}
+        write_json(raw, doc, indent=1)
         click.echo(f"wrote {raw} (measurements; refit with --from-data)", err=True)
         if measure_only:
             return
-    points = pd.DataFrame(data["points"])
+    device, points = check_calibration_data(doc, from_data or raw)
+    data = doc["calibration_data"]
     created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     source = f"calibrated {created[:10]} on {device.get('name', '?')}"
     spec, report = calibrate_spec(base, pd.DataFrame(data["bandwidth"]), points, data["kernels"],
@@ -72,14 +80,11 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
 
 
 def _read_data(path) -> dict:
-    """A profile, or the raw measurements `calibrate` writes before fitting."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except ValueError as exc:
-        raise InputError("from-data", f"{path} is not valid JSON ({exc})") from None
-    if isinstance(doc, dict) and doc.get("format") == "attnsim-calibration-data":
-        return doc
-    return read_profile_document(path)
+    """A profile (format and version checked), or the raw measurements `calibrate` writes before fitting."""
+    doc = read_json(path, "from-data")
+    if not (isinstance(doc, dict) and doc.get("format") == DATA_FORMAT):
+        check_profile_document(doc, path, "from-data")
+    return doc
 
 
 def _measure(base, rep_ms) -> tuple[dict, dict]:
