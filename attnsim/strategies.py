@@ -29,7 +29,7 @@ from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, st
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
              "l2_dirty_fraction")
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
-COMBINE = ("launch_overhead_us", "cta_fixed_us")
+COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
 STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
 
 

@@ -48,7 +48,7 @@ class CostParams:
 
 DEFAULT_COST = CostParams()  # frozen: one shared instance for families without parameters
 # A combine launch is queued right behind its attention launch: small gap, tiny CTAs.
-COMBINE_DEFAULT = CostParams(launch_overhead_us=1.5, cta_fixed_us=0.5, segment_fixed_us=0.0)
+COMBINE_DEFAULT = CostParams(launch_overhead_us=1.5, cta_fixed_us=0.5, segment_fixed_us=0.05)
 
 
 @dataclass(frozen=True)

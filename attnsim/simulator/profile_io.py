@@ -25,7 +25,7 @@ PROFILE_FORMAT = "attnsim-profile"
 PROFILE_VERSION = 1
 # Bump when the cost model's structure changes: profiles fitted to another model are stale.
 MODEL_VERSION = "fluid-knee-v2"  # v2: kernels tables keyed by compiled kernel shape
-SHIPPED = {"h100-sxm": "h100.json"}  # presets with a measured profile in attnsim/profiles/
+SHIPPED = {"h100-sxm": "h100.json", "h200": "h200.json"}  # presets with a measured profile in attnsim/profiles/
 
 
 def save_profile(path: str | Path, spec: GpuSpec, device: dict, fit: dict, data: dict, created: str,

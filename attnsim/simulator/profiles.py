@@ -9,6 +9,8 @@ architecture (simulator/transfer.py): profile_source "transferred", with its exp
 
 from __future__ import annotations
 
+import math
+
 import datetime as dt
 from pathlib import Path
 
@@ -40,11 +42,13 @@ def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
 
 def closest_calibrated(target: GpuSpec) -> str | None:
     """The preset with a shipped measured profile nearest the target's architecture (the same compute
-    capability if one ships, else the nearest one); None if no profile ships."""
+    capability if one ships, else the nearest one; among those, the nearest HBM bandwidth, since the
+    memory system is what a decode kernel's costs depend on most); None if no profile ships."""
     calibrated = [hardware.PRESETS[name] for name in SHIPPED if shipped_profile_path(name) is not None]
     if not calibrated:
         return None
-    return min(calibrated, key=lambda spec: abs(_cc_number(spec) - _cc_number(target))).name
+    return min(calibrated, key=lambda spec: (abs(_cc_number(spec) - _cc_number(target)),
+                                             abs(math.log(spec.hbm_read_gbps / target.hbm_read_gbps)))).name
 
 
 def transfer_from(source: str, target: str) -> tuple[GpuSpec, dict]:

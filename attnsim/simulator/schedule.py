@@ -103,7 +103,7 @@ class Launch:
     cta_read_bytes: np.ndarray  # float64: KV + q + partials read
     cta_write_bytes: np.ndarray  # float64: O or partials written
     cta_tiles: np.ndarray  # int64: KV tiles processed
-    cta_segments: np.ndarray  # int64: segments processed
+    cta_segments: np.ndarray  # int64: segments processed (a combine launch: partials merged)
     segments: SegmentTable | None = None  # attention launches only
 
 

@@ -36,7 +36,7 @@ def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_
     start = CostParams(cta_stream_gbps_per_warp=per_warp, bw_knee=knee, launch_overhead_us=launch_overhead_us)
     if family.endswith("-combine"):
         start = dataclasses.replace(start, launch_overhead_us=launch_overhead_us / 3, cta_fixed_us=0.5,
-                                    segment_fixed_us=0.0)
+                                    segment_fixed_us=0.05)
     fixed = {k: v for s in strategies.REGISTRY.values() for k, v in s.fixed_params.get(family, {}).items()}
     return dataclasses.replace(start, **fixed)
 

@@ -70,7 +70,8 @@ def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: 
         name="combine", family=family, grid=grid, resources=res or common.COMBINE_RESOURCES,
         cta_read_bytes=frozen_array(splits_used * float(partial), np.float64),
         cta_write_bytes=frozen_array(np.full(grid, float(outs.rows * workload.head_dim * workload.dtype_bytes))),
-        cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(np.zeros(grid)),
+        # a combine CTA's "segments" are the partials it merges: each is a dependent load step
+        cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(np.asarray(splits_used, np.int64)),
     )
 
 
