@@ -51,6 +51,7 @@ def _refuse(frame: pd.DataFrame, bad: np.ndarray, column: str, field: str, path,
     if bad.any():
         index = frame.index[np.flatnonzero(bad)[0]]
         value = frame.loc[index, column]
+        value = value.item() if hasattr(value, "item") else value  # np.float64(inf) -> inf
         raise InputError(f"{field}.{column}", f"{Path(path).name} line {line_of(index)}: {value!r} {rule}")
 
 
@@ -68,7 +69,7 @@ def number_column(frame: pd.DataFrame, column: str, field: str, path, low: float
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
     ok = np.isfinite(values) & (values >= low) & (values <= high)
     if optional:
-        ok |= frame[column].isna().to_numpy()
+        ok = ok | frame[column].isna().to_numpy()
     _refuse(frame, ~ok, column, field, path, f"must be a finite number in [{low:g}, {high:g}]")
     return pd.Series(values, index=frame.index)
 
@@ -84,7 +85,7 @@ def lengths_column(frame: pd.DataFrame, column: str, field: str, path, optional:
     """Every cell a token count ('4096', '4096.0') or a ragged batch's lengths ('1000;50000;3000')."""
     cells = frame[column]
     text = cells.astype(str).str.strip()
-    ok = text.map(lambda t: bool(_INTEGRAL.fullmatch(t) or _LENGTHS.fullmatch(t))).to_numpy()
+    ok = text.map(lambda t: bool(_INTEGRAL.fullmatch(t) or _LENGTHS.fullmatch(t))).to_numpy(dtype=bool)
     if optional:
-        ok |= cells.isna().to_numpy()
+        ok = ok | cells.isna().to_numpy()
     _refuse(frame, ~ok, column, field, path, "must be a token count or ';'-separated token counts")

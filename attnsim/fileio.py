@@ -4,7 +4,8 @@ onto it, so a reader (or a killed run) sees the old output or the new one, never
 - A file keeps the mode of the file it replaces; writing through a symlink writes the link's target
   (the link stays a link).
 - A folder (`atomic_dir`) is swapped in whole: the old folder is renamed aside and removed after the
-  new one took its name, with SIGINT/SIGTERM held back between the two renames.
+  new one took its name, with SIGINT/SIGTERM held back (while our handlers are installed) between
+  the two renames.
 - Every temporary is registered; `removing_temporaries_on_signals` (installed by the CLI's main)
   makes SIGINT/SIGTERM remove them before the process ends.
 """
@@ -27,14 +28,24 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _TEMPORARIES: set[Path] = set()  # alive in this process: files and folders
 
 
+_held = [0]  # depth of _signals_held sections
+_pending: list[int] = []  # signals that arrived inside one
+
+
 @contextmanager
 def _signals_held():
-    """SIGINT/SIGTERM wait (delivered on exit) while a temporary is created and registered, or renamed."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    """SIGINT/SIGTERM wait (handled on exit) while a temporary is created and registered, or renamed.
+    Python runs signal handlers in the main thread between bytecodes, so deferring in the handler
+    holds even when another thread (a BLAS or OpenMP pool) received the signal."""
+    _held[0] += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _held[0] -= 1
+        if not _held[0] and _pending:
+            signum = _pending[0]
+            _pending.clear()
+            _on_signal(signum, None)
 
 
 def _remove(path: Path) -> None:
@@ -54,6 +65,9 @@ def remove_temporaries() -> None:
 
 
 def _on_signal(signum, frame) -> None:
+    if _held[0]:
+        _pending.append(signum)
+        return
     for sig in _SIGNALS:  # a second signal must not interrupt the clean-up
         signal.signal(sig, signal.SIG_IGN)
     remove_temporaries()

@@ -37,8 +37,8 @@ MAX_SPLITS = 1024
 # A KV tile is staged in shared memory: 4096 tokens at the smallest head_dim (32, fp16) is 256 KB
 # of K alone, more than any SM's 228 KB.
 MAX_KV_TILE_TOKENS = 4096
-# CTAs drawn in an SM timeline, over all its panels (a rectangle each, ~30 µs): ~4 s for 2^17.
-MAX_TIMELINE_CTAS = 1 << 17
+# CTAs drawn in an SM timeline, over all its panels (a rectangle each, ~50 µs of CPU): ~4 s for 2^16.
+MAX_TIMELINE_CTAS = 1 << 16
 # A kernel's resources as `attnsim occupancy` takes them: CUDA's own ceilings are far below these
 # (1024 threads, 255 registers, 228 KB); above them the numbers are typos, not kernels.
 MAX_THREADS = 1 << 16
@@ -51,14 +51,18 @@ MAX_SMEM_BYTES = 1 << 30
 MAX_SWEEP_POINTS = 64
 # Outputs modelled by one command, summed over workloads, strategies and GPUs (~4 s of modelling).
 MAX_MODELLED_OUTPUTS = 1 << 24
-# A scenario: shapes x batches = rows of panels in its speedup and what-if figures (each ~0.3 s to
-# draw); GPUs it models or compares; ragged mixes; cases (workloads per GPU).
-MAX_SCENARIO_PANELS = 16
+# Simulations (workload x strategy x GPU) one report runs: ~1 ms each for small workloads.
+MAX_MODELLED_PLANS = 4096
+# A scenario: GPUs x shapes x batches = rows of panels in its speedup figure (shapes x batches in the
+# what-if one); each row costs ~0.4 s of layout and drawing per figure, so 12 (the largest shipped
+# scenario, gqa-sweep) makes a ~12 s report. GPUs it models or compares; ragged mixes; cases.
+MAX_SCENARIO_PANELS = 12
 MAX_SCENARIO_GPUS = 8
 MAX_RAGGED_MIXES = 16
 MAX_SCENARIO_CASES = 512
-# Rows of a measurements CSV `validate`, `plot validation` and `report` predict (~0.6 ms each).
-MAX_MEASUREMENT_ROWS = 10_000
+# Rows of a measurements CSV `validate`, `plot validation` and `report` predict (~0.6 ms each);
+# twice the standard benchmark sweep (2,245 rows).
+MAX_MEASUREMENT_ROWS = 5_000
 # A measured kernel time: no launch completes in less than 0.5 µs (an empty kernel takes ~2 µs);
 # a smaller time_us is a unit mistake (seconds or ms) or a corrupt row, and would make the error
 # percentages meaningless. The upper bound is a decode step of 100 s.
@@ -76,7 +80,7 @@ def check_max(value, limit, field: str, what: str = "") -> None:
     """InputError naming `field` and the limit when value > limit."""
     if value > limit:
         unit = f" {what}" if what else ""
-        raise InputError(field, f"{value:,}{unit} is above the limit of {limit:,}{unit} (attnsim/limits.py)")
+        raise InputError(field, f"{value:,}{unit} is above the limit of {limit:,} (attnsim/limits.py)")
 
 
 def check_finite(value, field: str, low: float | None = None, high: float | None = None) -> float:

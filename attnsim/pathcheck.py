@@ -24,7 +24,7 @@ MAX_NAME_BYTES = 255  # one path component (NAME_MAX)
 
 def _shown(path) -> str:
     text = str(path)
-    return text if len(text) <= 80 else text[:60] + "..." + text[-12:]
+    return text if len(text) <= 100 else text[:50] + "..." + text[-40:]
 
 
 def _check_length(path: Path, field: str) -> None:
@@ -61,7 +61,9 @@ def check_output_file(path, field: str, suffixes: Iterable[str] | None = None, w
         suffixes = tuple(suffixes)
         if target.suffix.lower() not in suffixes:
             kind = f"{what} files" if what else "files"
-            raise InputError(field, f"{shown}: {kind} end in {' or '.join(suffixes)}")
+            names = [s or "no suffix" for s in suffixes]
+            raise InputError(field, f"{shown}: {kind} end in {', '.join(names[:-1])} or {names[-1]}"
+                             if len(names) > 1 else f"{shown}: {kind} end in {names[0]}")
     try:
         real = real_target(target)
         if real.is_dir() or str(path).endswith(os.sep):
@@ -94,15 +96,3 @@ def check_output_folder(path, field: str, replaceable: Callable[[Path], str | No
     except OSError as exc:
         raise InputError(field, f"{shown}: {exc.strerror}") from None
     return target
-
-
-def check_distinct(paths: dict[str, object]) -> None:
-    """Two outputs of one command must not be the same file (the second would overwrite the first)."""
-    seen: dict[Path, str] = {}
-    for field, path in paths.items():
-        if path is None:
-            continue
-        real = real_target(path)
-        if real in seen:
-            raise InputError(field, f"{_shown(path)} is also --{seen[real]}; give two different files")
-        seen[real] = field

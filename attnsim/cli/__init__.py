@@ -48,8 +48,8 @@ def register_commands() -> click.Group:
 
 
 def main(argv: list[str] | None = None) -> None:
-    register_commands()
     with fileio.removing_temporaries_on_signals(), _no_warnings():
+        register_commands()  # imports: their warnings are silenced too
         try:
             cli.main(args=argv, prog_name="attnsim", standalone_mode=False)
         except InputError as exc:
@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> None:
             _fail(f"{exc.option_name}: no such option")
         except click.ClickException as exc:
             _fail(exc.format_message())
-        except click.exceptions.Abort:
-            _fail("aborted")
-        except (BrokenPipeError, KeyboardInterrupt):
+        except (click.exceptions.Abort, BrokenPipeError, KeyboardInterrupt):  # click turns Ctrl-C into Abort
             sys.exit(130)
+        except OSError as exc:  # the machine failed a checked output (disk full, ...): no input was bad
+            _fail(f"{exc.filename or 'output'}: {exc.strerror or exc}", status=1)
 
 
 @contextlib.contextmanager
@@ -81,6 +81,6 @@ def _choose_subcommand(ctx) -> str:
     return f"{ctx.command_path if ctx else 'attnsim'}: give a command: {names} (--help explains each)"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, status: int = 2) -> None:
     click.echo("attnsim: error: " + " ".join(message.split()), err=True)  # always one line
-    sys.exit(2)
+    sys.exit(status)

@@ -19,7 +19,7 @@ from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 from attnsim.units import parse_size, parse_size_list
 
-TEXT_SUFFIXES = (".txt", ".csv", ".json", ".tsv", ".md", ".out", "")  # predict --out: a table, CSV or JSON
+TEXT_SUFFIXES = (".txt", ".csv", ".json", ".tsv", ".md", "")  # predict --out: a table, CSV or JSON
 DEFAULT_GPU = "h100"
 DEFAULT_CONTEXT = "4k"
 

@@ -54,7 +54,9 @@ def plot_speedup_command(scenario, input_csv, gpu, calibration, out_path):
     if input_csv:
         frame = read_predictions(input_csv)
     else:
-        frame = scenario_predictions(_scenario(scenario, gpu, calibration), progress=_progress)
+        chosen = _scenario(scenario, gpu, calibration, whatif=False)
+        check_budget(chosen)
+        frame = scenario_predictions(chosen, progress=_progress)
     plot_speedup(frame, out_path)
     _wrote(out_path)
 

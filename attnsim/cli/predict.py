@@ -11,7 +11,6 @@ from attnsim.cli.options import (
 )
 from attnsim.errors import InputError
 from attnsim.fileio import json_text, write_text
-from attnsim.pathcheck import check_distinct
 from attnsim.reports.schedule_text import describe_schedule
 from attnsim.reports.tables import format_records
 from attnsim.resolve import plan_for
@@ -50,7 +49,6 @@ def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_pa
     check_format(fmt)
     check_output_option(out_path, "out", TEXT_SUFFIXES, "text")
     check_figure_option(plot_path)
-    check_distinct({"out": out_path, "plot": plot_path})
     names = strategies.parse_list(strategy_text)
     options = plan_options(splits, grid, kv_tile)
     check_plan_options(names, options)

@@ -45,13 +45,13 @@ def _gpus(names: str | None, calibration: str | None) -> list | None:
 
 
 def _scenario(name: str, gpu: str | None = None, calibration: str | None = None, whatif: bool = True):
-    """The scenario with --gpu/--calibration (and --no-whatif) applied, its budget checked again."""
+    """The scenario with --gpu/--calibration (and --no-whatif) applied; the caller checks its budget
+    (scenarios.budget) for what it draws."""
     scenario = load_scenario(name)
     gpus = _gpus(gpu, calibration)
     if gpus or not whatif:
         scenario = dataclasses.replace(scenario, gpus=tuple(gpus or scenario.gpus),
                                        whatif_gpus=scenario.whatif_gpus if whatif else ())
-        check_budget(scenario)
     return scenario
 
 
@@ -87,6 +87,7 @@ def report(scenario, out_dir, measurements, gpu, calibration, figures, no_whatif
 
     check_output_folder(out_dir, "out", replaceable=replace_refusal)
     chosen = _scenario(scenario, gpu, calibration, whatif=not no_whatif)
+    check_budget(chosen)
     if measurements:
         check_measurements_file(measurements, chosen.gpus)
     results = run_scenario(chosen, measurements, progress=_progress)

@@ -20,13 +20,15 @@ def check_budget(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None) -> N
     """InputError when the report (or `plot`) of `scenario` on `gpus` (default: its own and its
     what-if GPUs) would exceed a limit; field: the scenario key that sets the size."""
     gpus = list(gpus) if gpus is not None else list(scenario.gpus) + list(scenario.whatif_gpus)
-    panels = len(scenario.shapes) * max(len(scenario.batches), 1)
-    limits.check_max(panels, limits.MAX_SCENARIO_PANELS, "models", "figure panels (models/shapes x batches)")
+    panels = len(scenario.gpus) * len(scenario.shapes) * max(len(scenario.batches), 1)
+    limits.check_max(panels, limits.MAX_SCENARIO_PANELS, "models", "figure panels (GPUs x models/shapes x batches)")
     limits.check_max(len(scenario.gpus), limits.MAX_SCENARIO_GPUS, "gpus", "GPUs")
     limits.check_max(len(gpus), 2 * limits.MAX_SCENARIO_GPUS, "gpus", "GPUs (scenario and what-if)")
     cases = scenario.cases()
     limits.check_max(len(cases), limits.MAX_SCENARIO_CASES, "contexts", "cases (shapes x batches x contexts + mixes)")
     plans = len(set(scenario.strategies) | set(strategies.SPEEDUP_BASES)) * len(gpus)
+    limits.check_max(len(cases) * plans, limits.MAX_MODELLED_PLANS, "contexts",
+                     "simulations (cases x strategies x GPUs)")
     limits.check_modelled([c.workload.output_count for c in cases], plans, "scenario")
     check_timeline(scenario)
     check_kernels_launch(scenario, gpus)

@@ -208,7 +208,7 @@ def _read_gpus(data: dict, key: str, default: list, check: Checker, base_dir: Pa
         try:
             specs.append(resolve_gpu(str(local) if local.suffix in (".json", ".toml") else name))
         except InputError as exc:
-            check.fail((key, i), exc.message)
+            check.fail((key, i), exc.message if exc.field == "gpu" else f"{exc.field}: {exc.message}")
     return specs
 
 
