@@ -1,10 +1,11 @@
 """Size limits on every input, in one place: any accepted input is modelled in seconds and bounded memory.
 
-Each limit says why it sits where it does. The budgets were measured on a 2-core, 23 GB machine
-(`attnsim predict` of the largest accepted plan: ~0.15 s and ~400 MB per strategy; 2^24 modelled
-outputs over a command: ~4 s). An input above a limit is refused with the limit in the message
-(InputError, exit status 2), before any modelling. The README lists these under "Limits".
-"""
+Each limit says why it sits where it does. The budgets were measured (CPU seconds, peak memory) on
+a 2-core, 23 GB machine: the largest accepted `predict` (5 workloads of 2^19 outputs, 6 strategies)
+~4 s and ~610 MB; the largest timeline (2^16 CTAs) ~4 s; every command's start-up ~1.4 s. A report
+at its limits (12 panels, 4,096 simulations) takes ~16 s, most of it figure layout (see
+MAX_SCENARIO_PANELS). An input above a limit is refused with the limit in the message (InputError,
+exit status 2) before any modelling. The README lists these under "Limits"."""
 
 from __future__ import annotations
 

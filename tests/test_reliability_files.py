@@ -153,6 +153,8 @@ MEASUREMENTS = {
     "strategy.csv": (HEADER + ROW.replace(",fa2,", ",,"), r"measurements.strategy: strategy.csv line 2"),
     "ragged.csv": (HEADER.strip() + ",contexts\n" + ROW.strip() + ",1;2;x\n", r"measurements.contexts: ragged.csv line 2"),
     "nan_time.csv": (HEADER + ROW.replace("25.0", "nan"), r"measurements.time_us: .*nan"),
+    "repeat.csv": (HEADER + ROW + ROW.replace("4096", "8192") + ROW.replace("25.0", "26.0"),
+                   r"measurements: repeat.csv line 4 repeats line 2"),
 }
 
 

@@ -55,6 +55,8 @@ def rank_metrics(rows: pd.DataFrame, names=None, tolerance_pct: float = 5.0) -> 
     names = tuple(names or strategies.default_names())
     base = names[-1]
     ours = rows[rows["strategy"].isin(names)]
+    if "options" in ours.columns:  # the default plans only: rows of explicit plan options are not ranked
+        ours = ours[ours["options"].isna() | (ours["options"].astype(str).str.strip() == "")]
     keys = _key_columns(ours)
     exact = near = total = decisive = decisive_right = 0
     ratio_errors: dict[str, list[float]] = {}

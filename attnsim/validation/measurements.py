@@ -61,7 +61,22 @@ def check_measurement_frame(frame: pd.DataFrame, path, field: str = "measurement
     csvfile.lengths_column(frame, "context", field, path)
     if "contexts" in frame.columns:
         csvfile.lengths_column(frame, "contexts", field, path, optional=True)
-    return frame.assign(**columns)
+    frame = frame.assign(**columns)
+    _refuse_repeats(frame, path, field)
+    return frame
+
+
+def _refuse_repeats(frame: pd.DataFrame, path, field: str) -> None:
+    """One measurement per (GPU, strategy, plan options, workload): a repeat makes errors and ranks ambiguous."""
+    keys = [c for c in ("gpu", "strategy", "options", *REQUIRED[2:-1], "contexts") if c in frame.columns]
+    seen: dict[tuple, int] = {}
+    for index, key in zip(frame.index, frame[keys].astype(str).itertuples(index=False)):
+        first = seen.setdefault(tuple(key), index)
+        if first == index:
+            continue
+        raise InputError(field, f"{Path(path).name} line {csvfile.line_of(index)} repeats line "
+                                f"{csvfile.line_of(first)} (same GPU, strategy, plan and workload); keep one "
+                                "measurement per point")
 
 
 def named_preset(gpu_text: str) -> str | None:
