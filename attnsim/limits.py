@@ -52,6 +52,9 @@ MAX_SMEM_BYTES = 1 << 30
 MAX_SWEEP_POINTS = 64
 # Outputs modelled by one command, summed over workloads, strategies and GPUs (~4 s of modelling).
 MAX_MODELLED_OUTPUTS = 1 << 24
+# Plans a planner search (`plan`, `--strategy auto`) simulates per workload: ~20-35 candidates
+# (its bounds prune the rest); 24 on the largest workloads (~2 s at 2^19 outputs).
+PLANS_PER_SEARCH = 24
 # Simulations (workload x strategy x GPU) one report runs: ~1 ms each for small workloads.
 MAX_MODELLED_PLANS = 4096
 # A scenario: GPUs x shapes x batches = rows of panels in its speedup figure (shapes x batches in the

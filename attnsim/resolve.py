@@ -12,6 +12,9 @@ Schedule the model simulates is the Schedule the kernel launches:
    capability (`attnsim/profiles/kernels_sm90.json`, recorded from Triton's compiler), else an
    estimate — the same chain for every profile, so a datasheet GPU plans the grid the kernel would
    launch there.
+
+A strategy with a `choose` function (`auto`: the planner) resolves to the entry and options it
+chooses; the Resolved says what was asked for (`requested`) and which plan runs (`plan`, a plan spec).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class Resolved:
     strategy: strategies.Strategy
     config: PlanConfig
     resources_source: str  # given | profile | compiled table | estimate | plan (baselines plan their own)
+    requested: str = ""  # the strategy asked for, when it resolved to another (auto -> the planner's choice)
+    plan: str = ""  # the plan spec that runs: 'streamk:grid=264' (the user's options for a plain strategy)
 
 
 def default_kv_tile_tokens(workload: DecodeWorkload) -> int:
@@ -161,18 +166,24 @@ def resolve(name: str, workload: DecodeWorkload, gpu: GpuSpec, options: PlanConf
     """The strategy entry and the complete plan configuration it runs with."""
     strategy = strategies.get(name)
     options = options or PlanConfig()
+    if strategy.choose is not None:
+        chosen_name, chosen = strategy.choose(workload, gpu, options)
+        inner = resolve(chosen_name, workload, gpu, chosen)
+        return replace(inner, requested=strategy.name, plan=plan_spec(inner.strategy.name, chosen))
     kept = {k: v for k, v in options.options().items()
             if k in strategy.options or (k in KERNEL_OPTIONS and strategy.kernel) or k == "family"}
     options = check_options(PlanConfig(**kept))  # options the strategy does not take cannot matter
     if strategy.kernel is None:
         check_plan_size(workload, options)
-        return Resolved(strategy, options, "plan")
+        return Resolved(strategy, options, "plan", plan=plan_spec(strategy.name, options))
     config, source = kernel_config(strategy.kernel, workload, gpu, options)
     check_plan_size(workload, config)
-    return Resolved(strategy, config, source)
+    return Resolved(strategy, config, source, plan=plan_spec(strategy.name, options))
 
 
-SPEC_OPTIONS = ("splits", "grid", "kv_tile_tokens", "num_warps", "num_stages", "dp_outputs", "chunk_tokens")
+SPEC_OPTIONS = ("splits", "grid", "kv_tile_tokens", "num_warps", "num_stages", "dp_outputs", "chunk_tokens",
+                "batch_invariant")
+STRATEGY_OPTIONS = ("splits", "grid", "dp_outputs", "chunk_tokens", "batch_invariant")  # taken per strategy
 
 
 def parse_plan_spec(text: str) -> tuple[str, PlanConfig]:
@@ -191,7 +202,7 @@ def parse_plan_spec(text: str) -> tuple[str, PlanConfig]:
                 or int(digits) <= 0 and key != "dp_outputs":
             raise InputError("strategy", f"{text!r}: expected name:option=integer with options "
                                          f"{', '.join(SPEC_OPTIONS)}")
-        if key in ("splits", "grid", "dp_outputs", "chunk_tokens") and key not in strategy.options:
+        if key in STRATEGY_OPTIONS and key not in strategy.options:
             raise InputError("strategy", f"{text!r}: {strategy.name} takes no {key}")
         options[key] = int(digits)
     return strategy.name, check_options(PlanConfig(**options), dict.fromkeys(SPEC_OPTIONS, "strategy"))

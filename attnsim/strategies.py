@@ -12,7 +12,10 @@ An entry says
   PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
 - whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
   the plan, not of the name;
-- presentation: colour, a one-line summary, and whether `predict` shows it by default.
+- presentation: colour, a one-line summary, and whether `predict` shows it by default;
+- for the planner (attnsim/planner): which options it sweeps (`search`), and for `auto` the
+  function that resolves it to another entry's concrete plan (`choose`). HEURISTICS below names the
+  production rules the planner reports against, as data (label, the entry they pick options for).
 
 Nothing here imports torch or triton: kernels are named by module path and loaded by the launcher.
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from attnsim.errors import InputError
-from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, streamk, torch_flash
+from attnsim.simulator.partition import auto, balanced, fa2, flashdecoding, hybrid, streamk, torch_flash
 
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
@@ -60,6 +63,12 @@ class Strategy:
     calibrate: bool = False  # timed on the calibration set by `attnsim calibrate`
     color: str = "#55A868"
     aliases: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()  # PlanConfig fields the planner sweeps (attnsim/planner/candidates.py)
+    # Option variants timed on the small-output part of the calibration set ("grid=33"), so the fit sees
+    # the regimes the planner searches (a few CTAs, each latency-bound), not only the default plan's.
+    calibration_options: tuple[str, ...] = ()
+    # (workload, gpu, PlanConfig) -> (strategy name, PlanConfig): resolves to another entry's plan (`auto`)
+    choose: Callable | None = None
 
     @property
     def predictable(self) -> bool:
@@ -67,7 +76,12 @@ class Strategy:
 
     @property
     def runnable(self) -> bool:
-        return self.kernel is not None or self.sdpa_backend is not None
+        return self.kernel is not None or self.sdpa_backend is not None or self.choose is not None
+
+    @property
+    def candidate(self) -> bool:
+        """A plan the planner may choose: run by our kernels and modelled."""
+        return self.kernel is not None and self.partition is not None
 
 
 REGISTRY: dict[str, Strategy] = {}
@@ -131,8 +145,22 @@ def predictable() -> tuple[str, ...]:
     return names(lambda s: s.predictable)
 
 
+def candidates() -> tuple[str, ...]:
+    """What the planner searches: our modelled kernels' plans."""
+    return names(lambda s: s.candidate)
+
+
 def families_of(name: str) -> tuple[str, ...]:
     return tuple(get(name).families)
+
+
+def fit_owner(name: str) -> str | None:
+    """The strategy whose cost families a strategy's measurements calibrate: itself if it owns
+    families, else the owner running the same kernel (e.g. a plan that runs the stream-K kernel)."""
+    s = get(name)
+    if s.families:
+        return s.name
+    return next((o.name for o in REGISTRY.values() if o.families and s.kernel and o.kernel == s.kernel), None)
 
 
 def all_families() -> dict[str, tuple[str, ...]]:
@@ -172,22 +200,24 @@ register(Strategy(
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
     flashdecoding.partition, families={"flashdecoding": STREAMING, "flashdecoding-combine": COMBINE},
-    options=frozenset({"splits"}), kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd")))
+    options=frozenset({"splits"}), kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd"),
+    search=("splits",), calibration_options=("splits=1", "splits=2", "splits=4", "splits=8", "splits=16")))
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA", streamk.partition,
     families={"streamk": STREAMING + MERGING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
-    options=frozenset({"grid"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k")))
+    options=frozenset({"grid"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
+    search=("grid",), calibration_options=("grid=33", "grid=66", "grid=132")))
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
-    options=frozenset({"grid", "dp_outputs"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True,
-    color="#C44E52", aliases=("dp-sk",)))
+    options=frozenset({"grid", "dp_outputs"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, calibrate=True,
+    color="#C44E52", aliases=("dp-sk",), search=("grid", "dp_outputs")))
 register(Strategy(
     "balanced", "balanced split-KV (FlashInfer's planner): per-sequence splits of one chunk size sized to "
     "the resident grid, longest first; runs the FlashDecoding kernels", balanced.partition,
-    options=frozenset({"grid", "chunk_tokens"}), kernel=SPLIT_KERNEL, color="#64B5CD",
-    aliases=("balanced-split",)))
+    options=frozenset({"grid", "chunk_tokens"}), kernel=SPLIT_KERNEL, calibrate=True, color="#64B5CD",
+    aliases=("balanced-split",), search=("chunk_tokens",)))
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
     families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING},
@@ -196,3 +226,31 @@ register(Strategy(
 register(Strategy(
     "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline; timed, not modelled yet)", None,
     sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860"))
+register(Strategy(
+    "auto", "the planner's choice (attnsim/planner): every candidate plan of our kernels searched with the "
+    "model, the fastest predicted one runs; batch_invariant=1 pins a fixed chunk", auto.partition,
+    options=frozenset({"batch_invariant"}), choose=auto.choose, color="#2CA02C", aliases=("planner",)))
+
+
+@dataclass(frozen=True)
+class Heuristic:
+    """A production system's rule for the decode split, replayed on our kernels' plans: `rule` keys
+    attnsim/planner/heuristics.RULES (None: the strategy's own default options)."""
+
+    name: str
+    label: str
+    strategy: str
+    rule: str | None = None
+
+
+# What `attnsim plan` reports the model's choice against (DOMAIN.md section 6).
+HEURISTICS = (
+    Heuristic("fa2-rule", "FA2 num_splits_heuristic (0.85 wave efficiency)", "flashdecoding", "fa2_splits"),
+    Heuristic("flashinfer-rule", "FlashInfer: smallest chunk whose chunks x kv_heads fit the resident grid",
+              "balanced", "flashinfer_chunk"),
+    Heuristic("lean-rule", "Lean/ORT: persistent grid of 2 x SMs (capped at capacity)", "streamk", "lean_grid"),
+    Heuristic("sglang-rule", "SGLang Triton decode: log2(len/64) x SMs rule, at most 8 splits", "balanced",
+              "sglang_chunk"),
+    Heuristic("cutlass-rule", "CUTLASS stream-K: DP waves + SK blocks scored by iterations saved", "hybrid",
+              "cutlass_blocks"),
+)

@@ -2,7 +2,7 @@
 # One device call = one or more stages; every output goes under $OUT (see the device README's limits:
 # at most 8 files come back). Usage on the device machine, from the repository root:
 #   bash scripts/device_stage.sh STAGE [STAGE ...]
-# Stages: info compile gputests cudnn calibrate accounting bench_standard
+# Stages: info compile gputests cudnn calibrate calibrate_fit quick accounting bench_standard bench_auto
 set -uo pipefail
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
@@ -25,6 +25,18 @@ stage_gputests() {
 stage_cudnn() { python3 scripts/cudnn_geometry.py --out "$OUT/cudnn" --budget-s 40 | tail -60; }
 stage_calibrate() { python3 -m attnsim calibrate --gpu h200 --measure-only --out "$OUT/h200.json"; }
 stage_accounting() { python3 scripts/small_call_accounting.py --out "$OUT/acct" | tail -100; }
+stage_calibrate_fit() {  # measure + fit here (16 cores), and plan the later stages with the new profile
+  python3 -m attnsim calibrate --gpu h200 --out "$OUT/h200.json" && cp "$OUT/h200.json" attnsim/profiles/h200.json
+}
+stage_quick() {
+  local t0=$SECONDS
+  python3 -m attnsim calibrate --quick --gpu h200 --out "$OUT/h200_quick.json"
+  echo "quick calibration wall time: $((SECONDS - t0)) s"
+}
+stage_bench_auto() {  # the planner's choice on the standard sweep, appended to the committed sweep
+  cp results/h200/bench.csv "$OUT/bench.csv"
+  python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" --strategies auto 2>&1 | tail -12
+}
 stage_bench_standard() {
   python3 -m attnsim bench --gpu h200 --calibration none --out "$OUT/bench.csv" \
     --strategies fa2,flashdecoding,streamk,torch-flash,torch-cudnn 2>&1 | tail -25

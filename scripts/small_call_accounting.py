@@ -24,7 +24,7 @@ import torch
 
 from attnsim.kernels import bench_inputs as inputs
 from attnsim.kernels.bench import BenchConfig, default_prepare, run_sweep, timed_call
-from attnsim.kernels.timing import TimerConfig
+from attnsim.kernels.timing import TimerConfig, time_us
 from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -49,6 +49,9 @@ def profile_spec(spec, w, q, k, v, gpu, reps=5) -> dict:
     with ctx:
         fn()
         torch.cuda.synchronize()
+        # the same call back to back from one graph (no L2 flush, no launch gaps): kernel time with a warm L2
+        warm_us = time_us(fn, TimerConfig(cudagraph=True))
+        eager_us = time_us(fn, TimerConfig(replay=False))  # L2 flushed, launched from Python
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA,
                                                 torch.profiler.ProfilerActivity.CPU]) as prof:
             for r in range(reps):
@@ -65,6 +68,7 @@ def profile_spec(spec, w, q, k, v, gpu, reps=5) -> dict:
     busy = [sum(k["duration_us"] or 0 for k in c) for c in calls]
     span = [max(k["ts"] + (k["duration_us"] or 0) for k in c) - min(k["ts"] for k in c) for c in calls]
     return {"launches": len(calls[0]), "kernel_us": round(statistics.median(busy), 2),
+            "graph_warm_l2_us": round(warm_us, 2), "eager_flushed_us": round(eager_us, 2),
             "span_us": round(statistics.median(span), 2),
             "kernels": " + ".join(f"{k['name'][:40]}<{k['grid_x']}x{k['grid_y']}x{k['grid_z']}>" for k in calls[0])}
 
@@ -112,7 +116,8 @@ def main() -> None:
     print(f"empty kernel under do_bench: {empty_us:.2f} us")
     for r in rows:
         print(f"b{r['batch']} {r['q_heads']}/{r['kv_heads']} d{r['head_dim']} {r['context']:>6} {r['spec']:<24} "
-              f"t {r.get('time_us', '-'):>8} kern {r.get('kernel_us', '-'):>7} span {r.get('span_us', '-'):>7} "
+              f"t {r.get('time_us', '-'):>8} warm {r.get('graph_warm_l2_us', '-'):>7} kern {r.get('kernel_us', '-'):>7} "
+              f"span {r.get('span_us', '-'):>7} "
               f"out {r.get('outside_kernels_us', '-'):>6} L{r.get('launches', '-')} {r.get('status', '')}")
 
 

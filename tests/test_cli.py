@@ -56,9 +56,9 @@ def test_predict_csv_and_table_carry_the_record_fields():
     assert len(rows) == 3 and set(RECORD_FIELDS) <= set(rows[0])
     assert [r["strategy"] for r in rows] == ["fa2", "flashdecoding", "streamk"]
     table = invoke("predict", *DATASHEET, "--context", "4k", "--strategy", "lean,fa2").splitlines()
-    assert table[0].split() == RECORD_FIELDS
+    assert table[0].split() == RECORD_FIELDS[:8] + ["likely_us"] + RECORD_FIELDS[8:]  # + the error band's range
     assert [line.split()[1] for line in table[1:3]] == ["streamk", "fa2"]  # alias `lean` -> streamk
-    assert table[3].startswith("* datasheet profile")  # rows of a non-calibrated profile are marked
+    assert table[3].startswith("* h100-sxm: datasheet profile")  # rows of a non-calibrated profile are marked
 
 
 def test_predict_ragged_contexts_make_one_workload():
@@ -66,7 +66,7 @@ def test_predict_ragged_contexts_make_one_workload():
     assert len(records) == 3
     assert all(r["context"] == [1000, 50000, 3000] for r in records) and {r["batch"] for r in records} == {3}
     table = invoke("predict", *DATASHEET, "--contexts", "1000,50000,3000")
-    assert "ragged 3: 1000..50000" in table and "h100-sxm*" in table and "datasheet profile" in table
+    assert "ragged 3: 1000..50000" in table and "h100-sxm*" in table and "h100-sxm: datasheet profile" in table
 
 
 def test_predict_out_writes_the_file(tmp_path):

@@ -36,6 +36,16 @@ BAD_OPTIONS = {
         ("predict --calibration {sdpa}", "calibration: .*not valid JSON"),
         ("predict --format yaml --out {out}/p.csv", "format"),
     ],
+    "plan": [
+        ("plan --splits ²", "splits: '²'"),
+        ("plan --grid 99999999", "grid: .*limit of 524,288"),
+        ("plan --chunk 0", "chunk: must be positive"),
+        ("plan --kv-tile 100000", "kv-tile: .*limit of 4,096"),
+        ("plan --strategy ,", "strategy: ','"),
+        ("plan --contexts 1000,,3000", "contexts: item 2"),
+        ("plan --format csv", "format"),
+        ("plan --batch 4096 --q-heads 128 --kv-heads 128 --context 1k,2k", "workload: .*limit of 16,777,216"),
+    ],
     "schedule": [
         ("schedule --max-ctas -5", "max-ctas"),
         ("schedule --strategy fa2 --batch 2048 --q-heads 128 --kv-heads 128 --plot {out}/g.png",

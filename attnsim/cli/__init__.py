@@ -19,7 +19,8 @@ from attnsim.errors import InputError
 
 # (module under attnsim.cli, click command in it), in `attnsim --help` order
 COMMANDS = (
-    ("predict", "predict"), ("predict", "occupancy"), ("predict", "schedule"), ("bench", "bench_command"),
+    ("predict", "predict"), ("plan", "plan_command"), ("predict", "occupancy"), ("predict", "schedule"),
+    ("bench", "bench_command"),
     ("calibrate", "calibrate"), ("validate", "validate"), ("report", "report"), ("report", "scenarios_command"),
     ("plot", "plot"),
 )

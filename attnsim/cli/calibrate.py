@@ -14,7 +14,7 @@ from attnsim.fileio import write_json
 from attnsim.pathcheck import check_output_file
 from attnsim.simulator import hardware
 from attnsim.simulator.profile_io import check_profile_document, missing_as_null, read_json, save_profile
-from attnsim.validation.fit import calibrate_spec, check_calibration_data
+from attnsim.validation.fit import QUICK_KEYS, calibrate_spec, check_calibration_data
 
 DATA_FORMAT = "attnsim-calibration-data"  # the raw measurements written before the fit
 
@@ -34,41 +34,56 @@ def require_cuda(command: str, offline_option: str) -> None:
               help="Refit from the calibration data inside an existing profile (no GPU needed).")
 @click.option("--measure-only", is_flag=True, help="Write the measurements (OUT with .data.json) and stop.")
 @click.option("--rep-ms", default=20.0, show_default=True, help="do_bench repetition time per point (ms).")
-def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
-    """Measure the GPU, fit the cost model, write a versioned profile (GPU; about 3 minutes).
+@click.option("--transfer-from", default=None,
+              help="Build the profile from another GPU's calibrated profile (a preset that ships one, or a file) "
+                   "and the --gpu datasheet; no GPU needed (with --quick: the source of the kernel costs).")
+@click.option("--quick", is_flag=True, help="Measure only the bandwidth curve and the launch overhead (~15 s of "
+                                            "GPU time); kernel costs are transferred (from --transfer-from, "
+                                            "default: the nearest calibrated profile of another GPU).")
+def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, quick):
+    """Measure the GPU, fit the cost model, write a versioned profile (GPU; about 2 minutes).
 
     \b
-    Measures HBM read bandwidth vs CTAs and warps, the launch overhead, our three kernels and
-    PyTorch's flash backend on a calibration set disjoint from the benchmark sweep, and
+    Measures HBM read bandwidth vs CTAs and warps, the launch overhead, our kernels and PyTorch's
+    flash and cuDNN backends on a calibration set disjoint from the benchmark sweep, and
     cross-checks the occupancy calculator against the driver. Then fits the cost parameters
     (Levenberg-Marquardt on relative error) and writes the profile atomically.
 
     \b
     Examples:
-      attnsim calibrate --gpu h100 --out profile.json
-      attnsim calibrate --from-data attnsim/profiles/h100.json --out refit.json
+      attnsim calibrate --gpu h200 --out profile.json
+      attnsim calibrate --from-data attnsim/profiles/h200.json --out refit.json
+      attnsim calibrate --transfer-from h100 --gpu h200 --out h200_from_h100.json   # no GPU
+      attnsim calibrate --quick --gpu h200 --out quick.json                         # ~15 s on the GPU
       attnsim predict --calibration profile.json --context 64k
     """
     base = hardware.from_name(gpu)
     check_output_file(out_path, "out", (".json",), "profile")
+    limits.check_positive(rep_ms, "rep-ms", limits.MAX_TIMER_MS)
+    if measure_only and (from_data or transfer_from or quick):
+        raise InputError("measure-only", "applies to the full calibration on the GPU, not with --from-data, "
+                                         "--transfer-from or --quick")
+    if quick:
+        _quick(base, out_path, from_data, transfer_from, rep_ms)
+        return
+    if transfer_from:
+        from attnsim.simulator.profiles import write_transferred_profile
+
+        spec = write_transferred_profile(transfer_from, base.name, out_path)
+        click.echo(f"wrote {out_path}: {spec.source} (expected error ~{spec.expected_error_pct:.0f}%)")
+        return
     raw = Path(out_path).with_suffix(".data.json")  # measurements, kept first: a refit needs no GPU
-    if from_data:
-        if measure_only:
-            raise InputError("measure-only", "measures on the GPU; --from-data refits saved measurements")
-        doc = _read_data(from_data)
-    else:
+    if not from_data:
         check_output_file(raw, "out")
-        limits.check_positive(rep_ms, "rep-ms", limits.MAX_TIMER_MS)
-        require_cuda("calibrate", "--from-data FILE")
-        data, device = _measure(base, rep_ms)
-        doc = {"format": DATA_FORMAT, "device": device, "calibration_data": missing_as_null(data)}
-        write_json(raw, doc, indent=1)
+    doc = _data_document(from_data, "calibrate", lambda: _measure(base, rep_ms))
+    if not from_data:
+        write_json(raw, {**doc, "calibration_data": missing_as_null(doc["calibration_data"])}, indent=1)
         click.echo(f"wrote {raw} (measurements; refit with --from-data)", err=True)
         if measure_only:
             return
     device, points = check_calibration_data(doc, from_data or raw)
     data = doc["calibration_data"]
-    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = _now()
     source = f"calibrated {created[:10]} on {device.get('name', '?')}"
     spec, report = calibrate_spec(base, pd.DataFrame(data["bandwidth"]), points, data["kernels"],
                                   data["launch_overhead_us"], source,
@@ -77,6 +92,56 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms):
     report["occupancy_crosscheck"] = data.get("occupancy_crosscheck", [])
     save_profile(out_path, spec, device, report, data, created)
     click.echo(f"wrote {out_path}: {source}, HBM read {spec.hbm_read_gbps:.0f} GB/s")
+
+
+def _quick(base, out_path, from_data, transfer_from, rep_ms) -> None:
+    """--quick: the target's bandwidth curve and launch overhead (measured now, or from --from-data)
+    applied to a transfer of another GPU's calibrated profile (attnsim.simulator.quick)."""
+    from attnsim.simulator.profiles import quick_source, transfer_from as transfer
+
+    source = transfer_from or quick_source(base)
+    doc = _data_document(from_data, "calibrate --quick", lambda: _measure_quick(base, rep_ms))
+    device, _ = check_calibration_data(doc, from_data or "the measurements", keys=QUICK_KEYS)
+    data = doc["calibration_data"]
+    from attnsim.simulator.profile_io import read_profile_document
+    from attnsim.simulator.profiles import source_profile_path
+    from attnsim.simulator.quick import quick_profile
+
+    transferred, report = transfer(source, base.name)
+    created = _now()
+    text = (f"transferred from {source}, quick-calibrated {created[:10]} on {device.get('name', '?')} "
+            "(bandwidth curve and launch overhead measured)")
+    spec, report = quick_profile(transferred, report, read_profile_document(source_profile_path(source)),
+                                 data["bandwidth"], data["launch_overhead_us"], text)
+    keep = {"bandwidth": data["bandwidth"], "launch_overhead_us": data["launch_overhead_us"]}
+    save_profile(out_path, spec, device, {}, keep, created, transfer=report)
+    click.echo(f"wrote {out_path}: {text}; HBM read {spec.hbm_read_gbps:.0f} GB/s")
+
+
+def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
+    from attnsim.kernels import calibrate_gpu as cal
+    from attnsim.kernels.timing import TimerConfig
+
+    timer = TimerConfig(warmup_ms=10.0, rep_ms=min(rep_ms, 10.0))
+    device = cal.device_info()
+    with click.progressbar(length=len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS), label="quick calibration",
+                           file=click.get_text_stream("stderr")) as bar:
+        bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
+    return {"bandwidth": bandwidth, "launch_overhead_us": cal.measure_launch_overhead_us(timer)}, device
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _data_document(from_data, command: str, measure) -> dict:
+    """{device, calibration_data}: read from --from-data (checked by the caller), else measured on the
+    GPU by `measure`."""
+    if from_data:
+        return _read_data(from_data)
+    require_cuda(command, "--from-data FILE")
+    data, device = measure()
+    return {"format": DATA_FORMAT, "device": device, "calibration_data": data}
 
 
 def _read_data(path) -> dict:
@@ -96,7 +161,7 @@ def _measure(base, rep_ms) -> tuple[dict, dict]:
     if device["sm_count"] != base.sm_count:
         raise InputError("gpu", f"the device has {device['sm_count']} SMs, preset {base.name} {base.sm_count}")
     workloads = cal.calibration_sweep()
-    steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + len(workloads) * len(cal.calibrated_names())
+    steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + sum(len(cal.calibration_specs(w)) for w in workloads)
     with click.progressbar(length=steps, label="calibrating", file=click.get_text_stream("stderr")) as bar:
         bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
         overhead = cal.measure_launch_overhead_us(timer)

@@ -99,8 +99,11 @@ def build_workloads(model, batch, q_heads, kv_heads, head_dim, context, contexts
 
 
 def check_work(workloads: list[DecodeWorkload], names) -> None:
-    """The command's modelling budget (limits.MAX_MODELLED_OUTPUTS); speedup bases are always modelled."""
-    plans = len(set(names) | set(strategies.SPEEDUP_BASES))
+    """The command's modelling budget (limits.MAX_MODELLED_OUTPUTS); speedup bases are always modelled,
+    and a planner entry (auto) simulates a search's candidates."""
+    searched = [n for n in names if strategies.get(n).choose is not None]
+    plans = len(set(names) - set(searched) | set(strategies.SPEEDUP_BASES))
+    plans += limits.PLANS_PER_SEARCH if searched else 0
     limits.check_modelled([w.output_count for w in workloads], plans, "workload")
 
 

@@ -15,9 +15,12 @@ from attnsim import strategies
 from attnsim.kernels.sweep import padded_kv_bytes, ragged_contexts
 from attnsim.simulator.workload import DecodeWorkload
 
-CAL_CONTEXTS = (768, 3000, 12000, 48000, 192000)  # none is in the benchmark sweep
+# None is in the benchmark sweep. 400000 tokens: long contexts at few outputs, the regime where split
+# heuristics launch ~2 CTAs per SM (missing from the first H200 calibration: FlashDecoding was 4-5%
+# slow there on the sweep); MQA (8, 1): one kv-head for a batch's outputs.
+CAL_CONTEXTS = (768, 3000, 12000, 48000, 192000, 400000)
 CAL_BATCHES = (1, 3, 12, 24)
-CAL_HEADS = ((32, 32), (32, 8), (64, 8), (96, 96))
+CAL_HEADS = ((32, 32), (32, 8), (64, 8), (96, 96), (8, 1))
 CAL_HEAD_DIMS = (64, 128)
 # (batch, seed) of ragged batches with lengths log-uniform in 1k..200k; benchmark seeds are 0-2
 CAL_RAGGED = ((5, 100), (12, 101), (3, 102), (6, 103), (10, 104), (16, 105), (24, 106))
@@ -29,6 +32,22 @@ BANDWIDTH_WARPS = (4, 8)
 def calibrated_names() -> tuple[str, ...]:
     """What calibration times: the registry's entries marked `calibrate` (ours and modelled baselines)."""
     return strategies.names(lambda s: s.calibrate)
+
+
+# The part of the calibration set that also times each strategy's calibration_options (registry):
+# few outputs at long contexts, d 128, where a plan's CTA count decides its time.
+VARIANT_BATCHES, VARIANT_CONTEXTS, VARIANT_HEAD_DIM = (1, 3), (12000, 48000, 192000, 400000), 128
+
+
+def calibration_specs(workload: DecodeWorkload) -> list[str]:
+    """Plan specs timed on a calibration workload: every calibrated strategy, plus option variants
+    on the small-output workloads."""
+    specs = list(calibrated_names())
+    if (workload.batch in VARIANT_BATCHES and workload.max_context in VARIANT_CONTEXTS and not workload.is_ragged
+            and workload.head_dim == VARIANT_HEAD_DIM):
+        specs += [f"{name}:{option}" for name in calibrated_names()
+                  for option in strategies.get(name).calibration_options]
+    return specs
 
 
 def calibration_sweep(dtype: str = "float16") -> list[DecodeWorkload]:
@@ -112,7 +131,8 @@ def measure_kernel_points(gpu, workloads, timer, device_name: str, peak_gbps: fl
 
     names = calibrated_names()
     config = BenchConfig(strategies=names, gpu=gpu, device_name=device_name, peak_read_gbps=peak_gbps, timer=timer)
-    frame = run_sweep(workloads, config, progress=(lambda done, total, label: progress()) if progress else None)
+    frame = run_sweep(workloads, config, progress=(lambda done, total, label: progress()) if progress else None,
+                      candidates=calibration_specs)
     kernels, checks = {}, []
     for workload in workloads:
         for name in (n for n in names if strategies.get(n).kernel):

@@ -21,6 +21,7 @@ nav a { margin-right: 14px; color: #2a5db0; text-decoration: none; white-space: 
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; background: #eef3fb;
          color: #2a5db0; border: 1px solid #cddcf3; }
 .badge.calibrated { background: #eaf7ee; color: #23783b; border-color: #bfe3ca; }
+.badge.transferred { background: #fff6e5; color: #8a5a00; border-color: #f0d49a; }
 figure { margin: 12px 0 20px; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 13px; margin-top: 4px; }
 .table-wrap { overflow-x: auto; margin: 8px 0 16px; }
@@ -97,5 +98,6 @@ def link(href: str, text: str) -> str:
 
 
 def source_badge(source: str) -> str:
-    cls = "badge calibrated" if source.startswith("calibrated") else "badge"
+    kind = next((k for k in ("calibrated", "transferred") if source.startswith(k)), "datasheet")
+    cls = {"calibrated": "badge calibrated", "transferred": "badge transferred"}.get(kind, "badge")
     return f'<span class="{cls}">{esc(source)}</span>'

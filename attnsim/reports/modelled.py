@@ -47,7 +47,8 @@ def gpu_table(scenario) -> pd.DataFrame:
     gpus = list({(g.name, g.source): g for g in scenario.gpus + scenario.whatif_gpus}.values())
     return pd.DataFrame([{
         "gpu": g.name, "used for": "scenario" if (g.name, g.source) in main else "what-if",
-        "source": g.source, "SMs": g.sm_count, "HBM read GB/s": g.hbm_read_gbps,
+        "source": g.source, "expected error %": g.expected_error_pct if g.expected_error_pct else "–",
+        "SMs": g.sm_count, "HBM read GB/s": g.hbm_read_gbps,
         "L2 MiB": g.l2_bytes / KIB / KIB, "clock MHz": g.clock_mhz,
         "compute capability": ".".join(map(str, g.compute_capability)), "max CTAs/SM": g.max_ctas_per_sm,
         "max warps/SM": g.max_warps_per_sm, "smem/SM KiB": g.smem_per_sm_bytes // KIB,

@@ -109,9 +109,11 @@ def _summary(results, out):
 
 def _gpus(results, out):
     scenario = results.scenario
-    text = h.para("<b>datasheet</b> profiles use vendor figures (HBM bandwidth, SM limits) and default cost "
-                  "parameters; <b>calibrated</b> ones carry bandwidth and cost parameters fitted to "
-                  "measurements on that GPU (<code>attnsim calibrate</code>). Sources: "
+    text = h.para("<b>calibrated</b> profiles carry bandwidth and cost parameters fitted to measurements on that "
+                  "GPU (<code>attnsim calibrate</code>); <b>transferred</b> ones carry a calibrated GPU's "
+                  "parameters to another GPU's datasheet (per-clock costs scaled, shapes carried; expected "
+                  "error stated); <b>datasheet</b> ones use vendor figures and rough default costs. Every "
+                  "prediction's error band comes from measured residuals of its regime. Sources: "
                   + ", ".join(f"{h.esc(g.name)} {h.source_badge(g.source)}"
                               for g in _unique(scenario.gpus + scenario.whatif_gpus)), "note")
     return "gpus", "GPU profiles", text + h.table(gpu_table(scenario))

@@ -64,6 +64,9 @@ def _draw_group(ax_t, ax_s, rows: pd.DataFrame) -> None:
         lines = lines.sort_values("context_len")
         style = dict(marker="o", markersize=3.5, color=strategy_color(strategy), label=strategy)
         ax_t.plot(lines["context_len"], lines["time_us"], **style)
+        if "time_lo_us" in lines:  # the prediction's error band (attnsim.simulator.bands)
+            ax_t.fill_between(lines["context_len"], lines["time_lo_us"], lines["time_hi_us"],
+                              color=style["color"], alpha=0.15, linewidth=0)
         ax_s.plot(lines["context_len"], lines["speedup_vs_fa2"], **style)
     floor = rows.drop_duplicates("context_len").sort_values("context_len")
     fa2_us = floor["time_us"] * floor["speedup_vs_fa2"]  # any strategy's row knows FA2's time
@@ -76,7 +79,7 @@ def _draw_group(ax_t, ax_s, rows: pd.DataFrame) -> None:
     ax_s.yaxis.set_major_locator(LogLocator(base=2, subs=subs))
     ax_s.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}×"))
     ax_s.axhline(1.0, color="grey", linewidth=0.8)
-    ax_t.set_ylabel("time per layer (µs)")
+    ax_t.set_ylabel("time per layer (µs); shaded: error band")
     ax_s.set_ylabel("speedup vs fa2 (×)")
     for ax in (ax_t, ax_s):
         context_axis(ax)

@@ -7,9 +7,10 @@ import json
 import pandas as pd
 
 from attnsim.reports.style import format_tokens
+from attnsim import strategies
 from attnsim.strategies import SPEEDUP_BASES
 
-TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us",
+TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us", "likely_us",
                  *(f"speedup_vs_{b}" for b in SPEEDUP_BASES), "grid", "splits", "achieved_gbps", "bw_fraction"]
 UNCALIBRATED_MARK = "*"
 
@@ -34,16 +35,22 @@ def format_records(records: list[dict], fmt: str) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    columns = [c for c in TABLE_COLUMNS if c in frame.columns] or list(frame.columns)
     shown = frame.assign(context=[context_summary(c) for c in frame["context"]])
+    if "time_lo_us" in frame.columns:  # the measured-time range the error band implies
+        shown["likely_us"] = [f"{lo:.4g}-{hi:.4g}" for lo, hi in zip(frame["time_lo_us"], frame["time_hi_us"])]
+    columns = [c for c in TABLE_COLUMNS if c in shown.columns] or list(shown.columns)
+    if "plan" in frame.columns and any(strategies.get(s).choose for s in set(frame["strategy"])):
+        columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
     notes = []
     if "profile_source" in frame.columns:
         uncalibrated = frame["profile_source"] != "calibrated"
         shown["gpu"] = [g + (UNCALIBRATED_MARK if u else "") for g, u in zip(frame["gpu"], uncalibrated)]
-        sources = sorted(set(frame.loc[uncalibrated, "profile_source"]))
-        if sources:
-            notes.append(f"{UNCALIBRATED_MARK} {' / '.join(sources)} profile: not calibrated on this GPU; "
-                         "expect larger errors than on a calibrated one")
+        for (gpu, source), rows in frame[uncalibrated].groupby(["gpu", "profile_source"], sort=False):
+            expected = rows["expected_error_pct"].iloc[0] if "expected_error_pct" in rows else None
+            said = f"expected error ~{expected:.0f}%" if expected == expected and expected is not None else \
+                "error not measured"
+            notes.append(f"{UNCALIBRATED_MARK} {gpu}: {source} profile, not calibrated on this GPU ({said}; "
+                         "likely_us: the range its error band implies)")
     return "\n".join([shown[columns].to_string(index=False), *notes])
 
 

@@ -78,7 +78,7 @@ def _draw_ragged(axes, ragged: pd.DataFrame, gpus: list[str]) -> None:
         if gpu not in time:
             continue
         x = np.arange(len(time)) - 0.4 + (k + 0.5) * width
-        axes[0].bar(x, time[gpu], width, color=color, label=gpu)
+        axes[0].bar(x, time[gpu], width, color=color, label=gpu_label(ragged, gpu))
         axes[1].bar(x, time[gpus[0]] / time[gpu], width, color=color, label=gpu)
     for ax, label in zip(axes, ("time per layer (µs)", f"time on {gpus[0]} / time on GPU (×)")):
         ax.set_xticks(np.arange(len(time)), time.index, fontsize=8, rotation=20, ha="right")
@@ -89,17 +89,28 @@ def _draw_ragged(axes, ragged: pd.DataFrame, gpus: list[str]) -> None:
     axes[1].set_title(f"ragged mixes: speedup over {gpus[0]}", fontsize=10)
 
 
+def gpu_label(rows: pd.DataFrame, gpu: str) -> str:
+    """'h200 (calibrated)': every GPU says where its numbers come from."""
+    source = rows.loc[rows["gpu"] == gpu, "profile_source"] if "profile_source" in rows else ()
+    return f"{gpu} ({source.iloc[0]})" if len(source) else gpu
+
+
 def _draw_group(ax_t, ax_r, rows: pd.DataFrame, gpus: list[str]) -> None:
+    """Best time per GPU with its error band (shaded) and floor (dashed); speedup over gpus[0]."""
     base = rows[rows["gpu"] == gpus[0]].set_index("context_len")["time_us"]
     for gpu, color in zip(gpus, GPU_COLORS * 4):
         line = rows[rows["gpu"] == gpu].sort_values("context_len")
         if line.empty:
             continue
-        ax_t.plot(line["context_len"], line["time_us"], marker="o", markersize=3, color=color, label=gpu)
+        ax_t.plot(line["context_len"], line["time_us"], marker="o", markersize=3, color=color,
+                  label=gpu_label(rows, gpu))
+        if "time_lo_us" in line:
+            ax_t.fill_between(line["context_len"], line["time_lo_us"], line["time_hi_us"], color=color, alpha=0.15,
+                              linewidth=0)
         ax_t.plot(line["context_len"], line["floor_us"], linestyle="--", linewidth=0.9, color=color)
         ratio = base.reindex(line["context_len"]).to_numpy() / line["time_us"].to_numpy()
         ax_r.plot(line["context_len"], ratio, marker="o", markersize=3, color=color, label=gpu)
-    ax_t.set(yscale="log", ylabel="time per layer (µs); dashed: floor")
+    ax_t.set(yscale="log", ylabel="time per layer (µs); shaded: error band; dashed: floor")
     ax_r.set_ylabel(f"time on {gpus[0]} / time on GPU (×)")
     ax_r.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}×"))
     for ax in (ax_t, ax_r):

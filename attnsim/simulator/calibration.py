@@ -27,7 +27,7 @@ from attnsim.simulator.workload import DecodeWorkload
 BOUNDS = {
     "cta_stream_gbps_per_warp": (0.5, 60.0), "launch_overhead_us": (0.0, 30.0), "cta_fixed_us": (0.0, 30.0),
     "segment_fixed_us": (0.0, 20.0), "tile_fixed_us": (0.0, 5.0), "fixup_fixed_us": (0.0, 30.0),
-    "fixup_per_peer_us": (0.0, 10.0), "bw_knee": (1.0, 12.0), "hbm_scale": (0.8, 1.15),
+    "fixup_per_peer_us": (0.0, 10.0), "bw_knee": (1.0, 12.0), "hbm_scale": (0.8, 1.0),
     "l2_dirty_fraction": (0.0, 1.5),
 }
 
@@ -59,7 +59,8 @@ def to_bounded(name: str, x: float) -> float:
 
 def from_bounded(name: str, value: float) -> float:
     lo, hi = BOUNDS[name]
-    frac = np.clip((value - lo) / (hi - lo), 1e-6, 1 - 1e-6)
+    # start strictly inside the bounds: at a bound the sigmoid is flat and the fit could never move
+    frac = np.clip((value - lo) / (hi - lo), 0.01, 0.99)
     return float(np.log(frac / (1 - frac)))
 
 

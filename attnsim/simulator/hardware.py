@@ -85,6 +85,11 @@ class GpuSpec:
     # Expected MAPE (%) of predictions with this profile where no validation on this GPU exists yet
     # (a transferred profile: transfer.EXPECTED_MARGIN_PCT); None where it is not stated.
     expected_error_pct: float | None = None
+    # Error bands of predictions with this profile (attnsim.simulator.bands): {"edges_bytes", "families":
+    # {family: [[lo %, hi %] per KV-size bin]}, "basis", "coverage"}; transfer_bands: the same, measured for
+    # a transfer of this profile to another GPU (what a transferred profile inherits).
+    error_bands: dict = field(default_factory=dict)
+    transfer_bands: dict = field(default_factory=dict)
 
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
@@ -199,6 +204,7 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     if cost_data is not None and not isinstance(cost_data, dict):
         raise InputError("gpu.cost", f"must be a table of kernel families in {where}")
     kernels = data.pop("kernels", None)
+    bands = {key: _bands_from_dict(key, data.pop(key), where) for key in ("error_bands", "transfer_bands") if key in data}
     known = {f.name: f for f in dataclasses.fields(GpuSpec)}
     for key, value in data.items():
         if key not in known or key == "cost":
@@ -211,6 +217,7 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
         data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
     if kernels is not None:
         data["kernels"] = profile_checks.kernel_tables(kernels, where)
+    data.update(bands)
     missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if base is None and missing:
@@ -218,6 +225,26 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     spec = dataclasses.replace(base, **data) if base is not None else GpuSpec(**data)
     profile_checks.cross_fields(spec, where)
     return spec
+
+
+def _bands_from_dict(key: str, value, where: str) -> dict:
+    """An error-band table: families -> list of [lo, hi] pairs of finite numbers with lo <= hi."""
+    import math
+
+    if value == {}:
+        return {}  # no bands measured
+    families = value.get("families") if isinstance(value, dict) else None
+    if not isinstance(families, dict):
+        raise InputError(f"gpu.{key}", f"must be a table with a 'families' table in {where}")
+    for family, rows in families.items():
+        ok = isinstance(rows, list) and rows and all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                        and math.isfinite(x) for x in r) and -100 < r[0] <= r[1]
+            for r in rows)
+        if not ok:  # lo > -100: a measured time within the band is t / (1 + lo/100), finite and positive
+            raise InputError(f"gpu.{key}.families.{family}", f"must be a list of [lo, hi] % pairs with "
+                                                             f"-100 < lo <= hi in {where}")
+    return value
 
 
 def profile_source_of(source: str) -> str:

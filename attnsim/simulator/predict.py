@@ -1,7 +1,9 @@
 """Predictions as records: plan + simulate each strategy for each workload, with speedups.
 
 Every record says where its numbers come from: `profile_source` (calibrated / transferred /
-datasheet) and `profile_date` for calibrated profiles.
+datasheet), `profile_date` for calibrated profiles, and how far to trust it: the error band of its
+regime (err_lo_pct..err_hi_pct of predicted / measured - 1) and the measured-time range it implies
+(time_lo_us..time_hi_us).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import math
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.resolve import plan_for
+from attnsim.simulator import bands
+from attnsim.resolve import plan, plan_for, resolve
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
@@ -40,10 +43,11 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
     """One record per strategy (default: the registry's defaults); speedups against the registry's
     SPEEDUP_BASES, which are always simulated."""
     wanted = [strategies.canonical(s) for s in (names or strategies.default_names())]
-    results = {s: predict_one(s, workload, gpu, config)
-               for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
+    resolved = {s: resolve(s, workload, gpu, config) for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
+    results = {s: finite(simulate(plan(r.strategy.name, workload, gpu, r.config), gpu), gpu)
+               for s, r in resolved.items()}
     base = {b: results[b].total_us for b in strategies.SPEEDUP_BASES}
-    return [record(s, results[s], workload, gpu, base) for s in dict.fromkeys(wanted)]
+    return [{**record(s, results[s], workload, gpu, base), "plan": resolved[s].plan or s} for s in dict.fromkeys(wanted)]
 
 
 def workload_fields(workload: DecodeWorkload) -> dict:
@@ -54,7 +58,17 @@ def workload_fields(workload: DecodeWorkload) -> dict:
 
 
 def provenance(gpu: GpuSpec) -> dict:
-    return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date}
+    return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date,
+            "expected_error_pct": gpu.expected_error_pct}
+
+
+def error_band(res: SimResult, gpu: GpuSpec) -> dict:
+    """The prediction's error band (simulator.bands) and the measured-time range it implies."""
+    lo, hi = bands.band(gpu.error_bands, res.schedule.attention.family, res.schedule.workload.kv_bytes(),
+                        gpu.profile_source)
+    t_lo, t_hi = bands.measured_range_us(res.total_us, lo, hi)
+    return {"err_lo_pct": round(lo, 2), "err_hi_pct": round(hi, 2), "time_lo_us": round(t_lo, 3),
+            "time_hi_us": round(t_hi, 3)}
 
 
 def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec, base: dict) -> dict:
@@ -64,5 +78,5 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
         **{f"speedup_vs_{b}": round(t / res.total_us, 4) for b, t in base.items()},
         "grid": sched.grid, "splits": sched.splits, "launches": len(sched.launches),
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
-        "floor_us": round(floor_us(workload, gpu), 3), **provenance(gpu),
+        "floor_us": round(floor_us(workload, gpu), 3), **error_band(res, gpu), **provenance(gpu),
     }

@@ -35,7 +35,7 @@ SPEC_INT_RANGES = {
 SPEC_GBPS_RANGE = (1e-3, limits.MAX_GBPS)  # hbm_read_gbps and any other *_gbps field
 
 # CostParams fields: (low, high, low_inclusive). A zero streaming rate, HBM scale or knee divides by
-# zero in the bandwidth model (cost.py); a tiny knee overflows its power.
+# zero in the bandwidth model (cost.py); a knee below 0.1 overflows its power.
 COST_RANGES = {
     "cta_stream_gbps_per_warp": (0.0, limits.MAX_GBPS, False),
     "launch_overhead_us": (0.0, 1e6, True),
@@ -45,7 +45,7 @@ COST_RANGES = {
     "fixup_fixed_us": (0.0, 1e6, True),
     "fixup_per_peer_us": (0.0, 1e6, True),
     "merge_fanin": (0.0, 1024.0, True),  # < 2: one merge step per peer
-    "bw_knee": (0.1, 100.0, True),
+    "bw_knee": (0.1, 1e6, True),  # a hard min() fits a huge knee; cost.py divides through so none overflows
     "hbm_scale": (0.0, 4.0, False),
     "l2_dirty_fraction": (0.0, 4.0, True),  # fitted values run slightly above 1
 }

@@ -9,9 +9,8 @@ architecture (simulator/transfer.py): profile_source "transferred", with its exp
 
 from __future__ import annotations
 
-import math
-
 import datetime as dt
+import math
 from pathlib import Path
 
 from attnsim.errors import InputError
@@ -44,11 +43,15 @@ def closest_calibrated(target: GpuSpec) -> str | None:
     """The preset with a shipped measured profile nearest the target's architecture (the same compute
     capability if one ships, else the nearest one; among those, the nearest HBM bandwidth, since the
     memory system is what a decode kernel's costs depend on most); None if no profile ships."""
-    calibrated = [hardware.PRESETS[name] for name in SHIPPED if shipped_profile_path(name) is not None]
-    if not calibrated:
+    return _nearest([name for name in SHIPPED if shipped_profile_path(name) is not None], target)
+
+
+def _nearest(names: list[str], target: GpuSpec) -> str | None:
+    """The preset among `names` nearest `target`: compute capability first, then HBM bandwidth."""
+    if not names:
         return None
-    return min(calibrated, key=lambda spec: (abs(_cc_number(spec) - _cc_number(target)),
-                                             abs(math.log(spec.hbm_read_gbps / target.hbm_read_gbps)))).name
+    return min(names, key=lambda n: (abs(_cc_number(hardware.PRESETS[n]) - _cc_number(target)),
+                                     abs(math.log(hardware.PRESETS[n].hbm_read_gbps / target.hbm_read_gbps))))
 
 
 def transfer_from(source: str, target: str) -> tuple[GpuSpec, dict]:
@@ -68,6 +71,20 @@ def write_transferred_profile(source_name_or_path: str, target_preset: str, out_
     device = {"name": spec.name, "measured": False}  # nothing ran on the target
     save_profile(out_path, spec, device, fit={}, data={}, created=created, transfer=report)
     return spec
+
+
+def quick_source(target: GpuSpec) -> str:
+    """The profile a quick calibration of `target` transfers its kernel costs from: the nearest
+    calibrated profile of another GPU (a quick calibration is a transfer plus two measurements)."""
+    source = _nearest([n for n in SHIPPED if n != target.name and shipped_profile_path(n) is not None], target)
+    if source is None:
+        raise InputError("transfer-from", "no calibrated profile of another GPU ships; give --transfer-from FILE")
+    return source
+
+
+def source_profile_path(source: str) -> Path:
+    """The profile file behind a transfer source (a preset that ships one, or a path)."""
+    return _source_profile(source)[0]
 
 
 def _source_profile(source: str) -> tuple[Path, str]:

@@ -49,7 +49,7 @@ from __future__ import annotations
 import dataclasses
 
 from attnsim.errors import InputError
-from attnsim.simulator import hardware
+from attnsim.simulator import bands, hardware
 from attnsim.simulator.hardware import CostParams, GpuSpec
 from attnsim.simulator.occupancy import CtaResources, occupancy
 
@@ -92,7 +92,7 @@ def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
         target, hbm_read_gbps=target.hbm_read_gbps * efficiency,
         cost={family: transfer_cost(params, clock_factor) for family, params in source.cost.items()},
         kernels=kernels, source=f"transferred from {source_name} ({source.source})",
-        profile_source="transferred", expected_error_pct=expected,
+        profile_source="transferred", expected_error_pct=expected, error_bands=transferred_bands(source, case),
     )
     report = {
         "source": _describe(source, source_name), "target": _describe(target, target.name), "case": case,
@@ -104,6 +104,18 @@ def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
         "expected_error_pct": expected, "expected_error_basis": basis,
     }
     return spec, report
+
+
+def transferred_bands(source: GpuSpec, case: str) -> dict:
+    """The error bands a transfer inherits: the source's measured transfer residuals (its
+    `transfer_bands`, else its own bands), widened for another architecture."""
+    measured = source.transfer_bands or source.error_bands
+    if not measured:
+        return {}
+    if case == SAME_ARCH:
+        return measured
+    return bands.widen(measured, bands.OTHER_ARCH_MARGIN_PCT,
+                       f"{measured.get('basis', '')}; +/-{bands.OTHER_ARCH_MARGIN_PCT:g} points for another architecture")
 
 
 def hbm_efficiency(source: GpuSpec) -> float:

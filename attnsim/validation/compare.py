@@ -17,8 +17,10 @@ def predict_measurements(frame: pd.DataFrame, spec: GpuSpec) -> pd.DataFrame:
     """The predictable rows with predicted_us, pct_error (signed) and abs_pct_error added."""
     rows = frame[frame["strategy"].isin(strategies.predictable())].copy()
     points = measured_points(frame, spec)
-    rows["predicted_us"] = [finite(simulate(plan(p.strategy, p.workload, spec, p.config), spec), spec).total_us
-                            for p in points]
+    results = [finite(simulate(plan(p.strategy, p.workload, spec, p.config), spec), spec) for p in points]
+    rows["kv_bytes"] = [p.workload.kv_bytes() for p in points]
+    rows["predicted_us"] = [r.total_us for r in results]
+    rows["family"] = [r.schedule.attention.family for r in results]  # the regime key of error bands
     rows["pct_error"] = (rows["predicted_us"] / rows["time_us"] - 1.0) * 100.0
     rows["abs_pct_error"] = rows["pct_error"].abs()
     return rows.reset_index(drop=True)

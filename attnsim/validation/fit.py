@@ -69,7 +69,8 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
     report = {"bandwidth_fit": {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak},
               "launch_overhead_us": launch_overhead_us}
     owners = strategies.names(lambda s: bool(s.families))
-    jobs = {s: points[points["strategy"] == s] for s in owners}
+    owner_of = points["strategy"].map(lambda name: strategies.fit_owner(name) if name in strategies.REGISTRY else None)
+    jobs = {s: points[owner_of == s] for s in owners}
     jobs = {s: rows for s, rows in jobs.items() if not rows.empty}
     for strategy, fit in _fit_all(spec, jobs):
         families = strategies.families_of(strategy)
@@ -80,22 +81,43 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
                             "residuals_log": [round(float(r), 5) for r in fit.residuals]}
         if progress:
             progress(strategy, report[strategy])
-    return spec, report
+    return with_in_sample_bands(spec, points), report
 
 
-def check_calibration_data(doc: dict, path, field: str = "from-data") -> tuple[dict, pd.DataFrame]:
-    """(device, checked points) of a profile or raw calibration data, before the fit starts: every
-    table the fit reads, with its types and ranges. A profile without calibration data (a transfer,
-    a hand-written one) is refused here, not by a KeyError minutes later."""
+def with_in_sample_bands(spec: GpuSpec, points: pd.DataFrame) -> GpuSpec:
+    """The fitted profile with error bands from its own calibration residuals, widened by
+    bands.IN_SAMPLE_WIDENING (in-sample residuals understate out-of-sample errors)."""
+    from attnsim.validation.bands import IN_SAMPLE_WIDENING, error_bands
+    from attnsim.validation.compare import predict_measurements
+
+    rows = predict_measurements(points[points["status"].fillna("ok") == "ok"] if "status" in points else points, spec)
+    if rows.empty:
+        return spec
+    bands = error_bands(rows, f"calibration residuals x {IN_SAMPLE_WIDENING} (in-sample, widened)",
+                        widen=IN_SAMPLE_WIDENING)
+    return dataclasses.replace(spec, error_bands=bands)
+
+
+FULL_KEYS = ("bandwidth", "points", "kernels", "launch_overhead_us")  # what the full fit reads
+QUICK_KEYS = ("bandwidth", "launch_overhead_us")  # what `calibrate --quick` reads
+
+
+def check_calibration_data(doc: dict, path, field: str = "from-data",
+                           keys=FULL_KEYS) -> tuple[dict, pd.DataFrame | None]:
+    """(device, checked points or None) of a profile or raw calibration data, before the fit starts:
+    every table of `keys` the fit reads, with its types and ranges. A profile without calibration
+    data (a transfer, a hand-written one) is refused here, not by a KeyError minutes later."""
     data, device = doc.get("calibration_data"), doc.get("device", {})
     if not isinstance(data, dict) or not data:
         raise InputError(field, f"{path} holds no calibration data (a transferred or hand-written profile); "
                                 "give a profile `attnsim calibrate` wrote, or its .data.json")
-    missing = [k for k in ("bandwidth", "points", "kernels", "launch_overhead_us") if k not in data]
+    missing = [k for k in keys if k not in data]
     if missing or not isinstance(device, dict):
         raise InputError(f"{field}.calibration_data", f"{path} lacks {', '.join(missing) or 'a device table'}")
     limits.check_finite(data["launch_overhead_us"], f"{field}.launch_overhead_us", 0.0, 1e6)
     _check_bandwidth(data["bandwidth"], path, field)
+    if "points" not in keys:
+        return device, None
     profile_checks.kernel_tables(data["kernels"], str(path))
     if not isinstance(data["points"], list) or not all(isinstance(p, dict) for p in data["points"]):
         raise InputError(f"{field}.points", f"{path}: must be a list of measured rows")

@@ -54,7 +54,8 @@ def test_calibrate_from_data_refits_and_predict_uses_the_profile(tmp_path, capsy
     spec = from_name("h100")
     points = [r for b in (1, 8) for c in (2048, 32768, 200000)
               for r in predict_records(DecodeWorkload.build(b, 32, 8, 128, c), spec, ["fa2", "streamk"])]
-    bandwidth = [{"num_ctas": n, "num_warps": w, "read_gbps": min(4.0 * w * n, 3000.0) * 0.95}
+    # the curve saturates where the points were generated (the datasheet 3350 GB/s): no kernel beats the peak
+    bandwidth = [{"num_ctas": n, "num_warps": w, "read_gbps": min(4.0 * w * n, 3350.0)}
                  for w in (4, 8) for n in (1, 8, 64, 132, 264, 528, 1056)]
     data = {"bandwidth": bandwidth, "points": points, "kernels": {}, "launch_overhead_us": 4.0}
     source = tmp_path / "source.json"

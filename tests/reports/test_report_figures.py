@@ -26,7 +26,9 @@ def test_speedup_axes_lines_floor_and_file(predictions, tmp_path, suffix, magic)
     fig = plot_speedup(uniform, out)
     ax_time, ax_speedup = fig.axes
     assert ax_time.get_xscale() == "log" and ax_speedup.get_xscale() == "log"
-    assert ax_time.get_xlabel().startswith("context length") and ax_time.get_ylabel() == "time per layer (µs)"
+    assert ax_time.get_xlabel().startswith("context length")
+    assert ax_time.get_ylabel() == "time per layer (µs); shaded: error band"
+    assert len(ax_time.collections) == 3, "one error band per strategy"
     assert ax_speedup.get_ylabel() == "speedup vs fa2 (×)"
     assert "llama-3.1-8b" in ax_time.get_title() and "batch 1" in ax_time.get_title()
     assert legend_texts(ax_time) == ["fa2", "flashdecoding", "streamk", FLOOR_LABEL]
@@ -94,7 +96,7 @@ def test_occupancy_bars_outline_the_binding_limit(occupancy, tmp_path):
 def test_whatif_compares_every_gpu_and_the_ragged_mix(whatif, tmp_path):
     fig = plot_whatif(whatif, tmp_path / "w.png")
     assert len(fig.axes) == 4  # one (model, batch) row + the ragged row
-    assert legend_texts(fig.axes[0]) == ["h100-sxm", "l40s"]
+    assert legend_texts(fig.axes[0]) == ["h100-sxm (calibrated)", "l40s (transferred)"]  # every GPU says its source
     assert fig.axes[1].get_title().endswith("speedup over h100-sxm")
     assert fig.axes[2].get_title().startswith("ragged mixes")
     ratios = fig.axes[1].get_lines()[0].get_ydata()
