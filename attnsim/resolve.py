@@ -122,7 +122,8 @@ def kernel_config(kernel: strategies.KernelSpec, workload: DecodeWorkload, gpu: 
 # Integer plan options a user (or a measured row) may set: (lowest, highest). attnsim/limits.py says why.
 OPTION_RANGES = {"splits": (1, limits.MAX_SPLITS), "grid": (1, limits.MAX_PLAN_CTAS),
                  "kv_tile_tokens": (1, limits.MAX_KV_TILE_TOKENS), "num_warps": (1, 32), "num_stages": (1, 16),
-                 "dp_outputs": (0, limits.MAX_OUTPUTS), "chunk_tokens": (1, limits.MAX_CONTEXT)}
+                 "dp_outputs": (0, limits.MAX_OUTPUTS), "chunk_tokens": (1, limits.MAX_CONTEXT),
+                 "batch_invariant": (0, 1)}
 
 
 def check_options(options: PlanConfig, fields: dict[str, str] | None = None) -> PlanConfig:

@@ -93,6 +93,12 @@ def test_calibrate_from_data_refuses_bad_data_before_the_fit(content, field, tmp
     assert_refused("calibrate --from-data {inp}/p.json --out {out}/p.json", field, tmp_path, capsys)
 
 
+def test_quick_calibration_refuses_a_bad_bandwidth_curve(tmp_path, capsys):
+    write_inputs(tmp_path, {"p.json": _calibration(bandwidth=[{"num_ctas": 1, "num_warps": 4, "read_gbps": "x"}] * 2)})
+    assert_refused("calibrate --quick --gpu h200 --from-data {inp}/p.json --out {out}/p.json",
+                   r"from-data.bandwidth\[0\].read_gbps: must be a finite number", tmp_path, capsys)
+
+
 SCENARIO = 'models = ["llama-3.1-8b"]\n'
 SCENARIOS = {
     "binary": (b"\xff\xfe\x00binary", r"scenario: .* is not a text \(TOML\) file"),

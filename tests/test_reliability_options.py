@@ -81,6 +81,7 @@ BAD_OPTIONS = {
         ("bench --strategies 'streamk:grid=²' --out {out}/b.csv", "strategies"),
         ("bench --strategies 'streamk:grid=99999999' --out {out}/b.csv", "strategies: .*limit of 524,288"),
         ("bench --max-kv-gb 1e30 --out {out}/b.csv", "max-kv-gb: .*limit of"),
+        ("bench --strategies auto:batch_invariant=5 --out {out}/b.csv", "strategies: 5 is above the limit of 1"),
         ("bench --out {out}/b.txt", "out: .*CSV files end in .csv"),
         ("bench --gpu rtx9999 --out {out}/b.csv", "gpu: unknown GPU"),
     ],
@@ -90,6 +91,8 @@ BAD_OPTIONS = {
         ("calibrate --out {out}/p.json --rep-ms inf", "rep-ms: must be a finite number"),
         ("calibrate --gpu rtx9999 --out {out}/p.json", "gpu: unknown GPU"),
         ("calibrate --out {out}/p.json --measure-only --from-data {h100}", "measure-only"),
+        ("calibrate --transfer-from nonsense --gpu h200 --out {out}/p.json", "transfer-from: unknown GPU"),
+        ("calibrate --transfer-from {sdpa} --gpu h200 --out {out}/p.json", "transfer-from: .*not valid JSON"),
     ],
     "validate": [
         ("validate --measurements {sdpa} --format xml", "format"),

@@ -13,7 +13,8 @@ from attnsim.errors import InputError
 from attnsim.fileio import write_json
 from attnsim.pathcheck import check_output_file
 from attnsim.simulator import hardware
-from attnsim.simulator.profile_io import check_profile_document, missing_as_null, read_json, save_profile
+from attnsim.simulator.profile_io import (check_profile_document, missing_as_null, read_json, read_profile_document,
+                                          save_profile)
 from attnsim.validation.fit import QUICK_KEYS, calibrate_spec, check_calibration_data
 
 DATA_FORMAT = "attnsim-calibration-data"  # the raw measurements written before the fit
@@ -63,6 +64,8 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
     if measure_only and (from_data or transfer_from or quick):
         raise InputError("measure-only", "applies to the full calibration on the GPU, not with --from-data, "
                                          "--transfer-from or --quick")
+    if transfer_from:
+        _check_transfer_source(transfer_from)
     if quick:
         _quick(base, out_path, from_data, transfer_from, rep_ms)
         return
@@ -103,7 +106,6 @@ def _quick(base, out_path, from_data, transfer_from, rep_ms) -> None:
     doc = _data_document(from_data, "calibrate --quick", lambda: _measure_quick(base, rep_ms))
     device, _ = check_calibration_data(doc, from_data or "the measurements", keys=QUICK_KEYS)
     data = doc["calibration_data"]
-    from attnsim.simulator.profile_io import read_profile_document
     from attnsim.simulator.profiles import source_profile_path
     from attnsim.simulator.quick import quick_profile
 
@@ -128,6 +130,16 @@ def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
                            file=click.get_text_stream("stderr")) as bar:
         bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
     return {"bandwidth": bandwidth, "launch_overhead_us": cal.measure_launch_overhead_us(timer)}, device
+
+
+def _check_transfer_source(source: str) -> None:
+    """--transfer-from names a preset that ships a profile, or a profile file (format and version checked)."""
+    from attnsim.simulator.profiles import source_profile_path
+
+    try:
+        read_profile_document(source_profile_path(source), "transfer-from")
+    except InputError as exc:
+        raise InputError("transfer-from", exc.message) from None
 
 
 def _now() -> str:
