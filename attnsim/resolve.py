@@ -24,10 +24,11 @@ import json
 from dataclasses import dataclass, replace
 from importlib import resources as package_files
 
-from attnsim import strategies
+from attnsim import limits, strategies
+from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources, occupancy
-from attnsim.simulator.partition.common import PlanConfig, query_tile_rows
+from attnsim.simulator.partition.common import PlanConfig, kv_tile_tokens, query_tile_rows
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -118,6 +119,50 @@ def kernel_config(kernel: strategies.KernelSpec, workload: DecodeWorkload, gpu: 
                    combine_resources=combine), source
 
 
+# Integer plan options a user (or a measured row) may set: (lowest, highest). attnsim/limits.py says why.
+OPTION_RANGES = {"splits": (1, limits.MAX_SPLITS), "grid": (1, limits.MAX_PLAN_CTAS),
+                 "kv_tile_tokens": (1, limits.MAX_KV_TILE_TOKENS), "num_warps": (1, 32), "num_stages": (1, 16),
+                 "dp_outputs": (0, limits.MAX_OUTPUTS), "chunk_tokens": (1, limits.MAX_CONTEXT),
+                 "batch_invariant": (0, 1)}
+
+
+def check_options(options: PlanConfig, fields: dict[str, str] | None = None) -> PlanConfig:
+    """Every set integer option within OPTION_RANGES; `fields` renames options in messages
+    (the CLI's --kv-tile for kv_tile_tokens)."""
+    for key, (low, high) in OPTION_RANGES.items():
+        value = getattr(options, key)
+        if value is None:
+            continue
+        field = (fields or {}).get(key, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InputError(field, f"must be an integer >= {low}, got {value!r}")
+        limits.check_max(value, high, field)
+    return options
+
+
+def check_splits_fill(workload: DecodeWorkload, config: PlanConfig) -> None:
+    """A user's split count leaves no split of the longest sequence without a KV tile (the kernels
+    run empty splits, so plans accept them; a user asking for them has mistaken the count)."""
+    if config.splits is not None:
+        tile = kv_tile_tokens(workload, config)
+        tiles = -(-workload.max_context // tile)
+        if config.splits > tiles:
+            raise InputError("splits", f"{config.splits} splits of the longest sequence's {tiles} KV tiles "
+                                       f"({workload.max_context} tokens / {tile}) would leave empty CTAs; "
+                                       f"give at most {tiles}")
+
+
+def check_plan_size(workload: DecodeWorkload, config: PlanConfig) -> None:
+    """No plan exceeds limits.MAX_PLAN_CTAS."""
+    if config.splits is not None:
+        limits.check_max(config.splits * workload.output_count, limits.MAX_PLAN_CTAS, "splits",
+                         "CTAs (splits x outputs)")
+    if config.chunk_tokens is not None:
+        per_seq = workload.output_count // workload.batch
+        chunks = per_seq * sum(-(-c // config.chunk_tokens) for c in workload.contexts)
+        limits.check_max(chunks, limits.MAX_PLAN_CTAS, "chunk_tokens", "CTAs (chunks of every output)")
+
+
 def resolve(name: str, workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None) -> Resolved:
     """The strategy entry and the complete plan configuration it runs with."""
     strategy = strategies.get(name)
@@ -128,10 +173,12 @@ def resolve(name: str, workload: DecodeWorkload, gpu: GpuSpec, options: PlanConf
         return replace(inner, requested=strategy.name, plan=plan_spec(inner.strategy.name, chosen))
     kept = {k: v for k, v in options.options().items()
             if k in strategy.options or (k in KERNEL_OPTIONS and strategy.kernel) or k == "family"}
-    options = PlanConfig(**kept)
+    options = check_options(PlanConfig(**kept))  # options the strategy does not take cannot matter
     if strategy.kernel is None:
+        check_plan_size(workload, options)
         return Resolved(strategy, options, "plan", plan=plan_spec(strategy.name, options))
     config, source = kernel_config(strategy.kernel, workload, gpu, options)
+    check_plan_size(workload, config)
     return Resolved(strategy, config, source, plan=plan_spec(strategy.name, options))
 
 
@@ -145,21 +192,21 @@ def parse_plan_spec(text: str) -> tuple[str, PlanConfig]:
 
     A plan spec names one concrete plan to run or predict; options the strategy does not take are
     an error here (unlike a shared --splits, which applies only to the strategies that take it)."""
-    from attnsim.errors import InputError
-
     name, _, rest = str(text).partition(":")
     strategy = strategies.get(name)
     options = {}
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, _, value = item.partition("=")
         key = key.strip()
-        if key not in SPEC_OPTIONS or not value.strip().isdigit() or int(value) <= 0 and key != "dp_outputs":
+        digits = value.strip()
+        if key not in SPEC_OPTIONS or not (digits.isascii() and digits.isdigit() and len(digits) <= 18) \
+                or int(digits) <= 0 and key != "dp_outputs":
             raise InputError("strategy", f"{text!r}: expected name:option=integer with options "
                                          f"{', '.join(SPEC_OPTIONS)}")
         if key in STRATEGY_OPTIONS and key not in strategy.options:
             raise InputError("strategy", f"{text!r}: {strategy.name} takes no {key}")
-        options[key] = int(value)
-    return strategy.name, PlanConfig(**options)
+        options[key] = int(digits)
+    return strategy.name, check_options(PlanConfig(**options), dict.fromkeys(SPEC_OPTIONS, "strategy"))
 
 
 def plan_spec(name: str, options: PlanConfig | None = None) -> str:
@@ -172,8 +219,6 @@ def plan(name: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig |
     """The raw partition of `name` with `config` as given (unset fields: the partition's own defaults)."""
     strategy = strategies.get(name)
     if strategy.partition is None:
-        from attnsim.errors import InputError
-
         raise InputError("strategy", f"{strategy.name} is timed but not modelled: no plan to simulate")
     return strategy.partition(workload, gpu, config or PlanConfig())
 

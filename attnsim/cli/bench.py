@@ -7,11 +7,15 @@ import sys
 import click
 
 from attnsim.cli.options import gpu_option, gpu_spec
-from attnsim.errors import InputError
+from attnsim import limits
+from attnsim.pathcheck import check_output_file
 from attnsim.kernels import bench, bench_results
 from attnsim.kernels.sweep import DEFAULT_MAX_KV_GB, padded_kv_bytes, sweep
 from attnsim.kernels.timing import DEFAULT_REP_MS, DEFAULT_WARMUP_MS, TimerConfig
 from attnsim.units import parse_size
+
+
+MAX_POINTS = 100_000  # --limit: more points than any sweep has
 
 
 @click.command("bench")
@@ -63,15 +67,20 @@ def bench_command(gpu, calibration, quick, strategy_text, dtype, out_path, warmu
       attnsim bench --strategies streamk,torch-flash --dtype bfloat16 --out bf16.csv
       attnsim bench --resume --out results/h100/bench.csv   # finish an interrupted run
     """
-    timer = TimerConfig(_positive(warmup_ms, "warmup-ms"), _positive(rep_ms, "rep-ms"), cudagraph, not eager)
+    timer = TimerConfig(limits.check_positive(warmup_ms, "warmup-ms", limits.MAX_TIMER_MS),
+                        limits.check_positive(rep_ms, "rep-ms", limits.MAX_TIMER_MS), cudagraph, not eager)
     chosen = bench.parse_strategies(strategy_text)
-    n = parse_size(limit, "limit") if limit is not None else None
-    points = sweep("quick" if quick else "standard", dtype, _positive(max_kv_gb, "max-kv-gb"))[:n]
+    n = parse_size(limit, "limit", maximum=MAX_POINTS) if limit is not None else None
+    kv_cap = limits.check_positive(max_kv_gb, "max-kv-gb", limits.MAX_KV_BYTES / 1e9)
+    if peak_gbps is not None:
+        limits.check_positive(peak_gbps, "peak-gbps", limits.MAX_GBPS)
+    points = sweep("quick" if quick else "standard", dtype, kv_cap)[:n]
     if estimate:
         click.echo(_estimate_text(points, chosen, timer))
         return
     from attnsim.kernels.bench_run import require_cuda, run_bench_to_csv
 
+    check_output_file(out_path, "out", (".csv",), "CSV")
     spec = gpu_spec(gpu, calibration)
     require_cuda()
     with click.progressbar(length=sum(len(bench.applicable(chosen, w)) for w in points), label="bench",
@@ -89,12 +98,6 @@ def bench_command(gpu, calibration, quick, strategy_text, dtype, out_path, warmu
         click.echo(failed[["strategy", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "max_rel_err",
                            "status"]].head(20).to_string(index=False), err=True)
         sys.exit(1)
-
-
-def _positive(value: float, field: str) -> float:
-    if not value > 0:
-        raise InputError(field, f"must be positive, got {value}")
-    return value
 
 
 def _estimate_text(points, names, timer: TimerConfig) -> str:

@@ -3,15 +3,18 @@ production heuristic would choose (attnsim/planner)."""
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from attnsim import strategies
-from attnsim.cli.options import build_workloads, check_format, gpu_option, gpu_spec, positive_or_none, workload_options
+from attnsim.cli.options import (build_workloads, check_format, check_work, gpu_option, gpu_spec, positive_or_none,
+                                 workload_options)
+from attnsim.fileio import json_text
 from attnsim.planner.report import result_data, result_text
 from attnsim.planner.search import search
+from attnsim.resolve import check_options
 from attnsim.simulator.partition.common import PlanConfig
+
+OPTION_FLAGS = {"kv_tile_tokens": "kv-tile", "chunk_tokens": "chunk", "dp_outputs": "dp-outputs"}  # names in messages
 
 
 @click.command("plan")
@@ -52,10 +55,13 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
                          dp_outputs=positive_or_none(dp_outputs, "dp-outputs"),
                          chunk_tokens=positive_or_none(chunk, "chunk"), kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"),
                          batch_invariant=1 if batch_invariant else None)
+    check_options(options, OPTION_FLAGS)
+    workloads = build_workloads(**workload_kw)
+    check_work(workloads, strategies.names(lambda s: s.choose is not None))  # a search per workload
     spec = gpu_spec(gpu, calibration)
-    results = [search(w, spec, options, names) for w in build_workloads(**workload_kw)]
+    results = [search(w, spec, options, names) for w in workloads]
     if fmt == "json":
         data = [result_data(r) for r in results]
-        click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2, allow_nan=False))
+        click.echo(json_text(data[0] if len(data) == 1 else data))
     else:
         click.echo("\n\n".join(result_text(r) for r in results))

@@ -21,7 +21,8 @@ from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.simulator import hardware
 from attnsim.simulator.hardware import GpuSpec, spec_from_dict
-from attnsim.simulator.profile_io import (SHIPPED, fit_mape_pct, load_profile, read_profile_document, save_profile,
+from attnsim.simulator.profile_io import (SHIPPED, check_profile_document, fit_mape_pct, is_profile_document,
+                                          load_profile, read_json, read_profile_document, save_profile,
                                           shipped_profile_path)
 from attnsim.simulator.transfer import transfer_profile
 
@@ -31,7 +32,7 @@ def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
     if calibration and calibration.lower() != "none":
         return load_profile(calibration)
     path = Path(name_or_path)
-    if path.suffix in (".json", ".toml") or path.exists():
+    if path.suffix in (".json", ".toml") or _exists(path):
         return _load_path(path)
     spec = hardware.from_name(name_or_path)
     if calibration is not None:  # "none": the datasheet figures
@@ -139,8 +140,18 @@ def _cc_number(spec: GpuSpec) -> int:
     return 10 * major + minor
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system is not a file
+        return False
+
+
 def _load_path(path: Path) -> GpuSpec:
-    """A calibrated profile (format attnsim-profile) or a plain GPU description file."""
-    if path.suffix == ".json" and path.exists() and '"attnsim-profile"' in path.read_text()[:200]:
-        return load_profile(path)
+    """A versioned profile (format and version checked, as for --calibration) or a plain GPU description."""
+    if path.suffix != ".toml":
+        doc = read_json(path, "gpu")
+        if is_profile_document(doc):
+            check_profile_document(doc, path, "gpu")
+            return spec_from_dict(doc["gpu"], str(path))
     return hardware.load_spec_file(path)

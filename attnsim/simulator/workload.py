@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnsim import limits
 from attnsim.errors import InputError
 
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
@@ -63,6 +64,25 @@ class DecodeWorkload:
         if dtype not in DTYPE_BYTES:
             raise InputError("dtype", f"{self.dtype!r} unsupported; choose float16, bfloat16 or float32")
         object.__setattr__(self, "dtype", dtype)
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        """attnsim/limits.py: sizes any command models in seconds and bounded memory."""
+        limits.check_max(self.batch, limits.MAX_BATCH, "batch", "sequences")
+        limits.check_max(max(self.q_heads, self.kv_heads), limits.MAX_HEADS, "q_heads" if self.q_heads >= self.kv_heads
+                         else "kv_heads", "heads")
+        limits.check_max(self.q_len, limits.MAX_Q_LEN, "q_len", "tokens")
+        limits.check_max(max(self.contexts), limits.MAX_CONTEXT, "context" if len(set(self.contexts)) == 1
+                         else "contexts", "tokens")
+        limits.check_max(self.kv_bytes(), limits.MAX_KV_BYTES, "kv_bytes", "bytes of K+V")
+        limits.check_max(self.output_count, limits.MAX_OUTPUTS, "batch", "outputs (batch x kv_heads x query blocks)")
+
+    @property
+    def output_count(self) -> int:
+        """Outputs (sequence, kv-head, query block) a plan computes: FA2's CTA count."""
+        from attnsim.simulator.partition.common import Q_BLOCK_ROWS  # partition imports this module
+
+        return self.batch * self.kv_heads * -(-self.q_len * self.group // Q_BLOCK_ROWS)
 
     @property
     def group(self) -> int:
