@@ -69,6 +69,7 @@ class Strategy:
     calibration_options: tuple[str, ...] = ()
     # (workload, gpu, PlanConfig) -> (strategy name, PlanConfig): resolves to another entry's plan (`auto`)
     choose: Callable | None = None
+    max_head_dim: int | None = None  # a library's limit: larger head dims are refused (its plan raises)
 
     @property
     def predictable(self) -> bool:
@@ -77,6 +78,10 @@ class Strategy:
     @property
     def runnable(self) -> bool:
         return self.kernel is not None or self.sdpa_backend is not None or self.choose is not None
+
+    def takes(self, head_dim: int) -> bool:
+        """Whether this strategy runs (and its plan models) `head_dim` at all."""
+        return self.max_head_dim is None or head_dim <= self.max_head_dim
 
     @property
     def candidate(self) -> bool:
@@ -227,7 +232,7 @@ register(Strategy(
     "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline): 16-row q-blocks x 128-token KV tiles, power-of-two "
     "KV splits up to 2 x SMs CTAs, a reduction launch per (sequence, q-head)", torch_cudnn.partition,
     families={"torch-cudnn-d64": STREAMING, "torch-cudnn-d128": STREAMING, "torch-cudnn-combine": COMBINE},
-    options=frozenset({"splits"}),
+    options=frozenset({"splits"}), max_head_dim=torch_cudnn.MAX_HEAD_DIM,
     sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860"))
 register(Strategy(
     "auto", "the planner's choice (attnsim/planner): every candidate plan of our kernels searched with the "

@@ -225,13 +225,8 @@ def baseline_plans(workload: DecodeWorkload, gpu: GpuSpec) -> tuple[Named, ...]:
     """Every modelled third-party baseline that takes the workload, with its own defaults (a library
     may refuse a shape outright: PyTorch's cuDNN backend takes head_dim <= 128)."""
     found = []
-    for name in strategies.names(lambda s: s.baseline and s.predictable):
-        try:
-            res = predict_one(name, workload, gpu)
-        except InputError as exc:
-            if exc.field != "head_dim":
-                raise
-            continue
+    for name in strategies.names(lambda s: s.baseline and s.predictable and s.takes(workload.head_dim)):
+        res = predict_one(name, workload, gpu)
         found.append(Named(name, strategies.get(name).summary, evaluated(name, (), name, res)))
     return tuple(found)
 

@@ -96,9 +96,15 @@ def test_splits_override_and_estimated_head_dims():
 
 
 def test_head_dims_over_128_are_refused_as_pytorch_refuses_them():
+    from attnsim import strategies
+    from attnsim.kernels.torch_baselines import unsupported_reason
+
+    w = DecodeWorkload.build(1, 32, 8, 256, 4096)
     with pytest.raises(InputError) as err:
-        plan(NAME, DecodeWorkload.build(1, 32, 8, 256, 4096), H200, PlanConfig())
+        plan(NAME, w, H200, PlanConfig())
     assert err.value.field == "head_dim"
+    assert not strategies.get(NAME).takes(256) and strategies.get(NAME).takes(128)
+    assert "head_dim <= 128" in unsupported_reason(NAME, w)  # the bench records it, does not run it
 
 
 @pytest.mark.parametrize("gpu", ["h200", "h100"])
