@@ -8,3 +8,6 @@ class InputError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+    def __reduce__(self):  # picklable with both arguments, so it crosses process pools (the calibration fit)
+        return InputError, (self.field, self.message)

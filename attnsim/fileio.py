@@ -1,27 +1,99 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename over the target."""
+"""Atomic writes: a file or a whole folder is written as a temporary next to its target, then renamed
+onto it, so a reader (or a killed run) sees the old output or the new one, never half of one.
+
+- A file keeps the mode of the file it replaces; writing through a symlink writes the link's target
+  (the link stays a link).
+- A folder (`atomic_dir`) is swapped in whole: the old folder is renamed aside and removed after the
+  new one took its name, with SIGINT/SIGTERM held back (while our handlers are installed) between
+  the two renames.
+- Every temporary is registered; `removing_temporaries_on_signals` (installed by the CLI's main)
+  makes SIGINT/SIGTERM remove them before the process ends.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
+import shutil
+import signal
+import stat
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+TEMP_MARK = ".attnsim-tmp-"  # in every temporary's name: ".index.html.attnsim-tmp-x1y2"
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_TEMPORARIES: set[Path] = set()  # alive in this process: files and folders
+
+
+_held = [0]  # depth of _signals_held sections
+_pending: list[int] = []  # signals that arrived inside one
+
 
 @contextmanager
-def atomic_path(target: str | Path):
-    """Yields a temporary path next to `target`; renamed onto it only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
+def _signals_held():
+    """SIGINT/SIGTERM wait (handled on exit) while a temporary is created and registered, or renamed.
+    Python runs signal handlers in the main thread between bytecodes, so deferring in the handler
+    holds even when another thread (a BLAS or OpenMP pool) received the signal."""
+    _held[0] += 1
     try:
-        yield Path(tmp)
-        os.replace(tmp, target)
+        yield
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _held[0] -= 1
+        if not _held[0] and _pending:
+            signum = _pending[0]
+            _pending.clear()
+            _on_signal(signum, None)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    _TEMPORARIES.discard(path)
+
+
+def remove_temporaries() -> None:
+    for path in list(_TEMPORARIES):
+        _remove(path)
+
+
+def _on_signal(signum, frame) -> None:
+    if _held[0]:
+        _pending.append(signum)
+        return
+    for sig in _SIGNALS:  # a second signal must not interrupt the clean-up
+        signal.signal(sig, signal.SIG_IGN)
+    remove_temporaries()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def removing_temporaries_on_signals():
+    """While active (main thread only), SIGINT/SIGTERM remove every temporary, then end the run
+    (KeyboardInterrupt / SystemExit(128 + signal)); the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _on_signal) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def real_target(target: str | Path) -> Path:
+    """The path a write lands on: a symlink's (final) target, so the link itself is kept."""
+    return Path(os.path.realpath(target))
 
 
 def _umask() -> int:
@@ -30,9 +102,82 @@ def _umask() -> int:
     return mask
 
 
+def _mode_for(target: Path, default: int) -> int:
+    """The mode of the file or folder being replaced, else what a plain open()/mkdir() would give."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return default & ~_umask()
+
+
+@contextmanager
+def atomic_path(target: str | Path):
+    """Yields a temporary path next to `target`; renamed onto it only if the block succeeds."""
+    real = real_target(target)
+    real.parent.mkdir(parents=True, exist_ok=True)
+    with _signals_held():
+        fd, name = tempfile.mkstemp(prefix=f".{real.name}{TEMP_MARK}", suffix=real.suffix, dir=real.parent)
+        tmp = Path(name)
+        _TEMPORARIES.add(tmp)
+    os.close(fd)
+    os.chmod(tmp, _mode_for(real, 0o666))  # mkstemp makes 0600
+    try:
+        yield tmp
+        with _signals_held():
+            os.replace(tmp, real)
+            _TEMPORARIES.discard(tmp)
+    finally:
+        _remove(tmp)
+
+
+@contextmanager
+def atomic_dir(target: str | Path):
+    """Yields a temporary folder next to `target`; when the block succeeds it replaces `target`
+    whole (files of an older folder do not survive beside the new ones)."""
+    real = real_target(target)
+    real.parent.mkdir(parents=True, exist_ok=True)
+    with _signals_held():
+        tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}{TEMP_MARK}", dir=real.parent))
+        _TEMPORARIES.add(tmp)
+    os.chmod(tmp, _mode_for(real, 0o777))  # mkdtemp makes 0700
+    try:
+        yield tmp
+        _swap_in(tmp, real)
+    finally:
+        _remove(tmp)
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Rename `new` onto `target`; an existing `target` is renamed aside first and then removed."""
+    old = target.with_name(f".{target.name}{TEMP_MARK}old-{secrets.token_hex(4)}")
+    with _signals_held():
+        moved = target.exists()
+        if moved:
+            _TEMPORARIES.add(old)
+            os.rename(target, old)
+        try:
+            os.rename(new, target)
+        except OSError:
+            if moved:
+                os.rename(old, target)  # put the old folder back
+                _TEMPORARIES.discard(old)
+            raise
+        _TEMPORARIES.discard(new)
+    _remove(old)
+
+
 def write_text(target: str | Path, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text)
+
+
+def json_text(data, indent: int = 2) -> str:
+    """JSON that parsers accept: NaN or infinity anywhere is a ValueError, never written."""
+    return json.dumps(data, indent=indent, allow_nan=False)
+
+
+def write_json(target: str | Path, data, indent: int = 2) -> None:
+    write_text(target, json_text(data, indent) + "\n")
 
 
 def save_figure(fig, target: str | Path, **kwargs) -> None:

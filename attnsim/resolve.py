@@ -16,6 +16,9 @@ Schedule the model simulates is the Schedule the kernel launches:
    estimate;
 4. workloads the GPU cannot run are refused here, for every consumer: an fp8 KV cache needs
    compute capability >= 8.9 (e4m3 conversions in hardware).
+
+A strategy with a `choose` function (`auto`: the planner) resolves to the entry and options it
+chooses; the Resolved says what was asked for (`requested`) and which plan runs (`plan`, a plan spec).
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ import json
 from dataclasses import dataclass, replace
 from importlib import resources as package_files
 
-from attnsim import strategies
+from attnsim import limits, strategies
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources, occupancy
-from attnsim.simulator.partition.common import PlanConfig, query_tile_rows
+from attnsim.simulator.partition.common import PlanConfig, kv_tile_tokens, query_tile_rows
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -50,6 +53,8 @@ class Resolved:
     strategy: strategies.Strategy
     config: PlanConfig
     resources_source: str  # given | profile | compiled table | estimate | plan (baselines plan their own)
+    requested: str = ""  # the strategy asked for, when it resolved to another (auto -> the planner's choice)
+    plan: str = ""  # the plan spec that runs: 'streamk:grid=264' (the user's options for a plain strategy)
 
 
 def default_kv_tile_tokens(workload: DecodeWorkload) -> int:
@@ -143,18 +148,68 @@ def kernel_config(kernel: strategies.KernelSpec, workload: DecodeWorkload, gpu: 
                    combine_resources=combine), source
 
 
+# Integer plan options a user (or a measured row) may set: (lowest, highest). attnsim/limits.py says why.
+OPTION_RANGES = {"splits": (1, limits.MAX_SPLITS), "grid": (1, limits.MAX_PLAN_CTAS),
+                 "kv_tile_tokens": (1, limits.MAX_KV_TILE_TOKENS), "num_warps": (1, 32), "num_stages": (1, 16),
+                 "dp_outputs": (0, limits.MAX_OUTPUTS), "chunk_tokens": (1, limits.MAX_CONTEXT),
+                 "batch_invariant": (0, 1)}
+
+
+def check_options(options: PlanConfig, fields: dict[str, str] | None = None) -> PlanConfig:
+    """Every set integer option within OPTION_RANGES; `fields` renames options in messages
+    (the CLI's --kv-tile for kv_tile_tokens)."""
+    for key, (low, high) in OPTION_RANGES.items():
+        value = getattr(options, key)
+        if value is None:
+            continue
+        field = (fields or {}).get(key, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InputError(field, f"must be an integer >= {low}, got {value!r}")
+        limits.check_max(value, high, field)
+    return options
+
+
+def check_splits_fill(workload: DecodeWorkload, config: PlanConfig) -> None:
+    """A user's split count leaves no split of the longest sequence without a KV tile (the kernels
+    run empty splits, so plans accept them; a user asking for them has mistaken the count)."""
+    if config.splits is not None:
+        tile = kv_tile_tokens(workload, config)
+        tiles = -(-workload.max_context // tile)
+        if config.splits > tiles:
+            raise InputError("splits", f"{config.splits} splits of the longest sequence's {tiles} KV tiles "
+                                       f"({workload.max_context} tokens / {tile}) would leave empty CTAs; "
+                                       f"give at most {tiles}")
+
+
+def check_plan_size(workload: DecodeWorkload, config: PlanConfig) -> None:
+    """No plan exceeds limits.MAX_PLAN_CTAS."""
+    if config.splits is not None:
+        limits.check_max(config.splits * workload.output_count, limits.MAX_PLAN_CTAS, "splits",
+                         "CTAs (splits x outputs)")
+    if config.chunk_tokens is not None:
+        per_seq = workload.output_count // workload.batch
+        chunks = per_seq * sum(-(-c // config.chunk_tokens) for c in workload.contexts)
+        limits.check_max(chunks, limits.MAX_PLAN_CTAS, "chunk_tokens", "CTAs (chunks of every output)")
+
+
 def resolve(name: str, workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None) -> Resolved:
     """The strategy entry and the complete plan configuration it runs with."""
     strategy = strategies.get(name)
     check_gpu_supports(workload, gpu)
     options = options or PlanConfig()
+    if strategy.choose is not None:
+        chosen_name, chosen = strategy.choose(workload, gpu, options)
+        inner = resolve(chosen_name, workload, gpu, chosen)
+        return replace(inner, requested=strategy.name, plan=plan_spec(inner.strategy.name, chosen))
     kept = {k: v for k, v in options.options().items()
             if k in strategy.options or (k in KERNEL_OPTIONS and strategy.kernel) or k == "family"}
-    options = PlanConfig(**kept)
+    options = check_options(PlanConfig(**kept))  # options the strategy does not take cannot matter
     if strategy.kernel is None:
-        return Resolved(strategy, options, "plan")
+        check_plan_size(workload, options)
+        return Resolved(strategy, options, "plan", plan=plan_spec(strategy.name, options))
     config, source = kernel_config(strategy.kernel, workload, gpu, options)
-    return Resolved(strategy, config, source)
+    check_plan_size(workload, config)
+    return Resolved(strategy, config, source, plan=plan_spec(strategy.name, options))
 
 
 def check_gpu_supports(workload: DecodeWorkload, gpu: GpuSpec) -> None:
@@ -165,7 +220,9 @@ def check_gpu_supports(workload: DecodeWorkload, gpu: GpuSpec) -> None:
                                      f"{gpu.name} is {cc}")
 
 
-SPEC_OPTIONS = ("splits", "grid", "kv_tile_tokens", "num_warps", "num_stages", "dp_outputs", "chunk_tokens")
+SPEC_OPTIONS = ("splits", "grid", "kv_tile_tokens", "num_warps", "num_stages", "dp_outputs", "chunk_tokens",
+                "batch_invariant")
+STRATEGY_OPTIONS = ("splits", "grid", "dp_outputs", "chunk_tokens", "batch_invariant")  # taken per strategy
 
 
 def parse_plan_spec(text: str) -> tuple[str, PlanConfig]:
@@ -179,13 +236,15 @@ def parse_plan_spec(text: str) -> tuple[str, PlanConfig]:
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, _, value = item.partition("=")
         key = key.strip()
-        if key not in SPEC_OPTIONS or not value.strip().isdigit() or int(value) <= 0 and key != "dp_outputs":
+        digits = value.strip()
+        if key not in SPEC_OPTIONS or not (digits.isascii() and digits.isdigit() and len(digits) <= 18) \
+                or int(digits) <= 0 and key != "dp_outputs":
             raise InputError("strategy", f"{text!r}: expected name:option=integer with options "
                                          f"{', '.join(SPEC_OPTIONS)}")
-        if key in ("splits", "grid", "dp_outputs", "chunk_tokens") and key not in strategy.options:
+        if key in STRATEGY_OPTIONS and key not in strategy.options:
             raise InputError("strategy", f"{text!r}: {strategy.name} takes no {key}")
-        options[key] = int(value)
-    return strategy.name, PlanConfig(**options)
+        options[key] = int(digits)
+    return strategy.name, check_options(PlanConfig(**options), dict.fromkeys(SPEC_OPTIONS, "strategy"))
 
 
 def plan_spec(name: str, options: PlanConfig | None = None) -> str:

@@ -12,7 +12,10 @@ An entry says
   PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
 - whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
   the plan, not of the name;
-- presentation: colour, a one-line summary, and whether `predict` shows it by default.
+- presentation: colour, a one-line summary, and whether `predict` shows it by default;
+- for the planner (attnsim/planner): which options it sweeps (`search`), and for `auto` the
+  function that resolves it to another entry's concrete plan (`choose`). HEURISTICS below names the
+  production rules the planner reports against, as data (label, the entry they pick options for).
 
 Nothing here imports torch or triton: kernels are named by module path and loaded by the launcher.
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from attnsim.errors import InputError
-from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, streamk, torch_flash
+from attnsim.simulator.partition import auto, balanced, fa2, flashdecoding, hybrid, streamk, torch_cudnn, torch_flash
 
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
@@ -63,6 +66,13 @@ class Strategy:
     calibrate: bool = False  # timed on the calibration set by `attnsim calibrate`
     color: str = "#55A868"
     aliases: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()  # PlanConfig fields the planner sweeps (attnsim/planner/candidates.py)
+    # Option variants timed on the small-output part of the calibration set ("grid=33"), so the fit sees
+    # the regimes the planner searches (a few CTAs, each latency-bound), not only the default plan's.
+    calibration_options: tuple[str, ...] = ()
+    # (workload, gpu, PlanConfig) -> (strategy name, PlanConfig): resolves to another entry's plan (`auto`)
+    choose: Callable | None = None
+    max_head_dim: int | None = None  # a library's limit: larger head dims are refused (its plan raises)
 
     @property
     def predictable(self) -> bool:
@@ -70,7 +80,16 @@ class Strategy:
 
     @property
     def runnable(self) -> bool:
-        return self.kernel is not None or self.sdpa_backend is not None
+        return self.kernel is not None or self.sdpa_backend is not None or self.choose is not None
+
+    def takes(self, head_dim: int) -> bool:
+        """Whether this strategy runs (and its plan models) `head_dim` at all."""
+        return self.max_head_dim is None or head_dim <= self.max_head_dim
+
+    @property
+    def candidate(self) -> bool:
+        """A plan the planner may choose: run by our kernels and modelled."""
+        return self.kernel is not None and self.partition is not None
 
 
 REGISTRY: dict[str, Strategy] = {}
@@ -134,6 +153,11 @@ def predictable() -> tuple[str, ...]:
     return names(lambda s: s.predictable)
 
 
+def candidates() -> tuple[str, ...]:
+    """What the planner searches: our modelled kernels' plans."""
+    return names(lambda s: s.candidate)
+
+
 def families_of(name: str) -> tuple[str, ...]:
     return tuple(get(name).families)
 
@@ -184,27 +208,60 @@ register(Strategy(
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
     flashdecoding.partition, families={"flashdecoding": STREAMING + SERVING, "flashdecoding-combine": COMBINE},
-    options=frozenset({"splits"}), kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd")))
+    options=frozenset({"splits"}), kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd"),
+    search=("splits",), calibration_options=("splits=1", "splits=2", "splits=4", "splits=8", "splits=16")))
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA", streamk.partition,
     families={"streamk": STREAMING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
-    options=frozenset({"grid"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k")))
+    options=frozenset({"grid"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
+    search=("grid",), calibration_options=("grid=33", "grid=66", "grid=132")))
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
     options=frozenset({"grid", "dp_outputs"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, calibrate=True,
-    color="#C44E52", aliases=("dp-sk",)))
+    color="#C44E52", aliases=("dp-sk",), search=("grid", "dp_outputs")))
 register(Strategy(
     "balanced", "balanced split-KV (FlashInfer's planner): per-sequence splits of one chunk size sized to "
     "the resident grid, longest first; runs the FlashDecoding kernels", balanced.partition,
     options=frozenset({"grid", "chunk_tokens"}), kernel=SPLIT_KERNEL, calibrate=True, color="#64B5CD",
-    aliases=("balanced-split",)))
+    aliases=("balanced-split",), search=("chunk_tokens",)))
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
     families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING},
     options=frozenset({"splits"}), sdpa_backend="FLASH_ATTENTION", baseline=True, calibrate=True,
     color="#8172B3"))
 register(Strategy(
-    "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline; timed, not modelled yet)", None,
+    "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline): 16-row q-blocks x 128-token KV tiles, power-of-two "
+    "KV splits up to 2 x SMs CTAs, a reduction launch per (sequence, q-head)", torch_cudnn.partition,
+    families={"torch-cudnn-d64": STREAMING, "torch-cudnn-d128": STREAMING, "torch-cudnn-combine": COMBINE},
+    options=frozenset({"splits"}), max_head_dim=torch_cudnn.MAX_HEAD_DIM,
     sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860"))
+register(Strategy(
+    "auto", "the planner's choice (attnsim/planner): every candidate plan of our kernels searched with the "
+    "model, the fastest predicted one runs; batch_invariant=1 pins a fixed chunk", auto.partition,
+    options=frozenset({"batch_invariant"}), choose=auto.choose, color="#2CA02C", aliases=("planner",)))
+
+
+@dataclass(frozen=True)
+class Heuristic:
+    """A production system's rule for the decode split, replayed on our kernels' plans: `rule` keys
+    attnsim/planner/heuristics.RULES (None: the strategy's own default options)."""
+
+    name: str
+    label: str
+    strategy: str
+    rule: str | None = None
+
+
+# What `attnsim plan` reports the model's choice against (DOMAIN.md section 6).
+HEURISTICS = (
+    Heuristic("fa2-rule", "FA2 num_splits_heuristic (0.85 wave efficiency)", "flashdecoding", "fa2_splits"),
+    Heuristic("flashinfer-rule", "FlashInfer: smallest chunk whose chunks x kv_heads fit the resident grid",
+              "balanced", "flashinfer_chunk"),
+    Heuristic("lean-rule", "Lean/ORT: persistent grid of 2 x SMs (capped at capacity)", "streamk", "lean_grid"),
+    Heuristic("sglang-rule", "SGLang Triton decode: log2(len/64) x SMs rule, at most 8 splits", "balanced",
+              "sglang_chunk"),
+    Heuristic("cutlass-rule", "CUTLASS stream-K: DP waves + SK blocks scored by iterations saved", "hybrid",
+              "cutlass_blocks"),
+)

@@ -1,6 +1,11 @@
 """What PyTorch SDPA's cuDNN (and flash) backend launches for decode: kernels, grid, block, regs, smem.
 
     PYTHONPATH=. python3 scripts/cudnn_geometry.py --out DIR [--quick] [--budget-s 45]
+    PYTHONPATH=. python3 scripts/cudnn_geometry.py --out DIR --thresholds [--time]   # cuDNN only
+
+--thresholds captures the points of scripts/cudnn_thresholds.py instead (the uncertain edges of the
+torch-cudnn plan's split rule), prints each call against the plan, and with --time also times each
+point as `attnsim bench` does (DIR/cudnn_threshold_times.csv, bench CSV format).
 
 Method: each point (batch, q_heads, kv_heads, head_dim, context, dtype) is called as `attnsim bench` does
 (SdpaLauncher: q [b, hq, 1, d], K/V contiguous [b, hkv, ctx, d] views of a random pool, enable_gqa when
@@ -224,11 +229,18 @@ def main(argv=None) -> None:
     ap.add_argument("--budget-s", type=float, default=45.0, help="start no new point after this many seconds")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--chunk", type=int, default=32, help="points per profiler session")
-    ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    ap.add_argument("--backends", nargs="+", default=None, choices=BACKENDS,
+                    help="default: both; cuDNN only with --thresholds")
+    ap.add_argument("--thresholds", action="store_true", help="the split-rule edges (scripts/cudnn_thresholds.py)")
+    ap.add_argument("--time", action="store_true", help="with --thresholds: also time each point (do_bench)")
     args = ap.parse_args(argv)
+    args.backends = args.backends or (["torch-cudnn"] if args.thresholds else list(BACKENDS))
     import torch
 
-    points, t0 = sweep_points(args.quick), time.perf_counter()
+    from cudnn_thresholds import plan_check, threshold_points, time_points
+
+    points = threshold_points() if args.thresholds else sweep_points(args.quick)
+    t0 = time.perf_counter()
     rows, captured = capture(points, args)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "cudnn_kernels.csv", "w", newline="") as f:
@@ -243,6 +255,10 @@ def main(argv=None) -> None:
     (args.out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(json.dumps(meta))
     print(summarize(rows))
+    if args.thresholds:
+        print(plan_check(rows))
+    if args.thresholds and args.time:
+        time_points(points, args.out / "cudnn_threshold_times.csv")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 # One device call = one or more stages; every output goes under $OUT (see the device README's limits:
 # at most 8 files come back). Usage on the device machine, from the repository root:
 #   bash scripts/device_stage.sh STAGE [STAGE ...]
-# Stages: info compile gputests cudnn calibrate calibrate_fit quick accounting bench_standard bench_auto
+# Stages: info compile gputests cudnn cudnn_thresholds calibrate calibrate_fit quick accounting bench_standard
+#         bench_auto oracle
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 set -uo pipefail
 export PYTHONPATH=. PYTHONUNBUFFERED=1
@@ -37,6 +38,12 @@ stage_quick() {
 stage_bench_auto() {  # the planner's choice on the standard sweep, appended to the committed sweep
   cp results/h200/bench.csv "$OUT/bench.csv"
   python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" --strategies auto 2>&1 | tail -12
+}
+stage_cudnn_thresholds() {
+  python3 scripts/cudnn_geometry.py --thresholds --time --out "$OUT/cudnn_thr" | tail -15
+}
+stage_oracle() {  # the planner's oracle study (scripts/oracle_study.py; about 4 minutes)
+  timeout 560 python3 scripts/oracle_study.py --out "$OUT/planner_oracle.csv" 2>&1 | tail -15
 }
 stage_bench_standard() {
   python3 -m attnsim bench --gpu h200 --calibration none --out "$OUT/bench.csv" \

@@ -19,7 +19,7 @@ import pandas as pd
 from attnsim.fileio import write_text
 from attnsim.simulator.hardware import from_name
 from attnsim.simulator.profile_io import read_profile_document, shipped_profile_path
-from attnsim.simulator.profiles import resolve_gpu, transfer_from
+from attnsim.simulator.profiles import complete_families, resolve_gpu, transfer_from
 from attnsim.validation.bands import cv_coverage, error_bands
 from attnsim.validation.compare import predict_measurements
 from attnsim.validation.measurements import load_measurements
@@ -47,7 +47,7 @@ def main(pairs: list[str]) -> None:
         parts = []
         for other, other_sweep in gpus.items():
             if other != preset:
-                moved, _ = transfer_from(preset, other)
+                moved = complete_families(transfer_from(preset, other)[0])  # as resolve_gpu completes it
                 parts.append(residuals(moved, from_name(other).name, other_sweep))
         moved_bands = {}
         if parts:

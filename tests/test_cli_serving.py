@@ -65,7 +65,7 @@ def test_verify_and_serving_columns_in_the_table(capsys):
     (["--page-size", "0"], "page-size:"),
     (["--block-size", "24"], "page_size:"),
     (["--gpu", "a100", "--kv-dtype", "fp8"], "kv_dtype:"),
-    (["--q-len", "17"], "q_len:"),
+    (["--q-len", "17"], "q-len:"),
     (["--model", str(Path(__file__).parent / "data" / "mla-config.json")], "model.kv_lora_rank:"),
     (["--kv-cache-dtype", "fp8_e5m2"], "kv_dtype:"),
     (["--q-len", "8", "--context", "4"], "contexts:"),

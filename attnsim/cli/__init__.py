@@ -6,16 +6,21 @@ one line on stderr and exit status 2 (no traceback).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
+import warnings
 
 import click
+import numpy as np
 
+from attnsim import fileio
 from attnsim.errors import InputError
 
 # (module under attnsim.cli, click command in it), in `attnsim --help` order
 COMMANDS = (
-    ("predict", "predict"), ("predict", "occupancy"), ("predict", "schedule"), ("bench", "bench_command"),
+    ("predict", "predict"), ("plan", "plan_command"), ("predict", "occupancy"), ("predict", "schedule"),
+    ("bench", "bench_command"),
     ("calibrate", "calibrate"), ("validate", "validate"), ("report", "report"), ("report", "scenarios_command"),
     ("plot", "plot"),
 )
@@ -44,21 +49,39 @@ def register_commands() -> click.Group:
 
 
 def main(argv: list[str] | None = None) -> None:
-    register_commands()
-    try:
-        cli.main(args=argv, prog_name="attnsim", standalone_mode=False)
-    except InputError as exc:
-        _fail(str(exc))
-    except click.exceptions.NoSuchOption as exc:
-        _fail(f"{exc.option_name}: no such option")
-    except click.ClickException as exc:
-        _fail(exc.format_message().replace("\n", " "))
-    except click.exceptions.Abort:
-        _fail("aborted")
-    except (BrokenPipeError, KeyboardInterrupt):
-        sys.exit(130)
+    with fileio.removing_temporaries_on_signals(), _no_warnings():
+        register_commands()  # imports: their warnings are silenced too
+        try:
+            cli.main(args=argv, prog_name="attnsim", standalone_mode=False)
+        except InputError as exc:
+            _fail(str(exc))
+        except click.exceptions.NoArgsIsHelpError as exc:
+            _fail(_choose_subcommand(exc.ctx))
+        except click.exceptions.NoSuchOption as exc:
+            _fail(f"{exc.option_name}: no such option")
+        except click.ClickException as exc:
+            _fail(exc.format_message())
+        except (click.exceptions.Abort, BrokenPipeError, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            sys.exit(130)
+        except OSError as exc:  # the machine failed a checked output (disk full, ...): no input was bad
+            _fail(f"{exc.filename or 'output'}: {exc.strerror or exc}", status=1)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"attnsim: error: {message}", err=True)
-    sys.exit(2)
+@contextlib.contextmanager
+def _no_warnings():
+    """Library warnings (numpy's overflow in exp, matplotlib's tick notes) never reach the terminal:
+    inputs are checked at the edge, so what would warn is either harmless or refused there."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _choose_subcommand(ctx) -> str:
+    group = ctx.command if ctx is not None else cli
+    names = ", ".join(group.list_commands(ctx)) if isinstance(group, click.Group) else ""
+    return f"{ctx.command_path if ctx else 'attnsim'}: give a command: {names} (--help explains each)"
+
+
+def _fail(message: str, status: int = 2) -> None:
+    click.echo("attnsim: error: " + " ".join(message.split()), err=True)  # always one line
+    sys.exit(status)

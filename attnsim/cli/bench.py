@@ -7,11 +7,16 @@ import sys
 import click
 
 from attnsim.cli.options import gpu_option, gpu_spec
+from attnsim import limits
 from attnsim.errors import InputError
+from attnsim.pathcheck import check_output_file
 from attnsim.kernels import bench, bench_results
 from attnsim.kernels.sweep import DEFAULT_MAX_KV_GB, SERVING_MAX_KV_GB, SERVING_SWEEPS, SWEEPS, padded_kv_bytes, sweep
 from attnsim.kernels.timing import DEFAULT_REP_MS, DEFAULT_WARMUP_MS, TimerConfig
 from attnsim.units import parse_size
+
+
+MAX_POINTS = 100_000  # --limit: more points than any sweep has
 
 
 @click.command("bench")
@@ -75,15 +80,19 @@ def bench_command(gpu, calibration, quick, sweep_name, strategy_text, dtype, out
     the dtype's KV, decode), so one CSV measures the feature's cost; cal-serving is for calibration
     (attnsim calibrate --add-points). New columns: kv_dtype, page_size, q_len.
     """
-    timer = TimerConfig(_positive(warmup_ms, "warmup-ms"), _positive(rep_ms, "rep-ms"), cudagraph, not eager)
+    timer = TimerConfig(limits.check_positive(warmup_ms, "warmup-ms", limits.MAX_TIMER_MS),
+                        limits.check_positive(rep_ms, "rep-ms", limits.MAX_TIMER_MS), cudagraph, not eager)
     chosen = bench.parse_strategies(strategy_text)
-    n = parse_size(limit, "limit") if limit is not None else None
+    n = parse_size(limit, "limit", maximum=MAX_POINTS) if limit is not None else None
+    if peak_gbps is not None:
+        limits.check_positive(peak_gbps, "peak-gbps", limits.MAX_GBPS)
     points = sweep(*_sweep_choice(quick, sweep_name, dtype, max_kv_gb))[:n]
     if estimate:
         click.echo(_estimate_text(points, chosen, timer))
         return
     from attnsim.kernels.bench_run import require_cuda, run_bench_to_csv
 
+    check_output_file(out_path, "out", (".csv",), "CSV")
     spec = gpu_spec(gpu, calibration)
     require_cuda()
     with click.progressbar(length=sum(len(bench.applicable(chosen, w)) for w in points), label="bench",
@@ -109,15 +118,10 @@ def _sweep_choice(quick: bool, name: str | None, dtype: str | None, max_kv_gb: f
         raise InputError("sweep", f"--quick and --sweep {name} exclude each other")
     name = "quick" if quick else (name or "standard")
     serving = name in SERVING_SWEEPS
-    default_cap = SERVING_MAX_KV_GB if serving else DEFAULT_MAX_KV_GB
-    cap = _positive(max_kv_gb, "max-kv-gb") if max_kv_gb is not None else default_cap
+    if max_kv_gb is None:
+        max_kv_gb = SERVING_MAX_KV_GB if serving else DEFAULT_MAX_KV_GB
+    cap = limits.check_positive(max_kv_gb, "max-kv-gb", limits.MAX_KV_BYTES / 1e9)
     return name, dtype or ("bfloat16" if serving else "float16"), cap
-
-
-def _positive(value: float, field: str) -> float:
-    if not value > 0:
-        raise InputError(field, f"must be positive, got {value}")
-    return value
 
 
 def _estimate_text(points, names, timer: TimerConfig) -> str:

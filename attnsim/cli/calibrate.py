@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import click
 import pandas as pd
 
+from attnsim import limits
 from attnsim.errors import InputError
-from attnsim.fileio import write_text
+from attnsim.fileio import write_json
+from attnsim.pathcheck import check_output_file
 from attnsim.simulator import hardware
-from attnsim.simulator.profile_io import read_profile_document, save_profile
-from attnsim.validation.fit import calibrate_spec
+from attnsim.simulator.profile_io import (check_profile_document, missing_as_null, read_json, read_profile_document,
+                                          save_profile)
+from attnsim.validation.fit import QUICK_KEYS, calibrate_spec, check_calibration_data
+
+DATA_FORMAT = "attnsim-calibration-data"  # the raw measurements written before the fit
 
 
 def require_cuda(command: str, offline_option: str) -> None:
@@ -63,6 +67,13 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
     base = hardware.from_name(gpu)
     if add_points and (quick or transfer_from):
         raise InputError("add-points", "adds points to a fit; --quick and --transfer-from fit no kernel costs")
+    check_output_file(out_path, "out", (".json",), "profile")
+    limits.check_positive(rep_ms, "rep-ms", limits.MAX_TIMER_MS)
+    if measure_only and (from_data or transfer_from or quick):
+        raise InputError("measure-only", "applies to the full calibration on the GPU, not with --from-data, "
+                                         "--transfer-from or --quick")
+    if transfer_from:
+        _check_transfer_source(transfer_from)
     if quick:
         _quick(base, out_path, from_data, transfer_from, rep_ms)
         return
@@ -72,17 +83,21 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
         spec = write_transferred_profile(transfer_from, base.name, out_path)
         click.echo(f"wrote {out_path}: {spec.source} (expected error ~{spec.expected_error_pct:.0f}%)")
         return
-    data, device = _data_and_device(from_data, "calibrate", lambda: _measure(base, rep_ms))
+    raw = Path(out_path).with_suffix(".data.json")  # measurements, kept first: a refit needs no GPU
     if not from_data:
-        raw = Path(out_path).with_suffix(".data.json")  # kept first: a refit needs no GPU
-        write_text(raw, json.dumps({"format": "attnsim-calibration-data", "device": device,
-                                    "calibration_data": data}, indent=1) + "\n")
+        check_output_file(raw, "out")
+    doc = _data_document(from_data, "calibrate", lambda: _measure(base, rep_ms))
+    if not from_data:
+        write_json(raw, {**doc, "calibration_data": missing_as_null(doc["calibration_data"])}, indent=1)
         click.echo(f"wrote {raw} (measurements; refit with --from-data)", err=True)
         if measure_only:
             return
     if add_points:
-        data = {**data, "points": data["points"] + [r for path in add_points for r in _added_points(path)]}
-    points = pd.DataFrame(data["points"])
+        data = doc["calibration_data"]
+        doc = {**doc, "calibration_data": {**data, "points": data["points"] + [
+            r for path in add_points for r in _added_points(path)]}}
+    device, points = check_calibration_data(doc, from_data or raw)
+    data = doc["calibration_data"]
     created = _now()
     source = f"calibrated {created[:10]} on {device.get('name', '?')}"
     spec, report = calibrate_spec(base, pd.DataFrame(data["bandwidth"]), points, data["kernels"],
@@ -111,8 +126,9 @@ def _quick(base, out_path, from_data, transfer_from, rep_ms) -> None:
     from attnsim.simulator.profiles import quick_source, transfer_from as transfer
 
     source = transfer_from or quick_source(base)
-    data, device = _data_and_device(from_data, "calibrate --quick", lambda: _measure_quick(base, rep_ms))
-    from attnsim.simulator.profile_io import read_profile_document
+    doc = _data_document(from_data, "calibrate --quick", lambda: _measure_quick(base, rep_ms))
+    device, _ = check_calibration_data(doc, from_data or "the measurements", keys=QUICK_KEYS)
+    data = doc["calibration_data"]
     from attnsim.simulator.profiles import source_profile_path
     from attnsim.simulator.quick import quick_profile
 
@@ -139,28 +155,36 @@ def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
     return {"bandwidth": bandwidth, "launch_overhead_us": cal.measure_launch_overhead_us(timer)}, device
 
 
+def _check_transfer_source(source: str) -> None:
+    """--transfer-from names a preset that ships a profile, or a profile file (format and version checked)."""
+    from attnsim.simulator.profiles import source_profile_path
+
+    try:
+        read_profile_document(source_profile_path(source), "transfer-from")
+    except InputError as exc:
+        raise InputError("transfer-from", exc.message) from None
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _data_and_device(from_data, command: str, measure) -> tuple[dict, dict]:
-    """(calibration data, device record): read from --from-data, else measured on the GPU by `measure`."""
+def _data_document(from_data, command: str, measure) -> dict:
+    """{device, calibration_data}: read from --from-data (checked by the caller), else measured on the
+    GPU by `measure`."""
     if from_data:
-        doc = _read_data(from_data)
-        return doc["calibration_data"], doc["device"]
+        return _read_data(from_data)
     require_cuda(command, "--from-data FILE")
-    return measure()
+    data, device = measure()
+    return {"format": DATA_FORMAT, "device": device, "calibration_data": data}
 
 
 def _read_data(path) -> dict:
-    """A profile, or the raw measurements `calibrate` writes before fitting."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except ValueError as exc:
-        raise InputError("from-data", f"{path} is not valid JSON ({exc})") from None
-    if isinstance(doc, dict) and doc.get("format") == "attnsim-calibration-data":
-        return doc
-    return read_profile_document(path)
+    """A profile (format and version checked), or the raw measurements `calibrate` writes before fitting."""
+    doc = read_json(path, "from-data")
+    if not (isinstance(doc, dict) and doc.get("format") == DATA_FORMAT):
+        check_profile_document(doc, path, "from-data")
+    return doc
 
 
 def _measure(base, rep_ms) -> tuple[dict, dict]:
@@ -172,7 +196,7 @@ def _measure(base, rep_ms) -> tuple[dict, dict]:
     if device["sm_count"] != base.sm_count:
         raise InputError("gpu", f"the device has {device['sm_count']} SMs, preset {base.name} {base.sm_count}")
     workloads = cal.calibration_sweep()
-    steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + len(workloads) * len(cal.calibrated_names())
+    steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + sum(len(cal.calibration_specs(w)) for w in workloads)
     with click.progressbar(length=steps, label="calibrating", file=click.get_text_stream("stderr")) as bar:
         bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
         overhead = cal.measure_launch_overhead_us(timer)

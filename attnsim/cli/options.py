@@ -10,14 +10,16 @@ import functools
 
 import click
 
-from attnsim import strategies
+from attnsim import limits, pathcheck, strategies
 from attnsim.errors import InputError
+from attnsim.resolve import check_options, check_splits_fill, resolve
 from attnsim.scenarios import models
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 from attnsim.units import parse_size, parse_size_list
 
+TEXT_SUFFIXES = (".txt", ".csv", ".json", ".tsv", ".md", "")  # predict --out: a table, CSV or JSON
 DEFAULT_GPU = "h100"
 DEFAULT_CONTEXT = "4k"
 
@@ -90,7 +92,7 @@ def _head_option(value, field: str, from_model: int | None, model: str | None, d
     """An explicit head option, checked against the model preset when both are given."""
     if value is None:
         return from_model if from_model is not None else default
-    parsed = parse_size(value, field)
+    parsed = parse_size(value, field, maximum=limits.MAX_HEADS)
     if from_model is not None and parsed != from_model:
         raise InputError(field, f"--{field} {parsed} disagrees with --model {model} ({from_model}); give one of them")
     return parsed
@@ -104,14 +106,16 @@ def build_workloads(model, batch, q_heads, kv_heads, head_dim, context, contexts
         raise InputError("context", "--context and --contexts exclude each other: --context for uniform "
                                     "batches, --contexts for one length per sequence")
     shape = model_shape(model, q_heads, kv_heads, head_dim, tp)
-    step = dict(q_len=parse_size(q_len, "q-len"), dtype=(dtype or shape.dtype or "float16").lower(),
-                page_size=parse_size(page_size, "page-size") if page_size is not None else 0, kv_dtype=kv_dtype or "")
+    step = dict(q_len=parse_size(q_len, "q-len", maximum=limits.MAX_Q_LEN),
+                dtype=(dtype or shape.dtype or "float16").lower(), kv_dtype=kv_dtype or "",
+                page_size=parse_size(page_size, "page-size") if page_size is not None else 0)  # workload: PAGE_SIZES
     if contexts is not None:
-        lengths = parse_size_list(contexts, "contexts")
-        b = parse_size(batch, "batch") if batch is not None else len(lengths)
+        lengths = parse_size_list(contexts, "contexts", limits.MAX_CONTEXT, max_items=limits.MAX_BATCH)
+        b = parse_size(batch, "batch", maximum=limits.MAX_BATCH) if batch is not None else len(lengths)
         return [shape.workload(b, lengths, **step)]
-    b = parse_size(batch, "batch") if batch is not None else 1
-    return [shape.workload(b, c, **step) for c in parse_size_list(context or DEFAULT_CONTEXT, "context")]
+    b = parse_size(batch, "batch", maximum=limits.MAX_BATCH) if batch is not None else 1
+    return [shape.workload(b, c, **step) for c in parse_size_list(context or DEFAULT_CONTEXT, "context",
+                                                                   limits.MAX_CONTEXT, max_items=limits.MAX_SWEEP_POINTS)]
 
 
 def model_shape(model, q_heads, kv_heads, head_dim, tp=None) -> models.ModelShape:
@@ -122,7 +126,16 @@ def model_shape(model, q_heads, kv_heads, head_dim, tp=None) -> models.ModelShap
     kvh = _head_option(kv_heads, "kv-heads", shape and shape.kv_heads, model, qh)
     hd = _head_option(head_dim, "head-dim", shape and shape.head_dim, model, 128)
     shape = shape or models.ModelShape(f"q{qh}-kv{kvh}-d{hd}", qh, kvh, hd)
-    return shape.sharded(parse_size(tp, "tp")) if tp is not None else shape
+    return shape.sharded(parse_size(tp, "tp", maximum=limits.MAX_HEADS)) if tp is not None else shape
+
+
+def check_work(workloads: list[DecodeWorkload], names) -> None:
+    """The command's modelling budget (limits.MAX_MODELLED_OUTPUTS); speedup bases are always modelled,
+    and a planner entry (auto) simulates a search's candidates."""
+    searched = [n for n in names if strategies.get(n).choose is not None]
+    plans = len(set(names) - set(searched) | set(strategies.SPEEDUP_BASES))
+    plans += limits.PLANS_PER_SEARCH if searched else 0
+    limits.check_modelled([w.output_count for w in workloads], plans, "workload")
 
 
 def positive_or_none(value, field: str) -> int | None:
@@ -130,8 +143,18 @@ def positive_or_none(value, field: str) -> int | None:
 
 
 def plan_options(splits=None, grid=None, kv_tile=None) -> PlanConfig:
-    return PlanConfig(splits=positive_or_none(splits, "splits"), grid=positive_or_none(grid, "grid"),
-                      kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"))
+    config = PlanConfig(splits=positive_or_none(splits, "splits"), grid=positive_or_none(grid, "grid"),
+                        kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"))
+    return check_options(config, {"kv_tile_tokens": "kv-tile"})
+
+
+def check_splits(names, workloads: list[DecodeWorkload], spec, options: PlanConfig) -> None:
+    """--splits fits every workload: no split of the longest sequence without a KV tile."""
+    if options.splits is None:
+        return
+    for name in (n for n in names if "splits" in strategies.get(n).options):
+        for workload in workloads:
+            check_splits_fill(workload, resolve(name, workload, spec, options).config)
 
 
 def check_plan_options(names, options: PlanConfig) -> None:
@@ -150,11 +173,12 @@ def check_format(fmt: str, allowed=("table", "csv", "json")) -> str:
 
 
 def check_figure_option(path, field: str = "plot"):
-    """A figure path checked before any work: .png or .svg."""
+    """A figure path checked before any work: .png or .svg, and writable."""
     if path is None:
         return None
-    from attnsim.reports.style import FIGURE_SUFFIXES
+    return pathcheck.check_output_file(path, field, pathcheck.FIGURE_SUFFIXES, "figure")
 
-    if not str(path).lower().endswith(FIGURE_SUFFIXES):
-        raise InputError(field, f"{path}: figure files end in {' or '.join(FIGURE_SUFFIXES)}")
-    return path
+
+def check_output_option(path, field: str = "out", suffixes=None, what: str = ""):
+    """A file output checked before any work (pathcheck.check_output_file); None passes."""
+    return None if path is None else pathcheck.check_output_file(path, field, suffixes, what)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import click
-import pandas as pd
 
-from attnsim import strategies
-from attnsim.cli.options import check_figure_option, gpu_option, gpu_spec, strategy_option, build_workloads, workload_options
+from attnsim import limits, strategies
+from attnsim.cli.options import (build_workloads, check_figure_option, check_work, gpu_option, gpu_spec,
+                                 strategy_option, workload_options)
 from attnsim.cli.report import CAL_HELP, GPU_HELP, SCENARIO_HELP, _gpus, _progress, _scenario, _wrote
 from attnsim.errors import InputError
+from attnsim.scenarios.budget import check_budget
 from attnsim.scenarios.loader import load_scenario
 from attnsim.scenarios.run import occupancy_frame, scenario_predictions
 from attnsim.simulator.predict import predict_one
@@ -48,12 +49,14 @@ def _check_suffix(out_path: str) -> None:
 def plot_speedup_command(scenario, input_csv, gpu, calibration, out_path):
     """Speedup and time vs context (log x), one line per strategy, per model/batch, with the floor."""
     _check_suffix(out_path)
-    from attnsim.reports.speedup import plot_speedup
+    from attnsim.reports.speedup import plot_speedup, read_predictions
 
     if input_csv:
-        frame = pd.read_csv(input_csv, dtype={"context": str})
+        frame = read_predictions(input_csv)
     else:
-        frame = scenario_predictions(_scenario(scenario, gpu, calibration), progress=_progress)
+        chosen = _scenario(scenario, gpu, calibration, whatif=False)
+        check_budget(chosen)
+        frame = scenario_predictions(chosen, progress=_progress)
     plot_speedup(frame, out_path)
     _wrote(out_path)
 
@@ -72,8 +75,10 @@ def plot_timeline_command(gpu, calibration, strategy_text, out_path, **workload_
     workloads = build_workloads(**workload_kw)
     if len(workloads) != 1:
         raise InputError("context", "a timeline shows one workload: give one --context (or one ragged --contexts)")
+    check_work(workloads, names)
     spec = gpu_spec(gpu, calibration)
     results = [predict_one(s, workloads[0], spec) for s in names]
+    limits.check_timeline(results, "workload")
     w = workloads[0]
     plot_timelines(results, out_path, subtitle=f"batch {w.batch}, heads {w.q_heads}/{w.kv_heads}, d {w.head_dim}, "
                                               f"context {w.context_label} on {spec.name}")
@@ -122,6 +127,7 @@ def plot_whatif_command(scenario, gpu, out_path):
     _check_suffix(out_path)
     from attnsim.reports.whatif import plot_whatif
 
-    chosen = load_scenario(scenario)
-    plot_whatif(scenario_predictions(chosen, _gpus(gpu, None), progress=_progress), out_path)
+    chosen, gpus = load_scenario(scenario), _gpus(gpu, None)
+    check_budget(chosen, gpus)
+    plot_whatif(scenario_predictions(chosen, gpus, progress=_progress), out_path)
     _wrote(out_path)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from attnsim import strategies
+from attnsim import limits, strategies
 from attnsim.cli.options import (
-    build_workloads, check_figure_option, check_format, check_plan_options, gpu_option, gpu_spec, plan_options,
-    positive_or_none, strategy_option, workload_options,
+    TEXT_SUFFIXES, build_workloads, check_figure_option, check_format, check_output_option, check_plan_options,
+    check_splits, check_work, gpu_option, gpu_spec, plan_options, strategy_option, workload_options,
 )
 from attnsim.errors import InputError
-from attnsim.fileio import write_text
+from attnsim.fileio import json_text, write_text
 from attnsim.reports.schedule_text import describe_schedule
 from attnsim.reports.tables import format_records
 from attnsim.resolve import plan_for
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.occupancy import CtaResources, occupancy as occupancy_of
-from attnsim.simulator.predict import predict_records
+from attnsim.simulator.predict import finite, predict_records
 from attnsim.units import parse_size
 
 
@@ -49,12 +47,15 @@ def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_pa
       attnsim predict --gpu my_gpu.toml --context 64k --plot speedup.png
     """
     check_format(fmt)
+    check_output_option(out_path, "out", TEXT_SUFFIXES, "text")
     check_figure_option(plot_path)
     names = strategies.parse_list(strategy_text)
     options = plan_options(splits, grid, kv_tile)
     check_plan_options(names, options)
     workloads = build_workloads(**workload_kw)
+    check_work(workloads, names)
     spec = gpu_spec(gpu, calibration)
+    check_splits(names, workloads, spec, options)
     records = [r for w in workloads for r in predict_records(w, spec, names, options)]
     text = format_records(records, fmt)
     if plot_path:
@@ -87,15 +88,17 @@ def occupancy(gpu, calibration, threads, regs, smem, carveout, fmt):
       attnsim occupancy --gpu h100 --threads 128 --regs 96 --smem 40960 --format json
     """
     check_format(fmt, ("table", "json"))
+    res = CtaResources(parse_size(threads, "threads", limits.MAX_THREADS),
+                       parse_size(regs, "regs", limits.MAX_REGISTERS, minimum=0),
+                       parse_size(smem, "smem", limits.MAX_SMEM_BYTES, minimum=0))
+    preferred = None if carveout is None else parse_size(carveout, "carveout", limits.MAX_SMEM_BYTES, minimum=0)
     spec = gpu_spec(gpu, calibration)
-    regs_value = int(regs) if str(regs).isdigit() else parse_size(regs, "regs")
-    res = CtaResources(parse_size(threads, "threads"), regs_value, int(smem) if str(smem).isdigit() else parse_size(smem, "smem"))
-    occ = occupancy_of(spec, res, positive_or_none(carveout, "carveout"))
+    occ = occupancy_of(spec, res, preferred)
     result = {"gpu": spec.name, "threads": res.threads, "regs_per_thread": res.regs_per_thread,
               "smem_bytes": res.smem_bytes, **occ.as_dict(),
               "resident_ctas": occ.blocks_per_sm * spec.sm_count}
     if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json_text(result))
     else:
         click.echo("\n".join(f"{k:>22}: {v}" for k, v in result.items()))
     if occ.blocks_per_sm == 0:
@@ -120,6 +123,8 @@ def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, p
       attnsim schedule --strategy flashdecoding --context 64k --plot gantt.png
     """
     check_figure_option(plot_path)
+    if not 0 <= max_ctas <= limits.MAX_PLAN_CTAS:
+        raise InputError("max-ctas", f"must be in [0, {limits.MAX_PLAN_CTAS:,}], got {max_ctas}")
     names = strategies.parse_list(strategy_text)
     if len(names) != 1:
         raise InputError("strategy", "schedule shows one strategy; give one name")
@@ -129,10 +134,12 @@ def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, p
     if len(workloads) != 1:
         raise InputError("context", "schedule takes one context length (or one ragged --contexts)")
     spec = gpu_spec(gpu, calibration)
-    result = simulate(plan_for(names[0], workloads[0], spec, options), spec)
+    check_splits(names, workloads, spec, options)
+    result = finite(simulate(plan_for(names[0], workloads[0], spec, options), spec), spec)
     if plot_path:
         from attnsim.reports.timeline import plot_timeline
 
+        limits.check_timeline([result], "plot")
         plot_timeline(result, plot_path)
     click.echo(describe_schedule(result.schedule, result, max_ctas))
     if plot_path:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from pathlib import Path
 
 import click
-import pandas as pd
 
+from attnsim import limits
 from attnsim.errors import InputError
+from attnsim.pathcheck import check_output_folder
 from attnsim.scenarios import models
+from attnsim.scenarios.budget import check_budget
 from attnsim.scenarios.loader import load_scenario, scenario_names
 from attnsim.scenarios.run import run_scenario
 from attnsim.simulator.profiles import resolve_gpu
+from attnsim.validation.measured import check_measurements_file
 
 SCENARIO_HELP = "Scenario: a shipped name (see `attnsim scenarios`) or a .toml file."
 GPU_HELP = "Comma-separated GPU presets/profile files, replacing the scenario's GPUs."
@@ -31,18 +33,26 @@ def _progress(jobs, label):
 
 
 def _gpus(names: str | None, calibration: str | None) -> list | None:
-    if not names and not calibration:
+    if names is None and not calibration:
         return None
-    parts = [p.strip() for p in (names or "h100").split(",") if p.strip()]
+    parts = [p.strip() for p in (names or "h100").split(",")]
+    if not all(parts):
+        raise InputError("gpu", f"{names!r}: expected a comma-separated list of GPU presets or profile files")
+    limits.check_max(len(parts), limits.MAX_SCENARIO_GPUS, "gpu", "GPUs")
     if calibration and calibration.lower() != "none" and len(parts) > 1:
         raise InputError("calibration", "a calibrated profile describes one GPU; give a single --gpu with it")
     return [resolve_gpu(p, calibration) for p in parts]
 
 
-def _scenario(name: str, gpu: str | None = None, calibration: str | None = None):
+def _scenario(name: str, gpu: str | None = None, calibration: str | None = None, whatif: bool = True):
+    """The scenario with --gpu/--calibration (and --no-whatif) applied; the caller checks its budget
+    (scenarios.budget) for what it draws."""
     scenario = load_scenario(name)
     gpus = _gpus(gpu, calibration)
-    return dataclasses.replace(scenario, gpus=tuple(gpus)) if gpus else scenario
+    if gpus or not whatif:
+        scenario = dataclasses.replace(scenario, gpus=tuple(gpus or scenario.gpus),
+                                       whatif_gpus=scenario.whatif_gpus if whatif else ())
+    return scenario
 
 
 def _wrote(path) -> None:
@@ -73,13 +83,13 @@ def report(scenario, out_dir, measurements, gpu, calibration, figures, no_whatif
       attnsim report --scenario default --out out/val --measurements results/h100/validation.csv
       attnsim report --scenario gqa-sweep --gpu h200 --no-whatif --out out/gqa
     """
-    chosen = _scenario(scenario, gpu, calibration)
-    if no_whatif:
-        chosen = dataclasses.replace(chosen, whatif_gpus=())
-    if measurements and not Path(measurements).is_file():
-        raise InputError("measurements", f"no file {measurements!r}")
-    from attnsim.reports.report import write_report
+    from attnsim.reports.report import replace_refusal, write_report
 
+    check_output_folder(out_dir, "out", replaceable=replace_refusal)
+    chosen = _scenario(scenario, gpu, calibration, whatif=not no_whatif)
+    check_budget(chosen)
+    if measurements:
+        check_measurements_file(measurements, chosen.gpus)
     results = run_scenario(chosen, measurements, progress=_progress)
     command = "attnsim " + " ".join(sys.argv[1:]) if sys.argv and "attnsim" in sys.argv[0] else ""
     index = write_report(results, out_dir, f".{figures}", command)

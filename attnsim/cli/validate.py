@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,9 +10,10 @@ from attnsim import strategies
 from attnsim.cli.calibrate import require_cuda
 from attnsim.cli.options import check_format, gpu_option, gpu_spec
 from attnsim.errors import InputError
-from attnsim.fileio import write_text
+from attnsim.fileio import json_text, write_json, write_text
+from attnsim.pathcheck import check_output_file, check_output_folder
 from attnsim.validation.compare import error_metrics, overall_mape, predict_measurements, rank_metrics
-from attnsim.validation.measurements import load_measurements
+from attnsim.validation.measurements import check_rows_gpu, load_measurements
 
 
 def _serving(frame, feature) -> "pd.DataFrame":
@@ -54,10 +54,13 @@ def validate(gpu, calibration, measurements, quick, out_dir, fmt, row_filter):
     The last line of plain output is the overall MAPE.
     """
     check_format(fmt, ("table", "json"))
+    _check_outputs(out_dir, gpu_run=measurements is None)
     spec = gpu_spec(gpu, calibration)
     if measurements is None:
         measurements = _bench_for_validation(spec, quick, out_dir)
-    rows = predict_measurements(ROW_FILTERS[row_filter](load_measurements(measurements)), spec)
+    frame = ROW_FILTERS[row_filter](load_measurements(measurements))
+    check_rows_gpu(frame, spec, measurements)
+    rows = predict_measurements(frame, spec)
     if rows.empty:
         raise InputError("measurements", f"no rows of a predictable strategy ({', '.join(strategies.predictable())})")
     result = {"profile": spec.source, "profile_source": spec.profile_source, "measurements": str(measurements),
@@ -65,7 +68,21 @@ def validate(gpu, calibration, measurements, quick, out_dir, fmt, row_filter):
               "ranking": rank_metrics(rows), "overall_mape": overall_mape(rows)}
     if out_dir:
         _write_outputs(rows, result, Path(out_dir))
-    click.echo(json.dumps(result, indent=2) if fmt == "json" else _text_report(result))
+    click.echo(json_text(result) if fmt == "json" else _text_report(result))
+
+
+OUT_FILES = ("validation.csv", "validation_metrics.json", "validation_scatter.png", "validation_error_vs_context.png")
+BENCH_FILE = "validation_measurements.csv"  # GPU mode: what the benchmark measured
+
+
+def _check_outputs(out_dir, gpu_run: bool) -> None:
+    """Every file validate will write, checked before the first is written (and before any GPU run)."""
+    if out_dir is not None:
+        check_output_folder(out_dir, "out-dir")
+    folder = Path(out_dir or ".")
+    names = (OUT_FILES if out_dir is not None else ()) + ((BENCH_FILE,) if gpu_run else ())
+    for name in names:
+        check_output_file(folder / name, "out-dir")
 
 
 def _bench_for_validation(spec, quick, out_dir) -> Path:
@@ -73,7 +90,7 @@ def _bench_for_validation(spec, quick, out_dir) -> Path:
     from attnsim.kernels.bench_run import run_bench_to_csv
     from attnsim.kernels.sweep import sweep
 
-    target = Path(out_dir or ".") / "validation_measurements.csv"
+    target = Path(out_dir or ".") / BENCH_FILE
     names = strategies.names(lambda s: s.predictable and s.runnable)
     run_bench_to_csv(target, sweep("quick" if quick else "standard"), spec, names)
     return target
@@ -82,11 +99,16 @@ def _bench_for_validation(spec, quick, out_dir) -> Path:
 def _write_outputs(rows: pd.DataFrame, result: dict, out_dir: Path) -> None:
     from attnsim.reports.validation_plots import plot_error_vs_context, plot_predicted_vs_measured
 
-    write_text(out_dir / "validation.csv", rows.to_csv(index=False))
-    write_text(out_dir / "validation_metrics.json", json.dumps(result, indent=2) + "\n")
-    plot_predicted_vs_measured(rows, out_dir / "validation_scatter.png")
-    plot_error_vs_context(rows, out_dir / "validation_error_vs_context.png")
+    csv_name, metrics_name, scatter_name, error_name = OUT_FILES
+    write_text(out_dir / csv_name, rows.to_csv(index=False))
+    write_json(out_dir / metrics_name, result)
+    plot_predicted_vs_measured(rows, out_dir / scatter_name)
+    plot_error_vs_context(rows, out_dir / error_name)
     click.echo(f"wrote {out_dir}/validation.csv, validation_metrics.json and plots", err=True)
+
+
+def _pct(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{fraction:.1%}"
 
 
 def _text_report(result: dict) -> str:
@@ -96,10 +118,10 @@ def _text_report(result: dict) -> str:
         lines.append(f"{strategy:<14}{m['n']:>5}{m['mape']:>8.2f}{m['median_ape']:>9.2f}"
                      f"{m['p90_ape']:>8.2f}{m['max_ape']:>8.1f}")
     rank = result["ranking"]
-    lines += ["", f"rank accuracy (fastest of {'/'.join(strategies.default_names())}): {rank['rank_accuracy']:.1%} "
+    lines += ["", f"rank accuracy (fastest of {'/'.join(strategies.default_names())}): {_pct(rank['rank_accuracy'])} "
                   f"over {rank['points']} workloads; predicted fastest within 5% of the measured fastest: "
-                  f"{rank['rank_accuracy_within_5pct']:.1%}; where the measured winner leads by > 5% "
-                  f"({rank['decisive_points']} workloads): {rank['rank_accuracy_decisive']:.1%}"]
+                  f"{_pct(rank['rank_accuracy_within_5pct'])}; where the measured winner leads by > 5% "
+                  f"({rank['decisive_points']} workloads): {_pct(rank['rank_accuracy_decisive'])}"]
     lines += [f"speedup ratio {k}: mean abs error {v:.2f}%" for k, v in rank["speedup_ratio_mape"].items()]
     lines.append("")
     for strategy, m in result["per_strategy"].items():

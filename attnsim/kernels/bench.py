@@ -90,7 +90,7 @@ def default_prepare(spec: str, workload: DecodeWorkload, config: BenchConfig):
     from attnsim.resolve import parse_plan_spec
 
     name, options = parse_plan_spec(spec)
-    if strategies.get(name).kernel is None:
+    if strategies.get(name).sdpa_backend is not None:
         from attnsim.kernels.torch_baselines import prepare_baseline
 
         return prepare_baseline(name, workload, config.gpu)

@@ -18,7 +18,8 @@ KEY_COLUMNS = ["strategy", "options", "batch", "q_heads", "kv_heads", "head_dim"
 SERVING_DEFAULTS = {"page_size": 0, "q_len": 1}  # kv_dtype: the row's dtype
 META_COLUMNS = {"num_warps": "num_warps", "num_stages": "num_stages", "n_regs": "registers",
                 "n_spills": "spills", "smem_bytes": "smem_bytes", "grid": "grid", "splits": "splits",
-                "kv_tile": "kv_tile", "launches": "launches"}  # launcher.meta key -> CSV column
+                "kv_tile": "kv_tile", "launches": "launches", "plan": "plan"}  # launcher.meta key -> CSV column
+LATER_COLUMNS = ("plan",)  # added after CSVs were written: an older CSV without them still resumes
 COLUMNS = ["gpu", "profile", "strategy", "options", "batch", "q_heads", "kv_heads", "head_dim", "context", "contexts",
            "ragged", "dtype", "kv_dtype", "page_size", "q_len", "time_us", "achieved_gbps", "bw_fraction",
            "peak_read_gbps", "kv_bytes",
@@ -75,9 +76,11 @@ def write_csv(df: pd.DataFrame, path) -> None:
 def load_previous(path) -> pd.DataFrame:
     """Rows of an earlier run to keep on --resume: the ok ones (failures and errors are redone)."""
     try:
-        df = with_serving_columns(pd.read_csv(path, dtype={"contexts": str, "status": str, "options": str}))
+        df = with_serving_columns(pd.read_csv(path, dtype={"contexts": str, "status": str, "options": str,
+                                                           "plan": str}))
     except (OSError, ValueError) as exc:
         raise InputError("out", f"cannot resume from {path}: {exc}") from None
+    df = df.assign(**{c: None for c in LATER_COLUMNS if c not in df.columns})
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise InputError("out", f"{path} is not a bench CSV (no column {missing[0]!r})")

@@ -34,6 +34,22 @@ def calibrated_names() -> tuple[str, ...]:
     return strategies.names(lambda s: s.calibrate)
 
 
+# The part of the calibration set that also times each strategy's calibration_options (registry):
+# few outputs at long contexts, d 128, where a plan's CTA count decides its time.
+VARIANT_BATCHES, VARIANT_CONTEXTS, VARIANT_HEAD_DIM = (1, 3), (12000, 48000, 192000, 400000), 128
+
+
+def calibration_specs(workload: DecodeWorkload) -> list[str]:
+    """Plan specs timed on a calibration workload: every calibrated strategy, plus option variants
+    on the small-output workloads."""
+    specs = list(calibrated_names())
+    if (workload.batch in VARIANT_BATCHES and workload.max_context in VARIANT_CONTEXTS and not workload.is_ragged
+            and workload.head_dim == VARIANT_HEAD_DIM):
+        specs += [f"{name}:{option}" for name in calibrated_names()
+                  for option in strategies.get(name).calibration_options]
+    return specs
+
+
 def calibration_sweep(dtype: str = "float16") -> list[DecodeWorkload]:
     points = [DecodeWorkload.build(b, qh, kvh, d, c, dtype=dtype)
               for d in CAL_HEAD_DIMS for qh, kvh in CAL_HEADS for b in CAL_BATCHES for c in CAL_CONTEXTS]
@@ -115,7 +131,8 @@ def measure_kernel_points(gpu, workloads, timer, device_name: str, peak_gbps: fl
 
     names = calibrated_names()
     config = BenchConfig(strategies=names, gpu=gpu, device_name=device_name, peak_read_gbps=peak_gbps, timer=timer)
-    frame = run_sweep(workloads, config, progress=(lambda done, total, label: progress()) if progress else None)
+    frame = run_sweep(workloads, config, progress=(lambda done, total, label: progress()) if progress else None,
+                      candidates=calibration_specs)
     kernels, checks = {}, []
     for workload in workloads:
         for name in (n for n in names if strategies.get(n).kernel):

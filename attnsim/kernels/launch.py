@@ -118,7 +118,7 @@ def prepare(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanC
     if spec.kernel is None:
         raise InputError("strategy", f"{spec.name!r} has no Triton kernel here; choose {', '.join(strategies.ours())}")
     config, shape, device = resolved.config, kernel_shape(workload, resolved.config), torch.device(device)
-    meta = dict(resources_source=resolved.resources_source)
+    meta = dict(resources_source=resolved.resources_source, plan=resolved.plan)  # plan: what `auto` chose
     compiled = None
     if interpreting():
         patch_interpreter_index()

@@ -37,6 +37,8 @@ def unsupported_reason(name: str, workload: DecodeWorkload) -> str | None:
         return "SDPA reads a contiguous K/V of the query dtype (no page tables, no fp8 KV)"
     if workload.dtype not in ("float16", "bfloat16"):
         return f"{backend_name(name)} needs float16/bfloat16"
+    if not strategies.get(name).takes(workload.head_dim):
+        return f"{backend_name(name)} takes head_dim <= {strategies.get(name).max_head_dim} in this torch"
     return None
 
 

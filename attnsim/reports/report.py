@@ -1,7 +1,10 @@
 """The HTML report: `ScenarioResults` (frames + SimResults) -> index.html with figures and CSVs beside it.
 
-Every file is written atomically, figures and CSVs first and index.html last, so the page never
-points at a file that is not there. Section builders return (anchor, heading, html) or None.
+The whole folder is written as a temporary folder next to the target and swapped in at the end
+(fileio.atomic_dir): a reader, or a run killed half-way, sees the complete old report or the
+complete new one, and no file of an older report stays beside a new index.html. Only an empty
+folder or an earlier report is replaced (`replace_refusal`). Section builders return
+(anchor, heading, html) or None.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from attnsim.fileio import write_text
+from attnsim.fileio import atomic_dir, write_text
 from attnsim.reports import html as h
 from attnsim.reports.modelled import gpu_table, modelled_section
 from attnsim.reports.occupancy import occupancy_table, plot_occupancy
@@ -44,9 +47,33 @@ class _Writer:
         return f"{name}.csv"
 
 
+REPORT_MARK = "UTC by attnsim"  # in every report's header line: how an earlier report is recognised
+REPORT_SUFFIXES = (".html", ".png", ".svg", ".csv")  # what a report folder holds
+
+
+def replace_refusal(folder: Path) -> str | None:
+    """Why an existing folder may not be replaced by a report, or None when it may (empty, or a report)."""
+    entries = list(folder.iterdir())
+    if not entries:
+        return None
+    index = folder / "index.html"
+    if not index.is_file() or REPORT_MARK not in index.read_text(errors="replace"):
+        return "exists and is not an attnsim report (its index.html was not written by attnsim)"
+    others = [e.name for e in entries if not e.is_file() or e.suffix.lower() not in REPORT_SUFFIXES]
+    if others:
+        return f"holds {others[0]!r}, which a report does not write"
+    return None
+
+
 def write_report(results, out_dir, fig_ext: str = ".png", command: str = "") -> Path:
-    """Write the report folder; returns the path of index.html."""
-    out = _Writer(Path(out_dir), fig_ext)
+    """Write the report folder (swapped in whole); returns the path of index.html."""
+    with atomic_dir(out_dir) as tmp:
+        _write_into(results, tmp, fig_ext, command)
+    return Path(out_dir) / "index.html"
+
+
+def _write_into(results, folder: Path, fig_ext: str, command: str) -> None:
+    out = _Writer(folder, fig_ext)
     builders = (_summary, modelled_section, _gpus, _speedup, _ragged, _timeline, _occupancy, _whatif,
                 _validation)
     sections = [s for s in (b(results, out) for b in builders) if s]
@@ -54,11 +81,9 @@ def write_report(results, out_dir, fig_ext: str = ".png", command: str = "") -> 
     scenario = results.scenario
     main_gpus = ", ".join(f"{h.esc(g.name)} {h.source_badge(g.source)}" for g in scenario.gpus)
     meta = (f"scenario <code>{h.esc(scenario.name)}</code> ({h.esc(scenario.source)}) · GPU profile {main_gpus} · "
-            f"generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by attnsim {h.esc(_version())}")
+            f"generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} {REPORT_MARK} {h.esc(_version())}")
     body = [h.section(anchor, heading, content) for anchor, heading, content in sections]
-    index = Path(out_dir) / "index.html"
-    write_text(index, h.page(scenario.title, meta, [(a, t) for a, t, _ in sections], body))
-    return index
+    write_text(folder / "index.html", h.page(scenario.title, meta, [(a, t) for a, t, _ in sections], body))
 
 
 def _version() -> str:

@@ -14,10 +14,33 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from attnsim import csvfile, limits
 from attnsim.errors import InputError
 from attnsim.reports.style import FLOOR_STYLE, context_axis, finish, new_grid, panels, strategy_color, uniform_rows
 
 FLOOR_LABEL = "floor: KV bytes / HBM bandwidth"
+# A predictions CSV (`attnsim predict --format csv`): the columns the figure reads, and their ranges.
+PREDICTION_COLUMNS = ("gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us",
+                      "speedup_vs_fa2", "floor_us")
+INTEGER_RANGES = {"batch": limits.MAX_BATCH, "q_heads": limits.MAX_HEADS, "kv_heads": limits.MAX_HEADS,
+                  "head_dim": 1024}
+POSITIVE_COLUMNS = ("time_us", "speedup_vs_fa2", "floor_us")
+
+
+def read_predictions(path, field: str = "input") -> pd.DataFrame:
+    """A predictions CSV with every cell the figure reads checked (line and column named when not),
+    and at most limits.MAX_SCENARIO_PANELS panels of (gpu, model or shape, batch)."""
+    frame = csvfile.read_csv(path, field, limits.MAX_MEASUREMENT_ROWS, PREDICTION_COLUMNS)
+    for column in ("gpu", "strategy"):
+        csvfile.text_column(frame, column, field, path)
+    csvfile.lengths_column(frame, "context", field, path)
+    columns = {c: csvfile.integer_column(frame, c, field, path, 1, high) for c, high in INTEGER_RANGES.items()}
+    columns.update({c: csvfile.number_column(frame, c, field, path, 1e-9, 1e12) for c in POSITIVE_COLUMNS})
+    frame = frame.assign(**columns, context=frame["context"].astype(str))
+    shape = ["model"] if "model" in frame.columns else ["q_heads", "kv_heads", "head_dim"]
+    limits.check_max(len(frame.drop_duplicates(["gpu", "batch", *shape])), limits.MAX_SCENARIO_PANELS, field,
+                     "figure panels (gpu x model x batch)")
+    return frame
 
 
 def plot_speedup(frame: pd.DataFrame, out_path=None):

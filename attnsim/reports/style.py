@@ -14,8 +14,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 from attnsim import strategies  # noqa: E402
 from attnsim.errors import InputError  # noqa: E402
 from attnsim.fileio import save_figure  # noqa: E402
+from attnsim.pathcheck import FIGURE_SUFFIXES  # noqa: E402
 
-FIGURE_SUFFIXES = (".png", ".svg")
 GPU_COLORS = ("#4C72B0", "#55A868", "#C44E52", "#8172B3", "#CCB974", "#64B5CD")
 FLOOR_STYLE = dict(color="black", linestyle="--", linewidth=1.2)
 DPI = 110

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 
 from attnsim.reports.style import format_tokens
+from attnsim import strategies
 from attnsim.strategies import SPEEDUP_BASES
 
 TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us", "likely_us",
@@ -59,6 +60,8 @@ def _table(frame: pd.DataFrame) -> str:
     if "time_lo_us" in frame.columns:  # the measured-time range the error band implies
         shown["likely_us"] = [f"{lo:.4g}-{hi:.4g}" for lo, hi in zip(frame["time_lo_us"], frame["time_hi_us"])]
     columns = table_columns(shown)
+    if "plan" in frame.columns and any(strategies.get(s).choose for s in set(frame["strategy"])):
+        columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
     notes = []
     if "profile_source" in frame.columns:
         uncalibrated = frame["profile_source"] != "calibrated"

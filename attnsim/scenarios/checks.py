@@ -8,8 +8,10 @@ turns the list into one `ScenarioError` (an InputError, so the CLI prints it on 
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 
+from attnsim import limits
 from attnsim.errors import InputError
 from attnsim.scenarios.toml_lines import line_of
 from attnsim.units import parse_size
@@ -80,45 +82,59 @@ class Checker:
             return default
         return value
 
-    def integer(self, table: dict, key: str, path: tuple, default=None, minimum: int = 1) -> int | None:
+    def integer(self, table: dict, key: str, path: tuple, default=None, minimum: int = 1,
+                maximum: int | None = None) -> int | None:
         value = table.get(key, default)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             self.fail(path + (key,), f"must be an integer >= {minimum}, got {value!r}")
             return default
-        return value
+        return value if self._within(value, maximum, path + (key,)) else default
 
-    def number(self, table: dict, key: str, path: tuple, default=None) -> float | None:
+    def number(self, table: dict, key: str, path: tuple, default=None, maximum: float | None = None) -> float | None:
         value = table.get(key, default)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            self.fail(path + (key,), f"must be a positive number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            self.fail(path + (key,), f"must be a finite positive number, got {value!r}")
             return default
-        return float(value)
+        return float(value) if self._within(value, maximum, path + (key,)) else default
 
-    def size(self, value, path: tuple) -> int | None:
-        """A token count: 4096, "4k" or "1M"; None (and a problem) when invalid."""
+    def _within(self, value, maximum, path: tuple) -> bool:
+        try:
+            if maximum is not None:
+                limits.check_max(value, maximum, dotted(path))
+            return True
+        except InputError as exc:
+            self.fail(path, exc.message)
+            return False
+
+    def size(self, value, path: tuple, maximum: int | None = limits.MAX_CONTEXT) -> int | None:
+        """A token count: 4096, "4k" or "1M" (at most `maximum`); None (and a problem) when invalid."""
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             self.fail(path, f"must be a positive integer or a size like \"4k\", got {value!r}")
             return None
         try:
-            return parse_size(value, dotted(path))
+            return parse_size(value, dotted(path), maximum)
         except InputError as exc:
             self.fail(path, exc.message)
             return None
 
-    def size_key(self, table: dict, key: str, path: tuple, default=None) -> int | None:
-        return default if key not in table else self.size(table[key], path + (key,))
+    def size_key(self, table: dict, key: str, path: tuple, default=None,
+                 maximum: int | None = limits.MAX_CONTEXT) -> int | None:
+        return default if key not in table else self.size(table[key], path + (key,), maximum)
 
-    def list_of(self, table: dict, key: str, path: tuple, kinds: tuple[type, ...], allow_empty=False) -> list:
+    def list_of(self, table: dict, key: str, path: tuple, kinds: tuple[type, ...], allow_empty=False,
+                max_items: int | None = None) -> list:
         """The items of a list that are of `kinds` (a single item is accepted as a one-item list)."""
         value = table[key]
         if isinstance(value, kinds) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, list) or not (value or allow_empty):
-            self.fail(path + (key,), f"must be a non-empty list, got {value!r}")
+            self.fail(path + (key,), f"must be a non-empty list, got {_shown(value)}")
+            return []
+        if not self._within(len(value), max_items, path + (key,)):
             return []
         return [v for i, v in enumerate(value) if self._is(v, kinds, path + (key, i))]
 
@@ -129,11 +145,16 @@ class Checker:
         self.fail(path, f"must be a {names}, got {value!r}")
         return False
 
-    def tables(self, data: dict, key: str) -> list[dict]:
+    def tables(self, data: dict, key: str, max_items: int | None = None) -> list[dict]:
         """An array of tables (`[[key]]`); a lone table is accepted as one entry."""
         value = data.get(key, [])
         value = [value] if isinstance(value, dict) else value
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            self.fail((key,), f"must be tables written as [[{key}]], got {value!r}")
+            self.fail((key,), f"must be tables written as [[{key}]], got {_shown(value)}")
             return []
-        return value
+        return value if self._within(len(value), max_items, (key,)) else []
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -48,9 +48,10 @@ from pathlib import Path
 
 import numpy as np
 
-from attnsim import strategies
+from attnsim import limits, strategies
 from attnsim.errors import InputError
 from attnsim.scenarios import hf_config, models
+from attnsim.scenarios.budget import check_budget
 from attnsim.scenarios.checks import Checker, ScenarioError, Problem, suggest
 from attnsim.scenarios.ragged import read_ragged
 from attnsim.scenarios.scenario import Scenario, TimelineChoice
@@ -76,15 +77,21 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         packaged = resources.files("attnsim.scenarios") / f"{text}.toml"
         return parse_scenario(packaged.read_text(), f"{text}.toml", Path(str(packaged)).parent)
     path = Path(text)
-    if not path.is_file():
-        known = ", ".join(scenario_names())
-        raise InputError("scenario", f"no file {text!r} and no scenario of that name{suggest(text, scenario_names())} "
-                                     f"(named: {known})")
     try:
-        body = path.read_text()
+        body = path.read_text() if path.is_file() else None
     except OSError as exc:
-        raise InputError("scenario", f"cannot read {path}: {exc.strerror}") from None
+        raise InputError("scenario", f"cannot read {_shown(text)}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError("scenario", f"{_shown(text)} is not a text (TOML) file") from None
+    if body is None:
+        known = ", ".join(scenario_names())
+        raise InputError("scenario", f"no file {_shown(text)!r} and no scenario of that name"
+                                     f"{suggest(text, scenario_names())} (named: {known})")
     return parse_scenario(body, path.name, path.parent, default_name=path.stem)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 80 else text[:60] + "..." + text[-12:]
 
 
 def parse_scenario(text: str, source: str, base_dir: Path, default_name: str = "scenario") -> Scenario:
@@ -102,6 +109,11 @@ def parse_scenario(text: str, source: str, base_dir: Path, default_name: str = "
     scenario = Scenario(**fields)
     _check_cases(scenario, check)
     check.raise_if_any()
+    try:
+        check_budget(scenario)
+    except InputError as exc:
+        check.fail((exc.field,), exc.message)
+    check.raise_if_any()
     return scenario
 
 
@@ -110,9 +122,9 @@ def _read_fields(data: dict, check: Checker, base_dir: Path, default_name: str) 
     shapes = _shard(_read_models(data, check, base_dir) + _read_shapes(data, check), data, check)
     if not shapes and "models" not in data and "shapes" not in data:
         check.fail(("models",), "missing: give `models = [...]` and/or [[shapes]] tables")
-    ragged = read_ragged(check.tables(data, "ragged"), check)
+    ragged = read_ragged(check.tables(data, "ragged", limits.MAX_RAGGED_MIXES), check)
     contexts = _read_contexts(data, check)
-    batches = _read_sizes(data, "batches", check) if "batches" in data else [1]
+    batches = _read_sizes(data, "batches", check, limits.MAX_BATCH) if "batches" in data else [1]
     if "batches" in data and "contexts" not in data:
         check.fail(("batches",), "given without `contexts` (ragged mixes set their own batch)")
     if "contexts" not in data and "ragged" not in data:
@@ -122,7 +134,8 @@ def _read_fields(data: dict, check: Checker, base_dir: Path, default_name: str) 
         shapes=tuple(shapes), gpus=tuple(_read_gpus(data, "gpus", ["h100"], check, base_dir)),
         whatif_gpus=tuple(_read_gpus(data, "whatif_gpus", list(WHATIF_DEFAULT), check, base_dir)),
         strategies=tuple(_read_strategies(data, check)), dtype=_read_dtype(data, check),
-        q_len=check.integer(data, "q_len", (), 1), batches=tuple(sorted(set(batches))) if contexts else (),
+        q_len=check.integer(data, "q_len", (), 1, maximum=limits.MAX_Q_LEN),
+        batches=tuple(sorted(set(batches))) if contexts else (),
         page_size=check.integer(data, "page_size", (), 0, minimum=0), kv_dtype=check.string(data, "kv_dtype", (), ""),
         contexts=tuple(contexts), ragged=tuple(ragged), source=check.source,
         timeline=_read_timeline(data, check, shapes, ragged),
@@ -134,7 +147,7 @@ def _read_models(data: dict, check: Checker, base_dir: Path) -> list[models.Mode
     if "models" not in data:
         return []
     found = []
-    for i, name in enumerate(check.list_of(data, "models", (), (str,))):
+    for i, name in enumerate(check.list_of(data, "models", (), (str,), max_items=limits.MAX_SCENARIO_PANELS)):
         try:
             found.append(models.from_name(str(base_dir / name) if hf_config.looks_like_config(name) else name))
         except InputError as exc:
@@ -161,10 +174,10 @@ def _shard(shapes: list[models.ModelShape], data: dict, check: Checker) -> list[
 
 def _read_shapes(data: dict, check: Checker) -> list[models.ModelShape]:
     shapes = []
-    for i, table in enumerate(check.tables(data, "shapes")):
+    for i, table in enumerate(check.tables(data, "shapes", limits.MAX_SCENARIO_PANELS)):
         path = ("shapes", i)
         check.known_keys(table, ("name", "q_heads", "kv_heads", "head_dim"), path)
-        values = [check.integer(table, k, path) for k in ("q_heads", "kv_heads", "head_dim")]
+        values = [check.integer(table, k, path, maximum=limits.MAX_HEADS) for k in ("q_heads", "kv_heads", "head_dim")]
         for key, value in zip(("q_heads", "kv_heads", "head_dim"), values):
             if key not in table:
                 check.fail(path + (key,), "missing")
@@ -180,9 +193,9 @@ def _read_shapes(data: dict, check: Checker) -> list[models.ModelShape]:
     return shapes
 
 
-def _read_sizes(data: dict, key: str, check: Checker) -> list[int]:
-    items = check.list_of(data, key, (), (int, str))
-    sizes = [check.size(v, (key, i)) for i, v in enumerate(items)]
+def _read_sizes(data: dict, key: str, check: Checker, maximum: int) -> list[int]:
+    items = check.list_of(data, key, (), (int, str), max_items=limits.MAX_SWEEP_POINTS)
+    sizes = [check.size(v, (key, i), maximum) for i, v in enumerate(items)]
     return [s for s in sizes if s is not None]
 
 
@@ -192,27 +205,34 @@ def _read_contexts(data: dict, check: Checker) -> list[int]:
         return []
     spec = data["contexts"]
     if not isinstance(spec, dict):
-        return sorted(set(_read_sizes(data, "contexts", check)))
+        return sorted(set(_read_sizes(data, "contexts", check, limits.MAX_CONTEXT)))
     path = ("contexts",)
     check.known_keys(spec, ("from", "to", "per_octave"), path)
     lo, hi = check.size_key(spec, "from", path), check.size_key(spec, "to", path)
-    per_octave = check.integer(spec, "per_octave", path, 1)
-    if lo is None or hi is None or lo > hi:
+    per_octave = check.integer(spec, "per_octave", path, 1, maximum=limits.MAX_SWEEP_POINTS)
+    missing = "from" not in spec or "to" not in spec
+    if missing or (lo is not None and hi is not None and lo > hi):
         check.fail(path, f"needs `from` <= `to`, got {spec.get('from')!r} .. {spec.get('to')!r}")
+    if missing or lo is None or hi is None or lo > hi:  # an invalid `from`/`to` is reported already
         return []
     steps = int(round(np.log2(hi / lo) * per_octave))
+    if steps + 1 > limits.MAX_SWEEP_POINTS:
+        check.fail(path + ("per_octave",), f"{steps + 1} points from {lo} to {hi} at {per_octave} per octave is above "
+                                           f"the limit of {limits.MAX_SWEEP_POINTS} (attnsim/limits.py)")
+        return []
     return sorted({int(round(lo * 2 ** (k / per_octave))) for k in range(steps + 1)} | {hi})
 
 
 def _read_gpus(data: dict, key: str, default: list, check: Checker, base_dir: Path) -> list:
-    names = check.list_of(data, key, (), (str,), allow_empty=key == "whatif_gpus") if key in data else default
+    names = (check.list_of(data, key, (), (str,), allow_empty=key == "whatif_gpus", max_items=limits.MAX_SCENARIO_GPUS)
+             if key in data else default)
     specs = []
     for i, name in enumerate(names):
         local = base_dir / name
         try:
             specs.append(resolve_gpu(str(local) if local.suffix in (".json", ".toml") else name))
         except InputError as exc:
-            check.fail((key, i), exc.message)
+            check.fail((key, i), exc.message if exc.field == "gpu" else f"{exc.field}: {exc.message}")
     return specs
 
 
@@ -253,7 +273,7 @@ def _read_timeline(data: dict, check: Checker, shapes: list, ragged: list) -> Ti
     mix = check.string(table, "mix", path, "") or ""
     if mix and mix not in {m.name for m in ragged}:
         check.fail(path + ("mix",), f"no [[ragged]] mix named {mix!r}")
-    return TimelineChoice(model, mix, check.integer(table, "batch", path, 0, minimum=0) or 0,
+    return TimelineChoice(model, mix, check.integer(table, "batch", path, 0, minimum=0, maximum=limits.MAX_BATCH) or 0,
                           check.size_key(table, "context", path, 0) or 0)
 
 

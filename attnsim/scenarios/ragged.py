@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
+from attnsim import limits
 from attnsim.scenarios.checks import Checker, suggest
 from attnsim.scenarios.scenario import DISTRIBUTIONS, RaggedMix
 
+MAX_SIGMA = 10.0  # log-normal spread: e^(10 x 4) already spans any context range
+MAX_SEED = (1 << 63) - 1  # TOML integers are 64-bit
 RESERVED_NAME = "uniform"  # frames label the uniform grid's rows mix = "uniform"
 COMMON_KEYS = ("name", "distribution", "batch", "seed")
 DISTRIBUTION_KEYS = {  # keys each distribution reads besides COMMON_KEYS
@@ -41,7 +46,7 @@ def _read_mix(table: dict, path: tuple, check: Checker, default_name: str) -> Ra
                      own, path)
     before = len(check.problems)
     common = dict(name=check.string(table, "name", path, default_name) or default_name,
-                  seed=check.integer(table, "seed", path, 0, minimum=0), distribution=dist)
+                  seed=check.integer(table, "seed", path, 0, minimum=0, maximum=MAX_SEED), distribution=dist)
     if dist in ("choice", "fixed"):
         fields = _read_values(table, path, check, dist)
     else:
@@ -58,7 +63,7 @@ def _read_range(table: dict, path: tuple, check: Checker, dist: str) -> dict:
     lo = check.size_key(table, "min", path, 1)
     hi = check.size_key(table, "max", path, 1 << 20)
     median = check.size_key(table, "median", path, 4096)
-    sigma = check.number(table, "sigma", path, 1.0)
+    sigma = check.number(table, "sigma", path, 1.0, maximum=MAX_SIGMA)
     if lo is not None and hi is not None and lo > hi:
         check.fail(path + ("min",), f"min ({lo}) is larger than max ({hi})")
     return dict(batch=batch or 1, min_tokens=lo or 1, max_tokens=hi or 1, median_tokens=median or 1, sigma=sigma or 1.0)
@@ -68,7 +73,7 @@ def _read_values(table: dict, path: tuple, check: Checker, dist: str) -> dict:
     if "values" not in table:
         check.fail(path + ("values",), f"missing ({dist} needs a list of context lengths)")
         return {}
-    items = check.list_of(table, "values", path, (int, str))
+    items = check.list_of(table, "values", path, (int, str), max_items=limits.MAX_BATCH)
     values = tuple(check.size(v, path + ("values", i)) for i, v in enumerate(items))
     if dist == "fixed":
         if "batch" in table and table["batch"] != len(values):
@@ -81,11 +86,11 @@ def _read_values(table: dict, path: tuple, check: Checker, dist: str) -> dict:
 def _read_weights(table: dict, path: tuple, check: Checker, count: int) -> tuple[float, ...]:
     if "weights" not in table:
         return ()
-    weights = check.list_of(table, "weights", path, (int, float))
+    weights = check.list_of(table, "weights", path, (int, float), max_items=limits.MAX_BATCH)
     if len(weights) != count:
         check.fail(path + ("weights",), f"{len(weights)} weights for {count} values")
-    elif any(w < 0 for w in weights) or sum(weights) <= 0:
-        check.fail(path + ("weights",), "must be non-negative with a positive sum")
+    elif not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        check.fail(path + ("weights",), "must be finite, non-negative, with a positive sum")
     return tuple(float(w) for w in weights)
 
 
@@ -93,4 +98,4 @@ def _batch(table: dict, path: tuple, check: Checker) -> int | None:
     if "batch" not in table:
         check.fail(path + ("batch",), "missing (sequences in the mix)")
         return None
-    return check.integer(table, "batch", path)
+    return check.integer(table, "batch", path, maximum=limits.MAX_BATCH)

@@ -14,6 +14,8 @@ together and have the same bytes, so a uniform launch costs a handful of events,
 from __future__ import annotations
 
 import heapq
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,50 +117,55 @@ def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):
 
 
 def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthModel):
-    """More CTAs than slots: dispatch cohorts in launch order as slots free up."""
+    """More CTAs than slots: dispatch cohorts in launch order as slots free up.
+
+    The event loop runs on Python floats and lists (the same IEEE operations in the same order as
+    array scalars, several times faster); per-CTA arrays are filled from the cohorts at the end."""
     n = len(work)
     changes = np.flatnonzero((work[1:] != work[:-1]) | (fixed[1:] != fixed[:-1])) + 1
     if len(changes) == 0:
         return _uniform_waves(n, work[0], fixed[0], slots, bw)
-    start, stream_end, w_start, slot = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, np.int64)
-    run_starts = np.concatenate(([0], changes, [n]))
-    free_slots = np.arange(slots - 1, -1, -1)  # a stack (top = end); slot ids are reused LIFO
-    n_free = slots
-    streaming, tails = [], []  # heaps: (W at stream end, lo, hi) and (t release, lo, hi)
+    run_ends = np.concatenate((changes, [n])).tolist()  # end of each run of equal (work, fixed)
+    work_of, fixed_of = work.tolist(), fixed.tolist()
+    free = list(range(slots - 1, -1, -1))  # a stack (top = end); slot ids are reused LIFO
+    sizes, t_starts, w_starts, stream_ends, tail_us, cohort_slots = [], [], [], [], [], []  # per cohort, CTA order
+    streaming, tails = [], []  # heaps: (W at stream end, cohort) and (t release, cohort)
     t = w = 0.0
     n_streaming, next_cta, run = 0, 0, 0
     trace_t, trace_w = [0.0], [0.0]
     rates = {}  # per-CTA rate by streaming count: waves repeat the same few counts
     while next_cta < n or streaming or tails:
-        while n_free and next_cta < n:  # dispatch the next cohort
-            while run_starts[run + 1] <= next_cta:
+        while free and next_cta < n:  # dispatch the next cohort
+            while run_ends[run] <= next_cta:
                 run += 1
-            hi = min(run_starts[run + 1], next_cta + n_free)
-            start[next_cta:hi], w_start[next_cta:hi] = t, w
-            slot[next_cta:hi] = free_slots[n_free - (hi - next_cta):n_free][::-1]
-            n_free -= hi - next_cta
-            heapq.heappush(streaming, (w + work[next_cta], next_cta, hi))
-            n_streaming += hi - next_cta
-            next_cta = hi
+            size = min(run_ends[run], next_cta + len(free)) - next_cta
+            taken = free[-size:][::-1]
+            del free[-size:]
+            heapq.heappush(streaming, (w + work_of[next_cta], len(sizes)))
+            sizes.append(size), t_starts.append(t), w_starts.append(w), stream_ends.append(0.0)
+            tail_us.append(fixed_of[next_cta]), cohort_slots.append(taken)
+            n_streaming += size
+            next_cta += size
         rate = rates.get(n_streaming)
         if rate is None:
-            rate = rates[n_streaming] = bw.per_cta(n_streaming)
-        t_stream = t + (streaming[0][0] - w) / rate if streaming else np.inf
-        t_tail = tails[0][0] if tails else np.inf
+            rate = rates[n_streaming] = float(bw.per_cta(n_streaming))
+        t_stream = t + (streaming[0][0] - w) / rate if streaming else math.inf
+        t_tail = tails[0][0] if tails else math.inf
         if t_stream <= t_tail:
-            w_end, lo, hi = heapq.heappop(streaming)
+            w_end, cohort = heapq.heappop(streaming)
             t, w = t_stream, w_end
-            stream_end[lo:hi] = t
-            n_streaming -= hi - lo
-            heapq.heappush(tails, (t + fixed[lo], lo, hi))
+            stream_ends[cohort] = t
+            n_streaming -= sizes[cohort]
+            heapq.heappush(tails, (t + tail_us[cohort], cohort))
         else:
             w += rate * (t_tail - t) if n_streaming else 0.0
             t = t_tail
-            _, lo, hi = heapq.heappop(tails)
-            free_slots[n_free:n_free + hi - lo] = slot[lo:hi][::-1]
-            n_free += hi - lo
+            _, cohort = heapq.heappop(tails)
+            free.extend(cohort_slots[cohort][::-1])
         trace_t.append(t)
         trace_w.append(w)
+    start, w_start, stream_end = (np.repeat(np.asarray(v, np.float64), sizes) for v in (t_starts, w_starts, stream_ends))
+    slot = np.fromiter(itertools.chain.from_iterable(cohort_slots), np.int64, n)
     return start, stream_end, w_start, slot, np.asarray(trace_t), np.asarray(trace_w)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from attnsim.errors import InputError
+from attnsim.simulator import profile_checks
 
 KB = 1024
 
@@ -184,7 +185,8 @@ def from_name(name: str) -> GpuSpec:
     """A preset by name or alias (case-insensitive)."""
     key = ALIASES.get(name.lower(), name.lower())
     if key not in PRESETS:
-        raise InputError("gpu", f"unknown GPU {name!r}; known: {', '.join(gpu_names())}, or a .json/.toml file")
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise InputError("gpu", f"unknown GPU {shown!r}; known: {', '.join(gpu_names())}, or a .json/.toml file")
     return PRESETS[key]
 
 
@@ -224,17 +226,15 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     if cost_data is not None:
         data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
     if kernels is not None:
-        if not isinstance(kernels, dict) or not all(isinstance(v, dict) for v in kernels.values()):
-            raise InputError("gpu.kernels", f"must be a table of tables in {where}")
-        data["kernels"] = kernels
+        data["kernels"] = profile_checks.kernel_tables(kernels, where)
     data.update(bands)
-    if base is not None:
-        return dataclasses.replace(base, **data)
     missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
-    if missing:
+    if base is None and missing:
         raise InputError(f"gpu.{missing[0]}", f"missing in {where} (or give `base = \"h100\"`)")
-    return GpuSpec(**data)
+    spec = dataclasses.replace(base, **data) if base is not None else GpuSpec(**data)
+    profile_checks.cross_fields(spec, where)
+    return spec
 
 
 def _bands_from_dict(key: str, value, where: str) -> dict:
@@ -249,10 +249,11 @@ def _bands_from_dict(key: str, value, where: str) -> dict:
     for family, rows in families.items():
         ok = isinstance(rows, list) and rows and all(
             isinstance(r, list) and len(r) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                        and math.isfinite(x) for x in r) and r[0] <= r[1]
+                                                        and math.isfinite(x) for x in r) and -100 < r[0] <= r[1]
             for r in rows)
-        if not ok:
-            raise InputError(f"gpu.{key}.families.{family}", f"must be a list of [lo, hi] % pairs in {where}")
+        if not ok:  # lo > -100: a measured time within the band is t / (1 + lo/100), finite and positive
+            raise InputError(f"gpu.{key}.families.{family}", f"must be a list of [lo, hi] % pairs with "
+                                                             f"-100 < lo <= hi in {where}")
     return value
 
 
@@ -268,24 +269,21 @@ def _coerce(key: str, value, where: str):
             raise InputError(f"gpu.{key}", f"must be one of {', '.join(PROFILE_SOURCES)} in {where}, got {value!r}")
         return value
     if key == "expected_error_pct":
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            raise InputError(f"gpu.{key}", f"must be a non-negative number or null in {where}, got {value!r}")
+        if value is not None and (not profile_checks.is_number(value) or not 0 <= value <= 1000):
+            raise InputError(f"gpu.{key}", f"must be a number in [0, 1000] or null in {where}, got {value!r}")
         return None if value is None else float(value)
     tuple_fields = {"compute_capability", "smem_carveout_steps_kb"}
     if key in tuple_fields:
-        ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool)
+                                                        and 0 <= v <= 1 << 20 for v in value)
         if not ints or not value or (key == "compute_capability" and len(value) != 2):
-            raise InputError(f"gpu.{key}", f"must be a non-empty list of integers in {where}")
+            raise InputError(f"gpu.{key}", f"must be a non-empty list of integers in [0, {1 << 20}] in {where}")
         return tuple(value)
     if key in ("name", "source", "profile_date"):
         if not isinstance(value, str):
             raise InputError(f"gpu.{key}", f"must be a string in {where}")
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InputError(f"gpu.{key}", f"must be a positive number in {where}, got {value!r}")
-    if not key.endswith("gbps") and value != int(value):
-        raise InputError(f"gpu.{key}", f"must be a positive integer in {where}, got {value!r}")
-    return float(value) if key.endswith("gbps") else int(value)
+    return profile_checks.spec_number(key, value, where)
 
 
 def _cost_from_dict(family: str, data: dict, where: str) -> CostParams:
@@ -295,9 +293,7 @@ def _cost_from_dict(family: str, data: dict, where: str) -> CostParams:
     for key, value in data.items():
         if key not in known:
             raise InputError(f"gpu.cost.{family}.{key}", f"unknown field in {where}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise InputError(f"gpu.cost.{family}.{key}", f"must be a non-negative number in {where}")
-    return CostParams(**{k: float(v) for k, v in data.items()})
+    return CostParams(**{k: profile_checks.cost_number(family, k, v, where) for k, v in data.items()})
 
 
 def spec_to_dict(spec: GpuSpec) -> dict:

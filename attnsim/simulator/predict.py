@@ -12,9 +12,12 @@ rows, fp8 dequantisation), else "memory".
 
 from __future__ import annotations
 
+import math
+
 from attnsim import strategies
+from attnsim.errors import InputError
 from attnsim.simulator import bands
-from attnsim.resolve import plan_for
+from attnsim.resolve import plan, plan_for, resolve
 from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
@@ -23,7 +26,16 @@ from attnsim.simulator.workload import DecodeWorkload
 
 
 def predict_one(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None) -> SimResult:
-    return simulate(plan_for(strategy, workload, gpu, config), gpu)
+    return finite(simulate(plan_for(strategy, workload, gpu, config), gpu), gpu)
+
+
+def finite(result: SimResult, gpu: GpuSpec) -> SimResult:
+    """The result, if its time is finite and positive (a checked profile guarantees it; this is the
+    last guard before a NaN would reach a table or JSON)."""
+    if not (math.isfinite(result.total_us) and result.total_us > 0):
+        raise InputError("gpu", f"the profile ({gpu.source}) gives {result.schedule.strategy} a time of "
+                                f"{result.total_us} µs; check its cost parameters")
+    return result
 
 
 def floor_us(workload: DecodeWorkload, gpu: GpuSpec) -> float:
@@ -36,10 +48,11 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
     """One record per strategy (default: the registry's defaults); speedups against the registry's
     SPEEDUP_BASES, which are always simulated."""
     wanted = [strategies.canonical(s) for s in (names or strategies.default_names())]
-    results = {s: predict_one(s, workload, gpu, config)
-               for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
+    resolved = {s: resolve(s, workload, gpu, config) for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
+    results = {s: finite(simulate(plan(r.strategy.name, workload, gpu, r.config), gpu), gpu)
+               for s, r in resolved.items()}
     base = {b: results[b].total_us for b in strategies.SPEEDUP_BASES}
-    return [record(s, results[s], workload, gpu, base) for s in dict.fromkeys(wanted)]
+    return [{**record(s, results[s], workload, gpu, base), "plan": resolved[s].plan or s} for s in dict.fromkeys(wanted)]
 
 
 def workload_fields(workload: DecodeWorkload) -> dict:

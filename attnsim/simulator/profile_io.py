@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from pathlib import Path
 
 from attnsim.errors import InputError
-from attnsim.fileio import write_text
+from attnsim.fileio import write_json
 from attnsim.simulator.hardware import GpuSpec, spec_from_dict, spec_to_dict
 
 PROFILE_FORMAT = "attnsim-profile"
@@ -31,36 +32,67 @@ def save_profile(path: str | Path, spec: GpuSpec, device: dict, fit: dict, data:
                  transfer: dict | None = None) -> None:
     doc = {
         "format": PROFILE_FORMAT, "version": PROFILE_VERSION, "model": MODEL_VERSION, "created": created,
-        "device": device, "gpu": spec_to_dict(spec), "fit": fit, "calibration_data": data,
+        "device": device, "gpu": spec_to_dict(spec), "fit": fit, "calibration_data": missing_as_null(data),
     }
     if transfer is not None:
         doc["transfer"] = transfer
-    write_text(path, json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    write_json(path, doc, indent=1)
 
 
-def load_profile(path: str | Path) -> GpuSpec:
-    """The GpuSpec of a calibrated profile; InputError('calibration', ...) if corrupt or stale."""
-    doc = read_profile_document(path)
+def load_profile(path: str | Path, field: str = "calibration") -> GpuSpec:
+    """The GpuSpec of a calibrated profile; InputError(field, ...) if corrupt or stale."""
+    doc = read_profile_document(path, field)
     return spec_from_dict(doc["gpu"], str(path))
 
 
-def read_profile_document(path: str | Path) -> dict:
+def read_json(path: str | Path, field: str):
+    """A JSON document; unreadable, binary or malformed files are InputError(field). (NaN is read:
+    profiles written before `missing_as_null` mark missing measured cells so; every number a
+    profile's `gpu` table holds is checked finite by hardware.spec_from_dict.)"""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text())
+        text = path.read_text()
     except OSError as exc:
-        raise InputError("calibration", f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(field, f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(field, f"{path} is not a text file (it has bytes that are not UTF-8)") from None
+    try:
+        return json.loads(text)
     except ValueError as exc:
-        raise InputError("calibration", f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != PROFILE_FORMAT:
-        raise InputError("calibration", f"{path} is not an attnsim profile (format != {PROFILE_FORMAT!r})")
-    if doc.get("version") != PROFILE_VERSION or doc.get("model") != MODEL_VERSION:
-        raise InputError("calibration", f"{path} is stale: profile version {doc.get('version')}/"
-                                        f"{doc.get('model')}, this attnsim needs {PROFILE_VERSION}/{MODEL_VERSION}; "
-                                        "re-run `attnsim calibrate`")
-    if not isinstance(doc.get("gpu"), dict):
-        raise InputError("calibration", f"{path} has no 'gpu' table")
+        raise InputError(field, f"{path} is not valid JSON ({exc})") from None
+
+
+def missing_as_null(value):
+    """Measured tables with NaN for a missing cell (a baseline has no num_warps) -> null, as JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: missing_as_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [missing_as_null(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def is_profile_document(doc) -> bool:
+    """A versioned profile (or a stale one: any of its header keys), as opposed to a plain GPU description."""
+    return isinstance(doc, dict) and any(key in doc for key in ("format", "version", "model"))
+
+
+def read_profile_document(path: str | Path, field: str = "calibration") -> dict:
+    path = Path(path)
+    doc = read_json(path, field)
+    check_profile_document(doc, path, field)
     return doc
+
+
+def check_profile_document(doc, path, field: str) -> None:
+    """Format and version, wherever a profile enters (--calibration, --gpu FILE.json, scenario files)."""
+    if not isinstance(doc, dict) or doc.get("format") != PROFILE_FORMAT:
+        raise InputError(field, f"{path} is not an attnsim profile (format != {PROFILE_FORMAT!r})")
+    if doc.get("version") != PROFILE_VERSION or doc.get("model") != MODEL_VERSION:
+        raise InputError(field, f"{path} is stale: profile version {doc.get('version')}/"
+                                f"{doc.get('model')}, this attnsim needs {PROFILE_VERSION}/{MODEL_VERSION}; "
+                                "re-run `attnsim calibrate`")
+    if not isinstance(doc.get("gpu"), dict):
+        raise InputError(field, f"{path} has no 'gpu' table")
 
 
 def fit_mape_pct(doc: dict) -> float | None:

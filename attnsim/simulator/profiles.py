@@ -1,22 +1,28 @@
 """Resolving `--gpu NAME|FILE` and `--calibration FILE|none` to a GpuSpec.
 
-A preset with a measured profile shipped in the package (h100) uses it by default. A preset without
-one (h200, a100, l40s, b200) gets a transfer of the shipped profile of the closest calibrated
+A preset with a measured profile shipped in the package (h100, h200) uses it by default. A preset without
+one (a100, l40s, b200) gets a transfer of the shipped profile of the closest calibrated
 architecture (simulator/transfer.py): profile_source "transferred", with its expected error.
+Either way, cost families the profile lacks (its GPU was calibrated before a strategy was modelled:
+the H100's has no cuDNN) are transferred from the closest shipped profile that has them.
 `--calibration none` selects the bare datasheet figures, `--calibration FILE` another profile.
 `transfer_from` chooses the source explicitly; `write_transferred_profile` writes one to disk.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import datetime as dt
 import math
 from pathlib import Path
 
+from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.simulator import hardware
 from attnsim.simulator.hardware import GpuSpec, spec_from_dict
-from attnsim.simulator.profile_io import (SHIPPED, fit_mape_pct, load_profile, read_profile_document, save_profile,
+from attnsim.simulator.profile_io import (SHIPPED, check_profile_document, fit_mape_pct, is_profile_document,
+                                          load_profile, read_json, read_profile_document, save_profile,
                                           shipped_profile_path)
 from attnsim.simulator.transfer import transfer_profile
 
@@ -26,23 +32,48 @@ def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
     if calibration and calibration.lower() != "none":
         return load_profile(calibration)
     path = Path(name_or_path)
-    if path.suffix in (".json", ".toml") or path.exists():
+    if path.suffix in (".json", ".toml") or _exists(path):
         return _load_path(path)
     spec = hardware.from_name(name_or_path)
     if calibration is not None:  # "none": the datasheet figures
         return spec
     shipped = shipped_profile_path(spec.name)
     if shipped is not None:
-        return load_profile(shipped)
+        return complete_families(load_profile(shipped))
     source = closest_calibrated(spec)
-    return spec if source is None else transfer_from(source, spec.name)[0]
+    return spec if source is None else complete_families(transfer_from(source, spec.name)[0])
 
 
-def closest_calibrated(target: GpuSpec) -> str | None:
+def complete_families(spec: GpuSpec) -> GpuSpec:
+    """A preset's profile with every cost family of the registry: those it lacks are transferred from
+    the closest shipped profile that has them, with that transfer's error bands where the profile has
+    none for them (`source` says which families, and from where)."""
+    missing = [f for f in strategies.all_families() if f not in spec.cost]
+    donor = closest_calibrated(hardware.from_name(spec.name), missing) if missing else None
+    if donor is None:
+        return spec
+    moved = transfer_from(donor, spec.name)[0]
+    return dataclasses.replace(spec, cost={**spec.cost, **{f: moved.cost[f] for f in missing}},
+                               error_bands=_with_bands_of(spec.error_bands, moved.error_bands, missing),
+                               source=f"{spec.source}; {', '.join(missing)} transferred from {donor}")
+
+
+def _with_bands_of(bands: dict, donor_bands: dict, families: list[str]) -> dict:
+    """`bands` plus the donor's bands of `families` it lacks (no bands stay none: datasheet-wide)."""
+    own = bands.get("families") if bands else None
+    if not own:
+        return bands
+    extra = {f: rows for f, rows in donor_bands.get("families", {}).items() if f in families and f not in own}
+    return {**bands, "families": {**own, **extra}}
+
+
+def closest_calibrated(target: GpuSpec, families=()) -> str | None:
     """The preset with a shipped measured profile nearest the target's architecture (the same compute
     capability if one ships, else the nearest one; among those, the nearest HBM bandwidth, since the
-    memory system is what a decode kernel's costs depend on most); None if no profile ships."""
-    return _nearest([name for name in SHIPPED if shipped_profile_path(name) is not None], target)
+    memory system is what a decode kernel's costs depend on most), among those whose profile has all
+    cost `families`; None if no such profile ships."""
+    return _nearest([name for name in SHIPPED if shipped_profile_path(name) is not None
+                     and set(families) <= _shipped_families(name)], target)
 
 
 def _nearest(names: list[str], target: GpuSpec) -> str | None:
@@ -99,13 +130,28 @@ def _source_profile(source: str) -> tuple[Path, str]:
     return shipped, preset.name
 
 
+@functools.lru_cache(maxsize=8)
+def _shipped_families(preset_name: str) -> frozenset[str]:
+    return frozenset(read_profile_document(shipped_profile_path(preset_name))["gpu"].get("cost", {}))
+
+
 def _cc_number(spec: GpuSpec) -> int:
     major, minor = spec.compute_capability
     return 10 * major + minor
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system is not a file
+        return False
+
+
 def _load_path(path: Path) -> GpuSpec:
-    """A calibrated profile (format attnsim-profile) or a plain GPU description file."""
-    if path.suffix == ".json" and path.exists() and '"attnsim-profile"' in path.read_text()[:200]:
-        return load_profile(path)
+    """A versioned profile (format and version checked, as for --calibration) or a plain GPU description."""
+    if path.suffix != ".toml":
+        doc = read_json(path, "gpu")
+        if is_profile_document(doc):
+            check_profile_document(doc, path, "gpu")
+            return spec_from_dict(doc["gpu"], str(path))
     return hardware.load_spec_file(path)

@@ -20,16 +20,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnsim import limits
 from attnsim.errors import InputError
 
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 DTYPE_ALIASES = {"fp16": "float16", "half": "float16", "bf16": "bfloat16", "fp32": "float32", "float": "float32"}
 FP8 = "float8_e4m3fn"
 KV_DTYPE_BYTES = {**DTYPE_BYTES, FP8: 1}
-# vLLM's --kv-cache-dtype names ("auto" = the model's dtype) and torch's; e5m2 is not supported
-KV_DTYPE_ALIASES = {**DTYPE_ALIASES, "auto": "", "fp8": FP8, "fp8_e4m3": FP8, "e4m3": FP8, "float8_e4m3": FP8}
+# vLLM's --kv-cache-dtype names (auto: the model's dtype) and torch's; e5m2 is not supported. Keyword
+# arguments: `auto` also names a strategy, and string literals equal to one are kept to the registry.
+KV_DTYPE_ALIASES = {**DTYPE_ALIASES, **dict(auto="", fp8=FP8, fp8_e4m3=FP8, e4m3=FP8, float8_e4m3=FP8)}
 HEAD_DIMS = (32, 64, 96, 128, 160, 192, 224, 256)  # what FA2 compiles; kernels check their own subset
-MAX_Q_LEN = 16  # speculative-decoding verify; beyond this is prefill, which the decode model does not cover
+MAX_Q_LEN = limits.MAX_Q_LEN  # 16: speculative-decoding verify; beyond it is prefill (not modelled)
 PAGE_SIZES = (16, 32, 64, 128, 256)  # tokens per page: powers of two, so KV tiles (powers of two >= 16)
 #                                      hold whole pages or lie inside one (never straddle a page boundary)
 
@@ -86,6 +88,7 @@ class DecodeWorkload:
             raise InputError("dtype", f"{self.dtype!r} unsupported; choose float16, bfloat16 or float32")
         object.__setattr__(self, "dtype", dtype)
         self._check_serving()
+        self._check_limits()
 
     def _check_serving(self) -> None:
         """q_len range, page size, KV dtype (canonicalised: "" when it equals dtype), layers."""
@@ -104,6 +107,24 @@ class DecodeWorkload:
         object.__setattr__(self, "kv_dtype", "" if kv == self.dtype else kv)
         if self.layers is not None:
             _positive_int(self.layers, "layers")
+
+    def _check_limits(self) -> None:
+        """attnsim/limits.py: sizes any command models in seconds and bounded memory."""
+        limits.check_max(self.batch, limits.MAX_BATCH, "batch", "sequences")
+        limits.check_max(max(self.q_heads, self.kv_heads), limits.MAX_HEADS, "q_heads" if self.q_heads >= self.kv_heads
+                         else "kv_heads", "heads")
+        limits.check_max(self.q_len, limits.MAX_Q_LEN, "q_len", "tokens")
+        limits.check_max(max(self.contexts), limits.MAX_CONTEXT, "context" if len(set(self.contexts)) == 1
+                         else "contexts", "tokens")
+        limits.check_max(self.kv_bytes(), limits.MAX_KV_BYTES, "kv_bytes", "bytes of K+V")
+        limits.check_max(self.output_count, limits.MAX_OUTPUTS, "batch", "outputs (batch x kv_heads x query blocks)")
+
+    @property
+    def output_count(self) -> int:
+        """Outputs (sequence, kv-head, query block) a plan computes: FA2's CTA count."""
+        from attnsim.simulator.partition.common import Q_BLOCK_ROWS  # partition imports this module
+
+        return self.batch * self.kv_heads * -(-self.q_len * self.group // Q_BLOCK_ROWS)
 
     @property
     def group(self) -> int:

@@ -9,6 +9,7 @@ from attnsim import strategies
 from attnsim.resolve import plan
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.predict import finite
 from attnsim.validation.measurements import measured_points
 
 
@@ -16,7 +17,7 @@ def predict_measurements(frame: pd.DataFrame, spec: GpuSpec) -> pd.DataFrame:
     """The predictable rows with predicted_us, pct_error (signed) and abs_pct_error added."""
     rows = frame[frame["strategy"].isin(strategies.predictable())].copy()
     points = measured_points(frame, spec)
-    results = [simulate(plan(p.strategy, p.workload, spec, p.config), spec) for p in points]
+    results = [finite(simulate(plan(p.strategy, p.workload, spec, p.config), spec), spec) for p in points]
     rows["kv_bytes"] = [p.workload.kv_bytes() for p in points]
     rows["predicted_us"] = [r.total_us for r in results]
     rows["family"] = [r.schedule.attention.family for r in results]  # the regime key of error bands
@@ -56,6 +57,8 @@ def rank_metrics(rows: pd.DataFrame, names=None, tolerance_pct: float = 5.0) -> 
     names = tuple(names or strategies.default_names())
     base = names[-1]
     ours = rows[rows["strategy"].isin(names)]
+    if "options" in ours.columns:  # the default plans only: rows of explicit plan options are not ranked
+        ours = ours[ours["options"].isna() | (ours["options"].astype(str).str.strip() == "")]
     keys = _key_columns(ours)
     exact = near = total = decisive = decisive_right = 0
     ratio_errors: dict[str, list[float]] = {}
@@ -76,13 +79,13 @@ def rank_metrics(rows: pd.DataFrame, names=None, tolerance_pct: float = 5.0) -> 
             meas_ratio = by.loc[other, "time_us"] / by.loc[base, "time_us"]
             ratio_errors.setdefault(f"{other}/{base}", []).append(abs(pred_ratio / meas_ratio - 1) * 100)
     return {
-        "points": total, "rank_accuracy": exact / total if total else float("nan"),
-        f"rank_accuracy_within_{tolerance_pct:g}pct": near / total if total else float("nan"),
+        "points": total, "rank_accuracy": exact / total if total else None,  # None, not NaN: JSON
+        f"rank_accuracy_within_{tolerance_pct:g}pct": near / total if total else None,
         "decisive_points": decisive,
-        "rank_accuracy_decisive": decisive_right / decisive if decisive else float("nan"),
+        "rank_accuracy_decisive": decisive_right / decisive if decisive else None,
         "speedup_ratio_mape": {k: float(np.mean(v)) for k, v in ratio_errors.items()},
     }
 
 
-def overall_mape(rows: pd.DataFrame) -> float:
-    return float(rows["abs_pct_error"].mean()) if len(rows) else float("nan")
+def overall_mape(rows: pd.DataFrame) -> float | None:
+    return float(rows["abs_pct_error"].mean()) if len(rows) else None

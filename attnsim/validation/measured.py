@@ -14,10 +14,10 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.simulator.hardware import ALIASES, PRESETS, GpuSpec
+from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.profiles import resolve_gpu
 from attnsim.validation.compare import predict_measurements
-from attnsim.validation.measurements import load_measurements
+from attnsim.validation.measurements import check_rows_gpu, load_measurements, named_preset
 
 
 def gpu_for(name: str, override: GpuSpec | None = None, preferred: Sequence[GpuSpec] = ()) -> GpuSpec:
@@ -30,10 +30,17 @@ def gpu_for(name: str, override: GpuSpec | None = None, preferred: Sequence[GpuS
     for spec in preferred:
         if spec.name in key or key in spec.name:
             return spec
-    for preset in list(PRESETS) + list(ALIASES):
-        if preset in key:
-            return resolve_gpu(preset)
+    preset = named_preset(name)
+    if preset is not None:
+        return resolve_gpu(preset)
     raise InputError("measurements.gpu", f"unknown GPU {name!r}; pass --gpu NAME|PROFILE to predict these rows")
+
+
+def check_measurements_file(path: str | Path, preferred: Sequence[GpuSpec] = ()) -> None:
+    """Before any modelling: the file reads and checks, and every row's GPU has a profile."""
+    frame = load_measurements(path)
+    for name in frame["gpu"].unique():
+        gpu_for(name, None, preferred)
 
 
 def measured_frame(path: str | Path, gpu: GpuSpec | None = None, preferred: Sequence[GpuSpec] = ()) -> pd.DataFrame:
@@ -42,6 +49,8 @@ def measured_frame(path: str | Path, gpu: GpuSpec | None = None, preferred: Sequ
     Rows of strategies the model does not cover (e.g. torch-cudnn) are left out, as `validate` does.
     """
     frame = load_measurements(path)
+    if gpu is not None:
+        check_rows_gpu(frame, gpu, path)
     given = pd.to_numeric(frame["predicted_us"], errors="coerce") if "predicted_us" in frame else None
     if given is not None and given.notna().all():
         rows = frame.assign(predicted_us=given)

@@ -14,35 +14,96 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnsim import strategies
+from attnsim import csvfile, limits, strategies
 from attnsim.errors import InputError
 from attnsim.resolve import resolve
 from attnsim.simulator.calibration import MeasuredPoint
-from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.hardware import ALIASES, PRESETS, GpuSpec
 from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 
 REQUIRED = ("gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "dtype", "time_us")
+# Integer columns and their ranges (a workload's own limits; head_dim is checked against HEAD_DIMS later)
+INTEGER_COLUMNS = {"batch": limits.MAX_BATCH, "q_heads": limits.MAX_HEADS, "kv_heads": limits.MAX_HEADS,
+                   "head_dim": 1024}
 _ALIASES = {"registers": ("registers", "n_regs", "regs", "regs_per_thread"),
             "smem_bytes": ("smem_bytes", "shared_memory", "shared_bytes", "smem"),
             "kv_tile_tokens": ("kv_tile_tokens", "kv_tile", "block_n")}
 
 
-def load_measurements(path: str | Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise InputError("measurements", f"cannot read {path}: {exc}") from None
+def load_measurements(path: str | Path, field: str = "measurements") -> pd.DataFrame:
+    """The ok rows of a measurements file, every required cell checked (line and column named when
+    not): integers without fractions, finite times of at least limits.MIN_MEASURED_US. The frame's
+    index is the file's row (csvfile.line_of)."""
+    return check_measurement_frame(csvfile.read_csv(path, field, limits.MAX_MEASUREMENT_ROWS), path, field)
+
+
+def check_measurement_frame(frame: pd.DataFrame, path, field: str = "measurements") -> pd.DataFrame:
+    """load_measurements' checks on a frame read elsewhere (a profile's calibration points); `path`
+    names where it came from in messages."""
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise InputError("measurements", f"{path} lacks column(s) {', '.join(missing)}")
+        raise InputError(field, f"{path} lacks column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise InputError(field, f"{path} has no rows")
     if "status" in frame.columns:  # `attnsim bench` keeps failed or unavailable points as rows
-        frame = frame[frame["status"].fillna("ok") == "ok"].reset_index(drop=True)
-    bad = frame[pd.to_numeric(frame["time_us"], errors="coerce").fillna(-1) <= 0]
-    if len(bad):
-        raise InputError("measurements", f"{path} row {bad.index[0] + 2}: time_us must be a positive number")
+        frame = frame[frame["status"].fillna("ok") == "ok"]
+        if frame.empty:
+            raise InputError(field, f"{path} has no rows with status ok")
+    for column in ("gpu", "strategy", "dtype"):
+        csvfile.text_column(frame, column, field, path)
+    columns = {c: csvfile.integer_column(frame, c, field, path, 1, high) for c, high in INTEGER_COLUMNS.items()}
+    columns["time_us"] = csvfile.number_column(frame, "time_us", field, path, limits.MIN_MEASURED_US,
+                                               limits.MAX_MEASURED_US)
+    if "predicted_us" in frame.columns:
+        columns["predicted_us"] = csvfile.number_column(frame, "predicted_us", field, path, 1e-6,
+                                                        limits.MAX_MEASURED_US, optional=True)
+    csvfile.lengths_column(frame, "context", field, path)
+    if "contexts" in frame.columns:
+        csvfile.lengths_column(frame, "contexts", field, path, optional=True)
+    frame = frame.assign(**columns)
+    _refuse_repeats(frame, path, field)
     return frame
+
+
+SERVING_COLUMNS = ("kv_dtype", "page_size", "q_len")  # a paged / fp8 / verify row and its twin are two points
+
+
+def _refuse_repeats(frame: pd.DataFrame, path, field: str) -> None:
+    """One measurement per (GPU, strategy, plan options, workload): a repeat makes errors and ranks ambiguous."""
+    keys = [c for c in ("gpu", "strategy", "options", *REQUIRED[2:-1], "contexts", *SERVING_COLUMNS)
+            if c in frame.columns]
+    seen: dict[tuple, int] = {}
+    for index, key in zip(frame.index, frame[keys].astype(str).itertuples(index=False)):
+        first = seen.setdefault(tuple(key), index)
+        if first == index:
+            continue
+        raise InputError(field, f"{Path(path).name} line {csvfile.line_of(index)} repeats line "
+                                f"{csvfile.line_of(first)} (same GPU, strategy, plan and workload); keep one "
+                                "measurement per point")
+
+
+def named_preset(gpu_text: str) -> str | None:
+    """The preset a GPU name means ('NVIDIA H100 80GB HBM3' -> 'h100-sxm'), or None."""
+    key = str(gpu_text).lower().replace(" ", "-")
+    for preset in list(PRESETS) + list(ALIASES):
+        if preset in key:
+            return ALIASES.get(preset, preset)
+    return None
+
+
+def check_rows_gpu(frame: pd.DataFrame, spec: GpuSpec, path, field: str = "measurements") -> None:
+    """Rows measured on a GPU other than the profile's are refused: their errors would measure the
+    difference between two GPUs, not the model (a profile of a custom GPU cannot be told apart)."""
+    if spec.name not in PRESETS:
+        return
+    for index, gpu in frame["gpu"].items():
+        preset = named_preset(gpu)
+        if preset is not None and preset != spec.name:
+            raise InputError(f"{field}.gpu", f"{Path(path).name} line {csvfile.line_of(index)} was measured on "
+                                             f"{gpu!r}, but the profile is {spec.name}'s; pass --gpu {preset} "
+                                             "or keep only that GPU's rows")
 
 
 def _optional(row, name):
@@ -56,15 +117,19 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
+def _int(value) -> int:
+    return int(float(value))  # a CSV column with gaps reads as floats
+
+
 def row_workload(row) -> DecodeWorkload:
     contexts = row.get("contexts")
     if not _is_missing(contexts) and ";" in str(contexts):
-        context = [int(c) for c in str(contexts).split(";")]
+        context = [int(float(c)) for c in str(contexts).split(";")]
     elif ";" in str(row["context"]):
-        context = [int(c) for c in str(row["context"]).split(";")]
+        context = [int(float(c)) for c in str(row["context"]).split(";")]
     else:
-        context = int(row["context"])
-    serving = {key: cast(row[key]) for key, cast in (("q_len", int), ("page_size", int), ("kv_dtype", str))
+        context = int(float(row["context"]))
+    serving = {key: cast(row[key]) for key, cast in (("q_len", _int), ("page_size", _int), ("kv_dtype", str))
                if key in row and not _is_missing(row[key])}  # bench CSVs from before issue 13 have none
     return DecodeWorkload.build(int(row["batch"]), int(row["q_heads"]), int(row["kv_heads"]),
                                 int(row["head_dim"]), context, dtype=str(row["dtype"]), **serving)
@@ -80,6 +145,13 @@ def row_options(row) -> PlanConfig:
     )
 
 
+def recorded_options(row) -> PlanConfig:
+    """A row's plan inputs. A baseline's plan columns (grid, splits) are what the model assumed the
+    library launched when the row was written (kernels/torch_baselines.py), not measurements: its plan
+    comes from its plan file alone, so a revised plan is never overridden by an older one's guess."""
+    return PlanConfig() if strategies.get(row["strategy"]).baseline else row_options(row)
+
+
 def measured_points(frame: pd.DataFrame, spec: GpuSpec) -> list[MeasuredPoint]:
     """Rows of predictable strategies as MeasuredPoints with their resolved plan configuration
     (rows of strategies the model does not cover, e.g. a baseline not modelled yet, are skipped)."""
@@ -87,8 +159,9 @@ def measured_points(frame: pd.DataFrame, spec: GpuSpec) -> list[MeasuredPoint]:
     for idx, row in frame[frame["strategy"].isin(strategies.predictable())].iterrows():
         try:
             workload = row_workload(row)
-            config = resolve(row["strategy"], workload, spec, row_options(row)).config
+            config = resolve(row["strategy"], workload, spec, recorded_options(row)).config
             points.append(MeasuredPoint(row["strategy"], workload, float(row["time_us"]), config))
-        except (InputError, ValueError) as exc:
-            raise InputError("measurements", f"row {idx + 2}: {exc}") from None
+        except (InputError, ValueError, OverflowError) as exc:
+            raise InputError("measurements", f"line {csvfile.line_of(idx)}: {exc}") from None
+    limits.check_modelled([p.workload.output_count for p in points], 1, "measurements")
     return points

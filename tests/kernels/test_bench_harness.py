@@ -210,11 +210,12 @@ def test_parse_strategies_aliases_order_and_errors():
 
 # --- baselines, timing, membw (host side) ---------------------------------------------------------
 
-def test_baseline_skips_ragged_and_records_fa2_splits():
+def test_baseline_skips_ragged_and_records_the_modelled_plan():
     assert unsupported_reason("torch-flash", POINTS[1]) and unsupported_reason("torch-flash", POINTS[0]) is None
     w = DecodeWorkload.build(1, 32, 8, 128, 64 * 1024)
     assert prepare_baseline("torch-flash", w, H100).meta["splits"] == heuristic_splits(w, H100, 128) > 1
-    assert prepare_baseline("torch-cudnn", w, H100).meta == {}
+    # cuDNN: 8 kv-heads x 1 q-block of 16 rows, 32 splits (<= 2 x 132 CTAs), then its reduction launch
+    assert prepare_baseline("torch-cudnn", w, H100).meta == {"grid": 256, "splits": 32, "launches": 2}
 
 
 def test_torch_flash_on_cpu_matches_reference():

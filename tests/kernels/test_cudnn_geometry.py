@@ -133,3 +133,40 @@ def test_summary_smoke(parsed):
     names_only = [{**rows[0], "grid_x": None, "grid_y": None, "grid_z": None, "status": "ok: names only"}]
     cell = geo.summarize(names_only).splitlines()[-1].split()[5]  # b, hq/hkv, |, 512, 2048, 8192
     assert cell == "1:"  # a call without geometry shows its launch count only
+
+
+THRESHOLDS = Path(__file__).resolve().parents[2] / "scripts" / "cudnn_thresholds.py"
+_tspec = importlib.util.spec_from_file_location("cudnn_thresholds", THRESHOLDS)
+thr = importlib.util.module_from_spec(_tspec)
+_tspec.loader.exec_module(thr)
+
+
+def _bh(point) -> int:
+    b, hq, hkv = point[:3]
+    return b * hkv * -(-(hq // hkv) // 16)
+
+
+def test_threshold_points_pin_the_uncertain_edges_and_stay_off_the_other_sweeps():
+    from attnsim.kernels.calibrate_gpu import calibration_sweep
+    from attnsim.kernels.sweep import standard_sweep
+    from attnsim.simulator.workload import DecodeWorkload
+
+    points = thr.threshold_points()
+    assert len(points) == len(set(points)) <= 80
+    workloads = [DecodeWorkload.build(*p[:5], dtype=p[5]) for p in points]  # valid shapes
+    assert all(2 * b * hkv * c * d * 2 <= geo.MAX_KV_BYTES for b, hq, hkv, d, c, dt in points)
+    wanted = {1, 2, 3, 5, 6, 7, 12, 24, 33, 48, 64, 65, 66, 67, 96, 100, 104, 105, 106, 110, 128}
+    assert wanted <= {_bh(p) for p in points if p[3:] in ((128, 16384, "float16"), (128, 32768, "float16"))}
+    assert {513, 640, 641, 1536, 3000, 5000, 100000} <= {p[4] for p in points if _bh(p) == 2}
+    others = {(w.batch, w.q_heads, w.kv_heads, w.head_dim, w.contexts, w.dtype)
+              for sweep in (standard_sweep(), standard_sweep("bfloat16"), calibration_sweep()) for w in sweep}
+    assert not others & {(w.batch, w.q_heads, w.kv_heads, w.head_dim, w.contexts, w.dtype) for w in workloads}
+
+
+def test_plan_check_flags_a_call_the_plan_does_not_reproduce():
+    keys = geo._keys((1, 16, 2, 128, 16384, "float16"), "torch-cudnn")  # bh 2: 64 splits and a reduction
+    rows = [{**keys, "kernel_index": 0, "grid_x": 64, "status": "ok"}, {**keys, "kernel_index": 1, "grid_x": 1, "status": "ok"}]
+    assert thr.plan_check(rows).endswith("0 of 1 captured calls differ from the plan")
+    rows[0]["grid_x"] = 32
+    text = thr.plan_check(rows)
+    assert "MISMATCH" in text and text.endswith("1 of 1 captured calls differ from the plan")

@@ -67,14 +67,15 @@ def test_report_without_optional_sections_still_links_only_existing_files(tmp_pa
     scenario.write_text('models = ["qwen2.5-7b"]\ncontexts = ["2k", "32k"]\n')
     out = tmp_path / "r"
     (out).mkdir()
-    (out / "validation.png").write_text("stale")  # a previous run's file is not linked
+    (out / "index.html").write_text("<div>generated 2026-01-01 00:00 UTC by attnsim 0</div>")  # an earlier report
+    (out / "validation.png").write_text("stale")  # a previous run's file is not linked, nor kept
     code, _, err = run_cli(["report", "--scenario", str(scenario), "--out", str(out), "--no-whatif",
                             "--figures", "svg"], capsys)
     assert code == 0, err
     links = parse_page(out / "index.html")
     assert_links_resolve(out / "index.html", links)
     assert "whatif" not in links.ids and "validation" not in links.ids and "ragged" not in links.ids
-    assert "validation.png" not in links.targets
+    assert "validation.png" not in links.targets and not (out / "validation.png").exists()
     assert sorted(links.images) == ["occupancy.svg", "speedup.svg", "timeline.svg"]
 
 

@@ -9,8 +9,10 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from hypothesis import assume
 from hypothesis import strategies as st
 
+from attnsim import strategies
 from attnsim.simulator.hardware import PRESETS, CostParams, GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.resolve import plan, resolve
@@ -83,10 +85,16 @@ def _grids(strategy: str, capacity: int, n_outputs: int):
     return st.one_of(st.integers(min(2, small), small), st.integers(1, capacity))
 
 
+def plannable(strategy: str, workload: DecodeWorkload, gpu: GpuSpec) -> bool:
+    """False where the strategy refuses the shape outright (a library's head-dim limit: cuDNN's 128)."""
+    return strategies.get(strategy).takes(workload.head_dim)
+
+
 @st.composite
 def planned(draw, strategy: str):
     """(Schedule, PlanConfig, GpuSpec) of a random workload, GPU and plan options."""
     workload, gpu = draw(workloads()), draw(gpu_specs())
+    assume(plannable(strategy, workload, gpu))
     config = draw(plan_configs(strategy, workload, gpu))
     return plan(strategy, workload, gpu, config), config, gpu
 
@@ -145,9 +153,10 @@ def spec_with_cost(params: CostParams, base: str = "h100-sxm") -> GpuSpec:
 # ---- plan checks ----------------------------------------------------------------------------
 
 def expected_tiles(sched: Schedule) -> dict[tuple[int, int, int], int]:
-    """(seq, kv_head, q_block) -> KV tiles, from the workload alone."""
+    """(seq, kv_head, q_block) -> KV tiles, from the workload and the plan's rows per q-block (FA2's
+    64 unless the plan notes fewer: cuDNN packs 16)."""
     w, tile = sched.workload, sched.kv_tile_tokens
-    q_blocks = -(-(w.q_len * w.group) // Q_BLOCK_ROWS)
+    q_blocks = -(-(w.q_len * w.group) // sched.notes.get("q_block_rows", Q_BLOCK_ROWS))
     return {(b, h, qb): -(-w.contexts[b] // tile)
             for b in range(w.batch) for h in range(w.kv_heads) for qb in range(q_blocks)}
 

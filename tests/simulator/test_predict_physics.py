@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from attnsim import strategies
@@ -18,7 +18,7 @@ from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.predict import floor_us, predict_one, predict_records
 from attnsim.simulator.workload import DecodeWorkload
 
-from sim_helpers import GPUS, gpu_specs, plan_configs, workloads
+from sim_helpers import GPUS, gpu_specs, plan_configs, plannable, workloads
 
 H100 = PRESETS["h100-sxm"]
 STRATEGIES = strategies.predictable()  # every modelled strategy, from the registry
@@ -57,18 +57,26 @@ def test_flashdecoding_and_streamk_converge_as_batch_times_heads_grows(gpu):
 @pytest.mark.parametrize("gpu", GPUS)
 @pytest.mark.parametrize("q_heads, kv_heads", [(32, 32), (64, 8), (32, 8), (128, 128), (8, 1)])
 def test_time_grows_with_context_on_the_standard_sweep(gpu, q_heads, kv_heads):
-    """512 .. 512k tokens: each strategy's default plan (splits, grid) is never faster for more."""
+    """512 .. 512k tokens: each strategy's default plan (splits, grid) is never faster for more, except
+    where a library's own rule switches from one split to several: cuDNN measured on the H200 (b1 32/8
+    d128) takes 11.74 us unsplit at 512 tokens and 11.30 us split 8 ways at 1024."""
     gpu = PRESETS[gpu]
     contexts = [512 * 2**i for i in range(11)]
     for strategy, head_dim, batch in itertools.product(STRATEGIES, (64, 128, 256), (1, 16)):
-        times = [_time(strategy, DecodeWorkload.build(batch, q_heads, kv_heads, head_dim, c), gpu) for c in contexts]
-        assert all(a <= b for a, b in zip(times, times[1:])), (strategy, head_dim, batch, times)
+        workloads_ = [DecodeWorkload.build(batch, q_heads, kv_heads, head_dim, c) for c in contexts]
+        if not plannable(strategy, workloads_[0], gpu):
+            continue
+        results = [predict_one(strategy, w, gpu) for w in workloads_]
+        for short, long in zip(results, results[1:]):
+            switched = strategies.get(strategy).baseline and short.schedule.splits == 1 < long.schedule.splits
+            assert short.total_us <= long.total_us or switched, (strategy, head_dim, batch, short.total_us, long.total_us)
 
 
 @st.composite
 def doubled(draw):
     workload, gpu = draw(workloads(max_batch=6, max_context=20000)), draw(gpu_specs())
     strategy = draw(st.sampled_from(STRATEGIES))
+    assume(plannable(strategy, workload, gpu))
     return strategy, workload, gpu, draw(plan_configs(strategy, workload, gpu))
 
 
@@ -83,13 +91,17 @@ def doubled(draw):
 @example(("streamk", DecodeWorkload.build(1, 8, 1, 256, 30000), H100, PlanConfig()))
 @example(("streamk", DecodeWorkload.build(1, 8, 1, 128, 65536), H100, PlanConfig()))
 def test_doubling_every_context_never_makes_a_plan_faster(case):
-    """More KV per CTA is never faster, with one physical exception: in stream-K an output spread
+    """More KV per CTA is never faster, with two physical exceptions: in stream-K an output spread
     over most of the grid is merged serially by its host, and longer contexts (more tiles per CTA)
-    can spread the longest such output over fewer CTAs. Then fewer merges may outweigh the bytes."""
+    can spread the longest such output over fewer CTAs. Then fewer merges may outweigh the bytes.
+    And a library whose own rule splits only longer contexts (cuDNN: none up to 4 blocks of 128
+    tokens) can be faster split than unsplit, as measured (test_time_grows_with_context_...)."""
     strategy, workload, gpu, config = case
     longer = dataclasses.replace(workload, contexts=tuple(2 * c for c in workload.contexts))
     short, long = (predict_one(strategy, w, gpu, config) for w in (workload, longer))
-    if long.total_us < short.total_us:  # only plans that merge in-kernel (stream-K, hybrid)
+    if long.total_us < short.total_us and strategies.get(strategy).baseline:
+        assert short.schedule.splits == 1 < long.schedule.splits
+    elif long.total_us < short.total_us:  # otherwise only plans that merge in-kernel (stream-K, hybrid)
         assert strategies.get(strategy).in_kernel_reduction
         assert _longest_merge(long.schedule) < _longest_merge(short.schedule)
 
@@ -143,6 +155,7 @@ def cost_params(draw) -> CostParams:
 @given(workload=workloads(max_batch=64, max_context=70000), gpu=gpu_specs(),
        params=st.one_of(st.none(), cost_params()), strategy=st.sampled_from(STRATEGIES))
 def test_achieved_bandwidth_never_exceeds_hbm(workload, gpu, params, strategy):
+    assume(plannable(strategy, workload, gpu))
     if params is not None:
         gpu = dataclasses.replace(gpu, cost={"default": params, f"{strategy}-combine": params})
     res = predict_one(strategy, workload, gpu)

@@ -33,6 +33,7 @@ class PlanConfig:
     family: str | None = None  # cost-parameter family (default: the strategy's own)
     dp_outputs: int | None = None  # hybrid: outputs run whole before the stream-K part (a multiple of the grid)
     chunk_tokens: int | None = None  # balanced split-KV: fixed chunk (batch-invariant), a multiple of the KV tile
+    batch_invariant: int | None = None  # auto: 1 = only plans whose splits depend on each sequence alone
 
     def options(self) -> dict:
         """The fields that are set, by name (for messages and provenance)."""
@@ -80,7 +81,7 @@ class Outputs:
     tiles: np.ndarray  # int64: ceil(context / tile)
     context: np.ndarray  # int64: tokens
     q_blocks: int
-    rows: int  # query rows per output CTA tile: q_len x group (capped at Q_BLOCK_ROWS per block)
+    rows: int  # query rows per output CTA tile: q_len x group (capped at the rows per q-block)
 
     @property
     def count(self) -> int:
@@ -88,11 +89,12 @@ class Outputs:
 
 
 @functools.lru_cache(maxsize=32)
-def outputs(workload: DecodeWorkload, tile: int) -> Outputs:
-    """The outputs of a workload; cached (read-only arrays), as every strategy planned for one
-    workload asks for the same ones."""
+def outputs(workload: DecodeWorkload, tile: int, q_block_rows: int = Q_BLOCK_ROWS) -> Outputs:
+    """The outputs of a workload, its packed query rows cut into q-blocks of `q_block_rows` (FA2's
+    64 unless a kernel packs fewer, e.g. cuDNN's 16); cached (read-only arrays), as every strategy
+    planned for one workload asks for the same ones."""
     rows_total = workload.q_len * workload.group
-    q_blocks = -(-rows_total // Q_BLOCK_ROWS)
+    q_blocks = -(-rows_total // q_block_rows)
     per_seq = workload.kv_heads * q_blocks
     shape = (workload.batch, workload.kv_heads, q_blocks)  # seq-major: output = (seq, kv_head, q_block)
     kv_head, q_block = np.empty(shape, np.int64), np.empty(shape, np.int64)
@@ -101,7 +103,7 @@ def outputs(workload: DecodeWorkload, tile: int) -> Outputs:
     seq = np.repeat(np.arange(workload.batch), per_seq)
     context = np.repeat(np.array(workload.contexts, dtype=np.int64), per_seq)
     return Outputs(frozen_array(seq), frozen_array(kv_head.reshape(-1)), frozen_array(q_block.reshape(-1)),
-                   frozen_array(-(-context // tile)), frozen_array(context), q_blocks, min(rows_total, Q_BLOCK_ROWS))
+                   frozen_array(-(-context // tile)), frozen_array(context), q_blocks, min(rows_total, q_block_rows))
 
 
 def segment_kv_bytes(workload: DecodeWorkload, tile: int, context, first, n) -> np.ndarray:

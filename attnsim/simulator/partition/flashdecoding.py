@@ -59,17 +59,19 @@ def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray
 
 
 def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: np.ndarray, family: str,
-                   res: CtaResources | None = None) -> Launch:
+                   res: CtaResources | None = None, rows: int | None = None) -> Launch:
     """One CTA per combined output: read its partials (fp32 O + LSE), write O.
 
     splits_used: int64 [n_combined], the partials of each output the launch merges (every output here;
-    only the split ones in balanced split-KV)."""
-    partial = outs.rows * (workload.head_dim + 1) * common.PARTIAL_BYTES_PER_ROW_ELEM
+    only the split ones in balanced split-KV). rows: query rows per combine CTA (default: an output's;
+    cuDNN's reduction takes one q-head per CTA)."""
+    rows = outs.rows if rows is None else rows
+    partial = rows * (workload.head_dim + 1) * common.PARTIAL_BYTES_PER_ROW_ELEM
     grid = len(splits_used)
     return Launch(
         name="combine", family=family, grid=grid, resources=res or common.COMBINE_RESOURCES,
         cta_read_bytes=frozen_array(splits_used * float(partial), np.float64),
-        cta_write_bytes=frozen_array(np.full(grid, float(outs.rows * workload.head_dim * workload.dtype_bytes))),
+        cta_write_bytes=frozen_array(np.full(grid, float(rows * workload.head_dim * workload.dtype_bytes))),
         # a combine CTA's "segments" are the partials it merges: each is a dependent load step
         cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(np.asarray(splits_used, np.int64)),
     )
@@ -101,7 +103,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     cta, out_idx, first, count, n_used = split_rows(outs.tiles, splits)
     segs = common.segment_table(workload, tile, outs, cta, out_idx, first, count,
                                 np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE))
-    reductions = _combine_reductions(outs, segs, n_used) if splits > 1 else Reductions.empty()
+    reductions = combine_reductions(outs, segs, n_used) if splits > 1 else Reductions.empty()
     attention = common.attention_launch(workload, grid, common.resources(workload, config), family,
                                         segs, outs.rows, Reductions.empty(), tile)
     launches = (attention,)
@@ -111,7 +113,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes)
 
 
-def _combine_reductions(outs: common.Outputs, segs, n_used: np.ndarray) -> Reductions:
+def combine_reductions(outs: common.Outputs, segs, n_used: np.ndarray) -> Reductions:
     """Every output merges its non-empty splits in the combine launch (host_cta = -1)."""
     return Reductions(
         seq=frozen_array(outs.seq), kv_head=frozen_array(outs.kv_head), q_block=frozen_array(outs.q_block),

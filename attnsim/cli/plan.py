@@ -1,0 +1,67 @@
+"""`attnsim plan`: the planner's choice for a workload, its tie band, runners-up and what each
+production heuristic would choose (attnsim/planner)."""
+
+from __future__ import annotations
+
+import click
+
+from attnsim import strategies
+from attnsim.cli.options import (build_workloads, check_format, check_work, gpu_option, gpu_spec, positive_or_none,
+                                 workload_options)
+from attnsim.fileio import json_text
+from attnsim.planner.report import result_data, result_text
+from attnsim.planner.search import search
+from attnsim.resolve import check_options
+from attnsim.simulator.partition.common import PlanConfig
+
+OPTION_FLAGS = {"kv_tile_tokens": "kv-tile", "chunk_tokens": "chunk", "dp_outputs": "dp-outputs"}  # names in messages
+
+
+@click.command("plan")
+@gpu_option
+@workload_options
+@click.option("--strategy", "strategy_text", default=None,
+              help=f"Search only these plans (comma-separated) [default: {', '.join(strategies.candidates())}].")
+@click.option("--splits", default=None, help="Pin the split count (split-KV plans only).")
+@click.option("--grid", default=None, help="Pin the grid (persistent plans; balanced: its chunk's grid target).")
+@click.option("--dp-outputs", default=None, help="Pin the data-parallel outputs (hybrid).")
+@click.option("--chunk", default=None, help="Pin the chunk in tokens (balanced split-KV).")
+@click.option("--kv-tile", default=None, help="KV tokens per tile (default: the kernel's 16 KB K tile).")
+@click.option("--batch-invariant", is_flag=True,
+              help="Only plans whose split boundaries depend on each sequence alone (a fixed chunk).")
+@click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
+def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chunk, kv_tile, batch_invariant, fmt,
+                 **workload_kw):
+    """Choose the plan with the model: search every candidate plan of our kernels and print the choice.
+
+    \b
+    Prints the chosen plan (strategy, grid/splits/chunk, launches), its predicted time and fraction
+    of HBM bandwidth, the tie band (candidates within the model's expected error of the best are
+    ties, not losers), the runners-up, what FA2 / FlashInfer / Lean / SGLang / CUTLASS rules would
+    choose and their regret, and the modelled third-party backends. `--format json` is the plan in
+    full, for a serving engine; `attnsim predict/bench --strategy auto` runs the same choice.
+
+    \b
+    Examples:
+      attnsim plan --gpu h200 --batch 1 --q-heads 32 --kv-heads 8 --context 4k
+      attnsim plan --gpu h200 --model llama-3.1-70b --batch 8 --context 32k,128k --format json
+      attnsim plan --gpu h200 --contexts 1000,50000,3000 --q-heads 32 --kv-heads 8
+      attnsim plan --gpu h200 --context 64k --strategy streamk,hybrid --grid 132
+      attnsim plan --gpu h200 --contexts 512,9000,70000 --batch-invariant
+    """
+    check_format(fmt, ("table", "json"))
+    names = strategies.parse_list(strategy_text) if strategy_text else None
+    options = PlanConfig(splits=positive_or_none(splits, "splits"), grid=positive_or_none(grid, "grid"),
+                         dp_outputs=positive_or_none(dp_outputs, "dp-outputs"),
+                         chunk_tokens=positive_or_none(chunk, "chunk"), kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"),
+                         batch_invariant=1 if batch_invariant else None)
+    check_options(options, OPTION_FLAGS)
+    workloads = build_workloads(**workload_kw)
+    check_work(workloads, strategies.names(lambda s: s.choose is not None))  # a search per workload
+    spec = gpu_spec(gpu, calibration)
+    results = [search(w, spec, options, names) for w in workloads]
+    if fmt == "json":
+        data = [result_data(r) for r in results]
+        click.echo(json_text(data[0] if len(data) == 1 else data))
+    else:
+        click.echo("\n\n".join(result_text(r) for r in results))

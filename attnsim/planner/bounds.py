@@ -1,0 +1,69 @@
+"""A cheap lower bound on a candidate's predicted time, without planning it.
+
+The engine's rates never exceed two limits (cost.py): n streaming CTAs together get agg(n), which
+grows with n, and one CTA alone gets b. So, for a launch of at most n CTAs resident at once
+(n = min(CTAs, resident capacity)) that must move at least `moved` bytes,
+
+    time >= launch overhead + max(moved / agg(n), busiest CTA's bytes / b, host path) + CTA fixed,
+
+with agg's bandwidth B taken with the dirty-L2 write-back share of the smallest possible traffic
+(the K+V and q/o bytes every plan moves): B grows with the bytes moved, and moved / agg(n) grows
+with them too, so the bound holds for the real traffic. CTA fixed = cta_fixed_us + segment_fixed_us
+(every streaming CTA has a segment). Host path: a host merging P peers waits for a peer that
+streams `peer_bytes` first, then pays fixup_fixed_us + fixup_per_peer_us x its merge steps. A
+combine launch that merges K partials of one output adds its launch overhead + cta_fixed_us +
+K x segment_fixed_us. Partial traffic and other fixed costs only add time. A candidate whose bound
+is above best x (1 + tie band) can neither win nor tie, and is not simulated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnsim.planner.candidates import Candidate, StrategyContext
+from attnsim.simulator import cost
+from attnsim.simulator.hardware import CostParams
+from attnsim.simulator.partition import common
+
+COMBINE_SUFFIX = "-combine"  # a split plan's combine launch bills family + "-combine" (partition files)
+
+
+@dataclass(frozen=True)
+class LaunchLimits:
+    """An entry's attention-launch rates and fixed costs on one workload (bytes/µs, µs)."""
+
+    family: str
+    bandwidth: cost.BandwidthModel
+    cta_rate: float  # b
+    params: CostParams  # the attention launch's
+    combine: CostParams  # its combine launch's
+    slots: int
+    moved_bytes: float  # at least this many bytes: K + V + q + o
+
+    def lower_bound_us(self, c: Candidate) -> float:
+        p, n = self.params, max(1, min(c.max_ctas, self.slots))
+        streaming = max(self.moved_bytes / float(self.bandwidth.aggregate(n)), c.cta_bytes / self.cta_rate)
+        if c.host_peers:
+            steps = float(cost.merge_steps(np.array([c.host_peers]), p.merge_fanin)[0])
+            streaming = max(streaming, c.peer_bytes / self.cta_rate + p.fixup_fixed_us + p.fixup_per_peer_us * steps)
+        bound = p.launch_overhead_us + streaming + p.cta_fixed_us + p.segment_fixed_us
+        if c.partials:
+            q = self.combine
+            bound += q.launch_overhead_us + q.cta_fixed_us + q.segment_fixed_us * c.partials
+        return bound
+
+
+def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
+    """The limits of the entry's attention launch, whose cost family (`family`) its first planned
+    candidate names (schedule.attention.family)."""
+    gpu, workload = ctx.gpu, ctx.workload
+    params = gpu.cost_for(family)
+    warps = common.resources(workload, ctx.config).warps
+    b = params.cta_stream_gbps_per_warp * warps * cost.GBPS_TO_BYTES_PER_US
+    moved = float(workload.kv_bytes() + workload.io_bytes())
+    dirty = min(float(workload.kv_bytes()), params.l2_dirty_fraction * gpu.l2_bytes)
+    hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
+    return LaunchLimits(family, cost.BandwidthModel(b, hbm, params.bw_knee), b, params,
+                        gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved)

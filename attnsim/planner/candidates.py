@@ -1,0 +1,214 @@
+"""The candidate plans the planner searches, per registry entry, from the option axes it sweeps
+(`Strategy.search`). Each axis has a bounded value set:
+
+- splits (split-KV): 1..16, then 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, at most the KV
+  tiles of the longest sequence and one resident wave (capacity // outputs: more splits only add a
+  tail wave); a count whose ceil(tiles / s) equals that of s - 1 is skipped (FA2's eligibility rule:
+  the same split size with more, emptier CTAs).
+- grid (persistent, in-kernel reduction): multiples of SMs / 4 up to the resident capacity, the
+  capacity itself, and the smallest grid of each of the three lowest per-CTA shares
+  (ceil(total / share): an even cut), never above the tile count.
+- grid + dp_outputs (hybrid): grids SMs and capacity; dp = k x grid for k in full, full - 1 (the
+  default: last full wave to stream-K), full - 2, full // 2 (full = outputs // grid), k >= 1.
+- chunk_tokens (balanced split-KV): the chunk that fits grid targets capacity x {1/8, 1/4, 1/2,
+  3/4, 1, 3/2, 2} (FlashInfer's search, chunk_for_grid), plus the batch-invariant chunk.
+- no axis (fa2): the entry's defaults.
+
+Pinned options (`attnsim plan --grid 132`) replace an axis by their value; a grid pin is the only
+target of a chunk search. Each Candidate carries what bounds.py needs: an upper bound on its
+attention CTAs and a lower bound on its busiest CTA's K+V bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from attnsim import strategies
+from attnsim.errors import InputError
+from attnsim.resolve import plan_spec, resolve
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import resident_capacity
+from attnsim.simulator.partition import balanced, common
+from attnsim.simulator.workload import DecodeWorkload
+
+SPLIT_COUNTS = tuple(range(1, 17)) + (20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128)
+GRID_STEPS_PER_SM = 8  # persistent grids in steps of SMs / 8
+EVEN_SHARES = 3  # persistent grids that cut the tiles evenly, for the lowest shares
+CHUNK_TARGETS = (1 / 8, 1 / 4, 1 / 2, 3 / 4, 1, 3 / 2, 2)  # x resident capacity
+DP_WAVES_BACK = (0, 1, 2)  # dp = (full - k) waves of the grid, plus full // 2
+# Batch-invariant mode: a fixed chunk of this many KV tiles (the kernel's 16 KB K tile: 1024 tokens
+# at d 128 fp16, 2048 at d 64), so a sequence's split boundaries depend on its own length only.
+INVARIANT_CHUNK_TILES = 16
+PIN_FIELDS = ("splits", "grid", "dp_outputs", "chunk_tokens")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    strategy: str
+    options: tuple[tuple[str, int], ...]  # the PlanConfig fields the search set, in order
+    max_ctas: int  # upper bound on the attention launch's CTAs
+    cta_bytes: float  # lower bound on the busiest CTA's K+V bytes
+    partials: int = 0  # a combine launch merges at least this many partials of one output (0: none)
+    host_peers: int = 0  # an in-kernel host merges at least this many peers' partials
+    peer_bytes: float = 0.0  # ... after one of them streamed at least this many bytes
+
+    @property
+    def spec(self) -> str:
+        return plan_spec(self.strategy, common.PlanConfig(**dict(self.options)))
+
+
+@dataclass(frozen=True, eq=False)
+class StrategyContext:
+    """One entry resolved for one workload: its kernel's tile, CTA and resident capacity."""
+
+    strategy: strategies.Strategy
+    workload: DecodeWorkload
+    gpu: GpuSpec
+    config: common.PlanConfig  # resolved: tile, warps, stages, resources
+    capacity: int  # resident CTAs of its attention kernel
+    tiles: np.ndarray  # int64 [n_outputs]: KV tiles per output
+    bytes_per_token: float  # K+V bytes of one token of one output
+
+    @property
+    def tile(self) -> int:
+        return self.config.kv_tile_tokens
+
+    @property
+    def outputs(self) -> int:
+        return len(self.tiles)
+
+    def candidate(self, max_ctas: int, cta_tokens: float, partials: int = 0, host_peers: int = 0,
+                  peer_tokens: float = 0.0, **options) -> Candidate:
+        per_token = self.bytes_per_token
+        return Candidate(self.strategy.name, tuple(options.items()), int(max_ctas), cta_tokens * per_token,
+                         partials if partials > 1 else 0, host_peers, peer_tokens * per_token)
+
+
+def context_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, user: common.PlanConfig) -> StrategyContext:
+    """Resolve the entry once (kernel shape, compiled resources); every candidate varies only its options."""
+    resolved = resolve(name, workload, gpu, user)
+    config = resolved.config
+    outs = common.outputs(workload, config.kv_tile_tokens)
+    per_token = workload.kv_bytes() / (sum(workload.contexts) * workload.kv_heads)
+    return StrategyContext(resolved.strategy, workload, gpu, config,
+                           resident_capacity(gpu, common.resources(workload, config)), outs.tiles, per_token)
+
+
+def invariant_chunk(ctx: StrategyContext) -> int:
+    """The batch-invariant chunk in tokens: a function of the KV tile (head_dim, dtype) only."""
+    return INVARIANT_CHUNK_TILES * ctx.tile
+
+
+def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
+    max_tiles = int(ctx.tiles.max())
+    if "splits" in pins:
+        counts = [pins["splits"]]
+    else:
+        cap = min(max_tiles, max(1, ctx.capacity // ctx.outputs))
+        counts = [s for s in SPLIT_COUNTS if s <= cap and (s == 1 or -(-max_tiles // s) != -(-max_tiles // (s - 1)))]
+    longest = float(ctx.tiles.max() * ctx.tile)
+    used = [-(-max_tiles // -(-max_tiles // s)) for s in counts]  # non-empty splits of the longest output
+    return [ctx.candidate(ctx.outputs * s, longest / s, u, splits=s) for s, u in zip(counts, used)]
+
+
+def persistent_grids(ctx: StrategyContext) -> list[int]:
+    """Grid sizes for a persistent (co-resident) grid: SMs / 4 steps, capacity, even cuts."""
+    total, sms = int(ctx.tiles.sum()), ctx.gpu.sm_count
+    grids = {round(k * sms / GRID_STEPS_PER_SM) for k in range(1, GRID_STEPS_PER_SM * ctx.capacity // sms + 1)}
+    lowest = -(-total // ctx.capacity)
+    grids |= {-(-total // share) for share in range(lowest, lowest + EVEN_SHARES)}
+    grids.add(ctx.capacity)
+    return sorted({min(g, total) for g in grids if 0 < g <= ctx.capacity})
+
+
+def grid_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
+    total = int(ctx.tiles.sum())
+    grids = [pins["grid"]] if "grid" in pins else persistent_grids(ctx)
+    found = []
+    for g in grids:
+        share = -(-total // min(g, total))  # tiles of the largest chunk; chunks differ by at most one
+        spans = -(-int(ctx.tiles.max()) // share)  # the longest output covers at least this many chunks
+        middle = (share - 1) * ctx.tile if spans > 2 else 0.0  # a peer wholly inside it streams this first
+        found.append(ctx.candidate(min(g, total), total * ctx.tile / g, 0, spans - 1, middle, grid=g))
+    return found
+
+
+def dp_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
+    """Hybrid (grid, dp_outputs) pairs with at least one DP wave (dp = 0 is stream-K's plan)."""
+    total_tokens = float(ctx.tiles.sum() * ctx.tile)
+    grids = [pins["grid"]] if "grid" in pins else sorted({ctx.gpu.sm_count, ctx.capacity})
+    found = []
+    for g in (g for g in grids if g <= ctx.outputs):
+        full = ctx.outputs // g
+        waves = [pins["dp_outputs"] // g] if "dp_outputs" in pins else {full - k for k in DP_WAVES_BACK} | {full // 2}
+        found += [ctx.candidate(g, total_tokens / g, grid=g, dp_outputs=k * g) for k in sorted(waves) if k >= 1]
+    return found
+
+
+def chunk_counts(ctx: StrategyContext, chunk_tokens: int) -> np.ndarray:
+    """Chunks per output (int64 [n_outputs]) for a chunk of `chunk_tokens` (a multiple of the tile)."""
+    return -(-ctx.tiles // (chunk_tokens // ctx.tile))
+
+
+def chunk_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
+    if "chunk_tokens" in pins:
+        chunks = {pins["chunk_tokens"]}
+    else:
+        targets = [pins["grid"]] if "grid" in pins else [max(1, round(ctx.capacity * f)) for f in CHUNK_TARGETS]
+        chunks = {balanced.chunk_for_grid(ctx.workload, ctx.tile, t) for t in targets}
+        invariant = min(invariant_chunk(ctx), int(ctx.tiles.max()) * ctx.tile)
+        if chunk_counts(ctx, invariant).sum() <= CHUNK_TARGETS[-1] * ctx.capacity:  # within the targets' waves
+            chunks.add(invariant)
+    longest = float(ctx.tiles.max() * ctx.tile)
+    return [ctx.candidate(int(chunk_counts(ctx, c).sum()), min(c, longest), int(chunk_counts(ctx, c).max()),
+                          chunk_tokens=c) for c in sorted(chunks)]
+
+
+def default_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
+    return [ctx.candidate(ctx.outputs, float(ctx.tiles.max() * ctx.tile))]
+
+
+def candidates_for(ctx: StrategyContext, pins: dict) -> list[Candidate]:
+    """The entry's candidates: one generator per combination of search axes."""
+    axes = set(ctx.strategy.search)
+    if "dp_outputs" in axes:
+        return dp_values(ctx, pins)
+    if "splits" in axes:
+        return split_values(ctx, pins)
+    if "chunk_tokens" in axes:
+        return chunk_values(ctx, pins)
+    if "grid" in axes:
+        return grid_values(ctx, pins)
+    return default_values(ctx, pins)
+
+
+def searched_entries(names, pins: dict) -> list[str]:
+    """Candidate entries (all of ours, or `names`) that take every pinned option."""
+    pool = names or strategies.candidates()
+    return [n for n in pool if strategies.get(n).candidate and set(pins) <= strategies.get(n).options]
+
+
+def check_pins(ctx: StrategyContext, pins: dict) -> None:
+    """Pinned options the entry cannot run: one InputError naming the field."""
+    max_tiles = int(ctx.tiles.max())
+    if pins.get("splits", 0) > max_tiles:
+        raise InputError("splits", f"{pins['splits']} exceeds the {max_tiles} KV blocks ({ctx.tile}-token tiles) "
+                                   f"of the longest sequence")
+    if ctx.strategy.in_kernel_reduction and pins.get("grid", 0) > ctx.capacity:
+        raise InputError("grid", f"{pins['grid']} exceeds the resident capacity {ctx.capacity} of {ctx.strategy.name} "
+                                 f"({ctx.gpu.sm_count} SMs x {ctx.capacity // ctx.gpu.sm_count} CTAs/SM): "
+                                 "its CTAs must be co-resident")
+    chunk = pins.get("chunk_tokens")
+    if chunk is not None and chunk % ctx.tile:
+        raise InputError("chunk_tokens", f"must be a multiple of the KV tile ({ctx.tile} tokens), got {chunk}")
+
+
+def pins_of(options: common.PlanConfig) -> dict:
+    return {k: v for k, v in options.options().items() if k in PIN_FIELDS}
+
+
+def without_pins(options: common.PlanConfig) -> common.PlanConfig:
+    """The user's options less the pinned search values (kernel shape, batch_invariant stay)."""
+    return replace(options, **dict.fromkeys(PIN_FIELDS))

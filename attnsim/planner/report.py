@@ -1,0 +1,96 @@
+"""A PlanResult as plain data (`attnsim plan --format json`, what a serving engine would consume)
+and as text. Times in µs, regrets in percent of the chosen plan's predicted time."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from attnsim.planner.search import Evaluated, PlanResult
+from attnsim.simulator.predict import provenance, workload_fields
+
+RUNNERS_UP = 5
+
+
+def plan_data(e: Evaluated) -> dict:
+    """One plan: what to launch (strategy, options as a plan spec, per-launch grid and CTA shape)."""
+    return {"strategy": e.strategy, "spec": e.spec, "options": dict(e.options), "grid": e.grid,
+            "splits": e.splits, "launches": [asdict(l) for l in e.launches], "time_us": round(e.time_us, 3),
+            "achieved_gbps": round(e.achieved_gbps, 1), "bw_fraction": round(e.bw_fraction, 4)}
+
+
+def compared(result: PlanResult, e: Evaluated) -> dict:
+    return {"spec": e.spec, "time_us": round(e.time_us, 3), "regret_pct": round(result.regret_pct(e), 2),
+            "tie": result.is_tie(e)}
+
+
+def runners_up(result: PlanResult) -> list[Evaluated]:
+    """The fastest other plans, then the best of each entry not among them."""
+    others = [e for e in result.ranked if e is not result.chosen]
+    top = others[:RUNNERS_UP]
+    best_of = {}
+    for e in others:
+        best_of.setdefault(e.strategy, e)
+    return top + [e for e in best_of.values() if e not in top and e.strategy != result.chosen.strategy]
+
+
+def baseline_verdict(result: PlanResult, e: Evaluated) -> str:
+    pct = 100.0 * (1.0 - e.time_us / result.chosen.time_us)
+    if pct <= 0:
+        return f"ours is predicted {-pct:.0f}% faster"
+    tie = "; ours within the tie band" if result.is_tie(e) or pct <= result.tie_band_pct else ""
+    return f"{e.strategy} is predicted {pct:.0f}% faster here{tie}"
+
+
+def invariance_cost_pct(result: PlanResult) -> float:
+    """How much slower the chosen plan is than the best without the batch-invariance restriction."""
+    return 100.0 * (result.chosen.time_us / result.unconstrained.time_us - 1.0)
+
+
+def result_data(result: PlanResult) -> dict:
+    chosen, unconstrained = result.chosen, result.unconstrained
+    return {
+        "gpu": result.gpu.name, **provenance(result.gpu), "workload": workload_fields(result.workload),
+        "plan": plan_data(chosen),
+        "tie_band_pct": round(result.tie_band_pct, 2), "tie_band_source": result.tie_band_source,
+        "ties": [compared(result, e) for e in result.ties],
+        "runners_up": [compared(result, e) for e in runners_up(result)],
+        "heuristics": [{"name": h.name, "label": h.label, **compared(result, h.plan)} for h in result.heuristics],
+        "baselines": [{"name": b.name, **compared(result, b.plan), "verdict": baseline_verdict(result, b.plan)}
+                      for b in result.baselines],
+        "batch_invariant": result.batch_invariant,
+        "unconstrained": compared(result, unconstrained), "invariance_cost_pct": round(invariance_cost_pct(result), 2),
+        "search": {"candidates": result.generated, "simulated": result.simulated,
+                   "elapsed_ms": round(result.elapsed_ms, 2)},
+    }
+
+
+def _launches(e: Evaluated) -> str:
+    return " + ".join(f"{l.name} {l.grid} CTAs x {l.threads} thr ({l.regs_per_thread} regs, "
+                      f"{l.smem_bytes // 1024} KB smem)" for l in e.launches)
+
+
+def _row(result: PlanResult, e: Evaluated, label: str = "") -> str:
+    tie = "  tie" if result.is_tie(e) and e is not result.chosen else ""
+    return f"  {label:<26}{e.spec:<40}{e.time_us:>11.2f} µs {result.regret_pct(e):>+8.1f}%{tie}"
+
+
+def result_text(result: PlanResult) -> str:
+    w, c = result.workload, result.chosen
+    ctx = f"ragged {w.batch}: {min(w.contexts)}..{max(w.contexts)}" if w.is_ragged else str(w.max_context)
+    lines = [f"{result.gpu.name} ({result.gpu.profile_source} profile)  batch {w.batch}  heads {w.q_heads}/{w.kv_heads}"
+             f"  d {w.head_dim}  context {ctx}  {w.dtype}",
+             f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read",
+             f"  launches: {_launches(c)}",
+             f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source}); {len(result.ties)} other plan(s) tie"]
+    if result.batch_invariant:
+        lines.append(f"batch-invariant: costs {invariance_cost_pct(result):+.1f}% vs the unconstrained choice "
+                     f"{result.unconstrained.spec} ({result.unconstrained.time_us:.2f} µs)")
+    lines.append("runners-up (regret vs the choice):")
+    lines += [_row(result, e) for e in runners_up(result)]
+    lines.append("heuristics:")
+    lines += [_row(result, h.plan, h.name) for h in result.heuristics]
+    if result.baselines:
+        lines.append("third-party (modelled):")
+        lines += [_row(result, b.plan, b.name) + f"  {baseline_verdict(result, b.plan)}" for b in result.baselines]
+    lines.append(f"searched {result.generated} candidates, simulated {result.simulated}, {result.elapsed_ms:.1f} ms")
+    return "\n".join(lines)

@@ -1,0 +1,244 @@
+"""The search: every candidate plan of our kernels, simulated by the model; the fastest is chosen.
+
+    result = search(workload, gpu, PlanConfig())     # PlanResult: chosen, ranked, ties, heuristics
+    choose_plan(workload, gpu, PlanConfig())         # ('streamk', PlanConfig(grid=198)): `auto`
+
+Order of work (bounded by candidates.py, pruned by bounds.py):
+1. the heuristics' plans (registry HEURISTICS) are simulated first: they are reported anyway, and
+   they give a good best time early;
+2. each entry's candidate with the most CTAs is simulated, which names its cost family and so its
+   rate limits;
+3. the other candidates in order of their lower bound, until the bound exceeds the best time x
+   (1 + the widest tie band of the entries): those can neither win nor tie, and are skipped.
+Each candidate's prediction is exactly `predict_one(strategy, workload, gpu, its options)`: the same
+resolved configuration (resolved once per entry, options replaced), the same plan, the same engine.
+
+batch_invariant=1 restricts the choice to the fixed-chunk plan (candidates.invariant_chunk); the
+unconstrained best is still searched, to report what invariance costs.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, replace
+
+from attnsim import strategies
+from attnsim.errors import InputError
+from attnsim.planner import bounds, candidates as cand
+from attnsim.planner.heuristics import RULES
+from attnsim.planner.tieband import tie_band
+from attnsim.resolve import plan
+from attnsim.simulator.engine import SimResult, simulate
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.predict import predict_one
+from attnsim.simulator.workload import DecodeWorkload
+
+
+@dataclass(frozen=True)
+class LaunchShape:
+    name: str
+    family: str
+    grid: int
+    threads: int
+    regs_per_thread: int
+    smem_bytes: int
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One simulated plan."""
+
+    strategy: str
+    options: tuple[tuple[str, int], ...]
+    spec: str
+    time_us: float
+    achieved_gbps: float
+    bw_fraction: float
+    grid: int
+    splits: int
+    launches: tuple[LaunchShape, ...]
+
+    @property
+    def family(self) -> str:
+        return self.launches[0].family
+
+
+@dataclass(frozen=True)
+class Named:
+    """A heuristic's or a baseline's plan: `name` (registry), a one-line `label`, its prediction."""
+
+    name: str
+    label: str
+    plan: Evaluated
+
+
+@dataclass(frozen=True, eq=False)
+class PlanResult:
+    workload: DecodeWorkload
+    gpu: GpuSpec
+    chosen: Evaluated
+    ranked: tuple[Evaluated, ...]  # every simulated candidate, fastest first
+    tie_band_pct: float
+    tie_band_source: str
+    heuristics: tuple[Named, ...]
+    baselines: tuple[Named, ...]
+    generated: int  # candidates considered (the searched set)
+    simulated: int  # of which planned and simulated (the rest were pruned by their lower bound)
+    batch_invariant: bool
+    unconstrained: Evaluated  # the best without the batch-invariance restriction (= chosen otherwise)
+    elapsed_ms: float
+
+    def regret_pct(self, other: Evaluated) -> float:
+        """How much slower `other` is predicted than the choice, in percent."""
+        return 100.0 * (other.time_us / self.chosen.time_us - 1.0)
+
+    def is_tie(self, other: Evaluated) -> bool:
+        """Within the tie band of the choice, either way (batch-invariant mode can have faster plans)."""
+        return abs(other.time_us / self.chosen.time_us - 1.0) <= self.tie_band_pct / 100.0
+
+    @property
+    def ties(self) -> tuple[Evaluated, ...]:
+        return tuple(e for e in self.ranked if e is not self.chosen and self.is_tie(e))
+
+
+def evaluated(strategy: str, options: tuple, spec: str, res: SimResult) -> Evaluated:
+    shapes = tuple(LaunchShape(l.name, l.family, l.grid, l.resources.threads, l.resources.regs_per_thread,
+                               l.resources.smem_bytes) for l in res.schedule.launches)
+    return Evaluated(strategy, options, spec, res.total_us, res.achieved_gbps, res.bw_fraction,
+                     res.schedule.grid, res.schedule.splits, shapes)
+
+
+class Evaluator:
+    """Simulates candidates of one workload, each entry resolved once and each plan spec once."""
+
+    def __init__(self, workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig):
+        self.workload, self.gpu, self.user = workload, gpu, user
+        self.contexts: dict[str, cand.StrategyContext] = {}
+        self.results: dict[str, Evaluated] = {}
+        self.limits: dict[str, bounds.LaunchLimits] = {}
+
+    def context(self, name: str) -> cand.StrategyContext:
+        if name not in self.contexts:
+            self.contexts[name] = cand.context_for(name, self.workload, self.gpu, self.user)
+        return self.contexts[name]
+
+    def run(self, candidate: cand.Candidate) -> Evaluated:
+        spec = candidate.spec
+        if spec not in self.results:
+            ctx = self.context(candidate.strategy)
+            config = replace(ctx.config, **dict(candidate.options))
+            res = simulate(plan(candidate.strategy, self.workload, self.gpu, config), self.gpu)
+            self.results[spec] = evaluated(candidate.strategy, candidate.options, spec, res)
+            self.limits.setdefault(candidate.strategy, bounds.limits_for(ctx, self.results[spec].family))
+        return self.results[spec]
+
+    def heuristic(self, rule: strategies.Heuristic) -> Evaluated:
+        ctx = self.context(rule.strategy)
+        options = RULES[rule.rule](ctx) if rule.rule else {}
+        return self.run(ctx.candidate(0, 0.0, **options))
+
+
+def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> None:
+    """Simulate `pool` (anchors first, then by lower bound) while the bound can tie the best."""
+    anchors = {}
+    for c in pool:  # each entry's largest single-wave candidate (else its smallest) names its cost family
+        ctx = ev.context(c.strategy)
+        key = (c.max_ctas <= ctx.capacity, c.max_ctas if c.max_ctas <= ctx.capacity else -c.max_ctas)
+        best = anchors.get(c.strategy)
+        if best is None or key > best[0]:
+            anchors[c.strategy] = (key, c)
+    anchors = {s: c for s, (_, c) in anchors.items()}
+    for c in anchors.values():
+        best_us = min(best_us, ev.run(c).time_us)
+    kv = ev.workload.kv_bytes()
+    margin = 1.0 + max(tie_band(ev.gpu, ev.limits[s].family, kv)[0] for s in anchors) / 100.0
+    bounded = sorted((ev.limits[c.strategy].lower_bound_us(c), i) for i, c in enumerate(pool))
+    for bound, i in bounded:
+        if bound > best_us * margin:
+            break
+        best_us = min(best_us, ev.run(pool[i]).time_us)
+
+
+def distinct(plans) -> tuple[Evaluated, ...]:
+    """Fastest first; one of each group of identical predictions of one entry (a default-options
+    spec and the explicit spec of the same plan), the explicit one kept."""
+    seen, kept = set(), []
+    for e in sorted(plans, key=lambda e: (e.time_us, -len(e.options))):
+        key = (e.strategy, e.time_us, e.grid, e.splits)
+        if key not in seen:
+            seen.add(key)
+            kept.append(e)
+    return tuple(kept)
+
+
+def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None,
+           names: tuple[str, ...] | None = None) -> PlanResult:
+    """The planner's result for `workload` on `gpu`. options: pinned splits/grid/dp_outputs/chunk_tokens
+    (restrict the search), kernel shape, batch_invariant; names: the entries to search (default: all)."""
+    started = time.perf_counter()
+    options = options or PlanConfig()
+    pins, user = cand.pins_of(options), replace(cand.without_pins(options), batch_invariant=None)
+    entries = cand.searched_entries(check_names(names), pins)
+    if not entries:
+        raise InputError("strategy", f"no plan of ours takes {', '.join(pins)}; the planner searches "
+                                     f"{', '.join(strategies.candidates())}")
+    ev = Evaluator(workload, gpu, user)
+    for name in entries:
+        cand.check_pins(ev.context(name), pins)
+    named = tuple(Named(h.name, h.label, ev.heuristic(h)) for h in strategies.HEURISTICS)
+    pool = [c for name in entries for c in cand.candidates_for(ev.context(name), pins)]
+    eligible = {c.spec for c in pool} | ({h.plan.spec for h in named if h.plan.strategy in entries} if not pins else set())
+    prune_and_run(ev, pool, min([ev.results[s].time_us for s in eligible if s in ev.results] or [float("inf")]))
+    ranked = distinct(e for s, e in ev.results.items() if s in eligible)
+    chosen = unconstrained = ranked[0]
+    if options.batch_invariant:
+        chosen = invariant_plan(ev, entries)
+    band, source = tie_band(gpu, chosen.family, workload.kv_bytes())
+    return PlanResult(workload, gpu, chosen, ranked, band, source, named, baseline_plans(workload, gpu),
+                      len(eligible), len(ev.results), bool(options.batch_invariant), unconstrained,
+                      (time.perf_counter() - started) * 1e3)
+
+
+def invariant_plan(ev: Evaluator, entries: list[str]) -> Evaluated:
+    """The fixed-chunk plan of the entry that sweeps chunk sizes."""
+    name = next((n for n in entries if "chunk_tokens" in strategies.get(n).search), None)
+    if name is None:
+        raise InputError("batch_invariant", f"needs a fixed-chunk plan; search one of "
+                                            f"{', '.join(strategies.names(lambda s: 'chunk_tokens' in s.search))}")
+    ctx = ev.context(name)
+    return ev.run(ctx.candidate(0, 0.0, chunk_tokens=cand.invariant_chunk(ctx)))
+
+
+def check_names(names) -> tuple[str, ...] | None:
+    if not names:
+        return None
+    wrong = [n for n in names if not strategies.get(n).candidate]
+    if wrong:
+        raise InputError("strategy", f"{wrong[0]} is not a plan of our kernels the planner can choose; "
+                                     f"choose from {', '.join(strategies.candidates())}")
+    return tuple(strategies.canonical(n) for n in names)
+
+
+def baseline_plans(workload: DecodeWorkload, gpu: GpuSpec) -> tuple[Named, ...]:
+    """Every modelled third-party baseline that takes the workload, with its own defaults (a library
+    may refuse a shape outright: PyTorch's cuDNN backend takes head_dim <= 128)."""
+    found = []
+    for name in strategies.names(lambda s: s.baseline and s.predictable and s.takes(workload.head_dim)):
+        res = predict_one(name, workload, gpu)
+        found.append(Named(name, strategies.get(name).summary, evaluated(name, (), name, res)))
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=512)
+def cached_search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig) -> PlanResult:
+    return search(workload, gpu, options)
+
+
+def choose_plan(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None) -> tuple[str, PlanConfig]:
+    """`auto`'s resolution: (strategy, options) of the planner's choice, the user's kernel shape kept."""
+    options = options or PlanConfig()
+    chosen = cached_search(workload, gpu, options).chosen
+    kept = replace(cand.without_pins(options), batch_invariant=None)
+    return chosen.strategy, replace(kept, **dict(chosen.options))

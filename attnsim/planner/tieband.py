@@ -1,0 +1,53 @@
+"""How close to the best predicted time counts as a tie: the model's expected error, in percent.
+
+One function, `tie_band`, so the source can be swapped. In order:
+1. the profile's per-regime error bands (simulator/bands.py: 5th-95th percentile of measured
+   residuals per cost family x KV-size bin, calibrated or transferred profiles): the band's
+   half-width (hi - lo) / 2, the spread around the regime's bias (a bias shared by the plans of one
+   family does not change which is faster);
+2. the profile's `expected_error_pct` (a transferred profile without bands);
+3. a calibrated profile shipped with attnsim: the calibration MAPE of the plan's cost family
+   (`fit.<family>.mape_pct` in attnsim/profiles/<gpu>.json);
+4. DEFAULT_TIE_BAND_PCT (3%: the H100/H200 calibrated profiles validate at 2-6% MAPE), also for
+   datasheet figures, whose error (tens of percent) would make every plan a tie.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from attnsim.simulator import bands
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.profile_io import read_profile_document, shipped_profile_path
+
+DEFAULT_TIE_BAND_PCT = 3.0
+
+
+@functools.lru_cache(maxsize=16)
+def _shipped_fit(gpu_name: str, source: str) -> dict:
+    """The fit report of the shipped profile that `gpu` was loaded from ({} if it was not)."""
+    path = shipped_profile_path(gpu_name)
+    if path is None:
+        return {}
+    doc = read_profile_document(path)
+    return doc.get("fit", {}) if doc["gpu"].get("source") == source else {}
+
+
+def _regime_band(gpu: GpuSpec, family: str) -> dict | None:
+    families = (getattr(gpu, "error_bands", None) or {}).get("families", {})
+    return families if gpu.profile_source != "datasheet" and (family in families or family.split("-")[0] in families) else None
+
+
+def tie_band(gpu: GpuSpec, family: str, kv_bytes: float) -> tuple[float, str]:
+    """(band in percent, where it comes from) for plans of cost family `family` reading `kv_bytes`."""
+    if _regime_band(gpu, family) is not None:
+        lo, hi = bands.band(gpu.error_bands, family, kv_bytes, gpu.profile_source)
+        label = bands.BIN_LABELS[min(bands.kv_bin(kv_bytes), len(bands.BIN_LABELS) - 1)]
+        return (hi - lo) / 2.0, f"error band of {family} at {label} KV (half-width)"
+    if gpu.expected_error_pct is not None:
+        return float(gpu.expected_error_pct), "profile expected_error_pct"
+    if gpu.profile_source == "calibrated":
+        fit = _shipped_fit(gpu.name, gpu.source).get(family)
+        if isinstance(fit, dict) and isinstance(fit.get("mape_pct"), (int, float)):
+            return float(fit["mape_pct"]), f"calibration MAPE of {family}"
+    return DEFAULT_TIE_BAND_PCT, "default"

@@ -1,0 +1,57 @@
+"""How long `attnsim plan` takes: CPU milliseconds per workload on one core, over a mixed set.
+
+    PYTHONPATH=. python3 scripts/bench_plan.py [--gpu h200] [--repeat 3]
+
+The set: the oracle study's 136 workloads (uniform batch 1-64, GQA/MQA, d 64/128, 512-512k
+tokens, ragged mixes). Per workload the best of --repeat runs of planner.search (uncached) is
+taken, as process CPU time (the figure is one core's work even when the host is shared). Prints
+the mean, median, p90 and max, and the candidates searched and simulated per workload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from attnsim.planner.oracle import oracle_workloads
+from attnsim.planner.search import search
+from attnsim.simulator.profiles import resolve_gpu
+
+
+def cpu_ms(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gpu", default="h200")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    gpu = resolve_gpu(args.gpu)
+    points = oracle_workloads()
+    search(points[0], gpu)  # imports, profile tables
+    ms, generated, simulated = [], [], []
+    for w in points:
+        ms.append(cpu_ms(lambda: search(w, gpu), args.repeat))
+        result = search(w, gpu)
+        generated.append(result.generated)
+        simulated.append(result.simulated)
+    ms, generated = np.array(ms), np.array(generated)
+    rich = ms[generated >= 50]
+    print(f"{len(points)} workloads on {gpu.name}: {ms.mean():.1f} ms mean, {np.median(ms):.1f} median, "
+          f"{np.percentile(ms, 90):.1f} p90, {ms.max():.1f} max (CPU, one core)")
+    print(f"candidates per workload: {generated.mean():.0f} mean ({generated.min()}..{generated.max()}), "
+          f"simulated {np.mean(simulated):.0f} mean")
+    if len(rich):
+        print(f"workloads with >= 50 candidates: {len(rich)}, {rich.mean():.1f} ms mean, {rich.max():.1f} max")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The planner chooses the model's best plan among its candidates (pruning never drops it), its
+predictions are exactly `predict_one`'s, ties are the plans within the tie band either way, and
+`auto` resolves to the chosen concrete plan for every consumer."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attnsim import strategies
+from attnsim.errors import InputError
+from attnsim.planner import candidates as cand
+from attnsim.planner.search import Evaluator, search
+from attnsim.planner.tieband import DEFAULT_TIE_BAND_PCT, tie_band
+from attnsim.resolve import parse_plan_spec, plan_for, resolve
+from attnsim.simulator import bands
+from attnsim.simulator.hardware import from_name
+from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.predict import predict_one, predict_records
+from attnsim.simulator.profiles import resolve_gpu
+from attnsim.simulator.workload import DecodeWorkload
+
+H200 = resolve_gpu("h200")  # the calibrated profile
+SMALL = (DecodeWorkload.build(1, 32, 8, 128, 4096), DecodeWorkload.build(3, 32, 8, 64, [700, 20000, 3000]),
+         DecodeWorkload.build(16, 32, 32, 128, 2000), DecodeWorkload.build(2, 8, 1, 128, 60000))
+
+
+def every_candidate(workload, gpu) -> dict[str, float]:
+    """Brute force: every candidate and heuristic plan, predicted through the public API."""
+    ev = Evaluator(workload, gpu, PlanConfig())
+    specs = {c.spec for n in strategies.candidates() for c in cand.candidates_for(ev.context(n), {})}
+    specs |= {ev.heuristic(h).spec for h in strategies.HEURISTICS}
+    return {s: predict_one(parse_plan_spec(s)[0], workload, gpu, parse_plan_spec(s)[1]).total_us for s in specs}
+
+
+@pytest.mark.parametrize("workload", SMALL, ids=lambda w: f"b{w.batch}-kv{w.kv_heads}-{w.max_context}")
+def test_the_choice_is_the_best_candidate_and_its_prediction_is_predict_ones(workload):
+    result = search(workload, H200)
+    brute = every_candidate(workload, H200)
+    assert result.chosen.time_us == min(brute.values())
+    assert result.chosen.time_us == brute[result.chosen.spec]  # bit-identical to predict_one of its spec
+    assert [e.time_us for e in result.ranked] == sorted(e.time_us for e in result.ranked)
+    assert result.simulated <= len(brute) and result.generated >= result.simulated - len(strategies.HEURISTICS)
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 6), kv_heads=st.sampled_from([1, 2, 8]), group=st.sampled_from([1, 4, 8]),
+       head_dim=st.sampled_from([64, 128]), contexts=st.lists(st.integers(16, 40000), min_size=1, max_size=6))
+def test_pruning_never_drops_the_best(batch, kv_heads, group, head_dim, contexts):
+    lengths = (contexts * batch)[:batch]
+    workload = DecodeWorkload.build(batch, kv_heads * group, kv_heads, head_dim, lengths)
+    assert search(workload, H200).chosen.time_us == min(every_candidate(workload, H200).values())
+
+
+def test_ties_are_the_plans_within_the_band_either_way():
+    result = search(SMALL[0], H200)
+    band = result.tie_band_pct / 100
+    assert all(abs(e.time_us / result.chosen.time_us - 1) <= band for e in result.ties)
+    assert all(e in result.ties for e in result.ranked[1:] if e.time_us <= result.chosen.time_us * (1 + band))
+    assert result.chosen not in result.ties and result.is_tie(result.chosen)
+
+
+def test_tie_band_comes_from_the_profile():
+    """Per-regime error bands first (half-width), then a stated expected error, then the fit's MAPE."""
+    w = SMALL[0]
+    family, kv = search(w, H200).chosen.family, w.kv_bytes()
+    lo, hi = bands.band(H200.error_bands, family, kv, H200.profile_source)
+    label = bands.BIN_LABELS[bands.kv_bin(kv)]
+    assert tie_band(H200, family, kv) == ((hi - lo) / 2, f"error band of {family} at {label} KV (half-width)")
+    assert tie_band(from_name("h200"), family, kv) == (DEFAULT_TIE_BAND_PCT, "default")  # datasheet figures
+    no_bands = dataclasses.replace(H200, error_bands={})
+    pct, source = tie_band(no_bands, family, kv)
+    assert source == f"calibration MAPE of {family}" and 1.0 < pct < 10.0
+    stated = dataclasses.replace(no_bands, expected_error_pct=7.5)
+    assert tie_band(stated, family, kv) == (7.5, "profile expected_error_pct")
+
+
+def test_auto_resolves_to_the_chosen_plan_for_every_consumer():
+    workload = SMALL[1]
+    chosen = search(workload, H200).chosen
+    resolved = resolve("auto", workload, H200)
+    assert (resolved.strategy.name, resolved.requested, resolved.plan) == (chosen.strategy, "auto", chosen.spec)
+    schedule = plan_for("auto", workload, H200)
+    assert schedule.strategy == chosen.strategy and schedule.grid == chosen.grid
+    record = predict_records(workload, H200, ["auto", "streamk"])[0]
+    assert (record["strategy"], record["plan"], record["time_us"]) == ("auto", chosen.spec, round(chosen.time_us, 3))
+    assert resolve("planner", workload, H200).plan == chosen.spec  # the alias
+
+
+def test_batch_invariant_chunk_depends_on_the_sequence_alone():
+    """The same fixed chunk in every batch; its cost vs the unconstrained choice is reported."""
+    mine = 50_000
+    specs = set()
+    for others in ((), (300,), (100_000, 2000, 7)):
+        workload = DecodeWorkload.build(1 + len(others), 32, 8, 128, [mine, *others])
+        result = search(workload, H200, PlanConfig(batch_invariant=1))
+        assert result.batch_invariant and result.chosen.time_us >= result.unconstrained.time_us
+        specs.add(resolve("auto", workload, H200, PlanConfig(batch_invariant=1)).plan)
+    assert specs == {f"balanced:chunk_tokens={cand.INVARIANT_CHUNK_TILES * 64}"}  # 16 KB K tiles: 64 tokens at d 128
+
+
+def test_pins_restrict_the_search_and_bad_ones_name_their_field():
+    workload = SMALL[0]
+    pinned = search(workload, H200, PlanConfig(grid=132))
+    assert {e.strategy for e in pinned.ranked} <= {"streamk", "hybrid", "balanced"}
+    assert all(dict(e.options).get("grid", 132) == 132 for e in pinned.ranked if e.strategy != "balanced")
+    assert search(workload, H200, names=("flashdecoding",)).chosen.strategy == "flashdecoding"
+    for options, names, field in ((PlanConfig(grid=10_000), ("streamk",), "grid"),
+                                  (PlanConfig(splits=65), None, "splits"),  # 4096 tokens = 64 tiles of 64
+                                  (PlanConfig(), ("torch-flash",), "strategy"),
+                                  (PlanConfig(chunk_tokens=100), None, "chunk_tokens")):
+        with pytest.raises(InputError) as err:
+            search(workload, H200, options, names)
+        assert err.value.field == field
+
+
+def test_the_search_is_bounded():
+    """Candidate sets follow candidates.py's bounds: splits <= one resident wave, grids <= capacity."""
+    workload = SMALL[0]
+    result = search(workload, H200)
+    for e in result.ranked:
+        options = dict(e.options)
+        assert options.get("splits", 1) * 8 <= 396 and options.get("grid", 1) <= 264
+    assert result.generated >= 30

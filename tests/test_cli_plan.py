@@ -1,0 +1,61 @@
+"""`attnsim plan`: the choice as text and as JSON a serving engine can consume; `auto` in predict;
+bad options exit 2 with one line naming the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli_helpers import run_cli
+
+H200 = ["--gpu", "h200"]
+SHAPE = ["--batch", "1", "--q-heads", "32", "--kv-heads", "8", "--context", "4k"]
+
+
+def test_help_has_examples(capsys):
+    code, out, _ = run_cli(["plan", "--help"], capsys)
+    assert code == 0 and "Examples:" in out and "attnsim plan --gpu h200" in out and "--batch-invariant" in out
+
+
+def test_json_is_the_plan_in_full(capsys):
+    code, out, err = run_cli(["plan", *H200, *SHAPE, "--format", "json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    plan = data["plan"]
+    assert plan["spec"].startswith(plan["strategy"]) and plan["time_us"] > 0 and 0 < plan["bw_fraction"] <= 1
+    assert plan["launches"][0]["name"] == "attention" and plan["launches"][0]["grid"] == plan["grid"]
+    assert {"threads", "regs_per_thread", "smem_bytes", "family"} <= set(plan["launches"][0])
+    assert data["tie_band_pct"] > 0 and data["tie_band_source"]
+    assert {h["name"] for h in data["heuristics"]} == {"fa2-rule", "flashinfer-rule", "lean-rule", "sglang-rule",
+                                                      "cutlass-rule"}
+    assert all(h["regret_pct"] >= 0 for h in data["heuristics"]) and data["runners_up"]
+    assert data["baselines"] and all("verdict" in b for b in data["baselines"])
+    assert data["search"]["candidates"] >= 30 and data["workload"]["context"] == 4096
+
+
+def test_table_names_the_choice_and_the_heuristics(capsys):
+    code, out, _ = run_cli(["plan", *H200, *SHAPE], capsys)
+    assert code == 0 and out.startswith("h200") and "chosen:" in out and "tie band:" in out
+    assert "fa2-rule" in out and "cutlass-rule" in out and "searched" in out
+
+
+def test_predict_auto_shows_the_plan_column(capsys):
+    code, out, _ = run_cli(["predict", *H200, *SHAPE, "--strategy", "auto,streamk"], capsys)
+    header, auto_row = out.splitlines()[:2]
+    assert code == 0 and header.split()[:3] == ["gpu", "strategy", "plan"] and auto_row.split()[1] == "auto"
+    code, out, _ = run_cli(["plan", *H200, *SHAPE, "--format", "json"], capsys)
+    assert auto_row.split()[2] == json.loads(out)["plan"]["spec"]
+
+
+@pytest.mark.parametrize("args,field", [
+    (["--strategy", "streamk", "--grid", "999"], "grid"),
+    (["--splits", "1000"], "splits"),
+    (["--strategy", "nope"], "strategy"),
+    (["--strategy", "torch-flash"], "strategy"),
+    (["--format", "csv"], "format"),
+])
+def test_bad_options_exit_2_with_one_line(args, field, capsys):
+    code, out, err = run_cli(["plan", *H200, *SHAPE, *args], capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"attnsim: error: {field}:")
