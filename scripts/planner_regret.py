@@ -24,9 +24,12 @@ def main() -> int:
     ap.add_argument("--gpu", default="h200")
     ap.add_argument("--doc", default=None, help="markdown file whose regret table to replace")
     ap.add_argument("--per-workload", default=None, help="also write the per-workload table (CSV)")
+    ap.add_argument("--replay", default=None, help="a profile (preset or file) to re-run the planner with, scored "
+                                                   "on the measured rows (plans the study did not time count as missing)")
     args = ap.parse_args()
     frame = pd.read_csv(args.csv, dtype={"contexts": str, "options": str, "status": str})
-    table = per_workload(frame, resolve_gpu(args.gpu))
+    replay = resolve_gpu(args.replay) if args.replay else None
+    table = per_workload(frame, resolve_gpu(args.gpu), replay)
     text = markdown(regret_summary(table), acceptance(table))
     print(text)
     if args.per_workload:

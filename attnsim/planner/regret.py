@@ -53,8 +53,13 @@ def method_specs(w: DecodeWorkload, gpu: GpuSpec) -> dict[str, str]:
     return specs
 
 
-def per_workload(df: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
-    """One row per workload: oracle time, each method's time (NaN where not measured), ragged flag."""
+REPLAYED = "planner replayed"  # the planner re-run with another profile, scored on the measured rows
+
+
+def per_workload(df: pd.DataFrame, gpu: GpuSpec, replay: GpuSpec | None = None) -> pd.DataFrame:
+    """One row per workload: oracle time, each method's time (NaN where not measured), ragged flag.
+    With `replay`, also the measured time of the plan the planner chooses with that profile (NaN
+    where the study did not measure that plan)."""
     ok = df[df["status"].astype(str).eq("ok")].copy()
     ok["spec"] = [spec_label(r) for r in ok.to_dict("records")]
     ours = set(strategies.candidates()) | {planned_name()}
@@ -72,13 +77,18 @@ def per_workload(df: pd.DataFrame, gpu: GpuSpec) -> pd.DataFrame:
         by_plan = {fingerprint(s, w, gpu): t for s, t in times.items() if s.partition(":")[0] != planned_name()}
         record.update({m: times.get(s, by_plan.get(fingerprint(s, w, gpu), math.nan)) if s.partition(":")[0] != planned_name()
                        else times.get(s, math.nan) for m, s in method_specs(w, gpu).items()})
+        if replay is not None:
+            spec = cached_search(w, replay, PlanConfig()).chosen.spec
+            record[REPLAYED] = times.get(spec, by_plan.get(fingerprint(spec, w, gpu), math.nan))
+            record["replayed_spec"] = spec
         records.append(record)
     return pd.DataFrame(records)
 
 
 def regret_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per method: workloads measured, mean / p95 / max regret vs the oracle in percent."""
-    methods = [c for c in table.columns if c not in ("workload", "ragged", "tie_band_pct", "oracle_us", "oracle_spec")]
+    methods = [c for c in table.columns
+               if c not in ("workload", "ragged", "tie_band_pct", "oracle_us", "oracle_spec", "replayed_spec")]
     rows = []
     for m in methods:
         regret = (100.0 * (table[m] / table["oracle_us"] - 1.0)).dropna()

@@ -1,0 +1,63 @@
+"""Score the planner offline on an oracle study: the model's pick among the plans the study measured.
+
+    PYTHONPATH=. python3 scripts/oracle_replay.py results/h200/planner_oracle.csv [--gpu h200]
+
+For each workload, every measured plan of our kernels is predicted with the profile (the shipped one by
+default); the plan with the least predicted time is the pick, and its measured time over the best
+measured time is the regret. Candidates the planner itself excludes (persistent grids below one CTA
+per SM, attnsim/planner/candidates.py) are excluded here too. Unlike `planner_regret.py --replay`,
+every workload is scored (the pick is always a measured plan), so this measures the model's ranking
+over the study's dense candidate set rather than the planner's own candidate list.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from attnsim import strategies
+from attnsim.kernels.bench_results import spec_label
+from attnsim.simulator.profiles import resolve_gpu
+from attnsim.validation.compare import predict_measurements
+
+KEY = ["batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype"]
+
+
+def picks(frame: pd.DataFrame, gpu) -> pd.DataFrame:
+    ours = frame[frame["strategy"].isin(strategies.candidates()) & frame["status"].eq("ok")].reset_index(drop=True)
+    rows = predict_measurements(ours, gpu)
+    rows["spec"] = [spec_label(r) for r in rows.to_dict("records")]
+    small = rows["strategy"].map(lambda s: strategies.get(s).in_kernel_reduction) & (rows["grid"] < gpu.sm_count) \
+        & (rows["options"].fillna("").str.contains("grid"))
+    out = []
+    for _, group in rows.groupby(KEY, sort=False):
+        allowed = group[~small.loc[group.index]]
+        pick = allowed.loc[allowed["predicted_us"].idxmin()]
+        best = group["time_us"].min()
+        default = {s: group.loc[group["spec"] == s, "time_us"].min() for s in strategies.default_names()}
+        out.append({"ragged": ";" in str(pick["contexts"]), "pick": pick["spec"], "regret_pct": 100 * (pick["time_us"] / best - 1),
+                    "pick_us": pick["time_us"], **{f"{s}_us": t for s, t in default.items()}})
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("csv")
+    ap.add_argument("--gpu", default="h200")
+    args = ap.parse_args()
+    table = picks(pd.read_csv(args.csv, dtype={"contexts": str, "options": str, "status": str}), resolve_gpu(args.gpu))
+    r = table["regret_pct"]
+    print(f"{len(table)} workloads: regret mean {r.mean():.2f}%, p95 {np.percentile(r, 95):.2f}%, max {r.max():.2f}%")
+    ragged = table[table["ragged"]]
+    for base in strategies.SPEEDUP_BASES:
+        speedup = np.exp(np.log(ragged[f"{base}_us"] / ragged["pick_us"]).mean())
+        print(f"ragged ({len(ragged)}): geomean speedup of the pick over {base}: {speedup:.3f}x")
+    best_default = table[[f"{s}_us" for s in strategies.default_names()]].min(axis=1)
+    worse = 100 * (table["pick_us"] / best_default - 1)
+    print(f"pick slower than the best default: {int((worse > 0).sum())} workloads, worst {worse.max():.1f}%")
+
+
+if __name__ == "__main__":
+    main()
