@@ -92,7 +92,7 @@ def main() -> None:
         for spec in SPECS:
             name, _, options = spec.partition(":")
             match = frame[(frame["strategy"] == name) & (frame["options"].fillna("") == options)
-                          & (frame["batch"] == w.batch) & (frame["q_heads"] == w.q_heads)
+                          & (frame["batch"] == w.batch) & (frame["q_heads"] == w.q_heads) & (frame["kv_heads"] == w.kv_heads)
                           & (frame["head_dim"] == w.head_dim) & (frame["context"] == w.max_context)]
             row = {"batch": w.batch, "q_heads": w.q_heads, "kv_heads": w.kv_heads, "head_dim": w.head_dim,
                    "context": w.max_context, "spec": spec, "empty_kernel_us": round(empty_us, 2)}
