@@ -136,12 +136,23 @@ def measure_kernel_points(gpu, workloads, timer, device_name: str, peak_gbps: fl
     kernels, checks = {}, []
     for workload in workloads:
         for name in (n for n in names if strategies.get(n).kernel):
+            if resolved_key(name, workload, gpu) in kernels:
+                continue  # one compiled shape serves many workloads: prepare (and cross-check) it once
             launcher = prepare(name, workload, gpu)
             key = launcher_key(launcher)
-            if key not in kernels:
-                kernels[key] = resources_record(launcher.resources)
-                checks.append({"kernel": key, **crosscheck_occupancy(gpu, launcher)})
+            kernels[key] = resources_record(launcher.resources)
+            checks.append({"kernel": key, **crosscheck_occupancy(gpu, launcher)})
     return frame.to_dict("records"), kernels, checks
+
+
+def resolved_key(name: str, workload: DecodeWorkload, gpu) -> str:
+    """The compiled-shape key the resolver gives `name` on `workload`, before anything is compiled."""
+    from attnsim.resolve import kernel_key, resolve
+
+    resolved = resolve(name, workload, gpu)
+    config = resolved.config
+    return kernel_key(resolved.strategy.kernel.name, workload, config.kv_tile_tokens, config.num_warps,
+                      config.num_stages)
 
 
 def launcher_key(launcher) -> str:
