@@ -18,7 +18,7 @@ import functools
 
 from attnsim.simulator import bands
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.profile_io import read_profile_document, shipped_profile_path
+from attnsim.simulator.profile_io import shipped_document, shipped_profile_path
 
 DEFAULT_TIE_BAND_PCT = 3.0
 
@@ -26,10 +26,9 @@ DEFAULT_TIE_BAND_PCT = 3.0
 @functools.lru_cache(maxsize=16)
 def _shipped_fit(gpu_name: str, source: str) -> dict:
     """The fit report of the shipped profile that `gpu` was loaded from ({} if it was not)."""
-    path = shipped_profile_path(gpu_name)
-    if path is None:
+    if shipped_profile_path(gpu_name) is None:
         return {}
-    doc = read_profile_document(path)
+    doc = shipped_document(gpu_name)
     return doc.get("fit", {}) if doc["gpu"].get("source") == source else {}
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from importlib import resources
@@ -100,6 +101,17 @@ def fit_mape_pct(doc: dict) -> float | None:
     fits = [f for f in doc.get("fit", {}).values() if isinstance(f, dict) and {"mape_pct", "points"} <= f.keys()]
     points = sum(f["points"] for f in fits)
     return sum(f["mape_pct"] * f["points"] for f in fits) / points if points else None
+
+
+@functools.lru_cache(maxsize=8)
+def shipped_document(preset_name: str) -> dict:
+    """The packaged profile document of a preset, parsed and checked once per process (0.5-1.6 MB of
+    JSON: resolving one GPU used to read the shipped profiles up to four times). Read-only by
+    convention, as GpuSpecs are."""
+    path = shipped_profile_path(preset_name)
+    if path is None:
+        raise InputError("gpu", f"no measured profile ships for {preset_name}")
+    return read_profile_document(path)
 
 
 def shipped_profile_path(preset_name: str) -> Path | None:

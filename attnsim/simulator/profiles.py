@@ -23,7 +23,7 @@ from attnsim.simulator import hardware
 from attnsim.simulator.hardware import GpuSpec, spec_from_dict
 from attnsim.simulator.profile_io import (SHIPPED, check_profile_document, fit_mape_pct, is_profile_document,
                                           load_profile, read_json, read_profile_document, save_profile,
-                                          shipped_profile_path)
+                                          shipped_document, shipped_profile_path)
 from attnsim.simulator.transfer import transfer_profile
 
 
@@ -39,7 +39,7 @@ def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
         return spec
     shipped = shipped_profile_path(spec.name)
     if shipped is not None:
-        return complete_families(load_profile(shipped))
+        return complete_families(spec_from_dict(shipped_document(spec.name)["gpu"], str(shipped)))
     source = closest_calibrated(spec)
     return spec if source is None else complete_families(transfer_from(source, spec.name)[0])
 
@@ -88,7 +88,7 @@ def transfer_from(source: str, target: str) -> tuple[GpuSpec, dict]:
     """(spec, report): the calibrated profile `source` (a preset with a shipped profile, e.g. "h100", or a
     profile file) transferred to the datasheet of the preset `target`."""
     path, name = _source_profile(source)
-    doc = read_profile_document(path)
+    doc = shipped_document(name) if name in SHIPPED else read_profile_document(path)
     source_spec = spec_from_dict(doc["gpu"], str(path))
     return transfer_profile(source_spec, hardware.from_name(target), name, fit_mape_pct(doc))
 
@@ -132,7 +132,7 @@ def _source_profile(source: str) -> tuple[Path, str]:
 
 @functools.lru_cache(maxsize=8)
 def _shipped_families(preset_name: str) -> frozenset[str]:
-    return frozenset(read_profile_document(shipped_profile_path(preset_name))["gpu"].get("cost", {}))
+    return frozenset(shipped_document(preset_name)["gpu"].get("cost", {}))
 
 
 def _cc_number(spec: GpuSpec) -> int:
