@@ -131,7 +131,7 @@ def estimate_seconds(points: list[DecodeWorkload], names, timer: TimerConfig = T
     cuDNN graph build per shape, a fixed start (imports, the first Triton compiles, membw, K/V pool)
     and `compile_s` per further kernel variant a serving point compiles (page size, q_len, fp8).
     On the H100 (2026-11-25) the quick sweep's rows took 35-100 ms each after their first call."""
-    from attnsim.kernels.bench import applicable
+    from attnsim.kernels.bench import applicable, spec_name
     from attnsim.kernels.timing import expected_calls
 
     from attnsim.simulator.partition.common import query_tile_rows
@@ -146,5 +146,5 @@ def estimate_seconds(points: list[DecodeWorkload], names, timer: TimerConfig = T
         total_ms += len(runs) * (calls * (kernel_us + 100.0) / 1e3 + overhead_ms)
         total_ms += 10 * w.kv_bytes() / (read_gbps * 1e6)
         # a library that builds a graph per shape (cuDNN) on its first call
-        total_ms += library_first_call_s * 1e3 * sum(strategies.get(s.partition(":")[0]).baseline for s in runs)
+        total_ms += library_first_call_s * 1e3 * sum(strategies.get(spec_name(s)).baseline for s in runs)
     return total_ms / 1e3
