@@ -5,7 +5,9 @@ strategy up here instead of keying its name in tables of their own. Adding a str
 file in `simulator/partition/`, one `register(...)` below, and a kernel file if it runs one.
 
 An entry says
-- how it plans (`partition`) and which user options it accepts (`options`: splits, grid, ...);
+- how it plans (`partition`) and the type of the options it accepts (`options_type`: one class per
+  kind of plan in simulator/partition/options.py, so a strategy cannot be handed a field it does not
+  declare);
 - which cost families its launches use, which parameters calibration fits in each
   (`families`), and fixed ones (`fixed_params`, e.g. the stream-K kernel's merge fan-in);
 - the Triton kernel that runs it (`kernel`: module, jit function, default warps and stages), or the
@@ -13,9 +15,10 @@ An entry says
 - whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
   the plan, not of the name;
 - presentation: colour, a one-line summary, and whether `predict` shows it by default;
-- for the planner (attnsim/planner): which options it sweeps (`search`), and for `auto` the
-  function that resolves it to another entry's concrete plan (`choose`). HEURISTICS below names the
-  production rules the planner reports against, as data (label, the entry they pick options for).
+- for the planner (attnsim/planner): which options it sweeps (`search`); `planned` marks `auto`, the
+  entry the planner resolves to another entry's concrete plan (attnsim.planner.make_plan). HEURISTICS
+  below names the production rules the planner reports against, as data (label, the entry they pick
+  options for).
 
 Nothing here imports torch or triton: kernels are named by module path and loaded by the launcher.
 """
@@ -26,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from attnsim.errors import InputError
-from attnsim.simulator.partition import auto, balanced, fa2, flashdecoding, hybrid, streamk, torch_cudnn, torch_flash
+from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, streamk, torch_cudnn, torch_flash
+from attnsim.simulator.partition import options as opts
 
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
@@ -57,7 +61,7 @@ class Strategy:
     partition: Callable | None  # (workload, gpu, PlanConfig) -> Schedule; None: not modelled yet
     families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cost family -> fitted params
     fixed_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    options: frozenset[str] = frozenset()  # PlanConfig fields a user may set: splits, grid, ...
+    options_type: type[opts.Options] = opts.Options  # what a user (or a recorded row) may set
     kernel: KernelSpec | None = None
     sdpa_backend: str | None = None  # torch.nn.attention.SDPBackend member of a PyTorch baseline
     in_kernel_reduction: bool = False
@@ -70,17 +74,21 @@ class Strategy:
     # Option variants timed on the small-output part of the calibration set ("grid=33"), so the fit sees
     # the regimes the planner searches (a few CTAs, each latency-bound), not only the default plan's.
     calibration_options: tuple[str, ...] = ()
-    # (workload, gpu, PlanConfig) -> (strategy name, PlanConfig): resolves to another entry's plan (`auto`)
-    choose: Callable | None = None
+    planned: bool = False  # the planner chooses another entry's concrete plan for it (`auto`)
     max_head_dim: int | None = None  # a library's limit: larger head dims are refused (its plan raises)
 
     @property
+    def options(self) -> frozenset[str]:
+        """The plan options it takes beyond our kernels' shape: splits, grid, ..."""
+        return frozenset(self.options_type.names()) - frozenset(opts.KERNEL_FIELDS)
+
+    @property
     def predictable(self) -> bool:
-        return self.partition is not None
+        return self.partition is not None or self.planned
 
     @property
     def runnable(self) -> bool:
-        return self.kernel is not None or self.sdpa_backend is not None or self.choose is not None
+        return self.kernel is not None or self.sdpa_backend is not None or self.planned
 
     def takes(self, head_dim: int) -> bool:
         """Whether this strategy runs (and its plan models) `head_dim` at all."""
@@ -203,44 +211,44 @@ STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_
 
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
-    families={"fa2": STREAMING + SERVING}, kernel=FA2_KERNEL,
+    families={"fa2": STREAMING + SERVING}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
     flashdecoding.partition, families={"flashdecoding": STREAMING + SERVING, "flashdecoding-combine": COMBINE},
-    options=frozenset({"splits"}), kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd"),
+    options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd"),
     search=("splits",), calibration_options=("splits=1", "splits=2", "splits=4", "splits=8", "splits=16")))
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA", streamk.partition,
     families={"streamk": STREAMING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
-    options=frozenset({"grid"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
+    options_type=opts.GridOptions, kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
     search=("grid",), calibration_options=("grid=33", "grid=66", "grid=132")))
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
-    options=frozenset({"grid", "dp_outputs"}), kernel=STREAMK_KERNEL, in_kernel_reduction=True, calibrate=True,
+    options_type=opts.HybridOptions, kernel=STREAMK_KERNEL, in_kernel_reduction=True, calibrate=True,
     color="#C44E52", aliases=("dp-sk",), search=("grid", "dp_outputs")))
 register(Strategy(
     "balanced", "balanced split-KV (FlashInfer's planner): per-sequence splits of one chunk size sized to "
     "the resident grid, longest first; runs the FlashDecoding kernels", balanced.partition,
-    options=frozenset({"grid", "chunk_tokens"}), kernel=SPLIT_KERNEL, calibrate=True, color="#64B5CD",
+    options_type=opts.ChunkOptions, kernel=SPLIT_KERNEL, calibrate=True, color="#64B5CD",
     aliases=("balanced-split",), search=("chunk_tokens",)))
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
     families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING},
-    options=frozenset({"splits"}), sdpa_backend="FLASH_ATTENTION", baseline=True, calibrate=True,
+    options_type=opts.LibrarySplitOptions, sdpa_backend="FLASH_ATTENTION", baseline=True, calibrate=True,
     color="#8172B3"))
 register(Strategy(
     "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline): 16-row q-blocks x 128-token KV tiles, power-of-two "
     "KV splits up to 2 x SMs CTAs, a reduction launch per (sequence, q-head)", torch_cudnn.partition,
     families={"torch-cudnn-d64": STREAMING, "torch-cudnn-d128": STREAMING, "torch-cudnn-combine": COMBINE},
-    options=frozenset({"splits"}), max_head_dim=torch_cudnn.MAX_HEAD_DIM,
+    options_type=opts.LibrarySplitOptions, max_head_dim=torch_cudnn.MAX_HEAD_DIM,
     sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860"))
 register(Strategy(
     "auto", "the planner's choice (attnsim/planner): every candidate plan of our kernels searched with the "
-    "model, the fastest predicted one runs; batch_invariant=1 pins a fixed chunk", auto.partition,
-    options=frozenset({"batch_invariant"}), choose=auto.choose, color="#2CA02C", aliases=("planner",)))
+    "model, the fastest predicted one runs; batch_invariant=1 pins a fixed chunk", None,
+    options_type=opts.PlannerOptions, planned=True, color="#2CA02C", aliases=("planner",)))
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from attnsim.planner.oracle import oracle_workloads
+from attnsim.validation.planner_oracle import oracle_workloads
 from attnsim.planner.search import search
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 
 
 def cpu_ms(fn, repeat: int) -> float:

@@ -37,7 +37,7 @@ def sweep():
 def run(cases, gpu, clock=time.process_time) -> float:
     """Seconds to plan and simulate every case once (CPU time of this process by default, which
     other load on the machine disturbs less than wall time)."""
-    from attnsim.simulator.predict import predict_one
+    from attnsim.predict import predict_one
 
     start = clock()
     for strategy, workload in cases:

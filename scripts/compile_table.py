@@ -8,10 +8,10 @@ compile (no launch) and read threads, registers and shared memory from the compi
 specialises integer arguments equal to 1, so `group` is compiled both as 1 and as 2 and the larger
 register count is kept. Compiles run in parallel processes (each owns a CUDA context).
 
-Serving variants (issue 13), at head_dim 128 (the serving models'): every page size, an fp8 cache
-(contiguous and in 16-token pages), verify blocks q_len {2, 4, 8, 16} at groups 4 and 8 (query
-rows 8..128), and verify on 16-token pages with and without fp8; keys carry the variant (attnsim.resolve.kernel_key), others fall back to the decode
-kernel's entry.
+Serving variants (issues 13, 17), at head_dim 64 and 128 (the serving models'): every page size in
+both KV dtypes, an fp8 cache, verify blocks q_len {2, 4, 8, 16} at groups 4 and 8 (query rows
+8..128), and verify on 16-token pages with and without fp8; keys carry the variant
+(attnsim.plans.resources.Variant), others fall back to their closest compiled siblings.
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ from concurrent.futures import ProcessPoolExecutor
 HEAD_DIMS = (32, 64, 128, 256)
 DTYPES = ("float16", "bfloat16")
 GROUPS = (8, 32, 64)  # query-tile rows 16, 32, 64
-# (group, q_len, page_size, kv_dtype) at head_dim 128
-SERVING_VARIANTS = ([(8, 1, page, "") for page in (16, 32, 64, 128, 256)] + [(8, 1, page, "fp8") for page in (0, 16)]
+PAGE_SIZES = (16, 32, 64, 128, 256)
+SERVING_HEAD_DIMS = (64, 128)  # the serving models' (Llama, Qwen, Mistral: 128; GPT-OSS, Falcon-7B: 64)
+# (group, q_len, page_size, kv_dtype) at SERVING_HEAD_DIMS: paged decode in both KV dtypes at 16 and 64
+# query-tile rows, fp8 contiguous at 16/32/64 rows, verify blocks (contiguous and 16-token pages)
+SERVING_VARIANTS = ([(group, 1, page, kv) for group in (8, 64) for page in PAGE_SIZES for kv in ("", "fp8")]
+                    + [(group, 1, 0, "fp8") for group in (8, 32, 64)]
                     + [(group, q, 0, "") for group in (4, 8) for q in (2, 4, 8, 16)]
-                    + [(8, q, 16, kv) for kv in ("", "fp8") for q in (2, 4, 8, 16)])  # verify on 16-token pages
+                    + [(8, q, 16, kv) for kv in ("", "fp8") for q in (2, 4, 8, 16)])
 
 
 def _workload(head_dim, dtype, group, q_len=1, page_size=0, kv_dtype=""):
@@ -43,15 +47,12 @@ def compile_one(job) -> dict:
     import torch
 
     from attnsim import strategies
-    from attnsim.kernels.launch import compile_attention, kernel_shape
-    from attnsim.resolve import kernel_key, resolve
+    from attnsim.kernels.launch import compile_attention
 
     strategy, head_dim, dtype, group, *serving = job
     workload = _workload(head_dim, dtype, group, *serving)
     spec = strategies.get(strategy)
-    config = resolve(strategy, workload, _gpu()).config
-    shape = kernel_shape(workload, config)
-    key = kernel_key(spec.kernel.name, workload, shape.block_n, shape.num_warps, shape.num_stages)
+    shape, key = variant_shape(strategy, workload)
     try:
         regs, smem, threads = 0, 0, 0
         for g in (1, 2):  # Triton specialises group == 1
@@ -70,8 +71,8 @@ def compile_combine(job) -> dict:
 
     from attnsim.kernels.flash_decoding import combine_kernel
     from attnsim.kernels.plan_tables import merge_block
-    from attnsim.resolve import COMBINE_KERNEL, COMBINE_WARPS, kernel_key
-    from attnsim.simulator.partition.common import query_tile_rows
+    from attnsim.plans.resources import COMBINE_WARPS, combine_variant
+    from attnsim.simulator.workload import query_tile_rows
 
     head_dim, dtype, group, *serving = job
     workload = _workload(head_dim, dtype, group, *serving)
@@ -84,9 +85,22 @@ def compile_combine(job) -> dict:
                                      HEAD_DIM=head_dim, Q_LEN=ql, num_warps=COMBINE_WARPS, num_stages=1)
     compiled = compiled.result() if hasattr(compiled, "result") else compiled
     compiled._init_handles()
-    return {"key": kernel_key(COMBINE_KERNEL, workload, 0, COMBINE_WARPS, 1), "threads": 32 * COMBINE_WARPS,
+    return {"key": combine_variant(workload).key, "threads": 32 * COMBINE_WARPS,
             "regs_per_thread": compiled.n_regs, "smem_bytes": compiled.metadata.shared,
             "spills": int(compiled.n_spills)}
+
+
+def variant_shape(strategy: str, workload):
+    """(launch.KernelShape, variant key) of `strategy`'s kernel on `workload` at the resolver's defaults."""
+    from attnsim import strategies
+    from attnsim.kernels.launch import kernel_shape
+    from attnsim.plans.plan import options_for, plan_config
+    from attnsim.plans.resources import variant
+
+    spec = strategies.get(strategy)
+    config, _ = plan_config(spec, workload, _gpu(), options_for(spec, None))
+    shape = kernel_shape(workload, config)
+    return shape, variant(spec.kernel.name, workload, shape.block_n, shape.num_warps, shape.num_stages).key
 
 
 def _gpu():
@@ -106,7 +120,8 @@ def main() -> None:
 
     kernels = {strategies.get(n).kernel.name: n for n in strategies.ours()}  # one strategy per kernel
     jobs = [(s, d, t, g) for s in kernels.values() for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
-    jobs += [(s, 128, t, *v) for s in kernels.values() for t in DTYPES for v in SERVING_VARIANTS]
+    jobs += [(s, d, t, *v) for s in kernels.values() for d in SERVING_HEAD_DIMS for t in DTYPES
+             for v in SERVING_VARIANTS]
     combine_jobs = [(d, t, g) for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
     combine_jobs += [(128, t, *v) for t in DTYPES for v in SERVING_VARIANTS if v[1] > 1]
     start = time.time()

@@ -25,10 +25,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compile_table import DTYPES, SERVING_VARIANTS, _gpu, _workload  # noqa: E402
+from compile_table import DTYPES, SERVING_HEAD_DIMS, SERVING_VARIANTS, _workload, variant_shape  # noqa: E402
 
 TRITON_DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float8_e4m3fn": "fp8e4nv"}
-CHECK = [(kernel, dtype, group) for kernel in ("fa2", "flashdecoding", "streamk") for dtype in DTYPES
+CHECK = [(kernel, 128, dtype, group) for kernel in ("fa2", "flashdecoding", "streamk") for dtype in DTYPES
          for group in (8, 64)]
 
 
@@ -70,11 +70,10 @@ def _resources(strategy: str, workload) -> tuple[str, dict]:
     from triton.compiler import ASTSource
 
     from attnsim import strategies
-    from attnsim.kernels.launch import jit_function, kernel_shape
-    from attnsim.resolve import kernel_key, resolve
+    from attnsim.kernels.launch import jit_function
 
     spec = strategies.get(strategy)
-    shape = kernel_shape(workload, resolve(strategy, workload, _gpu()).config)
+    shape, key = variant_shape(strategy, workload)
     fn = jit_function(spec.kernel)
     regs = smem = stack = 0
     for group in (1, workload.group):
@@ -84,7 +83,6 @@ def _resources(strategy: str, workload) -> tuple[str, dict]:
                                   options={"num_warps": shape.num_warps, "num_stages": shape.num_stages})
         r, s = _cubin_usage(compiled.asm["cubin"])
         regs, stack, smem = max(regs, r), max(stack, s), max(smem, compiled.metadata.shared)
-    key = kernel_key(spec.kernel.name, workload, shape.block_n, shape.num_warps, shape.num_stages)
     return key, {"threads": 32 * shape.num_warps, "regs_per_thread": regs, "smem_bytes": smem, "spills": int(stack > 0)}
 
 
@@ -104,8 +102,13 @@ def _cubin_usage(cubin: bytes) -> tuple[int, int]:
 
 
 def _job(job):
-    strategy, dtype, group, *serving = job
-    return _resources(strategy, _workload(128, dtype, group, *serving))
+    strategy, head_dim, dtype, group, *serving = job
+    return _resources(strategy, _workload(head_dim, dtype, group, *serving))
+
+
+def _missing(jobs, known: dict) -> list:
+    """The jobs whose variant key the table lacks (keys are cheap; compiles are seconds each)."""
+    return [j for j in jobs if variant_shape(j[0], _workload(j[1], *j[2:]))[1] not in known]
 
 
 def main() -> None:
@@ -116,7 +119,9 @@ def main() -> None:
     import triton
 
     doc = json.loads(Path(args.table).read_text())
-    jobs = [(s, t, *v) for s in ("fa2", "flashdecoding", "streamk") for t in DTYPES for v in SERVING_VARIANTS]
+    jobs = _missing([(s, d, t, *v) for s in ("fa2", "flashdecoding", "streamk") for d in SERVING_HEAD_DIMS
+                     for t in DTYPES for v in SERVING_VARIANTS], doc["kernels"])
+    print(f"{len(jobs)} serving variants to compile", flush=True)
     with ProcessPoolExecutor(args.jobs) as pool:
         for key, got in pool.map(_job, CHECK):
             want = doc["kernels"][key]

@@ -34,7 +34,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from attnsim.kernels.bench_inputs import KvPool, make_query
+from attnsim.bench.inputs import KvPool, make_query
 from attnsim.kernels.torch_baselines import SdpaLauncher
 from attnsim.simulator.workload import DecodeWorkload
 

@@ -47,7 +47,7 @@ def threshold_points() -> list[tuple]:
 def plan_check(rows: list[dict], gpu_name: str = "h200") -> str:
     """Per captured cuDNN call: bh, n_blocks, the launches and splits measured and planned; then the
     mismatches (where the plan's rule must change)."""
-    from attnsim.resolve import plan_for
+    from attnsim.planner.choose import make_plan
     from attnsim.simulator.hardware import from_name
     from attnsim.simulator.partition import torch_cudnn
     from attnsim.simulator.workload import DecodeWorkload
@@ -59,7 +59,7 @@ def plan_check(rows: list[dict], gpu_name: str = "h200") -> str:
     lines, bad = ["   b  hq/hkv    d   context   bh  n_blk | measured launches:splits | planned"], 0
     for key, call in calls.items():
         w = DecodeWorkload.build(*key[:5], dtype=key[5])
-        sched = plan_for("torch-cudnn", w, gpu)
+        sched = make_plan("torch-cudnn", w, gpu).schedule
         measured, planned = (len(call), int(call[0]["grid_x"])), (len(sched.launches), sched.splits)
         bad += measured != planned
         bh = w.batch * w.kv_heads * torch_cudnn.q_blocks(w)
@@ -72,8 +72,8 @@ def plan_check(rows: list[dict], gpu_name: str = "h200") -> str:
 def time_points(points: list[tuple], out_csv, gpu_name: str = "h200"):
     """do_bench each point with cuDNN, as `attnsim bench` does (checked against a float64 reference,
     L2 flushed, CUDA-graph replay); rows in the bench CSV format."""
-    from attnsim.kernels.bench_run import run_bench_to_csv
-    from attnsim.simulator.profiles import resolve_gpu
+    from attnsim.bench.run import run_bench_to_csv
+    from attnsim.profiles import resolve_gpu
     from attnsim.simulator.workload import DecodeWorkload
 
     workloads = [DecodeWorkload.build(*p[:5], dtype=p[5]) for p in points]

@@ -19,7 +19,7 @@ import pandas as pd
 from attnsim.fileio import write_text
 from attnsim.simulator.hardware import from_name
 from attnsim.simulator.profile_io import read_profile_document, shipped_profile_path
-from attnsim.simulator.profiles import complete_families, resolve_gpu, transfer_from
+from attnsim.profiles import complete_families, resolve_gpu, transfer_from
 from attnsim.validation.bands import cv_coverage, error_bands
 from attnsim.validation.compare import predict_measurements
 from attnsim.validation.measurements import load_measurements

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from triton.testing import do_bench
 
-from attnsim.kernels.launch import prepare
+from attnsim.kernels.launch import launcher_for
 from attnsim.kernels.reference import attention_reference, max_relative_error
 from attnsim.simulator.hardware import from_name
 from attnsim.simulator.partition.common import PlanConfig, fa2_block_n
@@ -80,7 +80,7 @@ def sdpa_flash(q, k, v):
 def measure(strategy, w, q, k, v, ref, config=None, num_warps=None, num_stages=None) -> dict:
     """Prepare, check (NaN-poisoned output, twice), time; one row."""
     config = dataclasses.replace(config or PlanConfig(), num_warps=num_warps, num_stages=num_stages)
-    launcher = prepare(strategy, w, GPU, config)
+    launcher = launcher_for(strategy, w, GPU, config)
     out = torch.full_like(q, float("nan"))
     err = max(max_relative_error(launcher.run(q, k, v, out), ref) for _ in range(2)) if ref is not None else math.nan
     t = bench_us(lambda: launcher.run(q, k, v, out))

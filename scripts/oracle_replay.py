@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from attnsim import strategies
-from attnsim.kernels.bench_results import spec_label
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.bench.results import spec_label
+from attnsim.profiles import resolve_gpu
 from attnsim.validation.compare import predict_measurements
 
 KEY = ["batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype"]

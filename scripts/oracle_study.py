@@ -1,5 +1,5 @@
 """The planner's oracle study on the GPU: time the dense candidate set of every oracle workload
-(attnsim/planner/oracle.py) and write a bench CSV (results/h200/planner_oracle.csv).
+(attnsim/validation/planner_oracle.py) and write a bench CSV (results/h200/planner_oracle.csv).
 
     PYTHONPATH=. python3 scripts/oracle_study.py --estimate              # rows and rough duration, no GPU
     PYTHONPATH=. python3 scripts/oracle_study.py --out $OUT/planner_oracle.csv [--resume] [--limit N]
@@ -16,10 +16,11 @@ import argparse
 import sys
 import time
 
-from attnsim.kernels.bench_results import estimate_seconds, failures, summary
+from attnsim.bench.harness import estimate_seconds
+from attnsim.bench.results import failures, summary
 from attnsim.kernels.timing import TimerConfig
-from attnsim.planner.oracle import oracle_candidates, oracle_workloads
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.validation.planner_oracle import oracle_candidates, oracle_workloads
+from attnsim.profiles import resolve_gpu
 
 TIMER = TimerConfig(warmup_ms=10.0, rep_ms=10.0)
 
@@ -42,7 +43,7 @@ def main() -> int:
           f"{time.monotonic() - started:.0f} s; estimated {seconds / 60:.1f} min of timing", flush=True)
     if args.estimate:
         return 0
-    from attnsim.kernels.bench_run import run_bench_to_csv
+    from attnsim.bench.run import run_bench_to_csv
 
     names = tuple(dict.fromkeys(s for c in candidates.values() for s in c))
     last = [time.monotonic()]

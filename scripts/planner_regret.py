@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnsim.planner.regret import acceptance, markdown, per_workload, regret_summary, replace_table
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.validation.planner_regret import acceptance, markdown, per_workload, regret_summary, replace_table
+from attnsim.profiles import resolve_gpu
 
 
 def main() -> int:

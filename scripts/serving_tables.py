@@ -16,8 +16,8 @@ import argparse
 
 import pandas as pd
 
-from attnsim.kernels.bench_results import with_serving_columns
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.bench.results import with_serving_columns
+from attnsim.profiles import resolve_gpu
 from attnsim.validation.compare import predict_measurements
 
 TWIN_KEYS = ["strategy", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype"]

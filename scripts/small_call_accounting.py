@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from attnsim.kernels import bench_inputs as inputs
-from attnsim.kernels.bench import BenchConfig, default_prepare, run_sweep, timed_call
+from attnsim.bench import inputs
+from attnsim.bench.harness import BenchConfig, default_prepare, run_sweep, timed_call
 from attnsim.kernels.timing import TimerConfig, time_us
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
 SHAPES = [(1, 32, 8, 128, 1024), (1, 32, 8, 128, 4096), (1, 32, 8, 128, 16384), (1, 32, 32, 128, 4096),
@@ -80,7 +80,7 @@ def main() -> None:
     args = ap.parse_args()
     gpu = resolve_gpu(args.gpu)
     points = [DecodeWorkload.build(*s[:4], s[4]) for s in SHAPES]
-    from attnsim.kernels.calibrate_gpu import measure_launch_overhead_us
+    from attnsim.bench.calibration import measure_launch_overhead_us
 
     timer = TimerConfig()
     empty_us = measure_launch_overhead_us(timer)

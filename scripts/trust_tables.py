@@ -12,7 +12,7 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.simulator.profile_io import load_profile
-from attnsim.simulator.profiles import resolve_gpu, transfer_from
+from attnsim.profiles import resolve_gpu, transfer_from
 from attnsim.validation.bands import covered
 from attnsim.validation.compare import error_metrics, predict_measurements
 from attnsim.validation.measurements import load_measurements

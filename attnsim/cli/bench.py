@@ -10,8 +10,8 @@ from attnsim.cli.options import gpu_option, gpu_spec
 from attnsim import limits
 from attnsim.errors import InputError
 from attnsim.pathcheck import check_output_file
-from attnsim.kernels import bench, bench_results
-from attnsim.kernels.sweep import DEFAULT_MAX_KV_GB, SERVING_MAX_KV_GB, SERVING_SWEEPS, SWEEPS, padded_kv_bytes, sweep
+from attnsim.bench import harness as bench, results as bench_results
+from attnsim.bench.sweep import DEFAULT_MAX_KV_GB, SERVING_MAX_KV_GB, SERVING_SWEEPS, SWEEPS, padded_kv_bytes, sweep
 from attnsim.kernels.timing import DEFAULT_REP_MS, DEFAULT_WARMUP_MS, TimerConfig
 from attnsim.units import parse_size
 
@@ -90,7 +90,7 @@ def bench_command(gpu, calibration, quick, sweep_name, strategy_text, dtype, out
     if estimate:
         click.echo(_estimate_text(points, chosen, timer))
         return
-    from attnsim.kernels.bench_run import require_cuda, run_bench_to_csv
+    from attnsim.bench.run import require_cuda, run_bench_to_csv
 
     check_output_file(out_path, "out", (".csv",), "CSV")
     spec = gpu_spec(gpu, calibration)
@@ -128,7 +128,7 @@ def _estimate_text(points, names, timer: TimerConfig) -> str:
     pairs = sum(len(bench.applicable(names, w)) for w in points)
     ragged = sum(w.is_ragged for w in points)
     biggest = max((padded_kv_bytes(w) for w in points), default=0)
-    seconds = bench_results.estimate_seconds(points, names, timer)
+    seconds = bench.estimate_seconds(points, names, timer)
     return (f"{len(points)} points ({len(points) - ragged} uniform, {ragged} ragged) x {len(names)} strategies "
             f"= {pairs} timed runs; largest K+V {biggest / 1e9:.1f} GB; "
             f"timer {timer.name}, warmup {timer.warmup_ms:g} ms, rep {timer.rep_ms:g} ms; "

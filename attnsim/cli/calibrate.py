@@ -78,7 +78,7 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
         _quick(base, out_path, from_data, transfer_from, rep_ms)
         return
     if transfer_from:
-        from attnsim.simulator.profiles import write_transferred_profile
+        from attnsim.profiles import write_transferred_profile
 
         spec = write_transferred_profile(transfer_from, base.name, out_path)
         click.echo(f"wrote {out_path}: {spec.source} (expected error ~{spec.expected_error_pct:.0f}%)")
@@ -112,7 +112,7 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
 def _added_points(path) -> list[dict]:
     """The ok rows of a bench CSV as calibration points (each row records its kernel's resources);
     missing values as None, so the profile's calibration data stays plain JSON."""
-    from attnsim.kernels.bench_results import load_previous
+    from attnsim.bench.results import load_previous
 
     rows = load_previous(path)
     if rows.empty:
@@ -123,13 +123,13 @@ def _added_points(path) -> list[dict]:
 def _quick(base, out_path, from_data, transfer_from, rep_ms) -> None:
     """--quick: the target's bandwidth curve and launch overhead (measured now, or from --from-data)
     applied to a transfer of another GPU's calibrated profile (attnsim.simulator.quick)."""
-    from attnsim.simulator.profiles import quick_source, transfer_from as transfer
+    from attnsim.profiles import quick_source, transfer_from as transfer
 
     source = transfer_from or quick_source(base)
     doc = _data_document(from_data, "calibrate --quick", lambda: _measure_quick(base, rep_ms))
     device, _ = check_calibration_data(doc, from_data or "the measurements", keys=QUICK_KEYS)
     data = doc["calibration_data"]
-    from attnsim.simulator.profiles import source_profile_path
+    from attnsim.profiles import source_profile_path
     from attnsim.simulator.quick import quick_profile
 
     transferred, report = transfer(source, base.name)
@@ -144,7 +144,7 @@ def _quick(base, out_path, from_data, transfer_from, rep_ms) -> None:
 
 
 def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
-    from attnsim.kernels import calibrate_gpu as cal
+    from attnsim.bench import calibration as cal
     from attnsim.kernels.timing import TimerConfig
 
     timer = TimerConfig(warmup_ms=10.0, rep_ms=min(rep_ms, 10.0))
@@ -157,7 +157,7 @@ def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
 
 def _check_transfer_source(source: str) -> None:
     """--transfer-from names a preset that ships a profile, or a profile file (format and version checked)."""
-    from attnsim.simulator.profiles import source_profile_path
+    from attnsim.profiles import source_profile_path
 
     try:
         read_profile_document(source_profile_path(source), "transfer-from")
@@ -188,7 +188,7 @@ def _read_data(path) -> dict:
 
 
 def _measure(base, rep_ms) -> tuple[dict, dict]:
-    from attnsim.kernels import calibrate_gpu as cal
+    from attnsim.bench import calibration as cal
     from attnsim.kernels.timing import TimerConfig
 
     timer = TimerConfig(warmup_ms=25.0, rep_ms=rep_ms)

@@ -12,10 +12,11 @@ import click
 
 from attnsim import limits, pathcheck, strategies
 from attnsim.errors import InputError
-from attnsim.resolve import check_options, check_splits_fill, resolve
+from attnsim.plans.plan import check_splits_fill, options_for, plan_config, resolve_plan
+from attnsim.profiles import resolve_gpu
 from attnsim.scenarios import models
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.simulator.partition.options import check_value
 from attnsim.simulator.workload import DecodeWorkload
 from attnsim.units import parse_size, parse_size_list
 
@@ -132,7 +133,7 @@ def model_shape(model, q_heads, kv_heads, head_dim, tp=None) -> models.ModelShap
 def check_work(workloads: list[DecodeWorkload], names) -> None:
     """The command's modelling budget (limits.MAX_MODELLED_OUTPUTS); speedup bases are always modelled,
     and a planner entry (auto) simulates a search's candidates."""
-    searched = [n for n in names if strategies.get(n).choose is not None]
+    searched = [n for n in names if strategies.get(n).planned]
     plans = len(set(names) - set(searched) | set(strategies.SPEEDUP_BASES))
     plans += limits.PLANS_PER_SEARCH if searched else 0
     limits.check_modelled([w.output_count for w in workloads], plans, "workload")
@@ -143,18 +144,31 @@ def positive_or_none(value, field: str) -> int | None:
 
 
 def plan_options(splits=None, grid=None, kv_tile=None) -> PlanConfig:
+    """The shared plan flags as a bag of options (each strategy keeps those it declares)."""
     config = PlanConfig(splits=positive_or_none(splits, "splits"), grid=positive_or_none(grid, "grid"),
                         kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"))
-    return check_options(config, {"kv_tile_tokens": "kv-tile"})
+    return check_option_values(config, {"kv_tile_tokens": "kv-tile"})
+
+
+def check_option_values(config: PlanConfig, flags: dict[str, str] | None = None) -> PlanConfig:
+    """Every set option in range (simulator/partition/options.py); `flags` names them as the CLI does."""
+    for name, value in config.options().items():
+        if name in ("kv_tile_tokens", "splits", "grid", "num_warps", "num_stages", "dp_outputs", "chunk_tokens",
+                    "batch_invariant"):
+            check_value(name, value, (flags or {}).get(name, name.replace("_", "-")))
+    return config
 
 
 def check_splits(names, workloads: list[DecodeWorkload], spec, options: PlanConfig) -> None:
     """--splits fits every workload: no split of the longest sequence without a KV tile."""
     if options.splits is None:
         return
-    for name in (n for n in names if "splits" in strategies.get(n).options):
+    for strategy in (strategies.get(n) for n in names if "splits" in strategies.get(n).options):
         for workload in workloads:
-            check_splits_fill(workload, resolve(name, workload, spec, options).config)
+            config, _ = plan_config(strategy, workload, spec, options_for(strategy, options))
+            # a library baseline's tile is its own: its default plan's
+            tile = config.kv_tile_tokens or resolve_plan(strategy, workload, spec).schedule.kv_tile_tokens
+            check_splits_fill(workload, options.splits, tile)
 
 
 def check_plan_options(names, options: PlanConfig) -> None:

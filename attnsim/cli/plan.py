@@ -6,12 +6,11 @@ from __future__ import annotations
 import click
 
 from attnsim import strategies
-from attnsim.cli.options import (build_workloads, check_format, check_work, gpu_option, gpu_spec, positive_or_none,
+from attnsim.cli.options import (check_option_values, build_workloads, check_format, check_work, gpu_option, gpu_spec, positive_or_none,
                                  workload_options)
 from attnsim.fileio import json_text
-from attnsim.planner.report import result_data, result_text
+from attnsim.reports.plan_report import result_data, result_text
 from attnsim.planner.search import search
-from attnsim.resolve import check_options
 from attnsim.simulator.partition.common import PlanConfig
 
 OPTION_FLAGS = {"kv_tile_tokens": "kv-tile", "chunk_tokens": "chunk", "dp_outputs": "dp-outputs"}  # names in messages
@@ -55,9 +54,9 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
                          dp_outputs=positive_or_none(dp_outputs, "dp-outputs"),
                          chunk_tokens=positive_or_none(chunk, "chunk"), kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"),
                          batch_invariant=1 if batch_invariant else None)
-    check_options(options, OPTION_FLAGS)
+    check_option_values(options, OPTION_FLAGS)
     workloads = build_workloads(**workload_kw)
-    check_work(workloads, strategies.names(lambda s: s.choose is not None))  # a search per workload
+    check_work(workloads, strategies.names(lambda s: s.planned))  # a search per workload
     spec = gpu_spec(gpu, calibration)
     results = [search(w, spec, options, names) for w in workloads]
     if fmt == "json":

@@ -12,7 +12,7 @@ from attnsim.errors import InputError
 from attnsim.scenarios.budget import check_budget
 from attnsim.scenarios.loader import load_scenario
 from attnsim.scenarios.run import occupancy_frame, scenario_predictions
-from attnsim.simulator.predict import predict_one
+from attnsim.predict import predict_one
 
 
 @click.group()

@@ -13,10 +13,10 @@ from attnsim.errors import InputError
 from attnsim.fileio import json_text, write_text
 from attnsim.reports.schedule_text import describe_schedule
 from attnsim.reports.tables import format_records
-from attnsim.resolve import plan_for
+from attnsim.planner.choose import make_plan
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.occupancy import CtaResources, occupancy as occupancy_of
-from attnsim.simulator.predict import finite, predict_records
+from attnsim.predict import finite, predict_records
 from attnsim.units import parse_size
 
 
@@ -135,7 +135,7 @@ def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, p
         raise InputError("context", "schedule takes one context length (or one ragged --contexts)")
     spec = gpu_spec(gpu, calibration)
     check_splits(names, workloads, spec, options)
-    result = finite(simulate(plan_for(names[0], workloads[0], spec, options), spec), spec)
+    result = finite(simulate(make_plan(names[0], workloads[0], spec, options).schedule, spec), spec)
     if plot_path:
         from attnsim.reports.timeline import plot_timeline
 

@@ -18,7 +18,7 @@ from attnsim.scenarios import models
 from attnsim.scenarios.budget import check_budget
 from attnsim.scenarios.loader import load_scenario, scenario_names
 from attnsim.scenarios.run import run_scenario
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 from attnsim.validation.measured import check_measurements_file
 
 SCENARIO_HELP = "Scenario: a shipped name (see `attnsim scenarios`) or a .toml file."

@@ -18,7 +18,7 @@ from attnsim.validation.measurements import check_rows_gpu, load_measurements
 
 def _serving(frame, feature) -> "pd.DataFrame":
     """Rows whose workload has the feature (columns absent: a CSV from before the serving sweeps: none)."""
-    from attnsim.kernels.bench_results import with_serving_columns
+    from attnsim.bench.results import with_serving_columns
 
     frame = with_serving_columns(frame)
     return frame[feature(frame)].reset_index(drop=True)
@@ -87,8 +87,8 @@ def _check_outputs(out_dir, gpu_run: bool) -> None:
 
 def _bench_for_validation(spec, quick, out_dir) -> Path:
     require_cuda("validate", "--measurements FILE.csv")
-    from attnsim.kernels.bench_run import run_bench_to_csv
-    from attnsim.kernels.sweep import sweep
+    from attnsim.bench.run import run_bench_to_csv
+    from attnsim.bench.sweep import sweep
 
     target = Path(out_dir or ".") / BENCH_FILE
     names = strategies.names(lambda s: s.predictable and s.runnable)

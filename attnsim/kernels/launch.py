@@ -1,14 +1,16 @@
-"""Launchers: resolve the plan, compile the kernel, build index tensors once, launch.
+"""Launchers: take a Plan, compile its kernel, build index tensors once, launch.
 
-    launcher = prepare("streamk", workload, gpu)          # resolve -> compile -> plan -> tables
-    out = launcher.run(q, k_cache, v_cache)               # launches only
+    launcher = prepare(make_plan("streamk", workload, gpu))    # or launcher_for("streamk", workload, gpu)
+    out = launcher.run(q, k_cache, v_cache)                     # launches only
     out = launcher.run(q, k_pool, v_pool, block_table=bt, k_scale=ks, v_scale=vs)   # paged, fp8
 
-The plan configuration comes from `attnsim.resolve`, the resolver the model uses too, so the model
-simulates the Schedule launched here. The compiled kernel's real resources (threads, registers,
-shared memory) decide occupancy and so stream-K's grid; when they differ from what the resolver
-looked up (a kernel not in the tables yet), the compiled ones win and `meta["resources_source"]`
-says so. Under TRITON_INTERPRET=1 nothing is compiled and the resolver's figures stand.
+The Plan (attnsim.plans; `auto` through attnsim.planner.make_plan) is made once and launched as it
+is: the Schedule the model simulates is the one uploaded here. On the device the kernel is compiled
+first and its real resources (threads, registers, shared memory) are checked against the plan's: a
+plan whose CTAs wait on each other (an in-kernel reduction) must still be co-resident with them, else
+the plan and the kernel disagree and prepare refuses (the resources resolver is conservative, so this
+means a wrong compiled-resources table). `meta` records both (`resources_source`, n_regs, smem_bytes).
+Under TRITON_INTERPRET=1 nothing is compiled and the plan's figures stand.
 
 Every attention kernel takes the same arguments (q, k, v, o, the plan tables, partial slots, the
 block table and fp8 scales, strides, scale, group; constexprs BLOCK_P, BLOCK_M, BLOCK_N, HEAD_DIM,
@@ -35,12 +37,14 @@ from attnsim.errors import InputError
 from attnsim.kernels.fastlaunch import CachedLaunch, interpreting
 from attnsim.kernels.launch_inputs import as_4d, cache_strides, check_inputs
 from attnsim.kernels.plan_tables import DeviceTables, merge_block
-from attnsim.resolve import COMBINE_WARPS, plan, resolve
+from attnsim.planner.choose import make_plan
+from attnsim.plans.plan import Plan
+from attnsim.plans.resources import COMBINE_WARPS
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.occupancy import CtaResources
-from attnsim.simulator.partition.common import PlanConfig, query_tile_rows
+from attnsim.simulator.occupancy import CtaResources, check_coresident, resident_capacity
+from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import Schedule
-from attnsim.simulator.workload import FP8, DecodeWorkload
+from attnsim.simulator.workload import FP8, DecodeWorkload, query_tile_rows
 
 KERNEL_HEAD_DIMS = (32, 64, 128, 256)
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -94,7 +98,7 @@ def kernel_shape(workload: DecodeWorkload, config: PlanConfig) -> KernelShape:
                        merge_block(block_m, workload.head_dim, config.num_warps), workload.page_size, workload.q_len)
 
 
-def check_workload(workload: DecodeWorkload, config: PlanConfig) -> None:
+def check_workload(workload: DecodeWorkload) -> None:
     if workload.head_dim not in KERNEL_HEAD_DIMS:
         raise InputError("head_dim", f"{workload.head_dim} unsupported by the kernels; choose {KERNEL_HEAD_DIMS}")
     if workload.dtype not in TORCH_DTYPES:
@@ -102,45 +106,54 @@ def check_workload(workload: DecodeWorkload, config: PlanConfig) -> None:
     if workload.cache_dtype not in KV_TORCH_DTYPES:
         raise InputError("kv_dtype", f"{workload.cache_dtype} unsupported by the kernels; choose "
                                      f"{', '.join(KV_TORCH_DTYPES)}")
-    tile = config.kv_tile_tokens
-    if tile is not None and (tile < 16 or tile & (tile - 1)):
-        raise InputError("kv_tile_tokens", f"must be a power of two >= 16, got {tile}")
 
 
-def prepare(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None,
-            device="cuda", sm_scale: float | None = None) -> "Launcher":
-    """Resolve the plan, compile its kernel, plan the workload with the compiled resources, upload
-    the plan's tables. config: the user's plan options (splits, grid, kv_tile_tokens, num_warps,
-    num_stages); sm_scale: softmax scale (None: 1 / sqrt(head_dim))."""
-    check_workload(workload, config or PlanConfig())
-    resolved = resolve(strategy, workload, gpu, config)
-    spec = resolved.strategy
+def launcher_for(spec: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None,
+                 device="cuda", sm_scale: float | None = None) -> "Launcher":
+    """prepare(make_plan(spec, workload, gpu, config)): plan (`auto` too), then prepare."""
+    check_workload(workload)
+    return prepare(make_plan(spec, workload, gpu, config), device, sm_scale)
+
+
+def prepare(plan: Plan, device="cuda", sm_scale: float | None = None) -> "Launcher":
+    """Compile the plan's kernel, check it still runs the plan, upload the plan's tables.
+    sm_scale: softmax scale (None: 1 / sqrt(head_dim))."""
+    spec, workload = plan.strategy, plan.workload
+    check_workload(workload)
     if spec.kernel is None:
         raise InputError("strategy", f"{spec.name!r} has no Triton kernel here; choose {', '.join(strategies.ours())}")
-    config, shape, device = resolved.config, kernel_shape(workload, resolved.config), torch.device(device)
-    meta = dict(resources_source=resolved.resources_source, plan=resolved.plan)  # plan: what `auto` chose
-    compiled = None
+    shape, device = kernel_shape(workload, plan.config), torch.device(device)
+    meta = dict(resources_source=plan.resources_source, plan=plan.spec, requested=plan.asked)
+    compiled, measured = None, plan.resources
     if interpreting():
         patch_interpreter_index()
     else:
         compiled = compile_attention(spec.kernel, workload, shape, device)
         measured = CtaResources(32 * compiled.metadata.num_warps, compiled.n_regs, compiled.metadata.shared)
-        if measured != config.resources:
-            meta["resources_source"] = f"compiled ({resolved.resources_source} said {config.resources})"
-            config = replace(config, resources=measured)
+        check_compiled(plan, measured)
+        if measured != plan.resources:
+            meta["resources_source"] = f"compiled ({plan.resources_source} planned {plan.resources})"
         if spec.in_kernel_reduction:
-            check_device_fits(gpu, device)
-    schedule = plan(spec.name, workload, gpu, config)
+            check_device_fits(plan.gpu, device)
+    schedule = plan.schedule
     meta.update(num_warps=shape.num_warps, num_stages=shape.num_stages, kv_tile=shape.block_n, block_m=shape.block_m,
                 n_regs=getattr(compiled, "n_regs", None), n_spills=getattr(compiled, "n_spills", None),
                 smem_bytes=compiled.metadata.shared if compiled is not None else None,
                 grid=schedule.grid, splits=schedule.splits, launches=len(schedule.launches))
     scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(workload.head_dim)
     tables = DeviceTables.build(schedule, shape.block_m, shape.block_p + 1, device, spec.in_kernel_reduction)
-    launcher = Launcher(spec, schedule, config, meta, shape, tables, scale * LOG2_E)
+    launcher = Launcher(spec, schedule, plan.config, meta, shape, tables, scale * LOG2_E, measured)
     if compiled is not None and len(schedule.launches) > 1:
         launcher.warm_combine()
     return launcher
+
+
+def check_compiled(plan: Plan, compiled: CtaResources) -> None:
+    """The compiled kernel runs the plan as planned: one CTA fits, and a plan whose CTAs wait on each
+    other keeps its whole grid resident (the plan was sized with the resolver's resources)."""
+    capacity = resident_capacity(plan.gpu, compiled)
+    if plan.strategy.in_kernel_reduction or capacity == 0:
+        check_coresident(plan.schedule.grid, capacity, plan.gpu.sm_count, f"{plan.spec} (compiled: {compiled})")
 
 
 def kv_strides(workload: DecodeWorkload) -> tuple[int, int, int]:
@@ -188,9 +201,9 @@ class Launcher:
     """One planned, compiled decode attention. Not re-entrant: its partial slots and flags are its own."""
 
     def __init__(self, spec: strategies.Strategy, schedule: Schedule, config: PlanConfig, meta: dict,
-                 shape: KernelShape, tables: DeviceTables, qk_scale: float):
+                 shape: KernelShape, tables: DeviceTables, qk_scale: float, resources: CtaResources):
         self.strategy, self.schedule, self.config, self.meta = spec.name, schedule, config, meta
-        self.resources = config.resources
+        self.resources = resources  # the compiled kernel's (the plan's under the interpreter)
         self.shape, self.tables, self.qk_scale = shape, tables, qk_scale
         self.kernel = spec.kernel
         self.dtype = TORCH_DTYPES[schedule.workload.dtype]

@@ -34,7 +34,7 @@ SEG_COLS = tl.constexpr(10)
  SEG_MERGE_HI) = (tl.constexpr(i) for i in range(10))
 # SEG_CONTEXT: the sequence's tokens (in the row, to save a dependent load before the first KV load).
 # SEG_SLOT: the partial slot a ROLE_PEER segment writes; [SEG_MERGE_LO, SEG_MERGE_HI): the slots it merges.
-Q_BLOCK_ROWS = tl.constexpr(64)  # attnsim.simulator.partition.common.Q_BLOCK_ROWS (a test ties them)
+Q_BLOCK_ROWS = tl.constexpr(64)  # attnsim.simulator.workload.Q_BLOCK_ROWS (a test ties them)
 ROLE_PEER = tl.constexpr(1)  # attnsim.simulator.schedule.ROLE_PEER (a test ties them)
 
 

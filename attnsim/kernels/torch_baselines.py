@@ -85,9 +85,9 @@ def prepare_baseline(name: str, workload: DecodeWorkload, gpu: GpuSpec) -> SdpaL
     """A launcher for baseline `name`. The caller checks unsupported_reason first."""
     meta = {}
     if strategies.get(name).predictable:
-        from attnsim.resolve import plan_for
+        from attnsim.plans.plan import resolve_plan
 
-        schedule = plan_for(name, workload, gpu)
+        schedule = resolve_plan(name, workload, gpu).schedule
         meta = {"grid": schedule.grid, "splits": schedule.splits, "launches": len(schedule.launches)}
     return SdpaLauncher(name, workload, meta)
 

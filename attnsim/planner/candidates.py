@@ -27,10 +27,12 @@ import numpy as np
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.resolve import plan_spec, resolve
+from attnsim.plans.plan import options_for, plan_config
+from attnsim.plans.spec import plan_spec
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.occupancy import resident_capacity
+from attnsim.simulator.occupancy import check_coresident, resident_capacity
 from attnsim.simulator.partition import balanced, common
+from attnsim.simulator.partition.options import PIN_FIELDS
 from attnsim.simulator.workload import DecodeWorkload
 
 SPLIT_COUNTS = tuple(range(1, 17)) + (20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128)
@@ -41,7 +43,6 @@ DP_WAVES_BACK = (0, 1, 2)  # dp = (full - k) waves of the grid, plus full // 2
 # Batch-invariant mode: a fixed chunk of this many KV tiles (the kernel's 16 KB K tile: 1024 tokens
 # at d 128 fp16, 2048 at d 64), so a sequence's split boundaries depend on its own length only.
 INVARIANT_CHUNK_TILES = 16
-PIN_FIELDS = ("splits", "grid", "dp_outputs", "chunk_tokens")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Candidate:
 
     @property
     def spec(self) -> str:
-        return plan_spec(self.strategy, common.PlanConfig(**dict(self.options)))
+        return plan_spec(self.strategy, dict(self.options))
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,13 +88,14 @@ class StrategyContext:
 
 
 def context_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, user: common.PlanConfig) -> StrategyContext:
-    """Resolve the entry once (kernel shape, compiled resources); every candidate varies only its options."""
-    resolved = resolve(name, workload, gpu, user)
-    config = resolved.config
+    """Resolve the entry once (kernel shape, compiled resources: the plans' resolver); every candidate
+    varies only its options."""
+    strategy = strategies.get(name)
+    config, _ = plan_config(strategy, workload, gpu, options_for(strategy, without_pins(user)))
     outs = common.outputs(workload, config.kv_tile_tokens)
     per_token = workload.kv_bytes() / (sum(workload.contexts) * workload.kv_heads)
-    return StrategyContext(resolved.strategy, workload, gpu, config,
-                           resident_capacity(gpu, common.resources(workload, config)), outs.tiles, per_token)
+    return StrategyContext(strategy, workload, gpu, config, resident_capacity(gpu, config.resources), outs.tiles,
+                           per_token)
 
 
 def invariant_chunk(ctx: StrategyContext) -> int:
@@ -201,10 +203,8 @@ def check_pins(ctx: StrategyContext, pins: dict) -> None:
     if pins.get("splits", 0) > max_tiles:
         raise InputError("splits", f"{pins['splits']} exceeds the {max_tiles} KV blocks ({ctx.tile}-token tiles) "
                                    f"of the longest sequence")
-    if ctx.strategy.in_kernel_reduction and pins.get("grid", 0) > ctx.capacity:
-        raise InputError("grid", f"{pins['grid']} exceeds the resident capacity {ctx.capacity} of {ctx.strategy.name} "
-                                 f"({ctx.gpu.sm_count} SMs x {ctx.capacity // ctx.gpu.sm_count} CTAs/SM): "
-                                 "its CTAs must be co-resident")
+    if ctx.strategy.in_kernel_reduction:
+        check_coresident(pins.get("grid", 0), ctx.capacity, ctx.gpu.sm_count, ctx.strategy.name)
     chunk = pins.get("chunk_tokens")
     if chunk is not None and chunk % ctx.tile:
         raise InputError("chunk_tokens", f"must be a multiple of the KV tile ({ctx.tile} tokens), got {chunk}")

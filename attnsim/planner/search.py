@@ -1,7 +1,7 @@
 """The search: every candidate plan of our kernels, simulated by the model; the fastest is chosen.
 
     result = search(workload, gpu, PlanConfig())     # PlanResult: chosen, ranked, ties, heuristics
-    choose_plan(workload, gpu, PlanConfig())         # ('streamk', PlanConfig(grid=198)): `auto`
+    make_plan("auto", workload, gpu)                 # the chosen concrete Plan (attnsim/planner/choose.py)
 
 Order of work (bounded by candidates.py, pruned by bounds.py):
 1. the heuristics' plans (registry HEURISTICS) are simulated first: they are reported anyway, and
@@ -10,8 +10,9 @@ Order of work (bounded by candidates.py, pruned by bounds.py):
    rate limits;
 3. the other candidates in order of their lower bound, until the bound exceeds the best time x
    (1 + the widest tie band of the entries): those can neither win nor tie, and are skipped.
-Each candidate's prediction is exactly `predict_one(strategy, workload, gpu, its options)`: the same
-resolved configuration (resolved once per entry, options replaced), the same plan, the same engine.
+Each candidate's prediction is exactly that of `resolve_plan(strategy, workload, gpu, its options)`:
+the same resolved configuration (resolved once per entry, options replaced), the same partition, the
+same engine.
 
 batch_invariant=1 restricts the choice to the fixed-chunk plan (candidates.invariant_chunk); the
 unconstrained best is still searched, to report what invariance costs.
@@ -19,7 +20,6 @@ unconstrained best is still searched, to report what invariance costs.
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, replace
 
@@ -28,11 +28,10 @@ from attnsim.errors import InputError
 from attnsim.planner import bounds, candidates as cand
 from attnsim.planner.heuristics import RULES
 from attnsim.planner.tieband import tie_band
-from attnsim.resolve import plan
+from attnsim.plans.plan import resolve_plan
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.predict import predict_one
 from attnsim.simulator.workload import DecodeWorkload
 
 
@@ -129,7 +128,7 @@ class Evaluator:
         if spec not in self.results:
             ctx = self.context(candidate.strategy)
             config = replace(ctx.config, **dict(candidate.options))
-            res = simulate(plan(candidate.strategy, self.workload, self.gpu, config), self.gpu)
+            res = simulate(ctx.strategy.partition(self.workload, self.gpu, config), self.gpu)
             self.results[spec] = evaluated(candidate.strategy, candidate.options, spec, res)
             self.limits.setdefault(candidate.strategy, bounds.limits_for(ctx, self.results[spec].family))
         return self.results[spec]
@@ -226,19 +225,6 @@ def baseline_plans(workload: DecodeWorkload, gpu: GpuSpec) -> tuple[Named, ...]:
     may refuse a shape outright: PyTorch's cuDNN backend takes head_dim <= 128)."""
     found = []
     for name in strategies.names(lambda s: s.baseline and s.predictable and s.takes(workload.head_dim)):
-        res = predict_one(name, workload, gpu)
+        res = simulate(resolve_plan(name, workload, gpu).schedule, gpu)
         found.append(Named(name, strategies.get(name).summary, evaluated(name, (), name, res)))
     return tuple(found)
-
-
-@functools.lru_cache(maxsize=512)
-def cached_search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig) -> PlanResult:
-    return search(workload, gpu, options)
-
-
-def choose_plan(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None) -> tuple[str, PlanConfig]:
-    """`auto`'s resolution: (strategy, options) of the planner's choice, the user's kernel shape kept."""
-    options = options or PlanConfig()
-    chosen = cached_search(workload, gpu, options).chosen
-    kept = replace(cand.without_pins(options), batch_invariant=None)
-    return chosen.strategy, replace(kept, **dict(chosen.options))

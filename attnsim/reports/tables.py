@@ -60,7 +60,7 @@ def _table(frame: pd.DataFrame) -> str:
     if "time_lo_us" in frame.columns:  # the measured-time range the error band implies
         shown["likely_us"] = [f"{lo:.4g}-{hi:.4g}" for lo, hi in zip(frame["time_lo_us"], frame["time_hi_us"])]
     columns = table_columns(shown)
-    if "plan" in frame.columns and any(strategies.get(s).choose for s in set(frame["strategy"])):
+    if "plan" in frame.columns and any(strategies.get(s).planned for s in set(frame["strategy"])):
         columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
     notes = []
     if "profile_source" in frame.columns:

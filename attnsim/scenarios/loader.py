@@ -56,7 +56,7 @@ from attnsim.scenarios.checks import Checker, ScenarioError, Problem, suggest
 from attnsim.scenarios.ragged import read_ragged
 from attnsim.scenarios.scenario import Scenario, TimelineChoice
 from attnsim.scenarios.toml_lines import key_lines
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DTYPE_ALIASES, DTYPE_BYTES
 
 TOP_KEYS = ("name", "title", "description", "gpus", "whatif_gpus", "strategies", "dtype", "q_len",

@@ -15,8 +15,8 @@ from attnsim.scenarios.scenario import Case, Scenario
 from attnsim.simulator.engine import SimResult
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import occupancy
-from attnsim.resolve import plan_for
-from attnsim.simulator.predict import predict_one, predict_records
+from attnsim.planner.choose import make_plan
+from attnsim.predict import predict_one, predict_records
 from attnsim.validation.measured import measured_frame
 
 Progress = Callable[[Sequence, str], Iterable]  # wraps a list of jobs to show progress (CLI: a bar)
@@ -60,7 +60,7 @@ def kernel_occupancy(workload, gpu: GpuSpec, strategies: Sequence[str]) -> list[
     """For each strategy's launches on `workload`: CTA resources, per-limit blocks, the binding limit."""
     rows = []
     for strategy in strategies:
-        for launch in plan_for(strategy, workload, gpu).launches:
+        for launch in make_plan(strategy, workload, gpu).schedule.launches:
             res = launch.resources
             occ = occupancy(gpu, res)
             rows.append({"gpu": gpu.name, "kernel": f"{strategy}/{launch.name}", "head_dim": workload.head_dim,

@@ -18,9 +18,7 @@ import numpy as np
 from attnsim.simulator.cost import BandwidthModel
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams, GpuSpec
-from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import Schedule
-from attnsim.simulator.workload import DecodeWorkload
 
 # Physical bounds of each parameter; the fit moves in an unbounded variable x mapped into them
 # by lo + (hi - lo) * sigmoid(x), so no fit can wander to a meaningless corner.
@@ -45,14 +43,6 @@ EXERCISED_BY = {
     "mma_flop_per_sm_clock": lambda w: w.q_len > 1 or w.kv_fp8, "dequant_elem_per_sm_clock": lambda w: w.kv_fp8,
 }
 
-
-
-@dataclass(frozen=True)
-class MeasuredPoint:
-    strategy: str
-    workload: DecodeWorkload
-    time_us: float
-    config: PlanConfig = PlanConfig()
 
 
 @dataclass(frozen=True)
@@ -124,30 +114,20 @@ def _with_params(spec: GpuSpec, values: dict[tuple[str, str], float]) -> GpuSpec
     return dataclasses.replace(spec, cost=cost)
 
 
-def plan_points(points: list[MeasuredPoint], spec: GpuSpec) -> list[Schedule]:
-    from attnsim.resolve import plan  # the registry's partitioners, with each point's resolved config
-
-    return [plan(p.strategy, p.workload, spec, p.config) for p in points]
-
-
-def free_parameters(schedules: list[Schedule], free: dict | None = None) -> list[tuple[str, str]]:
+def free_parameters(schedules: list[Schedule], free: dict) -> list[tuple[str, str]]:
     """(family, parameter) pairs that the given schedules exercise and that are free to fit
-    (default: what the registry's strategies fit in each family they own)."""
-    if free is None:
-        from attnsim.strategies import all_families
-
-        free = all_families()
+    (`free`: cost family -> the parameters fitted in it, e.g. the registry's all_families())."""
     families = sorted({launch.family for s in schedules for launch in s.launches})
     exercised = {name for name, uses in EXERCISED_BY.items() if any(uses(s.workload) for s in schedules)}
     return [(f, name) for f in families for name in free.get(f, ()) if name not in EXERCISED_BY or name in exercised]
 
 
-def fit_cost_params(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = None,
+def fit_cost_params(schedules: list[Schedule], measured_us, spec: GpuSpec, free: dict,
                     max_iter: int = 60) -> FitResult:
-    """Fit the free CostParams of every family the points exercise; returns a new GpuSpec."""
-    schedules = plan_points(points, spec)
+    """Fit the free CostParams of every family the schedules exercise to their measured times
+    (µs, one per schedule); returns a new GpuSpec."""
     keys = free_parameters(schedules, free)
-    measured = np.array([p.time_us for p in points])
+    measured = np.asarray(measured_us, np.float64)
 
     def spec_at(x):
         return _with_params(spec, {k: to_bounded(name, v) for k, (_, name), v in zip(keys, keys, x)})
@@ -161,5 +141,5 @@ def fit_cost_params(points: list[MeasuredPoint], spec: GpuSpec, free: dict | Non
     return FitResult(spec_at(x), r, iterations)
 
 
-__all__ = ["CostParams", "FitResult", "MeasuredPoint", "fit_bandwidth_curve", "fit_cost_params",
+__all__ = ["CostParams", "FitResult", "fit_bandwidth_curve", "fit_cost_params", "free_parameters",
            "levenberg_marquardt"]

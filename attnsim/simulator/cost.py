@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnsim.simulator.hardware import CostParams, GpuSpec
-from attnsim.simulator.partition.common import query_tile_rows
+from attnsim.simulator.workload import query_tile_rows
 from attnsim.simulator.schedule import Launch, Reductions, Schedule
 from attnsim.simulator.workload import DecodeWorkload
 

@@ -87,7 +87,7 @@ class GpuSpec:
     clock_mhz: int
     source: str = "datasheet"  # free text: "datasheet", "calibrated <date> on <device>", "transferred from ..."
     cost: dict[str, CostParams] = field(default_factory=dict)  # per kernel family; see cost_for
-    # Compiled kernel resources calibration recorded on this GPU, keyed like attnsim.resolve.kernel_key
+    # Compiled kernel resources calibration recorded on this GPU, keyed like attnsim.plans.resources.Variant.key
     # ("lean_decode/d128/float16/m16/w8/s3/n64") -> {threads, regs_per_thread, smem_bytes}.
     kernels: dict[str, dict] = field(default_factory=dict)
     profile_source: str = "datasheet"  # one of PROFILE_SOURCES: where the cost figures come from

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from attnsim.errors import InputError
 from attnsim.simulator.hardware import KB, GpuSpec
 
 LIMITERS = ("warps", "registers", "shared_memory", "blocks")
@@ -115,3 +116,13 @@ def occupancy(gpu: GpuSpec, res: CtaResources, carveout_pref_bytes: int | None =
 def resident_capacity(gpu: GpuSpec, res: CtaResources) -> int:
     """CTAs that can be resident at once on the whole GPU (SMs x blocks per SM)."""
     return gpu.sm_count * occupancy(gpu, res).blocks_per_sm
+
+
+def check_coresident(grid: int, capacity: int, sm_count: int, what: str = "stream-K") -> None:
+    """The one co-residency check: a plan whose CTAs wait on each other (an in-kernel reduction) runs
+    only if its whole grid is resident at once."""
+    if capacity == 0:
+        raise InputError("grid", "the kernel's CTA cannot launch on this GPU (resources too large)")
+    if grid > capacity:
+        raise InputError("grid", f"{grid} exceeds the resident capacity {capacity} ({sm_count} SMs x "
+                                 f"{capacity // sm_count} CTAs/SM); {what} CTAs must be co-resident")

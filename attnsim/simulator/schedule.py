@@ -119,6 +119,9 @@ class Schedule:
     reductions: Reductions
     splits: int  # KV splits per output (FlashDecoding); 1 for FA2; 0 for stream-K (varies)
     notes: dict = field(default_factory=dict)  # e.g. heuristic inputs, high_load, share
+    # The plan options that decide this work ({"grid": 264}): planning again with them set gives
+    # this Schedule, so they name the concrete plan (attnsim.plans.Plan.spec).
+    options: dict = field(default_factory=dict)
 
     @property
     def attention(self) -> Launch:

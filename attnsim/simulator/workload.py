@@ -34,6 +34,7 @@ HEAD_DIMS = (32, 64, 96, 128, 160, 192, 224, 256)  # what FA2 compiles; kernels 
 MAX_Q_LEN = limits.MAX_Q_LEN  # 16: speculative-decoding verify; beyond it is prefill (not modelled)
 PAGE_SIZES = (16, 32, 64, 128, 256)  # tokens per page: powers of two, so KV tiles (powers of two >= 16)
 #                                      hold whole pages or lie inside one (never straddle a page boundary)
+Q_BLOCK_ROWS = 64  # FA2's kBlockM: query rows (q_len x group, packed) per output (q-block)
 
 
 def _positive_int(value, field: str) -> int:
@@ -122,8 +123,6 @@ class DecodeWorkload:
     @property
     def output_count(self) -> int:
         """Outputs (sequence, kv-head, query block) a plan computes: FA2's CTA count."""
-        from attnsim.simulator.partition.common import Q_BLOCK_ROWS  # partition imports this module
-
         return self.batch * self.kv_heads * -(-self.q_len * self.group // Q_BLOCK_ROWS)
 
     @property
@@ -174,3 +173,10 @@ class DecodeWorkload:
     def io_bytes(self) -> int:
         """q read + o written (small next to KV, but counted)."""
         return 2 * self.batch * self.q_heads * self.q_len * self.head_dim * self.dtype_bytes
+
+
+def query_tile_rows(workload: DecodeWorkload) -> int:
+    """BLOCK_M of a kernel's query tile: the packed rows of one q-block (q_len x group, at most
+    Q_BLOCK_ROWS), padded to a power of two >= 16 (tl.dot's minimum)."""
+    rows = min(workload.q_len * workload.group, Q_BLOCK_ROWS)
+    return max(16, 1 << (rows - 1).bit_length())

@@ -6,18 +6,20 @@ import numpy as np
 import pandas as pd
 
 from attnsim import strategies
-from attnsim.resolve import plan
+from attnsim.predict import finite
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.predict import finite
 from attnsim.validation.measurements import measured_points
 
 
 def predict_measurements(frame: pd.DataFrame, spec: GpuSpec) -> pd.DataFrame:
-    """The predictable rows with predicted_us, pct_error (signed) and abs_pct_error added."""
+    """The predictable rows with predicted_us, pct_error (signed) and abs_pct_error added, each
+    predicted as the concrete plan it ran (`plan`), `requested` saying what it asked for."""
     rows = frame[frame["strategy"].isin(strategies.predictable())].copy()
     points = measured_points(frame, spec)
-    results = [finite(simulate(plan(p.strategy, p.workload, spec, p.config), spec), spec) for p in points]
+    results = [finite(simulate(p.plan.schedule, spec), spec) for p in points]
+    rows["requested"] = [p.requested for p in points]
+    rows["plan"] = [p.plan.spec for p in points]
     rows["kv_bytes"] = [p.workload.kv_bytes() for p in points]
     rows["predicted_us"] = [r.total_us for r in results]
     rows["family"] = [r.schedule.attention.family for r in results]  # the regime key of error bands
@@ -31,10 +33,16 @@ def _key_columns(frame: pd.DataFrame) -> list[str]:
     return keys + [c for c in ("contexts", "kv_dtype", "page_size", "q_len") if c in frame.columns]
 
 
+def asked_strategy(rows: pd.DataFrame) -> pd.Series:
+    """The strategy each row asked for ('auto' for the planner's choice, whichever plan ran)."""
+    asked = rows["requested"] if "requested" in rows.columns else rows["strategy"]
+    return asked.astype(str).str.partition(":")[0]
+
+
 def error_metrics(rows: pd.DataFrame) -> dict[str, dict]:
-    """Per strategy: n, MAPE, median and p90 absolute % error, the worst points."""
+    """Per strategy asked for: n, MAPE, median and p90 absolute % error, the worst points."""
     out = {}
-    for strategy, group in rows.groupby("strategy"):
+    for strategy, group in rows.groupby(asked_strategy(rows)):
         ape = group["abs_pct_error"].to_numpy()
         worst = group.nlargest(3, "abs_pct_error")
         out[strategy] = {
@@ -56,9 +64,9 @@ def rank_metrics(rows: pd.DataFrame, names=None, tolerance_pct: float = 5.0) -> 
     of each predicted speedup ratio against the last of `names`."""
     names = tuple(names or strategies.default_names())
     base = names[-1]
-    ours = rows[rows["strategy"].isin(names)]
-    if "options" in ours.columns:  # the default plans only: rows of explicit plan options are not ranked
-        ours = ours[ours["options"].isna() | (ours["options"].astype(str).str.strip() == "")]
+    asked = rows["requested"] if "requested" in rows.columns else rows["strategy"]
+    # the default plans only: rows that asked for explicit plan options are not ranked
+    ours = rows.assign(strategy=asked)[asked.isin(names) & _default_plan(rows)]
     keys = _key_columns(ours)
     exact = near = total = decisive = decisive_right = 0
     ratio_errors: dict[str, list[float]] = {}
@@ -85,6 +93,16 @@ def rank_metrics(rows: pd.DataFrame, names=None, tolerance_pct: float = 5.0) -> 
         "rank_accuracy_decisive": decisive_right / decisive if decisive else None,
         "speedup_ratio_mape": {k: float(np.mean(v)) for k, v in ratio_errors.items()},
     }
+
+
+def _default_plan(rows: pd.DataFrame) -> pd.Series:
+    """Rows that asked for a strategy's default plan: a `requested` name without options, or (older
+    CSVs without `requested`) no options."""
+    if "requested" in rows.columns:
+        return ~rows["requested"].astype(str).str.contains(":")
+    if "options" in rows.columns:
+        return rows["options"].isna() | (rows["options"].astype(str).str.strip() == "")
+    return pd.Series(True, index=rows.index)
 
 
 def overall_mape(rows: pd.DataFrame) -> float | None:

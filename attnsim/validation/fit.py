@@ -4,7 +4,7 @@ Inputs, as DataFrames:
 - bandwidth: columns num_ctas, num_warps, read_gbps (the membw saturation curve);
 - points: a measurements table (validation.measurements) of the registry's calibrated strategies on
   the calibration set, which is disjoint from the validation (benchmark) sweep;
-- kernels: the compiled resources of each kernel shape that ran (attnsim.resolve.kernel_key), so
+- kernels: the compiled resources of each kernel variant that ran (attnsim.plans.resources), so
   predictions plan what ran.
 
 Each strategy that owns cost families (the registry's `families`) is fitted on its own rows; the
@@ -26,7 +26,7 @@ from attnsim.errors import InputError
 from attnsim.simulator import profile_checks
 from attnsim.simulator.calibration import CostParams, FitResult, fit_bandwidth_curve, fit_cost_params
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.validation.measurements import check_measurement_frame, measured_points
+from attnsim.validation.measurements import MeasuredPoint, check_measurement_frame, measured_points
 
 
 def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_us: float) -> CostParams:
@@ -41,8 +41,15 @@ def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_
     return dataclasses.replace(start, **fixed)
 
 
+def fit_points(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = None) -> FitResult:
+    """Fit the cost families the points' plans exercise (free: family -> fitted parameters, default
+    the registry's) to their measured times."""
+    return fit_cost_params([p.plan.schedule for p in points], [p.time_us for p in points], spec,
+                           strategies.all_families() if free is None else free)
+
+
 def _fit_strategy(spec: GpuSpec, rows: pd.DataFrame) -> FitResult:
-    return fit_cost_params(measured_points(rows, spec), spec)
+    return fit_points(measured_points(rows, spec), spec)
 
 
 def _fit_all(spec: GpuSpec, jobs: dict[str, pd.DataFrame]):

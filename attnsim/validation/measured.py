@@ -15,7 +15,7 @@ import pandas as pd
 from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 from attnsim.validation.compare import predict_measurements
 from attnsim.validation.measurements import check_rows_gpu, load_measurements, named_preset
 

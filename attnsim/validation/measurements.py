@@ -4,23 +4,25 @@ Columns: gpu, strategy, batch, q_heads, kv_heads, head_dim, context, dtype, time
 `contexts` (';'-separated lengths of a ragged batch), the serving columns q_len, page_size and
 kv_dtype (absent: decode, contiguous, the dtype's KV), and the kernel's own plan inputs (num_warps,
 num_stages, kv_tile, registers, smem_bytes, grid, splits) so the prediction plans exactly the work
-that ran — through the same resolver the launcher used (attnsim.resolve).
+that ran — through the same resolver the launcher used (attnsim.plans). A row's identity is the
+concrete plan it ran (`strategy` + `options`); `requested` says what was asked for (row_spec).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from attnsim import csvfile, limits, strategies
 from attnsim.errors import InputError
-from attnsim.resolve import resolve
-from attnsim.simulator.calibration import MeasuredPoint
+from attnsim.plans.plan import Plan, resolve_plan
+from attnsim.plans.spec import parse_plan_spec
+from attnsim.simulator.partition.options import KERNEL_FIELDS
 from attnsim.simulator.hardware import ALIASES, PRESETS, GpuSpec
 from attnsim.simulator.occupancy import CtaResources
-from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 
 REQUIRED = ("gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "dtype", "time_us")
@@ -72,7 +74,7 @@ SERVING_COLUMNS = ("kv_dtype", "page_size", "q_len")  # a paged / fp8 / verify r
 
 def _refuse_repeats(frame: pd.DataFrame, path, field: str) -> None:
     """One measurement per (GPU, strategy, plan options, workload): a repeat makes errors and ranks ambiguous."""
-    keys = [c for c in ("gpu", "strategy", "options", *REQUIRED[2:-1], "contexts", *SERVING_COLUMNS)
+    keys = [c for c in ("gpu", "strategy", "options", "requested", *REQUIRED[2:-1], "contexts", *SERVING_COLUMNS)
             if c in frame.columns]
     seen: dict[tuple, int] = {}
     for index, key in zip(frame.index, frame[keys].astype(str).itertuples(index=False)):
@@ -135,32 +137,80 @@ def row_workload(row) -> DecodeWorkload:
                                 int(row["head_dim"]), context, dtype=str(row["dtype"]), **serving)
 
 
-def row_options(row) -> PlanConfig:
-    """The plan inputs a measured row records (the resolver drops those its strategy does not take)."""
+@dataclass(frozen=True, eq=False)
+class MeasuredPoint:
+    """One measured row and the concrete plan that ran (predicted exactly as planned)."""
+
+    plan: Plan
+    time_us: float
+    requested: str  # the spec the row asked for ('auto', 'streamk', 'streamk:grid=132')
+
+    @property
+    def strategy(self) -> str:
+        return self.plan.name
+
+    @property
+    def workload(self) -> DecodeWorkload:
+        return self.plan.workload
+
+
+def row_spec(row) -> str:
+    """The concrete plan spec a row ran: its strategy and options columns (`attnsim bench` writes the
+    resolved plan there, the asked one under `requested`). Rows written before that: an `auto` row's
+    choice is its `plan` column, and a plain strategy's options are what the user set."""
+    strategy, options = str(row["strategy"]), "" if _is_missing(row.get("options")) else str(row["options"])
+    if "requested" not in row and strategies.get(strategy).planned:
+        if _is_missing(row.get("plan")):
+            raise InputError("plan", f"an {strategy} row without the plan it chose (a `plan` column)")
+        return str(row["plan"])
+    return strategy + (f":{options}" if options else "")
+
+
+def row_requested(row) -> str:
+    """What the row asked for: its `requested` column, else (older CSVs) its strategy and options."""
+    if "requested" in row and not _is_missing(row["requested"]):
+        return str(row["requested"])
+    options = "" if _is_missing(row.get("options")) else str(row["options"])
+    return str(row["strategy"]) + (f":{options}" if options else "")
+
+
+def row_plan(row, spec: GpuSpec) -> Plan:
+    """The plan a row ran, with the compiled resources it recorded (they decided its occupancy).
+    A library baseline's grid and splits are what the model assumed it launched when the row was
+    written (kernels/torch_baselines.py), not observations: its plan comes from its plan file."""
+    strategy, options = parse_plan_spec(row_spec(row), "options")
+    workload = row_workload(row)
+    if strategy.baseline:
+        return resolve_plan(strategy, workload, spec)
+    values = options.set()
+    if "requested" not in row:  # older rows: what ran is the observed grid / splits where the plan takes them
+        values.update({k: v for k in ("grid", "splits") if (v := _optional(row, k)) is not None})
     warps, regs, smem = _optional(row, "num_warps"), _optional(row, "registers"), _optional(row, "smem_bytes")
-    return PlanConfig(
-        kv_tile_tokens=_optional(row, "kv_tile_tokens"), num_warps=warps, num_stages=_optional(row, "num_stages"),
-        resources=CtaResources(32 * warps, regs, smem) if None not in (warps, regs, smem) else None,
-        splits=_optional(row, "splits"), grid=_optional(row, "grid"),
-    )
+    given = CtaResources(32 * warps, regs, smem) if None not in (warps, regs, smem) else None
+    plan = resolve_plan(strategy, workload, spec, values, given=given)
+    # the kernel shape that compiled (tile, warps, stages): pinned where today's defaults differ
+    shape = {k: v for k in KERNEL_FIELDS if (v := _optional(row, k)) and v != getattr(plan.config, k)}
+    return resolve_plan(strategy, workload, spec, {**values, **shape}, given=given) if shape else plan
 
 
-def recorded_options(row) -> PlanConfig:
-    """A row's plan inputs. A baseline's plan columns (grid, splits) are what the model assumed the
-    library launched when the row was written (kernels/torch_baselines.py), not measurements: its plan
-    comes from its plan file alone, so a revised plan is never overridden by an older one's guess."""
-    return PlanConfig() if strategies.get(row["strategy"]).baseline else row_options(row)
+def check_observed(row, plan: Plan) -> None:
+    """The plan reproduces what the row observed: the same grid and split count (else the row and
+    the plan disagree about what ran, and its error would measure that)."""
+    for column, planned in (("grid", plan.schedule.grid), ("splits", plan.schedule.splits)):
+        seen = _optional(row, column)
+        if seen is not None and not plan.strategy.baseline and seen != planned:
+            raise InputError(column, f"the row recorded {column} {seen}, but its plan {plan.spec} gives {planned}")
 
 
 def measured_points(frame: pd.DataFrame, spec: GpuSpec) -> list[MeasuredPoint]:
-    """Rows of predictable strategies as MeasuredPoints with their resolved plan configuration
-    (rows of strategies the model does not cover, e.g. a baseline not modelled yet, are skipped)."""
+    """Rows of predictable strategies as MeasuredPoints with the plan each ran (rows of strategies
+    the model does not cover, e.g. a baseline not modelled yet, are skipped)."""
     points = []
     for idx, row in frame[frame["strategy"].isin(strategies.predictable())].iterrows():
         try:
-            workload = row_workload(row)
-            config = resolve(row["strategy"], workload, spec, recorded_options(row)).config
-            points.append(MeasuredPoint(row["strategy"], workload, float(row["time_us"]), config))
+            plan = row_plan(row, spec)
+            check_observed(row, plan)
+            points.append(MeasuredPoint(plan, float(row["time_us"]), row_requested(row)))
         except (InputError, ValueError, OverflowError) as exc:
             raise InputError("measurements", f"line {csvfile.line_of(idx)}: {exc}") from None
     limits.check_modelled([p.workload.output_count for p in points], 1, "measurements")

@@ -47,7 +47,7 @@ def test_validate_refuses_a_file_without_required_columns(tmp_path, capsys):
 def test_calibrate_from_data_refits_and_predict_uses_the_profile(tmp_path, capsys):
     """Build calibration data from the model itself, refit offline, predict with the result."""
     from attnsim.simulator.hardware import from_name
-    from attnsim.simulator.predict import predict_records
+    from attnsim.predict import predict_records
     from attnsim.simulator.profile_io import save_profile
     from attnsim.simulator.workload import DecodeWorkload
 

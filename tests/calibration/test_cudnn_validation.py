@@ -4,7 +4,7 @@ standard sweep with the shipped H200 profile, and the H100 sweep through that pr
 
 from pathlib import Path
 
-from attnsim.simulator.profiles import resolve_gpu, transfer_from
+from attnsim.profiles import resolve_gpu, transfer_from
 from attnsim.validation.compare import error_metrics, predict_measurements
 from attnsim.validation.measurements import load_measurements
 

@@ -5,13 +5,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from attnsim.simulator.calibration import MeasuredPoint, fit_bandwidth_curve, fit_cost_params
+from attnsim.planner.choose import make_plan
+from attnsim.simulator.calibration import fit_bandwidth_curve
 from attnsim.simulator.cost import BandwidthModel
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams, from_name
-from attnsim.resolve import plan
-from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
+from attnsim.validation.fit import fit_points
+from attnsim.validation.measurements import MeasuredPoint
 
 H100 = from_name("h100")
 
@@ -35,8 +36,8 @@ def _synthetic_points(spec, strategy):
             for head_dim in (64, 128):
                 for context in (700, 5000, 40000, 300000):
                     w = DecodeWorkload.build(batch, q_heads, kv_heads, head_dim, context)
-                    t = simulate(plan(strategy, w, spec), spec).total_us
-                    points.append(MeasuredPoint(strategy, w, t, PlanConfig()))
+                    plan = make_plan(strategy, w, spec)
+                    points.append(MeasuredPoint(plan, simulate(plan.schedule, spec).total_us, strategy))
     return points
 
 
@@ -45,7 +46,7 @@ def test_fit_recovers_fa2_parameters_within_one_percent():
     true_spec = dataclasses.replace(H100, cost={"fa2": truth})
     points = _synthetic_points(true_spec, "fa2")
     free = {"fa2": ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee")}
-    fit = fit_cost_params(points, H100, free=free)  # starts from the datasheet defaults
+    fit = fit_points(points, H100, free=free)  # starts from the datasheet defaults
     got = fit.spec.cost_for("fa2")
     for name in free["fa2"]:
         assert getattr(got, name) == pytest.approx(getattr(truth, name), rel=0.01), name
@@ -57,22 +58,23 @@ def test_fit_recovers_streamk_rate_and_bandwidth_scale():
     true_spec = dataclasses.replace(H100, cost={"streamk": truth})
     points = _synthetic_points(true_spec, "streamk")
     free = {"streamk": ("cta_stream_gbps_per_warp", "cta_fixed_us", "hbm_scale")}
-    got = fit_cost_params(points, H100, free=free).spec.cost_for("streamk")
+    got = fit_points(points, H100, free=free).spec.cost_for("streamk")
     for name in free["streamk"]:
         assert getattr(got, name) == pytest.approx(getattr(truth, name), rel=0.01), name
 
 
 def test_fit_stays_inside_physical_bounds_on_hopeless_data():
     w = DecodeWorkload.build(1, 32, 32, 128, 4096)
-    points = [MeasuredPoint("fa2", w, 1e7), MeasuredPoint("fa2", DecodeWorkload.build(2, 32, 32, 128, 4096), 1.0)]
-    got = fit_cost_params(points, H100).spec.cost_for("fa2")
+    w2 = DecodeWorkload.build(2, 32, 32, 128, 4096)
+    points = [MeasuredPoint(make_plan("fa2", w, H100), 1e7, "fa2"), MeasuredPoint(make_plan("fa2", w2, H100), 1.0, "fa2")]
+    got = fit_points(points, H100).spec.cost_for("fa2")
     assert 0.5 <= got.cta_stream_gbps_per_warp <= 60.0
     assert 1.0 <= got.bw_knee <= 12.0
 
 
 def test_calibration_set_is_disjoint_from_the_benchmark_sweep():
-    from attnsim.kernels.calibrate_gpu import calibration_sweep
-    from attnsim.kernels.sweep import sweep
+    from attnsim.bench.calibration import calibration_sweep
+    from attnsim.bench.sweep import sweep
 
     calibration = {(w.batch, w.q_heads, w.kv_heads, w.head_dim, w.contexts) for w in calibration_sweep()}
     benchmark = {(w.batch, w.q_heads, w.kv_heads, w.head_dim, w.contexts) for w in sweep("standard")}

@@ -6,21 +6,22 @@ import dataclasses
 
 import pytest
 
-from attnsim.kernels.sweep import sweep
-from attnsim.resolve import plan
-from attnsim.simulator.calibration import MeasuredPoint, fit_cost_params, free_parameters, plan_points
+from attnsim.bench.sweep import sweep
+from attnsim.planner.choose import make_plan
+from attnsim.simulator.calibration import free_parameters
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams, from_name
-from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
-from attnsim.strategies import SERVING
+from attnsim.strategies import SERVING, all_families
+from attnsim.validation.fit import fit_points
+from attnsim.validation.measurements import MeasuredPoint
 
 H200 = from_name("h200")
 
 
 def _points(spec, strategy, workloads):
-    return [MeasuredPoint(strategy, w, simulate(plan(strategy, w, spec), spec).total_us, PlanConfig())
-            for w in workloads]
+    plans = [make_plan(strategy, w, spec) for w in workloads]
+    return [MeasuredPoint(p, simulate(p.schedule, spec).total_us, strategy) for p in plans]
 
 
 TRUTH = CostParams(cta_stream_gbps_per_warp=9.0, paged_tile_fixed_us=0.25, paged_hbm_scale=0.9,
@@ -30,7 +31,7 @@ TRUTH = CostParams(cta_stream_gbps_per_warp=9.0, paged_tile_fixed_us=0.25, paged
 def _fit(strategy):
     true_spec = dataclasses.replace(H200, cost={strategy: TRUTH})
     start = dataclasses.replace(H200, cost={strategy: CostParams(cta_stream_gbps_per_warp=9.0)})
-    return fit_cost_params(_points(true_spec, strategy, sweep("cal-serving")), start, free={strategy: SERVING})
+    return fit_points(_points(true_spec, strategy, sweep("cal-serving")), start, free={strategy: SERVING})
 
 
 @pytest.mark.parametrize("strategy", ["fa2", "flashdecoding"])
@@ -55,10 +56,11 @@ def test_streamk_fit_predicts_the_serving_points():
 
 def test_decode_points_exercise_no_serving_field():
     decode = [DecodeWorkload.build(b, 32, 8, 128, c) for b in (1, 8) for c in (3000, 48000)]
-    keys = free_parameters(plan_points(_points(H200, "fa2", decode), H200))
+    keys = free_parameters([p.plan.schedule for p in _points(H200, "fa2", decode)], all_families())
     assert keys and not {name for _, name in keys} & set(SERVING)
     paged = [DecodeWorkload.build(2, 8, 1, 128, 3000, page_size=16)]
-    assert {name for _, name in free_parameters(plan_points(_points(H200, "fa2", paged), H200))} & set(SERVING) == \
+    schedules = [p.plan.schedule for p in _points(H200, "fa2", paged)]
+    assert {name for _, name in free_parameters(schedules, all_families())} & set(SERVING) == \
         {"paged_tile_fixed_us", "paged_hbm_scale"}
 
 

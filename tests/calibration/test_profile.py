@@ -8,10 +8,10 @@ import pytest
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import CostParams, from_name
 from attnsim.simulator.profile_io import MODEL_VERSION, load_profile, save_profile
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 
 KERNEL = {"threads": 256, "regs_per_thread": 64, "smem_bytes": 33792}
-STREAMK_D128 = "lean_decode/d128/float16/m16/w8/s3/n64"  # attnsim.resolve.kernel_key of stream-K's default
+STREAMK_D128 = "lean_decode/d128/float16/m16/w8/s3/n64"  # attnsim.plans.resources.Variant key of stream-K's default
 
 
 def _spec():
@@ -40,7 +40,7 @@ def test_calibration_option_selects_a_profile_and_none_the_datasheet(tmp_path):
 
 
 def test_kernel_config_of_a_profile_drives_the_plan(tmp_path):
-    from attnsim.simulator.predict import predict_records
+    from attnsim.predict import predict_records
     from attnsim.simulator.workload import DecodeWorkload
 
     w = DecodeWorkload.build(1, 32, 8, 128, 65536)

@@ -7,7 +7,7 @@ import pytest
 
 from attnsim.simulator.calibration import fit_bandwidth_curve
 from attnsim.simulator.profile_io import load_profile, read_profile_document, shipped_profile_path
-from attnsim.simulator.profiles import transfer_from
+from attnsim.profiles import transfer_from
 from cli_helpers import run_cli
 
 H200_DATA = Path(__file__).parents[2] / "results" / "h200" / "calibration_data.json"

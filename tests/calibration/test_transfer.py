@@ -12,9 +12,9 @@ from attnsim.simulator.hardware import PRESETS, CostParams
 from attnsim.strategies import predictable
 
 STRATEGIES = predictable()
-from attnsim.simulator.predict import predict_one
+from attnsim.predict import predict_one
 from attnsim.simulator.profile_io import fit_mape_pct, load_profile, read_profile_document, shipped_profile_path
-from attnsim.simulator.profiles import resolve_gpu, transfer_from, write_transferred_profile
+from attnsim.profiles import resolve_gpu, transfer_from, write_transferred_profile
 from attnsim.simulator.transfer import EXPECTED_MARGIN_PCT, OTHER_ARCH, RULES, SAME_ARCH, transfer_profile
 from attnsim.simulator.workload import DecodeWorkload
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from attnsim.kernels.launch import TORCH_DTYPES, prepare
+from attnsim.kernels.launch import TORCH_DTYPES, launcher_for
 from attnsim.kernels.reference import attention_reference, max_relative_error
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
@@ -30,7 +30,7 @@ def decode_inputs(workload: DecodeWorkload, device, seed: int, pad_tokens: int =
 def run_checked(strategy: str, workload: DecodeWorkload, gpu, config: PlanConfig | None, device, seed: int = 0,
                 runs: int = 1):
     """Prepare, run `runs` times into a NaN-poisoned output; return (launcher, worst error over runs)."""
-    launcher = prepare(strategy, workload, gpu, config, device=device)
+    launcher = launcher_for(strategy, workload, gpu, config, device=device)
     q, k, v = decode_inputs(workload, device, seed)
     ref = attention_reference(q, k, v, workload.contexts)
     worst = 0.0
@@ -47,7 +47,7 @@ def serving_inputs(workload: DecodeWorkload, device, seed: int, pad_tokens: int 
     quantised to fp8 (per-kv-head scales) and/or paged into a shuffled pool (kv_cache), as the
     workload says. The reference reads the pages back through the block table (gather_pages) and
     dequantises the same fp8 values in float64."""
-    from attnsim.kernels.bench_inputs import point_cache
+    from attnsim.bench.inputs import point_cache
     from attnsim.kernels.reference import gather_pages
 
     w, gen = workload, torch.Generator().manual_seed(seed)
@@ -73,7 +73,7 @@ def serving_inputs(workload: DecodeWorkload, device, seed: int, pad_tokens: int 
 def run_serving(strategy: str, workload: DecodeWorkload, gpu, config: PlanConfig | None, device, seed: int = 0,
                 runs: int = 1, q_3d: bool = False):
     """run_checked for any cache layout (serving_inputs): (launcher, worst error over runs)."""
-    launcher = prepare(strategy, workload, gpu, config, device=device)
+    launcher = launcher_for(strategy, workload, gpu, config, device=device)
     q, k, v, kwargs, ref = serving_inputs(workload, device, seed, q_3d=q_3d)
     worst = 0.0
     for _ in range(runs):

@@ -12,7 +12,8 @@ import torch
 
 from attnsim.cli import main
 from attnsim.errors import InputError
-from attnsim.kernels import bench, bench_inputs, bench_results, sweep, timing
+from attnsim.bench import harness as bench, inputs as bench_inputs, results as bench_results, sweep
+from attnsim.kernels import timing
 from attnsim.kernels.reference import attention_reference
 from attnsim.kernels.torch_baselines import prepare_baseline, unsupported_reason
 from attnsim.simulator.hardware import from_name

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from attnsim.kernels import bench, bench_inputs, bench_results, sweep
+from attnsim.bench import harness as bench, inputs as bench_inputs, results as bench_results, sweep
 from attnsim.kernels.launch import interpreting
 from attnsim.kernels.reference import attention_reference
 from attnsim.simulator.hardware import from_name

@@ -147,8 +147,8 @@ def _bh(point) -> int:
 
 
 def test_threshold_points_pin_the_uncertain_edges_and_stay_off_the_other_sweeps():
-    from attnsim.kernels.calibrate_gpu import calibration_sweep
-    from attnsim.kernels.sweep import standard_sweep
+    from attnsim.bench.calibration import calibration_sweep
+    from attnsim.bench.sweep import standard_sweep
     from attnsim.simulator.workload import DecodeWorkload
 
     points = thr.threshold_points()

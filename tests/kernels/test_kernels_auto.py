@@ -8,13 +8,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnsim.kernels.launch import prepare
+from attnsim.kernels.launch import launcher_for
 from attnsim.kernels.reference import attention_reference, max_relative_error
 from attnsim.planner.candidates import INVARIANT_CHUNK_TILES
 from attnsim.planner.search import search
-from attnsim.resolve import parse_plan_spec
+from attnsim.plans.spec import parse_plan_spec
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 from kernel_helpers import TOLERANCE, decode_inputs
 
@@ -27,10 +27,11 @@ INVARIANT = PlanConfig(kv_tile_tokens=TILE, batch_invariant=1)
 def test_auto_runs_the_planners_choice(contexts, q_heads, kv_heads, device):
     workload = DecodeWorkload.build(len(contexts), q_heads, kv_heads, 64, list(contexts))
     chosen = search(workload, H200, PlanConfig(kv_tile_tokens=TILE)).chosen
-    launcher = prepare("auto", workload, H200, PlanConfig(kv_tile_tokens=TILE), device=device)
-    name, options = parse_plan_spec(launcher.meta["plan"])  # the chosen options + the user's tile
-    assert (name, launcher.strategy, launcher.schedule.grid) == (chosen.strategy, chosen.strategy, chosen.grid)
-    assert options == PlanConfig(kv_tile_tokens=TILE, **dict(chosen.options))
+    launcher = launcher_for("auto", workload, H200, PlanConfig(kv_tile_tokens=TILE), device=device)
+    strategy, options = parse_plan_spec(launcher.meta["plan"])  # the chosen options + the user's tile
+    assert (strategy.name, launcher.strategy, launcher.schedule.grid) == (chosen.strategy, chosen.strategy, chosen.grid)
+    assert options.set() == {"kv_tile_tokens": TILE, **dict(chosen.options)}
+    assert launcher.meta["requested"] == f"auto:kv_tile_tokens={TILE}"
     q, k, v = decode_inputs(workload, device, seed=len(contexts))
     out = launcher.run(q, k, v, torch.full_like(q, float("nan")))
     assert max_relative_error(out, attention_reference(q, k, v, workload.contexts)) <= TOLERANCE
@@ -44,7 +45,7 @@ def output_in_batch(contexts, position: int, mine, device) -> torch.Tensor:
     q, k, v = decode_inputs(workload, device, seed=7 * len(contexts) + position)
     n = k_s.shape[1]
     q[position], k[position, :, :n], v[position, :, :n] = q_s, k_s, v_s
-    launcher = prepare("auto", workload, H200, INVARIANT, device=device)
+    launcher = launcher_for("auto", workload, H200, INVARIANT, device=device)
     assert launcher.meta["plan"] == f"balanced:kv_tile_tokens={TILE},chunk_tokens={INVARIANT_CHUNK_TILES * TILE}"
     return launcher.run(q, k, v)[position]
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.kernels.launch import prepare
+from attnsim.kernels.launch import launcher_for
 from attnsim.kernels.reference import attention_reference, max_relative_error
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import ROLE_HOST
@@ -61,13 +61,13 @@ def test_default_grid_and_splits(strategy, device, h100):
 def test_streamk_cases_exercise_reductions(device, h100):
     """The stream-K cases above really straddle: hosts with several peers, segments of several sequences."""
     workload, config = case_inputs("mha-ragged-fp16-d64")
-    schedule = prepare("streamk", workload, h100, config, device=device).schedule
+    schedule = launcher_for("streamk", workload, h100, config, device=device).schedule
     segs = schedule.attention.segments
     assert (np.diff(schedule.reductions.peer_offsets) >= 2).any()
     assert any(len(set(segs.seq[segs.cta == c])) > 1 for c in range(schedule.grid))
     assert (segs.role == ROLE_HOST).sum() == len(schedule.reductions)
     workload, config = case_inputs("one-output-many-peers")
-    assert len(prepare("streamk", workload, h100, config, device=device).schedule.reductions.peers_of(0)) == 39
+    assert len(launcher_for("streamk", workload, h100, config, device=device).schedule.reductions.peers_of(0)) == 39
 
 
 @pytest.mark.parametrize("strategy", ["flashdecoding", "streamk"])
@@ -81,7 +81,7 @@ def test_repeated_runs_reuse_scratch(strategy, device, h100):
 
 def test_custom_scale(device, h100):
     workload = DecodeWorkload.build(1, 4, 4, 64, 48)
-    launcher = prepare("streamk", workload, h100, PlanConfig(kv_tile_tokens=16, grid=2), device=device, sm_scale=0.3)
+    launcher = launcher_for("streamk", workload, h100, PlanConfig(kv_tile_tokens=16, grid=2), device=device, sm_scale=0.3)
     q, k, v = decode_inputs(workload, device, seed=9)
     out = launcher.run(q, k, v)
     assert max_relative_error(out, attention_reference(q, k, v, workload.contexts, sm_scale=0.3)) <= TOLERANCE
@@ -100,7 +100,7 @@ def test_streamk_any_grid(contexts, group, grid, seed, device, h100):
 def test_rejects_grid_above_capacity(device, h100):
     workload = DecodeWorkload.build(1, 8, 8, 64, 4096)
     with pytest.raises(InputError, match="resident capacity"):
-        prepare("streamk", workload, h100, PlanConfig(grid=10**5), device=device)  # under limits.MAX_PLAN_CTAS
+        launcher_for("streamk", workload, h100, PlanConfig(grid=10**5), device=device)  # under limits.MAX_PLAN_CTAS
 
 
 @pytest.mark.parametrize("kwargs, field", [(dict(head_dim=96), "head_dim"), (dict(kv_dtype="float32"), "kv_dtype"),
@@ -108,13 +108,13 @@ def test_rejects_grid_above_capacity(device, h100):
 def test_rejects_unsupported_workloads(kwargs, field, h100):
     workload = DecodeWorkload(**{**dict(batch=1, q_heads=4, kv_heads=4, head_dim=64, contexts=(64,)), **kwargs})
     with pytest.raises(InputError) as info:
-        prepare("fa2", workload, h100, device="cpu")
+        launcher_for("fa2", workload, h100, device="cpu")
     assert info.value.field == field
 
 
 def test_rejects_mismatched_inputs(device, h100):
     workload = DecodeWorkload.build(2, 4, 2, 64, 32)
-    launcher = prepare("fa2", workload, h100, PlanConfig(kv_tile_tokens=16), device=device)
+    launcher = launcher_for("fa2", workload, h100, PlanConfig(kv_tile_tokens=16), device=device)
     q, k, v = decode_inputs(workload, device, seed=1)
     with pytest.raises(InputError, match="k_cache"):
         launcher.run(q, k[:, :, :16], v)

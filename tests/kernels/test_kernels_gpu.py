@@ -4,7 +4,7 @@ default grids (stream-K at the compiled kernel's resident capacity), FA2's split
 import pytest
 
 from attnsim import strategies
-from attnsim.kernels.launch import prepare
+from attnsim.kernels.launch import launcher_for
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 from kernel_helpers import TOLERANCE, run_checked
@@ -44,7 +44,7 @@ def test_streamk_grid_is_compiled_capacity(cuda, h100):
     from attnsim.simulator.occupancy import resident_capacity
 
     workload = DecodeWorkload.build(8, 32, 8, 128, 8192)
-    launcher = prepare("streamk", workload, h100, device=cuda)
+    launcher = launcher_for("streamk", workload, h100, device=cuda)
     assert launcher.resources.regs_per_thread == launcher.meta["n_regs"]
     assert launcher.schedule.grid == resident_capacity(h100, launcher.resources)
 

@@ -15,10 +15,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnsim.kernels.launch import prepare
+from attnsim.kernels.launch import launcher_for
 from attnsim.kernels.plan_tables import check_merge_order, segment_rows
 from attnsim.kernels.reference import attention_reference, max_relative_error
-from attnsim.resolve import plan
+from plan_helpers import plan
 from attnsim.simulator.hardware import from_name
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import ROLE_HOST, ROLE_PEER
@@ -28,9 +28,9 @@ from kernel_helpers import TOLERANCE, decode_inputs
 H100 = from_name("h100")
 
 
-def launcher_for(strategy: str, workload: DecodeWorkload, config: PlanConfig, device):
-    """prepare() resolves both plans to the kernel that runs them (the registry's entries)."""
-    return prepare(strategy, workload, H100, config, device=device)
+def h100_launcher(strategy: str, workload: DecodeWorkload, config: PlanConfig, device):
+    """launcher_for() plans both strategies and prepares the kernel that runs them (the registry's entries)."""
+    return launcher_for(strategy, workload, H100, config, device=device)
 
 
 def ragged(contexts=(37, 300, 129), q_heads: int = 8, kv_heads: int = 2) -> DecodeWorkload:
@@ -56,7 +56,7 @@ CASES = {
 def test_matches_reference(case, device):
     strategy, options = CASES[case]
     workload = ragged()
-    launcher = launcher_for(strategy, workload, PlanConfig(**options), device)
+    launcher = h100_launcher(strategy, workload, PlanConfig(**options), device)
     q, k, v = decode_inputs(workload, device, seed=sum(map(ord, case)))
     out = torch.full_like(q, float("nan"))
     launcher.run(q, k, v, out)
@@ -97,7 +97,7 @@ def sequence_output_in(batch_contexts, position: int, seq_inputs, device) -> tor
     q, k, v = decode_inputs(workload, device, seed=len(batch_contexts) * 7 + position)
     n = k_s.shape[1]
     q[position], k[position, :, :n], v[position, :, :n] = q_s, k_s, v_s
-    launcher = launcher_for("balanced", workload, PlanConfig(kv_tile_tokens=16, chunk_tokens=64), device)
+    launcher = h100_launcher("balanced", workload, PlanConfig(kv_tile_tokens=16, chunk_tokens=64), device)
     return launcher.run(q, k, v)[position]
 
 

@@ -10,10 +10,10 @@ import torch
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.kernels.launch import interpreting, prepare
+from attnsim.kernels.launch import interpreting, launcher_for
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
-from attnsim.resolve import plan_for
+from plan_helpers import plan_for
 from kernel_helpers import TOLERANCE, run_serving, serving_inputs
 from test_plan_contract import _same_schedule
 
@@ -70,7 +70,7 @@ def test_decode_accepts_3d_queries(strategy, device, h100):
 
 def test_launcher_names_a_missing_or_wrong_input(device, h100):
     workload = DecodeWorkload.build(2, 4, 2, 64, [40, 17], q_len=2, page_size=16, kv_dtype="fp8")
-    launcher = prepare("fa2", workload, h100, PlanConfig(kv_tile_tokens=16), device=device)
+    launcher = launcher_for("fa2", workload, h100, PlanConfig(kv_tile_tokens=16), device=device)
     q, k, v, kwargs, _ = serving_inputs(workload, device, seed=1)
     for missing in ("block_table", "k_scale", "v_scale"):
         with pytest.raises(InputError) as info:
@@ -94,7 +94,7 @@ def test_model_plans_what_the_launcher_uploads(name, h100):
         pytest.skip("CPU contract test")
     workload, config = case(name)
     for strategy in STRATEGIES:
-        launcher = prepare(strategy, workload, h100, config, device="cpu")
+        launcher = launcher_for(strategy, workload, h100, config, device="cpu")
         _same_schedule(plan_for(strategy, workload, h100, config), launcher.schedule)
 
 

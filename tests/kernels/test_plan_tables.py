@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from attnsim.kernels import tiles
 from attnsim.kernels.plan_tables import check_merge_order, merge_block, merge_tree, segment_rows
 from attnsim.simulator.hardware import from_name
-from attnsim.resolve import plan
+from plan_helpers import plan
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import ROLE_HOST
 from attnsim.simulator.workload import DecodeWorkload
@@ -45,7 +45,7 @@ def test_merge_block_bounds_registers(block_m, head_dim, warps, expected):
 
 def test_mirrored_triton_constants_match_the_simulator():
     """tiles.py mirrors two simulator constants as tl.constexpr (kernels cannot import numpy ones)."""
-    from attnsim.simulator.partition.common import Q_BLOCK_ROWS
+    from attnsim.simulator.workload import Q_BLOCK_ROWS
     from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER
 
     assert tiles.Q_BLOCK_ROWS.value == Q_BLOCK_ROWS

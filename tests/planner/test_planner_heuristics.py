@@ -9,7 +9,7 @@ from attnsim.planner import heuristics
 from attnsim.planner.candidates import context_for
 from attnsim.planner.search import search
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
 H200 = resolve_gpu("h200")  # 132 SMs; flash_decoding 3 CTAs/SM (capacity 396), lean_decode 2 (264)

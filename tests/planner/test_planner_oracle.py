@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 
 from attnsim import strategies
-from attnsim.kernels.bench_results import COLUMNS
-from attnsim.kernels.calibrate_gpu import calibration_sweep
-from attnsim.kernels.sweep import standard_sweep
-from attnsim.planner import oracle, regret
+from attnsim.bench.results import COLUMNS
+from attnsim.bench.calibration import calibration_sweep
+from attnsim.bench.sweep import standard_sweep
+from attnsim.validation import planner_oracle as oracle, planner_regret as regret
 from attnsim.planner.search import search
-from attnsim.resolve import parse_plan_spec
-from attnsim.simulator.predict import predict_one
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.plans.spec import spec_strategy
+from attnsim.planner.choose import make_plan
+from attnsim.predict import predict_one, predict_plan
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
 H200 = resolve_gpu("h200")
@@ -45,15 +46,14 @@ def test_candidates_hold_auto_the_defaults_and_every_heuristic():
     result = search(w, H200)
     assert specs[:2] == ["auto", "auto:batch_invariant=1"]
     assert set(strategies.default_names()) <= set(specs)
-    names = {parse_plan_spec(s)[0] for s in specs}
+    names = {spec_strategy(s) for s in specs}
     assert {"hybrid", "balanced", "torch-flash"} <= names
-    timed = {round(predicted(s, w), 9) for s in specs[2:] if strategies.get(parse_plan_spec(s)[0]).predictable}
+    timed = {round(predicted(s, w), 9) for s in specs[2:] if strategies.get(spec_strategy(s)).predictable}
     assert all(round(h.plan.time_us, 9) in timed for h in result.heuristics)  # the same plan, under some spec
 
 
 def predicted(spec: str, w: DecodeWorkload) -> float:
-    name, options = parse_plan_spec(spec)
-    return predict_one(name, w, H200, options).total_us
+    return predict_one(spec, w, H200).total_us
 
 
 def synthetic_csv(workloads, faster: dict | None = None) -> pd.DataFrame:
@@ -61,12 +61,13 @@ def synthetic_csv(workloads, faster: dict | None = None) -> pd.DataFrame:
     rows = []
     for w in workloads:
         for spec in oracle.oracle_candidates(w, H200):
-            name, options = parse_plan_spec(spec)
-            if not strategies.get(name).predictable:
+            if not strategies.get(spec_strategy(spec)).predictable:
                 continue
-            t = predict_one(name, w, H200, options).total_us * (0.5 if spec in (faster or {}).get(w, ()) else 1.0)
-            strategy, _, opts = spec.partition(":")
-            rows.append({**dict.fromkeys(COLUMNS), "strategy": strategy, "options": opts, "batch": w.batch,
+            plan = make_plan(spec, w, H200)  # a row records the concrete plan that ran and what it asked for
+            t = predict_plan(plan).total_us * (0.5 if spec in (faster or {}).get(w, ()) else 1.0)
+            strategy, _, opts = plan.spec.partition(":")
+            rows.append({**dict.fromkeys(COLUMNS), "strategy": strategy, "options": opts, "requested": spec,
+                         "batch": w.batch,
                          "q_heads": w.q_heads, "kv_heads": w.kv_heads, "head_dim": w.head_dim,
                          "contexts": w.context_label, "dtype": w.dtype, "time_us": t, "status": "ok"})
     return pd.DataFrame(rows, columns=COLUMNS)

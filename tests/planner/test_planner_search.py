@@ -15,12 +15,14 @@ from attnsim.errors import InputError
 from attnsim.planner import candidates as cand
 from attnsim.planner.search import Evaluator, search
 from attnsim.planner.tieband import DEFAULT_TIE_BAND_PCT, tie_band
-from attnsim.resolve import parse_plan_spec, plan_for, resolve
+from plan_helpers import plan_for
+from attnsim.planner.choose import make_plan
+from attnsim.plans.spec import parse_plan_spec
 from attnsim.simulator import bands
 from attnsim.simulator.hardware import from_name
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.predict import predict_one, predict_records
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.predict import predict_one, predict_records
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
 H200 = resolve_gpu("h200")  # the calibrated profile
@@ -81,13 +83,13 @@ def test_tie_band_comes_from_the_profile():
 def test_auto_resolves_to_the_chosen_plan_for_every_consumer():
     workload = SMALL[1]
     chosen = search(workload, H200).chosen
-    resolved = resolve("auto", workload, H200)
-    assert (resolved.strategy.name, resolved.requested, resolved.plan) == (chosen.strategy, "auto", chosen.spec)
+    resolved = make_plan("auto", workload, H200)
+    assert (resolved.strategy.name, resolved.requested, resolved.spec) == (chosen.strategy, "auto", chosen.spec)
     schedule = plan_for("auto", workload, H200)
     assert schedule.strategy == chosen.strategy and schedule.grid == chosen.grid
     record = predict_records(workload, H200, ["auto", "streamk"])[0]
     assert (record["strategy"], record["plan"], record["time_us"]) == ("auto", chosen.spec, round(chosen.time_us, 3))
-    assert resolve("planner", workload, H200).plan == chosen.spec  # the alias
+    assert make_plan("planner", workload, H200).spec == chosen.spec  # the alias
 
 
 def test_batch_invariant_chunk_depends_on_the_sequence_alone():
@@ -98,7 +100,7 @@ def test_batch_invariant_chunk_depends_on_the_sequence_alone():
         workload = DecodeWorkload.build(1 + len(others), 32, 8, 128, [mine, *others])
         result = search(workload, H200, PlanConfig(batch_invariant=1))
         assert result.batch_invariant and result.chosen.time_us >= result.unconstrained.time_us
-        specs.add(resolve("auto", workload, H200, PlanConfig(batch_invariant=1)).plan)
+        specs.add(make_plan("auto", workload, H200, PlanConfig(batch_invariant=1)).spec)
     assert specs == {f"balanced:chunk_tokens={cand.INVARIANT_CHUNK_TILES * 64}"}  # 16 KB K tiles: 64 tokens at d 128
 
 

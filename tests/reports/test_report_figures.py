@@ -10,7 +10,7 @@ from attnsim.reports.timeline import plot_timeline, plot_timelines, waves
 from attnsim.reports.validation_plots import plot_validation
 from attnsim.reports.whatif import plot_whatif
 from attnsim.simulator.hardware import from_name
-from attnsim.simulator.predict import predict_one, predict_records
+from attnsim.predict import predict_one, predict_records
 from attnsim.simulator.workload import DecodeWorkload
 
 

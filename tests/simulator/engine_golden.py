@@ -11,9 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from attnsim.resolve import parse_plan_spec
-from attnsim.simulator.predict import predict_one
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.predict import predict_one
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
 PATH = Path(__file__).resolve().parents[1] / "data" / "engine_golden.json"
@@ -35,8 +34,7 @@ def figures() -> dict[str, str]:
         gpu = resolve_gpu(gpu_name, "none")
         for i, w in enumerate(workloads()):
             for spec in SPECS:
-                name, options = parse_plan_spec(spec)
-                out[f"{gpu_name}|{i}|{spec}"] = predict_one(name, w, gpu, options).total_us.hex()
+                out[f"{gpu_name}|{i}|{spec}"] = predict_one(spec, w, gpu).total_us.hex()
     return out
 
 

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from attnsim import strategies
 from attnsim.simulator.hardware import PRESETS, CostParams, GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.resolve import plan, resolve
-from attnsim.simulator.partition.common import PlanConfig, kv_tile_tokens, outputs, resources
+from plan_helpers import plan
+from attnsim.planner.choose import make_plan
+from attnsim.simulator.partition.common import PlanConfig, outputs
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -61,13 +62,13 @@ def gpu_specs():
 def plan_configs(draw, strategy: str, workload: DecodeWorkload, gpu: GpuSpec) -> PlanConfig:
     """The strategy's defaults, or explicit options: FlashDecoding splits, a grid <= capacity (stream-K,
     hybrid; balanced's target grid), hybrid's DP outputs, balanced's fixed chunk (a multiple of the tile)."""
-    config = PlanConfig(kv_tile_tokens=draw(st.sampled_from([None, None, 32, 64, 48])))
-    tile = kv_tile_tokens(workload, config)
+    config = PlanConfig(kv_tile_tokens=draw(st.sampled_from([None, None, 16, 32, 64])))
+    resolved = make_plan(strategy, workload, gpu, config)  # the tile and resources the plan runs with
+    tile = resolved.schedule.kv_tile_tokens
     if strategy == "flashdecoding" and draw(st.booleans()):
         config = dataclasses.replace(config, splits=draw(st.integers(1, 40)))
     if strategy in ("streamk", "hybrid", "balanced") and draw(st.booleans()):
-        capacity = min(resident_capacity(gpu, resources(workload, config)),  # valid for the raw plan and
-                       resident_capacity(gpu, resolve(strategy, workload, gpu, config).config.resources))  # the resolved one
+        capacity = resolved.capacity
         config = dataclasses.replace(config, grid=draw(_grids(strategy, capacity, outputs(workload, tile).count)))
     if strategy == "hybrid" and draw(st.booleans()):  # any count: the plan clamps it to whole waves
         config = dataclasses.replace(config, dp_outputs=draw(st.integers(0, outputs(workload, tile).count + 3)))
@@ -136,11 +137,12 @@ def fa2_block_n(head_dim: int) -> int:
     return 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
 
 
-def fa2_heuristic_for(workload: DecodeWorkload, gpu: GpuSpec) -> int:
-    """FA2's arguments for a q_len = 1 decode: the q-head group moves into seqlen_q (GQA swap)."""
+def fa2_heuristic_for(workload: DecodeWorkload, gpu: GpuSpec, block_n: int | None = None) -> int:
+    """FA2's arguments for a q_len = 1 decode: the q-head group moves into seqlen_q (GQA swap);
+    block_n: the KV block (default FA2's own for the head dim; a plan passes its KV tile)."""
     m_blocks = -(-workload.group // Q_BLOCK_ROWS)
     bhm = workload.batch * workload.kv_heads * m_blocks
-    n_blocks = -(-workload.max_context // fa2_block_n(workload.head_dim))
+    n_blocks = -(-workload.max_context // (block_n or fa2_block_n(workload.head_dim)))
     return fa2_num_splits(bhm, 2 * gpu.sm_count, n_blocks)
 
 

@@ -17,10 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attnsim.plans.resources import COMBINE_WARPS
 from attnsim.simulator.cost import BandwidthModel
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams
-from attnsim.resolve import plan
+from plan_helpers import plan
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import frozen_array
 from attnsim.simulator.workload import DecodeWorkload
@@ -106,15 +107,16 @@ def test_multi_wave_dispatches_the_rest_when_slots_free(fixed_us, overhead_us):
 
 def test_flashdecoding_adds_a_combine_launch():
     # 4 kv-heads x 1024 tokens in 2 splits -> 8 CTAs of 4 tiles: KV 262144 + q 256, partial 516
-    # written: 262916 B at b = 1e5 (8 b < B): 2.62916 us. Combine: 4 CTAs (4 warps, same b),
-    # read 2 partials (1032 B) + write O (256 B) = 1288 B: 0.01288 us. Two launch overheads of 3.
+    # written: 262916 B at b = 1e5 (8 b < B): 2.62916 us. Combine: 4 CTAs (COMBINE_WARPS = 8 warps:
+    # b = 2e5), read 2 partials (1032 B) + write O (256 B) = 1288 B: 0.00644 us. Two launch overheads of 3.
     gpu = _gpu(25.0, launch_overhead_us=3.0)
     workload = DecodeWorkload.build(1, 4, 4, 128, 1024)
-    sched = plan("flashdecoding", workload, gpu, PlanConfig(splits=2))
+    sched = plan("flashdecoding", workload, gpu, PlanConfig(splits=2, kv_tile_tokens=128, num_warps=4))
+    assert sched.launches[1].resources.threads == 32 * COMBINE_WARPS
     res = simulate(sched, gpu)
     assert [tl.name for tl in res.launches] == ["attention", "combine"]
     attention = (KV_1K_D128 // 2 + Q + PARTIAL) / 1e5
-    combine = (2 * PARTIAL + O) / 1e5
+    combine = (2 * PARTIAL + O) / (25e3 * COMBINE_WARPS)
     assert res.launches[0].end_us == pytest.approx(3.0 + attention, rel=1e-9)
     assert res.total_us == pytest.approx(3.0 + attention + 3.0 + combine, rel=1e-9)
 
@@ -122,7 +124,8 @@ def test_flashdecoding_adds_a_combine_launch():
 def _two_cta_streamk(gpu):
     # One output (1 kv-head, 1024 tokens = 8 tiles) on grid 2: chunk 0 (program 1) holds tiles
     # 0-3 and hosts; chunk 1 (program 0) holds tiles 4-7 and is its peer.
-    return plan("streamk", DecodeWorkload.build(1, 1, 1, 128, 1024), gpu, PlanConfig(grid=2))
+    return plan("streamk", DecodeWorkload.build(1, 1, 1, 128, 1024), gpu,
+                PlanConfig(grid=2, kv_tile_tokens=128, num_warps=4))
 
 
 def test_streamk_host_pays_its_fixup_after_streaming():

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnsim.simulator.hardware import PRESETS
-from attnsim.resolve import plan
+from plan_helpers import plan
+from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.partition.flashdecoding import heuristic_splits, num_splits_heuristic
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -90,7 +91,7 @@ def test_num_splits_heuristic_matches_reference_on_a_dense_grid():
 ])
 def test_flashdecoding_plan_uses_fa2_arguments(q_heads, kv_heads, head_dim, context, splits):
     workload = DecodeWorkload.build(1, q_heads, kv_heads, head_dim, context)
-    sched = plan("flashdecoding", workload, H100)
+    sched = plan("flashdecoding", workload, H100, PlanConfig(kv_tile_tokens=fa2_block_n(head_dim)))
     assert sched.splits == splits
     assert sched.grid == kv_heads * splits
 
@@ -104,5 +105,6 @@ def test_heuristic_splits_follow_fa2_for_any_decode(workload, gpu):
 
 @pytest.mark.parametrize("head_dim, block_n", [(32, 256), (64, 256), (96, 128), (128, 128), (160, 64), (256, 64)])
 def test_fa2_block_n_by_head_dim(head_dim, block_n):
-    sched = plan("flashdecoding", DecodeWorkload.build(1, 8, 8, head_dim, 1000), H100)
+    """PyTorch's FA2 (the torch-flash baseline) plans with FA2's own KV block."""
+    sched = plan("torch-flash", DecodeWorkload.build(1, 8, 8, head_dim, 1000), H100)
     assert sched.kv_tile_tokens == block_n

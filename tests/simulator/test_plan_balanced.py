@@ -20,10 +20,9 @@ from hypothesis import strategies as st
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import PRESETS
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.resolve import plan
+from plan_helpers import plan
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.partition.balanced import chunk_for_grid
-from attnsim.simulator.partition.common import kv_tile_tokens, resources
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -109,7 +108,7 @@ def test_searched_chunk_is_the_smallest_that_fits_the_target_grid(case):
     if config.chunk_tokens is not None:
         assert sched.notes["chunk_tokens"] == config.chunk_tokens
         return
-    target = config.grid or resident_capacity(gpu, resources(sched.workload, config))
+    target = config.grid or resident_capacity(gpu, sched.attention.resources)
     tile, chunk = sched.kv_tile_tokens, sched.notes["chunk_tokens"]
     n_outputs, max_tiles = len(expected_tiles(sched)), max(expected_tiles(sched).values())
     if n_outputs > target:  # nothing fits: every output whole
@@ -126,7 +125,7 @@ def test_searched_chunk_is_the_smallest_that_fits_the_target_grid(case):
 @given(workloads(), gpu_specs(), st.data())
 def test_fixed_chunk_cuts_a_sequence_as_if_it_were_alone(workload, gpu, data):
     config = data.draw(plan_configs("balanced", workload, gpu))
-    tile = kv_tile_tokens(workload, config)
+    tile = plan("balanced", workload, gpu, config).kv_tile_tokens
     config = dataclasses.replace(config, chunk_tokens=tile * data.draw(st.integers(1, 12)))
     seq = data.draw(st.integers(0, workload.batch - 1))
     alone = DecodeWorkload.build(1, workload.q_heads, workload.kv_heads, workload.head_dim,

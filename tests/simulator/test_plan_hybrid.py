@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import PRESETS
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.resolve import plan
+from plan_helpers import plan
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.partition.common import resources
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Reductions, SegmentTable
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -62,7 +61,7 @@ def test_dp_outputs_run_whole_first_on_cta_i_mod_grid(case):
     sched, config, gpu = case
     segs, grid, dp = sched.attention.segments, sched.grid, sched.notes["dp_outputs"]
     n_outputs = len(expected_tiles(sched))
-    capacity = resident_capacity(gpu, resources(sched.workload, config))
+    capacity = resident_capacity(gpu, sched.attention.resources)
     assert grid == min(config.grid or capacity, sched.notes["total_tiles"])
     wanted = max(0, n_outputs // grid - 1) * grid if config.dp_outputs is None else config.dp_outputs
     assert dp == min(wanted, n_outputs) // grid * grid
@@ -125,7 +124,7 @@ def test_zero_dp_is_stream_k(case):
 def test_all_dp_is_fa2_on_a_persistent_grid(case, data):
     sched, config, gpu = case
     n_outputs = len(expected_tiles(sched))
-    capacity = resident_capacity(gpu, resources(sched.workload, config))
+    capacity = resident_capacity(gpu, sched.attention.resources)
     grid = data.draw(st.sampled_from([k for k in range(1, min(n_outputs, capacity) + 1) if n_outputs % k == 0]))
     whole = plan("hybrid", sched.workload, gpu, dataclasses.replace(config, grid=grid, dp_outputs=n_outputs))
     segs = whole.attention.segments

@@ -23,9 +23,9 @@ from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import PRESETS
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.resolve import plan
+from plan_helpers import plan
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.partition.common import resources
+from attnsim.planner.choose import make_plan
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -70,7 +70,7 @@ def test_flashdecoding_splits_follow_fa2_ranges(case):
     if config.splits:
         assert sched.splits == config.splits
     elif config.kv_tile_tokens is None:  # FA2's own block_n: its heuristic exactly
-        assert sched.splits == fa2_heuristic_for(sched.workload, gpu)
+        assert sched.splits == fa2_heuristic_for(sched.workload, gpu, sched.kv_tile_tokens)
     splits = sched.splits
     tiles = expected_tiles(sched)
     outputs = list(tiles)  # seq-major, then kv_head, then q_block: the plan's output order
@@ -110,7 +110,7 @@ def test_flashdecoding_splits_follow_fa2_ranges(case):
 def test_streamk_grid_and_even_shares(case):
     sched, config, gpu = case
     total = sum(expected_tiles(sched).values())
-    capacity = resident_capacity(gpu, resources(sched.workload, config))
+    capacity = resident_capacity(gpu, sched.attention.resources)
     assert sched.grid == min(config.grid or capacity, total)
     tiles = sched.attention.cta_tiles
     assert tiles.sum() == total
@@ -134,9 +134,9 @@ def test_streamk_peers_publish_when_their_partial_is_streamed(case):
 
 def test_streamk_refuses_a_grid_larger_than_resident_capacity():
     workload = DecodeWorkload.build(4, 32, 8, 128, 65536)
-    capacity = resident_capacity(H100, resources(workload, PlanConfig()))
-    # Default kernel: 128 threads, 128 regs, 64 KB smem -> 3 CTAs/SM on 132 SMs.
-    assert capacity == 396
+    capacity = make_plan("streamk", workload, H100).capacity
+    # The stream-K kernel's compiled resources (8 warps, 72 KB of shared memory): 2 CTAs/SM on 132 SMs.
+    assert capacity == 264
     assert plan("streamk", workload, H100, PlanConfig(grid=capacity)).grid == capacity
     with pytest.raises(InputError) as err:
         plan("streamk", workload, H100, PlanConfig(grid=capacity + 1))

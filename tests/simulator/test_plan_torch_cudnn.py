@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 
 from attnsim.errors import InputError
-from attnsim.resolve import plan, plan_for
+from plan_helpers import plan, plan_for
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import PRESETS
 from attnsim.simulator.partition import torch_cudnn
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
 from sim_helpers import assert_common_invariants
@@ -128,13 +128,13 @@ def test_measured_rows_plan_from_the_plan_not_from_recorded_columns():
            "context": 65536, "dtype": "float16", "time_us": 100.0, "splits": 3, "grid": 24, "num_warps": 8,
            "registers": 64, "smem_bytes": 1024}
     (point,) = measured_points(pd.DataFrame([row]), H200)
-    sched = plan(NAME, point.workload, H200, point.config)
+    sched = point.plan.schedule
     assert sched.splits == 32 and sched.attention.resources == torch_cudnn.MEASURED_RESOURCES[128]
     assert np.isclose(sched.attention.cta_tiles.sum(), 8 * 512)
 
 
 def test_the_planner_weighs_cudnn_and_leaves_it_out_where_pytorch_refuses_the_shape():
-    from attnsim.planner.report import baseline_verdict
+    from attnsim.reports.plan_report import baseline_verdict
     from attnsim.planner.search import search
 
     gpu = resolve_gpu("h200")

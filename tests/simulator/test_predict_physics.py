@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from attnsim import strategies
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.hardware import PRESETS, CostParams
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.predict import floor_us, predict_one, predict_records
+from attnsim.predict import floor_us, predict_one, predict_records
 from attnsim.simulator.workload import DecodeWorkload
 
 from sim_helpers import GPUS, gpu_specs, plan_configs, plannable, workloads
@@ -186,7 +186,7 @@ def test_calibrated_h100_speedup_at_512k_matches_the_measured_one(q_heads, kv_he
 
     import pandas as pd
 
-    from attnsim.simulator.profiles import resolve_gpu
+    from attnsim.profiles import resolve_gpu
 
     bench = pd.read_csv(Path(__file__).parents[2] / "results" / "h100" / "bench.csv")
     rows = bench[(bench["batch"] == 1) & (bench["q_heads"] == q_heads) & (bench["kv_heads"] == kv_heads)

@@ -9,12 +9,12 @@ import pytest
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.kernels.sweep import quick_sweep, standard_sweep
-from attnsim.resolve import plan_for
+from attnsim.bench.sweep import quick_sweep, standard_sweep
+from plan_helpers import plan_for
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import from_name
-from attnsim.simulator.predict import predict_one, predict_records
-from attnsim.simulator.profiles import resolve_gpu
+from attnsim.predict import predict_one, predict_records
+from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
 OURS = ("fa2", "flashdecoding", "streamk")
@@ -101,18 +101,3 @@ def test_fp8_cache_needs_compute_capability_8_9(gpu, ok):
         with pytest.raises(InputError) as err:
             predict_one("streamk", w, spec)
         assert err.value.field == "kv_dtype" and "8.9" in err.value.message
-
-
-def test_serving_variants_borrow_the_decode_kernels_compiled_resources():
-    """A paged / verify kernel not in the compiled table plans with its decode kernel's entry."""
-    from attnsim.resolve import resolve
-
-    h100 = from_name("h100")
-    decode = DecodeWorkload.build(2, 32, 8, 64, 4096)  # d 64: no serving variant in the table
-    assert resolve("streamk", decode, h100).resources_source == "compiled table"
-    paged = resolve("streamk", dataclasses.replace(decode, page_size=16), h100)
-    assert paged.resources_source == "compiled table (decode kernel)"
-    assert paged.config.resources == resolve("streamk", decode, h100).config.resources
-    verify = resolve("streamk", dataclasses.replace(decode, q_len=4), h100)  # 16 rows: the m16 entry
-    assert verify.resources_source == "compiled table (decode kernel)"
-    assert np.isfinite(verify.config.resources.regs_per_thread)

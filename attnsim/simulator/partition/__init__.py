@@ -1,6 +1,6 @@
 """Partitioners: pure functions `partition(workload, gpu, config) -> Schedule`, one file each.
 
-Strategies are looked up in the registry (`attnsim.strategies`); `attnsim.resolve` fills a plan's
+Strategies are looked up in the registry (`attnsim.strategies`); `attnsim.plans` fills a plan's
 configuration and calls the partitioner.
 """
 

@@ -51,7 +51,7 @@ def chunk_for_grid(workload: DecodeWorkload, tile: int, target_ctas: int) -> int
 
 def resolve_chunk(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig, tile: int) -> int:
     if config.chunk_tokens is None:
-        target = config.grid or resident_capacity(gpu, common.resources(workload, config))
+        target = config.grid or resident_capacity(gpu, common.resources(config))
         return chunk_for_grid(workload, tile, target)
     if config.chunk_tokens <= 0 or config.chunk_tokens % tile:
         raise InputError("chunk_tokens", f"must be a positive multiple of the KV tile ({tile} tokens), "
@@ -60,7 +60,7 @@ def resolve_chunk(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanCon
 
 
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
-    tile = common.kv_tile_tokens(workload, config)
+    tile = common.kv_tile_tokens(config)
     outs = common.outputs(workload, tile)
     chunk = resolve_chunk(workload, gpu, config, tile)
     order = np.argsort(-outs.context, kind="stable")  # LPT: longest first, ties by output index
@@ -71,12 +71,15 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     reductions, launches = Reductions.empty(), ()
     if split.any():
         reductions = _combine_reductions(outs, segs, order[split], n_chunks[split])
-        launches = (flashdecoding.combine_launch(workload, outs, n_chunks[split], family + "-combine"),)
-    attention = common.attention_launch(workload, len(segs), common.resources(workload, config), family,
+        launches = (flashdecoding.combine_launch(workload, outs, n_chunks[split], family + "-combine",
+                                                 config.combine_resources),)
+    attention = common.attention_launch(workload, len(segs), common.resources(config), family,
                                         segs, outs.rows, Reductions.empty(), tile)
     notes = {"chunk_tokens": chunk, "chunk_fixed": config.chunk_tokens is not None,
              "max_chunks": int(n_chunks.max(initial=0)), "split_outputs": int(split.sum())}
-    return Schedule("balanced", workload, gpu.name, tile, (attention, *launches), reductions, 0, notes)
+    # the chunk decides the work: a grid target only chose it
+    return Schedule("balanced", workload, gpu.name, tile, (attention, *launches), reductions, 0, notes,
+                    {"grid": None, "chunk_tokens": chunk})
 
 
 def _chunk_segments(workload, tile: int, outs: common.Outputs, order: np.ndarray, n_chunks: np.ndarray,

@@ -12,15 +12,14 @@ from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.schedule import (
     ROLE_PEER, Launch, Reductions, SegmentTable, frozen_array,
 )
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload
 
-Q_BLOCK_ROWS = 64  # FA2's kBlockM: query rows (q_len x group, packed) per CTA
 PARTIAL_BYTES_PER_ROW_ELEM = 4  # partial O and LSE are fp32
 
 
 @dataclass(frozen=True)
 class PlanConfig:
-    """A plan's knobs. As user options, None means "the strategy's default"; `attnsim.resolve`
+    """A plan's knobs. As user options, None means "the strategy's default"; `attnsim.plans`
     fills every field a strategy uses (kernel shape and compiled resources included)."""
 
     kv_tile_tokens: int | None = None
@@ -45,30 +44,19 @@ def fa2_block_n(head_dim: int) -> int:
     return 256 if head_dim <= 64 else (128 if head_dim <= 128 else 64)
 
 
-def kv_tile_tokens(workload: DecodeWorkload, config: PlanConfig) -> int:
-    return config.kv_tile_tokens or fa2_block_n(workload.head_dim)
+def kv_tile_tokens(config: PlanConfig) -> int:
+    """The plan's KV tile (tokens). Partitions plan resolved configs: attnsim.plans fills the tile
+    and the resources from the one resources resolver (a baseline's plan sets its library's own)."""
+    if config.kv_tile_tokens is None:
+        raise ValueError("a partition needs a resolved PlanConfig (kv_tile_tokens unset): plan through attnsim.plans")
+    return config.kv_tile_tokens
 
 
-DEFAULT_WARPS = 4
-COMBINE_RESOURCES = CtaResources(threads=128, regs_per_thread=32, smem_bytes=0)
-
-
-def default_resources(workload: DecodeWorkload, tile: int, num_warps: int) -> CtaResources:
-    """Estimate until a compiled kernel's figures are known: one K+V tile of shared memory."""
-    smem = 2 * tile * workload.head_dim * workload.kv_dtype_bytes
-    return CtaResources(threads=32 * num_warps, regs_per_thread=128, smem_bytes=smem)
-
-
-def resources(workload: DecodeWorkload, config: PlanConfig) -> CtaResources:
-    return config.resources or default_resources(workload, kv_tile_tokens(workload, config),
-                                                 config.num_warps or DEFAULT_WARPS)
-
-
-def query_tile_rows(workload: DecodeWorkload) -> int:
-    """BLOCK_M of a kernel's query tile: the packed rows of one q-block (q_len x group, at most
-    Q_BLOCK_ROWS), padded to a power of two >= 16 (tl.dot's minimum)."""
-    rows = min(workload.q_len * workload.group, Q_BLOCK_ROWS)
-    return max(16, 1 << (rows - 1).bit_length())
+def resources(config: PlanConfig) -> CtaResources:
+    """The attention CTA's resources of a resolved PlanConfig (see kv_tile_tokens)."""
+    if config.resources is None:
+        raise ValueError("a partition needs a resolved PlanConfig (resources unset): plan through attnsim.plans")
+    return config.resources
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,12 +14,12 @@ from attnsim.simulator.workload import DecodeWorkload
 
 
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
-    tile = common.kv_tile_tokens(workload, config)
+    tile = common.kv_tile_tokens(config)
     outs = common.outputs(workload, tile)
     grid = outs.count
     cta = np.arange(grid)
     segs = common.segment_table(workload, tile, outs, cta, None, np.zeros(grid, np.int64), outs.tiles,
                                 np.full(grid, ROLE_COMPLETE))
-    launch = common.attention_launch(workload, grid, common.resources(workload, config),
+    launch = common.attention_launch(workload, grid, common.resources(config),
                                      config.family or "fa2", segs, outs.rows, Reductions.empty(), tile)
     return Schedule("fa2", workload, gpu.name, tile, (launch,), Reductions.empty(), splits=1)

@@ -18,7 +18,7 @@ from attnsim.simulator.partition import common
 from attnsim.simulator.schedule import (
     ROLE_COMPLETE, ROLE_PEER, Launch, Reductions, Schedule, frozen_array, offsets_from_counts,
 )
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload
 
 MAX_SPLITS = 128
 
@@ -41,7 +41,7 @@ def num_splits_heuristic(bhm: int, num_sms: int, n_blocks: int, max_splits: int 
 
 def heuristic_splits(workload: DecodeWorkload, gpu: GpuSpec, block_n: int) -> int:
     """num_splits_heuristic with FA2's arguments: GQA packs the q-head group into the m dimension."""
-    m_blocks = -(-(workload.q_len * workload.group) // common.Q_BLOCK_ROWS)
+    m_blocks = -(-(workload.q_len * workload.group) // Q_BLOCK_ROWS)
     bhm = workload.batch * workload.kv_heads * m_blocks
     n_blocks = -(-workload.max_context // block_n)
     return num_splits_heuristic(bhm, 2 * gpu.sm_count, n_blocks)
@@ -59,7 +59,7 @@ def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray
 
 
 def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: np.ndarray, family: str,
-                   res: CtaResources | None = None, rows: int | None = None) -> Launch:
+                   res: CtaResources, rows: int | None = None) -> Launch:
     """One CTA per combined output: read its partials (fp32 O + LSE), write O.
 
     splits_used: int64 [n_combined], the partials of each output the launch merges (every output here;
@@ -69,7 +69,7 @@ def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: 
     partial = rows * (workload.head_dim + 1) * common.PARTIAL_BYTES_PER_ROW_ELEM
     grid = len(splits_used)
     return Launch(
-        name="combine", family=family, grid=grid, resources=res or common.COMBINE_RESOURCES,
+        name="combine", family=family, grid=grid, resources=res,
         cta_read_bytes=frozen_array(splits_used * float(partial), np.float64),
         cta_write_bytes=frozen_array(np.full(grid, float(rows * workload.head_dim * workload.dtype_bytes))),
         # a combine CTA's "segments" are the partials it merges: each is a dependent load step
@@ -94,7 +94,7 @@ def split_rows(tiles: np.ndarray, splits: int):
 
 
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
-    tile = common.kv_tile_tokens(workload, config)
+    tile = common.kv_tile_tokens(config)
     heuristic = heuristic_splits(workload, gpu, tile)
     splits = config.splits or heuristic
     family = config.family or "flashdecoding"
@@ -104,13 +104,13 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     segs = common.segment_table(workload, tile, outs, cta, out_idx, first, count,
                                 np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE))
     reductions = combine_reductions(outs, segs, n_used) if splits > 1 else Reductions.empty()
-    attention = common.attention_launch(workload, grid, common.resources(workload, config), family,
+    attention = common.attention_launch(workload, grid, common.resources(config), family,
                                         segs, outs.rows, Reductions.empty(), tile)
     launches = (attention,)
     if splits > 1:
         launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources),)
     notes = {"heuristic_splits": heuristic, "splits_override": config.splits}
-    return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes)
+    return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes, {"splits": splits})
 
 
 def combine_reductions(outs: common.Outputs, segs, n_used: np.ndarray) -> Reductions:

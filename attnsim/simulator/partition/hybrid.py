@@ -47,7 +47,7 @@ def resolve_dp_outputs(config: common.PlanConfig, n_outputs: int, grid: int) -> 
 
 
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
-    tile = common.kv_tile_tokens(workload, config)
+    tile = common.kv_tile_tokens(config)
     outs = common.outputs(workload, tile)
     total = int(outs.tiles.sum())
     grid = streamk.resolve_grid(workload, gpu, config, total)
@@ -64,9 +64,9 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         segs, reductions = _dp_first(dp_segs, sk_segs, dp // grid, grid), _after_dp(reductions, dp_bytes)
         share = int(bounds[1] - bounds[0])
         notes.update(share=share, high_load=sk_tiles - (share - 1) * sk_grid)
-    launch = common.attention_launch(workload, grid, common.resources(workload, config),
+    launch = common.attention_launch(workload, grid, common.resources(config),
                                      config.family or "streamk", segs, outs.rows, reductions, tile)
-    return Schedule("hybrid", workload, gpu.name, tile, (launch,), reductions, 0, notes)
+    return Schedule("hybrid", workload, gpu.name, tile, (launch,), reductions, 0, notes, {"grid": grid, "dp_outputs": dp})
 
 
 def _dp_segments(workload, tile: int, outs: common.Outputs, dp: int, grid: int) -> SegmentTable:

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.occupancy import resident_capacity
+from attnsim.simulator.occupancy import check_coresident, resident_capacity
 from attnsim.simulator.partition import common
 from attnsim.simulator.schedule import (
     ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Reductions, Schedule, SegmentTable, frozen_array,
@@ -35,29 +34,24 @@ def chunk_bounds(total: int, grid: int) -> np.ndarray:
 
 
 def resolve_grid(workload, gpu, config, total_tiles: int) -> int:
-    capacity = resident_capacity(gpu, common.resources(workload, config))
-    if capacity == 0:
-        raise InputError("grid", "the kernel's CTA cannot launch on this GPU (resources too large)")
-    if config.grid is not None:
-        if config.grid > capacity:
-            raise InputError("grid", f"{config.grid} exceeds the resident capacity {capacity} "
-                                     f"({gpu.sm_count} SMs x {capacity // gpu.sm_count} CTAs/SM); "
-                                     "stream-K CTAs must be co-resident")
-        return min(config.grid, total_tiles)
-    return min(capacity, total_tiles)
+    """The persistent grid: config.grid (co-resident, else an InputError), default the resident
+    capacity; never more programs than tiles."""
+    capacity = resident_capacity(gpu, common.resources(config))
+    check_coresident(config.grid or capacity, capacity, gpu.sm_count)
+    return min(config.grid or capacity, total_tiles)
 
 
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
-    tile = common.kv_tile_tokens(workload, config)
+    tile = common.kv_tile_tokens(config)
     outs = common.outputs(workload, tile)
     total = int(outs.tiles.sum())
     grid = resolve_grid(workload, gpu, config, total)
     segs, reductions, bounds = share_tiles(workload, tile, outs, 0, grid)
-    launch = common.attention_launch(workload, grid, common.resources(workload, config),
+    launch = common.attention_launch(workload, grid, common.resources(config),
                                      config.family or "streamk", segs, outs.rows, reductions, tile)
     share = int(bounds[1] - bounds[0]) if grid else 0
     notes = {"total_tiles": total, "share": share, "high_load": int(total - (share - 1) * grid)}
-    return Schedule("streamk", workload, gpu.name, tile, (launch,), reductions, 0, notes)
+    return Schedule("streamk", workload, gpu.name, tile, (launch,), reductions, 0, notes, {"grid": grid})
 
 
 def share_tiles(workload: DecodeWorkload, tile: int, outs: common.Outputs, first_output: int, grid: int):

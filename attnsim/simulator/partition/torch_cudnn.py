@@ -116,7 +116,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         launches += (reduction_launch(workload, outs, splits, combine_family),)
     notes = {"rule_splits": rule, "splits_override": config.splits, "q_block_rows": Q_BLOCK_ROWS,
              "resources": res_source}
-    return Schedule("torch-cudnn", workload, gpu.name, KV_TILE_TOKENS, launches, reductions, splits, notes)
+    return Schedule("torch-cudnn", workload, gpu.name, KV_TILE_TOKENS, launches, reductions, splits, notes,
+                    {"splits": splits})
 
 
 def reduction_launch(workload: DecodeWorkload, outs: common.Outputs, splits: int, family: str):

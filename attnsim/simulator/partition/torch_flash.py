@@ -16,19 +16,23 @@ from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.partition import common, flashdecoding
 from attnsim.simulator.schedule import Schedule
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload
 
 
 def fa2_cuda_resources(workload: DecodeWorkload) -> CtaResources:
     """Shared memory = Q tile [64, d] + K and V tiles [block_n, d] (fp16/bf16); 128 threads x 255 regs."""
     d = workload.head_dim
-    smem = (common.Q_BLOCK_ROWS * d + 2 * common.fa2_block_n(d) * d) * workload.dtype_bytes
+    smem = (Q_BLOCK_ROWS * d + 2 * common.fa2_block_n(d) * d) * workload.dtype_bytes
     return CtaResources(threads=128, regs_per_thread=255, smem_bytes=smem)
+
+
+FA2_COMBINE_RESOURCES = CtaResources(threads=128, regs_per_thread=32, smem_bytes=0)  # its combine: kNThreads 128
 
 
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
     fa2_config = replace(config, kv_tile_tokens=common.fa2_block_n(workload.head_dim), num_warps=4,
                          resources=config.resources or fa2_cuda_resources(workload),
+                         combine_resources=FA2_COMBINE_RESOURCES,
                          family=config.family or "torch-flash")
     splits = config.splits or flashdecoding.heuristic_splits(workload, gpu, fa2_config.kv_tile_tokens)
     if splits == 1 and config.family is None:  # FA2 runs its plain forward kernel, not split-KV

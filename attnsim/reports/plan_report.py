@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from attnsim.planner.search import Evaluated, PlanResult
-from attnsim.simulator.predict import provenance, workload_fields
+from attnsim.predict import provenance, workload_fields
 
 RUNNERS_UP = 5
 

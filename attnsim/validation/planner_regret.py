@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from attnsim import strategies
-from attnsim.kernels.bench_results import spec_label
-from attnsim.planner.oracle import fingerprint
-from attnsim.planner.search import Evaluator, cached_search
+from attnsim.bench.results import requested_label
+from attnsim.validation.planner_oracle import fingerprint
+from attnsim.planner.choose import cached_search, planned_name
+from attnsim.planner.search import Evaluator
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
@@ -36,10 +37,6 @@ def workload_of(row) -> DecodeWorkload:
     context = lengths if len(lengths) > 1 else lengths[0]
     return DecodeWorkload.build(int(row["batch"]), int(row["q_heads"]), int(row["kv_heads"]), int(row["head_dim"]),
                                 context, dtype=str(row["dtype"]))
-
-
-def planned_name() -> str:
-    return strategies.names(lambda s: s.choose is not None)[0]
 
 
 def method_specs(w: DecodeWorkload, gpu: GpuSpec) -> dict[str, str]:
@@ -61,7 +58,7 @@ def per_workload(df: pd.DataFrame, gpu: GpuSpec, replay: GpuSpec | None = None) 
     With `replay`, also the measured time of the plan the planner chooses with that profile (NaN
     where the study did not measure that plan)."""
     ok = df[df["status"].astype(str).eq("ok")].copy()
-    ok["spec"] = [spec_label(r) for r in ok.to_dict("records")]
+    ok["spec"] = [requested_label(r) for r in ok.to_dict("records")]  # what each row asked for
     ours = set(strategies.candidates()) | {planned_name()}
     records = []
     for _, rows in ok.groupby(WORKLOAD_COLUMNS, sort=False):

@@ -22,11 +22,12 @@ import math
 import numpy as np
 
 from attnsim import strategies
-from attnsim.kernels.calibrate_gpu import calibration_sweep
-from attnsim.kernels.sweep import padded_kv_bytes, standard_sweep
+from attnsim.bench.calibration import calibration_sweep
+from attnsim.bench.sweep import padded_kv_bytes, standard_sweep
 from attnsim.planner import candidates as cand
 from attnsim.planner.search import Evaluator, search
-from attnsim.resolve import parse_plan_spec, plan_for
+from attnsim.planner.choose import make_plan, planned_name
+from attnsim.plans.spec import spec_strategy
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
@@ -117,7 +118,7 @@ def grid_specs(w: DecodeWorkload, gpu: GpuSpec, ev: Evaluator) -> list[str]:
 
 def oracle_candidates(w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
     """Plan specs to time on `w` (see the module docstring), `auto` first."""
-    planned = strategies.names(lambda s: s.choose is not None)
+    planned = (planned_name(),)
     result = search(w, gpu)
     ev = Evaluator(w, gpu, PlanConfig())
     autos = [*planned, *(f"{p}:batch_invariant=1" for p in planned)]
@@ -130,10 +131,9 @@ def oracle_candidates(w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
 def fingerprint(spec: str, w: DecodeWorkload, gpu: GpuSpec) -> tuple:
     """What identifies the concrete plan of a spec: (entry, grid, predicted time); an unmodelled
     baseline is its own spec."""
-    name, options = parse_plan_spec(spec)
-    if not strategies.get(name).predictable:
+    if not strategies.get(spec_strategy(spec)).predictable:
         return (spec,)
-    schedule = plan_for(name, w, gpu, options)
+    schedule = make_plan(spec, w, gpu).schedule
     return schedule.strategy, schedule.grid, simulate(schedule, gpu).total_us
 
 

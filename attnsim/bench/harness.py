@@ -34,11 +34,12 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.kernels import bench_inputs as inputs
-from attnsim.kernels.bench_results import COLUMNS, META_COLUMNS, base_row, point_key
-from attnsim.kernels.timing import TimerConfig, host_us, replayable, time_us
+from attnsim.bench import inputs
+from attnsim.bench.results import COLUMNS, META_COLUMNS, base_row, point_key, ran_plan
+from attnsim.kernels.timing import TimerConfig, expected_calls, host_us, replayable, time_us
+from attnsim.plans.spec import canonical_spec, spec_strategy as spec_name
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.workload import DecodeWorkload, query_tile_rows
 
 REL_TOL = 2e-2
 
@@ -62,17 +63,12 @@ def runnable_names() -> tuple[str, ...]:
 
 def parse_strategies(text: str) -> tuple[str, ...]:
     """'fa2,lean,torch-flash' -> ('fa2', 'streamk', 'torch-flash'), in registry order; a plan spec
-    with options ('streamk:grid=132', attnsim.resolve.parse_plan_spec) times that exact plan.
+    with options ('streamk:grid=132', attnsim.plans.spec) times that exact plan.
     Specs are separated by ';' when any of them has options with commas."""
-    from attnsim.resolve import parse_plan_spec, plan_spec
-
     parts = [p.strip() for p in str(text).split(";" if ";" in text else ",")]
     if not parts or any(not p for p in parts):
         raise InputError("strategies", f"{text!r}: expected a comma-separated list, e.g. {','.join(runnable_names())}")
-    try:
-        specs = [plan_spec(*parse_plan_spec(p)) for p in parts]
-    except InputError as exc:
-        raise InputError("strategies", exc.message) from None
+    specs = [canonical_spec(p, "strategies") for p in parts]
     unrunnable = [s for s in specs if not strategies.get(spec_name(s)).runnable]
     if unrunnable:
         raise InputError("strategies", f"{unrunnable[0]} has no kernel to time; choose from {', '.join(runnable_names())}")
@@ -80,23 +76,17 @@ def parse_strategies(text: str) -> tuple[str, ...]:
     return tuple(sorted(dict.fromkeys(specs), key=lambda s: order[spec_name(s)]))
 
 
-def spec_name(spec: str) -> str:
-    """The strategy of a plan spec ('streamk:grid=132' -> 'streamk')."""
-    return spec.partition(":")[0]
-
-
 def default_prepare(spec: str, workload: DecodeWorkload, config: BenchConfig):
-    """The launcher of a plan spec: ours through attnsim.kernels.launch.prepare, or an SDPA baseline."""
-    from attnsim.resolve import parse_plan_spec
-
-    name, options = parse_plan_spec(spec)
+    """The launcher of a plan spec: ours planned (attnsim.planner.make_plan, `auto` too) and prepared,
+    or an SDPA baseline."""
+    name = spec_name(spec)
     if strategies.get(name).sdpa_backend is not None:
         from attnsim.kernels.torch_baselines import prepare_baseline
 
         return prepare_baseline(name, workload, config.gpu)
-    from attnsim.kernels.launch import prepare
+    from attnsim.kernels.launch import launcher_for
 
-    return prepare(name, workload, config.gpu, options, device=config.device)
+    return launcher_for(spec, workload, config.gpu, device=config.device)
 
 
 def default_reference():
@@ -132,6 +122,7 @@ def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfi
     try:
         launcher = prepare(strategy, w, config)
         row.update({col: launcher.meta.get(key) for key, col in META_COLUMNS.items() if key in launcher.meta})
+        row.update(ran_plan(launcher.meta))
         out = inputs.poisoned_like(q)
         err = inputs.max_rel_err(launcher.run(q, k, v, out=out, **run_kwargs), ref)
         row["max_rel_err"] = err
@@ -217,3 +208,25 @@ def describe_point(w: DecodeWorkload) -> str:
 
 def _short(tokens: int) -> str:
     return f"{tokens // 1024}k" if tokens % 1024 == 0 else str(tokens)
+
+
+def estimate_seconds(points: list[DecodeWorkload], names, timer: TimerConfig = TimerConfig(),
+                     read_gbps: float = 2500.0, overhead_ms: float = 10.0, startup_s: float = 10.0,
+                     library_first_call_s: float = 0.1, compile_s: float = 1.5) -> float:
+    """Rough wall time of a sweep: do_bench's calls per (point, strategy) at `read_gbps` plus the
+    flushes, the check run, per-row Python overhead, the float64 reference (~10x the KV bytes), a
+    cuDNN graph build per shape, a fixed start (imports, the first Triton compiles, membw, K/V pool)
+    and `compile_s` per further kernel variant a serving point compiles (page size, q_len, fp8).
+    On the H100 (2026-11-25) the quick sweep's rows took 35-100 ms each after their first call."""
+    variants = {(s, w.page_size, w.q_len, w.cache_dtype, query_tile_rows(w)) for w in points for s in names
+                if w.paged or w.kv_dtype or w.q_len > 1}
+    total_ms = (startup_s + compile_s * len(variants)) * 1e3
+    for w in points:
+        kernel_us = 8.0 + (w.kv_bytes() + w.io_bytes()) / (read_gbps * 1e3)
+        runs = applicable(names, w)
+        calls = expected_calls(kernel_us, timer) + 1 + 10  # + check run + host_us calls
+        total_ms += len(runs) * (calls * (kernel_us + 100.0) / 1e3 + overhead_ms)
+        total_ms += 10 * w.kv_bytes() / (read_gbps * 1e6)
+        # a library that builds a graph per shape (cuDNN) on its first call
+        total_ms += library_first_call_s * 1e3 * sum(strategies.get(spec_name(s)).baseline for s in runs)
+    return total_ms / 1e3

@@ -12,7 +12,7 @@ Measures, in one pass (about 2-4 minutes on an H100):
 from __future__ import annotations
 
 from attnsim import strategies
-from attnsim.kernels.sweep import padded_kv_bytes, ragged_contexts
+from attnsim.bench.sweep import padded_kv_bytes, ragged_contexts
 from attnsim.simulator.workload import DecodeWorkload
 
 # None is in the benchmark sweep. 400000 tokens: long contexts at few outputs, the regime where split
@@ -126,8 +126,8 @@ def crosscheck_occupancy(gpu, launcher) -> dict:
 def measure_kernel_points(gpu, workloads, timer, device_name: str, peak_gbps: float, progress=None):
     """Time each strategy on each workload with the benchmark's own harness (same timer, inputs and
     correctness check). Returns (rows, kernel configs by key, occupancy cross-checks)."""
-    from attnsim.kernels.bench import BenchConfig, run_sweep
-    from attnsim.kernels.launch import prepare
+    from attnsim.bench.harness import BenchConfig, run_sweep
+    from attnsim.kernels.launch import launcher_for
 
     names = calibrated_names()
     config = BenchConfig(strategies=names, gpu=gpu, device_name=device_name, peak_read_gbps=peak_gbps, timer=timer)
@@ -138,7 +138,7 @@ def measure_kernel_points(gpu, workloads, timer, device_name: str, peak_gbps: fl
         for name in (n for n in names if strategies.get(n).kernel):
             if resolved_key(name, workload, gpu) in kernels:
                 continue  # one compiled shape serves many workloads: prepare (and cross-check) it once
-            launcher = prepare(name, workload, gpu)
+            launcher = launcher_for(name, workload, gpu)
             key = launcher_key(launcher)
             kernels[key] = resources_record(launcher.resources)
             checks.append({"kernel": key, **crosscheck_occupancy(gpu, launcher)})
@@ -146,22 +146,23 @@ def measure_kernel_points(gpu, workloads, timer, device_name: str, peak_gbps: fl
 
 
 def resolved_key(name: str, workload: DecodeWorkload, gpu) -> str:
-    """The compiled-shape key the resolver gives `name` on `workload`, before anything is compiled."""
-    from attnsim.resolve import kernel_key, resolve
+    """The kernel-variant key the resources resolver gives `name` on `workload`, before anything is compiled."""
+    from attnsim.plans import resources
+    from attnsim.plans.plan import plan_config, options_for
 
-    resolved = resolve(name, workload, gpu)
-    config = resolved.config
-    return kernel_key(resolved.strategy.kernel.name, workload, config.kv_tile_tokens, config.num_warps,
-                      config.num_stages)
+    strategy = strategies.get(name)
+    config, _ = plan_config(strategy, workload, gpu, options_for(strategy, None))
+    return resources.variant(strategy.kernel.name, workload, config.kv_tile_tokens, config.num_warps,
+                             config.num_stages).key
 
 
 def launcher_key(launcher) -> str:
-    """The resolver's key of the kernel a launcher compiled (attnsim.resolve.kernel_key)."""
-    from attnsim.resolve import kernel_key
+    """The resolver's key of the kernel variant a launcher compiled (attnsim.plans.resources.Variant)."""
+    from attnsim.plans import resources
 
     shape = launcher.shape
-    return kernel_key(launcher.kernel.name, launcher.schedule.workload, shape.block_n, shape.num_warps,
-                      shape.num_stages)
+    return resources.variant(launcher.kernel.name, launcher.schedule.workload, shape.block_n, shape.num_warps,
+                             shape.num_stages).key
 
 
 def resources_record(res) -> dict:

@@ -16,8 +16,9 @@ import math
 
 from attnsim import strategies
 from attnsim.errors import InputError
+from attnsim.planner.choose import make_plan
+from attnsim.plans.plan import Plan
 from attnsim.simulator import bands
-from attnsim.resolve import plan, plan_for, resolve
 from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
@@ -25,8 +26,14 @@ from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 
 
-def predict_one(strategy: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None) -> SimResult:
-    return finite(simulate(plan_for(strategy, workload, gpu, config), gpu), gpu)
+def predict_plan(plan: Plan) -> SimResult:
+    """The simulated time of a Plan on its GPU (the engine on the very Schedule the kernel launches)."""
+    return finite(simulate(plan.schedule, plan.gpu), plan.gpu)
+
+
+def predict_one(spec: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None) -> SimResult:
+    """The simulated time of a strategy or plan spec (`auto` too) with the user's options."""
+    return predict_plan(make_plan(spec, workload, gpu, config))
 
 
 def finite(result: SimResult, gpu: GpuSpec) -> SimResult:
@@ -48,11 +55,10 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
     """One record per strategy (default: the registry's defaults); speedups against the registry's
     SPEEDUP_BASES, which are always simulated."""
     wanted = [strategies.canonical(s) for s in (names or strategies.default_names())]
-    resolved = {s: resolve(s, workload, gpu, config) for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
-    results = {s: finite(simulate(plan(r.strategy.name, workload, gpu, r.config), gpu), gpu)
-               for s, r in resolved.items()}
+    plans = {s: make_plan(s, workload, gpu, config) for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
+    results = {s: predict_plan(p) for s, p in plans.items()}
     base = {b: results[b].total_us for b in strategies.SPEEDUP_BASES}
-    return [{**record(s, results[s], workload, gpu, base), "plan": resolved[s].plan or s} for s in dict.fromkeys(wanted)]
+    return [{**record(s, results[s], workload, gpu, base), "plan": plans[s].spec} for s in dict.fromkeys(wanted)]
 
 
 def workload_fields(workload: DecodeWorkload) -> dict:

@@ -11,8 +11,8 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.kernels.bench import BenchConfig, run_sweep, spec_name
-from attnsim.kernels.bench_results import COLUMNS, done_keys, load_previous, write_csv
+from attnsim.bench.harness import BenchConfig, run_sweep, spec_name
+from attnsim.bench.results import COLUMNS, done_keys, load_previous, write_csv
 from attnsim.kernels.timing import TimerConfig
 
 

@@ -1,0 +1,73 @@
+"""make_plan: any registry entry's concrete Plan, `auto` included — the one entry point every consumer
+(predict, the launcher, bench, scenarios, reports) plans through.
+
+    plan = make_plan("auto", workload, gpu)        # the planner's choice: plan.spec 'streamk:grid=264',
+                                                   # plan.requested 'auto'
+    plan = make_plan("flashdecoding:splits=4", workload, gpu)   # a plan spec names one plan
+    plan = make_plan("fa2", workload, gpu, PlanConfig(kv_tile_tokens=32))
+
+A plain strategy is resolved by attnsim.plans.resolve_plan; `auto` (the entry marked `planned`) runs
+the search (search.py) once per (workload, GPU, options) and resolves the chosen strategy with the
+chosen options and the user's kernel shape, so the Plan `auto` returns is exactly the candidate the
+search simulated.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+
+from attnsim import strategies
+from attnsim.planner import candidates as cand
+from attnsim.planner.search import PlanResult, search
+from attnsim.plans.plan import Plan, options_for, resolve_plan
+from attnsim.plans.spec import parse_plan_spec, plan_spec
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import CtaResources
+from attnsim.simulator.partition import options as opts
+from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.workload import DecodeWorkload
+
+
+@functools.lru_cache(maxsize=512)
+def cached_search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig) -> PlanResult:
+    return search(workload, gpu, options)
+
+
+def make_plan(spec: "str | strategies.Strategy", workload: DecodeWorkload, gpu: GpuSpec,
+              options: opts.Options | PlanConfig | dict | None = None, *, given: CtaResources | None = None) -> Plan:
+    """The concrete Plan of `spec` (a strategy name or a plan spec; `options` add to the spec's, a
+    shared bag keeping what the strategy declares). given: the attention CTA's known resources."""
+    if isinstance(spec, strategies.Strategy):
+        spec = spec.name
+    strategy, spec_options = parse_plan_spec(spec)
+    chosen = options_for(strategy, {**_values(options), **spec_options.set()})
+    if not strategy.planned:
+        return resolve_plan(strategy, workload, gpu, chosen, given=given)
+    result = cached_search(workload, gpu, PlanConfig(**chosen.set()))
+    kernel = {k: v for k, v in chosen.set().items() if k in opts.KERNEL_FIELDS}
+    return resolve_plan(result.chosen.strategy, workload, gpu, {**kernel, **dict(result.chosen.options)},
+                        given=given, requested=plan_spec(strategy.name, chosen))
+
+
+def choose_plan(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None) -> tuple[str, PlanConfig]:
+    """(strategy, options) of the planner's choice, the user's kernel shape kept (a PlanConfig bag)."""
+    options = options or PlanConfig()
+    chosen = cached_search(workload, gpu, options).chosen
+    kept = replace(cand.without_pins(options), batch_invariant=None)
+    return chosen.strategy, replace(kept, **dict(chosen.options))
+
+
+def _values(options) -> dict:
+    if options is None:
+        return {}
+    if isinstance(options, opts.Options):
+        return options.set()
+    if isinstance(options, PlanConfig):
+        return {k: v for k, v in options.options().items() if k in opts.OPTION_RANGES}
+    return {k: v for k, v in dict(options).items() if v is not None}
+
+
+def planned_name() -> str:
+    """The registry entry the planner resolves (`auto`)."""
+    return strategies.names(lambda s: s.planned)[0]

@@ -1,0 +1,52 @@
+"""Plan specs, the one text form of a plan: 'streamk:grid=132', 'flashdecoding:splits=4,kv_tile_tokens=32',
+'fa2'. One parser and its inverse; every command, CSV column and report reads and writes them here.
+
+A spec names a strategy (registry name or alias) and options of that strategy's type
+(simulator/partition/options.py): an option the strategy does not declare, one given twice, or a
+value that is not an integer in range is an InputError. `plan_spec(*parse_plan_spec(s))` is the
+canonical form of s (registry name, options in declaration order).
+"""
+
+from __future__ import annotations
+
+from attnsim import strategies
+from attnsim.errors import InputError
+from attnsim.simulator.partition import options as opts
+
+MAX_DIGITS = 18
+
+
+def parse_plan_spec(text: str, field: str = "strategy") -> tuple[strategies.Strategy, opts.Options]:
+    """'streamk:grid=132' -> (the streamk entry, GridOptions(grid=132))."""
+    name, _, rest = str(text).strip().partition(":")
+    try:
+        strategy = strategies.get(name)
+    except InputError as exc:
+        raise InputError(field, exc.message) from None
+    values: dict[str, int] = {}
+    for item in (p.strip() for p in rest.split(",")) if rest.strip() else ():
+        key, sep, digits = (s.strip() for s in item.partition("="))
+        if not sep or not key or not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_DIGITS):
+            raise InputError(field, f"{text!r}: expected name:option=integer[,option=integer...], e.g. "
+                                    f"streamk:grid=132")
+        if key in values:
+            raise InputError(field, f"{text!r}: {key} given twice")
+        values[key] = int(digits)
+    return strategy, opts.build(strategy.options_type, values, strategy.name, field)
+
+
+def plan_spec(name: str, options: opts.Options | dict | None = None) -> str:
+    """The inverse of parse_plan_spec: 'streamk:grid=132' ('streamk' without options)."""
+    values = options.set() if isinstance(options, opts.Options) else {k: v for k, v in (options or {}).items()
+                                                                       if v is not None}
+    return name + (":" + ",".join(f"{k}={v}" for k, v in values.items()) if values else "")
+
+
+def canonical_spec(text: str, field: str = "strategy") -> str:
+    strategy, options = parse_plan_spec(text, field)
+    return plan_spec(strategy.name, options)
+
+
+def spec_strategy(text: str) -> str:
+    """The registry name of a spec's strategy ('lean:grid=8' -> 'streamk'), without checking options."""
+    return strategies.canonical(str(text).partition(":")[0].strip())

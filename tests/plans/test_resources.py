@@ -1,0 +1,97 @@
+"""The one resources resolver: exact compiled entries, a fallback one field at a time that never
+drops the KV dtype or paging, never more CTAs per SM than the compiled truth it stands in for."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from attnsim.planner.choose import make_plan
+from attnsim.plans import resources as R
+from attnsim.profiles import resolve_gpu
+from attnsim.simulator.hardware import from_name
+from attnsim.simulator.occupancy import CtaResources, occupancy
+from attnsim.simulator.workload import DecodeWorkload
+
+H100, H200 = resolve_gpu("h100"), resolve_gpu("h200")
+TABLE = R.compiled_table((9, 0))
+
+
+def _entry(e: dict) -> CtaResources:
+    return CtaResources(int(e["threads"]), int(e["regs_per_thread"]), int(e["smem_bytes"]))
+
+
+@pytest.fixture
+def without(monkeypatch):
+    """lookup() against the shipped table less some keys (and no profile kernels)."""
+
+    def table_without(*keys):
+        smaller = {k: e for k, e in TABLE.items() if k not in keys}
+        monkeypatch.setattr(R, "compiled_table", lambda cc: smaller)
+        return dataclasses.replace(from_name("h200"), kernels={})
+
+    return table_without
+
+
+def test_every_key_parses_back_and_looks_up_exactly():
+    gpu = dataclasses.replace(from_name("h200"), kernels={})
+    for key, entry in TABLE.items():
+        variant = R.Variant.parse(key)
+        assert variant is not None and variant.key == key, key
+        assert R.lookup(gpu, variant) == (_entry(entry), "compiled table"), key
+
+
+def test_leave_one_out_fallback_is_never_optimistic(without):
+    """Hide each compiled attention variant in turn: its fallback allows at most its true CTAs/SM."""
+    optimistic = []
+    for key, entry in TABLE.items():
+        variant = R.Variant.parse(key)
+        if variant.kernel == R.COMBINE_KERNEL:
+            continue
+        gpu = without(key)
+        got, source = R.lookup(gpu, variant)
+        assert source != "compiled table", key
+        if occupancy(gpu, got).blocks_per_sm > occupancy(gpu, _entry(entry)).blocks_per_sm:
+            optimistic.append((key, got, source))
+    assert optimistic == []
+
+
+def test_fallback_keeps_kv_dtype_and_paging():
+    """issue 17: fp8 on 32-token pages (not compiled) took the contiguous fp16 kernel's 128 registers
+    (2 CTAs/SM) and planned stream-K on 248 CTAs; the fp8 kernel uses ~216 (1 CTA/SM)."""
+    w = DecodeWorkload.build(8, 32, 8, 128, 65536, dtype="bfloat16", page_size=32, kv_dtype="fp8")
+    plan = make_plan("streamk", w, H100)
+    assert "siblings: any page_size" in plan.resources_source
+    variant = R.variant("lean_decode", w, plan.config.kv_tile_tokens, 8, plan.config.num_stages)
+    siblings = [_entry(e) for k, e in TABLE.items()
+                if (v := R.Variant.parse(k)).kernel == "lean_decode" and v.kv_dtype == w.kv_dtype
+                and v.page_size and v.block_m == variant.block_m and v.dtype == w.dtype and v.q_len == 1]
+    assert siblings and plan.resources.regs_per_thread == max(s.regs_per_thread for s in siblings)
+    assert plan.capacity == 132 and plan.schedule.grid == 132
+    assert make_plan("auto", w, H100).schedule.grid <= 132
+
+
+def test_a_variant_no_sibling_covers_is_estimated_with_the_kernels_most_registers(without):
+    gpu = without()
+    wanted = R.Variant("lean_decode", 128, "float16", 16, 2, 3, 64)  # 2 warps: never compiled
+    got, source = R.lookup(gpu, wanted)
+    compiled = [e["regs_per_thread"] for k, e in TABLE.items()
+                if (v := R.Variant.parse(k)).kernel == "lean_decode" and v.warps == 2]
+    most = max(compiled, default=R.ESTIMATED_REGISTERS)
+    assert source == "estimate" and got == CtaResources(64, most, R.kv_buffer_bytes(wanted) + 6144)
+
+
+def test_profile_kernels_come_before_the_shipped_table():
+    key = next(k for k in TABLE if k.startswith("lean_decode/d128/float16/m16/w8/s3/"))
+    measured = {"threads": 256, "regs_per_thread": 96, "smem_bytes": 40960}
+    gpu = dataclasses.replace(from_name("h200"), kernels={key: measured})
+    assert R.lookup(gpu, R.Variant.parse(key)) == (_entry(measured), "profile")
+
+
+def test_shrinking_to_fit_counts_fewer_buffers():
+    """d 256 on an L40S (100 KB per SM): fewer stages, then smaller tiles, until one CTA fits."""
+    w = DecodeWorkload.build(2, 128, 1, 256, 3000)
+    for name in ("fa2", "flashdecoding", "streamk"):
+        plan = make_plan(name, w, resolve_gpu("l40s"))
+        assert plan.capacity > 0, name
