@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from attnsim.reports.style import format_tokens
+from attnsim.units import format_tokens  # not via reports.style: that imports matplotlib (~0.5 s)
 from attnsim import strategies
 from attnsim.strategies import SPEEDUP_BASES
 
