@@ -31,6 +31,13 @@ MAX_KV_BYTES = 1 << 44
 # Outputs (sequence, kv-head, 64-row query block) of one workload = FA2's CTAs: the plan arrays
 # are per output, so this bounds a plan's memory (~70 MB per strategy) and time (~0.15 s).
 MAX_OUTPUTS = 1 << 19
+# Attention layers of a model (a config.json's num_hidden_layers, its layer_types list): 8x the
+# deepest preset (Llama-3.1-405B: 126). Per-step totals multiply by it; a count in the thousands is
+# a typo (10^12 layers gave a 6.5e13 µs step), and a layer_types list of that length is read item by item.
+MAX_LAYERS = 1024
+# A config.json is read whole before it is parsed: real ones are a few KB (a multimodal config with
+# label maps ~100 KB). Nesting deeper than Python's JSON parser recurses is refused as such.
+MAX_CONFIG_BYTES = 4 << 20
 
 # --- one plan -------------------------------------------------------------------------------------
 # CTAs of any plan (split count x outputs, balanced chunks, a grid): the same bound as the outputs.
@@ -49,11 +56,17 @@ MAX_REGISTERS = 1 << 16
 MAX_SMEM_BYTES = 1 << 30
 
 # --- one command ----------------------------------------------------------------------------------
-# Points of a sweep: context lengths of --context or a scenario's contexts (a per-octave grid too),
-# and a scenario's batch sizes.
+# Points of a scenario's sweep: its contexts (a per-octave grid too) and batch sizes. Each point is a
+# row of figure panels' data; the report's own budget is MAX_MODELLED_PLANS. (--context on the command
+# line is bounded by the work it asks for instead: MAX_MODELLED_SIMULATIONS and MAX_MODELLED_OUTPUTS.)
 MAX_SWEEP_POINTS = 64
 # Outputs modelled by one command, summed over workloads, strategies and GPUs (~4 s of modelling).
 MAX_MODELLED_OUTPUTS = 1 << 24
+# Simulations (plan + engine run) one command makes: workloads x layer kinds x plans (a planner search
+# counts PLANS_PER_SEARCH). Each costs ~0.45 ms on a small workload (planning, the engine, a record),
+# so 8,192 is ~3.5 s; with MAX_MODELLED_OUTPUTS this bounds `--context 1k:32M:1k`-style sweeps by the
+# work they ask for, not by how many values they list (256 contexts x 3 strategies + bases: ~0.4 s).
+MAX_MODELLED_SIMULATIONS = 8192
 # Plans a planner search (`plan`, `--strategy auto`) simulates per workload: ~20-35 candidates
 # (its bounds prune the rest); 24 on the largest workloads (~2 s at 2^19 outputs).
 PLANS_PER_SEARCH = 24
@@ -115,6 +128,14 @@ def check_modelled(outputs_per_plan, plans: int, field: str) -> None:
         raise InputError(field, f"{total:,} outputs to model (workloads x strategies x GPUs) is above the "
                                 f"limit of {MAX_MODELLED_OUTPUTS:,} (attnsim/limits.py); model fewer or "
                                 "smaller workloads")
+
+
+def check_simulations(count: int, field: str) -> None:
+    """The number of plans one command simulates (MAX_MODELLED_SIMULATIONS)."""
+    if count > MAX_MODELLED_SIMULATIONS:
+        raise InputError(field, f"{count:,} simulations (workloads x strategies, a planner search counting "
+                                f"{PLANS_PER_SEARCH}) is above the limit of {MAX_MODELLED_SIMULATIONS:,} "
+                                "(attnsim/limits.py); model fewer contexts or strategies")
 
 
 def check_timeline(results, field: str) -> None:

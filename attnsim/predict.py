@@ -8,6 +8,12 @@ time_us, the attention time of one decode step through the whole model (when the
 from a model with a known layer count). `bound`: "compute" when the attention launch's resident
 CTAs are held back by their SMs' tile math (cost.math_bound: verify blocks of many q_len x group
 rows, fp8 dequantisation), else "memory".
+
+A model with sliding-window layers (workload.window_layers): `time_us` is its modelled layer (a
+full-attention layer if it has one, else a windowed one reading min(context, window) tokens) and
+`token_attention_us` sums every layer kind. Strategies that cannot run the workload (the registry's
+`unsupported`: an SDPA baseline on a paged or fp8 cache) are left out; `not_modelled` says why.
+Capacity fields (simulator/capacity.py) say whether the step's KV cache fits the GPU.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from attnsim.errors import InputError
 from attnsim.planner.choose import make_plan
 from attnsim.plans.plan import Plan
 from attnsim.simulator import bands
+from attnsim.simulator.capacity import capacity_fields
 from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
@@ -32,8 +39,8 @@ def predict_plan(plan: Plan) -> SimResult:
 
 
 def predict_one(spec: str, workload: DecodeWorkload, gpu: GpuSpec, config: PlanConfig | None = None) -> SimResult:
-    """The simulated time of a strategy or plan spec (`auto` too) with the user's options."""
-    return predict_plan(make_plan(spec, workload, gpu, config))
+    """One layer (the workload's modelled layer) under a strategy or plan spec (`auto` too)."""
+    return predict_plan(make_plan(spec, workload.modelled_layer(), gpu, config))
 
 
 def finite(result: SimResult, gpu: GpuSpec) -> SimResult:
@@ -52,13 +59,34 @@ def floor_us(workload: DecodeWorkload, gpu: GpuSpec) -> float:
 
 def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
                     config: PlanConfig | None = None) -> list[dict]:
-    """One record per strategy (default: the registry's defaults); speedups against the registry's
-    SPEEDUP_BASES, which are always simulated."""
-    wanted = [strategies.canonical(s) for s in (names or strategies.default_names())]
-    plans = {s: make_plan(s, workload, gpu, config) for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
+    """One record per strategy that can run the workload (default: the registry's defaults);
+    speedups against the registry's SPEEDUP_BASES, which are always simulated."""
+    wanted = [s for s in dict.fromkeys(strategies.canonical(n) for n in (names or strategies.default_names()))
+              if strategies.get(s).unsupported(workload) is None]
+    (layer, count), *others = workload.layer_kinds()
+    plans = {s: make_plan(s, layer, gpu, config) for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
     results = {s: predict_plan(p) for s, p in plans.items()}
     base = {b: results[b].total_us for b in strategies.SPEEDUP_BASES}
-    return [{**record(s, results[s], workload, gpu, base), "plan": plans[s].spec} for s in dict.fromkeys(wanted)]
+    capacity = capacity_fields(workload, gpu)
+    return [{**record(s, results[s], workload, gpu, base,
+                      step_us(workload, count * results[s].total_us, others, s, gpu, config)),
+             "plan": plans[s].spec, **capacity} for s in wanted]
+
+
+def step_us(workload: DecodeWorkload, first_kind_us: float, others, strategy: str, gpu: GpuSpec,
+            config: PlanConfig | None) -> float | None:
+    """Attention time of one decode step through the model: every layer kind's time x its layers
+    (None: not a model)."""
+    if not workload.layers:
+        return None
+    rest = sum(count * predict_one(strategy, kind, gpu, config).total_us for kind, count in others)
+    return round(first_kind_us + rest, 1)
+
+
+def not_modelled(workload: DecodeWorkload, names) -> dict[str, str]:
+    """{strategy: why it is left out} for the strategies among `names` that cannot run `workload`."""
+    reasons = {s: strategies.get(s).unsupported(workload) for s in (strategies.canonical(n) for n in names)}
+    return {s: why for s, why in reasons.items() if why}
 
 
 def workload_fields(workload: DecodeWorkload) -> dict:
@@ -67,7 +95,8 @@ def workload_fields(workload: DecodeWorkload) -> dict:
     context = workload.contexts[0] if not workload.is_ragged else list(workload.contexts)
     return {"batch": workload.batch, "q_heads": workload.q_heads, "kv_heads": workload.kv_heads,
             "head_dim": workload.head_dim, "context": context, "q_len": workload.q_len, "dtype": workload.dtype,
-            "kv_dtype": workload.cache_dtype, "page_size": workload.page_size, "layers": workload.layers}
+            "kv_dtype": workload.cache_dtype, "page_size": workload.page_size, "layers": workload.layers,
+            "window_tokens": workload.window_tokens or None, "window_layers": workload.window_layers or None}
 
 
 def provenance(gpu: GpuSpec) -> dict:
@@ -84,15 +113,17 @@ def error_band(res: SimResult, gpu: GpuSpec) -> dict:
             "time_hi_us": round(t_hi, 3)}
 
 
-def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec, base: dict) -> dict:
+def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec, base: dict,
+           token_us: float | None = None) -> dict:
+    """`res` simulates the workload's modelled layer; `token_us` is the whole step (step_us)."""
     sched = res.schedule
     return {
         "gpu": gpu.name, "strategy": strategy, **workload_fields(workload), "time_us": round(res.total_us, 3),
-        "token_attention_us": round(res.total_us * workload.layers, 1) if workload.layers else None,
+        "token_attention_us": token_us,
         **{f"speedup_vs_{b}": round(t / res.total_us, 4) for b, t in base.items()},
         "grid": sched.grid, "splits": sched.splits, "launches": len(sched.launches),
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
-        "floor_us": round(floor_us(workload, gpu), 3),
+        "floor_us": round(floor_us(sched.workload, gpu), 3),
         "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory",
         **error_band(res, gpu), **provenance(gpu),
     }

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from attnsim.errors import InputError
-from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, streamk, torch_cudnn, torch_flash
+from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, sdpa, streamk, torch_cudnn, torch_flash
 from attnsim.simulator.partition import options as opts
 
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
@@ -76,6 +76,9 @@ class Strategy:
     calibration_options: tuple[str, ...] = ()
     planned: bool = False  # the planner chooses another entry's concrete plan for it (`auto`)
     max_head_dim: int | None = None  # a library's limit: larger head dims are refused (its plan raises)
+    # (workload) -> why this strategy cannot run it, or None: such inputs are not modelled (a baseline
+    # time of something the library cannot run would be compared against as if it could)
+    refuses: Callable | None = None
 
     @property
     def options(self) -> frozenset[str]:
@@ -93,6 +96,12 @@ class Strategy:
     def takes(self, head_dim: int) -> bool:
         """Whether this strategy runs (and its plan models) `head_dim` at all."""
         return self.max_head_dim is None or head_dim <= self.max_head_dim
+
+    def unsupported(self, workload) -> str | None:
+        """Why this strategy neither runs nor is modelled on `workload` (None: it is)."""
+        if not self.takes(workload.head_dim):
+            return f"{self.name} takes head_dim <= {self.max_head_dim}"
+        return self.refuses(workload) if self.refuses is not None else None
 
     @property
     def candidate(self) -> bool:
@@ -238,13 +247,13 @@ register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
     families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING},
     options_type=opts.LibrarySplitOptions, sdpa_backend="FLASH_ATTENTION", baseline=True, calibrate=True,
-    color="#8172B3"))
+    color="#8172B3", refuses=sdpa.unsupported))
 register(Strategy(
     "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline): 16-row q-blocks x 128-token KV tiles, power-of-two "
     "KV splits up to 2 x SMs CTAs, a reduction launch per (sequence, q-head)", torch_cudnn.partition,
     families={"torch-cudnn-d64": STREAMING, "torch-cudnn-d128": STREAMING, "torch-cudnn-combine": COMBINE},
     options_type=opts.LibrarySplitOptions, max_head_dim=torch_cudnn.MAX_HEAD_DIM,
-    sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860"))
+    sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860", refuses=sdpa.unsupported))
 register(Strategy(
     "auto", "the planner's choice (attnsim/planner): every candidate plan of our kernels searched with the "
     "model, the fastest predicted one runs; batch_invariant=1 pins a fixed chunk", None,

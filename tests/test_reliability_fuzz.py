@@ -46,7 +46,9 @@ def predict_args(draw) -> list[str]:
 @given(args=predict_args())
 def test_random_valid_workloads_predict_finite_json(args, capsys):
     code, out, err = run_cli(["predict", *args, "--format", "json"], capsys)
-    assert code == 0 and err == "", err
+    # stderr carries only the one-line notes a valid input may earn (e.g. a KV cache above the GPU's memory)
+    assert code == 0 and all(line.startswith(("attnsim: warning: ", "attnsim: note: "))
+                             for line in err.splitlines()), err
     records = _strict(out)
     assert records
     for record in records:

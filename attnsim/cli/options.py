@@ -18,7 +18,7 @@ from attnsim.scenarios import models
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.partition.options import check_value
 from attnsim.simulator.workload import DecodeWorkload
-from attnsim.units import parse_size, parse_size_list
+from attnsim.units import parse_size, parse_size_list, parse_sweep
 
 TEXT_SUFFIXES = (".txt", ".csv", ".json", ".tsv", ".md", "")  # predict --out: a table, CSV or JSON
 DEFAULT_GPU = "h100"
@@ -66,7 +66,8 @@ def workload_options(func):
         click.option("--kv-heads", default=None, help="KV heads (GQA/MQA when fewer than q-heads) [default: q-heads]."),
         click.option("--head-dim", default=None, help="Head dimension [default: 128]."),
         click.option("--context", default=None,
-                     help=f"Context length(s), comma-separated, k/M suffixes: 1k,64k,512k [default: {DEFAULT_CONTEXT}]."),
+                     help="Context length(s): comma-separated, k/M suffixes (1.5M), start:stop:step ranges "
+                          f"(stop included): 1k,64k,512k or 1k:256k:1k [default: {DEFAULT_CONTEXT}]."),
         click.option("--contexts", default=None, help="A ragged batch: one length per sequence, e.g. 1000,50000,3000."),
         click.option("--dtype", default=None, type=click.Choice(DTYPE_NAMES, case_sensitive=False),
                      help="q/o (and KV unless --kv-dtype) dtype [default: the config's torch_dtype, else float16]."),
@@ -115,8 +116,9 @@ def build_workloads(model, batch, q_heads, kv_heads, head_dim, context, contexts
         b = parse_size(batch, "batch", maximum=limits.MAX_BATCH) if batch is not None else len(lengths)
         return [shape.workload(b, lengths, **step)]
     b = parse_size(batch, "batch", maximum=limits.MAX_BATCH) if batch is not None else 1
-    return [shape.workload(b, c, **step) for c in parse_size_list(context or DEFAULT_CONTEXT, "context",
-                                                                   limits.MAX_CONTEXT, max_items=limits.MAX_SWEEP_POINTS)]
+    # the list is bounded by the work it asks for (check_work); this bound only stops a huge range early
+    lengths = parse_sweep(context or DEFAULT_CONTEXT, "context", limits.MAX_CONTEXT, limits.MAX_MODELLED_SIMULATIONS)
+    return [shape.workload(b, c, **step) for c in lengths]
 
 
 def model_shape(model, q_heads, kv_heads, head_dim, tp=None) -> models.ModelShape:
@@ -131,12 +133,15 @@ def model_shape(model, q_heads, kv_heads, head_dim, tp=None) -> models.ModelShap
 
 
 def check_work(workloads: list[DecodeWorkload], names) -> None:
-    """The command's modelling budget (limits.MAX_MODELLED_OUTPUTS); speedup bases are always modelled,
-    and a planner entry (auto) simulates a search's candidates."""
+    """The command's modelling budget (limits.MAX_MODELLED_OUTPUTS, MAX_MODELLED_SIMULATIONS): speedup
+    bases are always modelled, a planner entry (auto) simulates a search's candidates, and a model with
+    sliding-window layers each of its layer kinds."""
     searched = [n for n in names if strategies.get(n).planned]
     plans = len(set(names) - set(searched) | set(strategies.SPEEDUP_BASES))
     plans += limits.PLANS_PER_SEARCH if searched else 0
-    limits.check_modelled([w.output_count for w in workloads], plans, "workload")
+    kinds = [len(w.layer_kinds()) for w in workloads]
+    limits.check_simulations(sum(kinds) * plans, "context")
+    limits.check_modelled([w.output_count * k for w, k in zip(workloads, kinds)], plans, "workload")
 
 
 def positive_or_none(value, field: str) -> int | None:

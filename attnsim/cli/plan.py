@@ -11,6 +11,7 @@ from attnsim.cli.options import (check_option_values, build_workloads, check_for
 from attnsim.fileio import json_text
 from attnsim.reports.plan_report import result_data, result_text
 from attnsim.planner.search import search
+from attnsim.simulator.capacity import capacity_fields
 from attnsim.simulator.partition.common import PlanConfig
 
 OPTION_FLAGS = {"kv_tile_tokens": "kv-tile", "chunk_tokens": "chunk", "dp_outputs": "dp-outputs"}  # names in messages
@@ -58,9 +59,28 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
     workloads = build_workloads(**workload_kw)
     check_work(workloads, strategies.names(lambda s: s.planned))  # a search per workload
     spec = gpu_spec(gpu, calibration)
-    results = [search(w, spec, options, names) for w in workloads]
+    results = [search(w.modelled_layer(), spec, options, names) for w in workloads]  # a window: see step_lines
     if fmt == "json":
-        data = [result_data(r) for r in results]
+        data = [{**result_data(r), "step": step_data(w, spec)} for r, w in zip(results, workloads)]
         click.echo(json_text(data[0] if len(data) == 1 else data))
     else:
-        click.echo("\n\n".join(result_text(r) for r in results))
+        click.echo("\n\n".join("\n".join([result_text(r), *step_lines(w, spec)]) for r, w in zip(results, workloads)))
+
+
+def step_data(workload, spec) -> dict:
+    """The model's whole step: its layers, sliding window and whether its KV cache fits the GPU."""
+    return {"layers": workload.layers, "window_tokens": workload.window_tokens or None,
+            "window_layers": workload.window_layers or None, **capacity_fields(workload, spec)}
+
+
+def step_lines(workload, spec) -> list[str]:
+    """What the plan above leaves out of the step: windowed layers (planned as what they read), capacity."""
+    lines = []
+    if workload.window_layers and len(workload.layer_kinds()) > 1:
+        lines.append(f"sliding window: {workload.window_layers} of {workload.layers} layers read min(context, "
+                     f"{workload.window_tokens}) tokens; the plan above is for the full-attention layers")
+    elif workload.window_layers:
+        lines.append(f"sliding window: every layer reads min(context, {workload.window_tokens}) tokens; "
+                     "planned for that")
+    warning = capacity_fields(workload, spec)["capacity_warning"]
+    return lines + ([f"WARNING: the workload does not fit: {warning}"] if warning else [])

@@ -16,7 +16,8 @@ from attnsim.reports.tables import format_records
 from attnsim.planner.choose import make_plan
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.occupancy import CtaResources, occupancy as occupancy_of
-from attnsim.predict import finite, predict_records
+from attnsim.predict import finite, not_modelled, predict_records
+from attnsim.simulator import capacity
 from attnsim.units import parse_size
 
 
@@ -53,6 +54,7 @@ def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_pa
     options = plan_options(splits, grid, kv_tile)
     check_plan_options(names, options)
     workloads = build_workloads(**workload_kw)
+    names, dropped = runnable(names, workloads)
     check_work(workloads, names)
     spec = gpu_spec(gpu, calibration)
     check_splits(names, workloads, spec, options)
@@ -71,6 +73,26 @@ def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_pa
         click.echo(text)
     if plot_path:
         click.echo(f"wrote {plot_path}", err=True)
+    echo_notes(dropped, records)
+
+
+def runnable(names, workloads) -> tuple[tuple[str, ...], dict[str, str]]:
+    """(the strategies that can run the workloads, {left out: why}); none left is an error."""
+    dropped = {s: why for w in workloads for s, why in not_modelled(w, names).items()}
+    kept = tuple(n for n in names if n not in dropped)
+    if not kept:
+        name, why = next(iter(dropped.items()))
+        raise InputError("strategy", f"{name} is not modelled on this workload: {why}")
+    return kept, dropped
+
+
+def echo_notes(dropped: dict[str, str], records: list[dict]) -> None:
+    """One stderr line per strategy left out, and one if some workloads do not fit the GPU's memory."""
+    for name, why in dropped.items():
+        click.echo(f"attnsim: note: {name} left out (not modelled): {why}", err=True)
+    over = capacity.summary(records)
+    if over:
+        click.echo(f"attnsim: warning: {over}", err=True)
 
 
 @click.command()
@@ -135,7 +157,8 @@ def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, p
         raise InputError("context", "schedule takes one context length (or one ragged --contexts)")
     spec = gpu_spec(gpu, calibration)
     check_splits(names, workloads, spec, options)
-    result = finite(simulate(make_plan(names[0], workloads[0], spec, options).schedule, spec), spec)
+    runnable(names, workloads)
+    result = finite(simulate(make_plan(names[0], workloads[0].modelled_layer(), spec, options).schedule, spec), spec)
     if plot_path:
         from attnsim.reports.timeline import plot_timeline
 

@@ -28,18 +28,13 @@ def backend_name(name: str) -> str:
 
 
 def unsupported_reason(name: str, workload: DecodeWorkload) -> str | None:
-    """Why a baseline cannot run this workload honestly (None: it can)."""
+    """Why a baseline cannot run this workload honestly (None: it can): the registry's reason (paged,
+    fp8, q_len > 1, a head dim the library refuses), and ragged batches, which the bench does not time."""
     if workload.is_ragged:
         return "SDPA has no per-sequence lengths"
-    if workload.q_len != 1:
-        return "decode baseline times q_len 1 only"
-    if workload.paged or workload.kv_dtype:
-        return "SDPA reads a contiguous K/V of the query dtype (no page tables, no fp8 KV)"
     if workload.dtype not in ("float16", "bfloat16"):
         return f"{backend_name(name)} needs float16/bfloat16"
-    if not strategies.get(name).takes(workload.head_dim):
-        return f"{backend_name(name)} takes head_dim <= {strategies.get(name).max_head_dim} in this torch"
-    return None
+    return strategies.get(name).unsupported(workload)
 
 
 @dataclass

@@ -222,9 +222,10 @@ def check_names(names) -> tuple[str, ...] | None:
 
 def baseline_plans(workload: DecodeWorkload, gpu: GpuSpec) -> tuple[Named, ...]:
     """Every modelled third-party baseline that takes the workload, with its own defaults (a library
-    may refuse a shape outright: PyTorch's cuDNN backend takes head_dim <= 128)."""
+    may refuse a shape outright: PyTorch's cuDNN backend takes head_dim <= 128, SDPA no paged or fp8
+    cache): ours are never compared against a time of something that cannot run."""
     found = []
-    for name in strategies.names(lambda s: s.baseline and s.predictable and s.takes(workload.head_dim)):
+    for name in strategies.names(lambda s: s.baseline and s.predictable and s.unsupported(workload) is None):
         res = simulate(resolve_plan(name, workload, gpu).schedule, gpu)
         found.append(Named(name, strategies.get(name).summary, evaluated(name, (), name, res)))
     return tuple(found)

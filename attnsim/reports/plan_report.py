@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from attnsim import strategies
+
 from attnsim.planner.search import Evaluated, PlanResult
 from attnsim.predict import provenance, workload_fields
 
@@ -57,11 +59,18 @@ def result_data(result: PlanResult) -> dict:
         "heuristics": [{"name": h.name, "label": h.label, **compared(result, h.plan)} for h in result.heuristics],
         "baselines": [{"name": b.name, **compared(result, b.plan), "verdict": baseline_verdict(result, b.plan)}
                       for b in result.baselines],
+        "baselines_not_modelled": [{"name": n, "reason": why} for n, why in baselines_left_out(result).items()],
         "batch_invariant": result.batch_invariant,
         "unconstrained": compared(result, unconstrained), "invariance_cost_pct": round(invariance_cost_pct(result), 2),
         "search": {"candidates": result.generated, "simulated": result.simulated,
                    "elapsed_ms": round(result.elapsed_ms, 2)},
     }
+
+
+def baselines_left_out(result: PlanResult) -> dict[str, str]:
+    """{baseline: why} for the modelled baselines that cannot run the workload (not compared)."""
+    names = strategies.names(lambda s: s.baseline and s.predictable)
+    return {n: why for n in names if (why := strategies.get(n).unsupported(result.workload))}
 
 
 def _launches(e: Evaluated) -> str:
@@ -92,5 +101,6 @@ def result_text(result: PlanResult) -> str:
     if result.baselines:
         lines.append("third-party (modelled):")
         lines += [_row(result, b.plan, b.name) + f"  {baseline_verdict(result, b.plan)}" for b in result.baselines]
+    lines += [f"not compared: {name}: {why}" for name, why in baselines_left_out(result).items()]
     lines.append(f"searched {result.generated} candidates, simulated {result.simulated}, {result.elapsed_ms:.1f} ms")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from attnsim import strategies  # noqa: E402
 from attnsim.errors import InputError  # noqa: E402
 from attnsim.fileio import save_figure  # noqa: E402
 from attnsim.pathcheck import FIGURE_SUFFIXES  # noqa: E402
+from attnsim.units import format_tokens  # noqa: E402,F401  (re-exported: the figures' tick labels)
 
 GPU_COLORS = ("#4C72B0", "#55A868", "#C44E52", "#8172B3", "#CCB974", "#64B5CD")
 FLOOR_STYLE = dict(color="black", linestyle="--", linewidth=1.2)
@@ -23,15 +24,6 @@ DPI = 110
 
 def strategy_color(name: str) -> str:
     return strategies.color(name)
-
-
-def format_tokens(tokens: float) -> str:
-    """1024 -> '1k', 524288 -> '512k', 1048576 -> '1M', 3000 -> '3000' (binary multiples)."""
-    tokens = int(tokens)
-    for size, suffix in ((1 << 20, "M"), (1 << 10, "k")):
-        if tokens >= size and tokens % size == 0:
-            return f"{tokens // size}{suffix}"
-    return str(tokens)
 
 
 def context_axis(ax, label: str = "context length (tokens per sequence)") -> None:

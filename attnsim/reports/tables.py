@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from attnsim.reports.style import format_tokens
+from attnsim.units import format_tokens  # not via reports.style: that imports matplotlib (~0.5 s)
 from attnsim import strategies
 from attnsim.strategies import SPEEDUP_BASES
 
@@ -22,6 +22,10 @@ OPTIONAL_COLUMNS = (
     ("token_attention_us", "time_us", lambda f: f["token_attention_us"].notna().any()),
     ("layers", "time_us", lambda f: f["layers"].notna().any()),
     ("bound", "bw_fraction", lambda f: (f["bound"] == "compute").any()),
+    ("window_tokens", "layers", lambda f: f["window_tokens"].notna().any()),
+    # KV capacity (simulator/capacity.py): shown when some workload does not fit the GPU's memory
+    ("kv_cache_gib", "bw_fraction", lambda f: f["capacity_warning"].notna().any()),
+    ("gpu_memory_gib", "kv_cache_gib", lambda f: f["capacity_warning"].notna().any()),
 )
 
 
@@ -49,7 +53,8 @@ def table_columns(frame: pd.DataFrame) -> list[str]:
     KV cache, a paged cache, a model's per-token total)."""
     columns = [c for c in TABLE_COLUMNS if c in frame.columns]
     for column, after, wanted in OPTIONAL_COLUMNS:
-        needed = {column, after, "dtype"} if column == "kv_dtype" else {column, after}
+        needed = {column, after, {"kv_dtype": "dtype", "kv_cache_gib": "capacity_warning",
+                                  "gpu_memory_gib": "capacity_warning"}.get(column, column)}
         if needed <= set(frame.columns) and wanted(frame):
             columns.insert(columns.index(after) + 1, column)
     return columns or list(frame.columns)

@@ -27,9 +27,10 @@ def check_budget(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None) -> N
     cases = scenario.cases()
     limits.check_max(len(cases), limits.MAX_SCENARIO_CASES, "contexts", "cases (shapes x batches x contexts + mixes)")
     plans = len(set(scenario.strategies) | set(strategies.SPEEDUP_BASES)) * len(gpus)
-    limits.check_max(len(cases) * plans, limits.MAX_MODELLED_PLANS, "contexts",
-                     "simulations (cases x strategies x GPUs)")
-    limits.check_modelled([c.workload.output_count for c in cases], plans, "scenario")
+    kinds = [len(c.workload.layer_kinds()) for c in cases]  # a model with sliding windows: two per case
+    limits.check_max(sum(kinds) * plans, limits.MAX_MODELLED_PLANS, "contexts",
+                     "simulations (cases x layer kinds x strategies x GPUs)")
+    limits.check_modelled([c.workload.output_count * k for c, k in zip(cases, kinds)], plans, "scenario")
     check_timeline(scenario)
     check_kernels_launch(scenario, gpus)
 

@@ -257,7 +257,7 @@ def _read_dtype(data: dict, check: Checker) -> str:
     dtype = check.string(data, "dtype", (), "float16") or "float16"
     canonical = DTYPE_ALIASES.get(dtype, dtype)
     if canonical not in DTYPE_BYTES:
-        check.fail(("dtype",), f"{dtype!r} unsupported; choose float16, bfloat16 or float32")
+        check.fail(("dtype",), f"{dtype!r} unsupported; choose float16 or bfloat16 (no decode kernel runs float32)")
         return "float16"
     return canonical
 

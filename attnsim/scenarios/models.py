@@ -3,7 +3,8 @@
 Figures from each model's published config.json (num_attention_heads, num_key_value_heads,
 head_dim or hidden_size / heads, num_hidden_layers). One decode step of one layer reads
 2 x kv_heads x head_dim x dtype_bytes bytes of K/V per cached token; a whole-model step reads
-`layers` times that.
+`layers` times that. `layers` counts the attention layers (a hybrid's others hold no KV cache);
+`window_layers` of them read only the last `window_tokens` tokens (a sliding window).
 
 `--model` also takes a Hugging Face config.json (scenarios/hf_config.py), and `--tp N` shards a
 shape over N GPUs as vLLM does: q_heads / N per GPU, kv_heads / N, or one replicated kv-head per
@@ -28,10 +29,12 @@ class ModelShape:
     q_heads: int
     kv_heads: int
     head_dim: int
-    layers: int | None = None  # None for raw shapes that are not a real model
-    note: str = ""  # what the shape leaves out (sliding windows, MoE), shown in reports
-    dtype: str | None = None  # the checkpoint's dtype (config.json torch_dtype); None: unknown
+    layers: int | None = None  # attention layers; None for raw shapes that are not a real model
+    note: str = ""  # what the shape leaves out or how it reads its config, shown in reports
+    dtype: str | None = None  # the dtype it is served in (config.json torch_dtype); None: unknown
     tp: int = 1  # GPUs the heads are sharded over (q_heads, kv_heads are per GPU)
+    window_tokens: int = 0  # sliding window of its windowed layers (0: none)
+    window_layers: int = 0  # attention layers that use it
 
     @property
     def group(self) -> int:
@@ -47,7 +50,7 @@ class ModelShape:
         """One decode step of one layer on one GPU (`layers` carried for per-token totals); `context`
         is a length or one length per sequence."""
         return DecodeWorkload.build(batch, self.q_heads, self.kv_heads, self.head_dim, context, q_len, dtype,
-                                    page_size, kv_dtype, self.layers)
+                                    page_size, kv_dtype, self.layers, self.window_tokens, self.window_layers)
 
     def sharded(self, tp: int) -> "ModelShape":
         """The heads one GPU of a tp-way tensor-parallel group holds (vLLM's rule): q_heads / tp, and
@@ -63,7 +66,7 @@ class ModelShape:
         return replace(self, q_heads=self.q_heads // tp, kv_heads=max(1, self.kv_heads // tp), tp=self.tp * tp)
 
 
-_SLIDING = "alternate layers use a 4096-token sliding window (modelled as full attention)"
+_GEMMA2 = "alternate layers read the last 4096 tokens (sliding_window)"
 _SHAPES = [
     ModelShape("llama-2-7b", 32, 32, 128, 32),
     ModelShape("llama-2-13b", 40, 40, 128, 40),
@@ -74,7 +77,9 @@ _SHAPES = [
     ModelShape("llama-3.3-70b", 64, 8, 128, 80),
     ModelShape("llama-3.2-1b", 32, 8, 64, 16),
     ModelShape("llama-3.2-3b", 24, 8, 128, 28),
-    ModelShape("mistral-7b", 32, 8, 128, 32, "v0.1 used a 4096-token sliding window; v0.2+ attend fully"),
+    ModelShape("mistral-7b", 32, 8, 128, 32, "v0.2+: full attention (mistral-7b-v0.1: a 4096-token window)"),
+    ModelShape("mistral-7b-v0.1", 32, 8, 128, 32, "every layer reads the last 4096 tokens (sliding_window)",
+               window_tokens=4096, window_layers=32),
     ModelShape("mistral-nemo-12b", 32, 8, 128, 40),
     ModelShape("mixtral-8x7b", 32, 8, 128, 32, "MoE: attention is dense; experts do not change it"),
     ModelShape("qwen2.5-7b", 28, 4, 128, 28),
@@ -83,22 +88,26 @@ _SHAPES = [
     ModelShape("qwen2.5-72b", 64, 8, 128, 80),
     ModelShape("qwen3-8b", 32, 8, 128, 36),
     ModelShape("qwen3-32b", 64, 8, 128, 64),
-    ModelShape("gemma-2-9b", 16, 8, 256, 42, _SLIDING),
-    ModelShape("gemma-2-27b", 32, 16, 128, 46, _SLIDING),
+    ModelShape("gemma-2-9b", 16, 8, 256, 42, _GEMMA2, window_tokens=4096, window_layers=21),
+    ModelShape("gemma-2-27b", 32, 16, 128, 46, _GEMMA2, window_tokens=4096, window_layers=23),
     ModelShape("phi-3-mini", 32, 32, 96, 32),
 ]
 MODELS: dict[str, ModelShape] = {m.name: m for m in _SHAPES}
 
-# Hugging Face repo names carry an org prefix and release suffixes; the shape does not change.
+# Hugging Face repo names carry an org prefix and release suffixes; the shape does not change, except
+# where a preset names a version (mistral-7b-v0.1: its sliding window).
 _SUFFIXES = re.compile(r"(-(instruct|chat|hf|it|base|\d+k|v\d+(\.\d+)*))+$")
+_RELEASE_WORDS = re.compile(r"-(instruct|chat|hf|it|base|\d+k)(?=-|$)")
 
 
 def canonical_name(name: str) -> str:
-    """'meta-llama/Llama-3.1-8B-Instruct' -> 'llama-3.1-8b'; 'llama3.1-8b' -> 'llama-3.1-8b'."""
+    """'meta-llama/Llama-3.1-8B-Instruct' -> 'llama-3.1-8b'; 'llama3.1-8b' -> 'llama-3.1-8b';
+    'mistralai/Mistral-7B-Instruct-v0.1' -> 'mistral-7b-v0.1' (a versioned preset)."""
     key = name.strip().lower().split("/")[-1]
-    key = _SUFFIXES.sub("", key)
     key = re.sub(r"^meta-(?=llama)", "", key)
-    return re.sub(r"^(llama|gemma|phi)(\d)", r"\1-\2", key)
+    key = re.sub(r"^(llama|gemma|phi)(\d)", r"\1-\2", key)
+    versioned = _RELEASE_WORDS.sub("", key)
+    return versioned if versioned in MODELS else _SUFFIXES.sub("", key)
 
 
 def from_name(name: str) -> ModelShape:

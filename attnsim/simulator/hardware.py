@@ -22,6 +22,7 @@ from attnsim.errors import InputError
 from attnsim.simulator import profile_checks
 
 KB = 1024
+MIB = 1024 * KB
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class GpuSpec:
     hbm_read_gbps: float
     l2_bytes: int
     clock_mhz: int
+    # Device memory as the driver reports it (nvidia-smi memory.total); what KV capacity is checked
+    # against (simulator/capacity.py). 0: unknown, no check.
+    memory_bytes: int = 0
     source: str = "datasheet"  # free text: "datasheet", "calibrated <date> on <device>", "transferred from ..."
     cost: dict[str, CostParams] = field(default_factory=dict)  # per kernel family; see cost_for
     # Compiled kernel resources calibration recorded on this GPU, keyed like attnsim.plans.resources.Variant.key
@@ -129,30 +133,34 @@ def _common(cc: tuple[int, int]) -> dict:
     )
 
 
+# memory_bytes: nvidia-smi's memory.total in MiB. H100 80GB HBM3 81,559, A100-SXM4-80GB 81,920, L40S
+# 46,068 (modal-labs/modal-client PR #2797, which lists them); H200 143,771 (DOMAIN.md, the lent
+# device); B200 183,359 (an nvidia-smi table in NVIDIA/TensorRT-LLM issue 10278). The datasheets'
+# 80 / 141 / 48 / 180 GB are these figures rounded.
 PRESETS: dict[str, GpuSpec] = {
     "h100-sxm": GpuSpec(
         name="h100-sxm", sm_count=132, max_warps_per_sm=64, max_ctas_per_sm=32,
         max_threads_per_sm=2048, smem_per_sm_bytes=228 * KB, smem_per_cta_optin_bytes=227 * KB,
         smem_carveout_steps_kb=_CC9_STEPS, hbm_read_gbps=3350.0, l2_bytes=50 * KB * KB,
-        clock_mhz=1980, **_common((9, 0)),
+        clock_mhz=1980, memory_bytes=81_559 * MIB, **_common((9, 0)),
     ),
     "h200": GpuSpec(
         name="h200", sm_count=132, max_warps_per_sm=64, max_ctas_per_sm=32,
         max_threads_per_sm=2048, smem_per_sm_bytes=228 * KB, smem_per_cta_optin_bytes=227 * KB,
         smem_carveout_steps_kb=_CC9_STEPS, hbm_read_gbps=4800.0, l2_bytes=60 * KB * KB,
-        clock_mhz=1980, **_common((9, 0)),
+        clock_mhz=1980, memory_bytes=143_771 * MIB, **_common((9, 0)),
     ),
     "a100-80gb": GpuSpec(
         name="a100-80gb", sm_count=108, max_warps_per_sm=64, max_ctas_per_sm=32,
         max_threads_per_sm=2048, smem_per_sm_bytes=164 * KB, smem_per_cta_optin_bytes=163 * KB,
         smem_carveout_steps_kb=_CC80_STEPS, hbm_read_gbps=2039.0, l2_bytes=40 * KB * KB,
-        clock_mhz=1410, **_common((8, 0)),
+        clock_mhz=1410, memory_bytes=81_920 * MIB, **_common((8, 0)),
     ),
     "l40s": GpuSpec(
         name="l40s", sm_count=142, max_warps_per_sm=48, max_ctas_per_sm=24,
         max_threads_per_sm=1536, smem_per_sm_bytes=100 * KB, smem_per_cta_optin_bytes=99 * KB,
         smem_carveout_steps_kb=_CC86_STEPS, hbm_read_gbps=864.0, l2_bytes=96 * KB * KB,
-        clock_mhz=2520, **_common((8, 9)),
+        clock_mhz=2520, memory_bytes=46_068 * MIB, **_common((8, 9)),
     ),
     # NVIDIA B200 (HGX/DGX B200, 1000 W; two dies seen as one GPU), cc 10.0. Where each figure comes from:
     # - 148 SMs, cc 10.0, 2048 threads/SM, 64 K registers/SM, 228 KB shared memory/SM, L2 126.5 MB: a driver
@@ -171,7 +179,7 @@ PRESETS: dict[str, GpuSpec] = {
         name="b200", sm_count=148, max_warps_per_sm=64, max_ctas_per_sm=32,
         max_threads_per_sm=2048, smem_per_sm_bytes=228 * KB, smem_per_cta_optin_bytes=227 * KB,
         smem_carveout_steps_kb=_CC9_STEPS, hbm_read_gbps=8000.0, l2_bytes=126 * KB * KB + 512 * KB,
-        clock_mhz=1980, **_common((10, 0)),
+        clock_mhz=1980, memory_bytes=183_359 * MIB, **_common((10, 0)),
     ),
 }
 ALIASES = {"h100": "h100-sxm", "a100": "a100-80gb"}
@@ -228,6 +236,7 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     if kernels is not None:
         data["kernels"] = profile_checks.kernel_tables(kernels, where)
     data.update(bands)
+    _memory_of_preset(data, base)
     missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if base is None and missing:
@@ -235,6 +244,14 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     spec = dataclasses.replace(base, **data) if base is not None else GpuSpec(**data)
     profile_checks.cross_fields(spec, where)
     return spec
+
+
+def _memory_of_preset(data: dict, base: GpuSpec | None) -> None:
+    """A profile written before GpuSpec had `memory_bytes` (the shipped H100/H200 ones) and naming a
+    preset takes the preset's memory: the chip's, which calibration does not change."""
+    name = ALIASES.get(str(data.get("name", "")).lower(), str(data.get("name", "")).lower())
+    if base is None and "memory_bytes" not in data and name in PRESETS:
+        data["memory_bytes"] = PRESETS[name].memory_bytes
 
 
 def _bands_from_dict(key: str, value, where: str) -> dict:

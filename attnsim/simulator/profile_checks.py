@@ -31,6 +31,7 @@ SPEC_INT_RANGES = {
     "smem_alloc_unit_bytes": (1, 1 << 20),
     "l2_bytes": (1, limits.MAX_PROFILE_INT),
     "clock_mhz": (1, 100_000),
+    "memory_bytes": (0, limits.MAX_PROFILE_INT),  # 0: unknown (no capacity check); B200: 192 GB
 }
 SPEC_GBPS_RANGE = (1e-3, limits.MAX_GBPS)  # hbm_read_gbps and any other *_gbps field
 

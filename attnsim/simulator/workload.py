@@ -11,19 +11,27 @@ Serving shapes (issue 13):
   [num_pages, page_size, kv_heads, head_dim] read through per-sequence block tables.
 - kv_dtype: the KV cache's element type; "" = the same as `dtype`, or float8_e4m3fn (fp8 e4m3
   with one float32 scale per kv-head for K and one for V; queries and outputs stay in `dtype`).
-- layers: decoder layers of the model one step runs through (None: not a model, per-layer only).
+- layers: attention layers of the model one step runs through (None: not a model, per-layer only).
+- window_tokens / window_layers: of those layers, `window_layers` attend only the last
+  `window_tokens` tokens of each sequence (a sliding window, Mistral v0.1, Gemma-2); the others all
+  of them. `contexts` stay the sequences' lengths; layer_kinds() gives what each kind of layer reads.
+
+Float32 is refused: no decode kernel runs it (ours and PyTorch SDPA's flash and cuDNN backends take
+float16 / bfloat16 queries, our KV caches float16 / bfloat16 / fp8), so a float32 time would model
+nothing that exists.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from attnsim import limits
 from attnsim.errors import InputError
 
-DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
+DTYPE_BYTES = {"float16": 2, "bfloat16": 2}
+NO_KERNEL_DTYPES = ("float32",)  # named by users and configs, run by no decode kernel (see above)
 DTYPE_ALIASES = {"fp16": "float16", "half": "float16", "bf16": "bfloat16", "fp32": "float32", "float": "float32"}
 FP8 = "float8_e4m3fn"
 KV_DTYPE_BYTES = {**DTYPE_BYTES, FP8: 1}
@@ -60,11 +68,13 @@ class DecodeWorkload:
     dtype: str = "float16"
     page_size: int = 0  # 0: contiguous K/V; else tokens per page of a paged pool
     kv_dtype: str = ""  # "": the same as dtype; FP8: e4m3 with per-kv-head scales
-    layers: int | None = None  # decoder layers per step (per-token totals); None: one layer only
+    layers: int | None = None  # attention layers per step (per-token totals); None: one layer only
+    window_tokens: int = 0  # sliding window of the model's windowed layers; 0: none
+    window_layers: int = 0  # how many of `layers` use it
 
     @classmethod
     def build(cls, batch, q_heads, kv_heads, head_dim, context, q_len=1, dtype="float16", page_size=0,
-              kv_dtype="", layers=None):
+              kv_dtype="", layers=None, window_tokens=0, window_layers=0):
         """`context` is a scalar (uniform batch) or a sequence of per-sequence lengths (ragged)."""
         batch = _positive_int(batch, "batch")
         if isinstance(context, (list, tuple, np.ndarray)):
@@ -73,7 +83,8 @@ class DecodeWorkload:
                 raise InputError("contexts", f"{len(contexts)} lengths given for batch {batch}")
         else:
             contexts = (_positive_int(context, "context"),) * batch
-        return cls(batch, q_heads, kv_heads, head_dim, contexts, q_len, dtype, page_size, kv_dtype, layers)
+        return cls(batch, q_heads, kv_heads, head_dim, contexts, q_len, dtype, page_size, kv_dtype, layers,
+                   window_tokens, window_layers)
 
     def __post_init__(self):
         for name in ("batch", "q_heads", "kv_heads", "head_dim", "q_len"):
@@ -85,8 +96,11 @@ class DecodeWorkload:
         if len(self.contexts) != self.batch or any(c <= 0 for c in self.contexts):
             raise InputError("contexts", "need one positive length per sequence")
         dtype = DTYPE_ALIASES.get(self.dtype, self.dtype)
+        if dtype in NO_KERNEL_DTYPES:
+            raise InputError("dtype", f"{dtype}: no decode kernel runs it (ours and PyTorch SDPA's take float16 "
+                                      "or bfloat16); choose float16 or bfloat16")
         if dtype not in DTYPE_BYTES:
-            raise InputError("dtype", f"{self.dtype!r} unsupported; choose float16, bfloat16 or float32")
+            raise InputError("dtype", f"{self.dtype!r} unsupported; choose float16 or bfloat16")
         object.__setattr__(self, "dtype", dtype)
         self._check_serving()
         self._check_limits()
@@ -102,12 +116,29 @@ class DecodeWorkload:
         if isinstance(self.page_size, bool) or self.page_size not in (0, *PAGE_SIZES):
             raise InputError("page_size", f"{self.page_size!r} unsupported; 0 (contiguous) or one of {PAGE_SIZES}")
         kv = KV_DTYPE_ALIASES.get(str(self.kv_dtype).lower(), str(self.kv_dtype).lower())
+        if kv in NO_KERNEL_DTYPES:
+            raise InputError("kv_dtype", f"{kv}: no decode kernel reads a {kv} KV cache (ours read float16, "
+                                         "bfloat16 or fp8; PyTorch SDPA the query's dtype)")
         if kv not in ("", *KV_DTYPE_BYTES):
             raise InputError("kv_dtype", f"{self.kv_dtype!r} unsupported; choose auto, float16, bfloat16 or fp8 "
                                          "(float8_e4m3fn)")
         object.__setattr__(self, "kv_dtype", "" if kv == self.dtype else kv)
         if self.layers is not None:
             _positive_int(self.layers, "layers")
+        self._check_window()
+
+    def _check_window(self) -> None:
+        """Both window fields 0, or a positive window over 1..layers of the model's layers."""
+        if (self.window_tokens, self.window_layers) == (0, 0):
+            return
+        _positive_int(self.window_tokens, "window_tokens")
+        _positive_int(self.window_layers, "window_layers")
+        if self.layers is None or self.window_layers > self.layers:
+            raise InputError("window_layers", f"{self.window_layers} windowed layers of a model with "
+                                              f"{self.layers} attention layers")
+        if self.window_tokens < self.q_len:
+            raise InputError("window_tokens", f"a window of {self.window_tokens} cannot hold the q_len {self.q_len} "
+                                              "new tokens")
 
     def _check_limits(self) -> None:
         """attnsim/limits.py: sizes any command models in seconds and bounded memory."""
@@ -119,6 +150,26 @@ class DecodeWorkload:
                          else "contexts", "tokens")
         limits.check_max(self.kv_bytes(), limits.MAX_KV_BYTES, "kv_bytes", "bytes of K+V")
         limits.check_max(self.output_count, limits.MAX_OUTPUTS, "batch", "outputs (batch x kv_heads x query blocks)")
+
+    def layer_kinds(self) -> tuple[tuple["DecodeWorkload", int], ...]:
+        """((workload one layer of a kind reads, layers of that kind), ...): full-attention layers
+        first, then the windowed ones reading min(context, window) tokens; each a plain workload
+        (no window fields) whose `layers` is its count. A window no sequence exceeds is full attention."""
+        if not self.window_layers:
+            return ((self, self.layers or 1),)
+        clipped = tuple(min(c, self.window_tokens) for c in self.contexts)
+        plain = replace(self, window_tokens=0, window_layers=0)
+        if clipped == self.contexts:
+            return ((plain, self.layers),)
+        full = self.layers - self.window_layers
+        windowed = replace(plain, contexts=clipped, layers=self.window_layers)
+        return ((replace(plain, layers=full), full), (windowed, self.window_layers)) if full else \
+            ((windowed, self.window_layers),)
+
+    def modelled_layer(self) -> "DecodeWorkload":
+        """The layer a per-layer time describes: a full-attention layer if the model has one, else a
+        windowed one (what every layer of, e.g., Mistral-7B v0.1 reads)."""
+        return self.layer_kinds()[0][0]
 
     @property
     def output_count(self) -> int:

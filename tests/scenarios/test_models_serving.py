@@ -37,8 +37,10 @@ def test_config_variants(tmp_path):
     nested = _config(tmp_path, model_type="vlm", text_config=dict(num_attention_heads=8, num_key_value_heads=4,
                                                                    head_dim=256, num_hidden_layers=34))
     assert models.from_name(nested).head_dim == 256
-    windowed = _config(tmp_path, num_attention_heads=8, num_key_value_heads=4, head_dim=128, sliding_window=4096)
-    assert "sliding_window" in models.from_name(windowed).note
+    windowed = _config(tmp_path, num_attention_heads=8, num_key_value_heads=4, head_dim=128, sliding_window=4096,
+                       num_hidden_layers=24)
+    shape = models.from_name(windowed)  # every layer slides (Mistral v0.1); tests/scenarios/test_hf_layers.py
+    assert (shape.window_tokens, shape.window_layers) == (4096, 24) and "sliding_window" in shape.note
 
 
 @pytest.mark.parametrize("fields, field", [
