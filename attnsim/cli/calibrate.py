@@ -11,7 +11,7 @@ import pandas as pd
 from attnsim import limits
 from attnsim.errors import InputError
 from attnsim.fileio import write_json
-from attnsim.pathcheck import check_output_file
+from attnsim.pathcheck import Named, check_apart, check_output_file
 from attnsim.simulator import hardware
 from attnsim.simulator.profile_io import (check_profile_document, missing_as_null, read_json, read_profile_document,
                                           save_profile)
@@ -74,6 +74,12 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
                                          "--transfer-from or --quick")
     if transfer_from:
         _check_transfer_source(transfer_from)
+    raw = Path(out_path).with_suffix(".data.json")  # the full calibration's measurements, kept first
+    measures_all = not (from_data or quick or transfer_from)
+    if measures_all:
+        check_output_file(raw, "out")
+    check_apart(_inputs(base, from_data, transfer_from, quick, add_points),
+                [("out", out_path)] + ([("out", raw)] if measures_all else []))
     if quick:
         _quick(base, out_path, from_data, transfer_from, rep_ms)
         return
@@ -83,9 +89,6 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
         spec = write_transferred_profile(transfer_from, base.name, out_path)
         click.echo(f"wrote {out_path}: {spec.source} (expected error ~{spec.expected_error_pct:.0f}%)")
         return
-    raw = Path(out_path).with_suffix(".data.json")  # measurements, kept first: a refit needs no GPU
-    if not from_data:
-        check_output_file(raw, "out")
     doc = _data_document(from_data, "calibrate", lambda: _measure(base, rep_ms))
     if not from_data:
         write_json(raw, {**doc, "calibration_data": missing_as_null(doc["calibration_data"])}, indent=1)
@@ -153,6 +156,19 @@ def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
                            file=click.get_text_stream("stderr")) as bar:
         bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
     return {"bandwidth": bandwidth, "launch_overhead_us": cal.measure_launch_overhead_us(timer)}, device
+
+
+def _inputs(base, from_data, transfer_from, quick, add_points) -> list[Named]:
+    """The files calibrate reads, which its outputs may not overwrite: --from-data, --add-points, and
+    the calibrated profile a transfer or a quick calibration takes its kernel costs from."""
+    from attnsim.simulator.profiles import quick_source, source_profile_path
+
+    named = [("--from-data", from_data)] + [("--add-points", path) for path in add_points]
+    if transfer_from:
+        named.append(("--transfer-from", source_profile_path(transfer_from)))
+    elif quick:
+        named.append(("the profile --quick transfers from", source_profile_path(quick_source(base))))
+    return named
 
 
 def _check_transfer_source(source: str) -> None:
