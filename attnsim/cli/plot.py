@@ -120,8 +120,10 @@ def plot_validation_command(measurements, gpu, calibration, out_path):
 
     pathcheck.check_apart(gpu_inputs(gpu, calibration) + [("--measurements", measurements)], [("out", out_path)])
     gpus = _gpus(gpu, calibration)
-    _check_measurements(measurements, gpus[0] if gpus else None)
+    note = _check_measurements(measurements, gpus[0] if gpus else None)
     plot_validation(measured_frame(measurements, gpus[0] if gpus else None), out_path)
+    if note:
+        click.echo(note, err=True)
     _wrote(out_path)
 
 

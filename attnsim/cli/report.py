@@ -62,11 +62,11 @@ def _inputs(scenario: str, gpu: str | None, calibration: str | None) -> list[pat
     return [("--scenario", path) for path in scenario_files(scenario)] + gpu_inputs(gpu, calibration)
 
 
-def _check_measurements(path, gpu=None, preferred=()) -> None:
-    """The measurements checked before any modelling; the rows the model will leave out named on stderr."""
+def _check_measurements(path, gpu=None, preferred=()) -> str:
+    """The measurements checked before any modelling; returns the note naming the rows the model will
+    leave out ("" if none), for the command to print once it succeeded (an error stays one line)."""
     skipped = check_measurements_file(path, gpu, preferred)
-    if skipped:
-        click.echo(skipped_note(skipped, path), err=True)
+    return skipped_note(skipped, path) if skipped else ""
 
 
 def _wrote(path) -> None:
@@ -104,11 +104,12 @@ def report(scenario, out_dir, measurements, gpu, calibration, figures, no_whatif
     pathcheck.check_apart(_inputs(scenario, gpu, calibration) + [("--measurements", measurements)],
                           replaced=[("out", out_dir)])
     check_budget(chosen)
-    if measurements:
-        _check_measurements(measurements, preferred=chosen.gpus)
+    note = _check_measurements(measurements, preferred=chosen.gpus) if measurements else ""
     results = run_scenario(chosen, measurements, progress=_progress)
     command = "attnsim " + " ".join(sys.argv[1:]) if sys.argv and "attnsim" in sys.argv[0] else ""
     index = write_report(results, out_dir, f".{figures}", command)
+    if note:
+        click.echo(note, err=True)
     click.echo(f"wrote {index} (open it in a browser)")
 
 

@@ -66,12 +66,12 @@ def validate(gpu, calibration, measurements, quick, out_dir, fmt, skip_unscorabl
         measurements = _bench_for_validation(spec, quick, out_dir)
     frame, skipped = drop_unscorable(ROW_FILTERS[row_filter](load_measurements(measurements)), spec, measurements,
                                      skip=skip_unscorable, hint=SKIP_HINT)
-    if skipped:
-        click.echo(skipped_note(skipped, measurements), err=True)
     rows = predict_measurements(frame, spec)
     if rows.empty:
         raise InputError("measurements", f"{Path(measurements).name}: no rows left to score (--rows {row_filter}; "
                                          f"{len(skipped)} left out as unscorable)")
+    if skipped:  # after the last refusal: an error stays one line
+        click.echo(skipped_note(skipped, measurements), err=True)
     result = {"profile": spec.source, "profile_source": spec.profile_source, "measurements": str(measurements),
               "skipped_rows": skipped, "per_strategy": error_metrics(rows),
               "ranking": rank_metrics(rows), "overall_mape": overall_mape(rows)}
