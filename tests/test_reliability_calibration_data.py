@@ -84,12 +84,15 @@ def test_a_full_refit_refuses_another_gpus_data(tmp_path, capsys):
                    tmp_path, capsys)
 
 
-def test_a_full_refit_refuses_points_of_another_gpu(tmp_path, capsys):
-    def one_a100_point(doc):
-        doc["calibration_data"]["points"][5]["gpu"] = "NVIDIA A100-SXM4-80GB"
-    write_inputs(tmp_path, {"d.json": _data(one_a100_point)})
-    assert_refused("calibrate --gpu h200 --from-data {inp}/d.json --out {out}/p.json",
-                   r"from-data.points.gpu: d.json line 7 was measured on 'NVIDIA A100-SXM4-80GB'", tmp_path, capsys)
+@pytest.mark.parametrize("column, value, field", [
+    ("gpu", "NVIDIA A100-SXM4-80GB", r"from-data.points.gpu: d.json line 7 was measured on 'NVIDIA A100-SXM4-80GB'"),
+    ("strategy", "flash-attn-3", r"from-data.points.strategy: d.json line 7 names strategy 'flash-attn-3'"),
+], ids=["another-gpu", "unknown-strategy"])
+def test_a_full_refit_refuses_points_it_would_leave_out_or_misfit(column, value, field, tmp_path, capsys):
+    def edit(doc):
+        doc["calibration_data"]["points"][5][column] = value
+    write_inputs(tmp_path, {"d.json": _data(edit)})
+    assert_refused("calibrate --gpu h200 --from-data {inp}/d.json --out {out}/p.json", field, tmp_path, capsys)
 
 
 def test_added_points_of_another_gpu_are_refused_before_the_fit(tmp_path, capsys):

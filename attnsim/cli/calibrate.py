@@ -17,7 +17,7 @@ from attnsim.simulator.profile_io import (check_profile_document, missing_as_nul
                                           save_profile)
 from attnsim.validation.calibration_data import QUICK_KEYS, check_calibration_data
 from attnsim.validation.fit import calibrate_spec
-from attnsim.validation.measurements import check_rows_gpu, load_measurements
+from attnsim.validation.measurements import drop_unscorable, load_measurements
 
 DATA_FORMAT = "attnsim-calibration-data"  # the raw measurements written before the fit
 
@@ -129,11 +129,11 @@ def _fit(base, out_path, raw: Path, from_data, measure_only, rep_ms, add_points)
 def _added_points(path, base) -> list[dict]:
     """The ok rows of a bench CSV as calibration points (each row records its kernel's resources);
     missing values as None, so the profile's calibration data stays plain JSON. Checked as measurements
-    are (cells by line and column, rows of the profile's GPU only: another GPU's would be fitted
-    into this one's costs)."""
+    are (cells by line and column; strategies attnsim models, measured on the profile's GPU: another
+    GPU's would be fitted into this one's costs)."""
     from attnsim.kernels.bench_results import load_previous
 
-    check_rows_gpu(load_measurements(path, "add-points"), base, path, "add-points")
+    drop_unscorable(load_measurements(path, "add-points"), base, path, "add-points")  # refused, not left out
     try:
         rows = load_previous(path)
     except InputError as exc:  # load_previous speaks of bench --out

@@ -20,7 +20,7 @@ from attnsim.errors import InputError
 from attnsim.simulator import profile_checks
 from attnsim.simulator.calibration import BOUNDS, fit_bandwidth_curve
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.validation.measurements import check_measurement_frame, check_rows_gpu, named_preset
+from attnsim.validation.measurements import check_measurement_frame, drop_unscorable, named_preset
 
 FULL_KEYS = ("bandwidth", "points", "kernels", "launch_overhead_us")  # what the full fit reads
 QUICK_KEYS = ("bandwidth", "launch_overhead_us")  # what `calibrate --quick` reads
@@ -46,8 +46,8 @@ def check_calibration_data(doc: dict, path, field: str = "from-data", keys=FULL_
     if target is not None:
         _check_device(device, target, path, field)
         _check_bandwidth_curve(data["bandwidth"], target, path, field)
-        if points is not None:
-            check_rows_gpu(points, target, path, f"{field}.points")
+        if points is not None:  # a point of an unknown strategy or another GPU: refused, not left out
+            drop_unscorable(points, target, path, f"{field}.points")
     return device, points
 
 
