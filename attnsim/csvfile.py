@@ -7,6 +7,7 @@ line after the header), also after rows are filtered, so `line_of(index)` is whe
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def read_csv(path, field: str, max_rows: int, required=()) -> pd.DataFrame:
         raise InputError(field, f"{path} is not a text CSV file (it has bytes that are not UTF-8)") from None
     except (OSError, ValueError) as exc:
         raise InputError(field, f"cannot read {path} as CSV: {_one_line(exc)}") from None
+    _refuse_repeated_columns(path, field)
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise InputError(field, f"{path} lacks column(s) {', '.join(missing)}")
@@ -47,6 +49,21 @@ def read_csv(path, field: str, max_rows: int, required=()) -> pd.DataFrame:
     return frame
 
 
+def _refuse_repeated_columns(path, field: str) -> None:
+    """A column named twice in the header: pandas reads the first and renames the second ('time_us.1'),
+    so which of two values is used would be an accident of their order."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            header = next(csv.reader(file), [])
+    except (OSError, csv.Error):  # pandas read it: nothing more to learn here
+        return
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise InputError(field, f"{Path(path).name}: column {name!r} appears twice in the header; keep one")
+        seen.add(name)
+
+
 def _refuse(frame: pd.DataFrame, bad: np.ndarray, column: str, field: str, path, rule: str) -> None:
     if bad.any():
         index = frame.index[np.flatnonzero(bad)[0]]
@@ -55,12 +72,18 @@ def _refuse(frame: pd.DataFrame, bad: np.ndarray, column: str, field: str, path,
         raise InputError(f"{field}.{column}", f"{Path(path).name} line {line_of(index)}: {value!r} {rule}")
 
 
-def integer_column(frame: pd.DataFrame, column: str, field: str, path, low: int, high: int) -> pd.Series:
-    """The column as int64: every cell an integer (no fraction) in [low, high]."""
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+def integer_column(frame: pd.DataFrame, column: str, field: str, path, low: int, high: int,
+                   optional: bool = False) -> pd.Series:
+    """The column as int64: every cell an integer (no fraction) in [low, high]. With `optional`, empty
+    cells pass too and the column comes back as float64, NaN where empty."""
+    cells = frame[column]
+    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=np.float64)
     ok = np.isfinite(values) & (values == np.round(values)) & (values >= low) & (values <= high)
+    ok &= cells.dtype != bool  # pandas reads a column of True/False as booleans, which are not counts
+    if optional:
+        ok |= cells.isna().to_numpy()
     _refuse(frame, ~ok, column, field, path, f"must be an integer in [{low:,}, {high:,}]")
-    return pd.Series(values.astype(np.int64), index=frame.index)
+    return pd.Series(values if optional else values.astype(np.int64), index=frame.index)
 
 
 def number_column(frame: pd.DataFrame, column: str, field: str, path, low: float, high: float,

@@ -96,3 +96,71 @@ def check_output_folder(path, field: str, replaceable: Callable[[Path], str | No
     except OSError as exc:
         raise InputError(field, f"{shown}: {exc.strerror}") from None
     return target
+
+
+# --- outputs apart from inputs -------------------------------------------------------------------
+# An output written onto an input destroys it: `validate --out-dir D --measurements D/validation.csv`
+# replaced the measurements with their scores, `report --out R --measurements R/m.csv` deleted them
+# with the old folder. Every command names its inputs and outputs here, after the outputs' own checks
+# and before any work.
+
+Named = tuple[str, object]  # (what names it in a message: an option or a field, a path or option value)
+
+
+def _identity(path) -> tuple[Path, tuple[int, int] | None]:
+    """(the path every symlink and '..' resolved, (device, inode) when the file exists): two names of
+    one file agree on the first, hard links on the second."""
+    real = Path(os.path.realpath(path))
+    try:
+        status = os.stat(real)
+    except (OSError, ValueError):
+        return real, None
+    return real, (status.st_dev, status.st_ino)
+
+
+def _input_files(inputs: Iterable[Named]) -> list[tuple[str, Path, tuple[Path, tuple | None]]]:
+    """The inputs that name existing files; other values (a preset such as h100, None) read no file."""
+    found = []
+    for option, value in inputs:
+        try:
+            is_file = value is not None and str(value) != "" and os.path.isfile(value)
+        except (OSError, ValueError):  # a name too long, a NUL byte: no file
+            is_file = False
+        if is_file:
+            found.append((option, Path(value), _identity(value)))
+    return found
+
+
+def _same(a: tuple[Path, tuple | None], b: tuple[Path, tuple | None]) -> bool:
+    return a[0] == b[0] or (a[1] is not None and a[1] == b[1])
+
+
+def check_apart(inputs: Iterable[Named], outputs: Iterable[Named] = (), replaced: Iterable[Named] = ()) -> None:
+    """No output lands on an input, nor on another output. `outputs` (field, file) may not be an input
+    file under any name (the same path, `..` spellings, a symlink, a hard link); a `replaced` folder
+    (field, folder), removed and written anew, may not be or hold one."""
+    files = _input_files(inputs)
+    written: list[tuple[str, tuple]] = []
+    for field, path in outputs:
+        if path is None:
+            continue
+        target = _identity(path)
+        for option, given, identity in files:
+            if _same(target, identity):
+                raise InputError(field, f"{_shown(path)} is the input {_shown(given)} ({option}); "
+                                        "writing it would destroy that input: give another output path")
+        for other, identity in written:
+            if _same(target, identity):
+                raise InputError(field, f"{_shown(path)} is also the {other} output; give each output its own path")
+        written.append((field, target))
+    for field, folder in replaced:
+        if folder is not None:
+            _check_folder_apart(field, folder, files)
+
+
+def _check_folder_apart(field: str, folder, files) -> None:
+    real = Path(os.path.realpath(folder))
+    for option, given, (input_real, _) in files:
+        if input_real == real or input_real.is_relative_to(real):
+            raise InputError(field, f"{_shown(folder)} holds the input {_shown(given)} ({option}) and would be "
+                                    "replaced whole, deleting it: give another folder")

@@ -27,10 +27,16 @@ def files_under(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
 
 
+def contents_under(folder: Path) -> dict[str, bytes | None]:
+    """Every name under `folder` with the bytes of regular files (None: a folder, fifo or dangling link)."""
+    return {name: (folder / name).read_bytes() if (folder / name).is_file() else None for name in files_under(folder)}
+
+
 def assert_refused(command: str, field: str, tmp_path: Path, capsys) -> str:
-    """Runs `attnsim COMMAND` in-process; returns the error line after checking the promise."""
+    """Runs `attnsim COMMAND` in-process; returns the error line after checking the promise: inputs
+    byte for byte as they were, and nothing written (also where a test placed links in {out})."""
     (tmp_path / "out").mkdir(exist_ok=True)
-    inputs_before = files_under(tmp_path / "in")
+    inputs_before, outputs_before = contents_under(tmp_path / "in"), contents_under(tmp_path / "out")
     code, out, err = run_cli(expand(command, tmp_path), capsys)
     assert code == 2, (code, err)
     lines = err.splitlines()
@@ -38,8 +44,8 @@ def assert_refused(command: str, field: str, tmp_path: Path, capsys) -> str:
     assert lines[0].startswith("attnsim: error: "), lines[0]
     assert re.search(field, lines[0]), lines[0]
     assert "Traceback" not in err and out == ""
-    assert files_under(tmp_path / "out") == [], "no output file is written"
-    assert files_under(tmp_path / "in") == inputs_before, "inputs are untouched"
+    assert contents_under(tmp_path / "out") == outputs_before, "no output file is written"
+    assert contents_under(tmp_path / "in") == inputs_before, "inputs are untouched"
     assert not [p for p in tmp_path.rglob("*") if TEMP_MARK in p.name], "no temporary is left"
     return lines[0]
 

@@ -155,7 +155,7 @@ MEASUREMENTS = {
     "context.csv": (HEADER + ROW.replace(",4096,", ",4k?,"), r"measurements.context: context.csv line 2: '4k\?'"),
     "columns.csv": ("gpu,strategy,time_us\nh100,fa2,3\n", r"measurements: .*lacks column\(s\) batch"),
     "splits.csv": (HEADER.strip() + ",splits\n" + ROW.replace("fa2", "flashdecoding").strip() + ",1e30\n",
-                   r"measurements: line 2: .*splits"),
+                   r"measurements.splits: splits.csv line 2: 1e\+30 must be an integer"),
     "strategy.csv": (HEADER + ROW.replace(",fa2,", ",,"), r"measurements.strategy: strategy.csv line 2"),
     "ragged.csv": (HEADER.strip() + ",contexts\n" + ROW.strip() + ",1;2;x\n", r"measurements.contexts: ragged.csv line 2"),
     "nan_time.csv": (HEADER + ROW.replace("25.0", "nan"), r"measurements.time_us: .*nan"),

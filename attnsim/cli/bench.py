@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from attnsim.cli.options import gpu_option, gpu_spec
+from attnsim.cli.options import gpu_inputs, gpu_option, gpu_spec
 from attnsim import limits
 from attnsim.errors import InputError
-from attnsim.pathcheck import check_output_file
+from attnsim.pathcheck import check_apart, check_output_file
 from attnsim.bench import harness as bench, results as bench_results
 from attnsim.bench.sweep import DEFAULT_MAX_KV_GB, SERVING_MAX_KV_GB, SERVING_SWEEPS, SWEEPS, padded_kv_bytes, sweep
 from attnsim.kernels.timing import DEFAULT_REP_MS, DEFAULT_WARMUP_MS, TimerConfig
@@ -93,6 +93,7 @@ def bench_command(gpu, calibration, quick, sweep_name, strategy_text, dtype, out
     from attnsim.bench.run import require_cuda, run_bench_to_csv
 
     check_output_file(out_path, "out", (".csv",), "CSV")
+    check_apart(gpu_inputs(gpu, calibration), [("out", out_path)])  # --resume reads --out: that is its point
     spec = gpu_spec(gpu, calibration)
     require_cuda()
     with click.progressbar(length=sum(len(bench.applicable(chosen, w)) for w in points), label="bench",

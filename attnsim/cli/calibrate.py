@@ -11,11 +11,13 @@ import pandas as pd
 from attnsim import limits
 from attnsim.errors import InputError
 from attnsim.fileio import write_json
-from attnsim.pathcheck import check_output_file
+from attnsim.pathcheck import Named, check_apart, check_output_file
 from attnsim.simulator import hardware
 from attnsim.simulator.profile_io import (check_profile_document, missing_as_null, read_json, read_profile_document,
                                           save_profile)
-from attnsim.validation.fit import QUICK_KEYS, calibrate_spec, check_calibration_data
+from attnsim.validation.calibration_data import QUICK_KEYS, check_calibration_data
+from attnsim.validation.fit import calibrate_spec
+from attnsim.validation.measurements import drop_unscorable, load_measurements
 
 DATA_FORMAT = "attnsim-calibration-data"  # the raw measurements written before the fit
 
@@ -65,6 +67,21 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
       attnsim predict --calibration profile.json --context 64k
     """
     base = hardware.from_name(gpu)
+    raw = _check_arguments(base, out_path, from_data, measure_only, rep_ms, transfer_from, quick, add_points)
+    if quick:
+        _quick(base, out_path, from_data, transfer_from, rep_ms)
+    elif transfer_from:
+        from attnsim.profiles import write_transferred_profile
+
+        spec = write_transferred_profile(transfer_from, base.name, out_path)
+        click.echo(f"wrote {out_path}: {spec.source} (expected error ~{spec.expected_error_pct:.0f}%)")
+    else:
+        _fit(base, out_path, raw, from_data, measure_only, rep_ms, add_points)
+
+
+def _check_arguments(base, out_path, from_data, measure_only, rep_ms, transfer_from, quick, add_points) -> Path:
+    """Every option and output checked before any work; returns where the full calibration keeps its
+    raw measurements (OUT with .data.json)."""
     if add_points and (quick or transfer_from):
         raise InputError("add-points", "adds points to a fit; --quick and --transfer-from fit no kernel costs")
     check_output_file(out_path, "out", (".json",), "profile")
@@ -74,29 +91,29 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
                                          "--transfer-from or --quick")
     if transfer_from:
         _check_transfer_source(transfer_from)
-    if quick:
-        _quick(base, out_path, from_data, transfer_from, rep_ms)
-        return
-    if transfer_from:
-        from attnsim.profiles import write_transferred_profile
-
-        spec = write_transferred_profile(transfer_from, base.name, out_path)
-        click.echo(f"wrote {out_path}: {spec.source} (expected error ~{spec.expected_error_pct:.0f}%)")
-        return
-    raw = Path(out_path).with_suffix(".data.json")  # measurements, kept first: a refit needs no GPU
-    if not from_data:
+    raw = Path(out_path).with_suffix(".data.json")
+    measures_all = not (from_data or quick or transfer_from)
+    if measures_all:
         check_output_file(raw, "out")
+    check_apart(_inputs(base, from_data, transfer_from, quick, add_points),
+                [("out", out_path)] + ([("out", raw)] if measures_all else []))
+    return raw
+
+
+def _fit(base, out_path, raw: Path, from_data, measure_only, rep_ms, add_points) -> None:
+    """The full calibration: measure on the GPU (kept in `raw` first: a refit needs no GPU) or read
+    --from-data, add --add-points rows, check it all, fit every cost family, write the profile."""
+    added = [row for path in add_points for row in _added_points(path, base)]  # checked before measuring
     doc = _data_document(from_data, "calibrate", lambda: _measure(base, rep_ms))
     if not from_data:
         write_json(raw, {**doc, "calibration_data": missing_as_null(doc["calibration_data"])}, indent=1)
         click.echo(f"wrote {raw} (measurements; refit with --from-data)", err=True)
         if measure_only:
             return
-    if add_points:
+    if added:
         data = doc["calibration_data"]
-        doc = {**doc, "calibration_data": {**data, "points": data["points"] + [
-            r for path in add_points for r in _added_points(path)]}}
-    device, points = check_calibration_data(doc, from_data or raw)
+        doc = {**doc, "calibration_data": {**data, "points": data["points"] + added}}
+    device, points = check_calibration_data(doc, from_data or raw, target=base)
     data = doc["calibration_data"]
     created = _now()
     source = f"calibrated {created[:10]} on {device.get('name', '?')}"
@@ -109,14 +126,18 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
     click.echo(f"wrote {out_path}: {source}, HBM read {spec.hbm_read_gbps:.0f} GB/s")
 
 
-def _added_points(path) -> list[dict]:
+def _added_points(path, base) -> list[dict]:
     """The ok rows of a bench CSV as calibration points (each row records its kernel's resources);
-    missing values as None, so the profile's calibration data stays plain JSON."""
+    missing values as None, so the profile's calibration data stays plain JSON. Checked as measurements
+    are (cells by line and column; strategies attnsim models, measured on the profile's GPU: another
+    GPU's would be fitted into this one's costs)."""
     from attnsim.bench.results import load_previous
 
-    rows = load_previous(path)
-    if rows.empty:
-        raise InputError("add-points", f"{path} has no ok rows")
+    drop_unscorable(load_measurements(path, "add-points"), base, path, "add-points")  # refused, not left out
+    try:
+        rows = load_previous(path)
+    except InputError as exc:  # load_previous speaks of bench --out
+        raise InputError("add-points", exc.message) from None
     return rows.astype(object).where(rows.notna(), None).to_dict("records")
 
 
@@ -124,23 +145,33 @@ def _quick(base, out_path, from_data, transfer_from, rep_ms) -> None:
     """--quick: the target's bandwidth curve and launch overhead (measured now, or from --from-data)
     applied to a transfer of another GPU's calibrated profile (attnsim.simulator.quick)."""
     from attnsim.profiles import quick_source, transfer_from as transfer
-
-    source = transfer_from or quick_source(base)
-    doc = _data_document(from_data, "calibrate --quick", lambda: _measure_quick(base, rep_ms))
-    device, _ = check_calibration_data(doc, from_data or "the measurements", keys=QUICK_KEYS)
-    data = doc["calibration_data"]
-    from attnsim.profiles import source_profile_path
     from attnsim.simulator.quick import quick_profile
 
+    source = transfer_from or quick_source(base)
+    source_doc = _quick_source_document(source)  # before measuring: a bad source costs no GPU time
+    doc = _data_document(from_data, "calibrate --quick", lambda: _measure_quick(base, rep_ms))
+    device, _ = check_calibration_data(doc, from_data or "the measurements", keys=QUICK_KEYS, target=base)
+    data = doc["calibration_data"]
     transferred, report = transfer(source, base.name)
     created = _now()
     text = (f"transferred from {source}, quick-calibrated {created[:10]} on {device.get('name', '?')} "
             "(bandwidth curve and launch overhead measured)")
-    spec, report = quick_profile(transferred, report, read_profile_document(source_profile_path(source)),
-                                 data["bandwidth"], data["launch_overhead_us"], text)
+    spec, report = quick_profile(transferred, report, source_doc, data["bandwidth"], data["launch_overhead_us"], text)
     keep = {"bandwidth": data["bandwidth"], "launch_overhead_us": data["launch_overhead_us"]}
     save_profile(out_path, spec, device, {}, keep, created, transfer=report)
     click.echo(f"wrote {out_path}: {text}; HBM read {spec.hbm_read_gbps:.0f} GB/s")
+
+
+def _quick_source_document(source: str) -> dict:
+    """The profile a quick calibration scales from: its own bandwidth curve and launch overhead are
+    checked as the target's are (a transferred or hand-written profile has none)."""
+    from attnsim.simulator.hardware import spec_from_dict
+    from attnsim.profiles import source_profile_path
+
+    path = source_profile_path(source)
+    doc = read_profile_document(path, "transfer-from")
+    check_calibration_data(doc, path, "transfer-from", QUICK_KEYS, target=spec_from_dict(doc["gpu"], str(path)))
+    return doc
 
 
 def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
@@ -153,6 +184,19 @@ def _measure_quick(base, rep_ms) -> tuple[dict, dict]:
                            file=click.get_text_stream("stderr")) as bar:
         bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
     return {"bandwidth": bandwidth, "launch_overhead_us": cal.measure_launch_overhead_us(timer)}, device
+
+
+def _inputs(base, from_data, transfer_from, quick, add_points) -> list[Named]:
+    """The files calibrate reads, which its outputs may not overwrite: --from-data, --add-points, and
+    the calibrated profile a transfer or a quick calibration takes its kernel costs from."""
+    from attnsim.profiles import quick_source, source_profile_path
+
+    named = [("--from-data", from_data)] + [("--add-points", path) for path in add_points]
+    if transfer_from:
+        named.append(("--transfer-from", source_profile_path(transfer_from)))
+    elif quick:
+        named.append(("the profile --quick transfers from", source_profile_path(quick_source(base))))
+    return named
 
 
 def _check_transfer_source(source: str) -> None:

@@ -7,6 +7,7 @@ silent overrides), strategy names are canonicalised once, output paths are check
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
@@ -201,3 +202,19 @@ def check_figure_option(path, field: str = "plot"):
 def check_output_option(path, field: str = "out", suffixes=None, what: str = ""):
     """A file output checked before any work (pathcheck.check_output_file); None passes."""
     return None if path is None else pathcheck.check_output_file(path, field, suffixes, what)
+
+
+SHIPPED_DATA = Path(__file__).parent.parent / "profiles"  # measured profiles and compiled-kernel tables
+
+
+def gpu_inputs(gpu, calibration) -> list[pathcheck.Named]:
+    """What --gpu/--calibration read, for pathcheck.check_apart: the files they name (each of a
+    comma-separated --gpu list), and the shipped profiles a preset's profile or transfer comes from."""
+    named = [("--calibration", calibration), ("--gpu", gpu)]
+    named += [("--gpu", part.strip()) for part in str(gpu or "").split(",")]
+    return named + [("a shipped profile", path) for path in sorted(SHIPPED_DATA.glob("*.json"))]
+
+
+def workload_inputs(gpu, calibration, workload_kw: dict) -> list[pathcheck.Named]:
+    """gpu_inputs and the --model config.json of a command taking workload_options."""
+    return gpu_inputs(gpu, calibration) + [("--model", workload_kw.get("model"))]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from attnsim import limits, strategies
-from attnsim.cli.options import (build_workloads, check_figure_option, check_work, gpu_option, gpu_spec,
-                                 strategy_option, workload_options)
-from attnsim.cli.report import CAL_HELP, GPU_HELP, SCENARIO_HELP, _gpus, _progress, _scenario, _wrote
+from attnsim import limits, pathcheck, strategies
+from attnsim.cli.options import (build_workloads, check_figure_option, check_work, gpu_inputs, gpu_option, gpu_spec,
+                                 strategy_option, workload_inputs, workload_options)
+from attnsim.cli.report import (CAL_HELP, GPU_HELP, SCENARIO_HELP, _check_measurements, _gpus, _inputs, _progress,
+                                _scenario, _wrote)
 from attnsim.errors import InputError
 from attnsim.scenarios.budget import check_budget
 from attnsim.scenarios.loader import load_scenario
@@ -52,9 +53,11 @@ def plot_speedup_command(scenario, input_csv, gpu, calibration, out_path):
     from attnsim.reports.speedup import plot_speedup, read_predictions
 
     if input_csv:
+        pathcheck.check_apart([("--input", input_csv)], [("out", out_path)])
         frame = read_predictions(input_csv)
     else:
         chosen = _scenario(scenario, gpu, calibration, whatif=False)
+        pathcheck.check_apart(_inputs(scenario, gpu, calibration), [("out", out_path)])
         check_budget(chosen)
         frame = scenario_predictions(chosen, progress=_progress)
     plot_speedup(frame, out_path)
@@ -69,6 +72,7 @@ def plot_speedup_command(scenario, input_csv, gpu, calibration, out_path):
 def plot_timeline_command(gpu, calibration, strategy_text, out_path, **workload_kw):
     """SM timeline (Gantt) per strategy for one workload: idle SMs, waves, fix-ups."""
     _check_suffix(out_path)
+    pathcheck.check_apart(workload_inputs(gpu, calibration, workload_kw), [("out", out_path)])
     from attnsim.reports.timeline import plot_timelines
 
     names = strategies.parse_list(strategy_text)
@@ -95,7 +99,9 @@ def plot_occupancy_command(scenario, gpu, calibration, out_path):
     _check_suffix(out_path)
     from attnsim.reports.occupancy import plot_occupancy
 
-    plot_occupancy(occupancy_frame(_scenario(scenario, gpu, calibration)), out_path)
+    chosen = _scenario(scenario, gpu, calibration)
+    pathcheck.check_apart(_inputs(scenario, gpu, calibration), [("out", out_path)])
+    plot_occupancy(occupancy_frame(chosen), out_path)
     _wrote(out_path)
 
 
@@ -112,8 +118,12 @@ def plot_validation_command(measurements, gpu, calibration, out_path):
     from attnsim.reports.validation_plots import plot_validation
     from attnsim.validation.measured import measured_frame
 
+    pathcheck.check_apart(gpu_inputs(gpu, calibration) + [("--measurements", measurements)], [("out", out_path)])
     gpus = _gpus(gpu, calibration)
+    note = _check_measurements(measurements, gpus[0] if gpus else None)
     plot_validation(measured_frame(measurements, gpus[0] if gpus else None), out_path)
+    if note:
+        click.echo(note, err=True)
     _wrote(out_path)
 
 
@@ -128,6 +138,7 @@ def plot_whatif_command(scenario, gpu, out_path):
     from attnsim.reports.whatif import plot_whatif
 
     chosen, gpus = load_scenario(scenario), _gpus(gpu, None)
+    pathcheck.check_apart(_inputs(scenario, gpu, None), [("out", out_path)])
     check_budget(chosen, gpus)
     plot_whatif(scenario_predictions(chosen, gpus, progress=_progress), out_path)
     _wrote(out_path)

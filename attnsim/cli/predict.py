@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from attnsim import limits, strategies
+from attnsim import limits, pathcheck, strategies
 from attnsim.cli.options import (
     TEXT_SUFFIXES, build_workloads, check_figure_option, check_format, check_output_option, check_plan_options,
-    check_splits, check_work, gpu_option, gpu_spec, plan_options, strategy_option, workload_options,
+    check_splits, check_work, gpu_option, gpu_spec, plan_options, strategy_option, workload_inputs,
+    workload_options,
 )
 from attnsim.errors import InputError
 from attnsim.fileio import json_text, write_text
@@ -50,6 +51,7 @@ def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_pa
     check_format(fmt)
     check_output_option(out_path, "out", TEXT_SUFFIXES, "text")
     check_figure_option(plot_path)
+    pathcheck.check_apart(workload_inputs(gpu, calibration, workload_kw), [("out", out_path), ("plot", plot_path)])
     names = strategies.parse_list(strategy_text)
     options = plan_options(splits, grid, kv_tile)
     check_plan_options(names, options)
@@ -145,6 +147,7 @@ def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, p
       attnsim schedule --strategy flashdecoding --context 64k --plot gantt.png
     """
     check_figure_option(plot_path)
+    pathcheck.check_apart(workload_inputs(gpu, calibration, workload_kw), [("plot", plot_path)])
     if not 0 <= max_ctas <= limits.MAX_PLAN_CTAS:
         raise InputError("max-ctas", f"must be in [0, {limits.MAX_PLAN_CTAS:,}], got {max_ctas}")
     names = strategies.parse_list(strategy_text)

@@ -1,7 +1,8 @@
 """`attnsim report` and `attnsim scenarios`: scenarios -> an HTML report; the shipped scenarios and models.
 
 Thin: each command resolves its inputs, calls one scenarios/ helper to model, one reports/ function
-to write, and prints where the output went. `_scenario`/`_gpus`/`_progress` serve `attnsim plot` too.
+to write, and prints where the output went. `_scenario`/`_gpus`/`_inputs`/`_check_measurements`/
+`_progress` serve `attnsim plot` too.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ import sys
 
 import click
 
-from attnsim import limits
+from attnsim import limits, pathcheck
+from attnsim.cli.options import gpu_inputs
 from attnsim.errors import InputError
-from attnsim.pathcheck import check_output_folder
 from attnsim.scenarios import models
 from attnsim.scenarios.budget import check_budget
-from attnsim.scenarios.loader import load_scenario, scenario_names
+from attnsim.scenarios.loader import load_scenario, scenario_files, scenario_names
 from attnsim.scenarios.run import run_scenario
 from attnsim.profiles import resolve_gpu
 from attnsim.validation.measured import check_measurements_file
+from attnsim.validation.measurements import skipped_note
 
 SCENARIO_HELP = "Scenario: a shipped name (see `attnsim scenarios`) or a .toml file."
 GPU_HELP = "Comma-separated GPU presets/profile files, replacing the scenario's GPUs."
@@ -55,6 +57,18 @@ def _scenario(name: str, gpu: str | None = None, calibration: str | None = None,
     return scenario
 
 
+def _inputs(scenario: str, gpu: str | None, calibration: str | None) -> list[pathcheck.Named]:
+    """What a scenario-based command reads (after _scenario loaded it), for pathcheck.check_apart."""
+    return [("--scenario", path) for path in scenario_files(scenario)] + gpu_inputs(gpu, calibration)
+
+
+def _check_measurements(path, gpu=None, preferred=()) -> str:
+    """The measurements checked before any modelling; returns the note naming the rows the model will
+    leave out ("" if none), for the command to print once it succeeded (an error stays one line)."""
+    skipped = check_measurements_file(path, gpu, preferred)
+    return skipped_note(skipped, path) if skipped else ""
+
+
 def _wrote(path) -> None:
     click.echo(f"wrote {path}", err=True)
 
@@ -85,14 +99,17 @@ def report(scenario, out_dir, measurements, gpu, calibration, figures, no_whatif
     """
     from attnsim.reports.report import replace_refusal, write_report
 
-    check_output_folder(out_dir, "out", replaceable=replace_refusal)
+    pathcheck.check_output_folder(out_dir, "out", replaceable=replace_refusal)
     chosen = _scenario(scenario, gpu, calibration, whatif=not no_whatif)
+    pathcheck.check_apart(_inputs(scenario, gpu, calibration) + [("--measurements", measurements)],
+                          replaced=[("out", out_dir)])
     check_budget(chosen)
-    if measurements:
-        check_measurements_file(measurements, chosen.gpus)
+    note = _check_measurements(measurements, preferred=chosen.gpus) if measurements else ""
     results = run_scenario(chosen, measurements, progress=_progress)
     command = "attnsim " + " ".join(sys.argv[1:]) if sys.argv and "attnsim" in sys.argv[0] else ""
     index = write_report(results, out_dir, f".{figures}", command)
+    if note:
+        click.echo(note, err=True)
     click.echo(f"wrote {index} (open it in a browser)")
 
 

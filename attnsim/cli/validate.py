@@ -8,12 +8,14 @@ import click
 
 from attnsim import strategies
 from attnsim.cli.calibrate import require_cuda
-from attnsim.cli.options import check_format, gpu_option, gpu_spec
+from attnsim.cli.options import check_format, gpu_inputs, gpu_option, gpu_spec
 from attnsim.errors import InputError
 from attnsim.fileio import json_text, write_json, write_text
-from attnsim.pathcheck import check_output_file, check_output_folder
+from attnsim.pathcheck import check_apart, check_output_file, check_output_folder
 from attnsim.validation.compare import error_metrics, overall_mape, predict_measurements, rank_metrics
-from attnsim.validation.measurements import check_rows_gpu, load_measurements
+from attnsim.validation.measurements import drop_unscorable, load_measurements, skipped_note
+
+SKIP_HINT = "; --skip-unscorable leaves such rows out and lists them"
 
 
 def _serving(frame, feature) -> "pd.DataFrame":
@@ -21,7 +23,7 @@ def _serving(frame, feature) -> "pd.DataFrame":
     from attnsim.bench.results import with_serving_columns
 
     frame = with_serving_columns(frame)
-    return frame[feature(frame)].reset_index(drop=True)
+    return frame[feature(frame)]  # the index stays the file's row: messages name its line
 
 
 ROW_FILTERS = {
@@ -40,10 +42,13 @@ ROW_FILTERS = {
 @click.option("--out-dir", default=None, type=click.Path(file_okay=False),
               help="Write validation.csv and the plots here.")
 @click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
+@click.option("--skip-unscorable", is_flag=True,
+              help="Leave out rows the model cannot score (a strategy attnsim does not model, a GPU other than "
+                   "the profile's) and list them, instead of refusing the file.")
 @click.option("--rows", "row_filter", default="all", show_default=True, type=click.Choice(list(ROW_FILTERS)),
               help="Which measured rows to score: all, or those with a paged cache / an fp8 cache / q_len > 1 "
                    "(the serving sweeps' validation rows; their twins are the baseline).")
-def validate(gpu, calibration, measurements, quick, out_dir, fmt, row_filter):
+def validate(gpu, calibration, measurements, quick, out_dir, fmt, skip_unscorable, row_filter):
     """Compare the model's predictions with measured kernel times: MAPE, p90, rank accuracy.
 
     \b
@@ -54,17 +59,21 @@ def validate(gpu, calibration, measurements, quick, out_dir, fmt, row_filter):
     The last line of plain output is the overall MAPE.
     """
     check_format(fmt, ("table", "json"))
-    _check_outputs(out_dir, gpu_run=measurements is None)
+    outputs = _check_outputs(out_dir, gpu_run=measurements is None)
+    check_apart(gpu_inputs(gpu, calibration) + [("--measurements", measurements)], outputs)
     spec = gpu_spec(gpu, calibration)
     if measurements is None:
         measurements = _bench_for_validation(spec, quick, out_dir)
-    frame = ROW_FILTERS[row_filter](load_measurements(measurements))
-    check_rows_gpu(frame, spec, measurements)
+    frame, skipped = drop_unscorable(ROW_FILTERS[row_filter](load_measurements(measurements)), spec, measurements,
+                                     skip=skip_unscorable, hint=SKIP_HINT)
     rows = predict_measurements(frame, spec)
     if rows.empty:
-        raise InputError("measurements", f"no rows of a predictable strategy ({', '.join(strategies.predictable())})")
+        raise InputError("measurements", f"{Path(measurements).name}: no rows left to score (--rows {row_filter}; "
+                                         f"{len(skipped)} left out as unscorable)")
+    if skipped:  # after the last refusal: an error stays one line
+        click.echo(skipped_note(skipped, measurements), err=True)
     result = {"profile": spec.source, "profile_source": spec.profile_source, "measurements": str(measurements),
-              "per_strategy": error_metrics(rows),
+              "skipped_rows": skipped, "per_strategy": error_metrics(rows),
               "ranking": rank_metrics(rows), "overall_mape": overall_mape(rows)}
     if out_dir:
         _write_outputs(rows, result, Path(out_dir))
@@ -75,14 +84,16 @@ OUT_FILES = ("validation.csv", "validation_metrics.json", "validation_scatter.pn
 BENCH_FILE = "validation_measurements.csv"  # GPU mode: what the benchmark measured
 
 
-def _check_outputs(out_dir, gpu_run: bool) -> None:
-    """Every file validate will write, checked before the first is written (and before any GPU run)."""
+def _check_outputs(out_dir, gpu_run: bool) -> list[tuple[str, Path]]:
+    """Every file validate will write, checked before the first is written (and before any GPU run);
+    (field, path) of each."""
     if out_dir is not None:
         check_output_folder(out_dir, "out-dir")
     folder = Path(out_dir or ".")
     names = (OUT_FILES if out_dir is not None else ()) + ((BENCH_FILE,) if gpu_run else ())
     for name in names:
         check_output_file(folder / name, "out-dir")
+    return [("out-dir", folder / name) for name in names]
 
 
 def _bench_for_validation(spec, quick, out_dir) -> Path:

@@ -70,10 +70,15 @@ def scenario_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("attnsim.scenarios").iterdir() if p.name.endswith(".toml"))
 
 
+def _is_packaged(text: str) -> bool:
+    """A shipped scenario's name that no file in the working folder shadows."""
+    return text in scenario_names() and not Path(text).exists()
+
+
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """A packaged scenario by name, or a TOML file by path."""
     text = str(name_or_path)
-    if text in scenario_names() and not Path(text).exists():
+    if _is_packaged(text):
         packaged = resources.files("attnsim.scenarios") / f"{text}.toml"
         return parse_scenario(packaged.read_text(), f"{text}.toml", Path(str(packaged)).parent)
     path = Path(text)
@@ -88,6 +93,30 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         raise InputError("scenario", f"no file {_shown(text)!r} and no scenario of that name"
                                      f"{suggest(text, scenario_names())} (named: {known})")
     return parse_scenario(body, path.name, path.parent, default_name=path.stem)
+
+
+def scenario_files(name_or_path: str | Path) -> list[str]:
+    """The files a scenario (already loaded, so valid) reads: its TOML and the profile and config.json
+    files it names. For pathcheck.check_apart: an output may not overwrite them."""
+    text = str(name_or_path)
+    if _is_packaged(text):
+        return [str(resources.files("attnsim.scenarios") / f"{text}.toml")]
+    path = Path(text)
+    data = tomllib.loads(path.read_text())
+    named = [_gpu_argument(n, path.parent) for key in ("gpus", "whatif_gpus") for n in data.get(key, [])]
+    named += [_model_argument(n, path.parent) for n in data.get("models", [])]
+    return [text] + named
+
+
+def _gpu_argument(name: str, base_dir: Path) -> str:
+    """A scenario's GPU entry as resolve_gpu takes it: profile files are relative to the scenario."""
+    local = base_dir / name
+    return str(local) if local.suffix in (".json", ".toml") else name
+
+
+def _model_argument(name: str, base_dir: Path) -> str:
+    """A scenario's model entry as models.from_name takes it: config files are relative to the scenario."""
+    return str(base_dir / name) if hf_config.looks_like_config(name) else name
 
 
 def _shown(text: str) -> str:
@@ -149,7 +178,7 @@ def _read_models(data: dict, check: Checker, base_dir: Path) -> list[models.Mode
     found = []
     for i, name in enumerate(check.list_of(data, "models", (), (str,), max_items=limits.MAX_SCENARIO_PANELS)):
         try:
-            found.append(models.from_name(str(base_dir / name) if hf_config.looks_like_config(name) else name))
+            found.append(models.from_name(_model_argument(name, base_dir)))
         except InputError as exc:
             hint = exc.message if hf_config.looks_like_config(name) else (
                 f"unknown model {name!r}{suggest(models.canonical_name(name), models.MODELS)} "
@@ -228,9 +257,8 @@ def _read_gpus(data: dict, key: str, default: list, check: Checker, base_dir: Pa
              if key in data else default)
     specs = []
     for i, name in enumerate(names):
-        local = base_dir / name
         try:
-            specs.append(resolve_gpu(str(local) if local.suffix in (".json", ".toml") else name))
+            specs.append(resolve_gpu(_gpu_argument(name, base_dir)))
         except InputError as exc:
             check.fail((key, i), exc.message if exc.field == "gpu" else f"{exc.field}: {exc.message}")
     return specs

@@ -243,6 +243,7 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
         raise InputError(f"gpu.{missing[0]}", f"missing in {where} (or give `base = \"h100\"`)")
     spec = dataclasses.replace(base, **data) if base is not None else GpuSpec(**data)
     profile_checks.cross_fields(spec, where)
+    profile_checks.claimed_source(spec, where)
     return spec
 
 

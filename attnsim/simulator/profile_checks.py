@@ -110,3 +110,12 @@ def cross_fields(spec, where: str) -> None:
         if getattr(spec, small) > getattr(spec, large):
             raise InputError(f"gpu.{small}", f"{getattr(spec, small)} exceeds {large} {getattr(spec, large)} "
                                              f"in {where}")
+
+
+def claimed_source(spec, where: str) -> None:
+    """A profile that says its costs were fitted (calibrated) or carried over (transferred) holds cost
+    families: one without any would be labelled so while every prediction used the defaults."""
+    if spec.profile_source in ("calibrated", "transferred") and not spec.cost:
+        raise InputError("gpu.cost", f"{where} says its cost figures are {spec.profile_source}, but it holds no "
+                                     "fitted cost families (gpu.cost is empty); re-run `attnsim calibrate`, or "
+                                     "mark it profile_source = \"datasheet\"")

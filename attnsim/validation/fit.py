@@ -21,12 +21,10 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from attnsim import limits, strategies
-from attnsim.errors import InputError
-from attnsim.simulator import profile_checks
+from attnsim import strategies
 from attnsim.simulator.calibration import CostParams, FitResult, fit_bandwidth_curve, fit_cost_params
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.validation.measurements import MeasuredPoint, check_measurement_frame, measured_points
+from attnsim.validation.measurements import MeasuredPoint, measured_points
 
 
 def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_us: float) -> CostParams:
@@ -103,39 +101,3 @@ def with_in_sample_bands(spec: GpuSpec, points: pd.DataFrame) -> GpuSpec:
     bands = error_bands(rows, f"calibration residuals x {IN_SAMPLE_WIDENING} (in-sample, widened)",
                         widen=IN_SAMPLE_WIDENING)
     return dataclasses.replace(spec, error_bands=bands)
-
-
-FULL_KEYS = ("bandwidth", "points", "kernels", "launch_overhead_us")  # what the full fit reads
-QUICK_KEYS = ("bandwidth", "launch_overhead_us")  # what `calibrate --quick` reads
-
-
-def check_calibration_data(doc: dict, path, field: str = "from-data",
-                           keys=FULL_KEYS) -> tuple[dict, pd.DataFrame | None]:
-    """(device, checked points or None) of a profile or raw calibration data, before the fit starts:
-    every table of `keys` the fit reads, with its types and ranges. A profile without calibration
-    data (a transfer, a hand-written one) is refused here, not by a KeyError minutes later."""
-    data, device = doc.get("calibration_data"), doc.get("device", {})
-    if not isinstance(data, dict) or not data:
-        raise InputError(field, f"{path} holds no calibration data (a transferred or hand-written profile); "
-                                "give a profile `attnsim calibrate` wrote, or its .data.json")
-    missing = [k for k in keys if k not in data]
-    if missing or not isinstance(device, dict):
-        raise InputError(f"{field}.calibration_data", f"{path} lacks {', '.join(missing) or 'a device table'}")
-    limits.check_finite(data["launch_overhead_us"], f"{field}.launch_overhead_us", 0.0, 1e6)
-    _check_bandwidth(data["bandwidth"], path, field)
-    if "points" not in keys:
-        return device, None
-    profile_checks.kernel_tables(data["kernels"], str(path))
-    if not isinstance(data["points"], list) or not all(isinstance(p, dict) for p in data["points"]):
-        raise InputError(f"{field}.points", f"{path}: must be a list of measured rows")
-    limits.check_max(len(data["points"]), limits.MAX_MEASUREMENT_ROWS, f"{field}.points", "rows")
-    return device, check_measurement_frame(pd.DataFrame(data["points"]), path, f"{field}.points")
-
-
-def _check_bandwidth(rows, path, field: str) -> None:
-    """The membw curve: at least two points of positive num_ctas, num_warps and read_gbps."""
-    if not isinstance(rows, list) or len(rows) < 2 or not all(isinstance(r, dict) for r in rows):
-        raise InputError(f"{field}.bandwidth", f"{path}: must be a list of at least two measured points")
-    for i, row in enumerate(rows):
-        for key, high in (("num_ctas", limits.MAX_PLAN_CTAS), ("num_warps", 64), ("read_gbps", limits.MAX_GBPS)):
-            limits.check_positive(row.get(key), f"{field}.bandwidth[{i}].{key}", high)

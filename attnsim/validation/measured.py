@@ -17,7 +17,7 @@ from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.profiles import resolve_gpu
 from attnsim.validation.compare import predict_measurements
-from attnsim.validation.measurements import check_rows_gpu, load_measurements, named_preset
+from attnsim.validation.measurements import check_rows_gpu, drop_unscorable, load_measurements, named_preset
 
 
 def gpu_for(name: str, override: GpuSpec | None = None, preferred: Sequence[GpuSpec] = ()) -> GpuSpec:
@@ -36,21 +36,28 @@ def gpu_for(name: str, override: GpuSpec | None = None, preferred: Sequence[GpuS
     raise InputError("measurements.gpu", f"unknown GPU {name!r}; pass --gpu NAME|PROFILE to predict these rows")
 
 
-def check_measurements_file(path: str | Path, preferred: Sequence[GpuSpec] = ()) -> None:
-    """Before any modelling: the file reads and checks, and every row's GPU has a profile."""
+def check_measurements_file(path: str | Path, gpu: GpuSpec | None = None,
+                            preferred: Sequence[GpuSpec] = ()) -> list[dict]:
+    """Before any modelling: the file reads and checks, and every row's GPU has a profile (`gpu`'s, a
+    `preferred` one or a preset's); returns the rows measured_frame will leave out ({line, reason}: a
+    strategy attnsim does not model), for the caller to name."""
     frame = load_measurements(path)
+    if gpu is not None:
+        check_rows_gpu(frame, gpu, path)
     for name in frame["gpu"].unique():
-        gpu_for(name, None, preferred)
+        gpu_for(name, gpu, preferred)
+    return drop_unscorable(frame, None, path, skip=True)[1]
 
 
 def measured_frame(path: str | Path, gpu: GpuSpec | None = None, preferred: Sequence[GpuSpec] = ()) -> pd.DataFrame:
     """Rows the model predicts (or a validation CSV predicted), with pct_error, abs_pct_error, total_tokens.
 
-    Rows of strategies the model does not cover (e.g. torch-cudnn) are left out, as `validate` does.
+    Rows of strategies attnsim does not model are left out (check_measurements_file lists them first).
     """
     frame = load_measurements(path)
     if gpu is not None:
         check_rows_gpu(frame, gpu, path)
+    frame = drop_unscorable(frame, None, path, skip=True)[0]
     given = pd.to_numeric(frame["predicted_us"], errors="coerce") if "predicted_us" in frame else None
     if given is not None and given.notna().all():
         rows = frame.assign(predicted_us=given)

@@ -23,7 +23,8 @@ from attnsim.plans.spec import parse_plan_spec
 from attnsim.simulator.partition.options import KERNEL_FIELDS
 from attnsim.simulator.hardware import ALIASES, PRESETS, GpuSpec
 from attnsim.simulator.occupancy import CtaResources
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.profile_checks import KERNEL_RANGES
+from attnsim.simulator.workload import PAGE_SIZES, DecodeWorkload
 
 REQUIRED = ("gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "dtype", "time_us")
 # Integer columns and their ranges (a workload's own limits; head_dim is checked against HEAD_DIMS later)
@@ -32,6 +33,15 @@ INTEGER_COLUMNS = {"batch": limits.MAX_BATCH, "q_heads": limits.MAX_HEADS, "kv_h
 _ALIASES = {"registers": ("registers", "n_regs", "regs", "regs_per_thread"),
             "smem_bytes": ("smem_bytes", "shared_memory", "shared_bytes", "smem"),
             "kv_tile_tokens": ("kv_tile_tokens", "kv_tile", "block_n")}
+# Integer columns a row may carry (empty cells allowed): the workload's serving fields and the plan
+# inputs of the kernel that ran (row_options). Checked by name: a word there was a traceback, and a
+# fraction (q_len 2.5) was truncated into another workload without a word.
+OPTIONAL_INTEGER_COLUMNS = {
+    "q_len": (1, limits.MAX_Q_LEN), "page_size": (0, max(PAGE_SIZES)), "num_warps": (1, 32), "num_stages": (1, 16),
+    "grid": (1, limits.MAX_PLAN_CTAS), "splits": (0, limits.MAX_SPLITS),  # splits 0: a plan without splits
+    "kv_tile_tokens": (1, limits.MAX_KV_TILE_TOKENS), "registers": KERNEL_RANGES["regs_per_thread"],
+    "smem_bytes": KERNEL_RANGES["smem_bytes"],
+}
 
 
 def load_measurements(path: str | Path, field: str = "measurements") -> pd.DataFrame:
@@ -64,6 +74,10 @@ def check_measurement_frame(frame: pd.DataFrame, path, field: str = "measurement
     csvfile.lengths_column(frame, "context", field, path)
     if "contexts" in frame.columns:
         csvfile.lengths_column(frame, "contexts", field, path, optional=True)
+    for name, (low, high) in OPTIONAL_INTEGER_COLUMNS.items():
+        for column in (c for c in _ALIASES.get(name, (name,)) if c in frame.columns):
+            csvfile.integer_column(frame, column, field, path, low, high, optional=True)
+    columns["strategy"] = frame["strategy"].map(_canonical)
     frame = frame.assign(**columns)
     _refuse_repeats(frame, path, field)
     return frame
@@ -96,16 +110,68 @@ def named_preset(gpu_text: str) -> str | None:
 
 
 def check_rows_gpu(frame: pd.DataFrame, spec: GpuSpec, path, field: str = "measurements") -> None:
-    """Rows measured on a GPU other than the profile's are refused: their errors would measure the
-    difference between two GPUs, not the model (a profile of a custom GPU cannot be told apart)."""
-    if spec.name not in PRESETS:
-        return
+    """Rows measured on a GPU other than the profile's, or on one whose name says no known GPU, are
+    refused (see unscorable_rows)."""
+    drop_unscorable(frame[frame["strategy"].isin(strategies.REGISTRY)], spec, path, field)
+
+
+def unscorable_rows(frame: pd.DataFrame, spec: GpuSpec | None = None) -> dict:
+    """{index: (column, why)} of the rows the model cannot score: a strategy attnsim does not model
+    (a typo, a newer attnsim's); with a preset's profile, a row measured on another GPU or on one whose
+    name says no preset: its error would measure the difference between two GPUs, not the model (a
+    profile of a custom GPU cannot be told apart, so it takes any row)."""
+    found = {}
+    for index, name in frame["strategy"].items():
+        if name not in strategies.REGISTRY:
+            found[index] = ("strategy", f"names strategy {name!r}, which attnsim does not model "
+                                        f"({', '.join(strategies.names())})")
+    if spec is None or spec.name not in PRESETS:
+        return found
     for index, gpu in frame["gpu"].items():
-        preset = named_preset(gpu)
-        if preset is not None and preset != spec.name:
-            raise InputError(f"{field}.gpu", f"{Path(path).name} line {csvfile.line_of(index)} was measured on "
-                                             f"{gpu!r}, but the profile is {spec.name}'s; pass --gpu {preset} "
-                                             "or keep only that GPU's rows")
+        why = _gpu_mismatch(gpu, spec)
+        if why and index not in found:
+            found[index] = ("gpu", why)
+    return found
+
+
+def _gpu_mismatch(gpu, spec: GpuSpec) -> str | None:
+    preset = named_preset(gpu)
+    if preset is None:
+        return (f"was measured on {gpu!r}, which names no known GPU ({', '.join(PRESETS)}), but the profile is "
+                f"{spec.name}'s; name the GPU in the gpu column or pass a profile of it")
+    if preset != spec.name:
+        return (f"was measured on {gpu!r}, but the profile is {spec.name}'s; pass --gpu {preset} or keep only that "
+                "GPU's rows")
+    return None
+
+
+def drop_unscorable(frame: pd.DataFrame, spec: GpuSpec | None, path, field: str = "measurements",
+                    skip: bool = False, hint: str = "") -> tuple[pd.DataFrame, list[dict]]:
+    """(the scorable rows, [{line, reason}] of those left out). Without `skip` the first unscorable row
+    is refused, naming its line and column (`hint`: how to leave such rows out instead)."""
+    found = unscorable_rows(frame, spec)
+    if found and not skip:
+        index, (column, why) = next(iter(found.items()))
+        count = f"; {len(found)} rows cannot be scored" if len(found) > 1 else ""
+        raise InputError(f"{field}.{column}", f"{Path(path).name} line {csvfile.line_of(index)} {why}{count}{hint}")
+    skipped = [{"line": csvfile.line_of(i), "reason": why} for i, (_, why) in found.items()]
+    return frame.drop(index=list(found)), skipped
+
+
+def skipped_note(skipped: list[dict], path, shown: int = 10) -> str:
+    """One line naming the rows left out and why (the first `shown` of them)."""
+    listed = "; ".join(f"line {s['line']} {s['reason']}" for s in skipped[:shown])
+    rest = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f"note: skipped {len(skipped)} row(s) of {Path(path).name} the model cannot score: {listed}{rest}"
+
+
+def _canonical(name):
+    """The registry's name of a known strategy or alias ('lean', 'FA2' -> streamk, fa2); an unknown
+    name unchanged, for unscorable_rows to name."""
+    try:
+        return strategies.canonical(name)
+    except InputError:
+        return name
 
 
 def _optional(row, name):

@@ -93,10 +93,13 @@ def test_malformed_profiles_are_refused_naming_the_field(tmp_path, suffix, text,
     assert "\n" not in str(err.value)
 
 
+FITTED = {"fa2": {"launch_overhead_us": 4.0}}  # a calibrated or transferred profile carries its families
+
+
 @pytest.mark.parametrize("data, expected", [
     ({"base": "h100"}, "datasheet"),
-    ({"base": "h100", "source": "calibrated 2026-11-25 on X"}, "calibrated"),  # a profile older than the field
-    ({"base": "h100", "source": "transferred from h100-sxm (..)"}, "transferred"),
+    ({"base": "h100", "source": "calibrated 2026-11-25 on X", "cost": FITTED}, "calibrated"),  # older than the field
+    ({"base": "h100", "source": "transferred from h100-sxm (..)", "cost": FITTED}, "transferred"),
     ({"base": "h100", "source": "my numbers"}, "datasheet"),
     ({"base": "h100", "source": "calibrated x", "profile_source": "datasheet"}, "datasheet"),  # explicit wins
 ])
