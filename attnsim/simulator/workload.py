@@ -12,6 +12,8 @@ Serving shapes (issue 13):
 - kv_dtype: the KV cache's element type; "" = the same as `dtype`, or float8_e4m3fn (fp8 e4m3
   with one float32 scale per kv-head for K and one for V; queries and outputs stay in `dtype`).
 - layers: decoder layers of the model one step runs through (None: not a model, per-layer only).
+- tp: GPUs of the tensor-parallel group whose one GPU's share this is (the heads are per GPU);
+  carried for records and titles, the model itself only sees the heads.
 """
 
 from __future__ import annotations
@@ -60,10 +62,11 @@ class DecodeWorkload:
     page_size: int = 0  # 0: contiguous K/V; else tokens per page of a paged pool
     kv_dtype: str = ""  # "": the same as dtype; FP8: e4m3 with per-kv-head scales
     layers: int | None = None  # decoder layers per step (per-token totals); None: one layer only
+    tp: int = 1  # tensor-parallel GPUs the model's heads are sharded over (q_heads/kv_heads: one GPU's)
 
     @classmethod
     def build(cls, batch, q_heads, kv_heads, head_dim, context, q_len=1, dtype="float16", page_size=0,
-              kv_dtype="", layers=None):
+              kv_dtype="", layers=None, tp=1):
         """`context` is a scalar (uniform batch) or a sequence of per-sequence lengths (ragged)."""
         batch = _positive_int(batch, "batch")
         if isinstance(context, (list, tuple, np.ndarray)):
@@ -72,7 +75,7 @@ class DecodeWorkload:
                 raise InputError("contexts", f"{len(contexts)} lengths given for batch {batch}")
         else:
             contexts = (_positive_int(context, "context"),) * batch
-        return cls(batch, q_heads, kv_heads, head_dim, contexts, q_len, dtype, page_size, kv_dtype, layers)
+        return cls(batch, q_heads, kv_heads, head_dim, contexts, q_len, dtype, page_size, kv_dtype, layers, tp)
 
     def __post_init__(self):
         for name in ("batch", "q_heads", "kv_heads", "head_dim", "q_len"):
@@ -91,7 +94,7 @@ class DecodeWorkload:
         self._check_limits()
 
     def _check_serving(self) -> None:
-        """q_len range, page size, KV dtype (canonicalised: "" when it equals dtype), layers."""
+        """q_len range, page size, KV dtype (canonicalised: "" when it equals dtype), layers, tp."""
         if self.q_len > MAX_Q_LEN:
             raise InputError("q_len", f"{self.q_len} is above {MAX_Q_LEN}: the decode model covers speculative "
                                       "verify (q_len 1-16); longer query blocks are prefill")
@@ -107,6 +110,7 @@ class DecodeWorkload:
         object.__setattr__(self, "kv_dtype", "" if kv == self.dtype else kv)
         if self.layers is not None:
             _positive_int(self.layers, "layers")
+        _positive_int(self.tp, "tp")
 
     def _check_limits(self) -> None:
         """attnsim/limits.py: sizes any command models in seconds and bounded memory."""
