@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import click
 
-from attnsim import strategies
+from attnsim import schema, strategies
 from attnsim.cli.options import (build_workloads, check_format, check_work, gpu_option, gpu_spec, positive_or_none,
                                  workload_options)
-from attnsim.fileio import json_text
 from attnsim.planner.report import result_data, result_text
 from attnsim.planner.search import search
 from attnsim.resolve import check_options
@@ -39,7 +38,7 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
     of HBM bandwidth, the tie band (candidates within the model's expected error of the best are
     ties, not losers), the runners-up, what FA2 / FlashInfer / Lean / SGLang / CUTLASS rules would
     choose and their regret, and the modelled third-party backends. `--format json` is the plan in
-    full, for a serving engine; `attnsim predict/bench --strategy auto` runs the same choice.
+    full (attnsim/schema.py), for a serving engine; `attnsim predict/bench --strategy auto` runs the same choice.
 
     \b
     Examples:
@@ -61,7 +60,6 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
     spec = gpu_spec(gpu, calibration)
     results = [search(w, spec, options, names) for w in workloads]
     if fmt == "json":
-        data = [result_data(r) for r in results]
-        click.echo(json_text(data[0] if len(data) == 1 else data))
+        click.echo(schema.document_text(schema.document("plans", [result_data(r) for r in results])))
     else:
         click.echo("\n\n".join(result_text(r) for r in results))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from attnsim import limits, strategies
+from attnsim import limits, schema, strategies
 from attnsim.cli.options import (
     TEXT_SUFFIXES, build_workloads, check_figure_option, check_format, check_output_option, check_plan_options,
     check_splits, check_work, gpu_option, gpu_spec, plan_options, strategy_option, workload_options,
@@ -59,11 +59,9 @@ def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_pa
     records = [r for w in workloads for r in predict_records(w, spec, names, options)]
     text = format_records(records, fmt)
     if plot_path:
-        import pandas as pd
-
         from attnsim.reports.speedup import plot_speedup
 
-        plot_speedup(pd.DataFrame(records), plot_path)
+        plot_speedup(schema.records_frame(records), plot_path)
     if out_path:
         write_text(out_path, text + "\n")
         click.echo(f"wrote {out_path}: {len(records)} records", err=True)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from attnsim.reports.style import format_tokens
-from attnsim import strategies
+from attnsim import schema, strategies
 from attnsim.strategies import SPEEDUP_BASES
 
 TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us", "likely_us",
                  *(f"speedup_vs_{b}" for b in SPEEDUP_BASES), "grid", "splits", "achieved_gbps", "bw_fraction"]
 UNCALIBRATED_MARK = "*"
+NULLABLE_COLUMNS = {"splits", "page_size"}  # integer columns whose null means "does not apply"
+NOT_APPLICABLE = "–"
 # Serving columns, shown only when some record needs them: (column, inserted right after, shown if);
 # inserted in this order, so the later of two at the same place comes first
 OPTIONAL_COLUMNS = (
-    ("page_size", "head_dim", lambda f: (f["page_size"] != 0).any()),
+    ("page_size", "head_dim", lambda f: f["page_size"].notna().any()),
+    ("tp", "head_dim", lambda f: (f["tp"] != 1).any()),
     ("kv_dtype", "head_dim", lambda f: (f["kv_dtype"] != f["dtype"]).any()),
     ("q_len", "head_dim", lambda f: (f["q_len"] != 1).any()),
     ("token_attention_us", "time_us", lambda f: f["token_attention_us"].notna().any()),
@@ -26,21 +27,22 @@ OPTIONAL_COLUMNS = (
 
 
 def context_summary(context) -> str:
-    """A number for a uniform batch; 'ragged 64: 500..100k' for a list of per-sequence lengths."""
-    if isinstance(context, (list, tuple)):
-        return f"ragged {len(context)}: {format_tokens(min(context))}..{format_tokens(max(context))}"
-    return str(context)
+    """A number for a uniform batch; 'ragged 64: 500..100k' for per-sequence lengths ('a;b;c' or a list)."""
+    lengths = [int(c) for c in str(context).split(";")] if not isinstance(context, (list, tuple)) else context
+    if len(set(lengths)) > 1:
+        return f"ragged {len(lengths)}: {format_tokens(min(lengths))}..{format_tokens(max(lengths))}"
+    return str(lengths[0])
 
 
 def format_records(records: list[dict], fmt: str) -> str:
-    """JSON keeps numbers (a ragged context is a list); CSV joins a ragged context with ';'; the table
-    summarises ragged contexts and marks rows of non-calibrated profiles, with a footnote."""
+    """JSON: the versioned document of attnsim.schema; CSV: flat columns (schema.flat: a ragged
+    context joined with ';', the plan as its spec, null as an empty cell); the table summarises
+    ragged contexts and marks rows of non-calibrated profiles, with a footnote."""
     if fmt == "json":
-        return json.dumps(records, indent=2, allow_nan=False)
-    frame = pd.DataFrame(records)
+        return schema.document_text(schema.document("predictions", records))
+    frame = schema.records_frame(records)
     if fmt == "csv":
-        joined = [";".join(map(str, c)) if isinstance(c, list) else c for c in frame["context"]]
-        return frame.assign(context=joined).to_csv(index=False)
+        return frame.to_csv(index=False)
     return _table(frame)
 
 
@@ -60,6 +62,8 @@ def _table(frame: pd.DataFrame) -> str:
     if "time_lo_us" in frame.columns:  # the measured-time range the error band implies
         shown["likely_us"] = [f"{lo:.4g}-{hi:.4g}" for lo, hi in zip(frame["time_lo_us"], frame["time_hi_us"])]
     columns = table_columns(shown)
+    for column in NULLABLE_COLUMNS.intersection(shown.columns):  # null: not applicable, shown as a dash
+        shown[column] = [NOT_APPLICABLE if pd.isna(v) else int(v) for v in shown[column]]
     if "plan" in frame.columns and any(strategies.get(s).choose for s in set(frame["strategy"])):
         columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
     notes = []

@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
+from attnsim import schema
 from attnsim.scenarios.scenario import Case, Scenario
 from attnsim.simulator.engine import SimResult
 from attnsim.simulator.hardware import GpuSpec
@@ -36,8 +37,9 @@ def scenario_predictions(scenario: Scenario, gpus: Sequence[GpuSpec] | None = No
     for gpu, case in progress(jobs, f"modelling {scenario.name} on {', '.join(g.name for g in gpus)}"):
         for record in predict_records(case.workload, gpu, scenario.strategies):
             # frames keep one scalar per cell: a ragged batch's lengths as 'a;b;c' (the CSV convention)
-            rows.append({**case.labels, **record, "context": case.workload.context_label, "gpu_source": gpu.source})
-    return pd.DataFrame(rows)
+            rows.append({**case.labels, **schema.flat(record), "context": case.workload.context_label,
+                         "gpu_source": gpu.source})
+    return schema.flat_frame(rows)
 
 
 def timeline_results(scenario: Scenario, gpu: GpuSpec | None = None) -> tuple[Case, list[SimResult]]:

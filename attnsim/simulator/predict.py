@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from attnsim import strategies
+from attnsim import schema, strategies
 from attnsim.errors import InputError
 from attnsim.simulator import bands
 from attnsim.resolve import plan, plan_for, resolve
@@ -52,16 +52,23 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
     results = {s: finite(simulate(plan(r.strategy.name, workload, gpu, r.config), gpu), gpu)
                for s, r in resolved.items()}
     base = {b: results[b].total_us for b in strategies.SPEEDUP_BASES}
-    return [{**record(s, results[s], workload, gpu, base), "plan": resolved[s].plan or s} for s in dict.fromkeys(wanted)]
+    return [{**record(s, results[s], workload, gpu, base), **plan_fields(resolved[s].plan or s)}
+            for s in dict.fromkeys(wanted)]
+
+
+def plan_fields(spec: str) -> dict:
+    """The plan that runs, as an object and as its spec string (attnsim.schema)."""
+    return {"plan": schema.plan_object(spec), "plan_spec": spec}
 
 
 def workload_fields(workload: DecodeWorkload) -> dict:
-    """The workload as record fields; `context` is a number, or a list of numbers for a ragged batch;
-    page_size 0 = contiguous KV; layers None = not a model (no per-token total)."""
-    context = workload.contexts[0] if not workload.is_ragged else list(workload.contexts)
+    """The workload as record fields (attnsim.schema): `contexts` one length per sequence; null
+    page_size = contiguous KV; null layers = not a model (no per-token total); tp = GPUs the
+    model's heads are sharded over (the heads are one GPU's)."""
     return {"batch": workload.batch, "q_heads": workload.q_heads, "kv_heads": workload.kv_heads,
-            "head_dim": workload.head_dim, "context": context, "q_len": workload.q_len, "dtype": workload.dtype,
-            "kv_dtype": workload.cache_dtype, "page_size": workload.page_size, "layers": workload.layers}
+            "head_dim": workload.head_dim, "contexts": list(workload.contexts), "q_len": workload.q_len,
+            "dtype": workload.dtype, "kv_dtype": workload.cache_dtype, "page_size": workload.page_size or None,
+            "tp": workload.tp, "layers": workload.layers}
 
 
 def provenance(gpu: GpuSpec) -> dict:
@@ -84,7 +91,8 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
         "gpu": gpu.name, "strategy": strategy, **workload_fields(workload), "time_us": round(res.total_us, 3),
         "token_attention_us": round(res.total_us * workload.layers, 1) if workload.layers else None,
         **{f"speedup_vs_{b}": round(t / res.total_us, 4) for b, t in base.items()},
-        "grid": sched.grid, "splits": sched.splits, "launches": len(sched.launches),
+        "grid": sched.grid, "splits": sched.splits or None,  # 0: each output cut its own way (stream-K)
+        "launches": len(sched.launches),
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
         "floor_us": round(floor_us(workload, gpu), 3),
         "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory",

@@ -1,9 +1,9 @@
 """Each plot function: the axes, labels and marks a reader relies on, and a non-empty PNG/SVG file."""
 
-import pandas as pd
 import pytest
 
 from attnsim.errors import InputError
+from attnsim.schema import records_frame
 from attnsim.reports.occupancy import kernel_configs, plot_occupancy
 from attnsim.reports.speedup import FLOOR_LABEL, plot_speedup
 from attnsim.reports.timeline import plot_timeline, plot_timelines, waves
@@ -40,7 +40,7 @@ def test_speedup_axes_lines_floor_and_file(predictions, tmp_path, suffix, magic)
 def test_speedup_of_predict_records_without_model_column(tmp_path):
     gpu = from_name("h100")
     records = [r for c in (1024, 65536) for r in predict_records(DecodeWorkload.build(2, 16, 16, 64, c), gpu)]
-    fig = plot_speedup(pd.DataFrame(records), tmp_path / "p.png")
+    fig = plot_speedup(records_frame(records), tmp_path / "p.png")
     assert "q16/kv16/d64" in fig.axes[0].get_title()
 
 
