@@ -129,6 +129,11 @@ def model_shape(model, q_heads, kv_heads, head_dim, tp=None) -> models.ModelShap
     return shape.sharded(parse_size(tp, "tp", maximum=limits.MAX_HEADS)) if tp is not None else shape
 
 
+def model_label(model: str | None) -> str:
+    """What figures call --model: the preset's or the config's name ('' without --model)."""
+    return models.from_name(model).name if model else ""
+
+
 def check_work(workloads: list[DecodeWorkload], names) -> None:
     """The command's modelling budget (limits.MAX_MODELLED_OUTPUTS); speedup bases are always modelled,
     and a planner entry (auto) simulates a search's candidates."""

@@ -7,7 +7,7 @@ import click
 from attnsim import limits, schema, strategies
 from attnsim.cli.options import (
     TEXT_SUFFIXES, build_workloads, check_figure_option, check_format, check_output_option, check_plan_options,
-    check_splits, check_work, gpu_option, gpu_spec, plan_options, strategy_option, workload_options,
+    check_splits, check_work, gpu_option, gpu_spec, model_label, plan_options, strategy_option, workload_options,
 )
 from attnsim.errors import InputError
 from attnsim.fileio import json_text, write_text
@@ -138,7 +138,7 @@ def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, p
         from attnsim.reports.timeline import plot_timeline
 
         limits.check_timeline([result], "plot")
-        plot_timeline(result, plot_path)
+        plot_timeline(result, plot_path, model=model_label(workload_kw["model"]))
     click.echo(describe_schedule(result.schedule, result, max_ctas))
     if plot_path:
         click.echo(f"wrote {plot_path}", err=True)

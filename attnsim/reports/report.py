@@ -21,6 +21,7 @@ from attnsim.reports import html as h
 from attnsim.reports.modelled import gpu_table, modelled_section
 from attnsim.reports.occupancy import occupancy_table, plot_occupancy
 from attnsim.reports.speedup import plot_speedup
+from attnsim.reports.style import workload_title
 from attnsim.reports.summary import ragged_findings, uniform_findings, whatif_findings
 from attnsim.reports.tables import speedup_table
 from attnsim.reports.timeline import plot_timelines, timeline_table
@@ -146,22 +147,14 @@ def _ragged(results, out):
 
 def _timeline(results, out):
     case, sims = results.timeline_case, results.timelines
-    what = _case_label(case)
-    src = out.figure(plot_timelines, sims, "timeline", subtitle=f"{what} on {sims[0].schedule.gpu_name}")
-    caption = ("One row per SM, one lane per resident CTA slot; each panel on its own time scale. Bars: CTAs "
+    what = workload_title(case.workload, case.shape.name + (f" · mix {case.mix}" if case.mix else ""))
+    src = out.figure(plot_timelines, sims, "timeline", model=case.shape.name)
+    caption = ("One row per SM, one lane per resident CTA slot; all panels on one time axis. Bars: CTAs "
                "streaming KV (colour: what they produce) then their fixed tail; dark red: a host's fix-up "
                "(waiting for partials and merging them); pink: idle slot time; hatched: launch overhead; "
                "dotted: start of a later wave.")
     return "timeline", "SM timeline", (h.para(f"Workload: {h.esc(what)}.") + h.figure(src, caption)
                                        + h.table(timeline_table(sims)))
-
-
-def _case_label(case) -> str:
-    w = case.workload
-    if case.mix:
-        return (f"{case.shape.name}, ragged mix {case.mix} ({w.batch} sequences, "
-                f"{min(w.contexts)}…{max(w.contexts)} tokens)")
-    return f"{case.shape.name}, batch {w.batch}, context {w.contexts[0]} tokens"
 
 
 def _occupancy(results, out):
@@ -181,7 +174,7 @@ def _whatif(results, out):
                     f"each GPU, and how much faster than on {h.esc(gpus[0])}.", "note"),
              h.figure(out.figure(plot_whatif, frame, "whatif"),
                       f"Left: fastest strategy's time per GPU (dashed: each GPU's floor; bars: ragged mixes). "
-                      f"Right: time on {gpus[0]} / time on each GPU.")]
+                      f"Right: speedup over {gpus[0]} (time on {gpus[0]} / time on each GPU).")]
     out.csv(frame, "whatif")
     parts.append(h.table(whatif_table(frame), "Table: fastest strategy per GPU", collapsed=True))
     return "whatif", "What-if: other GPUs", "".join(parts)

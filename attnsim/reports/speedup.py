@@ -16,7 +16,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator
 
 from attnsim import csvfile, limits
 from attnsim.errors import InputError
-from attnsim.reports.style import FLOOR_STYLE, context_axis, finish, new_grid, panels, strategy_color, uniform_rows
+from attnsim.reports.style import (FLOOR_STYLE, common_settings, context_axis, figure_title, finish, new_grid, panels,
+                                  strategy_color, uniform_rows)
 
 FLOOR_LABEL = "floor: KV bytes / HBM bandwidth"
 # A predictions CSV (`attnsim predict --format csv`): the columns the figure reads, and their ranges.
@@ -56,6 +57,7 @@ def plot_speedup(frame: pd.DataFrame, out_path=None):
         ax_s.set_title(f"{title}: speedup vs FA2", fontsize=10)
     axes[0][0].legend(fontsize=8, loc="upper left")
     axes[0][1].legend(fontsize=8, loc="lower right")
+    figure_title(fig, "Predicted decode attention, one layer on one GPU", common_settings(frame))
     return finish(fig, out_path)
 
 

@@ -52,14 +52,18 @@ def timeline_results(scenario: Scenario, gpu: GpuSpec | None = None) -> tuple[Ca
 def occupancy_frame(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None) -> pd.DataFrame:
     """Blocks per SM and the binding limit of every kernel launch the scenario's strategies plan."""
     shapes = {(s.head_dim, s.group): s for s in scenario.shapes}.values()  # CTA shape depends on these
+    probe = dict(dtype=scenario.dtype, q_len=scenario.q_len, page_size=scenario.page_size,
+                 kv_dtype=scenario.kv_dtype)  # the serving variant decides the compiled kernel's resources
     rows = [row for gpu in (gpus or scenario.gpus) for shape in shapes
-            for row in kernel_occupancy(shape.workload(1, OCCUPANCY_PROBE_TOKENS, scenario.dtype), gpu,
-                                        scenario.strategies)]
+            for row in kernel_occupancy(shape.workload(1, OCCUPANCY_PROBE_TOKENS, **probe), gpu, scenario.strategies)]
     return pd.DataFrame(rows).drop_duplicates(["gpu", "kernel", "head_dim", "threads", "regs_per_thread", "smem_bytes"])
 
 
 def kernel_occupancy(workload, gpu: GpuSpec, strategies: Sequence[str]) -> list[dict]:
-    """For each strategy's launches on `workload`: CTA resources, per-limit blocks, the binding limit."""
+    """For each strategy's launches on `workload`: CTA resources, per-limit blocks, the binding limit,
+    and the serving settings the kernel was compiled for."""
+    settings = {"tp": workload.tp, "kv_dtype": workload.cache_dtype, "page_size": workload.page_size or None,
+                "q_len": workload.q_len}
     rows = []
     for strategy in strategies:
         for launch in plan_for(strategy, workload, gpu).launches:
@@ -68,7 +72,7 @@ def kernel_occupancy(workload, gpu: GpuSpec, strategies: Sequence[str]) -> list[
             rows.append({"gpu": gpu.name, "kernel": f"{strategy}/{launch.name}", "head_dim": workload.head_dim,
                          "threads": res.threads, "regs_per_thread": res.regs_per_thread,
                          "smem_bytes": res.smem_bytes, **occ.as_dict(),
-                         "resident_ctas": occ.blocks_per_sm * gpu.sm_count})
+                         "resident_ctas": occ.blocks_per_sm * gpu.sm_count, **settings})
     return rows
 
 
