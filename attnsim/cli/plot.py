@@ -60,7 +60,7 @@ def plot_speedup_command(scenario, input_csv, gpu, calibration, out_path):
     else:
         chosen = _scenario(scenario, gpu, calibration, whatif=False)
         check_budget(chosen)
-        frame = scenario_predictions(chosen, progress=_progress)
+        frame = scenario_predictions(chosen, progress=_progress, compare=True)
     plot_speedup(frame, out_path)
     _wrote(out_path)
 
@@ -136,7 +136,7 @@ def plot_whatif_command(scenario, gpu, strategy_text, out_path, **workload_kw):
 
     gpus = _gpus(gpu, None)
     chosen = _whatif_scenario(scenario, strategy_text, gpus, workload_kw)
-    check_budget(chosen, gpus)
+    check_budget(chosen, gpus, compare=False)
     plot_whatif(scenario_predictions(chosen, gpus, progress=_progress), out_path)
     _wrote(out_path)
 

@@ -101,6 +101,39 @@ def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
             table[f"{s} ×{base}"] = speedup[s].round(2)
     floor = frame.groupby(keys, sort=False)["floor_us"].first()
     table["floor µs"] = floor.round(2)
-    table["fastest"] = time.idxmin(axis=1)
+    plans = planner_plans(frame, keys)
+    if plans is not None:
+        table["planner's plan"] = plans
+    table["fastest"] = [fastest_label(s, plans.get(i, "") if plans is not None else "")
+                        for i, s in zip(time.index, time.idxmin(axis=1))]
     table["fastest % of floor"] = (100 * floor / time.min(axis=1)).round(0)
+    return _label_contexts(table.reset_index())
+
+
+def planner_plans(frame: pd.DataFrame, keys: list[str]) -> pd.Series | None:
+    """Per case: the plan spec the planner chose (None when no planner entry was modelled)."""
+    rows = frame[[strategies.get(s).choose is not None for s in frame["strategy"]]]
+    return None if rows.empty or "plan" not in rows else rows.groupby(keys, sort=False)["plan"].first()
+
+
+def fastest_label(strategy: str, plan: str) -> str:
+    """'auto (streamk:grid=132)': a planner's win names the plan that won."""
+    return f"{strategy} ({plan})" if plan and strategies.get(strategy).choose else strategy
+
+
+def step_table(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Attention per decode step through all layers (token_attention_us), one column per strategy,
+    for the rows of models with a layer count; None when there are none."""
+    if "token_attention_us" not in frame or frame["token_attention_us"].isna().all():
+        return None
+    rows = frame.dropna(subset=["token_attention_us"])
+    keys = [k for k in ("gpu", "model", "layers", "mix", "batch", "context") if k in rows.columns]
+    names = list(dict.fromkeys(rows["strategy"]))
+    step = rows.pivot_table(index=keys, columns="strategy", values="token_attention_us", sort=False)[names]
+    table = pd.DataFrame(index=step.index)
+    for s in names:
+        table[f"{s} µs/step"] = step[s].round(1)
+    plans = planner_plans(rows, keys)
+    table["fastest"] = [fastest_label(s, plans.get(i, "") if plans is not None else "")
+                        for i, s in zip(step.index, step.idxmin(axis=1))]
     return _label_contexts(table.reset_index())
