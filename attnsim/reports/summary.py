@@ -40,8 +40,9 @@ def _of_floor(row) -> str:
 
 
 def _role(name: str) -> str:
+    """'ours' (a partitioning), 'choice' (the planner's: auto) or 'baseline' (a third-party library)."""
     entry = strategies.get(name)
-    return "planner" if entry.choose else "baseline" if entry.baseline else "ours"
+    return "choice" if entry.choose else "baseline" if entry.baseline else "ours"
 
 
 def uniform_findings(frame: pd.DataFrame) -> list[str]:
@@ -57,7 +58,7 @@ def uniform_findings(frame: pd.DataFrame) -> list[str]:
                  f"At {esc(format_tokens(short['context_len']))}: {short['speedup_vs_fa2']:.1f}× over fa2; "
                  f"at {esc(format_tokens(long['context_len']))}: {long['speedup_vs_fa2']:.1f}× over fa2, "
                  f"{_of_floor(long)}."]
-        parts += [_planner_finding(rows[roles == "planner"], best)] if (roles == "planner").any() else []
+        parts += [_planner_finding(rows[roles == "choice"], best)] if (roles == "choice").any() else []
         parts += [_baseline_finding(part, name, rows[roles != "baseline"])
                   for name, part in rows[roles == "baseline"].groupby("strategy", sort=False)]
         has_layers = "layers" in rows and rows["layers"].notna().any()

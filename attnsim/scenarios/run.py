@@ -29,9 +29,6 @@ def no_progress(jobs: Sequence, label: str) -> Iterable:
     return jobs
 
 
-PLANNER = "auto"  # the planner's choice, compared beside the partitionings
-
-
 def baselines_for(workload) -> tuple[str, ...]:
     """The modelled third-party baselines (PyTorch SDPA) that run `workload` as it is."""
     return tuple(n for n in strategies.baselines()
@@ -41,7 +38,8 @@ def baselines_for(workload) -> tuple[str, ...]:
 def compared_strategies(scenario: Scenario, workload) -> tuple[str, ...]:
     """What a report compares on a case: the scenario's strategies, the planner's choice, and the
     baselines that run the case (SDPA reads no page table, no fp8 cache, no ragged batch)."""
-    return tuple(dict.fromkeys([*scenario.strategies, PLANNER, *baselines_for(workload)]))
+    planner = strategies.names(lambda s: s.choose is not None)  # `auto`
+    return tuple(dict.fromkeys([*scenario.strategies, *planner, *baselines_for(workload)]))
 
 
 def baselines_left_out(scenario: Scenario) -> dict[str, dict[str, int]]:
