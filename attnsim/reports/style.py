@@ -3,6 +3,7 @@ the serving settings in titles, saving."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -11,8 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
-
-import zlib  # noqa: E402
 
 from attnsim import strategies  # noqa: E402
 from attnsim.errors import InputError  # noqa: E402

@@ -10,6 +10,8 @@ from attnsim.reports.html import esc
 from attnsim.reports.style import format_tokens, panels, uniform_rows
 from attnsim.reports.tables import fastest_label
 
+TIE = 0.005  # relative time difference below which two predictions are called equal
+
 
 def runs(contexts, labels) -> str:
     """'a up to 32k, b from 64k' for labels along ascending contexts ('a at every context' when one)."""
@@ -73,9 +75,6 @@ def _planner_finding(planner: pd.DataFrame, best: pd.DataFrame) -> str:
     said = (f"up to {gain.max():.0f}% faster than the best partitioning" if gain.max() >= 100 * TIE
             else "as fast as the best partitioning")
     return f"The planner (auto) runs {esc(runs(planner['context_len'], planner['plan']))}: {said}."
-
-
-TIE = 0.005  # relative time difference below which two predictions are called equal
 
 
 def _baseline_finding(part: pd.DataFrame, name: str, ours: pd.DataFrame) -> str:
