@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from attnsim import strategies
+from attnsim import schema, strategies
 from attnsim.errors import InputError
 from attnsim.planner.choose import make_plan
 from attnsim.plans.plan import Plan
@@ -70,7 +70,12 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
     capacity = capacity_fields(workload, gpu)
     return [{**record(s, results[s], workload, gpu, base,
                       step_us(workload, count * results[s].total_us, others, s, gpu, config)),
-             "plan": plans[s].spec, **capacity} for s in wanted]
+             **plan_fields(plans[s].spec), **capacity} for s in wanted]
+
+
+def plan_fields(spec: str) -> dict:
+    """The plan that runs, as an object and as its spec string (attnsim.schema)."""
+    return {"plan": schema.plan_object(spec), "plan_spec": spec}
 
 
 def step_us(workload: DecodeWorkload, first_kind_us: float, others, strategy: str, gpu: GpuSpec,
@@ -90,12 +95,13 @@ def not_modelled(workload: DecodeWorkload, names) -> dict[str, str]:
 
 
 def workload_fields(workload: DecodeWorkload) -> dict:
-    """The workload as record fields; `context` is a number, or a list of numbers for a ragged batch;
-    page_size 0 = contiguous KV; layers None = not a model (no per-token total)."""
-    context = workload.contexts[0] if not workload.is_ragged else list(workload.contexts)
+    """The workload as record fields (attnsim.schema): `contexts` one length per sequence; null
+    page_size = contiguous KV; null layers = not a model (no per-token total); tp = GPUs the
+    model's heads are sharded over (the heads are one GPU's)."""
     return {"batch": workload.batch, "q_heads": workload.q_heads, "kv_heads": workload.kv_heads,
-            "head_dim": workload.head_dim, "context": context, "q_len": workload.q_len, "dtype": workload.dtype,
-            "kv_dtype": workload.cache_dtype, "page_size": workload.page_size, "layers": workload.layers,
+            "head_dim": workload.head_dim, "contexts": list(workload.contexts), "q_len": workload.q_len,
+            "dtype": workload.dtype, "kv_dtype": workload.cache_dtype, "page_size": workload.page_size or None,
+            "tp": workload.tp, "layers": workload.layers,
             "window_tokens": workload.window_tokens or None, "window_layers": workload.window_layers or None}
 
 
@@ -121,7 +127,8 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
         "gpu": gpu.name, "strategy": strategy, **workload_fields(workload), "time_us": round(res.total_us, 3),
         "token_attention_us": token_us,
         **{f"speedup_vs_{b}": round(t / res.total_us, 4) for b, t in base.items()},
-        "grid": sched.grid, "splits": sched.splits, "launches": len(sched.launches),
+        "grid": sched.grid, "splits": sched.splits or None,  # 0: each output cut its own way (stream-K)
+        "launches": len(sched.launches),
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
         "floor_us": round(floor_us(sched.workload, gpu), 3),
         "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory",

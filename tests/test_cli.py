@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from attnsim.simulator.partition.flashdecoding import num_splits_heuristic
 
 from attnsim.cli import main, register_commands
+from cli_helpers import json_items
 
 cli = register_commands()
 
@@ -34,15 +35,15 @@ def invoke(*args: str) -> str:
 def test_predict_json_has_one_record_per_strategy_and_context():
     out = invoke("predict", *DATASHEET, "--batch", "1", "--q-heads", "32", "--kv-heads", "8",
                  "--context", "1k,64k", "--format", "json")
-    records = json.loads(out)
-    assert [(r["strategy"], r["context"]) for r in records] == [
-        (s, c) for c in (1024, 65536) for s in ("fa2", "flashdecoding", "streamk")]
+    records = json_items(out)
+    assert [(r["strategy"], r["contexts"]) for r in records] == [
+        (s, [c]) for c in (1024, 65536) for s in ("fa2", "flashdecoding", "streamk")]
     for r in records:
-        assert set(RECORD_FIELDS) <= set(r)
+        assert set(RECORD_FIELDS) - {"context"} | {"contexts"} <= set(r)
         assert r["gpu"] == "h100-sxm" and (r["batch"], r["q_heads"], r["kv_heads"], r["head_dim"]) == (1, 32, 8, 128)
         assert r["time_us"] > 0 and 0 < r["bw_fraction"] <= 1
         assert r["achieved_gbps"] == pytest.approx(r["bw_fraction"] * 3350.0, rel=1e-2)
-    by = {(r["strategy"], r["context"]): r for r in records}
+    by = {(r["strategy"], r["contexts"][0]): r for r in records}
     long = {s: by[(s, 65536)] for s in ("fa2", "flashdecoding", "streamk")}
     assert long["streamk"]["speedup_vs_fa2"] == pytest.approx(long["fa2"]["time_us"] / long["streamk"]["time_us"], rel=1e-3)
     # FA2's heuristic over the kernel's 64-token tiles (16 KB of K at d 128): bhm 8, n_blocks 1024
@@ -62,9 +63,9 @@ def test_predict_csv_and_table_carry_the_record_fields():
 
 
 def test_predict_ragged_contexts_make_one_workload():
-    records = json.loads(invoke("predict", *DATASHEET, "--contexts", "1000,50000,3000", "--format", "json"))
+    records = json_items(invoke("predict", *DATASHEET, "--contexts", "1000,50000,3000", "--format", "json"))
     assert len(records) == 3
-    assert all(r["context"] == [1000, 50000, 3000] for r in records) and {r["batch"] for r in records} == {3}
+    assert all(r["contexts"] == [1000, 50000, 3000] for r in records) and {r["batch"] for r in records} == {3}
     table = invoke("predict", *DATASHEET, "--contexts", "1000,50000,3000")
     assert "ragged 3: 1000..50000" in table and "h100-sxm*" in table and "h100-sxm: datasheet profile" in table
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from cli_helpers import run_cli
+from cli_helpers import json_items, run_cli
 
 from attnsim.errors import InputError
 from attnsim.planner.search import search
@@ -40,11 +40,11 @@ def test_256_contexts_in_one_predict_within_3_seconds(capsys):
     started = time.perf_counter()
     code, out, err = run_cli(["predict", "--context", "1k:256k:1k", "--format", "json"], capsys)
     elapsed = time.perf_counter() - started
-    records = json.loads(out)
+    records = json_items(out)
     assert code == 0 and err == ""
     counts = {s: sum(r["strategy"] == s for r in records) for s in {r["strategy"] for r in records}}
     assert counts == {"fa2": 256, "flashdecoding": 256, "streamk": 256}
-    assert sorted({r["context"] for r in records}) == list(range(1024, 262145, 1024))
+    assert sorted({r["contexts"][0] for r in records}) == list(range(1024, 262145, 1024))
     assert elapsed < 3.0, f"{elapsed:.2f} s"  # in-process: the CLI's start-up (~0.8 s) comes on top
 
 
@@ -52,7 +52,7 @@ def test_256_contexts_in_one_predict_within_3_seconds(capsys):
 def test_capacity_warning_in_every_format(batch, context, warned, capsys):
     base = ["predict", *SERVING_70B.split(), "--batch", batch, "--context", context, "--strategy", "streamk"]
     code, out, err = run_cli(base + ["--format", "json"], capsys)
-    record = json.loads(out)[0]
+    record = json_items(out)[0]
     assert code == 0 and (record["capacity_warning"] is not None) == warned
     assert ("attnsim: warning: 1 of 1 workloads do not fit" in err) == warned
     _, csv_out, _ = run_cli(base + ["--format", "csv"], capsys)
@@ -73,11 +73,11 @@ def test_a_sweep_says_how_many_do_not_fit(capsys):
 def test_sdpa_baselines_are_left_out_where_sdpa_cannot_run(capsys):
     code, out, err = run_cli(["predict", *SERVING_70B.split(), "--page-size", "16", "--kv-dtype", "fp8",
                               "--strategy", "streamk,torch-flash,torch-cudnn", "--format", "json"], capsys)
-    assert code == 0 and [r["strategy"] for r in json.loads(out)] == ["streamk"]
+    assert code == 0 and [r["strategy"] for r in json_items(out)] == ["streamk"]
     assert err.count("left out (not modelled)") == 2 and "a paged cache is not its input" in err
     _, out, err = run_cli(["predict", *SERVING_70B.split(), "--strategy", "streamk,torch-flash", "--format", "json"],
                           capsys)
-    assert [r["strategy"] for r in json.loads(out)] == ["streamk", "torch-flash"] and err == ""
+    assert [r["strategy"] for r in json_items(out)] == ["streamk", "torch-flash"] and err == ""
 
 
 @pytest.mark.parametrize("kw, why", [(dict(page_size=16), "paged"), (dict(kv_dtype="fp8"), "float8_e4m3fn"),
@@ -96,6 +96,6 @@ def test_records_and_the_planner_never_use_a_baseline_that_cannot_run(kw, why):
 def test_plan_json_names_the_step_and_what_is_not_compared(capsys):
     code, out, _ = run_cli(["plan", "--gpu", "h200", "--model", "gemma-2-9b", "--context", "64k", "--format", "json"],
                            capsys)
-    data = json.loads(out)
+    data = json_items(out, "plans")[0]
     assert code == 0 and data["step"]["window_layers"] == 21 and data["step"]["capacity_warning"] is None
     assert data["baselines_not_modelled"] == [{"name": "torch-cudnn", "reason": "torch-cudnn takes head_dim <= 128"}]

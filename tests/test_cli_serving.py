@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import run_cli
+from cli_helpers import json_items, run_cli
 
 CONFIG = str(Path(__file__).parent / "data" / "llama-3.1-70b-config.json")
 H200 = ["--gpu", "h200"]
@@ -18,7 +18,7 @@ H200 = ["--gpu", "h200"]
 def predict_json(capsys, *args) -> list[dict]:
     code, out, err = run_cli(["predict", *H200, "--format", "json", *args], capsys)
     assert code == 0, err
-    return json.loads(out)
+    return json_items(out)
 
 
 def test_llama_70b_at_tp8_is_8_q_heads_1_kv_head_over_80_layers(capsys):

@@ -119,7 +119,7 @@ SCENARIOS = {
     "cases": ('models = ["llama-3.1-8b"]\nbatches = [1,2,3,4,5,6,7,8,9,10,11,12]\n'
               'contexts = { from = 1, to = "2M", per_octave = 3 }\n', r"contexts: 732 cases .*limit of 512"),
     "simulations": ('models = ["llama-3.1-8b"]\nbatches = [1,2,3,4,5,6]\n'
-                    'contexts = { from = 1, to = "64k", per_octave = 3 }\n', r"contexts: 4,140 simulations .*limit of 4,096"),
+                    'contexts = { from = 1, to = "64k", per_octave = 3 }\n', r"contexts: 11,316 simulations .*limit of 4,096"),
     "work": ('models = ["llama-2-7b"]\nbatches = [4096]\ncontexts = { from = "1k", to = "16k", per_octave = 2 }\n',
              r"scenario: .*outputs to model .*limit of 16,777,216"),
     "timeline": ('models = ["llama-2-7b"]\nbatches = [4096]\ncontexts = ["1k"]\nwhatif_gpus = []\n'

@@ -2,25 +2,17 @@
 always exit 0, JSON a strict parser accepts (no NaN or infinity), finite positive times, and a
 bandwidth fraction no plan can exceed (<= 1.2: fitted HBM scales reach 1.15)."""
 
-import json
 import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_helpers import run_cli
+from cli_helpers import json_items, run_cli
 
 from attnsim import strategies
 from attnsim.simulator.workload import HEAD_DIMS
 
 GPUS = ("h100", "h200", "a100", "l40s", "b200")
-
-
-def _strict(text: str):
-    def refuse(constant):
-        raise AssertionError(f"{constant} in JSON output")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 @st.composite
@@ -49,7 +41,7 @@ def test_random_valid_workloads_predict_finite_json(args, capsys):
     # stderr carries only the one-line notes a valid input may earn (e.g. a KV cache above the GPU's memory)
     assert code == 0 and all(line.startswith(("attnsim: warning: ", "attnsim: note: "))
                              for line in err.splitlines()), err
-    records = _strict(out)
+    records = json_items(out)
     assert records
     for record in records:
         assert math.isfinite(record["time_us"]) and record["time_us"] > 0, record

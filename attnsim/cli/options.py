@@ -133,6 +133,11 @@ def model_shape(model, q_heads, kv_heads, head_dim, tp=None) -> models.ModelShap
     return shape.sharded(parse_size(tp, "tp", maximum=limits.MAX_HEADS)) if tp is not None else shape
 
 
+def model_label(model: str | None) -> str:
+    """What figures call --model: the preset's or the config's name ('' without --model)."""
+    return models.from_name(model).name if model else ""
+
+
 def check_work(workloads: list[DecodeWorkload], names) -> None:
     """The command's modelling budget (limits.MAX_MODELLED_OUTPUTS, MAX_MODELLED_SIMULATIONS): speedup
     bases are always modelled, a planner entry (auto) simulates a search's candidates, and a model with
@@ -169,7 +174,9 @@ def check_splits(names, workloads: list[DecodeWorkload], spec, options: PlanConf
     """--splits fits every workload: no split of the longest sequence without a KV tile."""
     if options.splits is None:
         return
-    for strategy in (strategies.get(n) for n in names if "splits" in strategies.get(n).options):
+    # a planner entry pins its search with --splits: the search checks the pin against each candidate
+    for strategy in (strategies.get(n) for n in names if "splits" in strategies.get(n).options
+                     and not strategies.get(n).planned):
         for workload in workloads:
             config, _ = plan_config(strategy, workload, spec, options_for(strategy, options))
             # a library baseline's tile is its own: its default plan's

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import click
 
-from attnsim import strategies
-from attnsim.cli.options import (check_option_values, build_workloads, check_format, check_work, gpu_option, gpu_spec, positive_or_none,
-                                 workload_options)
-from attnsim.fileio import json_text
+from attnsim import schema, strategies
+from attnsim.cli.options import (check_option_values, build_workloads, check_format, check_work, gpu_option,
+                                 gpu_spec, positive_or_none, workload_options)
 from attnsim.reports.plan_report import result_data, result_text
 from attnsim.planner.search import search
 from attnsim.simulator.capacity import capacity_fields
@@ -39,7 +38,7 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
     of HBM bandwidth, the tie band (candidates within the model's expected error of the best are
     ties, not losers), the runners-up, what FA2 / FlashInfer / Lean / SGLang / CUTLASS rules would
     choose and their regret, and the modelled third-party backends. `--format json` is the plan in
-    full, for a serving engine; `attnsim predict/bench --strategy auto` runs the same choice.
+    full (attnsim/schema.py), for a serving engine; `attnsim predict/bench --strategy auto` runs the same choice.
 
     \b
     Examples:
@@ -62,7 +61,7 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
     results = [search(w.modelled_layer(), spec, options, names) for w in workloads]  # a window: see step_lines
     if fmt == "json":
         data = [{**result_data(r), "step": step_data(w, spec)} for r, w in zip(results, workloads)]
-        click.echo(json_text(data[0] if len(data) == 1 else data))
+        click.echo(schema.document_text(schema.document("plans", data)))
     else:
         click.echo("\n\n".join("\n".join([result_text(r), *step_lines(w, spec)]) for r, w in zip(results, workloads)))
 

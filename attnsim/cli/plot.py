@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from attnsim import limits, pathcheck, strategies
 from attnsim.cli.options import (build_workloads, check_figure_option, check_work, gpu_inputs, gpu_option, gpu_spec,
-                                 strategy_option, workload_inputs, workload_options)
+                                 model_label, strategy_option, workload_inputs, workload_options)
 from attnsim.cli.report import (CAL_HELP, GPU_HELP, SCENARIO_HELP, _check_measurements, _gpus, _inputs, _progress,
                                 _scenario, _wrote)
 from attnsim.errors import InputError
@@ -14,6 +16,7 @@ from attnsim.scenarios.budget import check_budget
 from attnsim.scenarios.loader import load_scenario
 from attnsim.scenarios.run import occupancy_frame, scenario_predictions
 from attnsim.predict import predict_one
+from attnsim.scenarios.scenario import workload_scenario
 
 
 @click.group()
@@ -28,6 +31,7 @@ def plot():
       attnsim plot occupancy --scenario gqa-sweep --gpu h100,a100,l40s --out occ.png
       attnsim plot validation --measurements results/h100/validation.csv --out val.png
       attnsim plot whatif --scenario default --gpu h100,h200,a100,l40s --out whatif.png
+      attnsim plot whatif --gpus h100,h200,b200 --model llama-3.1-70b --tp 8 --batch 16 --out whatif.png
     """
 
 
@@ -59,7 +63,7 @@ def plot_speedup_command(scenario, input_csv, gpu, calibration, out_path):
         chosen = _scenario(scenario, gpu, calibration, whatif=False)
         pathcheck.check_apart(_inputs(scenario, gpu, calibration), [("out", out_path)])
         check_budget(chosen)
-        frame = scenario_predictions(chosen, progress=_progress)
+        frame = scenario_predictions(chosen, progress=_progress, compare=True)
     plot_speedup(frame, out_path)
     _wrote(out_path)
 
@@ -83,9 +87,7 @@ def plot_timeline_command(gpu, calibration, strategy_text, out_path, **workload_
     spec = gpu_spec(gpu, calibration)
     results = [predict_one(s, workloads[0], spec) for s in names]
     limits.check_timeline(results, "workload")
-    w = workloads[0]
-    plot_timelines(results, out_path, subtitle=f"batch {w.batch}, heads {w.q_heads}/{w.kv_heads}, d {w.head_dim}, "
-                                              f"context {w.context_label} on {spec.name}")
+    plot_timelines(results, out_path, model=model_label(workload_kw["model"]))
     _wrote(out_path)
 
 
@@ -128,17 +130,43 @@ def plot_validation_command(measurements, gpu, calibration, out_path):
 
 
 @plot.command("whatif")
-@click.option("--scenario", default="default", show_default=True, help=SCENARIO_HELP)
-@click.option("--gpu", default="h100,h200,a100,l40s", show_default=True,
+@click.option("--scenario", default=None, help=SCENARIO_HELP + " [default: default, unless workload options are given]")
+@click.option("--gpu", "--gpus", "gpu", default="h100,h200,a100,l40s", show_default=True,
               help="GPUs to compare; the first is the baseline.")
+@workload_options
+@click.option("--strategy", "strategy_text", default=None,
+              help="Strategies whose fastest is compared [default: the scenario's, or "
+                   f"{','.join(strategies.default_names())}].")
 @_out_option
-def plot_whatif_command(scenario, gpu, out_path):
-    """The same scenario on several GPU profiles: fastest strategy's time, and speedup over the first."""
+def plot_whatif_command(scenario, gpu, strategy_text, out_path, **workload_kw):
+    """The same scenario, or the workload of --model/--context/..., on several GPU profiles: the
+    fastest strategy's time, and speedup over the first GPU."""
     _check_suffix(out_path)
     from attnsim.reports.whatif import plot_whatif
 
-    chosen, gpus = load_scenario(scenario), _gpus(gpu, None)
-    pathcheck.check_apart(_inputs(scenario, gpu, None), [("out", out_path)])
-    check_budget(chosen, gpus)
+    gpus = _gpus(gpu, None)
+    chosen = _whatif_scenario(scenario, strategy_text, gpus, workload_kw)
+    inputs = _inputs(scenario, gpu, None) if scenario else workload_inputs(gpu, None, workload_kw)
+    pathcheck.check_apart(inputs, [("out", out_path)])
+    check_budget(chosen, gpus, compare=False)
     plot_whatif(scenario_predictions(chosen, gpus, progress=_progress), out_path)
     _wrote(out_path)
+
+
+WHATIF_CONTEXTS = "1k,4k,16k,64k,128k,256k"  # a workload's what-if without --context: a context sweep
+
+
+def _whatif_scenario(scenario, strategy_text, gpus, workload_kw):
+    """--scenario (default: 'default'), or a scenario of the workload options; --strategy replaces its strategies."""
+    given = [k for k, v in workload_kw.items() if v is not None and (k, v) != ("q_len", "1")]
+    if scenario is not None and given:
+        raise InputError("scenario", f"give --scenario or workload options (--{given[0].replace('_', '-')}, ...), "
+                                     "not both")
+    names = strategies.parse_list(strategy_text) if strategy_text else None
+    if not given:
+        chosen = load_scenario(scenario or "default")
+        return dataclasses.replace(chosen, strategies=names) if names else chosen
+    if workload_kw["context"] is None and workload_kw["contexts"] is None:
+        workload_kw = {**workload_kw, "context": WHATIF_CONTEXTS}
+    workloads = build_workloads(**workload_kw)
+    return workload_scenario(workloads, gpus, names or strategies.default_names(), model_label(workload_kw["model"]))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from attnsim import limits, pathcheck, strategies
+from attnsim import limits, pathcheck, schema, strategies
 from attnsim.cli.options import (
     TEXT_SUFFIXES, build_workloads, check_figure_option, check_format, check_output_option, check_plan_options,
-    check_splits, check_work, gpu_option, gpu_spec, plan_options, strategy_option, workload_inputs,
+    check_splits, check_work, gpu_option, gpu_spec, model_label, plan_options, strategy_option, workload_inputs,
     workload_options,
 )
 from attnsim.errors import InputError
@@ -63,11 +63,9 @@ def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_pa
     records = [r for w in workloads for r in predict_records(w, spec, names, options)]
     text = format_records(records, fmt)
     if plot_path:
-        import pandas as pd
-
         from attnsim.reports.speedup import plot_speedup
 
-        plot_speedup(pd.DataFrame(records), plot_path)
+        plot_speedup(schema.records_frame(records), plot_path)
     if out_path:
         write_text(out_path, text + "\n")
         click.echo(f"wrote {out_path}: {len(records)} records", err=True)
@@ -166,7 +164,7 @@ def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, p
         from attnsim.reports.timeline import plot_timeline
 
         limits.check_timeline([result], "plot")
-        plot_timeline(result, plot_path)
+        plot_timeline(result, plot_path, model=model_label(workload_kw["model"]))
     click.echo(describe_schedule(result.schedule, result, max_ctas))
     if plot_path:
         click.echo(f"wrote {plot_path}", err=True)

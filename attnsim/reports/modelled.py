@@ -55,6 +55,27 @@ def gpu_table(scenario) -> pd.DataFrame:
     } for g in gpus])
 
 
+def serving_settings(scenario) -> str:
+    """Every serving setting, defaults included: 'TP 8 · q/o bfloat16 · KV cache float8_e4m3fn, paged
+    in 16-token pages · decode (1 new token per sequence)'."""
+    tp = ", ".join(str(t) for t in dict.fromkeys(shape.tp for shape in scenario.shapes))
+    kv = scenario.kv_dtype or scenario.dtype
+    layout = f"paged in {scenario.page_size}-token pages" if scenario.page_size else "contiguous"
+    step = ("decode (1 new token per sequence)" if scenario.q_len == 1
+            else f"speculative verify ({scenario.q_len} new tokens per sequence)")
+    return f"TP {tp} · q/o {scenario.dtype} · KV cache {kv}, {layout} · {step}"
+
+
+def compared_fact(results) -> str:
+    """Beside the scenario's strategies: the planner, and which baselines were modelled where."""
+    s, left_out = results.scenario, results.left_out or {}
+    text = (f"beside them <code>auto</code>, the planner's choice (its plan named in the tables), and the "
+            f"PyTorch SDPA baselines modelled where they run the case")
+    notes = [f"{h.esc(name)} left out of {sum(reasons.values())} of {len(s.cases())} cases ("
+             + "; ".join(h.esc(r) for r in reasons) + ")" for name, reasons in left_out.items()]
+    return text + (": " + "; ".join(notes) if notes else "")
+
+
 def modelled_section(results, out):
     """(anchor, heading, html) of the 'What was modelled' section."""
     s = results.scenario
@@ -65,8 +86,10 @@ def modelled_section(results, out):
     facts = [
         h.esc(grid),
         f"{len(s.ragged)} ragged mix(es); {len(s.shapes)} shape(s); {n_cases} cases × "
-        f"{len(s.strategies)} strategies ({h.esc(', '.join(s.strategies))}) on {len(s.gpus)} GPU profile(s)",
-        f"dtype {h.esc(s.dtype)}, {s.q_len} new token(s) per sequence per step; times are per attention layer",
+        f"{len(s.strategies)} strategies ({h.esc(', '.join(s.strategies))}) on {len(s.gpus)} GPU profile(s); "
+        + compared_fact(results),
+        f"Serving settings: {h.esc(serving_settings(s))}; times are per attention layer on one GPU, "
+        "and per decode step through all layers where the model's layer count is known",
     ]
     parts = [h.para(h.esc(s.description)) if s.description else "", h.bullet_list(facts, "facts"),
              h.table(shapes_table(s), "Attention shapes")]

@@ -2,7 +2,7 @@
 
 Input: rows of `scenarios.run.occupancy_frame` (gpu, kernel, head_dim, threads, regs_per_thread,
 smem_bytes, blocks_per_sm, limiter, warps_limit, registers_limit, shared_memory_limit,
-blocks_limit, resident_ctas). Launches with the same CTA shape on the same GPU are one
+blocks_limit, resident_ctas, and the serving settings of the kernels: tp, kv_dtype, page_size, q_len). Launches with the same CTA shape on the same GPU are one
 configuration: 'fa2, flashdecoding, streamk / attention' is drawn once.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from attnsim.reports.style import finish, new_grid
+from attnsim.reports.style import common_settings, finish, new_grid
 
 LIMITS = ("warps", "registers", "shared_memory", "blocks")
 LIMIT_COLORS = {"warps": "#8DA0CB", "registers": "#66C2A5", "shared_memory": "#FC8D62", "blocks": "#A6A6A6"}
@@ -78,11 +78,14 @@ def plot_occupancy(frame: pd.DataFrame, out_path=None):
     _annotate(ax, configs, y, cap)
     ax.set_yticks(y, [config_label(r) for _, r in configs.iterrows()], fontsize=8)
     ax.set_xlabel("CTAs per SM allowed by each limit (outlined: the binding limit)")
-    ax.set_title("Occupancy: blocks per SM and the binding limit of each kernel configuration", fontsize=10)
+    ax.set_title(" · ".join(t for t in ("Occupancy: blocks per SM and the binding limit of each kernel configuration",
+                                        common_settings(frame)) if t), fontsize=10)
     ax.set_xlim(0, cap.max() * 1.9)
     ax.grid(True, axis="x", alpha=0.3)
     handles = [Patch(color=LIMIT_COLORS[k], label=k.replace("_", " ")) for k in LIMITS]
-    ax.legend(handles=handles, fontsize=8, loc="lower right", title="limit", title_fontsize=8)
+    # below the axes: inside, it hid the note of the lowest configuration
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=len(LIMITS), title="CTAs per SM allowed by",
+               title_fontsize=8, frameon=False)
     return finish(fig, out_path)
 
 

@@ -1,5 +1,5 @@
-"""A PlanResult as plain data (`attnsim plan --format json`, what a serving engine would consume)
-and as text. Times in µs, regrets in percent of the chosen plan's predicted time."""
+"""A PlanResult as plain data (`attnsim plan --format json`, what a serving engine would consume;
+the document around it: attnsim.schema) and as text. Times in µs, regrets in percent of the chosen plan's predicted time."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ RUNNERS_UP = 5
 
 
 def plan_data(e: Evaluated) -> dict:
-    """One plan: what to launch (strategy, options as a plan spec, per-launch grid and CTA shape)."""
-    return {"strategy": e.strategy, "spec": e.spec, "options": dict(e.options), "grid": e.grid,
-            "splits": e.splits, "launches": [asdict(l) for l in e.launches], "time_us": round(e.time_us, 3),
+    """One plan: what to launch (strategy and options, and the same as a plan spec; per-launch grid
+    and CTA shape). splits null: each output is cut its own way (attnsim.schema)."""
+    return {"strategy": e.strategy, "options": dict(e.options), "spec": e.spec, "grid": e.grid,
+            "splits": e.splits or None, "launches": [asdict(l) for l in e.launches], "time_us": round(e.time_us, 3),
             "achieved_gbps": round(e.achieved_gbps, 1), "bw_fraction": round(e.bw_fraction, 4)}
 
 

@@ -18,11 +18,12 @@ import pandas as pd
 
 from attnsim.fileio import atomic_dir, write_text
 from attnsim.reports import html as h
-from attnsim.reports.modelled import gpu_table, modelled_section
+from attnsim.reports.modelled import gpu_table, modelled_section, serving_settings
 from attnsim.reports.occupancy import occupancy_table, plot_occupancy
 from attnsim.reports.speedup import plot_speedup
+from attnsim.reports.style import workload_title
 from attnsim.reports.summary import ragged_findings, uniform_findings, whatif_findings
-from attnsim.reports.tables import speedup_table
+from attnsim.reports.tables import speedup_table, step_table
 from attnsim.reports.timeline import plot_timelines, timeline_table
 from attnsim.validation.tables import error_table, ranking_summary, worst_points
 from attnsim.reports.validation_plots import plot_validation
@@ -80,7 +81,8 @@ def _write_into(results, folder: Path, fig_ext: str, command: str) -> None:
     sections.append(_files(out, command))
     scenario = results.scenario
     main_gpus = ", ".join(f"{h.esc(g.name)} {h.source_badge(g.source)}" for g in scenario.gpus)
-    meta = (f"scenario <code>{h.esc(scenario.name)}</code> ({h.esc(scenario.source)}) · GPU profile {main_gpus} · "
+    meta = (f"<b>{h.esc(serving_settings(scenario))}</b><br>"
+            f"scenario <code>{h.esc(scenario.name)}</code> ({h.esc(scenario.source)}) · GPU profile {main_gpus} · "
             f"generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} {REPORT_MARK} {h.esc(_version())}")
     body = [h.section(anchor, heading, content) for anchor, heading, content in sections]
     write_text(folder / "index.html", h.page(scenario.title, meta, [(a, t) for a, t, _ in sections], body))
@@ -102,8 +104,10 @@ def _summary(results, out):
         m = results.measurements
         items.append(f"Measured vs predicted: MAPE {m['abs_pct_error'].mean():.1f}% over {len(m)} measured "
                      f"points (see <a href=\"#validation\">validation</a>).")
-    intro = h.para("Times are for one decode step of one attention layer (q_len 1); the floor is the KV "
-                   "cache read once at the profile's HBM bandwidth.", "note")
+    intro = h.para(f"Times are for one decode step of one attention layer on one GPU ({h.esc(serving_settings(results.scenario))}), "
+                   "and through all layers per step where the model says how many; the floor is the KV cache read "
+                   "once at the profile's HBM bandwidth. <code>auto</code> is the planner's choice among our "
+                   "kernels' plans; torch-flash and torch-cudnn are PyTorch SDPA's backends as modelled.", "note")
     return "summary", "Summary", intro + h.bullet_list(items)
 
 
@@ -129,10 +133,14 @@ def _speedup(results, out):
     if uniform.empty:
         return None
     src = out.figure(plot_speedup, uniform, "speedup")
-    caption = ("Left: predicted time per layer vs context (log-log), dashed: the floor. Right: speedup over "
+    caption = ("Left: predicted time per layer vs context (log-log), dashed: the floor; right-hand scale: ms per "
+               "decode step through all the model's layers. Dotted: auto, the planner's choice (on top of the plan "
+               "it picked); dash-dotted: PyTorch SDPA baselines, where they run the case. Right: speedup over "
                "fa2; dashed: the most any plan could gain (fa2 time / floor).")
     table = h.table(speedup_table(uniform), "Table: every uniform case", collapsed=True)
-    return "speedup", "Speedup vs context length", h.figure(src, caption) + table
+    steps = step_table(uniform)
+    per_step = h.table(steps, "Attention per decode step, all layers (µs)") if steps is not None else ""
+    return "speedup", "Speedup vs context length", h.figure(src, caption) + per_step + table
 
 
 def _ragged(results, out):
@@ -141,27 +149,21 @@ def _ragged(results, out):
         return None
     text = h.para("Ragged batches: one context length per sequence, drawn by the mix's generator "
                   "(reproducible from its seed); the context column gives the number of sequences.", "note")
-    return "ragged", "Ragged batches", text + h.table(speedup_table(ragged))
+    steps = step_table(ragged)
+    per_step = h.table(steps, "Attention per decode step, all layers (µs)") if steps is not None else ""
+    return "ragged", "Ragged batches", text + h.table(speedup_table(ragged)) + per_step
 
 
 def _timeline(results, out):
     case, sims = results.timeline_case, results.timelines
-    what = _case_label(case)
-    src = out.figure(plot_timelines, sims, "timeline", subtitle=f"{what} on {sims[0].schedule.gpu_name}")
-    caption = ("One row per SM, one lane per resident CTA slot; each panel on its own time scale. Bars: CTAs "
+    what = workload_title(case.workload, case.shape.name + (f" · mix {case.mix}" if case.mix else ""))
+    src = out.figure(plot_timelines, sims, "timeline", model=case.shape.name)
+    caption = ("One row per SM, one lane per resident CTA slot; all panels on one time axis. Bars: CTAs "
                "streaming KV (colour: what they produce) then their fixed tail; dark red: a host's fix-up "
                "(waiting for partials and merging them); pink: idle slot time; hatched: launch overhead; "
                "dotted: start of a later wave.")
     return "timeline", "SM timeline", (h.para(f"Workload: {h.esc(what)}.") + h.figure(src, caption)
                                        + h.table(timeline_table(sims)))
-
-
-def _case_label(case) -> str:
-    w = case.workload
-    if case.mix:
-        return (f"{case.shape.name}, ragged mix {case.mix} ({w.batch} sequences, "
-                f"{min(w.contexts)}…{max(w.contexts)} tokens)")
-    return f"{case.shape.name}, batch {w.batch}, context {w.contexts[0]} tokens"
 
 
 def _occupancy(results, out):
@@ -181,7 +183,7 @@ def _whatif(results, out):
                     f"each GPU, and how much faster than on {h.esc(gpus[0])}.", "note"),
              h.figure(out.figure(plot_whatif, frame, "whatif"),
                       f"Left: fastest strategy's time per GPU (dashed: each GPU's floor; bars: ragged mixes). "
-                      f"Right: time on {gpus[0]} / time on each GPU.")]
+                      f"Right: speedup over {gpus[0]} (time on {gpus[0]} / time on each GPU).")]
     out.csv(frame, "whatif")
     parts.append(h.table(whatif_table(frame), "Table: fastest strategy per GPU", collapsed=True))
     return "whatif", "What-if: other GPUs", "".join(parts)

@@ -4,6 +4,9 @@ Input: the records of `predict_records` / `scenarios.run.predict_frame` as a Dat
 strategy, context, time_us, speedup_vs_fa2, floor_us, and gpu/model/batch to group by). Ragged rows
 (context 'a;b;c') have no place on a context axis and are left out here; the tables show them.
 
+`auto` (the planner's choice) is drawn dotted over the plan it chose, third-party baselines dash-
+dotted; a model's rows get a right-hand axis in ms per decode step through all its layers.
+
 The physical floor is the KV cache read once at the profile's HBM bandwidth (floor_us). On the
 time panel it is a dashed line under every strategy; on the speedup panel it becomes the largest
 speedup over FA2 any plan could reach: fa2_us / floor_us.
@@ -14,9 +17,10 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator
 
-from attnsim import csvfile, limits
+from attnsim import csvfile, limits, strategies
 from attnsim.errors import InputError
-from attnsim.reports.style import FLOOR_STYLE, context_axis, finish, new_grid, panels, strategy_color, uniform_rows
+from attnsim.reports.style import (FLOOR_STYLE, common_settings, context_axis, figure_title, finish, new_grid, panels,
+                                  strategy_color, uniform_rows)
 
 FLOOR_LABEL = "floor: KV bytes / HBM bandwidth"
 # A predictions CSV (`attnsim predict --format csv`): the columns the figure reads, and their ranges.
@@ -56,13 +60,36 @@ def plot_speedup(frame: pd.DataFrame, out_path=None):
         ax_s.set_title(f"{title}: speedup vs FA2", fontsize=10)
     axes[0][0].legend(fontsize=8, loc="upper left")
     axes[0][1].legend(fontsize=8, loc="lower right")
+    figure_title(fig, "Predicted decode attention, one layer on one GPU", common_settings(frame))
     return finish(fig, out_path)
+
+
+def line_style(strategy: str) -> dict:
+    """Ours solid; the planner's choice dotted and wider (it lies on the best plan it picked);
+    third-party baselines dash-dotted."""
+    entry = strategies.get(strategy) if strategy in strategies.REGISTRY else None
+    label = f"{strategy} (planner)" if entry and entry.planned else strategy
+    style = dict(marker="o", markersize=3.5, color=strategy_color(strategy), label=label)
+    if entry and entry.planned:
+        style.update(linestyle=":", linewidth=2.4, marker="")
+    elif entry and entry.baseline:
+        style.update(linestyle="-.", marker="s", markersize=3)
+    return style
+
+
+def step_axis(ax_t, rows: pd.DataFrame) -> None:
+    """A right-hand axis in ms per decode step through all layers, when the rows are one model's."""
+    layers = rows["layers"].dropna().unique() if "layers" in rows else []
+    if len(layers) == 1:
+        n = int(layers[0])
+        axis = ax_t.secondary_yaxis("right", functions=(lambda us: us * n / 1e3, lambda ms: ms * 1e3 / n))
+        axis.set_ylabel(f"per decode step, {n} layers (ms)")
 
 
 def _draw_group(ax_t, ax_s, rows: pd.DataFrame) -> None:
     for strategy, lines in rows.groupby("strategy", sort=False):
         lines = lines.sort_values("context_len")
-        style = dict(marker="o", markersize=3.5, color=strategy_color(strategy), label=strategy)
+        style = line_style(strategy)
         ax_t.plot(lines["context_len"], lines["time_us"], **style)
         if "time_lo_us" in lines:  # the prediction's error band (attnsim.simulator.bands)
             ax_t.fill_between(lines["context_len"], lines["time_lo_us"], lines["time_hi_us"],
@@ -80,6 +107,7 @@ def _draw_group(ax_t, ax_s, rows: pd.DataFrame) -> None:
     ax_s.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}×"))
     ax_s.axhline(1.0, color="grey", linewidth=0.8)
     ax_t.set_ylabel("time per layer (µs); shaded: error band")
+    step_axis(ax_t, rows)
     ax_s.set_ylabel("speedup vs fa2 (×)")
     for ax in (ax_t, ax_s):
         context_axis(ax)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from attnsim.units import format_tokens  # not via reports.style: that imports matplotlib (~0.5 s)
-from attnsim import strategies
+from attnsim import schema, strategies
 from attnsim.strategies import SPEEDUP_BASES
 
 TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us", "likely_us",
                  *(f"speedup_vs_{b}" for b in SPEEDUP_BASES), "grid", "splits", "achieved_gbps", "bw_fraction"]
 UNCALIBRATED_MARK = "*"
+NULLABLE_COLUMNS = {"splits", "page_size"}  # integer columns whose null means "does not apply"
+NOT_APPLICABLE = "–"
 # Serving columns, shown only when some record needs them: (column, inserted right after, shown if);
 # inserted in this order, so the later of two at the same place comes first
 OPTIONAL_COLUMNS = (
-    ("page_size", "head_dim", lambda f: (f["page_size"] != 0).any()),
+    ("page_size", "head_dim", lambda f: f["page_size"].notna().any()),
+    ("tp", "head_dim", lambda f: (f["tp"] != 1).any()),
     ("kv_dtype", "head_dim", lambda f: (f["kv_dtype"] != f["dtype"]).any()),
     ("q_len", "head_dim", lambda f: (f["q_len"] != 1).any()),
     ("token_attention_us", "time_us", lambda f: f["token_attention_us"].notna().any()),
@@ -30,21 +31,22 @@ OPTIONAL_COLUMNS = (
 
 
 def context_summary(context) -> str:
-    """A number for a uniform batch; 'ragged 64: 500..100k' for a list of per-sequence lengths."""
-    if isinstance(context, (list, tuple)):
-        return f"ragged {len(context)}: {format_tokens(min(context))}..{format_tokens(max(context))}"
-    return str(context)
+    """A number for a uniform batch; 'ragged 64: 500..100k' for per-sequence lengths ('a;b;c' or a list)."""
+    lengths = [int(c) for c in str(context).split(";")] if not isinstance(context, (list, tuple)) else context
+    if len(set(lengths)) > 1:
+        return f"ragged {len(lengths)}: {format_tokens(min(lengths))}..{format_tokens(max(lengths))}"
+    return str(lengths[0])
 
 
 def format_records(records: list[dict], fmt: str) -> str:
-    """JSON keeps numbers (a ragged context is a list); CSV joins a ragged context with ';'; the table
-    summarises ragged contexts and marks rows of non-calibrated profiles, with a footnote."""
+    """JSON: the versioned document of attnsim.schema; CSV: flat columns (schema.flat: a ragged
+    context joined with ';', the plan as its spec, null as an empty cell); the table summarises
+    ragged contexts and marks rows of non-calibrated profiles, with a footnote."""
     if fmt == "json":
-        return json.dumps(records, indent=2, allow_nan=False)
-    frame = pd.DataFrame(records)
+        return schema.document_text(schema.document("predictions", records))
+    frame = schema.records_frame(records)
     if fmt == "csv":
-        joined = [";".join(map(str, c)) if isinstance(c, list) else c for c in frame["context"]]
-        return frame.assign(context=joined).to_csv(index=False)
+        return frame.to_csv(index=False)
     return _table(frame)
 
 
@@ -65,6 +67,8 @@ def _table(frame: pd.DataFrame) -> str:
     if "time_lo_us" in frame.columns:  # the measured-time range the error band implies
         shown["likely_us"] = [f"{lo:.4g}-{hi:.4g}" for lo, hi in zip(frame["time_lo_us"], frame["time_hi_us"])]
     columns = table_columns(shown)
+    for column in NULLABLE_COLUMNS.intersection(shown.columns):  # null: not applicable, shown as a dash
+        shown[column] = [NOT_APPLICABLE if pd.isna(v) else int(v) for v in shown[column]]
     if "plan" in frame.columns and any(strategies.get(s).planned for s in set(frame["strategy"])):
         columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
     notes = []
@@ -102,6 +106,39 @@ def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
             table[f"{s} ×{base}"] = speedup[s].round(2)
     floor = frame.groupby(keys, sort=False)["floor_us"].first()
     table["floor µs"] = floor.round(2)
-    table["fastest"] = time.idxmin(axis=1)
+    plans = planner_plans(frame, keys)
+    if plans is not None:
+        table["planner's plan"] = plans
+    table["fastest"] = [fastest_label(s, plans.get(i, "") if plans is not None else "")
+                        for i, s in zip(time.index, time.idxmin(axis=1))]
     table["fastest % of floor"] = (100 * floor / time.min(axis=1)).round(0)
+    return _label_contexts(table.reset_index())
+
+
+def planner_plans(frame: pd.DataFrame, keys: list[str]) -> pd.Series | None:
+    """Per case: the plan spec the planner chose (None when no planner entry was modelled)."""
+    rows = frame[[strategies.get(s).planned for s in frame["strategy"]]]
+    return None if rows.empty or "plan" not in rows else rows.groupby(keys, sort=False)["plan"].first()
+
+
+def fastest_label(strategy: str, plan: str) -> str:
+    """'auto (streamk:grid=132)': a planner's win names the plan that won."""
+    return f"{strategy} ({plan})" if plan and strategies.get(strategy).planned else strategy
+
+
+def step_table(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Attention per decode step through all layers (token_attention_us), one column per strategy,
+    for the rows of models with a layer count; None when there are none."""
+    if "token_attention_us" not in frame or frame["token_attention_us"].isna().all():
+        return None
+    rows = frame.dropna(subset=["token_attention_us"])
+    keys = [k for k in ("gpu", "model", "layers", "mix", "batch", "context") if k in rows.columns]
+    names = list(dict.fromkeys(rows["strategy"]))
+    step = rows.pivot_table(index=keys, columns="strategy", values="token_attention_us", sort=False)[names]
+    table = pd.DataFrame(index=step.index)
+    for s in names:
+        table[f"{s} µs/step"] = step[s].round(1)
+    plans = planner_plans(rows, keys)
+    table["fastest"] = [fastest_label(s, plans.get(i, "") if plans is not None else "")
+                        for i, s in zip(step.index, step.idxmin(axis=1))]
     return _label_contexts(table.reset_index())

@@ -5,7 +5,8 @@ the CTA produces: a complete output, a partial for someone else's fix-up, or a h
 partials; combine-launch CTAs in their own colour), then its fixed tail (prologue/epilogue; for a
 host, waiting for its peers' partials and merging them: the fix-up). The pink background is slot
 time no CTA used (idle SMs); hatched grey is launch overhead; dotted lines mark where a later wave of
-CTAs starts (grid larger than the resident slots).
+CTAs starts (grid larger than the resident slots). Several strategies' panels share one time axis,
+so the lengths of their bars compare directly.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 from matplotlib.collections import PolyCollection
 from matplotlib.patches import Patch
 
-from attnsim.reports.style import finish, new_grid
+from attnsim.reports.style import finish, new_grid, workload_title
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_HOST, ROLE_PEER
 
 ROLE_COLORS = {ROLE_COMPLETE: "#4C72B0", ROLE_PEER: "#DD8452", ROLE_HOST: "#C44E52", "combine": "#8172B3"}
@@ -135,23 +136,24 @@ def legend_handles(used: set) -> list:
     return handles
 
 
-def plot_timelines(results, out_path=None, max_sms: int | None = None, subtitle: str = ""):
-    """One Gantt panel per SimResult (e.g. one per strategy), each on its own time scale (the titles
-    give the totals) so that the tails and fix-ups of the fast ones stay visible. Returns the figure."""
+def plot_timelines(results, out_path=None, max_sms: int | None = None, model: str = ""):
+    """One Gantt panel per SimResult (e.g. one per strategy) of one workload, all on one time axis;
+    the figure's title names the workload (`model`: its name) and the GPU. Returns the figure."""
     results = list(results)
     fig, axes = new_grid(len(results), 1, width=12.0, row_height=4.2)
     used = set()
     for ax, result in zip(axes[:, 0], results):
         used |= draw_timeline(ax, result, max_sms)
-    if subtitle:
-        fig.suptitle(subtitle, fontsize=11)
-    fig.legend(handles=legend_handles(used), loc="lower center", ncol=4, fontsize=8, frameon=False)
-    return finish(fig, out_path, rect=(0, 0.07 if len(results) > 1 else 0.13, 1, 1))
+        ax.sharex(axes[0, 0])
+    axes[0, 0].set_xlim(0, max(r.total_us for r in results) * 1.01)
+    fig.suptitle(workload_title(results[0].schedule.workload, model, results[0].schedule.gpu_name), fontsize=11)
+    fig.legend(handles=legend_handles(used), loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    return finish(fig, out_path)
 
 
-def plot_timeline(result, out_path=None, max_sms: int | None = None):
+def plot_timeline(result, out_path=None, max_sms: int | None = None, model: str = ""):
     """The Gantt of one simulated schedule (`attnsim schedule --plot`). Returns the figure."""
-    return plot_timelines([result], out_path, max_sms)
+    return plot_timelines([result], out_path, max_sms, model)
 
 
 def timeline_table(results) -> pd.DataFrame:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from attnsim.errors import InputError
 from attnsim.reports.style import (
-    GPU_COLORS, context_axis, finish, format_tokens, new_grid, panels, shape_label, uniform_rows,
+    common_settings, context_axis, figure_title, finish, format_tokens, gpu_color, new_grid, panels, shape_label,
+    uniform_rows,
 )
 
 CASE_KEYS = ["model", "mix", "batch", "q_heads", "kv_heads", "head_dim", "context"]
+RAGGED_UPRIGHT_LABELS = 4  # ragged groups whose two-line labels fit side by side in a half-width panel
 
 
 def best_per_gpu(frame: pd.DataFrame) -> pd.DataFrame:
@@ -59,14 +63,28 @@ def plot_whatif(frame: pd.DataFrame, out_path=None):
     gpus = list(dict.fromkeys(frame["gpu"]))
     groups = panels(uniform, keys=("model", "batch")) if not uniform.empty else []
     fig, axes = new_grid(len(groups) + (not ragged.empty), 2, row_height=3.3)
+    if ragged_cases(ragged) > RAGGED_UPRIGHT_LABELS:
+        fig.set_figheight(fig.get_figheight() + 1.2)  # room for the labels turned 90°
     for (title, rows), (ax_t, ax_r) in zip(groups, axes):
         _draw_group(ax_t, ax_r, rows, gpus)
         ax_t.set_title(f"{title}: fastest strategy per GPU", fontsize=10)
         ax_r.set_title(f"{title}: speedup over {gpus[0]}", fontsize=10)
     if not ragged.empty:
         _draw_ragged(axes[-1], ragged, gpus)
-    axes[0][0].legend(fontsize=8, loc="upper left")  # the same colours everywhere
+    handles = axes[0][0].get_legend_handles_labels()[0] + ([] if uniform.empty else MARK_HANDLES)
+    axes[0][0].legend(handles=handles, fontsize=8, loc="upper left")  # a GPU's colour is the same everywhere
+    figure_title(fig, f"What-if: the fastest strategy on {', '.join(gpus)}", common_settings(frame))
     return finish(fig, out_path)
+
+
+# What the shading and dashes of the time panels mean (kept out of the y-label: it ran into the next row's)
+MARK_HANDLES = [Patch(color="grey", alpha=0.25, label="shaded: error band"),
+                Line2D([], [], color="grey", linestyle="--", linewidth=0.9, label="dashed: floor (KV bytes / HBM)")]
+
+
+def ragged_cases(ragged: pd.DataFrame) -> int:
+    """Groups of bars: one per (model, mix)."""
+    return len(ragged.drop_duplicates(["model", "mix"])) if not ragged.empty else 0
 
 
 def _draw_ragged(axes, ragged: pd.DataFrame, gpus: list[str]) -> None:
@@ -74,19 +92,26 @@ def _draw_ragged(axes, ragged: pd.DataFrame, gpus: list[str]) -> None:
     ragged = ragged.assign(case=[f"{s} · {m}" for s, m in zip(ragged.apply(shape_label, axis=1), ragged["mix"])])
     time = ragged.pivot_table(index="case", columns="gpu", values="time_us", sort=False)
     width = 0.8 / len(gpus)
-    for k, (gpu, color) in enumerate(zip(gpus, GPU_COLORS * 4)):
+    for k, gpu in enumerate(gpus):
         if gpu not in time:
             continue
         x = np.arange(len(time)) - 0.4 + (k + 0.5) * width
-        axes[0].bar(x, time[gpu], width, color=color, label=gpu_label(ragged, gpu))
-        axes[1].bar(x, time[gpus[0]] / time[gpu], width, color=color, label=gpu)
-    for ax, label in zip(axes, ("time per layer (µs)", f"time on {gpus[0]} / time on GPU (×)")):
-        ax.set_xticks(np.arange(len(time)), time.index, fontsize=8, rotation=20, ha="right")
+        axes[0].bar(x, time[gpu], width, color=gpu_color(gpu), label=gpu_label(ragged, gpu))
+        axes[1].bar(x, time[gpus[0]] / time[gpu], width, color=gpu_color(gpu), label=gpu)
+    upright = ragged_cases(ragged) <= RAGGED_UPRIGHT_LABELS  # else turned 90°: slanted labels would overlap
+    for ax, label in zip(axes, ("time per layer (µs)", speedup_label(gpus[0]))):
+        ax.set_xticks(np.arange(len(time)), [c.replace(" · ", "\n") if upright else c for c in time.index],
+                      fontsize=8, rotation=0 if upright else 90)
         ax.set_ylabel(label)
         ax.grid(True, axis="y", alpha=0.3)
     axes[0].set_yscale("log")
     axes[0].set_title("ragged mixes: fastest strategy per GPU", fontsize=10)
     axes[1].set_title(f"ragged mixes: speedup over {gpus[0]}", fontsize=10)
+
+
+def speedup_label(base: str) -> str:
+    """time on the base GPU / time on this one, short enough for one row's height."""
+    return f"speedup over {base} (×)"
 
 
 def gpu_label(rows: pd.DataFrame, gpu: str) -> str:
@@ -98,8 +123,8 @@ def gpu_label(rows: pd.DataFrame, gpu: str) -> str:
 def _draw_group(ax_t, ax_r, rows: pd.DataFrame, gpus: list[str]) -> None:
     """Best time per GPU with its error band (shaded) and floor (dashed); speedup over gpus[0]."""
     base = rows[rows["gpu"] == gpus[0]].set_index("context_len")["time_us"]
-    for gpu, color in zip(gpus, GPU_COLORS * 4):
-        line = rows[rows["gpu"] == gpu].sort_values("context_len")
+    for gpu in gpus:
+        line, color = rows[rows["gpu"] == gpu].sort_values("context_len"), gpu_color(gpu)
         if line.empty:
             continue
         ax_t.plot(line["context_len"], line["time_us"], marker="o", markersize=3, color=color,
@@ -110,8 +135,8 @@ def _draw_group(ax_t, ax_r, rows: pd.DataFrame, gpus: list[str]) -> None:
         ax_t.plot(line["context_len"], line["floor_us"], linestyle="--", linewidth=0.9, color=color)
         ratio = base.reindex(line["context_len"]).to_numpy() / line["time_us"].to_numpy()
         ax_r.plot(line["context_len"], ratio, marker="o", markersize=3, color=color, label=gpu)
-    ax_t.set(yscale="log", ylabel="time per layer (µs); shaded: error band; dashed: floor")
-    ax_r.set_ylabel(f"time on {gpus[0]} / time on GPU (×)")
+    ax_t.set(yscale="log", ylabel="time per layer (µs)")
+    ax_r.set_ylabel(speedup_label(gpus[0]))
     ax_r.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}×"))
     for ax in (ax_t, ax_r):
         context_axis(ax)

@@ -16,9 +16,10 @@ from attnsim.scenarios.scenario import Scenario
 from attnsim.simulator.hardware import GpuSpec
 
 
-def check_budget(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None) -> None:
+def check_budget(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None, compare: bool = True) -> None:
     """InputError when the report (or `plot`) of `scenario` on `gpus` (default: its own and its
-    what-if GPUs) would exceed a limit; field: the scenario key that sets the size."""
+    what-if GPUs) would exceed a limit; field: the scenario key that sets the size. `compare`: the
+    scenario's GPUs also model the planner and the baselines (the report, `plot speedup`)."""
     gpus = list(gpus) if gpus is not None else list(scenario.gpus) + list(scenario.whatif_gpus)
     panels = len(scenario.gpus) * len(scenario.shapes) * max(len(scenario.batches), 1)
     limits.check_max(panels, limits.MAX_SCENARIO_PANELS, "models", "figure panels (GPUs x models/shapes x batches)")
@@ -27,6 +28,8 @@ def check_budget(scenario: Scenario, gpus: Sequence[GpuSpec] | None = None) -> N
     cases = scenario.cases()
     limits.check_max(len(cases), limits.MAX_SCENARIO_CASES, "contexts", "cases (shapes x batches x contexts + mixes)")
     plans = len(set(scenario.strategies) | set(strategies.SPEEDUP_BASES)) * len(gpus)
+    if compare:  # the report's planner search and baselines, on the scenario's own GPUs (run.compared_strategies)
+        plans += (limits.PLANS_PER_SEARCH + len(strategies.baselines())) * len(scenario.gpus)
     kinds = [len(c.workload.layer_kinds()) for c in cases]  # a model with sliding windows: two per case
     limits.check_max(sum(kinds) * plans, limits.MAX_MODELLED_PLANS, "contexts",
                      "simulations (cases x layer kinds x strategies x GPUs)")

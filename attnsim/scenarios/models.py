@@ -50,7 +50,8 @@ class ModelShape:
         """One decode step of one layer on one GPU (`layers` carried for per-token totals); `context`
         is a length or one length per sequence."""
         return DecodeWorkload.build(batch, self.q_heads, self.kv_heads, self.head_dim, context, q_len, dtype,
-                                    page_size, kv_dtype, self.layers, self.window_tokens, self.window_layers)
+                                    page_size, kv_dtype, self.layers, self.window_tokens, self.window_layers,
+                                    self.tp)
 
     def sharded(self, tp: int) -> "ModelShape":
         """The heads one GPU of a tp-way tensor-parallel group holds (vLLM's rule): q_heads / tp, and

@@ -129,3 +129,18 @@ class Scenario:
             return self._ragged(shape, mix)
         context = choice.context or min(self.contexts, key=lambda c: abs(np.log2(c) - 12))  # ~4k tokens
         return self._uniform(shape, choice.batch or self.batches[0], context)
+
+
+def workload_scenario(workloads, gpus, strategy_names, model: str = "") -> Scenario:
+    """The scenario of command-line workloads (`attnsim plot whatif --model ... --context ...`): one
+    shape (one GPU's heads of a `tp` group, as the workloads have them), its uniform contexts, and a
+    ragged batch as a fixed mix; serving settings from the workloads."""
+    w = workloads[0]
+    shape = ModelShape(model or f"q{w.q_heads}/kv{w.kv_heads}/d{w.head_dim}", w.q_heads, w.kv_heads, w.head_dim,
+                       w.layers, tp=w.tp)
+    contexts = tuple(sorted({x.contexts[0] for x in workloads if not x.is_ragged}))
+    ragged = tuple(RaggedMix("ragged", x.batch, "fixed", values=x.contexts) for x in workloads if x.is_ragged)
+    return Scenario(name="command line", title=f"{shape.name} on {', '.join(g.name for g in gpus)}", shapes=(shape,),
+                    gpus=tuple(gpus), batches=(w.batch,) if contexts else (), contexts=contexts, ragged=ragged,
+                    strategies=tuple(strategy_names), dtype=w.dtype, q_len=w.q_len, page_size=w.page_size,
+                    kv_dtype=w.kv_dtype)

@@ -61,11 +61,11 @@ def summary(records: list[dict]) -> str | None:
         return None
     seen = {_key(r) for r in records}
     worst = max(over.values(), key=lambda r: r["kv_cache_gib"])
-    context = worst["context"] if not isinstance(worst["context"], list) else f"ragged {len(worst['context'])}"
+    lengths = worst["contexts"]
+    context = lengths[0] if len(set(lengths)) == 1 else f"ragged {len(lengths)}"
     return (f"{len(over)} of {len(seen)} workloads do not fit the GPU's memory; the largest, batch "
             f"{worst['batch']} x context {context} on {worst['gpu']}: {worst['capacity_warning']}")
 
 
 def _key(record: dict) -> tuple:
-    context = record["context"]
-    return record["gpu"], record["batch"], tuple(context) if isinstance(context, list) else context
+    return record["gpu"], record["batch"], tuple(record["contexts"])

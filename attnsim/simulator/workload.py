@@ -15,6 +15,8 @@ Serving shapes (issue 13):
 - window_tokens / window_layers: of those layers, `window_layers` attend only the last
   `window_tokens` tokens of each sequence (a sliding window, Mistral v0.1, Gemma-2); the others all
   of them. `contexts` stay the sequences' lengths; layer_kinds() gives what each kind of layer reads.
+- tp: GPUs of the tensor-parallel group whose one GPU's share this is (the heads are per GPU);
+  carried for records and titles, the model itself only sees the heads.
 
 Float32 is refused: no decode kernel runs it (ours and PyTorch SDPA's flash and cuDNN backends take
 float16 / bfloat16 queries, our KV caches float16 / bfloat16 / fp8), so a float32 time would model
@@ -71,10 +73,11 @@ class DecodeWorkload:
     layers: int | None = None  # attention layers per step (per-token totals); None: one layer only
     window_tokens: int = 0  # sliding window of the model's windowed layers; 0: none
     window_layers: int = 0  # how many of `layers` use it
+    tp: int = 1  # tensor-parallel GPUs the model's heads are sharded over (q_heads/kv_heads: one GPU's)
 
     @classmethod
     def build(cls, batch, q_heads, kv_heads, head_dim, context, q_len=1, dtype="float16", page_size=0,
-              kv_dtype="", layers=None, window_tokens=0, window_layers=0):
+              kv_dtype="", layers=None, window_tokens=0, window_layers=0, tp=1):
         """`context` is a scalar (uniform batch) or a sequence of per-sequence lengths (ragged)."""
         batch = _positive_int(batch, "batch")
         if isinstance(context, (list, tuple, np.ndarray)):
@@ -84,7 +87,7 @@ class DecodeWorkload:
         else:
             contexts = (_positive_int(context, "context"),) * batch
         return cls(batch, q_heads, kv_heads, head_dim, contexts, q_len, dtype, page_size, kv_dtype, layers,
-                   window_tokens, window_layers)
+                   window_tokens, window_layers, tp)
 
     def __post_init__(self):
         for name in ("batch", "q_heads", "kv_heads", "head_dim", "q_len"):
@@ -106,7 +109,7 @@ class DecodeWorkload:
         self._check_limits()
 
     def _check_serving(self) -> None:
-        """q_len range, page size, KV dtype (canonicalised: "" when it equals dtype), layers."""
+        """q_len range, page size, KV dtype (canonicalised: "" when it equals dtype), layers, tp."""
         if self.q_len > MAX_Q_LEN:
             raise InputError("q_len", f"{self.q_len} is above {MAX_Q_LEN}: the decode model covers speculative "
                                       "verify (q_len 1-16); longer query blocks are prefill")
@@ -125,6 +128,7 @@ class DecodeWorkload:
         object.__setattr__(self, "kv_dtype", "" if kv == self.dtype else kv)
         if self.layers is not None:
             _positive_int(self.layers, "layers")
+        _positive_int(self.tp, "tp")
         self._check_window()
 
     def _check_window(self) -> None:

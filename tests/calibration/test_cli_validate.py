@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cli_helpers import run_cli
+from cli_helpers import json_items, run_cli
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -51,8 +51,10 @@ def test_calibrate_from_data_refits_and_predict_uses_the_profile(tmp_path, capsy
     from attnsim.simulator.profile_io import save_profile
     from attnsim.simulator.workload import DecodeWorkload
 
+    from attnsim.schema import flat
+
     spec = from_name("h100")
-    points = [r for b in (1, 8) for c in (2048, 32768, 200000)
+    points = [flat(r) for b in (1, 8) for c in (2048, 32768, 200000)  # measurement rows: flat columns
               for r in predict_records(DecodeWorkload.build(b, 32, 8, 128, c), spec, ["fa2", "streamk"])]
     # the curve saturates where the points were generated (the datasheet 3350 GB/s): no kernel beats the peak
     bandwidth = [{"num_ctas": n, "num_warps": w, "read_gbps": min(4.0 * w * n, 3350.0)}
@@ -65,7 +67,7 @@ def test_calibrate_from_data_refits_and_predict_uses_the_profile(tmp_path, capsy
     assert code == 0, err
     code, text, _ = run_cli(["predict", "--calibration", str(out), "--context", "32k", "--batch", "8",
                              "--kv-heads", "8", "--format", "json", "--strategy", "streamk"], capsys)
-    record = json.loads(text)[0]
+    record = json_items(text)[0]
     measured = next(p["time_us"] for p in points if p["strategy"] == "streamk" and p["context"] == 32768
                     and p["batch"] == 8)
     assert record["time_us"] == pytest.approx(measured, rel=0.05)

@@ -8,7 +8,7 @@ import pytest
 from attnsim.simulator.calibration import fit_bandwidth_curve
 from attnsim.simulator.profile_io import load_profile, read_profile_document, shipped_profile_path
 from attnsim.profiles import transfer_from
-from cli_helpers import run_cli
+from cli_helpers import json_items, run_cli
 
 H200_DATA = Path(__file__).parents[2] / "results" / "h200" / "calibration_data.json"
 
@@ -26,7 +26,7 @@ def test_transfer_from_writes_a_transferred_profile(tmp_path, capsys):
     assert spec.profile_source == "transferred" and spec.source.startswith("transferred from h100-sxm")
     assert "expected error" in text
     code, text, _ = run_cli(["predict", "--calibration", str(out), "--format", "json"], capsys)
-    assert code == 0 and {r["profile_source"] for r in json.loads(text)} == {"transferred"}
+    assert code == 0 and {r["profile_source"] for r in json_items(text)} == {"transferred"}
 
 
 def test_quick_calibration_applies_the_two_measurements_to_a_transfer(tmp_path, capsys):

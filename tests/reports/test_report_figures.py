@@ -1,9 +1,9 @@
 """Each plot function: the axes, labels and marks a reader relies on, and a non-empty PNG/SVG file."""
 
-import pandas as pd
 import pytest
 
 from attnsim.errors import InputError
+from attnsim.schema import records_frame
 from attnsim.reports.occupancy import kernel_configs, plot_occupancy
 from attnsim.reports.speedup import FLOOR_LABEL, plot_speedup
 from attnsim.reports.timeline import plot_timeline, plot_timelines, waves
@@ -40,7 +40,7 @@ def test_speedup_axes_lines_floor_and_file(predictions, tmp_path, suffix, magic)
 def test_speedup_of_predict_records_without_model_column(tmp_path):
     gpu = from_name("h100")
     records = [r for c in (1024, 65536) for r in predict_records(DecodeWorkload.build(2, 16, 16, 64, c), gpu)]
-    fig = plot_speedup(pd.DataFrame(records), tmp_path / "p.png")
+    fig = plot_speedup(records_frame(records), tmp_path / "p.png")
     assert "q16/kv16/d64" in fig.axes[0].get_title()
 
 
@@ -56,7 +56,7 @@ def test_figure_suffix_decides_the_format_and_others_are_refused(predictions, tm
 
 
 def test_timelines_one_panel_per_strategy_with_idle_fixups_and_legend(timelines, tmp_path):
-    fig = plot_timelines(timelines, tmp_path / "t.png", subtitle="mix")
+    fig = plot_timelines(timelines, tmp_path / "t.png", model="llama-3.1-8b")
     assert [ax.get_title(loc="left").split(":")[0] for ax in fig.axes] == ["fa2", "flashdecoding", "streamk"]
     for ax, result in zip(fig.axes, timelines):
         assert ax.get_ylabel() == "SM" and ax.get_xlabel() == "time (µs)"
@@ -90,13 +90,14 @@ def test_occupancy_bars_outline_the_binding_limit(occupancy, tmp_path):
     assert len(outlined) == len(configs)  # exactly one binding limit per configuration
     notes = [t.get_text() for t in ax.texts if t.get_text().startswith("→")]
     assert any("CTAs/SM (shared memory)" in n for n in notes)
-    assert legend_texts(ax) == ["warps", "registers", "shared memory", "blocks"]
+    assert legend_texts(fig.legends[0]) == ["warps", "registers", "shared memory", "blocks"]  # below: hides no note
 
 
 def test_whatif_compares_every_gpu_and_the_ragged_mix(whatif, tmp_path):
     fig = plot_whatif(whatif, tmp_path / "w.png")
     assert len(fig.axes) == 4  # one (model, batch) row + the ragged row
-    assert legend_texts(fig.axes[0]) == ["h100-sxm (calibrated)", "l40s (transferred)"]  # every GPU says its source
+    assert legend_texts(fig.axes[0]) == ["h100-sxm (calibrated)", "l40s (transferred)",  # every GPU says its source
+                                         "shaded: error band", "dashed: floor (KV bytes / HBM)"]
     assert fig.axes[1].get_title().endswith("speedup over h100-sxm")
     assert fig.axes[2].get_title().startswith("ragged mixes")
     ratios = fig.axes[1].get_lines()[0].get_ydata()

@@ -84,6 +84,8 @@ def test_report_without_optional_sections_still_links_only_existing_files(tmp_pa
     (["report", "--scenario", "default", "--out", "x", "--measurements", "missing.csv"], "measurements"),
     (["plot", "speedup", "--scenario", "default", "--out", "x.jpg"], "out"),
     (["plot", "timeline", "--context", "1k,2k", "--out", "x.png"], "context"),
+    (["plot", "whatif", "--scenario", "default", "--model", "llama-3.1-8b", "--out", "x.png"], "scenario"),
+    (["plot", "whatif", "--gpus", "h100,a100", "--kv-dtype", "fp8", "--out", "x.png"], "kv_dtype"),  # A100: no fp8
 ])
 def test_bad_input_is_one_line_and_exit_2(args, field, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -96,6 +98,7 @@ def test_bad_input_is_one_line_and_exit_2(args, field, capsys, tmp_path, monkeyp
     ["plot", "timeline", "--model", "llama-3.1-8b", "--contexts", "1000,9000,3000", "--strategy", "streamk"],
     ["plot", "occupancy", "--scenario", "gqa-sweep", "--gpu", "h100,l40s"],
     ["plot", "validation", "--measurements", str(DATA / "sdpa_small.csv"), "--gpu", "h100"],
+    ["plot", "whatif", "--gpus", "h100,h200,b200", "--model", "llama-3.1-70b", "--tp", "8", "--context", "8k,64k"],
 ])
 def test_plot_commands_write_their_figure(args, tmp_path, capsys):
     out = tmp_path / "fig.png"

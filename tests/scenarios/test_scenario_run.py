@@ -96,3 +96,19 @@ def test_run_scenario_with_measurements_fills_every_section(scenario):
     assert results.whatif is not None and set(results.whatif["gpu"]) == {"h100-sxm", "h200", "a100-80gb", "l40s"}
     assert results.measurements is not None and len(results.measurements) > 0
     assert len(results.timelines) == 3
+
+
+def test_a_command_lines_workloads_make_a_scenario_with_their_settings():
+    from attnsim.scenarios.models import from_name as model
+    from attnsim.scenarios.scenario import workload_scenario
+
+    shape = model("llama-3.1-70b").sharded(8)
+    uniform = [shape.workload(16, c, "bfloat16", 1, 16, "fp8") for c in (8192, 65536)]
+    gpus = [from_name("h100"), from_name("b200")]
+    chosen = workload_scenario(uniform, gpus, ("streamk",), "llama-3.1-70b")
+    assert [c.workload for c in chosen.cases()] == uniform  # tp, layers, pages and KV dtype carried through
+    frame = scenario_predictions(chosen, gpus)
+    assert list(frame["gpu"]) == ["h100-sxm"] * 2 + ["b200"] * 2 and set(frame["model"]) == {"llama-3.1-70b"}
+    ragged = [shape.workload(3, [1000, 9000, 300], "bfloat16")]
+    (case,) = workload_scenario(ragged, gpus, ("streamk",)).cases()
+    assert case.workload == ragged[0] and case.shape.name == "q8/kv1/d128"

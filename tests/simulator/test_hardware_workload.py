@@ -133,6 +133,7 @@ def test_kv_bytes_reads_k_and_v_once_per_kv_head():
     (dict(head_dim=100), "head_dim"), (dict(head_dim=0), "head_dim"),
     (dict(context=0), "context"), (dict(context=2.5), "context"), (dict(context=[10, 0]), "contexts"),
     (dict(context=[10, 20, 30]), "contexts"), (dict(q_len=0), "q_len"), (dict(dtype="int8"), "dtype"),
+    (dict(tp=0), "tp"), (dict(tp=True), "tp"),
 ])
 def test_invalid_workloads_name_the_field(kwargs, field):
     args = dict(batch=2, q_heads=32, kv_heads=8, head_dim=128, context=1000) | kwargs

@@ -89,11 +89,16 @@ def doubled(draw):
 # Regression: with the dirty-L2 write-back charged on every read, the stream-K host's 395 partial
 # reads (MQA, batch 1) made 32k tokens slower than 64k (518 vs 477 us).
 @example(("streamk", DecodeWorkload.build(1, 8, 1, 256, 30000), H100, PlanConfig()))
+# Found by hypothesis: MQA 128/1, ragged (65, 513, 529, 257, 257, 529), tile 32, 132 CTAs: doubled, the
+# same 16-peer longest merge, with the outputs straddling other CTAs (20.25 vs 20.37 us).
+@example(("streamk", DecodeWorkload.build(6, 128, 1, 64, [65, 513, 529, 257, 257, 529]), H100,
+          PlanConfig(kv_tile_tokens=32)))
 @example(("streamk", DecodeWorkload.build(1, 8, 1, 128, 65536), H100, PlanConfig()))
 def test_doubling_every_context_never_makes_a_plan_faster(case):
     """More KV per CTA is never faster, with two physical exceptions: in stream-K an output spread
     over most of the grid is merged serially by its host, and longer contexts (more tiles per CTA)
-    can spread the longest such output over fewer CTAs. Then fewer merges may outweigh the bytes.
+    can spread the longest such output over fewer CTAs, or move where outputs straddle CTAs. Then
+    fewer (never more) serial merges may outweigh the bytes.
     And a library whose own rule splits only longer contexts (cuDNN: none up to 4 blocks of 128
     tokens) can be faster split than unsplit, as measured (test_time_grows_with_context_...)."""
     strategy, workload, gpu, config = case
@@ -103,7 +108,7 @@ def test_doubling_every_context_never_makes_a_plan_faster(case):
         assert short.schedule.splits == 1 < long.schedule.splits
     elif long.total_us < short.total_us:  # otherwise only plans that merge in-kernel (stream-K, hybrid)
         assert strategies.get(strategy).in_kernel_reduction
-        assert _longest_merge(long.schedule) < _longest_merge(short.schedule)
+        assert _longest_merge(long.schedule) <= _longest_merge(short.schedule)
 
 
 def _longest_merge(sched) -> int:
