@@ -10,7 +10,7 @@ register count is kept. Compiles run in parallel processes (each owns a CUDA con
 
 Serving variants (issues 13, 17), at head_dim 64 and 128 (the serving models'): every page size in
 both KV dtypes, an fp8 cache, verify blocks q_len {2, 4, 8, 16} at groups 4 and 8 (query rows
-8..128), and verify on 16-token pages with and without fp8; keys carry the variant
+8..128) with and without fp8, contiguous and on 16-token pages; keys carry the variant
 (attnsim.plans.resources.Variant), others fall back to their closest compiled siblings.
 """
 
@@ -28,10 +28,11 @@ GROUPS = (8, 32, 64)  # query-tile rows 16, 32, 64
 PAGE_SIZES = (16, 32, 64, 128, 256)
 SERVING_HEAD_DIMS = (64, 128)  # the serving models' (Llama, Qwen, Mistral: 128; GPT-OSS, Falcon-7B: 64)
 # (group, q_len, page_size, kv_dtype) at SERVING_HEAD_DIMS: paged decode in both KV dtypes at 16 and 64
-# query-tile rows, fp8 contiguous at 16/32/64 rows, verify blocks (contiguous and 16-token pages)
+# query-tile rows, fp8 contiguous at 16/32/64 rows, verify blocks in both KV dtypes (contiguous and
+# 16-token pages)
 SERVING_VARIANTS = ([(group, 1, page, kv) for group in (8, 64) for page in PAGE_SIZES for kv in ("", "fp8")]
                     + [(group, 1, 0, "fp8") for group in (8, 32, 64)]
-                    + [(group, q, 0, "") for group in (4, 8) for q in (2, 4, 8, 16)]
+                    + [(group, q, 0, kv) for group in (4, 8) for q in (2, 4, 8, 16) for kv in ("", "fp8")]
                     + [(8, q, 16, kv) for kv in ("", "fp8") for q in (2, 4, 8, 16)])
 
 

@@ -115,6 +115,7 @@ def test_every_plan_over_the_serving_space_launches_as_planned():
             plan = make_plan(name, w, gpu)
             compiled = compiled_stand_in(plan)
             check_compiled(plan, compiled)  # what prepare() asserts on the device
+            # sm_90 profiles: every variant compiled, or a compiled sibling of it (never the estimate)
             estimated += plan.resources_source == "estimate" and gpu_name != "l40s"
             if plan.strategy.in_kernel_reduction:
                 assert plan.schedule.grid <= resident_capacity(gpu, compiled), (gpu_name, w, plan.spec)
@@ -125,7 +126,7 @@ def test_every_plan_over_the_serving_space_launches_as_planned():
             assert again.spec == plan.spec and again.resources == plan.resources
             _same_schedule(again.schedule, plan.schedule)
             checked += 1
-    assert checked >= 500 * 6
+    assert checked >= 500 * 6 and estimated == 0
 
 
 @pytest.mark.parametrize("name", ["auto", "streamk", "hybrid", "balanced", "flashdecoding", "fa2"])
