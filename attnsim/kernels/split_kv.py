@@ -1,0 +1,132 @@
+"""Split-KV decode in one launch: each output's KV is cut into S splits, and the split that finishes
+last merges them (`attnsim.simulator.partition.splitkv` plans it).
+
+Grid (outputs, S): program (o, s) runs split s of output o, where outputs are (sequence, kv_head,
+q_block), seq-major. Its work comes from the program id, not from a plan row it must read first:
+row o of the segment table is split 0 of output o (the plan numbers CTAs split-major, o + s·outputs,
+and split 0 is never empty), so one round of independent loads brings the output's sequence, kv-head,
+q-block and the sequence's length L. Split s covers KV tiles [s·per, min((s + 1)·per, n)) with
+n = ceil(L / BLOCK_N) and per = ceil(n / S) (DOMAIN.md §2's ranges); in a ragged batch a short
+sequence's trailing splits are empty: they read nothing and only arrive at the counter.
+
+- S = 1: the program writes o directly (no partials, no atomics).
+- S > 1: a non-empty split stores its normalised fp32 partial (o, lse) in slot o + s·outputs, passes a
+  CTA barrier, and adds 1 to the output's arrival counter (acq_rel, gpu scope: its partial is
+  published, and the last arriver sees every other one). The program that reads S - 1 resets the
+  counter to 0 and merges the output's partials in split order — the global max of their LSEs first,
+  then one weighted sum, re-reading its own partial too — so the result is the same bits whichever
+  split arrives last. No program waits on another: no co-residency is needed, and Triton's CPU
+  interpreter (programs one after another) runs it unchanged.
+Counters: int32 [>= outputs] (the launcher's `flags`), zeroed once when the launcher is built and
+left at 0 by every launch, so CUDA-graph replays need no memset.
+
+Cost accounting (d = head_dim, b = q/o dtype bytes, b_kv = KV element bytes, G = packed query rows of
+a q-block, S splits, n tiles of an output, R = BLOCK_M rows stored per partial (only the G valid ones)):
+- split CTA: reads 24 bytes of plan row + G·d·b (q) + 2·min(per, n - s·per)·BLOCK_N·d·b_kv (K, V);
+  S > 1: writes G·(d + 1)·4 (fp32 partial o + lse) and one 4-byte atomic; S = 1: writes G·d·b (o).
+- last arriver of an output: reads S·G·(d + 1)·4 of partials (L2 hits: written moments before) in
+  ceil(S / BLOCK_P) dependent steps after one LSE step, writes G·d·b (o) and resets its counter.
+- total: the KV cache once + q + o + 2·S·G·(d + 1)·4 per output of partials (< 1% of the KV bytes
+  when a split holds >= 16 tokens), and no second launch.
+"""
+
+import triton
+import triton.language as tl
+
+from attnsim.kernels.tiles import (
+    SEG_COLS, SEG_CONTEXT, attend_range, load_partial_o, load_query, pick, query_rows, store_output, store_partial,
+)
+
+LSE_CHUNK = tl.constexpr(64)  # splits whose LSEs one merge step loads at once ([LSE_CHUNK, BLOCK_M] fp32)
+
+
+@triton.jit
+def split_range(context, split, n_splits, BLOCK_N: tl.constexpr):
+    """(first tile, tiles, non-empty splits) of split `split` of a sequence of `context` tokens."""
+    n_tiles = tl.cdiv(context, BLOCK_N)
+    per = tl.cdiv(n_tiles, n_splits)
+    first = split * per
+    return first, tl.minimum(tl.maximum(n_tiles - first, 0), per), tl.cdiv(n_tiles, per)
+
+
+@triton.jit
+def merge_splits(o_part_ptr, lse_part_ptr, output, n_outputs, used, row_ok, BLOCK_P: tl.constexpr,
+                 BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """o [BLOCK_M, HEAD_DIM] fp32 of the partials of splits [0, used) of `output` (slots output + s·n_outputs).
+
+    Global max first: m = max_s lse_s over every split (LSE_CHUNK at a time), then, BLOCK_P splits
+    per step in split order, acc += 2^(lse_s - m)·o_s and den += 2^(lse_s - m); o = acc / den. The
+    order of operations is fixed by the plan, never by arrival. Every row has a finite lse in each
+    non-empty split (q_len 1), or -inf where a verify row saw no token; a row with no token at all
+    is a padded row and is not stored."""
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_c = tl.arange(0, LSE_CHUNK)
+    m = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    for s0 in range(0, used, LSE_CHUNK):
+        slots = output + (s0 + offs_c) * n_outputs  # [LSE_CHUNK]
+        lse_c = tl.load(lse_part_ptr + slots.to(tl.int64)[:, None] * BLOCK_M + offs_m[None, :],
+                        mask=((s0 + offs_c) < used)[:, None] & row_ok[None, :], other=float("-inf"),
+                        cache_modifier=".cg")
+        m = tl.maximum(m, tl.max(lse_c, 0))
+    m = tl.where(m == float("-inf"), 0.0, m)  # padded rows: weights 0, never stored
+    offs_p = tl.arange(0, BLOCK_P)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+    den = tl.zeros([BLOCK_M], tl.float32)
+    hi = output + used * n_outputs  # slot < hi <=> split < used
+    for s0 in range(0, used, BLOCK_P):
+        slots = output + (s0 + offs_p) * n_outputs  # [BLOCK_P]
+        lse_p = tl.load(lse_part_ptr + slots.to(tl.int64)[:, None] * BLOCK_M + offs_m[None, :],
+                        mask=(slots < hi)[:, None] & row_ok[None, :], other=float("-inf"), cache_modifier=".cg")
+        o0 = load_partial_o(o_part_ptr, output + s0 * n_outputs, hi, row_ok, BLOCK_M, HEAD_DIM)
+        if BLOCK_P >= 2:
+            o1 = load_partial_o(o_part_ptr, output + (s0 + 1) * n_outputs, hi, row_ok, BLOCK_M, HEAD_DIM)
+        if BLOCK_P >= 4:
+            o2 = load_partial_o(o_part_ptr, output + (s0 + 2) * n_outputs, hi, row_ok, BLOCK_M, HEAD_DIM)
+            o3 = load_partial_o(o_part_ptr, output + (s0 + 3) * n_outputs, hi, row_ok, BLOCK_M, HEAD_DIM)
+        w_p = tl.exp2(lse_p - m[None, :])  # [BLOCK_P, BLOCK_M]; 0 for masked splits
+        den += tl.sum(w_p, 0)
+        acc += o0 * pick(w_p, 0, BLOCK_P)[:, None]
+        if BLOCK_P >= 2:
+            acc += o1 * pick(w_p, 1, BLOCK_P)[:, None]
+        if BLOCK_P >= 4:
+            acc += o2 * pick(w_p, 2, BLOCK_P)[:, None]
+            acc += o3 * pick(w_p, 3, BLOCK_P)[:, None]
+    return acc / tl.where(den == 0.0, 1.0, den)[:, None]
+
+
+@triton.jit
+def split_kv_kernel(
+    q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
+    bt_ptr, k_scale_ptr, v_scale_ptr,
+    stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
+    stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
+    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
+):
+    # The launcher's one signature; read here: seg_ptr int32 [>= outputs, SEG_COLS] (row o: split 0 of
+    # output o), flags_ptr int32 [>= outputs] (arrival counters), o_part_ptr fp32 [outputs·S, BLOCK_M,
+    # HEAD_DIM], lse_part_ptr fp32 [outputs·S, BLOCK_M]; seg_offsets_ptr is not read.
+    output = tl.program_id(0)
+    split = tl.program_id(1)
+    n_outputs = tl.num_programs(0)
+    n_splits = tl.num_programs(1)
+    row = seg_ptr + output * SEG_COLS
+    seq, kv_head, q_head, q_pos, row_ok = query_rows(row, group, BLOCK_M, Q_LEN)
+    context = tl.load(row + SEG_CONTEXT)
+    first, count, used = split_range(context, split, n_splits, BLOCK_N)
+    if count > 0:
+        q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN)
+        o, lse = attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head, q_pos, first, count,
+                              context, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt,
+                              qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+        if n_splits == 1:
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+        else:
+            store_partial(o_part_ptr, lse_part_ptr, output + split * n_outputs, o, lse, row_ok, BLOCK_M, HEAD_DIM)
+    if n_splits > 1:
+        tl.debug_barrier()  # every thread's partial stores precede the arrival
+        arrived = tl.atomic_add(flags_ptr + output, 1, sem="acq_rel", scope="gpu")
+        if arrived == n_splits - 1:  # the last split of this output: every partial is published
+            tl.atomic_xchg(flags_ptr + output, 0, sem="relaxed", scope="gpu")  # re-armed for the next launch
+            o = merge_splits(o_part_ptr, lse_part_ptr, output, n_outputs, used, row_ok, BLOCK_P, BLOCK_M, HEAD_DIM)
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)

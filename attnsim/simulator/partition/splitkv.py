@@ -1,0 +1,87 @@
+"""Split-KV in one launch, merged by the last-arriving split (`attnsim/kernels/split_kv.py` runs it).
+
+Each output's KV tiles are cut into S contiguous splits with FA2's ranges (split s of n tiles covers
+[s·per, min((s + 1)·per, n)), per = ceil(n / S)), one CTA each, all in one launch of outputs × S
+CTAs. CTAs are numbered split-major, cta = output + split·outputs, which is how the kernel's 2-D grid
+(outputs, S) is linearised and dispatched; so CTAs 0 .. outputs - 1 are every output's split 0,
+never empty, whose plan rows the kernel reads by program id.
+
+- S = 1: one ROLE_COMPLETE CTA per output, no reductions.
+- S > 1: every non-empty split is a ROLE_PEER segment writing an fp32 partial. One Reductions row
+  per output with host_cta = LAST_ARRIVAL and all S CTAs as peers (an empty split of a short
+  sequence reads nothing but still arrives at the output's counter). The engine puts the merge —
+  reading the S partials, L2-resident, and writing o — on whichever peer finishes last, as time
+  (fixup_fixed_us + fixup_per_peer_us per partial), not as streamed bytes.
+
+Default split count (`splits` overrides): the smallest power of two S <= 64 whose outputs·S CTAs fill
+one wave of the resident capacity (so 1-2 waves), no larger than the tiles of the longest sequence
+(every split of it holds >= 1 tile); 1 when the outputs alone fill a wave.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import resident_capacity
+from attnsim.simulator.partition import common
+from attnsim.simulator.partition.flashdecoding import split_ranges
+from attnsim.simulator.schedule import (
+    LAST_ARRIVAL, ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, frozen_array, offsets_from_counts,
+)
+from attnsim.simulator.workload import DecodeWorkload
+
+MAX_DEFAULT_SPLITS = 64
+
+
+def default_splits(n_outputs: int, max_tiles: int, capacity: int) -> int:
+    """Smallest power of two S <= 64 with n_outputs·S >= capacity, capped at max_tiles (>= 1 tile per split)."""
+    splits = 1
+    while n_outputs * splits < capacity and 2 * splits <= min(MAX_DEFAULT_SPLITS, max_tiles):
+        splits *= 2
+    return splits
+
+
+def split_major(tiles: np.ndarray, splits: int):
+    """Non-empty splits in CTA order (cta = output + split·outputs): (cta, output, first, count) arrays
+    [n_segments], plus the K+V-tile counts of every (output, split), int64 [n_outputs, splits]."""
+    first, count = split_ranges(tiles, splits)  # [n_outputs, splits]
+    n_out = len(tiles)
+    cta = np.arange(splits)[:, None] * n_out + np.arange(n_out)[None, :]  # [splits, n_outputs]
+    out_idx = np.broadcast_to(np.arange(n_out)[None, :], cta.shape)
+    keep = count.T > 0
+    return cta[keep], out_idx[keep], first.T[keep], count.T[keep], count
+
+
+def last_arrival_reductions(outs: common.Outputs, splits: int, done_bytes: np.ndarray) -> Reductions:
+    """One row per output, merged by whichever of its `splits` CTAs arrives last. done_bytes: float64
+    [n_outputs, splits], K+V bytes each split streams before it publishes (0 for an empty split)."""
+    n_out = outs.count
+    peers = np.arange(n_out)[:, None] + np.arange(splits)[None, :] * n_out  # [n_outputs, splits], split order
+    return Reductions(
+        seq=frozen_array(outs.seq), kv_head=frozen_array(outs.kv_head), q_block=frozen_array(outs.q_block),
+        host_cta=frozen_array(np.full(n_out, LAST_ARRIVAL)),
+        peer_offsets=frozen_array(offsets_from_counts(np.full(n_out, splits))),
+        peer_cta=frozen_array(peers.reshape(-1)), peer_done_bytes=frozen_array(done_bytes.reshape(-1), np.float64),
+    )
+
+
+def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
+    tile = common.kv_tile_tokens(workload, config)
+    outs = common.outputs(workload, tile)
+    res = common.resources(workload, config)
+    capacity = resident_capacity(gpu, res)
+    default = default_splits(outs.count, int(outs.tiles.max()), capacity)
+    splits = config.splits or default
+    cta, out_idx, first, count, counts = split_major(outs.tiles, splits)
+    role = np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE)
+    segs = common.segment_table(workload, tile, outs, cta, out_idx, first, count, role)
+    reductions = Reductions.empty()
+    if splits > 1:
+        done = np.zeros(counts.shape)
+        done[out_idx, cta // outs.count] = segs.kv_bytes
+        reductions = last_arrival_reductions(outs, splits, done)
+    attention = common.attention_launch(workload, outs.count * splits, res, config.family or "splitkv", segs,
+                                        outs.rows, reductions, tile)
+    notes = {"default_splits": default, "splits_override": config.splits, "capacity": capacity}
+    return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, splits, notes)
