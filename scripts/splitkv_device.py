@@ -9,9 +9,10 @@ replay). Beside the specs:
 - floor: a pure streaming read of the point's K+V bytes (membw's kernel, 512 CTAs x 4 warps) under
   the same timer;
 - variants of the split-KV kernel, built from its source with one block changed (not checked: they
-  compute something else): `bp4` (4 partials per merge step), `nomerge` (the last
-  arrival stores its own partial as o: the merge's cost), `noepilogue` (partials stored, no counter,
-  no merge: the epilogue's cost, and whether its code slows the main loop);
+  compute something else): `bp4` (4 partials per merge step, stage 1's kernel), `nomerge` (the
+  last arrival does not merge: the merge's cost), `noepilogue` (partials stored, no counter, no
+  merge, the code still there: the epilogue's cost), `nocode` (the epilogue's code deleted: whether
+  its presence slows the main loop);
 - determinism: 100 CUDA-graph replays of a split plan (and a ragged one) bitwise identical to the
   first and to an eager run, counters 0 after each.
 Writes OUT/splitkv_stage<N>.csv (rows in bench columns + `variant`, `floor_us`) and
@@ -51,10 +52,15 @@ CONFIGS = ["kv_tile_tokens=32,num_stages=4", "kv_tile_tokens=128,num_stages=2"]
 BASELINES = ["torch-cudnn", "flashdecoding", "streamk"]
 # variant name -> (text in kernels/split_kv.py, its replacement)
 VARIANTS = {
-    "nomerge": ("            o = merge_splits(o_part_ptr, lse_part_ptr, output, n_outputs, used, row_ok, BLOCK_P, "
-                "BLOCK_M, HEAD_DIM)\n", ""),
+    "nomerge": ("            merge_output(o_ptr, o_part_ptr, lse_part_ptr, row, output, n_outputs, n_splits, group,\n"
+                "                         stride_ob, stride_oh, stride_oi, BLOCK_M, BLOCK_N, HEAD_DIM, Q_LEN)\n",
+                "            tl.debug_barrier()\n"),
     "noepilogue": ("    if n_splits > 1:\n        tl.debug_barrier()", "    if n_splits < 0:\n        tl.debug_barrier()"),
+    "nocode": ("    if n_splits > 1:\n        tl.debug_barrier()", None),  # None: the kernel ends before this text
 }
+STAGE_CONFIGS = {1: CONFIGS, 2: ["kv_tile_tokens=128,num_stages=2"]}
+STAGE_VARIANTS = {1: (("bp4", 4), ("nomerge", None), ("noepilogue", None)),
+                  2: (("nomerge", None), ("noepilogue", None), ("nocode", None))}
 
 
 def points() -> list[DecodeWorkload]:
@@ -64,11 +70,9 @@ def points() -> list[DecodeWorkload]:
 def stage_specs(stage: int, w: DecodeWorkload, default_splits: int, tiles: int) -> list[str]:
     """Plan specs timed at this point: baselines, our default, split counts around it, kernel configs."""
     specs = BASELINES + [NAME]
-    if stage == 1:
-        specs += [f"{NAME}:splits={s}" for s in sorted({default_splits // 2, default_splits * 2})
-                  if 1 <= s <= tiles and s != default_splits]
-        specs += [f"{NAME}:{c}" for c in CONFIGS]
-    return specs
+    specs += [f"{NAME}:splits={s}" for s in sorted({default_splits // 2, default_splits * 2})
+              if 1 <= s <= tiles and s != default_splits]
+    return specs + [f"{NAME}:{c}" for c in STAGE_CONFIGS[stage]]
 
 
 def variant_module(name: str):
@@ -78,7 +82,7 @@ def variant_module(name: str):
     if old not in source:
         raise RuntimeError(f"variant {name}: its block is not in split_kv.py")
     path = Path(tempfile.mkdtemp()) / f"split_kv_{name}.py"
-    path.write_text(source.replace(old, new))
+    path.write_text(source.replace(old, new) if new is not None else source[:source.index(old)])
     spec = importlib.util.spec_from_file_location(f"split_kv_{name}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -145,11 +149,14 @@ def run_point(index: int, w: DecodeWorkload, stage: int, config: BenchConfig, po
             row = bench_one(spec, w, q, k, v, ref, config, default_prepare)
             rows.append({**row, "variant": "", "floor_us": floor})
         if default.splits > 1:
-            for variant, block_p in (("bp4", 4), ("nomerge", None), ("noepilogue", None)):
+            for variant, block_p in STAGE_VARIANTS[stage]:
                 launcher = default_prepare(NAME, w, config)
                 row = base_row(NAME, w, config)
-                row.update(variant=variant, floor_us=floor, splits=launcher.schedule.splits, grid=launcher.schedule.grid,
-                           time_us=round(time_variant(launcher, variant, q, k, v, block_p), 3), status="ok (unchecked)")
+                row.update(variant=variant, floor_us=floor, splits=launcher.schedule.splits, grid=launcher.schedule.grid)
+                try:
+                    row.update(time_us=round(time_variant(launcher, variant, q, k, v, block_p), 3), status="ok (unchecked)")
+                except Exception as exc:  # a variant that does not build is a row, not the end of the run
+                    row.update(status=f"error: {type(exc).__name__}: {str(exc).splitlines()[-1][:200]}")
                 rows.append(row)
     return rows
 

@@ -45,13 +45,20 @@ def query_rows(seg_ptr, group, BLOCK_M: tl.constexpr, Q_LEN: tl.constexpr):
     seq = tl.load(seg_ptr + SEG_SEQ).to(tl.int64)
     kv_head = tl.load(seg_ptr + SEG_KV_HEAD).to(tl.int64)
     row = tl.load(seg_ptr + SEG_Q_BLOCK) * Q_BLOCK_ROWS + tl.arange(0, BLOCK_M)
+    q_head, q_pos, row_ok = packed_rows(kv_head, row, group, Q_LEN)
+    return seq, kv_head, q_head, q_pos, row_ok
+
+
+@triton.jit
+def packed_rows(kv_head, row, group, Q_LEN: tl.constexpr):
+    """(q_head, q_pos, row_ok) of packed rows `row` (any shape) of kv_head's query tile."""
     if Q_LEN == 1:
         head_in_group = row
         q_pos = row * 0
     else:
         head_in_group = row % group
         q_pos = row // group
-    return seq, kv_head, kv_head * group + head_in_group, q_pos, row < group * Q_LEN
+    return kv_head * group + head_in_group, q_pos, row < group * Q_LEN
 
 
 @triton.jit
