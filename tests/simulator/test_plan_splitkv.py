@@ -5,8 +5,8 @@ Plan, on random workloads (uniform and ragged, MHA/GQA/MQA, odd contexts) and sp
   (output + split x outputs), so rows 0 .. outputs - 1 are every output's split 0;
 - one LAST_ARRIVAL reduction per output when S > 1, whose peers are all S CTAs in split order
   (empty splits too: they arrive), each published after its own split's bytes;
-- the default S: the largest power of two <= 64 whose CTAs stay within 2 per SM and one resident
-  wave, at most the longest sequence's tiles.
+- the default S: the largest power of two <= 64 whose CTAs stay within CTAS_PER_SM per SM and one
+  resident wave, at most the longest sequence's tiles.
 Engine: the merge (fixup_fixed_us + fixup_per_peer_us x S) lands on the split that finishes last,
 and only there; with more CTAs than slots it holds that slot, delaying the CTA that takes it next.
 """
@@ -25,6 +25,7 @@ from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import PRESETS, CostParams
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.partition.common import PlanConfig, outputs, resources
+from attnsim.simulator.partition.splitkv import CTAS_PER_SM
 from attnsim.simulator.schedule import LAST_ARRIVAL, ROLE_COMPLETE, ROLE_PEER
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -86,10 +87,10 @@ def test_each_split_output_is_merged_by_its_last_arrival_among_all_its_splits(ca
 
 @PROPERTY
 @given(workload=workloads(max_batch=64, max_context=40000), gpu=gpu_specs())
-def test_default_splits_are_the_largest_power_of_two_within_two_ctas_per_sm(workload, gpu):
+def test_default_splits_are_the_largest_power_of_two_within_the_target_ctas(workload, gpu):
     sched = plan(NAME, workload, gpu, PlanConfig())
     s, n_out = sched.splits, sched.grid // sched.splits
-    target = min(resident_capacity(gpu, resources(workload, PlanConfig())), 2 * gpu.sm_count)
+    target = min(resident_capacity(gpu, resources(workload, PlanConfig())), CTAS_PER_SM * gpu.sm_count)
     cap = min(64, -(-workload.max_context // sched.kv_tile_tokens))
     assert s & (s - 1) == 0 and 1 <= s <= max(1, cap)
     assert s == 1 or n_out * s <= target

@@ -14,9 +14,10 @@ never empty, whose plan rows the kernel reads by program id.
   (fixup_fixed_us + fixup_per_peer_us per partial), not as streamed bytes.
 
 Default split count (`splits` overrides): the largest power of two S <= 64 whose outputs·S CTAs stay
-within 2 per SM and within one resident wave, no larger than the tiles of the longest sequence
-(every split of it holds >= 1 tile); 1 when the outputs alone reach that. (The issue's design said
-1-2 waves of the resident capacity; on the H200 the second wave cost 11-20%: CTAS_PER_SM.)
+within CTAS_PER_SM per SM and within one resident wave, no larger than the tiles of the longest
+sequence (every split of it holds >= 1 tile); 1 when the outputs alone reach that. (The issue's
+design said 1-2 waves of the resident capacity; measured on the H200, fewer CTAs won: CTAS_PER_SM.)
+The planner (`auto`) searches other split counts with the calibrated model.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from attnsim.simulator.schedule import (
 from attnsim.simulator.workload import DecodeWorkload
 
 MAX_DEFAULT_SPLITS = 64
-# Measured on the H200 (results/h200/splitkv_device.csv, d 128 fp16, 4 MB - 1 GB): with S a power of
-# two, ~2 CTAs per SM (256 of 264) was the fastest split count at every point; twice that (512
-# CTAs, past the 396 resident) was 11-20% slower: a second wave plus merges under full HBM load.
-CTAS_PER_SM = 2
+# Measured on the H200 (results/h200/splitkv_v1.csv, splitkv_v2.csv: d 128 fp16, 4 MB - 1 GB, S a
+# power of two): 512 CTAs (past the 396 resident: a second wave) were 11-35% slower than 256; with
+# the merge costing ~0.2 µs per split partial (v2), 1 CTA per SM was fastest or within 1.6% of the
+# fastest at every point, 2 per SM up to 18% slower (b1 32/8 at 16 MB: 18.2 vs 21.5 µs).
+CTAS_PER_SM = 1
 
 
 def default_splits(n_outputs: int, max_tiles: int, target_ctas: int) -> int:
