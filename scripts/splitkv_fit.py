@@ -7,7 +7,8 @@ its compiled resources, split count and tile (validation.measurements.measured_p
 measured). Every fourth row (in file order) is held out; the family's parameters (registry:
 streaming + last-arrival merge) start from the calibrated FlashDecoding family, whose tile loop the
 kernel shares, and are fitted on the rest. Prints MAPE on both parts and per point; --write stores the
-family, its fit record and the rows in the profile (gpu.cost, fit, calibration_data.points).
+family, its fit record, its error bands (in-sample residuals per KV bin, widened as `calibrate`
+widens them) and the rows in the profile (gpu.cost, fit, gpu.error_bands, calibration_data.points).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from attnsim.simulator.calibration import fit_cost_params
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.profiles import resolve_gpu
 from attnsim.resolve import plan
+from attnsim.validation.bands import IN_SAMPLE_WIDENING, error_bands
+from attnsim.validation.compare import predict_measurements
 from attnsim.validation.measurements import measured_points
 
 NAME = "splitkv"
@@ -67,6 +70,10 @@ def main() -> None:
                             "mape_pct": float(np.abs(fitted).mean()), "max_abs_pct": float(np.abs(fitted).max()),
                             "held_out_points": len(test), "held_out_mape_pct": float(np.abs(test).mean()),
                             "residuals_log": [round(float(r), 5) for r in result.residuals]}
+        banded = predict_measurements(rows, result.spec)  # in-sample, widened as `calibrate` widens its bands
+        family_bands = error_bands(banded, "", IN_SAMPLE_WIDENING)["families"][NAME]
+        doc["gpu"]["error_bands"]["families"][NAME] = family_bands
+        print(f"error bands (%, per KV bin): {family_bands}")
         keep = [c for c in doc["calibration_data"]["points"][0] if c in rows.columns]
         doc["calibration_data"]["points"] += json.loads(rows[keep].to_json(orient="records"))
         write_json(args.write, doc, indent=1)
