@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from attnsim.errors import InputError
-from attnsim.simulator.partition import balanced, fa2, flashdecoding, hybrid, sdpa, streamk, torch_cudnn, torch_flash
+from attnsim.simulator.partition import (
+    balanced, fa2, flashdecoding, hybrid, sdpa, splitkv, streamk, torch_cudnn, torch_flash,
+)
 from attnsim.simulator.partition import options as opts
 
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
@@ -37,6 +39,7 @@ STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "
              "l2_dirty_fraction")
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
 COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
+LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a split output's last CTA does
 # Serving cost fields of our kernels, fitted only where calibration has points that exercise them
 # (attnsim bench --sweep cal-serving; calibration.EXERCISED_BY).
 SERVING = ("paged_tile_fixed_us", "paged_hbm_scale", "mma_flop_per_sm_clock", "dequant_elem_per_sm_clock")
@@ -52,6 +55,9 @@ class KernelSpec:
     function: str
     warps: int  # default num_warps (16 KB K tiles; H100 sweeps in scripts/kernel_check.py)
     stages: int = 3  # default num_stages: two K/V tiles in flight per CTA
+    # Launched on a 2-D grid (outputs, splits) instead of (CTAs,): the program id says which split
+    # of which output a program runs (kernels/split_kv.py); launch.launch_grid.
+    split_grid: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class Strategy:
     kernel: KernelSpec | None = None
     sdpa_backend: str | None = None  # torch.nn.attention.SDPBackend member of a PyTorch baseline
     in_kernel_reduction: bool = False
+    # Its split outputs are merged inside the attention launch by the split that finishes last
+    # (an arrival counter; no combine launch, no waiting, no co-residency): the planner's bounds.
+    last_arrival_merge: bool = False
     baseline: bool = False  # a third-party implementation we time and model, not ours
     default: bool = False  # shown by `predict` and reports unless strategies are named
     calibrate: bool = False  # timed on the calibration set by `attnsim calibrate`
@@ -217,6 +226,7 @@ SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "f
 # 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half the
 # CTAs, so fewer peers per straddling output.
 STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8)
+SPLIT_KV_KERNEL = KernelSpec("split_kv", "attnsim.kernels.split_kv", "split_kv_kernel", warps=4, split_grid=True)
 
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
@@ -233,6 +243,13 @@ register(Strategy(
     families={"streamk": STREAMING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
     options_type=opts.GridOptions, kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
     search=("grid",), calibration_options=("grid=33", "grid=66", "grid=132")))
+register(Strategy(
+    "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave), the last split "
+    "of each output to finish merges the partials (arrival counter; deterministic, no combine launch)",
+    splitkv.partition, families={"splitkv": STREAMING + LAST_ARRIVAL_MERGE + SERVING},
+    options_type=opts.SplitOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
+    color="#8C564B", aliases=("split-kv", "skv"), search=("splits",),
+    calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,

@@ -119,7 +119,10 @@ def main() -> None:
     import triton
 
     doc = json.loads(Path(args.table).read_text())
-    jobs = _missing([(s, d, t, *v) for s in ("fa2", "flashdecoding", "streamk") for d in SERVING_HEAD_DIMS
+    from attnsim import strategies
+
+    kernels = {strategies.get(n).kernel.name: n for n in strategies.ours()}  # one strategy per kernel
+    jobs = _missing([(s, d, t, *v) for s in kernels.values() for d in SERVING_HEAD_DIMS
                      for t in DTYPES for v in SERVING_VARIANTS], doc["kernels"])
     print(f"{len(jobs)} serving variants to compile", flush=True)
     with ProcessPoolExecutor(args.jobs) as pool:

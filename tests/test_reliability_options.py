@@ -80,7 +80,7 @@ BAD_OPTIONS = {
         ("bench --strategies 'streamk:grid=²' --out {out}/b.csv", "strategies"),
         ("bench --strategies 'streamk:grid=99999999' --out {out}/b.csv", "strategies: .*limit of 524,288"),
         ("bench --max-kv-gb 1e30 --out {out}/b.csv", "max-kv-gb: .*limit of"),
-        ("bench --strategies auto:batch_invariant=5 --out {out}/b.csv", "strategies: 5 is above the limit of 1"),
+        ("bench --strategies auto:batch_invariant=5 --out {out}/b.csv", "strategies: 5 batch_invariant is above the limit of 1"),
         ("bench --out {out}/b.txt", "out: .*CSV files end in .csv"),
         ("bench --gpu rtx9999 --out {out}/b.csv", "gpu: unknown GPU"),
     ],

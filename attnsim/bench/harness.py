@@ -37,7 +37,7 @@ from attnsim.errors import InputError
 from attnsim.bench import inputs
 from attnsim.bench.results import COLUMNS, META_COLUMNS, base_row, point_key, ran_plan
 from attnsim.kernels.timing import TimerConfig, expected_calls, host_us, replayable, time_us
-from attnsim.plans.spec import canonical_spec, spec_strategy as spec_name
+from attnsim.plans.spec import canonical_spec, spec_strategy as spec_name, split_specs
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.workload import DecodeWorkload, query_tile_rows
 
@@ -64,16 +64,28 @@ def runnable_names() -> tuple[str, ...]:
 def parse_strategies(text: str) -> tuple[str, ...]:
     """'fa2,lean,torch-flash' -> ('fa2', 'streamk', 'torch-flash'), in registry order; a plan spec
     with options ('streamk:grid=132', attnsim.plans.spec) times that exact plan.
-    Specs are separated by ';' when any of them has options with commas."""
-    parts = [p.strip() for p in str(text).split(";" if ";" in text else ",")]
-    if not parts or any(not p for p in parts):
-        raise InputError("strategies", f"{text!r}: expected a comma-separated list, e.g. {','.join(runnable_names())}")
+    Specs are separated by ',' (or ';'), plans.spec.split_specs."""
+    parts = split_specs(text, "strategies")
     specs = [canonical_spec(p, "strategies") for p in parts]
     unrunnable = [s for s in specs if not strategies.get(spec_name(s)).runnable]
     if unrunnable:
         raise InputError("strategies", f"{unrunnable[0]} has no kernel to time; choose from {', '.join(runnable_names())}")
     order = {name: i for i, name in enumerate(runnable_names())}
     return tuple(sorted(dict.fromkeys(specs), key=lambda s: order[spec_name(s)]))
+
+
+def check_pinned_plans(specs, points: list[DecodeWorkload], gpu: GpuSpec) -> None:
+    """Every spec with pinned options plans on every point it applies to (a grid above the resident
+    capacity, a chunk that is not a multiple of the KV tile, splits beyond the tiles: one InputError
+    naming the spec and the point, before anything is timed). Plain names always plan."""
+    from attnsim.planner.choose import make_plan
+
+    for spec in (s for s in specs if ":" in s and strategies.get(spec_name(s)).predictable):
+        for w in (w for w in points if applicable([spec], w)):
+            try:
+                make_plan(spec, w, gpu)
+            except InputError as exc:
+                raise InputError("strategies", f"{spec} on {describe_point(w)}: {exc}") from None
 
 
 def default_prepare(spec: str, workload: DecodeWorkload, config: BenchConfig):

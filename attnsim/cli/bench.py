@@ -87,6 +87,8 @@ def bench_command(gpu, calibration, quick, sweep_name, strategy_text, dtype, out
     if peak_gbps is not None:
         limits.check_positive(peak_gbps, "peak-gbps", limits.MAX_GBPS)
     points = sweep(*_sweep_choice(quick, sweep_name, dtype, max_kv_gb))[:n]
+    spec = gpu_spec(gpu, calibration)
+    bench.check_pinned_plans(chosen, points, spec)  # a pinned option every point can run, before any GPU work
     if estimate:
         click.echo(_estimate_text(points, chosen, timer))
         return
@@ -94,7 +96,6 @@ def bench_command(gpu, calibration, quick, sweep_name, strategy_text, dtype, out
 
     check_output_file(out_path, "out", (".csv",), "CSV")
     check_apart(gpu_inputs(gpu, calibration), [("out", out_path)])  # --resume reads --out: that is its point
-    spec = gpu_spec(gpu, calibration)
     require_cuda()
     with click.progressbar(length=sum(len(bench.applicable(chosen, w)) for w in points), label="bench",
                            file=sys.stderr, show_pos=True, show_eta=True,

@@ -189,6 +189,14 @@ def compile_attention(kernel: strategies.KernelSpec, workload: DecodeWorkload, s
     return compiled
 
 
+def launch_grid(kernel: strategies.KernelSpec, schedule: Schedule) -> tuple[int, ...]:
+    """The attention launch's grid: (CTAs,), or (outputs, splits) for a split-grid kernel, whose CTA
+    output + split x outputs of the plan is program (output, split)."""
+    if kernel.split_grid:
+        return schedule.grid // schedule.splits, schedule.splits
+    return (schedule.grid,)
+
+
 def check_device_fits(gpu: GpuSpec, device: torch.device) -> None:
     """In-kernel reductions need the whole grid resident: a spec with more SMs than the device could deadlock."""
     sms = torch.cuda.get_device_properties(device).multi_processor_count
@@ -229,7 +237,7 @@ class Launcher:
         args = (q4, k_cache, v_cache, o4, t.seg_offsets, t.segments, t.flags, t.o_part, t.lse_part, bt, k_scale,
                 v_scale, *q4.stride()[:3], *cache_strides(k_cache, w.paged), *cache_strides(v_cache, w.paged),
                 *o4.stride()[:3], bt.stride(0), self.qk_scale, w.group)
-        self.launch_attention((self.schedule.grid,), args, self.shape.constexprs())
+        self.launch_attention(launch_grid(self.kernel, self.schedule), args, self.shape.constexprs())
         if len(self.schedule.launches) > 1:
             self.combine(o4)
         return out

@@ -52,8 +52,9 @@ def segment_rows(schedule: Schedule, branching: int) -> np.ndarray:
     rows[:, tiles.SEG_CONTEXT.value] = np.asarray(schedule.workload.contexts, np.int64)[segs.seq]
     rows[:, tiles.SEG_SLOT.value] = -1
     is_peer = segs.role == ROLE_PEER
-    if not (red.host_cta >= 0).any():  # no in-kernel reduction: combine-launch slots, if any
-        if len(red) and not np.array_equal(red.peer_cta, segs.cta[is_peer]):
+    if not (red.host_cta >= 0).any():  # no host CTAs: combine-launch slots, if any (a last-arrival
+        # kernel numbers its slots by program id and reads none of these)
+        if (red.host_cta == -1).any() and not np.array_equal(red.peer_cta, segs.cta[is_peer]):
             raise RuntimeError("FlashDecoding plan: Reductions peers are not the peer segments in order")
         rows[is_peer, tiles.SEG_SLOT.value] = np.arange(is_peer.sum())
         return rows
@@ -102,7 +103,7 @@ class DeviceTables:
     peer_offsets: torch.Tensor  # int32 [n_reductions + 1]: combine slots of row r
     o_part: torch.Tensor  # fp32 [slots, BLOCK_M, head_dim]: one normalised partial per ROLE_PEER segment
     lse_part: torch.Tensor  # fp32 [slots, BLOCK_M]
-    flags: torch.Tensor  # int32 [slots], 0 between launches (stream-K)
+    flags: torch.Tensor  # int32 [slots], 0 between launches (stream-K flags, last-arrival counters)
 
     @staticmethod
     def build(schedule: Schedule, block_m: int, branching: int, device: torch.device,
@@ -114,7 +115,7 @@ class DeviceTables:
             check_merge_order(schedule, rows)
         red_rows = np.zeros((len(red), int(tiles.SEG_COLS.value)), np.int64)
         red_rows[:, :3] = np.stack([red.seq, red.kv_head, red.q_block], 1).reshape(len(red), 3)
-        slots = max(1, int((segs.role == ROLE_PEER).sum()))
+        slots = max(1, int((segs.role == ROLE_PEER).sum()), len(red.peer_cta))  # last arrival: a slot per CTA
         d = schedule.workload.head_dim
 
         def i32(values) -> torch.Tensor:

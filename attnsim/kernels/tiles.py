@@ -45,13 +45,20 @@ def query_rows(seg_ptr, group, BLOCK_M: tl.constexpr, Q_LEN: tl.constexpr):
     seq = tl.load(seg_ptr + SEG_SEQ).to(tl.int64)
     kv_head = tl.load(seg_ptr + SEG_KV_HEAD).to(tl.int64)
     row = tl.load(seg_ptr + SEG_Q_BLOCK) * Q_BLOCK_ROWS + tl.arange(0, BLOCK_M)
+    q_head, q_pos, row_ok = packed_rows(kv_head, row, group, Q_LEN)
+    return seq, kv_head, q_head, q_pos, row_ok
+
+
+@triton.jit
+def packed_rows(kv_head, row, group, Q_LEN: tl.constexpr):
+    """(q_head, q_pos, row_ok) of packed rows `row` (any shape) of kv_head's query tile."""
     if Q_LEN == 1:
         head_in_group = row
         q_pos = row * 0
     else:
         head_in_group = row % group
         q_pos = row // group
-    return seq, kv_head, kv_head * group + head_in_group, q_pos, row < group * Q_LEN
+    return kv_head * group + head_in_group, q_pos, row < group * Q_LEN
 
 
 @triton.jit
@@ -124,18 +131,23 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
 
 
 @triton.jit
-def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr,
-                   stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
-                   stride_bt, qk_scale, group, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                   HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr):
-    """Attend one plan segment. Returns (o [BLOCK_M, HEAD_DIM] fp32 normalised, lse [BLOCK_M],
-    seq, q_head [BLOCK_M], q_pos [BLOCK_M], row_ok [BLOCK_M]); a row that saw no token (verify
-    only) has o = 0 and lse = -inf, a partial that weighs nothing in a merge."""
-    seq, kv_head, q_head, q_pos, row_ok = query_rows(seg_ptr, group, BLOCK_M, Q_LEN)
+def load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM: tl.constexpr,
+               Q_LEN: tl.constexpr):
+    """The packed query tile [BLOCK_M, HEAD_DIM] in q's dtype; padded rows are 0."""
     offs_d = tl.arange(0, HEAD_DIM)
-    q = tl.load(q_ptr + row_offsets(seq, q_head, q_pos, stride_qb, stride_qh, stride_qi, Q_LEN)[:, None]
-                + offs_d[None, :], mask=row_ok[:, None], other=0.0)  # [BLOCK_M, HEAD_DIM]; padded rows are 0
-    context = tl.load(seg_ptr + SEG_CONTEXT)
+    return tl.load(q_ptr + row_offsets(seq, q_head, q_pos, stride_qb, stride_qh, stride_qi, Q_LEN)[:, None]
+                   + offs_d[None, :], mask=row_ok[:, None], other=0.0)
+
+
+@triton.jit
+def attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head, q_pos, first_tile, n_tiles,
+                 context, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale,
+                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr,
+                 Q_LEN: tl.constexpr):
+    """Attend q [BLOCK_M, HEAD_DIM] over KV tiles [first_tile, first_tile + n_tiles) of (seq, kv_head),
+    whose sequence holds `context` tokens. Returns (o [BLOCK_M, HEAD_DIM] fp32 normalised, lse
+    [BLOCK_M]); a row that saw no token (verify only) has o = 0 and lse = -inf, a partial that
+    weighs nothing in a merge. n_tiles >= 1 for q_len 1 (an empty range would give 0 / 0)."""
     if k_ptr.dtype.element_ty == tl.float8e4nv:  # fp8 cache: scores and outputs in real units
         qk_scale = qk_scale * tl.load(k_scale_ptr + kv_head)
     if PAGE_SIZE == 0:  # the (sequence, kv_head) base of a contiguous cache
@@ -144,7 +156,7 @@ def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_pt
         k_base, v_base = k_ptr + kv_head * stride_kh, v_ptr + kv_head * stride_vh
     acc, m_i, l_i = attend_tiles(
         q, k_base, v_base, bt_ptr + seq * stride_bt, stride_kb, stride_kn, stride_vb, stride_vn,
-        tl.load(seg_ptr + SEG_FIRST_TILE), tl.load(seg_ptr + SEG_N_TILES), context, context - Q_LEN + 1 + q_pos,
+        first_tile, n_tiles, context, context - Q_LEN + 1 + q_pos,
         qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
     if Q_LEN > 1:  # rows that saw no token in this segment
         empty = l_i == 0.0
@@ -155,6 +167,23 @@ def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_pt
     o = acc / l_i[:, None]
     if v_ptr.dtype.element_ty == tl.float8e4nv:
         o = o * tl.load(v_scale_ptr + kv_head)
+    return o, lse
+
+
+@triton.jit
+def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr,
+                   stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
+                   stride_bt, qk_scale, group, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                   HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr):
+    """Attend one plan segment (attend_range over its tiles). Returns (o [BLOCK_M, HEAD_DIM] fp32
+    normalised, lse [BLOCK_M], seq, q_head [BLOCK_M], q_pos [BLOCK_M], row_ok [BLOCK_M])."""
+    seq, kv_head, q_head, q_pos, row_ok = query_rows(seg_ptr, group, BLOCK_M, Q_LEN)
+    q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN)
+    context = tl.load(seg_ptr + SEG_CONTEXT)
+    o, lse = attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head, q_pos,
+                          tl.load(seg_ptr + SEG_FIRST_TILE), tl.load(seg_ptr + SEG_N_TILES), context,
+                          stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale,
+                          BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
     return o, lse, seq, q_head, q_pos, row_ok
 
 

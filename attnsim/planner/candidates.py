@@ -4,7 +4,8 @@
 - splits (split-KV): 1..16, then 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, at most the KV
   tiles of the longest sequence and one resident wave (capacity // outputs: more splits only add a
   tail wave); a count whose ceil(tiles / s) equals that of s - 1 is skipped (FA2's eligibility rule:
-  the same split size with more, emptier CTAs).
+  the same split size with more, emptier CTAs). A plan merged by its last arrival has no combine
+  launch: its bound is the longest split's stream plus the merge of all s partials (host path).
 - grid (persistent, in-kernel reduction): multiples of SMs / 4 up to the resident capacity, the
   capacity itself, and the smallest grid of each of the three lowest per-CTA shares
   (ceil(total / share): an even cut), never above the tile count.
@@ -112,6 +113,9 @@ def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         counts = [s for s in SPLIT_COUNTS if s <= cap and (s == 1 or -(-max_tiles // s) != -(-max_tiles // (s - 1)))]
     longest = float(ctx.tiles.max() * ctx.tile)
     used = [-(-max_tiles // -(-max_tiles // s)) for s in counts]  # non-empty splits of the longest output
+    if ctx.strategy.last_arrival_merge:  # no combine launch: the split that ends last merges them all
+        return [ctx.candidate(ctx.outputs * s, longest / s, 0, s if s > 1 else 0, longest / s, splits=s)
+                for s in counts]
     return [ctx.candidate(ctx.outputs * s, longest / s, u, splits=s) for s, u in zip(counts, used)]
 
 

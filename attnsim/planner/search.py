@@ -179,6 +179,9 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     started = time.perf_counter()
     options = options or PlanConfig()
     pins, user = cand.pins_of(options), replace(cand.without_pins(options), batch_invariant=None)
+    if options.batch_invariant and pins:
+        raise InputError("batch_invariant", f"fixes every sequence's chunk itself; it cannot be combined with a "
+                                            f"pinned {', '.join(pins)}")
     entries = cand.searched_entries(check_names(names), pins)
     if not entries:
         raise InputError("strategy", f"no plan of ours takes {', '.join(pins)}; the planner searches "
@@ -188,6 +191,11 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
         cand.check_pins(ev.context(name), pins)
     named = tuple(Named(h.name, h.label, ev.heuristic(h)) for h in strategies.HEURISTICS)
     pool = [c for name in entries for c in cand.candidates_for(ev.context(name), pins)]
+    if not pool:  # e.g. a hybrid with fewer outputs than one data-parallel wave: that is stream-K's plan
+        raise InputError(next(iter(pins), "strategy"), f"{', '.join(entries)} has no plan for this workload "
+                                                       f"({workload.output_count} outputs) with "
+                                                       f"{', '.join(f'{k}={v}' for k, v in pins.items()) or 'its options'}; "
+                                                       "search more strategies or pin less")
     eligible = {c.spec for c in pool} | ({h.plan.spec for h in named if h.plan.strategy in entries} if not pins else set())
     prune_and_run(ev, pool, min([ev.results[s].time_us for s in eligible if s in ev.results] or [float("inf")]))
     ranked = distinct(e for s, e in ev.results.items() if s in eligible)

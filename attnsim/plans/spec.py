@@ -50,3 +50,21 @@ def canonical_spec(text: str, field: str = "strategy") -> str:
 def spec_strategy(text: str) -> str:
     """The registry name of a spec's strategy ('lean:grid=8' -> 'streamk'), without checking options."""
     return strategies.canonical(str(text).partition(":")[0].strip())
+
+
+def split_specs(text: str, field: str = "strategy") -> list[str]:
+    """'fa2,streamk:grid=132,kv_tile_tokens=32,auto' -> ['fa2', 'streamk:grid=132,kv_tile_tokens=32', 'auto']:
+    a list of plan specs separated by ',' (an item 'key=value' continues the spec before it: no
+    strategy name holds '=') or by ';'. An empty item is an InputError naming `field`."""
+    text = str(text)
+    separator = ";" if ";" in text else ","
+    specs: list[str] = []
+    for part in (p.strip() for p in text.split(separator)):
+        if separator == "," and specs and specs[-1] and "=" in part and ":" not in part:
+            specs[-1] += "," + part
+        else:
+            specs.append(part)
+    if not any(specs) or not all(specs):
+        raise InputError(field, f"{text!r}: expected a comma-separated list of strategies or plan specs, "
+                                "e.g. fa2,streamk:grid=132")
+    return specs

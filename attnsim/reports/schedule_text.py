@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attnsim.simulator.engine import SimResult
-from attnsim.simulator.schedule import ROLE_HOST, ROLE_PEER, Schedule
+from attnsim.simulator.schedule import LAST_ARRIVAL, ROLE_HOST, ROLE_PEER, Schedule
 
 _ROLE_NAMES = {0: "complete", ROLE_PEER: "partial", ROLE_HOST: "host"}
 
@@ -38,6 +38,7 @@ def describe_schedule(sched: Schedule, result: SimResult, max_ctas: int = 40) ->
         lines.append("")
         lines.append("fix-ups: output (seq/head) <- merged by [peers]")
         for r in range(min(len(red), max_ctas)):
-            where = f"host CTA {red.host_cta[r]}" if red.host_cta[r] >= 0 else "combine launch"
+            where = (f"host CTA {red.host_cta[r]}" if red.host_cta[r] >= 0 else
+                     "the last to arrive of" if red.host_cta[r] == LAST_ARRIVAL else "combine launch")
             lines.append(f"  {red.seq[r]}/{red.kv_head[r]}: {where} <- {list(map(int, red.peers_of(r)))}")
     return "\n".join(lines)

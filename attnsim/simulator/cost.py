@@ -33,7 +33,9 @@ each tile pays paged_tile_fixed_us (the dependent index load) and the saturated 
 by paged_hbm_scale (scattered pages); both are neutral until calibrated.
 
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
-CTA a fix-up per merged partial; per launch, the launch overhead.
+CTA a fix-up per merged partial; per launch, the launch overhead. An output merged by its last
+arrival (Reductions LAST_ARRIVAL) bills the same fix-up to whichever peer finishes last
+(last_arrival_merge_us), once the engine knows who that is.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnsim.simulator.hardware import CostParams, GpuSpec
+from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Reductions, Schedule
 from attnsim.simulator.workload import query_tile_rows
-from attnsim.simulator.schedule import Launch, Reductions, Schedule
 from attnsim.simulator.workload import DecodeWorkload
 
 GBPS_TO_BYTES_PER_US = 1e3
@@ -156,3 +158,20 @@ def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, pag
         fixup = params.fixup_fixed_us + params.fixup_per_peer_us * merge_steps(n_peers, params.merge_fanin)
         fixed = fixed + np.bincount(reductions.host_cta[hosts], weights=fixup, minlength=launch.grid)
     return fixed
+
+
+def last_arrival_merge_us(params: CostParams, reductions: Reductions, cta_end_us: np.ndarray) -> np.ndarray | None:
+    """Merge time per CTA [grid] of the outputs merged by their last arrival: each such output's fix-up
+    (fixup_fixed_us + fixup_per_peer_us per merge step over all its peers' partials) lands on the
+    peer with the latest end in `cta_end_us` (ties: the highest CTA id). None if the plan has none."""
+    rows = reductions.host_cta == LAST_ARRIVAL
+    if not rows.any():
+        return None
+    n_peers = np.diff(reductions.peer_offsets)
+    row_of_peer = np.repeat(np.arange(len(reductions)), n_peers)
+    kept = rows[row_of_peer]
+    peers, row_ids = reductions.peer_cta[kept], row_of_peer[kept]
+    order = np.lexsort((peers, cta_end_us[peers], row_ids))  # by row, then end, then CTA id
+    last = peers[order[np.cumsum(n_peers[rows]) - 1]]  # [rows]: each row's last peer
+    fixup = params.fixup_fixed_us + params.fixup_per_peer_us * merge_steps(n_peers[rows], params.merge_fanin)
+    return np.bincount(last, weights=fixup, minlength=len(cta_end_us))

@@ -3,7 +3,9 @@
 Launches run one after another, each after its launch overhead. Within a launch, CTAs are
 dispatched in launch order to free slots (slots = SMs x blocks per SM). A CTA first streams its
 bytes at the shared rate (cost.BandwidthModel), then spends its fixed time holding its slot; a host
-CTA also waits until each peer has published its partial.
+CTA also waits until each peer has published its partial. An output merged by its last arrival
+(no waiting) bills the merge to the peer that ends last: the launch is dispatched once to learn
+which one, then again with that merge time added to those CTAs (it delays their slots' next CTAs).
 
 Streaming is a fluid model: between events every streaming CTA progresses at the same rate, so we
 track one "virtual work" clock W (bytes streamed by a CTA that has streamed since t = 0) and a CTA
@@ -84,7 +86,20 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
         raise InputError("resources", f"{launch.name} CTA ({launch.resources}) cannot launch on {gpu.name}")
     bw = cost.bandwidth_model(gpu, launch, schedule)
     work = cost.cta_work_bytes(launch)
-    fixed = cost.cta_fixed_us(gpu.cost_for(launch.family), launch, schedule.reductions, schedule.workload.paged)
+    params = gpu.cost_for(launch.family)
+    fixed = cost.cta_fixed_us(params, launch, schedule.reductions, schedule.workload.paged)
+    start, stream_end, end, slot = _dispatch(schedule, launch, work, fixed, slots, bw)
+    if launch.name == "attention":
+        merge = cost.last_arrival_merge_us(params, schedule.reductions, end)
+        if merge is not None:  # now that the last arrivals are known: they hold their slots for the merge
+            start, stream_end, end, slot = _dispatch(schedule, launch, work, fixed + merge, slots, bw)
+    return LaunchTimeline(launch.name, t0, t0 + float(end.max(initial=0.0)), slots, t0 + start,
+                          t0 + stream_end, t0 + end, slot)
+
+
+def _dispatch(schedule: Schedule, launch: Launch, work: np.ndarray, fixed: np.ndarray, slots: int,
+              bw: cost.BandwidthModel):
+    """(start, stream end, end, slot) of every CTA [grid], µs from the launch's start."""
     if launch.grid <= slots:
         start, stream_end, trace_t, trace_w = _single_wave(work, bw)
         w_start = start  # all zeros: every CTA starts at t = 0, W = 0
@@ -94,9 +109,7 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
     ready = stream_end
     if launch.name == "attention" and len(schedule.reductions):
         ready = _host_ready(schedule, stream_end, w_start, trace_t, trace_w)
-    end = ready + fixed
-    return LaunchTimeline(launch.name, t0, t0 + float(end.max(initial=0.0)), slots, t0 + start,
-                          t0 + stream_end, t0 + end, slot)
+    return start, stream_end, ready + fixed, slot
 
 
 def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):

@@ -22,6 +22,9 @@ from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.workload import DecodeWorkload
 
 ROLE_COMPLETE, ROLE_PEER, ROLE_HOST = 0, 1, 2  # what a segment does with its result
+# Reductions.host_cta of an output merged in the attention launch by whichever peer finishes last
+# (an arrival counter: no CTA waits); -1 is a combine launch, >= 0 a host CTA that waits for its peers.
+LAST_ARRIVAL = -2
 
 
 def offsets_from_counts(counts) -> np.ndarray:
@@ -64,9 +67,11 @@ class SegmentTable:
 class Reductions:
     """Outputs split across CTAs. Row r merges the partials of peers[peer_offsets[r]:peer_offsets[r+1]].
 
-    host_cta[r] is the attention-launch CTA that merges in-kernel, or -1 when a combine launch
-    merges (then every contributing CTA is listed as a peer). peer_done_bytes[k] is how many bytes
-    peer k has streamed when its partial for row r is written (the engine's dependency point).
+    host_cta[r] is the attention-launch CTA that merges in-kernel, -1 when a combine launch
+    merges (then every contributing CTA is listed as a peer), or LAST_ARRIVAL when the peer that
+    finishes last merges (every CTA that arrives at the output's counter is a peer).
+    peer_done_bytes[k] is how many bytes peer k has streamed when its partial for row r is written
+    (the engine's dependency point).
     """
 
     seq: np.ndarray  # int64 [n_reductions]

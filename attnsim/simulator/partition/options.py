@@ -112,7 +112,7 @@ def check_value(name: str, value, field: str | None = None) -> None:
     field = field or name
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise InputError(field, f"{name} must be an integer >= {low}, got {value!r}")
-    limits.check_max(value, high, field)
+    limits.check_max(value, high, field, name)
     if name in POWER_OF_TWO and value & (value - 1):
         raise InputError(field, f"{name} must be a power of two, got {value}")
 

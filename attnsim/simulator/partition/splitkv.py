@@ -1,0 +1,100 @@
+"""Split-KV in one launch, merged by the last-arriving split (`attnsim/kernels/split_kv.py` runs it).
+
+Each output's KV tiles are cut into S contiguous splits with FA2's ranges (split s of n tiles covers
+[s·per, min((s + 1)·per, n)), per = ceil(n / S)), one CTA each, all in one launch of outputs × S
+CTAs. CTAs are numbered split-major, cta = output + split·outputs, which is how the kernel's 2-D grid
+(outputs, S) is linearised and dispatched; so CTAs 0 .. outputs - 1 are every output's split 0,
+never empty, whose plan rows the kernel reads by program id.
+
+- S = 1: one ROLE_COMPLETE CTA per output, no reductions.
+- S > 1: every non-empty split is a ROLE_PEER segment writing an fp32 partial. One Reductions row
+  per output with host_cta = LAST_ARRIVAL and all S CTAs as peers (an empty split of a short
+  sequence reads nothing but still arrives at the output's counter). The engine puts the merge —
+  reading the S partials, L2-resident, and writing o — on whichever peer finishes last, as time
+  (fixup_fixed_us + fixup_per_peer_us per partial), not as streamed bytes.
+
+Default split count (`splits` overrides): the largest power of two S <= 64 whose outputs·S CTAs stay
+within CTAS_PER_SM per SM and within one resident wave, no larger than the tiles of the longest
+sequence (every split of it holds >= 1 tile); 1 when the outputs alone reach that. (The issue's
+design said 1-2 waves of the resident capacity; measured on the H200, fewer CTAs won: CTAS_PER_SM.)
+The planner (`auto`) searches other split counts with the calibrated model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.occupancy import resident_capacity
+from attnsim.simulator.partition import common
+from attnsim.simulator.partition.flashdecoding import split_ranges
+from attnsim.simulator.schedule import (
+    LAST_ARRIVAL, ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, frozen_array, offsets_from_counts,
+)
+from attnsim.simulator.workload import DecodeWorkload
+
+MAX_DEFAULT_SPLITS = 64
+# Measured on the H200 (results/h200/splitkv_v1.csv, splitkv_v2.csv: d 128 fp16, 4 MB - 1 GB, S a
+# power of two): 512 CTAs (past the 396 resident: a second wave) were 11-35% slower than 256; with
+# the merge costing ~0.2 µs per split partial (v2), 1 CTA per SM was fastest or within 1.6% of the
+# fastest at every point, 2 per SM up to 18% slower (b1 32/8 at 16 MB: 18.2 vs 21.5 µs).
+CTAS_PER_SM = 1
+
+
+def default_splits(n_outputs: int, max_tiles: int, target_ctas: int) -> int:
+    """Largest power of two S <= 64 with n_outputs·S <= target_ctas, capped at max_tiles (>= 1 tile
+    per split); 1 when the outputs alone reach the target."""
+    splits = 1
+    while n_outputs * 2 * splits <= target_ctas and 2 * splits <= min(MAX_DEFAULT_SPLITS, max_tiles):
+        splits *= 2
+    return splits
+
+
+def target_ctas(gpu: GpuSpec, capacity: int) -> int:
+    """CTAS_PER_SM per SM, never more than one resident wave."""
+    return min(capacity, CTAS_PER_SM * gpu.sm_count)
+
+
+def split_major(tiles: np.ndarray, splits: int):
+    """Non-empty splits in CTA order (cta = output + split·outputs): (cta, output, first, count) arrays
+    [n_segments], plus the K+V-tile counts of every (output, split), int64 [n_outputs, splits]."""
+    first, count = split_ranges(tiles, splits)  # [n_outputs, splits]
+    n_out = len(tiles)
+    cta = np.arange(splits)[:, None] * n_out + np.arange(n_out)[None, :]  # [splits, n_outputs]
+    out_idx = np.broadcast_to(np.arange(n_out)[None, :], cta.shape)
+    keep = count.T > 0
+    return cta[keep], out_idx[keep], first.T[keep], count.T[keep], count
+
+
+def last_arrival_reductions(outs: common.Outputs, splits: int, done_bytes: np.ndarray) -> Reductions:
+    """One row per output, merged by whichever of its `splits` CTAs arrives last. done_bytes: float64
+    [n_outputs, splits], K+V bytes each split streams before it publishes (0 for an empty split)."""
+    n_out = outs.count
+    peers = np.arange(n_out)[:, None] + np.arange(splits)[None, :] * n_out  # [n_outputs, splits], split order
+    return Reductions(
+        seq=frozen_array(outs.seq), kv_head=frozen_array(outs.kv_head), q_block=frozen_array(outs.q_block),
+        host_cta=frozen_array(np.full(n_out, LAST_ARRIVAL)),
+        peer_offsets=frozen_array(offsets_from_counts(np.full(n_out, splits))),
+        peer_cta=frozen_array(peers.reshape(-1)), peer_done_bytes=frozen_array(done_bytes.reshape(-1), np.float64),
+    )
+
+
+def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
+    tile = common.kv_tile_tokens(config)
+    outs = common.outputs(workload, tile)
+    res = common.resources(config)
+    capacity = resident_capacity(gpu, res)
+    default = default_splits(outs.count, int(outs.tiles.max()), target_ctas(gpu, capacity))
+    splits = config.splits or default
+    cta, out_idx, first, count, counts = split_major(outs.tiles, splits)
+    role = np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE)
+    segs = common.segment_table(workload, tile, outs, cta, out_idx, first, count, role)
+    reductions = Reductions.empty()
+    if splits > 1:
+        done = np.zeros(counts.shape)
+        done[out_idx, cta // outs.count] = segs.kv_bytes
+        reductions = last_arrival_reductions(outs, splits, done)
+    attention = common.attention_launch(workload, outs.count * splits, res, config.family or "splitkv", segs,
+                                        outs.rows, reductions, tile)
+    notes = {"default_splits": default, "splits_override": config.splits, "capacity": capacity}
+    return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, splits, notes, {"splits": splits})

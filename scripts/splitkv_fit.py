@@ -1,0 +1,83 @@
+"""Fit the split-KV kernel's cost family on its measured rows and check it on rows held out of the fit.
+
+    PYTHONPATH=. python3 scripts/splitkv_fit.py results/h200/splitkv_device.csv [--write attnsim/profiles/h200.json]
+
+Rows: the `splitkv` plan specs of scripts/splitkv_device.py (status ok, no kernel variant), each with
+its compiled resources, split count and tile (validation.measurements.measured_points plans them as
+measured). Every fourth row (in file order) is held out; the family's parameters (registry:
+streaming + last-arrival merge) start from the calibrated FlashDecoding family, whose tile loop the
+kernel shares, and are fitted on the rest. Prints MAPE on both parts and per point; --write stores the
+family, its fit record, its error bands (in-sample residuals per KV bin, widened as `calibrate`
+widens them) and the rows in the profile (gpu.cost, fit, gpu.error_bands, calibration_data.points).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attnsim import strategies
+from attnsim.fileio import write_json
+from attnsim.simulator.engine import simulate
+from attnsim.profiles import resolve_gpu
+from attnsim.validation.fit import fit_points as fit_measured
+from attnsim.validation.bands import IN_SAMPLE_WIDENING, error_bands
+from attnsim.validation.compare import predict_measurements
+from attnsim.validation.measurements import measured_points
+
+NAME = "splitkv"
+START_FAMILY = "flashdecoding"
+HOLD_OUT_EVERY = 4
+
+
+def errors_pct(points, spec) -> np.ndarray:
+    predicted = np.array([simulate(p.plan.schedule, spec).total_us for p in points])
+    return (predicted / np.array([p.time_us for p in points]) - 1) * 100
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("csv", type=Path)
+    ap.add_argument("--write", type=Path, help="profile JSON to add the fitted family to")
+    args = ap.parse_args()
+    frame = pd.read_csv(args.csv, dtype={"contexts": str, "options": str, "variant": str})
+    rows = frame[(frame["strategy"] == NAME) & (frame["status"] == "ok") & frame["variant"].isna()].reset_index(drop=True)
+    base = resolve_gpu("h200")
+    spec = dataclasses.replace(base, cost={**base.cost, NAME: base.cost_for(START_FAMILY)})
+    points = measured_points(rows, spec)
+    held = [i % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1 for i in range(len(points))]
+    fit_points = [p for p, h in zip(points, held) if not h]
+    result = fit_measured(fit_points, spec, free={NAME: strategies.get(NAME).families[NAME]})
+    err = errors_pct(points, result.spec)
+    fitted, test = err[~np.array(held)], err[np.array(held)]
+    print(f"{len(fit_points)} fitted: MAPE {np.abs(fitted).mean():.2f}%   {len(test)} held out: MAPE "
+          f"{np.abs(test).mean():.2f}% (max {np.abs(test).max():.1f}%)")
+    for (_, row), e, h in zip(rows.iterrows(), err, held):
+        print(f"  {'held' if h else 'fit ':<5}b{row['batch']} {row['q_heads']}/{row['kv_heads']} {row['context']:>7} "
+              f"{str(row['options']) if isinstance(row['options'], str) else '':<34} {row['time_us']:>8.2f} us {e:+6.1f}%")
+    params = dataclasses.asdict(result.spec.cost_for(NAME))
+    print(json.dumps({k: round(v, 5) for k, v in params.items()}))
+    if args.write:
+        doc = json.loads(args.write.read_text())
+        doc["gpu"]["cost"][NAME] = params
+        doc["fit"][NAME] = {"points": len(fit_points), "iterations": result.iterations,
+                            "mape_pct": float(np.abs(fitted).mean()), "max_abs_pct": float(np.abs(fitted).max()),
+                            "held_out_points": len(test), "held_out_mape_pct": float(np.abs(test).mean()),
+                            "residuals_log": [round(float(r), 5) for r in result.residuals]}
+        banded = predict_measurements(rows, result.spec)  # in-sample, widened as `calibrate` widens its bands
+        family_bands = error_bands(banded, "", IN_SAMPLE_WIDENING)["families"][NAME]
+        doc["gpu"]["error_bands"]["families"][NAME] = family_bands
+        print(f"error bands (%, per KV bin): {family_bands}")
+        keep = [c for c in doc["calibration_data"]["points"][0] if c in rows.columns]
+        doc["calibration_data"]["points"] += json.loads(rows[keep].to_json(orient="records"))
+        write_json(args.write, doc, indent=1)
+        print(f"wrote {NAME} into {args.write}")
+
+
+if __name__ == "__main__":
+    main()
