@@ -97,12 +97,14 @@ def not_modelled(workload: DecodeWorkload, names) -> dict[str, str]:
 def workload_fields(workload: DecodeWorkload) -> dict:
     """The workload as record fields (attnsim.schema): `contexts` one length per sequence; null
     page_size = contiguous KV; null layers = not a model (no per-token total); tp = GPUs the
-    model's heads are sharded over (the heads are one GPU's)."""
+    model's heads are sharded over (the heads are one GPU's); kv_lora_rank: an MLA layer's latent
+    rank (head_dim is then its 576-wide key, kv_heads its one latent head), null otherwise."""
     return {"batch": workload.batch, "q_heads": workload.q_heads, "kv_heads": workload.kv_heads,
             "head_dim": workload.head_dim, "contexts": list(workload.contexts), "q_len": workload.q_len,
             "dtype": workload.dtype, "kv_dtype": workload.cache_dtype, "page_size": workload.page_size or None,
             "tp": workload.tp, "layers": workload.layers,
-            "window_tokens": workload.window_tokens or None, "window_layers": workload.window_layers or None}
+            "window_tokens": workload.window_tokens or None, "window_layers": workload.window_layers or None,
+            "kv_lora_rank": workload.kv_lora_rank or None}
 
 
 def provenance(gpu: GpuSpec) -> dict:

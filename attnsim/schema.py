@@ -10,7 +10,7 @@ Version 2 (SCHEMA_VERSION; the unversioned output before it was version 1):
 - null, never 0, where a field does not apply: `splits` of a plan without one split count per
   output (stream-K, hybrid, balanced: each output is cut its own way), `page_size` of a contiguous
   cache, `layers` and `token_attention_us` of a workload that is not a model's,
-  `profile_date` of a profile that was not calibrated.
+  `profile_date` of a profile that was not calibrated, `kv_lora_rank` of a layer that is not MLA.
 - The plan that runs is an object {"strategy": "streamk", "options": {"grid": 264}} next to its
   spec string (`plan_spec` in a record, `spec` in a plan result): `attnsim.plans.spec.parse_plan_spec`
   reads the string back into the same strategy and options.
@@ -30,7 +30,7 @@ from attnsim.fileio import json_text
 from attnsim.plans.spec import parse_plan_spec
 
 SCHEMA_VERSION = 2
-NULLABLE_INTEGERS = ("splits", "page_size", "layers")  # integer fields that may be null
+NULLABLE_INTEGERS = ("splits", "page_size", "layers", "kv_lora_rank")  # integer fields that may be null
 
 
 def document(kind: str, items: list) -> dict:

@@ -10,8 +10,9 @@ An entry says
   declare);
 - which cost families its launches use, which parameters calibration fits in each
   (`families`), and fixed ones (`fixed_params`, e.g. the stream-K kernel's merge fan-in);
-- the Triton kernel that runs it (`kernel`: module, jit function, default warps and stages), or the
-  PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
+- the Triton kernel that runs it (`kernel`: module, jit function, default warps and stages), the one
+  that runs its plans of an MLA workload (`mla_kernel`; none: the strategy does not take MLA), or
+  the PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
 - whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
   the plan, not of the name;
 - presentation: colour, a one-line summary, and whether `predict` shows it by default;
@@ -30,7 +31,7 @@ from typing import Callable, Mapping
 
 from attnsim.errors import InputError
 from attnsim.simulator.partition import (
-    balanced, fa2, flashdecoding, hybrid, sdpa, splitkv, streamk, torch_cudnn, torch_flash,
+    balanced, fa2, flashdecoding, flashmla, hybrid, sdpa, splitkv, streamk, torch_cudnn, torch_flash,
 )
 from attnsim.simulator.partition import options as opts
 
@@ -58,6 +59,10 @@ class KernelSpec:
     # Launched on a 2-D grid (outputs, splits) instead of (CTAs,): the program id says which split
     # of which output a program runs (kernels/split_kv.py); launch.launch_grid.
     split_grid: bool = False
+    # An MLA kernel (kernels/mla_decode.py): reads one latent cache as K and V, takes the constexpr
+    # LORA (kv_lora_rank), and its split plans merge through `combine` (module, function).
+    mla: bool = False
+    combine: tuple[str, str] = ("attnsim.kernels.flash_decoding", "combine_kernel")
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Strategy:
     fixed_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     options_type: type[opts.Options] = opts.Options  # what a user (or a recorded row) may set
     kernel: KernelSpec | None = None
+    mla_kernel: KernelSpec | None = None  # runs its plans of MLA workloads (workload.kv_lora_rank > 0)
     sdpa_backend: str | None = None  # torch.nn.attention.SDPBackend member of a PyTorch baseline
     in_kernel_reduction: bool = False
     # Its split outputs are merged inside the attention launch by the split that finishes last
@@ -100,7 +106,7 @@ class Strategy:
 
     @property
     def runnable(self) -> bool:
-        return self.kernel is not None or self.sdpa_backend is not None or self.planned
+        return self.kernel is not None or self.mla_kernel is not None or self.sdpa_backend is not None or self.planned
 
     def takes(self, head_dim: int) -> bool:
         """Whether this strategy runs (and its plan models) `head_dim` at all."""
@@ -108,14 +114,31 @@ class Strategy:
 
     def unsupported(self, workload) -> str | None:
         """Why this strategy neither runs nor is modelled on `workload` (None: it is)."""
-        if not self.takes(workload.head_dim):
+        if workload.is_mla and self.kernel is not None and self.mla_kernel is None:
+            return f"{self.name} has no MLA kernel (MLA runs {', '.join(ours_mla())})"
+        if not workload.is_mla and self.mla_only:
+            return f"{self.name} plans MLA workloads only (a model with kv_lora_rank)"
+        if not workload.is_mla and not self.takes(workload.head_dim):
             return f"{self.name} takes head_dim <= {self.max_head_dim}"
         return self.refuses(workload) if self.refuses is not None else None
 
     @property
+    def mla_only(self) -> bool:
+        """A plan of MLA workloads only (run by an MLA kernel, no K/V-head kernel): FlashMLA's schedule."""
+        return self.kernel is None and self.mla_kernel is not None
+
+    def kernel_for(self, workload) -> KernelSpec | None:
+        """The kernel that runs this strategy's plan of `workload`: its MLA kernel for an MLA workload."""
+        return self.mla_kernel if workload.is_mla else self.kernel
+
+    @property
     def candidate(self) -> bool:
-        """A plan the planner may choose: run by our kernels and modelled."""
+        """A plan the planner may choose for a (non-MLA) workload: run by our kernels and modelled."""
         return self.kernel is not None and self.partition is not None
+
+    def candidate_for(self, workload) -> bool:
+        """A plan the planner may choose for `workload`: its kernel for that workload runs it."""
+        return self.kernel_for(workload) is not None and self.partition is not None
 
 
 REGISTRY: dict[str, Strategy] = {}
@@ -167,8 +190,13 @@ def default_names() -> tuple[str, ...]:
 
 
 def ours() -> tuple[str, ...]:
-    """Strategies run by our own kernels."""
+    """Strategies run by our own kernels (on K/V-head workloads)."""
     return names(lambda s: s.kernel is not None)
+
+
+def ours_mla() -> tuple[str, ...]:
+    """Strategies our MLA kernels run (on MLA workloads)."""
+    return names(lambda s: s.mla_kernel is not None)
 
 
 def baselines() -> tuple[str, ...]:
@@ -179,9 +207,11 @@ def predictable() -> tuple[str, ...]:
     return names(lambda s: s.predictable)
 
 
-def candidates() -> tuple[str, ...]:
-    """What the planner searches: our modelled kernels' plans."""
-    return names(lambda s: s.candidate)
+def candidates(workload=None) -> tuple[str, ...]:
+    """What the planner searches: our modelled kernels' plans (of `workload`: those that take it)."""
+    if workload is None:
+        return names(lambda s: s.candidate)
+    return names(lambda s: s.candidate_for(workload) and s.unsupported(workload) is None)
 
 
 def families_of(name: str) -> tuple[str, ...]:
@@ -227,21 +257,29 @@ SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "f
 # CTAs, so fewer peers per straddling output.
 STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8)
 SPLIT_KV_KERNEL = KernelSpec("split_kv", "attnsim.kernels.split_kv", "split_kv_kernel", warps=4, split_grid=True)
+# MLA (kernels/mla_decode.py): one kernel for FA2-style and split plans, one that merges in-kernel for
+# stream-K plans. 8 warps: acc [rows, 512] fp32 is 32 floats a thread per 16 rows (cross-compiled for
+# sm_90: 128 registers at 16 rows, no spills; 4 warps needs 240-255).
+MLA_COMBINE = ("attnsim.kernels.mla_decode", "mla_combine_kernel")
+MLA_KERNEL = KernelSpec("mla_decode", "attnsim.kernels.mla_decode", "mla_decode_kernel", warps=8, mla=True,
+                        combine=MLA_COMBINE)
+MLA_STREAMK_KERNEL = KernelSpec("mla_lean", "attnsim.kernels.mla_decode", "mla_lean_kernel", warps=8, mla=True,
+                                combine=MLA_COMBINE)
 
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
-    families={"fa2": STREAMING + SERVING}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
+    families={"fa2": STREAMING + SERVING}, options_type=opts.KernelOptions, kernel=FA2_KERNEL, mla_kernel=MLA_KERNEL,
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
     flashdecoding.partition, families={"flashdecoding": STREAMING + SERVING, "flashdecoding-combine": COMBINE},
-    options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd"),
+    options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd"),
     search=("splits",), calibration_options=("splits=1", "splits=2", "splits=4", "splits=8", "splits=16")))
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA", streamk.partition,
     families={"streamk": STREAMING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
-    options_type=opts.GridOptions, kernel=STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
+    options_type=opts.GridOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
     search=("grid",), calibration_options=("grid=33", "grid=66", "grid=132")))
 register(Strategy(
     "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave), the last split "
@@ -253,13 +291,18 @@ register(Strategy(
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
-    options_type=opts.HybridOptions, kernel=STREAMK_KERNEL, in_kernel_reduction=True, calibrate=True,
+    options_type=opts.HybridOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL, in_kernel_reduction=True,
+    calibrate=True,
     color="#C44E52", aliases=("dp-sk",), search=("grid", "dp_outputs")))
 register(Strategy(
     "balanced", "balanced split-KV (FlashInfer's planner): per-sequence splits of one chunk size sized to "
     "the resident grid, longest first; runs the FlashDecoding kernels", balanced.partition,
-    options_type=opts.ChunkOptions, kernel=SPLIT_KERNEL, calibrate=True, color="#64B5CD",
+    options_type=opts.ChunkOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, calibrate=True, color="#64B5CD",
     aliases=("balanced-split",), search=("chunk_tokens",)))
+register(Strategy(
+    "flashmla", "FlashMLA's schedule (MLA only): sum of (KV blocks + 5) per output cut evenly over SM parts, "
+    "split outputs merged by a combine launch", flashmla.partition,
+    options_type=opts.GridOptions, mla_kernel=MLA_KERNEL, color="#17BECF", aliases=("flash-mla",)))
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
     families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING},
@@ -286,6 +329,10 @@ class Heuristic:
     label: str
     strategy: str
     rule: str | None = None
+    mla_only: bool = False  # an engine's MLA decode rule: replayed on MLA workloads only
+
+    def applies(self, workload) -> bool:
+        return workload.is_mla or not self.mla_only
 
 
 # What `attnsim plan` reports the model's choice against (DOMAIN.md section 6).
@@ -298,4 +345,13 @@ HEURISTICS = (
               "sglang_chunk"),
     Heuristic("cutlass-rule", "CUTLASS stream-K: DP waves + SK blocks scored by iterations saved", "hybrid",
               "cutlass_blocks"),
+    Heuristic("flashmla-rule", "FlashMLA: sum of (KV blocks + 5) cut evenly over SM parts, combine launch",
+              "flashmla", mla_only=True),
+    Heuristic("vllm-mla-rule", "vLLM Triton MLA: a fixed 4 KV splits per sequence, then a reduce launch",
+              "flashdecoding", "vllm_mla_splits", mla_only=True),
 )
+
+
+def heuristics_for(workload) -> tuple[Heuristic, ...]:
+    """The rules the planner reports against on `workload` (those whose plan takes it)."""
+    return tuple(h for h in HEURISTICS if h.applies(workload) and get(h.strategy).unsupported(workload) is None)

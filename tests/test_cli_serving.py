@@ -66,7 +66,7 @@ def test_verify_and_serving_columns_in_the_table(capsys):
     (["--block-size", "24"], "page_size:"),
     (["--gpu", "a100", "--kv-dtype", "fp8"], "kv_dtype:"),
     (["--q-len", "17"], "q-len:"),
-    (["--model", str(Path(__file__).parent / "data" / "mla-config.json")], "model.kv_lora_rank:"),
+    (["--model", str(Path(__file__).parent / "data" / "mla-config.json"), "--kv-dtype", "fp8"], "kv_dtype:"),
     (["--kv-cache-dtype", "fp8_e5m2"], "kv_dtype:"),
     (["--q-len", "8", "--context", "4"], "contexts:"),
 ])

@@ -21,7 +21,8 @@ def predict_args(draw) -> list[str]:
     kv_heads = draw(st.sampled_from([1, 2, 4, 8, 16, 32]))
     group = draw(st.sampled_from([1, 2, 4, 8]))
     head_dim = draw(st.sampled_from(HEAD_DIMS))
-    takes = [n for n in strategies.predictable() if strategies.get(n).takes(head_dim)]  # cuDNN: d <= 128
+    takes = [n for n in strategies.predictable() if strategies.get(n).takes(head_dim)  # cuDNN: d <= 128
+             and not strategies.get(n).mla_only]
     args = ["--gpu", draw(st.sampled_from(GPUS)), "--q-heads", str(kv_heads * group), "--kv-heads", str(kv_heads),
             "--head-dim", str(head_dim), "--dtype", draw(st.sampled_from(["float16", "bfloat16"])),
             "--strategy", ",".join(draw(st.lists(st.sampled_from(takes), min_size=1, max_size=3, unique=True)))]

@@ -61,7 +61,17 @@ CONFIGS = {
     "nemotron_pattern": (_cfg(hybrid_override_pattern="M-M*X", num_hidden_layers=5), r"model.hybrid_override_pattern"),
     "hybrid_unexplained": (_cfg(mamba_d_state=16, mamba_expand=2), r"model.mamba_d_state: .*a state-space hybrid"),
     # attention attnsim does not model, refused by the field that says so
-    "mla": (_cfg(kv_lora_rank=512, q_lora_rank=1536), r"model.kv_lora_rank: .*latent attention"),
+    "mla_no_rope": (_cfg(kv_lora_rank=512, q_lora_rank=1536), r"model.qk_rope_head_dim: .*missing"),
+    "mla_rank": (_cfg(kv_lora_rank=500, qk_rope_head_dim=64), r"model.kv_lora_rank: .*500 unsupported"),
+    "mla_rope": (_cfg(kv_lora_rank=512, qk_rope_head_dim=48), r"model.qk_rope_head_dim: .*48 unsupported"),
+    "mla_heads": (_cfg(kv_lora_rank=512, qk_rope_head_dim=64, num_attention_heads="128"),
+                  r"model.num_attention_heads: .*integer"),
+    "mla_v_head_dim": (_cfg(kv_lora_rank=512, qk_rope_head_dim=64, v_head_dim=0), r"model.v_head_dim"),
+    "mla_dense": (_cfg(kv_lora_rank=512, qk_rope_head_dim=64, first_k_dense_replace=99),
+                  r"model.first_k_dense_replace: .*99 dense layers"),
+    "mla_linear_hybrid": (_cfg(kv_lora_rank=512, qk_rope_head_dim=64, linear_attn_config={"kda_layers": [1]}),
+                          r"model.linear_attn_config: .*linear-attention"),
+    "q_lora_only": (_cfg(q_lora_rank=1536), r"model.q_lora_rank: .*without kv_lora_rank"),
     "chunked": (_cfg(attention_chunk_size=8192), r"model.attention_chunk_size: .*chunked local attention"),
     # Falcon / multi-query fields
     "multi_query_string": (_cfg(num_key_value_heads=None, multi_query="true"), r"model.multi_query: .*must be true"),

@@ -195,10 +195,10 @@ def candidates_for(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     return default_values(ctx, pins)
 
 
-def searched_entries(names, pins: dict) -> list[str]:
-    """Candidate entries (all of ours, or `names`) that take every pinned option."""
-    pool = names or strategies.candidates()
-    return [n for n in pool if strategies.get(n).candidate and set(pins) <= strategies.get(n).options]
+def searched_entries(names, pins: dict, workload: DecodeWorkload | None = None) -> list[str]:
+    """Candidate entries (all of ours for `workload`, or `names`) that take every pinned option."""
+    ours = strategies.candidates(workload)
+    return [n for n in names or ours if n in ours and set(pins) <= strategies.get(n).options]
 
 
 def check_pins(ctx: StrategyContext, pins: dict) -> None:

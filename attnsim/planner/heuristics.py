@@ -16,6 +16,13 @@ each system's rule, from its source:
   fix-up cost -> hybrid with one persistent grid running both (DP outputs rounded to its waves).
 - FA2 (flash_api.cpp): num_splits_heuristic (sms = 2 x SMs, 0.85 wave efficiency) over our
   kernel's KV tiles, as the split-KV entry computes its default.
+
+MLA decode (workloads with kv_lora_rank; their own registry entries, heuristics_for):
+- FlashMLA (get_mla_metadata): its schedule is a plan of its own (simulator/partition/flashmla.py),
+  replayed with its defaults (no rule here).
+- vLLM's Triton MLA backend: a fixed num_kv_splits = 4 for every sequence, then a reduce (stage 2)
+  launch -> FlashDecoding with 4 splits (fewer when the longest sequence has fewer KV tiles).
+- SGLang's Triton backend decodes MLA with the same split rule as GQA (the sglang-rule above).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ FLASHINFER_MIN_CHUNK_TOKENS = 128  # max(128 / page_size, 1) pages
 SGLANG_MAX_SPLITS = 8
 SGLANG_BLOCK_H = 16  # q-heads per program of its grouped kernel
 CUTLASS_MIN_ITERS_PER_SK_BLOCK = 2
+VLLM_MLA_KV_SPLITS = 4  # vLLM's TritonMLA backend: num_kv_splits
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -112,5 +120,9 @@ def cutlass_blocks(ctx: StrategyContext) -> dict:
     return {"grid": grid, "dp_outputs": min(dp, ctx.outputs) // grid * grid}
 
 
+def vllm_mla_splits(ctx: StrategyContext) -> dict:
+    return {"splits": min(VLLM_MLA_KV_SPLITS, int(ctx.tiles.max()))}
+
+
 RULES = {"fa2_splits": fa2_splits, "flashinfer_chunk": flashinfer_chunk, "lean_grid": lean_grid, "sglang_chunk": sglang_chunk,
-         "cutlass_blocks": cutlass_blocks}
+         "cutlass_blocks": cutlass_blocks, "vllm_mla_splits": vllm_mla_splits}

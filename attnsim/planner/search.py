@@ -29,6 +29,7 @@ from attnsim.planner import bounds, candidates as cand
 from attnsim.planner.heuristics import RULES
 from attnsim.planner.tieband import tie_band
 from attnsim.plans.plan import resolve_plan
+from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
@@ -58,6 +59,7 @@ class Evaluated:
     grid: int
     splits: int
     launches: tuple[LaunchShape, ...]
+    bound: str = "memory"  # "compute" when its resident CTAs are held back by their SMs' tile math
 
     @property
     def family(self) -> str:
@@ -102,11 +104,12 @@ class PlanResult:
         return tuple(e for e in self.ranked if e is not self.chosen and self.is_tie(e))
 
 
-def evaluated(strategy: str, options: tuple, spec: str, res: SimResult) -> Evaluated:
+def evaluated(strategy: str, options: tuple, spec: str, res: SimResult, gpu: GpuSpec) -> Evaluated:
     shapes = tuple(LaunchShape(l.name, l.family, l.grid, l.resources.threads, l.resources.regs_per_thread,
                                l.resources.smem_bytes) for l in res.schedule.launches)
+    bound = "compute" if math_bound(gpu, res.schedule, res.launches[0].slots) else "memory"
     return Evaluated(strategy, options, spec, res.total_us, res.achieved_gbps, res.bw_fraction,
-                     res.schedule.grid, res.schedule.splits, shapes)
+                     res.schedule.grid, res.schedule.splits, shapes, bound)
 
 
 class Evaluator:
@@ -129,7 +132,7 @@ class Evaluator:
             ctx = self.context(candidate.strategy)
             config = replace(ctx.config, **dict(candidate.options))
             res = simulate(ctx.strategy.partition(self.workload, self.gpu, config), self.gpu)
-            self.results[spec] = evaluated(candidate.strategy, candidate.options, spec, res)
+            self.results[spec] = evaluated(candidate.strategy, candidate.options, spec, res, self.gpu)
             self.limits.setdefault(candidate.strategy, bounds.limits_for(ctx, self.results[spec].family))
         return self.results[spec]
 
@@ -182,14 +185,14 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     if options.batch_invariant and pins:
         raise InputError("batch_invariant", f"fixes every sequence's chunk itself; it cannot be combined with a "
                                             f"pinned {', '.join(pins)}")
-    entries = cand.searched_entries(check_names(names), pins)
+    entries = cand.searched_entries(check_names(names, workload), pins, workload)
     if not entries:
         raise InputError("strategy", f"no plan of ours takes {', '.join(pins)}; the planner searches "
-                                     f"{', '.join(strategies.candidates())}")
+                                     f"{', '.join(strategies.candidates(workload))}")
     ev = Evaluator(workload, gpu, user)
     for name in entries:
         cand.check_pins(ev.context(name), pins)
-    named = tuple(Named(h.name, h.label, ev.heuristic(h)) for h in strategies.HEURISTICS)
+    named = tuple(Named(h.name, h.label, ev.heuristic(h)) for h in strategies.heuristics_for(workload))
     pool = [c for name in entries for c in cand.candidates_for(ev.context(name), pins)]
     if not pool:  # e.g. a hybrid with fewer outputs than one data-parallel wave: that is stream-K's plan
         raise InputError(next(iter(pins), "strategy"), f"{', '.join(entries)} has no plan for this workload "
@@ -218,13 +221,14 @@ def invariant_plan(ev: Evaluator, entries: list[str]) -> Evaluated:
     return ev.run(ctx.candidate(0, 0.0, chunk_tokens=cand.invariant_chunk(ctx)))
 
 
-def check_names(names) -> tuple[str, ...] | None:
+def check_names(names, workload: DecodeWorkload | None = None) -> tuple[str, ...] | None:
     if not names:
         return None
-    wrong = [n for n in names if not strategies.get(n).candidate]
+    pool = strategies.candidates(workload)
+    wrong = [n for n in names if strategies.canonical(n) not in pool]
     if wrong:
-        raise InputError("strategy", f"{wrong[0]} is not a plan of our kernels the planner can choose; "
-                                     f"choose from {', '.join(strategies.candidates())}")
+        raise InputError("strategy", f"{wrong[0]} is not a plan of our kernels the planner can choose"
+                                     f"{' for this workload' if workload is not None else ''}; choose from {', '.join(pool)}")
     return tuple(strategies.canonical(n) for n in names)
 
 
@@ -235,5 +239,5 @@ def baseline_plans(workload: DecodeWorkload, gpu: GpuSpec) -> tuple[Named, ...]:
     found = []
     for name in strategies.names(lambda s: s.baseline and s.predictable and s.unsupported(workload) is None):
         res = simulate(resolve_plan(name, workload, gpu).schedule, gpu)
-        found.append(Named(name, strategies.get(name).summary, evaluated(name, (), name, res)))
+        found.append(Named(name, strategies.get(name).summary, evaluated(name, (), name, res, gpu)))
     return tuple(found)

@@ -34,7 +34,7 @@ def _shipped_fit(gpu_name: str, source: str) -> dict:
 
 def _regime_band(gpu: GpuSpec, family: str) -> dict | None:
     families = (getattr(gpu, "error_bands", None) or {}).get("families", {})
-    return families if gpu.profile_source != "datasheet" and (family in families or family.split("-")[0] in families) else None
+    return families if gpu.profile_source != "datasheet" and bands.measured_family(families, family) else None
 
 
 def tie_band(gpu: GpuSpec, family: str, kv_bytes: float) -> tuple[float, str]:

@@ -89,6 +89,8 @@ def resolve_plan(name: str | strategies.Strategy, workload: DecodeWorkload, gpu:
     strategy = name if isinstance(name, strategies.Strategy) else strategies.get(name)
     if strategy.partition is None:
         raise InputError("strategy", f"{strategy.name} is chosen by the planner or not modelled: no plan of its own")
+    if (workload.is_mla or strategy.mla_only) and strategy.unsupported(workload):
+        raise InputError("strategy", strategy.unsupported(workload))
     check_gpu_supports(workload, gpu)
     chosen = options_for(strategy, options)
     config, source = plan_config(strategy, workload, gpu, chosen, given)
@@ -102,9 +104,10 @@ def plan_config(strategy: strategies.Strategy, workload: DecodeWorkload, gpu: Gp
                 given: CtaResources | None = None) -> tuple[PlanConfig, str]:
     """The complete PlanConfig of `chosen` options: our kernels' shape and resources filled."""
     config = PlanConfig(**chosen.set())
-    if strategy.kernel is None:
+    kernel = strategy.kernel_for(workload)
+    if kernel is None:
         return config, "plan"
-    shape = resources.kernel_shape(strategy.kernel, workload, gpu, config.kv_tile_tokens, config.num_warps,
+    shape = resources.kernel_shape(kernel, workload, gpu, config.kv_tile_tokens, config.num_warps,
                                    config.num_stages, given)
     return replace(config, kv_tile_tokens=shape.tile, num_warps=shape.warps, num_stages=shape.stages,
                    resources=shape.resources, combine_resources=resources.combine_resources(workload, gpu)), shape.source

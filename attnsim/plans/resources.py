@@ -2,8 +2,9 @@
 shared memory), and so how many CTAs are resident — for the planner, the simulator and the launcher.
 
 A kernel variant is (kernel, head_dim, dtype, query-tile rows, warps, stages, KV tile, page size,
-KV dtype, q_len); its key reads 'lean_decode/d128/float16/m16/w8/s3/n64' plus '/p16' (paged),
-'/kvfloat8_e4m3fn' (fp8 KV) and '/q4' (verify). Resources are looked up, in order:
+KV dtype, q_len, latent rank); its key reads 'lean_decode/d128/float16/m16/w8/s3/n64' plus '/p16'
+(paged), '/kvfloat8_e4m3fn' (fp8 KV), '/q4' (verify) and '/r512' (an MLA kernel's kv_lora_rank:
+'mla_lean/d576/bfloat16/m16/w8/s5/n32/p64/r512'). Resources are looked up, in order:
 1. the GPU profile's recorded kernels (compiled on that GPU by `attnsim calibrate`), then the
    compiled-resources table shipped for its compute capability (`attnsim/profiles/kernels_sm90.json`,
    recorded from Triton's compiler; sm_90's stands in for other GPUs): the exact key;
@@ -43,7 +44,12 @@ COMPILED_TABLES = {(9, 0): "kernels_sm90.json"}
 ESTIMATED_REGISTERS = 128  # a kernel with no compiled variant at all
 _KEY = re.compile(r"^(?P<kernel>[a-z0-9_]+)/d(?P<head_dim>\d+)/(?P<dtype>[a-z0-9_]+)/m(?P<block_m>\d+)"
                   r"/w(?P<warps>\d+)/s(?P<stages>\d+)/n(?P<tile>\d+)(?:/p(?P<page_size>\d+))?"
-                  r"(?:/kv(?P<kv_dtype>[a-z0-9_]+))?(?:/q(?P<q_len>\d+))?$")
+                  r"(?:/kv(?P<kv_dtype>[a-z0-9_]+))?(?:/q(?P<q_len>\d+))?(?:/r(?P<lora>\d+))?$")
+MLA_COMBINE_KERNEL = "mla_combine"  # the combine launch of MLA split plans (kernels/mla_decode.py)
+# An MLA kernel's KV tile: 32 latent tokens, 36 KB at 512 + 64 bf16 (two in flight per CTA at 3
+# stages, two CTAs per SM: cross-compiled for sm_90, 91 KB of shared memory and 128 registers at 16
+# rows); it lies inside one 64-token page of the engines' latent caches.
+MLA_KV_TILE_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -60,12 +66,13 @@ class Variant:
     page_size: int = 0
     kv_dtype: str = ""  # "" = the dtype's
     q_len: int = 1
+    lora: int = 0  # an MLA kernel's kv_lora_rank (its latent tile: lora + rope = head_dim elements a token)
 
     @property
     def key(self) -> str:
         return (f"{self.kernel}/d{self.head_dim}/{self.dtype}/m{self.block_m}/w{self.warps}/s{self.stages}"
                 f"/n{self.tile}" + f"/p{self.page_size}" * bool(self.page_size) + f"/kv{self.kv_dtype}" * bool(self.kv_dtype)
-                + f"/q{self.q_len}" * (self.q_len > 1))
+                + f"/q{self.q_len}" * (self.q_len > 1) + f"/r{self.lora}" * bool(self.lora))
 
     @classmethod
     def parse(cls, key: str) -> "Variant | None":
@@ -74,17 +81,20 @@ class Variant:
             return None
         f = match.groupdict()
         return cls(f["kernel"], int(f["head_dim"]), f["dtype"], int(f["block_m"]), int(f["warps"]),
-                   int(f["stages"]), int(f["tile"]), int(f["page_size"] or 0), f["kv_dtype"] or "", int(f["q_len"] or 1))
+                   int(f["stages"]), int(f["tile"]), int(f["page_size"] or 0), f["kv_dtype"] or "", int(f["q_len"] or 1),
+                   int(f["lora"] or 0))
 
 
 def variant(kernel: str, workload: DecodeWorkload, tile: int, warps: int, stages: int) -> Variant:
     return Variant(kernel, workload.head_dim, workload.dtype, query_tile_rows(workload), warps, stages, tile,
-                   workload.page_size, workload.kv_dtype, workload.q_len)
+                   workload.page_size, workload.kv_dtype, workload.q_len, workload.kv_lora_rank)
 
 
 def combine_variant(workload: DecodeWorkload) -> Variant:
-    """The combine kernel reads fp32 partials: only the query tile (q_len x group rows) matters."""
-    return Variant(COMBINE_KERNEL, workload.head_dim, workload.dtype, query_tile_rows(workload), COMBINE_WARPS,
+    """The combine kernel reads fp32 partials: only the query tile (q_len x group rows) and the
+    partials' width matter (MLA: its own combine over kv_lora_rank-wide partials)."""
+    kernel = MLA_COMBINE_KERNEL if workload.is_mla else COMBINE_KERNEL
+    return Variant(kernel, workload.v_dim, workload.dtype, query_tile_rows(workload), COMBINE_WARPS,
                    1, 0, q_len=workload.q_len)
 
 
@@ -97,7 +107,7 @@ def _same(a: Variant, b: Variant, relaxed: tuple[str, ...]) -> bool:
     relaxed page size keeps paging (0 or not), a relaxed q_len keeps verify (1 or not: its causal
     mask takes registers), a relaxed tile is at least b's (a larger tile never needs fewer registers)."""
     for name in ("kernel", "head_dim", "dtype", "block_m", "warps", "stages", "tile", "page_size", "kv_dtype",
-                 "q_len"):
+                 "q_len", "lora"):
         x, y = getattr(a, name), getattr(b, name)
         if name in relaxed:
             if (name == "page_size" and bool(x) != bool(y)) or (name == "q_len" and (x > 1) != (y > 1)) \
@@ -119,10 +129,10 @@ def worst_of(entries: list[tuple[Variant, dict]], wanted: Variant) -> CtaResourc
 
 def kv_buffer_bytes(v: Variant) -> int:
     """Shared memory of the tile loop's K/V buffers: (stages - 1) K+V tiles in flight, one fewer when
-    paged (the block-table load takes a stage), at least one."""
+    paged (the block-table load takes a stage), at least one; an MLA kernel's tile is one latent tile."""
     kv_bytes = 1 if v.kv_dtype.startswith("float8") else 2
     buffers = max(1, v.stages - 1 - (PAGED_EXTRA_STAGES if v.page_size else 0))
-    return buffers * 2 * v.tile * v.head_dim * kv_bytes
+    return buffers * (1 if v.lora else 2) * v.tile * v.head_dim * kv_bytes
 
 
 def lookup(gpu: GpuSpec, wanted: Variant) -> tuple[CtaResources, str]:
@@ -176,7 +186,10 @@ def _parsed(table: dict) -> list[tuple[Variant, dict]]:
 def default_kv_tile_tokens(workload: DecodeWorkload) -> int:
     """16 KB of K in the cache's dtype: the bytes in flight that set a CTA's latency-bound streaming
     rate stay the same for fp8. Tiles and pages are powers of two, so a tile holds whole pages or
-    lies inside one: the plans need no other alignment (a page index per tile or per page)."""
+    lies inside one: the plans need no other alignment (a page index per tile or per page). MLA:
+    MLA_KV_TILE_TOKENS."""
+    if workload.is_mla:
+        return MLA_KV_TILE_TOKENS
     return max(16, K_TILE_BYTES // (workload.head_dim * workload.kv_dtype_bytes))
 
 

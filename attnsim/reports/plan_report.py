@@ -18,7 +18,7 @@ def plan_data(e: Evaluated) -> dict:
     and CTA shape). splits null: each output is cut its own way (attnsim.schema)."""
     return {"strategy": e.strategy, "options": dict(e.options), "spec": e.spec, "grid": e.grid,
             "splits": e.splits or None, "launches": [asdict(l) for l in e.launches], "time_us": round(e.time_us, 3),
-            "achieved_gbps": round(e.achieved_gbps, 1), "bw_fraction": round(e.bw_fraction, 4)}
+            "achieved_gbps": round(e.achieved_gbps, 1), "bw_fraction": round(e.bw_fraction, 4), "bound": e.bound}
 
 
 def compared(result: PlanResult, e: Evaluated) -> dict:
@@ -87,9 +87,11 @@ def _row(result: PlanResult, e: Evaluated, label: str = "") -> str:
 def result_text(result: PlanResult) -> str:
     w, c = result.workload, result.chosen
     ctx = f"ragged {w.batch}: {min(w.contexts)}..{max(w.contexts)}" if w.is_ragged else str(w.max_context)
+    latent = f" (MLA: latent {w.kv_lora_rank} + {w.head_dim - w.kv_lora_rank})" if w.is_mla else ""
     lines = [f"{result.gpu.name} ({result.gpu.profile_source} profile)  batch {w.batch}  heads {w.q_heads}/{w.kv_heads}"
-             f"  d {w.head_dim}  context {ctx}  {w.dtype}",
-             f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read",
+             f"  d {w.head_dim}{latent}  context {ctx}  {w.dtype}",
+             f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read"
+             f"  ({c.bound}-bound)",
              f"  launches: {_launches(c)}",
              f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source}); {len(result.ties)} other plan(s) tie"]
     if result.batch_invariant:

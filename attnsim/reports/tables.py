@@ -17,6 +17,7 @@ NOT_APPLICABLE = "–"
 # inserted in this order, so the later of two at the same place comes first
 OPTIONAL_COLUMNS = (
     ("page_size", "head_dim", lambda f: f["page_size"].notna().any()),
+    ("kv_lora_rank", "head_dim", lambda f: f["kv_lora_rank"].notna().any()),
     ("tp", "head_dim", lambda f: (f["tp"] != 1).any()),
     ("kv_dtype", "head_dim", lambda f: (f["kv_dtype"] != f["dtype"]).any()),
     ("q_len", "head_dim", lambda f: (f["q_len"] != 1).any()),

@@ -14,9 +14,12 @@ Every field used is checked where it is read (InputError naming `model.FIELD`, e
   `--dtype auto`: "FP16 precision for FP32 and FP16 models"), since no decode kernel runs float32.
 A multimodal config's language model sits under `text_config` and is read from there.
 
-Refused by the field that says so: multi-head latent attention (DeepSeek-V2/V3, Kimi:
-`kv_lora_rank` / `q_lora_rank`), chunked local attention (Llama 4: `attention_chunk_size`), no
-attention heads at all (state-space models), and a file that is not a small JSON object (over
+Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2: `kv_lora_rank`) is read by
+scenarios/hf_mla.py: one latent KV head, its fields checked there.
+
+Refused by the field that says so: chunked local attention (Llama 4: `attention_chunk_size`), a
+query-compressed config without a latent KV (`q_lora_rank` and no `kv_lora_rank`), no attention
+heads at all (state-space models), and a file that is not a small JSON object (over
 limits.MAX_CONFIG_BYTES, not UTF-8, nested deeper than the parser recurses).
 """
 
@@ -27,10 +30,10 @@ from pathlib import Path
 
 from attnsim import limits
 from attnsim.errors import InputError
+from attnsim.scenarios import hf_mla
 from attnsim.scenarios.hf_layers import layer_plan
 from attnsim.simulator.workload import HEAD_DIMS
 
-MLA_FIELDS = ("kv_lora_rank", "q_lora_rank")
 REFUSED_FIELDS = {"attention_chunk_size": "chunked local attention (Llama 4) is not modelled"}
 DTYPES = {"float16": "float16", "bfloat16": "bfloat16", "half": "float16", "fp16": "float16", "bf16": "bfloat16"}
 SERVED_AS = {"float32": "float16", "float": "float16", "fp32": "float16"}  # vLLM --dtype auto
@@ -82,14 +85,20 @@ def shape_fields(path: str | Path) -> dict:
     fields, dtype, note."""
     cfg = read_config(path)
     _refuse_unmodelled(cfg, path)
-    q_heads, kv_heads = _heads(cfg, path)
     layers = _int_field(cfg, ("num_hidden_layers", "n_layer"), path, required=False, maximum=limits.MAX_LAYERS)
+    heads = hf_mla.mla_fields(cfg, path, layers) if hf_mla.is_mla(cfg) else _mha_fields(cfg, path)
     plan = layer_plan(cfg, layers, str(path))
     dtype, dtype_note = _dtype(cfg, path)
-    notes = [n for n in (plan and plan.note, dtype_note) if n]
-    return dict(name=_name(cfg, path), q_heads=q_heads, kv_heads=kv_heads, head_dim=_head_dim(cfg, q_heads, path),
-                layers=plan.attention_layers if plan else None, dtype=dtype, note="; ".join(notes),
-                window_tokens=plan.window_tokens if plan else 0, window_layers=plan.window_layers if plan else 0)
+    notes = [n for n in (heads.pop("note", ""), plan and plan.note, dtype_note) if n]
+    return dict(name=_name(cfg, path), **heads, layers=plan.attention_layers if plan else None, dtype=dtype,
+                note="; ".join(notes), window_tokens=plan.window_tokens if plan else 0,
+                window_layers=plan.window_layers if plan else 0)
+
+
+def _mha_fields(cfg: dict, path) -> dict:
+    """q_heads, kv_heads, head_dim of a q/K/V-head config."""
+    q_heads, kv_heads = _heads(cfg, path)
+    return dict(q_heads=q_heads, kv_heads=kv_heads, head_dim=_head_dim(cfg, q_heads, path))
 
 
 def _name(cfg: dict, path) -> str:
@@ -98,10 +107,9 @@ def _name(cfg: dict, path) -> str:
 
 
 def _refuse_unmodelled(cfg: dict, path) -> None:
-    for key in MLA_FIELDS:
-        if cfg.get(key) is not None:
-            raise InputError(f"model.{key}", f"{path}: multi-head latent attention (MLA, {key} = {cfg[key]!r}) "
-                                             "is not modelled; the decode model covers q/K/V-head attention")
+    if cfg.get("q_lora_rank") is not None and not hf_mla.is_mla(cfg):
+        raise InputError("model.q_lora_rank", f"{path}: a compressed query ({cfg['q_lora_rank']!r}) without "
+                                              "kv_lora_rank is not an attention attnsim models")
     for key, why in REFUSED_FIELDS.items():
         if cfg.get(key) is not None:
             raise InputError(f"model.{key}", f"{path}: {why} ({key} = {cfg[key]!r})")

@@ -9,6 +9,11 @@ head_dim or hidden_size / heads, num_hidden_layers). One decode step of one laye
 `--model` also takes a Hugging Face config.json (scenarios/hf_config.py), and `--tp N` shards a
 shape over N GPUs as vLLM does: q_heads / N per GPU, kv_heads / N, or one replicated kv-head per
 GPU when N > kv_heads.
+
+MLA models (DeepSeek-V2/V3, Kimi-K2; simulator/mla.py) decode with one latent KV head per layer:
+`kv_heads` 1, `head_dim` kv_lora_rank + qk_rope_head_dim (576), `kv_lora_rank` 512; a token costs
+head_dim x dtype bytes (1,152 in bf16) per layer, and `--tp N` leaves q_heads / N query heads per
+GPU beside the whole (replicated) latent cache.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class ModelShape:
     tp: int = 1  # GPUs the heads are sharded over (q_heads, kv_heads are per GPU)
     window_tokens: int = 0  # sliding window of its windowed layers (0: none)
     window_layers: int = 0  # attention layers that use it
+    kv_lora_rank: int = 0  # MLA: the latent rank (head_dim = kv_lora_rank + rope dims, kv_heads 1); 0: not MLA
 
     @property
     def group(self) -> int:
@@ -42,8 +48,8 @@ class ModelShape:
         return self.q_heads // self.kv_heads
 
     def kv_bytes_per_token(self, dtype_bytes: int = 2) -> int:
-        """K+V bytes one cached token costs in one layer."""
-        return 2 * self.kv_heads * self.head_dim * dtype_bytes
+        """K+V bytes one cached token costs in one layer (MLA: its latent vector)."""
+        return self.kv_heads * self.head_dim * dtype_bytes * (1 if self.kv_lora_rank else 2)
 
     def workload(self, batch: int, context, dtype: str = "float16", q_len: int = 1, page_size: int = 0,
                  kv_dtype: str = "") -> DecodeWorkload:
@@ -51,7 +57,7 @@ class ModelShape:
         is a length or one length per sequence."""
         return DecodeWorkload.build(batch, self.q_heads, self.kv_heads, self.head_dim, context, q_len, dtype,
                                     page_size, kv_dtype, self.layers, self.window_tokens, self.window_layers,
-                                    self.tp)
+                                    self.tp, self.kv_lora_rank)
 
     def sharded(self, tp: int) -> "ModelShape":
         """The heads one GPU of a tp-way tensor-parallel group holds (vLLM's rule): q_heads / tp, and
@@ -68,6 +74,7 @@ class ModelShape:
 
 
 _GEMMA2 = "alternate layers read the last 4096 tokens (sliding_window)"
+_MLA = "MLA: one latent KV head (512 + 64) per layer, replicated on every GPU of a TP group"
 _SHAPES = [
     ModelShape("llama-2-7b", 32, 32, 128, 32),
     ModelShape("llama-2-13b", 40, 40, 128, 40),
@@ -92,6 +99,13 @@ _SHAPES = [
     ModelShape("gemma-2-9b", 16, 8, 256, 42, _GEMMA2, window_tokens=4096, window_layers=21),
     ModelShape("gemma-2-27b", 32, 16, 128, 46, _GEMMA2, window_tokens=4096, window_layers=23),
     ModelShape("phi-3-mini", 32, 32, 96, 32),
+    # MLA (config.json: num_attention_heads, num_hidden_layers, kv_lora_rank, qk_rope_head_dim; every layer
+    # attends with MLA, first_k_dense_replace only makes the first FFNs dense)
+    ModelShape("deepseek-v3", 128, 1, 576, 61, _MLA, "bfloat16", kv_lora_rank=512),
+    ModelShape("deepseek-r1", 128, 1, 576, 61, _MLA, "bfloat16", kv_lora_rank=512),
+    ModelShape("deepseek-v2", 128, 1, 576, 60, _MLA, "bfloat16", kv_lora_rank=512),
+    ModelShape("deepseek-v2-lite", 16, 1, 576, 27, _MLA, "bfloat16", kv_lora_rank=512),
+    ModelShape("kimi-k2", 64, 1, 576, 61, _MLA, "bfloat16", kv_lora_rank=512),
 ]
 MODELS: dict[str, ModelShape] = {m.name: m for m in _SHAPES}
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import bisect
 
+from attnsim.simulator import mla
+
 KV_EDGES_BYTES = (16e6, 64e6, 256e6, 1e9, 4e9)  # bins: < 16 MB, 16-64 MB, 64-256 MB, 256 MB-1 GB, 1-4 GB, > 4 GB
 BIN_LABELS = ("<16MB", "16-64MB", "64-256MB", "256MB-1GB", "1-4GB", ">4GB")
 DATASHEET_BAND_PCT = (-40.0, 60.0)
@@ -28,12 +30,26 @@ def kv_bin(kv_bytes: float) -> int:
     return bisect.bisect_right(KV_EDGES_BYTES, kv_bytes)
 
 
+def measured_family(families: dict, family: str) -> str | None:
+    """The key of `families` whose residuals describe `family`: itself, else its base family
+    ('flashdecoding-combine' -> 'flashdecoding'); an MLA kernel's family only itself (another kernel:
+    until a device sweep measures it, its predictions are unmeasured)."""
+    if family in families:
+        return family
+    base = family.split("-")[0]
+    return base if base in families and mla.FAMILY_SUFFIX not in family else None
+
+
 def band(error_bands: dict, family: str, kv_bytes: float, profile_source: str) -> tuple[float, float]:
-    """(lo, hi) % of predicted / measured - 1 for a prediction of `family` reading `kv_bytes`."""
+    """(lo, hi) % of predicted / measured - 1 for a prediction of `family` reading `kv_bytes`
+    (an unmeasured MLA family: DATASHEET_BAND_PCT, as unmeasured as datasheet figures)."""
     families = (error_bands or {}).get("families", {})
     if profile_source == "datasheet" or not families:
         return DATASHEET_BAND_PCT
-    rows = families.get(family) or families.get(family.split("-")[0])
+    key = measured_family(families, family)
+    if key is None:
+        return DATASHEET_BAND_PCT if mla.FAMILY_SUFFIX in family else UNKNOWN_FAMILY_BAND_PCT
+    rows = families[key]
     if not rows:
         return UNKNOWN_FAMILY_BAND_PCT
     lo, hi = rows[min(kv_bin(kv_bytes), len(rows) - 1)]

@@ -2,7 +2,8 @@
 
 A GPU of a tensor-parallel group holds, for every attention layer, its shard of the KV heads:
 bytes = sum over layer kinds of layers x kv_heads (per GPU) x 2 (K and V) x head_dim x KV element
-bytes x tokens held. A windowed layer holds min(context, window) tokens (engines free the pages that
+bytes x tokens held. An MLA layer holds one latent vector per token (kv_lora_rank + rope dims), and
+every GPU of the group holds all of it: its latent cache is replicated, not split. A windowed layer holds min(context, window) tokens (engines free the pages that
 slid out: vLLM's sliding-window manager), a paged cache whole pages (ceil(context / page) x page).
 A workload without a model (no layer count) is checked for its one layer.
 
@@ -29,7 +30,7 @@ def held_tokens(workload: DecodeWorkload) -> int:
 
 def kv_cache_bytes(workload: DecodeWorkload) -> int:
     """K+V bytes one GPU holds for the step: every attention layer (one without a model)."""
-    per_token = 2 * workload.kv_heads * workload.head_dim * workload.kv_dtype_bytes
+    per_token = workload.kv_heads * workload.kv_token_bytes  # MLA: the latent vector, on every GPU of the group
     return sum(per_token * held_tokens(kind) * count for kind, count in workload.layer_kinds())
 
 

@@ -13,20 +13,29 @@ streaming CTA of a launch gets agg(n) / n.
 
 Dirty L2: KV reads evict dirty lines, whose write-back takes its share of B (bandwidth_model).
 
-Tile math. Every KV token a CTA streams costs 4 x BLOCK_M x head_dim tensor-core FLOPs (q.K^T and
-P.V, query rows padded to BLOCK_M) and, for an fp8 cache, 2 x head_dim conversions to the query
-dtype. An SM retires mma_flop_per_sm_clock FLOPs and dequant_elem_per_sm_clock conversions per
+Tile math. Every KV token a CTA streams costs 2 x BLOCK_M x (head_dim + v_dim) tensor-core FLOPs
+(q.K^T over head_dim, P.V over v_dim, query rows padded to BLOCK_M; 4 x BLOCK_M x head_dim when K and
+V are head_dim wide) and, for an fp8 cache, 2 x head_dim conversions to the query dtype. An SM retires mma_flop_per_sm_clock FLOPs and dequant_elem_per_sm_clock conversions per
 clock, shared by its streaming CTAs, so a CTA streams at most
 
-    cap(n) = clock x bytes / (FLOPs / mma + conversions / dequant) x min(1, sm_count / n)
+    cap(n) = clock x tile bytes / (tile FLOPs / mma + tile conversions / dequant) x min(1, sm_count / n)
 
-bytes/µs, and gets min(agg(n) / n, cap(n)). The cap applies where the tile math exceeds the decode
+bytes/µs (the steady state of the tile loop: one full KV tile's bytes over its math's cycles, so the
+cap does not depend on how many short tiles or partials other CTAs of the launch have), and gets
+min(agg(n) / n, cap(n)). The cap applies where the tile math exceeds the decode
 kernel's: a verify block (q_len > 1: q_len x group rows, up to 64 per q-block) or an fp8 cache (half
 the bytes per token, plus conversions). Decode (q_len 1, the dtype's KV) is left to its calibrated
 stream rates, which were fitted with its math inside them: a fitted solo CTA rate is a curve
 parameter (stream-K's reaches hundreds of GB/s where no lone CTA streams), and capping it would
 move every decode tail the calibration already accounts for. So decode predictions do not change,
-and the model says when verify or fp8 turns compute-bound.
+and the model says when verify or fp8 turns compute-bound. MLA (simulator/mla.py) is capped too:
+its kernel packs all query heads on one latent head (up to 64 rows x 1,088 FLOPs per 1,152-byte
+token, ~4x the math per byte of a GQA decode tile), no calibrated decode rate has that inside it,
+and at 64 rows it sits above the H200's ridge point (`bound` "compute").
+
+MLA: q-blocks > 0 that read the same latent tiles as q-block 0 at about the same time get them from
+L2 (simulator/reuse.py); those bytes still stream through their CTAs but not through HBM, so the
+chip-wide rate B is scaled by moved / (moved - reread).
 
 Paged KV: a CTA's reads include the block-table entries of the pages it touches (planned bytes);
 each tile pays paged_tile_fixed_us (the dependent index load) and the saturated bandwidth is scaled
@@ -45,6 +54,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnsim.simulator.hardware import CostParams, GpuSpec
+from attnsim.simulator.mla import tile_flops_per_token
+from attnsim.simulator.occupancy import occupancy
+from attnsim.simulator.reuse import l2_reread_bytes
 from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Reductions, Schedule
 from attnsim.simulator.workload import query_tile_rows
 from attnsim.simulator.workload import DecodeWorkload
@@ -88,10 +100,21 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
     if schedule is not None and launch.name == "attention":
         w = schedule.workload
         hbm_gbps *= params.paged_hbm_scale if w.paged else 1.0
-        if w.q_len > 1 or w.kv_fp8:  # more tile math than the decode calibration saw (module docstring)
-            math_rate = sm_math_rate(params, gpu, w, schedule.kv_tile_tokens, launch, moved)
+        reread = l2_hit_bytes(gpu, launch, w)  # CTAs move more bytes than HBM does
+        hbm_gbps *= moved / (moved - reread) if reread < moved else 1.0
+        if w.q_len > 1 or w.kv_fp8 or w.is_mla:  # more tile math than the decode calibration saw (module docstring)
+            math_rate = sm_math_rate(params, gpu, w, schedule.kv_tile_tokens)
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
                           math_rate, gpu.sm_count)
+
+
+def l2_hit_bytes(gpu: GpuSpec, launch: Launch, workload: DecodeWorkload) -> float:
+    """Bytes of an attention launch read from L2 rather than HBM: an MLA plan's sibling q-blocks
+    (simulator/reuse.py); 0 for every other workload."""
+    if not workload.is_mla or launch.name != "attention":
+        return 0.0
+    slots = gpu.sm_count * occupancy(gpu, launch.resources).blocks_per_sm
+    return l2_reread_bytes(launch, workload.kv_heads, slots, gpu.l2_bytes)
 
 
 def math_bound(gpu: GpuSpec, schedule: Schedule, slots: int) -> bool:
@@ -108,16 +131,16 @@ def tile_math(workload: DecodeWorkload, tile: int, total_tiles: float) -> tuple[
     """(tensor-core FLOPs, dequantised elements) of `total_tiles` KV tiles of `tile` tokens; a short
     last tile is computed in full (masked, not skipped)."""
     tokens = float(total_tiles) * tile
-    flops = 4.0 * query_tile_rows(workload) * workload.head_dim * tokens
+    flops = tile_flops_per_token(query_tile_rows(workload), workload.head_dim, workload.v_dim) * tokens
     return flops, (2.0 * workload.head_dim * tokens if workload.kv_fp8 else 0.0)
 
 
-def sm_math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int, launch: Launch,
-                 moved: float) -> float:
-    """Bytes/µs an SM streams when its tile math is the limit: clock (cycles/µs) x bytes per cycle."""
-    flops, conversions = tile_math(workload, tile, float(launch.cta_tiles.sum()))
+def sm_math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int) -> float:
+    """Bytes/µs an SM streams when its tile math is the limit: clock (cycles/µs) x the K+V bytes of a
+    full tile of `tile` tokens per cycle of its math."""
+    flops, conversions = tile_math(workload, tile, 1.0)
     cycles = flops / params.mma_flop_per_sm_clock + conversions / params.dequant_elem_per_sm_clock
-    return gpu.clock_mhz * moved / cycles if cycles > 0 else np.inf
+    return gpu.clock_mhz * tile * workload.kv_token_bytes / cycles if cycles > 0 else np.inf
 
 
 def dirty_write_back_bytes(launch: Launch, gpu: GpuSpec) -> float:

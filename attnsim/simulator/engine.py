@@ -48,7 +48,7 @@ class SimResult:
     schedule: Schedule
     total_us: float
     launches: tuple[LaunchTimeline, ...]
-    bytes_moved: float
+    bytes_moved: float  # HBM traffic: the plan's bytes less what an MLA plan's q-blocks re-read from L2
     hbm_read_gbps: float
     sm_count: int
 
@@ -77,7 +77,8 @@ def simulate(schedule: Schedule, gpu: GpuSpec) -> SimResult:
         tl = _simulate_launch(schedule, launch, gpu, clock)
         timelines.append(tl)
         clock = tl.end_us
-    return SimResult(schedule, clock, tuple(timelines), schedule.total_bytes(), gpu.hbm_read_gbps, gpu.sm_count)
+    hbm_bytes = schedule.total_bytes() - cost.l2_hit_bytes(gpu, schedule.attention, schedule.workload)
+    return SimResult(schedule, clock, tuple(timelines), hbm_bytes, gpu.hbm_read_gbps, gpu.sm_count)
 
 
 def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float) -> LaunchTimeline:

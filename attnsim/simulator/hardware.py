@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from attnsim.errors import InputError
-from attnsim.simulator import profile_checks
+from attnsim.simulator import mla, profile_checks
 
 KB = 1024
 MIB = 1024 * KB
@@ -106,9 +106,13 @@ class GpuSpec:
     transfer_bands: dict = field(default_factory=dict)
 
     def cost_for(self, family: str) -> CostParams:
-        """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
+        """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...).
+        An MLA kernel's family ('streamk-mla', partition.common.kernel_family) the profile has not
+        fitted stands in with its partitioning's ('streamk'): same plan structure, other kernel."""
         if family in self.cost:
             return self.cost[family]
+        if mla.FAMILY_SUFFIX in family:
+            return self.cost_for(family.replace(mla.FAMILY_SUFFIX, "", 1))
         return COMBINE_DEFAULT if family.endswith("-combine") else self.cost.get("default", DEFAULT_COST)
 
     def kernel_config(self, strategy: str, head_dim: int, dtype: str) -> dict | None:

@@ -17,6 +17,9 @@ Serving shapes (issue 13):
   of them. `contexts` stay the sequences' lengths; layer_kinds() gives what each kind of layer reads.
 - tp: GPUs of the tensor-parallel group whose one GPU's share this is (the heads are per GPU);
   carried for records and titles, the model itself only sees the heads.
+- kv_lora_rank > 0: multi-head latent attention (simulator/mla.py): one latent KV head of head_dim
+  = kv_lora_rank + rope dims per token, read as K (all of it) and V (its first kv_lora_rank
+  elements); outputs are kv_lora_rank wide.
 
 Float32 is refused: no decode kernel runs it (ours and PyTorch SDPA's flash and cuDNN backends take
 float16 / bfloat16 queries, our KV caches float16 / bfloat16 / fp8), so a float32 time would model
@@ -31,6 +34,7 @@ import numpy as np
 
 from attnsim import limits
 from attnsim.errors import InputError
+from attnsim.simulator import mla
 
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2}
 NO_KERNEL_DTYPES = ("float32",)  # named by users and configs, run by no decode kernel (see above)
@@ -58,7 +62,8 @@ class DecodeWorkload:
     """One decode step: `batch` sequences, each with `contexts[i]` cached tokens.
 
     q: [batch, q_heads, q_len, head_dim]; K/V cache: [batch, kv_heads, context_i, head_dim], or a
-    page pool [num_pages, page_size, kv_heads, head_dim] with block tables when page_size > 0.
+    page pool [num_pages, page_size, kv_heads, head_dim] with block tables when page_size > 0; MLA
+    (kv_lora_rank > 0): one latent cache of that shape (kv_heads 1), o [batch, q_heads, q_len, kv_lora_rank].
     """
 
     batch: int
@@ -74,10 +79,11 @@ class DecodeWorkload:
     window_tokens: int = 0  # sliding window of the model's windowed layers; 0: none
     window_layers: int = 0  # how many of `layers` use it
     tp: int = 1  # tensor-parallel GPUs the model's heads are sharded over (q_heads/kv_heads: one GPU's)
+    kv_lora_rank: int = 0  # MLA: latent rank (the value / output width); 0: K and V heads of head_dim
 
     @classmethod
     def build(cls, batch, q_heads, kv_heads, head_dim, context, q_len=1, dtype="float16", page_size=0,
-              kv_dtype="", layers=None, window_tokens=0, window_layers=0, tp=1):
+              kv_dtype="", layers=None, window_tokens=0, window_layers=0, tp=1, kv_lora_rank=0):
         """`context` is a scalar (uniform batch) or a sequence of per-sequence lengths (ragged)."""
         batch = _positive_int(batch, "batch")
         if isinstance(context, (list, tuple, np.ndarray)):
@@ -87,14 +93,14 @@ class DecodeWorkload:
         else:
             contexts = (_positive_int(context, "context"),) * batch
         return cls(batch, q_heads, kv_heads, head_dim, contexts, q_len, dtype, page_size, kv_dtype, layers,
-                   window_tokens, window_layers, tp)
+                   window_tokens, window_layers, tp, kv_lora_rank)
 
     def __post_init__(self):
         for name in ("batch", "q_heads", "kv_heads", "head_dim", "q_len"):
             _positive_int(getattr(self, name), name)
         if self.q_heads % self.kv_heads:
             raise InputError("q_heads", f"{self.q_heads} is not a multiple of kv_heads {self.kv_heads}")
-        if self.head_dim not in HEAD_DIMS:
+        if not self.kv_lora_rank and self.head_dim not in HEAD_DIMS:
             raise InputError("head_dim", f"{self.head_dim} unsupported; choose one of {HEAD_DIMS}")
         if len(self.contexts) != self.batch or any(c <= 0 for c in self.contexts):
             raise InputError("contexts", "need one positive length per sequence")
@@ -126,6 +132,8 @@ class DecodeWorkload:
             raise InputError("kv_dtype", f"{self.kv_dtype!r} unsupported; choose auto, float16, bfloat16 or fp8 "
                                          "(float8_e4m3fn)")
         object.__setattr__(self, "kv_dtype", "" if kv == self.dtype else kv)
+        if self.kv_lora_rank:
+            mla.check_dims(self.kv_lora_rank, self.head_dim, self.kv_heads, self.kv_fp8)
         if self.layers is not None:
             _positive_int(self.layers, "layers")
         _positive_int(self.tp, "tp")
@@ -205,6 +213,21 @@ class DecodeWorkload:
         return self.cache_dtype == FP8
 
     @property
+    def is_mla(self) -> bool:
+        """Multi-head latent attention: one latent KV head read as K and as V (simulator/mla.py)."""
+        return self.kv_lora_rank > 0
+
+    @property
+    def v_dim(self) -> int:
+        """Width of a value row and of an output head: kv_lora_rank for MLA, else head_dim."""
+        return self.kv_lora_rank or self.head_dim
+
+    @property
+    def kv_token_bytes(self) -> int:
+        """K+V bytes one cached token costs one KV head (MLA: the one latent vector)."""
+        return mla.kv_token_bytes(self.head_dim, self.v_dim, self.is_mla, self.kv_dtype_bytes)
+
+    @property
     def paged(self) -> bool:
         return self.page_size > 0
 
@@ -223,11 +246,11 @@ class DecodeWorkload:
 
     def kv_bytes(self) -> int:
         """Bytes of K and V every strategy must read at least once."""
-        return 2 * sum(self.contexts) * self.kv_heads * self.head_dim * self.kv_dtype_bytes
+        return sum(self.contexts) * self.kv_heads * self.kv_token_bytes
 
     def io_bytes(self) -> int:
         """q read + o written (small next to KV, but counted)."""
-        return 2 * self.batch * self.q_heads * self.q_len * self.head_dim * self.dtype_bytes
+        return self.batch * self.q_heads * self.q_len * (self.head_dim + self.v_dim) * self.dtype_bytes
 
 
 def query_tile_rows(workload: DecodeWorkload) -> int:

@@ -44,7 +44,7 @@ def method_specs(w: DecodeWorkload, gpu: GpuSpec) -> dict[str, str]:
     auto = planned_name()
     specs = {"planner (auto)": auto, "batch-invariant auto": f"{auto}:batch_invariant=1"}
     ev = Evaluator(w, gpu, PlanConfig())
-    specs.update({h.name: ev.heuristic(h).spec for h in strategies.HEURISTICS})
+    specs.update({h.name: ev.heuristic(h).spec for h in strategies.heuristics_for(w)})
     specs.update({f"default {n}": n for n in strategies.default_names()})
     specs.update({f"baseline {n}": n for n in strategies.baselines()})
     return specs

@@ -9,9 +9,9 @@ import pytest
 from attnsim.errors import InputError
 from attnsim.strategies import all_families
 from attnsim.simulator.hardware import PRESETS, CostParams
-from attnsim.strategies import predictable
+from attnsim.strategies import get, predictable
 
-STRATEGIES = predictable()
+STRATEGIES = [n for n in predictable() if not get(n).mla_only]  # the workloads here are K/V-head layers
 from attnsim.predict import predict_one
 from attnsim.simulator.profile_io import fit_mape_pct, load_profile, read_profile_document, shipped_profile_path
 from attnsim.profiles import resolve_gpu, transfer_from, write_transferred_profile

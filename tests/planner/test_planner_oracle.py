@@ -79,7 +79,7 @@ def test_regret_table_from_a_synthetic_csv(tmp_path):
     table = regret.per_workload(synthetic_csv(SMALL), H200)
     summary = regret.regret_summary(table).set_index("method")
     assert summary.loc["planner (auto)", "max_pct"] == 0.0 and summary.loc["planner (auto)", "workloads"] == 3
-    for h in strategies.HEURISTICS:
+    for h in (h for h in strategies.HEURISTICS if not h.mla_only):  # SMALL: K/V-head layers
         expected = [search(w, H200).regret_pct(next(x.plan for x in search(w, H200).heuristics if x.name == h.name))
                     for w in SMALL]
         assert summary.loc[h.name, "mean_pct"] == pytest.approx(sum(expected) / 3, abs=0.01)

@@ -33,8 +33,8 @@ SMALL = (DecodeWorkload.build(1, 32, 8, 128, 4096), DecodeWorkload.build(3, 32, 
 def every_candidate(workload, gpu) -> dict[str, float]:
     """Brute force: every candidate and heuristic plan, predicted through the public API."""
     ev = Evaluator(workload, gpu, PlanConfig())
-    specs = {c.spec for n in strategies.candidates() for c in cand.candidates_for(ev.context(n), {})}
-    specs |= {ev.heuristic(h).spec for h in strategies.HEURISTICS}
+    specs = {c.spec for n in strategies.candidates(workload) for c in cand.candidates_for(ev.context(n), {})}
+    specs |= {ev.heuristic(h).spec for h in strategies.heuristics_for(workload)}
     return {s: predict_one(parse_plan_spec(s)[0], workload, gpu, parse_plan_spec(s)[1]).total_us for s in specs}
 
 
@@ -45,7 +45,7 @@ def test_the_choice_is_the_best_candidate_and_its_prediction_is_predict_ones(wor
     assert result.chosen.time_us == min(brute.values())
     assert result.chosen.time_us == brute[result.chosen.spec]  # bit-identical to predict_one of its spec
     assert [e.time_us for e in result.ranked] == sorted(e.time_us for e in result.ranked)
-    assert result.simulated <= len(brute) and result.generated >= result.simulated - len(strategies.HEURISTICS)
+    assert result.simulated <= len(brute) and result.generated >= result.simulated - len(strategies.heuristics_for(workload))
 
 
 @settings(max_examples=25, deadline=None)

@@ -44,7 +44,7 @@ def test_config_variants(tmp_path):
 
 
 @pytest.mark.parametrize("fields, field", [
-    (dict(num_attention_heads=128, kv_lora_rank=512), "model.kv_lora_rank"),
+    (dict(num_attention_heads=128, kv_lora_rank=512), "model.qk_rope_head_dim"),  # MLA: tests/scenarios/test_hf_mla.py
     (dict(num_attention_heads=128, q_lora_rank=1536, kv_lora_rank=None), "model.q_lora_rank"),
     (dict(hidden_size=4096), "model.num_attention_heads"),
     (dict(num_attention_heads=32, hidden_size=4100), "model.hidden_size"),
@@ -58,8 +58,8 @@ def test_configs_we_cannot_model_name_the_field(tmp_path, fields, field):
 
 
 def test_mla_config_file_and_unreadable_files(tmp_path):
-    with pytest.raises(InputError, match="kv_lora_rank"):
-        models.from_name(str(DATA / "mla-config.json"))
+    shape = models.from_name(str(DATA / "mla-config.json"))  # DeepSeek-V3's attention fields
+    assert (shape.q_heads, shape.kv_heads, shape.head_dim, shape.kv_lora_rank, shape.layers) == (128, 1, 576, 512, 61)
     for text in ("{not json", "[1, 2]"):
         (tmp_path / "bad.json").write_text(text)
         with pytest.raises(InputError) as err:

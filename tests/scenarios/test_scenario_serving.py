@@ -53,8 +53,14 @@ def test_bad_serving_keys_are_named(tmp_path, line, field):
     assert any(p.field == field for p in err.value.problems), err.value.problems
 
 
-def test_an_mla_config_in_a_scenario_names_its_field(tmp_path):
+def test_an_mla_config_in_a_scenario(tmp_path):
+    """An MLA model's cases are MLA layers (one latent head per GPU at TP 8); an fp8 latent cache is
+    refused by its key (bf16 first)."""
     shutil.copy(DATA / "mla-config.json", tmp_path)
-    text = SERVING.replace('"llama-3.1-70b-config.json"', '"mla-config.json"').replace("tp = 8", "tp = 1")
-    with pytest.raises(ScenarioError, match="kv_lora_rank"):
-        load_scenario(str(write(tmp_path, text)))
+    text = SERVING.replace('"llama-3.1-70b-config.json"', '"mla-config.json"').replace('kv_dtype = "fp8"', "")
+    mla = [c.workload for c in load_scenario(str(write(tmp_path, text))).cases() if c.workload.is_mla]
+    assert mla and all((w.q_heads, w.kv_heads, w.head_dim, w.kv_lora_rank) == (16, 1, 576, 512) for w in mla)
+    fp8 = SERVING.replace('"llama-3.1-70b-config.json"', '"mla-config.json"')
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(str(write(tmp_path, fp8)))
+    assert any(p.field == "kv_dtype" for p in err.value.problems), err.value.problems

@@ -41,16 +41,24 @@ def head_shapes(draw) -> tuple[int, int]:
 
 
 @st.composite
-def workloads(draw, max_batch: int = 5, max_context: int = 9000) -> DecodeWorkload:
-    """Uniform or ragged batches, any context (odd ones included), head_dim 64/128/256, q_len 1."""
-    q_heads, kv_heads = draw(head_shapes())
+def workloads(draw, max_batch: int = 5, max_context: int = 9000, mla: bool | None = False) -> DecodeWorkload:
+    """Uniform or ragged batches, any context (odd ones included), head_dim 64/128/256, q_len 1.
+    mla True: MLA layers (one latent head, 512 + 64 or 64 + 16, 8-128 query heads: 1-2 q-blocks);
+    None: either."""
+    if mla is None:
+        mla = draw(st.booleans())
     batch = draw(st.integers(1, max_batch))
-    head_dim = draw(st.sampled_from([64, 128, 256]))
     lengths = st.integers(1, max_context)
     if draw(st.booleans()):
         context = draw(lengths)
     else:
         context = draw(st.lists(lengths, min_size=batch, max_size=batch))
+    if mla:
+        rank, rope = draw(st.sampled_from([(512, 64), (64, 16)]))
+        q_heads = draw(st.sampled_from([8, 16, 64, 128]))
+        return DecodeWorkload.build(batch, q_heads, 1, rank + rope, context, dtype="bfloat16", kv_lora_rank=rank)
+    q_heads, kv_heads = draw(head_shapes())
+    head_dim = draw(st.sampled_from([64, 128, 256]))
     return DecodeWorkload.build(batch, q_heads, kv_heads, head_dim, context)
 
 
@@ -67,6 +75,9 @@ def plan_configs(draw, strategy: str, workload: DecodeWorkload, gpu: GpuSpec) ->
     tile = resolved.schedule.kv_tile_tokens
     if strategy == "flashdecoding" and draw(st.booleans()):
         config = dataclasses.replace(config, splits=draw(st.integers(1, 40)))
+    if strategy == "flashmla" and draw(st.booleans()):  # parts x the (kv-head, q-block) pairs
+        pairs = outputs(workload, tile).count // workload.batch
+        config = dataclasses.replace(config, grid=pairs * draw(st.integers(1, 300)))
     if strategy in ("streamk", "hybrid", "balanced") and draw(st.booleans()):
         capacity = resolved.capacity
         config = dataclasses.replace(config, grid=draw(_grids(strategy, capacity, outputs(workload, tile).count)))
@@ -87,14 +98,22 @@ def _grids(strategy: str, capacity: int, n_outputs: int):
 
 
 def plannable(strategy: str, workload: DecodeWorkload, gpu: GpuSpec) -> bool:
-    """False where the strategy refuses the shape outright (a library's head-dim limit: cuDNN's 128)."""
-    return strategies.get(strategy).takes(workload.head_dim)
+    """False where the strategy refuses the shape outright (a library's head-dim limit: cuDNN's 128;
+    an MLA layer for a strategy without an MLA kernel, a K/V-head layer for an MLA-only plan)."""
+    return strategies.get(strategy).unsupported(workload) is None
+
+
+def mla_draws(strategy: str) -> bool | None:
+    """What `workloads(mla=...)` a strategy takes: MLA only, K/V heads only (no MLA kernel), or both."""
+    s = strategies.get(strategy)
+    return True if s.mla_only else (None if s.mla_kernel is not None else False)
 
 
 @st.composite
 def planned(draw, strategy: str):
-    """(Schedule, PlanConfig, GpuSpec) of a random workload, GPU and plan options."""
-    workload, gpu = draw(workloads()), draw(gpu_specs())
+    """(Schedule, PlanConfig, GpuSpec) of a random workload (MLA where the strategy takes it), GPU and
+    plan options."""
+    workload, gpu = draw(workloads(mla=mla_draws(strategy))), draw(gpu_specs())
     assume(plannable(strategy, workload, gpu))
     config = draw(plan_configs(strategy, workload, gpu))
     return plan(strategy, workload, gpu, config), config, gpu

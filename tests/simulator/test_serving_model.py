@@ -33,7 +33,7 @@ def test_decode_predictions_do_not_change_with_the_tile_math_cap(gpu):
     uncapped = with_cost(spec, mma_flop_per_sm_clock=1e30)
     points = standard_sweep()[::9] + quick_sweep("bfloat16") + [DecodeWorkload.build(2, 128, 1, 128, 70000)]
     for w in points:
-        for s in strategies.predictable():
+        for s in (s for s in strategies.predictable() if strategies.get(s).unsupported(w) is None):
             assert predict_one(s, w, spec).total_us == predict_one(s, w, uncapped).total_us, (s, w)
 
 

@@ -25,9 +25,7 @@ from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.partition import common, flashdecoding
-from attnsim.simulator.schedule import (
-    ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, SegmentTable, frozen_array, offsets_from_counts,
-)
+from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, SegmentTable, offsets_from_counts
 from attnsim.simulator.workload import DecodeWorkload
 
 
@@ -70,7 +68,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     family = config.family or "flashdecoding"
     reductions, launches = Reductions.empty(), ()
     if split.any():
-        reductions = _combine_reductions(outs, segs, order[split], n_chunks[split])
+        reductions = flashdecoding.split_reductions(outs, segs, order[split], n_chunks[split])
         launches = (flashdecoding.combine_launch(workload, outs, n_chunks[split], family + "-combine",
                                                  config.combine_resources),)
     attention = common.attention_launch(workload, len(segs), common.resources(config), family,
@@ -92,15 +90,3 @@ def _chunk_segments(workload, tile: int, outs: common.Outputs, order: np.ndarray
     count = np.minimum(chunk_tiles, outs.tiles[out_idx] - first)
     role = np.where(np.repeat(n_chunks, n_chunks) > 1, ROLE_PEER, ROLE_COMPLETE)
     return common.segment_table(workload, tile, outs, np.arange(grid), out_idx, first, count, role)
-
-
-def _combine_reductions(outs: common.Outputs, segs: SegmentTable, split_outs: np.ndarray,
-                        split_chunks: np.ndarray) -> Reductions:
-    """One row per split output, in CTA order; its peers are its chunks' CTAs, ascending."""
-    is_peer = segs.role == ROLE_PEER
-    return Reductions(
-        seq=frozen_array(outs.seq[split_outs]), kv_head=frozen_array(outs.kv_head[split_outs]),
-        q_block=frozen_array(outs.q_block[split_outs]), host_cta=frozen_array(np.full(len(split_outs), -1)),
-        peer_offsets=frozen_array(offsets_from_counts(split_chunks)),
-        peer_cta=frozen_array(segs.cta[is_peer]), peer_done_bytes=frozen_array(segs.kv_bytes[is_peer], np.float64),
-    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnsim.simulator import mla
 from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.schedule import (
     ROLE_PEER, Launch, Reductions, SegmentTable, frozen_array,
@@ -15,6 +16,7 @@ from attnsim.simulator.schedule import (
 from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload
 
 PARTIAL_BYTES_PER_ROW_ELEM = 4  # partial O and LSE are fp32
+COMBINE_SUFFIX = "-combine"  # a split plan's combine launch bills its attention family + this
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def outputs(workload: DecodeWorkload, tile: int, q_block_rows: int = Q_BLOCK_ROW
 def segment_kv_bytes(workload: DecodeWorkload, tile: int, context, first, n) -> np.ndarray:
     """K+V bytes of tiles [first, first + n) of outputs with `context` tokens (last tile may be short)."""
     tokens = np.minimum((first + n) * tile, context) - first * tile
-    return tokens * float(2 * workload.head_dim * workload.kv_dtype_bytes)  # integers: exact in float64
+    return tokens * float(workload.kv_token_bytes)  # integers: exact in float64
 
 
 BLOCK_TABLE_ENTRY_BYTES = 4  # int32 page index
@@ -125,15 +127,30 @@ def segment_table(workload, tile, outs: Outputs, cta, out_idx, first, n, role) -
     )
 
 
+def kernel_family(workload: DecodeWorkload, family: str) -> str:
+    """The cost family a launch bills: the partitioning's, or its MLA kernel's ('streamk' ->
+    'streamk-mla', 'flashdecoding-combine' -> 'flashdecoding-mla-combine'; GpuSpec.cost_for falls
+    back to the plain family while a profile has no MLA fit)."""
+    if not workload.is_mla:
+        return family
+    base, combine, _ = family.partition(COMBINE_SUFFIX)
+    return base + mla.FAMILY_SUFFIX + (COMBINE_SUFFIX if combine else "")
+
+
+def partial_bytes(workload: DecodeWorkload, rows: int) -> int:
+    """Bytes of one fp32 partial (normalised O of v_dim columns + LSE) of `rows` query rows."""
+    return rows * (workload.v_dim + 1) * PARTIAL_BYTES_PER_ROW_ELEM
+
+
 def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: SegmentTable,
                      rows: int, reductions: Reductions, tile: int = 0) -> Launch:
     """Per-CTA bytes/tiles/segments of an attention launch from its segment table (`tile`: KV tokens
     per tile, for the block-table loads of a paged cache)."""
-    d, dtb = workload.head_dim, workload.dtype_bytes
-    q_bytes = rows * d * dtb  # query tile read per segment
-    o_bytes = rows * d * dtb  # final output written by COMPLETE and HOST segments
-    partial_bytes = rows * (d + 1) * PARTIAL_BYTES_PER_ROW_ELEM  # fp32 O + LSE
-    write = np.where(segs.role == ROLE_PEER, float(partial_bytes), float(o_bytes))  # float64 [n_segments]
+    dtb = workload.dtype_bytes
+    q_bytes = rows * workload.head_dim * dtb  # query tile read per segment
+    o_bytes = rows * workload.v_dim * dtb  # final output written by COMPLETE and HOST segments
+    partial = partial_bytes(workload, rows)  # fp32 O + LSE
+    write = np.where(segs.role == ROLE_PEER, float(partial), float(o_bytes))  # float64 [n_segments]
     read = segs.kv_bytes + q_bytes + (index_bytes(workload, tile, segs.n_tiles) if tile else 0.0)
     n_segments = np.bincount(segs.cta, minlength=grid)  # int64 [grid]
     if len(segs) == grid and n_segments.max(initial=0) == 1:  # one segment per CTA: rows are CTAs
@@ -145,10 +162,10 @@ def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: 
     hosts = reductions.host_cta >= 0
     if len(reductions) and hosts.any():  # hosts read their peers' partials
         n_peers = reductions.peer_offsets[1:] - reductions.peer_offsets[:-1]
-        read_bytes = read_bytes + np.bincount(reductions.host_cta[hosts], weights=n_peers[hosts] * partial_bytes,
+        read_bytes = read_bytes + np.bincount(reductions.host_cta[hosts], weights=n_peers[hosts] * partial,
                                               minlength=grid)
     return Launch(
-        name="attention", family=family, grid=grid, resources=res,
+        name="attention", family=kernel_family(workload, family), grid=grid, resources=res,
         cta_read_bytes=frozen_array(read_bytes, np.float64), cta_write_bytes=frozen_array(write_bytes, np.float64),
         cta_tiles=frozen_array(tiles), cta_segments=frozen_array(n_segments), segments=segs,
     )

@@ -66,12 +66,12 @@ def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: 
     only the split ones in balanced split-KV). rows: query rows per combine CTA (default: an output's;
     cuDNN's reduction takes one q-head per CTA)."""
     rows = outs.rows if rows is None else rows
-    partial = rows * (workload.head_dim + 1) * common.PARTIAL_BYTES_PER_ROW_ELEM
+    partial = common.partial_bytes(workload, rows)
     grid = len(splits_used)
     return Launch(
-        name="combine", family=family, grid=grid, resources=res,
+        name="combine", family=common.kernel_family(workload, family), grid=grid, resources=res,
         cta_read_bytes=frozen_array(splits_used * float(partial), np.float64),
-        cta_write_bytes=frozen_array(np.full(grid, float(rows * workload.head_dim * workload.dtype_bytes))),
+        cta_write_bytes=frozen_array(np.full(grid, float(rows * workload.v_dim * workload.dtype_bytes))),
         # a combine CTA's "segments" are the partials it merges: each is a dependent load step
         cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(np.asarray(splits_used, np.int64)),
     )
@@ -121,4 +121,16 @@ def combine_reductions(outs: common.Outputs, segs, n_used: np.ndarray) -> Reduct
         peer_offsets=frozen_array(offsets_from_counts(n_used)),
         peer_cta=frozen_array(segs.cta),  # segments are sorted by CTA = output-major, split-minor
         peer_done_bytes=frozen_array(segs.kv_bytes, np.float64),
+    )
+
+
+def split_reductions(outs: common.Outputs, segs, split_outs: np.ndarray, pieces: np.ndarray) -> Reductions:
+    """Combine rows of the outputs `split_outs` (in CTA order), each cut into `pieces` partials whose
+    CTAs ascend: the peer segments in CTA order are the rows' peers (balanced, flashmla)."""
+    is_peer = segs.role == ROLE_PEER
+    return Reductions(
+        seq=frozen_array(outs.seq[split_outs]), kv_head=frozen_array(outs.kv_head[split_outs]),
+        q_block=frozen_array(outs.q_block[split_outs]), host_cta=frozen_array(np.full(len(split_outs), -1)),
+        peer_offsets=frozen_array(offsets_from_counts(pieces)),
+        peer_cta=frozen_array(segs.cta[is_peer]), peer_done_bytes=frozen_array(segs.kv_bytes[is_peer], np.float64),
     )

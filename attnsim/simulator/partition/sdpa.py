@@ -17,6 +17,9 @@ from attnsim.simulator.workload import DecodeWorkload
 
 def unsupported(workload: DecodeWorkload) -> str | None:
     """Why SDPA cannot take `workload` (None: it can)."""
+    if workload.is_mla:
+        return ("SDPA has no latent-attention path: an MLA layer's K and V are one latent cache read with "
+                "different widths (576 and 512)")
     if workload.paged:
         return "SDPA reads a contiguous K/V cache (no block tables): a paged cache is not its input"
     if workload.kv_dtype:

@@ -1,0 +1,57 @@
+"""Multi-head latent attention (MLA) decode, as a kind of DecodeWorkload (DOMAIN.md section 8).
+
+DeepSeek-V2/V3 and Kimi-K2 cache one latent vector per token and layer: `kv_lora_rank` (512)
+elements of compressed K/V plus `qk_rope_head_dim` (64) of rotary key. With the up-projections
+absorbed into the query and the output (how every engine decodes MLA: FlashMLA, vLLM, SGLang), one
+decode step is attention with
+- one KV head (kv_heads = 1) whose key is the whole latent vector, head_dim = kv_lora_rank + rope
+  dims (576), and whose value is the latent's first kv_lora_rank elements (the same bytes: a token
+  costs head_dim x dtype bytes, 1,152 in bf16, not 2 x 576);
+- all query heads in one group (q_heads per GPU: 128 / TP; the latent cache is replicated on every
+  GPU of a tensor-parallel group, never split); each head's query is head_dim wide, its output
+  kv_lora_rank wide.
+So a workload is MLA when `kv_lora_rank` > 0; the partitionings and the engine treat it like any
+other (outputs are (sequence, q-block) of up to 64 heads), with its bytes and tile math counted here.
+
+The dims: kv_lora_rank and the rope dims are powers of two (the kernels tile them with tl.arange),
+which every released MLA model has (512 + 64; MiniCPM3 256 + 32). fp8 latent caches (FlashMLA
+has one) are not modelled yet: bf16/fp16 first.
+"""
+
+from __future__ import annotations
+
+from attnsim.errors import InputError
+
+LORA_RANKS = tuple(2 ** k for k in range(4, 11))  # 16 .. 1024: kv_lora_rank
+ROPE_DIMS = (16, 32, 64, 128)  # qk_rope_head_dim (>= 16: a tl.dot's smallest K)
+# An MLA kernel bills its partitioning's cost family + this ('streamk-mla'); a profile without such a
+# family uses the partitioning's (GpuSpec.cost_for) until a device sweep fits it.
+FAMILY_SUFFIX = "-mla"
+
+
+def check_dims(kv_lora_rank: int, head_dim: int, kv_heads: int, kv_fp8: bool) -> None:
+    """An MLA workload's shape: one KV head, head_dim = kv_lora_rank + rope dims, both powers of two,
+    a bf16/fp16 latent cache. One InputError naming the field."""
+    if isinstance(kv_lora_rank, bool) or kv_lora_rank not in LORA_RANKS:
+        raise InputError("kv_lora_rank", f"{kv_lora_rank!r} unsupported; an MLA latent rank is a power of two in "
+                                         f"{LORA_RANKS[0]}..{LORA_RANKS[-1]} (0: not MLA)")
+    if head_dim - kv_lora_rank not in ROPE_DIMS:
+        raise InputError("head_dim", f"{head_dim} for an MLA layer is kv_lora_rank {kv_lora_rank} + rope dims, "
+                                     f"which must be one of {ROPE_DIMS}")
+    if kv_heads != 1:
+        raise InputError("kv_heads", f"{kv_heads}: an MLA layer has one latent KV head shared by every query head "
+                                     "(replicated, not split, under tensor parallelism)")
+    if kv_fp8:
+        raise InputError("kv_dtype", "an fp8 latent cache is not modelled yet (MLA: bfloat16 or float16 first)")
+
+
+def kv_token_bytes(head_dim: int, v_dim: int, latent: bool, kv_dtype_bytes: int) -> int:
+    """K+V bytes one cached token costs one KV head: K and V apart (head_dim + v_dim), or the one
+    latent vector both are read from (head_dim)."""
+    return (head_dim if latent else head_dim + v_dim) * kv_dtype_bytes
+
+
+def tile_flops_per_token(rows: int, head_dim: int, v_dim: int) -> float:
+    """Tensor-core FLOPs a query tile of `rows` (padded) rows spends on one KV token: q·Kᵀ over
+    head_dim and P·V over v_dim, 2 FLOPs per multiply-add (4·rows·d when K and V are d wide)."""
+    return 2.0 * rows * (head_dim + v_dim)
