@@ -14,8 +14,11 @@ Under TRITON_INTERPRET=1 nothing is compiled and the plan's figures stand.
 
 Every attention kernel takes the same arguments (q, k, v, o, the plan tables, partial slots, the
 block table and fp8 scales, strides, scale, group; constexprs BLOCK_P, BLOCK_M, BLOCK_N, HEAD_DIM,
-PAGE_SIZE, Q_LEN), so one launch path serves every strategy and every cache layout; a combine launch
-follows when the plan has one. Inputs (checked by `Launcher.check_inputs`):
+PAGE_SIZE, Q_LEN, and LORA for the MLA kernels), so one launch path serves every strategy and every
+cache layout; a combine launch (the kernel spec's `combine`) follows when the plan has one. An MLA
+workload runs the strategy's MLA kernel (Strategy.kernel_for) on one latent cache passed as K
+(`v_cache` None or the same tensor) and writes o [batch, q_heads, (q_len,) kv_lora_rank].
+Inputs (checked by `Launcher.check_inputs`):
 - q, out: [batch, q_heads, head_dim] (q_len 1) or [batch, q_heads, q_len, head_dim], in the workload dtype;
 - k_cache, v_cache: [batch, kv_heads, >= max_context, head_dim] contiguous in the last dimension, or
   with page_size P a pool [num_pages, P, kv_heads, head_dim] and block_table int32
@@ -47,6 +50,7 @@ from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.workload import FP8, DecodeWorkload, query_tile_rows
 
 KERNEL_HEAD_DIMS = (32, 64, 128, 256)
+MLA_MERGE_BLOCK = 4  # an MLA merge step's LSE rows: a 5-ary merge tree, stream-K's merge_fanin
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 KV_TORCH_DTYPES = {**TORCH_DTYPES, FP8: torch.float8_e4m3fn}
 LOG2_E = 1.4426950408889634
@@ -85,21 +89,27 @@ class KernelShape:
     block_p: int  # partials merged per step by in-kernel merges
     page_size: int = 0  # 0: contiguous K/V
     q_len: int = 1
+    lora: int = 0  # an MLA kernel's kv_lora_rank (constexpr LORA); 0: a K/V-head kernel
 
     def constexprs(self) -> dict:
+        lora = dict(LORA=self.lora) if self.lora else {}
         return dict(BLOCK_P=self.block_p, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=self.head_dim,
-                    PAGE_SIZE=self.page_size, Q_LEN=self.q_len, num_warps=self.num_warps, num_stages=self.num_stages)
+                    PAGE_SIZE=self.page_size, Q_LEN=self.q_len, **lora, num_warps=self.num_warps,
+                    num_stages=self.num_stages)
 
 
 def kernel_shape(workload: DecodeWorkload, config: PlanConfig) -> KernelShape:
-    """The shape a resolved config compiles to."""
+    """The shape a resolved config compiles to. An MLA kernel's merges read one partial tile at a time
+    (mla_tiles.merge_into), so its BLOCK_P (LSE rows per step, and the merge tree's fan-in - 1) is
+    MLA_MERGE_BLOCK whatever the tile."""
     block_m = query_tile_rows(workload)
+    block_p = MLA_MERGE_BLOCK if workload.is_mla else merge_block(block_m, workload.head_dim, config.num_warps)
     return KernelShape(block_m, config.kv_tile_tokens, workload.head_dim, config.num_warps, config.num_stages,
-                       merge_block(block_m, workload.head_dim, config.num_warps), workload.page_size, workload.q_len)
+                       block_p, workload.page_size, workload.q_len, workload.kv_lora_rank)
 
 
 def check_workload(workload: DecodeWorkload) -> None:
-    if workload.head_dim not in KERNEL_HEAD_DIMS:
+    if not workload.is_mla and workload.head_dim not in KERNEL_HEAD_DIMS:
         raise InputError("head_dim", f"{workload.head_dim} unsupported by the kernels; choose {KERNEL_HEAD_DIMS}")
     if workload.dtype not in TORCH_DTYPES:
         raise InputError("dtype", f"{workload.dtype} unsupported by the kernels; choose {', '.join(TORCH_DTYPES)}")
@@ -120,15 +130,17 @@ def prepare(plan: Plan, device="cuda", sm_scale: float | None = None) -> "Launch
     sm_scale: softmax scale (None: 1 / sqrt(head_dim))."""
     spec, workload = plan.strategy, plan.workload
     check_workload(workload)
-    if spec.kernel is None:
-        raise InputError("strategy", f"{spec.name!r} has no Triton kernel here; choose {', '.join(strategies.ours())}")
+    kernel = spec.kernel_for(workload)
+    if kernel is None:
+        ours = strategies.ours_mla() if workload.is_mla else strategies.ours()
+        raise InputError("strategy", f"{spec.name!r} has no Triton kernel here; choose {', '.join(ours)}")
     shape, device = kernel_shape(workload, plan.config), torch.device(device)
     meta = dict(resources_source=plan.resources_source, plan=plan.spec, requested=plan.asked)
     compiled, measured = None, plan.resources
     if interpreting():
         patch_interpreter_index()
     else:
-        compiled = compile_attention(spec.kernel, workload, shape, device)
+        compiled = compile_attention(kernel, workload, shape, device)
         measured = CtaResources(32 * compiled.metadata.num_warps, compiled.n_regs, compiled.metadata.shared)
         check_compiled(plan, measured)
         if measured != plan.resources:
@@ -142,7 +154,7 @@ def prepare(plan: Plan, device="cuda", sm_scale: float | None = None) -> "Launch
                 grid=schedule.grid, splits=schedule.splits, launches=len(schedule.launches))
     scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(workload.head_dim)
     tables = DeviceTables.build(schedule, shape.block_m, shape.block_p + 1, device, spec.in_kernel_reduction)
-    launcher = Launcher(spec, schedule, plan.config, meta, shape, tables, scale * LOG2_E, measured)
+    launcher = Launcher(spec, kernel, schedule, plan.config, meta, shape, tables, scale * LOG2_E, measured)
     if compiled is not None and len(schedule.launches) > 1:
         launcher.warm_combine()
     return launcher
@@ -163,6 +175,12 @@ def kv_strides(workload: DecodeWorkload) -> tuple[int, int, int]:
     return (page * hkv * d, d, hkv * d) if page else (hkv * n * d, n * d, d)
 
 
+def q_strides(workload: DecodeWorkload, width: int) -> tuple[int, int, int]:
+    """(b, head, position) element strides of a packed q ([.., head_dim]) or o ([.., v_dim]) of `width`."""
+    hq, ql = workload.q_heads, workload.q_len
+    return hq * ql * width, ql * width, width
+
+
 def block_table_stride(workload: DecodeWorkload) -> int:
     """What run() passes as the block table's row stride: its width, a multiple of 16 for the tables
     kv_cache builds (Triton specialises on divisibility by 16); 1 for the scratch of a contiguous run."""
@@ -176,9 +194,8 @@ def compile_attention(kernel: strategies.KernelSpec, workload: DecodeWorkload, s
                       device: torch.device):
     """Compile (no launch) with the argument types and stride values a packed run passes."""
     dtype, kv_dtype = TORCH_DTYPES[workload.dtype], KV_TORCH_DTYPES[workload.cache_dtype]
-    d, hq, ql = workload.head_dim, workload.q_heads, workload.q_len
-    q_strides = (hq * ql * d, ql * d, d)
-    strides = (*q_strides, *kv_strides(workload), *kv_strides(workload), *q_strides, block_table_stride(workload))
+    strides = (*q_strides(workload, workload.head_dim), *kv_strides(workload), *kv_strides(workload),
+               *q_strides(workload, workload.v_dim), block_table_stride(workload))
     i32, f32 = torch.int32, torch.float32
     pointers = (dtype, kv_dtype, kv_dtype, dtype, i32, i32, i32, f32, f32, i32, f32, f32)
     with torch.cuda.device(device):
@@ -208,26 +225,29 @@ def check_device_fits(gpu: GpuSpec, device: torch.device) -> None:
 class Launcher:
     """One planned, compiled decode attention. Not re-entrant: its partial slots and flags are its own."""
 
-    def __init__(self, spec: strategies.Strategy, schedule: Schedule, config: PlanConfig, meta: dict,
-                 shape: KernelShape, tables: DeviceTables, qk_scale: float, resources: CtaResources):
+    def __init__(self, spec: strategies.Strategy, kernel: strategies.KernelSpec, schedule: Schedule,
+                 config: PlanConfig, meta: dict, shape: KernelShape, tables: DeviceTables, qk_scale: float,
+                 resources: CtaResources):
         self.strategy, self.schedule, self.config, self.meta = spec.name, schedule, config, meta
         self.resources = resources  # the compiled kernel's (the plan's under the interpreter)
         self.shape, self.tables, self.qk_scale = shape, tables, qk_scale
-        self.kernel = spec.kernel
+        self.kernel = kernel
         self.dtype = TORCH_DTYPES[schedule.workload.dtype]
         self.kv_dtype = KV_TORCH_DTYPES[schedule.workload.cache_dtype]
-        self.launch_attention = CachedLaunch(jit_function(spec.kernel))
-        self.launch_combine = CachedLaunch(_combine_kernel())
+        self.launch_attention = CachedLaunch(jit_function(kernel))
+        self.launch_combine = CachedLaunch(getattr(importlib.import_module(kernel.combine[0]), kernel.combine[1]))
 
-    def run(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, out: torch.Tensor | None = None,
-            *, block_table: torch.Tensor | None = None, k_scale: torch.Tensor | None = None,
-            v_scale: torch.Tensor | None = None) -> torch.Tensor:
-        """o (q's shape) = attention of q over the first contexts[i] tokens of the cache; block_table
-        for a paged cache, k_scale / v_scale for an fp8 one (module docstring)."""
+    def run(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor | None = None,
+            out: torch.Tensor | None = None, *, block_table: torch.Tensor | None = None,
+            k_scale: torch.Tensor | None = None, v_scale: torch.Tensor | None = None) -> torch.Tensor:
+        """o (q's shape, MLA: kv_lora_rank wide) = attention of q over the first contexts[i] tokens of
+        the cache; block_table for a paged cache, k_scale / v_scale for an fp8 one; an MLA latent
+        cache is k_cache alone (module docstring)."""
         w, t = self.schedule.workload, self.tables
+        v_cache = k_cache if w.is_mla and v_cache is None else v_cache
         check_inputs(w, self.dtype, self.kv_dtype, q, k_cache, v_cache, out, block_table, k_scale, v_scale)
         if out is None:
-            out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+            out = torch.empty((*q.shape[:-1], w.v_dim), dtype=q.dtype, device=q.device)
         q4, o4 = as_4d(q), as_4d(out)  # [batch, q_heads, q_len, d]
         if self.dtype == torch.bfloat16 and interpreting():
             q4 = q4.float()  # NumPy has no bf16 matmul: the dots run in fp32 (tiles.attend_tiles)
@@ -245,20 +265,16 @@ class Launcher:
     def combine(self, o4: torch.Tensor) -> None:
         """The combine launch into o4 [batch, q_heads, q_len, head_dim]."""
         t, s = self.tables, self.shape
+        width = self.schedule.workload.v_dim  # the partials' (and o's) columns
+        block_p = s.block_p if s.lora else merge_block(s.block_m, width, COMBINE_WARPS)
         self.launch_combine(
             (len(self.schedule.reductions),),
             (o4, t.reductions, t.peer_offsets, t.o_part, t.lse_part, *o4.stride()[:3], self.schedule.workload.group),
-            dict(BLOCK_P=merge_block(s.block_m, s.head_dim, COMBINE_WARPS), BLOCK_M=s.block_m,
-                 HEAD_DIM=s.head_dim, Q_LEN=s.q_len, num_warps=COMBINE_WARPS, num_stages=1))
+            dict(BLOCK_P=block_p, BLOCK_M=s.block_m, HEAD_DIM=width, Q_LEN=s.q_len, num_warps=COMBINE_WARPS,
+                 num_stages=1))
 
     def warm_combine(self) -> None:
         """Compile the combine kernel now (run on a scratch output), not on the first timed call."""
         w = self.schedule.workload
-        self.combine(torch.empty(w.batch, w.q_heads, w.q_len, w.head_dim, dtype=self.dtype,
+        self.combine(torch.empty(w.batch, w.q_heads, w.q_len, w.v_dim, dtype=self.dtype,
                                  device=self.tables.flags.device))
-
-
-def _combine_kernel():
-    from attnsim.kernels.flash_decoding import combine_kernel
-
-    return combine_kernel

@@ -4,7 +4,9 @@ Shapes (w = the planned workload; see launch.py's docstring for the layouts):
 - q, out: [batch, q_heads, head_dim] (q_len 1 only) or [batch, q_heads, q_len, head_dim], dtype w.dtype;
 - contiguous K/V: [batch, kv_heads, >= max_context, head_dim]; paged: a pool [num_pages, page_size,
   kv_heads, head_dim] and block_table int32 [batch, >= ceil(max_context / page_size)];
-- fp8 K/V (float8_e4m3fn): k_scale, v_scale float32 [kv_heads].
+- fp8 K/V (float8_e4m3fn): k_scale, v_scale float32 [kv_heads];
+- MLA (w.kv_lora_rank > 0): one latent cache of that shape (kv_heads 1, head_dim = kv_lora_rank +
+  rope dims) as k_cache, v_cache the very same tensor; out [.., kv_lora_rank].
 Every tensor on q's device with a unit last stride. Block-table entries are not range-checked
 (that needs a device sync, which a CUDA-graph capture of run() forbids): they must index the pool.
 """
@@ -22,6 +24,11 @@ def q_shape(w: DecodeWorkload, ndim: int) -> tuple[int, ...]:
     if ndim == 3 and w.q_len == 1:
         return (w.batch, w.q_heads, w.head_dim)
     return (w.batch, w.q_heads, w.q_len, w.head_dim)
+
+
+def o_shape(w: DecodeWorkload, ndim: int) -> tuple[int, ...]:
+    """The out shape expected: q's with the last dimension v_dim (an MLA layer's kv_lora_rank)."""
+    return (*q_shape(w, ndim)[:-1], w.v_dim)
 
 
 def as_4d(x: torch.Tensor) -> torch.Tensor:
@@ -76,11 +83,13 @@ def check_inputs(w: DecodeWorkload, dtype: torch.dtype, kv_dtype: torch.dtype, q
         raise InputError("q", f"shape {tuple(q.shape)}, expected {want_q}")
     _check_cache(w, "k_cache", k_cache)
     _check_cache(w, "v_cache", v_cache)
+    if w.is_mla and v_cache is not k_cache:
+        raise InputError("v_cache", "an MLA layer reads one latent cache as K and V: pass it as k_cache alone")
     _check_extras(w, block_table, k_scale, v_scale)
     tensors = (("q", q, dtype), ("k_cache", k_cache, kv_dtype), ("v_cache", v_cache, kv_dtype), ("out", out, dtype),
                ("block_table", block_table, None), ("k_scale", k_scale, None), ("v_scale", v_scale, None))
     for name, x, want in tensors:
         if x is not None and ((want is not None and x.dtype != want) or x.device != q.device or x.stride(-1) != 1):
             raise InputError(name, f"needs dtype {want or x.dtype}, device {q.device} and unit last stride")
-    if out is not None and out.shape != q.shape:
-        raise InputError("out", f"shape {tuple(out.shape)}, expected {tuple(q.shape)}")
+    if out is not None and tuple(out.shape) != o_shape(w, q.dim()):
+        raise InputError("out", f"shape {tuple(out.shape)}, expected {o_shape(w, q.dim())}")

@@ -55,8 +55,9 @@ def segment_rows(schedule: Schedule, branching: int) -> np.ndarray:
     if not (red.host_cta >= 0).any():  # no host CTAs: combine-launch slots, if any (a last-arrival
         # kernel numbers its slots by program id and reads none of these)
         if (red.host_cta == -1).any() and not np.array_equal(red.peer_cta, segs.cta[is_peer]):
-            raise RuntimeError("FlashDecoding plan: Reductions peers are not the peer segments in order")
-        rows[is_peer, tiles.SEG_SLOT.value] = np.arange(is_peer.sum())
+            rows[is_peer, tiles.SEG_SLOT.value] = combine_slots(segs, red, is_peer)
+        else:  # the peer segments in CTA order are the Reductions peer list
+            rows[is_peer, tiles.SEG_SLOT.value] = np.arange(is_peer.sum())
         return rows
     peer_row = dict(zip(segs.cta[is_peer].tolist(), np.flatnonzero(is_peer).tolist()))
     host_row = {(int(segs.cta[i]), int(segs.seq[i]), int(segs.kv_head[i]), int(segs.q_block[i])): i
@@ -74,6 +75,20 @@ def segment_rows(schedule: Schedule, branching: int) -> np.ndarray:
         rows[[peer_row[k] for k in kids], tiles.SEG_SLOT.value] = np.arange(n_slots, n_slots + len(kids))
         n_slots += len(kids)
     return rows
+
+
+def combine_slots(segs, red, is_peer: np.ndarray) -> np.ndarray:
+    """The Reductions peer index of each peer segment (int64 [n_peer_segments], CTA order), where a
+    plan lists peers in another order than its CTAs (FlashMLA's grid: parts x q-blocks, parts
+    fastest). A combine program reads its row's slots contiguously either way."""
+    n_peers = np.diff(red.peer_offsets)
+    owner = zip(red.peer_cta.tolist(), *(np.repeat(a, n_peers).tolist() for a in (red.seq, red.kv_head, red.q_block)))
+    index = {key: i for i, key in enumerate(owner)}  # (cta, seq, kv_head, q_block) -> peer index
+    keys = zip(*(a[is_peer].tolist() for a in (segs.cta, segs.seq, segs.kv_head, segs.q_block)))
+    slots = np.array([index.get(k, -1) for k in keys], np.int64)
+    if len(index) != len(red.peer_cta) or (slots < 0).any() or len(set(slots.tolist())) != len(slots):
+        raise RuntimeError("combine plan: the peer segments are not the Reductions peers one to one")
+    return slots
 
 
 def check_merge_order(schedule: Schedule, rows: np.ndarray) -> None:
@@ -101,7 +116,7 @@ class DeviceTables:
     segments: torch.Tensor  # int32 [n_segments, SEG_COLS]
     reductions: torch.Tensor  # int32 [n_reductions, SEG_COLS]: seq, kv_head, q_block (combine launch)
     peer_offsets: torch.Tensor  # int32 [n_reductions + 1]: combine slots of row r
-    o_part: torch.Tensor  # fp32 [slots, BLOCK_M, head_dim]: one normalised partial per ROLE_PEER segment
+    o_part: torch.Tensor  # fp32 [slots, BLOCK_M, v_dim]: one normalised partial per ROLE_PEER segment
     lse_part: torch.Tensor  # fp32 [slots, BLOCK_M]
     flags: torch.Tensor  # int32 [slots], 0 between launches (stream-K flags, last-arrival counters)
 
@@ -116,7 +131,7 @@ class DeviceTables:
         red_rows = np.zeros((len(red), int(tiles.SEG_COLS.value)), np.int64)
         red_rows[:, :3] = np.stack([red.seq, red.kv_head, red.q_block], 1).reshape(len(red), 3)
         slots = max(1, int((segs.role == ROLE_PEER).sum()), len(red.peer_cta))  # last arrival: a slot per CTA
-        d = schedule.workload.head_dim
+        d = schedule.workload.v_dim  # partial o width: head_dim, or an MLA layer's kv_lora_rank
 
         def i32(values) -> torch.Tensor:
             return torch.from_numpy(np.array(values, dtype=np.int32)).to(device)
