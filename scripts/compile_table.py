@@ -12,6 +12,10 @@ Serving variants (issues 13, 17), at head_dim 64 and 128 (the serving models'): 
 both KV dtypes, an fp8 cache, verify blocks q_len {2, 4, 8, 16} at groups 4 and 8 (query rows
 8..128) with and without fp8, contiguous and on 16-token pages; keys carry the variant
 (attnsim.plans.resources.Variant), others fall back to their closest compiled siblings.
+
+MLA variants (issue 23, MLA_VARIANTS): the two MLA kernels at 512 + 64 in both dtypes, 8..128 query
+heads per GPU (16 / 32 / 64 query rows), q_len 1, 2 and 4 (MTP verify), contiguous and every page size,
+and their combine kernel.
 """
 
 from __future__ import annotations
@@ -30,16 +34,36 @@ SERVING_HEAD_DIMS = (64, 128)  # the serving models' (Llama, Qwen, Mistral: 128;
 # (group, q_len, page_size, kv_dtype) at SERVING_HEAD_DIMS: paged decode in both KV dtypes at 16 and 64
 # query-tile rows, fp8 contiguous at 16/32/64 rows, verify blocks in both KV dtypes (contiguous and
 # 16-token pages)
+MLA_RANK, MLA_HEAD_DIM = 512, 576  # DeepSeek-V2/V3, Kimi-K2: kv_lora_rank 512 + qk_rope_head_dim 64
+# (group, q_len, page_size) of the MLA kernels: heads per GPU 8 (Kimi-K2 at TP 8) .. 128 (DeepSeek at TP 1)
+MLA_VARIANTS = [(group, q_len, page) for group, q_len in ((8, 1), (16, 1), (32, 1), (64, 1), (128, 1), (8, 2), (16, 2),
+                                                          (128, 2), (16, 4)) for page in (0, *PAGE_SIZES)]
 SERVING_VARIANTS = ([(group, 1, page, kv) for group in (8, 64) for page in PAGE_SIZES for kv in ("", "fp8")]
                     + [(group, 1, 0, "fp8") for group in (8, 32, 64)]
                     + [(group, q, 0, kv) for group in (4, 8) for q in (2, 4, 8, 16) for kv in ("", "fp8")]
                     + [(8, q, 16, kv) for kv in ("", "fp8") for q in (2, 4, 8, 16)])
 
 
-def _workload(head_dim, dtype, group, q_len=1, page_size=0, kv_dtype=""):
+def _workload(head_dim, dtype, group, q_len=1, page_size=0, kv_dtype="", kv_lora_rank=0):
     from attnsim.simulator.workload import DecodeWorkload
 
-    return DecodeWorkload.build(1, group, 1, head_dim, 4096, q_len, dtype, page_size, kv_dtype)
+    return DecodeWorkload.build(1, group, 1, head_dim, 4096, q_len, dtype, page_size, kv_dtype,
+                                kv_lora_rank=kv_lora_rank)
+
+
+def mla_combine_jobs() -> list[tuple]:
+    """(head_dim, dtype, group, q_len, page_size, kv_dtype, kv_lora_rank) of the MLA combine kernel."""
+    return sorted({(d, t, g, q, 0, "", r) for _, d, t, g, q, _, _, r in mla_jobs()})
+
+
+def mla_jobs() -> list[tuple]:
+    """(strategy, head_dim, dtype, group, q_len, page_size, kv_dtype, kv_lora_rank) of both MLA kernels."""
+    from attnsim import strategies
+
+    mla = _workload(MLA_HEAD_DIM, "bfloat16", 16, kv_lora_rank=MLA_RANK)
+    kernels = {strategies.get(n).kernel_for(mla).name: n for n in strategies.ours_mla()}  # one strategy per kernel
+    return [(s, MLA_HEAD_DIM, t, g, q, p, "", MLA_RANK) for s in kernels.values() for t in DTYPES
+            for g, q, p in MLA_VARIANTS]
 
 
 def compile_one(job) -> dict:
@@ -52,13 +76,13 @@ def compile_one(job) -> dict:
 
     strategy, head_dim, dtype, group, *serving = job
     workload = _workload(head_dim, dtype, group, *serving)
-    spec = strategies.get(strategy)
+    kernel = strategies.get(strategy).kernel_for(workload)
     shape, key = variant_shape(strategy, workload)
     try:
         regs, smem, threads = 0, 0, 0
         for g in (1, 2):  # Triton specialises group == 1
             w = _workload(head_dim, dtype, g if g == 1 else group, *serving)
-            compiled = compile_attention(spec.kernel, w, shape, torch.device("cuda"))
+            compiled = compile_attention(kernel, w, shape, torch.device("cuda"))
             regs, smem = max(regs, compiled.n_regs), max(smem, compiled.metadata.shared)
             threads = 32 * compiled.metadata.num_warps
         return {"key": key, "threads": threads, "regs_per_thread": regs, "smem_bytes": smem,
@@ -70,25 +94,37 @@ def compile_one(job) -> dict:
 def compile_combine(job) -> dict:
     import torch
 
-    from attnsim.kernels.flash_decoding import combine_kernel
+    from attnsim.kernels.launch import MLA_MERGE_BLOCK
     from attnsim.kernels.plan_tables import merge_block
     from attnsim.plans.resources import COMBINE_WARPS, combine_variant
     from attnsim.simulator.workload import query_tile_rows
 
     head_dim, dtype, group, *serving = job
     workload = _workload(head_dim, dtype, group, *serving)
-    block_m = query_tile_rows(workload)
+    block_m, width = query_tile_rows(workload), workload.v_dim  # MLA: its combine over kv_lora_rank columns
+    combine_kernel = combine_function(workload)
     dt = {"float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
     i32, f32 = torch.int32, torch.float32
     ql = workload.q_len
-    compiled = combine_kernel.warmup(dt, i32, i32, f32, f32, 4096 * ql, head_dim * ql, head_dim, group, grid=(1,),
-                                     BLOCK_P=merge_block(block_m, head_dim, COMBINE_WARPS), BLOCK_M=block_m,
-                                     HEAD_DIM=head_dim, Q_LEN=ql, num_warps=COMBINE_WARPS, num_stages=1)
+    block_p = MLA_MERGE_BLOCK if workload.is_mla else merge_block(block_m, width, COMBINE_WARPS)
+    compiled = combine_kernel.warmup(dt, i32, i32, f32, f32, 4096 * ql, width * ql, width, group, grid=(1,),
+                                     BLOCK_P=block_p, BLOCK_M=block_m, HEAD_DIM=width, Q_LEN=ql,
+                                     num_warps=COMBINE_WARPS, num_stages=1)
     compiled = compiled.result() if hasattr(compiled, "result") else compiled
     compiled._init_handles()
     return {"key": combine_variant(workload).key, "threads": 32 * COMBINE_WARPS,
             "regs_per_thread": compiled.n_regs, "smem_bytes": compiled.metadata.shared,
             "spills": int(compiled.n_spills)}
+
+
+def combine_function(workload):
+    """The combine jit function a workload's split plans launch (the MLA kernels name their own)."""
+    import importlib
+
+    from attnsim import strategies
+
+    module, name = strategies.MLA_COMBINE if workload.is_mla else strategies.KernelSpec("", "", "", 1).combine
+    return getattr(importlib.import_module(module), name)
 
 
 def variant_shape(strategy: str, workload):
@@ -101,7 +137,7 @@ def variant_shape(strategy: str, workload):
     spec = strategies.get(strategy)
     config, _ = plan_config(spec, workload, _gpu(), options_for(spec, None))
     shape = kernel_shape(workload, config)
-    return shape, variant(spec.kernel.name, workload, shape.block_n, shape.num_warps, shape.num_stages).key
+    return shape, variant(spec.kernel_for(workload).name, workload, shape.block_n, shape.num_warps, shape.num_stages).key
 
 
 def _gpu():
@@ -125,6 +161,8 @@ def main() -> None:
              for v in SERVING_VARIANTS]
     combine_jobs = [(d, t, g) for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
     combine_jobs += [(128, t, *v) for t in DTYPES for v in SERVING_VARIANTS if v[1] > 1]
+    jobs += mla_jobs()
+    combine_jobs += mla_combine_jobs()
     start = time.time()
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         rows = list(pool.map(compile_one, jobs)) + list(pool.map(compile_combine, combine_jobs))

@@ -39,11 +39,11 @@ def _signature(fn, workload, shape):
     q, kv = TRITON_DTYPES[workload.dtype], TRITON_DTYPES[workload.cache_dtype]
     pointers = dict(q_ptr=q, k_ptr=kv, v_ptr=kv, o_ptr=q, seg_offsets_ptr="i32", seg_ptr="i32", flags_ptr="i32",
                     o_part_ptr="fp32", lse_part_ptr="fp32", bt_ptr="i32", k_scale_ptr="fp32", v_scale_ptr="fp32")
-    d, hq, ql = workload.head_dim, workload.q_heads, workload.q_len
+    d, dv, hq, ql = workload.head_dim, workload.v_dim, workload.q_heads, workload.q_len  # dv: o's width (MLA: 512)
     values = dict(zip(("stride_qb", "stride_qh", "stride_qi"), (hq * ql * d, ql * d, d)))
     values.update(zip(("stride_kb", "stride_kh", "stride_kn"), kv_strides(workload)))
     values.update(zip(("stride_vb", "stride_vh", "stride_vn"), kv_strides(workload)))
-    values.update(stride_ob=hq * ql * d, stride_oh=ql * d, stride_oi=d, stride_bt=block_table_stride(workload),
+    values.update(stride_ob=hq * ql * dv, stride_oh=ql * dv, stride_oi=dv, stride_bt=block_table_stride(workload),
                   group=workload.group)
     consts, sig, attrs = dict(shape.constexprs()), {}, {}
     consts.pop("num_warps"), consts.pop("num_stages")
@@ -65,25 +65,31 @@ def _signature(fn, workload, shape):
 
 def _resources(strategy: str, workload) -> tuple[str, dict]:
     """(resolver key, {threads, regs_per_thread, smem_bytes, spills}): the larger of group == 1 and group."""
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
     from attnsim import strategies
     from attnsim.kernels.launch import jit_function
 
     spec = strategies.get(strategy)
     shape, key = variant_shape(strategy, workload)
-    fn = jit_function(spec.kernel)
+    fn = jit_function(spec.kernel_for(workload))
     regs = smem = stack = 0
     for group in (1, workload.group):
-        w = _workload(workload.head_dim, workload.dtype, group, workload.q_len, workload.page_size, workload.kv_dtype)
+        w = _workload(workload.head_dim, workload.dtype, group, workload.q_len, workload.page_size, workload.kv_dtype,
+                      workload.kv_lora_rank)
         sig, consts, attrs = _signature(fn, w, shape)
-        compiled = triton.compile(ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", 90, 32),
-                                  options={"num_warps": shape.num_warps, "num_stages": shape.num_stages})
-        r, s = _cubin_usage(compiled.asm["cubin"])
-        regs, stack, smem = max(regs, r), max(stack, s), max(smem, compiled.metadata.shared)
+        r, s, shared = cross_compile(fn, sig, consts, attrs, shape.num_warps, shape.num_stages)
+        regs, stack, smem = max(regs, r), max(stack, s), max(smem, shared)
     return key, {"threads": 32 * shape.num_warps, "regs_per_thread": regs, "smem_bytes": smem, "spills": int(stack > 0)}
+
+
+def cross_compile(fn, sig: dict, consts: dict, attrs: dict, warps: int, stages: int) -> tuple[int, int, int]:
+    """(registers, stack bytes, shared memory bytes) of `fn` compiled for sm_90 with this signature."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    compiled = triton.compile(ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", 90, 32),
+                              options={"num_warps": warps, "num_stages": stages})
+    return (*_cubin_usage(compiled.asm["cubin"]), compiled.metadata.shared)
 
 
 def _cubin_usage(cubin: bytes) -> tuple[int, int]:
