@@ -135,7 +135,7 @@ def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfi
         launcher = prepare(strategy, w, config)
         row.update({col: launcher.meta.get(key) for key, col in META_COLUMNS.items() if key in launcher.meta})
         row.update(ran_plan(launcher.meta))
-        out = inputs.poisoned_like(q)
+        out = inputs.poisoned_like(q, w.v_dim)
         err = inputs.max_rel_err(launcher.run(q, k, v, out=out, **run_kwargs), ref)
         row["max_rel_err"] = err
         if not err <= config.rel_tol:
@@ -155,8 +155,18 @@ def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfi
         row["wall_ms"] = round((time.perf_counter() - started) * 1e3, 1)
     gbps = (w.kv_bytes() + w.io_bytes()) / (t_us * 1e3)
     row.update(time_us=round(t_us, 3), achieved_gbps=round(gbps, 2),
-               bw_fraction=round(gbps / config.peak_read_gbps, 4), status="ok")
+               bw_fraction=round(gbps / config.peak_read_gbps, 4), achieved_tflops=round(needed_flops(w) / (t_us * 1e6), 2),
+               status="ok")
     return row
+
+
+def needed_flops(w: DecodeWorkload) -> float:
+    """The tensor-core FLOPs the step needs (q·Kᵀ and P·V of every real query row and cached token,
+    no padding): what achieved_tflops divides by the time, held against the tensor peak for MLA."""
+    from attnsim.simulator.mla import tile_flops_per_token
+
+    rows_per_output = w.q_len * w.group  # a kv-head's packed rows
+    return tile_flops_per_token(rows_per_output, w.head_dim, w.v_dim) * w.kv_heads * sum(w.contexts)
 
 
 def _release_memory() -> None:
@@ -206,15 +216,23 @@ def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Cal
 
 
 def applicable(names, w: DecodeWorkload) -> list[str]:
-    """The strategies that can run `w` honestly (SDPA baselines skip ragged batches)."""
+    """The strategies that can run `w` honestly (SDPA baselines skip ragged batches; an MLA point skips
+    the strategies without an MLA kernel, a K/V-head point the MLA-only ones)."""
     from attnsim.kernels.torch_baselines import unsupported_reason
 
-    return [s for s in names if not (strategies.get(spec_name(s)).sdpa_backend and unsupported_reason(spec_name(s), w))]
+    def left_out(spec: str) -> str | None:
+        entry = strategies.get(spec_name(spec))
+        if entry.sdpa_backend:
+            return unsupported_reason(entry.name, w)
+        return entry.unsupported(w) if w.is_mla or entry.mla_only else None
+
+    return [s for s in names if not left_out(s)]
 
 
 def describe_point(w: DecodeWorkload) -> str:
     ctx = f"ragged<={_short(w.max_context)}" if w.is_ragged else _short(w.max_context)
-    serving = (f" p{w.page_size}" * w.paged + " fp8" * w.kv_fp8 + f" q{w.q_len}" * (w.q_len > 1))
+    serving = (f" p{w.page_size}" * w.paged + " fp8" * w.kv_fp8 + f" q{w.q_len}" * (w.q_len > 1)
+               + f" mla{w.kv_lora_rank}" * w.is_mla)
     return f"b{w.batch} h{w.q_heads}/{w.kv_heads} d{w.head_dim} ctx {ctx}{serving}"
 
 

@@ -5,6 +5,8 @@
   head_dim] of their first elements (no reallocation, no slicing strides). For ragged batches the
   padding past each sequence's length is set to NaN during the point, so a kernel that reads past
   a length (and lets it reach the softmax) fails the check; it is refilled afterwards.
+- MLA (point_cache): the K view is the latent cache (V is not a tensor of its own: the kernels read
+  the latent's first kv_lora_rank elements), the reference reads V as that slice;
 - serving layouts (point_cache): an fp8 point quantises the (poisoned) views per kv-head
   (kv_cache.fp8_quantize) and a paged point copies them into a shuffled page pool with NaN in every
   row that holds no token (kv_cache.paged); the reference reads the same values (the fp8 ones
@@ -89,8 +91,13 @@ class PointCache:
 
 
 def point_cache(w: DecodeWorkload, k, v, seed: int = 0) -> PointCache:
-    """The point's cache layout from the (poisoned) contiguous views k, v: fp8 and/or paged."""
+    """The point's cache layout from the (poisoned) contiguous views k, v: fp8 and/or paged; for an
+    MLA point, k is the latent cache (paged when the point is) and v goes unused."""
     from attnsim.kernels.kv_cache import fp8_quantize, paged, paged_fp8
+
+    if w.is_mla:
+        latent, table = paged(k, w.contexts, w.page_size, seed) if w.paged else (k, None)
+        return PointCache(latent, latent, k, k[..., :w.kv_lora_rank], {"block_table": table} if w.paged else {})
 
     if w.paged and w.kv_fp8:
         ref_k, k, table, k_scale = paged_fp8(k, w.contexts, w.page_size, seed)
@@ -140,7 +147,7 @@ def reference_output(reference: Callable, q, k, v, contexts, budget_bytes: int =
 
     batch, q_heads, head_dim = q.shape[0], q.shape[1], q.shape[-1]
     group = q_heads // k.shape[1]
-    out = torch.empty(q.shape, dtype=torch.float64, device=q.device)
+    out = torch.empty((*q.shape[:-1], v.shape[-1]), dtype=torch.float64, device=q.device)  # MLA: o 512 wide
     for b0, b1, h0, h1 in reference_chunks(contexts, k.shape[1], head_dim, budget_bytes):
         lengths = list(contexts[b0:b1])
         longest = max(lengths)
@@ -160,8 +167,9 @@ def max_rel_err(out, ref) -> float:
     return max_relative_error(out, ref)
 
 
-def poisoned_like(q):
-    """An output buffer of q's shape full of NaN: every element must be overwritten."""
+def poisoned_like(q, width: int | None = None):
+    """An output buffer of q's shape (last dimension `width`: an MLA output's kv_lora_rank) full of
+    NaN: every element must be overwritten."""
     import torch
 
-    return torch.full_like(q, float("nan"))
+    return torch.full((*q.shape[:-1], width or q.shape[-1]), float("nan"), dtype=q.dtype, device=q.device)

@@ -21,10 +21,11 @@ SERVING_DEFAULTS = {"page_size": 0, "q_len": 1}  # kv_dtype: the row's dtype
 META_COLUMNS = {"num_warps": "num_warps", "num_stages": "num_stages", "n_regs": "registers",
                 "n_spills": "spills", "smem_bytes": "smem_bytes", "grid": "grid", "splits": "splits",
                 "kv_tile": "kv_tile", "launches": "launches"}  # launcher.meta key -> CSV column
-LATER_COLUMNS = ("requested",)  # added after CSVs were written: an older CSV without them still resumes
+LATER_COLUMNS = ("requested", "kv_lora_rank", "achieved_tflops")  # added after CSVs were written: an older CSV
+# without them still resumes
 COLUMNS = ["gpu", "profile", "strategy", "options", "requested", "batch", "q_heads", "kv_heads", "head_dim", "context", "contexts",
-           "ragged", "dtype", "kv_dtype", "page_size", "q_len", "time_us", "achieved_gbps", "bw_fraction",
-           "peak_read_gbps", "kv_bytes",
+           "ragged", "dtype", "kv_dtype", "page_size", "q_len", "kv_lora_rank", "time_us", "achieved_gbps", "bw_fraction",
+           "achieved_tflops", "peak_read_gbps", "kv_bytes",
            "max_rel_err", "status", *META_COLUMNS.values(), "timer", "warmup_ms", "rep_ms", "host_us", "wall_ms"]
 
 
@@ -52,7 +53,7 @@ def base_row(spec: str, w: DecodeWorkload, config) -> dict:
                batch=w.batch,
                q_heads=w.q_heads, kv_heads=w.kv_heads, head_dim=w.head_dim, context=w.max_context,
                contexts=w.context_label, ragged=w.is_ragged, dtype=w.dtype, kv_dtype=w.cache_dtype,
-               page_size=w.page_size, q_len=w.q_len, kv_bytes=w.kv_bytes(),
+               page_size=w.page_size, q_len=w.q_len, kv_lora_rank=w.kv_lora_rank, kv_bytes=w.kv_bytes(),
                peak_read_gbps=config.peak_read_gbps, timer=config.timer.name,
                warmup_ms=config.timer.warmup_ms, rep_ms=config.timer.rep_ms)
     return row

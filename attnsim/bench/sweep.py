@@ -11,7 +11,11 @@
   `qlen` (speculative verify, q_len 2..16 vs decode); per-GPU head shapes of tensor-parallel
   serving (Llama-3.1-70B at TP 8 and 4, Llama-3.1-8B, Qwen2.5-7B), head_dim 128;
 - cal-serving: what calibration fits the paged / fp8 / tile-math cost fields on, disjoint from
-  the three above (other contexts, batches and seeds).
+  the three above (other contexts, batches and seeds);
+- MLA (issue 23): `mla`, the validation sweep of DeepSeek-V3's attention at TP 8 (16 query heads per
+  GPU) and TP 1 (128), one latent head of 512 + 64, bf16, 64-token pages (FlashMLA's), batch
+  1..128 x context 1k..128k and ragged batches, latent caches up to MLA_MAX_KV_GB; `cal-mla`, its
+  calibration points (other contexts, batches and seeds; 8 and 64 heads too: Kimi-K2 at TP 8 / 1).
 
 The cap counts the K/V buffers as the kernels receive them, [batch, kv_heads, max_context,
 head_dim] each: a ragged batch pays for its padding.
@@ -55,11 +59,23 @@ SERVING_MAX_KV_GB = 4.0  # per point (its twin is as large): keeps the float64 r
 CAL_SERVING_CONTEXTS = (3000, 12000, 48000)  # calibration: none of these in the sweeps above
 CAL_SERVING_BATCHES = (2, 8, 24)
 CAL_SERVING_RAGGED = ((12, 120), (6, 121))
+# MLA: DeepSeek-V3 per GPU at TP 8 and TP 1 (validation), Kimi-K2's 8 / 64 too (calibration)
+MLA_RANK, MLA_ROPE, MLA_PAGE = 512, 64, 64
+MLA_HEADS = (16, 128)
+MLA_BATCHES = (1, 4, 16, 64, 128)
+MLA_CONTEXTS = (1 * K, 4 * K, 16 * K, 64 * K, 128 * K)
+MLA_RAGGED = ((16, 30), (64, 31), (16, 32), (64, 33))  # (batch, seed), lengths log-uniform 1k..128k
+MLA_MAX_KV_GB = 16.0  # the padded latent cache of a point (b128 x 128k, 19 GB, is left out)
+CAL_MLA_HEADS = (8, 16, 64, 128)
+CAL_MLA_BATCHES = (2, 8, 32, 96)
+CAL_MLA_CONTEXTS = (3000, 12000, 48000)
+CAL_MLA_RAGGED = ((24, 130), (48, 131))
 
 
 def padded_kv_bytes(workload: DecodeWorkload) -> int:
-    """Bytes of the K and V buffers [batch, kv_heads, max_context, head_dim] a run allocates."""
-    return 2 * workload.batch * workload.kv_heads * workload.max_context * workload.head_dim * workload.kv_dtype_bytes
+    """Bytes of the K and V buffers [batch, kv_heads, max_context, head_dim] a run allocates (MLA: its
+    one latent buffer)."""
+    return workload.batch * workload.kv_heads * workload.max_context * workload.kv_token_bytes
 
 
 def ragged_contexts(batch: int, seed: int, low: int = RAGGED_RANGE[0], high: int = RAGGED_RANGE[1]) -> tuple[int, ...]:
@@ -156,9 +172,31 @@ def cal_serving_sweep(dtype: str = "bfloat16", max_kv_gb: float = SERVING_MAX_KV
     return list(dict.fromkeys(points))
 
 
+def mla_point(batch: int, heads: int, context, dtype: str) -> DecodeWorkload:
+    return DecodeWorkload.build(batch, heads, 1, MLA_RANK + MLA_ROPE, context, dtype=dtype, page_size=MLA_PAGE,
+                                kv_lora_rank=MLA_RANK)
+
+
+def mla_grid(heads, batches, contexts, ragged, dtype: str, max_kv_gb: float) -> list[DecodeWorkload]:
+    """Uniform (heads x batch x context) then ragged batches (each at every head count), 1k..128k."""
+    uniform = [mla_point(b, h, c, dtype) for h in heads for b in batches for c in contexts]
+    mixed = [mla_point(b, h, ragged_contexts(b, seed, 1 * K, 128 * K), dtype) for b, seed in ragged for h in heads]
+    return under_cap(uniform + mixed, max_kv_gb)
+
+
+def mla_sweep(dtype: str = "bfloat16", max_kv_gb: float = MLA_MAX_KV_GB) -> list[DecodeWorkload]:
+    return mla_grid(MLA_HEADS, MLA_BATCHES, MLA_CONTEXTS, MLA_RAGGED, dtype, max_kv_gb)
+
+
+def cal_mla_sweep(dtype: str = "bfloat16", max_kv_gb: float = MLA_MAX_KV_GB) -> list[DecodeWorkload]:
+    """Calibration points of the MLA cost families: none of them in the `mla` sweep (a test checks)."""
+    return mla_grid(CAL_MLA_HEADS, CAL_MLA_BATCHES, CAL_MLA_CONTEXTS, CAL_MLA_RAGGED, dtype, max_kv_gb)
+
+
 SWEEPS = {"standard": standard_sweep, "quick": quick_sweep, "paged": paged_sweep, "fp8": fp8_sweep,
-          "qlen": qlen_sweep, "cal-serving": cal_serving_sweep}
-SERVING_SWEEPS = ("paged", "fp8", "qlen", "cal-serving")  # default dtype bfloat16 and cap SERVING_MAX_KV_GB
+          "qlen": qlen_sweep, "cal-serving": cal_serving_sweep, "mla": mla_sweep, "cal-mla": cal_mla_sweep}
+SERVING_SWEEPS = ("paged", "fp8", "qlen", "cal-serving", "mla", "cal-mla")  # default dtype bfloat16
+SWEEP_MAX_KV_GB = {"mla": MLA_MAX_KV_GB, "cal-mla": MLA_MAX_KV_GB}  # else SERVING_MAX_KV_GB / DEFAULT_MAX_KV_GB
 
 
 def sweep(name: str, dtype: str = "float16", max_kv_gb: float = DEFAULT_MAX_KV_GB) -> list[DecodeWorkload]:

@@ -11,7 +11,9 @@ from attnsim import limits
 from attnsim.errors import InputError
 from attnsim.pathcheck import check_apart, check_output_file
 from attnsim.bench import harness as bench, results as bench_results
-from attnsim.bench.sweep import DEFAULT_MAX_KV_GB, SERVING_MAX_KV_GB, SERVING_SWEEPS, SWEEPS, padded_kv_bytes, sweep
+from attnsim.bench.sweep import (
+    DEFAULT_MAX_KV_GB, SERVING_MAX_KV_GB, SERVING_SWEEPS, SWEEP_MAX_KV_GB, SWEEPS, padded_kv_bytes, sweep,
+)
 from attnsim.kernels.timing import DEFAULT_REP_MS, DEFAULT_WARMUP_MS, TimerConfig
 from attnsim.units import parse_size
 
@@ -24,7 +26,8 @@ MAX_POINTS = 100_000  # --limit: more points than any sweep has
 @click.option("--quick", is_flag=True, help="The quick sweep (about a dozen points) instead of the standard one.")
 @click.option("--sweep", "sweep_name", default=None, type=click.Choice(list(SWEEPS)),
               help="A named sweep: standard, quick, or the serving ones (paged, fp8, qlen: validation, each "
-                   "point with its twin; cal-serving: the serving cost fields' calibration points).")
+                   "point with its twin; cal-serving: the serving cost fields' calibration points; mla: "
+                   "DeepSeek-V3 MLA decode at 16 and 128 heads per GPU, cal-mla: its calibration points).")
 @click.option("--strategies", "strategy_text", default=",".join(bench.runnable_names()), show_default=True,
               help=f"Comma-separated, any of: {', '.join(bench.runnable_names())}.")
 @click.option("--dtype", default=None, type=click.Choice(["float16", "bfloat16"]),
@@ -121,7 +124,7 @@ def _sweep_choice(quick: bool, name: str | None, dtype: str | None, max_kv_gb: f
     name = "quick" if quick else (name or "standard")
     serving = name in SERVING_SWEEPS
     if max_kv_gb is None:
-        max_kv_gb = SERVING_MAX_KV_GB if serving else DEFAULT_MAX_KV_GB
+        max_kv_gb = SWEEP_MAX_KV_GB.get(name, SERVING_MAX_KV_GB if serving else DEFAULT_MAX_KV_GB)
     cap = limits.check_positive(max_kv_gb, "max-kv-gb", limits.MAX_KV_BYTES / 1e9)
     return name, dtype or ("bfloat16" if serving else "float16"), cap
 

@@ -31,6 +31,7 @@ ROW_FILTERS = {
     "paged": lambda f: _serving(f, lambda x: x["page_size"].fillna(0).astype(int) > 0),
     "fp8": lambda f: _serving(f, lambda x: x["kv_dtype"].astype(str).str.startswith("float8")),
     "qlen": lambda f: _serving(f, lambda x: x["q_len"].fillna(1).astype(int) > 1),
+    "mla": lambda f: f[f["kv_lora_rank"].fillna(0).astype(int) > 0] if "kv_lora_rank" in f else f.iloc[:0],
 }
 
 
@@ -46,7 +47,7 @@ ROW_FILTERS = {
               help="Leave out rows the model cannot score (a strategy attnsim does not model, a GPU other than "
                    "the profile's) and list them, instead of refusing the file.")
 @click.option("--rows", "row_filter", default="all", show_default=True, type=click.Choice(list(ROW_FILTERS)),
-              help="Which measured rows to score: all, or those with a paged cache / an fp8 cache / q_len > 1 "
+              help="Which measured rows to score: all, or those with a paged cache / an fp8 cache / q_len > 1 / MLA "
                    "(the serving sweeps' validation rows; their twins are the baseline).")
 def validate(gpu, calibration, measurements, quick, out_dir, fmt, skip_unscorable, row_filter):
     """Compare the model's predictions with measured kernel times: MAPE, p90, rank accuracy.

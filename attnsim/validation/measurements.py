@@ -24,6 +24,7 @@ from attnsim.simulator.partition.options import KERNEL_FIELDS
 from attnsim.simulator.hardware import ALIASES, PRESETS, GpuSpec
 from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.profile_checks import KERNEL_RANGES
+from attnsim.simulator import mla
 from attnsim.simulator.workload import PAGE_SIZES, DecodeWorkload
 
 REQUIRED = ("gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "dtype", "time_us")
@@ -40,7 +41,7 @@ OPTIONAL_INTEGER_COLUMNS = {
     "q_len": (1, limits.MAX_Q_LEN), "page_size": (0, max(PAGE_SIZES)), "num_warps": (1, 32), "num_stages": (1, 16),
     "grid": (1, limits.MAX_PLAN_CTAS), "splits": (0, limits.MAX_SPLITS),  # splits 0: a plan without splits
     "kv_tile_tokens": (1, limits.MAX_KV_TILE_TOKENS), "registers": KERNEL_RANGES["regs_per_thread"],
-    "smem_bytes": KERNEL_RANGES["smem_bytes"],
+    "smem_bytes": KERNEL_RANGES["smem_bytes"], "kv_lora_rank": (0, max(mla.LORA_RANKS)),  # 0: not MLA
 }
 
 
@@ -197,8 +198,9 @@ def row_workload(row) -> DecodeWorkload:
         context = [int(float(c)) for c in str(row["context"]).split(";")]
     else:
         context = int(float(row["context"]))
-    serving = {key: cast(row[key]) for key, cast in (("q_len", _int), ("page_size", _int), ("kv_dtype", str))
-               if key in row and not _is_missing(row[key])}  # bench CSVs from before issue 13 have none
+    serving = {key: cast(row[key]) for key, cast in (("q_len", _int), ("page_size", _int), ("kv_dtype", str),
+                                                     ("kv_lora_rank", _int))
+               if key in row and not _is_missing(row[key])}  # bench CSVs from before issue 13 (23: MLA) have none
     return DecodeWorkload.build(int(row["batch"]), int(row["q_heads"]), int(row["kv_heads"]),
                                 int(row["head_dim"]), context, dtype=str(row["dtype"]), **serving)
 
