@@ -1,0 +1,145 @@
+"""MLA decode in the model (simulator/mla.py, reuse.py, cost.py): the workload's edge, the bytes a
+latent cache costs, the tile math that decides `bound`, the L2 reads of sibling q-blocks, the cost
+families and error bands of a kernel nobody has measured yet, and which registry entries take it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from attnsim import strategies
+from attnsim.errors import InputError
+from attnsim.planner.choose import make_plan
+from attnsim.predict import predict_records
+from attnsim.profiles import resolve_gpu
+from attnsim.simulator import bands, cost
+from attnsim.simulator.capacity import kv_cache_bytes
+from attnsim.simulator.engine import simulate
+from attnsim.simulator.hardware import PRESETS
+from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.reuse import l2_reread_bytes
+from attnsim.simulator.workload import DecodeWorkload
+
+H200 = resolve_gpu("h200")
+LATENT_BYTES = (512 + 64) * 2  # one bf16 latent vector: K and V of a token in one layer
+
+
+def mla(batch=4, heads=16, context=8192, **kw) -> DecodeWorkload:
+    return DecodeWorkload.build(batch, heads, 1, 576, context, dtype="bfloat16", kv_lora_rank=512, **kw)
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(kv_lora_rank=500), "kv_lora_rank"),
+    (dict(kv_lora_rank=512, head_dim=600), "head_dim"),
+    (dict(kv_lora_rank=512, kv_heads=2), "kv_heads"),
+    (dict(kv_lora_rank=512, kv_dtype="fp8"), "kv_dtype"),
+    (dict(kv_lora_rank=True), "kv_lora_rank"),
+])
+def test_the_workload_edge_names_the_field(kw, field):
+    args = dict(batch=1, q_heads=16, kv_heads=1, head_dim=576, context=100, dtype="bfloat16")
+    args.update(kw)
+    with pytest.raises(InputError) as err:
+        DecodeWorkload.build(**args)
+    assert err.value.field == field
+
+
+def test_a_token_costs_one_latent_vector_and_the_cache_is_replicated_under_tp():
+    w = mla(batch=3, context=1000, layers=61, page_size=64, tp=8)
+    assert w.kv_bytes() == 3 * 1000 * LATENT_BYTES  # not 2 x 576: V is the latent's first 512
+    assert w.io_bytes() == 3 * 16 * (576 + 512) * 2  # q 576 wide, o 512 wide
+    # whole 64-token pages, every one of the 61 layers; TP 1 (128 heads) holds exactly as much
+    assert kv_cache_bytes(w) == 61 * 3 * 1024 * LATENT_BYTES
+    assert kv_cache_bytes(mla(batch=3, heads=128, context=1000, layers=61, page_size=64)) == kv_cache_bytes(w)
+
+
+@pytest.mark.parametrize("heads, rows", [(8, 16), (16, 16), (64, 64), (128, 64)])
+def test_tile_math_counts_both_products_over_the_padded_rows(heads, rows):
+    flops, conversions = cost.tile_math(mla(heads=heads), 32, 3.0)
+    assert flops == 2 * rows * (576 + 512) * 32 * 3 and conversions == 0.0
+
+
+def test_an_sm_keeps_up_with_the_latent_stream_at_the_tile_math_peak():
+    """The math cap per SM: clock x one 32-token tile's bytes / its cycles at 4096 FLOP/clock. At 64
+    rows it is ~67 GB/s an SM, 8.9 TB/s over 132 SMs: twice the H200's HBM, which two q-blocks
+    reading the same tiles (one from L2) need, so 128 heads sit at the ridge."""
+    params = H200.cost_for("flashdecoding-mla")
+    rate = cost.sm_math_rate(params, H200, mla(heads=128), 32)
+    assert rate == pytest.approx(H200.clock_mhz * 32 * LATENT_BYTES / (2 * 64 * 1088 * 32 / 4096))
+    assert 1.5 < rate * H200.sm_count / (H200.hbm_read_gbps * 1e3) < 2.5
+
+
+def test_bound_is_memory_at_tp8_and_compute_somewhere_at_tp1():
+    for ctx in (4096, 65536):
+        for name in ("fa2", "flashdecoding", "streamk"):
+            p = make_plan(name, mla(batch=16, context=ctx), H200)
+            assert not cost.math_bound(H200, p.schedule, p.capacity), (name, ctx)
+    p = make_plan("flashdecoding:splits=12", mla(batch=1, heads=128, context=32768), H200)
+    assert cost.math_bound(H200, p.schedule, p.capacity)
+
+
+def test_sibling_q_blocks_read_their_tiles_from_l2_where_they_run_side_by_side():
+    w = mla(batch=2, heads=128, context=4096)
+    fa2 = make_plan("fa2", w, H200).schedule  # (seq, q-block) CTAs start together at offset 0
+    latent = w.kv_bytes()  # each q-block reads all of it; the second from L2
+    assert l2_reread_bytes(fa2.attention, 1, 10**9, H200.l2_bytes) == latent
+    assert l2_reread_bytes(fa2.attention, 1, 1, H200.l2_bytes) == 0  # one CTA at a time: other waves
+    res = simulate(fa2, H200)
+    assert res.bytes_moved == pytest.approx(fa2.total_bytes() - latent)
+    sixteen = make_plan("fa2", mla(batch=2, context=4096), H200).schedule  # one q-block: nothing to share
+    assert l2_reread_bytes(sixteen.attention, 1, 10**9, H200.l2_bytes) == 0
+    flashmla = make_plan("flashmla", w, H200).schedule  # every q-block on the same cut
+    assert l2_reread_bytes(flashmla.attention, 1, 264, H200.l2_bytes) == latent
+
+
+def test_mla_plans_bill_their_own_families_which_fall_back_until_fitted():
+    p = make_plan("flashdecoding:splits=4", mla(), H200)
+    assert [l.family for l in p.schedule.launches] == ["flashdecoding-mla", "flashdecoding-mla-combine"]
+    assert H200.cost_for("flashdecoding-mla") == H200.cost_for("flashdecoding")
+    assert H200.cost_for("flashdecoding-mla-combine") == H200.cost_for("flashdecoding-combine")
+    # measured residuals are the GQA kernels': an MLA prediction's band is as wide as a datasheet's
+    assert bands.band(H200.error_bands, "streamk-mla", 1e8, "calibrated") == bands.DATASHEET_BAND_PCT
+    assert bands.band(H200.error_bands, "streamk", 1e8, "calibrated") != bands.DATASHEET_BAND_PCT
+
+
+def test_which_entries_take_an_mla_layer():
+    w, gqa = mla(), DecodeWorkload.build(2, 32, 8, 128, 4096)
+    assert set(strategies.candidates(w)) == {"fa2", "flashdecoding", "streamk", "hybrid", "balanced", "flashmla"}
+    assert "flashmla" not in strategies.candidates(gqa) and "splitkv" in strategies.candidates(gqa)
+    for name in ("splitkv", "torch-flash", "torch-cudnn"):
+        assert strategies.get(name).unsupported(w)
+    assert "MLA workloads only" in strategies.get("flashmla").unsupported(gqa)
+    mla_rules = {h.name for h in strategies.heuristics_for(w)} - {h.name for h in strategies.heuristics_for(gqa)}
+    assert mla_rules == {"flashmla-rule", "vllm-mla-rule"}
+    with pytest.raises(InputError) as err:
+        make_plan("splitkv", w, H200)
+    assert err.value.field == "strategy"
+
+
+def test_records_of_a_model_step_count_every_mla_layer():
+    w = mla(batch=16, context=32768, layers=61, page_size=64, tp=8)
+    records = {r["strategy"]: r for r in predict_records(w, H200)}
+    assert set(records) == set(strategies.default_names())
+    for r in records.values():
+        assert (r["kv_lora_rank"], r["head_dim"], r["kv_heads"], r["layers"]) == (512, 576, 1, 61)
+        assert r["token_attention_us"] == pytest.approx(61 * r["time_us"], abs=0.1)
+        assert 0 < r["bw_fraction"] <= 1 and r["bound"] == "memory"
+        assert r["kv_cache_gib"] == pytest.approx(61 * 16 * 32768 * LATENT_BYTES / 2**30, abs=1e-3)
+
+
+@pytest.mark.parametrize("gpu", ["h100-sxm", "a100-80gb", "l40s"])
+def test_every_mla_plan_launches_where_its_cta_fits(gpu):
+    """16 heads everywhere; 64-row tiles (128 heads) keep ~110 KB of shared memory besides the K/V
+    buffers (sm_90's compiled kernel: the 64 x 576 query tile and the epilogue), which the L40S's
+    99 KB per block cannot hold: refused by name, never modelled as if it ran."""
+    spec = PRESETS[gpu]
+    for heads in (16, 128):
+        w = mla(batch=2, heads=heads, context=3000, page_size=64)
+        for name in strategies.candidates(w):
+            if gpu == "l40s" and heads == 128:
+                with pytest.raises(InputError) as err:
+                    simulate(make_plan(name, w, spec, PlanConfig()).schedule, spec)
+                assert err.value.field in ("resources", "grid")  # stream-K: its co-resident grid of 0
+                continue
+            res = simulate(make_plan(name, w, spec, PlanConfig()).schedule, spec)
+            assert math.isfinite(res.total_us) and res.bw_fraction <= 1 + 1e-9
