@@ -64,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", required=True, help="compiled table JSON to check against and extend")
     parser.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--combine-only", action="store_true", help="recompile only the MLA combine kernel")
     args = parser.parse_args()
     import triton
 
@@ -76,7 +77,8 @@ def main() -> None:
                 raise SystemExit(f"{key}: cross-compiled {got}, the device recorded {want}: not adding entries")
         print(f"{len(CHECK)} decode kernels match the device's table", flush=True)
         added: dict[str, dict] = {}
-        results = list(pool.map(_mla_job, mla_jobs())) + list(pool.map(_combine_job, mla_combine_jobs()))
+        attention = [] if args.combine_only else list(pool.map(_mla_job, mla_jobs()))
+        results = attention + list(pool.map(_combine_job, mla_combine_jobs()))
     for key, got in results:  # variants sharing a key: the larger registers
         if got["regs_per_thread"] >= added.get(key, {}).get("regs_per_thread", 0):
             added[key] = {**got, "source": source}

@@ -267,8 +267,9 @@ class Launcher:
         t, s = self.tables, self.shape
         width = self.schedule.workload.v_dim  # the partials' (and o's) columns
         block_p = s.block_p if s.lora else merge_block(s.block_m, width, COMBINE_WARPS)
+        n = len(self.schedule.reductions)
         self.launch_combine(
-            (len(self.schedule.reductions),),
+            (n, self.schedule.launches[1].grid // n) if s.lora else (n,),  # MLA: (outputs, column pieces)
             (o4, t.reductions, t.peer_offsets, t.o_part, t.lse_part, *o4.stride()[:3], self.schedule.workload.group),
             dict(BLOCK_P=block_p, BLOCK_M=s.block_m, HEAD_DIM=width, Q_LEN=s.q_len, num_warps=COMBINE_WARPS,
                  num_stages=1))

@@ -19,7 +19,8 @@ rows of a q-block (heads x q_len, <= 64), M = G padded to BLOCK_M, N = BLOCK_N t
   M = 16 (16 heads, TP 8) 70, well below it: TP 8 is memory-bound, TP 1 compute-bound.
 - per segment: reads G·D·b of q; writes G·L·b of o (COMPLETE, HOST) or G·(L + 1)·4 of fp32 partial
   (PEER); a merging segment reads G·(L + 1)·4 per partial it merges.
-- combine CTA (split plans): reads S·G·(L + 1)·4 of partials, writes G·L·b.
+- combine (split plans): L / 128 CTAs an output, each reading its 128 columns of the S partials
+  (S·G·(128 + 1)·4: the LSEs by every piece) and writing G·128·b.
 - total: the latent cache once per q-block (128 heads at TP 1: twice) + q + o + partials.
 Registers: acc [M, L] fp32 lives through the tile loop (L / 4 floats per thread per 16 rows at 4
 warps); merges add one [M, L] accumulator, never a second partial tile (mla_tiles.merge_into).
@@ -27,6 +28,8 @@ warps); merges add one [M, L] accumulator, never a second partial tile (mla_tile
 
 import triton
 import triton.language as tl
+
+from attnsim.simulator import mla
 
 from attnsim.kernels.mla_tiles import (
     add_partials, attend_latent, load_query_pieces, merge_into, merge_weights, store_columns,
@@ -36,7 +39,7 @@ from attnsim.kernels.tiles import (
     query_rows, row_offsets, store_partial,
 )
 
-COMBINE_COLUMNS = tl.constexpr(128)  # output columns a combine step merges: one [BLOCK_M, 128] fp32 tile
+COMBINE_COLUMNS = tl.constexpr(mla.COMBINE_COLUMNS)  # output columns a combine program merges: [BLOCK_M, 128] fp32
 
 
 @triton.jit
@@ -133,8 +136,9 @@ def mla_combine_kernel(
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
 ):
     # The combine launch of split plans (flash_decoding.combine_kernel's signature; HEAD_DIM = LORA,
-    # the partials' width): program r merges slots peer_offsets[r]:[r + 1] of output r
-    # (red_ptr int32 [n_outputs, SEG_COLS]), COMBINE_COLUMNS output columns at a time.
+    # the partials' width) on a grid (outputs, LORA / COMBINE_COLUMNS): program (r, c) merges columns
+    # [c·COMBINE_COLUMNS, (c + 1)·COMBINE_COLUMNS) of output r's slots peer_offsets[r]:[r + 1]
+    # (red_ptr int32 [n_outputs, SEG_COLS]); every piece weighs the slots from their LSEs alone.
     r = tl.program_id(0)
     seq, _kv_head, q_head, q_pos, row_ok = query_rows(red_ptr + r * SEG_COLS, group, BLOCK_M, Q_LEN)
     lo, hi = tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1)
@@ -143,19 +147,10 @@ def mla_combine_kernel(
     total = tl.where(total == 0.0, 1.0, total)
     o_rows = row_offsets(seq, q_head, q_pos, stride_ob, stride_oh, stride_oi, Q_LEN)
     if HEAD_DIM >= COMBINE_COLUMNS:
-        combine_columns(o_ptr, o_rows, o_part_ptr, lse_part_ptr, m, total, lo, hi, row_ok, BLOCK_M, HEAD_DIM,
-                        COMBINE_COLUMNS)
-    else:  # reduced latent widths (tests)
-        combine_columns(o_ptr, o_rows, o_part_ptr, lse_part_ptr, m, total, lo, hi, row_ok, BLOCK_M, HEAD_DIM,
-                        HEAD_DIM)
-
-
-@triton.jit
-def combine_columns(o_ptr, o_rows, o_part_ptr, lse_part_ptr, m, total, lo, hi, row_ok, BLOCK_M: tl.constexpr,
-                    LORA: tl.constexpr, WIDTH: tl.constexpr):
-    """o = Σ 2^(lse - m)·o_slot / total over slots [lo, hi), WIDTH columns at a time."""
-    for c0 in range(0, LORA, WIDTH):
-        cols = c0 + tl.arange(0, WIDTH)
-        acc = add_partials(tl.zeros([BLOCK_M, WIDTH], tl.float32), m, lo, hi, o_part_ptr, lse_part_ptr, row_ok, cols,
-                           BLOCK_M, WIDTH, LORA)
-        store_columns(o_ptr, acc / total[:, None], o_rows, row_ok, cols)
+        cols = tl.program_id(1) * COMBINE_COLUMNS + tl.arange(0, COMBINE_COLUMNS)
+        acc = tl.zeros([BLOCK_M, COMBINE_COLUMNS], tl.float32)
+    else:  # reduced latent widths (tests): one piece
+        cols = tl.arange(0, HEAD_DIM)
+        acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
+    acc = add_partials(acc, m, lo, hi, o_part_ptr, lse_part_ptr, row_ok, cols, BLOCK_M, HEAD_DIM)
+    store_columns(o_ptr, acc / total[:, None], o_rows, row_ok, cols)

@@ -101,10 +101,9 @@ def merge_weights(lse, lo, hi, flags_ptr, lse_part_ptr, row_ok, WAIT: tl.constex
 
 
 @triton.jit
-def add_partials(acc, m, lo, hi, o_part_ptr, lse_part_ptr, row_ok, cols, BLOCK_M: tl.constexpr, WIDTH: tl.constexpr,
-                 LORA: tl.constexpr):
-    """acc [BLOCK_M, WIDTH] + Σ over slots [lo, hi) of 2^(lse - m) x columns `cols` [WIDTH] of the
-    slot's o (fp32 [BLOCK_M, LORA] rows of o_part), one slot at a time: one tile in registers."""
+def add_partials(acc, m, lo, hi, o_part_ptr, lse_part_ptr, row_ok, cols, BLOCK_M: tl.constexpr, LORA: tl.constexpr):
+    """acc [BLOCK_M, len(cols)] + Σ over slots [lo, hi) of 2^(lse - m) x columns `cols` of the slot's
+    o (fp32 [BLOCK_M, LORA] rows of o_part), one slot at a time: one tile in registers."""
     offs_m = tl.arange(0, BLOCK_M)
     for slot in range(lo, hi):
         row = (offs_m + slot * BLOCK_M).to(tl.int64)  # [BLOCK_M]; slot * BLOCK_M fits int32
@@ -122,7 +121,7 @@ def merge_into(o, lse, lo, hi, flags_ptr, o_part_ptr, lse_part_ptr, row_ok, WAIT
     in slots [lo, hi): weights first (merge_weights), then one accumulator over the tiles."""
     m, total = merge_weights(lse, lo, hi, flags_ptr, lse_part_ptr, row_ok, WAIT, BLOCK_P, BLOCK_M)
     acc = o * tl.exp2(lse - m)[:, None]
-    acc = add_partials(acc, m, lo, hi, o_part_ptr, lse_part_ptr, row_ok, tl.arange(0, LORA), BLOCK_M, LORA, LORA)
+    acc = add_partials(acc, m, lo, hi, o_part_ptr, lse_part_ptr, row_ok, tl.arange(0, LORA), BLOCK_M, LORA)
     total = tl.where(total == 0.0, 1.0, total)
     return acc / total[:, None], m + tl.log2(total)
 

@@ -27,6 +27,10 @@ ROPE_DIMS = (16, 32, 64, 128)  # qk_rope_head_dim (>= 16: a tl.dot's smallest K)
 # An MLA kernel bills its partitioning's cost family + this ('streamk-mla'); a profile without such a
 # family uses the partitioning's (GpuSpec.cost_for) until a device sweep fits it.
 FAMILY_SUFFIX = "-mla"
+# The MLA combine launch merges an output's partials in pieces of this many columns, one CTA each
+# (kernels/mla_decode.mla_combine_kernel): a 512-wide output is 4 CTAs, each holding one
+# [rows, 128] fp32 accumulator, so the merge of wide partials is not one CTA's latency-bound stream.
+COMBINE_COLUMNS = 128
 
 
 def check_dims(kv_lora_rank: int, head_dim: int, kv_heads: int, kv_fp8: bool) -> None:
@@ -43,6 +47,11 @@ def check_dims(kv_lora_rank: int, head_dim: int, kv_heads: int, kv_fp8: bool) ->
                                      "(replicated, not split, under tensor parallelism)")
     if kv_fp8:
         raise InputError("kv_dtype", "an fp8 latent cache is not modelled yet (MLA: bfloat16 or float16 first)")
+
+
+def combine_pieces(v_dim: int) -> int:
+    """CTAs an MLA combine spends on one output: v_dim / COMBINE_COLUMNS (at least 1)."""
+    return max(1, v_dim // COMBINE_COLUMNS)
 
 
 def kv_token_bytes(head_dim: int, v_dim: int, latent: bool, kv_dtype_bytes: int) -> int:

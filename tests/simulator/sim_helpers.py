@@ -99,8 +99,17 @@ def _grids(strategy: str, capacity: int, n_outputs: int):
 
 def plannable(strategy: str, workload: DecodeWorkload, gpu: GpuSpec) -> bool:
     """False where the strategy refuses the shape outright (a library's head-dim limit: cuDNN's 128;
-    an MLA layer for a strategy without an MLA kernel, a K/V-head layer for an MLA-only plan)."""
-    return strategies.get(strategy).unsupported(workload) is None
+    an MLA layer for a strategy without an MLA kernel, a K/V-head layer for an MLA-only plan) or its
+    kernel's CTA fits no SM of the GPU (64-row MLA tiles on the L40S's 99 KB)."""
+    from attnsim.plans.plan import options_for, plan_config
+
+    s = strategies.get(strategy)
+    if s.unsupported(workload) is not None:
+        return False
+    if s.kernel_for(workload) is None:
+        return True
+    config, _ = plan_config(s, workload, gpu, options_for(s, None))
+    return resident_capacity(gpu, config.resources) > 0
 
 
 def mla_draws(strategy: str) -> bool | None:

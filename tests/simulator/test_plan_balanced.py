@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import PRESETS
+from attnsim.simulator.mla import combine_pieces
 from attnsim.simulator.occupancy import resident_capacity
 from plan_helpers import plan
 from attnsim.simulator.partition.common import PlanConfig, kernel_family
@@ -96,9 +97,10 @@ def test_only_split_outputs_are_combined_in_cta_order(case):
         return
     combine = sched.launches[1]
     assert combine.name == "combine" and combine.family == kernel_family(sched.workload, "flashdecoding-combine")
-    assert combine.grid == len(red)
-    partial = combine.cta_read_bytes / np.diff(red.peer_offsets)
-    assert np.allclose(partial, partial[0])  # reads one partial per chunk of its output
+    pieces = combine_pieces(sched.workload.v_dim) if sched.workload.is_mla else 1  # MLA: column pieces
+    assert combine.grid == pieces * len(red)
+    partial = combine.cta_read_bytes / np.tile(np.diff(red.peer_offsets), pieces)
+    assert np.allclose(partial, partial[0])  # reads one partial (piece) per chunk of its output
 
 
 @PROPERTY

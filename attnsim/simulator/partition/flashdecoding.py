@@ -12,6 +12,7 @@ import functools
 
 import numpy as np
 
+from attnsim.simulator import mla
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.partition import common
@@ -64,16 +65,19 @@ def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: 
 
     splits_used: int64 [n_combined], the partials of each output the launch merges (every output here;
     only the split ones in balanced split-KV). rows: query rows per combine CTA (default: an output's;
-    cuDNN's reduction takes one q-head per CTA)."""
+    cuDNN's reduction takes one q-head per CTA). An MLA output is merged by mla.combine_pieces CTAs,
+    one column piece each (CTA piece·outputs + output, as the kernel's 2-D grid linearises)."""
     rows = outs.rows if rows is None else rows
-    partial = common.partial_bytes(workload, rows)
-    grid = len(splits_used)
+    pieces = mla.combine_pieces(workload.v_dim) if workload.is_mla else 1
+    partial = common.partial_bytes(workload, rows) / pieces
+    merged = np.tile(np.asarray(splits_used, np.int64), pieces)
+    grid = len(merged)
     return Launch(
         name="combine", family=common.kernel_family(workload, family), grid=grid, resources=res,
-        cta_read_bytes=frozen_array(splits_used * float(partial), np.float64),
-        cta_write_bytes=frozen_array(np.full(grid, float(rows * workload.v_dim * workload.dtype_bytes))),
+        cta_read_bytes=frozen_array(merged * float(partial), np.float64),
+        cta_write_bytes=frozen_array(np.full(grid, float(rows * workload.v_dim * workload.dtype_bytes / pieces))),
         # a combine CTA's "segments" are the partials it merges: each is a dependent load step
-        cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(np.asarray(splits_used, np.int64)),
+        cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(merged),
     )
 
 
