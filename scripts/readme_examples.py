@@ -32,6 +32,8 @@ KV_DTYPES = {"bf16": ["--kv-dtype", "bfloat16"], "fp8": ["--kv-dtype", "fp8"]}
 VERIFY = ["--kv-dtype", "fp8", "--q-len", "4", "--context", "32k", "--strategy", "flashdecoding,streamk"]
 JSON_EXAMPLE = ["predict", "--gpu", "h200", "--q-heads", "8", "--kv-heads", "1", "--contexts", "1000,3000",
                 "--strategy", "auto", "--format", "json"]
+MLA = ["predict", "--gpu", "h200", "--model", "deepseek-ai/DeepSeek-V3", "--tp", "8", "--batch", "16",
+       "--block-size", "64", "--context", "8k,32k,128k", "--strategy", "flashdecoding,streamk,flashmla,auto"]
 
 
 class ClaimBroken(RuntimeError):
@@ -166,8 +168,12 @@ def json_example(data) -> str:
     return "```\n" + shown(JSON_EXAMPLE) + "\n```\n"
 
 
+def mla_predict(data) -> str:
+    return "```\n" + shown(MLA) + "\n```\n"
+
+
 PARTS = {"serving-predict": serving_predict, "serving-table": serving_table, "serving-notes": serving_notes,
-         "json-example": json_example}
+         "json-example": json_example, "mla-predict": mla_predict}
 
 
 def serving_data() -> dict:
