@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from compile_table import _workload, combine_function, mla_combine_jobs, mla_jobs  # noqa: E402
-from cross_compile_serving import CHECK, TRITON_DTYPES, _job, _resources, cross_compile  # noqa: E402
+from cross_compile_serving import CHECK, TRITON_DTYPES, _job, _resources, cross_compile, specialise  # noqa: E402
 
 
 def _mla_job(job):
@@ -43,19 +43,7 @@ def _combine_job(job):
     consts = dict(BLOCK_P=MLA_MERGE_BLOCK, BLOCK_M=query_tile_rows(workload), HEAD_DIM=width, Q_LEN=ql)
     pointers = dict(o_ptr=TRITON_DTYPES[workload.dtype], red_ptr="i32", peer_offsets_ptr="i32", o_part_ptr="fp32",
                     lse_part_ptr="fp32")
-    sig, attrs = {}, {}
-    for i, name in enumerate(fn.arg_names):
-        if name in pointers:
-            sig[name], attrs[(i,)] = "*" + pointers[name], [["tt.divisibility", 16]]
-        elif name in consts:
-            sig[name] = "constexpr"
-        elif values[name] == 1:
-            sig[name], consts[name] = "constexpr", 1
-        else:
-            sig[name] = "i32"
-            if values[name] % 16 == 0:
-                attrs[(i,)] = [["tt.divisibility", 16]]
-    regs, stack, smem = cross_compile(fn, sig, consts, attrs, COMBINE_WARPS, 1)
+    regs, stack, smem = cross_compile(fn, *specialise(fn, pointers, values, consts), COMBINE_WARPS, 1)
     return combine_variant(workload).key, {"threads": 32 * COMBINE_WARPS, "regs_per_thread": regs,
                                            "smem_bytes": smem, "spills": int(stack > 0)}
 

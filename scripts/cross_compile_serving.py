@@ -45,8 +45,15 @@ def _signature(fn, workload, shape):
     values.update(zip(("stride_vb", "stride_vh", "stride_vn"), kv_strides(workload)))
     values.update(stride_ob=hq * ql * dv, stride_oh=ql * dv, stride_oi=dv, stride_bt=block_table_stride(workload),
                   group=workload.group)
-    consts, sig, attrs = dict(shape.constexprs()), {}, {}
+    consts = dict(shape.constexprs())
     consts.pop("num_warps"), consts.pop("num_stages")
+    return specialise(fn, pointers, values, consts)
+
+
+def specialise(fn, pointers: dict, values: dict, consts: dict):
+    """(signature, constexprs, attrs) as the JIT specialises a run: pointers 16-byte aligned, fp32
+    `qk_scale`, integers equal to 1 folded into constexprs, integers divisible by 16 marked so."""
+    consts, sig, attrs = dict(consts), {}, {}
     for i, name in enumerate(fn.arg_names):
         if name in pointers:
             sig[name], attrs[(i,)] = "*" + pointers[name], [["tt.divisibility", 16]]

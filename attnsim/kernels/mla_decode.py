@@ -36,7 +36,7 @@ from attnsim.kernels.mla_tiles import (
 )
 from attnsim.kernels.tiles import (
     ROLE_PEER, SEG_COLS, SEG_CONTEXT, SEG_FIRST_TILE, SEG_MERGE_HI, SEG_MERGE_LO, SEG_N_TILES, SEG_ROLE, SEG_SLOT,
-    query_rows, row_offsets, store_partial,
+    normalise, query_rows, row_offsets, store_partial,
 )
 
 COMBINE_COLUMNS = tl.constexpr(mla.COMBINE_COLUMNS)  # output columns a combine program merges: [BLOCK_M, 128] fp32
@@ -61,13 +61,8 @@ def attend_latent_segment(seg, q_ptr, kv_ptr, bt_ptr, stride_qb, stride_qh, stri
                                   tl.load(seg + SEG_FIRST_TILE), tl.load(seg + SEG_N_TILES), context,
                                   context - Q_LEN + 1 + q_pos, qk_scale, BLOCK_M, BLOCK_N, LORA, ROPE, PAGE_SIZE,
                                   Q_LEN)
-    if Q_LEN > 1:  # rows that saw no token in this segment
-        empty = l_i == 0.0
-        l_i = tl.where(empty, 1.0, l_i)
-        lse = tl.where(empty, float("-inf"), m_i + tl.log2(l_i))
-    else:
-        lse = m_i + tl.log2(l_i)
-    return acc / l_i[:, None], lse, seq, q_head, q_pos, row_ok
+    o, lse = normalise(acc, m_i, l_i, Q_LEN)
+    return o, lse, seq, q_head, q_pos, row_ok
 
 
 @triton.jit

@@ -22,7 +22,7 @@ Scores are in log2 units, as in tiles.py.
 import triton
 import triton.language as tl
 
-from attnsim.kernels.tiles import acquire_flags, page_rows
+from attnsim.kernels.tiles import acquire_flags, page_rows, softmax_step
 
 
 @triton.jit
@@ -59,19 +59,8 @@ def attend_latent(q_nope, q_rope, kv_ptr, bt_row_ptr, stride_kp, stride_kn, firs
         c = c.to(q_nope.dtype)
         s = tl.dot(q_nope, tl.trans(c))
         s = tl.dot(q_rope, tl.trans(r.to(q_rope.dtype)), s) * qk_scale  # [BLOCK_M, BLOCK_N] fp32, log2 units
-        if Q_LEN == 1:
-            s = tl.where(valid[None, :], s, float("-inf"))
-            m_new = tl.maximum(m_i, tl.max(s, 1))  # finite: every tile holds >= 1 valid token
-            m_ref = m_new
-        else:
-            s = tl.where(offs_tok[None, :] < limit[:, None], s, float("-inf"))  # limit <= context
-            m_new = tl.maximum(m_i, tl.max(s, 1))
-            m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row with no key yet: p = 0, not NaN
-        alpha = tl.exp2(m_i - m_ref)
-        p = tl.exp2(s - m_ref[:, None])
-        l_i = l_i * alpha + tl.sum(p, 1)
+        p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN)
         acc = tl.dot(p.to(q_nope.dtype), c, acc * alpha[:, None])  # V = the latent's first LORA elements
-        m_i = m_new
     return acc, m_i, l_i
 
 

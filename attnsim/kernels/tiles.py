@@ -114,20 +114,40 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
         k = tl.load(k_ptr + k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
         v = tl.load(v_ptr + v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
         s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale  # [BLOCK_M, BLOCK_N] fp32, log2 units
-        if Q_LEN == 1:
-            s = tl.where(valid[None, :], s, float("-inf"))
-            m_new = tl.maximum(m_i, tl.max(s, 1))  # finite: every tile holds >= 1 valid token
-            m_ref = m_new
-        else:
-            s = tl.where(offs_tok[None, :] < limit[:, None], s, float("-inf"))  # limit <= context
-            m_new = tl.maximum(m_i, tl.max(s, 1))
-            m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row with no key yet: p = 0, not NaN
-        alpha = tl.exp2(m_i - m_ref)
-        p = tl.exp2(s - m_ref[:, None])
-        l_i = l_i * alpha + tl.sum(p, 1)
+        p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN)
         acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype))
-        m_i = m_new
     return acc, m_i, l_i
+
+
+@triton.jit
+def softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN: tl.constexpr):
+    """One tile of the online softmax: scores s [BLOCK_M, BLOCK_N] (log2 units) masked to the valid
+    tokens (and, verify, to each row's causal limit) -> (p [BLOCK_M, BLOCK_N], alpha [BLOCK_M]: the
+    rescale of what was accumulated, the new running max m, the new running sum l)."""
+    if Q_LEN == 1:
+        s = tl.where(valid[None, :], s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))  # finite: every tile holds >= 1 valid token
+        m_ref = m_new
+    else:
+        s = tl.where(offs_tok[None, :] < limit[:, None], s, float("-inf"))  # limit <= context
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row with no key yet: p = 0, not NaN
+    alpha = tl.exp2(m_i - m_ref)
+    p = tl.exp2(s - m_ref[:, None])
+    return p, alpha, m_new, l_i * alpha + tl.sum(p, 1)
+
+
+@triton.jit
+def normalise(acc, m_i, l_i, Q_LEN: tl.constexpr):
+    """(o = acc / l [BLOCK_M, D] fp32, lse [BLOCK_M]) of a finished online softmax; a verify row that
+    saw no token has o = 0 and lse = -inf, a partial that weighs nothing in a merge."""
+    if Q_LEN > 1:  # rows that saw no token in this segment
+        empty = l_i == 0.0
+        l_i = tl.where(empty, 1.0, l_i)
+        lse = tl.where(empty, float("-inf"), m_i + tl.log2(l_i))
+    else:
+        lse = m_i + tl.log2(l_i)
+    return acc / l_i[:, None], lse
 
 
 @triton.jit
@@ -158,13 +178,7 @@ def attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head
         q, k_base, v_base, bt_ptr + seq * stride_bt, stride_kb, stride_kn, stride_vb, stride_vn,
         first_tile, n_tiles, context, context - Q_LEN + 1 + q_pos,
         qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
-    if Q_LEN > 1:  # rows that saw no token in this segment
-        empty = l_i == 0.0
-        l_i = tl.where(empty, 1.0, l_i)
-        lse = tl.where(empty, float("-inf"), m_i + tl.log2(l_i))
-    else:
-        lse = m_i + tl.log2(l_i)
-    o = acc / l_i[:, None]
+    o, lse = normalise(acc, m_i, l_i, Q_LEN)
     if v_ptr.dtype.element_ty == tl.float8e4nv:
         o = o * tl.load(v_scale_ptr + kv_head)
     return o, lse
