@@ -137,7 +137,7 @@ def workload_scenario(workloads, gpus, strategy_names, model: str = "") -> Scena
     ragged batch as a fixed mix; serving settings from the workloads."""
     w = workloads[0]
     shape = ModelShape(model or f"q{w.q_heads}/kv{w.kv_heads}/d{w.head_dim}", w.q_heads, w.kv_heads, w.head_dim,
-                       w.layers, tp=w.tp)
+                       w.layers, tp=w.tp, kv_lora_rank=w.kv_lora_rank)
     contexts = tuple(sorted({x.contexts[0] for x in workloads if not x.is_ragged}))
     ragged = tuple(RaggedMix("ragged", x.batch, "fixed", values=x.contexts) for x in workloads if x.is_ragged)
     return Scenario(name="command line", title=f"{shape.name} on {', '.join(g.name for g in gpus)}", shapes=(shape,),
