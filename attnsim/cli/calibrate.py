@@ -138,6 +138,10 @@ def _added_points(path, base) -> list[dict]:
         rows = load_previous(path)
     except InputError as exc:  # load_previous speaks of bench --out
         raise InputError("add-points", exc.message) from None
+    mla = rows["kv_lora_rank"].fillna(0).astype(int) > 0 if "kv_lora_rank" in rows else rows.index < 0
+    if mla.any():  # they would be fitted into the K/V-head kernels' families, which MLA plans fall back to
+        raise InputError("add-points", f"{path}: {int(mla.sum())} MLA rows (kv_lora_rank): the MLA kernels' cost "
+                                       "families are not fitted yet (docs/mla.md); leave them out of the fit")
     return rows.astype(object).where(rows.notna(), None).to_dict("records")
 
 

@@ -47,10 +47,11 @@ from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources, check_coresident, resident_capacity
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.schedule import Schedule
+from attnsim.simulator import mla
 from attnsim.simulator.workload import FP8, DecodeWorkload, query_tile_rows
 
 KERNEL_HEAD_DIMS = (32, 64, 128, 256)
-MLA_MERGE_BLOCK = 4  # an MLA merge step's LSE rows: a 5-ary merge tree, stream-K's merge_fanin
+MLA_MERGE_BLOCK = mla.MERGE_FANIN - 1  # an MLA merge step's LSE rows: a 5-ary merge tree (the model's)
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 KV_TORCH_DTYPES = {**TORCH_DTYPES, FP8: torch.float8_e4m3fn}
 LOG2_E = 1.4426950408889634

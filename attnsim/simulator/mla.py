@@ -20,6 +20,8 @@ has one) are not modelled yet: bf16/fp16 first.
 
 from __future__ import annotations
 
+import numpy as np
+
 from attnsim.errors import InputError
 
 LORA_RANKS = tuple(2 ** k for k in range(4, 11))  # 16 .. 1024: kv_lora_rank
@@ -31,6 +33,9 @@ FAMILY_SUFFIX = "-mla"
 # (kernels/mla_decode.mla_combine_kernel): a 512-wide output is 4 CTAs, each holding one
 # [rows, 128] fp32 accumulator, so the merge of wide partials is not one CTA's latency-bound stream.
 COMBINE_COLUMNS = 128
+# The MLA stream-K kernel merges a straddling output along a 5-ary tree (4 partials a step, launch.py's
+# merge tree): its host waits on one chain of steps, reading up to 4 partials in each.
+MERGE_FANIN = 5
 
 
 def check_dims(kv_lora_rank: int, head_dim: int, kv_heads: int, kv_fp8: bool) -> None:
@@ -52,6 +57,13 @@ def check_dims(kv_lora_rank: int, head_dim: int, kv_heads: int, kv_fp8: bool) ->
 def combine_pieces(v_dim: int) -> int:
     """CTAs an MLA combine spends on one output: v_dim / COMBINE_COLUMNS (at least 1)."""
     return max(1, v_dim // COMBINE_COLUMNS)
+
+
+def critical_partials(n_peers):
+    """Partials read one after another on the way to an MLA host's output: (MERGE_FANIN - 1) per level
+    of the merge tree over n_peers + 1 partials, never more than the peers (numpy arrays or ints)."""
+    levels = np.ceil(np.log(np.asarray(n_peers, np.float64) + 1.0) / np.log(MERGE_FANIN) - 1e-9)
+    return np.minimum(n_peers, (MERGE_FANIN - 1) * levels)
 
 
 def kv_token_bytes(head_dim: int, v_dim: int, latent: bool, kv_dtype_bytes: int) -> int:

@@ -162,6 +162,8 @@ def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: 
     hosts = reductions.host_cta >= 0
     if len(reductions) and hosts.any():  # hosts read their peers' partials
         n_peers = reductions.peer_offsets[1:] - reductions.peer_offsets[:-1]
+        if workload.is_mla:  # 64 x 513 fp32 a partial: only the merge tree's chain counts (the rest in parallel)
+            n_peers = mla.critical_partials(n_peers)
         read_bytes = read_bytes + np.bincount(reductions.host_cta[hosts], weights=n_peers[hosts] * partial,
                                               minlength=grid)
     return Launch(
