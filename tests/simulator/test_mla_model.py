@@ -143,3 +143,17 @@ def test_every_mla_plan_launches_where_its_cta_fits(gpu):
                 continue
             res = simulate(make_plan(name, w, spec, PlanConfig()).schedule, spec)
             assert math.isfinite(res.total_us) and res.bw_fraction <= 1 + 1e-9
+
+
+def test_a_stream_k_host_reads_its_merge_trees_chain_not_every_partial():
+    """128 heads, batch 1, 2k tokens on 132 CTAs: each of the two outputs straddles ~64 CTAs; its
+    host reads 4 partials a level of the 5-ary tree (3 levels: 12 x 64 x 513 x 4 bytes), as the
+    kernel's merge tree has it, not all ~63."""
+    sched = make_plan("streamk", mla(batch=1, heads=128, context=2048), H200).schedule
+    red, launch = sched.reductions, sched.attention
+    partial = 64 * 513 * 4
+    for r in range(len(red)):
+        peers = len(red.peers_of(r))
+        host = int(red.host_cta[r])
+        streamed = float(launch.segments.kv_bytes[launch.segments.cta == host].sum())
+        assert peers > 50 and launch.cta_read_bytes[host] - streamed <= 12 * partial + 2 * 64 * 576 * 2
