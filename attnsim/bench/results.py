@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from attnsim.errors import InputError
+from attnsim.plans.spec import spec_columns
 from attnsim.simulator.workload import DecodeWorkload
 
 KEY_COLUMNS = ["requested", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype", "kv_dtype",
@@ -48,7 +49,7 @@ def base_row(spec: str, w: DecodeWorkload, config) -> dict:
     """A row with the point's identity and the run's settings filled (config: harness.BenchConfig);
     `spec` is the plan spec asked for: 'auto', 'streamk', or 'streamk:grid=132' (`requested`; the
     strategy and options columns become the plan that ran once it is made: ran_plan)."""
-    strategy, _, options = spec.partition(":")
+    strategy, options = spec_columns(spec)
     row = dict.fromkeys(COLUMNS)
     row.update(gpu=config.device_name, profile=config.gpu.name, strategy=strategy, options=options, requested=spec,
                batch=w.batch,
@@ -65,7 +66,7 @@ def ran_plan(meta: dict) -> dict:
     a library baseline's launcher has none: the columns stay as asked)."""
     if not meta.get("plan"):
         return {}
-    strategy, _, options = str(meta["plan"]).partition(":")
+    strategy, options = spec_columns(meta["plan"])
     return {"strategy": strategy, "options": options}
 
 
