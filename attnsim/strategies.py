@@ -302,6 +302,8 @@ class Heuristic:
 # What `attnsim plan` reports the model's choice against (DOMAIN.md section 6).
 HEURISTICS = (
     Heuristic("fa2-rule", "FA2 num_splits_heuristic (0.85 wave efficiency)", "flashdecoding", "fa2_splits"),
+    Heuristic("fa3-rule", "FA3: num_splits_heuristic on the SMs, then per-sequence splits of "
+              "ceil(1.1 x kv_heads x blocks / SMs) blocks", "balanced", "fa3_chunk"),
     Heuristic("flashinfer-rule", "FlashInfer: smallest chunk whose chunks x kv_heads fit the resident grid",
               "balanced", "flashinfer_chunk"),
     Heuristic("lean-rule", "Lean/ORT: persistent grid of 2 x SMs (capped at capacity)", "streamk", "lean_grid"),
