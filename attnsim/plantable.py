@@ -160,9 +160,10 @@ class PlanTable:
         matches = {i for (page, name), i in self._keys.items()
                    if (page_size is None or page == page_size) and (kv_dtype is None or name == str(kv_dtype).lower())}
         if len(matches) != 1:
-            _fail("page_size" if kv_dtype is not None else "kv_dtype",
-                  f"{'no' if not matches else 'more than one'} section for page_size={page_size!r}, "
-                  f"kv_dtype={kv_dtype!r}; the table holds {self.sections}")
+            unknown_page = page_size is not None and page_size not in {page for page, _ in self._keys}
+            field = "page_size" if unknown_page or (matches and page_size is None) else "kv_dtype"
+            _fail(field, f"{'no' if not matches else 'more than one'} section for page_size={page_size!r}, "
+                         f"kv_dtype={kv_dtype!r}; the table holds {self.sections}")
         return self._grids[matches.pop()]
 
     def buckets(self, batch: int, contexts) -> tuple[int, int]:

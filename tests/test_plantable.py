@@ -27,8 +27,8 @@ def table(sections=None, **changes) -> dict:
     """A hand-made table: splits = batch x 100 + context // 1024, so a cell names its bucket."""
     grid = [cell(b, c, b * 100 + c // 1024) for b in BATCHES for c in CONTEXTS]
     data = {"schema_version": 1, "kind": "plan-table", "batch_buckets": BATCHES, "context_buckets": CONTEXTS,
-            "sections": sections if sections is not None else [{"page_size": 16, "kv_dtype": "bfloat16", "kv_dtype_names": ["bfloat16", "bf16"],
-                                      "cells": grid}]}
+            "sections": sections if sections is not None else [
+                {"page_size": 16, "kv_dtype": "bfloat16", "kv_dtype_names": ["bfloat16", "bf16"], "cells": grid}]}
     return {**data, **changes}
 
 
@@ -82,9 +82,10 @@ def test_sections_by_page_size_and_kv_dtype_names(tmp_path):
     contiguous = {**base, "page_size": None}
     t = loaded(table(sections=[base, fp8, contiguous]), tmp_path)
     assert t.lookup(4, 1000, 16, "bf16").strategy == "splitkv" and t.lookup(4, 1000, 16, "FP8").strategy == "streamk"
-    assert t.lookup(4, 1000, 0, "bfloat16").strategy == "splitkv" and t.lookup(4, 1000, kv_dtype="fp8").spec == "streamk:grid=264"
-    for page, kv, field in ((None, None, "kv_dtype"), (16, None, "kv_dtype"), (32, "bf16", "page_size"),
-                            (16, "float16", "page_size")):
+    assert t.lookup(4, 1000, 0, "bfloat16").strategy == "splitkv"
+    assert t.lookup(4, 1000, kv_dtype="fp8").spec == "streamk:grid=264"
+    for page, kv, field in ((None, None, "page_size"), (16, None, "kv_dtype"), (32, "bf16", "page_size"),
+                            (16, "float16", "kv_dtype"), (None, "bf16", "page_size")):
         with pytest.raises(PlanTableError, match=f"^{field}: "):
             t.lookup(4, 1000, page, kv)
 

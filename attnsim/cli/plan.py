@@ -75,7 +75,8 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
     results = [search(w.modelled_layer(), spec, options, names) for w in workloads]  # a window: see step_lines
     advice = [[engine_advice(e, r, options) for e in engines] for r in results]
     if fmt == "json":
-        data = [{**result_data(r), "step": step_data(w, spec), **({"engines": [advice_data(a) for a in adv]} if engines else {})}
+        data = [{**result_data(r), "step": step_data(w, spec),
+                 **({"engines": [advice_data(a) for a in adv]} if engines else {})}
                 for r, w, adv in zip(results, workloads, advice)]
         click.echo(schema.document_text(schema.document("plans", data)))
     else:

@@ -38,8 +38,9 @@ def cell(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig, names) -> 
     result = search(workload.modelled_layer(), gpu, options, names)
     chosen = result.chosen
     kernel = {k: v for k, v in options.options().items() if k in KERNEL_FIELDS}
+    concrete = {**kernel, **dict(chosen.options)}  # as make_plan("auto") names it: the user's kernel shape kept
     return {"batch": workload.batch, "context": workload.max_context, "strategy": chosen.strategy,
-            "options": {**kernel, **dict(chosen.options)}, "spec": plan_spec(chosen.strategy, {**kernel, **dict(chosen.options)}),
+            "options": concrete, "spec": plan_spec(chosen.strategy, concrete),
             "time_us": round(chosen.time_us, 3), "fits": capacity_fields(workload, gpu)["capacity_warning"] is None}
 
 
