@@ -35,6 +35,7 @@ from attnsim.plans.spec import plan_spec
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.partition.options import KERNEL_FIELDS
 from attnsim.simulator.workload import DecodeWorkload
 
 
@@ -125,6 +126,7 @@ class Evaluator:
 
     def __init__(self, workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig):
         self.workload, self.gpu, self.user = workload, gpu, user
+        self.kernel = {k: v for k, v in user.options().items() if k in KERNEL_FIELDS and v is not None}  # user's shape
         self.contexts: dict[str, cand.StrategyContext] = {}
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}
@@ -141,8 +143,10 @@ class Evaluator:
             name, options = canonical.canonical(candidate.strategy, dict(candidate.options))
             ctx = self.context(name)
             res = simulate(ctx.strategy.partition(self.workload, self.gpu, replace(ctx.config, **options)), self.gpu)
-            concrete = {k: v for k, v in res.schedule.options.items() if v is not None}
-            form = canonical.form_of(concrete, len(res.schedule.launches), shape_of(ctx))
+            axes = {k: v for k, v in res.schedule.options.items() if v is not None}
+            form = canonical.form_of(axes, len(res.schedule.launches), shape_of(ctx))
+            named = {**self.kernel, **axes}  # as make_plan names it: declaration order of the entry's options
+            concrete = {k: named[k] for k in ctx.strategy.options_type.names() if k in named}
             self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form)
             self.limits.setdefault(candidate.strategy, bounds.limits_for(self.context(candidate.strategy),
                                                                          self.results[key].family))

@@ -15,11 +15,9 @@ from typing import Callable
 
 from attnsim import __version__, plantable
 from attnsim.planner.search import search
-from attnsim.plans.spec import plan_spec
 from attnsim.simulator.capacity import capacity_fields
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.partition.options import KERNEL_FIELDS
 from attnsim.simulator.workload import KV_DTYPE_ALIASES, DecodeWorkload
 
 WorkloadFor = Callable[[int, int, int, str], DecodeWorkload]  # (batch, context, page size, KV dtype)
@@ -37,10 +35,8 @@ def kv_dtype_names(workload: DecodeWorkload) -> list[str]:
 def cell(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig, names) -> dict:
     result = search(workload.modelled_layer(), gpu, options, names)
     chosen = result.chosen
-    kernel = {k: v for k, v in options.options().items() if k in KERNEL_FIELDS}
-    concrete = {**kernel, **dict(chosen.options)}  # as make_plan("auto") names it: the user's kernel shape kept
     return {"batch": workload.batch, "context": workload.max_context, "strategy": chosen.strategy,
-            "options": concrete, "spec": plan_spec(chosen.strategy, concrete),
+            "options": dict(chosen.options), "spec": chosen.spec,
             "time_us": round(chosen.time_us, 3), "fits": capacity_fields(workload, gpu)["capacity_warning"] is None}
 
 

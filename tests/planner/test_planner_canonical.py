@@ -98,7 +98,8 @@ def test_the_choice_costs_at_most_the_band_and_auto_runs_it():
     assert changed >= 1  # the set holds a workload where rounding changed the plan (b1 4k: 11 -> 8 splits)
 
 
-@pytest.mark.parametrize("args", [["--context", "4k"], ["--contexts", "700,20000,3000", "--head-dim", "64"],
+@pytest.mark.parametrize("args", [["--context", "4k"], ["--context", "4k", "--kv-tile", "32"],
+                                  ["--contexts", "700,20000,3000", "--head-dim", "64"],
                                   ["--batch", "5", "--q-heads", "64", "--context", "777"]])
 def test_plan_and_predict_auto_agree_and_plan_says_why(args, capsys):
     shape = ["--gpu", "h200", "--q-heads", "32", "--kv-heads", "8", *args]
