@@ -42,10 +42,12 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
 
     \b
     Prints the chosen plan (strategy, grid/splits/chunk, launches), its predicted time and fraction
-    of HBM bandwidth, the tie band (candidates within the model's expected error of the best are
-    ties, not losers), the runners-up, what FA2 / FlashInfer / Lean / SGLang / CUTLASS rules would
-    choose and their regret, and the modelled third-party backends. `--format json` is the plan in
-    full (attnsim/schema.py), for a serving engine; `attnsim predict/bench --strategy auto` runs the same choice.
+    of HBM bandwidth, why it was chosen (of the plans within the tie band of the fastest, the model's
+    expected error, the simplest: regular grids, power-of-two splits), the runners-up, what FA2 / FA3 /
+    FlashInfer / Lean / SGLang / CUTLASS rules would choose and their regret, and the modelled
+    third-party backends. `--format json` is the plan in full (attnsim/schema.py); `attnsim
+    predict/bench --strategy auto` runs the same choice. --engine says what to set in a serving
+    engine; --table writes the choices over batch x context buckets for a serving loop.
 
     \b
     Examples:
