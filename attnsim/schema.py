@@ -14,6 +14,9 @@ Version 2 (SCHEMA_VERSION; the unversioned output before it was version 1):
 - The plan that runs is an object {"strategy": "streamk", "options": {"grid": 264}} next to its
   spec string (`plan_spec` in a record, `spec` in a plan result): `attnsim.plans.spec.parse_plan_spec`
   reads the string back into the same strategy and options.
+- A plan result says `why` its plan runs and which was the `fastest` predicted (the choice is the
+  simplest within the tie band: attnsim/planner/canonical.py); `plan --engine` adds `engines`, a list.
+  A plan table (`plan --table`) is its own document, `kind` "plan-table": attnsim/plantable.py.
 
 CSV (`predict --format csv`, a report's predictions.csv) keeps flat columns, one scalar per cell
 (`flat`): `context` is the length of a uniform batch or 'a;b;c' for a ragged one, `plan` the spec

@@ -166,8 +166,47 @@ def json_example(data) -> str:
     return "```\n" + shown(JSON_EXAMPLE) + "\n```\n"
 
 
+ENGINE_EXAMPLE = ["plan", "--gpu", "h200", "--model", "meta-llama/Llama-3.1-70B", "--tp", "8", "--batch", "16",
+                  "--page-size", "16", "--dtype", "bfloat16", "--context", "32k", "--engine", "sglang"]
+TABLE_EXAMPLE = ["plan", "--gpu", "h200", "--model", "meta-llama/Llama-3.1-70B", "--tp", "8", "--page-size", "16",
+                 "--dtype", "bfloat16", "--kv-dtype", "bf16,fp8", "--table", "llama70b-tp8-h200.json"]
+TABLE_LOOKUPS = (("table.lookup(16, 32768, page_size=16, kv_dtype=\"fp8\")", lambda t: t.lookup(16, 32768, 16, "fp8")),
+                 ("table.lookup(3, [500, 9000, 1200], page_size=16, kv_dtype=\"bf16\")",
+                  lambda t: t.lookup(3, [500, 9000, 1200], 16, "bf16")))
+
+
+def engine_example(data) -> str:
+    """The plan's head (choice, why, band), then the engine's block, as `plan --engine` prints them."""
+    out = run(ENGINE_EXAMPLE).splitlines()
+    head = out[:next(i for i, line in enumerate(out) if line.startswith("tie band:")) + 1]
+    block = out[next(i for i, line in enumerate(out) if line.startswith("engine ")):]
+    claim(any(line.startswith("  set: ") for line in block), "the engine block ends with what to set")
+    command = shown(ENGINE_EXAMPLE).splitlines()[:-len(out)]
+    return "```\n" + "\n".join([*command, *head, "...", *block]) + "\n```\n"
+
+
+def table_example(data) -> str:
+    """`plan --table` run in a scratch folder, then the loader's look-ups on the file it wrote."""
+    import os
+    import tempfile
+
+    from attnsim import plantable
+
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            text = shown(TABLE_EXAMPLE)
+            table = plantable.load(TABLE_EXAMPLE[-1])
+            lookups = [f">>> {text}\n{call(table)!r}" for text, call in TABLE_LOOKUPS]
+        finally:
+            os.chdir(here)
+    python = [">>> from attnsim import plantable", f">>> table = plantable.load(\"{TABLE_EXAMPLE[-1]}\")", *lookups]
+    return "```\n" + text + "\n```\n```\n" + "\n".join(python) + "\n```\n"
+
+
 PARTS = {"serving-predict": serving_predict, "serving-table": serving_table, "serving-notes": serving_notes,
-         "json-example": json_example}
+         "json-example": json_example, "engine-example": engine_example, "table-example": table_example}
 
 
 def serving_data() -> dict:

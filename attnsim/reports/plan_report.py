@@ -53,7 +53,7 @@ def result_data(result: PlanResult) -> dict:
     chosen, unconstrained = result.chosen, result.unconstrained
     return {
         "gpu": result.gpu.name, **provenance(result.gpu), "workload": workload_fields(result.workload),
-        "plan": plan_data(chosen),
+        "plan": plan_data(chosen), "why": result.why, "fastest": compared(result, result.fastest),
         "tie_band_pct": round(result.tie_band_pct, 2), "tie_band_source": result.tie_band_source,
         "ties": [compared(result, e) for e in result.ties],
         "runners_up": [compared(result, e) for e in runners_up(result)],
@@ -91,7 +91,8 @@ def result_text(result: PlanResult) -> str:
              f"  d {w.head_dim}  context {ctx}  {w.dtype}",
              f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read",
              f"  launches: {_launches(c)}",
-             f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source}); {len(result.ties)} other plan(s) tie"]
+             f"  why: {result.why}",
+             f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source})"]
     if result.batch_invariant:
         lines.append(f"batch-invariant: costs {invariance_cost_pct(result):+.1f}% vs the unconstrained choice "
                      f"{result.unconstrained.spec} ({result.unconstrained.time_us:.2f} µs)")
