@@ -19,6 +19,7 @@ from attnsim.simulator.cost import BandwidthModel
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams, GpuSpec
 from attnsim.simulator.schedule import Schedule
+from attnsim.simulator.terms import TERMS
 
 # Physical bounds of each parameter; the fit moves in an unbounded variable x mapped into them
 # by lo + (hi - lo) * sigmoid(x), so no fit can wander to a meaningless corner.
@@ -38,10 +39,8 @@ FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
              "paged_tile_fixed_us": 0.1}  # (and from inside its bounds: 0 is where the sigmoid has no slope)
 # Parameters that only some workloads exercise: fitted only when a calibration point does (a
 # parameter no point depends on would be a zero column of the fit's Jacobian).
-EXERCISED_BY = {
-    "paged_tile_fixed_us": lambda w: w.paged, "paged_hbm_scale": lambda w: w.paged,
-    "mma_flop_per_sm_clock": lambda w: w.q_len > 1 or w.kv_fp8, "dequant_elem_per_sm_clock": lambda w: w.kv_fp8,
-}
+# field -> (workload) -> bool, from the serving terms (simulator/terms.py: paging, tile math, fp8 dequant).
+EXERCISED_BY = {name: term.used_by for term in TERMS.values() for name in term.fields}
 
 
 
