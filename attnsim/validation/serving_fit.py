@@ -32,7 +32,7 @@ import pandas as pd
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import DEFAULT_COST, CostParams, GpuSpec
 from attnsim.simulator.terms import REGIMES, TERMS
-from attnsim.validation.bands import error_bands
+from attnsim.validation import serving_bands
 from attnsim.validation.fit import fit_points
 from attnsim.validation.measurements import MeasuredPoint, load_measurements, measured_points
 
@@ -140,17 +140,15 @@ def mape_table(rows: Rows, before: GpuSpec, after: GpuSpec) -> pd.DataFrame:
 
 def regime_bands(rows: Rows, spec: GpuSpec, held_out_only: bool = True) -> dict:
     """{regime: {family: [[lo, hi] % per KV bin]}}: 5th-95th percentiles of the signed error of `spec`
-    on each sweep's feature rows (held out of the fit, or all of them when nothing was fitted)."""
+    on each sweep's feature rows (held out of the fit, or all of them when nothing was fitted); a sweep's
+    feature rows are its regime's (fp8 rows in pages count for the fp8 regime, as the sweep measured them)."""
     mask = ~rows.frame["fit"] if held_out_only else pd.Series(True, index=rows.frame.index)
-    out = {}
-    for sweep in SWEEPS:
-        chosen = mask & (rows.frame["sweep"] == sweep)
-        points = rows.where(chosen)
-        scored = pd.DataFrame({"family": [p.plan.schedule.attention.family for p in points],
-                               "kv_bytes": [p.workload.kv_bytes() for p in points],
-                               "pct_error": pct_errors(points, spec)})
-        out[sweep] = error_bands(scored, "")["families"]
-    return out
+    points = rows.where(mask)
+    scored = pd.DataFrame({"family": [p.plan.schedule.attention.family for p in points],
+                           "kv_bytes": [p.workload.kv_bytes() for p in points],
+                           "pct_error": pct_errors(points, spec),
+                           "regimes": [(sweep,) for sweep in rows.frame.loc[mask, "sweep"]]})
+    return serving_bands.regime_bands(scored)
 
 
 def split_text(rows: Rows) -> str:
