@@ -34,6 +34,10 @@ from attnsim.validation import serving_fit as sf
 from attnsim.validation.compare import error_metrics, predict_measurements
 from attnsim.validation.measurements import load_measurements
 
+# Families the sweeps did not run whose kernel runs a fitted family's tile loop (kernels/tiles.attend_range):
+# they take its kept terms, marked transferred (left at the defaults, an unmeasured family would look
+# twice as fast on fp8 as the fitted ones, and the planner would pick it for that alone).
+SIBLINGS = {"splitkv": "flashdecoding"}
 SAME_DIE_BASIS = ("measured on the H200 serving sweeps (results/h200/bench_{paged,fp8,qlen}.csv, all feature rows) "
                   "with every serving term at its default: same GH100 die and kernels; no serving sweep ran on the H100")
 
@@ -47,9 +51,11 @@ def run(results: Path, gpu: str = "h200") -> dict:
     base = sf.at_defaults(shipped, families)
     rows = sf.load_rows(results, base)
     fits = [sf.fit_family(rows, base, s) for s in strategies]
-    fitted = sf.with_fits(base, fits)
+    by_family = {f.family: f for f in fits}
+    carried = [sf.carried_fit(by_family[donor], family, base) for family, donor in SIBLINGS.items()]
+    fitted = sf.with_fits(base, fits + carried)
     standard = load_measurements(results / "bench.csv")
-    return {"rows": rows, "base": base, "fitted": fitted, "fits": fits, "split": sf.split_text(rows),
+    return {"rows": rows, "base": base, "fitted": fitted, "fits": fits, "carried": carried, "split": sf.split_text(rows),
             "held_out": sf.mape_table(rows, base, fitted),
             "standard": {"before": standard_mape(standard, base), "after": standard_mape(standard, fitted)}}
 
@@ -65,18 +71,19 @@ def fit_record(out: dict) -> dict:
             "families": {f.family: {"terms": list(f.terms), "dropped": f.dropped, "iterations": f.iterations,
                                     "fields": {n: round(getattr(f.params, n), 6) for t in f.terms
                                                for n in TERMS[t].fields}} for f in out["fits"]},
+            "carried": {family: donor for family, donor in SIBLINGS.items()},
             "held_out_mape_pct": out["held_out"].to_dict("records"),
             "standard_sweep_mape_pct": out["standard"]}
 
 
 def write_profile(path: Path, out: dict) -> None:
     doc = json.loads(path.read_text())
-    for fit in out["fits"]:
+    for fit in out["fits"] + out["carried"]:
         params = {n: getattr(fit.params, n) for t in TERMS for n in TERMS[t].fields}
         doc["gpu"]["cost"][fit.family].update({n: round(v, 6) for n, v in params.items()})
     bands = sf.regime_bands(out["rows"], out["fitted"], held_out_only=True)
     basis = f"held-out residuals of the shipped serving terms on the H200 serving sweeps: {out['split']}"
-    doc["gpu"]["serving_terms"] = sf.serving_table(out["fits"], bands, out["split"], basis)
+    doc["gpu"]["serving_terms"] = sf.serving_table(out["fits"], bands, out["split"], basis, SIBLINGS)
     doc["fit"]["serving"] = fit_record(out)
     write_json(path, doc, indent=1)
 
@@ -85,7 +92,7 @@ def write_same_die(path: Path, out: dict) -> None:
     doc = json.loads(path.read_text())
     bands = sf.regime_bands(out["rows"], out["base"], held_out_only=False)
     never = {"status": "default", "basis": "neutral default (CostParams): no serving measurement on this GPU"}
-    terms = {f.family: {t: never for t in TERMS} for f in out["fits"] if f.family in doc["gpu"]["cost"]}
+    terms = {f.family: {t: never for t in TERMS} for f in out["fits"] + out["carried"] if f.family in doc["gpu"]["cost"]}
     doc["gpu"]["serving_terms"] = {"terms": terms, "bands": {"basis": SAME_DIE_BASIS, "regimes": bands}}
     # json.dumps, not fileio.write_json: the H100 profile predates missing_as_null and keeps its NaN cells
     path.write_text(json.dumps(doc, indent=1) + "\n")
@@ -114,6 +121,8 @@ def main() -> None:
         print(f"{fit.family}: kept {', '.join(fit.terms) or 'nothing'} {fields}")
         for term, why in fit.dropped.items():
             print(f"  {term} stays at its default: {why}")
+    for family, donor in SIBLINGS.items():
+        print(f"{family}: takes {donor}'s kept terms (same tile loop; not in the sweeps), marked transferred")
     print(markdown(out))
     pooled = out["held_out"].groupby("sweep", sort=False)[["before", "after"]].mean()
     print("mean over strategies:", pooled.round(2).to_dict("index"))

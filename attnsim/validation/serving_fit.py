@@ -124,6 +124,14 @@ def fit_family(rows: Rows, base: GpuSpec, strategy: str) -> FamilyFit:
     return FamilyFit(family, (), base.cost_for(family), dropped, 0)
 
 
+def carried_fit(fit: FamilyFit, family: str, base: GpuSpec) -> FamilyFit:
+    """`fit`'s kept terms carried to `family`, a family the sweeps did not run whose kernel runs the same
+    tile loop (its serving fields express that loop's per-tile costs), its other fields its own."""
+    fields = {n: getattr(fit.params, n) for t in fit.terms for n in TERMS[t].fields}
+    return FamilyFit(family, fit.terms, dataclasses.replace(base.cost_for(family), **fields),
+                     {t: f"as {fit.family}'s: {why}" for t, why in fit.dropped.items()}, 0)
+
+
 def with_fits(spec: GpuSpec, fits: list[FamilyFit]) -> GpuSpec:
     return dataclasses.replace(spec, cost={**spec.cost, **{f.family: f.params for f in fits}})
 
@@ -160,11 +168,21 @@ def split_text(rows: Rows) -> str:
             f"({fit} feature rows), held out the rest ({held} rows)")
 
 
-def serving_table(fits: list[FamilyFit], bands: dict, split: str, band_basis: str) -> dict:
-    """The profile's `serving_terms` table for the fitted families (others read as defaults)."""
-    terms = {}
-    for fit in fits:
-        terms[fit.family] = {t: {"status": "fitted", "basis": split} if t in fit.terms else
-                             {"status": "default", "basis": f"neutral default (CostParams): {fit.dropped.get(t, 'not fitted')}"}
-                             for t in TERMS}
+def serving_table(fits: list[FamilyFit], bands: dict, split: str, band_basis: str,
+                  carried: dict[str, str] | None = None) -> dict:
+    """The profile's `serving_terms` table for the fitted families and those `carried` ({family: the
+    fitted family it took its terms from}); other families read as defaults."""
+    terms = {fit.family: _entries(fit, {"status": "fitted", "basis": split}) for fit in fits}
+    for family, donor in (carried or {}).items():
+        basis = (f"fitted for {donor} ({split}), whose tile loop this kernel runs (kernels/tiles.py); "
+                 "never measured on the serving sweeps itself")
+        donor_fit = next(f for f in fits if f.family == donor)
+        terms[family] = _entries(dataclasses.replace(donor_fit, family=family),
+                                 {"status": "transferred", "basis": basis})
     return {"terms": terms, "bands": {"basis": band_basis, "regimes": bands}}
+
+
+def _entries(fit: FamilyFit, kept: dict) -> dict:
+    return {t: kept if t in fit.terms else
+            {"status": "default", "basis": f"neutral default (CostParams): {fit.dropped.get(t, 'not fitted')}"}
+            for t in TERMS}

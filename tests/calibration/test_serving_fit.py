@@ -55,6 +55,19 @@ def test_the_shipped_fields_are_the_fit_of_the_script(out, record):
                 assert status == ("fitted" if term in fit.terms else "default")
 
 
+def test_a_sibling_family_carries_its_donors_kept_terms_marked_transferred(script, out, record):
+    shipped = resolve_gpu("h200")
+    assert record["carried"] == script.SIBLINGS
+    for family, donor in script.SIBLINGS.items():
+        donor_fit = next(f for f in out["fits"] if f.family == donor)
+        for term in TERMS:
+            entry = shipped.serving_terms["terms"][family][term]
+            assert entry["status"] == ("transferred" if term in donor_fit.terms else "default")
+            for name in TERMS[term].fields:
+                assert getattr(shipped.cost_for(family), name) == pytest.approx(
+                    getattr(shipped.cost_for(donor), name), rel=1e-9)
+
+
 def test_the_recorded_held_out_metrics_are_what_the_shipped_profile_scores(out, record):
     held = sf.mape_table(out["rows"], out["base"], resolve_gpu("h200"))
     assert held.to_dict("records") == record["held_out_mape_pct"] == out["held_out"].to_dict("records")
@@ -87,7 +100,7 @@ def test_the_standard_sweep_does_not_move(out, record):
 def test_the_shipped_bands_are_held_out_residuals_and_the_h100_gets_the_default_ones(out):
     h200 = resolve_gpu("h200").serving_terms["bands"]["regimes"]
     assert h200 == sf.regime_bands(out["rows"], out["fitted"], held_out_only=True)
-    h100 = resolve_gpu("h100").serving_terms
+    h100 = shipped_document("h100-sxm")["gpu"]["serving_terms"]  # its own families (the rest come from the H200)
     assert h100["bands"]["regimes"] == sf.regime_bands(out["rows"], out["base"], held_out_only=False)
     assert {e["status"] for terms in h100["terms"].values() for e in terms.values()} == {"default"}
 

@@ -94,8 +94,10 @@ def test_the_envelope_of_several_regimes_is_at_least_each():
 
 
 def test_a_family_the_sweeps_did_not_run_takes_the_widest_measured_band():
+    """split-KV runs FlashDecoding's tile loop: it carries that fit's fp8 term, marked transferred."""
     r = _record(FP8, H200, "splitkv")
-    assert r["terms"] == {"tile-math": "default", "fp8-dequant": "default"}
+    assert r["terms"] == {"tile-math": "default", "fp8-dequant": "transferred"}
+    assert r["profile_source"] == "calibrated; tile-math terms at defaults; fp8-dequant terms transferred"
     regime = H200.serving_terms["bands"]["regimes"]["fp8"]
     b = bands.kv_bin(FP8.kv_bytes())
     assert r["err_lo_pct"] == min(rows[b][0] for rows in regime.values())
