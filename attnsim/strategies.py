@@ -33,6 +33,7 @@ from attnsim.simulator.partition import (
     balanced, fa2, flashdecoding, hybrid, sdpa, splitkv, streamk, torch_cudnn, torch_flash,
 )
 from attnsim.simulator.partition import options as opts
+from attnsim.simulator.terms import SERVING_FIELDS
 
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
@@ -42,7 +43,7 @@ COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment:
 LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a split output's last CTA does
 # Serving cost fields of our kernels, fitted only where calibration has points that exercise them
 # (attnsim bench --sweep cal-serving; calibration.EXERCISED_BY).
-SERVING = ("paged_tile_fixed_us", "paged_hbm_scale", "mma_flop_per_sm_clock", "dequant_elem_per_sm_clock")
+SERVING = SERVING_FIELDS  # paging, tile math, fp8 dequantisation (simulator/terms.py)
 STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
 
 
