@@ -94,8 +94,8 @@ def _row(result: PlanResult, e: Evaluated, label: str = "") -> str:
 def result_text(result: PlanResult) -> str:
     w, c = result.workload, result.chosen
     ctx = f"ragged {w.batch}: {min(w.contexts)}..{max(w.contexts)}" if w.is_ragged else str(w.max_context)
-    lines = [f"{result.gpu.name} ({plan_source(result)['profile_source']} profile)  batch {w.batch}  heads {w.q_heads}/{w.kv_heads}"
-             f"  d {w.head_dim}  context {ctx}  {w.dtype}",
+    lines = [f"{result.gpu.name} (profile: {plan_source(result)['profile_source']})  batch {w.batch}"
+             f"  heads {w.q_heads}/{w.kv_heads}  d {w.head_dim}  context {ctx}  {w.dtype}",
              f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read",
              f"  launches: {_launches(c)}",
              f"  why: {result.why}",
