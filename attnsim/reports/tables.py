@@ -11,6 +11,7 @@ from attnsim.strategies import SPEEDUP_BASES
 TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us", "likely_us",
                  *(f"speedup_vs_{b}" for b in SPEEDUP_BASES), "grid", "splits", "achieved_gbps", "bw_fraction"]
 UNCALIBRATED_MARK = "*"
+UNFITTED_MARK = "†"  # a serving term the plan uses was not fitted on this GPU
 NULLABLE_COLUMNS = {"splits", "page_size"}  # integer columns whose null means "does not apply"
 NOT_APPLICABLE = "–"
 # Serving columns, shown only when some record needs them: (column, inserted right after, shown if);
@@ -72,17 +73,31 @@ def _table(frame: pd.DataFrame) -> str:
         shown[column] = [NOT_APPLICABLE if pd.isna(v) else int(v) for v in shown[column]]
     if "plan" in frame.columns and any(strategies.get(s).planned for s in set(frame["strategy"])):
         columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
-    notes = []
-    if "profile_source" in frame.columns:
-        uncalibrated = frame["profile_source"] != "calibrated"
-        shown["gpu"] = [g + (UNCALIBRATED_MARK if u else "") for g, u in zip(frame["gpu"], uncalibrated)]
-        for (gpu, source), rows in frame[uncalibrated].groupby(["gpu", "profile_source"], sort=False):
-            expected = rows["expected_error_pct"].iloc[0] if "expected_error_pct" in rows else None
-            said = f"expected error ~{expected:.0f}%" if expected == expected and expected is not None else \
-                "error not measured"
-            notes.append(f"{UNCALIBRATED_MARK} {gpu}: {source} profile, not calibrated on this GPU ({said}; "
-                         "likely_us: the range its error band implies)")
+    notes = _source_notes(frame, shown) if "profile_source" in frame.columns else []
     return "\n".join([shown[columns].to_string(index=False), *notes])
+
+
+def _source_notes(frame: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
+    """Marks `shown` in place and returns the footnotes: UNCALIBRATED_MARK on the GPU of a profile not
+    calibrated on it; UNFITTED_MARK on likely_us of a row whose plan uses serving terms that were not
+    fitted on this GPU ("calibrated; paging terms at defaults": simulator/provenance.py)."""
+    kind = frame["profile_source"].str.partition(";")[0]
+    uncalibrated, unfitted = kind != "calibrated", frame["profile_source"].str.contains(";", regex=False)
+    shown["gpu"] = [g + (UNCALIBRATED_MARK if u else "") for g, u in zip(frame["gpu"], uncalibrated)]
+    notes = []
+    for (gpu, source), rows in frame[uncalibrated].groupby(["gpu", kind[uncalibrated]], sort=False):
+        expected = rows["expected_error_pct"].iloc[0] if "expected_error_pct" in rows else None
+        said = f"expected error ~{expected:.0f}%" if expected == expected and expected is not None else \
+            "error not measured"
+        notes.append(f"{UNCALIBRATED_MARK} {gpu}: {source} profile, not calibrated on this GPU ({said}; "
+                     "likely_us: the range its error band implies)")
+    if "likely_us" in shown.columns:
+        shown["likely_us"] = [v + (UNFITTED_MARK if u else "") for v, u in zip(shown["likely_us"], unfitted)]
+    for (gpu, source), rows in frame[unfitted].groupby(["gpu", "profile_source"], sort=False):
+        regimes = ", ".join(dict.fromkeys(rows.get("band_regime", pd.Series(["serving"]))))
+        notes.append(f"{UNFITTED_MARK} {gpu}: {source} (not fitted on this GPU); likely_us: the band of its serving "
+                     f"regime ({regimes}; measured on the serving sweeps where the profile has them), not the decode band")
+    return notes
 
 
 def _label_contexts(frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,14 +15,13 @@ Dirty L2: KV reads evict dirty lines, whose write-back takes its share of B (ban
 
 Tile math. Every KV token a CTA streams costs 2 x BLOCK_M x (head_dim + v_dim) tensor-core FLOPs
 (q.K^T over head_dim, P.V over v_dim, query rows padded to BLOCK_M; 4 x BLOCK_M x head_dim when K and
-V are head_dim wide) and, for an fp8 cache, 2 x head_dim conversions to the query dtype. An SM retires mma_flop_per_sm_clock FLOPs and dequant_elem_per_sm_clock conversions per
+V are head_dim wide) and, for an fp8 cache, 2 x head_dim conversions to the query dtype. An SM
+retires mma_flop_per_sm_clock FLOPs and dequant_elem_per_sm_clock conversions per
 clock, shared by its streaming CTAs, so a CTA streams at most
 
-    cap(n) = clock x tile bytes / (tile FLOPs / mma + tile conversions / dequant) x min(1, sm_count / n)
+    cap(n) = clock x bytes / (FLOPs / mma + conversions / dequant) x min(1, sm_count / n)
 
-bytes/µs (the steady state of the tile loop: one full KV tile's bytes over its math's cycles, so the
-cap does not depend on how many short tiles or partials other CTAs of the launch have), and gets
-min(agg(n) / n, cap(n)). The cap applies where the tile math exceeds the decode
+bytes/µs, and gets min(agg(n) / n, cap(n)). The cap applies where the tile math exceeds the decode
 kernel's: a verify block (q_len > 1: q_len x group rows, up to 64 per q-block) or an fp8 cache (half
 the bytes per token, plus conversions). Decode (q_len 1, the dtype's KV) is left to its calibrated
 stream rates, which were fitted with its math inside them: a fitted solo CTA rate is a curve
@@ -103,7 +102,7 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
         reread = l2_hit_bytes(gpu, launch, w)  # CTAs move more bytes than HBM does
         hbm_gbps *= moved / (moved - reread) if reread < moved else 1.0
         if w.q_len > 1 or w.kv_fp8 or w.is_mla:  # more tile math than the decode calibration saw (module docstring)
-            math_rate = sm_math_rate(params, gpu, w, schedule.kv_tile_tokens)
+            math_rate = sm_math_rate(params, gpu, w, schedule.kv_tile_tokens, launch, moved)
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
                           math_rate, gpu.sm_count)
 
@@ -135,12 +134,12 @@ def tile_math(workload: DecodeWorkload, tile: int, total_tiles: float) -> tuple[
     return flops, (2.0 * workload.head_dim * tokens if workload.kv_fp8 else 0.0)
 
 
-def sm_math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int) -> float:
-    """Bytes/µs an SM streams when its tile math is the limit: clock (cycles/µs) x the K+V bytes of a
-    full tile of `tile` tokens per cycle of its math."""
-    flops, conversions = tile_math(workload, tile, 1.0)
+def sm_math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int, launch: Launch,
+                 moved: float) -> float:
+    """Bytes/µs an SM streams when its tile math is the limit: clock (cycles/µs) x bytes per cycle."""
+    flops, conversions = tile_math(workload, tile, float(launch.cta_tiles.sum()))
     cycles = flops / params.mma_flop_per_sm_clock + conversions / params.dequant_elem_per_sm_clock
-    return gpu.clock_mhz * tile * workload.kv_token_bytes / cycles if cycles > 0 else np.inf
+    return gpu.clock_mhz * moved / cycles if cycles > 0 else np.inf
 
 
 def dirty_write_back_bytes(launch: Launch, gpu: GpuSpec) -> float:

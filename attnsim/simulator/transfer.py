@@ -44,6 +44,10 @@ The physics of each choice:
   architecture: carried as the best guess of what will compile (noted in the report); a
   configuration that cannot launch on the target is dropped (the plan then uses its defaults).
 
+Per-term provenance (simulator/provenance.py) carries too: a serving term the source fitted arrives
+`transferred` (its values by the rules above), one at its default stays `default`, and the source's
+serving-regime bands carry as the decode bands do (widened for another architecture).
+
 How far to trust a transferred profile: EXPECTED_MARGIN_PCT below, an estimate until a transferred
 profile is validated on its target.
 """
@@ -53,7 +57,7 @@ from __future__ import annotations
 import dataclasses
 
 from attnsim.errors import InputError
-from attnsim.simulator import bands, hardware
+from attnsim.simulator import bands, hardware, provenance
 from attnsim.simulator.hardware import CostParams, GpuSpec
 from attnsim.simulator.occupancy import CtaResources, occupancy
 
@@ -99,6 +103,8 @@ def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
         cost={family: transfer_cost(params, clock_factor) for family, params in source.cost.items()},
         kernels=kernels, source=f"transferred from {source_name} ({source.source})",
         profile_source="transferred", expected_error_pct=expected, error_bands=transferred_bands(source, case),
+        serving_terms=provenance.transferred_table(source.serving_terms, source_name,
+                                                   0.0 if case == SAME_ARCH else bands.OTHER_ARCH_MARGIN_PCT),
     )
     report = {
         "source": _describe(source, source_name), "target": _describe(target, target.name), "case": case,
