@@ -112,11 +112,13 @@ class GpuSpec:
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...).
         An MLA kernel's family ('streamk-mla', partition.common.kernel_family) the profile has not
-        fitted stands in with its partitioning's ('streamk'): same plan structure, other kernel."""
+        fitted stands in with its partitioning's ('streamk'): same plan structure, other kernel; its
+        tile math at the tensor peak (the default), not at a rate a K/V-head kernel's verify fit chose."""
         if family in self.cost:
             return self.cost[family]
         if mla.FAMILY_SUFFIX in family:
-            return self.cost_for(family.replace(mla.FAMILY_SUFFIX, "", 1))
+            base = self.cost_for(family.replace(mla.FAMILY_SUFFIX, "", 1))
+            return dataclasses.replace(base, mma_flop_per_sm_clock=DEFAULT_COST.mma_flop_per_sm_clock)
         return COMBINE_DEFAULT if family.endswith("-combine") else self.cost.get("default", DEFAULT_COST)
 
     def kernel_config(self, strategy: str, head_dim: int, dtype: str) -> dict | None:

@@ -100,6 +100,9 @@ def test_mla_plans_bill_their_own_families_which_fall_back_until_fitted():
     assert [l.family for l in p.schedule.launches] == ["flashdecoding-mla", "flashdecoding-mla-combine"]
     assert H200.cost_for("flashdecoding-mla") == H200.cost_for("flashdecoding")
     assert H200.cost_for("flashdecoding-mla-combine") == H200.cost_for("flashdecoding-combine")
+    # ... but their tile math stays at the tensor peak: stream-K's fitted rate absorbed its GQA verify
+    # blocks' re-read q-blocks, nothing an MLA kernel does
+    assert H200.cost_for("streamk").mma_flop_per_sm_clock < 4096 == H200.cost_for("streamk-mla").mma_flop_per_sm_clock
     # measured residuals are the GQA kernels': an MLA prediction's band is as wide as a datasheet's
     assert bands.band(H200.error_bands, "streamk-mla", 1e8, "calibrated") == bands.DATASHEET_BAND_PCT
     assert bands.band(H200.error_bands, "streamk", 1e8, "calibrated") != bands.DATASHEET_BAND_PCT
