@@ -105,9 +105,22 @@ def workload_fields(workload: DecodeWorkload) -> dict:
             "window_tokens": workload.window_tokens or None, "window_layers": workload.window_layers or None}
 
 
-def provenance(gpu: GpuSpec) -> dict:
+def provenance(gpu: GpuSpec, family: str | None = None, kv_bytes: float = 0.0) -> dict:
+    """Where the numbers come from. With the prediction's cost family and KV bytes: the expected error
+    of its regime, from the same residuals as its band (simulator.bands.expected), and `family_source`,
+    "not calibrated" for a family whose costs are the datasheet model's in a calibrated/transferred profile."""
+    if family is None:
+        return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date,
+                "expected_error_pct": gpu.expected_error_pct}
+    expected = bands.expected(gpu.error_bands, family, kv_bytes, gpu.profile_source)
     return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date,
-            "expected_error_pct": gpu.expected_error_pct}
+            "expected_error_pct": round(expected, 2), "family_source": family_source(gpu, family)}
+
+
+def family_source(gpu: GpuSpec, family: str) -> str:
+    if family in gpu.uncalibrated and gpu.profile_source != "datasheet":
+        return "not calibrated"
+    return gpu.profile_source
 
 
 def error_band(res: SimResult, gpu: GpuSpec) -> dict:
@@ -132,5 +145,5 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
         "floor_us": round(floor_us(sched.workload, gpu), 3),
         "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory",
-        **error_band(res, gpu), **provenance(gpu),
+        **error_band(res, gpu), **provenance(gpu, sched.attention.family, sched.workload.kv_bytes()),
     }

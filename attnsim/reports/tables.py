@@ -73,15 +73,28 @@ def _table(frame: pd.DataFrame) -> str:
         columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
     notes = []
     if "profile_source" in frame.columns:
-        uncalibrated = frame["profile_source"] != "calibrated"
+        source = frame["family_source"] if "family_source" in frame.columns else frame["profile_source"]
+        uncalibrated = source != "calibrated"
         shown["gpu"] = [g + (UNCALIBRATED_MARK if u else "") for g, u in zip(frame["gpu"], uncalibrated)]
-        for (gpu, source), rows in frame[uncalibrated].groupby(["gpu", "profile_source"], sort=False):
-            expected = rows["expected_error_pct"].iloc[0] if "expected_error_pct" in rows else None
-            said = f"expected error ~{expected:.0f}%" if expected == expected and expected is not None else \
-                "error not measured"
-            notes.append(f"{UNCALIBRATED_MARK} {gpu}: {source} profile, not calibrated on this GPU ({said}; "
-                         "likely_us: the range its error band implies)")
+        for (gpu, kind), rows in frame[uncalibrated].groupby(["gpu", source[uncalibrated]], sort=False):
+            notes.append(uncalibrated_note(gpu, kind, rows))
     return "\n".join([shown[columns].to_string(index=False), *notes])
+
+
+def uncalibrated_note(gpu: str, kind: str, rows: pd.DataFrame) -> str:
+    """The footnote of rows not calibrated on their GPU: their expected error is the one their
+    likely_us range comes from (the same residuals, simulator.bands), per regime."""
+    expected = rows["expected_error_pct"].dropna() if "expected_error_pct" in rows else pd.Series(dtype=float)
+    if expected.empty:
+        said = "error not measured"
+    elif expected.max() - expected.min() < 0.5:
+        said = f"expected error ~{expected.iloc[0]:.0f}%"
+    else:
+        said = f"expected error {expected.min():.0f}-{expected.max():.0f}% by regime"
+    what = (f"{', '.join(dict.fromkeys(rows['strategy']))} not calibrated (datasheet costs)" if kind == "not calibrated"
+            else f"{kind} profile, not calibrated on this GPU")
+    return (f"{UNCALIBRATED_MARK} {gpu}: {what} ({said}, from the residuals behind likely_us, "
+            "the range its error band implies)")
 
 
 def _label_contexts(frame: pd.DataFrame) -> pd.DataFrame:

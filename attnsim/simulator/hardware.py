@@ -104,6 +104,10 @@ class GpuSpec:
     # a transfer of this profile to another GPU (what a transferred profile inherits).
     error_bands: dict = field(default_factory=dict)
     transfer_bands: dict = field(default_factory=dict)
+    # Cost families whose costs are the datasheet model's (simulator/datasheet.py), not calibrated on
+    # any GPU: a calibration that did not measure them, a transfer whose source lacks them. Predictions
+    # of these are marked "not calibrated" and carry the datasheet model's measured error bands.
+    uncalibrated: tuple[str, ...] = ()
 
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
@@ -272,6 +276,9 @@ def _bands_from_dict(key: str, value, where: str) -> dict:
         if not ok:  # lo > -100: a measured time within the band is t / (1 + lo/100), finite and positive
             raise InputError(f"gpu.{key}.families.{family}", f"must be a list of [lo, hi] % pairs with "
                                                              f"-100 < lo <= hi in {where}")
+    for family, rows in (value.get("expected_pct") or {}).items():  # the MAPE of the same residuals
+        if not (isinstance(rows, list) and rows and all(profile_checks.is_number(r) and 0 <= r < 1e4 for r in rows)):
+            raise InputError(f"gpu.{key}.expected_pct.{family}", f"must be a list of % in [0, 10000) in {where}")
     return value
 
 
@@ -290,6 +297,10 @@ def _coerce(key: str, value, where: str):
         if value is not None and (not profile_checks.is_number(value) or not 0 <= value <= 1000):
             raise InputError(f"gpu.{key}", f"must be a number in [0, 1000] or null in {where}, got {value!r}")
         return None if value is None else float(value)
+    if key == "uncalibrated":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"gpu.{key}", f"must be a list of cost family names in {where}")
+        return tuple(value)
     tuple_fields = {"compute_capability", "smem_carveout_steps_kb"}
     if key in tuple_fields:
         ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool)
@@ -318,4 +329,5 @@ def spec_to_dict(spec: GpuSpec) -> dict:
     out = dataclasses.asdict(spec)
     out["compute_capability"] = list(spec.compute_capability)
     out["smem_carveout_steps_kb"] = list(spec.smem_carveout_steps_kb)
+    out["uncalibrated"] = list(spec.uncalibrated)
     return out

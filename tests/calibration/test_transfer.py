@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.strategies import all_families
 from attnsim.simulator.hardware import PRESETS, CostParams
@@ -133,8 +134,9 @@ def test_presets_without_a_profile_resolve_to_transfers_and_none_to_the_datashee
     assert a100.profile_source == "transferred" and a100.source.startswith("transferred from h100-sxm")
     assert a100.expected_error_pct is not None and a100.expected_error_pct > H200.expected_error_pct
     assert resolve_gpu("b200").source.startswith("transferred from h200")  # nearest bandwidth among sm90 profiles
-    assert resolve_gpu("a100", "none") is PRESETS["a100-80gb"]
-    assert resolve_gpu("a100", "none").profile_source == "datasheet"
+    none = resolve_gpu("a100", "none")  # the preset's datasheet, first-principles costs for every family
+    assert none.profile_source == "datasheet" and none.sm_count == PRESETS["a100-80gb"].sm_count
+    assert set(none.cost) == set(strategies.kernel_traits()) and not none.uncalibrated
     assert H100.profile_source == "calibrated"  # derived from the shipped profile's source text
     assert resolve_gpu("h100", "none").profile_source == "datasheet"
 
