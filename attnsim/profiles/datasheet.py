@@ -19,7 +19,7 @@ import json
 from importlib import resources
 
 from attnsim import strategies
-from attnsim.simulator import bands
+from attnsim.simulator import bands, hardware
 from attnsim.simulator.datasheet import datasheet_cost, datasheet_profile
 from attnsim.simulator.hardware import GpuSpec
 
@@ -56,6 +56,7 @@ def fill_uncalibrated(spec: GpuSpec) -> GpuSpec:
     missing = [f for f in traits if f not in spec.cost]
     if not missing:
         return spec
-    cost = {**spec.cost, **{f: datasheet_cost(spec, traits[f]) for f in missing}}
+    chip = hardware.PRESETS.get(spec.name, spec)  # the datasheet of the chip, as datasheet_spec uses it
+    cost = {**spec.cost, **{f: datasheet_cost(chip, traits[f]) for f in missing}}
     return dataclasses.replace(spec, cost=cost, uncalibrated=tuple(dict.fromkeys(spec.uncalibrated + tuple(missing))),
                                error_bands=bands.with_families(spec.error_bands, bands_for(spec), missing))

@@ -108,6 +108,10 @@ class GpuSpec:
     # any GPU: a calibration that did not measure them, a transfer whose source lacks them. Predictions
     # of these are marked "not calibrated" and carry the datasheet model's measured error bands.
     uncalibrated: tuple[str, ...] = ()
+    # Per family, a fit for carrying to other GPUs where it differs from `cost` (validation/physical_fit.py:
+    # shapes held at the datasheet's physics): the best fit of one GPU is not always one that carries.
+    # A transfer takes these (simulator/transfer.py); predictions on this GPU use `cost`.
+    carried_cost: dict[str, CostParams] = field(default_factory=dict)
 
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
@@ -223,8 +227,10 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     data = dict(data)
     base = from_name(data.pop("base")) if "base" in data else None
     cost_data = data.pop("cost", None)
-    if cost_data is not None and not isinstance(cost_data, dict):
-        raise InputError("gpu.cost", f"must be a table of kernel families in {where}")
+    carried_data = data.pop("carried_cost", None)
+    for key, table in (("cost", cost_data), ("carried_cost", carried_data)):
+        if table is not None and not isinstance(table, dict):
+            raise InputError(f"gpu.{key}", f"must be a table of kernel families in {where}")
     kernels = data.pop("kernels", None)
     bands = {key: _bands_from_dict(key, data.pop(key), where) for key in ("error_bands", "transfer_bands") if key in data}
     known = {f.name: f for f in dataclasses.fields(GpuSpec)}
@@ -237,6 +243,8 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
         data["profile_source"] = profile_source_of(data["source"])
     if cost_data is not None:
         data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
+    if carried_data is not None:
+        data["carried_cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in carried_data.items()}
     if kernels is not None:
         data["kernels"] = profile_checks.kernel_tables(kernels, where)
     data.update(bands)
