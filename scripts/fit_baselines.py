@@ -41,23 +41,24 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("gpu")
     ap.add_argument("strategy")
-    ap.add_argument("rows", help="a measurements CSV, or 'calibration' (the profile's own points)")
+    ap.add_argument("rows", nargs="+", help="measurements CSVs and/or 'calibration' (the profile's own points)")
     ap.add_argument("--cv", action="store_true")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--into", choices=("cost", "carried_cost"), default="cost")
     args = ap.parse_args()
     name = from_name(args.gpu).name
-    spec, rows = resolve_gpu(args.gpu), rows_of(name, args.rows)
+    spec = resolve_gpu(args.gpu)
+    rows = pd.concat([rows_of(name, source) for source in args.rows], ignore_index=True)
     fit = fit_strategy(spec, rows, args.strategy)
     report = {"points": int(len(fit.residuals)), "iterations": fit.iterations, "mape_pct": fit.mape,
               "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
-              "data": args.rows, "free": free_params(args.strategy),
+              "data": " + ".join(args.rows), "free": free_params(args.strategy),
               "rule": "fitted from the datasheet model's costs; knee, hbm_scale, l2_dirty_fraction held there"}
     if args.cv:  # out-of-fold predictions next to the rows: scripts/trust_tables.py and error_bands.py use them
         cv = cv_predictions(spec, rows, args.strategy)
         report["cv_mape_pct"] = float(cv["abs_pct_error"].mean())
-        if args.rows != "calibration":
-            out = Path(args.rows).with_name(f"{args.strategy}_cv.csv")
+        if args.rows[0] != "calibration":
+            out = Path(args.rows[0]).with_name(f"{args.strategy}_cv.csv")
             write_text(out, cv.to_csv(index=False))
             print(f"wrote {out}")
     print(json.dumps({k: v for k, v in report.items() if k != "free"}, indent=1))

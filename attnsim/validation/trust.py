@@ -9,8 +9,7 @@ standard sweep, plus for all but `calibrated` the calibration set's rows of plan
 
 Band coverage is held out too (`cv_coverage`): folds over workloads; each fold is checked against
 bands built from the residuals of the other folds that the source's bands are made of (its own
-residuals; for `quick`, the transfer's, whose bands it inherits; for `datasheet`, the datasheet
-model's on every swept GPU).
+residuals; for `datasheet`, the datasheet model's on every swept GPU).
 """
 
 from __future__ import annotations
@@ -90,8 +89,9 @@ def residuals_on(spec: GpuSpec, gpu: GpuData) -> pd.DataFrame:
 
 
 def band_rows(source: str, specs: dict[str, GpuSpec], gpu: GpuData, datasheet_rows: pd.DataFrame) -> pd.DataFrame:
-    """The residuals a source's bands are made of: its own on this GPU; for quick, the transfer's
-    (a quick profile keeps the transfer's bands); for datasheet, the model's on every swept GPU."""
+    """The residuals a source's bands are made of: its own on this GPU (a quick or transferred
+    profile's bands are the source's measured quick_bands / transfer_bands, i.e. these residuals);
+    for datasheet, the model's on every swept GPU."""
     if source == "datasheet":
         return datasheet_rows
-    return residuals_on(specs["transferred" if source == "quick" else source], gpu)
+    return residuals_on(specs[source], gpu)

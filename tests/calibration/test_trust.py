@@ -147,3 +147,15 @@ def test_a_physical_fit_holds_the_shapes_at_the_datasheet():
     start = datasheet_start(spec, "fa2").cost["fa2"]
     assert all(getattr(fitted, p) == pytest.approx(getattr(start, p)) for p in SHAPE_PARAMS)
     assert fitted.cta_stream_gbps_per_warp != pytest.approx(start.cta_stream_gbps_per_warp, rel=1e-6)
+
+
+def test_a_quick_calibration_carries_the_measured_quick_bands():
+    """A quick profile's bands are the residuals of a quick calibration replayed on another GPU (the
+    source's quick_bands), its expected error their MAPE; they cover 85-95% of held-out rows."""
+    from attnsim.validation.trust import GpuData, quick_spec
+
+    h200_doc = read_profile_document(shipped_profile_path("h200"))
+    quick = quick_spec("h100", GpuData("h200", pd.DataFrame(), pd.DataFrame(), h200_doc))
+    measured = read_profile_document(shipped_profile_path("h100-sxm"))["quick_bands"]
+    assert quick.error_bands == measured and quick.expected_error_pct == measured["mape_pct"]
+    assert 0.85 <= measured["coverage_cv"] <= 0.95
