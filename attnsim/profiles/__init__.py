@@ -33,10 +33,10 @@ from attnsim.simulator.transfer import transfer_profile
 def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
     """A preset name/alias (calibrated when a profile ships, else transferred), or a path to a JSON/TOML profile."""
     if calibration and calibration.lower() != "none":
-        return load_profile(calibration)
+        return _measured(load_profile(calibration))
     path = Path(name_or_path)
     if path.suffix in (".json", ".toml") or _exists(path):
-        return _load_path(path)
+        return _measured(_load_path(path))
     spec = hardware.from_name(name_or_path)
     if calibration is not None:  # "none": the datasheet figures, first-principles costs
         return datasheet_spec(spec)
@@ -45,6 +45,12 @@ def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
         return complete_families(spec_from_dict(shipped_document(spec.name)["gpu"], str(shipped)))
     source = closest_calibrated(spec)
     return spec if source is None else complete_families(transfer_from(source, spec.name)[0])
+
+
+def _measured(spec: GpuSpec) -> GpuSpec:
+    """A profile file: a calibrated or transferred one gets datasheet costs for the families it lacks,
+    marked not calibrated (a hand-written GPU description keeps what it says)."""
+    return spec if spec.profile_source == "datasheet" else fill_uncalibrated(spec)
 
 
 def complete_families(spec: GpuSpec) -> GpuSpec:
