@@ -1,8 +1,10 @@
 """Predictions as records: plan + simulate each strategy for each workload, with speedups.
 
 Every record says where its numbers come from: `profile_source` (calibrated / transferred /
-datasheet), `profile_date` for calibrated profiles, and how far to trust it: the error band of its
-regime (err_lo_pct..err_hi_pct of predicted / measured - 1) and the measured-time range it implies
+datasheet, naming the serving terms its plan uses that were not fitted on this GPU: "calibrated;
+paging terms at defaults"; `terms` gives each one's status), `profile_date` for calibrated
+profiles, and how far to trust it: the error band of its regime (`band_regime`: decode, or the
+serving sweeps' regimes, whose measured bands a paged / fp8 / verify row carries) (err_lo_pct..err_hi_pct of predicted / measured - 1) and the measured-time range it implies
 (time_lo_us..time_hi_us). `time_us` is one layer on one GPU; `token_attention_us` = layers x
 time_us, the attention time of one decode step through the whole model (when the workload comes
 from a model with a known layer count). `bound`: "compute" when the attention launch's resident
@@ -29,6 +31,7 @@ from attnsim.simulator.capacity import capacity_fields
 from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.provenance import RowProvenance, row_provenance
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -105,31 +108,44 @@ def workload_fields(workload: DecodeWorkload) -> dict:
             "window_tokens": workload.window_tokens or None, "window_layers": workload.window_layers or None}
 
 
-def provenance(gpu: GpuSpec, family: str | None = None, kv_bytes: float = 0.0) -> dict:
-    """Where the numbers come from. With the prediction's cost family and KV bytes: the expected error
-    of its regime, from the same residuals as its band (simulator.bands.expected), and `family_source`,
-    "not calibrated" for a family whose costs are the datasheet model's in a calibrated/transferred profile."""
-    if family is None:
-        return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date,
-                "expected_error_pct": gpu.expected_error_pct}
-    expected = bands.expected(gpu.error_bands, family, kv_bytes, gpu.profile_source)
-    return {"profile_source": gpu.profile_source, "profile_date": gpu.profile_date,
-            "expected_error_pct": round(expected, 2), "family_source": family_source(gpu, family)}
+def provenance(res: SimResult, gpu: GpuSpec) -> dict:
+    """The prediction's error band, the measured-time range it implies and where its numbers come
+    from (source_fields). `band_regime`: "decode", or the serving regimes whose measured bands it carries."""
+    sched = res.schedule
+    row = row_provenance(gpu, sched.attention.family, sched.workload, sched.workload.kv_bytes())
+    lo, hi = row.band_pct
+    t_lo, t_hi = bands.measured_range_us(res.total_us, lo, hi)
+    return {"err_lo_pct": round(lo, 2), "err_hi_pct": round(hi, 2), "time_lo_us": round(t_lo, 3),
+            "time_hi_us": round(t_hi, 3), "band_regime": row.band_regime,
+            **source_fields(gpu, row, sched.attention.family, sched.workload.kv_bytes())}
+
+
+def source_fields(gpu: GpuSpec, row: RowProvenance, family: str | None = None, kv_bytes: float = 0.0) -> dict:
+    """Where a plan's numbers come from, term by term (simulator/provenance.py): `terms` is the status
+    of each serving term the plan uses (null for decode). With the plan's cost family: the expected
+    error of its regime, from the same residuals as its band, and `family_source` ("not calibrated":
+    datasheet costs in a calibrated or transferred profile)."""
+    out = {"profile_source": row.profile_source, "terms": row.terms, "profile_date": gpu.profile_date,
+           "expected_error_pct": gpu.expected_error_pct}
+    if family is not None:
+        out.update(expected_error_pct=round(expected_pct(gpu, row, family, kv_bytes), 2),
+                   family_source=family_source(gpu, family))
+    return out
+
+
+def expected_pct(gpu: GpuSpec, row: RowProvenance, family: str, kv_bytes: float) -> float:
+    """The regime's MAPE from the decode bands' residuals (simulator.bands.expected); a serving regime,
+    whose bands store no MAPE, the mean of its own band's two bounds."""
+    if row.band_regime == "decode":
+        return bands.expected(gpu.error_bands, family, kv_bytes, gpu.profile_source)
+    lo, hi = row.band_pct
+    return (abs(lo) + abs(hi)) / 2.0
 
 
 def family_source(gpu: GpuSpec, family: str) -> str:
     if family in gpu.uncalibrated and gpu.profile_source != "datasheet":
         return "not calibrated"
     return gpu.profile_source
-
-
-def error_band(res: SimResult, gpu: GpuSpec) -> dict:
-    """The prediction's error band (simulator.bands) and the measured-time range it implies."""
-    lo, hi = bands.band(gpu.error_bands, res.schedule.attention.family, res.schedule.workload.kv_bytes(),
-                        gpu.profile_source)
-    t_lo, t_hi = bands.measured_range_us(res.total_us, lo, hi)
-    return {"err_lo_pct": round(lo, 2), "err_hi_pct": round(hi, 2), "time_lo_us": round(t_lo, 3),
-            "time_hi_us": round(t_hi, 3)}
 
 
 def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec, base: dict,
@@ -145,5 +161,5 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
         "floor_us": round(floor_us(sched.workload, gpu), 3),
         "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory",
-        **error_band(res, gpu), **provenance(gpu, sched.attention.family, sched.workload.kv_bytes()),
+        **provenance(res, gpu),
     }

@@ -10,14 +10,18 @@ Version 2 (SCHEMA_VERSION; the unversioned output before it was version 1):
 - null, never 0, where a field does not apply: `splits` of a plan without one split count per
   output (stream-K, hybrid, balanced: each output is cut its own way), `page_size` of a contiguous
   cache, `layers` and `token_attention_us` of a workload that is not a model's,
-  `profile_date` of a profile that was not calibrated.
+  `profile_date` of a profile that was not calibrated, `terms` of a decode prediction (it uses no
+  serving cost term: simulator/provenance.py).
 - The plan that runs is an object {"strategy": "streamk", "options": {"grid": 264}} next to its
   spec string (`plan_spec` in a record, `spec` in a plan result): `attnsim.plans.spec.parse_plan_spec`
   reads the string back into the same strategy and options.
+- A plan result says `why` its plan runs and which was the `fastest` predicted (the choice is the
+  simplest within the tie band: attnsim/planner/canonical.py); `plan --engine` adds `engines`, a list.
+  A plan table (`plan --table`) is its own document, `kind` "plan-table": attnsim/plantable.py.
 
 CSV (`predict --format csv`, a report's predictions.csv) keeps flat columns, one scalar per cell
 (`flat`): `context` is the length of a uniform batch or 'a;b;c' for a ragged one, `plan` the spec
-string, and a null is an empty cell.
+string, `terms` as 'term=status;...', and a null is an empty cell.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ def flat(record: dict) -> dict:
             out["context"] = context_label(value)
         elif key == "plan":
             out["plan"] = record.get("plan_spec", value)
+        elif key == "terms":  # {term: status} of the serving terms the plan uses -> 'paging=default;...'
+            out[key] = ";".join(f"{t}={status}" for t, status in value.items()) if value else None
         elif key != "plan_spec":
             out[key] = value
     return out

@@ -34,6 +34,7 @@ from attnsim.simulator.partition import (
 )
 from attnsim.simulator.datasheet import KernelTraits
 from attnsim.simulator.partition import options as opts
+from attnsim.simulator.terms import SERVING_FIELDS
 
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
@@ -43,7 +44,7 @@ COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment:
 LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a split output's last CTA does
 # Serving cost fields of our kernels, fitted only where calibration has points that exercise them
 # (attnsim bench --sweep cal-serving; calibration.EXERCISED_BY).
-SERVING = ("paged_tile_fixed_us", "paged_hbm_scale", "mma_flop_per_sm_clock", "dequant_elem_per_sm_clock")
+SERVING = SERVING_FIELDS  # paging, tile math, fp8 dequantisation (simulator/terms.py)
 STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
 # Our kernels keep one K and one V tile of 16 KB in flight (plans.resources.K_TILE_BYTES: at num_stages 3
 # Triton's pipeliner holds one K/V buffer ahead), whatever their warps: the datasheet model's Little's law.
@@ -96,6 +97,10 @@ class Strategy:
     # (workload) -> why this strategy cannot run it, or None: such inputs are not modelled (a baseline
     # time of something the library cannot run would be compared against as if it could)
     refuses: Callable | None = None
+    # (options dict) -> (another entry's name, its options) when these options make this entry's plan
+    # that entry's plan exactly (same schedule, same kernel), else None: the planner names a concrete
+    # plan once (attnsim/planner/canonical.py)
+    reduces_to: Callable | None = None
 
     @property
     def options(self) -> frozenset[str]:
@@ -265,11 +270,18 @@ register(Strategy(
     options_type=opts.SplitOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
     color="#8C564B", aliases=("split-kv", "skv"), search=("splits",),
     calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))
+def _hybrid_without_dp(options: dict):
+    """A hybrid with no data-parallel outputs is stream-K on the same grid (hybrid.py: dp = 0)."""
+    if options.get("dp_outputs") == 0:
+        return "streamk", {k: v for k, v in options.items() if k != "dp_outputs"}
+    return None
+
+
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
     options_type=opts.HybridOptions, kernel=STREAMK_KERNEL, in_kernel_reduction=True, calibrate=True,
-    color="#C44E52", aliases=("dp-sk",), search=("grid", "dp_outputs")))
+    color="#C44E52", aliases=("dp-sk",), search=("grid", "dp_outputs"), reduces_to=_hybrid_without_dp))
 register(Strategy(
     "balanced", "balanced split-KV (FlashInfer's planner): per-sequence splits of one chunk size sized to "
     "the resident grid, longest first; runs the FlashDecoding kernels", balanced.partition,
@@ -309,6 +321,8 @@ class Heuristic:
 # What `attnsim plan` reports the model's choice against (DOMAIN.md section 6).
 HEURISTICS = (
     Heuristic("fa2-rule", "FA2 num_splits_heuristic (0.85 wave efficiency)", "flashdecoding", "fa2_splits"),
+    Heuristic("fa3-rule", "FA3: num_splits_heuristic on the SMs, then per-sequence splits of "
+              "ceil(1.1 x kv_heads x blocks / SMs) blocks", "balanced", "fa3_chunk"),
     Heuristic("flashinfer-rule", "FlashInfer: smallest chunk whose chunks x kv_heads fit the resident grid",
               "balanced", "flashinfer_chunk"),
     Heuristic("lean-rule", "Lean/ORT: persistent grid of 2 x SMs (capped at capacity)", "streamk", "lean_grid"),

@@ -4,6 +4,8 @@ is one line naming the field with exit status 2."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -97,3 +99,42 @@ def test_validate_scores_the_serving_rows_of_a_sweep(tmp_path, capsys):
         assert code == 0, err
         results[which] = json.loads(out)["per_strategy"]["fa2"]
     assert (results["all"]["n"], results["paged"]["n"]) == (2, 1)
+
+
+def test_rows_with_unfitted_serving_terms_are_marked_in_the_table_csv_and_json(capsys):
+    """16-token pages on the H200: fa2's paging term was fitted there, FlashDecoding's was not."""
+    args = ["predict", *H200, "--context", "32k", "--page-size", "16", "--dtype", "bfloat16",
+            "--strategy", "fa2,flashdecoding"]
+    code, out, _ = run_cli(args, capsys)
+    lines = out.splitlines()
+    rows = {line.split()[1]: line for line in lines[1:3]}
+    assert code == 0 and "†" in rows["flashdecoding"] and "†" not in rows["fa2"]
+    assert "† h200: calibrated; paging terms at defaults (not fitted on this GPU)" in out
+    code, out, _ = run_cli([*args, "--format", "csv"], capsys)
+    csv_rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["terms"] for r in csv_rows] == ["paging=fitted", "paging=default"]
+    assert {r["band_regime"] for r in csv_rows} == {"paged"}
+    records = predict_json(capsys, *args[3:])
+    assert [r["terms"] for r in records] == [{"paging": "fitted"}, {"paging": "default"}]
+    assert [r["profile_source"] for r in records] == ["calibrated", "calibrated; paging terms at defaults"]
+
+
+def test_decode_rows_are_not_marked(capsys):
+    code, out, _ = run_cli(["predict", *H200, "--context", "32k"], capsys)
+    assert code == 0 and "†" not in out
+    assert {(r["terms"], r["band_regime"]) for r in predict_json(capsys, "--context", "32k")} == {(None, "decode")}
+
+
+@pytest.mark.parametrize("table, field", [
+    ({"terms": {"fa2": {"paging": {"status": "measured", "basis": "x"}}}}, "gpu.serving_terms.terms.fa2.paging"),
+    ({"terms": {"fa2": {"prefill": {"status": "fitted", "basis": "x"}}}}, "gpu.serving_terms.terms.fa2.prefill"),
+    ({"bands": {"regimes": {"prefill": {}}}}, "gpu.serving_terms.bands.regimes.prefill"),
+    ({"bands": {"regimes": {"fp8": {"fa2": [[5, -5]]}}}}, "gpu.serving_terms.bands.regimes.fp8.fa2"),
+    ({"terms": [], "bands": {}}, "gpu.serving_terms.terms"),
+    ({"notes": {}}, "gpu.serving_terms"),
+])
+def test_a_bad_serving_terms_table_is_refused_naming_the_field(capsys, tmp_path, table, field):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"base": "h200", "serving_terms": table}))
+    code, _, err = run_cli(["predict", "--gpu", str(path), "--context", "4k"], capsys)
+    assert code == 2 and field in err and len(err.strip().splitlines()) == 1

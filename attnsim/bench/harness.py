@@ -15,7 +15,9 @@ to inflate small points 2-6x on the H100 (cuDNN b1 32/8 1k: 80 µs vs 12.4 µs).
 Bandwidth accounting: achieved_gbps = (K + V bytes of the real lengths + q read + o written) /
 time, the fewest bytes any strategy must move (partials and padding not counted); bw_fraction =
 achieved_gbps / peak_read_gbps, the streaming-read bandwidth `membw.peak_read_gbps` measured on
-the same GPU in the same run.
+the same GPU in the same run. floor_us = a pure streaming read of those same bytes under the same
+timer and flush (membw.ReadFloor, once per point), vs_floor = time_us / floor_us: how far a row is
+from the physical limit (the flush's dirty lines make the floor ~0.78 of peak at 256 MB).
 
 Statuses: ok; fail: <why> (wrong or NaN output); error: <exception> (our kernel crashed);
 unavailable: <exception> (a baseline library refused the shape). fail and error make the CLI exit 1.
@@ -125,9 +127,10 @@ def timed_call(launcher, q, k, v, out, run_kwargs=None):
 
 
 def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfig, prepare: Callable,
-              run_kwargs: dict | None = None) -> dict:
+              run_kwargs: dict | None = None, floor_us: float | None = None) -> dict:
     """One row: check `strategy` against `ref`, then time it. Never raises for a strategy's fault.
-    run_kwargs: what a paged or fp8 cache adds to Launcher.run (block_table, k_scale, v_scale)."""
+    run_kwargs: what a paged or fp8 cache adds to Launcher.run (block_table, k_scale, v_scale);
+    floor_us: the point's measured floor (a pure read of its bytes under the same timer)."""
     row = base_row(strategy, w, config)
     started = time.perf_counter()
     run_kwargs = run_kwargs or {}
@@ -154,6 +157,8 @@ def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfi
     finally:
         row["wall_ms"] = round((time.perf_counter() - started) * 1e3, 1)
     gbps = (w.kv_bytes() + w.io_bytes()) / (t_us * 1e3)
+    if floor_us:
+        row.update(floor_us=round(floor_us, 3), vs_floor=round(t_us / floor_us, 4))
     row.update(time_us=round(t_us, 3), achieved_gbps=round(gbps, 2),
                bw_fraction=round(gbps / config.peak_read_gbps, 4), status="ok")
     return row
@@ -170,13 +175,16 @@ def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Cal
               reference: Callable | None = None, done: Iterable[str] = (),
               on_point: Callable[[list[dict]], None] | None = None,
               progress: Callable[[int, int, str], None] | None = None,
-              candidates: Callable[[DecodeWorkload], list[str]] | None = None) -> pd.DataFrame:
+              candidates: Callable[[DecodeWorkload], list[str]] | None = None,
+              floor: Callable[[int], float] | None = None) -> pd.DataFrame:
     """Rows for every (point, strategy) not in `done` (keys from point_key), the strategies being
     config.strategies or, per workload, `candidates(w)` (plan specs); `on_point` gets each
-    point's rows as they are ready (for incremental CSV writes), `progress(done, total, label)`."""
+    point's rows as they are ready (for incremental CSV writes), `progress(done, total, label)`;
+    `floor(bytes)` the µs of a pure read of a point's bytes (default: membw.ReadFloor on the device)."""
     import torch
 
     reference = reference or default_reference()
+    floor = floor or default_floor(config)
     done = set(done)
     specs_for = candidates or (lambda w: config.strategies)
     todo = [(i, w, [s for s in applicable(specs_for(w), w) if point_key(s, w) not in done])
@@ -190,8 +198,10 @@ def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Cal
         with pool.poisoned_padding(w) as (k, v):
             cache = inputs.point_cache(w, k, v, config.seed + index)
             ref = inputs.reference_output(reference, q, cache.ref_k, cache.ref_v, w.contexts, **cache.scales)
+            floor_us = floor(w.kv_bytes() + w.io_bytes()) if floor else None
             for s in strategies:
-                point_rows.append(bench_one(s, w, q, cache.k, cache.v, ref, config, prepare, cache.run_kwargs))
+                point_rows.append(bench_one(s, w, q, cache.k, cache.v, ref, config, prepare, cache.run_kwargs,
+                                            floor_us))
                 count += 1
                 if progress:
                     progress(count, total, f"{s} {describe_point(w)}")
@@ -203,6 +213,15 @@ def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Cal
     if config.device != "cpu":
         torch.cuda.empty_cache()
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def default_floor(config: BenchConfig) -> Callable[[int], float] | None:
+    """The measured floor on a GPU (kernels/membw.ReadFloor under the bench's timer); none on the CPU."""
+    if config.device == "cpu":
+        return None
+    from attnsim.kernels.membw import ReadFloor
+
+    return ReadFloor(config.timer, config.device).us
 
 
 def applicable(names, w: DecodeWorkload) -> list[str]:

@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from attnsim.errors import InputError
+from attnsim.plans.spec import spec_columns
 from attnsim.simulator.workload import DecodeWorkload
 
 KEY_COLUMNS = ["requested", "batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype", "kv_dtype",
@@ -21,11 +22,13 @@ SERVING_DEFAULTS = {"page_size": 0, "q_len": 1}  # kv_dtype: the row's dtype
 META_COLUMNS = {"num_warps": "num_warps", "num_stages": "num_stages", "n_regs": "registers",
                 "n_spills": "spills", "smem_bytes": "smem_bytes", "grid": "grid", "splits": "splits",
                 "kv_tile": "kv_tile", "launches": "launches"}  # launcher.meta key -> CSV column
-LATER_COLUMNS = ("requested",)  # added after CSVs were written: an older CSV without them still resumes
-COLUMNS = ["gpu", "profile", "strategy", "options", "requested", "batch", "q_heads", "kv_heads", "head_dim", "context", "contexts",
-           "ragged", "dtype", "kv_dtype", "page_size", "q_len", "time_us", "achieved_gbps", "bw_fraction",
-           "peak_read_gbps", "kv_bytes",
-           "max_rel_err", "status", *META_COLUMNS.values(), "timer", "warmup_ms", "rep_ms", "host_us", "wall_ms"]
+LATER_COLUMNS = ("requested", "floor_us", "vs_floor")  # added after CSVs were written: older CSVs still resume
+# floor_us: a pure streaming read of the same bytes under the same timer (kernels/membw.ReadFloor);
+# vs_floor = time_us / floor_us, how far the row is from the physical limit
+COLUMNS = ["gpu", "profile", "strategy", "options", "requested", "batch", "q_heads", "kv_heads", "head_dim", "context",
+           "contexts", "ragged", "dtype", "kv_dtype", "page_size", "q_len", "time_us", "floor_us", "vs_floor",
+           "achieved_gbps", "bw_fraction", "peak_read_gbps", "kv_bytes", "max_rel_err", "status",
+           *META_COLUMNS.values(), "timer", "warmup_ms", "rep_ms", "host_us", "wall_ms"]
 
 
 def row_key(row: dict) -> str:
@@ -46,7 +49,7 @@ def base_row(spec: str, w: DecodeWorkload, config) -> dict:
     """A row with the point's identity and the run's settings filled (config: harness.BenchConfig);
     `spec` is the plan spec asked for: 'auto', 'streamk', or 'streamk:grid=132' (`requested`; the
     strategy and options columns become the plan that ran once it is made: ran_plan)."""
-    strategy, _, options = spec.partition(":")
+    strategy, options = spec_columns(spec)
     row = dict.fromkeys(COLUMNS)
     row.update(gpu=config.device_name, profile=config.gpu.name, strategy=strategy, options=options, requested=spec,
                batch=w.batch,
@@ -63,7 +66,7 @@ def ran_plan(meta: dict) -> dict:
     a library baseline's launcher has none: the columns stay as asked)."""
     if not meta.get("plan"):
         return {}
-    strategy, _, options = str(meta["plan"]).partition(":")
+    strategy, options = spec_columns(meta["plan"])
     return {"strategy": strategy, "options": options}
 
 
@@ -136,6 +139,12 @@ def summary(df: pd.DataFrame, big_kv_bytes: int = 256 << 20) -> pd.DataFrame:
             "geomean_us_common": round(math.exp(shared.map(math.log).mean()), 2) if len(shared) else None,
             "median_bw_fraction": round(good["bw_fraction"].astype(float).median(), 3) if len(good) else None,
             "min_bw_fraction_kv256m": round(big.min(), 3) if len(big) else None,
+            "median_vs_floor": _median(good, "vs_floor"),
             "worst_rel_err": float(mine["max_rel_err"].astype(float).max()) if mine["max_rel_err"].notna().any() else None,
         })
     return pd.DataFrame(records)
+
+
+def _median(rows: pd.DataFrame, column: str) -> float | None:
+    values = pd.to_numeric(rows[column], errors="coerce").dropna() if column in rows.columns else pd.Series([])
+    return round(float(values.median()), 3) if len(values) else None

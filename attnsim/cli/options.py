@@ -138,12 +138,12 @@ def model_label(model: str | None) -> str:
     return models.from_name(model).name if model else ""
 
 
-def check_work(workloads: list[DecodeWorkload], names) -> None:
+def check_work(workloads: list[DecodeWorkload], names, extra_plans: int = 0) -> None:
     """The command's modelling budget (limits.MAX_MODELLED_OUTPUTS, MAX_MODELLED_SIMULATIONS): speedup
     bases are always modelled, a planner entry (auto) simulates a search's candidates, and a model with
-    sliding-window layers each of its layer kinds."""
+    sliding-window layers each of its layer kinds; `extra_plans` more per workload (an engine's settings)."""
     searched = [n for n in names if strategies.get(n).planned]
-    plans = len(set(names) - set(searched) | set(strategies.SPEEDUP_BASES))
+    plans = len(set(names) - set(searched) | set(strategies.SPEEDUP_BASES)) + extra_plans
     plans += limits.PLANS_PER_SEARCH if searched else 0
     kinds = [len(w.layer_kinds()) for w in workloads]
     limits.check_simulations(sum(kinds) * plans, "context")

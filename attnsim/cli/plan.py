@@ -8,6 +8,9 @@ import click
 from attnsim import schema, strategies
 from attnsim.cli.options import (check_option_values, build_workloads, check_format, check_work, gpu_option,
                                  gpu_spec, positive_or_none, workload_options)
+from attnsim.cli.plan_table import check_table_options, table_option, write_table
+from attnsim.planner.engines import ENGINES, PLANS_PER_ENGINE, engine_advice, parse_engines
+from attnsim.reports.engine_report import advice_data, advice_text
 from attnsim.reports.plan_report import result_data, result_text
 from attnsim.planner.search import search
 from attnsim.simulator.capacity import capacity_fields
@@ -28,17 +31,23 @@ OPTION_FLAGS = {"kv_tile_tokens": "kv-tile", "chunk_tokens": "chunk", "dp_output
 @click.option("--kv-tile", default=None, help="KV tokens per tile (default: the kernel's 16 KB K tile).")
 @click.option("--batch-invariant", is_flag=True,
               help="Only plans whose split boundaries depend on each sequence alone (a fixed chunk).")
+@click.option("--engine", "engine_text", default=None,
+              help=f"What to set in a serving engine ({', '.join(ENGINES)}; comma-separated): its own split rule "
+                   "and its knob's values, predicted on our kernels against the choice.")
+@table_option
 @click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
-def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chunk, kv_tile, batch_invariant, fmt,
-                 **workload_kw):
+def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chunk, kv_tile, batch_invariant,
+                 engine_text, table_path, fmt, **workload_kw):
     """Choose the plan with the model: search every candidate plan of our kernels and print the choice.
 
     \b
     Prints the chosen plan (strategy, grid/splits/chunk, launches), its predicted time and fraction
-    of HBM bandwidth, the tie band (candidates within the model's expected error of the best are
-    ties, not losers), the runners-up, what FA2 / FlashInfer / Lean / SGLang / CUTLASS rules would
-    choose and their regret, and the modelled third-party backends. `--format json` is the plan in
-    full (attnsim/schema.py), for a serving engine; `attnsim predict/bench --strategy auto` runs the same choice.
+    of HBM bandwidth, why it was chosen (of the plans within the tie band of the fastest, the model's
+    expected error, the simplest: regular grids, power-of-two splits), the runners-up, what FA2 / FA3 /
+    FlashInfer / Lean / SGLang / CUTLASS rules would choose and their regret, and the modelled
+    third-party backends. `--format json` is the plan in full (attnsim/schema.py); `attnsim
+    predict/bench --strategy auto` runs the same choice. --engine says what to set in a serving
+    engine; --table writes the choices over batch x context buckets for a serving loop.
 
     \b
     Examples:
@@ -47,6 +56,8 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
       attnsim plan --gpu h200 --contexts 1000,50000,3000 --q-heads 32 --kv-heads 8
       attnsim plan --gpu h200 --context 64k --strategy streamk,hybrid --grid 132
       attnsim plan --gpu h200 --contexts 512,9000,70000 --batch-invariant
+      attnsim plan --gpu h200 --model llama-3.1-70b --tp 8 --batch 16 --page-size 16 --context 32k --engine sglang
+      attnsim plan --gpu h200 --model llama-3.1-70b --tp 8 --page-size 16 --kv-dtype bf16,fp8 --table t.json
     """
     check_format(fmt, ("table", "json"))
     names = strategies.parse_list(strategy_text) if strategy_text else None
@@ -55,15 +66,24 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
                          chunk_tokens=positive_or_none(chunk, "chunk"), kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"),
                          batch_invariant=1 if batch_invariant else None)
     check_option_values(options, OPTION_FLAGS)
+    if table_path is not None:
+        check_table_options({**workload_kw, "engine": engine_text}, fmt)
+        click.echo(write_table(table_path, gpu_spec(gpu, calibration), options, names, gpu, calibration, workload_kw))
+        return
+    engines = parse_engines(engine_text) if engine_text is not None else ()
     workloads = build_workloads(**workload_kw)
-    check_work(workloads, strategies.names(lambda s: s.planned))  # a search per workload
+    check_work(workloads, strategies.names(lambda s: s.planned), PLANS_PER_ENGINE * len(engines))  # a search each
     spec = gpu_spec(gpu, calibration)
     results = [search(w.modelled_layer(), spec, options, names) for w in workloads]  # a window: see step_lines
+    advice = [[engine_advice(e, r, options) for e in engines] for r in results]
     if fmt == "json":
-        data = [{**result_data(r), "step": step_data(w, spec)} for r, w in zip(results, workloads)]
+        data = [{**result_data(r), "step": step_data(w, spec),
+                 **({"engines": [advice_data(a) for a in adv]} if engines else {})}
+                for r, w, adv in zip(results, workloads, advice)]
         click.echo(schema.document_text(schema.document("plans", data)))
     else:
-        click.echo("\n\n".join("\n".join([result_text(r), *step_lines(w, spec)]) for r, w in zip(results, workloads)))
+        click.echo("\n\n".join("\n".join([result_text(r), *step_lines(w, spec), *("\n" + advice_text(a) for a in adv)])
+                               for r, w, adv in zip(results, workloads, advice)))
 
 
 def step_data(workload, spec) -> dict:

@@ -16,7 +16,7 @@ from attnsim.reports.schedule_text import describe_schedule
 from attnsim.reports.tables import format_records
 from attnsim.planner.choose import make_plan
 from attnsim.simulator.engine import simulate
-from attnsim.simulator.occupancy import CtaResources, occupancy as occupancy_of
+from attnsim.simulator.occupancy import CtaResources, occupancy as occupancy_of, resident_capacity
 from attnsim.predict import finite, not_modelled, predict_records
 from attnsim.simulator import capacity
 from attnsim.units import parse_size
@@ -118,7 +118,7 @@ def occupancy(gpu, calibration, threads, regs, smem, carveout, fmt):
     occ = occupancy_of(spec, res, preferred)
     result = {"gpu": spec.name, "threads": res.threads, "regs_per_thread": res.regs_per_thread,
               "smem_bytes": res.smem_bytes, **occ.as_dict(),
-              "resident_ctas": occ.blocks_per_sm * spec.sm_count}
+              "resident_ctas": resident_capacity(spec, res, preferred)}
     if fmt == "json":
         click.echo(json_text(result))
     else:

@@ -110,3 +110,38 @@ def peak_read_gbps(buffer_bytes: int = DEFAULT_BUFFER_BYTES, timer: TimerConfig 
         del buffer
         torch.cuda.empty_cache()
     return max(r["read_gbps"] for r in records)
+
+
+# The floor under the bench timer (shared/research/small-call-decode.md): 512 streaming blocks of 4
+# warps reach the chip's read bandwidth from a few MB up (fewer leave it latency-bound at small sizes).
+FLOOR_CTAS = 512
+FLOOR_WARPS = 4
+FLOOR_BLOCK_ELEMS = 1024
+
+
+class ReadFloor:
+    """The physical limit of a kernel that must read N bytes, measured: a pure streaming read of N
+    bytes (rounded up to whole blocks) under the same timer and L2 flush as the kernels. Cached per
+    byte count; one buffer, grown to the largest N asked for."""
+
+    def __init__(self, timer: TimerConfig = TimerConfig(), device: str = "cuda"):
+        self.timer, self.device, self.buffer, self.times = timer, device, None, {}
+
+    def us(self, read_bytes: int) -> float:
+        if read_bytes not in self.times:
+            self.times[read_bytes] = self._measure(read_bytes)
+        return self.times[read_bytes]
+
+    def _measure(self, read_bytes: int) -> float:
+        import torch
+
+        ctas = max(1, min(FLOOR_CTAS, -(-read_bytes // (2 * FLOOR_BLOCK_ELEMS))))
+        per_cta = -(-read_bytes // (2 * ctas * FLOOR_BLOCK_ELEMS)) * FLOOR_BLOCK_ELEMS  # fp16 elements
+        if self.buffer is None or self.buffer.numel() < ctas * per_cta:
+            self.buffer = None
+            self.buffer = make_buffer(2 * ctas * per_cta, self.device)
+        sums = torch.empty(ctas, dtype=torch.float32, device=self.device)
+        _check_sums(self.buffer, launch_stream_read(self.buffer, sums, ctas, FLOOR_WARPS, FLOOR_BLOCK_ELEMS, per_cta),
+                    per_cta)
+        return time_us(lambda: launch_stream_read(self.buffer, sums, ctas, FLOOR_WARPS, FLOOR_BLOCK_ELEMS, per_cta),
+                       self.timer)

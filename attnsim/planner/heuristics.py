@@ -16,6 +16,13 @@ each system's rule, from its source:
   fix-up cost -> hybrid with one persistent grid running both (DP outputs rounded to its waves).
 - FA2 (flash_api.cpp): num_splits_heuristic (sms = 2 x SMs, 0.85 wave efficiency) over our
   kernel's KV tiles, as the split-KV entry computes its default.
+- FA3 (hopper/heuristics.h, flash_api.cpp, flash_prepare_scheduler.cu): a static split count from its
+  num_splits_heuristic on the SMs (not 2 x SMs; 1 split when n_blocks <= 4; `num_splits` > 0
+  replaces it), then, for a batch of at most 992 sequences with per-sequence lengths (the KV-cache
+  path), each sequence's splits = ceil(n_blocks / bps), bps = ceil(1.1 x kv_heads x total n_blocks /
+  SMs), at most the static count; splits of ceil(n / splits) blocks -> balanced with the chunk of
+  the longest sequence (a uniform batch: FA3's ranges exactly; a ragged one: shorter sequences get
+  the longest one's split size).
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ from attnsim.simulator.partition import balanced, flashdecoding
 FLASHINFER_MIN_CHUNK_TOKENS = 128  # max(128 / page_size, 1) pages
 SGLANG_MAX_SPLITS = 8
 SGLANG_BLOCK_H = 16  # q-heads per program of its grouped kernel
+FA3_MAX_SPLITS = 128  # num_splits_heuristic's cap (flash_api.cpp)
+FA3_DYNAMIC_MARGIN = 1.1  # flash_prepare_scheduler.cu: "10% margin" on the blocks per SM
+FA3_MAX_DYNAMIC_BATCH = 992  # flash_api.cpp: per-sequence (dynamic) splits only for b <= 992
 CUTLASS_MIN_ITERS_PER_SK_BLOCK = 2
 
 
@@ -53,17 +63,39 @@ def lean_grid(ctx: StrategyContext) -> dict:
     return {"grid": min(2 * ctx.gpu.sm_count, ctx.capacity)}
 
 
-def sglang_chunk(ctx: StrategyContext) -> dict:
+def sglang_chunk(ctx: StrategyContext, max_splits: int = SGLANG_MAX_SPLITS) -> dict:
+    """max_splits: --triton-attention-num-kv-splits (default 8)."""
     w = ctx.workload
     longest, shortest = max(w.contexts), min(w.contexts)
     if longest * 8 < shortest * 10:  # within 25%: treated as uniform
         shortest = longest
-    splits_ratio = min(-(-longest // shortest), SGLANG_MAX_SPLITS)
+    splits_ratio = min(-(-longest // shortest), max_splits)
     cores = int(ctx.gpu.sm_count * max(math.log2(longest / 64.0), 1.0))
     heads = w.q_heads if w.group == 1 else -(-w.q_heads // min(SGLANG_BLOCK_H, w.group))
-    splits_cores = min(-(-cores // (w.batch * w.q_len * heads)), SGLANG_MAX_SPLITS)
+    splits_cores = min(-(-cores // (w.batch * w.q_len * heads)), max_splits)
     chunk = min(-(-longest // splits_ratio), -(-longest // splits_cores))
     return {"chunk_tokens": min(round_up(chunk, ctx.tile), int(ctx.tiles.max()) * ctx.tile)}
+
+
+def fa3_static_splits(ctx: StrategyContext, max_splits: int = FA3_MAX_SPLITS) -> int:
+    """FA3's num_splits_heuristic: the smallest split count within 0.85 of the best wave efficiency
+    of outputs x splits CTAs on the SMs (no eligibility rule, unlike FA2's)."""
+    n_blocks, sms = int(ctx.tiles.max()), ctx.gpu.sm_count
+    if ctx.outputs >= 0.8 * sms or n_blocks <= 4:
+        return 1
+    efficiency = [w / math.ceil(w) for w in (ctx.outputs * s / sms for s in range(1, min(max_splits, sms, n_blocks) + 1))]
+    return 1 + next(i for i, e in enumerate(efficiency) if e >= 0.85 * max(efficiency))
+
+
+def fa3_chunk(ctx: StrategyContext, num_splits: int = 0) -> dict:
+    """num_splits: FA3's argument (0: its heuristic; n > 0: n, a cap on the per-sequence splits)."""
+    static = num_splits if num_splits > 0 else fa3_static_splits(ctx)
+    longest = int(ctx.tiles.max())
+    splits = static
+    if ctx.workload.batch <= FA3_MAX_DYNAMIC_BATCH:
+        per_sm = max(1, math.ceil(FA3_DYNAMIC_MARGIN * float(ctx.tiles.sum()) / ctx.gpu.sm_count))
+        splits = max(1, min(-(-longest // per_sm), static))
+    return {"chunk_tokens": -(-longest // min(splits, longest)) * ctx.tile}
 
 
 def cutlass_sk_blocks(sk_tiles: int, iters: int, sms: int, max_occupancy: int, partial_wave: bool) -> tuple[int, float]:
@@ -113,4 +145,4 @@ def cutlass_blocks(ctx: StrategyContext) -> dict:
 
 
 RULES = {"fa2_splits": fa2_splits, "flashinfer_chunk": flashinfer_chunk, "lean_grid": lean_grid, "sglang_chunk": sglang_chunk,
-         "cutlass_blocks": cutlass_blocks}
+         "cutlass_blocks": cutlass_blocks, "fa3_chunk": fa3_chunk}

@@ -1,4 +1,5 @@
-"""The search: every candidate plan of our kernels, simulated by the model; the fastest is chosen.
+"""The search: every candidate plan of our kernels, simulated by the model; of the plans within the tie
+band of the fastest, the simplest is chosen (canonical.py: fewest launches, regular options).
 
     result = search(workload, gpu, PlanConfig())     # PlanResult: chosen, ranked, ties, heuristics
     make_plan("auto", workload, gpu)                 # the chosen concrete Plan (attnsim/planner/choose.py)
@@ -12,7 +13,8 @@ Order of work (bounded by candidates.py, pruned by bounds.py):
    (1 + the widest tie band of the entries): those can neither win nor tie, and are skipped.
 Each candidate's prediction is exactly that of `resolve_plan(strategy, workload, gpu, its options)`:
 the same resolved configuration (resolved once per entry, options replaced), the same partition, the
-same engine.
+same engine; it is named once, by its concrete options (canonical.py), so `auto` resolves to the
+very plan simulated here.
 
 batch_invariant=1 restricts the choice to the fixed-chunk plan (candidates.invariant_chunk); the
 unconstrained best is still searched, to report what invariance costs.
@@ -25,13 +27,15 @@ from dataclasses import dataclass, replace
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.planner import bounds, candidates as cand
+from attnsim.planner import bounds, candidates as cand, canonical
 from attnsim.planner.heuristics import RULES
 from attnsim.planner.tieband import tie_band
 from attnsim.plans.plan import resolve_plan
+from attnsim.plans.spec import plan_spec
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.partition.options import KERNEL_FIELDS
 from attnsim.simulator.workload import DecodeWorkload
 
 
@@ -58,6 +62,7 @@ class Evaluated:
     grid: int
     splits: int
     launches: tuple[LaunchShape, ...]
+    form: canonical.Form | None = None  # how simple it is (None: a third-party baseline)
 
     @property
     def family(self) -> str:
@@ -77,8 +82,8 @@ class Named:
 class PlanResult:
     workload: DecodeWorkload
     gpu: GpuSpec
-    chosen: Evaluated
-    ranked: tuple[Evaluated, ...]  # every simulated candidate, fastest first
+    chosen: Evaluated  # what runs: the simplest plan within the tie band of the fastest (canonical.py)
+    ranked: tuple[Evaluated, ...]  # every simulated candidate, fastest first, one per concrete plan
     tie_band_pct: float
     tie_band_source: str
     heuristics: tuple[Named, ...]
@@ -86,27 +91,34 @@ class PlanResult:
     generated: int  # candidates considered (the searched set)
     simulated: int  # of which planned and simulated (the rest were pruned by their lower bound)
     batch_invariant: bool
-    unconstrained: Evaluated  # the best without the batch-invariance restriction (= chosen otherwise)
+    unconstrained: Evaluated  # the choice without the batch-invariance restriction (= chosen otherwise)
     elapsed_ms: float
+    fastest: Evaluated  # the fastest predicted plan (the ties are measured from it)
+    why: str  # why `chosen` runs, in one sentence
 
     def regret_pct(self, other: Evaluated) -> float:
         """How much slower `other` is predicted than the choice, in percent."""
         return 100.0 * (other.time_us / self.chosen.time_us - 1.0)
 
     def is_tie(self, other: Evaluated) -> bool:
-        """Within the tie band of the choice, either way (batch-invariant mode can have faster plans)."""
-        return abs(other.time_us / self.chosen.time_us - 1.0) <= self.tie_band_pct / 100.0
+        """Within the tie band of the fastest plan (batch-invariant mode: of the choice, either way)."""
+        ref = self.chosen if self.batch_invariant else self.fastest
+        return abs(other.time_us / ref.time_us - 1.0) <= self.tie_band_pct / 100.0
 
     @property
     def ties(self) -> tuple[Evaluated, ...]:
         return tuple(e for e in self.ranked if e is not self.chosen and self.is_tie(e))
 
 
-def evaluated(strategy: str, options: tuple, spec: str, res: SimResult) -> Evaluated:
+def evaluated(strategy: str, options: tuple, spec: str, res: SimResult, form: canonical.Form | None = None) -> Evaluated:
     shapes = tuple(LaunchShape(l.name, l.family, l.grid, l.resources.threads, l.resources.regs_per_thread,
                                l.resources.smem_bytes) for l in res.schedule.launches)
     return Evaluated(strategy, options, spec, res.total_us, res.achieved_gbps, res.bw_fraction,
-                     res.schedule.grid, res.schedule.splits, shapes)
+                     res.schedule.grid, res.schedule.splits, shapes, form)
+
+
+def shape_of(ctx: cand.StrategyContext) -> canonical.Shape:
+    return canonical.Shape(ctx.capacity, ctx.gpu.sm_count, int(ctx.tiles.sum()), int(ctx.tiles.max()), ctx.tile)
 
 
 class Evaluator:
@@ -114,6 +126,7 @@ class Evaluator:
 
     def __init__(self, workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig):
         self.workload, self.gpu, self.user = workload, gpu, user
+        self.kernel = {k: v for k, v in user.options().items() if k in KERNEL_FIELDS and v is not None}  # user's shape
         self.contexts: dict[str, cand.StrategyContext] = {}
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}
@@ -124,14 +137,20 @@ class Evaluator:
         return self.contexts[name]
 
     def run(self, candidate: cand.Candidate) -> Evaluated:
-        spec = candidate.spec
-        if spec not in self.results:
-            ctx = self.context(candidate.strategy)
-            config = replace(ctx.config, **dict(candidate.options))
-            res = simulate(ctx.strategy.partition(self.workload, self.gpu, config), self.gpu)
-            self.results[spec] = evaluated(candidate.strategy, candidate.options, spec, res)
-            self.limits.setdefault(candidate.strategy, bounds.limits_for(ctx, self.results[spec].family))
-        return self.results[spec]
+        """The candidate simulated under its one name (canonical.py), named by its concrete options."""
+        key = candidate.spec
+        if key not in self.results:
+            name, options = canonical.canonical(candidate.strategy, dict(candidate.options))
+            ctx = self.context(name)
+            res = simulate(ctx.strategy.partition(self.workload, self.gpu, replace(ctx.config, **options)), self.gpu)
+            axes = {k: v for k, v in res.schedule.options.items() if v is not None}
+            form = canonical.form_of(axes, len(res.schedule.launches), shape_of(ctx))
+            named = {**self.kernel, **axes}  # as make_plan names it: declaration order of the entry's options
+            concrete = {k: named[k] for k in ctx.strategy.options_type.names() if k in named}
+            self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form)
+            self.limits.setdefault(candidate.strategy, bounds.limits_for(self.context(candidate.strategy),
+                                                                         self.results[key].family))
+        return self.results[key]
 
     def heuristic(self, rule: strategies.Heuristic) -> Evaluated:
         ctx = self.context(rule.strategy)
@@ -161,13 +180,11 @@ def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> 
 
 
 def distinct(plans) -> tuple[Evaluated, ...]:
-    """Fastest first; one of each group of identical predictions of one entry (a default-options
-    spec and the explicit spec of the same plan), the explicit one kept."""
+    """Fastest first, one per concrete plan (its canonical spec)."""
     seen, kept = set(), []
-    for e in sorted(plans, key=lambda e: (e.time_us, -len(e.options))):
-        key = (e.strategy, e.time_us, e.grid, e.splits)
-        if key not in seen:
-            seen.add(key)
+    for e in sorted(plans, key=lambda e: (e.time_us, e.spec)):
+        if e.spec not in seen:
+            seen.add(e.spec)
             kept.append(e)
     return tuple(kept)
 
@@ -196,16 +213,20 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
                                                        f"({workload.output_count} outputs) with "
                                                        f"{', '.join(f'{k}={v}' for k, v in pins.items()) or 'its options'}; "
                                                        "search more strategies or pin less")
-    eligible = {c.spec for c in pool} | ({h.plan.spec for h in named if h.plan.strategy in entries} if not pins else set())
-    prune_and_run(ev, pool, min([ev.results[s].time_us for s in eligible if s in ev.results] or [float("inf")]))
-    ranked = distinct(e for s, e in ev.results.items() if s in eligible)
-    chosen = unconstrained = ranked[0]
+    ruled = [h.plan for h in named if h.plan.strategy in entries] if not pins else []  # the rules' plans compete
+    prune_and_run(ev, pool, min([e.time_us for e in ruled] or [float("inf")]))
+    ranked = distinct([ev.results[c.spec] for c in pool if c.spec in ev.results] + ruled)
+    band, source = tie_band(gpu, ranked[0].family, workload.kv_bytes())
+    chosen, tied = canonical.pick(ranked, band)
+    why, unconstrained = canonical.why(chosen, ranked[0], tied, band), chosen
     if options.batch_invariant:
         chosen = invariant_plan(ev, entries)
-    band, source = tie_band(gpu, chosen.family, workload.kv_bytes())
+        band, source = tie_band(gpu, chosen.family, workload.kv_bytes())
+        why = f"batch-invariant: the fixed chunk of {cand.INVARIANT_CHUNK_TILES} KV tiles (every sequence cut alone)"
     return PlanResult(workload, gpu, chosen, ranked, band, source, named, baseline_plans(workload, gpu),
-                      len(eligible), len(ev.results), bool(options.batch_invariant), unconstrained,
-                      (time.perf_counter() - started) * 1e3)
+                      len({c.spec for c in pool} | {e.spec for e in ruled}), len(ev.results),
+                      bool(options.batch_invariant), unconstrained, (time.perf_counter() - started) * 1e3,
+                      ranked[0], why)
 
 
 def invariant_plan(ev: Evaluator, entries: list[str]) -> Evaluated:

@@ -47,9 +47,15 @@ def canonical_spec(text: str, field: str = "strategy") -> str:
     return plan_spec(strategy.name, options)
 
 
+def spec_columns(text: str) -> tuple[str, str]:
+    """A spec as a CSV row holds it: ('streamk', 'grid=132') (the strategy and options columns)."""
+    name, _, options = str(text).strip().partition(":")
+    return name, options
+
+
 def spec_strategy(text: str) -> str:
     """The registry name of a spec's strategy ('lean:grid=8' -> 'streamk'), without checking options."""
-    return strategies.canonical(str(text).partition(":")[0].strip())
+    return strategies.canonical(spec_columns(text)[0])
 
 
 def split_specs(text: str, field: str = "strategy") -> list[str]:

@@ -65,7 +65,15 @@ def complete_families(spec: GpuSpec) -> GpuSpec:
     unmeasured = [f for f in missing if f not in (spec.error_bands or {}).get("families", {})]
     return dataclasses.replace(spec, cost={**spec.cost, **{f: moved.cost[f] for f in missing}},
                                error_bands=bands.with_families(spec.error_bands, moved.error_bands, unmeasured),
+                               serving_terms=_with_terms_of(spec.serving_terms, moved.serving_terms, missing),
                                source=f"{spec.source}; {', '.join(missing)} transferred from {donor}")
+
+
+def _with_terms_of(table: dict, donor_table: dict, families: list[str]) -> dict:
+    """`table` plus the donor's serving-term provenance of the transferred `families` (its bands stay
+    the profile's own: they were measured for this GPU's profile, or are the datasheet band)."""
+    extra = {f: entries for f, entries in donor_table.get("terms", {}).items() if f in families}
+    return {**table, "terms": {**table.get("terms", {}), **extra}} if extra else table
 
 
 def closest_calibrated(target: GpuSpec, families=()) -> str | None:

@@ -22,6 +22,7 @@ nav a { margin-right: 14px; color: #2a5db0; text-decoration: none; white-space: 
          color: #2a5db0; border: 1px solid #cddcf3; }
 .badge.calibrated { background: #eaf7ee; color: #23783b; border-color: #bfe3ca; }
 .badge.transferred { background: #fff6e5; color: #8a5a00; border-color: #f0d49a; }
+.badge.unfitted { background: #fdecea; color: #a12a1d; border-color: #f3c2bc; }
 figure { margin: 12px 0 20px; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 13px; margin-top: 4px; }
 .table-wrap { overflow-x: auto; margin: 8px 0 16px; }
@@ -95,6 +96,13 @@ def bullet_list(items: list[str], cls: str = "findings") -> str:
 
 def link(href: str, text: str) -> str:
     return f'<a href="{esc(href)}">{esc(text)}</a>'
+
+
+def terms_badge(profile_source: str) -> str:
+    """A prediction's term-level source ('calibrated; paging terms at defaults', simulator/provenance.py):
+    the part after the profile's kind, flagged, with the whole text as its tooltip."""
+    kind, _, terms = profile_source.partition("; ")
+    return f'<span class="badge unfitted" title="{esc(profile_source)}">{esc(terms or kind)}</span>'
 
 
 def source_badge(source: str) -> str:

@@ -9,7 +9,8 @@ from attnsim import strategies
 
 from attnsim.planner.search import Evaluated, PlanResult
 from attnsim.planner.tieband import comparison_band, tie_band, uncertain
-from attnsim.predict import provenance, workload_fields
+from attnsim.predict import source_fields, workload_fields
+from attnsim.simulator.provenance import row_provenance
 
 RUNNERS_UP = 5
 
@@ -57,11 +58,17 @@ def invariance_cost_pct(result: PlanResult) -> float:
     return 100.0 * (result.chosen.time_us / result.unconstrained.time_us - 1.0)
 
 
+def plan_source(result: PlanResult) -> dict:
+    """Where the chosen plan's numbers come from: the profile, and the serving terms it uses."""
+    w = result.workload
+    return source_fields(result.gpu, row_provenance(result.gpu, result.chosen.family, w, w.kv_bytes()))
+
+
 def result_data(result: PlanResult) -> dict:
     chosen, unconstrained = result.chosen, result.unconstrained
     return {
-        "gpu": result.gpu.name, **provenance(result.gpu), "workload": workload_fields(result.workload),
-        "plan": plan_data(chosen),
+        "gpu": result.gpu.name, **plan_source(result), "workload": workload_fields(result.workload),
+        "plan": plan_data(chosen), "why": result.why, "fastest": compared(result, result.fastest),
         "tie_band_pct": round(result.tie_band_pct, 2), "tie_band_source": result.tie_band_source,
         "ties": [compared(result, e) for e in result.ties],
         "runners_up": [compared(result, e) for e in runners_up(result)],
@@ -95,11 +102,12 @@ def _row(result: PlanResult, e: Evaluated, label: str = "") -> str:
 def result_text(result: PlanResult) -> str:
     w, c = result.workload, result.chosen
     ctx = f"ragged {w.batch}: {min(w.contexts)}..{max(w.contexts)}" if w.is_ragged else str(w.max_context)
-    lines = [f"{result.gpu.name} ({result.gpu.profile_source} profile)  batch {w.batch}  heads {w.q_heads}/{w.kv_heads}"
-             f"  d {w.head_dim}  context {ctx}  {w.dtype}",
+    lines = [f"{result.gpu.name} (profile: {plan_source(result)['profile_source']})  batch {w.batch}"
+             f"  heads {w.q_heads}/{w.kv_heads}  d {w.head_dim}  context {ctx}  {w.dtype}",
              f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read",
              f"  launches: {_launches(c)}",
-             f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source}); {len(result.ties)} other plan(s) tie"]
+             f"  why: {result.why}",
+             f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source})"]
     if result.batch_invariant:
         lines.append(f"batch-invariant: costs {invariance_cost_pct(result):+.1f}% vs the unconstrained choice "
                      f"{result.unconstrained.spec} ({result.unconstrained.time_us:.2f} µs)")

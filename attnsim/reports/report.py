@@ -80,12 +80,22 @@ def _write_into(results, folder: Path, fig_ext: str, command: str) -> None:
     sections = [s for s in (b(results, out) for b in builders) if s]
     sections.append(_files(out, command))
     scenario = results.scenario
-    main_gpus = ", ".join(f"{h.esc(g.name)} {h.source_badge(g.source)}" for g in scenario.gpus)
+    main_gpus = ", ".join(f"{h.esc(g.name)} {h.source_badge(g.source)}{_terms_badges(results.predictions, g.name)}"
+                          for g in scenario.gpus)
     meta = (f"<b>{h.esc(serving_settings(scenario))}</b><br>"
             f"scenario <code>{h.esc(scenario.name)}</code> ({h.esc(scenario.source)}) · GPU profile {main_gpus} · "
             f"generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} {REPORT_MARK} {h.esc(_version())}")
     body = [h.section(anchor, heading, content) for anchor, heading, content in sections]
     write_text(folder / "index.html", h.page(scenario.title, meta, [(a, t) for a, t, _ in sections], body))
+
+
+def _terms_badges(predictions: pd.DataFrame, gpu: str) -> str:
+    """Badges for the serving terms the GPU's predictions use without having fitted them on it
+    ("paging terms at defaults"): their rows carry the serving sweeps' wider bands."""
+    if "profile_source" not in predictions:
+        return ""
+    sources = predictions.loc[predictions["gpu"] == gpu, "profile_source"]
+    return "".join(" " + h.terms_badge(s) for s in dict.fromkeys(sources) if "; " in s)
 
 
 def _version() -> str:
@@ -117,7 +127,10 @@ def _gpus(results, out):
                   "GPU (<code>attnsim calibrate</code>); <b>transferred</b> ones carry a calibrated GPU's "
                   "parameters to another GPU's datasheet (per-clock costs scaled, shapes carried; expected "
                   "error stated); <b>datasheet</b> ones use vendor figures and rough default costs. Every "
-                  "prediction's error band comes from measured residuals of its regime. Sources: "
+                  "prediction's error band comes from measured residuals of its regime; a red badge beside a GPU "
+                  "names serving cost terms (paging, tile math, fp8 dequantisation) its predictions use that were "
+                  "never fitted on it: those rows carry the band measured on the serving sweeps, not the decode "
+                  "band. Sources: "
                   + ", ".join(f"{h.esc(g.name)} {h.source_badge(g.source)}"
                               for g in _unique(scenario.gpus + scenario.whatif_gpus)), "note")
     return "gpus", "GPU profiles", text + h.table(gpu_table(scenario))

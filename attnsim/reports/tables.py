@@ -11,6 +11,7 @@ from attnsim.strategies import SPEEDUP_BASES
 TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us", "likely_us",
                  *(f"speedup_vs_{b}" for b in SPEEDUP_BASES), "grid", "splits", "achieved_gbps", "bw_fraction"]
 UNCALIBRATED_MARK = "*"
+UNFITTED_MARK = "†"  # a serving term the plan uses was not fitted on this GPU
 NULLABLE_COLUMNS = {"splits", "page_size"}  # integer columns whose null means "does not apply"
 NOT_APPLICABLE = "–"
 # Serving columns, shown only when some record needs them: (column, inserted right after, shown if);
@@ -71,14 +72,29 @@ def _table(frame: pd.DataFrame) -> str:
         shown[column] = [NOT_APPLICABLE if pd.isna(v) else int(v) for v in shown[column]]
     if "plan" in frame.columns and any(strategies.get(s).planned for s in set(frame["strategy"])):
         columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
-    notes = []
-    if "profile_source" in frame.columns:
-        source = frame["family_source"] if "family_source" in frame.columns else frame["profile_source"]
-        uncalibrated = source != "calibrated"
-        shown["gpu"] = [g + (UNCALIBRATED_MARK if u else "") for g, u in zip(frame["gpu"], uncalibrated)]
-        for (gpu, kind), rows in frame[uncalibrated].groupby(["gpu", source[uncalibrated]], sort=False):
-            notes.append(uncalibrated_note(gpu, kind, rows))
+    notes = _source_notes(frame, shown) if "profile_source" in frame.columns else []
     return "\n".join([shown[columns].to_string(index=False), *notes])
+
+
+def _source_notes(frame: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
+    """Marks `shown` in place and returns the footnotes: UNCALIBRATED_MARK on the GPU of a row not
+    calibrated on it (its profile, or its family: `family_source` "not calibrated"); UNFITTED_MARK on
+    likely_us of a row whose plan uses serving terms that were not fitted on this GPU ("calibrated;
+    paging terms at defaults": simulator/provenance.py)."""
+    kind = frame["profile_source"].str.partition(";")[0]
+    if "family_source" in frame.columns:  # a family with datasheet costs in a calibrated/transferred profile
+        kind = kind.where(frame["family_source"] != "not calibrated", "not calibrated")
+    uncalibrated, unfitted = kind != "calibrated", frame["profile_source"].str.contains(";", regex=False)
+    shown["gpu"] = [g + (UNCALIBRATED_MARK if u else "") for g, u in zip(frame["gpu"], uncalibrated)]
+    notes = [uncalibrated_note(gpu, source, rows)
+             for (gpu, source), rows in frame[uncalibrated].groupby(["gpu", kind[uncalibrated]], sort=False)]
+    if "likely_us" in shown.columns:
+        shown["likely_us"] = [v + (UNFITTED_MARK if u else "") for v, u in zip(shown["likely_us"], unfitted)]
+    for (gpu, source), rows in frame[unfitted].groupby(["gpu", "profile_source"], sort=False):
+        regimes = ", ".join(dict.fromkeys(rows.get("band_regime", pd.Series(["serving"]))))
+        notes.append(f"{UNFITTED_MARK} {gpu}: {source} (not fitted on this GPU); likely_us: the band of its serving "
+                     f"regime ({regimes}; measured on the serving sweeps where the profile has them), not the decode band")
+    return notes
 
 
 def uncalibrated_note(gpu: str, kind: str, rows: pd.DataFrame) -> str:

@@ -115,9 +115,10 @@ def speedup_label(base: str) -> str:
 
 
 def gpu_label(rows: pd.DataFrame, gpu: str) -> str:
-    """'h200 (calibrated)': every GPU says where its numbers come from."""
+    """'h200 (calibrated)': every GPU says where its numbers come from (the profile's kind; the serving
+    terms a row did not fit are the report header's badges, too long for a legend)."""
     source = rows.loc[rows["gpu"] == gpu, "profile_source"] if "profile_source" in rows else ()
-    return f"{gpu} ({source.iloc[0]})" if len(source) else gpu
+    return f"{gpu} ({source.iloc[0].partition(';')[0]})" if len(source) else gpu
 
 
 def _draw_group(ax_t, ax_r, rows: pd.DataFrame, gpus: list[str]) -> None:

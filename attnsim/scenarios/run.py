@@ -16,7 +16,7 @@ from attnsim.kernels.torch_baselines import unsupported_reason
 from attnsim.scenarios.scenario import Case, Scenario
 from attnsim.simulator.engine import SimResult
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.occupancy import occupancy
+from attnsim.simulator.occupancy import occupancy, resident_capacity
 from attnsim.planner.choose import make_plan
 from attnsim.predict import predict_one, predict_records
 from attnsim.validation.measured import measured_frame
@@ -99,7 +99,7 @@ def kernel_occupancy(workload, gpu: GpuSpec, strategies: Sequence[str]) -> list[
             rows.append({"gpu": gpu.name, "kernel": f"{strategy}/{launch.name}", "head_dim": workload.head_dim,
                          "threads": res.threads, "regs_per_thread": res.regs_per_thread,
                          "smem_bytes": res.smem_bytes, **occ.as_dict(),
-                         "resident_ctas": occ.blocks_per_sm * gpu.sm_count, **settings})
+                         "resident_ctas": resident_capacity(gpu, res), **settings})
     return rows
 
 

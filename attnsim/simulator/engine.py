@@ -25,7 +25,7 @@ import numpy as np
 from attnsim.errors import InputError
 from attnsim.simulator import cost
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.occupancy import occupancy
+from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.schedule import Launch, Schedule
 
 
@@ -81,7 +81,7 @@ def simulate(schedule: Schedule, gpu: GpuSpec) -> SimResult:
 
 
 def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float) -> LaunchTimeline:
-    slots = gpu.sm_count * occupancy(gpu, launch.resources).blocks_per_sm
+    slots = resident_capacity(gpu, launch.resources)
     if slots == 0:
         raise InputError("resources", f"{launch.name} CTA ({launch.resources}) cannot launch on {gpu.name}")
     bw = cost.bandwidth_model(gpu, launch, schedule)

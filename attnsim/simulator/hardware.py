@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from attnsim.errors import InputError
-from attnsim.simulator import profile_checks
+from attnsim.simulator import profile_checks, terms
 
 KB = 1024
 MIB = 1024 * KB
@@ -112,6 +112,10 @@ class GpuSpec:
     # shapes held at the datasheet's physics): the best fit of one GPU is not always one that carries.
     # A transfer takes these (simulator/transfer.py); predictions on this GPU use `cost`.
     carried_cost: dict[str, CostParams] = field(default_factory=dict)
+    # Where each serving cost term (paged / fp8 / verify fields, simulator/terms.py) of each family comes
+    # from, and the error bands measured on the serving regimes: {"terms": {family: {term: {status,
+    # basis}}}, "bands": {"basis", "regimes": {regime: {family: [[lo %, hi %] per KV bin]}}}}.
+    serving_terms: dict = field(default_factory=dict)
 
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...)."""
@@ -233,6 +237,8 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
             raise InputError(f"gpu.{key}", f"must be a table of kernel families in {where}")
     kernels = data.pop("kernels", None)
     bands = {key: _bands_from_dict(key, data.pop(key), where) for key in ("error_bands", "transfer_bands") if key in data}
+    if "serving_terms" in data:
+        bands["serving_terms"] = terms.check_table(data.pop("serving_terms"), where)
     known = {f.name: f for f in dataclasses.fields(GpuSpec)}
     for key, value in data.items():
         if key not in known or key == "cost":
@@ -269,19 +275,13 @@ def _memory_of_preset(data: dict, base: GpuSpec | None) -> None:
 
 def _bands_from_dict(key: str, value, where: str) -> dict:
     """An error-band table: families -> list of [lo, hi] pairs of finite numbers with lo <= hi."""
-    import math
-
     if value == {}:
         return {}  # no bands measured
     families = value.get("families") if isinstance(value, dict) else None
     if not isinstance(families, dict):
         raise InputError(f"gpu.{key}", f"must be a table with a 'families' table in {where}")
     for family, rows in families.items():
-        ok = isinstance(rows, list) and rows and all(
-            isinstance(r, list) and len(r) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                                        and math.isfinite(x) for x in r) and -100 < r[0] <= r[1]
-            for r in rows)
-        if not ok:  # lo > -100: a measured time within the band is t / (1 + lo/100), finite and positive
+        if not profile_checks.band_rows_ok(rows):
             raise InputError(f"gpu.{key}.families.{family}", f"must be a list of [lo, hi] % pairs with "
                                                              f"-100 < lo <= hi in {where}")
     for family, rows in (value.get("expected_pct") or {}).items():  # the MAPE of the same residuals

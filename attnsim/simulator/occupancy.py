@@ -113,9 +113,10 @@ def occupancy(gpu: GpuSpec, res: CtaResources, carveout_pref_bytes: int | None =
     )
 
 
-def resident_capacity(gpu: GpuSpec, res: CtaResources) -> int:
-    """CTAs that can be resident at once on the whole GPU (SMs x blocks per SM)."""
-    return gpu.sm_count * occupancy(gpu, res).blocks_per_sm
+def resident_capacity(gpu: GpuSpec, res: CtaResources, carveout_pref_bytes: int | None = None) -> int:
+    """CTAs that can be resident at once on the whole GPU (SMs x blocks per SM): the one formula the
+    planner, the partitions, the engine's slots, the launcher and the occupancy tables use."""
+    return gpu.sm_count * occupancy(gpu, res, carveout_pref_bytes).blocks_per_sm
 
 
 def check_coresident(grid: int, capacity: int, sm_count: int, what: str = "stream-K") -> None:

@@ -119,3 +119,10 @@ def claimed_source(spec, where: str) -> None:
         raise InputError("gpu.cost", f"{where} says its cost figures are {spec.profile_source}, but it holds no "
                                      "fitted cost families (gpu.cost is empty); re-run `attnsim calibrate`, or "
                                      "mark it profile_source = \"datasheet\"")
+
+
+def band_rows_ok(rows) -> bool:
+    """An error band per KV-size bin: a non-empty list of [lo, hi] % pairs of finite numbers with
+    -100 < lo <= hi (a measured time within the band, t / (1 + lo/100), stays finite and positive)."""
+    return isinstance(rows, list) and bool(rows) and all(
+        isinstance(r, list) and len(r) == 2 and all(is_number(x) for x in r) and -100 < r[0] <= r[1] for r in rows)

@@ -45,9 +45,14 @@ The physics of each choice:
   configuration that cannot launch on the target is dropped (the plan then uses its defaults).
 
 A family the source fitted twice (`carried_cost`: shapes held at the datasheet model's physics, the
-per-CTA rate, launch and CTA costs fitted) is carried from that fit: the free fit of every parameter
-can trade a per-CTA rate against the knee and the saturated share in ways that fit the source's
+per-CTA rate, launch and CTA costs fitted) is carried from that fit, with the serving terms of its own
+fit (simulator/terms.py: decode calibration never touches them): the free fit of every parameter can
+trade a per-CTA rate against the knee and the saturated share in ways that fit the source's
 bandwidth only (validation/physical_fit.py).
+
+Per-term provenance (simulator/provenance.py) carries too: a serving term the source fitted arrives
+`transferred` (its values by the rules above), one at its default stays `default`, and the source's
+serving-regime bands carry as the decode bands do (widened for another architecture).
 
 How far to trust a transferred profile: its error bands, measured transfers (the source's
 `transfer_bands`), and expected_error_pct from the same residuals (their MAPE); EXPECTED_MARGIN_PCT
@@ -59,7 +64,7 @@ from __future__ import annotations
 import dataclasses
 
 from attnsim.errors import InputError
-from attnsim.simulator import bands, hardware
+from attnsim.simulator import bands, hardware, provenance, terms
 from attnsim.simulator.hardware import CostParams, GpuSpec
 from attnsim.simulator.occupancy import CtaResources, occupancy
 
@@ -107,6 +112,8 @@ def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
               for family, params in source.cost.items()},
         kernels=kernels, source=f"transferred from {source_name} ({source.source})",
         profile_source="transferred", expected_error_pct=expected, error_bands=moved_bands,
+        serving_terms=provenance.transferred_table(source.serving_terms, source_name,
+                                                   0.0 if case == SAME_ARCH else bands.OTHER_ARCH_MARGIN_PCT),
     )
     report = {
         "source": _describe(source, source_name), "target": _describe(target, target.name), "case": case,
@@ -121,8 +128,11 @@ def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
 
 
 def carried(source: GpuSpec, target: GpuSpec, family: str, params: CostParams) -> CostParams:
-    """The fit a family carries: its `carried_cost` to another GPU, its own costs to its own GPU."""
-    return params if target.name == source.name else source.carried_cost.get(family, params)
+    """The fit a family carries: its `carried_cost` (with its own serving terms) to another GPU, its own
+    costs to its own GPU."""
+    if target.name == source.name or family not in source.carried_cost:
+        return params
+    return dataclasses.replace(source.carried_cost[family], **{f: getattr(params, f) for f in terms.SERVING_FIELDS})
 
 
 def transferred_bands(source: GpuSpec, case: str) -> dict:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from attnsim import strategies
+from attnsim.plans.spec import spec_strategy
 from attnsim.predict import finite
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import GpuSpec
@@ -36,7 +37,7 @@ def _key_columns(frame: pd.DataFrame) -> list[str]:
 def asked_strategy(rows: pd.DataFrame) -> pd.Series:
     """The strategy each row asked for ('auto' for the planner's choice, whichever plan ran)."""
     asked = rows["requested"] if "requested" in rows.columns else rows["strategy"]
-    return asked.astype(str).str.partition(":")[0]
+    return asked.astype(str).map(spec_strategy)
 
 
 def error_metrics(rows: pd.DataFrame) -> dict[str, dict]:

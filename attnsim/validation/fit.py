@@ -92,13 +92,19 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
 
 def with_in_sample_bands(spec: GpuSpec, points: pd.DataFrame) -> GpuSpec:
     """The fitted profile with error bands from its own calibration residuals, widened by
-    bands.IN_SAMPLE_WIDENING (in-sample residuals understate out-of-sample errors)."""
+    bands.IN_SAMPLE_WIDENING (in-sample residuals understate out-of-sample errors): decode rows give
+    the decode bands; paged / fp8 / verify rows (calibrate --add-points) their serving regimes' bands
+    and the provenance of the serving terms they fitted (validation/serving_bands.py)."""
     from attnsim.validation.bands import IN_SAMPLE_WIDENING, error_bands
     from attnsim.validation.compare import predict_measurements
+    from attnsim.validation.serving_bands import fitted_table, with_regimes
 
     rows = predict_measurements(points[points["status"].fillna("ok") == "ok"] if "status" in points else points, spec)
     if rows.empty:
         return spec
-    bands = error_bands(rows, f"calibration residuals x {IN_SAMPLE_WIDENING} (in-sample, widened)",
-                        widen=IN_SAMPLE_WIDENING)
-    return dataclasses.replace(spec, error_bands=bands)
+    rows = with_regimes(rows)
+    basis = f"calibration residuals x {IN_SAMPLE_WIDENING} (in-sample, widened)"
+    decode = rows[[not r for r in rows["regimes"]]]
+    bands = error_bands(decode, basis, widen=IN_SAMPLE_WIDENING) if not decode.empty else {}
+    return dataclasses.replace(spec, error_bands=bands,
+                               serving_terms=fitted_table(rows, spec.source, basis, IN_SAMPLE_WIDENING))

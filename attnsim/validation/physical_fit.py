@@ -23,7 +23,7 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.profiles.datasheet import datasheet_spec
-from attnsim.simulator import hardware
+from attnsim.simulator import hardware, terms
 from attnsim.simulator.calibration import FitResult
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.validation.bands import WORKLOAD_KEY
@@ -43,9 +43,12 @@ def free_params(strategy: str) -> dict[str, tuple[str, ...]]:
 
 
 def datasheet_start(spec: GpuSpec, strategy: str) -> GpuSpec:
-    """`spec` with the strategy's families at the datasheet model's costs for the spec's GPU."""
+    """`spec` with the strategy's families at the datasheet model's costs for the spec's GPU, their
+    serving terms (simulator/terms.py: never in a decode fit) kept as the spec has them."""
     physics = datasheet_spec(hardware.from_name(spec.name))
-    return dataclasses.replace(spec, cost={**spec.cost, **{f: physics.cost[f] for f in strategies.families_of(strategy)}})
+    start = {f: dataclasses.replace(physics.cost[f], **{t: getattr(spec.cost_for(f), t) for t in terms.SERVING_FIELDS})
+             for f in strategies.families_of(strategy)}
+    return dataclasses.replace(spec, cost={**spec.cost, **start})
 
 
 def rate_bounds(start: GpuSpec, strategy: str) -> dict:

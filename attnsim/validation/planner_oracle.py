@@ -123,7 +123,7 @@ def oracle_candidates(w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
     ev = Evaluator(w, gpu, PlanConfig())
     autos = [*planned, *(f"{p}:batch_invariant=1" for p in planned)]
     specs = [*strategies.default_names(), *strategies.names(lambda s: s.candidate and not s.default)]
-    specs += [h.plan.spec for h in result.heuristics] + [e.spec for e in result.ranked[1:1 + RUNNERS_UP]]
+    specs += [h.plan.spec for h in result.heuristics] + [e.spec for e in result.ranked if e is not result.chosen][:RUNNERS_UP]
     specs += grid_specs(w, gpu, ev) + list(strategies.names(lambda s: s.baseline))
     return autos + _distinct(specs, w, gpu)
 

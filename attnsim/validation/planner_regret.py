@@ -24,6 +24,7 @@ from attnsim.bench.results import requested_label
 from attnsim.validation.planner_oracle import fingerprint
 from attnsim.planner.choose import cached_search, planned_name
 from attnsim.planner.search import Evaluator
+from attnsim.plans.spec import spec_strategy
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
@@ -71,8 +72,8 @@ def per_workload(df: pd.DataFrame, gpu: GpuSpec, replay: GpuSpec | None = None) 
                   "ragged": w.is_ragged, "tie_band_pct": cached_search(w, gpu, PlanConfig()).tie_band_pct,
                   "oracle_us": float(mine["time_us"].astype(float).min()),
                   "oracle_spec": mine.loc[mine["time_us"].astype(float).idxmin(), "spec"]}
-        by_plan = {fingerprint(s, w, gpu): t for s, t in times.items() if s.partition(":")[0] != planned_name()}
-        record.update({m: times.get(s, by_plan.get(fingerprint(s, w, gpu), math.nan)) if s.partition(":")[0] != planned_name()
+        by_plan = {fingerprint(s, w, gpu): t for s, t in times.items() if spec_strategy(s) != planned_name()}
+        record.update({m: times.get(s, by_plan.get(fingerprint(s, w, gpu), math.nan)) if spec_strategy(s) != planned_name()
                        else times.get(s, math.nan) for m, s in method_specs(w, gpu).items()})
         if replay is not None:
             spec = cached_search(w, replay, PlanConfig()).chosen.spec

@@ -13,6 +13,7 @@ from attnsim.simulator.hardware import PRESETS, CostParams
 from attnsim.strategies import predictable
 
 STRATEGIES = predictable()
+from attnsim.planner.search import search
 from attnsim.predict import predict_one
 from attnsim.simulator.profile_io import fit_mape_pct, load_profile, read_profile_document, shipped_profile_path
 from attnsim.profiles import resolve_gpu, transfer_from, write_transferred_profile
@@ -36,6 +37,10 @@ A100 = transfer_profile(H100, PRESETS["a100-80gb"], "h100-sxm", _h100_fit_mape()
 
 
 def _time(strategy, workload, gpu) -> float:
+    """A plan's predicted time; for `auto`, the fastest plan the planner found (its choice may be any
+    simpler plan within the tie band, so only the fastest is bound to physics)."""
+    if strategies.get(strategy).planned:
+        return search(workload, gpu).fastest.time_us
     return predict_one(strategy, workload, gpu).total_us
 
 

@@ -321,3 +321,43 @@ def test_sdpa_baselines_on_gpu(tmp_path):
     assert len(df) == 2 and bench_results.failures(df).empty
     ok = df[df["status"] == "ok"]
     assert len(ok) >= 1 and (ok["time_us"] > 0).all()
+
+
+# --- the measured floor (issue 19): a pure read of a point's bytes under the same timer ----------
+
+def test_rows_carry_the_points_floor_and_their_distance_from_it(fake_timer):
+    asked = []
+
+    def floor(read_bytes):
+        asked.append(read_bytes)
+        return 0.25
+
+    df = bench.run_sweep(POINTS, cpu_config(), prepare=fake_prepare(), reference=attention_reference, floor=floor)
+    assert asked == [w.kv_bytes() + w.io_bytes() for w in POINTS]  # once per point, its own bytes
+    assert (df["floor_us"] == 0.25).all() and df["vs_floor"].tolist() == pytest.approx([0.5 / 0.25] * len(df))
+    summary = bench_results.summary(df).set_index("strategy")
+    assert summary.loc["fa2", "median_vs_floor"] == pytest.approx(2.0)
+
+
+def test_read_floor_streams_the_bytes_once_per_size(monkeypatch):
+    """ReadFloor under the interpreter: the stream-read kernel sums what it reads (checked), the
+    rounding never reads fewer bytes than asked, and each size is measured once."""
+    from attnsim.kernels import membw
+    from attnsim.kernels.launch import patch_interpreter_index
+
+    if not os.environ.get("TRITON_INTERPRET"):
+        pytest.skip("runs the kernel under the CPU interpreter")
+    patch_interpreter_index()
+    timed = []
+
+    def time_us(fn, config):
+        fn()
+        timed.append(1)
+        return 3.0
+
+    monkeypatch.setattr(membw, "time_us", time_us)
+    floor = membw.ReadFloor(device="cpu")
+    for read_bytes in (10_000, 10_000, 3 * 2 * membw.FLOOR_BLOCK_ELEMS + 2):
+        assert floor.us(read_bytes) == 3.0
+    assert len(timed) == 2
+    assert floor.buffer.numel() * 2 >= 10_000

@@ -43,6 +43,37 @@ def test_sglang_caps_splits_at_eight():
     assert heuristics.sglang_chunk(c) == {"chunk_tokens": 8192}
 
 
+def test_sglang_cap_is_its_knob():
+    c = ctx("sglang_chunk", DecodeWorkload.build(1, 32, 8, 128, 65536))
+    assert heuristics.sglang_chunk(c, 16) == {"chunk_tokens": 4096}  # 165 core splits, capped at 16
+    assert heuristics.sglang_chunk(c, 1) == {"chunk_tokens": 65536}
+
+
+def test_fa3_static_then_per_sequence_splits():
+    """b1, 8 kv-heads, 4k = 64 tiles of 64: static = smallest s with 8s/132 waves >= 0.85 efficiency = 15;
+    dynamic: bps = ceil(1.1 x 512 / 132) = 5 -> ceil(64 / 5) = 13 splits -> ceil(64 / 13) = 5 tiles."""
+    c = ctx("fa3_chunk", DecodeWorkload.build(1, 32, 8, 128, 4096))
+    assert heuristics.fa3_static_splits(c) == 15
+    assert heuristics.fa3_chunk(c) == {"chunk_tokens": 5 * 64}
+    assert heuristics.fa3_chunk(c, 4) == {"chunk_tokens": 16 * 64}  # num_splits caps the dynamic count
+    assert heuristics.fa3_chunk(c, 64) == heuristics.fa3_chunk(c)  # a cap above it changes nothing
+
+
+@pytest.mark.parametrize("workload,chunk", [
+    (DecodeWorkload.build(1, 32, 8, 128, 256), 256),  # 4 n-blocks: never split
+    (DecodeWorkload.build(16, 32, 8, 128, 4096), 4096),  # 128 outputs >= 0.8 x 132 SMs: one split
+])
+def test_fa3_does_not_split(workload, chunk):
+    assert heuristics.fa3_chunk(ctx("fa3_chunk", workload)) == {"chunk_tokens": chunk}
+
+
+def test_fa3_per_sequence_splits_only_up_to_992_sequences():
+    """num_splits=4 is a cap on the dynamic splits of <= 992 sequences, the split count above."""
+    few, many = (ctx("fa3_chunk", DecodeWorkload.build(b, 8, 1, 128, 4096)) for b in (992, 993))
+    assert heuristics.fa3_chunk(few, 4) == {"chunk_tokens": 4096}  # bps = ceil(1.1 x 992 x 64 / 132) = 530 blocks
+    assert heuristics.fa3_chunk(many, 4) == {"chunk_tokens": 1024}
+
+
 @pytest.mark.parametrize("outputs,iters,expect_dp,sk", [
     (264, 64, 264, 0),  # whole waves: data-parallel
     (8, 64, 0, None),  # under one wave: stream-K over the partial wave
@@ -60,5 +91,5 @@ def test_cutlass_split(outputs, iters, expect_dp, sk):
 def test_heuristics_are_reported_with_their_regret():
     result = search(DecodeWorkload.build(2, 32, 8, 128, 30000), H200)
     assert [h.name for h in result.heuristics] == [h.name for h in strategies.HEURISTICS]
-    assert all(result.regret_pct(h.plan) >= 0 for h in result.heuristics)  # the heuristics' plans are candidates
+    assert all(h.plan.time_us >= result.fastest.time_us for h in result.heuristics)  # their plans are candidates
     assert {b.name for b in result.baselines} == set(strategies.names(lambda s: s.baseline and s.predictable))

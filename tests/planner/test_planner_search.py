@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.planner import candidates as cand
-from attnsim.planner.search import Evaluator, search
+from attnsim.planner import candidates as cand, canonical
+from attnsim.planner.search import Evaluator, distinct, search
 from attnsim.planner.tieband import DEFAULT_TIE_BAND_PCT, tie_band
 from plan_helpers import plan_for
 from attnsim.planner.choose import make_plan
@@ -30,39 +30,49 @@ SMALL = (DecodeWorkload.build(1, 32, 8, 128, 4096), DecodeWorkload.build(3, 32, 
          DecodeWorkload.build(16, 32, 32, 128, 2000), DecodeWorkload.build(2, 8, 1, 128, 60000))
 
 
-def every_candidate(workload, gpu) -> dict[str, float]:
-    """Brute force: every candidate and heuristic plan, predicted through the public API."""
+def every_candidate(workload, gpu) -> tuple:
+    """Brute force: every candidate and heuristic plan simulated (no pruning), one per concrete plan,
+    fastest first."""
     ev = Evaluator(workload, gpu, PlanConfig())
-    specs = {c.spec for n in strategies.candidates() for c in cand.candidates_for(ev.context(n), {})}
-    specs |= {ev.heuristic(h).spec for h in strategies.HEURISTICS}
-    return {s: predict_one(parse_plan_spec(s)[0], workload, gpu, parse_plan_spec(s)[1]).total_us for s in specs}
+    pool = [c for n in strategies.candidates() for c in cand.candidates_for(ev.context(n), {})]
+    return distinct([ev.run(c) for c in pool] + [ev.heuristic(h) for h in strategies.HEURISTICS])
+
+
+def brute_choice(workload, gpu):
+    plans = every_candidate(workload, gpu)
+    return plans, canonical.pick(plans, tie_band(gpu, plans[0].family, workload.kv_bytes())[0])[0]
 
 
 @pytest.mark.parametrize("workload", SMALL, ids=lambda w: f"b{w.batch}-kv{w.kv_heads}-{w.max_context}")
-def test_the_choice_is_the_best_candidate_and_its_prediction_is_predict_ones(workload):
+def test_the_choice_is_brute_forces_and_its_prediction_is_predict_ones(workload):
     result = search(workload, H200)
-    brute = every_candidate(workload, H200)
-    assert result.chosen.time_us == min(brute.values())
-    assert result.chosen.time_us == brute[result.chosen.spec]  # bit-identical to predict_one of its spec
+    plans, choice = brute_choice(workload, H200)
+    assert result.fastest.time_us == plans[0].time_us and result.chosen.spec == choice.spec
+    for e in (result.chosen, result.fastest):  # bit-identical to predict_one of its spec
+        assert e.time_us == predict_one(e.spec, workload, H200).total_us
     assert [e.time_us for e in result.ranked] == sorted(e.time_us for e in result.ranked)
-    assert result.simulated <= len(brute) and result.generated >= result.simulated - len(strategies.HEURISTICS)
+    assert result.simulated <= len(plans) + len(strategies.HEURISTICS)
+    assert result.generated >= result.simulated - len(strategies.HEURISTICS)
 
 
 @settings(max_examples=25, deadline=None)
 @given(batch=st.integers(1, 6), kv_heads=st.sampled_from([1, 2, 8]), group=st.sampled_from([1, 4, 8]),
        head_dim=st.sampled_from([64, 128]), contexts=st.lists(st.integers(16, 40000), min_size=1, max_size=6))
-def test_pruning_never_drops_the_best(batch, kv_heads, group, head_dim, contexts):
+def test_pruning_never_drops_the_best_nor_a_tie(batch, kv_heads, group, head_dim, contexts):
     lengths = (contexts * batch)[:batch]
     workload = DecodeWorkload.build(batch, kv_heads * group, kv_heads, head_dim, lengths)
-    assert search(workload, H200).chosen.time_us == min(every_candidate(workload, H200).values())
+    result = search(workload, H200)
+    plans, choice = brute_choice(workload, H200)
+    assert result.fastest.time_us == plans[0].time_us and result.chosen.spec == choice.spec
 
 
-def test_ties_are_the_plans_within_the_band_either_way():
+def test_ties_are_the_plans_within_the_band_of_the_fastest():
     result = search(SMALL[0], H200)
     band = result.tie_band_pct / 100
-    assert all(abs(e.time_us / result.chosen.time_us - 1) <= band for e in result.ties)
-    assert all(e in result.ties for e in result.ranked[1:] if e.time_us <= result.chosen.time_us * (1 + band))
-    assert result.chosen not in result.ties and result.is_tie(result.chosen)
+    assert all(e.time_us <= result.fastest.time_us * (1 + band) for e in result.ties)
+    assert all(e in result.ties for e in result.ranked if e.time_us <= result.fastest.time_us * (1 + band)
+               and e is not result.chosen)
+    assert result.chosen not in result.ties and result.is_tie(result.chosen) and result.is_tie(result.fastest)
 
 
 def test_tie_band_comes_from_the_profile():

@@ -140,8 +140,13 @@ def test_per_step_totals_over_the_models_layers(small, tmp_path):
     assert not raw.has_table("speedup", "Attention per decode step")
 
 
-def test_the_serving_settings_head_the_page(tmp_path):
-    page, records = report(tmp_path, SERVING_TOML)
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory):
+    return report(tmp_path_factory.mktemp("serving"), SERVING_TOML)
+
+
+def test_the_serving_settings_head_the_page(serving):
+    page, records = serving
     settings = "TP 8 · q/o bfloat16 · KV cache fp8, paged in 16-token pages · decode (1 new token per sequence)"
     assert settings in page.meta and settings in "".join(page.text).split("Summary", 2)[2]  # the summary's note too
     uniform = page.table("speedup", "Table: every uniform case")
@@ -149,3 +154,16 @@ def test_the_serving_settings_head_the_page(tmp_path):
     assert "torch-cudnn left out of 2 of 2 cases (SDPA reads a contiguous K/V" in "".join(page.text)
     assert {(r["tp"], r["page_size"], r["kv_dtype"]) for r in records} == {("8", "16", "float8_e4m3fn")}
     assert [s["layers"] for s in rows_as_dicts(page.table("speedup", "Attention per decode step"))] == ["80", "80"]
+
+
+def test_the_header_badges_serving_terms_not_fitted_on_the_gpu(serving, small):
+    """fp8 in 16-token pages on the H200: the paging term of FlashDecoding (and of the split-KV plans
+    auto may pick) was never fitted there; the badge says so, the CSV names each term's status."""
+    page, records = serving
+    assert "paging, tile-math terms at defaults" in page.meta
+    ours = [r for r in records if r["strategy"] == "flashdecoding"]
+    assert ours and all(r["terms"] == "paging=default;tile-math=default;fp8-dequant=fitted" for r in ours)
+    assert all(r["band_regime"] == "paged+fp8" and r["profile_source"].startswith("calibrated;") for r in ours)
+    decode_page, decode_records = small
+    assert "terms at defaults" not in decode_page.meta
+    assert {r["terms"] for r in decode_records} == {""} and {r["band_regime"] for r in decode_records} == {"decode"}

@@ -12,7 +12,7 @@ from attnsim.errors import InputError
 from attnsim.bench.sweep import quick_sweep, standard_sweep
 from plan_helpers import plan_for
 from attnsim.simulator.engine import simulate
-from attnsim.simulator.hardware import from_name
+from attnsim.simulator.hardware import CostParams, from_name
 from attnsim.predict import predict_one, predict_records
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
@@ -23,6 +23,12 @@ OURS = ("fa2", "flashdecoding", "streamk")
 def with_cost(spec, **fields):
     families = {f for s in strategies.REGISTRY.values() for f in s.families} | {"default"}
     return dataclasses.replace(spec, cost={f: dataclasses.replace(spec.cost_for(f), **fields) for f in families})
+
+
+def neutral_h200():
+    """The shipped H200 profile with every serving term at its default (its decode costs as fitted): the
+    model's mechanics, apart from what the serving fit (scripts/serving_fit.py) set."""
+    return with_cost(resolve_gpu("h200"), **{name: getattr(CostParams(), name) for name in strategies.SERVING})
 
 
 @pytest.mark.parametrize("gpu", ["h100", "h200"])
@@ -38,7 +44,7 @@ def test_decode_predictions_do_not_change_with_the_tile_math_cap(gpu):
 
 
 def test_paging_adds_block_table_bytes_and_nothing_else_until_calibrated():
-    h200 = resolve_gpu("h200")
+    h200 = neutral_h200()
     flat = DecodeWorkload.build(8, 8, 1, 128, 32768, dtype="bfloat16")
     for page in (16, 256):
         paged = dataclasses.replace(flat, page_size=page)
@@ -55,7 +61,7 @@ def test_paging_adds_block_table_bytes_and_nothing_else_until_calibrated():
 
 
 def test_fp8_reads_half_the_bytes_and_nearly_halves_long_contexts():
-    h200 = resolve_gpu("h200")
+    h200 = neutral_h200()
     bf16 = DecodeWorkload.build(16, 8, 1, 128, 131072, dtype="bfloat16")
     fp8 = dataclasses.replace(bf16, kv_dtype="fp8")
     assert fp8.kv_bytes() * 2 == bf16.kv_bytes()
@@ -67,7 +73,7 @@ def test_fp8_reads_half_the_bytes_and_nearly_halves_long_contexts():
 def test_verify_turns_compute_bound_when_the_tile_math_is_slow():
     """q_len 16 x group 8 = 128 rows (two 64-row q-blocks): at Hopper's dense rate still memory-bound;
     at a tenth of it the SMs' tile math caps the stream and the records say so."""
-    h200 = resolve_gpu("h200")
+    h200 = neutral_h200()
     decode = DecodeWorkload.build(16, 8, 1, 128, 32768, dtype="bfloat16")
     verify = dataclasses.replace(decode, q_len=16)
     slow = with_cost(h200, mma_flop_per_sm_clock=400.0)
@@ -83,12 +89,23 @@ def test_verify_turns_compute_bound_when_the_tile_math_is_slow():
 
 
 def test_fp8_dequantisation_counts_in_the_tile_math():
-    h200 = resolve_gpu("h200")
+    h200 = neutral_h200()
     w = DecodeWorkload.build(1, 64, 1, 128, 65536, kv_dtype="fp8")  # 64-row q-block, one CTA: latency-bound
     slow_dequant = with_cost(h200, dequant_elem_per_sm_clock=8.0)
     assert predict_one("fa2", w, slow_dequant).total_us > 1.5 * predict_one("fa2", w, h200).total_us
     flat = dataclasses.replace(w, kv_dtype="")
     assert predict_one("fa2", flat, slow_dequant).total_us == predict_one("fa2", flat, h200).total_us
+
+
+def test_the_fitted_fp8_terms_say_what_the_sweeps_measured():
+    """The shipped H200 profile's fp8 conversion rate, fitted on its serving sweeps (where the fp8 kernels
+    ran no faster than bf16 at large KV): fp8 no longer halves long contexts, and the row says its tile math binds."""
+    h200 = resolve_gpu("h200")
+    bf16 = DecodeWorkload.build(16, 8, 1, 128, 131072, dtype="bfloat16")
+    fp8 = dataclasses.replace(bf16, kv_dtype="fp8")
+    for s in ("flashdecoding", "streamk"):
+        assert predict_one(s, fp8, h200).total_us > predict_one(s, bf16, h200).total_us
+        assert predict_records(fp8, h200, [s])[0]["bound"] == "compute"
 
 
 @pytest.mark.parametrize("gpu, ok", [("a100", False), ("l40s", True), ("h100", True), ("b200", True)])

@@ -1,0 +1,125 @@
+"""Per-term provenance of a prediction: which serving cost terms its plan uses, whether the profile
+fitted them on this GPU, and the error band measured where they apply.
+
+A decode row (contiguous KV of the query dtype, q_len 1) is what the decode calibration measured: it
+keeps the profile's source ("calibrated") and its decode band (simulator/bands.py). A paged, fp8 or
+verify row also uses serving terms (simulator/terms.py). Then
+- `profile_source` names the terms that were not fitted on this GPU, e.g.
+  "calibrated; fp8-dequant, tile-math terms at defaults" or "transferred; paging terms at defaults";
+- its band is the one measured on the serving sweeps of its regimes (paged, fp8, qlen; the envelope
+  when it is in several), never the decode band: the decode calibration says nothing about them. A
+  profile without measured serving bands gives such rows the datasheet band (unmeasured, wide).
+
+A profile that does not record a term (written before the table existed) is read by value: fields at
+the CostParams defaults were never fitted; others were fitted where the profile was (calibrated) or
+carried with it (transferred).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from attnsim.simulator import bands
+from attnsim.simulator.hardware import DEFAULT_COST, GpuSpec
+from attnsim.simulator.terms import REGIMES, TERMS, regimes_of, terms_used
+
+# What a profile's own kind calls a term it fitted itself: only other statuses are worth a word.
+OWN_STATUS = {"calibrated": "fitted", "transferred": "transferred"}
+STATUS_WORDS = {"default": "at defaults", "transferred": "transferred", "fitted": "fitted"}
+NEVER_FITTED = "neutral default (CostParams); never fitted"
+
+
+@dataclass(frozen=True)
+class RowProvenance:
+    profile_source: str  # "calibrated", or "calibrated; paging terms at defaults"
+    terms: dict | None  # {term: status} of the serving terms the plan uses; None for decode
+    band_regime: str  # "decode", or the serving regimes whose measured bands were enveloped ("fp8+paged")
+    band_pct: tuple[float, float]  # (lo, hi) % of predicted / measured - 1
+
+
+def term_status(gpu: GpuSpec, family: str, term: str) -> dict:
+    """{"status", "basis"} of one serving term of one cost family on this profile."""
+    recorded = gpu.serving_terms.get("terms", {}).get(family, {}).get(term)
+    if recorded:
+        return recorded
+    params = gpu.cost_for(family)
+    untouched = all(getattr(params, f) == getattr(DEFAULT_COST, f) for f in TERMS[term].fields)
+    if untouched or gpu.profile_source not in OWN_STATUS:
+        return {"status": "default", "basis": NEVER_FITTED}
+    return {"status": OWN_STATUS[gpu.profile_source], "basis": "not recorded in the profile (values differ "
+                                                                "from the defaults)"}
+
+
+def row_provenance(gpu: GpuSpec, family: str, workload, kv_bytes: float) -> RowProvenance:
+    """Provenance and error band of a prediction whose attention launch is of cost `family`."""
+    used = terms_used(workload)
+    if not used:
+        return RowProvenance(gpu.profile_source, None, "decode",
+                             bands.band(gpu.error_bands, family, kv_bytes, gpu.profile_source))
+    statuses = {t: term_status(gpu, family, t)["status"] for t in used}
+    regimes = regimes_of(workload)
+    return RowProvenance(source_label(gpu.profile_source, statuses), statuses, "+".join(regimes),
+                         serving_band(gpu, family, regimes, kv_bytes))
+
+
+def source_label(profile_source: str, statuses: dict) -> str:
+    """'calibrated; fp8-dequant, tile-math terms at defaults': the profile's kind, then every group of
+    terms whose status is not what that kind means (a datasheet profile is datasheet throughout)."""
+    own = OWN_STATUS.get(profile_source)
+    if own is None:
+        return profile_source
+    parts = [f"{', '.join(t for t, s in statuses.items() if s == status)} terms {words}"
+             for status, words in STATUS_WORDS.items() if status != own and status in statuses.values()]
+    return "; ".join([profile_source, *parts])
+
+
+def serving_band(gpu: GpuSpec, family: str, regimes, kv_bytes: float) -> tuple[float, float]:
+    """The envelope of the bands measured on the serving sweeps of `regimes` (the datasheet band when
+    one of them was never measured for this profile)."""
+    if gpu.profile_source not in OWN_STATUS:
+        return bands.DATASHEET_BAND_PCT
+    tables = gpu.serving_terms.get("bands", {}).get("regimes", {})
+    rows = [family_rows(tables.get(r, {}), family) for r in regimes]
+    if any(r is None for r in rows):
+        return bands.DATASHEET_BAND_PCT
+    limits = [r[min(bands.kv_bin(kv_bytes), len(r) - 1)] for r in rows]
+    return float(min(lo for lo, _ in limits)), float(max(hi for _, hi in limits))
+
+
+def family_rows(regime_table: dict, family: str) -> list | None:
+    """A family's band rows in one regime; a family the sweeps did not run (another plan of our kernels)
+    takes the widest of the measured ones, bin by bin; None when the regime was not measured."""
+    rows = regime_table.get(family) or regime_table.get(family.split("-")[0])
+    if rows or not regime_table:
+        return rows
+    measured = list(regime_table.values())
+    width = max(len(r) for r in measured)
+    at = [[r[min(b, len(r) - 1)] for r in measured] for b in range(width)]
+    return [[min(lo for lo, _ in pairs), max(hi for _, hi in pairs)] for pairs in at]
+
+
+def transferred_table(table: dict, source_name: str, margin_pct: float = 0.0) -> dict:
+    """The serving-terms table a transfer of a profile carries: fitted terms become `transferred`
+    (their values are carried by transfer.RULES), defaults stay defaults; the measured serving bands
+    carry with `margin_pct` points added on both sides (another architecture)."""
+    terms = {family: {term: carried_entry(entry, source_name) for term, entry in entries.items()}
+             for family, entries in table.get("terms", {}).items()}
+    out = {"terms": terms} if terms else {}
+    regimes = table.get("bands", {}).get("regimes")
+    if regimes:
+        widened = {r: {f: [[max(lo - margin_pct, -99.0), hi + margin_pct] for lo, hi in rows] for f, rows in fams.items()}
+                   for r, fams in regimes.items()}
+        basis = table["bands"].get("basis", "")
+        out["bands"] = {"basis": f"{basis}; carried from {source_name}" + (f", +/-{margin_pct:g} points"
+                                                                            if margin_pct else ""),
+                        "regimes": widened}
+    return out
+
+
+def carried_entry(entry: dict, source_name: str) -> dict:
+    if entry["status"] == "default":
+        return entry
+    return {"status": "transferred", "basis": f"{entry['basis']} (on {source_name}; carried by the transfer rules)"}
+
+
+__all__ = ["REGIMES", "RowProvenance", "row_provenance", "term_status", "transferred_table"]

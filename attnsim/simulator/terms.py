@@ -1,0 +1,96 @@
+"""Serving cost terms: which CostParams fields a paged / fp8 / verify workload uses beyond decode, and
+the profile table that says where each came from (`GpuSpec.serving_terms`).
+
+Decode calibration (contiguous KV of the query dtype, q_len 1) never exercises these fields, so a
+profile calibrated on decode holds them at their neutral defaults unless a fit on serving points
+set them. A term is a group of fields one workload feature switches on (cost.bandwidth_model):
+
+| term        | fields                                  | used when            |
+|-------------|-----------------------------------------|----------------------|
+| paging      | paged_tile_fixed_us, paged_hbm_scale    | a paged KV cache     |
+| tile-math   | mma_flop_per_sm_clock                   | q_len > 1, or fp8 KV |
+| fp8-dequant | dequant_elem_per_sm_clock               | an fp8 KV cache      |
+
+(fp8 rows use the tile-math term too: the cap that dequantisation enters adds both.)
+
+Error bands of serving rows are measured per *regime*, the feature a serving sweep varies (the
+`validate --rows` names): paged, fp8, qlen. A row in several regimes gets the envelope.
+
+The table, as a profile stores it (checked by `check_table`):
+
+    {"terms": {family: {term: {"status": "fitted" | "transferred" | "default", "basis": text}}},
+     "bands": {"basis": text, "regimes": {regime: {family: [[lo %, hi %] per KV-size bin]}}}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from attnsim.errors import InputError
+from attnsim.simulator import profile_checks
+
+
+@dataclass(frozen=True)
+class Term:
+    fields: tuple[str, ...]
+    used_by: Callable  # (DecodeWorkload) -> bool
+
+
+TERMS: dict[str, Term] = {
+    "paging": Term(("paged_tile_fixed_us", "paged_hbm_scale"), lambda w: w.paged),
+    "tile-math": Term(("mma_flop_per_sm_clock",), lambda w: w.q_len > 1 or w.kv_fp8),
+    "fp8-dequant": Term(("dequant_elem_per_sm_clock",), lambda w: w.kv_fp8),
+}
+SERVING_FIELDS = tuple(f for term in TERMS.values() for f in term.fields)
+# Regimes of the serving sweeps (results/<gpu>/bench_<regime>.csv feature rows) -> their rows.
+REGIMES: dict[str, Callable] = {"paged": lambda w: w.paged, "fp8": lambda w: w.kv_fp8, "qlen": lambda w: w.q_len > 1}
+# fitted: on this GPU's measurements; transferred: fitted on another GPU and carried (transfer.py);
+# default: the neutral CostParams default, never fitted.
+STATUSES = ("fitted", "transferred", "default")
+
+
+def terms_used(workload) -> tuple[str, ...]:
+    """The serving terms a workload's attention launch uses (empty for decode)."""
+    return tuple(name for name, term in TERMS.items() if term.used_by(workload))
+
+
+def regimes_of(workload) -> tuple[str, ...]:
+    return tuple(name for name, member in REGIMES.items() if member(workload))
+
+
+def check_table(value, where: str) -> dict:
+    """A profile's serving_terms table, every entry checked (InputError naming the field)."""
+    if value == {}:
+        return {}
+    if not isinstance(value, dict) or set(value) - {"terms", "bands"}:
+        raise InputError("gpu.serving_terms", f"must be a table of 'terms' and 'bands' in {where}")
+    for family, entries in _table(value.get("terms", {}), "gpu.serving_terms.terms", where).items():
+        for term, entry in _table(entries, f"gpu.serving_terms.terms.{family}", where).items():
+            _check_entry(entry, f"gpu.serving_terms.terms.{family}.{term}", term, where)
+    bands = _table(value.get("bands", {}), "gpu.serving_terms.bands", where)
+    for regime, families in _table(bands.get("regimes", {}), "gpu.serving_terms.bands.regimes", where).items():
+        if regime not in REGIMES:
+            raise InputError(f"gpu.serving_terms.bands.regimes.{regime}", f"unknown regime in {where} "
+                                                                          f"(known: {', '.join(REGIMES)})")
+        for family, rows in _table(families, f"gpu.serving_terms.bands.regimes.{regime}", where).items():
+            _check_band_rows(rows, f"gpu.serving_terms.bands.regimes.{regime}.{family}", where)
+    return value
+
+
+def _table(value, field: str, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise InputError(field, f"must be a table in {where}")
+    return value
+
+
+def _check_entry(entry, field: str, term: str, where: str) -> None:
+    if term not in TERMS:
+        raise InputError(field, f"unknown serving term in {where} (known: {', '.join(TERMS)})")
+    if not isinstance(entry, dict) or entry.get("status") not in STATUSES or not isinstance(entry.get("basis"), str):
+        raise InputError(field, f"must be {{status: {' | '.join(STATUSES)}, basis: text}} in {where}")
+
+
+def _check_band_rows(rows, field: str, where: str) -> None:
+    if not profile_checks.band_rows_ok(rows):
+        raise InputError(field, f"must be a list of [lo, hi] % pairs with -100 < lo <= hi in {where}")

@@ -1,0 +1,128 @@
+"""The serving terms shipped in the H200 profile are what scripts/serving_fit.py fits on its split of the
+committed serving sweeps: the same fields, the same held-out metrics, a term kept only where its sweep's
+held-out rows got better, the standard sweep untouched, bands from held-out residuals; calibrate with
+serving points records which terms it fitted."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from attnsim.profiles import resolve_gpu
+from attnsim.simulator.hardware import DEFAULT_COST
+from attnsim.simulator.profile_io import shipped_document
+from attnsim.simulator.terms import TERMS
+from attnsim.validation import serving_fit as sf
+from attnsim.validation.fit import with_in_sample_bands
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "results" / "h200"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("serving_fit_script", ROOT / "scripts" / "serving_fit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def out(script):
+    return script.run(RESULTS)  # ~10 s: three families' fits on the committed sweeps
+
+
+@pytest.fixture(scope="module")
+def record():
+    return shipped_document("h200")["fit"]["serving"]
+
+
+def test_the_shipped_fields_are_the_fit_of_the_script(out, record):
+    shipped = resolve_gpu("h200")
+    for fit in out["fits"]:
+        kept = {name for t in fit.terms for name in TERMS[t].fields}
+        assert record["families"][fit.family]["terms"] == list(fit.terms)
+        for term in TERMS:
+            for name in TERMS[term].fields:
+                want = getattr(fit.params, name) if name in kept else getattr(DEFAULT_COST, name)
+                assert getattr(shipped.cost_for(fit.family), name) == pytest.approx(want, rel=1e-5, abs=1e-6), \
+                    (fit.family, name)
+                status = shipped.serving_terms["terms"][fit.family][term]["status"]
+                assert status == ("fitted" if term in fit.terms else "default")
+
+
+def test_a_sibling_family_carries_its_donors_kept_terms_marked_transferred(script, out, record):
+    shipped = resolve_gpu("h200")
+    assert record["carried"] == script.SIBLINGS
+    for family, donor in script.SIBLINGS.items():
+        donor_fit = next(f for f in out["fits"] if f.family == donor)
+        for term in TERMS:
+            entry = shipped.serving_terms["terms"][family][term]
+            assert entry["status"] == ("transferred" if term in donor_fit.terms else "default")
+            for name in TERMS[term].fields:
+                assert getattr(shipped.cost_for(family), name) == pytest.approx(
+                    getattr(shipped.cost_for(donor), name), rel=1e-9)
+
+
+def test_the_recorded_held_out_metrics_are_what_the_shipped_profile_scores(out, record):
+    held = sf.mape_table(out["rows"], out["base"], resolve_gpu("h200"))
+    assert held.to_dict("records") == record["held_out_mape_pct"] == out["held_out"].to_dict("records")
+
+
+def test_a_term_ships_only_where_its_sweep_held_out_better_and_no_sweep_got_worse(out):
+    held = out["held_out"].set_index(["sweep", "strategy"])
+    assert (held["after"] <= held["before"]).all(), held
+    for fit, strategy in zip(out["fits"], dict.fromkeys(out["rows"].frame["strategy"])):
+        for term in fit.terms:
+            row = held.loc[(sf.JUDGE[term], strategy)]
+            assert row["after"] < row["before"], (strategy, term)
+        assert set(fit.terms) | set(fit.dropped) == set(TERMS)
+    assert held.loc[("fp8", "fa2"), "after"] < 5 < held.loc[("fp8", "fa2"), "before"]
+
+
+def test_the_split_holds_out_whole_workloads(out):
+    frame = out["rows"].frame
+    keys = frame[sf.WORKLOAD_KEY].astype(str).agg("|".join, axis=1)
+    assert not set(keys[frame["fit"]]) & set(keys[~frame["fit"]])
+    for sweep, rows in frame.groupby("sweep"):
+        assert rows["fit"].mean() == pytest.approx(1 / sf.FIT_EVERY, abs=0.05)
+        assert (~rows["fit"]).sum() >= 90, sweep  # 31 workloads x 3 strategies
+
+
+def test_the_standard_sweep_does_not_move(out, record):
+    assert out["standard"]["before"] == out["standard"]["after"] == record["standard_sweep_mape_pct"]["after"]
+
+
+def test_the_shipped_bands_are_held_out_residuals_and_the_h100_gets_the_default_ones(out):
+    h200 = resolve_gpu("h200").serving_terms["bands"]["regimes"]
+    assert h200 == sf.regime_bands(out["rows"], out["fitted"], held_out_only=True)
+    h100 = shipped_document("h100-sxm")["gpu"]["serving_terms"]  # its own families (the rest come from the H200)
+    assert h100["bands"]["regimes"] == sf.regime_bands(out["rows"], out["base"], held_out_only=False)
+    assert {e["status"] for terms in h100["terms"].values() for e in terms.values()} == {"default"}
+
+
+def test_calibrate_with_serving_points_records_the_terms_it_fitted():
+    """`attnsim calibrate --add-points` fits the serving fields its points use: the profile says so,
+    with in-sample bands for their regimes, and keeps its decode bands for the decode rows alone."""
+    paged = pd.read_csv(RESULTS / "bench_paged.csv", dtype={"contexts": str, "options": str}).head(24)
+    decode = paged[paged["page_size"] == 0]
+    spec = with_in_sample_bands(resolve_gpu("h200"), paged)
+    terms = spec.serving_terms["terms"]
+    assert set(terms) == {"fa2", "flashdecoding", "streamk"}
+    assert all(set(t) == {"paging"} and t["paging"]["status"] == "fitted" for t in terms.values())
+    assert set(spec.serving_terms["bands"]["regimes"]) == {"paged"}
+    assert spec.error_bands == with_in_sample_bands(resolve_gpu("h200"), decode).error_bands
+    assert with_in_sample_bands(resolve_gpu("h200"), decode).serving_terms == {}
+
+
+def test_resetting_to_defaults_touches_only_the_serving_fields():
+    h200 = resolve_gpu("h200")
+    neutral = sf.at_defaults(h200, ["fa2"])
+    serving = {n for t in TERMS.values() for n in t.fields}
+    changed = {f.name for f in dataclasses.fields(DEFAULT_COST)
+               if getattr(neutral.cost_for("fa2"), f.name) != getattr(h200.cost_for("fa2"), f.name)}
+    assert changed and changed <= serving
