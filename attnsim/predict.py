@@ -118,14 +118,36 @@ def provenance(res: SimResult, gpu: GpuSpec) -> dict:
     lo, hi = row.band_pct
     t_lo, t_hi = bands.measured_range_us(res.total_us, lo, hi)
     return {"err_lo_pct": round(lo, 2), "err_hi_pct": round(hi, 2), "time_lo_us": round(t_lo, 3),
-            "time_hi_us": round(t_hi, 3), "band_regime": row.band_regime, **source_fields(gpu, row)}
+            "time_hi_us": round(t_hi, 3), "band_regime": row.band_regime,
+            **source_fields(gpu, row, sched.attention.family, sched.workload.kv_bytes())}
 
 
-def source_fields(gpu: GpuSpec, row: RowProvenance) -> dict:
+def source_fields(gpu: GpuSpec, row: RowProvenance, family: str | None = None, kv_bytes: float = 0.0) -> dict:
     """Where a plan's numbers come from, term by term (simulator/provenance.py): `terms` is the status
-    of each serving term the plan uses (null for decode)."""
-    return {"profile_source": row.profile_source, "terms": row.terms, "profile_date": gpu.profile_date,
-            "expected_error_pct": gpu.expected_error_pct}
+    of each serving term the plan uses (null for decode). With the plan's cost family: the expected
+    error of its regime, from the same residuals as its band, and `family_source` ("not calibrated":
+    datasheet costs in a calibrated or transferred profile)."""
+    out = {"profile_source": row.profile_source, "terms": row.terms, "profile_date": gpu.profile_date,
+           "expected_error_pct": gpu.expected_error_pct}
+    if family is not None:
+        out.update(expected_error_pct=round(expected_pct(gpu, row, family, kv_bytes), 2),
+                   family_source=family_source(gpu, family))
+    return out
+
+
+def expected_pct(gpu: GpuSpec, row: RowProvenance, family: str, kv_bytes: float) -> float:
+    """The regime's MAPE from the decode bands' residuals (simulator.bands.expected); a serving regime,
+    whose bands store no MAPE, the mean of its own band's two bounds."""
+    if row.band_regime == "decode":
+        return bands.expected(gpu.error_bands, family, kv_bytes, gpu.profile_source)
+    lo, hi = row.band_pct
+    return (abs(lo) + abs(hi)) / 2.0
+
+
+def family_source(gpu: GpuSpec, family: str) -> str:
+    if family in gpu.uncalibrated and gpu.profile_source != "datasheet":
+        return "not calibrated"
+    return gpu.profile_source
 
 
 def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec, base: dict,

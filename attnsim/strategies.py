@@ -26,13 +26,14 @@ Nothing here imports torch or triton: kernels are named by module path and loade
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 from attnsim.errors import InputError
 from attnsim.simulator.partition import (
     balanced, fa2, flashdecoding, flashmla, hybrid, sdpa, splitkv, streamk, torch_cudnn, torch_flash,
 )
+from attnsim.simulator.datasheet import KernelTraits
 from attnsim.simulator.partition import options as opts
 from attnsim.simulator.terms import SERVING_FIELDS
 
@@ -46,6 +47,11 @@ LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a spli
 # (attnsim bench --sweep cal-serving; calibration.EXERCISED_BY).
 SERVING = SERVING_FIELDS  # paging, tile math, fp8 dequantisation (simulator/terms.py)
 STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
+# Our kernels keep one K and one V tile of 16 KB in flight (plans.resources.K_TILE_BYTES: at num_stages 3
+# Triton's pipeliner holds one K/V buffer ahead), whatever their warps: the datasheet model's Little's law.
+OUR_TILE_PAIR_BYTES = 2 * 16 * 1024
+OUR_TRAITS = KernelTraits(warps=4, bytes_in_flight=OUR_TILE_PAIR_BYTES)
+COMBINE_TRAITS = KernelTraits(warps=8, combine=True)  # plans.resources.COMBINE_WARPS: partials from L2
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class Strategy:
     summary: str
     partition: Callable | None  # (workload, gpu, PlanConfig) -> Schedule; None: not modelled yet
     families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cost family -> fitted params
+    # cost family -> what its kernel's code does, for first-principles costs (simulator/datasheet.py)
+    traits: Mapping[str, KernelTraits] = field(default_factory=dict)
     fixed_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     options_type: type[opts.Options] = opts.Options  # what a user (or a recorded row) may set
     kernel: KernelSpec | None = None
@@ -237,6 +245,11 @@ def all_families() -> dict[str, tuple[str, ...]]:
     return {f: params for s in REGISTRY.values() for f, params in s.families.items()}
 
 
+def kernel_traits() -> dict[str, KernelTraits]:
+    """Every cost family -> its kernel's traits, for the datasheet model."""
+    return {f: t for s in REGISTRY.values() for f, t in s.traits.items()}
+
+
 def color(name: str) -> str:
     try:
         return get(name).color
@@ -273,23 +286,28 @@ MLA_STREAMK_KERNEL = KernelSpec("mla_lean", "attnsim.kernels.mla_decode", "mla_l
 
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
-    families={"fa2": STREAMING + SERVING}, options_type=opts.KernelOptions, kernel=FA2_KERNEL, mla_kernel=MLA_KERNEL,
+    families={"fa2": STREAMING + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
+    mla_kernel=MLA_KERNEL,
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
     flashdecoding.partition, families={"flashdecoding": STREAMING + SERVING, "flashdecoding-combine": COMBINE},
-    options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, default=True, calibrate=True, color="#4C72B0", aliases=("flash-decoding", "fd"),
+    traits={"flashdecoding": OUR_TRAITS, "flashdecoding-combine": COMBINE_TRAITS},
+    options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, default=True, calibrate=True, color="#4C72B0",
+    aliases=("flash-decoding", "fd"),
     search=("splits",), calibration_options=("splits=1", "splits=2", "splits=4", "splits=8", "splits=16")))
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA", streamk.partition,
     families={"streamk": STREAMING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
-    options_type=opts.GridOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL, in_kernel_reduction=True, default=True, calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
+    traits={"streamk": replace(OUR_TRAITS, warps=STREAMK_KERNEL.warps, merge_fanin=STREAMK_MERGE_FANIN)},
+    options_type=opts.GridOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL, in_kernel_reduction=True, default=True,
+    calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
     search=("grid",), calibration_options=("grid=33", "grid=66", "grid=132")))
 register(Strategy(
     "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave), the last split "
     "of each output to finish merges the partials (arrival counter; deterministic, no combine launch)",
-    splitkv.partition, families={"splitkv": STREAMING + LAST_ARRIVAL_MERGE + SERVING},
+    splitkv.partition, families={"splitkv": STREAMING + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
     color="#8C564B", aliases=("split-kv", "skv"), search=("splits",),
     calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))
@@ -317,12 +335,15 @@ register(Strategy(
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
     families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING},
+    traits={"torch-flash": torch_flash.SPLIT_TRAITS, "torch-flash-combine": torch_flash.COMBINE_TRAITS,
+            "torch-flash-nosplit": torch_flash.NOSPLIT_TRAITS},
     options_type=opts.LibrarySplitOptions, sdpa_backend="FLASH_ATTENTION", baseline=True, calibrate=True,
     color="#8172B3", refuses=sdpa.unsupported))
 register(Strategy(
     "torch-cudnn", "PyTorch SDPA's cuDNN backend (baseline): 16-row q-blocks x 128-token KV tiles, power-of-two "
     "KV splits up to 2 x SMs CTAs, a reduction launch per (sequence, q-head)", torch_cudnn.partition,
     families={"torch-cudnn-d64": STREAMING, "torch-cudnn-d128": STREAMING, "torch-cudnn-combine": COMBINE},
+    traits=torch_cudnn.TRAITS,
     options_type=opts.LibrarySplitOptions, max_head_dim=torch_cudnn.MAX_HEAD_DIM,
     sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860", refuses=sdpa.unsupported))
 register(Strategy(

@@ -13,6 +13,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from attnsim.simulator.datasheet import HBM_EFFICIENCY
 from attnsim.simulator.partition.flashdecoding import num_splits_heuristic
 
 from attnsim.cli import main, register_commands
@@ -42,7 +43,7 @@ def test_predict_json_has_one_record_per_strategy_and_context():
         assert set(RECORD_FIELDS) - {"context"} | {"contexts"} <= set(r)
         assert r["gpu"] == "h100-sxm" and (r["batch"], r["q_heads"], r["kv_heads"], r["head_dim"]) == (1, 32, 8, 128)
         assert r["time_us"] > 0 and 0 < r["bw_fraction"] <= 1
-        assert r["achieved_gbps"] == pytest.approx(r["bw_fraction"] * 3350.0, rel=1e-2)
+        assert r["achieved_gbps"] == pytest.approx(r["bw_fraction"] * 3350.0 * HBM_EFFICIENCY, rel=1e-2)
     by = {(r["strategy"], r["contexts"][0]): r for r in records}
     long = {s: by[(s, 65536)] for s in ("fa2", "flashdecoding", "streamk")}
     assert long["streamk"]["speedup_vs_fa2"] == pytest.approx(long["fa2"]["time_us"] / long["streamk"]["time_us"], rel=1e-3)

@@ -21,6 +21,10 @@ from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.profile_io import shipped_document, shipped_profile_path
 
 DEFAULT_TIE_BAND_PCT = 3.0
+# A family whose band is wider than this (half-width, %) at a KV size, or whose costs are not calibrated
+# on any GPU (GpuSpec.uncalibrated), is uncertain there: a comparison with it says so, and its tie
+# band is the band's own width (the H200's calibrated bands are 2-9% wide; the datasheet's 5-25%).
+UNCERTAIN_HALF_WIDTH_PCT = 10.0
 
 
 @functools.lru_cache(maxsize=16)
@@ -50,3 +54,14 @@ def tie_band(gpu: GpuSpec, family: str, kv_bytes: float) -> tuple[float, str]:
         if isinstance(fit, dict) and isinstance(fit.get("mape_pct"), (int, float)):
             return float(fit["mape_pct"]), f"calibration MAPE of {family}"
     return DEFAULT_TIE_BAND_PCT, "default"
+
+
+def uncertain(gpu: GpuSpec, family: str, kv_bytes: float) -> bool:
+    """Whether predictions of `family` at `kv_bytes` are too uncertain to rank plans on (see above)."""
+    return family in gpu.uncalibrated or tie_band(gpu, family, kv_bytes)[0] > UNCERTAIN_HALF_WIDTH_PCT
+
+
+def comparison_band(gpu: GpuSpec, family_a: str, family_b: str, kv_bytes: float) -> float:
+    """The tie band (%) of two plans of different families: the wider of their two bands, so a plan is
+    never called faster than one whose own prediction is that uncertain."""
+    return max(tie_band(gpu, family_a, kv_bytes)[0], tie_band(gpu, family_b, kv_bytes)[0])

@@ -5,7 +5,9 @@ one (a100, l40s, b200) gets a transfer of the shipped profile of the closest cal
 architecture (simulator/transfer.py): profile_source "transferred", with its expected error.
 Either way, cost families the profile lacks (its GPU was calibrated before a strategy was modelled:
 the H100's has no cuDNN) are transferred from the closest shipped profile that has them.
-`--calibration none` selects the bare datasheet figures, `--calibration FILE` another profile.
+`--calibration none` selects the datasheet profile (first-principles costs and the bands that model
+measured: profiles/datasheet.py), `--calibration FILE` another profile. A family no profile carries
+gets its datasheet costs and bands and is listed `uncalibrated` (predictions say "not calibrated").
 `transfer_from` chooses the source explicitly; `write_transferred_profile` writes one to disk.
 """
 
@@ -19,7 +21,8 @@ from pathlib import Path
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.simulator import hardware
+from attnsim.profiles.datasheet import datasheet_spec, fill_uncalibrated
+from attnsim.simulator import bands, hardware
 from attnsim.simulator.hardware import GpuSpec, spec_from_dict
 from attnsim.simulator.profile_io import (SHIPPED, check_profile_document, fit_mape_pct, is_profile_document,
                                           load_profile, read_json, read_profile_document, save_profile,
@@ -30,18 +33,24 @@ from attnsim.simulator.transfer import transfer_profile
 def resolve_gpu(name_or_path: str, calibration: str | None = None) -> GpuSpec:
     """A preset name/alias (calibrated when a profile ships, else transferred), or a path to a JSON/TOML profile."""
     if calibration and calibration.lower() != "none":
-        return load_profile(calibration)
+        return _measured(load_profile(calibration))
     path = Path(name_or_path)
     if path.suffix in (".json", ".toml") or _exists(path):
-        return _load_path(path)
+        return _measured(_load_path(path))
     spec = hardware.from_name(name_or_path)
-    if calibration is not None:  # "none": the datasheet figures
-        return spec
+    if calibration is not None:  # "none": the datasheet figures, first-principles costs
+        return datasheet_spec(spec)
     shipped = shipped_profile_path(spec.name)
     if shipped is not None:
         return complete_families(spec_from_dict(shipped_document(spec.name)["gpu"], str(shipped)))
     source = closest_calibrated(spec)
     return spec if source is None else complete_families(transfer_from(source, spec.name)[0])
+
+
+def _measured(spec: GpuSpec) -> GpuSpec:
+    """A profile file: a calibrated or transferred one gets datasheet costs for the families it lacks,
+    marked not calibrated (a hand-written GPU description keeps what it says)."""
+    return spec if spec.profile_source == "datasheet" else fill_uncalibrated(spec)
 
 
 def complete_families(spec: GpuSpec) -> GpuSpec:
@@ -51,10 +60,11 @@ def complete_families(spec: GpuSpec) -> GpuSpec:
     missing = [f for f in strategies.all_families() if f not in spec.cost]
     donor = closest_calibrated(hardware.from_name(spec.name), missing) if missing else None
     if donor is None:
-        return spec
+        return fill_uncalibrated(spec)  # no profile measured them: datasheet costs, "not calibrated"
     moved = transfer_from(donor, spec.name)[0]
+    unmeasured = [f for f in missing if f not in (spec.error_bands or {}).get("families", {})]
     return dataclasses.replace(spec, cost={**spec.cost, **{f: moved.cost[f] for f in missing}},
-                               error_bands=_with_bands_of(spec.error_bands, moved.error_bands, missing),
+                               error_bands=bands.with_families(spec.error_bands, moved.error_bands, unmeasured),
                                serving_terms=_with_terms_of(spec.serving_terms, moved.serving_terms, missing),
                                source=f"{spec.source}; {', '.join(missing)} transferred from {donor}")
 
@@ -64,15 +74,6 @@ def _with_terms_of(table: dict, donor_table: dict, families: list[str]) -> dict:
     the profile's own: they were measured for this GPU's profile, or are the datasheet band)."""
     extra = {f: entries for f, entries in donor_table.get("terms", {}).items() if f in families}
     return {**table, "terms": {**table.get("terms", {}), **extra}} if extra else table
-
-
-def _with_bands_of(bands: dict, donor_bands: dict, families: list[str]) -> dict:
-    """`bands` plus the donor's bands of `families` it lacks (no bands stay none: datasheet-wide)."""
-    own = bands.get("families") if bands else None
-    if not own:
-        return bands
-    extra = {f: rows for f, rows in donor_bands.get("families", {}).items() if f in families and f not in own}
-    return {**bands, "families": {**own, **extra}}
 
 
 def closest_calibrated(target: GpuSpec, families=()) -> str | None:
@@ -98,7 +99,12 @@ def transfer_from(source: str, target: str) -> tuple[GpuSpec, dict]:
     path, name = _source_profile(source)
     doc = shipped_document(name) if name in SHIPPED else read_profile_document(path)
     source_spec = spec_from_dict(doc["gpu"], str(path))
-    return transfer_profile(source_spec, hardware.from_name(target), name, fit_mape_pct(doc))
+    spec, report = transfer_profile(source_spec, hardware.from_name(target), name, fit_mape_pct(doc))
+    filled = fill_uncalibrated(spec)  # families the source never had: the target's datasheet costs
+    if filled.uncalibrated:
+        report["uncalibrated"] = {"families": list(filled.uncalibrated),
+                                  "rule": "not in the source profile: datasheet costs and bands (not calibrated)"}
+    return filled, report
 
 
 def write_transferred_profile(source_name_or_path: str, target_preset: str, out_path: str | Path) -> GpuSpec:

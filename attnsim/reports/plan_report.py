@@ -8,6 +8,7 @@ from dataclasses import asdict
 from attnsim import strategies
 
 from attnsim.planner.search import Evaluated, PlanResult
+from attnsim.planner.tieband import comparison_band, tie_band, uncertain
 from attnsim.predict import source_fields, workload_fields
 from attnsim.simulator.provenance import row_provenance
 
@@ -38,11 +39,18 @@ def runners_up(result: PlanResult) -> list[Evaluated]:
 
 
 def baseline_verdict(result: PlanResult, e: Evaluated) -> str:
+    """Ours vs a baseline, within the wider of both plans' tie bands; a baseline whose family's band
+    is wide (or not calibrated) is named uncertain (planner.tieband)."""
     pct = 100.0 * (1.0 - e.time_us / result.chosen.time_us)
+    kv = result.workload.kv_bytes()
+    band = comparison_band(result.gpu, result.chosen.family, e.family, kv)
+    doubt = (f"; uncertain: {e.strategy}'s error band here is +/-{tie_band(result.gpu, e.family, kv)[0]:.0f}%"
+             + (" (not calibrated)" if e.family in result.gpu.uncalibrated else "")
+             if uncertain(result.gpu, e.family, kv) else "")
     if pct <= 0:
-        return f"ours is predicted {-pct:.0f}% faster"
-    tie = "; ours within the tie band" if result.is_tie(e) or pct <= result.tie_band_pct else ""
-    return f"{e.strategy} is predicted {pct:.0f}% faster here{tie}"
+        return f"ours is predicted {-pct:.0f}% faster" + ("; within the tie band" if -pct <= band else "") + doubt
+    tie = "; ours within the tie band" if result.is_tie(e) or pct <= band else ""
+    return f"{e.strategy} is predicted {pct:.0f}% faster here{tie}{doubt}"
 
 
 def invariance_cost_pct(result: PlanResult) -> float:

@@ -78,19 +78,17 @@ def _table(frame: pd.DataFrame) -> str:
 
 
 def _source_notes(frame: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
-    """Marks `shown` in place and returns the footnotes: UNCALIBRATED_MARK on the GPU of a profile not
-    calibrated on it; UNFITTED_MARK on likely_us of a row whose plan uses serving terms that were not
-    fitted on this GPU ("calibrated; paging terms at defaults": simulator/provenance.py)."""
+    """Marks `shown` in place and returns the footnotes: UNCALIBRATED_MARK on the GPU of a row not
+    calibrated on it (its profile, or its family: `family_source` "not calibrated"); UNFITTED_MARK on
+    likely_us of a row whose plan uses serving terms that were not fitted on this GPU ("calibrated;
+    paging terms at defaults": simulator/provenance.py)."""
     kind = frame["profile_source"].str.partition(";")[0]
+    if "family_source" in frame.columns:  # a family with datasheet costs in a calibrated/transferred profile
+        kind = kind.where(frame["family_source"] != "not calibrated", "not calibrated")
     uncalibrated, unfitted = kind != "calibrated", frame["profile_source"].str.contains(";", regex=False)
     shown["gpu"] = [g + (UNCALIBRATED_MARK if u else "") for g, u in zip(frame["gpu"], uncalibrated)]
-    notes = []
-    for (gpu, source), rows in frame[uncalibrated].groupby(["gpu", kind[uncalibrated]], sort=False):
-        expected = rows["expected_error_pct"].iloc[0] if "expected_error_pct" in rows else None
-        said = f"expected error ~{expected:.0f}%" if expected == expected and expected is not None else \
-            "error not measured"
-        notes.append(f"{UNCALIBRATED_MARK} {gpu}: {source} profile, not calibrated on this GPU ({said}; "
-                     "likely_us: the range its error band implies)")
+    notes = [uncalibrated_note(gpu, source, rows)
+             for (gpu, source), rows in frame[uncalibrated].groupby(["gpu", kind[uncalibrated]], sort=False)]
     if "likely_us" in shown.columns:
         shown["likely_us"] = [v + (UNFITTED_MARK if u else "") for v, u in zip(shown["likely_us"], unfitted)]
     for (gpu, source), rows in frame[unfitted].groupby(["gpu", "profile_source"], sort=False):
@@ -98,6 +96,22 @@ def _source_notes(frame: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
         notes.append(f"{UNFITTED_MARK} {gpu}: {source} (not fitted on this GPU); likely_us: the band of its serving "
                      f"regime ({regimes}; measured on the serving sweeps where the profile has them), not the decode band")
     return notes
+
+
+def uncalibrated_note(gpu: str, kind: str, rows: pd.DataFrame) -> str:
+    """The footnote of rows not calibrated on their GPU: their expected error is the one their
+    likely_us range comes from (the same residuals, simulator.bands), per regime."""
+    expected = rows["expected_error_pct"].dropna() if "expected_error_pct" in rows else pd.Series(dtype=float)
+    if expected.empty:
+        said = "error not measured"
+    elif expected.max() - expected.min() < 0.5:
+        said = f"expected error ~{expected.iloc[0]:.0f}%"
+    else:
+        said = f"expected error {expected.min():.0f}-{expected.max():.0f}% by regime"
+    what = (f"{', '.join(dict.fromkeys(rows['strategy']))} not calibrated (datasheet costs)" if kind == "not calibrated"
+            else f"{kind} profile, not calibrated on this GPU")
+    return (f"{UNCALIBRATED_MARK} {gpu}: {what} ({said}, from the residuals behind likely_us, "
+            "the range its error band implies)")
 
 
 def _label_contexts(frame: pd.DataFrame) -> pd.DataFrame:

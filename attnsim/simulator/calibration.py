@@ -61,13 +61,13 @@ class FitResult:
         return float(np.mean(np.abs(np.expm1(self.residuals))) * 100)
 
 
-def to_bounded(name: str, x: float) -> float:
-    lo, hi = BOUNDS[name]
+def to_bounded(name: str, x: float, bounds: tuple[float, float] | None = None) -> float:
+    lo, hi = bounds or BOUNDS[name]
     return float(lo + (hi - lo) / (1.0 + np.exp(-np.clip(x, -60.0, 60.0))))
 
 
-def from_bounded(name: str, value: float) -> float:
-    lo, hi = BOUNDS[name]
+def from_bounded(name: str, value: float, bounds: tuple[float, float] | None = None) -> float:
+    lo, hi = bounds or BOUNDS[name]
     # start strictly inside the bounds: at a bound the sigmoid is flat and the fit could never move
     frac = np.clip((value - lo) / (hi - lo), 0.01, 0.99)
     return float(np.log(frac / (1 - frac)))
@@ -128,20 +128,23 @@ def free_parameters(schedules: list[Schedule], free: dict) -> list[tuple[str, st
 
 
 def fit_cost_params(schedules: list[Schedule], measured_us, spec: GpuSpec, free: dict,
-                    max_iter: int = 60) -> FitResult:
+                    max_iter: int = 60, bounds: dict | None = None) -> FitResult:
     """Fit the free CostParams of every family the schedules exercise to their measured times
-    (µs, one per schedule); returns a new GpuSpec."""
+    (µs, one per schedule); returns a new GpuSpec. bounds: (family, parameter) -> (lo, hi), narrower
+    than BOUNDS where the caller knows better (validation/physical_fit.py)."""
     keys = free_parameters(schedules, free)
     measured = np.asarray(measured_us, np.float64)
+    limits = [(bounds or {}).get(k) for k in keys]
 
     def spec_at(x):
-        return _with_params(spec, {k: to_bounded(name, v) for k, (_, name), v in zip(keys, keys, x)})
+        return _with_params(spec, {k: to_bounded(k[1], v, b) for k, v, b in zip(keys, x, limits)})
 
     def residual(x):
         s = spec_at(x)
         return np.log(np.array([simulate(sched, s).total_us for sched in schedules]) / measured)
 
-    x0 = np.array([from_bounded(name, FIT_START.get(name, getattr(spec.cost_for(f), name))) for f, name in keys])
+    x0 = np.array([from_bounded(name, FIT_START.get(name, getattr(spec.cost_for(f), name)), b)
+                   for (f, name), b in zip(keys, limits)])
     x, r, iterations = levenberg_marquardt(residual, x0, max_iter=max_iter)
     return FitResult(spec_at(x), r, iterations)
 

@@ -104,6 +104,14 @@ class GpuSpec:
     # a transfer of this profile to another GPU (what a transferred profile inherits).
     error_bands: dict = field(default_factory=dict)
     transfer_bands: dict = field(default_factory=dict)
+    # Cost families whose costs are the datasheet model's (simulator/datasheet.py), not calibrated on
+    # any GPU: a calibration that did not measure them, a transfer whose source lacks them. Predictions
+    # of these are marked "not calibrated" and carry the datasheet model's measured error bands.
+    uncalibrated: tuple[str, ...] = ()
+    # Per family, a fit for carrying to other GPUs where it differs from `cost` (validation/physical_fit.py:
+    # shapes held at the datasheet's physics): the best fit of one GPU is not always one that carries.
+    # A transfer takes these (simulator/transfer.py); predictions on this GPU use `cost`.
+    carried_cost: dict[str, CostParams] = field(default_factory=dict)
     # Where each serving cost term (paged / fp8 / verify fields, simulator/terms.py) of each family comes
     # from, and the error bands measured on the serving regimes: {"terms": {family: {term: {status,
     # basis}}}, "bands": {"basis", "regimes": {regime: {family: [[lo %, hi %] per KV bin]}}}}.
@@ -229,8 +237,10 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     data = dict(data)
     base = from_name(data.pop("base")) if "base" in data else None
     cost_data = data.pop("cost", None)
-    if cost_data is not None and not isinstance(cost_data, dict):
-        raise InputError("gpu.cost", f"must be a table of kernel families in {where}")
+    carried_data = data.pop("carried_cost", None)
+    for key, table in (("cost", cost_data), ("carried_cost", carried_data)):
+        if table is not None and not isinstance(table, dict):
+            raise InputError(f"gpu.{key}", f"must be a table of kernel families in {where}")
     kernels = data.pop("kernels", None)
     bands = {key: _bands_from_dict(key, data.pop(key), where) for key in ("error_bands", "transfer_bands") if key in data}
     if "serving_terms" in data:
@@ -245,6 +255,8 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
         data["profile_source"] = profile_source_of(data["source"])
     if cost_data is not None:
         data["cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in cost_data.items()}
+    if carried_data is not None:
+        data["carried_cost"] = {fam: _cost_from_dict(fam, d, where) for fam, d in carried_data.items()}
     if kernels is not None:
         data["kernels"] = profile_checks.kernel_tables(kernels, where)
     data.update(bands)
@@ -278,6 +290,9 @@ def _bands_from_dict(key: str, value, where: str) -> dict:
         if not profile_checks.band_rows_ok(rows):
             raise InputError(f"gpu.{key}.families.{family}", f"must be a list of [lo, hi] % pairs with "
                                                              f"-100 < lo <= hi in {where}")
+    for family, rows in (value.get("expected_pct") or {}).items():  # the MAPE of the same residuals
+        if not (isinstance(rows, list) and rows and all(profile_checks.is_number(r) and 0 <= r < 1e4 for r in rows)):
+            raise InputError(f"gpu.{key}.expected_pct.{family}", f"must be a list of % in [0, 10000) in {where}")
     return value
 
 
@@ -296,6 +311,10 @@ def _coerce(key: str, value, where: str):
         if value is not None and (not profile_checks.is_number(value) or not 0 <= value <= 1000):
             raise InputError(f"gpu.{key}", f"must be a number in [0, 1000] or null in {where}, got {value!r}")
         return None if value is None else float(value)
+    if key == "uncalibrated":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"gpu.{key}", f"must be a list of cost family names in {where}")
+        return tuple(value)
     tuple_fields = {"compute_capability", "smem_carveout_steps_kb"}
     if key in tuple_fields:
         ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool)
@@ -324,4 +343,5 @@ def spec_to_dict(spec: GpuSpec) -> dict:
     out = dataclasses.asdict(spec)
     out["compute_capability"] = list(spec.compute_capability)
     out["smem_carveout_steps_kb"] = list(spec.smem_carveout_steps_kb)
+    out["uncalibrated"] = list(spec.uncalibrated)
     return out

@@ -12,6 +12,10 @@ source's efficiency), then the two measurements replace what they measure:
   different memory system changes for every kernel alike);
 - launch_overhead_us of every family: scaled by target / source empty-kernel time.
 
+Its error bands are the source document's `quick_bands` (residuals of a quick calibration of this
+source replayed on another GPU's recorded curve and launch time: scripts/error_bands.py), else the
+transfer's; its expected error is their MAPE (one source, simulator/bands.py).
+
 Pure: measurements come in as plain rows.
 """
 
@@ -37,7 +41,10 @@ def quick_profile(transferred: GpuSpec, transfer_report: dict, source_doc: dict,
         params, cta_stream_gbps_per_warp=params.cta_stream_gbps_per_warp * stream_factor,
         launch_overhead_us=params.launch_overhead_us * launch_factor) for family, params in transferred.cost.items()}
     peak = max(float(r["read_gbps"]) for r in bandwidth_rows)
-    spec = dataclasses.replace(transferred, cost=cost, hbm_read_gbps=round(peak, 1), source=source_text)
+    moved_bands = source_doc.get("quick_bands") or transferred.error_bands  # measured for quick, else the transfer's
+    spec = dataclasses.replace(transferred, cost=cost, hbm_read_gbps=round(peak, 1), source=source_text,
+                               error_bands=moved_bands,
+                               expected_error_pct=moved_bands.get("mape_pct", transferred.expected_error_pct))
     report = {**transfer_report, "quick": {
         "measured": {"hbm_read_gbps": peak, "membw_per_warp_gbps": tgt_per_warp, "membw_knee": knee,
                      "launch_overhead_us": launch_overhead_us},

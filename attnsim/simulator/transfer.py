@@ -44,12 +44,19 @@ The physics of each choice:
   architecture: carried as the best guess of what will compile (noted in the report); a
   configuration that cannot launch on the target is dropped (the plan then uses its defaults).
 
+A family the source fitted twice (`carried_cost`: shapes held at the datasheet model's physics, the
+per-CTA rate, launch and CTA costs fitted) is carried from that fit, with the serving terms of its own
+fit (simulator/terms.py: decode calibration never touches them): the free fit of every parameter can
+trade a per-CTA rate against the knee and the saturated share in ways that fit the source's
+bandwidth only (validation/physical_fit.py).
+
 Per-term provenance (simulator/provenance.py) carries too: a serving term the source fitted arrives
 `transferred` (its values by the rules above), one at its default stays `default`, and the source's
 serving-regime bands carry as the decode bands do (widened for another architecture).
 
-How far to trust a transferred profile: EXPECTED_MARGIN_PCT below, an estimate until a transferred
-profile is validated on its target.
+How far to trust a transferred profile: its error bands, measured transfers (the source's
+`transfer_bands`), and expected_error_pct from the same residuals (their MAPE); EXPECTED_MARGIN_PCT
+only where no transfer was measured.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ from __future__ import annotations
 import dataclasses
 
 from attnsim.errors import InputError
-from attnsim.simulator import bands, hardware, provenance
+from attnsim.simulator import bands, hardware, provenance, terms
 from attnsim.simulator.hardware import CostParams, GpuSpec
 from attnsim.simulator.occupancy import CtaResources, occupancy
 
@@ -97,12 +104,14 @@ def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
     efficiency = hbm_efficiency(source)
     clock_factor = source.clock_mhz / target.clock_mhz  # µs of SM work scale with cycle time
     kernels, dropped = carried_kernels(source.kernels, target)
-    expected, basis = expected_error(case, source, source_mape_pct, target.name)
+    moved_bands = transferred_bands(source, case)
+    expected, basis = expected_error(case, source, source_mape_pct, target.name, moved_bands)
     spec = dataclasses.replace(
         target, hbm_read_gbps=target.hbm_read_gbps * efficiency,
-        cost={family: transfer_cost(params, clock_factor) for family, params in source.cost.items()},
+        cost={family: transfer_cost(carried(source, target, family, params), clock_factor)
+              for family, params in source.cost.items()},
         kernels=kernels, source=f"transferred from {source_name} ({source.source})",
-        profile_source="transferred", expected_error_pct=expected, error_bands=transferred_bands(source, case),
+        profile_source="transferred", expected_error_pct=expected, error_bands=moved_bands,
         serving_terms=provenance.transferred_table(source.serving_terms, source_name,
                                                    0.0 if case == SAME_ARCH else bands.OTHER_ARCH_MARGIN_PCT),
     )
@@ -116,6 +125,14 @@ def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
         "expected_error_pct": expected, "expected_error_basis": basis,
     }
     return spec, report
+
+
+def carried(source: GpuSpec, target: GpuSpec, family: str, params: CostParams) -> CostParams:
+    """The fit a family carries: its `carried_cost` (with its own serving terms) to another GPU, its own
+    costs to its own GPU."""
+    if target.name == source.name or family not in source.carried_cost:
+        return params
+    return dataclasses.replace(source.carried_cost[family], **{f: getattr(params, f) for f in terms.SERVING_FIELDS})
 
 
 def transferred_bands(source: GpuSpec, case: str) -> dict:
@@ -165,8 +182,12 @@ def carried_kernels(kernels: dict[str, dict], target: GpuSpec) -> tuple[dict[str
     return carried, dropped
 
 
-def expected_error(case: str, source: GpuSpec, source_mape_pct: float | None, target_name: str) -> tuple[float, str]:
-    """(expected MAPE %, how it was reached): the source's own error + the case's margin."""
+def expected_error(case: str, source: GpuSpec, source_mape_pct: float | None, target_name: str,
+                   moved_bands: dict | None = None) -> tuple[float, str]:
+    """(expected MAPE %, how it was reached): the MAPE of the measured transfer residuals its bands
+    come from (one source of error, simulator/bands.py), else the source's own error + the case's margin."""
+    if (moved_bands or {}).get("mape_pct") is not None:
+        return round(float(moved_bands["mape_pct"]), 1), f"MAPE of the residuals behind its error bands ({moved_bands.get('basis', '')})"
     if source_mape_pct is not None:
         base, of = source_mape_pct, "the source's fit MAPE"
     elif source.expected_error_pct is not None:  # a transfer of a transfer

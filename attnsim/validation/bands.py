@@ -26,16 +26,18 @@ WORKLOAD_KEY = ["batch", "q_heads", "kv_heads", "head_dim", "context", "dtype"]
 
 
 def error_bands(rows: pd.DataFrame, basis: str, widen: float = 1.0) -> dict:
-    """Bands from rows with family, kv_bytes and pct_error (validation.compare.predict_measurements)."""
-    families = {}
+    """Bands from rows with family, kv_bytes and pct_error (validation.compare.predict_measurements),
+    and from the same residuals the expected error of each regime (its MAPE, x widen)."""
+    families, expected = {}, {}
     for family, group in rows.groupby("family"):
-        whole = _percentiles(group["pct_error"])
         bins = group["kv_bytes"].map(kv_bin)
-        families[family] = [_percentiles(group["pct_error"][bins == b]) if (bins == b).sum() >= MIN_BIN_POINTS
-                            else whole for b in range(len(KV_EDGES_BYTES) + 1)]
+        per_bin = [group["pct_error"][bins == b] if (bins == b).sum() >= MIN_BIN_POINTS else group["pct_error"]
+                   for b in range(len(KV_EDGES_BYTES) + 1)]  # a thin bin takes its family's residuals
         families[family] = [[round(min(lo, -MIN_HALF_WIDTH_PCT) * widen, 2), round(max(hi, MIN_HALF_WIDTH_PCT) * widen, 2)]
-                            for lo, hi in families[family]]
-    return {"edges_bytes": list(KV_EDGES_BYTES), "families": families, "basis": basis,
+                            for lo, hi in map(_percentiles, per_bin)]
+        expected[family] = [round(float(e.abs().mean()) * widen, 2) for e in per_bin]
+    return {"edges_bytes": list(KV_EDGES_BYTES), "families": families, "expected_pct": expected,
+            "mape_pct": round(float(rows["pct_error"].abs().mean()) * widen, 2), "basis": basis,
             "percentiles": [LOW_PCT, HIGH_PCT], "points": int(len(rows))}
 
 

@@ -39,11 +39,12 @@ def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_
     return dataclasses.replace(start, **fixed)
 
 
-def fit_points(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = None) -> FitResult:
+def fit_points(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = None,
+               bounds: dict | None = None) -> FitResult:
     """Fit the cost families the points' plans exercise (free: family -> fitted parameters, default
     the registry's) to their measured times."""
     return fit_cost_params([p.plan.schedule for p in points], [p.time_us for p in points], spec,
-                           strategies.all_families() if free is None else free)
+                           strategies.all_families() if free is None else free, bounds=bounds)
 
 
 def _fit_strategy(spec: GpuSpec, rows: pd.DataFrame) -> FitResult:

@@ -35,7 +35,8 @@ def test_calibration_option_selects_a_profile_and_none_the_datasheet(tmp_path):
     path = tmp_path / "p.json"
     save_profile(path, _spec(), {}, {}, {}, "2026-11-25")
     assert resolve_gpu("h100", str(path)).hbm_read_gbps == 3071.5
-    assert resolve_gpu("h100", "none").source == "datasheet"
+    none = resolve_gpu("h100", "none")
+    assert none.profile_source == "datasheet" and none.source.startswith("datasheet (h100-sxm; first-principles")
     assert resolve_gpu("a100").profile_source == "transferred"  # no measured profile ships for it
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnsim.errors import InputError
+from attnsim.simulator.datasheet import KernelTraits
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.partition import common, flashdecoding
@@ -56,6 +57,10 @@ REDUCTION_SMEM_PER_SPLIT = 520  # bytes: 130 fp32 per partial (O[128] + max + su
 # ~2x faster: 128 of them read at 0.99 of HBM bandwidth, of d 64 at 0.88; results/h200/bench.csv).
 FAMILIES = {64: "torch-cudnn-d64", 128: "torch-cudnn-d128"}  # by the kernel's head dim
 COMBINE_FAMILY = "torch-cudnn-combine"
+# The datasheet model's view (simulator/datasheet.py): one 128-token K + V tile in flight per CTA
+# (128 x d x 2 B each), 16 query rows of WMMA math (never the limit), the reduction reads partials from L2.
+TRAITS = {FAMILIES[d]: KernelTraits(warps=THREADS // 32, bytes_in_flight=2 * KV_TILE_TOKENS * d * 2) for d in FAMILIES}
+TRAITS[COMBINE_FAMILY] = KernelTraits(warps=REDUCTION_THREADS // 32, combine=True)
 
 
 def cudnn_splits(bh: int, n_blocks: int, sm_count: int) -> int:

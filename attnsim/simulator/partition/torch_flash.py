@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from attnsim.simulator.datasheet import KernelTraits
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.partition import common, flashdecoding
@@ -27,6 +28,17 @@ def fa2_cuda_resources(workload: DecodeWorkload) -> CtaResources:
 
 
 FA2_COMBINE_RESOURCES = CtaResources(threads=128, regs_per_thread=32, smem_bytes=0)  # its combine: kNThreads 128
+
+# What the datasheet model needs of FA2's kernels (simulator/datasheet.py). Both keep one K and one V
+# tile in flight (cp.async, double-buffered: kBlockN x d x 2 B each, 32 KB at any d) and are held by
+# their tile math: 4 warps of mma.sync over kBlockM query rows for the one decode row, 255 registers,
+# so 2 CTAs share an SM. Split kernel: kBlockM 64, kBlockN 128 (d 128) / 256 (d 64); the plain
+# forward (one split): kBlockM 128, kBlockN 64 (d 128) / 128 (d 64) (flash_fwd_launch_template.h).
+FA2_TILE_PAIR_BYTES = 2 * 128 * 128 * 2  # the split kernel's K + V tile at d 128 (= 256 x 64 at d 64)
+SPLIT_TRAITS = KernelTraits(warps=4, bytes_in_flight=FA2_TILE_PAIR_BYTES, tile_rows=Q_BLOCK_ROWS, ctas_per_sm=2)
+NOSPLIT_TRAITS = KernelTraits(warps=4, bytes_in_flight=FA2_TILE_PAIR_BYTES // 2, tile_rows=2 * Q_BLOCK_ROWS,
+                              ctas_per_sm=2)
+COMBINE_TRAITS = KernelTraits(warps=FA2_COMBINE_RESOURCES.warps, combine=True)
 
 
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:

@@ -1,0 +1,82 @@
+"""Fit a strategy's cost families into a shipped profile so that transfers carry them (issue 21 item 2).
+
+    PYTHONPATH=. python3 scripts/fit_baselines.py h100 torch-cudnn results/h100/bench.csv --cv --write
+    PYTHONPATH=. python3 scripts/fit_baselines.py h200 torch-flash calibration --write --into carried_cost
+
+Rows: a measurements CSV, or `calibration` for the profile's own calibration points. The fit starts at
+the datasheet model's costs and moves only what a transfer carries (attnsim/validation/physical_fit.py).
+--cv: 5-fold cross-validated MAPE over workloads (each fold predicted by a fit to the others): the
+honest figure when the rows are also a validation sweep; the out-of-fold predictions are written next
+to the rows' CSV as <strategy>_cv.csv. --write: the families' costs and a fit report
+go into attnsim/profiles/<gpu>.json (the rest of the profile is kept): into `cost` (the profile's own
+costs: a family it had none of) or `carried_cost` (what transfers take; its own free fit stays in `cost`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attnsim import strategies
+from attnsim.fileio import write_text
+from attnsim.profiles import resolve_gpu
+from attnsim.simulator.hardware import from_name, spec_to_dict
+from attnsim.simulator.profile_io import read_profile_document, shipped_profile_path
+from attnsim.validation.measurements import load_measurements
+from attnsim.validation.physical_fit import cv_predictions, fit_strategy, free_params
+
+
+def rows_of(gpu: str, source: str) -> pd.DataFrame:
+    if source != "calibration":
+        return load_measurements(source)
+    points = pd.DataFrame(read_profile_document(shipped_profile_path(gpu))["calibration_data"]["points"])
+    return points[points["status"] == "ok"].reset_index(drop=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("gpu")
+    ap.add_argument("strategy")
+    ap.add_argument("rows", nargs="+", help="measurements CSVs and/or 'calibration' (the profile's own points)")
+    ap.add_argument("--cv", action="store_true")
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--into", choices=("cost", "carried_cost"), default="cost")
+    args = ap.parse_args()
+    name = from_name(args.gpu).name
+    spec = resolve_gpu(args.gpu)
+    rows = pd.concat([rows_of(name, source) for source in args.rows], ignore_index=True)
+    fit = fit_strategy(spec, rows, args.strategy)
+    report = {"points": int(len(fit.residuals)), "iterations": fit.iterations, "mape_pct": fit.mape,
+              "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
+              "data": " + ".join(args.rows), "free": free_params(args.strategy),
+              "rule": "fitted from the datasheet model's costs; knee, hbm_scale, l2_dirty_fraction held there"}
+    if args.cv:  # out-of-fold predictions next to the rows: scripts/trust_tables.py and error_bands.py use them
+        cv = cv_predictions(spec, rows, args.strategy)
+        report["cv_mape_pct"] = float(cv["abs_pct_error"].mean())
+        if args.rows[0] != "calibration":
+            out = Path(args.rows[0]).with_name(f"{args.strategy}_cv.csv")
+            write_text(out, cv.to_csv(index=False))
+            print(f"wrote {out}")
+    print(json.dumps({k: v for k, v in report.items() if k != "free"}, indent=1))
+    for family in strategies.families_of(args.strategy):
+        print(f"  {family}: " + ", ".join(f"{p}={getattr(fit.spec.cost[family], p):.4g}"
+                                          for p in free_params(args.strategy)[family]))
+    if args.write:
+        path = shipped_profile_path(name)
+        doc = json.loads(path.read_text())
+        fitted = spec_to_dict(fit.spec)["cost"]
+        doc["gpu"].setdefault(args.into, {}).update({f: fitted[f] for f in strategies.families_of(args.strategy)})
+        if args.into == "cost":
+            doc["fit"][args.strategy] = report
+        else:
+            doc["fit"].setdefault(args.strategy, {})["carried"] = report
+        write_text(path, json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
