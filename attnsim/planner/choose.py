@@ -15,10 +15,8 @@ search simulated.
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
 
 from attnsim import strategies
-from attnsim.planner import candidates as cand
 from attnsim.planner.search import PlanResult, search
 from attnsim.plans.plan import Plan, options_for, resolve_plan
 from attnsim.plans.spec import parse_plan_spec, plan_spec
@@ -48,14 +46,6 @@ def make_plan(spec: "str | strategies.Strategy", workload: DecodeWorkload, gpu: 
     kernel = {k: v for k, v in chosen.set().items() if k in opts.KERNEL_FIELDS}
     return resolve_plan(result.chosen.strategy, workload, gpu, {**kernel, **dict(result.chosen.options)},
                         given=given, requested=plan_spec(strategy.name, chosen))
-
-
-def choose_plan(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = None) -> tuple[str, PlanConfig]:
-    """(strategy, options) of the planner's choice, the user's kernel shape kept (a PlanConfig bag)."""
-    options = options or PlanConfig()
-    chosen = cached_search(workload, gpu, options).chosen
-    kept = replace(cand.without_pins(options), batch_invariant=None)
-    return chosen.strategy, replace(kept, **dict(chosen.options))
 
 
 def _values(options) -> dict:

@@ -113,15 +113,6 @@ def plan_config(strategy: strategies.Strategy, workload: DecodeWorkload, gpu: Gp
                    resources=shape.resources, combine_resources=resources.combine_resources(workload, gpu)), shape.source
 
 
-def replan(plan: Plan, **values) -> Plan:
-    """The same strategy, kernel shape and resources with some options replaced (the planner's candidates)."""
-    chosen = opts.build(plan.strategy.options_type, {**plan.options.set(), **values}, plan.name)
-    config = replace(plan.config, **{k: getattr(chosen, k) for k in opts.PIN_FIELDS if k in chosen.names()})
-    schedule = plan.strategy.partition(plan.workload, plan.gpu, config)
-    concrete = opts.build(plan.strategy.options_type, {**chosen.set(), **schedule.options}, plan.name)
-    return replace(plan, options=concrete, config=config, schedule=schedule)
-
-
 def check_gpu_supports(workload: DecodeWorkload, gpu: GpuSpec) -> None:
     """What no plan can get around: an fp8 KV cache on a GPU without fp8 conversions."""
     if workload.kv_fp8 and tuple(gpu.compute_capability) < FP8_MIN_CC:
