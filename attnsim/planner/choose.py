@@ -18,7 +18,7 @@ import functools
 
 from attnsim import strategies
 from attnsim.planner.search import PlanResult, search
-from attnsim.plans.plan import Plan, options_for, resolve_plan
+from attnsim.plans.plan import Plan, option_values, options_for, resolve_plan
 from attnsim.plans.spec import parse_plan_spec, plan_spec
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources
@@ -39,23 +39,13 @@ def make_plan(spec: "str | strategies.Strategy", workload: DecodeWorkload, gpu: 
     if isinstance(spec, strategies.Strategy):
         spec = spec.name
     strategy, spec_options = parse_plan_spec(spec)
-    chosen = options_for(strategy, {**_values(options), **spec_options.set()})
+    chosen = options_for(strategy, {**option_values(options), **spec_options.set()})
     if not strategy.planned:
         return resolve_plan(strategy, workload, gpu, chosen, given=given)
     result = cached_search(workload, gpu, PlanConfig(**chosen.set()))
     kernel = {k: v for k, v in chosen.set().items() if k in opts.KERNEL_FIELDS}
     return resolve_plan(result.chosen.strategy, workload, gpu, {**kernel, **dict(result.chosen.options)},
                         given=given, requested=plan_spec(strategy.name, chosen))
-
-
-def _values(options) -> dict:
-    if options is None:
-        return {}
-    if isinstance(options, opts.Options):
-        return options.set()
-    if isinstance(options, PlanConfig):
-        return {k: v for k, v in options.options().items() if k in opts.OPTION_RANGES}
-    return {k: v for k, v in dict(options).items() if v is not None}
 
 
 def planned_name() -> str:

@@ -72,13 +72,23 @@ class Plan:
         return self.requested or self.spec
 
 
+def option_values(values: opts.Options | PlanConfig | dict | None) -> dict:
+    """The plan options set in `values` (typed options, a PlanConfig bag or a dict), by name."""
+    if values is None:
+        return {}
+    if isinstance(values, opts.Options):
+        return values.set()
+    if isinstance(values, PlanConfig):
+        return {k: v for k, v in values.options().items() if k in opts.OPTION_RANGES}
+    return {k: v for k, v in dict(values).items() if v is not None}
+
+
 def options_for(strategy: strategies.Strategy, values: opts.Options | PlanConfig | dict | None) -> opts.Options:
     """`values` as the strategy's option type, dropping fields it does not declare (a shared bag)."""
     if isinstance(values, strategy.options_type):
         return values
-    if isinstance(values, (opts.Options, PlanConfig)):
-        values = values.set() if isinstance(values, opts.Options) else values.options()
-    return opts.build(strategy.options_type, opts.keep_declared(strategy.options_type, values or {}), strategy.name)
+    return opts.build(strategy.options_type, opts.keep_declared(strategy.options_type, option_values(values)),
+                      strategy.name)
 
 
 def resolve_plan(name: str | strategies.Strategy, workload: DecodeWorkload, gpu: GpuSpec,
