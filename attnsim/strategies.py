@@ -14,8 +14,8 @@ An entry says
   that runs its plans of an MLA workload (`mla_kernel`; none: the strategy does not take MLA), or
   the PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
 - whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
-  the plan, not of the name (`waits_on_peers`: stream-K's epilogue=last merges by last arrival and
-  waits on nobody; `epilogue_kernels` names the kernel that runs it);
+  the plan, not of the name (plans.Plan.waits_on_peers: stream-K's epilogue=last waits on nobody;
+  `epilogue_kernels`: epilogue option value -> the kernel that runs it);
 - presentation: colour, a one-line summary, and whether `predict` shows it by default;
 - for the planner (attnsim/planner): which options it sweeps (`search`); `planned` marks `auto`, the
   entry the planner resolves to another entry's concrete plan (attnsim.planner.make_plan). HEURISTICS
@@ -85,7 +85,6 @@ class Strategy:
     options_type: type[opts.Options] = opts.Options  # what a user (or a recorded row) may set
     kernel: KernelSpec | None = None
     mla_kernel: KernelSpec | None = None  # runs its plans of MLA workloads (workload.kv_lora_rank > 0)
-    # epilogue option value -> the kernel that runs plans with it (stream-K's epilogue=last); others: `kernel`
     epilogue_kernels: Mapping[str, KernelSpec] = field(default_factory=dict)
     sdpa_backend: str | None = None  # torch.nn.attention.SDPBackend member of a PyTorch baseline
     in_kernel_reduction: bool = False
@@ -144,16 +143,10 @@ class Strategy:
         return self.kernel is None and self.mla_kernel is not None
 
     def kernel_for(self, workload, config=None) -> KernelSpec | None:
-        """The kernel that runs this strategy's plan of `workload`: its MLA kernel for an MLA workload,
-        the epilogue's kernel where the plan's options (`config`: PlanConfig or options) choose one."""
+        """The kernel running its plan of `workload` with options `config`: MLA's, the epilogue's, or `kernel`."""
         if workload.is_mla:
             return self.mla_kernel
         return self.epilogue_kernels.get(getattr(config, "epilogue", None), self.kernel)
-
-    def waits_on_peers(self, config=None) -> bool:
-        """Whether this strategy's plan (options `config`) has CTAs wait on other CTAs' partials: then its
-        whole grid must be co-resident and its merge order deadlock-free. The last-arrival epilogue waits on nobody."""
-        return self.in_kernel_reduction and getattr(config, "epilogue", None) != opts.EPILOGUE_LAST
 
     @property
     def candidate(self) -> bool:
@@ -285,8 +278,7 @@ SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "f
 # 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half the
 # CTAs, so fewer peers per straddling output.
 STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8)
-# Stream-K's last-arrival epilogue (epilogue=last): the same tile loop and warps, partials merged by
-# whichever contributor arrives last (kernels/lean_last.py).
+# Stream-K's epilogue=last: the same tile loop and warps, merged by the last arrival (kernels/lean_last.py).
 STREAMK_LAST_KERNEL = KernelSpec("lean_last", "attnsim.kernels.lean_last", "lean_last_kernel", warps=8)
 STREAMK_EPILOGUES = {opts.EPILOGUE_LAST: STREAMK_LAST_KERNEL}
 SPLIT_KV_KERNEL = KernelSpec("split_kv", "attnsim.kernels.split_kv", "split_kv_kernel", warps=4, split_grid=True)

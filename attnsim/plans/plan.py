@@ -68,8 +68,9 @@ class Plan:
 
     @property
     def waits_on_peers(self) -> bool:
-        """CTAs of this plan wait on other CTAs' partials: its grid must be co-resident."""
-        return self.strategy.waits_on_peers(self.config)
+        """CTAs of this plan wait on other CTAs' partials: its grid must be co-resident and its merge
+        order deadlock-free (stream-K's tree). The last-arrival epilogue waits on nobody."""
+        return self.strategy.in_kernel_reduction and self.config.epilogue != opts.EPILOGUE_LAST
 
     @property
     def capacity(self) -> int:
