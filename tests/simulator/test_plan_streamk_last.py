@@ -105,3 +105,21 @@ def test_default_stays_the_tree_and_auto_never_picks_last():
     w = DecodeWorkload.build(3, 32, 8, 128, [5000, 70000, 100])
     assert "epilogue" not in plan("streamk", w, H100).options
     assert "epilogue" not in plan("auto", w, H100).options
+    from attnsim.planner.choose import make_plan
+
+    assert make_plan("streamk:epilogue=tree", w, H100).spec == make_plan("streamk", w, H100).spec  # one name per plan
+
+
+def test_predict_takes_the_epilogue_for_stream_k_plans_only(capsys):
+    from cli_helpers import json_items, run_cli
+
+    args = ["predict", "--gpu", "h200", "--batch", "1", "--q-heads", "32", "--kv-heads", "1", "--context", "64k",
+            "--format", "json"]
+    times = {}
+    for extra in ([], ["--epilogue", "tree"], ["--epilogue", "last"]):
+        code, out, _ = run_cli(args + ["--strategy", "streamk"] + extra, capsys)
+        assert code == 0
+        times[tuple(extra)] = json_items(out)[0]["time_us"]
+    assert times[()] == times[("--epilogue", "tree")] != times[("--epilogue", "last")]
+    code, _, err = run_cli(args + ["--strategy", "fa2", "--epilogue", "last"], capsys)
+    assert code == 2 and "--epilogue applies to streamk, hybrid" in err

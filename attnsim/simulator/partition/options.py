@@ -43,6 +43,8 @@ class Options:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             check_value(f.name, getattr(self, f.name))
+            if f.name in OPTION_CHOICES and getattr(self, f.name) == OPTION_CHOICES[f.name][0]:
+                object.__setattr__(self, f.name, None)  # the default is named by its absence: one spec per plan
 
     def set(self) -> dict:
         """The fields that are set, by name, in declaration order."""
