@@ -6,15 +6,19 @@ else on purpose).
 - `nomerge`: the last arrival does not merge: the merge's cost.
 - `noepilogue`: partials stored, no counter, no merge, the code still there: the epilogue's cost.
 - `nocode`: the epilogue's code deleted: whether its presence slows the main loop.
-- `v2merge`: v3's pipelined merge (load_step + merge_rows) replaced by v2's (masked loads, one
-  step at a time), which computes the same output: the A/B of the merge's load schedule.
+- `v2merge`: v3's pipelined merge (kernels/arrival.py's load_step + merge_rows) replaced by v2's
+  (masked loads, one step at a time), which computes the same output: the A/B of the merge's load
+  schedule. The variant file defines v2's merge_rows and a copy of arrival.merge_store that calls it.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 MERGE_CALL = ("            merge_output(o_ptr, o_part_ptr, lse_part_ptr, row, output, n_outputs, n_splits, group,\n"
               "                         stride_ob, stride_oh, stride_oi, BLOCK_M, BLOCK_N, HEAD_DIM, Q_LEN)\n")
-EPILOGUE = "    if n_splits > 1:\n        tl.debug_barrier()"
+EPILOGUE = "    if n_splits > 1:\n        if arrive("
 
 # v2's merge (committed until 2026-12-05): masked loads with zero-filled destinations, which ptxas
 # issued one at a time next to their uses (docs/kernels.md, "v3")
@@ -30,13 +34,20 @@ def _replace(old: str, new: str | None):
 
 
 def _swap_merge(source: str) -> str:
-    start, end = source.index("@triton.jit\ndef load_step("), source.index("@triton.jit\ndef merge_output(")
-    return source[:start] + V2_MERGE_ROWS + source[end:]
+    arrival = Path(importlib.util.find_spec("attnsim.kernels.arrival").origin).read_text()
+    merge_store = arrival[arrival.index("@triton.jit\ndef merge_store("):]
+    imports = "from attnsim.kernels.arrival import arrive, merge_store\n"
+    if imports not in source:
+        raise RuntimeError("variant v2merge: split_kv.py no longer imports merge_store from arrival")
+    tiles_import = next(line for line in arrival.splitlines() if line.startswith("from attnsim.kernels.tiles import"))
+    source = source.replace(imports, f"from attnsim.kernels.arrival import MERGE_ROWS, arrive\n{tiles_import}\n")
+    at = source.index("@triton.jit\ndef split_kv_kernel(")
+    return source[:at] + V2_MERGE_ROWS + merge_store.rstrip() + "\n\n\n" + source[at:]
 
 
 VARIANTS = {
     "nomerge": _replace(MERGE_CALL, "            tl.debug_barrier()\n"),
-    "noepilogue": _replace(EPILOGUE, "    if n_splits < 0:\n        tl.debug_barrier()"),
+    "noepilogue": _replace(EPILOGUE, "    if n_splits < 0:\n        if arrive("),
     "nocode": _replace(EPILOGUE, None),  # None: the kernel ends before this text
     "v2merge": _swap_merge,
 }

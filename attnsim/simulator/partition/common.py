@@ -35,6 +35,7 @@ class PlanConfig:
     dp_outputs: int | None = None  # hybrid: outputs run whole before the stream-K part (a multiple of the grid)
     chunk_tokens: int | None = None  # balanced split-KV: fixed chunk (batch-invariant), a multiple of the KV tile
     batch_invariant: int | None = None  # auto: 1 = only plans whose splits depend on each sequence alone
+    epilogue: str | None = None  # stream-K: "tree" (default) or "last" (options.OPTION_CHOICES)
 
     def options(self) -> dict:
         """The fields that are set, by name (for messages and provenance)."""

@@ -27,6 +27,13 @@ OPTION_RANGES = {"splits": (1, limits.MAX_SPLITS), "grid": (1, limits.MAX_PLAN_C
 POWER_OF_TWO = ("kv_tile_tokens", "num_warps")  # a KV tile and a warp count the kernels compile
 KERNEL_FIELDS = ("kv_tile_tokens", "num_warps", "num_stages")  # our kernels' shape
 PIN_FIELDS = ("splits", "grid", "dp_outputs", "chunk_tokens")  # what a plan of ours decides (planner axes)
+# Word-valued options and their choices, the default first. epilogue: how a stream-K plan merges an output
+# whose tiles straddle CTAs: "tree" (a host CTA waits on its peers' flags, merge tree; needs a co-resident
+# grid) or "last" (every contributor stores a partial and bumps the output's arrival counter, the last
+# arrival merges; no waiting). A plan names it only when it is not the default.
+EPILOGUE_TREE, EPILOGUE_LAST = "tree", "last"
+OPTION_CHOICES = {"epilogue": (EPILOGUE_TREE, EPILOGUE_LAST)}
+OPTION_NAMES = (*OPTION_RANGES, *OPTION_CHOICES)  # every plan option a PlanConfig carries
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,8 @@ class Options:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             check_value(f.name, getattr(self, f.name))
+            if f.name in OPTION_CHOICES and getattr(self, f.name) == OPTION_CHOICES[f.name][0]:
+                object.__setattr__(self, f.name, None)  # the default is named by its absence: one spec per plan
 
     def set(self) -> dict:
         """The fields that are set, by name, in declaration order."""
@@ -70,7 +79,14 @@ class GridOptions(KernelOptions):
 
 
 @dataclass(frozen=True)
-class HybridOptions(GridOptions):
+class StreamKOptions(GridOptions):
+    """Stream-K on a persistent grid, and how straddled outputs are merged (OPTION_CHOICES["epilogue"])."""
+
+    epilogue: str | None = None
+
+
+@dataclass(frozen=True)
+class HybridOptions(StreamKOptions):
     """Data-parallel + stream-K: outputs run whole before the stream-K part (a multiple of the grid)."""
 
     dp_outputs: int | None = None
@@ -104,12 +120,17 @@ class LibrarySplitOptions(Options):
 
 
 def check_value(name: str, value, field: str | None = None) -> None:
-    """`value` of option `name` is None or an integer within OPTION_RANGES (powers of two where the
-    kernels compile them); `field` names it in messages (a CLI flag, 'strategy' for a plan spec)."""
+    """`value` of option `name` is None, one of OPTION_CHOICES[name], or an integer within OPTION_RANGES
+    (powers of two where the kernels compile them); `field` names it in messages (a CLI flag,
+    'strategy' for a plan spec)."""
     if value is None:
         return
-    low, high = OPTION_RANGES[name]
     field = field or name
+    if name in OPTION_CHOICES:
+        if value not in OPTION_CHOICES[name]:
+            raise InputError(field, f"{name} must be one of {', '.join(OPTION_CHOICES[name])}, got {value!r}")
+        return
+    low, high = OPTION_RANGES[name]
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise InputError(field, f"{name} must be an integer >= {low}, got {value!r}")
     limits.check_max(value, high, field, name)
