@@ -15,7 +15,8 @@ its own partial re-read from memory like the others, so o has the same bits whoe
 Partials are read with .cg (through L2, which every writer's stores reach; never a stale L1 line).
 
 Cost: the merger reads C·rows·(HEAD_DIM + 1)·4 bytes of partials in ceil(rows / MERGE_ROWS)·
-ceil(C / (1024 / HEAD_DIM)) dependent load rounds and writes rows·HEAD_DIM·b of o.
+(ceil(C / (1024 / HEAD_DIM)) + 1) load rounds, each issued one step ahead of its use (merge_rows:
+unmasked loads of clamped slots, software-pipelined), and writes rows·HEAD_DIM·b of o.
 """
 
 import triton
@@ -39,32 +40,46 @@ def arrive(counter_ptr, contributors):
 
 
 @triton.jit
+def load_step(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows, s0, BLOCK_M: tl.constexpr,
+              HEAD_DIM: tl.constexpr, SPLITS_PER_STEP: tl.constexpr):
+    """(o [MERGE_ROWS, SPLITS_PER_STEP, HEAD_DIM], lse [MERGE_ROWS, SPLITS_PER_STEP]) of splits s0 + j
+    of rows `rows`, through L2 (.cg: other CTAs wrote them). Unmasked loads of clamped slots and rows
+    (split used - 1 and row n_rows - 1 are always written), so no load has a zero-filled destination
+    register that the compiler must allocate early: it issues a step's loads together. A slot or row
+    outside the merge gets lse -inf, so its (finite) o weighs 0."""
+    splits = s0 + tl.arange(0, SPLITS_PER_STEP)
+    ok = (rows < n_rows)[:, None] & (splits < used)[None, :]  # [MERGE_ROWS, SPLITS_PER_STEP]
+    slot = output + tl.minimum(splits, used - 1).to(tl.int64) * n_outputs
+    part_row = slot[None, :] * BLOCK_M + tl.minimum(rows, n_rows - 1)[:, None]
+    o_s = tl.load(o_part_ptr + part_row[:, :, None] * HEAD_DIM + tl.arange(0, HEAD_DIM)[None, None, :],
+                  cache_modifier=".cg")
+    lse = tl.where(ok, tl.load(lse_part_ptr + part_row, cache_modifier=".cg"), float("-inf"))
+    return o_s, lse
+
+
+@triton.jit
 def merge_rows(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows, BLOCK_M: tl.constexpr,
                HEAD_DIM: tl.constexpr, SPLITS_PER_STEP: tl.constexpr):
     """o [MERGE_ROWS, HEAD_DIM] fp32 of query-tile rows `rows` [MERGE_ROWS] (valid below n_rows),
     merged over the partials in slots output + s·n_outputs, s in [0, used) (split-KV: split s of
     `output`; stream-K: base slot `output`, stride 1).
 
-    One step loads MERGE_ROWS x SPLITS_PER_STEP partial rows at once (a [rows, splits, HEAD_DIM]
-    gather, 32 fp32 per thread at 4 warps): only valid rows, so a q-block's few rows (GQA: 4 of
-    16) do not pad a step, and ceil(R / 4)·ceil(S / SPLITS_PER_STEP) dependent load rounds merge R
-    rows of S splits (a [BLOCK_M] tile per partial took 1 + S / 4). Within a step the max over its
-    splits comes first; steps run in split order with a fixed rescale, so the result depends on
-    the plan only, never on which split arrived last. (64 fp32 per thread halved the rounds but
-    compiled to 168 registers and a spill at d 128.)"""
-    offs_j = tl.arange(0, SPLITS_PER_STEP)
-    offs_d = tl.arange(0, HEAD_DIM)
-    row_ok = rows < n_rows
+    One step takes MERGE_ROWS x SPLITS_PER_STEP partial rows (a [rows, splits, HEAD_DIM] gather, 32
+    fp32 per thread at 4 warps): only valid rows, so a q-block's few rows (GQA: 4 of 16) do not pad a
+    step. Software-pipelined: step i + 1's loads are issued before step i is combined (a loop-carried
+    register the compiler cannot sink), so ceil(R / 4)·(ceil(S / SPLITS_PER_STEP) + 1) L2 round trips
+    overlap with the combining instead of following it; the last prefetch re-reads slot used - 1 and
+    weighs nothing. Within a step the max over its splits comes first; steps run in split order with a
+    fixed rescale, so the result depends on the plan only, never on which split arrived last. (64 fp32
+    per thread per step halved the steps but compiled to 168 registers and a spill at d 128.)"""
     m = tl.full([MERGE_ROWS], float("-inf"), tl.float32)
     den = tl.zeros([MERGE_ROWS], tl.float32)
     acc = tl.zeros([MERGE_ROWS, HEAD_DIM], tl.float32)
+    o_s, lse = load_step(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows, 0, BLOCK_M, HEAD_DIM,
+                         SPLITS_PER_STEP)
     for s0 in range(0, used, SPLITS_PER_STEP):
-        splits = s0 + offs_j  # [SPLITS_PER_STEP]
-        ok = row_ok[:, None] & (splits < used)[None, :]  # [MERGE_ROWS, SPLITS_PER_STEP]
-        part_row = (output + splits.to(tl.int64) * n_outputs)[None, :] * BLOCK_M + rows[:, None]
-        lse = tl.load(lse_part_ptr + part_row, mask=ok, other=float("-inf"), cache_modifier=".cg")
-        o_s = tl.load(o_part_ptr + part_row[:, :, None] * HEAD_DIM + offs_d[None, None, :], mask=ok[:, :, None],
-                      other=0.0, cache_modifier=".cg")  # [MERGE_ROWS, SPLITS_PER_STEP, HEAD_DIM]
+        o_next, lse_next = load_step(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows,
+                                     s0 + SPLITS_PER_STEP, BLOCK_M, HEAD_DIM, SPLITS_PER_STEP)
         m_new = tl.maximum(m, tl.max(lse, 1))
         m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row with nothing yet: weights 0, not NaN
         rescale = tl.exp2(m - m_ref)  # [MERGE_ROWS]; 0 while m = -inf
@@ -72,6 +87,7 @@ def merge_rows(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows, 
         den = den * rescale + tl.sum(w, 1)
         acc = acc * rescale[:, None] + tl.sum(o_s * w[:, :, None], 1)
         m = m_new
+        o_s, lse = o_next, lse_next
     return acc / tl.where(den == 0.0, 1.0, den)[:, None]
 
 

@@ -25,8 +25,8 @@ a q-block (only those are stored and merged), S splits, n tiles of an output):
 - split CTA: reads 16 bytes of plan row + G·d·b (q) + 2·min(per, n - s·per)·BLOCK_N·d·b_kv (K, V);
   S > 1: writes G·(d + 1)·4 (fp32 partial o + lse) and one 4-byte atomic; S = 1: writes G·d·b (o).
 - last arriver of an output: re-reads its 16-byte plan row, reads S·G·(d + 1)·4 of partials (L2
-  hits unless streaming evicted them) in ceil(G / 4)·ceil(S·d / 1024) dependent gathers, writes
-  G·d·b (o) and resets its counter.
+  hits unless streaming evicted them) in ceil(G / 4)·(ceil(S·d / 1024) + 1) gathers, each issued
+  one step ahead of its use (arrival.merge_rows), writes G·d·b (o) and resets its counter.
 - total: the KV cache once + q + o + 2·S·G·(d + 1)·4 per output of partials (< 1% of the KV bytes
   when a split holds >= 16 tokens), and no second launch.
 """
