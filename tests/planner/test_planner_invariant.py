@@ -7,6 +7,7 @@ rules tested do not depend on its size."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from attnsim.planner.search import search
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
+from attnsim.validation import planner_invariant
 
 H200 = resolve_gpu("h200")
 INVARIANT = PlanConfig(batch_invariant=1)
@@ -120,3 +122,37 @@ def test_max_splits_cuts_each_sequence_by_its_own_length(chunk_tiles, max_splits
         alone = make_plan(spec, DecodeWorkload.build(1, 8, 2, 128, n), H200).schedule.launches[0].segments
         assert np.array_equal(np.sort(alone.first_tile[alone.kv_head == 0]), per_head)
     assert plan.spec == spec
+
+
+def study_rows(workload, specs_times: dict) -> pd.DataFrame:
+    """Bench rows of `workload`, one per (plan spec: measured µs); `auto` rows by their options."""
+    rows = []
+    for spec, t in specs_times.items():
+        strategy, _, options = spec.partition(":")
+        rows.append({"strategy": strategy, "options": options or None, "batch": workload.batch,
+                     "q_heads": workload.q_heads, "kv_heads": workload.kv_heads, "head_dim": workload.head_dim,
+                     "contexts": ";".join(map(str, workload.contexts)), "dtype": workload.dtype,
+                     "time_us": t, "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_replay_scores_the_invariant_plan_only_where_it_was_measured():
+    workload = DecodeWorkload.build(3, 16, 2, 64, [700, 20000, 3000])
+    spec = search(workload, H200, INVARIANT).chosen.spec
+    timed = {"fa2": 100.0, "streamk": 40.0, "auto": 44.0, "auto:batch_invariant=1": 60.0, spec: 50.0}
+    record = planner_invariant.replay(study_rows(workload, timed), H200).iloc[0]
+    assert record["invariant_spec"] == spec and record["regime"] == "ragged"
+    assert record["measured_pct"] == pytest.approx(25.0)  # 50 over the best of ours, 40
+    assert record["study_invariant_pct"] == pytest.approx(50.0) and record["study_auto_pct"] == pytest.approx(10.0)
+    assert record["predicted_vs_fastest_pct"] >= record["predicted_pct"] - 1e-9  # the fastest is never slower
+    del timed[spec]
+    again = planner_invariant.replay(study_rows(workload, timed), H200).iloc[0]
+    assert np.isnan(again["measured_pct"])  # not measured: never guessed
+    summary = planner_invariant.by_regime(planner_invariant.replay(study_rows(workload, {**timed, spec: 50.0}), H200))
+    assert summary.iloc[0]["regime"] == "all" and summary.iloc[0]["measured vs best mean"] == 25.0
+
+
+def test_regimes_split_by_batch_and_context():
+    assert planner_invariant.regime(DecodeWorkload.build(4, 8, 1, 64, 4095)) == "b1-4 <4k"
+    assert planner_invariant.regime(DecodeWorkload.build(5, 8, 1, 64, 4096)) == "b5-16 4k-32k"
+    assert planner_invariant.regime(DecodeWorkload.build(17, 8, 1, 64, 32768)) == "b17-64 >=32k"
