@@ -47,9 +47,9 @@ from attnsim.simulator.workload import DecodeWorkload
 
 INVARIANT_SPLITS = (2, 4, 8, 16, 32, 64)  # fixed split counts (flashdecoding, splitkv)
 CHUNK_TILES = (1, 2, 4, 8, 16, 32, 64, 128)  # fixed chunks, in KV tiles (balanced)
-CHUNK_MAX_SPLITS = (None, 8, 16, 32)  # ... each with at most this many chunks per sequence (None: no cap)
+CHUNK_MAX_SPLITS = (None, 8, 16, 32, 64, 128)  # ... each with at most this many chunks per sequence (None: no cap)
 GRID_BATCHES = (1, 2, 4, 8, 16, 32, 64)
-GRID_CONTEXTS = tuple(512 << k for k in range(10))  # 512 .. 256k tokens
+GRID_CONTEXTS = tuple(512 << k for k in range(11))  # 512 .. 512k tokens (the oracle study's range)
 GRID_MAX_KV_BYTES = 3e9  # K + V per grid point (planner_oracle.MAX_KV_BYTES)
 # Two candidates whose mean regret over the grid differs by less than this (percentage points) are
 # not told apart: the grid is a sample of serving points, not the workload mix of any one engine.
@@ -80,6 +80,10 @@ class InvariantChoice:
     chosen: Scored
     scored: tuple[Scored, ...]  # every candidate, least mean regret first
     points: int  # grid points scored
+    # The least mean regret over the grid of any rule that picks the chunk by the sequence's own length
+    # (per grid context the best chunk of the balanced family for all its batches): what no fixed
+    # chunk rule of these kernels can beat under the model. None: no chunked entry searched.
+    length_rule_bound_pct: float | None = None
 
     @property
     def why(self) -> str:
@@ -88,7 +92,13 @@ class InvariantChoice:
         tie = "" if c is best else f" (simplest within {TIE_PP} points of {best.spec}: {best.mean_pct:.1f}%)"
         return (f"batch-invariant: {fixed}, fixed for this model shape and GPU: the least predicted mean "
                 f"regret vs the unconstrained best over {self.points} batch x context points "
-                f"({c.mean_pct:.1f}% mean, p95 {c.p95_pct:.1f}%, max {c.max_pct:.1f}%){tie}")
+                f"({c.mean_pct:.1f}% mean, p95 {c.p95_pct:.1f}%, max {c.max_pct:.1f}%){tie}{self.bound_words}")
+
+    @property
+    def bound_words(self) -> str:
+        if self.length_rule_bound_pct is None:
+            return ""
+        return f"; no chunk-by-length rule does better than {self.length_rule_bound_pct:.1f}% mean here"
 
 
 def describe(s: Scored) -> str:
@@ -160,7 +170,20 @@ def score(shape: DecodeWorkload, gpu: GpuSpec, user: PlanConfig, entries: tuple[
                             float(regret[:, j].max()), *shape_of_longest[j]) for j, (n, o) in enumerate(plans)),
                     key=lambda s: (s.mean_pct, s.spec))
     tied = [s for s in scored if s.mean_pct <= scored[0].mean_pct + TIE_PP]
-    return InvariantChoice(min(tied, key=simplicity), tuple(scored), len(points))
+    chunked = [j for j, (n, o) in enumerate(plans) if "chunk_tokens" in o]
+    return InvariantChoice(min(tied, key=simplicity), tuple(scored), len(points),
+                           length_rule_bound(points, regret[:, chunked]) if chunked else None)
+
+
+def length_rule_bound(points: list[DecodeWorkload], regret: np.ndarray) -> float:
+    """Mean over the grid of the best plan per context (by its mean over that context's batches):
+    regret: percent [points, plans] of one kernel family, whose plans a length rule may mix."""
+    contexts = np.array([w.max_context for w in points])
+    best = np.empty(len(points))
+    for c in np.unique(contexts):
+        rows = contexts == c
+        best[rows] = regret[rows][:, regret[rows].mean(axis=0).argmin()]
+    return float(best.mean())
 
 
 _CHOICES: dict = {}  # (shape, gpu, user, entries) -> InvariantChoice: computed once per process
