@@ -16,12 +16,9 @@ of an earlier (interrupted) run, so a second call continues where the first stop
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 
-from attnsim.bench.harness import estimate_seconds
-from attnsim.bench.results import failures
+from attnsim.bench.study import run_study, study_parser
 from attnsim.kernels.timing import TimerConfig
 from attnsim.planner.candidates import searched_entries
 from attnsim.planner.choose import cached_search, planned_name
@@ -44,31 +41,10 @@ def study_specs(w, gpu) -> list[str]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="invariant_oracle.csv")
-    ap.add_argument("--gpu", default="h200")
-    ap.add_argument("--limit", type=int, default=None, help="only the first N workloads")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--estimate", action="store_true")
-    args = ap.parse_args()
+    args = study_parser(__doc__.splitlines()[0], "invariant_oracle.csv").parse_args()
     gpu = resolve_gpu(args.gpu)
-    points = oracle_workloads()[:args.limit]
-    started = time.monotonic()
-    candidates = {w: study_specs(w, gpu) for w in points}
-    rows = sum(len(c) for c in candidates.values())
-    seconds = sum(estimate_seconds([w], c, TIMER, read_gbps=4500.0, startup_s=0.0) for w, c in candidates.items())
-    print(f"{len(points)} workloads, {rows} plan specs, planned in {time.monotonic() - started:.0f} s; "
-          f"estimated {seconds / 60:.1f} min of timing", flush=True)
-    if args.estimate:
-        return 0
-    from attnsim.bench.run import run_bench_to_csv
-
-    names = tuple(dict.fromkeys(s for c in candidates.values() for s in c))
-    frame = run_bench_to_csv(args.out, points, gpu, names, timer=TIMER, resume=args.resume,
-                             log=lambda m: print(m, flush=True), candidates=lambda w: candidates[w])
-    bad = failures(frame)
-    print(f"wrote {args.out}: {len(frame)} rows, {len(bad)} failed, {time.monotonic() - started:.0f} s")
-    return 1 if len(bad) else 0
+    return run_study(args.out, oracle_workloads()[:args.limit], gpu, lambda w: study_specs(w, gpu), TIMER,
+                     args.resume, args.estimate)
 
 
 if __name__ == "__main__":

@@ -50,8 +50,9 @@ def regime(w: DecodeWorkload) -> str:
 def predicted(w: DecodeWorkload, gpu: GpuSpec) -> dict:
     result = cached_search(w, gpu, INVARIANT)
     chosen, free = result.chosen, result.unconstrained
-    old = simulate(make_plan(f"balanced:chunk_tokens={fixed_chunk(context_for('balanced', w, gpu, PlanConfig()))}",
-                             w, gpu).schedule, gpu).total_us
+    chunked = strategies.names(lambda s: s.candidate and "chunk_tokens" in s.search)[0]  # balanced split-KV
+    chunk = fixed_chunk(context_for(chunked, w, gpu, PlanConfig()))
+    old = simulate(make_plan(f"{chunked}:chunk_tokens={chunk}", w, gpu).schedule, gpu).total_us
     return {"invariant_spec": chosen.spec, "auto_spec": free.spec,
             "predicted_pct": 100.0 * (chosen.time_us / free.time_us - 1.0),
             "predicted_vs_fastest_pct": 100.0 * (chosen.time_us / result.fastest.time_us - 1.0),
