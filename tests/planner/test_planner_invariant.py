@@ -156,3 +156,11 @@ def test_regimes_split_by_batch_and_context():
     assert planner_invariant.regime(DecodeWorkload.build(4, 8, 1, 64, 4095)) == "b1-4 <4k"
     assert planner_invariant.regime(DecodeWorkload.build(5, 8, 1, 64, 4096)) == "b5-16 4k-32k"
     assert planner_invariant.regime(DecodeWorkload.build(17, 8, 1, 64, 32768)) == "b17-64 >=32k"
+
+
+def test_the_plan_size_limit_counts_chunks_after_the_cap():
+    """64 x 1M tokens in 64-token chunks is 8M CTAs (refused); capped at 16 chunks, 8,192 CTAs."""
+    workload = DecodeWorkload.build(64, 32, 8, 128, 1_000_000)
+    assert make_plan("balanced:chunk_tokens=64,max_splits=16", workload, H200).schedule.grid == 64 * 8 * 16
+    with pytest.raises(InputError, match="chunk_tokens"):
+        make_plan("balanced:chunk_tokens=64", workload, H200)
