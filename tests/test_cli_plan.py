@@ -70,6 +70,15 @@ def test_batch_invariant_explains_the_fixed_split_size(capsys):
     assert why.startswith("batch-invariant: every sequence cut alone into") and chosen in why
     assert "fixed for this model shape and GPU" in why and "% mean, p95" in why
     assert ("-token chunks" in why) == chosen.startswith("balanced") and "costs" in out
+    assert "one fixed chunk instead: balanced:chunk_tokens=" in out and "no split instead: fa2" in out
     code, out, err = run_cli(["plan", *H200, "--batch", "64", "--context", "3k", *invariant, "--format", "json"], capsys)
     (data,) = json_items(out, "plans")
     assert code == 0 and data["batch_invariant"] and data["plan"]["spec"] == chosen and data["why"] == why
+    fixed = data["invariant_plan"]
+    assert fixed["spec"] == chosen and fixed["grid_points"] > 20 and f"{fixed['mean_regret_pct']:.1f}% mean" in why
+    rules = fixed["engine_rules"]  # what FlashInfer's fixed split size / no split would cost on the grid
+    assert set(rules) == {"one fixed chunk", "no split"} and rules["no split"]["spec"] == "fa2"
+    assert all(r["mean_regret_pct"] >= fixed["mean_regret_pct"] - 0.5 for r in rules.values())
+    assert fixed["length_rule_bound_pct"] <= fixed["mean_regret_pct"]
+    code, out, _ = run_cli(["plan", *H200, *SHAPE, "--format", "json"], capsys)
+    assert "invariant_plan" not in json_items(out, "plans")[0]

@@ -94,6 +94,18 @@ class InvariantChoice:
                 f"regret vs the unconstrained best over {self.points} batch x context points "
                 f"({c.mean_pct:.1f}% mean, p95 {c.p95_pct:.1f}%, max {c.max_pct:.1f}%){tie}{self.bound_words}")
 
+    def best_where(self, keep) -> Scored | None:
+        """The least-regret scored plan with options for which `keep(options)` holds (None: none)."""
+        return next((s for s in self.scored if keep(dict(s.options))), None)
+
+    @property
+    def engine_rules(self) -> dict[str, Scored]:
+        """What engines without a length cap can set, scored on the same grid: one fixed chunk
+        (FlashInfer's fixed split size) and no split at all (vLLM batch-invariant FA: num_splits=1)."""
+        rules = {"one fixed chunk": self.best_where(lambda o: set(o) == {"chunk_tokens"}),
+                 "no split": self.best_where(lambda o: not o)}
+        return {k: v for k, v in rules.items() if v is not None}
+
     @property
     def bound_words(self) -> str:
         if self.length_rule_bound_pct is None:

@@ -98,6 +98,7 @@ class PlanResult:
     elapsed_ms: float
     fastest: Evaluated  # the fastest predicted plan (the ties are measured from it)
     why: str  # why `chosen` runs, in one sentence
+    invariant: invariant.InvariantChoice | None = None  # batch-invariant mode: the shape's fixed plans, scored
 
     def regret_pct(self, other: Evaluated) -> float:
         """How much slower `other` is predicted than the choice, in percent."""
@@ -223,7 +224,7 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     ranked = distinct([ev.results[c.spec] for c in pool if c.spec in ev.results] + ruled)
     band, source = tie_band(gpu, ranked[0].family, workload.kv_bytes())
     chosen, tied = canonical.pick(ranked, band)
-    why, unconstrained = canonical.why(chosen, ranked[0], tied, band), chosen
+    why, unconstrained, fixed = canonical.why(chosen, ranked[0], tied, band), chosen, None
     if options.batch_invariant:
         fixed = invariant_choice(workload, gpu, user, entries, names)
         chosen = ev.run(ev.context(fixed.chosen.strategy).candidate(0, 0.0, **dict(fixed.chosen.options)))
@@ -232,7 +233,7 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     return PlanResult(workload, gpu, chosen, ranked, band, source, named, baseline_plans(workload, gpu),
                       len({c.spec for c in pool} | {e.spec for e in ruled}), len(ev.results),
                       bool(options.batch_invariant), unconstrained, (time.perf_counter() - started) * 1e3,
-                      ranked[0], why)
+                      ranked[0], why, fixed)
 
 
 def invariant_choice(workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig, entries: list[str],

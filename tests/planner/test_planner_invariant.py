@@ -53,7 +53,7 @@ def test_planner_returns_only_invariant_plans_and_the_same_one_for_every_batch(s
     alone = search(DecodeWorkload.build(1, *shape, 777), H200, INVARIANT).chosen
     assert chosen.spec == alone.spec
     assert make_plan("auto", workload, H200, INVARIANT).spec == chosen.spec
-    assert result.chosen.time_us >= result.fastest.time_us
+    assert result.fastest in result.ranked  # (a capped chunk, outside the unconstrained pool, may beat it)
 
 
 def test_choice_has_the_least_mean_regret_within_the_tie_and_is_the_simplest_there():
