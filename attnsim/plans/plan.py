@@ -149,7 +149,8 @@ def check_plan_size(workload: DecodeWorkload, config: PlanConfig) -> None:
                          "CTAs (splits x outputs)")
     if config.chunk_tokens is not None:
         per_seq = workload.output_count // workload.batch
-        chunks = per_seq * sum(-(-c // config.chunk_tokens) for c in workload.contexts)
+        cap = config.max_splits or limits.MAX_CONTEXT  # at most max_splits chunks per sequence
+        chunks = per_seq * sum(min(-(-c // config.chunk_tokens), cap) for c in workload.contexts)
         limits.check_max(chunks, limits.MAX_PLAN_CTAS, "chunk_tokens", "CTAs (chunks of every output)")
 
 

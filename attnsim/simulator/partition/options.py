@@ -23,7 +23,7 @@ from attnsim.errors import InputError
 OPTION_RANGES = {"splits": (1, limits.MAX_SPLITS), "grid": (1, limits.MAX_PLAN_CTAS),
                  "kv_tile_tokens": (16, limits.MAX_KV_TILE_TOKENS), "num_warps": (1, 32), "num_stages": (1, 16),
                  "dp_outputs": (0, limits.MAX_OUTPUTS), "chunk_tokens": (1, limits.MAX_CONTEXT),
-                 "batch_invariant": (0, 1)}
+                 "max_splits": (1, limits.MAX_SPLITS), "batch_invariant": (0, 1)}
 POWER_OF_TWO = ("kv_tile_tokens", "num_warps")  # a KV tile and a warp count the kernels compile
 KERNEL_FIELDS = ("kv_tile_tokens", "num_warps", "num_stages")  # our kernels' shape
 PIN_FIELDS = ("splits", "grid", "dp_outputs", "chunk_tokens")  # what a plan of ours decides (planner axes)
@@ -95,9 +95,11 @@ class HybridOptions(StreamKOptions):
 @dataclass(frozen=True)
 class ChunkOptions(GridOptions):
     """Balanced split-KV: a fixed chunk (tokens, a multiple of the KV tile), else the chunk whose
-    chunks fit `grid` (default: the resident capacity)."""
+    chunks fit `grid` (default: the resident capacity); max_splits: a sequence longer than that many
+    chunks is cut into that many larger ones (its own chunk: ceil(tiles / max_splits) tiles)."""
 
     chunk_tokens: int | None = None
+    max_splits: int | None = None
 
 
 @dataclass(frozen=True)
