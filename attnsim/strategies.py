@@ -44,6 +44,8 @@ STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
 COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
 LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a split output's last CTA does
+# FA2's CUDA kernels fix their tile rows: decode is math-capped, its mma rate fitted (from tile_math_fields)
+TILE_MATH = ("mma_flop_per_sm_clock",)
 # Serving cost fields of our kernels, fitted only where calibration has points that exercise them
 # (attnsim bench --sweep cal-serving; calibration.EXERCISED_BY).
 SERVING = SERVING_FIELDS  # paging, tile math, fp8 dequantisation (simulator/terms.py)
@@ -249,6 +251,13 @@ def all_families() -> dict[str, tuple[str, ...]]:
     return {f: params for s in REGISTRY.values() for f, params in s.families.items()}
 
 
+def serving_fields_fitted_on_decode() -> dict[str, tuple[str, ...]]:
+    """Family -> the serving fields (simulator/terms.py) its decode fit moves: the tile-math rate of a kernel
+    fixing its tile rows (FA2's CUDA kernels: math-capped decode); only serving points move the others."""
+    rows = {f for f, t in kernel_traits().items() if t.tile_rows}
+    return {f: TILE_MATH for f, params in all_families().items() if f in rows and set(TILE_MATH) <= set(params)}
+
+
 def kernel_traits() -> dict[str, KernelTraits]:
     """Every cost family -> its kernel's traits, for the datasheet model."""
     return {f: t for s in REGISTRY.values() for f, t in s.traits.items()}
@@ -343,7 +352,7 @@ register(Strategy(
     options_type=opts.GridOptions, mla_kernel=MLA_KERNEL, color="#17BECF", aliases=("flash-mla",)))
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
-    families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING},
+    families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING + TILE_MATH},
     traits={"torch-flash": torch_flash.SPLIT_TRAITS, "torch-flash-combine": torch_flash.COMBINE_TRAITS,
             "torch-flash-nosplit": torch_flash.NOSPLIT_TRAITS},
     options_type=opts.LibrarySplitOptions, sdpa_backend="FLASH_ATTENTION", baseline=True, calibrate=True,

@@ -3,6 +3,7 @@
 # at most 8 files come back). Usage on the device machine, from the repository root:
 #   bash scripts/device_stage.sh STAGE [STAGE ...]
 # Stages: info compile gputests cudnn cudnn_thresholds calibrate calibrate_fit quick accounting bench_standard
+#         validate_fresh validate_quick (after calibrate_fit / quick: MAPE per strategy on the standard sweep)
 #         bench_auto oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 set -uo pipefail
@@ -34,6 +35,12 @@ stage_quick() {
   local t0=$SECONDS
   python3 -m attnsim calibrate --quick --gpu h200 --out "$OUT/h200_quick.json"
   echo "quick calibration wall time: $((SECONDS - t0)) s"
+}
+stage_validate_fresh() {  # calibrate_fit's profile scored on the committed standard sweep (none of its points fitted)
+  python3 -m attnsim validate --gpu h200 --calibration "$OUT/h200.json" --measurements results/h200/bench.csv | tail -30
+}
+stage_validate_quick() {  # quick's profile, the same way
+  python3 -m attnsim validate --gpu h200 --calibration "$OUT/h200_quick.json" --measurements results/h200/bench.csv | tail -30
 }
 stage_bench_auto() {  # the planner's choice on the standard sweep, appended to the committed sweep
   cp results/h200/bench.csv "$OUT/bench.csv"

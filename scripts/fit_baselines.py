@@ -2,9 +2,13 @@
 
     PYTHONPATH=. python3 scripts/fit_baselines.py h100 torch-cudnn results/h100/bench.csv --cv --write
     PYTHONPATH=. python3 scripts/fit_baselines.py h200 torch-flash calibration --write --into carried_cost
+    PYTHONPATH=. python3 scripts/fit_baselines.py h200 torch-flash calibration --like-calibrate --write
 
 Rows: a measurements CSV, or `calibration` for the profile's own calibration points. The fit starts at
 the datasheet model's costs and moves only what a transfer carries (attnsim/validation/physical_fit.py).
+--like-calibrate: fit as `attnsim calibrate` does instead (from the profile's recorded bandwidth curve and
+launch time, every registry parameter free; validation.fit.refit_strategy): a strategy's own costs
+re-fitted after a deliberate change of its model, the profile's other families kept.
 --cv: 5-fold cross-validated MAPE over workloads (each fold predicted by a fit to the others): the
 honest figure when the rows are also a validation sweep; the out-of-fold predictions are written next
 to the rows' CSV as <strategy>_cv.csv. --write: the families' costs and a fit report
@@ -26,6 +30,7 @@ from attnsim.fileio import write_text
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.hardware import from_name, spec_to_dict
 from attnsim.simulator.profile_io import read_profile_document, shipped_profile_path
+from attnsim.validation.fit import refit_strategy
 from attnsim.validation.measurements import load_measurements
 from attnsim.validation.physical_fit import cv_predictions, fit_strategy, free_params
 
@@ -45,15 +50,25 @@ def main() -> None:
     ap.add_argument("--cv", action="store_true")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--into", choices=("cost", "carried_cost"), default="cost")
+    ap.add_argument("--like-calibrate", action="store_true")
     args = ap.parse_args()
     name = from_name(args.gpu).name
     spec = resolve_gpu(args.gpu)
     rows = pd.concat([rows_of(name, source) for source in args.rows], ignore_index=True)
-    fit = fit_strategy(spec, rows, args.strategy)
+    report = {}
+    if args.like_calibrate:
+        fit = refit_strategy(spec, read_profile_document(shipped_profile_path(name))["calibration_data"], rows,
+                             args.strategy)
+        report["residuals_log"] = [round(float(r), 5) for r in fit.residuals]
+        free = dict(strategies.get(args.strategy).families)
+        rule = "fitted as attnsim calibrate fits it (recorded bandwidth curve and launch time), every parameter free"
+    else:
+        fit = fit_strategy(spec, rows, args.strategy)
+        free = free_params(args.strategy)
+        rule = "fitted from the datasheet model's costs; knee, hbm_scale, l2_dirty_fraction held there"
     report = {"points": int(len(fit.residuals)), "iterations": fit.iterations, "mape_pct": fit.mape,
               "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
-              "data": " + ".join(args.rows), "free": free_params(args.strategy),
-              "rule": "fitted from the datasheet model's costs; knee, hbm_scale, l2_dirty_fraction held there"}
+              "data": " + ".join(args.rows), "free": free, "rule": rule, **report}
     if args.cv:  # out-of-fold predictions next to the rows: scripts/trust_tables.py and error_bands.py use them
         cv = cv_predictions(spec, rows, args.strategy)
         report["cv_mape_pct"] = float(cv["abs_pct_error"].mean())
@@ -61,17 +76,18 @@ def main() -> None:
             out = Path(args.rows[0]).with_name(f"{args.strategy}_cv.csv")
             write_text(out, cv.to_csv(index=False))
             print(f"wrote {out}")
-    print(json.dumps({k: v for k, v in report.items() if k != "free"}, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if k not in ("free", "residuals_log")}, indent=1))
     for family in strategies.families_of(args.strategy):
         print(f"  {family}: " + ", ".join(f"{p}={getattr(fit.spec.cost[family], p):.4g}"
-                                          for p in free_params(args.strategy)[family]))
+                                          for p in free[family]))
     if args.write:
         path = shipped_profile_path(name)
         doc = json.loads(path.read_text())
         fitted = spec_to_dict(fit.spec)["cost"]
         doc["gpu"].setdefault(args.into, {}).update({f: fitted[f] for f in strategies.families_of(args.strategy)})
-        if args.into == "cost":
-            doc["fit"][args.strategy] = report
+        if args.into == "cost":  # the own fit's report, its carried fit's kept
+            carried = doc["fit"].get(args.strategy, {}).get("carried")
+            doc["fit"][args.strategy] = {**report, **({"carried": carried} if carried else {})}
         else:
             doc["fit"].setdefault(args.strategy, {})["carried"] = report
         write_text(path, json.dumps(doc, indent=1) + "\n")

@@ -36,6 +36,8 @@ PROFILES = {
     "knee_zero.json": (json.dumps(_cost(bw_knee=0)), r"gpu.cost.streamk.bw_knee: must be in \[0.1"),
     "scale_zero.json": (json.dumps(_cost(hbm_scale=0)), r"gpu.cost.streamk.hbm_scale: must be in \(0"),
     "rate_zero.json": (json.dumps(_cost(cta_stream_gbps_per_warp=0)), r"gpu.cost.streamk.cta_stream_gbps_per_warp"),
+    "mma_zero.json": (json.dumps({"base": "h100", "cost": {"torch-flash-nosplit": {"mma_flop_per_sm_clock": 0}}}),
+                      r"gpu.cost.torch-flash-nosplit.mma_flop_per_sm_clock: must be in \(0"),
     "cost_nan.json": ('{"base": "h100", "cost": {"fa2": {"launch_overhead_us": NaN}}}',
                       r"gpu.cost.fa2.launch_overhead_us: must be a finite number"),
     "cost_str.json": (json.dumps(_cost(cta_fixed_us="1")), r"gpu.cost.streamk.cta_fixed_us"),

@@ -238,5 +238,5 @@ def engine_advice(name: str, result: PlanResult, options: PlanConfig | None = No
     ev = Evaluator(result.workload, result.gpu, cand.without_pins(options or PlanConfig()))
     settings = tuple(engine.settings(ev))
     default = next(s for s in settings if s.default)
-    band, _ = tie_band(result.gpu, default.plan.family, result.workload.kv_bytes())
+    band, _ = tie_band(result.gpu, default.plan.family, result.workload)
     return Advice(check_engine(name), engine.label, settings, result.chosen, band, engine.notes(ev))

@@ -176,8 +176,7 @@ def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> 
     anchors = {s: c for s, (_, c) in anchors.items()}
     for c in anchors.values():
         best_us = min(best_us, ev.run(c).time_us)
-    kv = ev.workload.kv_bytes()
-    margin = 1.0 + max(tie_band(ev.gpu, ev.limits[s].family, kv)[0] for s in anchors) / 100.0
+    margin = 1.0 + max(tie_band(ev.gpu, ev.limits[s].family, ev.workload)[0] for s in anchors) / 100.0
     bounded = sorted((ev.limits[c.strategy].lower_bound_us(c), i) for i, c in enumerate(pool))
     for bound, i in bounded:
         if bound > best_us * margin:
@@ -222,13 +221,13 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     ruled = [h.plan for h in named if h.plan.strategy in entries] if not pins else []  # the rules' plans compete
     prune_and_run(ev, pool, min([e.time_us for e in ruled] or [float("inf")]))
     ranked = distinct([ev.results[c.spec] for c in pool if c.spec in ev.results] + ruled)
-    band, source = tie_band(gpu, ranked[0].family, workload.kv_bytes())
+    band, source = tie_band(gpu, ranked[0].family, workload)
     chosen, tied = canonical.pick(ranked, band)
     why, unconstrained, fixed = canonical.why(chosen, ranked[0], tied, band), chosen, None
     if options.batch_invariant:
         fixed = invariant_choice(workload, gpu, user, entries, names)
         chosen = ev.run(ev.context(fixed.chosen.strategy).candidate(0, 0.0, **dict(fixed.chosen.options)))
-        band, source = tie_band(gpu, chosen.family, workload.kv_bytes())
+        band, source = tie_band(gpu, chosen.family, workload)
         why = fixed.why
     return PlanResult(workload, gpu, chosen, ranked, band, source, named, baseline_plans(workload, gpu),
                       len({c.spec for c in pool} | {e.spec for e in ruled}), len(ev.results),

@@ -1,14 +1,18 @@
 """How close to the best predicted time counts as a tie: the model's expected error, in percent.
 
 One function, `tie_band`, so the source can be swapped. In order:
-1. the profile's per-regime error bands (simulator/bands.py: 5th-95th percentile of measured
+1. a serving workload (paged KV, fp8 KV or q_len > 1) on a calibrated or transferred profile: the band
+   measured on the serving sweeps of its regimes (simulator/provenance.py, the band its predictions
+   print), where the profile has one for every regime, as a half-width (below); the decode band
+   says nothing about the serving terms;
+2. the profile's per-regime error bands (simulator/bands.py: 5th-95th percentile of measured
    residuals per cost family x KV-size bin, calibrated or transferred profiles): the band's
    half-width (hi - lo) / 2, the spread around the regime's bias (a bias shared by the plans of one
    family does not change which is faster);
-2. the profile's `expected_error_pct` (a transferred profile without bands);
+3. the profile's `expected_error_pct` (a transferred profile without bands);
 3. a calibrated profile shipped with attnsim: the calibration MAPE of the plan's cost family
    (`fit.<family>.mape_pct` in attnsim/profiles/<gpu>.json);
-4. DEFAULT_TIE_BAND_PCT (3%: the H100/H200 calibrated profiles validate at 2-6% MAPE), also for
+5. DEFAULT_TIE_BAND_PCT (3%: the H100/H200 calibrated profiles validate at 2-6% MAPE), also for
    datasheet figures, whose error (tens of percent) would make every plan a tie.
 """
 
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import functools
 
-from attnsim.simulator import bands
+from attnsim.simulator import bands, provenance
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.profile_io import shipped_document, shipped_profile_path
+from attnsim.simulator.terms import terms_used
+from attnsim.simulator.workload import DecodeWorkload
 
 DEFAULT_TIE_BAND_PCT = 3.0
 # A family whose band is wider than this (half-width, %) at a KV size, or whose costs are not calibrated
@@ -41,8 +47,24 @@ def _regime_band(gpu: GpuSpec, family: str) -> dict | None:
     return families if gpu.profile_source != "datasheet" and bands.measured_family(families, family) else None
 
 
-def tie_band(gpu: GpuSpec, family: str, kv_bytes: float) -> tuple[float, str]:
-    """(band in percent, where it comes from) for plans of cost family `family` reading `kv_bytes`."""
+def _serving_band(gpu: GpuSpec, family: str, workload: DecodeWorkload) -> tuple[float, str] | None:
+    """A serving workload's measured band as (half-width %, source); None for decode or where unmeasured."""
+    if not terms_used(workload):
+        return None
+    regimes = provenance.serving_regimes(workload)
+    measured = provenance.measured_serving_band(gpu, family, regimes, workload.kv_bytes())
+    if measured is None:
+        return None
+    label = bands.BIN_LABELS[min(bands.kv_bin(workload.kv_bytes()), len(bands.BIN_LABELS) - 1)]
+    return (measured[1] - measured[0]) / 2.0, f"{'+'.join(regimes)} error band of {family} at {label} KV (half-width)"
+
+
+def tie_band(gpu: GpuSpec, family: str, workload: DecodeWorkload) -> tuple[float, str]:
+    """(band in percent, where it comes from) for plans of cost family `family` running `workload`."""
+    serving = _serving_band(gpu, family, workload)
+    if serving is not None:
+        return serving
+    kv_bytes = workload.kv_bytes()
     if _regime_band(gpu, family) is not None:
         lo, hi = bands.band(gpu.error_bands, family, kv_bytes, gpu.profile_source)
         label = bands.BIN_LABELS[min(bands.kv_bin(kv_bytes), len(bands.BIN_LABELS) - 1)]
@@ -56,12 +78,12 @@ def tie_band(gpu: GpuSpec, family: str, kv_bytes: float) -> tuple[float, str]:
     return DEFAULT_TIE_BAND_PCT, "default"
 
 
-def uncertain(gpu: GpuSpec, family: str, kv_bytes: float) -> bool:
-    """Whether predictions of `family` at `kv_bytes` are too uncertain to rank plans on (see above)."""
-    return family in gpu.uncalibrated or tie_band(gpu, family, kv_bytes)[0] > UNCERTAIN_HALF_WIDTH_PCT
+def uncertain(gpu: GpuSpec, family: str, workload: DecodeWorkload) -> bool:
+    """Whether predictions of `family` on `workload` are too uncertain to rank plans on (see above)."""
+    return family in gpu.uncalibrated or tie_band(gpu, family, workload)[0] > UNCERTAIN_HALF_WIDTH_PCT
 
 
-def comparison_band(gpu: GpuSpec, family_a: str, family_b: str, kv_bytes: float) -> float:
+def comparison_band(gpu: GpuSpec, family_a: str, family_b: str, workload: DecodeWorkload) -> float:
     """The tie band (%) of two plans of different families: the wider of their two bands, so a plan is
     never called faster than one whose own prediction is that uncertain."""
-    return max(tie_band(gpu, family_a, kv_bytes)[0], tie_band(gpu, family_b, kv_bytes)[0])
+    return max(tie_band(gpu, family_a, workload)[0], tie_band(gpu, family_b, workload)[0])

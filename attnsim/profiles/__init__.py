@@ -99,7 +99,8 @@ def transfer_from(source: str, target: str) -> tuple[GpuSpec, dict]:
     path, name = _source_profile(source)
     doc = shipped_document(name) if name in SHIPPED else read_profile_document(path)
     source_spec = spec_from_dict(doc["gpu"], str(path))
-    spec, report = transfer_profile(source_spec, hardware.from_name(target), name, fit_mape_pct(doc))
+    spec, report = transfer_profile(source_spec, hardware.from_name(target), name, fit_mape_pct(doc),
+                                    strategies.serving_fields_fitted_on_decode())
     filled = fill_uncalibrated(spec)  # families the source never had: the target's datasheet costs
     if filled.uncalibrated:
         report["uncalibrated"] = {"families": list(filled.uncalibrated),

@@ -42,11 +42,11 @@ def baseline_verdict(result: PlanResult, e: Evaluated) -> str:
     """Ours vs a baseline, within the wider of both plans' tie bands; a baseline whose family's band
     is wide (or not calibrated) is named uncertain (planner.tieband)."""
     pct = 100.0 * (1.0 - e.time_us / result.chosen.time_us)
-    kv = result.workload.kv_bytes()
-    band = comparison_band(result.gpu, result.chosen.family, e.family, kv)
-    doubt = (f"; uncertain: {e.strategy}'s error band here is +/-{tie_band(result.gpu, e.family, kv)[0]:.0f}%"
+    w = result.workload
+    band = comparison_band(result.gpu, result.chosen.family, e.family, w)
+    doubt = (f"; uncertain: {e.strategy}'s error band here is +/-{tie_band(result.gpu, e.family, w)[0]:.0f}%"
              + (" (not calibrated)" if e.family in result.gpu.uncalibrated else "")
-             if uncertain(result.gpu, e.family, kv) else "")
+             if uncertain(result.gpu, e.family, w) else "")
     if pct <= 0:
         return f"ours is predicted {-pct:.0f}% faster" + ("; within the tie band" if -pct <= band else "") + doubt
     tie = "; ours within the tie band" if result.is_tie(e) or pct <= band else ""

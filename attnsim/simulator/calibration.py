@@ -17,7 +17,7 @@ import numpy as np
 
 from attnsim.simulator.cost import BandwidthModel
 from attnsim.simulator.engine import simulate
-from attnsim.simulator.hardware import CostParams, GpuSpec
+from attnsim.simulator.hardware import DEFAULT_COST, CostParams, GpuSpec
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.terms import TERMS
 
@@ -38,7 +38,9 @@ BOUNDS = {
 # A rate that caps (cost.BandwidthModel: min(share, cap)) has no gradient where it does not bind, so
 # a fit starting from the default (which binds nowhere) would never move it. The fit starts these
 # from a rate that binds for tile-heavy points and raises it as far as the data asks: if the data
-# never needs the cap, the result is the smallest rate consistent with it (a lower bound).
+# never needs the cap, the result is the smallest rate consistent with it (a lower bound). Only a
+# field at its neutral default starts here: one that starts from physics (the datasheet's FA2 tile
+# math, which binds in decode) starts there, near its answer (from 512 the FA2 fit stalls in a corner).
 FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
              # and the paged fields from inside their bounds: the defaults (0, 1.0) sit on a bound, where
              # the sigmoid has no slope and a fit never leaves it
@@ -122,9 +124,17 @@ def _with_params(spec: GpuSpec, values: dict[tuple[str, str], float]) -> GpuSpec
 def free_parameters(schedules: list[Schedule], free: dict) -> list[tuple[str, str]]:
     """(family, parameter) pairs that the given schedules exercise and that are free to fit
     (`free`: cost family -> the parameters fitted in it, e.g. the registry's all_families())."""
-    families = sorted({launch.family for s in schedules for launch in s.launches})
+    families = sorted({f for s in schedules for launch in s.launches for f in (launch.family, launch.math_family) if f})
     exercised = {name for name, uses in EXERCISED_BY.items() if any(uses(s.workload) for s in schedules)}
+    if any(s.attention.tile_rows for s in schedules):  # a kernel that fixes its tile rows: decode is math-capped
+        exercised |= set(TERMS["tile-math"].fields)
     return [(f, name) for f in families for name in free.get(f, ()) if name not in EXERCISED_BY or name in exercised]
+
+
+def start_value(params: CostParams, name: str) -> float:
+    """Where a fit starts a parameter: FIT_START for a field at its neutral default, else its value."""
+    value = getattr(params, name)
+    return FIT_START[name] if name in FIT_START and value == getattr(DEFAULT_COST, name) else value
 
 
 def fit_cost_params(schedules: list[Schedule], measured_us, spec: GpuSpec, free: dict,
@@ -143,8 +153,7 @@ def fit_cost_params(schedules: list[Schedule], measured_us, spec: GpuSpec, free:
         s = spec_at(x)
         return np.log(np.array([simulate(sched, s).total_us for sched in schedules]) / measured)
 
-    x0 = np.array([from_bounded(name, FIT_START.get(name, getattr(spec.cost_for(f), name)), b)
-                   for (f, name), b in zip(keys, limits)])
+    x0 = np.array([from_bounded(name, start_value(spec.cost_for(f), name), b) for (f, name), b in zip(keys, limits)])
     x, r, iterations = levenberg_marquardt(residual, x0, max_iter=max_iter)
     return FitResult(spec_at(x), r, iterations)
 

@@ -15,22 +15,32 @@ Dirty L2: KV reads evict dirty lines, whose write-back takes its share of B (ban
 
 Tile math. Every KV token a CTA streams costs 2 x BLOCK_M x (head_dim + v_dim) tensor-core FLOPs
 (q.K^T over head_dim, P.V over v_dim, query rows padded to BLOCK_M; 4 x BLOCK_M x head_dim when K and
-V are head_dim wide) and, for an fp8 cache, 2 x head_dim conversions to the query dtype. An SM
-retires mma_flop_per_sm_clock FLOPs and dequant_elem_per_sm_clock conversions per
-clock, shared by its streaming CTAs, so a CTA streams at most
+V are head_dim wide), BLOCK_M softmax scores and, for an fp8 cache, 2 x head_dim conversions to the
+query dtype. An SM retires mma_flop_per_sm_clock FLOPs, a score per softmax_clocks_per_score clocks
+and dequant_elem_per_sm_clock conversions per clock, one after another (FA2's warps run the softmax
+between their two mma's), shared by its streaming CTAs, so a CTA streams at most
 
-    cap(n) = clock x bytes / (FLOPs / mma + conversions / dequant) x min(1, sm_count / n)
+    cap(n) = clock x bytes / (FLOPs / mma + scores x softmax + conversions / dequant) x min(1, sm_count / n)
 
-bytes/µs, and gets min(agg(n) / n, cap(n)). The cap applies where the tile math exceeds the decode
-kernel's: a verify block (q_len > 1: q_len x group rows, up to 64 per q-block) or an fp8 cache (half
-the bytes per token, plus conversions). Decode (q_len 1, the dtype's KV) is left to its calibrated
-stream rates, which were fitted with its math inside them: a fitted solo CTA rate is a curve
-parameter (stream-K's reaches hundreds of GB/s where no lone CTA streams), and capping it would
-move every decode tail the calibration already accounts for. So decode predictions do not change,
-and the model says when verify or fp8 turns compute-bound. MLA (simulator/mla.py) is capped too:
-its kernel packs all query heads on one latent head (up to 64 rows x 1,088 FLOPs per 1,152-byte
-token, ~4x the math per byte of a GQA decode tile), no calibrated decode rate has that inside it,
-and at 64 rows it sits above the H200's ridge point (`bound` "compute").
+bytes/µs, and gets min(agg(n) / n, cap(n)): a hard cap, not under the memory knee, because a kernel
+held by its math issues its next tile's loads a whole tile of math ahead (FA2's unsplit decode kernel:
+~3.3 µs per 32 KB K + V tile pair with its SM shared by 2 CTAs, against a ~1 µs memory round trip), so
+memory queueing near the knee does not slow it. `math_capped` says where the cap applies:
+- where the tile math exceeds the decode kernel's: a verify block (q_len > 1: q_len x group rows, up
+  to 64 per q-block) or an fp8 cache (half the bytes per token, plus conversions);
+- MLA (simulator/mla.py): its kernel packs all query heads on one latent head (up to 64 rows x 1,088
+  FLOPs per 1,152-byte token, ~4x the math per byte of a GQA decode tile), no calibrated decode rate
+  has that inside it, and at 64 rows it sits above the H200's ridge point (`bound` "compute");
+- a launch whose kernel fixes its tile rows (`Launch.tile_rows`: FA2's CUDA kernels compute kBlockM =
+  64 or 128 rows for one decode query row), so decode is bound by its math on every GPU: 2.2-2.5 TB/s
+  for the unsplit kernel on both the H100 and the H200. Expressed as a per-SM rate (x SMs x clock), the
+  limit carries between GPUs of one die; as a per-CTA stream rate under the knee it did not (the H100
+  saturates right at its knee, so its data could not tell the rate from the knee's softness).
+Our kernels' decode (q_len 1, the dtype's KV, 16-row tiles) is left to its calibrated stream rates,
+which were fitted with its math inside them: a fitted solo CTA rate is a curve parameter (stream-K's
+reaches hundreds of GB/s where no lone CTA streams), and capping it would move every decode tail the
+calibration already accounts for. So their decode predictions do not change, and the model says when
+verify or fp8 turns compute-bound.
 
 MLA: q-blocks > 0 that read the same latent tiles as q-block 0 at about the same time get them from
 L2 (simulator/reuse.py); those bytes still stream through their CTAs but not through HBM, so the
@@ -102,8 +112,9 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
         hbm_gbps *= params.paged_hbm_scale if w.paged else 1.0
         reread = l2_hit_bytes(gpu, launch, w)  # CTAs move more bytes than HBM does
         hbm_gbps *= moved / (moved - reread) if reread < moved else 1.0
-        if w.q_len > 1 or w.kv_fp8 or w.is_mla:  # more tile math than the decode calibration saw (module docstring)
-            math_rate = sm_math_rate(params, gpu, w, schedule.kv_tile_tokens, launch, moved)
+        if math_capped(launch, w):
+            math_params = gpu.cost_for(launch.math_family or launch.family)
+            math_rate = sm_math_rate(math_params, gpu, w, schedule.kv_tile_tokens, launch, moved)
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
                           math_rate, gpu.sm_count)
 
@@ -117,6 +128,12 @@ def l2_hit_bytes(gpu: GpuSpec, launch: Launch, workload: DecodeWorkload) -> floa
     return l2_reread_bytes(launch, workload.kv_heads, slots, gpu.l2_bytes)
 
 
+def math_capped(launch: Launch, workload: DecodeWorkload) -> bool:
+    """Whether an attention launch's CTAs stream under the tile-math cap (module docstring): a kernel
+    that fixes its tile rows, or more tile math than our kernels' decode calibration saw."""
+    return bool(launch.tile_rows) or workload.q_len > 1 or workload.kv_fp8 or workload.is_mla
+
+
 def math_bound(gpu: GpuSpec, schedule: Schedule, slots: int) -> bool:
     """Whether the attention launch's CTAs, all resident at once (min(grid, slots) streaming), are held
     back by their SMs' tile math rather than by memory: the model's answer to "is this verify block
@@ -127,19 +144,22 @@ def math_bound(gpu: GpuSpec, schedule: Schedule, slots: int) -> bool:
     return bool(bw.per_cta(n) < bw.aggregate(n) / n)
 
 
-def tile_math(workload: DecodeWorkload, tile: int, total_tiles: float) -> tuple[float, float]:
-    """(tensor-core FLOPs, dequantised elements) of `total_tiles` KV tiles of `tile` tokens; a short
-    last tile is computed in full (masked, not skipped)."""
+def tile_math(workload: DecodeWorkload, tile: int, total_tiles: float, rows: int = 0) -> tuple[float, float, float]:
+    """(tensor-core FLOPs, softmax scores, dequantised elements) of `total_tiles` KV tiles of `tile`
+    tokens, for a query tile of `rows` rows (0: the workload's packed rows, workload.query_tile_rows);
+    a short last tile is computed in full (masked, not skipped)."""
     tokens = float(total_tiles) * tile
-    flops = tile_flops_per_token(query_tile_rows(workload), workload.head_dim, workload.v_dim) * tokens
-    return flops, (2.0 * workload.head_dim * tokens if workload.kv_fp8 else 0.0)
+    rows = rows or query_tile_rows(workload)
+    flops = tile_flops_per_token(rows, workload.head_dim, workload.v_dim) * tokens
+    return flops, rows * tokens, (2.0 * workload.head_dim * tokens if workload.kv_fp8 else 0.0)
 
 
 def sm_math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int, launch: Launch,
                  moved: float) -> float:
     """Bytes/µs an SM streams when its tile math is the limit: clock (cycles/µs) x bytes per cycle."""
-    flops, conversions = tile_math(workload, tile, float(launch.cta_tiles.sum()))
-    cycles = flops / params.mma_flop_per_sm_clock + conversions / params.dequant_elem_per_sm_clock
+    flops, scores, conversions = tile_math(workload, tile, float(launch.cta_tiles.sum()), launch.tile_rows)
+    cycles = (flops / params.mma_flop_per_sm_clock + scores * params.softmax_clocks_per_score
+              + conversions / params.dequant_elem_per_sm_clock)
     return gpu.clock_mhz * moved / cycles if cycles > 0 else np.inf
 
 

@@ -50,11 +50,17 @@ class CostParams:
     paged_tile_fixed_us: float = 0.0  # per KV tile: the dependent block-table load the pipeline does not hide
     paged_hbm_scale: float = 1.0  # saturated bandwidth of paged reads / contiguous reads (scattered pages)
     # Tile math, an SM resource its streaming CTAs share (cost.BandwidthModel caps a CTA's rate by it
-    # for verify blocks and fp8 caches; decode keeps its calibrated stream rates, so it is unchanged).
+    # for verify blocks, fp8 caches, MLA and kernels whose code fixes their tile rows, FA2's CUDA
+    # kernels; our kernels' decode keeps its calibrated stream rates, so it is unchanged).
     # Default: Hopper's dense fp16 tensor peak, 4096 FLOP/clock/SM (989 TFLOP/s = 132 SMs x 1.83 GHz);
     # a fit to q_len > 1 points also absorbs the softmax, whose work grows with the same rows x tokens.
     mma_flop_per_sm_clock: float = 4096.0
     dequant_elem_per_sm_clock: float = 64.0  # fp8 -> fp16/bf16 K/V element conversions per SM per clock
+    # SM clocks of the online softmax per score (one query row x one KV token) beside the mma, in the same
+    # cap: an exp2 on the SFU, 16 per SM per clock on sm80/sm90 -> 1/16 (simulator/datasheet.py). It makes
+    # the cap depend on head_dim (a d 64 byte carries twice the scores of a d 128 byte). 0: folded into
+    # mma_flop_per_sm_clock, as the serving fits of our kernels (one head_dim) were made.
+    softmax_clocks_per_score: float = 0.0
 
 
 DEFAULT_COST = CostParams()  # frozen: one shared instance for families without parameters

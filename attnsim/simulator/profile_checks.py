@@ -49,6 +49,8 @@ COST_RANGES = {
     "bw_knee": (0.1, 1e6, True),  # a hard min() fits a huge knee; cost.py divides through so none overflows
     "hbm_scale": (0.0, 4.0, False),
     "l2_dirty_fraction": (0.0, 4.0, True),  # fitted values run slightly above 1
+    # tile-math rates divide the cap's cycles (cost.sm_math_rate): zero would be a division by zero
+    "mma_flop_per_sm_clock": (0.0, 1e6, False), "dequant_elem_per_sm_clock": (0.0, 1e6, False),
 }
 
 # A compiled kernel's resources (profile `kernels` tables): what the occupancy rules read.

@@ -62,12 +62,14 @@ def row_provenance(gpu: GpuSpec, family: str, workload, kv_bytes: float) -> RowP
         return RowProvenance(gpu.profile_source, None, "decode",
                              bands.band(gpu.error_bands, family, kv_bytes, gpu.profile_source))
     statuses = {t: term_status(gpu, family, t)["status"] for t in used}
-    if workload.is_mla:
-        label = "; ".join([source_label(gpu.profile_source, statuses), MLA_LABEL])
-        return RowProvenance(label, statuses, MLA_REGIME, serving_band(gpu, family, (MLA_REGIME,), kv_bytes))
-    regimes = regimes_of(workload)
-    return RowProvenance(source_label(gpu.profile_source, statuses), statuses, "+".join(regimes),
-                         serving_band(gpu, family, regimes, kv_bytes))
+    regimes = serving_regimes(workload)
+    label = "; ".join([source_label(gpu.profile_source, statuses)] + ([MLA_LABEL] if workload.is_mla else []))
+    return RowProvenance(label, statuses, "+".join(regimes), serving_band(gpu, family, regimes, kv_bytes))
+
+
+def serving_regimes(workload) -> tuple[str, ...]:
+    """The regimes whose measured bands a serving row takes (an MLA row: the mla regime's)."""
+    return (MLA_REGIME,) if workload.is_mla else regimes_of(workload)
 
 
 def source_label(profile_source: str, statuses: dict) -> str:
@@ -84,12 +86,18 @@ def source_label(profile_source: str, statuses: dict) -> str:
 def serving_band(gpu: GpuSpec, family: str, regimes, kv_bytes: float) -> tuple[float, float]:
     """The envelope of the bands measured on the serving sweeps of `regimes` (the datasheet band when
     one of them was never measured for this profile)."""
+    measured = measured_serving_band(gpu, family, regimes, kv_bytes)
+    return bands.DATASHEET_BAND_PCT if measured is None else measured
+
+
+def measured_serving_band(gpu: GpuSpec, family: str, regimes, kv_bytes: float) -> tuple[float, float] | None:
+    """serving_band where every regime was measured for this profile, else None."""
     if gpu.profile_source not in OWN_STATUS:
-        return bands.DATASHEET_BAND_PCT
+        return None
     tables = gpu.serving_terms.get("bands", {}).get("regimes", {})
     rows = [family_rows(tables.get(r, {}), family) for r in regimes]
     if any(r is None for r in rows):
-        return bands.DATASHEET_BAND_PCT
+        return None
     limits = [r[min(bands.kv_bin(kv_bytes), len(r) - 1)] for r in rows]
     return float(min(lo for lo, _ in limits)), float(max(hi for _, hi in limits))
 
@@ -130,4 +138,5 @@ def carried_entry(entry: dict, source_name: str) -> dict:
     return {"status": "transferred", "basis": f"{entry['basis']} (on {source_name}; carried by the transfer rules)"}
 
 
-__all__ = ["REGIMES", "RowProvenance", "row_provenance", "term_status", "transferred_table"]
+__all__ = ["REGIMES", "RowProvenance", "measured_serving_band", "row_provenance", "serving_regimes", "term_status",
+           "transferred_table"]

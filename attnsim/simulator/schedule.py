@@ -113,6 +113,14 @@ class Launch:
     # The family whose fixup terms price a last-arrival merge in this launch (None: `family`'s own);
     # stream-K's epilogue=last borrows split-KV's (partition/streamk_last.py says why).
     merge_family: str | None = None
+    # Query rows the kernel's tile math computes per KV token when its code fixes them (FA2's CUDA
+    # kernels: kBlockM, whatever the decode group); 0: the workload's packed rows (our kernels,
+    # workload.query_tile_rows). Non-zero puts the launch under the tile-math cap (cost.math_capped).
+    tile_rows: int = 0
+    # The cost family whose tile-math rate (mma, softmax) the kernel's SMs run at; "": its own. FA2's
+    # split kernel runs its unsplit kernel's tile loop (one code, the same mma.sync and softmax per
+    # score; only kBlockM and kBlockN differ), so it bills that family's rate: one rate, fitted on both.
+    math_family: str = ""
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,7 +18,8 @@ and takes what the target chip *is* (SMs, occupancy limits, L2 size, clock, HBM)
 | paged_tile_fixed_us                       | scaled  | source clock / target clock       |
 | paged_hbm_scale                           | carried | 1                                 |
 | mma_flop_per_sm_clock,                    | carried | 1 (per clock: the rate follows    |
-|   dequant_elem_per_sm_clock               |         |   the target's clock and SMs)     |
+|   dequant_elem_per_sm_clock,              |         |   the target's clock and SMs)     |
+|   softmax_clocks_per_score                |         |                                   |
 | kernels (compiled registers, smem, warps) | carried | where they can launch on the target |
 
 The physics of each choice:
@@ -46,8 +47,10 @@ The physics of each choice:
 
 A family the source fitted twice (`carried_cost`: shapes held at the datasheet model's physics, the
 per-CTA rate, launch and CTA costs fitted) is carried from that fit, with the serving terms of its own
-fit (simulator/terms.py: decode calibration never touches them): the free fit of every parameter can
-trade a per-CTA rate against the knee and the saturated share in ways that fit the source's
+fit (simulator/terms.py: decode calibration never touches them) except those its decode fit moves
+(`decode_fields`, strategies.serving_fields_fitted_on_decode: FA2's CUDA kernels fit their tile-math
+rate on decode, where it binds, so the carried fit holds its own): the free fit of every parameter
+can trade a per-CTA rate against the knee and the saturated share in ways that fit the source's
 bandwidth only (validation/physical_fit.py).
 
 Per-term provenance (simulator/provenance.py) carries too: a serving term the source fitted arrives
@@ -62,6 +65,7 @@ only where no transfer was measured.
 from __future__ import annotations
 
 import dataclasses
+from typing import Mapping
 
 from attnsim.errors import InputError
 from attnsim.simulator import bands, hardware, provenance, terms
@@ -78,6 +82,7 @@ RULES: dict[str, str] = {
     "l2_dirty_fraction": "carried",  # a share of the target's own L2
     "paged_tile_fixed_us": "clock", "paged_hbm_scale": "carried",  # paged KV: SM cycles, a dimensionless share
     "mma_flop_per_sm_clock": "carried", "dequant_elem_per_sm_clock": "carried",  # per SM clock: same SM design
+    "softmax_clocks_per_score": "carried",
 }
 
 SAME_ARCH, OTHER_ARCH = "same compute capability", "other architecture"
@@ -93,10 +98,12 @@ EXPECTED_MARGIN_PCT = {SAME_ARCH: 5.0, OTHER_ARCH: 20.0}
 UNKNOWN_SOURCE_MAPE_PCT = 5.0
 
 
-def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
-                     source_mape_pct: float | None = None) -> tuple[GpuSpec, dict]:
+def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str, source_mape_pct: float | None = None,
+                     decode_fields: Mapping[str, tuple[str, ...]] | None = None) -> tuple[GpuSpec, dict]:
     """A profile for `target` (a datasheet preset) from the calibrated `source`, and a report of
-    what was carried or scaled. `source_mape_pct`: the source's own MAPE (its fit), if known."""
+    what was carried or scaled. `source_mape_pct`: the source's own MAPE (its fit), if known;
+    `decode_fields`: family -> the serving fields its decode fits move
+    (strategies.serving_fields_fitted_on_decode())."""
     if target.profile_source != "datasheet":
         raise InputError("transfer", f"the target must be a datasheet preset, got a {target.profile_source} "
                                      f"profile of {target.name}")
@@ -108,7 +115,8 @@ def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
     expected, basis = expected_error(case, source, source_mape_pct, target.name, moved_bands)
     spec = dataclasses.replace(
         target, hbm_read_gbps=target.hbm_read_gbps * efficiency,
-        cost={family: transfer_cost(carried(source, target, family, params), clock_factor)
+        cost={family: transfer_cost(carried(source, target, family, params, (decode_fields or {}).get(family, ())),
+                                    clock_factor)
               for family, params in source.cost.items()},
         kernels=kernels, source=f"transferred from {source_name} ({source.source})",
         profile_source="transferred", expected_error_pct=expected, error_bands=moved_bands,
@@ -127,12 +135,14 @@ def transfer_profile(source: GpuSpec, target: GpuSpec, source_name: str,
     return spec, report
 
 
-def carried(source: GpuSpec, target: GpuSpec, family: str, params: CostParams) -> CostParams:
-    """The fit a family carries: its `carried_cost` (with its own serving terms) to another GPU, its own
-    costs to its own GPU."""
+def carried(source: GpuSpec, target: GpuSpec, family: str, params: CostParams,
+            decode_fields: tuple[str, ...] = ()) -> CostParams:
+    """The fit a family carries: its `carried_cost` (with its own fit's serving terms, less those in
+    `decode_fields`, which its decode fits move) to another GPU, its own costs to its own GPU."""
     if target.name == source.name or family not in source.carried_cost:
         return params
-    return dataclasses.replace(source.carried_cost[family], **{f: getattr(params, f) for f in terms.SERVING_FIELDS})
+    own = {f: getattr(params, f) for f in terms.SERVING_FIELDS if f not in decode_fields}
+    return dataclasses.replace(source.carried_cost[family], **own)
 
 
 def transferred_bands(source: GpuSpec, case: str) -> dict:

@@ -23,20 +23,32 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.simulator.calibration import CostParams, FitResult, fit_bandwidth_curve, fit_cost_params
+from attnsim.simulator.datasheet import tile_math_fields
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.validation.measurements import MeasuredPoint, measured_points
 
 
 def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_us: float) -> CostParams:
     """Where a family's fit starts: the bandwidth curve's per-warp rate and knee, the measured launch
-    overhead (a third of it for a combine launch queued behind its attention launch), and the
-    registry's fixed parameters (e.g. stream-K's merge fan-in)."""
+    overhead (a third of it for a combine launch queued behind its attention launch), the registry's
+    fixed parameters (e.g. stream-K's merge fan-in) and, for a kernel that fixes its tile rows (FA2's
+    CUDA kernels), the datasheet's tile math: its decode is held there, so its mma rate starts near its
+    answer (from calibration.FIT_START's 512 it stalls in a corner) and its softmax stays at the SFU's."""
     start = CostParams(cta_stream_gbps_per_warp=per_warp, bw_knee=knee, launch_overhead_us=launch_overhead_us)
     if family.endswith("-combine"):
         start = dataclasses.replace(start, launch_overhead_us=launch_overhead_us / 3, cta_fixed_us=0.5,
                                     segment_fixed_us=0.05)
     fixed = {k: v for s in strategies.REGISTRY.values() for k, v in s.fixed_params.get(family, {}).items()}
-    return dataclasses.replace(start, **fixed)
+    traits = strategies.kernel_traits().get(family)
+    return dataclasses.replace(start, **fixed, **(tile_math_fields(traits) if traits else {}))
+
+
+def starting_costs(bandwidth: pd.DataFrame, launch_overhead_us: float) -> tuple[dict[str, CostParams], dict]:
+    """Every registry family's starting costs from a calibration's bandwidth curve and launch time, and
+    the bandwidth fit's report."""
+    per_warp, knee, peak = fit_bandwidth_curve(bandwidth["num_ctas"], bandwidth["num_warps"], bandwidth["read_gbps"])
+    cost = {family: _starting_params(family, per_warp, knee, launch_overhead_us) for family in strategies.all_families()}
+    return cost, {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak}
 
 
 def fit_points(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = None,
@@ -49,6 +61,21 @@ def fit_points(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = N
 
 def _fit_strategy(spec: GpuSpec, rows: pd.DataFrame) -> FitResult:
     return fit_points(measured_points(rows, spec), spec)
+
+
+def owned_rows(points: pd.DataFrame, strategy: str) -> pd.DataFrame:
+    """The rows of `points` whose fit `strategy` owns (its own plans and those of entries that run its kernel)."""
+    owner = points["strategy"].map(lambda name: strategies.fit_owner(name) if name in strategies.REGISTRY else None)
+    return points[owner == strategy]
+
+
+def refit_strategy(spec: GpuSpec, data: dict, points: pd.DataFrame, strategy: str) -> FitResult:
+    """`strategy`'s families of the calibrated `spec` fitted again as calibrate_spec fits them (from the
+    calibration data's bandwidth curve and launch time, the registry's parameters free), every other
+    family kept: after a deliberate model change of one strategy, its calibration without a GPU."""
+    cost, _ = starting_costs(pd.DataFrame(data["bandwidth"]), data["launch_overhead_us"])
+    start = dataclasses.replace(spec, cost={**spec.cost, **{f: cost[f] for f in strategies.families_of(strategy)}})
+    return _fit_strategy(start, owned_rows(points, strategy))
 
 
 def _fit_all(spec: GpuSpec, jobs: dict[str, pd.DataFrame]):
@@ -66,17 +93,13 @@ def _fit_all(spec: GpuSpec, jobs: dict[str, pd.DataFrame]):
 def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame, kernels: dict,
                    launch_overhead_us: float, source: str, progress=None) -> tuple[GpuSpec, dict]:
     """Fit the bandwidth curve, then each strategy's cost families on its own points."""
-    per_warp, knee, peak = fit_bandwidth_curve(bandwidth["num_ctas"], bandwidth["num_warps"], bandwidth["read_gbps"])
-    cost = {family: _starting_params(family, per_warp, knee, launch_overhead_us)
-            for family in strategies.all_families()}
+    cost, bandwidth_fit = starting_costs(bandwidth, launch_overhead_us)
     spec = dataclasses.replace(base, hbm_read_gbps=round(float(bandwidth["read_gbps"].max()), 1), cost=cost,
                                kernels=dict(kernels), source=source, profile_source="calibrated",
                                profile_date=source.split()[1] if source.startswith("calibrated ") else None)
-    report = {"bandwidth_fit": {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak},
-              "launch_overhead_us": launch_overhead_us}
+    report = {"bandwidth_fit": bandwidth_fit, "launch_overhead_us": launch_overhead_us}
     owners = strategies.names(lambda s: bool(s.families))
-    owner_of = points["strategy"].map(lambda name: strategies.fit_owner(name) if name in strategies.REGISTRY else None)
-    jobs = {s: points[owner_of == s] for s in owners}
+    jobs = {s: owned_rows(points, s) for s in owners}
     jobs = {s: rows for s, rows in jobs.items() if not rows.empty}
     for strategy, fit in _fit_all(spec, jobs):
         families = strategies.families_of(strategy)

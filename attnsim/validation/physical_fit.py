@@ -44,9 +44,12 @@ def free_params(strategy: str) -> dict[str, tuple[str, ...]]:
 
 def datasheet_start(spec: GpuSpec, strategy: str) -> GpuSpec:
     """`spec` with the strategy's families at the datasheet model's costs for the spec's GPU, their
-    serving terms (simulator/terms.py: never in a decode fit) kept as the spec has them."""
+    serving terms (simulator/terms.py) kept as the spec has them, except those a family's decode fit
+    moves (FA2's CUDA kernels' tile-math rate: their decode is math-capped), which start from physics."""
     physics = datasheet_spec(hardware.from_name(spec.name))
-    start = {f: dataclasses.replace(physics.cost[f], **{t: getattr(spec.cost_for(f), t) for t in terms.SERVING_FIELDS})
+    on_decode = strategies.serving_fields_fitted_on_decode()
+    start = {f: dataclasses.replace(physics.cost[f], **{t: getattr(spec.cost_for(f), t) for t in terms.SERVING_FIELDS
+                                                         if t not in on_decode.get(f, ())})
              for f in strategies.families_of(strategy)}
     return dataclasses.replace(spec, cost={**spec.cost, **start})
 

@@ -32,8 +32,13 @@ def _h100_fit_mape() -> float:
     return sum(f["mape_pct"] * f["points"] for f in rows) / sum(f["points"] for f in rows)
 
 
-H200 = transfer_profile(H100, PRESETS["h200"], "h100-sxm", _h100_fit_mape())[0]
-A100 = transfer_profile(H100, PRESETS["a100-80gb"], "h100-sxm", _h100_fit_mape())[0]
+def _transfer(source, target, name, source_mape_pct=None):
+    """transfer_profile as the profiles resolver calls it (the registry's decode-fitted serving fields)."""
+    return transfer_profile(source, target, name, source_mape_pct, strategies.serving_fields_fitted_on_decode())
+
+
+H200 = _transfer(H100, PRESETS["h200"], "h100-sxm", _h100_fit_mape())[0]
+A100 = _transfer(H100, PRESETS["a100-80gb"], "h100-sxm", _h100_fit_mape())[0]
 
 
 def _time(strategy, workload, gpu) -> float:
@@ -50,7 +55,7 @@ def test_every_cost_parameter_has_a_rule():
 
 
 def test_h100_to_h100_is_the_identity():
-    spec, report = transfer_profile(H100, PRESETS["h100-sxm"], "h100")
+    spec, report = _transfer(H100, PRESETS["h100-sxm"], "h100")
     assert spec.cost == H100.cost and spec.kernels == H100.kernels
     assert spec.hbm_read_gbps == pytest.approx(H100.hbm_read_gbps, rel=1e-12)
     assert spec.profile_source == "transferred" and report["case"] == SAME_ARCH
@@ -60,7 +65,7 @@ def test_h100_to_h100_is_the_identity():
 
 
 def test_h100_to_h200_keeps_per_clock_costs_and_carries_the_efficiency():
-    spec, report = transfer_profile(H100, PRESETS["h200"], "h100-sxm", _h100_fit_mape())
+    spec, report = _transfer(H100, PRESETS["h200"], "h100-sxm", _h100_fit_mape())
     assert spec.hbm_read_gbps == pytest.approx(4800 * 3091.1 / 3350)
     assert spec.cost == {f: H100.carried_cost.get(f, p) for f, p in H100.cost.items()}  # same clock: factors 1
     assert spec.kernels == H100.kernels  # same compiler target
@@ -72,7 +77,7 @@ def test_h100_to_h200_keeps_per_clock_costs_and_carries_the_efficiency():
 
 
 def test_h100_to_a100_scales_fixed_costs_by_clock_and_notes_the_architecture():
-    spec, report = transfer_profile(H100, PRESETS["a100-80gb"], "h100-sxm", 3.0)
+    spec, report = _transfer(H100, PRESETS["a100-80gb"], "h100-sxm", 3.0)
     factor = 1980 / 1410  # a cycle takes longer on the slower clock
     for family, params in H100.cost.items():
         moved, params = spec.cost[family], H100.carried_cost.get(family, params)
@@ -84,7 +89,7 @@ def test_h100_to_a100_scales_fixed_costs_by_clock_and_notes_the_architecture():
 
 
 def test_report_lists_every_fitted_parameter_of_every_family():
-    _, report = transfer_profile(H100, PRESETS["h200"], "h100-sxm")
+    _, report = _transfer(H100, PRESETS["h200"], "h100-sxm")
     assert set(report["cost"]) == set(H100.cost)
     for family in H100.cost:
         rules = report["cost"][family]
@@ -96,7 +101,7 @@ def test_report_lists_every_fitted_parameter_of_every_family():
 def test_kernels_that_cannot_launch_on_the_target_are_dropped():
     big = {"kv_tile_tokens": 64, "num_warps": 4, "threads": 128, "regs_per_thread": 96, "smem_bytes": 200 * KB}
     source = dataclasses.replace(H100, kernels={**H100.kernels, "fa2/d256/float16": big})
-    spec, report = transfer_profile(source, PRESETS["a100-80gb"], "test")  # A100 opts into 163 KB per CTA
+    spec, report = _transfer(source, PRESETS["a100-80gb"], "test")  # A100 opts into 163 KB per CTA
     assert "fa2/d256/float16" not in spec.kernels and set(spec.kernels) == set(H100.kernels)
     assert report["kernels"]["dropped"]["fa2/d256/float16"].startswith("cannot_launch")
 
@@ -128,9 +133,9 @@ def test_more_bandwidth_on_the_same_sms_is_never_slower(workload, base):
 
 def test_bad_targets_are_refused():
     with pytest.raises(InputError, match="must be a datasheet preset"):
-        transfer_profile(H100, H100, "h100")
+        _transfer(H100, H100, "h100")
     with pytest.raises(InputError, match="no preset"):
-        transfer_profile(dataclasses.replace(H100, name="mystery"), PRESETS["h200"], "x")
+        _transfer(dataclasses.replace(H100, name="mystery"), PRESETS["h200"], "x")
 
 
 # ---- the resolver's defaults, an explicit source, the profile file ----

@@ -107,12 +107,12 @@ def test_a_transferred_profiles_expected_error_is_its_bands_mape():
 
 def test_the_planner_treats_wide_bands_and_uncalibrated_families_as_uncertain(tmp_path):
     moved = transfer_from(str(_without_cudnn(tmp_path)), "h200")[0]
-    kv = WORKLOAD.kv_bytes()
-    assert uncertain(moved, "torch-cudnn-d128", kv)
+    w = WORKLOAD
+    assert uncertain(moved, "torch-cudnn-d128", w)
     calibrated = resolve_gpu("h200")
-    assert not uncertain(calibrated, "streamk", kv) and tie_band(calibrated, "streamk", kv)[0] <= UNCERTAIN_HALF_WIDTH_PCT
-    both = comparison_band(moved, "streamk", "torch-cudnn-d128", kv)
-    assert both == max(tie_band(moved, "streamk", kv)[0], tie_band(moved, "torch-cudnn-d128", kv)[0])
+    assert not uncertain(calibrated, "streamk", w) and tie_band(calibrated, "streamk", w)[0] <= UNCERTAIN_HALF_WIDTH_PCT
+    both = comparison_band(moved, "streamk", "torch-cudnn-d128", w)
+    assert both == max(tie_band(moved, "streamk", w)[0], tie_band(moved, "torch-cudnn-d128", w)[0])
 
 
 def test_datasheet_bands_are_measured_and_widened_off_hopper():

@@ -40,7 +40,7 @@ def every_candidate(workload, gpu) -> tuple:
 
 def brute_choice(workload, gpu):
     plans = every_candidate(workload, gpu)
-    return plans, canonical.pick(plans, tie_band(gpu, plans[0].family, workload.kv_bytes())[0])[0]
+    return plans, canonical.pick(plans, tie_band(gpu, plans[0].family, workload)[0])[0]
 
 
 @pytest.mark.parametrize("workload", SMALL, ids=lambda w: f"b{w.batch}-kv{w.kv_heads}-{w.max_context}")
@@ -81,13 +81,31 @@ def test_tie_band_comes_from_the_profile():
     family, kv = search(w, H200).chosen.family, w.kv_bytes()
     lo, hi = bands.band(H200.error_bands, family, kv, H200.profile_source)
     label = bands.BIN_LABELS[bands.kv_bin(kv)]
-    assert tie_band(H200, family, kv) == ((hi - lo) / 2, f"error band of {family} at {label} KV (half-width)")
-    assert tie_band(from_name("h200"), family, kv) == (DEFAULT_TIE_BAND_PCT, "default")  # datasheet figures
+    assert tie_band(H200, family, w) == ((hi - lo) / 2, f"error band of {family} at {label} KV (half-width)")
+    assert tie_band(from_name("h200"), family, w) == (DEFAULT_TIE_BAND_PCT, "default")  # datasheet figures
     no_bands = dataclasses.replace(H200, error_bands={})
-    pct, source = tie_band(no_bands, family, kv)
+    pct, source = tie_band(no_bands, family, w)
     assert source == f"calibration MAPE of {family}" and 1.0 < pct < 10.0
     stated = dataclasses.replace(no_bands, expected_error_pct=7.5)
-    assert tie_band(stated, family, kv) == (7.5, "profile expected_error_pct")
+    assert tie_band(stated, family, w) == (7.5, "profile expected_error_pct")
+
+
+@pytest.mark.parametrize("regime,fields", [("fp8", {"kv_dtype": "fp8"}), ("paged", {"page_size": 16}),
+                                           ("qlen", {"q_len": 4})])
+def test_a_serving_plans_tie_band_is_its_regimes_measured_band(regime, fields):
+    """Paged, fp8 and verify plans tie within the band measured on their serving sweep (the band their
+    predictions print), not the decode band; without a measured serving band, the decode rules."""
+    w = DecodeWorkload.build(4, 32, 8, 128, 16384, **fields)
+    family = "streamk"
+    lo, hi = H200.serving_terms["bands"]["regimes"][regime][family][bands.kv_bin(w.kv_bytes())]
+    pct, source = tie_band(H200, family, w)
+    assert pct == (hi - lo) / 2 and source.startswith(f"{regime} error band of {family}")
+    dlo, dhi = bands.band(H200.error_bands, family, w.kv_bytes())
+    assert pct != (dhi - dlo) / 2
+    unmeasured = dataclasses.replace(H200, serving_terms={})
+    label = bands.BIN_LABELS[bands.kv_bin(w.kv_bytes())]
+    assert tie_band(unmeasured, family, w) == ((dhi - dlo) / 2, f"error band of {family} at {label} KV (half-width)")
+    assert tie_band(from_name("h200"), family, w) == (DEFAULT_TIE_BAND_PCT, "default")  # datasheet: as decode
 
 
 def test_auto_resolves_to_the_chosen_plan_for_every_consumer():

@@ -55,8 +55,8 @@ def test_a_token_costs_one_latent_vector_and_the_cache_is_replicated_under_tp():
 
 @pytest.mark.parametrize("heads, rows", [(8, 16), (16, 16), (64, 64), (128, 64)])
 def test_tile_math_counts_both_products_over_the_padded_rows(heads, rows):
-    flops, conversions = cost.tile_math(mla(heads=heads), 32, 3.0)
-    assert flops == 2 * rows * (576 + 512) * 32 * 3 and conversions == 0.0
+    flops, scores, conversions = cost.tile_math(mla(heads=heads), 32, 3.0)
+    assert flops == 2 * rows * (576 + 512) * 32 * 3 and scores == rows * 32 * 3 and conversions == 0.0
 
 
 def test_an_sm_keeps_up_with_the_latent_stream_at_the_tile_math_peak():

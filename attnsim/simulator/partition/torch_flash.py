@@ -29,15 +29,18 @@ def fa2_cuda_resources(workload: DecodeWorkload) -> CtaResources:
 
 FA2_COMBINE_RESOURCES = CtaResources(threads=128, regs_per_thread=32, smem_bytes=0)  # its combine: kNThreads 128
 
-# What the datasheet model needs of FA2's kernels (simulator/datasheet.py). Both keep one K and one V
-# tile in flight (cp.async, double-buffered: kBlockN x d x 2 B each, 32 KB at any d) and are held by
-# their tile math: 4 warps of mma.sync over kBlockM query rows for the one decode row, 255 registers,
-# so 2 CTAs share an SM. Split kernel: kBlockM 64, kBlockN 128 (d 128) / 256 (d 64); the plain
-# forward (one split): kBlockM 128, kBlockN 64 (d 128) / 128 (d 64) (flash_fwd_launch_template.h).
-FA2_TILE_PAIR_BYTES = 2 * 128 * 128 * 2  # the split kernel's K + V tile at d 128 (= 256 x 64 at d 64)
-SPLIT_TRAITS = KernelTraits(warps=4, bytes_in_flight=FA2_TILE_PAIR_BYTES, tile_rows=Q_BLOCK_ROWS, ctas_per_sm=2)
-NOSPLIT_TRAITS = KernelTraits(warps=4, bytes_in_flight=FA2_TILE_PAIR_BYTES // 2, tile_rows=2 * Q_BLOCK_ROWS,
-                              ctas_per_sm=2)
+# What the datasheet model needs of FA2's kernels (simulator/datasheet.py). Both keep one K or V tile
+# in flight (kBlockN x d x 2 B): each iteration waits for every cp.async (cp_async_wait<0>) and then
+# issues the next tile, V during q.K^T, the next K during the softmax and P.V (flash_fwd_kernel.h). They
+# are held by their tile math: 4 warps of mma.sync over kBlockM query rows for the one decode row (rows
+# past the group are masked, not skipped), 255 registers, so 2 CTAs share an SM. Split kernel: kBlockM
+# 64, kBlockN 128 (d 128) / 256 (d 64); the plain forward (one split): kBlockM 128, kBlockN 64 (d 128) /
+# 128 (d 64) (flash_fwd_launch_template.h). The plan's attention launch carries kBlockM (Launch.tile_rows),
+# so the cost model caps it by its SM's math (cost.math_capped), at the unsplit kernel's rate for both.
+FA2_SPLIT_TILE_BYTES = 128 * 128 * 2  # the split kernel's K (or V) tile at d 128 (= 256 x 64 at d 64)
+NOSPLIT_FAMILY = "torch-flash-nosplit"
+SPLIT_TRAITS = KernelTraits(warps=4, bytes_in_flight=FA2_SPLIT_TILE_BYTES, tile_rows=Q_BLOCK_ROWS)
+NOSPLIT_TRAITS = KernelTraits(warps=4, bytes_in_flight=FA2_SPLIT_TILE_BYTES // 2, tile_rows=2 * Q_BLOCK_ROWS)
 COMBINE_TRAITS = KernelTraits(warps=FA2_COMBINE_RESOURCES.warps, combine=True)
 
 
@@ -48,5 +51,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
                          family=config.family or "torch-flash")
     splits = config.splits or flashdecoding.heuristic_splits(workload, gpu, fa2_config.kv_tile_tokens)
     if splits == 1 and config.family is None:  # FA2 runs its plain forward kernel, not split-KV
-        fa2_config = replace(fa2_config, family="torch-flash-nosplit")
-    return replace(flashdecoding.partition(workload, gpu, fa2_config), strategy="torch-flash")
+        fa2_config = replace(fa2_config, family=NOSPLIT_FAMILY)
+    schedule = flashdecoding.partition(workload, gpu, fa2_config)
+    traits = NOSPLIT_TRAITS if splits == 1 else SPLIT_TRAITS  # the kernel that runs: its kBlockM
+    attention = replace(schedule.attention, tile_rows=traits.tile_rows, math_family=NOSPLIT_FAMILY)
+    return replace(schedule, strategy="torch-flash", launches=(attention,) + schedule.launches[1:])
