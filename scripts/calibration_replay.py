@@ -45,7 +45,8 @@ def pool(gpu: str) -> tuple[dict, pd.DataFrame]:
 def selected_rows(points: pd.DataFrame, gpu: str, prior: str | None, budget: str) -> tuple[pd.DataFrame, float]:
     """(rows picked, estimated GPU seconds) for a budget in seconds, or `all` at the standard timer."""
     spec = resolve_gpu(gpu, prior)
-    candidates = make_candidates([p.plan for p in measured_points(points, spec)], spec)
+    measured = measured_points(points, spec)
+    candidates = make_candidates([p.plan for p in measured], [p.requested for p in measured], spec)
     if budget == "all":
         costs = PointCosts()
         rows = sum(costs.row_s(c.predicted_us, standard_timer()) for c in candidates)

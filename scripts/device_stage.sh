@@ -3,6 +3,7 @@
 # at most 8 files come back). Usage on the device machine, from the repository root:
 #   bash scripts/device_stage.sh STAGE [STAGE ...]
 # Stages: info compile gputests cudnn cudnn_thresholds calibrate calibrate_fit quick accounting bench_standard
+#         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
 #         bench_auto oracle
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 set -uo pipefail
@@ -29,6 +30,20 @@ stage_calibrate() { python3 -m attnsim calibrate --gpu h200 --measure-only --out
 stage_accounting() { python3 scripts/small_call_accounting.py --out "$OUT/acct" | tail -100; }
 stage_calibrate_fit() {  # measure + fit here (16 cores), and plan the later stages with the new profile
   python3 -m attnsim calibrate --gpu h200 --out "$OUT/h200.json" && cp "$OUT/h200.json" attnsim/profiles/h200.json
+}
+stage_calsel_plan() { python3 -m attnsim calibrate --gpu h200 --plan-only --out "$OUT/cal180.json"; }
+stage_calsel_full() {  # issue 21 item 1: the budgeted calibration as a user runs it (wall time = GPU + fit)
+  local t0=$SECONDS
+  python3 -m attnsim calibrate --gpu h200 --budget 180 --out "$OUT/cal180.json" 2> >(tr '\r' '\n' | tail -40 >&2)
+  echo "calibrate --budget 180 wall time: $((SECONDS - t0)) s"
+}
+stage_calsel_small() {
+  local t0=$SECONDS
+  python3 -m attnsim calibrate --gpu h200 --budget 30 --out "$OUT/cal30.json" 2> >(tr '\r' '\n' | tail -20 >&2)
+  echo "calibrate --budget 30 wall time: $((SECONDS - t0)) s"
+}
+stage_calsel_timer() {  # the per-point timer against the standard one (validation/point_cost.py)
+  python3 scripts/calibration_timer_check.py --data "$OUT/cal180.data.json" --points 60 --out "$OUT/timer_check.csv"
 }
 stage_quick() {
   local t0=$SECONDS

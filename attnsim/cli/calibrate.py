@@ -302,10 +302,13 @@ def _measure(base, plan, rep_ms) -> tuple[dict, dict]:
         peak = max(r["read_gbps"] for r in bandwidth)
         rows, kernels, checks = cal.measure_kernel_points(base, plan.measurement_plan(), device["name"], peak,
                                                           progress=step)
+    measured_s = time.perf_counter() - started
+    click.echo(f"measured {len(rows)} points in {seconds_label(measured_s)} (estimated "
+               f"{seconds_label(plan.selection.total_s - plan.selection.start_s)} after the start)", err=True)
     failed = [r for r in rows if r.get("status") != "ok"]
     if failed:
         click.echo(f"warning: {len(failed)} calibration points failed or were unavailable; fitting the rest",
                    err=True)
     return {"bandwidth": bandwidth, "launch_overhead_us": overhead, "points": rows, "kernels": kernels,
             "occupancy_crosscheck": checks, "timer": timer.name, "plan": plan.records(),
-            "budget_s": plan.selection.budget_s}, device
+            "budget_s": plan.selection.budget_s, "measured_s": round(measured_s, 1)}, device

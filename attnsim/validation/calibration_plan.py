@@ -64,13 +64,14 @@ class CalibrationPlan:
         return lines
 
 
-def live_plans(base: GpuSpec) -> list:
-    """Every (workload, plan spec) of the calibration set that can run, planned for `base`."""
+def live_plans(base: GpuSpec) -> tuple[list, list[str]]:
+    """Every (workload, plan spec) of the calibration set that can run, planned for `base`: (plans, specs)."""
     from attnsim.bench import calibration as cal
     from attnsim.bench.harness import applicable
     from attnsim.planner.choose import make_plan
 
-    return [make_plan(spec, w, base) for w in cal.calibration_sweep() for spec in applicable(cal.calibration_specs(w), w)]
+    specs = [(w, spec) for w in cal.calibration_sweep() for spec in applicable(cal.calibration_specs(w), w)]
+    return [make_plan(spec, w, base) for w, spec in specs], [spec for _, spec in specs]
 
 
 def plan_calibration(base: GpuSpec, budget_s: float, prior: GpuSpec | None = None,
@@ -80,7 +81,7 @@ def plan_calibration(base: GpuSpec, budget_s: float, prior: GpuSpec | None = Non
 
     check_budget(budget_s, costs)
     prior = prior or resolve_gpu(base.name)
-    candidates = make_candidates(live_plans(base), prior, costs, timer)
+    candidates = make_candidates(*live_plans(base), prior, costs, timer)
     selection = choose(candidates, prior, budget_s, costs)
     cost_of = {p.candidate.index: (p.cost_s, p.reason) for p in selection.picks}
     order = sorted(cost_of, key=lambda i: i)  # pool order: a workload's points together

@@ -10,6 +10,14 @@ picked point paid them yet). Stops when nothing affordable is left in the budget
 adds information (a point whose plan exercises none of its owner's free parameters has gain 0 and
 is never picked). Deterministic: ties go to the lower pool index.
 
+Regimes keep their share. The model is not exact, and pure D-optimality picks the points where
+parameters show most, the extremes (few CTAs at 400k tokens, option variants), where it is least
+exact: on the H200 pool, a 15 s selection of 49 stream-K points chosen so gave 16.1% MAPE on the
+standard sweep, 49 drawn at random 4.3% (scripts/calibration_replay.py). So each pick first goes to
+the regime (`stratum_of`: owner, spec asked, head dim, context class) furthest below its share of
+the pool, and information per second chooses within it: the picks stand for the pool as a random
+draw would, and within each regime carry the most information.
+
 An owner's first points have large gains (log det rises from p log lambda), so every owner gets
 enough points to pin its parameters before any is refined; a family the picks leave without a point
 is an error (`check_covered`), never a silent default.
@@ -47,10 +55,8 @@ class Candidate:
     setup_s: float  # its workload's set-up, paid by the first picked point of that workload
     workload_key: str
     variant_key: str  # its compiled kernel ('' for a library baseline: nothing of ours compiles)
-
-    @property
-    def families(self) -> frozenset[str]:
-        return frozenset(launch.family for launch in self.plan.schedule.launches)
+    stratum: str = ""  # the regime it stands for (`stratum_of`): picks keep the pool's mix of regimes
+    families: frozenset[str] = frozenset()  # the cost families its plan launches
 
 
 @dataclass(frozen=True)
@@ -81,12 +87,13 @@ class Selection:
         return counts
 
 
-def make_candidates(plans: list[Plan], prior: GpuSpec, costs: PointCosts = PointCosts(),
+def make_candidates(plans: list[Plan], requested: list[str], prior: GpuSpec, costs: PointCosts = PointCosts(),
                     timer: TimerConfig = TimerConfig()) -> list[Candidate]:
-    """Candidates of plans whose strategy has a fit owner (pool order kept as `index`), each costed
-    at its own timer (point_cost.point_timer, capped by `timer`)."""
+    """Candidates of plans whose strategy has a fit owner (pool order kept as `index`; `requested`: the
+    spec each plan was asked as, 'streamk' or the option variant 'streamk:grid=33'), each costed at its
+    own timer (point_cost.point_timer, capped by `timer`)."""
     out = []
-    for index, plan in enumerate(plans):
+    for index, (plan, asked) in enumerate(zip(plans, requested)):
         owner = strategies.fit_owner(plan.name)
         if owner is None:
             continue
@@ -97,8 +104,18 @@ def make_candidates(plans: list[Plan], prior: GpuSpec, costs: PointCosts = Point
         w = plan.workload
         out.append(Candidate(index, plan, owner, predicted, row_s, costs.workload_s(w.kv_bytes()),
                              f"{w.batch}/{w.q_heads}/{w.kv_heads}/{w.head_dim}/{w.context_label}/{w.dtype}",
-                             _variant_key(plan)))
+                             _variant_key(plan), stratum_of(owner, asked, w),
+                             frozenset(launch.family for launch in plan.schedule.launches)))
     return out
+
+
+def stratum_of(owner: str, requested: str, w) -> str:
+    """The regime a point stands for: its fit owner, the spec asked (an option variant is its own
+    regime), head dim, head layout (MHA / GQA / MQA: how many outputs share a K/V stream), one
+    sequence or more, and context class (< 8k tokens: fixed costs dominate; >= 64k: streaming does)."""
+    context = "short" if w.max_context < 8192 else "long" if w.max_context >= 65536 else "mid"
+    layout = "mha" if w.group == 1 else "mqa" if w.kv_heads == 1 else "gqa"
+    return f"{owner}|{requested}|d{w.head_dim}|{layout}|b{'1' if w.batch == 1 else 'n'}|{context}"
 
 
 def _variant_key(plan: Plan) -> str:
@@ -144,36 +161,75 @@ class _Information:
 
 def select_points(candidates: list[Candidate], jacs: dict[str, OwnerJacobian], budget_s: float,
                   costs: PointCosts = PointCosts(), ridge: float = RIDGE) -> Selection:
-    """Greedy information-per-second picks within `budget_s` (module docstring)."""
-    n = len(candidates)
-    gain = np.zeros(n)
-    infos = {o: _Information(j, ridge) for o, j in jacs.items()}
-    for owner, info in infos.items():
-        gain[list(info.jac.members)] = info.gains()
-    row_s = np.array([c.row_s for c in candidates])
-    setup_s = np.array([c.setup_s for c in candidates])
-    workloads = np.array([c.workload_key for c in candidates])
-    variants = np.array([c.variant_key for c in candidates])
-    open_workload, open_variant = np.ones(n, bool), variants != ""
-    taken = np.zeros(n, bool)
-    spent, picks = costs.start_s, []
+    """Picks within `budget_s` (module docstring): the regime furthest below its share of the pool,
+    and in it the point with the most information per GPU second."""
+    state, picks, spent = _Greedy(candidates, jacs, costs, ridge), [], costs.start_s
     while True:
-        cost = row_s + setup_s * open_workload + costs.compile_s * open_variant
-        usable = ~taken & (gain > MIN_GAIN) & (spent + cost <= budget_s)
+        cost = state.cost()
+        usable = state.usable(cost, budget_s - spent)
         if not usable.any():
             break
-        best = int(np.argmax(np.where(usable, gain / cost, -np.inf)))
-        chosen = candidates[best]
-        info = infos[chosen.owner]
-        row = info.jac.members.index(best)
-        reason = info.add(row)
-        picks.append(Pick(chosen, float(gain[best]), float(cost[best]), reason))
-        spent += float(cost[best])
-        taken[best] = True
-        open_workload &= workloads != chosen.workload_key
-        open_variant &= variants != chosen.variant_key
-        gain[list(info.jac.members)] = info.gains()
+        first = state.uncovered(usable)  # a family no pick launches yet comes first
+        pick = state.take(state.best_in(first if first.any() else state.regime_behind(usable), usable, cost), cost)
+        picks.append(pick)
+        spent += pick.cost_s
     return Selection(tuple(picks), budget_s, costs.start_s)
+
+
+class _Greedy:
+    """What select_points tracks: information per owner, what is paid for, regimes' counts."""
+
+    def __init__(self, candidates, jacs, costs: PointCosts, ridge: float):
+        n = len(candidates)
+        self.candidates, self.costs = candidates, costs
+        self.infos = {o: _Information(j, ridge) for o, j in jacs.items()}
+        self.gain = np.zeros(n)
+        for info in self.infos.values():
+            self.gain[list(info.jac.members)] = info.gains()
+        self.row_s = np.array([c.row_s for c in candidates])
+        self.setup_s = np.array([c.setup_s for c in candidates])
+        self.workloads = np.array([c.workload_key for c in candidates])
+        self.variants = np.array([c.variant_key for c in candidates])
+        self.open_workload, self.open_variant = np.ones(n, bool), self.variants != ""
+        names, self.stratum = np.unique([c.stratum for c in candidates], return_inverse=True)
+        self.share, self.in_stratum = np.bincount(self.stratum, minlength=len(names)) / n, np.zeros(len(names))
+        self.taken = np.zeros(n, bool)
+        self.families = [c.families for c in candidates]
+        self.covered: set[str] = set()
+
+    def cost(self) -> np.ndarray:
+        """Each candidate's marginal GPU seconds: its row, and set-up / compile nobody paid yet."""
+        return self.row_s + self.setup_s * self.open_workload + self.costs.compile_s * self.open_variant
+
+    def usable(self, cost: np.ndarray, left_s: float) -> np.ndarray:
+        return ~self.taken & (self.gain > MIN_GAIN) & (cost <= left_s)
+
+    def uncovered(self, usable: np.ndarray) -> np.ndarray:
+        """Usable points that launch a cost family no pick launches yet."""
+        return usable & np.array([bool(f - self.covered) for f in self.families])
+
+    def regime_behind(self, usable: np.ndarray) -> np.ndarray:
+        """Usable points of the regime, among those with one, furthest below its share of the pool."""
+        open_strata = np.unique(self.stratum[usable])
+        deficit = self.share[open_strata] * (self.taken.sum() + 1) - self.in_stratum[open_strata]
+        return usable & (self.stratum == open_strata[int(np.argmax(deficit))])
+
+    def best_in(self, among: np.ndarray, usable: np.ndarray, cost: np.ndarray) -> int:
+        """The point of `among` with the most information per GPU second (ties: the lower index)."""
+        return int(np.argmax(np.where(among & usable, self.gain / cost, -np.inf)))
+
+    def take(self, best: int, cost: np.ndarray) -> Pick:
+        chosen = self.candidates[best]
+        info = self.infos[chosen.owner]
+        reason = info.add(info.jac.members.index(best))
+        pick = Pick(chosen, float(self.gain[best]), float(cost[best]), reason)
+        self.taken[best] = True
+        self.covered |= self.families[best]
+        self.in_stratum[self.stratum[best]] += 1
+        self.open_workload &= self.workloads != chosen.workload_key
+        self.open_variant &= self.variants != chosen.variant_key
+        self.gain[list(info.jac.members)] = info.gains()
+        return pick
 
 
 def check_covered(selection: Selection, candidates: list[Candidate]) -> None:

@@ -66,6 +66,24 @@ def test_a_shared_workload_set_up_is_paid_once():
     assert [p.cost_s for p in selection.picks] == pytest.approx([1.5, 0.5])
 
 
+def test_regimes_keep_their_share_of_the_pool():
+    # 30 points of regime "a", 10 of "b", all equally informative in their own parameter: 8 picks
+    # take them 3 to 1, as a random draw would, however much more "a" would tell
+    rows = [[1.0, 0.0]] * 30 + [[0.0, 0.1]] * 10
+    candidates, jacs = _synthetic(rows)
+    candidates = [replace(c, stratum="a" if c.index < 30 else "b") for c in candidates]
+    picks = select_points(candidates, jacs, 8.0, NO_START).indices()
+    assert sum(i < 30 for i in picks) == 6 and sum(i >= 30 for i in picks) == 2
+
+
+def test_every_family_gets_a_point_before_regimes_are_filled():
+    # one rare point carries the only "combine" launch: it comes first though its regime is tiny
+    candidates, jacs = _synthetic([[1.0, 0.0]] * 20 + [[0.0, 0.01]])
+    candidates = [replace(c, stratum="big", families=frozenset({"fa2"})) for c in candidates[:20]] + \
+                 [replace(candidates[20], stratum="rare", families=frozenset({"fa2", "combine"}))]
+    assert 20 in select_points(candidates, jacs, 2.0, NO_START).indices()[:2]
+
+
 @pytest.fixture(scope="module")
 def h200_pool():
     """The committed H200 calibration rows of nine workloads (MHA / GQA / MQA, one with the option
@@ -78,7 +96,8 @@ def h200_pool():
     chosen += list(keys[points["options"] == "splits=1"][:1])  # a workload with the option variants
     rows = points[keys.isin(chosen)].reset_index(drop=True)
     prior = resolve_gpu("h200", "none")
-    candidates = make_candidates([p.plan for p in measured_points(rows, prior)], prior)
+    measured = measured_points(rows, prior)
+    candidates = make_candidates([p.plan for p in measured], [p.requested for p in measured], prior)
     return candidates, prior, jacobians(candidates, prior)
 
 
