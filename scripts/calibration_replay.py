@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from attnsim.profiles import resolve_gpu
@@ -42,8 +44,11 @@ def pool(gpu: str) -> tuple[dict, pd.DataFrame]:
     return doc["calibration_data"], points[points["status"] == "ok"].reset_index(drop=True)
 
 
-def selected_rows(points: pd.DataFrame, gpu: str, prior: str | None, budget: str) -> tuple[pd.DataFrame, float]:
-    """(rows picked, estimated GPU seconds) for a budget in seconds, or `all` at the standard timer."""
+def selected_rows(points: pd.DataFrame, gpu: str, prior: str | None, budget: str,
+                  rule: str = "regimes") -> tuple[pd.DataFrame, float]:
+    """(rows picked, estimated GPU seconds) for a budget in seconds, or `all` at the standard timer.
+    rule: regimes (calibrate's), d-optimal (information per second alone, no regime shares), random
+    (a seeded random order, taken while affordable: the control)."""
     spec = resolve_gpu(gpu, prior)
     measured = measured_points(points, spec)
     candidates = make_candidates([p.plan for p in measured], [p.requested for p in measured], spec)
@@ -53,8 +58,26 @@ def selected_rows(points: pd.DataFrame, gpu: str, prior: str | None, budget: str
         setup = sum({c.workload_key: c.setup_s for c in candidates}.values())
         compiles = costs.compile_s * len({c.variant_key for c in candidates if c.variant_key})
         return points, costs.start_s + rows + setup + compiles
+    if rule == "random":
+        return random_rows(points, candidates, float(budget))
+    if rule == "d-optimal":
+        candidates = [replace(c, stratum="") for c in candidates]
     selection = choose(candidates, spec, float(budget))
     return points.iloc[sorted(selection.indices())], selection.total_s
+
+
+def random_rows(points: pd.DataFrame, candidates, budget_s: float, seed: int = 0) -> tuple[pd.DataFrame, float]:
+    """The control: candidates in a seeded random order, each taken if it still fits the budget
+    (same costs as calibrate's: a workload's set-up and a kernel's compile paid once)."""
+    costs, spent, paid, picked = PointCosts(), PointCosts().start_s, set(), []
+    for i in np.random.default_rng(seed).permutation(len(candidates)):
+        c = candidates[i]
+        cost = c.row_s + c.setup_s * (c.workload_key not in paid) + costs.compile_s * (
+            bool(c.variant_key) and c.variant_key not in paid)
+        if spent + cost <= budget_s:
+            spent, picked = spent + cost, picked + [c.index]
+            paid |= {c.workload_key, c.variant_key}
+    return points.iloc[sorted(picked)], spent
 
 
 def score(gpu: str, data: dict, points: pd.DataFrame, picked: pd.DataFrame, sweep: pd.DataFrame) -> dict:
@@ -75,17 +98,18 @@ def main() -> None:
     parser.add_argument("--gpu", default="h200")
     parser.add_argument("--budgets", default="10,15,30,60,all")
     parser.add_argument("--prior", default="none", help="'none' (datasheet) or 'shipped'")
+    parser.add_argument("--rule", default="regimes", choices=("regimes", "d-optimal", "random"))
     args = parser.parse_args()
     data, points = pool(args.gpu)
     sweep = load_measurements(f"results/{args.gpu}/bench.csv")
     prior = None if args.prior == "shipped" else args.prior
     columns = (*SWEPT, *(s for s in EXTRA_STRATEGIES if s in set(points["strategy"])))
-    print(f"{args.gpu}, prior {args.prior}: MAPE % on the standard sweep ({len(sweep)} rows, none fitted); "
+    print(f"{args.gpu}, prior {args.prior}, rule {args.rule}: MAPE % on the standard sweep ({len(sweep)} rows, none fitted); "
           f"{', '.join(EXTRA_STRATEGIES)} on the pool rows left out\n")
     print("| budget | est. GPU s | rows | rows' wall s | " + " | ".join(columns) + " | fit s |")
     print("|---|---:|---:|---:|" + "---:|" * (len(columns) + 1))
     for budget in args.budgets.split(","):
-        picked, seconds = selected_rows(points, args.gpu, prior, budget)
+        picked, seconds = selected_rows(points, args.gpu, prior, budget, args.rule)
         started = time.perf_counter()
         mape = score(args.gpu, data, points, picked, sweep)
         cells = " | ".join(f"{mape[c]:.2f}" if c in mape else "–" for c in columns)

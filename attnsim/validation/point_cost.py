@@ -29,10 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from attnsim import strategies
 from attnsim.kernels.timing import DEFAULT_REP_MS, DEFAULT_WARMUP_MS, TimerConfig
 
-# Strategies whose library builds a graph per shape on its first call (each calibration row is a new shape)
-LIBRARY_GRAPH_PER_SHAPE = ("torch-cudnn",)
+# Strategies whose library builds a graph per shape on its first call (each calibration row is a new
+# shape): PyTorch's cuDNN backend
+LIBRARY_GRAPH_PER_SHAPE = strategies.names(lambda s: s.sdpa_backend == "CUDNN_ATTENTION")
 FLUSH_US = 100.0  # do_bench's 256 MB L2 flush before each timed call (~85 µs H100, ~70-100 µs H200)
 TARGET_SAMPLES = 40  # timed calls wanted for a µs-scale kernel (see the module docstring)
 MIN_SAMPLES = 5  # and at least this many for a ms-scale one

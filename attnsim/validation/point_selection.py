@@ -1,26 +1,28 @@
 """Choosing calibration points by information within a GPU-time budget (issue 21).
 
-From a pool of candidate (workload, plan) points, pick greedily the point with the most information
-per GPU second, D-optimal style: each fit owner o (strategies.fit_owner) keeps its information
-matrix M_o = lambda I + sum over picked points of j j^T, j the point's row of d log t / d x
-(validation/sensitivity.py) at a prior profile; a point's gain is log det(M_o + j j^T) - log det M_o
-= log(1 + j^T M_o^-1 j) (matrix determinant lemma), its cost the GPU seconds it adds
-(validation/point_cost.py: its row, plus its workload's set-up and its kernel's compile when no
-picked point paid them yet). Stops when nothing affordable is left in the budget or nothing left
-adds information (a point whose plan exercises none of its owner's free parameters has gain 0 and
-is never picked). Deterministic: ties go to the lower pool index.
+Information. Each fit owner o (strategies.fit_owner: the entry whose cost families a point's
+measurement fits) keeps its information matrix M_o = lambda I + sum over picked points of j j^T,
+j the point's row of d log t / d x (validation/sensitivity.py: the fit's own coordinates, at a prior
+profile). A point's gain is log det(M_o + j j^T) - log det M_o = log(1 + j^T M_o^-1 j) (matrix
+determinant lemma), D-optimal style; its cost the GPU seconds it adds (validation/point_cost.py:
+its row, plus its workload's set-up and its kernel's compile when no picked point paid them yet).
 
-Regimes keep their share. The model is not exact, and pure D-optimality picks the points where
-parameters show most, the extremes (few CTAs at 400k tokens, option variants), where it is least
-exact: on the H200 pool, a 15 s selection of 49 stream-K points chosen so gave 16.1% MAPE on the
-standard sweep, 49 drawn at random 4.3% (scripts/calibration_replay.py). So each pick first goes to
-the regime (`stratum_of`: owner, spec asked, head dim, context class) furthest below its share of
-the pool, and information per second chooses within it: the picks stand for the pool as a random
-draw would, and within each regime carry the most information.
+Greedy picks, each:
+1. while a cost family the pool exercises has no picked point: the point with the most information
+   per second among those that launch such a family (so every family is fitted, never defaulted);
+2. otherwise, the regime (`stratum_of`: owner, spec asked, head dim, head layout, batch 1 or more,
+   context class) furthest below its share of the pool, and in it the point with the most
+   information per second.
+Stops when nothing affordable is left in the budget or nothing left adds information (a point whose
+plan exercises none of its owner's free parameters has gain 0 and is never picked). Deterministic:
+ties go to the lower pool index.
 
-An owner's first points have large gains (log det rises from p log lambda), so every owner gets
-enough points to pin its parameters before any is refined; a family the picks leave without a point
-is an error (`check_covered`), never a silent default.
+Why regimes keep their share: the model is not exact, and information alone goes to the points
+where parameters show most, the extremes (one MQA sequence at 400k tokens on 33 CTAs), which are
+where it is least exact (the shipped H200 profile is 16.5% off stream-K's MQA points at 8k-64k, 3-5%
+off the rest). A fit to them is a fit to the model's error: in the replay (scripts/calibration_replay.py,
+docs/validation.md) information alone gave stream-K 16% MAPE on the standard sweep at 15 s of GPU
+time. Within a regime the model's error is alike, and information chooses.
 """
 
 from __future__ import annotations
