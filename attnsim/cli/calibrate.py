@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import click
@@ -150,10 +151,13 @@ def _fit(base, out_path, raw: Path, from_data, measure_only, rep_ms, budget_s, a
     data = doc["calibration_data"]
     created = _now()
     source = f"calibrated {created[:10]} on {device.get('name', '?')}"
+    started = time.perf_counter()
     spec, report = calibrate_spec(base, pd.DataFrame(data["bandwidth"]), points, data["kernels"],
                                   data["launch_overhead_us"], source,
                                   progress=lambda s, r: click.echo(f"fit {s}: {r['points']} points, "
                                                                    f"MAPE {r['mape_pct']:.2f}%", err=True))
+    report["fit_s"] = round(time.perf_counter() - started, 1)  # CPU time after the GPU is done with
+    click.echo(f"fitted in {report['fit_s']:.0f} s", err=True)
     report["occupancy_crosscheck"] = data.get("occupancy_crosscheck", [])
     save_profile(out_path, spec, device, report, data, created)
     click.echo(f"wrote {out_path}: {source}, HBM read {spec.hbm_read_gbps:.0f} GB/s")
@@ -271,8 +275,6 @@ def _read_data(path) -> dict:
 def _measure(base, plan, rep_ms) -> tuple[dict, dict]:
     """The bandwidth curve, the launch overhead and the planned points, with a progress bar whose ETA
     comes from the points' estimated costs (scaled by the pace the run keeps)."""
-    import time
-
     from attnsim.bench import calibration as cal
     from attnsim.kernels.timing import TimerConfig
     from attnsim.validation.calibration_plan import remaining_s
