@@ -273,11 +273,10 @@ def _read_data(path) -> dict:
 
 
 def _measure(base, plan, rep_ms) -> tuple[dict, dict]:
-    """The bandwidth curve, the launch overhead and the planned points, with a progress bar whose ETA
-    comes from the points' estimated costs (scaled by the pace the run keeps)."""
+    """The bandwidth curve, the launch overhead and the planned points, with progress and an ETA from
+    the points' estimated costs (scaled by the pace the run keeps)."""
     from attnsim.bench import calibration as cal
     from attnsim.kernels.timing import TimerConfig
-    from attnsim.validation.calibration_plan import remaining_s
     from attnsim.validation.point_cost import BANDWIDTH_POINT_S, seconds_label
 
     timer = TimerConfig(warmup_ms=25.0, rep_ms=rep_ms)  # the curve and the empty kernel
@@ -287,23 +286,13 @@ def _measure(base, plan, rep_ms) -> tuple[dict, dict]:
     for line in plan.summary():
         click.echo(line, err=True)
     costs = [BANDWIDTH_POINT_S] * (len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS)) + [p.cost_s for p in plan.points]
-    started, done = time.perf_counter(), [0]
-
-    def eta(_):
-        left = remaining_s(costs, done[0], time.perf_counter() - started)
-        return f"{done[0]}/{len(costs)}, ~{seconds_label(left)} left"
-
-    with click.progressbar(length=len(costs), label="calibrating", show_eta=False, item_show_func=eta,
-                           file=click.get_text_stream("stderr")) as bar:
-        def step(*_):
-            done[0] += 1
-            bar.update(1, done[0])
-
-        bandwidth = cal.measure_bandwidth_curve(timer, progress=step)
-        overhead = cal.measure_launch_overhead_us(timer)
-        peak = max(r["read_gbps"] for r in bandwidth)
-        rows, kernels, checks = cal.measure_kernel_points(base, plan.measurement_plan(), device["name"], peak,
-                                                          progress=step)
+    progress = _Progress(costs)
+    started = progress.started
+    bandwidth = cal.measure_bandwidth_curve(timer, progress=progress.step)
+    overhead = cal.measure_launch_overhead_us(timer)
+    peak = max(r["read_gbps"] for r in bandwidth)
+    rows, kernels, checks = cal.measure_kernel_points(base, plan.measurement_plan(), device["name"], peak,
+                                                      progress=progress.step)
     measured_s = time.perf_counter() - started
     click.echo(f"measured {len(rows)} points in {seconds_label(measured_s)} (estimated "
                f"{seconds_label(plan.selection.total_s - plan.selection.start_s)} after the start)", err=True)
@@ -314,3 +303,26 @@ def _measure(base, plan, rep_ms) -> tuple[dict, dict]:
     return {"bandwidth": bandwidth, "launch_overhead_us": overhead, "points": rows, "kernels": kernels,
             "occupancy_crosscheck": checks, "timer": timer.name, "plan": plan.records(),
             "budget_s": plan.selection.budget_s, "measured_s": round(measured_s, 1)}, device
+
+
+class _Progress:
+    """'calibrating 120/680 points, ~1 min 5 s left' on stderr: redrawn in place on a terminal, one line
+    per tenth of the run otherwise (logs). The ETA: calibration_plan.remaining_s."""
+
+    def __init__(self, costs_s: list[float]):
+        self.costs_s, self.done, self.started = costs_s, 0, time.perf_counter()
+        self.tty = click.get_text_stream("stderr").isatty()
+        self.next_line = 1
+
+    def step(self, *_) -> None:
+        from attnsim.validation.calibration_plan import remaining_s
+        from attnsim.validation.point_cost import seconds_label
+
+        self.done += 1
+        total, last = len(self.costs_s), self.done == len(self.costs_s)
+        if not (self.tty or last or self.done >= self.next_line):
+            return
+        self.next_line = self.done + max(1, total // 10)
+        left = remaining_s(self.costs_s, self.done, time.perf_counter() - self.started)
+        text = f"calibrating {self.done}/{total} points, ~{seconds_label(left)} left"
+        click.echo("\r" + text if self.tty else text, err=True, nl=last or not self.tty)
