@@ -2,7 +2,11 @@
 calibration actually measured, fit on those rows only (the normal fit path, validation.fit.calibrate_spec),
 score on the standard sweep (none of its points fitted). CPU only, committed data.
 
-    PYTHONPATH=. python3 scripts/calibration_replay.py --gpu h200 --budgets 10,15,30,60,all
+    PYTHONPATH=. python3 scripts/calibration_replay.py --gpu h200 --budgets 15,30,60
+    PYTHONPATH=. python3 scripts/calibration_replay.py --budgets 15,30 --rule random     # the control
+    PYTHONPATH=. python3 scripts/calibration_replay.py --budgets 15,30 --rule d-optimal  # no regime shares
+
+Each row is one fit of the normal path (validation.fit.calibrate_spec): ~1.5-6 min on 2 busy cores.
 
 Pool: results/<gpu>/calibration_data.json (the extended set: option variants, long contexts, MQA,
 hybrid / balanced, torch-flash, cuDNN; every row measured on the GPU). Prior for the sensitivities:
@@ -96,7 +100,7 @@ def score(gpu: str, data: dict, points: pd.DataFrame, picked: pd.DataFrame, swee
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gpu", default="h200")
-    parser.add_argument("--budgets", default="10,15,30,60,all")
+    parser.add_argument("--budgets", default="15,30,60")
     parser.add_argument("--prior", default="none", help="'none' (datasheet) or 'shipped'")
     parser.add_argument("--rule", default="regimes", choices=("regimes", "d-optimal", "random"))
     args = parser.parse_args()
