@@ -60,8 +60,9 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, budget_s, plan_onl
     \b
     Measures HBM read bandwidth vs CTAs and warps, the launch overhead, and the points of a
     calibration set disjoint from the benchmark sweep (our kernels and their option variants,
-    PyTorch's flash and cuDNN backends) that tell the fit most per GPU second within --budget, each
-    timed for as long as its residual needs; cross-checks the occupancy calculator against the
+    PyTorch's flash and cuDNN backends) chosen within --budget: every cost family first, then each
+    regime in its share of the set, within a regime the points that tell the fit most per GPU
+    second, each timed for as long as its residual needs; cross-checks the occupancy calculator against the
     driver. Then fits the cost parameters (Levenberg-Marquardt on relative error) and writes the
     profile atomically.
 
@@ -80,7 +81,7 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, budget_s, plan_onl
     raw = _check_arguments(base, out_path, from_data, measure_only, rep_ms, transfer_from, quick, add_points)
     budget_s = _check_budget(budget_s, plan_only, from_data, transfer_from, quick, measure_only)
     if plan_only:
-        click.echo("\n".join(_plan(base, budget_s).summary()))
+        click.echo("\n".join(_plan(base, budget_s, rep_ms).summary()))
     elif quick:
         _quick(base, out_path, from_data, transfer_from, rep_ms)
     elif transfer_from:
