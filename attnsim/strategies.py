@@ -14,7 +14,8 @@ An entry says
   that runs its plans of an MLA workload (`mla_kernel`; none: the strategy does not take MLA), or
   the PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
 - whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
-  the plan, not of the name;
+  the plan, not of the name (plans.Plan.waits_on_peers: stream-K's epilogue=last waits on nobody;
+  `epilogue_kernels`: epilogue option value -> the kernel that runs it);
 - presentation: colour, a one-line summary, and whether `predict` shows it by default;
 - for the planner (attnsim/planner): which options it sweeps (`search`); `planned` marks `auto`, the
   entry the planner resolves to another entry's concrete plan (attnsim.planner.make_plan). HEURISTICS
@@ -84,6 +85,7 @@ class Strategy:
     options_type: type[opts.Options] = opts.Options  # what a user (or a recorded row) may set
     kernel: KernelSpec | None = None
     mla_kernel: KernelSpec | None = None  # runs its plans of MLA workloads (workload.kv_lora_rank > 0)
+    epilogue_kernels: Mapping[str, KernelSpec] = field(default_factory=dict)
     sdpa_backend: str | None = None  # torch.nn.attention.SDPBackend member of a PyTorch baseline
     in_kernel_reduction: bool = False
     # Its split outputs are merged inside the attention launch by the split that finishes last
@@ -140,9 +142,11 @@ class Strategy:
         """A plan of MLA workloads only (run by an MLA kernel, no K/V-head kernel): FlashMLA's schedule."""
         return self.kernel is None and self.mla_kernel is not None
 
-    def kernel_for(self, workload) -> KernelSpec | None:
-        """The kernel that runs this strategy's plan of `workload`: its MLA kernel for an MLA workload."""
-        return self.mla_kernel if workload.is_mla else self.kernel
+    def kernel_for(self, workload, config=None) -> KernelSpec | None:
+        """The kernel running its plan of `workload` with options `config`: MLA's, the epilogue's, or `kernel`."""
+        if workload.is_mla:
+            return self.mla_kernel
+        return self.epilogue_kernels.get(getattr(config, "epilogue", None), self.kernel)
 
     @property
     def candidate(self) -> bool:
@@ -274,6 +278,9 @@ SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "f
 # 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half the
 # CTAs, so fewer peers per straddling output.
 STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8)
+# Stream-K's epilogue=last: the same tile loop and warps, merged by the last arrival (kernels/lean_last.py).
+STREAMK_LAST_KERNEL = KernelSpec("lean_last", "attnsim.kernels.lean_last", "lean_last_kernel", warps=8)
+STREAMK_EPILOGUES = {opts.EPILOGUE_LAST: STREAMK_LAST_KERNEL}
 SPLIT_KV_KERNEL = KernelSpec("split_kv", "attnsim.kernels.split_kv", "split_kv_kernel", warps=4, split_grid=True)
 # MLA (kernels/mla_decode.py): one kernel for FA2-style and split plans, one that merges in-kernel for
 # stream-K plans. 8 warps: acc [rows, 512] fp32 is 32 floats a thread per 16 rows (cross-compiled for
@@ -298,10 +305,11 @@ register(Strategy(
     search=("splits",), calibration_options=("splits=1", "splits=2", "splits=4", "splits=8", "splits=16")))
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
-    "straddling outputs merged in-kernel by a host CTA", streamk.partition,
+    "straddling outputs merged in-kernel by a host CTA (epilogue=last: by the last CTA to arrive)", streamk.partition,
     families={"streamk": STREAMING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
     traits={"streamk": replace(OUR_TRAITS, warps=STREAMK_KERNEL.warps, merge_fanin=STREAMK_MERGE_FANIN)},
-    options_type=opts.GridOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL, in_kernel_reduction=True, default=True,
+    options_type=opts.StreamKOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL,
+    epilogue_kernels=STREAMK_EPILOGUES, in_kernel_reduction=True, default=True,
     calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
     search=("grid",), calibration_options=("grid=33", "grid=66", "grid=132")))
 register(Strategy(
@@ -321,7 +329,8 @@ def _hybrid_without_dp(options: dict):
 register(Strategy(
     "hybrid", "data-parallel + stream-K (CUTLASS's DP + two-tile SK): whole outputs for the full waves "
     "but the last, stream-K for the rest; runs the stream-K kernel", hybrid.partition,
-    options_type=opts.HybridOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL, in_kernel_reduction=True,
+    options_type=opts.HybridOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL,
+    epilogue_kernels=STREAMK_EPILOGUES, in_kernel_reduction=True,
     calibrate=True, color="#C44E52", aliases=("dp-sk",), search=("grid", "dp_outputs"), reduces_to=_hybrid_without_dp))
 register(Strategy(
     "balanced", "balanced split-KV (FlashInfer's planner): per-sequence splits of one chunk size sized to "

@@ -1,11 +1,13 @@
 """How long `attnsim plan` takes: CPU milliseconds per workload on one core, over a mixed set.
 
-    PYTHONPATH=. python3 scripts/bench_plan.py [--gpu h200] [--repeat 3]
+    PYTHONPATH=. python3 scripts/bench_plan.py [--gpu h200] [--repeat 3] [--batch-invariant]
 
 The set: the oracle study's 136 workloads (uniform batch 1-64, GQA/MQA, d 64/128, 512-512k
 tokens, ragged mixes). Per workload the best of --repeat runs of planner.search (uncached) is
 taken, as process CPU time (the figure is one core's work even when the host is shared). Prints
 the mean, median, p90 and max, and the candidates searched and simulated per workload.
+--batch-invariant: the batch-invariant search; its fixed plan is chosen once per model shape (a grid of
+searches, planner/invariant.py) and then cached, so that one-off cost per shape is reported apart.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import time
 import numpy as np
 
 from attnsim.validation.planner_oracle import oracle_workloads
+from attnsim.planner import invariant
 from attnsim.planner.search import search
+from attnsim.simulator.partition.common import PlanConfig
 from attnsim.profiles import resolve_gpu
 
 
@@ -33,14 +37,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gpu", default="h200")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batch-invariant", action="store_true")
     args = ap.parse_args()
     gpu = resolve_gpu(args.gpu)
+    options = PlanConfig(batch_invariant=1 if args.batch_invariant else None)
     points = oracle_workloads()
     search(points[0], gpu)  # imports, profile tables
+    if args.batch_invariant:
+        shapes = {invariant.shape_key(w): w for w in points}
+        once = [cpu_ms(lambda: search(w, gpu, options), 1) for w in shapes.values()]
+        print(f"{len(shapes)} model shapes: their fixed plans chosen in {np.mean(once):.0f} ms mean, "
+              f"{max(once):.0f} max (once per shape, then cached)")
     ms, generated, simulated = [], [], []
     for w in points:
-        ms.append(cpu_ms(lambda: search(w, gpu), args.repeat))
-        result = search(w, gpu)
+        ms.append(cpu_ms(lambda: search(w, gpu, options), args.repeat))
+        result = search(w, gpu, options)
         generated.append(result.generated)
         simulated.append(result.simulated)
     ms, generated = np.array(ms), np.array(generated)

@@ -67,7 +67,7 @@ def mla_jobs() -> list[tuple]:
 
 
 def compile_one(job) -> dict:
-    """(kernel spec name, head_dim, dtype, group[, q_len, page_size, kv_dtype]) -> {key, threads,
+    """(plan spec (kernel_specs), head_dim, dtype, group[, q_len, page_size, kv_dtype]) -> {key, threads,
     regs_per_thread, smem_bytes} or an error."""
     import torch
 
@@ -76,7 +76,7 @@ def compile_one(job) -> dict:
 
     strategy, head_dim, dtype, group, *serving = job
     workload = _workload(head_dim, dtype, group, *serving)
-    kernel = strategies.get(strategy).kernel_for(workload)
+    kernel = spec_config(strategy, workload)[2]
     shape, key = variant_shape(strategy, workload)
     try:
         regs, smem, threads = 0, 0, 0
@@ -127,17 +127,39 @@ def combine_function(workload):
     return getattr(importlib.import_module(module), name)
 
 
-def variant_shape(strategy: str, workload):
-    """(launch.KernelShape, variant key) of `strategy`'s kernel on `workload` at the resolver's defaults."""
+def kernel_specs() -> dict[str, str]:
+    """Kernel name -> a plan spec that runs it, one per kernel of ours: a strategy ('streamk'), or a
+    strategy with the option that picks another kernel ('streamk:epilogue=last')."""
     from attnsim import strategies
-    from attnsim.kernels.launch import kernel_shape
+
+    found = {}
+    for name in strategies.ours():
+        s = strategies.get(name)
+        found.setdefault(s.kernel.name, name)
+        for value, kernel in s.epilogue_kernels.items():
+            found.setdefault(kernel.name, f"{name}:epilogue={value}")
+    return found
+
+
+def spec_config(spec: str, workload):
+    """(registry entry, complete PlanConfig, KernelSpec) of a plan spec on `workload` at the resolver's defaults."""
     from attnsim.plans.plan import options_for, plan_config
+    from attnsim.plans.spec import parse_plan_spec
+
+    strategy, options = parse_plan_spec(spec)
+    config, _ = plan_config(strategy, workload, _gpu(), options_for(strategy, options))
+    return strategy, config, strategy.kernel_for(workload, config)
+
+
+def variant_shape(spec: str, workload):
+    """(launch.KernelShape, variant key) of the kernel that runs plan spec `spec` (a strategy, or a
+    strategy with options: kernel_specs) on `workload` at the resolver's defaults."""
+    from attnsim.kernels.launch import kernel_shape
     from attnsim.plans.resources import variant
 
-    spec = strategies.get(strategy)
-    config, _ = plan_config(spec, workload, _gpu(), options_for(spec, None))
+    _, config, kernel = spec_config(spec, workload)
     shape = kernel_shape(workload, config)
-    return shape, variant(spec.kernel_for(workload).name, workload, shape.block_n, shape.num_warps, shape.num_stages).key
+    return shape, variant(kernel.name, workload, shape.block_n, shape.num_warps, shape.num_stages).key
 
 
 def _gpu():
@@ -153,9 +175,7 @@ def main() -> None:
     args = parser.parse_args()
     import multiprocessing
 
-    from attnsim import strategies
-
-    kernels = {strategies.get(n).kernel.name: n for n in strategies.ours()}  # one strategy per kernel
+    kernels = kernel_specs()  # one plan spec per kernel
     jobs = [(s, d, t, g) for s in kernels.values() for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
     jobs += [(s, d, t, *v) for s in kernels.values() for d in SERVING_HEAD_DIMS for t in DTYPES
              for v in SERVING_VARIANTS]

@@ -8,7 +8,8 @@ compiles the same kernels with the same Triton (its bundled ptxas) for target sm
 integers divisible by 16 marked so, integers equal to 1 folded), and reads registers from the cubin
 (cuobjdump) and shared memory from the compile's metadata. It first recompiles the contiguous
 decode kernels already in the table and stops unless each matches the device's entry; then it adds
-the entries of compile_table.SERVING_VARIANTS that are missing, each marked with its provenance.
+the missing entries (a new kernel's decode variants, compile_table's HEAD_DIMS x DTYPES x GROUPS, and
+every kernel's SERVING_VARIANTS), each marked with its provenance.
 The device run of compile_table.py replaces them all.
 """
 
@@ -25,7 +26,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compile_table import DTYPES, SERVING_HEAD_DIMS, SERVING_VARIANTS, _workload, variant_shape  # noqa: E402
+from compile_table import (  # noqa: E402
+    DTYPES, GROUPS, HEAD_DIMS, SERVING_HEAD_DIMS, SERVING_VARIANTS, _workload, kernel_specs, spec_config, variant_shape,
+)
 
 TRITON_DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float8_e4m3fn": "fp8e4nv"}
 CHECK = [(kernel, 128, dtype, group) for kernel in ("fa2", "flashdecoding", "streamk") for dtype in DTYPES
@@ -72,12 +75,10 @@ def specialise(fn, pointers: dict, values: dict, consts: dict):
 
 def _resources(strategy: str, workload) -> tuple[str, dict]:
     """(resolver key, {threads, regs_per_thread, smem_bytes, spills}): the larger of group == 1 and group."""
-    from attnsim import strategies
     from attnsim.kernels.launch import jit_function
 
-    spec = strategies.get(strategy)
     shape, key = variant_shape(strategy, workload)
-    fn = jit_function(spec.kernel_for(workload))
+    fn = jit_function(spec_config(strategy, workload)[2])
     regs = smem = stack = 0
     for group in (1, workload.group):
         w = _workload(workload.head_dim, workload.dtype, group, workload.q_len, workload.page_size, workload.kv_dtype,
@@ -132,11 +133,10 @@ def main() -> None:
     import triton
 
     doc = json.loads(Path(args.table).read_text())
-    from attnsim import strategies
-
-    kernels = {strategies.get(n).kernel.name: n for n in strategies.ours()}  # one strategy per kernel
-    jobs = _missing([(s, d, t, *v) for s in kernels.values() for d in SERVING_HEAD_DIMS
-                     for t in DTYPES for v in SERVING_VARIANTS], doc["kernels"])
+    kernels = kernel_specs()  # one plan spec per kernel
+    jobs = _missing([(s, d, t, g) for s in kernels.values() for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
+                    + [(s, d, t, *v) for s in kernels.values() for d in SERVING_HEAD_DIMS
+                       for t in DTYPES for v in SERVING_VARIANTS], doc["kernels"])
     print(f"{len(jobs)} serving variants to compile", flush=True)
     with ProcessPoolExecutor(args.jobs) as pool:
         for key, got in pool.map(_job, CHECK):

@@ -4,7 +4,7 @@
 #   bash scripts/device_stage.sh STAGE [STAGE ...]
 # Stages: info compile gputests cudnn cudnn_thresholds calibrate calibrate_fit quick accounting bench_standard
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
-#         bench_auto oracle
+#         bench_auto oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 set -uo pipefail
 export PYTHONPATH=. PYTHONUNBUFFERED=1
@@ -60,6 +60,16 @@ stage_cudnn_thresholds() {
 }
 stage_oracle() {  # the planner's oracle study (scripts/oracle_study.py; about 4 minutes)
   timeout 560 python3 scripts/oracle_study.py --out "$OUT/planner_oracle.csv" 2>&1 | tail -15
+}
+stage_invariant_gputests() {  # a sequence alone vs in other batches, bitwise, every invariant plan (~1 min)
+  timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_invariant.py 2>&1 \
+    | tee "$OUT/invariant_gputests.log" | tail -8
+}
+stage_invariant() {  # batch-invariant auto vs auto on the oracle workloads (scripts/invariant_study.py:
+  # ~642 rows; planning ~2-3 min of CPU, then timing). Replay it on the CPU afterwards (invariant_replay.py).
+  # Resumes from results/h200/invariant_oracle.csv when an earlier call's CSV was copied there.
+  [ -f results/h200/invariant_oracle.csv ] && cp results/h200/invariant_oracle.csv "$OUT/invariant_oracle.csv"
+  timeout 540 python3 scripts/invariant_study.py --resume --out "$OUT/invariant_oracle.csv" 2>&1 | tail -8
 }
 stage_bench_standard() {
   python3 -m attnsim bench --gpu h200 --calibration none --out "$OUT/bench.csv" \

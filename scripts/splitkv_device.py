@@ -43,6 +43,9 @@ from attnsim.kernels.timing import TimerConfig, replayable, time_us
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
+sys.path.insert(0, str(Path(__file__).parent))
+import splitkv_variants  # noqa: E402
+
 NAME = "splitkv"
 PEAK_READ_GBPS = 4502.0  # membw.peak_read_gbps on the lent H200 (docs/kernels.md); not re-measured here
 SHAPES = [(1, 32, 8, 1024), (1, 32, 8, 4096), (1, 32, 8, 16384), (1, 32, 8, 65536), (1, 32, 8, 262144),
@@ -50,17 +53,13 @@ SHAPES = [(1, 32, 8, 1024), (1, 32, 8, 4096), (1, 32, 8, 16384), (1, 32, 8, 6553
           (8, 32, 8, 8192)]  # (batch, q_heads, kv_heads, context): 4 MB .. 1 GB of K+V at d 128, fp16
 CONFIGS = ["kv_tile_tokens=32,num_stages=4", "kv_tile_tokens=128,num_stages=2"]
 BASELINES = ["torch-cudnn", "flashdecoding", "streamk"]
-# variant name -> (text in kernels/split_kv.py, its replacement)
-VARIANTS = {
-    "nomerge": ("            merge_output(o_ptr, o_part_ptr, lse_part_ptr, row, output, n_outputs, n_splits, group,\n"
-                "                         stride_ob, stride_oh, stride_oi, BLOCK_M, BLOCK_N, HEAD_DIM, Q_LEN)\n",
-                "            tl.debug_barrier()\n"),
-    "noepilogue": ("    if n_splits > 1:\n        tl.debug_barrier()", "    if n_splits < 0:\n        tl.debug_barrier()"),
-    "nocode": ("    if n_splits > 1:\n        tl.debug_barrier()", None),  # None: the kernel ends before this text
-}
-STAGE_CONFIGS = {1: CONFIGS, 2: ["kv_tile_tokens=128,num_stages=2"]}
+STAGE_CONFIGS = {1: CONFIGS, 2: ["kv_tile_tokens=128,num_stages=2"], 3: ["kv_tile_tokens=128,num_stages=2"]}
 STAGE_VARIANTS = {1: (("bp4", 4), ("nomerge", None), ("noepilogue", None)),
-                  2: (("nomerge", None), ("noepilogue", None), ("nocode", None))}
+                  2: (("nomerge", None), ("noepilogue", None), ("nocode", None)),
+                  3: (("v2merge", None), ("nomerge", None), ("noepilogue", None))}
+# stage 3 (v3: the merge's loads pipelined): split counts x1/4 .. x4 around the default, since the
+# default rule halved S for v2's serial merge
+STAGE_SPLIT_FACTORS = {1: (0.5, 2), 2: (0.5, 2), 3: (0.25, 0.5, 2, 4)}
 
 
 def points() -> list[DecodeWorkload]:
@@ -70,19 +69,16 @@ def points() -> list[DecodeWorkload]:
 def stage_specs(stage: int, w: DecodeWorkload, default_splits: int, tiles: int) -> list[str]:
     """Plan specs timed at this point: baselines, our default, split counts around it, kernel configs."""
     specs = BASELINES + [NAME]
-    specs += [f"{NAME}:splits={s}" for s in sorted({default_splits // 2, default_splits * 2})
+    specs += [f"{NAME}:splits={s}" for s in sorted({int(default_splits * f) for f in STAGE_SPLIT_FACTORS[stage]})
               if 1 <= s <= tiles and s != default_splits]
     return specs + [f"{NAME}:{c}" for c in STAGE_CONFIGS[stage]]
 
 
 def variant_module(name: str):
-    """attnsim/kernels/split_kv.py with VARIANTS[name] applied, imported from a temporary file."""
-    source = Path(importlib.util.find_spec("attnsim.kernels.split_kv").origin).read_text()
-    old, new = VARIANTS[name]
-    if old not in source:
-        raise RuntimeError(f"variant {name}: its block is not in split_kv.py")
+    """attnsim/kernels/split_kv.py with variant `name` applied (splitkv_variants), imported from a temporary file."""
+    source = splitkv_variants.apply(name, Path(importlib.util.find_spec("attnsim.kernels.split_kv").origin).read_text())
     path = Path(tempfile.mkdtemp()) / f"split_kv_{name}.py"
-    path.write_text(source.replace(old, new) if new is not None else source[:source.index(old)])
+    path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"split_kv_{name}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -92,7 +88,7 @@ def variant_module(name: str):
 
 def time_variant(launcher, variant: str, q, k, v, block_p: int | None = None) -> float:
     """µs of the launcher's plan run by a variant kernel (same arguments, same grid)."""
-    if variant in VARIANTS:
+    if variant in splitkv_variants.VARIANTS:
         launcher.launch_attention = CachedLaunch(variant_module(variant).split_kv_kernel)
     else:
         launcher.launch_attention = CachedLaunch(launcher.launch_attention.jit_fn)  # new constexprs: recompile

@@ -57,3 +57,28 @@ def test_bad_options_exit_2_with_one_line(args, field, capsys):
     code, out, err = run_cli(["plan", *H200, *SHAPE, *args], capsys)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith(f"attnsim: error: {field}:")
+
+
+def test_batch_invariant_explains_the_fixed_split_size(capsys):
+    """The text and JSON say which fixed split size runs, that it is fixed for the model shape, and its
+    predicted regret over the grid; another batch of the same shape gets the same plan."""
+    invariant = ["--q-heads", "32", "--kv-heads", "8", "--batch-invariant"]
+    code, out, err = run_cli(["plan", *H200, "--contexts", "512,9000,70000", *invariant], capsys)
+    assert code == 0, err
+    chosen = out.split("chosen: ")[1].split()[0]
+    why = out.split("why: ")[1].splitlines()[0]
+    assert why.startswith("batch-invariant: every sequence cut alone into") and chosen in why
+    assert "fixed for this model shape and GPU" in why and "% mean, p95" in why
+    assert ("-token chunks" in why) == chosen.startswith("balanced") and "costs" in out
+    assert "one fixed chunk instead: balanced:chunk_tokens=" in out and "no split instead: fa2" in out
+    code, out, err = run_cli(["plan", *H200, "--batch", "64", "--context", "3k", *invariant, "--format", "json"], capsys)
+    (data,) = json_items(out, "plans")
+    assert code == 0 and data["batch_invariant"] and data["plan"]["spec"] == chosen and data["why"] == why
+    fixed = data["invariant_plan"]
+    assert fixed["spec"] == chosen and fixed["grid_points"] > 20 and f"{fixed['mean_regret_pct']:.1f}% mean" in why
+    rules = fixed["engine_rules"]  # what FlashInfer's fixed split size / no split would cost on the grid
+    assert set(rules) == {"one fixed chunk", "no split"} and rules["no split"]["spec"] == "fa2"
+    assert all(r["mean_regret_pct"] >= fixed["mean_regret_pct"] - 0.5 for r in rules.values())
+    assert fixed["length_rule_bound_pct"] <= fixed["mean_regret_pct"]
+    code, out, _ = run_cli(["plan", *H200, *SHAPE, "--format", "json"], capsys)
+    assert "invariant_plan" not in json_items(out, "plans")[0]

@@ -78,3 +78,15 @@ def test_bad_table_options_exit_2_with_one_line(extra, field, tmp_path, capsys, 
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"attnsim: error: {field}:")
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_batch_invariant_table_holds_one_plan_and_says_why(tmp_path):
+    path = tmp_path / "invariant.json"
+    main(["plan", "--gpu", "h200", "--q-heads", "16", "--kv-heads", "2", "--batch", "1,32", "--context", "1k,64k",
+          "--batch-invariant", "--table", str(path)])
+    doc = json.loads(path.read_text())
+    (section,) = doc["sections"]
+    specs = {cell["spec"] for cell in section["cells"]}
+    assert len(specs) == 1 and section["batch_invariant"].startswith("batch-invariant: ")
+    assert specs.pop() in section["batch_invariant"]
+    assert plantable.load(path).lookup(7, [100, 200, 90000, 5, 6, 7, 8]).spec in section["batch_invariant"]

@@ -17,7 +17,7 @@ from attnsim.plans.plan import check_splits_fill, options_for, plan_config, reso
 from attnsim.profiles import resolve_gpu
 from attnsim.scenarios import models
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.partition.options import check_value
+from attnsim.simulator.partition.options import OPTION_CHOICES, check_value
 from attnsim.simulator.workload import DecodeWorkload
 from attnsim.units import parse_size, parse_size_list, parse_sweep
 
@@ -154,10 +154,18 @@ def positive_or_none(value, field: str) -> int | None:
     return None if value is None else parse_size(value, field)
 
 
-def plan_options(splits=None, grid=None, kv_tile=None) -> PlanConfig:
+def epilogue_option(func):
+    """--epilogue: how stream-K plans (streamk, hybrid) merge outputs that straddle CTAs."""
+    return click.option("--epilogue", type=click.Choice(OPTION_CHOICES["epilogue"]), default=None,
+                        help="Stream-K merge of straddled outputs: tree (a host CTA waits on its peers; the "
+                             "default) or last (the last contributor to arrive merges; merge terms borrowed "
+                             "from splitkv until fitted).")(func)
+
+
+def plan_options(splits=None, grid=None, kv_tile=None, epilogue=None) -> PlanConfig:
     """The shared plan flags as a bag of options (each strategy keeps those it declares)."""
     config = PlanConfig(splits=positive_or_none(splits, "splits"), grid=positive_or_none(grid, "grid"),
-                        kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"))
+                        kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"), epilogue=epilogue)
     return check_option_values(config, {"kv_tile_tokens": "kv-tile"})
 
 
@@ -186,7 +194,7 @@ def check_splits(names, workloads: list[DecodeWorkload], spec, options: PlanConf
 
 def check_plan_options(names, options: PlanConfig) -> None:
     """A strategy option nobody in `names` takes is a mistake, not something to ignore."""
-    for option, flag in (("splits", "--splits"), ("grid", "--grid")):
+    for option, flag in (("splits", "--splits"), ("grid", "--grid"), ("epilogue", "--epilogue")):
         if getattr(options, option) is not None and not any(option in strategies.get(n).options for n in names):
             takers = strategies.names(lambda s, o=option: o in s.options)
             raise InputError(option.replace("_", "-"), f"{flag} applies to {', '.join(takers)}, "

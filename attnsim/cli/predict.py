@@ -7,7 +7,7 @@ import click
 from attnsim import limits, pathcheck, schema, strategies
 from attnsim.cli.options import (
     TEXT_SUFFIXES, build_workloads, check_figure_option, check_format, check_output_option, check_plan_options,
-    check_splits, check_work, gpu_option, gpu_spec, model_label, plan_options, strategy_option, workload_inputs,
+    check_splits, check_work, epilogue_option, gpu_option, gpu_spec, model_label, plan_options, strategy_option, workload_inputs,
     workload_options,
 )
 from attnsim.errors import InputError
@@ -28,12 +28,13 @@ from attnsim.units import parse_size
 @strategy_option()
 @click.option("--splits", default=None, help="Split count instead of FA2's heuristic (split-KV strategies).")
 @click.option("--grid", default=None, help="Persistent grid size (stream-K; default: resident capacity).")
+@epilogue_option
 @click.option("--kv-tile", default=None, help="KV tokens per tile (default: the kernel's 16 KB K tile).")
 @click.option("--format", "fmt", default="table", show_default=True, help="table, csv or json.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
               help="Also draw speedup vs context (PNG/SVG).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_path, out_path, **workload_kw):
+def predict(gpu, calibration, strategy_text, splits, grid, epilogue, kv_tile, fmt, plot_path, out_path, **workload_kw):
     """Predict decode-attention time of each strategy from the analytic model.
 
     \b
@@ -46,6 +47,7 @@ def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_pa
           --context 1k,4k,16k,64k,128k,256k,512k
       attnsim predict --model llama-3.1-70b --batch 8 --context 32k --format json
       attnsim predict --contexts 1000,50000,3000 --strategy streamk,fa2
+      attnsim predict --gpu h200 --context 16k --strategy streamk,hybrid --epilogue last
       attnsim predict --gpu my_gpu.toml --context 64k --plot speedup.png
     """
     check_format(fmt)
@@ -53,7 +55,7 @@ def predict(gpu, calibration, strategy_text, splits, grid, kv_tile, fmt, plot_pa
     check_figure_option(plot_path)
     pathcheck.check_apart(workload_inputs(gpu, calibration, workload_kw), [("out", out_path), ("plot", plot_path)])
     names = strategies.parse_list(strategy_text)
-    options = plan_options(splits, grid, kv_tile)
+    options = plan_options(splits, grid, kv_tile, epilogue)
     check_plan_options(names, options)
     workloads = build_workloads(**workload_kw)
     names, dropped = runnable(names, workloads)
@@ -133,10 +135,11 @@ def occupancy(gpu, calibration, threads, regs, smem, carveout, fmt):
 @strategy_option(default=strategies.SCHEDULE_DEFAULT, help_prefix="One of")
 @click.option("--splits", default=None, help="Split count (split-KV strategies).")
 @click.option("--grid", default=None, help="Persistent grid size (stream-K).")
+@epilogue_option
 @click.option("--kv-tile", default=None, help="KV tokens per tile.")
 @click.option("--max-ctas", default=40, show_default=True, help="CTAs listed in the summary.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Draw the SM timeline (Gantt).")
-def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, plot_path, **workload_kw):
+def schedule(gpu, calibration, strategy_text, splits, grid, epilogue, kv_tile, max_ctas, plot_path, **workload_kw):
     """Who does what: per-CTA tile ranges, hosts and fix-ups, and the simulated timeline.
 
     \b
@@ -151,7 +154,7 @@ def schedule(gpu, calibration, strategy_text, splits, grid, kv_tile, max_ctas, p
     names = strategies.parse_list(strategy_text)
     if len(names) != 1:
         raise InputError("strategy", "schedule shows one strategy; give one name")
-    options = plan_options(splits, grid, kv_tile)
+    options = plan_options(splits, grid, kv_tile, epilogue)
     check_plan_options(names, options)
     workloads = build_workloads(**workload_kw)
     if len(workloads) != 1:

@@ -131,7 +131,7 @@ def prepare(plan: Plan, device="cuda", sm_scale: float | None = None) -> "Launch
     sm_scale: softmax scale (None: 1 / sqrt(head_dim))."""
     spec, workload = plan.strategy, plan.workload
     check_workload(workload)
-    kernel = spec.kernel_for(workload)
+    kernel = plan.kernel
     if kernel is None:
         ours = strategies.ours_mla() if workload.is_mla else strategies.ours()
         raise InputError("strategy", f"{spec.name!r} has no Triton kernel here; choose {', '.join(ours)}")
@@ -146,7 +146,7 @@ def prepare(plan: Plan, device="cuda", sm_scale: float | None = None) -> "Launch
         check_compiled(plan, measured)
         if measured != plan.resources:
             meta["resources_source"] = f"compiled ({plan.resources_source} planned {plan.resources})"
-        if spec.in_kernel_reduction:
+        if plan.waits_on_peers:
             check_device_fits(plan.gpu, device)
     schedule = plan.schedule
     meta.update(num_warps=shape.num_warps, num_stages=shape.num_stages, kv_tile=shape.block_n, block_m=shape.block_m,
@@ -154,7 +154,7 @@ def prepare(plan: Plan, device="cuda", sm_scale: float | None = None) -> "Launch
                 smem_bytes=compiled.metadata.shared if compiled is not None else None,
                 grid=schedule.grid, splits=schedule.splits, launches=len(schedule.launches))
     scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(workload.head_dim)
-    tables = DeviceTables.build(schedule, shape.block_m, shape.block_p + 1, device, spec.in_kernel_reduction)
+    tables = DeviceTables.build(schedule, shape.block_m, shape.block_p + 1, device, plan.waits_on_peers)
     launcher = Launcher(spec, kernel, schedule, plan.config, meta, shape, tables, scale * LOG2_E, measured)
     if compiled is not None and len(schedule.launches) > 1:
         launcher.warm_combine()
@@ -165,7 +165,7 @@ def check_compiled(plan: Plan, compiled: CtaResources) -> None:
     """The compiled kernel runs the plan as planned: one CTA fits, and a plan whose CTAs wait on each
     other keeps its whole grid resident (the plan was sized with the resolver's resources)."""
     capacity = resident_capacity(plan.gpu, compiled)
-    if plan.strategy.in_kernel_reduction or capacity == 0:
+    if plan.waits_on_peers or capacity == 0:
         check_coresident(plan.schedule.grid, capacity, plan.gpu.sm_count, f"{plan.spec} (compiled: {compiled})")
 
 

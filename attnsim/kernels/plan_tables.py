@@ -3,7 +3,12 @@ once per launcher, plus the stream-K merge tree and the partial-slot scratch.
 
 Segment rows follow tiles.SEG_* columns: seq, kv_head, q_block, first_tile, n_tiles, role, context, slot
 (where a ROLE_PEER segment writes its partial), merge_lo, merge_hi (the slots a segment merges:
-stream-K only, empty elsewhere).
+stream-K's tree; under last arrival, the slots of the segment's output, whichever contributor merges them).
+
+Last arrival (Reductions rows with host_cta LAST_ARRIVAL): a peer segment's slot is its index in the
+Reductions peer list, its merge range its row's [peer_offsets[r], peer_offsets[r + 1]) (contributors
+= its length) and the output's arrival counter is flags[merge_lo]. Stream-K's epilogue=last kernel
+(lean_last.py) reads these; the split-KV kernel derives the same things from its program id.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 import torch
 
 from attnsim.kernels import tiles
-from attnsim.simulator.schedule import ROLE_HOST, ROLE_PEER, Schedule
+from attnsim.simulator.schedule import LAST_ARRIVAL, ROLE_HOST, ROLE_PEER, Schedule
 
 
 def merge_tree(peers: np.ndarray, branching: int) -> tuple[dict[int, list[int]], list[int]]:
@@ -52,8 +57,14 @@ def segment_rows(schedule: Schedule, branching: int) -> np.ndarray:
     rows[:, tiles.SEG_CONTEXT.value] = np.asarray(schedule.workload.contexts, np.int64)[segs.seq]
     rows[:, tiles.SEG_SLOT.value] = -1
     is_peer = segs.role == ROLE_PEER
-    if not (red.host_cta >= 0).any():  # no host CTAs: combine-launch slots, if any (a last-arrival
-        # kernel numbers its slots by program id and reads none of these)
+    if (red.host_cta == LAST_ARRIVAL).any():  # slots and merge ranges from the Reductions peer list
+        slot = combine_slots(segs, red, is_peer)
+        row = np.repeat(np.arange(len(red)), np.diff(red.peer_offsets))[slot]
+        rows[is_peer, tiles.SEG_SLOT.value] = slot
+        rows[is_peer, tiles.SEG_MERGE_LO.value] = red.peer_offsets[row]
+        rows[is_peer, tiles.SEG_MERGE_HI.value] = red.peer_offsets[row + 1]
+        return rows
+    if not (red.host_cta >= 0).any():  # no host CTAs: combine-launch slots, if any
         if (red.host_cta == -1).any() and not np.array_equal(red.peer_cta, segs.cta[is_peer]):
             rows[is_peer, tiles.SEG_SLOT.value] = combine_slots(segs, red, is_peer)
         else:  # the peer segments in CTA order are the Reductions peer list
@@ -80,14 +91,15 @@ def segment_rows(schedule: Schedule, branching: int) -> np.ndarray:
 def combine_slots(segs, red, is_peer: np.ndarray) -> np.ndarray:
     """The Reductions peer index of each peer segment (int64 [n_peer_segments], CTA order), where a
     plan lists peers in another order than its CTAs (FlashMLA's grid: parts x q-blocks, parts
-    fastest). A combine program reads its row's slots contiguously either way."""
+    fastest; a last-arrival stream-K CTA contributing to two outputs). A combine program (or a last
+    arrival) reads its row's slots contiguously either way."""
     n_peers = np.diff(red.peer_offsets)
     owner = zip(red.peer_cta.tolist(), *(np.repeat(a, n_peers).tolist() for a in (red.seq, red.kv_head, red.q_block)))
     index = {key: i for i, key in enumerate(owner)}  # (cta, seq, kv_head, q_block) -> peer index
     keys = zip(*(a[is_peer].tolist() for a in (segs.cta, segs.seq, segs.kv_head, segs.q_block)))
     slots = np.array([index.get(k, -1) for k in keys], np.int64)
     if len(index) != len(red.peer_cta) or (slots < 0).any() or len(set(slots.tolist())) != len(slots):
-        raise RuntimeError("combine plan: the peer segments are not the Reductions peers one to one")
+        raise RuntimeError("the peer segments are not the Reductions peers one to one")
     return slots
 
 

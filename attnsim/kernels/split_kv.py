@@ -13,9 +13,9 @@ sequence's trailing splits are empty: they read nothing and only arrive at the c
 - S > 1: a non-empty split stores its normalised fp32 partial (o, lse) in slot o + s·outputs, passes a
   CTA barrier, and adds 1 to the output's arrival counter (acq_rel, gpu scope: its partial is
   published, and the last arriver sees every other one). The program that reads S - 1 resets the
-  counter to 0 and merges the output's partials in split order (merge_rows: per step the max of its
-  LSEs first, then the weighted sum; steps in split order), re-reading its own partial too, so the
-  result is the same bits whichever split arrives last. No program waits on another: no
+  counter to 0 and merges the output's partials in split order (arrival.py, shared with stream-K's
+  epilogue=last: per step the max of its LSEs first, then the weighted sum; steps in split order),
+  re-reading its own partial too, so the result is the same bits whichever split arrives last. No program waits on another: no
   co-residency is needed, and Triton's CPU interpreter (programs one after another) runs it as is.
 Counters: int32 [>= outputs] (the launcher's `flags`), zeroed once when the launcher is built and
 left at 0 by every launch, so CUDA-graph replays need no memset.
@@ -25,8 +25,8 @@ a q-block (only those are stored and merged), S splits, n tiles of an output):
 - split CTA: reads 16 bytes of plan row + G·d·b (q) + 2·min(per, n - s·per)·BLOCK_N·d·b_kv (K, V);
   S > 1: writes G·(d + 1)·4 (fp32 partial o + lse) and one 4-byte atomic; S = 1: writes G·d·b (o).
 - last arriver of an output: re-reads its 16-byte plan row, reads S·G·(d + 1)·4 of partials (L2
-  hits unless streaming evicted them) in ceil(G / 4)·ceil(S·d / 1024) dependent gathers, writes
-  G·d·b (o) and resets its counter.
+  hits unless streaming evicted them) in ceil(G / 4)·(ceil(S·d / 1024) + 1) gathers, each issued
+  one step ahead of its use (arrival.merge_rows), writes G·d·b (o) and resets its counter.
 - total: the KV cache once + q + o + 2·S·G·(d + 1)·4 per output of partials (< 1% of the KV bytes
   when a split holds >= 16 tokens), and no second launch.
 """
@@ -34,13 +34,10 @@ a q-block (only those are stored and merged), S splits, n tiles of an output):
 import triton
 import triton.language as tl
 
+from attnsim.kernels.arrival import arrive, merge_store
 from attnsim.kernels.tiles import (
-    Q_BLOCK_ROWS, SEG_COLS, SEG_CONTEXT, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_SEQ, attend_range, load_query, packed_rows,
-    query_rows, store_output, store_partial,
+    SEG_COLS, SEG_CONTEXT, attend_range, load_query, query_rows, store_output, store_partial,
 )
-
-MERGE_ROWS = tl.constexpr(4)  # query rows a merge step takes (x 1024 / HEAD_DIM splits: 32 fp32 per thread)
-
 
 @triton.jit
 def split_range(context, split, n_splits, BLOCK_N: tl.constexpr):
@@ -52,59 +49,14 @@ def split_range(context, split, n_splits, BLOCK_N: tl.constexpr):
 
 
 @triton.jit
-def merge_rows(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows, BLOCK_M: tl.constexpr,
-               HEAD_DIM: tl.constexpr, SPLITS_PER_STEP: tl.constexpr):
-    """o [MERGE_ROWS, HEAD_DIM] fp32 of query-tile rows `rows` [MERGE_ROWS] (valid below n_rows),
-    merged over the partials of splits [0, used) of `output` (slots output + s·n_outputs).
-
-    One step loads MERGE_ROWS x SPLITS_PER_STEP partial rows at once (a [rows, splits, HEAD_DIM]
-    gather, 32 fp32 per thread at 4 warps): only valid rows, so a q-block's few rows (GQA: 4 of
-    16) do not pad a step, and ceil(R / 4)·ceil(S / SPLITS_PER_STEP) dependent load rounds merge R
-    rows of S splits (a [BLOCK_M] tile per partial took 1 + S / 4). Within a step the max over its
-    splits comes first; steps run in split order with a fixed rescale, so the result depends on
-    the plan only, never on which split arrived last. (64 fp32 per thread halved the rounds but
-    compiled to 168 registers and a spill at d 128.)"""
-    offs_j = tl.arange(0, SPLITS_PER_STEP)
-    offs_d = tl.arange(0, HEAD_DIM)
-    row_ok = rows < n_rows
-    m = tl.full([MERGE_ROWS], float("-inf"), tl.float32)
-    den = tl.zeros([MERGE_ROWS], tl.float32)
-    acc = tl.zeros([MERGE_ROWS, HEAD_DIM], tl.float32)
-    for s0 in range(0, used, SPLITS_PER_STEP):
-        splits = s0 + offs_j  # [SPLITS_PER_STEP]
-        ok = row_ok[:, None] & (splits < used)[None, :]  # [MERGE_ROWS, SPLITS_PER_STEP]
-        part_row = (output + splits.to(tl.int64) * n_outputs)[None, :] * BLOCK_M + rows[:, None]
-        lse = tl.load(lse_part_ptr + part_row, mask=ok, other=float("-inf"), cache_modifier=".cg")
-        o_s = tl.load(o_part_ptr + part_row[:, :, None] * HEAD_DIM + offs_d[None, None, :], mask=ok[:, :, None],
-                      other=0.0, cache_modifier=".cg")  # [MERGE_ROWS, SPLITS_PER_STEP, HEAD_DIM]
-        m_new = tl.maximum(m, tl.max(lse, 1))
-        m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row with nothing yet: weights 0, not NaN
-        rescale = tl.exp2(m - m_ref)  # [MERGE_ROWS]; 0 while m = -inf
-        w = tl.exp2(lse - m_ref[:, None])  # [MERGE_ROWS, SPLITS_PER_STEP]; 0 for masked partials
-        den = den * rescale + tl.sum(w, 1)
-        acc = acc * rescale[:, None] + tl.sum(o_s * w[:, :, None], 1)
-        m = m_new
-    return acc / tl.where(den == 0.0, 1.0, den)[:, None]
-
-
-@triton.jit
 def merge_output(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, output, n_outputs, n_splits, group,
                  stride_ob, stride_oh, stride_oi, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                  HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr):
-    """The last arrival's epilogue: merge the output's valid rows, MERGE_ROWS at a time, and store o.
-    It reads its output's plan row again (an L1/L2 hit) rather than keep it live across the tile loop."""
-    seq = tl.load(row_ptr + SEG_SEQ).to(tl.int64)
-    kv_head = tl.load(row_ptr + SEG_KV_HEAD).to(tl.int64)
-    first_row = tl.load(row_ptr + SEG_Q_BLOCK) * Q_BLOCK_ROWS  # packed row of tile row 0
+    """The last arrival's epilogue: merge the output's non-empty splits (slots output + s·n_outputs)
+    and store o (arrival.merge_store)."""
     _, _, used = split_range(tl.load(row_ptr + SEG_CONTEXT), 0, n_splits, BLOCK_N)
-    n_rows = tl.minimum(group * Q_LEN - first_row, BLOCK_M)
-    for r0 in range(0, n_rows, MERGE_ROWS):
-        rows = r0 + tl.arange(0, MERGE_ROWS)
-        o = merge_rows(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows, BLOCK_M, HEAD_DIM,
-                       1024 // HEAD_DIM)
-        q_head, q_pos, row_ok = packed_rows(kv_head, first_row + rows, group, Q_LEN)
-        store_output(o_ptr, o, seq, q_head, q_pos, row_ok & (rows < n_rows), stride_ob, stride_oh, stride_oi,
-                     HEAD_DIM, Q_LEN)
+    merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, output, n_outputs, used, group,
+                stride_ob, stride_oh, stride_oi, BLOCK_M, HEAD_DIM, Q_LEN)
 
 
 @triton.jit
@@ -137,9 +89,6 @@ def split_kv_kernel(
         else:
             store_partial(o_part_ptr, lse_part_ptr, output + split * n_outputs, o, lse, row_ok, BLOCK_M, HEAD_DIM)
     if n_splits > 1:
-        tl.debug_barrier()  # every thread's partial stores precede the arrival
-        arrived = tl.atomic_add(flags_ptr + output, 1, sem="acq_rel", scope="gpu")
-        if arrived == n_splits - 1:  # the last split of this output: every partial is published
-            tl.atomic_xchg(flags_ptr + output, 0, sem="relaxed", scope="gpu")  # re-armed for the next launch
+        if arrive(flags_ptr + output, n_splits):  # the last split of this output: every partial is published
             merge_output(o_ptr, o_part_ptr, lse_part_ptr, row, output, n_outputs, n_splits, group,
                          stride_ob, stride_oh, stride_oi, BLOCK_M, BLOCK_N, HEAD_DIM, Q_LEN)

@@ -12,7 +12,7 @@
 - grid + dp_outputs (hybrid): grids SMs and capacity; dp = k x grid for k in full, full - 1 (the
   default: last full wave to stream-K), full - 2, full // 2 (full = outputs // grid), k >= 1.
 - chunk_tokens (balanced split-KV): the chunk that fits grid targets capacity x {1/8, 1/4, 1/2,
-  3/4, 1, 3/2, 2} (FlashInfer's search, chunk_for_grid), plus the batch-invariant chunk.
+  3/4, 1, 3/2, 2} (FlashInfer's search, chunk_for_grid), plus a fixed 16-tile chunk.
 - no axis (fa2): the entry's defaults.
 
 Pinned options (`attnsim plan --grid 132`) replace an axis by their value; a grid pin is the only
@@ -41,9 +41,10 @@ GRID_STEPS_PER_SM = 8  # persistent grids in steps of SMs / 8
 EVEN_SHARES = 3  # persistent grids that cut the tiles evenly, for the lowest shares
 CHUNK_TARGETS = (1 / 8, 1 / 4, 1 / 2, 3 / 4, 1, 3 / 2, 2)  # x resident capacity
 DP_WAVES_BACK = (0, 1, 2)  # dp = (full - k) waves of the grid, plus full // 2
-# Batch-invariant mode: a fixed chunk of this many KV tiles (the kernel's 16 KB K tile: 1024 tokens
-# at d 128 fp16, 2048 at d 64), so a sequence's split boundaries depend on its own length only.
-INVARIANT_CHUNK_TILES = 16
+# A fixed chunk of this many KV tiles is also searched (the kernel's 16 KB K tile: 1024 tokens at
+# d 128 fp16, 2048 at d 64): batch-invariant mode ran it until its plan was chosen per model shape
+# (invariant.py); it stays a candidate of the unconstrained search, whose choices it is part of.
+FIXED_CHUNK_TILES = 16
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ def context_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, user: common.
                            per_token)
 
 
-def invariant_chunk(ctx: StrategyContext) -> int:
-    """The batch-invariant chunk in tokens: a function of the KV tile (head_dim, dtype) only."""
-    return INVARIANT_CHUNK_TILES * ctx.tile
+def fixed_chunk(ctx: StrategyContext) -> int:
+    """The fixed chunk in tokens: a function of the KV tile (head_dim, dtype) only."""
+    return FIXED_CHUNK_TILES * ctx.tile
 
 
 def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
@@ -169,9 +170,9 @@ def chunk_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     else:
         targets = [pins["grid"]] if "grid" in pins else [max(1, round(ctx.capacity * f)) for f in CHUNK_TARGETS]
         chunks = {balanced.chunk_for_grid(ctx.workload, ctx.tile, t) for t in targets}
-        invariant = min(invariant_chunk(ctx), int(ctx.tiles.max()) * ctx.tile)
-        if chunk_counts(ctx, invariant).sum() <= CHUNK_TARGETS[-1] * ctx.capacity:  # within the targets' waves
-            chunks.add(invariant)
+        fixed = min(fixed_chunk(ctx), int(ctx.tiles.max()) * ctx.tile)
+        if chunk_counts(ctx, fixed).sum() <= CHUNK_TARGETS[-1] * ctx.capacity:  # within the targets' waves
+            chunks.add(fixed)
     longest = float(ctx.tiles.max() * ctx.tile)
     return [ctx.candidate(int(chunk_counts(ctx, c).sum()), min(c, longest), int(chunk_counts(ctx, c).max()),
                           chunk_tokens=c) for c in sorted(chunks)]

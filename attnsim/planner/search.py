@@ -16,8 +16,9 @@ the same resolved configuration (resolved once per entry, options replaced), the
 same engine; it is named once, by its concrete options (canonical.py), so `auto` resolves to the
 very plan simulated here.
 
-batch_invariant=1 restricts the choice to the fixed-chunk plan (candidates.invariant_chunk); the
-unconstrained best is still searched, to report what invariance costs.
+batch_invariant=1 runs the plan fixed for the workload's shape (invariant.py: fa2, or a fixed chunk or
+split count, chosen once per shape by its predicted mean regret over a grid of batches x contexts);
+the unconstrained best is still searched, to report what invariance costs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.planner import bounds, candidates as cand, canonical
+from attnsim.planner import bounds, candidates as cand, canonical, invariant
 from attnsim.planner.heuristics import RULES
 from attnsim.planner.tieband import tie_band
 from attnsim.plans.plan import resolve_plan
@@ -97,6 +98,7 @@ class PlanResult:
     elapsed_ms: float
     fastest: Evaluated  # the fastest predicted plan (the ties are measured from it)
     why: str  # why `chosen` runs, in one sentence
+    invariant: invariant.InvariantChoice | None = None  # batch-invariant mode: the shape's fixed plans, scored
 
     def regret_pct(self, other: Evaluated) -> float:
         """How much slower `other` is predicted than the choice, in percent."""
@@ -222,25 +224,29 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     ranked = distinct([ev.results[c.spec] for c in pool if c.spec in ev.results] + ruled)
     band, source = tie_band(gpu, ranked[0].family, workload.kv_bytes())
     chosen, tied = canonical.pick(ranked, band)
-    why, unconstrained = canonical.why(chosen, ranked[0], tied, band), chosen
+    why, unconstrained, fixed = canonical.why(chosen, ranked[0], tied, band), chosen, None
     if options.batch_invariant:
-        chosen = invariant_plan(ev, entries)
+        fixed = invariant_choice(workload, gpu, user, entries, names)
+        chosen = ev.run(ev.context(fixed.chosen.strategy).candidate(0, 0.0, **dict(fixed.chosen.options)))
         band, source = tie_band(gpu, chosen.family, workload.kv_bytes())
-        why = f"batch-invariant: the fixed chunk of {cand.INVARIANT_CHUNK_TILES} KV tiles (every sequence cut alone)"
+        why = fixed.why
     return PlanResult(workload, gpu, chosen, ranked, band, source, named, baseline_plans(workload, gpu),
                       len({c.spec for c in pool} | {e.spec for e in ruled}), len(ev.results),
                       bool(options.batch_invariant), unconstrained, (time.perf_counter() - started) * 1e3,
-                      ranked[0], why)
+                      ranked[0], why, fixed)
 
 
-def invariant_plan(ev: Evaluator, entries: list[str]) -> Evaluated:
-    """The fixed-chunk plan of the entry that sweeps chunk sizes."""
-    name = next((n for n in entries if "chunk_tokens" in strategies.get(n).search), None)
-    if name is None:
-        raise InputError("batch_invariant", f"needs a fixed-chunk plan; search one of "
-                                            f"{', '.join(strategies.names(lambda s: 'chunk_tokens' in s.search))}")
-    ctx = ev.context(name)
-    return ev.run(ctx.candidate(0, 0.0, chunk_tokens=cand.invariant_chunk(ctx)))
+def invariant_choice(workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig, entries: list[str],
+                     names) -> invariant.InvariantChoice:
+    """The plan fixed for the workload's shape (invariant.py), scored against this search unconstrained."""
+    def fastest_us(w: DecodeWorkload) -> float:
+        return search(w, gpu, user, names).fastest.time_us
+
+    fixed = invariant.choose(workload, gpu, user, tuple(entries), fastest_us)
+    if fixed is None:
+        raise InputError("batch_invariant", f"needs a plan whose splits depend on each sequence alone; search one "
+                                            f"of {', '.join(invariant.invariant_entries(strategies.candidates(workload)))}")
+    return fixed
 
 
 def check_names(names, workload: DecodeWorkload | None = None) -> tuple[str, ...] | None:

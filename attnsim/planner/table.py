@@ -6,7 +6,8 @@ choice for every batch x context bucket of one model on one GPU, one section per
 
 Each cell is the search of the uniform batch at the bucket's upper edges (plantable.BUCKETING): the plan
 `predict --strategy auto` runs there (its spec carries the kernel options the user fixed), its predicted
-µs per layer, and whether that batch's KV cache fits the GPU.
+µs per layer, and whether that batch's KV cache fits the GPU. With batch_invariant=1 every cell holds the
+one plan fixed for the model shape (planner/invariant.py), and the section says why (`batch_invariant`).
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ def section(workload_for: WorkloadFor, gpu: GpuSpec, batches, contexts, page_siz
             options: PlanConfig, names=None) -> dict:
     cells = [cell(workload_for(b, c, page_size, kv_dtype), gpu, options, names) for b in batches for c in contexts]
     sample = workload_for(batches[0], contexts[0], page_size, kv_dtype)
-    return {"page_size": page_size or None, "kv_dtype": sample.cache_dtype, "kv_dtype_names": kv_dtype_names(sample),
-            "cells": cells}
+    doc = {"page_size": page_size or None, "kv_dtype": sample.cache_dtype, "kv_dtype_names": kv_dtype_names(sample),
+           "cells": cells}
+    if options.batch_invariant:  # one plan in every cell: say which fixed split size and why
+        doc["batch_invariant"] = search(sample.modelled_layer(), gpu, options, names).why
+    return doc
 
 
 def table_document(workload_for: WorkloadFor, gpu: GpuSpec, batches, contexts, sections, options: PlanConfig,

@@ -62,6 +62,17 @@ class Plan:
         return self.schedule.attention.resources
 
     @property
+    def kernel(self) -> "strategies.KernelSpec | None":
+        """The Triton kernel that runs this plan (its epilogue's, MLA's, or the strategy's own)."""
+        return self.strategy.kernel_for(self.workload, self.config)
+
+    @property
+    def waits_on_peers(self) -> bool:
+        """CTAs of this plan wait on other CTAs' partials: its grid must be co-resident and its merge
+        order deadlock-free (stream-K's tree). The last-arrival epilogue waits on nobody."""
+        return self.strategy.in_kernel_reduction and self.config.epilogue != opts.EPILOGUE_LAST
+
+    @property
     def capacity(self) -> int:
         """Resident CTAs of the attention launch on self.gpu."""
         return resident_capacity(self.gpu, self.resources)
@@ -79,7 +90,7 @@ def option_values(values: opts.Options | PlanConfig | dict | None) -> dict:
     if isinstance(values, opts.Options):
         return values.set()
     if isinstance(values, PlanConfig):
-        return {k: v for k, v in values.options().items() if k in opts.OPTION_RANGES}
+        return {k: v for k, v in values.options().items() if k in opts.OPTION_NAMES}
     return {k: v for k, v in dict(values).items() if v is not None}
 
 
@@ -114,7 +125,7 @@ def plan_config(strategy: strategies.Strategy, workload: DecodeWorkload, gpu: Gp
                 given: CtaResources | None = None) -> tuple[PlanConfig, str]:
     """The complete PlanConfig of `chosen` options: our kernels' shape and resources filled."""
     config = PlanConfig(**chosen.set())
-    kernel = strategy.kernel_for(workload)
+    kernel = strategy.kernel_for(workload, chosen)
     if kernel is None:
         return config, "plan"
     shape = resources.kernel_shape(kernel, workload, gpu, config.kv_tile_tokens, config.num_warps,
@@ -138,7 +149,8 @@ def check_plan_size(workload: DecodeWorkload, config: PlanConfig) -> None:
                          "CTAs (splits x outputs)")
     if config.chunk_tokens is not None:
         per_seq = workload.output_count // workload.batch
-        chunks = per_seq * sum(-(-c // config.chunk_tokens) for c in workload.contexts)
+        cap = config.max_splits or limits.MAX_CONTEXT  # at most max_splits chunks per sequence
+        chunks = per_seq * sum(min(-(-c // config.chunk_tokens), cap) for c in workload.contexts)
         limits.check_max(chunks, limits.MAX_PLAN_CTAS, "chunk_tokens", "CTAs (chunks of every output)")
 
 

@@ -3,7 +3,8 @@
 
 A spec names a strategy (registry name or alias) and options of that strategy's type
 (simulator/partition/options.py): an option the strategy does not declare, one given twice, or a
-value that is not an integer in range is an InputError. `plan_spec(*parse_plan_spec(s))` is the
+value that is not an integer in range (or, for a word-valued option such as stream-K's epilogue, one of
+its choices) is an InputError. `plan_spec(*parse_plan_spec(s))` is the
 canonical form of s (registry name, options in declaration order).
 """
 
@@ -23,15 +24,16 @@ def parse_plan_spec(text: str, field: str = "strategy") -> tuple[strategies.Stra
         strategy = strategies.get(name)
     except InputError as exc:
         raise InputError(field, exc.message) from None
-    values: dict[str, int] = {}
+    values: dict[str, int | str] = {}
     for item in (p.strip() for p in rest.split(",")) if rest.strip() else ():
-        key, sep, digits = (s.strip() for s in item.partition("="))
-        if not sep or not key or not (digits.isascii() and digits.isdigit() and len(digits) <= MAX_DIGITS):
+        key, sep, value = (s.strip() for s in item.partition("="))
+        word = key in opts.OPTION_CHOICES and value.isascii() and value.isalpha()  # checked by the options type
+        if not sep or not key or not (word or (value.isascii() and value.isdigit() and len(value) <= MAX_DIGITS)):
             raise InputError(field, f"{text!r}: expected name:option=integer[,option=integer...], e.g. "
-                                    f"streamk:grid=132")
+                                    f"streamk:grid=132 (epilogue=tree|last)")
         if key in values:
             raise InputError(field, f"{text!r}: {key} given twice")
-        values[key] = int(digits)
+        values[key] = value if word else int(value)
     return strategy, opts.build(strategy.options_type, values, strategy.name, field)
 
 

@@ -76,11 +76,33 @@ def result_data(result: PlanResult) -> dict:
         "baselines": [{"name": b.name, **compared(result, b.plan), "verdict": baseline_verdict(result, b.plan)}
                       for b in result.baselines],
         "baselines_not_modelled": [{"name": n, "reason": why} for n, why in baselines_left_out(result).items()],
-        "batch_invariant": result.batch_invariant,
+        "batch_invariant": result.batch_invariant, **invariant_data(result),
         "unconstrained": compared(result, unconstrained), "invariance_cost_pct": round(invariance_cost_pct(result), 2),
         "search": {"candidates": result.generated, "simulated": result.simulated,
                    "elapsed_ms": round(result.elapsed_ms, 2)},
     }
+
+
+def invariant_data(result: PlanResult) -> dict:
+    """Batch-invariant mode: the fixed plan's grid regret, the floor of length rules, and what engines
+    that take one fixed chunk or no split would get (percent over the grid, vs the unconstrained best)."""
+    fixed = result.invariant
+    if fixed is None:
+        return {}
+    def scored(s):
+        return {"spec": s.spec, "mean_regret_pct": round(s.mean_pct, 2), "p95_regret_pct": round(s.p95_pct, 2),
+                "max_regret_pct": round(s.max_pct, 2)}
+    return {"invariant_plan": {**scored(fixed.chosen), "grid_points": fixed.points,
+                               "length_rule_bound_pct": None if fixed.length_rule_bound_pct is None
+                               else round(fixed.length_rule_bound_pct, 2),
+                               "engine_rules": {k: scored(s) for k, s in fixed.engine_rules.items()}}}
+
+
+def invariant_lines(result: PlanResult) -> list[str]:
+    if result.invariant is None:
+        return []
+    return [f"  {label} instead: {s.spec}, {s.mean_pct:.1f}% mean regret over the same grid (max {s.max_pct:.0f}%)"
+            for label, s in result.invariant.engine_rules.items()]
 
 
 def baselines_left_out(result: PlanResult) -> dict[str, str]:
@@ -113,6 +135,7 @@ def result_text(result: PlanResult) -> str:
     if result.batch_invariant:
         lines.append(f"batch-invariant: costs {invariance_cost_pct(result):+.1f}% vs the unconstrained choice "
                      f"{result.unconstrained.spec} ({result.unconstrained.time_us:.2f} µs)")
+        lines += invariant_lines(result)
     lines.append("runners-up (regret vs the choice):")
     lines += [_row(result, e) for e in runners_up(result)]
     lines.append("heuristics:")

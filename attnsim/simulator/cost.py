@@ -42,8 +42,9 @@ by paged_hbm_scale (scattered pages); both are neutral until calibrated.
 
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
 CTA a fix-up per merged partial; per launch, the launch overhead. An output merged by its last
-arrival (Reductions LAST_ARRIVAL) bills the same fix-up to whichever peer finishes last
-(last_arrival_merge_us), once the engine knows who that is.
+arrival (Reductions LAST_ARRIVAL) bills the same fix-up to whichever peer arrives last
+(last_arrival_merge_us), once the engine knows who that is, with the terms of the launch's
+merge_family (stream-K's epilogue=last borrows split-KV's).
 """
 
 from __future__ import annotations
@@ -182,18 +183,17 @@ def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, pag
     return fixed
 
 
-def last_arrival_merge_us(params: CostParams, reductions: Reductions, cta_end_us: np.ndarray) -> np.ndarray | None:
+def last_arrival_merge_us(params: CostParams, reductions: Reductions, peer_arrival_us: np.ndarray,
+                          grid: int) -> np.ndarray:
     """Merge time per CTA [grid] of the outputs merged by their last arrival: each such output's fix-up
     (fixup_fixed_us + fixup_per_peer_us per merge step over all its peers' partials) lands on the
-    peer with the latest end in `cta_end_us` (ties: the highest CTA id). None if the plan has none."""
+    peer with the latest arrival in `peer_arrival_us` [n_peers] (ties: the highest CTA id)."""
     rows = reductions.host_cta == LAST_ARRIVAL
-    if not rows.any():
-        return None
     n_peers = np.diff(reductions.peer_offsets)
     row_of_peer = np.repeat(np.arange(len(reductions)), n_peers)
     kept = rows[row_of_peer]
     peers, row_ids = reductions.peer_cta[kept], row_of_peer[kept]
-    order = np.lexsort((peers, cta_end_us[peers], row_ids))  # by row, then end, then CTA id
+    order = np.lexsort((peers, peer_arrival_us[kept], row_ids))  # by row, then arrival, then CTA id
     last = peers[order[np.cumsum(n_peers[rows]) - 1]]  # [rows]: each row's last peer
     fixup = params.fixup_fixed_us + params.fixup_per_peer_us * merge_steps(n_peers[rows], params.merge_fanin)
-    return np.bincount(last, weights=fixup, minlength=len(cta_end_us))
+    return np.bincount(last, weights=fixup, minlength=grid)

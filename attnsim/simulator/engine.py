@@ -4,8 +4,9 @@ Launches run one after another, each after its launch overhead. Within a launch,
 dispatched in launch order to free slots (slots = SMs x blocks per SM). A CTA first streams its
 bytes at the shared rate (cost.BandwidthModel), then spends its fixed time holding its slot; a host
 CTA also waits until each peer has published its partial. An output merged by its last arrival
-(no waiting) bills the merge to the peer that ends last: the launch is dispatched once to learn
-which one, then again with that merge time added to those CTAs (it delays their slots' next CTAs).
+(no waiting) bills the merge to the contributor that publishes last (_arrival_us): the launch is
+dispatched once to learn which one, then again with that merge time added to those CTAs (it delays
+their slots' next CTAs).
 
 Streaming is a fluid model: between events every streaming CTA progresses at the same rate, so we
 track one "virtual work" clock W (bytes streamed by a CTA that has streamed since t = 0) and a CTA
@@ -26,7 +27,7 @@ from attnsim.errors import InputError
 from attnsim.simulator import cost
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.simulator.schedule import Launch, Schedule
+from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Schedule
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,18 +90,20 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
     work = cost.cta_work_bytes(launch)
     params = gpu.cost_for(launch.family)
     fixed = cost.cta_fixed_us(params, launch, schedule.reductions, schedule.workload.paged)
-    start, stream_end, end, slot = _dispatch(schedule, launch, work, fixed, slots, bw)
-    if launch.name == "attention":
-        merge = cost.last_arrival_merge_us(params, schedule.reductions, end)
-        if merge is not None:  # now that the last arrivals are known: they hold their slots for the merge
-            start, stream_end, end, slot = _dispatch(schedule, launch, work, fixed + merge, slots, bw)
+    start, stream_end, end, slot, clock = _dispatch(schedule, launch, work, fixed, slots, bw)
+    if launch.name == "attention" and (schedule.reductions.host_cta == LAST_ARRIVAL).any():
+        merge = cost.last_arrival_merge_us(gpu.cost_for(launch.merge_family or launch.family), schedule.reductions,
+                                           _arrival_us(schedule, launch, end, clock), launch.grid)
+        # now that the last arrivals are known: they hold their slots for the merge
+        start, stream_end, end, slot, _ = _dispatch(schedule, launch, work, fixed + merge, slots, bw)
     return LaunchTimeline(launch.name, t0, t0 + float(end.max(initial=0.0)), slots, t0 + start,
                           t0 + stream_end, t0 + end, slot)
 
 
 def _dispatch(schedule: Schedule, launch: Launch, work: np.ndarray, fixed: np.ndarray, slots: int,
               bw: cost.BandwidthModel):
-    """(start, stream end, end, slot) of every CTA [grid], µs from the launch's start."""
+    """(start, stream end, end, slot) of every CTA [grid], µs from the launch's start, and the
+    virtual-work clock (W at each CTA's start [grid], the trace's times and W's)."""
     if launch.grid <= slots:
         start, stream_end, trace_t, trace_w = _single_wave(work, bw)
         w_start = start  # all zeros: every CTA starts at t = 0, W = 0
@@ -110,7 +113,18 @@ def _dispatch(schedule: Schedule, launch: Launch, work: np.ndarray, fixed: np.nd
     ready = stream_end
     if launch.name == "attention" and len(schedule.reductions):
         ready = _host_ready(schedule, stream_end, w_start, trace_t, trace_w)
-    return start, stream_end, ready + fixed, slot
+    return start, stream_end, ready + fixed, slot, (w_start, trace_t, trace_w)
+
+
+def _arrival_us(schedule: Schedule, launch: Launch, cta_end_us: np.ndarray, clock) -> np.ndarray:
+    """When each Reductions peer arrives at its output's counter, µs [n_peers]: a contribution that
+    is its CTA's last streamed work arrives when the CTA ends (the CTA's fixed tail comes first);
+    an earlier one (a stream-K CTA's first segment) once its bytes are streamed."""
+    red, segs = schedule.reductions, launch.segments
+    w_start, trace_t, trace_w = clock
+    published = np.interp(w_start[red.peer_cta] + red.peer_done_bytes, trace_w, trace_t)
+    cta_kv_bytes = np.bincount(segs.cta, weights=segs.kv_bytes, minlength=launch.grid)
+    return np.where(red.peer_done_bytes >= cta_kv_bytes[red.peer_cta], cta_end_us[red.peer_cta], published)
 
 
 def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):

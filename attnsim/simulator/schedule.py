@@ -110,6 +110,9 @@ class Launch:
     cta_tiles: np.ndarray  # int64: KV tiles processed
     cta_segments: np.ndarray  # int64: segments processed (a combine launch: partials merged)
     segments: SegmentTable | None = None  # attention launches only
+    # The family whose fixup terms price a last-arrival merge in this launch (None: `family`'s own);
+    # stream-K's epilogue=last borrows split-KV's (partition/streamk_last.py says why).
+    merge_family: str | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -147,8 +147,3 @@ def _distinct(specs: list[str], w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
             kept.append(spec)
     return kept
 
-
-def invariant_chunk_tokens(w: DecodeWorkload, gpu: GpuSpec) -> int:
-    """The batch-invariant chunk on `w` (for reports)."""
-    name = next(n for n in strategies.candidates() if "chunk_tokens" in strategies.get(n).search)
-    return cand.invariant_chunk(cand.context_for(name, w, gpu, PlanConfig()))

@@ -20,7 +20,8 @@ from cli_helpers import run_cli
 H100 = resolve_gpu("h100")
 POINTS = [DecodeWorkload.build(2, 8, 2, 32, 48), DecodeWorkload.build(3, 4, 4, 64, [20, 170, 33])]
 SPECS = ("fa2", "flashdecoding", "streamk", "auto", "streamk:grid=3", "hybrid:grid=4,dp_outputs=4",
-         "balanced:chunk_tokens=256", "flashdecoding:splits=2", "auto:batch_invariant=1")
+         "balanced:chunk_tokens=256", "flashdecoding:splits=2", "auto:batch_invariant=1",
+         "streamk:grid=3,epilogue=last", "hybrid:grid=4,dp_outputs=4,epilogue=last")
 
 
 @pytest.fixture

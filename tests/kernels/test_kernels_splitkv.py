@@ -27,6 +27,9 @@ CASES = {
     "ragged-empty-splits": (3, 8, 2, 64, (5, 100, 33), "float16", 4),  # 1 tile: splits 1..3 of seq 0 empty
     "gqa8-three-splits-d32": (2, 16, 2, 32, (97, 48), "bfloat16", 3),
     "d256": (1, 4, 2, 256, (50,), "float16", 2),
+    # 63 tiles in 21 non-empty splits of 24: three pipelined merge steps of 8 (the last part-empty), and
+    # 8 rows per kv-head: two row passes
+    "many-splits-d128": (2, 16, 2, 128, (1000, 130), "float16", 24),
 }
 
 

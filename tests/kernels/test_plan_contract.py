@@ -93,7 +93,7 @@ def compiled_stand_in(plan) -> "CtaResources":
     from attnsim.simulator.occupancy import CtaResources
 
     cfg = plan.config
-    key = resources.variant(plan.strategy.kernel.name, plan.workload, cfg.kv_tile_tokens, cfg.num_warps,
+    key = resources.variant(plan.kernel.name, plan.workload, cfg.kv_tile_tokens, cfg.num_warps,
                             cfg.num_stages).key
     entry = resources.compiled_table((9, 0)).get(key)
     return CtaResources(entry["threads"], entry["regs_per_thread"], entry["smem_bytes"]) if entry else plan.resources
@@ -127,6 +127,26 @@ def test_every_plan_over_the_serving_space_launches_as_planned():
             _same_schedule(again.schedule, plan.schedule)
             checked += 1
     assert checked >= 500 * 6 and estimated == 0
+
+
+@pytest.mark.parametrize("spec", ["streamk:epilogue=last", "hybrid:epilogue=last"])
+def test_last_arrival_plans_over_the_serving_space_launch_as_planned(spec):
+    """Stream-K's last-arrival epilogue (not searched by `auto`, so not above): its kernel (lean_last)
+    has a compiled entry or sibling on sm_90 (never the estimate), the compiled CTA runs the plan
+    (no co-residency asked: nobody waits), and the spec plans the same Schedule again."""
+    from attnsim.kernels.launch import check_compiled
+
+    estimated = 0
+    for gpu_name, w in contract_workloads()[:200]:
+        gpu = resolve_gpu(gpu_name)
+        plan = make_plan(spec, w, gpu)
+        assert plan.kernel.name == "lean_last" and not plan.waits_on_peers and "epilogue=last" in plan.spec
+        check_compiled(plan, compiled_stand_in(plan))
+        estimated += plan.resources_source == "estimate" and gpu_name != "l40s"
+        again = make_plan(plan.spec, w, gpu)
+        assert again.spec == plan.spec and again.resources == plan.resources
+        _same_schedule(again.schedule, plan.schedule)
+    assert estimated == 0
 
 
 @pytest.mark.parametrize("name", ["auto", "streamk", "hybrid", "balanced", "flashdecoding", "fa2"])

@@ -103,16 +103,18 @@ def test_auto_resolves_to_the_chosen_plan_for_every_consumer():
     assert make_plan("planner", workload, H200).spec == chosen.spec  # the alias
 
 
-def test_batch_invariant_chunk_depends_on_the_sequence_alone():
-    """The same fixed chunk in every batch; its cost vs the unconstrained choice is reported."""
+def test_batch_invariant_plan_depends_on_the_shape_alone():
+    """The same fixed plan in every batch of one model shape; its cost vs the unconstrained choice is
+    reported (tests/planner/test_planner_invariant.py: which plans, and why)."""
     mine = 50_000
     specs = set()
     for others in ((), (300,), (100_000, 2000, 7)):
         workload = DecodeWorkload.build(1 + len(others), 32, 8, 128, [mine, *others])
         result = search(workload, H200, PlanConfig(batch_invariant=1))
-        assert result.batch_invariant and result.chosen.time_us >= result.unconstrained.time_us
+        assert result.batch_invariant and result.chosen.time_us >= result.fastest.time_us
+        assert result.why.startswith("batch-invariant: ")
         specs.add(make_plan("auto", workload, H200, PlanConfig(batch_invariant=1)).spec)
-    assert specs == {f"balanced:chunk_tokens={cand.INVARIANT_CHUNK_TILES * 64}"}  # 16 KB K tiles: 64 tokens at d 128
+    assert len(specs) == 1 and specs.pop().split(":")[0] in ("fa2", "balanced", "flashdecoding", "splitkv")
 
 
 def test_pins_restrict_the_search_and_bad_ones_name_their_field():

@@ -7,6 +7,9 @@ CTA each; outputs cut in several write partials that a combine launch merges.
   chunk count fits the target grid (config.grid, else the kernel CTA's resident capacity), found
   by binary search (`chunk_for_grid`); never below one tile. When even one chunk per output does
   not fit, every output runs whole (FlashInfer's no-split case).
+- max_splits (config.max_splits, optional): an output longer than max_splits chunks is cut into
+  max_splits chunks of ceil(tiles / max_splits) tiles instead, so long sequences are not cut into
+  hundreds of pieces; still a function of the output's own length (batch-invariant with a fixed chunk).
 - CTA order is longest-processing-time first: outputs by descending context (stable), each output's
   chunks on consecutive CTAs in ascending chunk order, so long outputs start in the first wave.
 - An output of one chunk is ROLE_COMPLETE; the chunks of a longer one are ROLE_PEER, merged by one
@@ -62,8 +65,9 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     outs = common.outputs(workload, tile)
     chunk = resolve_chunk(workload, gpu, config, tile)
     order = np.argsort(-outs.context, kind="stable")  # LPT: longest first, ties by output index
-    n_chunks = -(-outs.tiles[order] // (chunk // tile))  # int64 [n_outputs], in CTA order
-    segs = _chunk_segments(workload, tile, outs, order, n_chunks, chunk // tile)
+    chunk_tiles = output_chunk_tiles(outs.tiles[order], chunk // tile, config.max_splits)  # int64 [n_outputs]
+    n_chunks = -(-outs.tiles[order] // chunk_tiles)  # int64 [n_outputs], in CTA order
+    segs = _chunk_segments(workload, tile, outs, order, n_chunks, chunk_tiles)
     split = n_chunks > 1
     family = config.family or "flashdecoding"
     reductions, launches = Reductions.empty(), ()
@@ -77,16 +81,25 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
              "max_chunks": int(n_chunks.max(initial=0)), "split_outputs": int(split.sum())}
     # the chunk decides the work: a grid target only chose it
     return Schedule("balanced", workload, gpu.name, tile, (attention, *launches), reductions, 0, notes,
-                    {"grid": None, "chunk_tokens": chunk})
+                    {"grid": None, "chunk_tokens": chunk, "max_splits": config.max_splits})
+
+
+def output_chunk_tiles(tiles: np.ndarray, chunk_tiles: int, max_splits: int | None) -> np.ndarray:
+    """Each output's chunk in tiles (int64, like `tiles`): the chunk, or ceil(tiles / max_splits) when
+    that is larger (at most max_splits chunks)."""
+    chunk = np.full(len(tiles), chunk_tiles, np.int64)
+    return chunk if max_splits is None else np.maximum(chunk, -(-tiles // max_splits))
 
 
 def _chunk_segments(workload, tile: int, outs: common.Outputs, order: np.ndarray, n_chunks: np.ndarray,
-                    chunk_tiles: int) -> SegmentTable:
-    """One segment per CTA: CTA-sorted, outputs in `order`, each one's chunks ascending."""
+                    chunk_tiles: np.ndarray) -> SegmentTable:
+    """One segment per CTA: CTA-sorted, outputs in `order` (n_chunks, chunk_tiles: int64 [n_outputs] in
+    that order), each one's chunks ascending."""
     grid_offsets = offsets_from_counts(n_chunks)  # first CTA of each output in order, int64 [n_outputs + 1]
     grid = int(grid_offsets[-1])
     out_idx = np.repeat(order, n_chunks)  # int64 [grid]
-    first = (np.arange(grid) - np.repeat(grid_offsets[:-1], n_chunks)) * chunk_tiles
-    count = np.minimum(chunk_tiles, outs.tiles[out_idx] - first)
+    per_cta_tiles = np.repeat(chunk_tiles, n_chunks)  # int64 [grid]
+    first = (np.arange(grid) - np.repeat(grid_offsets[:-1], n_chunks)) * per_cta_tiles
+    count = np.minimum(per_cta_tiles, outs.tiles[out_idx] - first)
     role = np.where(np.repeat(n_chunks, n_chunks) > 1, ROLE_PEER, ROLE_COMPLETE)
     return common.segment_table(workload, tile, outs, np.arange(grid), out_idx, first, count, role)

@@ -34,7 +34,9 @@ class PlanConfig:
     family: str | None = None  # cost-parameter family (default: the strategy's own)
     dp_outputs: int | None = None  # hybrid: outputs run whole before the stream-K part (a multiple of the grid)
     chunk_tokens: int | None = None  # balanced split-KV: fixed chunk (batch-invariant), a multiple of the KV tile
+    max_splits: int | None = None  # balanced: at most this many chunks per sequence (larger chunks beyond)
     batch_invariant: int | None = None  # auto: 1 = only plans whose splits depend on each sequence alone
+    epilogue: str | None = None  # stream-K: "tree" (default) or "last" (options.OPTION_CHOICES)
 
     def options(self) -> dict:
         """The fields that are set, by name (for messages and provenance)."""

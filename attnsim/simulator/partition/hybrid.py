@@ -14,6 +14,7 @@
 Full waves pay no fix-up at all, while the tail is still balanced to within one tile per CTA.
 dp = 0 is stream-K exactly; dp = every output (a multiple of g) is FA2 on a persistent grid. The
 stream-K kernel runs the plan unchanged: a program publishes at most once and only to a higher id.
+epilogue=last merges the stream-K part by last arrival, as streamk_last.py says.
 
 Cost accounting: as stream-K, with the DP outputs' K+V, q and o added to their CTAs. A peer
 publishes after its DP outputs, so its peer_done_bytes counts their bytes (engine._host_ready).
@@ -27,7 +28,8 @@ import numpy as np
 
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
-from attnsim.simulator.partition import common, streamk
+from attnsim.simulator.partition import common, streamk, streamk_last
+from attnsim.simulator.partition.options import EPILOGUE_LAST
 from attnsim.simulator.schedule import ROLE_COMPLETE, Reductions, Schedule, SegmentTable, frozen_array
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -50,7 +52,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     tile = common.kv_tile_tokens(config)
     outs = common.outputs(workload, tile)
     total = int(outs.tiles.sum())
-    grid = streamk.resolve_grid(workload, gpu, config, total)
+    merge = streamk_last.epilogue(workload, config.epilogue)
+    grid = streamk.resolve_grid(workload, gpu, config, total, coresident=merge != EPILOGUE_LAST)
     dp = resolve_dp_outputs(config, outs.count, grid)
     dp_segs = _dp_segments(workload, tile, outs, dp, grid)
     sk_tiles = total - int(dp_segs.n_tiles.sum())
@@ -64,9 +67,13 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         segs, reductions = _dp_first(dp_segs, sk_segs, dp // grid, grid), _after_dp(reductions, dp_bytes)
         share = int(bounds[1] - bounds[0])
         notes.update(share=share, high_load=sk_tiles - (share - 1) * sk_grid)
+        if merge == EPILOGUE_LAST:  # publication after the DP outputs: streamk_last.done_bytes counts them
+            segs, reductions = streamk_last.last_arrival(segs)
     launch = common.attention_launch(workload, grid, common.resources(config),
                                      config.family or "streamk", segs, outs.rows, reductions, tile)
-    return Schedule("hybrid", workload, gpu.name, tile, (launch,), reductions, 0, notes, {"grid": grid, "dp_outputs": dp})
+    launch = streamk_last.borrow_merge_terms(launch) if merge == EPILOGUE_LAST else launch
+    return Schedule("hybrid", workload, gpu.name, tile, (launch,), reductions, 0, notes,
+                    {"grid": grid, "dp_outputs": dp, **streamk_last.plan_options(merge)})
 
 
 def _dp_segments(workload, tile: int, outs: common.Outputs, dp: int, grid: int) -> SegmentTable:

@@ -23,10 +23,17 @@ from attnsim.errors import InputError
 OPTION_RANGES = {"splits": (1, limits.MAX_SPLITS), "grid": (1, limits.MAX_PLAN_CTAS),
                  "kv_tile_tokens": (16, limits.MAX_KV_TILE_TOKENS), "num_warps": (1, 32), "num_stages": (1, 16),
                  "dp_outputs": (0, limits.MAX_OUTPUTS), "chunk_tokens": (1, limits.MAX_CONTEXT),
-                 "batch_invariant": (0, 1)}
+                 "max_splits": (1, limits.MAX_SPLITS), "batch_invariant": (0, 1)}
 POWER_OF_TWO = ("kv_tile_tokens", "num_warps")  # a KV tile and a warp count the kernels compile
 KERNEL_FIELDS = ("kv_tile_tokens", "num_warps", "num_stages")  # our kernels' shape
 PIN_FIELDS = ("splits", "grid", "dp_outputs", "chunk_tokens")  # what a plan of ours decides (planner axes)
+# Word-valued options and their choices, the default first. epilogue: how a stream-K plan merges an output
+# whose tiles straddle CTAs: "tree" (a host CTA waits on its peers' flags, merge tree; needs a co-resident
+# grid) or "last" (every contributor stores a partial and bumps the output's arrival counter, the last
+# arrival merges; no waiting). A plan names it only when it is not the default.
+EPILOGUE_TREE, EPILOGUE_LAST = "tree", "last"
+OPTION_CHOICES = {"epilogue": (EPILOGUE_TREE, EPILOGUE_LAST)}
+OPTION_NAMES = (*OPTION_RANGES, *OPTION_CHOICES)  # every plan option a PlanConfig carries
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,8 @@ class Options:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             check_value(f.name, getattr(self, f.name))
+            if f.name in OPTION_CHOICES and getattr(self, f.name) == OPTION_CHOICES[f.name][0]:
+                object.__setattr__(self, f.name, None)  # the default is named by its absence: one spec per plan
 
     def set(self) -> dict:
         """The fields that are set, by name, in declaration order."""
@@ -70,7 +79,14 @@ class GridOptions(KernelOptions):
 
 
 @dataclass(frozen=True)
-class HybridOptions(GridOptions):
+class StreamKOptions(GridOptions):
+    """Stream-K on a persistent grid, and how straddled outputs are merged (OPTION_CHOICES["epilogue"])."""
+
+    epilogue: str | None = None
+
+
+@dataclass(frozen=True)
+class HybridOptions(StreamKOptions):
     """Data-parallel + stream-K: outputs run whole before the stream-K part (a multiple of the grid)."""
 
     dp_outputs: int | None = None
@@ -79,9 +95,11 @@ class HybridOptions(GridOptions):
 @dataclass(frozen=True)
 class ChunkOptions(GridOptions):
     """Balanced split-KV: a fixed chunk (tokens, a multiple of the KV tile), else the chunk whose
-    chunks fit `grid` (default: the resident capacity)."""
+    chunks fit `grid` (default: the resident capacity); max_splits: a sequence longer than that many
+    chunks is cut into that many larger ones (its own chunk: ceil(tiles / max_splits) tiles)."""
 
     chunk_tokens: int | None = None
+    max_splits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,12 +122,17 @@ class LibrarySplitOptions(Options):
 
 
 def check_value(name: str, value, field: str | None = None) -> None:
-    """`value` of option `name` is None or an integer within OPTION_RANGES (powers of two where the
-    kernels compile them); `field` names it in messages (a CLI flag, 'strategy' for a plan spec)."""
+    """`value` of option `name` is None, one of OPTION_CHOICES[name], or an integer within OPTION_RANGES
+    (powers of two where the kernels compile them); `field` names it in messages (a CLI flag,
+    'strategy' for a plan spec)."""
     if value is None:
         return
-    low, high = OPTION_RANGES[name]
     field = field or name
+    if name in OPTION_CHOICES:
+        if value not in OPTION_CHOICES[name]:
+            raise InputError(field, f"{name} must be one of {', '.join(OPTION_CHOICES[name])}, got {value!r}")
+        return
+    low, high = OPTION_RANGES[name]
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise InputError(field, f"{name} must be an integer >= {low}, got {value!r}")
     limits.check_max(value, high, field, name)

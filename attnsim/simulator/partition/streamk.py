@@ -9,6 +9,9 @@ space evenly; outputs whose tiles straddle CTAs are merged in-kernel by a host C
   segment, while its peers (later chunks = lower program ids) process it as their *first* segment.
   So peers publish early, the host waits only on lower program ids (which the CPU interpreter,
   running programs in id order, has already finished), and all CTAs are co-resident (g <= capacity).
+- epilogue=last (streamk_last.py): the same segments, but every contributor of a straddled output
+  publishes and the last to arrive merges; nobody waits, so an explicit grid may exceed the resident
+  capacity (more than one wave).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import check_coresident, resident_capacity
-from attnsim.simulator.partition import common
+from attnsim.simulator.partition.options import EPILOGUE_LAST
+from attnsim.simulator.partition import common, streamk_last
 from attnsim.simulator.schedule import (
     ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Reductions, Schedule, SegmentTable, frozen_array,
     offsets_from_counts,
@@ -33,11 +37,12 @@ def chunk_bounds(total: int, grid: int) -> np.ndarray:
     return offsets_from_counts(sizes)
 
 
-def resolve_grid(workload, gpu, config, total_tiles: int) -> int:
-    """The persistent grid: config.grid (co-resident, else an InputError), default the resident
-    capacity; never more programs than tiles."""
+def resolve_grid(workload, gpu, config, total_tiles: int, coresident: bool = True) -> int:
+    """The persistent grid: config.grid (co-resident where CTAs wait on each other, else an
+    InputError), default the resident capacity; never more programs than tiles."""
     capacity = resident_capacity(gpu, common.resources(config))
-    check_coresident(config.grid or capacity, capacity, gpu.sm_count)
+    if coresident:
+        check_coresident(config.grid or capacity, capacity, gpu.sm_count)
     return min(config.grid or capacity, total_tiles)
 
 
@@ -45,13 +50,18 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     tile = common.kv_tile_tokens(config)
     outs = common.outputs(workload, tile)
     total = int(outs.tiles.sum())
-    grid = resolve_grid(workload, gpu, config, total)
+    merge = streamk_last.epilogue(workload, config.epilogue)
+    grid = resolve_grid(workload, gpu, config, total, coresident=merge != EPILOGUE_LAST)
     segs, reductions, bounds = share_tiles(workload, tile, outs, 0, grid)
+    if merge == EPILOGUE_LAST:
+        segs, reductions = streamk_last.last_arrival(segs)
     launch = common.attention_launch(workload, grid, common.resources(config),
                                      config.family or "streamk", segs, outs.rows, reductions, tile)
+    launch = streamk_last.borrow_merge_terms(launch) if merge == EPILOGUE_LAST else launch
     share = int(bounds[1] - bounds[0]) if grid else 0
     notes = {"total_tiles": total, "share": share, "high_load": int(total - (share - 1) * grid)}
-    return Schedule("streamk", workload, gpu.name, tile, (launch,), reductions, 0, notes, {"grid": grid})
+    return Schedule("streamk", workload, gpu.name, tile, (launch,), reductions, 0, notes,
+                    {"grid": grid, **streamk_last.plan_options(merge)})
 
 
 def share_tiles(workload: DecodeWorkload, tile: int, outs: common.Outputs, first_output: int, grid: int):

@@ -1,0 +1,110 @@
+"""The last-arrival epilogue, shared by the split-KV kernel (split_kv.py) and stream-K's epilogue=last
+kernel (lean_last.py): contributors to an output publish partials and arrive at a counter; the one
+that arrives last merges every partial of the output in slot order and writes o.
+
+Protocol (per output with C contributors, counter int32 at counter_ptr, 0 between launches):
+1. each contributor stores its normalised fp32 partial (o [BLOCK_M, HEAD_DIM], lse [BLOCK_M]) in its
+   slot, passes a CTA barrier (every thread's stores precede the arrival), and adds 1 to the counter
+   (atomic, acq_rel, gpu scope: its release publishes the partial; its acquire, for the one that
+   reads C - 1, makes every other contributor's partial visible);
+2. the contributor that reads C - 1 resets the counter to 0 (relaxed: nobody else touches it again
+   in this launch, and the next launch is stream-ordered after this one), then merges.
+Nobody waits on anybody: no co-residency, no spinning, and Triton's CPU interpreter (programs one
+after another) runs it as is. The merge visits slots base + s·stride, s = 0 .. C - 1, in that order,
+its own partial re-read from memory like the others, so o has the same bits whoever arrives last.
+Partials are read with .cg (through L2, which every writer's stores reach; never a stale L1 line).
+
+Cost: the merger reads C·rows·(HEAD_DIM + 1)·4 bytes of partials in ceil(rows / MERGE_ROWS)·
+(ceil(C / (1024 / HEAD_DIM)) + 1) load rounds, each issued one step ahead of its use (merge_rows:
+unmasked loads of clamped slots, software-pipelined), and writes rows·HEAD_DIM·b of o.
+"""
+
+import triton
+import triton.language as tl
+
+from attnsim.kernels.tiles import Q_BLOCK_ROWS, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_SEQ, packed_rows, store_output
+
+MERGE_ROWS = tl.constexpr(4)  # query rows a merge step takes (x 1024 / HEAD_DIM splits: 32 fp32 per thread)
+
+
+@triton.jit
+def arrive(counter_ptr, contributors):
+    """Arrive at an output's counter after storing this CTA's partial; True for the last of
+    `contributors` arrivals (which re-arms the counter to 0 and must merge)."""
+    tl.debug_barrier()  # every thread's partial stores precede the arrival
+    arrived = tl.atomic_add(counter_ptr, 1, sem="acq_rel", scope="gpu")
+    last = arrived == contributors - 1
+    if last:  # every partial of the output is published
+        tl.atomic_xchg(counter_ptr, 0, sem="relaxed", scope="gpu")  # re-armed for the next launch
+    return last
+
+
+@triton.jit
+def load_step(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows, s0, BLOCK_M: tl.constexpr,
+              HEAD_DIM: tl.constexpr, SPLITS_PER_STEP: tl.constexpr):
+    """(o [MERGE_ROWS, SPLITS_PER_STEP, HEAD_DIM], lse [MERGE_ROWS, SPLITS_PER_STEP]) of splits s0 + j
+    of rows `rows`, through L2 (.cg: other CTAs wrote them). Unmasked loads of clamped slots and rows
+    (split used - 1 and row n_rows - 1 are always written), so no load has a zero-filled destination
+    register that the compiler must allocate early: it issues a step's loads together. A slot or row
+    outside the merge gets lse -inf, so its (finite) o weighs 0."""
+    splits = s0 + tl.arange(0, SPLITS_PER_STEP)
+    ok = (rows < n_rows)[:, None] & (splits < used)[None, :]  # [MERGE_ROWS, SPLITS_PER_STEP]
+    slot = output + tl.minimum(splits, used - 1).to(tl.int64) * n_outputs
+    part_row = slot[None, :] * BLOCK_M + tl.minimum(rows, n_rows - 1)[:, None]
+    o_s = tl.load(o_part_ptr + part_row[:, :, None] * HEAD_DIM + tl.arange(0, HEAD_DIM)[None, None, :],
+                  cache_modifier=".cg")
+    lse = tl.where(ok, tl.load(lse_part_ptr + part_row, cache_modifier=".cg"), float("-inf"))
+    return o_s, lse
+
+
+@triton.jit
+def merge_rows(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows, BLOCK_M: tl.constexpr,
+               HEAD_DIM: tl.constexpr, SPLITS_PER_STEP: tl.constexpr):
+    """o [MERGE_ROWS, HEAD_DIM] fp32 of query-tile rows `rows` [MERGE_ROWS] (valid below n_rows),
+    merged over the partials in slots output + s·n_outputs, s in [0, used) (split-KV: split s of
+    `output`; stream-K: base slot `output`, stride 1).
+
+    One step takes MERGE_ROWS x SPLITS_PER_STEP partial rows (a [rows, splits, HEAD_DIM] gather, 32
+    fp32 per thread at 4 warps): only valid rows, so a q-block's few rows (GQA: 4 of 16) do not pad a
+    step. Software-pipelined: step i + 1's loads are issued before step i is combined (a loop-carried
+    register the compiler cannot sink), so ceil(R / 4)·(ceil(S / SPLITS_PER_STEP) + 1) L2 round trips
+    overlap with the combining instead of following it; the last prefetch re-reads slot used - 1 and
+    weighs nothing. Within a step the max over its splits comes first; steps run in split order with a
+    fixed rescale, so the result depends on the plan only, never on which split arrived last. (64 fp32
+    per thread per step halved the steps but compiled to 168 registers and a spill at d 128.)"""
+    m = tl.full([MERGE_ROWS], float("-inf"), tl.float32)
+    den = tl.zeros([MERGE_ROWS], tl.float32)
+    acc = tl.zeros([MERGE_ROWS, HEAD_DIM], tl.float32)
+    o_s, lse = load_step(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows, 0, BLOCK_M, HEAD_DIM,
+                         SPLITS_PER_STEP)
+    for s0 in range(0, used, SPLITS_PER_STEP):
+        o_next, lse_next = load_step(o_part_ptr, lse_part_ptr, output, n_outputs, used, rows, n_rows,
+                                     s0 + SPLITS_PER_STEP, BLOCK_M, HEAD_DIM, SPLITS_PER_STEP)
+        m_new = tl.maximum(m, tl.max(lse, 1))
+        m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row with nothing yet: weights 0, not NaN
+        rescale = tl.exp2(m - m_ref)  # [MERGE_ROWS]; 0 while m = -inf
+        w = tl.exp2(lse - m_ref[:, None])  # [MERGE_ROWS, SPLITS_PER_STEP]; 0 for masked partials
+        den = den * rescale + tl.sum(w, 1)
+        acc = acc * rescale[:, None] + tl.sum(o_s * w[:, :, None], 1)
+        m = m_new
+        o_s, lse = o_next, lse_next
+    return acc / tl.where(den == 0.0, 1.0, den)[:, None]
+
+
+@triton.jit
+def merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, base, stride, used, group,
+                stride_ob, stride_oh, stride_oi, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr):
+    """The last arrival's merge: the valid rows of the output of plan row `row_ptr` (seq, kv_head,
+    q_block, read again: an L1/L2 hit rather than registers held across the tile loop), MERGE_ROWS
+    at a time over slots base + s·stride, s < used, stored to o."""
+    seq = tl.load(row_ptr + SEG_SEQ).to(tl.int64)
+    kv_head = tl.load(row_ptr + SEG_KV_HEAD).to(tl.int64)
+    first_row = tl.load(row_ptr + SEG_Q_BLOCK) * Q_BLOCK_ROWS  # packed row of tile row 0
+    n_rows = tl.minimum(group * Q_LEN - first_row, BLOCK_M)
+    for r0 in range(0, n_rows, MERGE_ROWS):
+        rows = r0 + tl.arange(0, MERGE_ROWS)
+        o = merge_rows(o_part_ptr, lse_part_ptr, base, stride, used, rows, n_rows, BLOCK_M, HEAD_DIM,
+                       1024 // HEAD_DIM)
+        q_head, q_pos, row_ok = packed_rows(kv_head, first_row + rows, group, Q_LEN)
+        store_output(o_ptr, o, seq, q_head, q_pos, row_ok & (rows < n_rows), stride_ob, stride_oh, stride_oi,
+                     HEAD_DIM, Q_LEN)
