@@ -34,7 +34,10 @@ stage_calibrate_fit() {  # measure + fit here (16 cores), and plan the later sta
 stage_calsel_plan() { python3 -m attnsim calibrate --gpu h200 --plan-only --out "$OUT/cal180.json"; }
 stage_calsel_full() {  # issue 21 item 1: the budgeted calibration as a user runs it (wall time = GPU + fit)
   local t0=$SECONDS
-  python3 -m attnsim calibrate --gpu h200 --budget 180 --out "$OUT/cal180.json" 2> >(tr '\r' '\n' | tail -40 >&2)
+  # the measurements are written (cal180.data.json) before the fit: if the fit outlasts the call, refit
+  # on a CPU with --from-data
+  timeout 560 python3 -m attnsim calibrate --gpu h200 --budget 180 --out "$OUT/cal180.json" \
+    2> >(tr '\r' '\n' | tail -40 >&2)
   echo "calibrate --budget 180 wall time: $((SECONDS - t0)) s"
 }
 stage_calsel_small() {  # a 30 s budget, measured only (refit on a CPU: calibrate --from-data)
