@@ -58,6 +58,7 @@ class Candidate:
     workload_key: str
     variant_key: str  # its compiled kernel ('' for a library baseline: nothing of ours compiles)
     stratum: str = ""  # the regime it stands for (`stratum_of`): picks keep the pool's mix of regimes
+    requested: str = ""  # the spec as the pool asks it ('streamk', 'streamk:grid=33'): what is timed
     families: frozenset[str] = frozenset()  # the cost families its plan launches
 
 
@@ -106,7 +107,7 @@ def make_candidates(plans: list[Plan], requested: list[str], prior: GpuSpec, cos
         w = plan.workload
         out.append(Candidate(index, plan, owner, predicted, row_s, costs.workload_s(w.kv_bytes()),
                              f"{w.batch}/{w.q_heads}/{w.kv_heads}/{w.head_dim}/{w.context_label}/{w.dtype}",
-                             _variant_key(plan), stratum_of(owner, asked, w),
+                             _variant_key(plan), stratum_of(owner, asked, w), asked,
                              frozenset(launch.family for launch in plan.schedule.launches)))
     return out
 

@@ -49,6 +49,8 @@ def test_the_budget_decides_what_is_measured_and_the_plan_is_recorded(fake_gpu, 
     plan = fake_gpu["plan"]
     assert [(r["spec"], r["rep_ms"]) for r in data["plan"]] == [(spec, timer.rep_ms) for _, spec, timer in plan]
     assert data["budget_s"] == 12.0 and sum(r["cost_s"] for r in data["plan"]) <= 12.0
+    asked = {(w, spec) for w in SMALL_SET for spec in cal.calibration_specs(w)}
+    assert {(w, spec) for w, spec, _ in plan} <= asked  # timed as the calibration set asks, not re-planned
     steps = len(plan) + len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS)  # the curve's points count too
     lines = [line for line in err.splitlines() if line.startswith("calibrating ")]
     assert err.startswith("calibration plan:") and 5 <= len(lines) <= 12  # a line per tenth in a log
