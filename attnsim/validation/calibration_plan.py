@@ -93,7 +93,8 @@ def plan_calibration(base: GpuSpec, budget_s: float, prior: GpuSpec | None = Non
 
 def remaining_s(costs_s: list[float], done: int, elapsed_s: float) -> float:
     """ETA after `done` of the steps whose estimated costs are `costs_s`: the estimate of what is left,
-    scaled by how the run has kept to its estimate so far (pace = elapsed / estimated of the done)."""
+    scaled by how the run has kept to its estimate so far (pace = elapsed / estimated of the done,
+    held within 1/4 to 8: one slow compile early on does not make the ETA absurd)."""
     spent_estimate = sum(costs_s[:done])
     left = sum(costs_s[done:])
     pace = elapsed_s / spent_estimate if spent_estimate > 0 and elapsed_s > 0 else 1.0
