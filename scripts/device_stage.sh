@@ -4,6 +4,7 @@
 #   bash scripts/device_stage.sh STAGE [STAGE ...]
 # Stages: info compile gputests cudnn cudnn_thresholds calibrate calibrate_fit quick accounting bench_standard
 #         validate_fresh validate_quick (after calibrate_fit / quick: MAPE per strategy on the standard sweep)
+#         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
 #         bench_auto oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 set -uo pipefail
@@ -30,6 +31,24 @@ stage_calibrate() { python3 -m attnsim calibrate --gpu h200 --measure-only --out
 stage_accounting() { python3 scripts/small_call_accounting.py --out "$OUT/acct" | tail -100; }
 stage_calibrate_fit() {  # measure + fit here (16 cores), and plan the later stages with the new profile
   python3 -m attnsim calibrate --gpu h200 --out "$OUT/h200.json" && cp "$OUT/h200.json" attnsim/profiles/h200.json
+}
+stage_calsel_plan() { python3 -m attnsim calibrate --gpu h200 --plan-only --out "$OUT/cal180.json"; }
+stage_calsel_full() {  # issue 21 item 1: the budgeted calibration as a user runs it (wall time = GPU + fit)
+  local t0=$SECONDS
+  # the measurements are written (cal180.data.json) before the fit: if the fit outlasts the call, refit
+  # on a CPU with --from-data
+  timeout 560 python3 -m attnsim calibrate --gpu h200 --budget 180 --out "$OUT/cal180.json" \
+    2> >(tr '\r' '\n' | tail -40 >&2)
+  echo "calibrate --budget 180 wall time: $((SECONDS - t0)) s"
+}
+stage_calsel_small() {  # a 30 s budget, measured only (refit on a CPU: calibrate --from-data)
+  local t0=$SECONDS
+  python3 -m attnsim calibrate --gpu h200 --budget 30 --measure-only --out "$OUT/cal30.json" \
+    2> >(tr '\r' '\n' | tail -20 >&2)
+  echo "calibrate --budget 30 --measure-only wall time: $((SECONDS - t0)) s"
+}
+stage_calsel_timer() {  # the per-point timer against the standard one (validation/point_cost.py)
+  python3 scripts/calibration_timer_check.py --data "$OUT/cal30.data.json" --points 60 --out "$OUT/timer_check.csv"
 }
 stage_quick() {
   local t0=$SECONDS

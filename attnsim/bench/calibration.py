@@ -1,10 +1,12 @@
 """`attnsim calibrate` on the GPU: microbenchmarks and kernel timings for the fit.
 
-Measures, in one pass (about 2-4 minutes on an H100):
+Measures, in one pass (within the --budget of GPU seconds, 180 by default):
 1. HBM read bandwidth vs number of streaming CTAs, for 4 and 8 warps (membw.py) -> knee, peak;
 2. launch overhead: an empty kernel under the same timer;
-3. our three kernels and PyTorch's flash backend on the calibration set, which shares no point
-   with the benchmark sweep that validation uses (other context lengths, batch sizes and seeds);
+3. the points of the calibration set (our kernels, their option variants, PyTorch's flash and cuDNN
+   backends; `calibration_sweep` x `calibration_specs`, which share no point with the benchmark
+   sweep that validation uses) that validation/point_selection.py chose by information per GPU
+   second, each with its own timer (validation/point_cost.py);
 4. each compiled kernel's resources, cross-checked against the driver's occupancy answer
    (cuOccupancyMaxActiveBlocksPerMultiprocessor through cuda-python): a mismatch is an error.
 """
@@ -123,26 +125,38 @@ def crosscheck_occupancy(gpu, launcher) -> dict:
     return {"ours": ours, "driver": theirs}
 
 
-def measure_kernel_points(gpu, workloads, timer, device_name: str, peak_gbps: float, progress=None):
-    """Time each strategy on each workload with the benchmark's own harness (same timer, inputs and
-    correctness check). Returns (rows, kernel configs by key, occupancy cross-checks)."""
+def measure_kernel_points(gpu, plan, device_name: str, peak_gbps: float, progress=None):
+    """Time each planned (workload, plan spec, timer) with the benchmark's own harness (same inputs and
+    correctness check; each row its own timer, no floor read: the fit does not use it), in `plan`'s
+    order grouped by workload. Returns (rows, kernel configs by key, occupancy cross-checks)."""
     from attnsim.bench.harness import BenchConfig, run_sweep
+    from attnsim.bench.results import point_key
     from attnsim.kernels.launch import launcher_for
+    from attnsim.plans.spec import spec_strategy
 
-    names = calibrated_names()
-    config = BenchConfig(strategies=names, gpu=gpu, device_name=device_name, peak_read_gbps=peak_gbps, timer=timer)
-    frame = run_sweep(workloads, config, progress=(lambda done, total, label: progress()) if progress else None,
-                      candidates=calibration_specs)
+    workloads = list({_workload_key(w): w for w, _, _ in plan}.values())
+    specs = {}
+    for w, spec, _ in plan:
+        specs.setdefault(_workload_key(w), []).append(spec)
+    timers = {point_key(spec, w): timer for w, spec, timer in plan}
+    config = BenchConfig(strategies=calibrated_names(), gpu=gpu, device_name=device_name, peak_read_gbps=peak_gbps)
+    frame = run_sweep(workloads, config, progress=(lambda done, total, label: progress(label)) if progress else None,
+                      candidates=lambda w: specs[_workload_key(w)], floor=lambda nbytes: None,
+                      timer_for=lambda spec, w: timers[point_key(spec, w)])
     kernels, checks = {}, []
-    for workload in workloads:
-        for name in (n for n in names if strategies.get(n).kernel):
-            if resolved_key(name, workload, gpu) in kernels:
-                continue  # one compiled shape serves many workloads: prepare (and cross-check) it once
-            launcher = launcher_for(name, workload, gpu)
-            key = launcher_key(launcher)
-            kernels[key] = resources_record(launcher.resources)
-            checks.append({"kernel": key, **crosscheck_occupancy(gpu, launcher)})
+    for w, spec, _ in plan:
+        name = spec_strategy(spec)
+        if not strategies.get(name).kernel or resolved_key(name, w, gpu) in kernels:
+            continue  # one compiled shape serves many workloads: prepare (and cross-check) it once
+        launcher = launcher_for(name, w, gpu)
+        key = launcher_key(launcher)
+        kernels[key] = resources_record(launcher.resources)
+        checks.append({"kernel": key, **crosscheck_occupancy(gpu, launcher)})
     return frame.to_dict("records"), kernels, checks
+
+
+def _workload_key(w: DecodeWorkload) -> tuple:
+    return (w.batch, w.q_heads, w.kv_heads, w.head_dim, w.context_label, w.dtype)
 
 
 def resolved_key(name: str, workload: DecodeWorkload, gpu) -> str:

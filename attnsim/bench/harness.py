@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import pandas as pd
@@ -186,11 +186,14 @@ def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Cal
               on_point: Callable[[list[dict]], None] | None = None,
               progress: Callable[[int, int, str], None] | None = None,
               candidates: Callable[[DecodeWorkload], list[str]] | None = None,
-              floor: Callable[[int], float] | None = None) -> pd.DataFrame:
+              floor: Callable[[int], float | None] | None = None,
+              timer_for: Callable[[str, DecodeWorkload], TimerConfig] | None = None) -> pd.DataFrame:
     """Rows for every (point, strategy) not in `done` (keys from point_key), the strategies being
     config.strategies or, per workload, `candidates(w)` (plan specs); `on_point` gets each
     point's rows as they are ready (for incremental CSV writes), `progress(done, total, label)`;
-    `floor(bytes)` the µs of a pure read of a point's bytes (default: membw.ReadFloor on the device)."""
+    `floor(bytes)` the µs of a pure read of a point's bytes (default: membw.ReadFloor on the device);
+    `timer_for(spec, w)` a row's own timer (default config.timer; calibration times each point with
+    what its residual needs, validation/point_cost.point_timer), recorded in its warmup_ms / rep_ms."""
     import torch
 
     reference = reference or default_reference()
@@ -210,7 +213,8 @@ def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Cal
             ref = inputs.reference_output(reference, q, cache.ref_k, cache.ref_v, w.contexts, **cache.scales)
             floor_us = floor(w.kv_bytes() + w.io_bytes()) if floor else None
             for s in strategies:
-                point_rows.append(bench_one(s, w, q, cache.k, cache.v, ref, config, prepare, cache.run_kwargs,
+                row_config = replace(config, timer=timer_for(s, w)) if timer_for else config
+                point_rows.append(bench_one(s, w, q, cache.k, cache.v, ref, row_config, prepare, cache.run_kwargs,
                                             floor_us))
                 count += 1
                 if progress:

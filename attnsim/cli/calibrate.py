@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import click
@@ -36,7 +37,13 @@ def require_cuda(command: str, offline_option: str) -> None:
 @click.option("--from-data", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Refit from the calibration data inside an existing profile (no GPU needed).")
 @click.option("--measure-only", is_flag=True, help="Write the measurements (OUT with .data.json) and stop.")
-@click.option("--rep-ms", default=20.0, show_default=True, help="do_bench repetition time per point (ms).")
+@click.option("--rep-ms", default=20.0, show_default=True,
+              help="do_bench repetition time per point at most (ms); each point takes what its residual needs.")
+@click.option("--budget", "budget_s", default=None, type=float,
+              help="GPU seconds the full calibration may take [default: 180]; its points are chosen by what they "
+                   "tell the fit per second (validation/point_selection.py).")
+@click.option("--plan-only", is_flag=True, help="Print the points the budget buys, with their estimated cost, and "
+                                                "stop (no GPU needed, nothing written).")
 @click.option("--transfer-from", default=None,
               help="Build the profile from another GPU's calibrated profile (a preset that ships one, or a file) "
                    "and the --gpu datasheet; no GPU needed (with --quick: the source of the kernel costs).")
@@ -47,18 +54,22 @@ def require_cuda(command: str, offline_option: str) -> None:
               help="Bench CSV whose ok rows join the calibration points (repeatable), e.g. "
                    "`attnsim bench --sweep cal-serving` rows, which fit the paged / fp8 / tile-math cost fields; "
                    "kept in the profile's calibration data, so a refit --from-data keeps them.")
-def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, quick, add_points):
-    """Measure the GPU, fit the cost model, write a versioned profile (GPU; about 2 minutes).
+def calibrate(gpu, out_path, from_data, measure_only, rep_ms, budget_s, plan_only, transfer_from, quick, add_points):
+    """Measure the GPU, fit the cost model, write a versioned profile (GPU; --budget, 3 minutes by default).
 
     \b
-    Measures HBM read bandwidth vs CTAs and warps, the launch overhead, our kernels and PyTorch's
-    flash and cuDNN backends on a calibration set disjoint from the benchmark sweep, and
-    cross-checks the occupancy calculator against the driver. Then fits the cost parameters
-    (Levenberg-Marquardt on relative error) and writes the profile atomically.
+    Measures HBM read bandwidth vs CTAs and warps, the launch overhead, and the points of a
+    calibration set disjoint from the benchmark sweep (our kernels and their option variants,
+    PyTorch's flash and cuDNN backends) chosen within --budget: every cost family first, then each
+    regime in its share of the set, within a regime the points that tell the fit most per GPU
+    second, each timed for as long as its residual needs; cross-checks the occupancy calculator against the
+    driver. Then fits the cost parameters (Levenberg-Marquardt on relative error) and writes the
+    profile atomically.
 
     \b
     Examples:
       attnsim calibrate --gpu h200 --out profile.json
+      attnsim calibrate --gpu h200 --budget 60 --plan-only --out profile.json  # what 60 s buys
       attnsim calibrate --from-data attnsim/profiles/h200.json --out refit.json
       attnsim calibrate --transfer-from h100 --gpu h200 --out h200_from_h100.json   # no GPU
       attnsim calibrate --quick --gpu h200 --out quick.json                         # ~15 s on the GPU
@@ -68,7 +79,10 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
     """
     base = hardware.from_name(gpu)
     raw = _check_arguments(base, out_path, from_data, measure_only, rep_ms, transfer_from, quick, add_points)
-    if quick:
+    budget_s = _check_budget(budget_s, plan_only, from_data, transfer_from, quick, measure_only)
+    if plan_only:
+        click.echo("\n".join(_plan(base, budget_s, rep_ms).summary()))
+    elif quick:
         _quick(base, out_path, from_data, transfer_from, rep_ms)
     elif transfer_from:
         from attnsim.profiles import write_transferred_profile
@@ -76,7 +90,28 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, transfer_from, qui
         spec = write_transferred_profile(transfer_from, base.name, out_path)
         click.echo(f"wrote {out_path}: {spec.source} (expected error ~{spec.expected_error_pct:.0f}%)")
     else:
-        _fit(base, out_path, raw, from_data, measure_only, rep_ms, add_points)
+        _fit(base, out_path, raw, from_data, measure_only, rep_ms, budget_s, add_points)
+
+
+def _check_budget(budget_s, plan_only, from_data, transfer_from, quick, measure_only) -> float:
+    """--budget and --plan-only apply to the full calibration on the GPU: the seconds (default 180)."""
+    from attnsim.validation.calibration_plan import DEFAULT_BUDGET_S, MAX_BUDGET_S
+
+    offline = "--from-data" if from_data else "--transfer-from" if transfer_from else "--quick" if quick else None
+    for name, given in (("budget", budget_s is not None), ("plan-only", plan_only)):
+        if given and offline:
+            raise InputError(name, f"applies to the full calibration on the GPU, not with {offline}")
+    if plan_only and measure_only:
+        raise InputError("plan-only", "stops before measuring; --measure-only measures")
+    return DEFAULT_BUDGET_S if budget_s is None else limits.check_positive(budget_s, "budget", MAX_BUDGET_S)
+
+
+def _plan(base, budget_s, rep_ms: float = 20.0):
+    """The points the budget buys (validation/calibration_plan.py), each timer capped at --rep-ms."""
+    from attnsim.kernels.timing import TimerConfig
+    from attnsim.validation.calibration_plan import plan_calibration
+
+    return plan_calibration(base, budget_s, timer=TimerConfig(rep_ms=rep_ms))
 
 
 def _check_arguments(base, out_path, from_data, measure_only, rep_ms, transfer_from, quick, add_points) -> Path:
@@ -100,11 +135,11 @@ def _check_arguments(base, out_path, from_data, measure_only, rep_ms, transfer_f
     return raw
 
 
-def _fit(base, out_path, raw: Path, from_data, measure_only, rep_ms, add_points) -> None:
+def _fit(base, out_path, raw: Path, from_data, measure_only, rep_ms, budget_s, add_points) -> None:
     """The full calibration: measure on the GPU (kept in `raw` first: a refit needs no GPU) or read
     --from-data, add --add-points rows, check it all, fit every cost family, write the profile."""
     added = [row for path in add_points for row in _added_points(path, base)]  # checked before measuring
-    doc = _data_document(from_data, "calibrate", lambda: _measure(base, rep_ms))
+    doc = _data_document(from_data, "calibrate", lambda: _measure(base, _plan(base, budget_s, rep_ms), rep_ms))
     if not from_data:
         write_json(raw, {**doc, "calibration_data": missing_as_null(doc["calibration_data"])}, indent=1)
         click.echo(f"wrote {raw} (measurements; refit with --from-data)", err=True)
@@ -117,10 +152,13 @@ def _fit(base, out_path, raw: Path, from_data, measure_only, rep_ms, add_points)
     data = doc["calibration_data"]
     created = _now()
     source = f"calibrated {created[:10]} on {device.get('name', '?')}"
+    started = time.perf_counter()
     spec, report = calibrate_spec(base, pd.DataFrame(data["bandwidth"]), points, data["kernels"],
                                   data["launch_overhead_us"], source,
                                   progress=lambda s, r: click.echo(f"fit {s}: {r['points']} points, "
                                                                    f"MAPE {r['mape_pct']:.2f}%", err=True))
+    report["fit_s"] = round(time.perf_counter() - started, 1)  # CPU time after the GPU is done with
+    click.echo(f"fitted in {report['fit_s']:.0f} s", err=True)
     report["occupancy_crosscheck"] = data.get("occupancy_crosscheck", [])
     save_profile(out_path, spec, device, report, data, created)
     click.echo(f"wrote {out_path}: {source}, HBM read {spec.hbm_read_gbps:.0f} GB/s")
@@ -235,25 +273,57 @@ def _read_data(path) -> dict:
     return doc
 
 
-def _measure(base, rep_ms) -> tuple[dict, dict]:
+def _measure(base, plan, rep_ms) -> tuple[dict, dict]:
+    """The bandwidth curve, the launch overhead and the planned points, with progress and an ETA from
+    the points' estimated costs (scaled by the pace the run keeps)."""
     from attnsim.bench import calibration as cal
     from attnsim.kernels.timing import TimerConfig
+    from attnsim.validation.point_cost import BANDWIDTH_POINT_S, seconds_label
 
-    timer = TimerConfig(warmup_ms=25.0, rep_ms=rep_ms)
+    timer = TimerConfig(warmup_ms=25.0, rep_ms=rep_ms)  # the curve and the empty kernel
     device = cal.device_info()
     if device["sm_count"] != base.sm_count:
         raise InputError("gpu", f"the device has {device['sm_count']} SMs, preset {base.name} {base.sm_count}")
-    workloads = cal.calibration_sweep()
-    steps = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + sum(len(cal.calibration_specs(w)) for w in workloads)
-    with click.progressbar(length=steps, label="calibrating", file=click.get_text_stream("stderr")) as bar:
-        bandwidth = cal.measure_bandwidth_curve(timer, progress=lambda: bar.update(1))
-        overhead = cal.measure_launch_overhead_us(timer)
-        peak = max(r["read_gbps"] for r in bandwidth)
-        rows, kernels, checks = cal.measure_kernel_points(base, workloads, timer, device["name"], peak,
-                                                          progress=lambda: bar.update(1))
+    for line in plan.summary():
+        click.echo(line, err=True)
+    costs = [BANDWIDTH_POINT_S] * (len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS)) + [p.cost_s for p in plan.points]
+    progress = _Progress(costs)
+    started = progress.started
+    bandwidth = cal.measure_bandwidth_curve(timer, progress=progress.step)
+    overhead = cal.measure_launch_overhead_us(timer)
+    peak = max(r["read_gbps"] for r in bandwidth)
+    rows, kernels, checks = cal.measure_kernel_points(base, plan.measurement_plan(), device["name"], peak,
+                                                      progress=progress.step)
+    measured_s = time.perf_counter() - started
+    click.echo(f"measured {len(rows)} points in {seconds_label(measured_s)} (estimated "
+               f"{seconds_label(plan.selection.total_s - plan.selection.start_s)} after the start)", err=True)
     failed = [r for r in rows if r.get("status") != "ok"]
     if failed:
         click.echo(f"warning: {len(failed)} calibration points failed or were unavailable; fitting the rest",
                    err=True)
     return {"bandwidth": bandwidth, "launch_overhead_us": overhead, "points": rows, "kernels": kernels,
-            "occupancy_crosscheck": checks, "timer": timer.name}, device
+            "occupancy_crosscheck": checks, "timer": timer.name, "plan": plan.records(),
+            "budget_s": plan.selection.budget_s, "measured_s": round(measured_s, 1)}, device
+
+
+class _Progress:
+    """'calibrating 120/680 points, ~1 min 5 s left' on stderr: redrawn in place on a terminal, one line
+    per tenth of the run otherwise (logs). The ETA: calibration_plan.remaining_s."""
+
+    def __init__(self, costs_s: list[float]):
+        self.costs_s, self.done, self.started = costs_s, 0, time.perf_counter()
+        self.tty = click.get_text_stream("stderr").isatty()
+        self.next_line = 1
+
+    def step(self, *_) -> None:
+        from attnsim.validation.calibration_plan import remaining_s
+        from attnsim.validation.point_cost import seconds_label
+
+        self.done += 1
+        total, last = len(self.costs_s), self.done == len(self.costs_s)
+        if not (self.tty or last or self.done >= self.next_line):
+            return
+        self.next_line = self.done + max(1, total // 10)
+        left = remaining_s(self.costs_s, self.done, time.perf_counter() - self.started)
+        text = f"calibrating {self.done}/{total} points, ~{seconds_label(left)} left"
+        click.echo("\r" + text if self.tty else text, err=True, nl=last or not self.tty)

@@ -113,7 +113,7 @@ def fit_bandwidth_curve(num_ctas, warps, read_gbps, knee0: float = 2.5) -> tuple
     return float(per_warp), float(knee), float(peak)
 
 
-def _with_params(spec: GpuSpec, values: dict[tuple[str, str], float]) -> GpuSpec:
+def with_params(spec: GpuSpec, values: dict[tuple[str, str], float]) -> GpuSpec:
     cost = dict(spec.cost)
     for family in {f for f, _ in values}:
         fields = {name: v for (f, name), v in values.items() if f == family}
@@ -147,7 +147,7 @@ def fit_cost_params(schedules: list[Schedule], measured_us, spec: GpuSpec, free:
     limits = [(bounds or {}).get(k) for k in keys]
 
     def spec_at(x):
-        return _with_params(spec, {k: to_bounded(k[1], v, b) for k, v, b in zip(keys, x, limits)})
+        return with_params(spec, {k: to_bounded(k[1], v, b) for k, v, b in zip(keys, x, limits)})
 
     def residual(x):
         s = spec_at(x)
@@ -158,5 +158,5 @@ def fit_cost_params(schedules: list[Schedule], measured_us, spec: GpuSpec, free:
     return FitResult(spec_at(x), r, iterations)
 
 
-__all__ = ["CostParams", "FitResult", "fit_bandwidth_curve", "fit_cost_params", "free_parameters",
+__all__ = ["CostParams", "FitResult", "fit_bandwidth_curve", "fit_cost_params", "free_parameters", "with_params",
            "levenberg_marquardt"]

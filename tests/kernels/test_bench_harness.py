@@ -157,6 +157,19 @@ def test_rows_have_the_csv_schema_and_bandwidth(fake_timer):
     assert (ragged["contexts"] == "20;70;33").all() and (ragged["context"] == 70).all()
 
 
+def test_each_row_can_take_its_own_timer(monkeypatch):
+    # calibration times each point with what its residual needs (validation/point_cost.point_timer)
+    used = []
+    monkeypatch.setattr(bench, "time_us", lambda fn, config: used.append(config.rep_ms) or 0.5)
+    monkeypatch.setattr(bench, "replayable", lambda fn: fn)
+    own = {"fa2": timing.TimerConfig(warmup_ms=5.0, rep_ms=3.0), "streamk": timing.TimerConfig(rep_ms=7.0)}
+    df = bench.run_sweep(POINTS[:1], cpu_config(("fa2", "streamk")), prepare=fake_prepare(),
+                         reference=attention_reference, timer_for=lambda spec, w: own[spec])
+    assert used == [3.0, 7.0]
+    assert df.set_index("strategy")[["warmup_ms", "rep_ms"]].to_dict("index") == {
+        "fa2": {"warmup_ms": 5.0, "rep_ms": 3.0}, "streamk": {"warmup_ms": 25.0, "rep_ms": 7.0}}
+
+
 @pytest.mark.parametrize("mode,status", [("wrong", "fail: max_rel_err"), ("partial", "fail: NaN"),
                                          ("ignore_lengths", "fail: NaN"), ("raise", "error: RuntimeError")])
 def test_bad_launchers_are_marked_and_not_timed(fake_timer, mode, status):
