@@ -70,6 +70,12 @@ class KernelSpec:
     # LORA (kv_lora_rank), and its split plans merge through `combine` (module, function).
     mla: bool = False
     combine: tuple[str, str] = ("attnsim.kernels.flash_decoding", "combine_kernel")
+    # ptxas's register cap (maxnreg) for 16-row query tiles (decode at group <= 16), None: ptxas decides.
+    small_tile_max_registers: int | None = None
+
+    def max_registers(self, block_m: int) -> int:
+        """The cap the kernel compiles with at block_m query-tile rows; 0: none."""
+        return (self.small_tile_max_registers or 0) if block_m <= 16 else 0
 
 
 @dataclass(frozen=True)
@@ -273,7 +279,11 @@ FA2_KERNEL = KernelSpec("fa2_decode", "attnsim.kernels.fa2_decode", "fa2_decode_
 SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "flash_decoding_kernel", warps=4)
 # 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half the
 # CTAs, so fewer peers per straddling output.
-STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8)
+# Capped at 128 registers at 16 query rows (two 8-warp CTAs per SM): left to itself ptxas gives its paged
+# and fp8 variants 150-200 (one CTA per SM); at 128, 63 of the 80 sm_90 serving variants at 16 rows
+# compile without spills, the rest spill 8-24 bytes (scripts/sass_accounting.py; docs/kernels.md).
+STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8,
+                            small_tile_max_registers=128)
 SPLIT_KV_KERNEL = KernelSpec("split_kv", "attnsim.kernels.split_kv", "split_kv_kernel", warps=4, split_grid=True)
 # MLA (kernels/mla_decode.py): one kernel for FA2-style and split plans, one that merges in-kernel for
 # stream-K plans. 8 warps: acc [rows, 512] fp32 is 32 floats a thread per 16 rows (cross-compiled for

@@ -136,7 +136,7 @@ def variant_shape(strategy: str, workload):
 
     spec = strategies.get(strategy)
     config, _ = plan_config(spec, workload, _gpu(), options_for(spec, None))
-    shape = kernel_shape(workload, config)
+    shape = kernel_shape(workload, config, spec.kernel_for(workload))
     return shape, variant(spec.kernel_for(workload).name, workload, shape.block_n, shape.num_warps, shape.num_stages).key
 
 

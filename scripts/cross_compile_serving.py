@@ -8,8 +8,9 @@ compiles the same kernels with the same Triton (its bundled ptxas) for target sm
 integers divisible by 16 marked so, integers equal to 1 folded), and reads registers from the cubin
 (cuobjdump) and shared memory from the compile's metadata. It first recompiles the contiguous
 decode kernels already in the table and stops unless each matches the device's entry; then it adds
-the entries of compile_table.SERVING_VARIANTS that are missing, each marked with its provenance.
-The device run of compile_table.py replaces them all.
+the entries of compile_table.SERVING_VARIANTS that are missing, each marked with its provenance
+(with --replace, also those already cross-compiled: after a change to the kernels). The device run
+of compile_table.py replaces them all.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -46,7 +48,8 @@ def _signature(fn, workload, shape):
     values.update(stride_ob=hq * ql * dv, stride_oh=ql * dv, stride_oi=dv, stride_bt=block_table_stride(workload),
                   group=workload.group)
     consts = dict(shape.constexprs())
-    consts.pop("num_warps"), consts.pop("num_stages")
+    for option in ("num_warps", "num_stages", "maxnreg"):
+        consts.pop(option, None)
     return specialise(fn, pointers, values, consts)
 
 
@@ -83,20 +86,26 @@ def _resources(strategy: str, workload) -> tuple[str, dict]:
         w = _workload(workload.head_dim, workload.dtype, group, workload.q_len, workload.page_size, workload.kv_dtype,
                       workload.kv_lora_rank)
         sig, consts, attrs = _signature(fn, w, shape)
-        r, s, shared = cross_compile(fn, sig, consts, attrs, shape.num_warps, shape.num_stages)
+        r, s, shared = cross_compile(fn, sig, consts, attrs, shape.num_warps, shape.num_stages, shape.max_registers)
         regs, stack, smem = max(regs, r), max(stack, s), max(smem, shared)
     return key, {"threads": 32 * shape.num_warps, "regs_per_thread": regs, "smem_bytes": smem, "spills": int(stack > 0)}
 
 
-def cross_compile(fn, sig: dict, consts: dict, attrs: dict, warps: int, stages: int) -> tuple[int, int, int]:
+def cross_compile(fn, sig: dict, consts: dict, attrs: dict, warps: int, stages: int,
+                  max_registers: int = 0) -> tuple[int, int, int]:
     """(registers, stack bytes, shared memory bytes) of `fn` compiled for sm_90 with this signature."""
+    compiled = compile_sm90(fn, sig, consts, attrs, warps, stages, max_registers)
+    return (*_cubin_usage(compiled.asm["cubin"]), compiled.metadata.shared)
+
+
+def compile_sm90(fn, sig: dict, consts: dict, attrs: dict, warps: int, stages: int, max_registers: int = 0):
+    """Triton's CompiledKernel of `fn` for sm_90 (asm: ttgir, ptx, cubin), under a register cap if given."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    compiled = triton.compile(ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", 90, 32),
-                              options={"num_warps": warps, "num_stages": stages})
-    return (*_cubin_usage(compiled.asm["cubin"]), compiled.metadata.shared)
+    options = {"num_warps": warps, "num_stages": stages, **({"maxnreg": max_registers} if max_registers else {})}
+    return triton.compile(ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", 90, 32), options=options)
 
 
 def _cubin_usage(cubin: bytes) -> tuple[int, int]:
@@ -119,15 +128,20 @@ def _job(job):
     return _resources(strategy, _workload(head_dim, dtype, group, *serving))
 
 
-def _missing(jobs, known: dict) -> list:
-    """The jobs whose variant key the table lacks (keys are cheap; compiles are seconds each)."""
-    return [j for j in jobs if variant_shape(j[0], _workload(j[1], *j[2:]))[1] not in known]
+def _missing(jobs, known: dict, replace: bool = False) -> list:
+    """The jobs whose variant key the table lacks, or (replace) holds only as cross-compiled (keys are
+    cheap; compiles are seconds each)."""
+    def wanted(key: str) -> bool:
+        return key not in known or (replace and known[key].get("source", "").startswith("cross-compiled"))
+
+    return [j for j in jobs if wanted(variant_shape(j[0], _workload(j[1], *j[2:]))[1])]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", required=True, help="compiled table JSON to check against and extend")
     parser.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--replace", action="store_true", help="recompile the cross-compiled entries too")
     args = parser.parse_args()
     import triton
 
@@ -136,7 +150,7 @@ def main() -> None:
 
     kernels = {strategies.get(n).kernel.name: n for n in strategies.ours()}  # one strategy per kernel
     jobs = _missing([(s, d, t, *v) for s in kernels.values() for d in SERVING_HEAD_DIMS
-                     for t in DTYPES for v in SERVING_VARIANTS], doc["kernels"])
+                     for t in DTYPES for v in SERVING_VARIANTS], doc["kernels"], args.replace)
     print(f"{len(jobs)} serving variants to compile", flush=True)
     with ProcessPoolExecutor(args.jobs) as pool:
         for key, got in pool.map(_job, CHECK):
@@ -146,13 +160,14 @@ def main() -> None:
         print(f"{len(CHECK)} decode kernels match the device's table")
         added = {}
         for key, got in pool.map(_job, jobs):  # variants sharing a key (q_len x group rows): the larger
-            if key not in doc["kernels"] and got["regs_per_thread"] >= added.get(key, {}).get("regs_per_thread", 0):
-                added[key] = {**got, "source": f"cross-compiled for sm_90 on a CPU host, Triton {triton.__version__}"}
+            if got["regs_per_thread"] >= added.get(key, {}).get("regs_per_thread", 0):
+                added[key] = {**got, "source": f"cross-compiled for sm_90 on a CPU host, Triton {triton.__version__}, "
+                                               f"{time.strftime('%Y-%m-%d')}"}
     doc["kernels"] = dict(sorted({**doc["kernels"], **added}.items()))
     from attnsim.fileio import write_text
 
     write_text(args.table, json.dumps(doc, indent=1) + "\n")
-    print(f"added {len(added)} serving entries to {args.table}; spills: "
+    print(f"wrote {len(added)} serving entries to {args.table}; spills: "
           f"{[k for k, v in added.items() if v['spills']] or 'none'}")
 
 
