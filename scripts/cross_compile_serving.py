@@ -9,8 +9,10 @@ integers divisible by 16 marked so, integers equal to 1 folded), and reads regis
 (cuobjdump) and shared memory from the compile's metadata. It first recompiles the contiguous
 decode kernels already in the table and stops unless each matches the device's entry; then it adds
 the entries of compile_table.SERVING_VARIANTS that are missing, each marked with its provenance
-(with --replace, also those already cross-compiled: after a change to the kernels). The device run
-of compile_table.py replaces them all.
+(with --replace, also those cross-compiled on an earlier day: after a change to the kernels; head
+dim 128, 16 query rows and bf16 first, the table rewritten every few entries, so an interrupted run
+keeps what it compiled and a rerun the same day goes on from there). The device run of
+compile_table.py replaces them all.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from compile_table import DTYPES, SERVING_HEAD_DIMS, SERVING_VARIANTS, _workload, variant_shape  # noqa: E402
 
 TRITON_DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float8_e4m3fn": "fp8e4nv"}
+_STAMP = time.strftime("%Y-%m-%d")  # the day's compiles carry it in their source
 CHECK = [(kernel, 128, dtype, group) for kernel in ("fa2", "flashdecoding", "streamk") for dtype in DTYPES
          for group in (8, 64)]
 
@@ -129,12 +132,16 @@ def _job(job):
 
 
 def _missing(jobs, known: dict, replace: bool = False) -> list:
-    """The jobs whose variant key the table lacks, or (replace) holds only as cross-compiled (keys are
-    cheap; compiles are seconds each)."""
+    """The jobs whose variant key the table lacks, or (replace) holds as cross-compiled before today
+    (keys are cheap; compiles are seconds each), in priority order with jobs sharing a key together."""
     def wanted(key: str) -> bool:
-        return key not in known or (replace and known[key].get("source", "").startswith("cross-compiled"))
+        source = known.get(key, {}).get("source", "")
+        return key not in known or (replace and source.startswith("cross-compiled") and not source.endswith(_STAMP))
 
-    return [j for j in jobs if wanted(variant_shape(j[0], _workload(j[1], *j[2:]))[1])]
+    keyed = [(variant_shape(j[0], _workload(j[1], *j[2:]))[1], j) for j in jobs]
+    keyed = [(key, j) for key, j in keyed if wanted(key)]
+    return [j for key, j in sorted(keyed, key=lambda kj: (kj[1][1] != 128, "/m16/" not in kj[0],
+                                                          kj[1][2] != "bfloat16", kj[0]))]
 
 
 def main() -> None:
@@ -159,16 +166,23 @@ def main() -> None:
                 raise SystemExit(f"{key}: cross-compiled {got}, the device recorded {want}: not adding entries")
         print(f"{len(CHECK)} decode kernels match the device's table")
         added = {}
-        for key, got in pool.map(_job, jobs):  # variants sharing a key (q_len x group rows): the larger
+        for done, (key, got) in enumerate(pool.map(_job, jobs), 1):  # a key shared by variants: the larger
             if got["regs_per_thread"] >= added.get(key, {}).get("regs_per_thread", 0):
                 added[key] = {**got, "source": f"cross-compiled for sm_90 on a CPU host, Triton {triton.__version__}, "
-                                               f"{time.strftime('%Y-%m-%d')}"}
-    doc["kernels"] = dict(sorted({**doc["kernels"], **added}.items()))
-    from attnsim.fileio import write_text
-
-    write_text(args.table, json.dumps(doc, indent=1) + "\n")
+                                               f"{_STAMP}"}
+            if done % 16 == 0 or done == len(jobs):
+                _write(args.table, doc, added)
+                print(f"{done}/{len(jobs)} compiled", flush=True)
     print(f"wrote {len(added)} serving entries to {args.table}; spills: "
           f"{[k for k, v in added.items() if v['spills']] or 'none'}")
+
+
+def _write(path: str, doc: dict, added: dict) -> None:
+    """The table with `added` entries in place (atomically: an interrupted run leaves a whole file)."""
+    from attnsim.fileio import write_text
+
+    doc["kernels"] = dict(sorted({**doc["kernels"], **added}.items()))
+    write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

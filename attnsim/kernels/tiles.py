@@ -9,7 +9,7 @@ Layouts (the launcher checks them):
   same three slots as (page, h, row); block_table int32 [batch, pages per sequence]: token t of
   sequence s is row t % PAGE_SIZE of page block_table[s, t // PAGE_SIZE]. Tiles and pages are
   powers of two, so a tile lies inside one page (one index load per tile) or holds whole pages
-  (one per token of the tile, the same few entries, served by L1).
+  (one per token of the tile, the same few entries, served by L1): paged_rows.
   Unit stride on the last dimension (16-byte vector loads) either way.
 - fp8 KV cache (K/V float8_e4m3fn, detected from the pointer type): k_scale, v_scale fp32 [kv_heads],
   each loaded once per segment; the K scale is folded into the score scale, the V scale into the
@@ -80,25 +80,31 @@ def row_offsets(seq, q_head, q_pos, stride_b, stride_h, stride_i, Q_LEN: tl.cons
 
 
 @triton.jit
-def page_rows(bt_row_ptr, tile, offs_n, valid, BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr):
-    """(page int64, row in page int32) of the tokens [BLOCK_N] of KV tile `tile`, read through the
-    sequence's block-table row; K and V share them.
+def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn, stride_vp, stride_vn,
+               BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr):
+    """Pointers [BLOCK_N] to the K and to the V row of each token of KV tile `tile` in the page pools
+    (k_pool / v_pool: the kv_head's column), through the sequence's block-table row.
 
-    Tile inside one page (BLOCK_N <= PAGE_SIZE): one scalar index load per tile, so the tile's 64-bit
-    page base is one scalar and its rows 32-bit offsets, as in a contiguous cache. Tile of whole
-    pages: one index per token row (the same few entries, from L1); the row in its page,
-    offs_n % PAGE_SIZE, is the same for every tile. Tiles and pages are powers of two and tiles
-    start at multiples of BLOCK_N: no tile straddles a page it does not own, and every division
-    here is of a non-negative value by a constant power of two."""
-    if BLOCK_N <= PAGE_SIZE:  # page: a scalar
+    Tile inside one page (BLOCK_N <= PAGE_SIZE): one scalar index load, and the tile's 64-bit base
+    (page and first row) one scalar per tile; the rows are the same 32-bit offsets for every tile,
+    kept out of the loop. Tile of whole pages: one index per token row (the same few entries, from
+    L1) and the row in its page, offs_n % PAGE_SIZE, again the same for every tile. Tiles and pages
+    are powers of two and tiles start at multiples of BLOCK_N, so no tile straddles a page it does
+    not own. Triton's pipeliner issues the index loads a stage before the K/V loads they address
+    (resources.PAGED_EXTRA_STAGES); docs/kernels.md counts what is left per tile."""
+    if BLOCK_N <= PAGE_SIZE:  # page, row0: scalars
         first = tile * BLOCK_N
         page = tl.load(bt_row_ptr + first // PAGE_SIZE).to(tl.int64)
-        row = first % PAGE_SIZE + offs_n
+        row0 = first % PAGE_SIZE
+        row = offs_n
     else:  # page: [BLOCK_N]
         page = tl.load(bt_row_ptr + tile * (BLOCK_N // PAGE_SIZE) + offs_n // PAGE_SIZE, mask=valid,
                        other=0).to(tl.int64)
+        row0 = 0
         row = offs_n % PAGE_SIZE
-    return page, row
+    k_rows = k_pool + (page * stride_kp + row0 * stride_kn) + row * stride_kn
+    v_rows = v_pool + (page * stride_vp + row0 * stride_vn) + row * stride_vn
+    return k_rows, v_rows
 
 
 @triton.jit
@@ -125,15 +131,14 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
     for tile in range(first_tile, first_tile + n_tiles):
         offs_tok = tile * BLOCK_N + offs_n  # [BLOCK_N]
         valid = offs_tok < context
-        if PAGE_SIZE == 0:
-            k_rows = offs_tok * stride_kn
-            v_rows = offs_tok * stride_vn
+        if PAGE_SIZE == 0:  # [BLOCK_N] pointers to each token's K and V row
+            k_rows = k_ptr + offs_tok * stride_kn
+            v_rows = v_ptr + offs_tok * stride_vn
         else:
-            page, row = page_rows(bt_row_ptr, tile, offs_n, valid, BLOCK_N, PAGE_SIZE)
-            k_rows = page * stride_kp + row * stride_kn
-            v_rows = page * stride_vp + row * stride_vn
-        k = tl.load(k_ptr + k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-        v = tl.load(v_ptr + v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+            k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn,
+                                        stride_vp, stride_vn, BLOCK_N, PAGE_SIZE)
+        k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+        v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
         if k.dtype == tl.float8e4nv:  # q fp16; per-row score scale
             s = tl.dot(q, tl.trans(k.to(tl.float16))) * qk_scale[:, None]  # [BLOCK_M, BLOCK_N] fp32, log2 units
             v = opaque_move(v.to(tl.float16))
