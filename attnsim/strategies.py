@@ -279,9 +279,8 @@ FA2_KERNEL = KernelSpec("fa2_decode", "attnsim.kernels.fa2_decode", "fa2_decode_
 SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "flash_decoding_kernel", warps=4)
 # 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half the
 # CTAs, so fewer peers per straddling output.
-# Capped at 128 registers at 16 query rows (two 8-warp CTAs per SM): left to itself ptxas gives its paged
-# and fp8 variants 150-200 (one CTA per SM); at 128, 63 of the 80 sm_90 serving variants at 16 rows
-# compile without spills, the rest spill 8-24 bytes (scripts/sass_accounting.py; docs/kernels.md).
+# 128 registers at 16 query rows keep two 8-warp CTAs per SM; ptxas alone gives its paged and fp8
+# variants 150-200, one CTA (cross-compiled for sm_90: docs/kernels.md, "fp8 KV and paged KV").
 STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8,
                             small_tile_max_registers=128)
 SPLIT_KV_KERNEL = KernelSpec("split_kv", "attnsim.kernels.split_kv", "split_kv_kernel", warps=4, split_grid=True)
