@@ -117,9 +117,9 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
     column of the page pool (paged: pages found through bt_row_ptr, the sequence's block-table
     row). Tokens >= context are masked; with Q_LEN > 1 row r also masks tokens >= limit[r]
     (causal verify), so a row may see no token in a segment: its m stays -inf and l 0.
-    The dots run in q's dtype: K/V's own on the GPU (fp8 converted in registers); fp32 under the
-    CPU interpreter for bf16, whose NumPy has no bf16 matmul (the launcher upcasts q there); fp16
-    for an fp8 cache, whose qk_scale is then per row [BLOCK_M] (fp16_query).
+    The dots run in q's dtype (fp32 under the CPU interpreter for bf16, whose NumPy has no bf16
+    matmul: the launcher upcasts q there); with an fp8 cache in fp16, q from fp16_query and qk_scale
+    then per row [BLOCK_M].
     Returns acc [BLOCK_M, HEAD_DIM] fp32 (unnormalised), m [BLOCK_M] (running max, log2 units) and
     l [BLOCK_M] (running sum of 2^(s - m)).
     """
@@ -168,8 +168,8 @@ def opaque_move(x):
 def fp16_query(q, BLOCK_M: tl.constexpr):
     """(q16 [BLOCK_M, HEAD_DIM] fp16, unscale [BLOCK_M] fp32): an fp8 cache's dot operand. fp16 q is
     taken as it is (unscale 1). Any other q (bf16; fp32 under the interpreter) has each row scaled by
-    a power of two that brings its largest |value| into [2^12, 2^14], so that no value overflows
-    fp16 and bf16's 8-bit mantissas stay exact (only values below 2^-26 of their row's largest
+    a power of two that brings its largest |value| into [2^13, 2^14), so that no value overflows
+    fp16 and bf16's 8-bit mantissas stay exact (only values below 2^-30 of their row's largest
     lose bits, in fp16's subnormals); unscale is that power's inverse, for the row's scores.
     Powers of two are built from exponent bits: exact, no exp2/log2 approximation."""
     if q.dtype == tl.float16:
