@@ -123,7 +123,7 @@ def worst_of(entries: list[tuple[Variant, dict]], wanted: Variant) -> CtaResourc
     """The fewest CTAs per SM any of the compiled `entries` allows for `wanted`: their most registers,
     and their most shared memory with the K/V buffers re-counted for wanted's stages and tile (the
     rest — query tile, epilogue — is the sibling's)."""
-    smem = [max(int(e["smem_bytes"]) - kv_buffer_bytes(v), 0) + kv_buffer_bytes(wanted) for v, e in entries]
+    smem = [int(e["smem_bytes"]) - kv_buffer_bytes(v) + kv_buffer_bytes(wanted) for v, e in entries]
     return CtaResources(int(entries[0][1]["threads"]), max(int(e["regs_per_thread"]) for _, e in entries), max(smem))
 
 
