@@ -73,6 +73,12 @@ class KernelSpec:
     # LORA (kv_lora_rank), and its split plans merge through `combine` (module, function).
     mla: bool = False
     combine: tuple[str, str] = ("attnsim.kernels.flash_decoding", "combine_kernel")
+    # ptxas's register cap (maxnreg) for 16-row query tiles (decode at group <= 16), None: ptxas decides.
+    small_tile_max_registers: int | None = None
+
+    def max_registers(self, block_m: int) -> int:
+        """The cap the kernel compiles with at block_m query-tile rows; 0: none."""
+        return (self.small_tile_max_registers or 0) if block_m <= 16 else 0
 
 
 @dataclass(frozen=True)
@@ -286,9 +292,13 @@ FA2_KERNEL = KernelSpec("fa2_decode", "attnsim.kernels.fa2_decode", "fa2_decode_
 SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "flash_decoding_kernel", warps=4)
 # 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half the
 # CTAs, so fewer peers per straddling output.
-STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8)
-# Stream-K's epilogue=last: the same tile loop and warps, merged by the last arrival (kernels/lean_last.py).
-STREAMK_LAST_KERNEL = KernelSpec("lean_last", "attnsim.kernels.lean_last", "lean_last_kernel", warps=8)
+# 128 registers at 16 query rows keep two 8-warp CTAs per SM; ptxas alone gives its paged and fp8
+# variants 150-200, one CTA (cross-compiled for sm_90: docs/kernels.md, "fp8 KV and paged KV").
+STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8,
+                            small_tile_max_registers=128)
+# Stream-K's epilogue=last: the same tile loop, warps and cap, merged by the last arrival (kernels/lean_last.py).
+STREAMK_LAST_KERNEL = KernelSpec("lean_last", "attnsim.kernels.lean_last", "lean_last_kernel", warps=8,
+                                 small_tile_max_registers=128)
 STREAMK_EPILOGUES = {opts.EPILOGUE_LAST: STREAMK_LAST_KERNEL}
 SPLIT_KV_KERNEL = KernelSpec("split_kv", "attnsim.kernels.split_kv", "split_kv_kernel", warps=4, split_grid=True)
 # MLA (kernels/mla_decode.py): one kernel for FA2-style and split plans, one that merges in-kernel for

@@ -158,7 +158,7 @@ def variant_shape(spec: str, workload):
     from attnsim.plans.resources import variant
 
     _, config, kernel = spec_config(spec, workload)
-    shape = kernel_shape(workload, config)
+    shape = kernel_shape(workload, config, kernel)
     return shape, variant(kernel.name, workload, shape.block_n, shape.num_warps, shape.num_stages).key
 
 

@@ -9,8 +9,10 @@ integers divisible by 16 marked so, integers equal to 1 folded), and reads regis
 (cuobjdump) and shared memory from the compile's metadata. It first recompiles the contiguous
 decode kernels already in the table and stops unless each matches the device's entry; then it adds
 the missing entries (a new kernel's decode variants, compile_table's HEAD_DIMS x DTYPES x GROUPS, and
-every kernel's SERVING_VARIANTS), each marked with its provenance.
-The device run of compile_table.py replaces them all.
+every kernel's SERVING_VARIANTS), each marked with its provenance (with --replace, also those
+cross-compiled on an earlier day: after a change to the kernels; head dim 128, 16 query rows and bf16
+first, the table rewritten every few entries, so an interrupted run keeps what it compiled and a rerun
+the same day goes on from there). The device run of compile_table.py replaces them all.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from compile_table import (  # noqa: E402
 )
 
 TRITON_DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float8_e4m3fn": "fp8e4nv"}
+_STAMP = time.strftime("%Y-%m-%d")  # the day's compiles carry it in their source
 CHECK = [(kernel, 128, dtype, group) for kernel in ("fa2", "flashdecoding", "streamk") for dtype in DTYPES
          for group in (8, 64)]
 
@@ -49,7 +53,8 @@ def _signature(fn, workload, shape):
     values.update(stride_ob=hq * ql * dv, stride_oh=ql * dv, stride_oi=dv, stride_bt=block_table_stride(workload),
                   group=workload.group)
     consts = dict(shape.constexprs())
-    consts.pop("num_warps"), consts.pop("num_stages")
+    for option in ("num_warps", "num_stages", "maxnreg"):
+        consts.pop(option, None)
     return specialise(fn, pointers, values, consts)
 
 
@@ -84,20 +89,26 @@ def _resources(strategy: str, workload) -> tuple[str, dict]:
         w = _workload(workload.head_dim, workload.dtype, group, workload.q_len, workload.page_size, workload.kv_dtype,
                       workload.kv_lora_rank)
         sig, consts, attrs = _signature(fn, w, shape)
-        r, s, shared = cross_compile(fn, sig, consts, attrs, shape.num_warps, shape.num_stages)
+        r, s, shared = cross_compile(fn, sig, consts, attrs, shape.num_warps, shape.num_stages, shape.max_registers)
         regs, stack, smem = max(regs, r), max(stack, s), max(smem, shared)
     return key, {"threads": 32 * shape.num_warps, "regs_per_thread": regs, "smem_bytes": smem, "spills": int(stack > 0)}
 
 
-def cross_compile(fn, sig: dict, consts: dict, attrs: dict, warps: int, stages: int) -> tuple[int, int, int]:
+def cross_compile(fn, sig: dict, consts: dict, attrs: dict, warps: int, stages: int,
+                  max_registers: int = 0) -> tuple[int, int, int]:
     """(registers, stack bytes, shared memory bytes) of `fn` compiled for sm_90 with this signature."""
+    compiled = compile_sm90(fn, sig, consts, attrs, warps, stages, max_registers)
+    return (*_cubin_usage(compiled.asm["cubin"]), compiled.metadata.shared)
+
+
+def compile_sm90(fn, sig: dict, consts: dict, attrs: dict, warps: int, stages: int, max_registers: int = 0):
+    """Triton's CompiledKernel of `fn` for sm_90 (asm: ttgir, ptx, cubin), under a register cap if given."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    compiled = triton.compile(ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", 90, 32),
-                              options={"num_warps": warps, "num_stages": stages})
-    return (*_cubin_usage(compiled.asm["cubin"]), compiled.metadata.shared)
+    options = {"num_warps": warps, "num_stages": stages, **({"maxnreg": max_registers} if max_registers else {})}
+    return triton.compile(ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", 90, 32), options=options)
 
 
 def _cubin_usage(cubin: bytes) -> tuple[int, int]:
@@ -120,15 +131,24 @@ def _job(job):
     return _resources(strategy, _workload(head_dim, dtype, group, *serving))
 
 
-def _missing(jobs, known: dict) -> list:
-    """The jobs whose variant key the table lacks (keys are cheap; compiles are seconds each)."""
-    return [j for j in jobs if variant_shape(j[0], _workload(j[1], *j[2:]))[1] not in known]
+def _missing(jobs, known: dict, replace: bool = False) -> list:
+    """The jobs whose variant key the table lacks, or (replace) holds as cross-compiled before today
+    (keys are cheap; compiles are seconds each), in priority order with jobs sharing a key together."""
+    def wanted(key: str) -> bool:
+        source = known.get(key, {}).get("source", "")
+        return key not in known or (replace and source.startswith("cross-compiled") and not source.endswith(_STAMP))
+
+    keyed = [(variant_shape(j[0], _workload(j[1], *j[2:]))[1], j) for j in jobs]
+    keyed = [(key, j) for key, j in keyed if wanted(key)]
+    return [j for key, j in sorted(keyed, key=lambda kj: (kj[1][1] != 128, "/m16/" not in kj[0],
+                                                          kj[1][2] != "bfloat16", kj[0]))]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", required=True, help="compiled table JSON to check against and extend")
     parser.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--replace", action="store_true", help="recompile the cross-compiled entries too")
     args = parser.parse_args()
     import triton
 
@@ -136,7 +156,7 @@ def main() -> None:
     kernels = kernel_specs()  # one plan spec per kernel
     jobs = _missing([(s, d, t, g) for s in kernels.values() for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
                     + [(s, d, t, *v) for s in kernels.values() for d in SERVING_HEAD_DIMS
-                       for t in DTYPES for v in SERVING_VARIANTS], doc["kernels"])
+                       for t in DTYPES for v in SERVING_VARIANTS], doc["kernels"], args.replace)
     print(f"{len(jobs)} serving variants to compile", flush=True)
     with ProcessPoolExecutor(args.jobs) as pool:
         for key, got in pool.map(_job, CHECK):
@@ -145,15 +165,23 @@ def main() -> None:
                 raise SystemExit(f"{key}: cross-compiled {got}, the device recorded {want}: not adding entries")
         print(f"{len(CHECK)} decode kernels match the device's table")
         added = {}
-        for key, got in pool.map(_job, jobs):  # variants sharing a key (q_len x group rows): the larger
-            if key not in doc["kernels"] and got["regs_per_thread"] >= added.get(key, {}).get("regs_per_thread", 0):
-                added[key] = {**got, "source": f"cross-compiled for sm_90 on a CPU host, Triton {triton.__version__}"}
-    doc["kernels"] = dict(sorted({**doc["kernels"], **added}.items()))
+        for done, (key, got) in enumerate(pool.map(_job, jobs), 1):  # a key shared by variants: the larger
+            if got["regs_per_thread"] >= added.get(key, {}).get("regs_per_thread", 0):
+                added[key] = {**got, "source": f"cross-compiled for sm_90 on a CPU host, Triton {triton.__version__}, "
+                                               f"{_STAMP}"}
+            if done % 16 == 0 or done == len(jobs):
+                _write(args.table, doc, added)
+                print(f"{done}/{len(jobs)} compiled", flush=True)
+    print(f"wrote {len(added)} serving entries to {args.table}; spills: "
+          f"{[k for k, v in added.items() if v['spills']] or 'none'}")
+
+
+def _write(path: str, doc: dict, added: dict) -> None:
+    """The table with `added` entries in place (atomically: an interrupted run leaves a whole file)."""
     from attnsim.fileio import write_text
 
-    write_text(args.table, json.dumps(doc, indent=1) + "\n")
-    print(f"added {len(added)} serving entries to {args.table}; spills: "
-          f"{[k for k, v in added.items() if v['spills']] or 'none'}")
+    doc["kernels"] = dict(sorted({**doc["kernels"], **added}.items()))
+    write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -135,23 +135,25 @@ def serving_notes(data) -> str:
     outputs = first["batch"] * first["kv_heads"]
     sms, regs = data["sms"], data["fp8_regs"]
     grids = {k: by(data[k], "streamk", short)["grid"] for k in KV_DTYPES}
-    claim(grids["fp8"] == sms and grids["bf16"] == 2 * sms, "fp8 stream-K runs one CTA per SM, bf16 two")
+    claim(grids["fp8"] == grids["bf16"] == 2 * sms, "fp8 and bf16 stream-K both run two CTAs per SM")
     fractions = {k: [r["bw_fraction"] for r in data[k] if r["contexts"][0] == long] for k in KV_DTYPES}
     claim(max(fractions["fp8"]) < min(fractions["bf16"]), "fp8 streams a smaller share of the bandwidth at 128k")
     decode, verify = by(data["fp8"], "streamk", 32768), data["verify"]
     extra = 100 * (verify["time_us"] / decode["time_us"] - 1)
     claim(extra > 0 and verify["bound"] == "compute", "a verify block costs more than decode, held back by tile math")
-    return f"""- fp8 halves the KV bytes, but the kernels as measured convert K and V in registers before the dots
-  ({regs} registers a thread for stream-K, so one 8-warp CTA per SM: grid {grids['fp8']}, not {grids['bf16']}), and that
-  conversion, not the bandwidth, sets the pace: every fp8 row is `compute`-bound, and at {_tokens(long)} it
+    return f"""- fp8 halves the KV bytes, but the fp8 conversion rate in the H200 profile was fitted on the kernels
+  measured before issue 18, which needed 216-244 registers a thread (one CTA per SM). The kernels now
+  dot in fp16 and stage V for ldmatrix ({regs} registers for stream-K: two 8-warp CTAs per SM, grid
+  {grids['fp8']} as for bf16; docs/kernels.md), not yet timed on a GPU. Until the serving fit is re-run on
+  their sweep, that conversion, not the bandwidth, sets the modelled pace: every fp8 row is
+  `compute`-bound, and at {_tokens(long)} it
   streams {min(fractions['fp8']):.2f}-{max(fractions['fp8']):.2f} of the read bandwidth against \
 {min(fractions['bf16']):.2f}-{max(fractions['bf16']):.2f} for bf16. So fp8 saves {saving_pct(data, short):.0f}% at {_tokens(short)},
   where launch, ramp-up and merging dominate (a layer reads {kv_mb(first):.0f} MB of bf16 KV in \
 ~{first['time_us']:.0f} µs; the
   bandwidth alone would take {first['floor_us']:.0f} µs), and costs {-saving_pct(data, long):.0f}% at {_tokens(long)}. \
-The conversion rate is fitted on
-  the H200's serving sweeps (`scripts/serving_fit.py`, scored on held-out workloads); a faster fp8
-  kernel (issue 18) changes it: re-run the fit on its sweep.
+The fit:
+  `scripts/serving_fit.py`, scored on held-out workloads.
 - Stream-K and FlashDecoding are within {100 * max(gaps):.0f}% of each other here ({first['batch']} sequences x \
 {first['kv_heads']} KV head = {outputs}
   outputs, split {min(splits)}-{max(splits)} ways by FA2's heuristic); FA2's one CTA per output leaves \

@@ -35,11 +35,11 @@ def test_every_generated_part_is_marked_and_rendered(examples):
 def test_a_broken_claim_stops_the_rendering(examples, monkeypatch):
     real = examples.serving_data
 
-    def fp8_runs_two_ctas_per_sm():
+    def fp8_runs_one_cta_per_sm():
         data = real()
-        data["fp8"] = [{**r, "grid": 2 * data["sms"]} for r in data["fp8"]]
+        data["fp8"] = [{**r, "grid": data["sms"]} for r in data["fp8"]]
         return data
 
-    monkeypatch.setattr(examples, "serving_data", fp8_runs_two_ctas_per_sm)
-    with pytest.raises(examples.ClaimBroken, match="one CTA per SM"):
+    monkeypatch.setattr(examples, "serving_data", fp8_runs_one_cta_per_sm)
+    with pytest.raises(examples.ClaimBroken, match="two CTAs per SM"):
         examples.render(examples.README.read_text())

@@ -91,22 +91,26 @@ class KernelShape:
     page_size: int = 0  # 0: contiguous K/V
     q_len: int = 1
     lora: int = 0  # an MLA kernel's kv_lora_rank (constexpr LORA); 0: a K/V-head kernel
+    max_registers: int = 0  # ptxas's cap (Triton's maxnreg; KernelSpec.max_registers); 0: none
 
     def constexprs(self) -> dict:
+        """The launch keywords: constexprs, warps, stages and the register cap if any."""
         lora = dict(LORA=self.lora) if self.lora else {}
+        cap = dict(maxnreg=self.max_registers) if self.max_registers else {}
         return dict(BLOCK_P=self.block_p, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=self.head_dim,
                     PAGE_SIZE=self.page_size, Q_LEN=self.q_len, **lora, num_warps=self.num_warps,
-                    num_stages=self.num_stages)
+                    num_stages=self.num_stages, **cap)
 
 
-def kernel_shape(workload: DecodeWorkload, config: PlanConfig) -> KernelShape:
+def kernel_shape(workload: DecodeWorkload, config: PlanConfig, kernel: strategies.KernelSpec) -> KernelShape:
     """The shape a resolved config compiles to. An MLA kernel's merges read one partial tile at a time
     (mla_tiles.merge_into), so its BLOCK_P (LSE rows per step, and the merge tree's fan-in - 1) is
     MLA_MERGE_BLOCK whatever the tile."""
     block_m = query_tile_rows(workload)
     block_p = MLA_MERGE_BLOCK if workload.is_mla else merge_block(block_m, workload.head_dim, config.num_warps)
     return KernelShape(block_m, config.kv_tile_tokens, workload.head_dim, config.num_warps, config.num_stages,
-                       block_p, workload.page_size, workload.q_len, workload.kv_lora_rank)
+                       block_p, workload.page_size, workload.q_len, workload.kv_lora_rank,
+                       kernel.max_registers(block_m))
 
 
 def check_workload(workload: DecodeWorkload) -> None:
@@ -135,7 +139,7 @@ def prepare(plan: Plan, device="cuda", sm_scale: float | None = None) -> "Launch
     if kernel is None:
         ours = strategies.ours_mla() if workload.is_mla else strategies.ours()
         raise InputError("strategy", f"{spec.name!r} has no Triton kernel here; choose {', '.join(ours)}")
-    shape, device = kernel_shape(workload, plan.config), torch.device(device)
+    shape, device = kernel_shape(workload, plan.config, kernel), torch.device(device)
     meta = dict(resources_source=plan.resources_source, plan=plan.spec, requested=plan.asked)
     compiled, measured = None, plan.resources
     if interpreting():

@@ -9,11 +9,15 @@ Layouts (the launcher checks them):
   same three slots as (page, h, row); block_table int32 [batch, pages per sequence]: token t of
   sequence s is row t % PAGE_SIZE of page block_table[s, t // PAGE_SIZE]. Tiles and pages are
   powers of two, so a tile lies inside one page (one index load per tile) or holds whole pages
-  (one per token of the tile, the same few entries, served by L1).
+  (one per token of the tile, the same few entries, served by L1): paged_rows.
   Unit stride on the last dimension (16-byte vector loads) either way.
-- fp8 KV cache (K/V float8_e4m3fn, detected from the pointer type): k_scale, v_scale fp32 [kv_heads];
-  K/V are converted to q's dtype in registers (exact: e4m3 values are fp16/bf16 values), the K scale
-  is folded into the score scale and the V scale into the normalised output.
+- fp8 KV cache (K/V float8_e4m3fn, detected from the pointer type): k_scale, v_scale fp32 [kv_heads],
+  each loaded once per segment; the K scale is folded into the score scale, the V scale into the
+  normalised output. Both dots run in fp16 whatever q's dtype (fp16_query): e4m3 -> fp16 is one
+  hardware conversion per two values and exact, where e4m3 -> bf16 goes through fp16 and costs one
+  more instruction per value; fp16 holds p in [0, 1] with 3 more bits than bf16. V is converted in
+  the layout it was loaded in and only then moved into the mma operand layout (opaque_move), as
+  fp16 through shared memory (ldmatrix.trans), not gathered byte by byte. docs/kernels.md, "fp8 KV".
 - segment table: int32 [n_segments, SEG_COLS], columns SEG_* below, rows sorted by program.
 - partials: o_part fp32 [slots, BLOCK_M, HEAD_DIM] (normalised), lse_part fp32 [slots, BLOCK_M],
   flags int32 [slots]. The launcher numbers slots so that whoever merges them reads a contiguous
@@ -28,6 +32,11 @@ block: position i of a sequence with context L attends tokens [0, L - Q_LEN + 1 
 
 import triton
 import triton.language as tl
+
+from attnsim.kernels.fastlaunch import interpreting
+
+# Compiled for a GPU (not run by Triton's CPU interpreter, which has no inline PTX): at import.
+ON_DEVICE = tl.constexpr(not interpreting())
 
 SEG_COLS = tl.constexpr(10)
 (SEG_SEQ, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_FIRST_TILE, SEG_N_TILES, SEG_ROLE, SEG_CONTEXT, SEG_SLOT, SEG_MERGE_LO,
@@ -71,14 +80,31 @@ def row_offsets(seq, q_head, q_pos, stride_b, stride_h, stride_i, Q_LEN: tl.cons
 
 
 @triton.jit
-def page_rows(bt_row_ptr, tok0, offs_tok, valid, BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr):
-    """(page int64, row in page) of each token offs_tok [BLOCK_N] of a tile starting at tok0, read
-    through the sequence's block-table row."""
-    if BLOCK_N <= PAGE_SIZE:  # the tile lies inside one page: one scalar index load
-        page = tl.load(bt_row_ptr + tok0 // PAGE_SIZE).to(tl.int64)
-    else:  # the tile holds BLOCK_N / PAGE_SIZE whole pages
-        page = tl.load(bt_row_ptr + offs_tok // PAGE_SIZE, mask=valid, other=0).to(tl.int64)
-    return page, offs_tok % PAGE_SIZE
+def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn, stride_vp, stride_vn,
+               BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr):
+    """Pointers [BLOCK_N] to the K and to the V row of each token of KV tile `tile` in the page pools
+    (k_pool / v_pool: the kv_head's column), through the sequence's block-table row.
+
+    Tile inside one page (BLOCK_N <= PAGE_SIZE): one scalar index load, and the tile's 64-bit base
+    (page and first row) one scalar per tile; the rows are the same 32-bit offsets for every tile,
+    kept out of the loop. Tile of whole pages: one index per token row (the same few entries, from
+    L1) and the row in its page, offs_n % PAGE_SIZE, again the same for every tile. Tiles and pages
+    are powers of two and tiles start at multiples of BLOCK_N, so no tile straddles a page it does
+    not own. Triton's pipeliner issues the index loads a stage before the K/V loads they address
+    (resources.PAGED_EXTRA_STAGES); docs/kernels.md counts what is left per tile."""
+    if BLOCK_N <= PAGE_SIZE:  # page, row0: scalars
+        first = tile * BLOCK_N
+        page = tl.load(bt_row_ptr + first // PAGE_SIZE).to(tl.int64)
+        row0 = first % PAGE_SIZE
+        row = offs_n
+    else:  # page: [BLOCK_N]
+        page = tl.load(bt_row_ptr + tile * (BLOCK_N // PAGE_SIZE) + offs_n // PAGE_SIZE, mask=valid,
+                       other=0).to(tl.int64)
+        row0 = 0
+        row = offs_n % PAGE_SIZE
+    k_rows = k_pool + (page * stride_kp + row0 * stride_kn) + row * stride_kn
+    v_rows = v_pool + (page * stride_vp + row0 * stride_vn) + row * stride_vn
+    return k_rows, v_rows
 
 
 @triton.jit
@@ -91,8 +117,9 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
     column of the page pool (paged: pages found through bt_row_ptr, the sequence's block-table
     row). Tokens >= context are masked; with Q_LEN > 1 row r also masks tokens >= limit[r]
     (causal verify), so a row may see no token in a segment: its m stays -inf and l 0.
-    The dots run in q's dtype: K/V's own on the GPU (fp8 converted in registers); fp32 under the
-    CPU interpreter for bf16, whose NumPy has no bf16 matmul (the launcher upcasts q there).
+    The dots run in q's dtype (fp32 under the CPU interpreter for bf16, whose NumPy has no bf16
+    matmul: the launcher upcasts q there); with an fp8 cache in fp16, q from fp16_query and qk_scale
+    then per row [BLOCK_M].
     Returns acc [BLOCK_M, HEAD_DIM] fp32 (unnormalised), m [BLOCK_M] (running max, log2 units) and
     l [BLOCK_M] (running sum of 2^(s - m)).
     """
@@ -104,19 +131,55 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
     for tile in range(first_tile, first_tile + n_tiles):
         offs_tok = tile * BLOCK_N + offs_n  # [BLOCK_N]
         valid = offs_tok < context
-        if PAGE_SIZE == 0:
-            k_rows = offs_tok * stride_kn
-            v_rows = offs_tok * stride_vn
+        if PAGE_SIZE == 0:  # [BLOCK_N] pointers to each token's K and V row
+            k_rows = k_ptr + offs_tok * stride_kn
+            v_rows = v_ptr + offs_tok * stride_vn
         else:
-            page, row = page_rows(bt_row_ptr, tile * BLOCK_N, offs_tok, valid, BLOCK_N, PAGE_SIZE)
-            k_rows = page * stride_kp + row * stride_kn
-            v_rows = page * stride_vp + row * stride_vn
-        k = tl.load(k_ptr + k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-        v = tl.load(v_ptr + v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-        s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale  # [BLOCK_M, BLOCK_N] fp32, log2 units
+            k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn,
+                                        stride_vp, stride_vn, BLOCK_N, PAGE_SIZE)
+        k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+        v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+        if k.dtype == tl.float8e4nv:  # q fp16; per-row score scale
+            s = tl.dot(q, tl.trans(k.to(tl.float16))) * qk_scale[:, None]  # [BLOCK_M, BLOCK_N] fp32, log2 units
+            v = opaque_move(v.to(tl.float16))
+        else:
+            s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale
         p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN)
         acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype))
     return acc, m_i, l_i
+
+
+@triton.jit
+def opaque_move(x):
+    """x (16-bit values), unchanged through a register move the compiler cannot see into.
+
+    Triton moves a conversion into the dot operand layout above the elementwise ops that feed it
+    (to save a shared-memory round trip); above fp8 -> fp16 that means V loaded from shared memory
+    as bytes in the mma layout: one LDS.U8 per value, since ldmatrix cannot transpose 8-bit data on
+    sm_90. Behind this move the layout change stays after the conversion: 16-byte fp8 loads, packed
+    conversions, then fp16 through shared memory by ldmatrix.trans. ptxas drops the move itself.
+    Identity under the CPU interpreter."""
+    if ON_DEVICE:
+        return tl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r", [x], dtype=x.dtype, is_pure=False, pack=2)
+    return x
+
+
+@triton.jit
+def fp16_query(q, BLOCK_M: tl.constexpr):
+    """(q16 [BLOCK_M, HEAD_DIM] fp16, unscale [BLOCK_M] fp32): an fp8 cache's dot operand. fp16 q is
+    taken as it is (unscale 1). Any other q (bf16; fp32 under the interpreter) has each row scaled by
+    a power of two that brings its largest |value| into [2^13, 2^14), so that no value overflows
+    fp16 and bf16's 8-bit mantissas stay exact (only values below 2^-30 of their row's largest
+    lose bits, in fp16's subnormals); unscale is that power's inverse, for the row's scores.
+    Powers of two are built from exponent bits: exact, no exp2/log2 approximation."""
+    if q.dtype == tl.float16:
+        return q, tl.full([BLOCK_M], 1.0, tl.float32)
+    amax = tl.max(tl.abs(q.to(tl.float32)), 1)  # [BLOCK_M]
+    amax_exp = (amax.to(tl.int32, bitcast=True) >> 23) & 0xFF  # biased exponent; 0 for 0 and subnormals
+    scale_exp = tl.minimum(tl.maximum(127 + 140 - amax_exp, 1), 253)  # 2^(13 - (amax_exp - 127)) biased
+    scale = (scale_exp << 23).to(tl.float32, bitcast=True)
+    unscale = ((254 - scale_exp) << 23).to(tl.float32, bitcast=True)
+    return (q.to(tl.float32) * scale[:, None]).to(tl.float16), unscale
 
 
 @triton.jit
@@ -168,8 +231,9 @@ def attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head
     whose sequence holds `context` tokens. Returns (o [BLOCK_M, HEAD_DIM] fp32 normalised, lse
     [BLOCK_M]); a row that saw no token (verify only) has o = 0 and lse = -inf, a partial that
     weighs nothing in a merge. n_tiles >= 1 for q_len 1 (an empty range would give 0 / 0)."""
-    if k_ptr.dtype.element_ty == tl.float8e4nv:  # fp8 cache: scores and outputs in real units
-        qk_scale = qk_scale * tl.load(k_scale_ptr + kv_head)
+    if k_ptr.dtype.element_ty == tl.float8e4nv:  # fp8 cache: fp16 dots, scores and outputs in real units
+        q, unscale = fp16_query(q, BLOCK_M)
+        qk_scale = qk_scale * tl.load(k_scale_ptr + kv_head) * unscale  # [BLOCK_M]
     if PAGE_SIZE == 0:  # the (sequence, kv_head) base of a contiguous cache
         k_base, v_base = k_ptr + seq * stride_kb + kv_head * stride_kh, v_ptr + seq * stride_vb + kv_head * stride_vh
     else:  # the kv_head column of the pool; pages through the sequence's block-table row

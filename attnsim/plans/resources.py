@@ -129,10 +129,12 @@ def worst_of(entries: list[tuple[Variant, dict]], wanted: Variant) -> CtaResourc
 
 def kv_buffer_bytes(v: Variant) -> int:
     """Shared memory of the tile loop's K/V buffers: (stages - 1) K+V tiles in flight, one fewer when
-    paged (the block-table load takes a stage), at least one; an MLA kernel's tile is one latent tile."""
-    kv_bytes = 1 if v.kv_dtype.startswith("float8") else 2
+    paged (the block-table load takes a stage), at least one; an MLA kernel's tile is one latent tile.
+    An fp8 cache adds one fp16 V tile: V converted, then staged for ldmatrix.trans (tiles.opaque_move)."""
+    fp8 = v.kv_dtype.startswith("float8")
     buffers = max(1, v.stages - 1 - (PAGED_EXTRA_STAGES if v.page_size else 0))
-    return buffers * (1 if v.lora else 2) * v.tile * v.head_dim * kv_bytes
+    staged_v = 2 * v.tile * v.head_dim if fp8 and not v.lora else 0
+    return buffers * (1 if v.lora else 2) * v.tile * v.head_dim * (1 if fp8 else 2) + staged_v
 
 
 def lookup(gpu: GpuSpec, wanted: Variant) -> tuple[CtaResources, str]:

@@ -119,7 +119,7 @@ def test_every_plan_over_the_serving_space_launches_as_planned():
             estimated += plan.resources_source == "estimate" and gpu_name != "l40s"
             if plan.strategy.in_kernel_reduction:
                 assert plan.schedule.grid <= resident_capacity(gpu, compiled), (gpu_name, w, plan.spec)
-            shape = kernel_shape(w, plan.config)
+            shape = kernel_shape(w, plan.config, plan.strategy.kernel_for(w, plan.config))
             assert (shape.block_n, shape.num_warps, shape.num_stages) == (
                 plan.schedule.kv_tile_tokens, plan.config.num_warps, plan.config.num_stages)
             again = make_plan(plan.spec, w, gpu)
