@@ -4,10 +4,6 @@ stream-K grids between 1 and 2 CTAs per SM as distinct concrete plans."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from attnsim.bench import sweep
@@ -16,17 +12,13 @@ from attnsim.planner.choose import planned_name
 from attnsim.plans.spec import spec_strategy
 from attnsim.profiles import resolve_gpu
 from attnsim.validation.planner_oracle import fingerprint, identity, oracle_workloads
+from script_helpers import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def study():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location("cal_search_study", ROOT / "scripts" / "cal_search_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("cal_search_study")
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,13 @@ planner's search axes, and on the committed study the pick it reports is oracle_
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from attnsim.profiles import resolve_gpu
+from script_helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 ORACLE_CSV = ROOT / "results" / "h200" / "planner_oracle.csv"
@@ -19,11 +18,7 @@ ORACLE_CSV = ROOT / "results" / "h200" / "planner_oracle.csv"
 
 @pytest.fixture(scope="module")
 def script():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location("oracle_errors_script", ROOT / "scripts" / "oracle_errors.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("oracle_errors")
 
 
 def _rows(times, predicted, workload=1):

@@ -3,25 +3,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from script_helpers import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
 SMS = 132
 
 
 @pytest.fixture(scope="module")
 def script():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location("oracle_split_half", ROOT / "scripts" / "oracle_split_half.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("oracle_split_half")
 
 
 def _streamk_rows(grids, predicted, workload=1, strategy="streamk"):
