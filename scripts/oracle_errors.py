@@ -60,7 +60,7 @@ def search_axis(row: dict, sm_count: int) -> str:
         dp = _option(options, "dp_outputs")
         return f"{grid_multiple(int(row['grid']), sm_count)}, " + ("dp default" if dp is None else
                                                                     "dp 0" if dp == 0 else "dp > 0")
-    if strategy == "flashdecoding":
+    if strategy in ("flashdecoding", "splitkv"):
         return "splits " + _bucket(int(row["splits"]), [2, 5, 17, 65], ["1", "2-4", "5-16", "17-64", "> 64"])
     if strategy == "balanced":
         chunk = _option(options, "chunk_tokens")

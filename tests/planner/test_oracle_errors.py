@@ -42,6 +42,7 @@ def test_grid_multiple_buckets_the_grid_by_ctas_per_sm(script, grid, label):
 
 @pytest.mark.parametrize("row, label", [
     ({"strategy": "flashdecoding", "options": "splits=3", "splits": 3}, "splits 2-4"),
+    ({"strategy": "splitkv", "options": "splits=16", "splits": 16}, "splits 5-16"),
     ({"strategy": "balanced", "options": "chunk_tokens=4096"}, "chunk 2049-8192"),
     ({"strategy": "balanced", "options": ""}, "chunk default"),
     ({"strategy": "hybrid", "options": "grid=132,dp_outputs=0", "grid": 132}, "grid = 1x SMs, dp 0"),
