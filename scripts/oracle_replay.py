@@ -25,20 +25,32 @@ from attnsim.validation.compare import predict_measurements
 KEY = ["batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype"]
 
 
-def picks(frame: pd.DataFrame, gpu) -> pd.DataFrame:
+def predicted_candidates(frame: pd.DataFrame, gpu) -> pd.DataFrame:
+    """The measured plans of our kernels (status ok), each predicted as the plan it ran: predicted_us,
+    pct_error, spec, and `excluded` for the persistent grids below one CTA per SM the planner skips."""
     ours = frame[frame["strategy"].isin(strategies.candidates()) & frame["status"].eq("ok")].reset_index(drop=True)
     rows = predict_measurements(ours, gpu)
     rows["spec"] = [spec_label(r) for r in rows.to_dict("records")]
-    small = rows["strategy"].map(lambda s: strategies.get(s).in_kernel_reduction) & (rows["grid"] < gpu.sm_count) \
-        & (rows["options"].fillna("").str.contains("grid"))
+    rows["excluded"] = rows["strategy"].map(lambda s: strategies.get(s).in_kernel_reduction) \
+        & (rows["grid"] < gpu.sm_count) & rows["options"].fillna("").str.contains("grid")
+    return rows
+
+
+def picks(frame: pd.DataFrame, gpu, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per workload: the model's pick among its measured plans and the pick's regret.
+    `rows`: predicted_candidates(frame, gpu) when the caller already has it."""
+    rows = predicted_candidates(frame, gpu) if rows is None else rows
     out = []
     for _, group in rows.groupby(KEY, sort=False):
-        allowed = group[~small.loc[group.index]]
+        allowed = group[~group["excluded"]]
         pick = allowed.loc[allowed["predicted_us"].idxmin()]
-        best = group["time_us"].min()
+        best = group.loc[group["time_us"].idxmin()]
         default = {s: group.loc[group["spec"] == s, "time_us"].min() for s in strategies.default_names()}
-        out.append({"ragged": ";" in str(pick["contexts"]), "pick": pick["spec"], "regret_pct": 100 * (pick["time_us"] / best - 1),
-                    "pick_us": pick["time_us"], **{f"{s}_us": t for s, t in default.items()}})
+        out.append({"ragged": ";" in str(pick["contexts"]), "pick": pick["spec"],
+                    "regret_pct": 100 * (pick["time_us"] / best["time_us"] - 1), "pick_us": pick["time_us"],
+                    "pick_predicted_us": pick["predicted_us"], "best": best["spec"], "best_us": best["time_us"],
+                    "best_predicted_us": best["predicted_us"], **{k: pick[k] for k in KEY},
+                    **{f"{s}_us": t for s, t in default.items()}})
     return pd.DataFrame(out)
 
 

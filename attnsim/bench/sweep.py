@@ -15,7 +15,12 @@
 - MLA (issue 23): `mla`, the validation sweep of DeepSeek-V3's attention at TP 8 (16 query heads per
   GPU) and TP 1 (128), one latent head of 512 + 64, bf16, 64-token pages (FlashMLA's), batch
   1..128 x context 1k..128k and ragged batches, latent caches up to MLA_MAX_KV_GB; `cal-mla`, its
-  calibration points (other contexts, batches and seeds; 8 and 64 heads too: Kimi-K2 at TP 8 / 1).
+  calibration points (other contexts, batches and seeds; 8 and 64 heads too: Kimi-K2 at TP 8 / 1);
+- cal-search (issue 20): points in the three regimes where the oracle study's rank errors sit
+  (scripts/oracle_errors.py, docs/planner.md), to time the planner's search axes on: few-output GQA at
+  mid-to-long contexts (stream-K grids between 1 and 2 CTAs per SM), GQA groups above 16 (32-row
+  query tiles), and short contexts with many outputs (fa2 against 2-4 splits). None is in the
+  standard sweep, the calibration set or the oracle study (a test checks).
 
 The cap counts the K/V buffers as the kernels receive them, [batch, kv_heads, max_context,
 head_dim] each: a ragged batch pays for its padding.
@@ -70,6 +75,12 @@ CAL_MLA_HEADS = (8, 16, 64, 128)
 CAL_MLA_BATCHES = (2, 8, 32, 96)
 CAL_MLA_CONTEXTS = (3000, 12000, 48000)
 CAL_MLA_RAGGED = ((24, 130), (48, 131))
+# cal-search regimes: ((q_heads, kv_heads) shapes, batches, contexts), d 128
+CAL_SEARCH_REGIMES = {
+    "grids 1-2 CTAs/SM": (((28, 4), (32, 8), (64, 8)), (1, 2), (20000, 40000, 90000)),
+    "groups > 16": (((32, 1), (64, 2)), (2, 8), (6000, 60000, 200000)),
+    "short, many outputs": (((16, 2), (32, 4), (24, 4)), (8, 24), (800, 1700)),
+}
 
 
 def padded_kv_bytes(workload: DecodeWorkload) -> int:
@@ -193,8 +204,16 @@ def cal_mla_sweep(dtype: str = "bfloat16", max_kv_gb: float = MLA_MAX_KV_GB) -> 
     return mla_grid(CAL_MLA_HEADS, CAL_MLA_BATCHES, CAL_MLA_CONTEXTS, CAL_MLA_RAGGED, dtype, max_kv_gb)
 
 
+def cal_search_sweep(dtype: str = "float16", max_kv_gb: float = DEFAULT_MAX_KV_GB) -> list[DecodeWorkload]:
+    """The planner's search-axis calibration points (CAL_SEARCH_REGIMES), head_dim 128."""
+    points = [p for heads, batches, contexts in CAL_SEARCH_REGIMES.values()
+              for p in grid_points(contexts, batches, heads, (128,), dtype)]
+    return under_cap(points, max_kv_gb)
+
+
 SWEEPS = {"standard": standard_sweep, "quick": quick_sweep, "paged": paged_sweep, "fp8": fp8_sweep,
-          "qlen": qlen_sweep, "cal-serving": cal_serving_sweep, "mla": mla_sweep, "cal-mla": cal_mla_sweep}
+          "qlen": qlen_sweep, "cal-serving": cal_serving_sweep, "mla": mla_sweep, "cal-mla": cal_mla_sweep,
+          "cal-search": cal_search_sweep}
 SERVING_SWEEPS = ("paged", "fp8", "qlen", "cal-serving", "mla", "cal-mla")  # default dtype bfloat16
 SWEEP_MAX_KV_GB = {"mla": MLA_MAX_KV_GB, "cal-mla": MLA_MAX_KV_GB}  # else SERVING_MAX_KV_GB / DEFAULT_MAX_KV_GB
 
