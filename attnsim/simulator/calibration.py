@@ -4,7 +4,7 @@
   -> per-warp CTA rate b, knee sharpness p and saturated bandwidth B of cost.BandwidthModel.
 - `fit_cost_params`: kernel timings -> CostParams of one or more kernel families, by
   Levenberg-Marquardt on log(predicted / measured) (relative errors, as MAPE is) over parameters
-  kept inside physical BOUNDS. Plans do not depend on cost parameters, so each
+  kept inside physical BOUNDS, optionally weakly anchored (prior). Plans do not depend on cost parameters, so each
   point is planned once and only re-simulated while fitting.
 """
 
@@ -138,10 +138,12 @@ def start_value(params: CostParams, name: str) -> float:
 
 
 def fit_cost_params(schedules: list[Schedule], measured_us, spec: GpuSpec, free: dict,
-                    max_iter: int = 60, bounds: dict | None = None) -> FitResult:
+                    max_iter: int = 60, bounds: dict | None = None, prior: dict | None = None) -> FitResult:
     """Fit the free CostParams of every family the schedules exercise to their measured times
     (µs, one per schedule); returns a new GpuSpec. bounds: (family, parameter) -> (lo, hi), narrower
-    than BOUNDS where the caller knows better (validation/physical_fit.py)."""
+    than BOUNDS where the caller knows better (validation/physical_fit.py). prior: (family, parameter)
+    -> (anchor, sigma), a weak pull toward a physical value for parameters the points may not separate
+    (validation/fit.share_prior); FitResult.residuals are the points' alone."""
     keys = free_parameters(schedules, free)
     measured = np.asarray(measured_us, np.float64)
     limits = [(bounds or {}).get(k) for k in keys]
@@ -153,9 +155,16 @@ def fit_cost_params(schedules: list[Schedule], measured_us, spec: GpuSpec, free:
         s = spec_at(x)
         return np.log(np.array([simulate(sched, s).total_us for sched in schedules]) / measured)
 
+    anchored = [(i, *(prior or {})[k]) for i, k in enumerate(keys) if k in (prior or {})]
+
+    def with_prior(x):
+        # one residual per anchored parameter, (value - anchor) / sigma, appended to the log residuals
+        drift = [(to_bounded(keys[i][1], x[i], limits[i]) - anchor) / sigma for i, anchor, sigma in anchored]
+        return np.concatenate([residual(x), drift])
+
     x0 = np.array([from_bounded(name, start_value(spec.cost_for(f), name), b) for (f, name), b in zip(keys, limits)])
-    x, r, iterations = levenberg_marquardt(residual, x0, max_iter=max_iter)
-    return FitResult(spec_at(x), r, iterations)
+    x, r, iterations = levenberg_marquardt(with_prior, x0, max_iter=max_iter)
+    return FitResult(spec_at(x), r[:len(schedules)], iterations)
 
 
 __all__ = ["CostParams", "FitResult", "fit_bandwidth_curve", "fit_cost_params", "free_parameters", "with_params",
