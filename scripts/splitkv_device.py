@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -74,22 +72,10 @@ def stage_specs(stage: int, w: DecodeWorkload, default_splits: int, tiles: int) 
     return specs + [f"{NAME}:{c}" for c in STAGE_CONFIGS[stage]]
 
 
-def variant_module(name: str):
-    """attnsim/kernels/split_kv.py with variant `name` applied (splitkv_variants), imported from a temporary file."""
-    source = splitkv_variants.apply(name, Path(importlib.util.find_spec("attnsim.kernels.split_kv").origin).read_text())
-    path = Path(tempfile.mkdtemp()) / f"split_kv_{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"split_kv_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def time_variant(launcher, variant: str, q, k, v, block_p: int | None = None) -> float:
     """µs of the launcher's plan run by a variant kernel (same arguments, same grid)."""
     if variant in splitkv_variants.VARIANTS:
-        launcher.launch_attention = CachedLaunch(variant_module(variant).split_kv_kernel)
+        launcher.launch_attention = CachedLaunch(splitkv_variants.load(variant).split_kv_kernel)
     else:
         launcher.launch_attention = CachedLaunch(launcher.launch_attention.jit_fn)  # new constexprs: recompile
     if block_p:

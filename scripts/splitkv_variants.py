@@ -14,6 +14,8 @@ else on purpose).
 from __future__ import annotations
 
 import importlib.util
+import sys
+import tempfile
 from pathlib import Path
 
 MERGE_CALL = ("            merge_output(o_ptr, o_part_ptr, lse_part_ptr, row, output, n_outputs, n_splits, group,\n"
@@ -56,3 +58,20 @@ VARIANTS = {
 def apply(name: str, source: str) -> str:
     """split_kv.py's source with variant `name` applied."""
     return VARIANTS[name](source)
+
+
+def kernel_source() -> str:
+    """The committed kernels/split_kv.py."""
+    return Path(importlib.util.find_spec("attnsim.kernels.split_kv").origin).read_text()
+
+
+def load(name: str):
+    """kernels/split_kv.py with variant `name` applied, imported from a temporary file (its jit
+    functions resolve their globals there)."""
+    path = Path(tempfile.mkdtemp()) / f"split_kv_{name}.py"
+    path.write_text(apply(name, kernel_source()))
+    spec = importlib.util.spec_from_file_location(f"split_kv_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

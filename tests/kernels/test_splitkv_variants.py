@@ -3,11 +3,6 @@ current source: each applies to kernels/split_kv.py as it is, and `v2merge` (the
 A side of the merge-schedule A/B) still computes the reference output, so a device run compares two
 correct merges rather than a broken one."""
 
-import importlib.util
-import sys
-import tempfile
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -18,20 +13,10 @@ from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 from kernel_helpers import TOLERANCE, decode_inputs
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "scripts"))
-import splitkv_variants  # noqa: E402
+from script_helpers import load_script
 
-SOURCE = Path(importlib.util.find_spec("attnsim.kernels.split_kv").origin).read_text()
-
-
-def variant_kernel(name: str):
-    path = Path(tempfile.mkdtemp()) / f"split_kv_{name}.py"
-    path.write_text(splitkv_variants.apply(name, SOURCE))
-    spec = importlib.util.spec_from_file_location(f"split_kv_test_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.split_kv_kernel
+splitkv_variants = load_script("splitkv_variants")
+SOURCE = splitkv_variants.kernel_source()
 
 
 @pytest.mark.parametrize("name", sorted(splitkv_variants.VARIANTS))
@@ -50,7 +35,7 @@ def test_the_previous_merge_still_computes_the_reference(device, h100):
     for name in ("current", "v2merge"):
         launcher = launcher_for("splitkv", workload, h100, PlanConfig(kv_tile_tokens=16, splits=24), device=device)
         if name != "current":
-            launcher.launch_attention = CachedLaunch(variant_kernel(name))
+            launcher.launch_attention = CachedLaunch(splitkv_variants.load(name).split_kv_kernel)
         outs[name] = launcher.run(q, k, v, torch.full_like(q, float("nan"))).clone()
         assert max_relative_error(outs[name], ref) <= TOLERANCE
         assert int(launcher.tables.flags.abs().sum()) == 0
