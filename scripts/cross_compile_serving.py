@@ -144,6 +144,16 @@ def _missing(jobs, known: dict, replace: bool = False) -> list:
                                                           kj[1][2] != "bfloat16", kj[0]))]
 
 
+def check_against_device(pool, doc: dict) -> None:
+    """Stop unless the device-recorded decode kernels (CHECK) cross-compile to their recorded registers
+    and shared memory: then this host's compiles stand for the device's."""
+    for key, got in pool.map(_job, CHECK):
+        want = doc["kernels"][key]
+        if (got["regs_per_thread"], got["smem_bytes"]) != (want["regs_per_thread"], want["smem_bytes"]):
+            raise SystemExit(f"{key}: cross-compiled {got}, the device recorded {want}: not adding entries")
+    print(f"{len(CHECK)} decode kernels match the device's table", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", required=True, help="compiled table JSON to check against and extend")
@@ -159,11 +169,7 @@ def main() -> None:
                        for t in DTYPES for v in SERVING_VARIANTS], doc["kernels"], args.replace)
     print(f"{len(jobs)} serving variants to compile", flush=True)
     with ProcessPoolExecutor(args.jobs) as pool:
-        for key, got in pool.map(_job, CHECK):
-            want = doc["kernels"][key]
-            if (got["regs_per_thread"], got["smem_bytes"]) != (want["regs_per_thread"], want["smem_bytes"]):
-                raise SystemExit(f"{key}: cross-compiled {got}, the device recorded {want}: not adding entries")
-        print(f"{len(CHECK)} decode kernels match the device's table")
+        check_against_device(pool, doc)
         added = {}
         for done, (key, got) in enumerate(pool.map(_job, jobs), 1):  # a key shared by variants: the larger
             if got["regs_per_thread"] >= added.get(key, {}).get("regs_per_thread", 0):
