@@ -106,9 +106,8 @@ def plannable(strategy: str, workload: DecodeWorkload, gpu: GpuSpec) -> bool:
     s = strategies.get(strategy)
     if s.unsupported(workload) is not None:
         return False
-    if s.planned:  # auto: some plan of our kernels must run (none of the MLA kernels fits an L40S at 64 rows)
-        return any(plannable(name, workload, gpu) for name in (strategies.ours_mla() if workload.is_mla
-                                                               else strategies.ours()))
+    if s.planned:  # auto: some plan it searches must run (none of the MLA kernels fits an L40S at 64 rows)
+        return any(plannable(name, workload, gpu) for name in strategies.candidates(workload))
     if s.kernel_for(workload) is None:
         return True
     config, _ = plan_config(s, workload, gpu, options_for(s, None))
