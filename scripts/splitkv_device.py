@@ -15,7 +15,7 @@ replay). Beside the specs:
   its presence slows the main loop);
 - determinism: 100 CUDA-graph replays of a split plan (and a ragged one) bitwise identical to the
   first and to an eager run, counters 0 after each.
-Writes OUT/splitkv_stage<N>.csv (rows in bench columns + `variant`, `floor_us`) and
+Writes OUT/splitkv_stage<N>.csv (rows in bench columns, floor_us among them, + `variant`) and
 OUT/determinism_stage<N>.json; prints a short table last.
 """
 
@@ -145,17 +145,19 @@ def run_point(index: int, w: DecodeWorkload, stage: int, config: BenchConfig, po
 
 def summary(df: pd.DataFrame) -> str:
     """One line per point: floor, cuDNN, FlashDecoding, stream-K, our default and best spec (µs)."""
-    lines = [f"{'point':<22}{'MB':>6}{'floor':>8}{'cudnn':>8}{'fd':>8}{'sk':>8}{'skv':>8}{'best skv (spec)':>34}{'-floor':>8}"]
+    lines = [f"{'point':<22}{'MB':>6}{'floor':>8}{'cudnn':>8}{'fd':>8}{'sk':>8}{'skv':>8}{'best skv (spec)':>44}{'-floor':>8}"]
     for (b, hq, hkv, ctx), g in df.groupby(["batch", "q_heads", "kv_heads", "context"], sort=False):
         ok = g[g["status"].astype(str).str.startswith("ok") & (g["variant"] == "")]
-        t = ok.set_index(ok["strategy"] + ":" + ok["options"].fillna(""))["time_us"]
+        # keyed by the spec asked for (`requested`): `options` holds the concrete plan since issue 17
+        t = ok.drop_duplicates("requested").set_index(ok["requested"].drop_duplicates().map(
+            lambda spec: spec if ":" in spec else spec + ":"))["time_us"]
         mine = t[[s for s in t.index if s.startswith(NAME)]]
         best = mine.idxmin() if len(mine) else ""
         fl = g["floor_us"].iloc[0]
         lines.append(f"b{b} {hq}/{hkv} {ctx:<12}{g['kv_bytes'].iloc[0] / 2**20:>6.0f}{fl:>8.1f}"
                      f"{t.get('torch-cudnn:', float('nan')):>8.1f}{t.get('flashdecoding:', float('nan')):>8.1f}"
                      f"{t.get('streamk:', float('nan')):>8.1f}{t.get(NAME + ':', float('nan')):>8.1f}"
-                     f"{(f'{mine.min():.1f} ({best[len(NAME) + 1:] or 1})' if len(mine) else '-'):>34}"
+                     f"{(f'{mine.min():.1f} ({best[len(NAME) + 1:] or 1})' if len(mine) else '-'):>44}"
                      f"{(mine.min() - fl if len(mine) else float('nan')):>8.1f}")
     return "\n".join(lines)
 
@@ -173,13 +175,13 @@ def main() -> None:
     rows = []
     for i, w in enumerate(pts):
         rows += run_point(i, w, args.stage, config, pool, buffer)
-        pd.DataFrame(rows, columns=COLUMNS + ["variant", "floor_us"]).to_csv(args.out / f"splitkv_stage{args.stage}.csv",
+        pd.DataFrame(rows, columns=COLUMNS + ["variant"]).to_csv(args.out / f"splitkv_stage{args.stage}.csv",
                                                                            index=False)
         print(f"[{time.time() - started:6.1f}s] point {i + 1}/{len(pts)} done", flush=True)
     det = [determinism(config, pool, DecodeWorkload.build(1, 32, 8, 128, 16384), NAME),
            determinism(config, pool, DecodeWorkload.build(3, 32, 8, 128, [100, 5000, 20000]), NAME)]
     (args.out / f"determinism_stage{args.stage}.json").write_text(json.dumps(det, indent=1))
-    df = pd.DataFrame(rows, columns=COLUMNS + ["variant", "floor_us"])
+    df = pd.DataFrame(rows, columns=COLUMNS + ["variant"])
     bad = df[df["status"].astype(str).str.startswith(("fail", "error"))]
     full = df[(df["strategy"] == NAME) & (df["options"].fillna("") == "") & (df["variant"] == "")]
     full = full.assign(variant="full")
