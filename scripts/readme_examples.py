@@ -224,9 +224,22 @@ def mla_predict(data) -> str:
     return "```\n" + shown(MLA) + "\n```\n"
 
 
+def measured(gpu: str):
+    """The part quoting results/<gpu>/bench.csv: scripts/bench_table.py's tables of the committed sweep."""
+    def part(_data) -> str:
+        import pandas as pd
+
+        sys.path.insert(0, str(README.parent / "scripts"))
+        import bench_table
+
+        csv = README.parent / "results" / gpu / "bench.csv"
+        return bench_table.markdown(pd.read_csv(csv, dtype={"contexts": str, "options": str}))
+    return part
+
+
 PARTS = {"serving-predict": serving_predict, "serving-table": serving_table, "serving-notes": serving_notes,
          "json-example": json_example, "engine-example": engine_example, "table-example": table_example,
-         "mla-predict": mla_predict}
+         "mla-predict": mla_predict, "h200-bench": measured("h200"), "h100-bench": measured("h100")}
 
 
 def serving_data() -> dict:
