@@ -7,7 +7,8 @@
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
 #         bench_auto oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
-#         splitkv_v3 streamk_last (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs the tree)
+#         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
+#         the tree; fa2's 1024-CTA slowdown)
 #         serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes (issue 18: the fp8 / paged tile loop)
 # Every kernel changed on 2026-12-05 without a GPU (cross-compiled resources only): run `compile` first in a
 # session, then one issue's stages; each stage fits one call (<= 10 min).
@@ -103,6 +104,9 @@ stage_bench_qlen() { serving_sweep qlen bench_qlen.csv; }
 stage_bench_cal_serving() { serving_sweep cal-serving cal_serving.csv; }
 stage_splitkv_v3() {  # v3 vs v2merge in one run, split counts x1/4..x4 (scripts/splitkv_device.py; ~6 min)
   timeout 560 python3 scripts/splitkv_device.py --stage 3 --out "$OUT" 2>&1 | tail -40
+}
+stage_fa2_wave() {  # fa2 at 1024 CTAs slower on 12-05 than 12-03: the floor buffer or drift? (~2 min)
+  timeout 400 python3 scripts/fa2_wave_ab.py --out "$OUT" 2>&1 | tail -30
 }
 stage_streamk_last() {  # tree vs last, uniform then ragged, then 100 graph replays (scripts/streamk_last_ab.py)
   for s in 1 2 3; do timeout 280 python3 scripts/streamk_last_ab.py --stage $s --out "$OUT" 2>&1 | tail -20 || break; done

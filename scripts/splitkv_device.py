@@ -183,7 +183,7 @@ def main() -> None:
     (args.out / f"determinism_stage{args.stage}.json").write_text(json.dumps(det, indent=1))
     df = pd.DataFrame(rows, columns=COLUMNS + ["variant"])
     bad = df[df["status"].astype(str).str.startswith(("fail", "error"))]
-    full = df[(df["strategy"] == NAME) & (df["options"].fillna("") == "") & (df["variant"] == "")]
+    full = df[(df["requested"] == NAME) & (df["variant"] == "")]  # the default plan (options are concrete)
     full = full.assign(variant="full")
     variants = pd.concat([full, df[df["variant"] != ""]]).pivot_table(
         index=["batch", "kv_heads", "context", "splits"], columns="variant", values="time_us")
