@@ -1,14 +1,15 @@
-"""Fit the serving cost terms on a split of the committed serving sweeps (decode costs frozen) and ship
-what holds out better, with its provenance.
+"""Fit the serving cost terms on the cal-serving sweep (decode costs frozen), score them on the held-out
+validation sweeps, and ship what holds out better, with its provenance.
 
     PYTHONPATH=. python3 scripts/serving_fit.py [--write attnsim/profiles/h200.json] \
         [--same-die attnsim/profiles/h100.json]
 
-Reads results/h200/bench_{paged,fp8,qlen}.csv (282 rows each, fp64-checked; their feature rows) and
+Reads results/h200/cal_serving.csv (the fitted rows: 47 workloads x fa2, flashdecoding, streamk, auto),
+results/h200/bench_{paged,fp8,qlen}.csv (held out: their feature rows, 47 workloads x 4 each) and
 results/h200/bench.csv (the standard sweep). attnsim/validation/serving_fit.py has the rules: the
-split by workload, the per-family fit of the SERVING fields only, the held-out test of each term.
-Prints the held-out MAPE per sweep x strategy with the terms at their defaults and fitted, and the
-standard sweep's MAPE per strategy before and after (it has no serving row: it must not move).
+per-family fit of the SERVING fields only, the held-out test of each term. Prints the held-out MAPE
+per sweep x strategy asked for with the terms at their defaults and fitted, and the standard sweep's
+MAPE per strategy before and after (it has no serving row: it must not move).
 
 --write stores, in the H200 profile: the kept terms' fields in gpu.cost (the others at their defaults),
 gpu.serving_terms (each term's status and basis; the serving regimes' error bands from the held-out
@@ -34,10 +35,6 @@ from attnsim.validation import serving_fit as sf
 from attnsim.validation.compare import error_metrics, predict_measurements
 from attnsim.validation.measurements import load_measurements
 
-# Families the sweeps did not run whose kernel runs a fitted family's tile loop (kernels/tiles.attend_range):
-# they take its kept terms, marked transferred (left at the defaults, an unmeasured family would look
-# twice as fast on fp8 as the fitted ones, and the planner would pick it for that alone).
-SIBLINGS = {"splitkv": "flashdecoding"}
 SAME_DIE_BASIS = ("measured on the H200 serving sweeps (results/h200/bench_{paged,fp8,qlen}.csv, all feature rows) "
                   "with every serving term at its default: same GH100 die and kernels; no serving sweep ran on the H100")
 
@@ -45,17 +42,13 @@ SAME_DIE_BASIS = ("measured on the H200 serving sweeps (results/h200/bench_{page
 def run(results: Path, gpu: str = "h200") -> dict:
     """Everything the script prints and writes, as plain data."""
     shipped = resolve_gpu(gpu)
-    probe = sf.load_rows(results, shipped)
-    strategies = list(dict.fromkeys(probe.frame["strategy"]))
-    families = {p.plan.schedule.attention.family for p in probe.points}
+    families = sf.fitted_families(sf.load_rows(results, shipped))
     base = sf.at_defaults(shipped, families)
     rows = sf.load_rows(results, base)
-    fits = [sf.fit_family(rows, base, s) for s in strategies]
-    by_family = {f.family: f for f in fits}
-    carried = [sf.carried_fit(by_family[donor], family, base) for family, donor in SIBLINGS.items()]
-    fitted = sf.with_fits(base, fits + carried)
+    fits = [sf.fit_family(rows, base, f) for f in families]
+    fitted = sf.with_fits(base, fits)
     standard = load_measurements(results / "bench.csv")
-    return {"rows": rows, "base": base, "fitted": fitted, "fits": fits, "carried": carried, "split": sf.split_text(rows),
+    return {"rows": rows, "base": base, "fitted": fitted, "fits": fits, "split": sf.split_text(rows),
             "held_out": sf.mape_table(rows, base, fitted),
             "standard": {"before": standard_mape(standard, base), "after": standard_mape(standard, fitted)}}
 
@@ -67,32 +60,31 @@ def standard_mape(frame: pd.DataFrame, spec) -> dict[str, float]:
 
 def fit_record(out: dict) -> dict:
     """fit.serving of the profile: how the shipped serving fields were obtained and how they score."""
-    return {"split": out["split"], "fit_every": sf.FIT_EVERY, "script": "scripts/serving_fit.py",
+    return {"split": out["split"], "script": "scripts/serving_fit.py",
             "families": {f.family: {"terms": list(f.terms), "dropped": f.dropped, "iterations": f.iterations,
                                     "fields": {n: round(getattr(f.params, n), 6) for t in f.terms
                                                for n in TERMS[t].fields}} for f in out["fits"]},
-            "carried": {family: donor for family, donor in SIBLINGS.items()},
             "held_out_mape_pct": out["held_out"].to_dict("records"),
             "standard_sweep_mape_pct": out["standard"]}
 
 
 def write_profile(path: Path, out: dict) -> None:
     doc = json.loads(path.read_text())
-    for fit in out["fits"] + out["carried"]:
+    for fit in out["fits"]:
         params = {n: getattr(fit.params, n) for t in TERMS for n in TERMS[t].fields}
         doc["gpu"]["cost"][fit.family].update({n: round(v, 6) for n, v in params.items()})
-    bands = sf.regime_bands(out["rows"], out["fitted"], held_out_only=True)
+    bands = sf.regime_bands(out["rows"], out["fitted"])
     basis = f"held-out residuals of the shipped serving terms on the H200 serving sweeps: {out['split']}"
-    doc["gpu"]["serving_terms"] = sf.serving_table(out["fits"], bands, out["split"], basis, SIBLINGS)
+    doc["gpu"]["serving_terms"] = sf.serving_table(out["fits"], bands, out["split"], basis)
     doc["fit"]["serving"] = fit_record(out)
     write_json(path, doc, indent=1)
 
 
 def write_same_die(path: Path, out: dict) -> None:
     doc = json.loads(path.read_text())
-    bands = sf.regime_bands(out["rows"], out["base"], held_out_only=False)
+    bands = sf.regime_bands(out["rows"], out["base"])
     never = {"status": "default", "basis": "neutral default (CostParams): no serving measurement on this GPU"}
-    terms = {f.family: {t: never for t in TERMS} for f in out["fits"] + out["carried"] if f.family in doc["gpu"]["cost"]}
+    terms = {f.family: {t: never for t in TERMS} for f in out["fits"] if f.family in doc["gpu"]["cost"]}
     doc["gpu"]["serving_terms"] = {"terms": terms, "bands": {"basis": SAME_DIE_BASIS, "regimes": bands}}
     # json.dumps, not fileio.write_json: the H100 profile predates missing_as_null and keeps its NaN cells
     path.write_text(json.dumps(doc, indent=1) + "\n")
@@ -121,8 +113,6 @@ def main() -> None:
         print(f"{fit.family}: kept {', '.join(fit.terms) or 'nothing'} {fields}")
         for term, why in fit.dropped.items():
             print(f"  {term} stays at its default: {why}")
-    for family, donor in SIBLINGS.items():
-        print(f"{family}: takes {donor}'s kept terms (same tile loop; not in the sweeps), marked transferred")
     print(markdown(out))
     pooled = out["held_out"].groupby("sweep", sort=False)[["before", "after"]].mean()
     print("mean over strategies:", pooled.round(2).to_dict("index"))

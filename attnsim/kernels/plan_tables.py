@@ -13,13 +13,13 @@ Reductions peer list, its merge range its row's [peer_offsets[r], peer_offsets[r
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from attnsim.kernels import tiles
+from attnsim.simulator.partition.common import merge_block  # noqa: F401 (the launcher and compile_table read it here)
 from attnsim.simulator.schedule import LAST_ARRIVAL, ROLE_HOST, ROLE_PEER, Schedule
 
 
@@ -157,8 +157,3 @@ class DeviceTables:
         )
 
 
-def merge_block(block_m: int, head_dim: int, num_warps: int) -> int:
-    """Partials merged per step (BLOCK_P: 1, 2 or 4): their fp32 tiles are held in registers at once,
-    <= 64 elements per thread."""
-    per_partial = block_m * head_dim / (32 * num_warps)
-    return min(4, 2 ** int(math.log2(max(1.0, 64 / per_partial))))

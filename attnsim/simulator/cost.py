@@ -42,7 +42,7 @@ reaches hundreds of GB/s where no lone CTA streams), and capping it would move e
 calibration already accounts for. So their decode predictions do not change, and the model says when
 verify or fp8 turns compute-bound.
 
-MLA: q-blocks > 0 that read the same latent tiles as q-block 0 at about the same time get them from
+Several q-blocks (MLA, verify blocks of more than 64 rows): q-blocks > 0 that read the same KV tiles as q-block 0 at about the same time get them from
 L2 (simulator/reuse.py); those bytes still stream through their CTAs but not through HBM, so the
 chip-wide rate B is scaled by moved / (moved - reread).
 
@@ -120,9 +120,10 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
 
 
 def l2_hit_bytes(gpu: GpuSpec, launch: Launch, workload: DecodeWorkload) -> float:
-    """Bytes of an attention launch read from L2 rather than HBM: an MLA plan's sibling q-blocks
+    """Bytes of an attention launch read from L2 rather than HBM: the sibling q-blocks of an output
+    whose packed rows (MLA's heads, a verify block's q_len x group) take more than one q-block
     (simulator/reuse.py); 0 for every other workload."""
-    if not workload.is_mla or launch.name != "attention":
+    if launch.name != "attention":
         return 0.0
     slots = gpu.sm_count * occupancy(gpu, launch.resources).blocks_per_sm
     return l2_reread_bytes(launch, workload.kv_heads, slots, gpu.l2_bytes)

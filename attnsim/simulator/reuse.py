@@ -1,6 +1,7 @@
-"""L2 reuse between the q-blocks of an MLA output: when 128 query heads share one latent KV head,
-a sequence's heads are two 64-row q-blocks, each a CTA reading the same latent tiles. Where the
-two read a tile at about the same time, the second read is an L2 hit, not HBM traffic.
+"""L2 reuse between the q-blocks of one output: when an output's packed rows take more than one
+64-row q-block (MLA: 128 query heads on one latent KV head; verify: q_len x group rows, e.g. 16
+positions x 8 heads), each q-block is a CTA reading the same KV tiles. Where they read a tile at
+about the same time, the second read is an L2 hit, not HBM traffic.
 
 The plan says when that happens (cost.bandwidth_model takes it out of the HBM-limited traffic):
 a segment of q-block b > 0 re-reads from L2 when the segment of q-block 0 of the same sequence and
@@ -9,8 +10,7 @@ slots), and starts within `l2_bytes / CTAs streaming` bytes of it in its CTA's s
 the chip streams at most the L2's capacity, so the tiles are still there. FA2-style and split plans
 put siblings on CTAs that start together at offset 0 (hits); FlashMLA's grid runs every q-block on
 the same cut (hits); a stream-K cut places sibling ranges apart (counted as misses unless aligned).
-Only MLA plans count it for now: the same physics would apply to GQA verify blocks of several
-q-blocks, whose cost fields are calibrated without it (docs/serving.md), so they are left as they are.
+GQA verify blocks count it too (issue 18: their serving terms are fitted with it, docs/serving.md).
 """
 
 from __future__ import annotations

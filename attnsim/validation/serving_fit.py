@@ -1,19 +1,19 @@
-"""Fit the serving cost terms on the committed serving sweeps, decode costs frozen, scored on held-out workloads.
+"""Fit the serving cost terms on the `cal-serving` sweep, decode costs frozen, scored on the validation sweeps.
 
-The serving sweeps (results/<gpu>/bench_{paged,fp8,qlen}.csv, issue 13) were measured for validation;
-the dedicated `cal-serving` sweep never was. So the terms are fitted on a fixed subset of their
-workloads and judged on the rest:
+`attnsim bench --sweep cal-serving` (results/<gpu>/cal_serving.csv, issue 18) was built for fitting:
+every page size, fp8 paged and not, q_len 2..16, and none of its workloads in the validation sweeps
+(results/<gpu>/bench_{paged,fp8,qlen}.csv, issue 13; `check_disjoint`). So:
 
-- feature rows only (paged / fp8 / q_len > 1; their contiguous-decode twins use no serving term);
-- split by workload, not by row, so no held-out point shares a workload with a fitted one: the
-  sweep's workload keys sorted, every FIT_EVERY-th one fitted, the others held out;
-- per cost family (one per strategy the sweeps ran), only the SERVING fields, from their defaults,
-  every decode field frozen (issue 13's joint refit moved the decode costs and worsened the
-  standard sweep 2.9 -> 4.2%);
-- a term is kept only if the held-out MAPE of the sweep that isolates it (JUDGE) improves on the
-  defaults; the others go back to their defaults and the rest is refitted, until every kept term
-  improves its sweep. What ships is what held out better; what did not stays at its default and
-  says so in the profile's provenance.
+- the fit takes every row of cal_serving.csv (all of them use a serving term) and nothing else;
+- the held-out score takes every feature row of the three validation sweeps (paged / fp8 / q_len > 1;
+  their contiguous-decode twins use no serving term), none of them fitted;
+- per cost family (the family of the plan each row ran, `auto`'s rows included: split-KV is fitted on
+  the plans `auto` launched), only the SERVING fields, from their defaults, every decode field frozen
+  (issue 13's joint refit moved the decode costs and worsened the standard sweep 2.9 -> 4.2%);
+- a term is kept only if the held-out MAPE of the family's rows in the sweep that isolates it (JUDGE)
+  improves on the defaults; the others go back to their defaults and the rest is refitted, until every
+  kept term improves its sweep. What ships is what held out better; what did not stays at its default
+  and says so in the profile's provenance.
 
 `serving_table` turns the outcome into the profile's `serving_terms` table (simulator/terms.py):
 each family's terms with their status and basis, and the error bands of each serving regime from
@@ -29,23 +29,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from attnsim.errors import InputError
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import DEFAULT_COST, CostParams, GpuSpec
 from attnsim.simulator.terms import REGIMES, TERMS
 from attnsim.validation import serving_bands
+from attnsim.validation.compare import asked_strategy
 from attnsim.validation.fit import fit_points
 from attnsim.validation.measurements import MeasuredPoint, load_measurements, measured_points
 
 SWEEPS = tuple(REGIMES)  # paged, fp8, qlen: bench_<sweep>.csv, whose feature rows are that regime's
+CAL_SWEEP = "cal-serving"  # cal_serving.csv: the fitted rows
 JUDGE = {"paging": "paged", "tile-math": "qlen", "fp8-dequant": "fp8"}  # the sweep isolating each term
-FIT_EVERY = 3  # every 3rd workload of a sweep is fitted (16 of 47), the other 31 held out
-WORKLOAD_KEY = ["batch", "q_heads", "kv_heads", "head_dim", "context", "dtype", "kv_dtype", "page_size", "q_len"]
+WORKLOAD_KEY = ["batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype", "kv_dtype", "page_size", "q_len"]
 
 
 @dataclass(frozen=True)
 class Rows:
-    """The feature rows of the serving sweeps, planned: `frame` (sweep, fit, strategy, time_us, ...)
-    row by row with `points`."""
+    """The serving rows, planned: `frame` (sweep, fit, strategy, requested, family, time_us, ...) row by
+    row with `points`; `fit` marks the cal-serving rows, the others are held out."""
 
     frame: pd.DataFrame
     points: list[MeasuredPoint]
@@ -64,22 +66,40 @@ class FamilyFit:
 
 
 def load_rows(results_dir: str | Path, spec: GpuSpec) -> Rows:
-    """The feature rows of bench_<sweep>.csv for every sweep, each marked with its sweep and split."""
-    parts = []
-    for sweep in SWEEPS:
-        frame = load_measurements(Path(results_dir) / f"bench_{sweep}.csv")
-        points = measured_points(frame, spec)
-        feature = [REGIMES[sweep](p.workload) for p in points]
-        rows = frame[feature].assign(sweep=sweep)
-        parts.append((rows.assign(fit=fitted_mask(rows)), [p for p, f in zip(points, feature) if f]))
+    """Every row of cal_serving.csv (fitted) and the feature rows of bench_<sweep>.csv for every sweep
+    (held out), each marked with its sweep, the strategy it asked for and the cost family it ran."""
+    results_dir = Path(results_dir)
+    parts = [_planned(results_dir / "cal_serving.csv", spec, CAL_SWEEP, fit=True)]
+    parts += [_planned(results_dir / f"bench_{sweep}.csv", spec, sweep, fit=False) for sweep in SWEEPS]
     frame = pd.concat([f for f, _ in parts], ignore_index=True)
+    check_disjoint(frame)
     return Rows(frame, [p for _, pts in parts for p in pts])
 
 
-def fitted_mask(rows: pd.DataFrame) -> pd.Series:
-    """Every FIT_EVERY-th workload of the sweep (sorted key: a fixed rule, not a choice) is fitted."""
-    keys = rows[[c for c in WORKLOAD_KEY if c in rows.columns]].astype(str).agg("|".join, axis=1)
-    return keys.isin(set(sorted(keys.unique())[::FIT_EVERY]))
+def _planned(path: Path, spec: GpuSpec, sweep: str, fit: bool) -> tuple[pd.DataFrame, list[MeasuredPoint]]:
+    """A sweep's rows that use a serving term (its regime's, for a validation sweep), planned."""
+    frame = load_measurements(path)
+    points = measured_points(frame, spec)
+    member = REGIMES.get(sweep, lambda w: any(r(w) for r in REGIMES.values()))
+    keep = [member(p.workload) for p in points]
+    rows = frame[keep].assign(sweep=sweep, fit=fit)
+    points = [p for p, k in zip(points, keep) if k]
+    rows = rows.assign(requested=asked_strategy(rows).to_numpy(),
+                       family=[p.plan.schedule.attention.family for p in points])
+    return rows, points
+
+
+def workload_keys(frame: pd.DataFrame) -> pd.Series:
+    return frame[[c for c in WORKLOAD_KEY if c in frame.columns]].astype(str).agg("|".join, axis=1)
+
+
+def check_disjoint(frame: pd.DataFrame) -> None:
+    """The fitted workloads are none of the held-out ones (else the held-out score is not one)."""
+    keys = workload_keys(frame)
+    shared = set(keys[frame["fit"]]) & set(keys[~frame["fit"]])
+    if shared:
+        raise InputError("measurements", f"{len(shared)} cal-serving workload(s) also in the validation sweeps, "
+                                         f"e.g. {sorted(shared)[0]}")
 
 
 def at_defaults(spec: GpuSpec, families) -> GpuSpec:
@@ -95,28 +115,27 @@ def pct_errors(points: list[MeasuredPoint], spec: GpuSpec) -> np.ndarray:
     return (predicted / np.array([p.time_us for p in points]) - 1) * 100
 
 
-def held_out_mape(rows: Rows, spec: GpuSpec, strategy: str) -> dict[str, float]:
-    """{sweep: MAPE %} of `strategy`'s held-out feature rows."""
+def held_out_mape(rows: Rows, spec: GpuSpec, family: str) -> dict[str, float]:
+    """{sweep: MAPE %} of the held-out feature rows whose plan ran `family` (nan where none did)."""
     out = {}
     for sweep in SWEEPS:
-        mask = (rows.frame["sweep"] == sweep) & ~rows.frame["fit"] & (rows.frame["strategy"] == strategy)
-        out[sweep] = float(np.abs(pct_errors(rows.where(mask), spec)).mean())
+        mask = (rows.frame["sweep"] == sweep) & (rows.frame["family"] == family)
+        out[sweep] = float(np.abs(pct_errors(rows.where(mask), spec)).mean()) if mask.any() else float("nan")
     return out
 
 
-def fit_family(rows: Rows, base: GpuSpec, strategy: str) -> FamilyFit:
-    """Fit `strategy`'s family's serving terms on its fitted rows, keeping only the terms whose judge
-    sweep improves on the held-out rows (see the module docstring)."""
-    family = rows.where(rows.frame["strategy"] == strategy)[0].plan.schedule.attention.family
-    train = rows.where(rows.frame["fit"] & (rows.frame["strategy"] == strategy))
-    before = held_out_mape(rows, base, strategy)
+def fit_family(rows: Rows, base: GpuSpec, family: str) -> FamilyFit:
+    """Fit `family`'s serving terms on its cal-serving rows, keeping only the terms whose judge sweep's
+    held-out rows improve (see the module docstring)."""
+    train = rows.where(rows.frame["fit"] & (rows.frame["family"] == family))
+    before = held_out_mape(rows, base, family)
     terms, dropped = tuple(TERMS), {}
     while terms:
         free = {family: tuple(name for t in terms for name in TERMS[t].fields)}
         result = fit_points(train, base, free=free)
-        after = held_out_mape(rows, result.spec, strategy)
+        after = held_out_mape(rows, result.spec, family)
         worse = {t: f"held-out {JUDGE[t]} MAPE {before[JUDGE[t]]:.2f}% at defaults, {after[JUDGE[t]]:.2f}% "
-                    "fitted: no better" for t in terms if after[JUDGE[t]] >= before[JUDGE[t]]}
+                    "fitted: no better" for t in terms if not after[JUDGE[t]] < before[JUDGE[t]]}
         if not worse:
             return FamilyFit(family, terms, result.spec.cost_for(family), dropped, result.iterations)
         dropped.update(worse)
@@ -124,12 +143,9 @@ def fit_family(rows: Rows, base: GpuSpec, strategy: str) -> FamilyFit:
     return FamilyFit(family, (), base.cost_for(family), dropped, 0)
 
 
-def carried_fit(fit: FamilyFit, family: str, base: GpuSpec) -> FamilyFit:
-    """`fit`'s kept terms carried to `family`, a family the sweeps did not run whose kernel runs the same
-    tile loop (its serving fields express that loop's per-tile costs), its other fields its own."""
-    fields = {n: getattr(fit.params, n) for t in fit.terms for n in TERMS[t].fields}
-    return FamilyFit(family, fit.terms, dataclasses.replace(base.cost_for(family), **fields),
-                     {t: f"as {fit.family}'s: {why}" for t, why in fit.dropped.items()}, 0)
+def fitted_families(rows: Rows) -> list[str]:
+    """The cost families the cal-serving rows ran, in order of first appearance."""
+    return list(dict.fromkeys(rows.frame.loc[rows.frame["fit"], "family"]))
 
 
 def with_fits(spec: GpuSpec, fits: list[FamilyFit]) -> GpuSpec:
@@ -137,20 +153,21 @@ def with_fits(spec: GpuSpec, fits: list[FamilyFit]) -> GpuSpec:
 
 
 def mape_table(rows: Rows, before: GpuSpec, after: GpuSpec) -> pd.DataFrame:
-    """Held-out MAPE % per sweep x strategy: points, at defaults, fitted."""
+    """Held-out MAPE % per sweep x strategy asked for (fa2, flashdecoding, streamk, auto: whichever plan
+    it ran): points, at defaults, fitted."""
     held = rows.frame[~rows.frame["fit"]]
     points = rows.where(~rows.frame["fit"])
     frame = held.assign(before=np.abs(pct_errors(points, before)), after=np.abs(pct_errors(points, after)))
-    table = frame.groupby(["sweep", "strategy"], sort=False).agg(points=("before", "size"), before=("before", "mean"),
-                                                                 after=("after", "mean"))
-    return table.round(2).reset_index()
+    table = frame.groupby(["sweep", "requested"], sort=False).agg(points=("before", "size"), before=("before", "mean"),
+                                                                  after=("after", "mean"))
+    return table.round(2).reset_index().rename(columns={"requested": "strategy"})
 
 
-def regime_bands(rows: Rows, spec: GpuSpec, held_out_only: bool = True) -> dict:
+def regime_bands(rows: Rows, spec: GpuSpec) -> dict:
     """{regime: {family: [[lo, hi] % per KV bin]}}: 5th-95th percentiles of the signed error of `spec`
-    on each sweep's feature rows (held out of the fit, or all of them when nothing was fitted); a sweep's
-    feature rows are its regime's (fp8 rows in pages count for the fp8 regime, as the sweep measured them)."""
-    mask = ~rows.frame["fit"] if held_out_only else pd.Series(True, index=rows.frame.index)
+    on each validation sweep's feature rows (never fitted); a sweep's feature rows are its regime's (fp8
+    rows in pages count for the fp8 regime, as the sweep measured them)."""
+    mask = ~rows.frame["fit"]
     points = rows.where(mask)
     scored = pd.DataFrame({"family": [p.plan.schedule.attention.family for p in points],
                            "kv_bytes": [p.workload.kv_bytes() for p in points],
@@ -160,25 +177,16 @@ def regime_bands(rows: Rows, spec: GpuSpec, held_out_only: bool = True) -> dict:
 
 
 def split_text(rows: Rows) -> str:
-    """Which rows were fitted and which held out, per sweep, as the profile's basis text says it."""
-    counts = rows.frame.groupby(["sweep", "fit"], sort=False).size()
-    fit = "/".join(str(counts.get((s, True), 0)) for s in SWEEPS)
-    held = "/".join(str(counts.get((s, False), 0)) for s in SWEEPS)
-    return (f"fitted on one workload in {FIT_EVERY} (sorted keys) of the H200 serving sweeps {'/'.join(SWEEPS)} "
-            f"({fit} feature rows), held out the rest ({held} rows)")
+    """Which rows were fitted and which held out, as the profile's basis text says it."""
+    counts = rows.frame.groupby("sweep", sort=False).size()
+    held = "/".join(str(counts.get(s, 0)) for s in SWEEPS)
+    return (f"fitted on the H200 {CAL_SWEEP} sweep ({counts.get(CAL_SWEEP, 0)} rows, all its workloads), "
+            f"held out the feature rows of the validation sweeps {'/'.join(SWEEPS)} ({held} rows)")
 
 
-def serving_table(fits: list[FamilyFit], bands: dict, split: str, band_basis: str,
-                  carried: dict[str, str] | None = None) -> dict:
-    """The profile's `serving_terms` table for the fitted families and those `carried` ({family: the
-    fitted family it took its terms from}); other families read as defaults."""
+def serving_table(fits: list[FamilyFit], bands: dict, split: str, band_basis: str) -> dict:
+    """The profile's `serving_terms` table for the fitted families; other families read as defaults."""
     terms = {fit.family: _entries(fit, {"status": "fitted", "basis": split}) for fit in fits}
-    for family, donor in (carried or {}).items():
-        basis = (f"fitted for {donor} ({split}), whose tile loop this kernel runs (kernels/tiles.py); "
-                 "never measured on the serving sweeps itself")
-        donor_fit = next(f for f in fits if f.family == donor)
-        terms[family] = _entries(dataclasses.replace(donor_fit, family=family),
-                                 {"status": "transferred", "basis": basis})
     return {"terms": terms, "bands": {"basis": band_basis, "regimes": bands}}
 
 

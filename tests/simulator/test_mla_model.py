@@ -4,6 +4,7 @@ families and error bands of a kernel nobody has measured yet, and which registry
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -16,7 +17,7 @@ from attnsim.profiles import resolve_gpu
 from attnsim.simulator import bands, cost
 from attnsim.simulator.capacity import kv_cache_bytes
 from attnsim.simulator.engine import simulate
-from attnsim.simulator.hardware import PRESETS
+from attnsim.simulator.hardware import DEFAULT_COST, PRESETS
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.reuse import l2_reread_bytes
 from attnsim.simulator.workload import DecodeWorkload
@@ -98,7 +99,9 @@ def test_sibling_q_blocks_read_their_tiles_from_l2_where_they_run_side_by_side()
 def test_mla_plans_bill_their_own_families_which_fall_back_until_fitted():
     p = make_plan("flashdecoding:splits=4", mla(), H200)
     assert [l.family for l in p.schedule.launches] == ["flashdecoding-mla", "flashdecoding-mla-combine"]
-    assert H200.cost_for("flashdecoding-mla") == H200.cost_for("flashdecoding")
+    peak = DEFAULT_COST.mma_flop_per_sm_clock  # an MLA family's tile math: the tensor peak (below)
+    assert H200.cost_for("flashdecoding-mla") == dataclasses.replace(H200.cost_for("flashdecoding"),
+                                                                     mma_flop_per_sm_clock=peak)
     assert H200.cost_for("flashdecoding-mla-combine") == H200.cost_for("flashdecoding-combine")
     # ... but their tile math stays at the tensor peak: stream-K's fitted rate absorbed its GQA verify
     # blocks' re-read q-blocks, nothing an MLA kernel does

@@ -107,13 +107,15 @@ def test_fp8_dequantisation_counts_in_the_tile_math():
 
 
 def test_the_fitted_fp8_terms_say_what_the_sweeps_measured():
-    """The shipped H200 profile's fp8 conversion rate, fitted on its serving sweeps (where the fp8 kernels
-    ran no faster than bf16 at large KV): fp8 no longer halves long contexts, and the row says its tile math binds."""
+    """The shipped H200 profile's fp8 conversion and tile-math rates, fitted on cal-serving (where the
+    issue-18 fp8 kernels ran 1.3-1.6x faster than bf16 at large KV, not the 2x of their bytes): fp8 is
+    faster at a long context but short of halving it, and the row says its tile math binds."""
     h200 = resolve_gpu("h200")
     bf16 = DecodeWorkload.build(16, 8, 1, 128, 131072, dtype="bfloat16")
     fp8 = dataclasses.replace(bf16, kv_dtype="fp8")
     for s in ("flashdecoding", "streamk"):
-        assert predict_one(s, fp8, h200).total_us > predict_one(s, bf16, h200).total_us
+        speedup = predict_one(s, bf16, h200).total_us / predict_one(s, fp8, h200).total_us
+        assert 1.1 < speedup < 1.8, (s, speedup)
         assert predict_records(fp8, h200, [s])[0]["bound"] == "compute"
 
 

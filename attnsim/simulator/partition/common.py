@@ -4,6 +4,7 @@ assembly of per-CTA work arrays from a segment table."""
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,6 +145,24 @@ def partial_bytes(workload: DecodeWorkload, rows: int) -> int:
     return rows * (workload.v_dim + 1) * PARTIAL_BYTES_PER_ROW_ELEM
 
 
+def merge_block(block_m: int, head_dim: int, num_warps: int) -> int:
+    """Partials the stream-K kernel (kernels/lean_decode.py) merges per step (BLOCK_P: 1, 2 or 4): their
+    fp32 tiles are held in registers at once, <= 64 elements per thread."""
+    per_partial = block_m * head_dim / (32 * num_warps)
+    return min(4, 2 ** int(math.log2(max(1.0, 64 / per_partial))))
+
+
+def critical_partials(workload: DecodeWorkload, n_peers: np.ndarray, rows: int, res: CtaResources) -> np.ndarray:
+    """Partials a host CTA reads on its output's critical path. The in-kernel merges are trees (stream-K:
+    peers that hold only this output pre-merge BLOCK_P lower-id peers each before publishing; MLA:
+    mla.MERGE_FANIN), so the host reads (fan-in - 1) per level, the rest are read by peers in parallel."""
+    if workload.is_mla:
+        return mla.critical_partials(n_peers)
+    fanin = merge_block(rows, workload.head_dim, res.warps) + 1
+    levels = np.ceil(np.log(np.asarray(n_peers, np.float64) + 1.0) / np.log(fanin) - 1e-9)
+    return np.minimum(n_peers, (fanin - 1) * levels)
+
+
 def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: SegmentTable,
                      rows: int, reductions: Reductions, tile: int = 0) -> Launch:
     """Per-CTA bytes/tiles/segments of an attention launch from its segment table (`tile`: KV tokens
@@ -164,8 +183,7 @@ def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: 
     hosts = reductions.host_cta >= 0
     if len(reductions) and hosts.any():  # hosts read their peers' partials
         n_peers = reductions.peer_offsets[1:] - reductions.peer_offsets[:-1]
-        if workload.is_mla:  # 64 x 513 fp32 a partial: only the merge tree's chain counts (the rest in parallel)
-            n_peers = mla.critical_partials(n_peers)
+        n_peers = critical_partials(workload, n_peers, rows, res)  # the merge tree's chain (the rest in parallel)
         read_bytes = read_bytes + np.bincount(reductions.host_cta[hosts], weights=n_peers[hosts] * partial,
                                               minlength=grid)
     return Launch(
