@@ -12,6 +12,7 @@ import pytest
 from attnsim import strategies
 from plan_helpers import parse_spec as parse_plan_spec
 from attnsim.cli import main
+from attnsim.profiles import resolve_gpu
 from report_helpers import SMALL_TOML
 
 SERVING_TOML = '''title = "serving"
@@ -157,12 +158,15 @@ def test_the_serving_settings_head_the_page(serving):
 
 
 def test_the_header_badges_serving_terms_not_fitted_on_the_gpu(serving, small):
-    """fp8 in 16-token pages on the H200: the paging term of FlashDecoding (and of the split-KV plans
-    auto may pick) was never fitted there; the badge says so, the CSV names each term's status."""
+    """fp8 in 16-token pages on the H200: the terms of FlashDecoding that the serving fit left at their
+    defaults (the profile's fit record) are badged in the header; the CSV names each term's status."""
     page, records = serving
-    assert "paging, tile-math terms at defaults" in page.meta
+    status = resolve_gpu("h200").serving_terms["terms"]["flashdecoding"]
+    terms = ("paging", "tile-math", "fp8-dequant")
+    at_default = [t for t in terms if status[t]["status"] == "default"]
+    assert at_default and f"{', '.join(at_default)} terms at defaults" in page.meta
     ours = [r for r in records if r["strategy"] == "flashdecoding"]
-    assert ours and all(r["terms"] == "paging=default;tile-math=default;fp8-dequant=fitted" for r in ours)
+    assert ours and all(r["terms"] == ";".join(f"{t}={status[t]['status']}" for t in terms) for r in ours)
     assert all(r["band_regime"] == "paged+fp8" and r["profile_source"].startswith("calibrated;") for r in ours)
     decode_page, decode_records = small
     assert "terms at defaults" not in decode_page.meta
