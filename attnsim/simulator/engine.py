@@ -83,6 +83,19 @@ def simulate(schedule: Schedule, gpu: GpuSpec) -> SimResult:
 
 
 def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float) -> LaunchTimeline:
+    slots, start, stream_end, end, slot = _run_launch(schedule, launch, gpu)
+    return LaunchTimeline(launch.name, t0, t0 + float(end.max(initial=0.0)), slots, t0 + start,
+                          t0 + stream_end, t0 + end, slot)
+
+
+def launch_span_us(schedule: Schedule, launch: Launch, gpu: GpuSpec) -> float:
+    """How long a launch runs after its launch overhead (until its last CTA ends), µs: what simulate
+    adds to its clock for the launch, bit for bit (simulator/fit_times.py sums these)."""
+    return float(_run_launch(schedule, launch, gpu)[3].max(initial=0.0))
+
+
+def _run_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec):
+    """(slots, start, stream end, end, slot) of every CTA [grid], µs from the launch's start."""
     slots = resident_capacity(gpu, launch.resources)
     if slots == 0:
         raise InputError("resources", f"{launch.name} CTA ({launch.resources}) cannot launch on {gpu.name}")
@@ -96,8 +109,7 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
                                            _arrival_us(schedule, launch, end, clock), launch.grid)
         # now that the last arrivals are known: they hold their slots for the merge
         start, stream_end, end, slot, _ = _dispatch(schedule, launch, work, fixed + merge, slots, bw)
-    return LaunchTimeline(launch.name, t0, t0 + float(end.max(initial=0.0)), slots, t0 + start,
-                          t0 + stream_end, t0 + end, slot)
+    return slots, start, stream_end, end, slot
 
 
 def _dispatch(schedule: Schedule, launch: Launch, work: np.ndarray, fixed: np.ndarray, slots: int,
@@ -176,7 +188,7 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
             next_cta += size
         rate = rates.get(n_streaming)
         if rate is None:
-            rate = rates[n_streaming] = float(bw.per_cta(n_streaming))
+            rate = rates[n_streaming] = bw.per_cta_at(n_streaming)
         t_stream = t + (streaming[0][0] - w) / rate if streaming else math.inf
         t_tail = tails[0][0] if tails else math.inf
         if t_stream <= t_tail:
@@ -209,7 +221,7 @@ def _uniform_waves(n: int, work, fixed, slots: int, bw: cost.BandwidthModel):
     for size in sizes:
         rate = rates.get(size)
         if rate is None:
-            rate = rates[size] = bw.per_cta(size)
+            rate = rates[size] = bw.per_cta_at(size)
         wave_t.append(t)
         wave_w.append(w)
         w_end = w + work
