@@ -7,12 +7,14 @@ engine.simulate's total is, launch after launch, `clock += launch overhead`, the
 launch's span` (until its last CTA ends). A launch's span depends on the spec only through the costs
 of the families it reads (its own, its merge family's, its math family's), launch overheads aside.
 So each launch's span is kept per distinct set of those costs and simulated again only when they
-move; the totals are summed in simulate's order, bit for bit its figures.
+move; the totals are summed in simulate's order, bit for bit its figures. Points that plan the same
+work (a hybrid plan without data-parallel outputs is a stream-K plan) are simulated once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import numpy as np
 
@@ -28,7 +30,11 @@ class ScheduleTimes:
     Every spec handed to one instance must differ from the others in `cost` only (same chip, kernels)."""
 
     def __init__(self, schedules: list[Schedule]):
-        self.schedules = list(schedules)
+        distinct: dict[bytes, int] = {}
+        self._of_point = np.array([distinct.setdefault(_engine_input(s), len(distinct)) for s in schedules])
+        self.schedules = [None] * len(distinct)  # one per distinct engine input
+        for schedule, k in zip(schedules, self._of_point):
+            self.schedules[k] = schedule
         self._cost_ids: dict = {}  # CostParams less launch overhead -> a small int
         self._spans = [[{} for _ in s.launches] for s in self.schedules]  # per launch: cost ids -> span µs
 
@@ -41,7 +47,7 @@ class ScheduleTimes:
                 clock += spec.cost_for(launch.family).launch_overhead_us
                 clock += self._span(schedule, launch, spec, kept, ids)
             totals[i] = clock
-        return totals
+        return totals[self._of_point]
 
     @staticmethod
     def _span(schedule: Schedule, launch, spec: GpuSpec, kept: dict, ids: _CostIds) -> float:
@@ -52,6 +58,12 @@ class ScheduleTimes:
                 kept.clear()
             span = kept[key] = launch_span_us(schedule, launch, spec)
         return span
+
+
+def _engine_input(schedule: Schedule) -> bytes:
+    """Everything of a schedule that engine.simulate reads (its launches, reductions, workload and KV
+    tile), as bytes: equal bytes, equal simulations. Name, notes and options are left out."""
+    return pickle.dumps((schedule.launches, schedule.reductions, schedule.workload, schedule.kv_tile_tokens))
 
 
 class _CostIds:

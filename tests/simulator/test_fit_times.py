@@ -10,6 +10,7 @@ import pytest
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.calibration import with_params
 from attnsim.simulator.engine import simulate
+from attnsim.simulator import fit_times
 from attnsim.simulator.fit_times import ScheduleTimes
 from attnsim.simulator.workload import DecodeWorkload
 from plan_helpers import plan
@@ -56,3 +57,18 @@ def test_a_launch_overhead_moves_the_total_without_a_new_simulation(schedules, m
 
 def _refuse(*_):
     raise AssertionError("simulated again though only launch overheads moved")
+
+
+def test_points_planning_the_same_work_are_simulated_once(schedules, monkeypatch):
+    # a hybrid plan without data-parallel outputs is a stream-K plan: two points, one simulation
+    gpu, _ = schedules
+    w = WORKLOADS[2]
+    same = [plan("streamk:grid=192", w, gpu), plan("hybrid:grid=192,dp_outputs=0", w, gpu)]
+    other = plan("streamk:grid=100", w, gpu)
+    calls = []
+    real = fit_times.launch_span_us
+    monkeypatch.setattr(fit_times, "launch_span_us", lambda *a: calls.append(a[0]) or real(*a))
+    totals = ScheduleTimes(same + [other])(gpu)
+    assert totals.tolist() == [simulate(s, gpu).total_us for s in same + [other]]
+    assert totals[0] == totals[1] != totals[2]
+    assert len(calls) == 2
