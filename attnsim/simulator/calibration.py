@@ -5,7 +5,8 @@
 - `fit_cost_params`: kernel timings -> CostParams of one or more kernel families, by
   Levenberg-Marquardt on log(predicted / measured) (relative errors, as MAPE is) over parameters
   kept inside physical BOUNDS, optionally weakly anchored (prior). Plans do not depend on cost parameters, so each
-  point is planned once and only re-simulated while fitting.
+  point is planned once and only re-simulated while fitting, and only the launches whose families' costs
+  moved (simulator/fit_times.py: a Jacobian column moves one parameter of one family).
 """
 
 from __future__ import annotations
