@@ -5,7 +5,8 @@
 - `fit_cost_params`: kernel timings -> CostParams of one or more kernel families, by
   Levenberg-Marquardt on log(predicted / measured) (relative errors, as MAPE is) over parameters
   kept inside physical BOUNDS, optionally weakly anchored (prior). Plans do not depend on cost parameters, so each
-  point is planned once and only re-simulated while fitting.
+  point is planned once and only re-simulated while fitting, and only the launches whose families' costs
+  moved (simulator/fit_times.py: a Jacobian column moves one parameter of one family).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnsim.simulator.cost import BandwidthModel
-from attnsim.simulator.engine import simulate
+from attnsim.simulator.fit_times import ScheduleTimes
 from attnsim.simulator.hardware import DEFAULT_COST, CostParams, GpuSpec
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator.terms import TERMS
@@ -151,9 +152,10 @@ def fit_cost_params(schedules: list[Schedule], measured_us, spec: GpuSpec, free:
     def spec_at(x):
         return with_params(spec, {k: to_bounded(k[1], v, b) for k, v, b in zip(keys, x, limits)})
 
+    times = ScheduleTimes(schedules)  # re-simulates only the launches whose costs x moved
+
     def residual(x):
-        s = spec_at(x)
-        return np.log(np.array([simulate(sched, s).total_us for sched in schedules]) / measured)
+        return np.log(times(spec_at(x)) / measured)
 
     anchored = [(i, *(prior or {})[k]) for i, k in enumerate(keys) if k in (prior or {})]
 

@@ -84,11 +84,14 @@ class BandwidthModel:
     sm_math_rate: float = np.inf  # bytes/µs one SM's tile math keeps up with (inf: no math, e.g. a combine)
     sm_count: int = 1
 
+    def _knee(self, u, m):
+        """agg at u = n b / B, divided through by m = max(u, 1) so no power overflows for a sharp knee."""
+        return self.hbm_rate * (u / m) / ((1.0 / m) ** self.knee + (u / m) ** self.knee) ** (1.0 / self.knee)
+
     def aggregate(self, n_streaming):
         """agg(n) in bytes/µs; accepts scalars or arrays."""
         u = np.asarray(n_streaming, dtype=np.float64) * self.cta_rate / self.hbm_rate
-        m = np.maximum(u, 1.0)  # divide through by max(u, 1) so no power overflows for a sharp knee
-        return self.hbm_rate * (u / m) / ((1.0 / m) ** self.knee + (u / m) ** self.knee) ** (1.0 / self.knee)
+        return self._knee(u, np.maximum(u, 1.0))
 
     def per_cta(self, n_streaming):
         """min(agg(n) / n, cap(n)): the bandwidth share, capped by the CTA's share of its SM's math."""
@@ -97,6 +100,16 @@ class BandwidthModel:
         if not np.isfinite(self.sm_math_rate):
             return share
         return np.minimum(share, self.sm_math_rate * np.minimum(1.0, self.sm_count / n))
+
+    def per_cta_at(self, n_streaming: int) -> float:
+        """per_cta of one count on Python floats: the same IEEE operations in the same order, ~10x
+        faster than through numpy for the engine's event loop, which asks one count at a time."""
+        n = max(float(n_streaming), 1.0)
+        u = n * self.cta_rate / self.hbm_rate
+        share = self._knee(u, max(u, 1.0)) / n
+        if self.sm_math_rate == np.inf:
+            return share
+        return min(share, self.sm_math_rate * min(1.0, self.sm_count / n))
 
 
 def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = None) -> BandwidthModel:

@@ -83,6 +83,19 @@ def simulate(schedule: Schedule, gpu: GpuSpec) -> SimResult:
 
 
 def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float) -> LaunchTimeline:
+    slots, start, stream_end, end, slot = _run_launch(schedule, launch, gpu)
+    return LaunchTimeline(launch.name, t0, t0 + float(end.max(initial=0.0)), slots, t0 + start,
+                          t0 + stream_end, t0 + end, slot)
+
+
+def launch_span_us(schedule: Schedule, launch: Launch, gpu: GpuSpec) -> float:
+    """How long a launch runs after its launch overhead (until its last CTA ends), µs: what simulate
+    adds to its clock for the launch, bit for bit (simulator/fit_times.py sums these)."""
+    return float(_run_launch(schedule, launch, gpu)[3].max(initial=0.0))
+
+
+def _run_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec):
+    """(slots, start, stream end, end, slot) of every CTA [grid], µs from the launch's start."""
     slots = resident_capacity(gpu, launch.resources)
     if slots == 0:
         raise InputError("resources", f"{launch.name} CTA ({launch.resources}) cannot launch on {gpu.name}")
@@ -96,8 +109,7 @@ def _simulate_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec, t0: float
                                            _arrival_us(schedule, launch, end, clock), launch.grid)
         # now that the last arrivals are known: they hold their slots for the merge
         start, stream_end, end, slot, _ = _dispatch(schedule, launch, work, fixed + merge, slots, bw)
-    return LaunchTimeline(launch.name, t0, t0 + float(end.max(initial=0.0)), slots, t0 + start,
-                          t0 + stream_end, t0 + end, slot)
+    return slots, start, stream_end, end, slot
 
 
 def _dispatch(schedule: Schedule, launch: Launch, work: np.ndarray, fixed: np.ndarray, slots: int,
@@ -147,8 +159,12 @@ def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):
 def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthModel):
     """More CTAs than slots: dispatch cohorts in launch order as slots free up.
 
-    The event loop runs on Python floats and lists (the same IEEE operations in the same order as
-    array scalars, several times faster); per-CTA arrays are filled from the cohorts at the end."""
+    A cohort is every CTA dispatched at one instant with the same bytes and fixed time, whether or not
+    they are neighbours in launch order (a split-KV grid alternates a long and a short split): they
+    stream and release their slots together, so one event serves them all, and their slots return in
+    launch order, as one event per run of neighbours would return them. The event loop runs on Python
+    floats and lists (the same IEEE operations in the same order as array scalars, several times
+    faster); per-CTA arrays are filled from the runs dispatched at the end."""
     n = len(work)
     changes = np.flatnonzero((work[1:] != work[:-1]) | (fixed[1:] != fixed[:-1])) + 1
     if len(changes) == 0:
@@ -156,44 +172,54 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
     run_ends = np.concatenate((changes, [n])).tolist()  # end of each run of equal (work, fixed)
     work_of, fixed_of = work.tolist(), fixed.tolist()
     free = list(range(slots - 1, -1, -1))  # a stack (top = end); slot ids are reused LIFO
-    sizes, t_starts, w_starts, stream_ends, tail_us, cohort_slots = [], [], [], [], [], []  # per cohort, CTA order
+    sizes, t_starts, w_starts, stream_ends, tail_us, cohort_slots = [], [], [], [], [], []  # per cohort
+    piece_sizes, piece_cohorts, piece_slots = [], [], []  # per run (or part of one) dispatched, CTA order
+    opened = {}  # (bytes, fixed) -> the cohort opened at this instant (before the next event)
     streaming, tails = [], []  # heaps: (W at stream end, cohort) and (t release, cohort)
+    push, pop, inf = heapq.heappush, heapq.heappop, math.inf  # bound once: the loop runs ~10^3 times a launch
     t = w = 0.0
     n_streaming, next_cta, run = 0, 0, 0
     trace_t, trace_w = [0.0], [0.0]
     rates = {}  # per-CTA rate by streaming count: waves repeat the same few counts
     while next_cta < n or streaming or tails:
-        while free and next_cta < n:  # dispatch the next cohort
+        while free and next_cta < n:  # dispatch the next run (or as much of it as slots allow)
             while run_ends[run] <= next_cta:
                 run += 1
             size = min(run_ends[run], next_cta + len(free)) - next_cta
             taken = free[-size:][::-1]
             del free[-size:]
-            heapq.heappush(streaming, (w + work_of[next_cta], len(sizes)))
-            sizes.append(size), t_starts.append(t), w_starts.append(w), stream_ends.append(0.0)
-            tail_us.append(fixed_of[next_cta]), cohort_slots.append(taken)
+            cohort = opened.get((work_of[next_cta], fixed_of[next_cta]))
+            if cohort is None:
+                cohort = opened[work_of[next_cta], fixed_of[next_cta]] = len(sizes)
+                push(streaming, (w + work_of[next_cta], cohort))
+                sizes.append(0), t_starts.append(t), w_starts.append(w), stream_ends.append(0.0)
+                tail_us.append(fixed_of[next_cta]), cohort_slots.append([])
+            sizes[cohort] += size
+            cohort_slots[cohort] += taken
+            piece_sizes.append(size), piece_cohorts.append(cohort), piece_slots.append(taken)
             n_streaming += size
             next_cta += size
+        opened.clear()
         rate = rates.get(n_streaming)
         if rate is None:
-            rate = rates[n_streaming] = float(bw.per_cta(n_streaming))
-        t_stream = t + (streaming[0][0] - w) / rate if streaming else math.inf
-        t_tail = tails[0][0] if tails else math.inf
-        if t_stream <= t_tail:
-            w_end, cohort = heapq.heappop(streaming)
+            rate = rates[n_streaming] = bw.per_cta_at(n_streaming)
+        t_stream = t + (streaming[0][0] - w) / rate if streaming else inf
+        if not tails or t_stream <= tails[0][0]:
+            w_end, cohort = pop(streaming)
             t, w = t_stream, w_end
             stream_ends[cohort] = t
             n_streaming -= sizes[cohort]
-            heapq.heappush(tails, (t + tail_us[cohort], cohort))
+            push(tails, (t + tail_us[cohort], cohort))
         else:
+            t_tail, cohort = pop(tails)
             w += rate * (t_tail - t) if n_streaming else 0.0
             t = t_tail
-            _, cohort = heapq.heappop(tails)
             free.extend(cohort_slots[cohort][::-1])
         trace_t.append(t)
         trace_w.append(w)
-    start, w_start, stream_end = (np.repeat(np.asarray(v, np.float64), sizes) for v in (t_starts, w_starts, stream_ends))
-    slot = np.fromiter(itertools.chain.from_iterable(cohort_slots), np.int64, n)
+    start, w_start, stream_end = (np.repeat(np.asarray(v, np.float64)[piece_cohorts], piece_sizes)
+                                  for v in (t_starts, w_starts, stream_ends))
+    slot = np.fromiter(itertools.chain.from_iterable(piece_slots), np.int64, n)
     return start, stream_end, w_start, slot, np.asarray(trace_t), np.asarray(trace_w)
 
 
@@ -209,7 +235,7 @@ def _uniform_waves(n: int, work, fixed, slots: int, bw: cost.BandwidthModel):
     for size in sizes:
         rate = rates.get(size)
         if rate is None:
-            rate = rates[size] = bw.per_cta(size)
+            rate = rates[size] = bw.per_cta_at(size)
         wave_t.append(t)
         wave_w.append(w)
         w_end = w + work

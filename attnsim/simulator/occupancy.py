@@ -13,6 +13,7 @@ A CTA that cannot launch at all (too many threads, registers or shared memory) g
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 from dataclasses import dataclass
 
 from attnsim.errors import InputError
@@ -89,9 +90,23 @@ def shared_memory_limit(gpu: GpuSpec, res: CtaResources, carveout_pref: int | No
     return carveout_bytes(gpu, carveout_pref, per_cta) // per_cta, per_cta, ""
 
 
-@functools.lru_cache(maxsize=4096)
+# The GpuSpec fields the occupancy rules read. The cache is keyed on these, not on the GpuSpec: specs
+# differing only in their costs (every step of a calibration fit) share one hash (name + source), so
+# keyed on the spec each lookup compared whole specs, cost and kernel tables included, against every
+# cached entry of the same GPU (calibration spent most of its time there).
+_CHIP_FIELDS = ("max_warps_per_sm", "max_ctas_per_sm", "max_threads_per_cta", "regs_per_sm", "regs_per_cta",
+                "reg_alloc_unit", "max_regs_per_thread", "reg_subpartitions", "smem_per_cta_optin_bytes",
+                "smem_reserved_per_cta_bytes", "smem_alloc_unit_bytes", "smem_carveout_steps_kb")
+_Chip = namedtuple("_Chip", _CHIP_FIELDS)
+
+
 def occupancy(gpu: GpuSpec, res: CtaResources, carveout_pref_bytes: int | None = None) -> Occupancy:
     """Blocks per SM for a CTA shape, exactly as the CUDA occupancy calculator answers."""
+    return _occupancy(_Chip(*(getattr(gpu, name) for name in _CHIP_FIELDS)), res, carveout_pref_bytes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _occupancy(gpu: _Chip, res: CtaResources, carveout_pref_bytes: int | None) -> Occupancy:
     if res.threads <= 0 or res.regs_per_thread < 0 or res.smem_bytes < 0:
         raise ValueError(f"invalid CTA resources {res}")
     warps_limit = gpu.max_warps_per_sm // res.warps

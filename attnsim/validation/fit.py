@@ -115,10 +115,15 @@ def refit_strategy(spec: GpuSpec, data: dict, points: pd.DataFrame, strategy: st
     return _fit_strategy(start, owned_rows(points, strategy))
 
 
+def fit_workers(n_strategies: int) -> int:
+    """Processes calibrate_spec fits in: one per strategy with points, at most one per CPU."""
+    return max(1, min(n_strategies, os.cpu_count() or 1))
+
+
 def _fit_all(spec: GpuSpec, jobs: dict[str, pd.DataFrame]):
     """(strategy, FitResult) in order. The strategies' families are disjoint, so their fits are
     independent: run them in parallel processes ('spawn': the parent may hold a CUDA context)."""
-    workers = min(len(jobs), os.cpu_count() or 1)
+    workers = fit_workers(len(jobs))
     if workers <= 1:
         yield from ((s, _fit_strategy(spec, rows)) for s, rows in jobs.items())
         return

@@ -60,6 +60,15 @@ def test_bandwidth_model_stays_within_both_limits(b, n, knee):
     assert 0 < agg <= min(n * b, B) * (1 + 1e-9)
 
 
+@settings(max_examples=300, deadline=None)
+@given(b=st.floats(1e2, 1e6), hbm=st.floats(1e5, 1e7), n=st.integers(0, 10**5), knee=st.floats(1.0, 1e4),
+       math=st.one_of(st.just(np.inf), st.floats(1e2, 1e6)))
+def test_per_cta_at_is_per_cta_bit_for_bit(b, hbm, n, knee, math):
+    # the event loop's scalar path (per_cta_at) must not move a prediction by one ulp (engine golden)
+    bw = BandwidthModel(b, hbm, knee, math, 132)
+    assert bw.per_cta_at(n) == float(bw.per_cta(n))
+
+
 def test_single_wave_below_saturation_streams_at_the_cta_rate():
     # fa2, 4 kv-heads x 1024 tokens: 4 CTAs of KV 524288 + q 256 + O 256 = 524800 B.
     # b = 4 warps x 25 GB/s = 1e5 B/us; 4 b = 4e5 < B -> 524800 / 1e5 = 5.248 us.

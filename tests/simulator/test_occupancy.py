@@ -149,3 +149,22 @@ def test_preferred_carveout_rounds_up_to_a_supported_step(preferred, blocks):
 def test_invalid_resources_are_refused(res):
     with pytest.raises(ValueError):
         occupancy(H100, res)
+
+
+def test_specs_differing_only_in_costs_share_one_cached_answer():
+    # Every step of a calibration fit builds a new spec of the same GPU with other costs; keyed on the
+    # spec, each lookup compared whole specs against every cached one of that GPU (issue 21: the fit
+    # spent most of its time there). The answer depends on the chip's limits only.
+    from dataclasses import replace
+
+    from attnsim.simulator import occupancy as occ_module
+    from attnsim.simulator.hardware import CostParams
+
+    res = CtaResources(128, 77, 12345)
+    occupancy(H100, res)
+    before = occ_module._occupancy.cache_info()
+    for rate in (1.0, 2.0, 3.0):
+        other = replace(H100, cost={"fa2": CostParams(cta_stream_gbps_per_warp=rate)})
+        assert resident_capacity(other, res) == resident_capacity(H100, res)
+    after = occ_module._occupancy.cache_info()
+    assert after.misses == before.misses
