@@ -8,7 +8,9 @@ measured). Every fourth row (in file order) is held out; the family's parameters
 streaming + last-arrival merge) start from the calibrated FlashDecoding family, whose tile loop the
 kernel shares, and are fitted on the rest. Prints MAPE on both parts and per point; --write stores the
 family, its fit record, its error bands (in-sample residuals per KV bin, widened as `calibrate`
-widens them) and the rows in the profile (gpu.cost, fit, gpu.error_bands, calibration_data.points).
+widens them) and the rows in the profile (gpu.cost, fit, gpu.error_bands, calibration_data.points, where they
+replace the family's earlier rows). Run scripts/serving_fit.py --write after it: the family's serving fields
+start again from FlashDecoding's here.
 """
 
 from __future__ import annotations
@@ -73,8 +75,11 @@ def main() -> None:
         family_bands = error_bands(banded, "", IN_SAMPLE_WIDENING)["families"][NAME]
         doc["gpu"]["error_bands"]["families"][NAME] = family_bands
         print(f"error bands (%, per KV bin): {family_bands}")
-        keep = [c for c in doc["calibration_data"]["points"][0] if c in rows.columns]
-        doc["calibration_data"]["points"] += json.loads(rows[keep].to_json(orient="records"))
+        # the family's rows replace its earlier ones: those timed an earlier version of the kernel (and
+        # rows whose options were the default rule of then no longer replay as the plan that ran)
+        kept = [p for p in doc["calibration_data"]["points"] if p.get("strategy") != NAME]
+        keep = [c for c in kept[0] if c in rows.columns]
+        doc["calibration_data"]["points"] = kept + json.loads(rows[keep].to_json(orient="records"))
         write_json(args.write, doc, indent=1)
         print(f"wrote {NAME} into {args.write}")
 

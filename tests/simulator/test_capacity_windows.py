@@ -39,7 +39,7 @@ def test_alternating_windows_sum_both_kinds_of_layer():
     t_full, t_window = predict_one("streamk", full, H200).total_us, predict_one("streamk", windowed, H200).total_us
     assert record["time_us"] == pytest.approx(t_full, abs=1e-3)  # the per-layer figure: a full layer
     assert record["token_attention_us"] == pytest.approx(21 * t_full + 21 * t_window, abs=0.1)
-    assert record["token_attention_us"] < 0.6 * 42 * t_full
+    assert t_window < 0.3 * t_full  # 1/16 of the bytes; fixed costs (launch, merges) keep it above 1/16
     # KV: half the layers hold 64k tokens, half 4k: (64k + 4k) / (2 x 64k) of full attention
     kv_full = 42 * 2 * 8 * 256 * 2 * 65536
     assert capacity.kv_cache_bytes(w) == kv_full * (65536 + 4096) // (2 * 65536)
