@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from attnsim import strategies
-from attnsim.bench.results import spec_label
+from attnsim.bench.results import requested_label, spec_label
 from attnsim.profiles import resolve_gpu
 from attnsim.validation.compare import predict_measurements
 
@@ -30,7 +30,9 @@ def predicted_candidates(frame: pd.DataFrame, gpu) -> pd.DataFrame:
     pct_error, spec, and `excluded` for the persistent grids below one CTA per SM the planner skips."""
     ours = frame[frame["strategy"].isin(strategies.candidates()) & frame["status"].eq("ok")].reset_index(drop=True)
     rows = predict_measurements(ours, gpu)
-    rows["spec"] = [spec_label(r) for r in rows.to_dict("records")]
+    records = rows.to_dict("records")
+    rows["spec"] = [spec_label(r) for r in records]
+    rows["asked"] = [requested_label(r) for r in records]  # a default's row: its options are the concrete plan
     rows["excluded"] = rows["strategy"].map(lambda s: strategies.get(s).in_kernel_reduction) \
         & (rows["grid"] < gpu.sm_count) & rows["options"].fillna("").str.contains("grid")
     return rows
@@ -45,7 +47,7 @@ def picks(frame: pd.DataFrame, gpu, rows: pd.DataFrame | None = None) -> pd.Data
         allowed = group[~group["excluded"]]
         pick = allowed.loc[allowed["predicted_us"].idxmin()]
         best = group.loc[group["time_us"].idxmin()]
-        default = {s: group.loc[group["spec"] == s, "time_us"].min() for s in strategies.default_names()}
+        default = {s: group.loc[group["asked"] == s, "time_us"].min() for s in strategies.default_names()}
         out.append({"ragged": ";" in str(pick["contexts"]), "pick": pick["spec"],
                     "regret_pct": 100 * (pick["time_us"] / best["time_us"] - 1), "pick_us": pick["time_us"],
                     "pick_predicted_us": pick["predicted_us"], "best": best["spec"], "best_us": best["time_us"],
