@@ -16,8 +16,9 @@ Bandwidth accounting: achieved_gbps = (K + V bytes of the real lengths + q read 
 time, the fewest bytes any strategy must move (partials and padding not counted); bw_fraction =
 achieved_gbps / peak_read_gbps, the streaming-read bandwidth `membw.peak_read_gbps` measured on
 the same GPU in the same run. floor_us = a pure streaming read of those same bytes under the same
-timer and flush (membw.ReadFloor, once per point), vs_floor = time_us / floor_us: how far a row is
-from the physical limit (the flush's dirty lines make the floor ~0.78 of peak at 256 MB).
+timer and flush (membw.ReadFloor, the faster of two read shapes, once per point), vs_floor =
+time_us / floor_us: how far a row is from the physical limit (the flush's dirty lines make the
+floor ~0.78 of peak at 256 MB).
 
 Statuses: ok; fail: <why> (wrong or NaN output); error: <exception> (our kernel crashed);
 unavailable: <exception> (a baseline library refused the shape). fail and error make the CLI exit 1.

@@ -112,36 +112,43 @@ def peak_read_gbps(buffer_bytes: int = DEFAULT_BUFFER_BYTES, timer: TimerConfig 
     return max(r["read_gbps"] for r in records)
 
 
-# The floor under the bench timer (shared/research/small-call-decode.md): 512 streaming blocks of 4
-# warps reach the chip's read bandwidth from a few MB up (fewer leave it latency-bound at small sizes).
-FLOOR_CTAS = 512
-FLOOR_WARPS = 4
-FLOOR_BLOCK_ELEMS = 1024
+# The floor under the bench timer (shared/research/small-call-decode.md): the faster of two pure reads.
+# 512 streaming blocks of 4 warps reach the chip's read bandwidth from a few MB up (fewer leave it
+# latency-bound at small sizes) but not at the top: from 256 MB cuDNN and stream-K read faster than
+# them (H200, 2026-12-05: cuDNN / that floor 0.83 above 4 GB), so a floor that kernels beat. 528 blocks
+# of 8 warps and 4096-element steps (one of peak_read_gbps' saturating shapes) are the second.
+# (ctas, warps, block_elems)
+FLOOR_SHAPES = ((512, 4, 1024), (528, 8, 4096))
+FLOOR_CTAS, FLOOR_WARPS, FLOOR_BLOCK_ELEMS = FLOOR_SHAPES[0]
+
+
+def floor_layout(read_bytes: int, max_ctas: int, block_elems: int) -> tuple[int, int]:
+    """(CTAs, fp16 elements per CTA) of a read of at least `read_bytes`: whole blocks, at most
+    `max_ctas` CTAs, each with work (small reads use fewer)."""
+    ctas = max(1, min(max_ctas, -(-read_bytes // (2 * block_elems))))
+    return ctas, -(-read_bytes // (2 * ctas * block_elems)) * block_elems
 
 
 class ReadFloor:
-    """The physical limit of a kernel that must read N bytes, measured: a pure streaming read of N
-    bytes (rounded up to whole blocks) under the same timer and L2 flush as the kernels. Cached per
-    byte count; one buffer, grown to the largest N asked for."""
+    """The physical limit of a kernel that must read N bytes, measured: the faster of pure streaming
+    reads of N bytes (FLOOR_SHAPES, rounded up to whole blocks) under the same timer and L2 flush as
+    the kernels. Cached per byte count; one buffer, grown to the largest read asked for."""
 
     def __init__(self, timer: TimerConfig = TimerConfig(), device: str = "cuda"):
         self.timer, self.device, self.buffer, self.times = timer, device, None, {}
 
     def us(self, read_bytes: int) -> float:
         if read_bytes not in self.times:
-            self.times[read_bytes] = self._measure(read_bytes)
+            self.times[read_bytes] = min(self._measure(read_bytes, *shape) for shape in FLOOR_SHAPES)
         return self.times[read_bytes]
 
-    def _measure(self, read_bytes: int) -> float:
+    def _measure(self, read_bytes: int, max_ctas: int, warps: int, block_elems: int) -> float:
         import torch
 
-        ctas = max(1, min(FLOOR_CTAS, -(-read_bytes // (2 * FLOOR_BLOCK_ELEMS))))
-        per_cta = -(-read_bytes // (2 * ctas * FLOOR_BLOCK_ELEMS)) * FLOOR_BLOCK_ELEMS  # fp16 elements
+        ctas, per_cta = floor_layout(read_bytes, max_ctas, block_elems)
         if self.buffer is None or self.buffer.numel() < ctas * per_cta:
             self.buffer = None
             self.buffer = make_buffer(2 * ctas * per_cta, self.device)
         sums = torch.empty(ctas, dtype=torch.float32, device=self.device)
-        _check_sums(self.buffer, launch_stream_read(self.buffer, sums, ctas, FLOOR_WARPS, FLOOR_BLOCK_ELEMS, per_cta),
-                    per_cta)
-        return time_us(lambda: launch_stream_read(self.buffer, sums, ctas, FLOOR_WARPS, FLOOR_BLOCK_ELEMS, per_cta),
-                       self.timer)
+        _check_sums(self.buffer, launch_stream_read(self.buffer, sums, ctas, warps, block_elems, per_cta), per_cta)
+        return time_us(lambda: launch_stream_read(self.buffer, sums, ctas, warps, block_elems, per_cta), self.timer)

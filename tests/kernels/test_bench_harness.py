@@ -354,7 +354,8 @@ def test_rows_carry_the_points_floor_and_their_distance_from_it(fake_timer):
 
 def test_read_floor_streams_the_bytes_once_per_size(monkeypatch):
     """ReadFloor under the interpreter: the stream-read kernel sums what it reads (checked), the
-    rounding never reads fewer bytes than asked, and each size is measured once."""
+    rounding never reads fewer bytes than asked, each size is measured once per read shape, and the
+    floor is the fastest shape's time."""
     from attnsim.kernels import membw
     from attnsim.kernels.launch import patch_interpreter_index
 
@@ -363,14 +364,19 @@ def test_read_floor_streams_the_bytes_once_per_size(monkeypatch):
     patch_interpreter_index()
     timed = []
 
-    def time_us(fn, config):
+    def time_us(fn, config):  # the second read shape is the faster one
         fn()
         timed.append(1)
-        return 3.0
+        return 3.0 if len(timed) % len(membw.FLOOR_SHAPES) == 1 else 2.0
 
     monkeypatch.setattr(membw, "time_us", time_us)
     floor = membw.ReadFloor(device="cpu")
     for read_bytes in (10_000, 10_000, 3 * 2 * membw.FLOOR_BLOCK_ELEMS + 2):
-        assert floor.us(read_bytes) == 3.0
-    assert len(timed) == 2
+        assert floor.us(read_bytes) == 2.0
+    assert len(timed) == 2 * len(membw.FLOOR_SHAPES)  # every shape once per size: the floor is the fastest
     assert floor.buffer.numel() * 2 >= 10_000
+    for ctas, _warps, block in membw.FLOOR_SHAPES:
+        for read_bytes in (1, 10_000, 3 << 20):
+            n, per_cta = membw.floor_layout(read_bytes, ctas, block)
+            assert 1 <= n <= ctas and per_cta % block == 0 and 2 * n * per_cta >= read_bytes
+            assert 2 * (n * per_cta - block * n) < read_bytes  # less than one block per CTA over
