@@ -48,6 +48,9 @@ TERMS: dict[str, Term] = {
     "fp8-dequant": Term(("dequant_elem_per_sm_clock", "dequant_elem_per_warp_clock"), lambda w: w.kv_fp8),
 }
 SERVING_FIELDS = tuple(f for term in TERMS.values() for f in term.fields)
+# The per-CTA limit of each rate pair refines its term: `calibrate` leaves it at 0 (no limit), and only
+# validation/serving_fit.py ships it, per family, where it holds out better than the fit without it.
+PER_WARP_FIELDS = ("mma_flop_per_warp_clock", "dequant_elem_per_warp_clock")
 # Regimes of the serving sweeps (results/<gpu>/bench_<regime>.csv feature rows) -> their rows.
 REGIMES: dict[str, Callable] = {"paged": lambda w: w.paged, "fp8": lambda w: w.kv_fp8, "qlen": lambda w: w.q_len > 1}
 # fitted: on this GPU's measurements; transferred: fitted on another GPU and carried (transfer.py);

@@ -35,7 +35,7 @@ import pandas as pd
 from attnsim.errors import InputError
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import DEFAULT_COST, CostParams, GpuSpec
-from attnsim.simulator.terms import REGIMES, TERMS
+from attnsim.simulator.terms import PER_WARP_FIELDS, REGIMES, TERMS
 from attnsim.validation import serving_bands
 from attnsim.validation.compare import asked_strategy
 from attnsim.validation.fit import fit_points
@@ -44,7 +44,7 @@ from attnsim.validation.measurements import MeasuredPoint, load_measurements, me
 SWEEPS = tuple(REGIMES)  # paged, fp8, qlen: bench_<sweep>.csv, whose feature rows are that regime's
 CAL_SWEEP = "cal-serving"  # cal_serving.csv: the fitted rows
 JUDGE = {"paging": "paged", "tile-math": "qlen", "fp8-dequant": "fp8"}  # the sweep isolating each term
-PER_WARP = ("mma_flop_per_warp_clock", "dequant_elem_per_warp_clock")  # kept only if they improve (module doc)
+PER_WARP = PER_WARP_FIELDS  # kept only if they improve (module docstring)
 PER_WARP_JUDGES = ("fp8", "qlen")
 WORKLOAD_KEY = ["batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype", "kv_dtype", "page_size", "q_len"]
 

@@ -14,6 +14,7 @@ from plan_helpers import plan_for
 from attnsim.simulator import cost
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams, from_name
+from attnsim.simulator.terms import SERVING_FIELDS
 from attnsim.predict import predict_one, predict_records
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
@@ -29,7 +30,7 @@ def with_cost(spec, **fields):
 def neutral_h200():
     """The shipped H200 profile with every serving term at its default (its decode costs as fitted): the
     model's mechanics, apart from what the serving fit (scripts/serving_fit.py) set."""
-    return with_cost(resolve_gpu("h200"), **{name: getattr(CostParams(), name) for name in strategies.SERVING})
+    return with_cost(resolve_gpu("h200"), **{name: getattr(CostParams(), name) for name in SERVING_FIELDS})
 
 
 # plans of a kernel that fixes its tile rows (FA2's CUDA kernels): decode is math-capped there
