@@ -46,6 +46,7 @@ CAL_SWEEP = "cal-serving"  # cal_serving.csv: the fitted rows
 JUDGE = {"paging": "paged", "tile-math": "qlen", "fp8-dequant": "fp8"}  # the sweep isolating each term
 PER_WARP = PER_WARP_FIELDS  # kept only if they improve (module docstring)
 PER_WARP_JUDGES = ("fp8", "qlen")
+PER_WARP_KEY = "per-warp limit"  # FamilyFit.dropped's entry when a family's per-warp rates stay at 0
 WORKLOAD_KEY = ["batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype", "kv_dtype", "page_size", "q_len"]
 
 
@@ -134,14 +135,15 @@ def fit_family(rows: Rows, base: GpuSpec, family: str) -> FamilyFit:
     (module docstring)."""
     without = fit_terms(rows, base, family, frozen=PER_WARP)
     with_per_warp = fit_terms(rows, base, family)
-    scores = [_per_warp_score(rows, base, fit) for fit in (without, with_per_warp)]
+    scores = [per_warp_score(rows, base, fit) for fit in (without, with_per_warp)]
     if scores[1] < scores[0]:
         return with_per_warp
     why = f"held-out {'/'.join(PER_WARP_JUDGES)} MAPE {scores[0]:.2f}% without, {scores[1]:.2f}% with: no better"
-    return dataclasses.replace(without, dropped={**without.dropped, "per-warp limit": why})
+    return dataclasses.replace(without, dropped={**without.dropped, PER_WARP_KEY: why})
 
 
-def _per_warp_score(rows: Rows, base: GpuSpec, fit: FamilyFit) -> float:
+def per_warp_score(rows: Rows, base: GpuSpec, fit: FamilyFit) -> float:
+    """Mean held-out MAPE % of the family's fp8 and qlen rows with `fit` on `base`."""
     mape = held_out_mape(rows, with_fits(base, [fit]), fit.family)
     return float(np.nanmean([mape[s] for s in PER_WARP_JUDGES]))
 
