@@ -40,7 +40,7 @@ from attnsim.simulator.partition import (
 )
 from attnsim.simulator.datasheet import KernelTraits
 from attnsim.simulator.partition import options as opts
-from attnsim.simulator.terms import SERVING_FIELDS
+from attnsim.simulator.terms import PER_WARP_FIELDS, SERVING_FIELDS
 
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
@@ -52,7 +52,9 @@ LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a spli
 TILE_MATH = ("mma_flop_per_sm_clock",)
 # Serving cost fields of our kernels, fitted only where calibration has points that exercise them
 # (attnsim bench --sweep cal-serving; calibration.EXERCISED_BY).
-SERVING = SERVING_FIELDS  # paging, tile math, fp8 dequantisation (simulator/terms.py)
+# Paging, tile math, fp8 dequantisation (simulator/terms.py); not the per-warp limits, which only the
+# serving fit's held-out test ships (validation/serving_fit.py).
+SERVING = tuple(f for f in SERVING_FIELDS if f not in PER_WARP_FIELDS)
 STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
 # Our kernels keep one K and one V tile of 16 KB in flight (plans.resources.K_TILE_BYTES: at num_stages 3
 # Triton's pipeliner holds one K/V buffer ahead), whatever their warps: the datasheet model's Little's law.

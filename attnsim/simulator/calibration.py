@@ -35,6 +35,9 @@ BOUNDS = {
     # what the SM's converters retire; a fit here says how the kernel converts, not what the SM can.
     "paged_tile_fixed_us": (0.0, 5.0), "paged_hbm_scale": (0.5, 1.0),
     "mma_flop_per_sm_clock": (256.0, 8192.0), "dequant_elem_per_sm_clock": (2.0, 1024.0),
+    # per warp: up to a quarter of the SM's (a warp issues from one of 4 sub-partitions), and as far
+    # below as a dependent chain of one warp's instructions can fall
+    "mma_flop_per_warp_clock": (16.0, 2048.0), "dequant_elem_per_warp_clock": (0.25, 256.0),
 }
 # A rate that caps (cost.BandwidthModel: min(share, cap)) has no gradient where it does not bind, so
 # a fit starting from the default (which binds nowhere) would never move it. The fit starts these
@@ -43,6 +46,8 @@ BOUNDS = {
 # field at its neutral default starts here: one that starts from physics (the datasheet's FA2 tile
 # math, which binds in decode) starts there, near its answer (from 512 the FA2 fit stalls in a corner).
 FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
+             # per warp: binding for a 4-warp CTA alone on its SM (half the per-SM start)
+             "mma_flop_per_warp_clock": 64.0, "dequant_elem_per_warp_clock": 2.0,
              # and the paged fields from inside their bounds: the defaults (0, 1.0) sit on a bound, where
              # the sigmoid has no slope and a fit never leaves it
              "paged_tile_fixed_us": 0.1, "paged_hbm_scale": 0.9}

@@ -22,7 +22,11 @@ between their two mma's), shared by its streaming CTAs, so a CTA streams at most
 
     cap(n) = clock x bytes / (FLOPs / mma + scores x softmax + conversions / dequant) x min(1, sm_count / n)
 
-bytes/µs, and gets min(agg(n) / n, cap(n)): a hard cap, not under the memory knee, because a kernel
+bytes/µs. A CTA of w warps also has a limit of its own, however idle its SM: the same cycles with
+w x mma_flop_per_warp_clock and w x dequant_elem_per_warp_clock in place of the SM's rates (a warp
+issues from one sub-partition and waits on its own mma / convert chain), so one 4-warp CTA alone on an
+SM converts slower than two sharing it; per-warp rates of 0 (the defaults) mean no such limit. A CTA
+gets min(agg(n) / n, cap(n), cta_cap): a hard cap, not under the memory knee, because a kernel
 held by its math issues its next tile's loads a whole tile of math ahead (FA2's unsplit decode kernel:
 ~3.3 µs per 32 KB K + V tile pair with its SM shared by 2 CTAs, against a ~1 µs memory round trip), so
 memory queueing near the knee does not slow it. `math_capped` says where the cap applies:
@@ -83,6 +87,7 @@ class BandwidthModel:
     knee: float  # p
     sm_math_rate: float = np.inf  # bytes/µs one SM's tile math keeps up with (inf: no math, e.g. a combine)
     sm_count: int = 1
+    cta_math_rate: float = np.inf  # bytes/µs one CTA's warps keep up with alone (inf: no per-CTA limit)
 
     def _knee(self, u, m):
         """agg at u = n b / B, divided through by m = max(u, 1) so no power overflows for a sharp knee."""
@@ -94,12 +99,13 @@ class BandwidthModel:
         return self._knee(u, np.maximum(u, 1.0))
 
     def per_cta(self, n_streaming):
-        """min(agg(n) / n, cap(n)): the bandwidth share, capped by the CTA's share of its SM's math."""
+        """min(agg(n) / n, cap(n), cta_cap): the bandwidth share, capped by the CTA's share of its SM's
+        math and by what its own warps retire."""
         n = np.maximum(np.asarray(n_streaming, dtype=np.float64), 1.0)
         share = self.aggregate(n) / n
         if not np.isfinite(self.sm_math_rate):
             return share
-        return np.minimum(share, self.sm_math_rate * np.minimum(1.0, self.sm_count / n))
+        return np.minimum(share, np.minimum(self.sm_math_rate * np.minimum(1.0, self.sm_count / n), self.cta_math_rate))
 
     def per_cta_at(self, n_streaming: int) -> float:
         """per_cta of one count on Python floats: the same IEEE operations in the same order, ~10x
@@ -109,7 +115,7 @@ class BandwidthModel:
         share = self._knee(u, max(u, 1.0)) / n
         if self.sm_math_rate == np.inf:
             return share
-        return min(share, self.sm_math_rate * min(1.0, self.sm_count / n))
+        return min(share, self.sm_math_rate * min(1.0, self.sm_count / n), self.cta_math_rate)
 
 
 def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = None) -> BandwidthModel:
@@ -119,7 +125,7 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
     moved = float(launch.cta_read_bytes.sum() + launch.cta_write_bytes.sum())
     streamed_share = moved / (moved + dirty_write_back_bytes(launch, gpu)) if moved else 1.0
     hbm_gbps = gpu.hbm_read_gbps * params.hbm_scale * streamed_share
-    math_rate = np.inf
+    math_rate = cta_rate = np.inf
     if schedule is not None and launch.name == "attention":
         w = schedule.workload
         hbm_gbps *= params.paged_hbm_scale if w.paged else 1.0
@@ -128,8 +134,9 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
         if math_capped(launch, w):
             math_params = gpu.cost_for(launch.math_family or launch.family)
             math_rate = sm_math_rate(math_params, gpu, w, schedule.kv_tile_tokens, launch, moved)
+            cta_rate = cta_math_rate(math_params, gpu, w, schedule.kv_tile_tokens, launch, moved)
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
-                          math_rate, gpu.sm_count)
+                          math_rate, gpu.sm_count, cta_rate)
 
 
 def l2_hit_bytes(gpu: GpuSpec, launch: Launch, workload: DecodeWorkload) -> float:
@@ -171,9 +178,26 @@ def tile_math(workload: DecodeWorkload, tile: int, total_tiles: float, rows: int
 def sm_math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int, launch: Launch,
                  moved: float) -> float:
     """Bytes/µs an SM streams when its tile math is the limit: clock (cycles/µs) x bytes per cycle."""
+    return _math_rate(params, gpu, workload, tile, launch, moved, params.mma_flop_per_sm_clock,
+                      params.dequant_elem_per_sm_clock)
+
+
+def cta_math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int, launch: Launch,
+                  moved: float) -> float:
+    """Bytes/µs one of the launch's CTAs streams when its own warps' tile math is the limit (the SM's
+    softmax rate, warps x the per-warp mma and conversion rates); inf where neither per-warp rate is set."""
+    warps = launch.resources.warps
+    mma, dequant = params.mma_flop_per_warp_clock * warps, params.dequant_elem_per_warp_clock * warps
+    if not (mma or dequant):
+        return np.inf
+    return _math_rate(params, gpu, workload, tile, launch, moved, mma or np.inf, dequant or np.inf)
+
+
+def _math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int, launch: Launch,
+               moved: float, mma: float, dequant: float) -> float:
+    """clock x moved / cycles of the launch's tile math at `mma` FLOPs and `dequant` conversions per clock."""
     flops, scores, conversions = tile_math(workload, tile, float(launch.cta_tiles.sum()), launch.tile_rows)
-    cycles = (flops / params.mma_flop_per_sm_clock + scores * params.softmax_clocks_per_score
-              + conversions / params.dequant_elem_per_sm_clock)
+    cycles = flops / mma + scores * params.softmax_clocks_per_score + conversions / dequant
     return gpu.clock_mhz * moved / cycles if cycles > 0 else np.inf
 
 

@@ -61,6 +61,12 @@ class CostParams:
     # the cap depend on head_dim (a d 64 byte carries twice the scores of a d 128 byte). 0: folded into
     # mma_flop_per_sm_clock, as the serving fits of our kernels (one head_dim) were made.
     softmax_clocks_per_score: float = 0.0
+    # The same tile math, per warp: however idle its SM, a CTA of w warps retires at most w x these
+    # (a warp issues from one SM sub-partition, and its own dependent mma / convert chain paces it), so
+    # with k such CTAs streaming on an SM each gets min(SM rate / k, w x warp rate) (cost.BandwidthModel).
+    # 0: no per-CTA limit, the SM's rates alone (every profile before issue 18's per-CTA fit).
+    mma_flop_per_warp_clock: float = 0.0
+    dequant_elem_per_warp_clock: float = 0.0
 
 
 DEFAULT_COST = CostParams()  # frozen: one shared instance for families without parameters
@@ -126,13 +132,14 @@ class GpuSpec:
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...).
         An MLA kernel's family ('streamk-mla', partition.common.kernel_family) the profile has not
-        fitted stands in with its partitioning's ('streamk'): same plan structure, other kernel; its
-        tile math at the tensor peak (the default), not at a rate a K/V-head kernel's verify fit chose."""
+        fitted stands in with its partitioning's ('streamk'): same plan structure, other kernel; its tile
+        math at the tensor peak, no per-warp limit (the defaults), not at rates a K/V-head kernel's fit chose."""
         if family in self.cost:
             return self.cost[family]
         if mla.FAMILY_SUFFIX in family:
             base = self.cost_for(family.replace(mla.FAMILY_SUFFIX, "", 1))
-            return dataclasses.replace(base, mma_flop_per_sm_clock=DEFAULT_COST.mma_flop_per_sm_clock)
+            return dataclasses.replace(base, mma_flop_per_sm_clock=DEFAULT_COST.mma_flop_per_sm_clock,
+                                       mma_flop_per_warp_clock=DEFAULT_COST.mma_flop_per_warp_clock)
         return COMBINE_DEFAULT if family.endswith("-combine") else self.cost.get("default", DEFAULT_COST)
 
     def kernel_config(self, strategy: str, head_dim: int, dtype: str) -> dict | None:

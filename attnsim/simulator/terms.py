@@ -8,8 +8,12 @@ set them. A term is a group of fields one workload feature switches on (cost.ban
 | term        | fields                                  | used when            |
 |-------------|-----------------------------------------|----------------------|
 | paging      | paged_tile_fixed_us, paged_hbm_scale    | a paged KV cache     |
-| tile-math   | mma_flop_per_sm_clock                   | q_len > 1, fp8 KV, or MLA |
-| fp8-dequant | dequant_elem_per_sm_clock               | an fp8 KV cache      |
+| tile-math   | mma_flop_per_sm_clock,                  | q_len > 1, fp8 KV, or MLA |
+|             |   mma_flop_per_warp_clock               |                      |
+| fp8-dequant | dequant_elem_per_sm_clock,              | an fp8 KV cache      |
+|             |   dequant_elem_per_warp_clock           |                      |
+
+(The per-warp rate of each pair is the per-CTA limit beside the per-SM one: cost.cta_math_rate.)
 
 (fp8 rows use the tile-math term too: the cap that dequantisation enters adds both.)
 
@@ -39,10 +43,14 @@ class Term:
 
 TERMS: dict[str, Term] = {
     "paging": Term(("paged_tile_fixed_us", "paged_hbm_scale"), lambda w: w.paged),
-    "tile-math": Term(("mma_flop_per_sm_clock",), lambda w: w.q_len > 1 or w.kv_fp8 or w.is_mla),
-    "fp8-dequant": Term(("dequant_elem_per_sm_clock",), lambda w: w.kv_fp8),
+    "tile-math": Term(("mma_flop_per_sm_clock", "mma_flop_per_warp_clock"),
+                      lambda w: w.q_len > 1 or w.kv_fp8 or w.is_mla),
+    "fp8-dequant": Term(("dequant_elem_per_sm_clock", "dequant_elem_per_warp_clock"), lambda w: w.kv_fp8),
 }
 SERVING_FIELDS = tuple(f for term in TERMS.values() for f in term.fields)
+# The per-CTA limit of each rate pair refines its term: `calibrate` leaves it at 0 (no limit), and only
+# validation/serving_fit.py ships it, per family, where it holds out better than the fit without it.
+PER_WARP_FIELDS = ("mma_flop_per_warp_clock", "dequant_elem_per_warp_clock")
 # Regimes of the serving sweeps (results/<gpu>/bench_<regime>.csv feature rows) -> their rows.
 REGIMES: dict[str, Callable] = {"paged": lambda w: w.paged, "fp8": lambda w: w.kv_fp8, "qlen": lambda w: w.q_len > 1}
 # fitted: on this GPU's measurements; transferred: fitted on another GPU and carried (transfer.py);

@@ -20,6 +20,8 @@ and takes what the target chip *is* (SMs, occupancy limits, L2 size, clock, HBM)
 | mma_flop_per_sm_clock,                    | carried | 1 (per clock: the rate follows    |
 |   dequant_elem_per_sm_clock,              |         |   the target's clock and SMs)     |
 |   softmax_clocks_per_score                |         |                                   |
+| mma_flop_per_warp_clock,                  | carried | 1 (per clock: the rate follows    |
+|   dequant_elem_per_warp_clock             |         |   the target's clock)             |
 | kernels (compiled registers, smem, warps) | carried | where they can launch on the target |
 
 The physics of each choice:
@@ -83,6 +85,7 @@ RULES: dict[str, str] = {
     "paged_tile_fixed_us": "clock", "paged_hbm_scale": "carried",  # paged KV: SM cycles, a dimensionless share
     "mma_flop_per_sm_clock": "carried", "dequant_elem_per_sm_clock": "carried",  # per SM clock: same SM design
     "softmax_clocks_per_score": "carried",
+    "mma_flop_per_warp_clock": "carried", "dequant_elem_per_warp_clock": "carried",  # per warp clock: same SM
 }
 
 SAME_ARCH, OTHER_ARCH = "same compute capability", "other architecture"

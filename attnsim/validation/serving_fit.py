@@ -13,7 +13,10 @@ every page size, fp8 paged and not, q_len 2..16, and none of its workloads in th
 - a term is kept only if the held-out MAPE of the family's rows in the sweep that isolates it (JUDGE)
   improves on the defaults; the others go back to their defaults and the rest is refitted, until every
   kept term improves its sweep. What ships is what held out better; what did not stays at its default
-  and says so in the profile's provenance.
+  and says so in the profile's provenance;
+- the per-warp rates (PER_WARP: the per-CTA limit beside the per-SM tile math, cost.cta_math_rate) refine
+  the terms they sit in: a family keeps them only if its held-out fp8 and qlen rows (mean MAPE) improve on
+  the same fit with them at 0 (no per-CTA limit), the fit every profile before them shipped.
 
 `serving_table` turns the outcome into the profile's `serving_terms` table (simulator/terms.py):
 each family's terms with their status and basis, and the error bands of each serving regime from
@@ -32,7 +35,7 @@ import pandas as pd
 from attnsim.errors import InputError
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import DEFAULT_COST, CostParams, GpuSpec
-from attnsim.simulator.terms import REGIMES, TERMS
+from attnsim.simulator.terms import PER_WARP_FIELDS, REGIMES, TERMS
 from attnsim.validation import serving_bands
 from attnsim.validation.compare import asked_strategy
 from attnsim.validation.fit import fit_points
@@ -41,6 +44,9 @@ from attnsim.validation.measurements import MeasuredPoint, load_measurements, me
 SWEEPS = tuple(REGIMES)  # paged, fp8, qlen: bench_<sweep>.csv, whose feature rows are that regime's
 CAL_SWEEP = "cal-serving"  # cal_serving.csv: the fitted rows
 JUDGE = {"paging": "paged", "tile-math": "qlen", "fp8-dequant": "fp8"}  # the sweep isolating each term
+PER_WARP = PER_WARP_FIELDS  # kept only if they improve (module docstring)
+PER_WARP_JUDGES = ("fp8", "qlen")
+PER_WARP_KEY = "per-warp limit"  # FamilyFit.dropped's entry when a family's per-warp rates stay at 0
 WORKLOAD_KEY = ["batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype", "kv_dtype", "page_size", "q_len"]
 
 
@@ -125,13 +131,31 @@ def held_out_mape(rows: Rows, spec: GpuSpec, family: str) -> dict[str, float]:
 
 
 def fit_family(rows: Rows, base: GpuSpec, family: str) -> FamilyFit:
-    """Fit `family`'s serving terms on its cal-serving rows, keeping only the terms whose judge sweep's
-    held-out rows improve (see the module docstring)."""
+    """Fit `family`'s serving terms, with the per-warp rates where they hold out better than without
+    (module docstring)."""
+    without = fit_terms(rows, base, family, frozen=PER_WARP)
+    with_per_warp = fit_terms(rows, base, family)
+    scores = [per_warp_score(rows, base, fit) for fit in (without, with_per_warp)]
+    if scores[1] < scores[0]:
+        return with_per_warp
+    why = f"held-out {'/'.join(PER_WARP_JUDGES)} MAPE {scores[0]:.2f}% without, {scores[1]:.2f}% with: no better"
+    return dataclasses.replace(without, dropped={**without.dropped, PER_WARP_KEY: why})
+
+
+def per_warp_score(rows: Rows, base: GpuSpec, fit: FamilyFit) -> float:
+    """Mean held-out MAPE % of the family's fp8 and qlen rows with `fit` on `base`."""
+    mape = held_out_mape(rows, with_fits(base, [fit]), fit.family)
+    return float(np.nanmean([mape[s] for s in PER_WARP_JUDGES]))
+
+
+def fit_terms(rows: Rows, base: GpuSpec, family: str, frozen: tuple[str, ...] = ()) -> FamilyFit:
+    """Fit `family`'s serving fields (less `frozen`, held at `base`'s) on its cal-serving rows, keeping
+    only the terms whose judge sweep's held-out rows improve (see the module docstring)."""
     train = rows.where(rows.frame["fit"] & (rows.frame["family"] == family))
     before = held_out_mape(rows, base, family)
     terms, dropped = tuple(TERMS), {}
     while terms:
-        free = {family: tuple(name for t in terms for name in TERMS[t].fields)}
+        free = {family: tuple(name for t in terms for name in TERMS[t].fields if name not in frozen)}
         result = fit_points(train, base, free=free)
         after = held_out_mape(rows, result.spec, family)
         worse = {t: f"held-out {JUDGE[t]} MAPE {before[JUDGE[t]]:.2f}% at defaults, {after[JUDGE[t]]:.2f}% "

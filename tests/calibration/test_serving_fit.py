@@ -75,7 +75,19 @@ def test_a_term_ships_only_where_its_familys_sweep_held_out_better(out):
         after = sf.held_out_mape(rows, out["fitted"], fit.family)
         for term in fit.terms:
             assert after[sf.JUDGE[term]] < before[sf.JUDGE[term]], (fit.family, term)
-        assert set(fit.terms) | set(fit.dropped) == set(TERMS)
+        assert set(fit.terms) | set(fit.dropped) - {sf.PER_WARP_KEY} == set(TERMS)
+
+
+def test_the_per_warp_limit_ships_only_where_it_held_out_better_than_without(out):
+    rows, base = out["rows"], out["base"]
+    kept = [fit for fit in out["fits"] if sf.PER_WARP_KEY not in fit.dropped]
+    assert kept and len(kept) < len(out["fits"])  # the H200 fit: stream-K and split-KV keep it, fa2 and FD not
+    for fit in out["fits"]:
+        rates = [getattr(fit.params, name) for name in sf.PER_WARP]
+        assert any(rates) == (fit in kept), fit.family
+    for fit in kept:
+        without = sf.fit_terms(rows, base, fit.family, frozen=sf.PER_WARP)
+        assert sf.per_warp_score(rows, base, fit) < sf.per_warp_score(rows, base, without), fit.family
 
 
 def test_the_fit_sees_only_cal_serving_and_the_score_every_validation_feature_row(out):

@@ -11,8 +11,10 @@ from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.bench.sweep import quick_sweep, standard_sweep
 from plan_helpers import plan_for
+from attnsim.simulator import cost
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import CostParams, from_name
+from attnsim.simulator.terms import SERVING_FIELDS
 from attnsim.predict import predict_one, predict_records
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
@@ -28,7 +30,7 @@ def with_cost(spec, **fields):
 def neutral_h200():
     """The shipped H200 profile with every serving term at its default (its decode costs as fitted): the
     model's mechanics, apart from what the serving fit (scripts/serving_fit.py) set."""
-    return with_cost(resolve_gpu("h200"), **{name: getattr(CostParams(), name) for name in strategies.SERVING})
+    return with_cost(resolve_gpu("h200"), **{name: getattr(CostParams(), name) for name in SERVING_FIELDS})
 
 
 # plans of a kernel that fixes its tile rows (FA2's CUDA kernels): decode is math-capped there
@@ -129,3 +131,22 @@ def test_fp8_cache_needs_compute_capability_8_9(gpu, ok):
         with pytest.raises(InputError) as err:
             predict_one("streamk", w, spec)
         assert err.value.field == "kv_dtype" and "8.9" in err.value.message
+
+
+def test_the_per_warp_math_limit_binds_for_a_lone_cta_not_on_a_shared_sm():
+    """Per-warp rates at a sixth of the SM's: one 4-warp CTA alone on its SM retires 2/3 of the SM's
+    tile math (the limit binds); two per SM get half each from the SM (it does not, bitwise)."""
+    h200 = neutral_h200()
+    w = DecodeWorkload.build(1, 8, 1, 128, 65536, kv_dtype="fp8")  # one output: one fa2 CTA of 4 warps
+    sm = with_cost(h200, mma_flop_per_sm_clock=600.0, dequant_elem_per_sm_clock=12.0)
+    per_warp = with_cost(sm, mma_flop_per_warp_clock=100.0, dequant_elem_per_warp_clock=2.0)
+    schedule = plan_for("fa2", w, per_warp)
+    launch = schedule.attention
+    assert launch.grid == 1 and launch.resources.warps == 4
+    capped, plain = (cost.bandwidth_model(g, launch, schedule) for g in (per_warp, sm))
+    assert plain.cta_math_rate == np.inf and capped.sm_math_rate == plain.sm_math_rate
+    assert capped.cta_math_rate == pytest.approx(plain.sm_math_rate * 4 / 6)
+    assert capped.per_cta_at(1) == capped.cta_math_rate < plain.per_cta_at(1) == plain.sm_math_rate
+    shared = 2 * h200.sm_count
+    assert capped.per_cta_at(shared) == plain.per_cta_at(shared) == plain.sm_math_rate / 2
+    assert predict_one("fa2", w, per_warp).total_us > 1.3 * predict_one("fa2", w, sm).total_us
