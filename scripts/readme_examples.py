@@ -231,7 +231,9 @@ def measured(gpu: str):
     def part(_data) -> str:
         import pandas as pd
 
-        sys.path.insert(0, str(README.parent / "scripts"))
+        scripts = str(README.parent / "scripts")
+        if scripts not in sys.path:
+            sys.path.insert(0, scripts)
         import bench_table
 
         csv = README.parent / "results" / gpu / "bench.csv"

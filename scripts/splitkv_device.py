@@ -149,15 +149,14 @@ def summary(df: pd.DataFrame) -> str:
     for (b, hq, hkv, ctx), g in df.groupby(["batch", "q_heads", "kv_heads", "context"], sort=False):
         ok = g[g["status"].astype(str).str.startswith("ok") & (g["variant"] == "")]
         # keyed by the spec asked for (`requested`): `options` holds the concrete plan since issue 17
-        t = ok.drop_duplicates("requested").set_index(ok["requested"].drop_duplicates().map(
-            lambda spec: spec if ":" in spec else spec + ":"))["time_us"]
-        mine = t[[s for s in t.index if s.startswith(NAME)]]
-        best = mine.idxmin() if len(mine) else ""
+        t = ok.drop_duplicates("requested").set_index("requested")["time_us"]
+        mine = t[[s for s in t.index if s.split(":")[0] == NAME]]
+        best = mine.idxmin().partition(":")[2] or "1" if len(mine) else ""  # the best spec's options
         fl = g["floor_us"].iloc[0]
         lines.append(f"b{b} {hq}/{hkv} {ctx:<12}{g['kv_bytes'].iloc[0] / 2**20:>6.0f}{fl:>8.1f}"
-                     f"{t.get('torch-cudnn:', float('nan')):>8.1f}{t.get('flashdecoding:', float('nan')):>8.1f}"
-                     f"{t.get('streamk:', float('nan')):>8.1f}{t.get(NAME + ':', float('nan')):>8.1f}"
-                     f"{(f'{mine.min():.1f} ({best[len(NAME) + 1:] or 1})' if len(mine) else '-'):>44}"
+                     f"{t.get('torch-cudnn', float('nan')):>8.1f}{t.get('flashdecoding', float('nan')):>8.1f}"
+                     f"{t.get('streamk', float('nan')):>8.1f}{t.get(NAME, float('nan')):>8.1f}"
+                     f"{(f'{mine.min():.1f} ({best})' if len(mine) else '-'):>44}"
                      f"{(mine.min() - fl if len(mine) else float('nan')):>8.1f}")
     return "\n".join(lines)
 

@@ -119,7 +119,6 @@ def peak_read_gbps(buffer_bytes: int = DEFAULT_BUFFER_BYTES, timer: TimerConfig 
 # of 8 warps and 4096-element steps (one of peak_read_gbps' saturating shapes) are the second.
 # (ctas, warps, block_elems)
 FLOOR_SHAPES = ((512, 4, 1024), (528, 8, 4096))
-FLOOR_CTAS, FLOOR_WARPS, FLOOR_BLOCK_ELEMS = FLOOR_SHAPES[0]
 
 
 def floor_layout(read_bytes: int, max_ctas: int, block_elems: int) -> tuple[int, int]:

@@ -371,7 +371,8 @@ def test_read_floor_streams_the_bytes_once_per_size(monkeypatch):
 
     monkeypatch.setattr(membw, "time_us", time_us)
     floor = membw.ReadFloor(device="cpu")
-    for read_bytes in (10_000, 10_000, 3 * 2 * membw.FLOOR_BLOCK_ELEMS + 2):
+    small_block = min(block for _ctas, _warps, block in membw.FLOOR_SHAPES)
+    for read_bytes in (10_000, 10_000, 3 * 2 * small_block + 2):
         assert floor.us(read_bytes) == 2.0
     assert len(timed) == 2 * len(membw.FLOOR_SHAPES)  # every shape once per size: the floor is the fastest
     assert floor.buffer.numel() * 2 >= 10_000
