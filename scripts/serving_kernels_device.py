@@ -37,7 +37,9 @@ OURS = ("fa2", "flashdecoding", "streamk", "splitkv")
 GQA_SHAPES = ((1, 32, 8), (8, 32, 8), (4, 64, 8))  # (batch, q_heads, kv_heads): Llama-3 8B/70B-like groups
 FP8_CONTEXTS = (2048, 8192, 32768, 131072)
 PAGED_CONTEXTS = (8192, 32768, 131072)
-FP8_SHAPES = ("kv_tile_tokens=64", "kv_tile_tokens=64,num_stages=4", "kv_tile_tokens=128,num_stages=2")
+FP8_SHAPES = ("kv_tile_tokens=64", "kv_tile_tokens=64,num_stages=4", "kv_tile_tokens=128,num_stages=2",
+              "num_stages=4", "num_warps=4", "kv_tile_tokens=256,num_stages=2")
+SHAPE_STRATEGIES = ("flashdecoding", "streamk", "splitkv")  # fa2 is bound by its CTA count at these points
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ def stages() -> dict[str, Stage]:
     paged = tuple(_point(s, c, p) for s in GQA_SHAPES[:2] for c in PAGED_CONTEXTS for p in (0, 16, 32, 64))
     paged8 = tuple(_point(s, c, p, "fp8") for s in GQA_SHAPES[:2] for c in PAGED_CONTEXTS[1:] for p in (0, 16, 64, 128))
     return {"fp8": Stage(fp8, (*OURS, "auto")),
-            "fp8-shapes": Stage(shapes, tuple(f"{s}:{o}" for s in OURS for o in FP8_SHAPES)),
+            "fp8-shapes": Stage(shapes, (*SHAPE_STRATEGIES, *(f"{s}:{o}" for s in SHAPE_STRATEGIES for o in FP8_SHAPES))),
             "paged": Stage(paged, OURS),
             "paged-fp8": Stage(paged8, OURS)}
 
