@@ -5,7 +5,7 @@
 # Stages: info compile gputests cudnn cudnn_thresholds calibrate calibrate_fit quick accounting bench_standard
 #         validate_fresh validate_quick (after calibrate_fit / quick: MAPE per strategy on the standard sweep)
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
-#         bench_auto oracle invariant_gputests invariant (issue 20: batch-invariant auto)
+#         bench_auto cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown)
@@ -72,6 +72,9 @@ stage_bench_auto() {  # the planner's choice on the standard sweep, appended to 
 }
 stage_cudnn_thresholds() {
   python3 scripts/cudnn_geometry.py --thresholds --time --out "$OUT/cudnn_thr" | tail -15
+}
+stage_cal_search() {  # issue 20: the planner's search axes where the oracle misses (scripts/cal_search_study.py, ~2-3 min)
+  timeout 400 python3 scripts/cal_search_study.py --out "$OUT/cal_search.csv" 2>&1 | tail -8
 }
 stage_oracle() {  # the planner's oracle study (scripts/oracle_study.py; about 4 minutes)
   timeout 560 python3 scripts/oracle_study.py --out "$OUT/planner_oracle.csv" 2>&1 | tail -15
