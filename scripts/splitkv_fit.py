@@ -5,8 +5,17 @@
 Rows: the `splitkv` plan specs of scripts/splitkv_device.py (status ok, no kernel variant), each with
 its compiled resources, split count and tile (validation.measurements.measured_points plans them as
 measured). Every fourth row (in file order) is held out; the family's parameters (registry:
-streaming + last-arrival merge) start from the calibrated FlashDecoding family, whose tile loop the
-kernel shares, and are fitted on the rest. Prints MAPE on both parts and per point; --write stores the
+streaming + last-arrival merge) start from the calibrated FlashDecoding family (its serving fields at their defaults), whose tile
+loop the kernel shares, and are fitted on the rest.
+
+    --merge-rows results/h200/cal_serving.csv
+
+adds to the fitted rows the split-KV plans of that sweep (cal-serving: `auto` runs them) that read the
+dtype's KV from a contiguous cache and merge more than one row step (q_len x group > 4): their last
+arrival merges 16-144 load rounds (cost.last_arrival_steps), the decode rows here 2-9, so only they pin
+the per-round cost (fixup_per_peer_us) apart from the fixed fix-up and CTA costs. They use no serving
+term but the tile math, left at its default (no cap) as serving_fit then keeps it where it holds out
+no better. None of them is in the validation sweeps (serving_fit.check_disjoint). Prints MAPE on both parts and per point; --write stores the
 family, its fit record, its error bands (in-sample residuals per KV bin, widened as `calibrate`
 widens them) and the rows in the profile (gpu.cost, fit, gpu.error_bands, calibration_data.points, where they
 replace the family's earlier rows). Run scripts/serving_fit.py --write after it: the family's serving fields
@@ -30,7 +39,10 @@ from attnsim.profiles import resolve_gpu
 from attnsim.validation.fit import fit_points as fit_measured
 from attnsim.validation.bands import IN_SAMPLE_WIDENING, error_bands
 from attnsim.validation.compare import predict_measurements
-from attnsim.validation.measurements import measured_points
+from attnsim.simulator import cost
+from attnsim.simulator.terms import TERMS
+from attnsim.validation.measurements import load_measurements, measured_points
+from attnsim.validation.serving_fit import at_defaults
 
 NAME = "splitkv"
 START_FAMILY = "flashdecoding"
@@ -42,19 +54,36 @@ def errors_pct(points, spec) -> np.ndarray:
     return (predicted / np.array([p.time_us for p in points]) - 1) * 100
 
 
+def merge_points(path: Path, spec) -> list:
+    """The split-KV rows of `path` whose merge takes more than one row step and that use no serving term
+    but the tile math: the dtype's KV, contiguous (see the module docstring)."""
+    frame = load_measurements(path)
+    rows = frame[(frame["strategy"] == NAME) & (frame["kv_dtype"] == frame["dtype"]) & (frame["page_size"] == 0)
+                 & (frame["q_len"] * frame["q_heads"] // frame["kv_heads"] > cost.LAST_ARRIVAL_MERGE_ROWS)
+                 & (frame["splits"] > 1)]
+    return measured_points(rows.reset_index(drop=True), spec)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("csv", type=Path)
     ap.add_argument("--write", type=Path, help="profile JSON to add the fitted family to")
+    ap.add_argument("--merge-rows", type=Path, help="cal-serving CSV whose multi-row-step split-KV merges join the fit")
     args = ap.parse_args()
     frame = pd.read_csv(args.csv, dtype={"contexts": str, "options": str, "variant": str})
     rows = frame[(frame["strategy"] == NAME) & (frame["status"] == "ok") & frame["variant"].isna()].reset_index(drop=True)
     base = resolve_gpu("h200")
-    spec = dataclasses.replace(base, cost={**base.cost, NAME: base.cost_for(START_FAMILY)})
+    spec = at_defaults(dataclasses.replace(base, cost={**base.cost, NAME: base.cost_for(START_FAMILY)}), [NAME])
     points = measured_points(rows, spec)
     held = [i % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1 for i in range(len(points))]
     fit_points = [p for p, h in zip(points, held) if not h]
-    result = fit_measured(fit_points, spec, free={NAME: strategies.get(NAME).families[NAME]})
+    if args.merge_rows:
+        merges = merge_points(args.merge_rows, spec)
+        print(f"+ {len(merges)} multi-row-step merges of {args.merge_rows} fitted")
+        fit_points += merges
+    serving = {name for term in TERMS.values() for name in term.fields}  # serving_fit's, at their defaults here
+    free = tuple(f for f in strategies.get(NAME).families[NAME] if f not in serving)
+    result = fit_measured(fit_points, spec, free={NAME: free})
     err = errors_pct(points, result.spec)
     fitted, test = err[~np.array(held)], err[np.array(held)]
     print(f"{len(fit_points)} fitted: MAPE {np.abs(fitted).mean():.2f}%   {len(test)} held out: MAPE "
@@ -67,7 +96,8 @@ def main() -> None:
     if args.write:
         doc = json.loads(args.write.read_text())
         doc["gpu"]["cost"][NAME] = params
-        doc["fit"][NAME] = {"points": len(fit_points), "iterations": result.iterations,
+        doc["fit"][NAME] = {"points": len(fit_points), "merge_rows": str(args.merge_rows or ""),
+                            "iterations": result.iterations,
                             "mape_pct": float(np.abs(fitted).mean()), "max_abs_pct": float(np.abs(fitted).max()),
                             "held_out_points": len(test), "held_out_mape_pct": float(np.abs(test).mean()),
                             "residuals_log": [round(float(r), 5) for r in result.residuals]}

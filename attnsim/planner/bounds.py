@@ -10,7 +10,9 @@ with agg's bandwidth B taken with the dirty-L2 write-back share of the smallest 
 (the K+V and q/o bytes every plan moves): B grows with the bytes moved, and moved / agg(n) grows
 with them too, so the bound holds for the real traffic. CTA fixed = cta_fixed_us + segment_fixed_us
 (every streaming CTA has a segment). Host path: a host merging P peers waits for a peer that
-streams `peer_bytes` first, then pays fixup_fixed_us + fixup_per_peer_us x its merge steps. A
+streams `peer_bytes` first, then pays fixup_fixed_us + fixup_per_peer_us x its merge's load rounds
+(cost.last_arrival_steps of the longest output's non-empty splits, at its last q-block's rows: the
+fewest). A
 combine launch that merges K partials of one output adds its launch overhead + cta_fixed_us +
 K x segment_fixed_us. Partial traffic and other fixed costs only add time. A candidate whose bound
 is above best x (1 + tie band) can neither win nor tie, and is not simulated.
@@ -26,6 +28,7 @@ from attnsim.planner.candidates import Candidate, StrategyContext
 from attnsim.simulator import cost
 from attnsim.simulator.hardware import CostParams
 from attnsim.simulator.partition import common
+from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload
 
 COMBINE_SUFFIX = "-combine"  # a split plan's combine launch bills family + "-combine" (partition files)
 
@@ -41,18 +44,26 @@ class LaunchLimits:
     combine: CostParams  # its combine launch's
     slots: int
     moved_bytes: float  # at least this many bytes: K + V + q + o
+    workload: DecodeWorkload
+    last_arrival: bool  # host_peers merged by the last arrival (split-KV), not by a host's tree
 
     def lower_bound_us(self, c: Candidate) -> float:
         p, n = self.params, max(1, min(c.max_ctas, self.slots))
         streaming = max(self.moved_bytes / float(self.bandwidth.aggregate(n)), c.cta_bytes / self.cta_rate)
         if c.host_peers:
-            steps = float(cost.merge_steps(np.array([c.host_peers]), p.merge_fanin)[0])
+            steps = float(self.last_arrival_steps(c.host_peers) if self.last_arrival else
+                          cost.merge_steps(np.array([c.host_peers]), p.merge_fanin)[0])
             streaming = max(streaming, c.peer_bytes / self.cta_rate + p.fixup_fixed_us + p.fixup_per_peer_us * steps)
         bound = p.launch_overhead_us + streaming + p.cta_fixed_us + p.segment_fixed_us
         if c.partials:
             q = self.combine
             bound += q.launch_overhead_us + q.cta_fixed_us + q.segment_fixed_us * c.partials
         return bound
+
+    def last_arrival_steps(self, merged: int) -> float:
+        """Load rounds of a last-arrival merge of `merged` partials at the workload's last q-block (the fewest rows)."""
+        last_q_block = -(-self.workload.q_len * self.workload.group // Q_BLOCK_ROWS) - 1
+        return float(cost.last_arrival_steps(self.workload, np.array([last_q_block]), np.array([merged]))[0])
 
 
 def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
@@ -66,4 +77,5 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     dirty = min(float(workload.kv_bytes()), params.l2_dirty_fraction * gpu.l2_bytes)
     hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
     return LaunchLimits(family, cost.BandwidthModel(b, hbm, params.bw_knee), b, params,
-                        gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved)
+                        gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved, workload,
+                        ctx.strategy.last_arrival_merge)

@@ -54,7 +54,7 @@ class Candidate:
     max_ctas: int  # upper bound on the attention launch's CTAs
     cta_bytes: float  # lower bound on the busiest CTA's K+V bytes
     partials: int = 0  # a combine launch merges at least this many partials of one output (0: none)
-    host_peers: int = 0  # an in-kernel host merges at least this many peers' partials
+    host_peers: int = 0  # an in-kernel merge of the longest output reads this many peers' partials
     peer_bytes: float = 0.0  # ... after one of them streamed at least this many bytes
 
     @property
@@ -115,8 +115,8 @@ def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     longest = float(ctx.tiles.max() * ctx.tile)
     used = [-(-max_tiles // -(-max_tiles // s)) for s in counts]  # non-empty splits of the longest output
     if ctx.strategy.last_arrival_merge:  # no combine launch: the split that ends last merges them all
-        return [ctx.candidate(ctx.outputs * s, longest / s, 0, s if s > 1 else 0, longest / s, splits=s)
-                for s in counts]
+        return [ctx.candidate(ctx.outputs * s, longest / s, 0, u if s > 1 else 0, longest / s, splits=s)
+                for s, u in zip(counts, used)]
     return [ctx.candidate(ctx.outputs * s, longest / s, u, splits=s) for s, u in zip(counts, used)]
 
 

@@ -56,8 +56,9 @@ by paged_hbm_scale (scattered pages); both are neutral until calibrated.
 
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
 CTA a fix-up per merged partial; per launch, the launch overhead. An output merged by its last
-arrival (Reductions LAST_ARRIVAL) bills the same fix-up to whichever peer arrives last
-(last_arrival_merge_us), once the engine knows who that is, with the terms of the launch's
+arrival (Reductions LAST_ARRIVAL) bills a fix-up to whichever peer arrives last (last_arrival_merge_us),
+once the engine knows who that is, per load round of the merge (last_arrival_steps: query rows x
+partials, not partials alone), with the terms of the launch's
 merge_family (stream-K's epilogue=last borrows split-KV's).
 """
 
@@ -72,8 +73,7 @@ from attnsim.simulator.mla import tile_flops_per_token
 from attnsim.simulator.occupancy import occupancy
 from attnsim.simulator.reuse import l2_reread_bytes
 from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Reductions, Schedule
-from attnsim.simulator.workload import query_tile_rows
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload, query_tile_rows
 
 GBPS_TO_BYTES_PER_US = 1e3
 
@@ -241,11 +241,32 @@ def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, pag
     return fixed
 
 
+# The last-arrival merge (kernels/arrival.py merge_store / merge_rows) takes its q-block's valid query rows
+# LAST_ARRIVAL_MERGE_ROWS at a time; for each row step it loads LAST_ARRIVAL_STEP_ELEMS // width partials
+# (fp32, width = v_dim) at once, the next step's loads issued before the current step is combined.
+LAST_ARRIVAL_MERGE_ROWS = 4
+LAST_ARRIVAL_STEP_ELEMS = 1024
+
+
+def last_arrival_steps(workload: DecodeWorkload, q_block: np.ndarray, n_merged: np.ndarray) -> np.ndarray:
+    """Dependent L2 load rounds of last-arrival merges of `n_merged` partials of q-blocks `q_block` [n]:
+    ceil(rows / 4) row steps x (ceil(n_merged / (1024 / width)) + 1) rounds (the + 1: the prologue's loads).
+
+    A round moves 4 rows x 1024 / width partials whatever the q-block's rows, so a verify block of 64
+    packed rows (q_len 8 x group 8) merges in 16x the rounds of a decode q-block of <= 4 rows: the
+    merge is paced by these round trips (~0.4 µs each on the H200), not by the partials' bytes."""
+    rows = np.minimum(workload.q_len * workload.group - np.asarray(q_block) * Q_BLOCK_ROWS, Q_BLOCK_ROWS)
+    per_step = max(1, LAST_ARRIVAL_STEP_ELEMS // workload.v_dim)
+    n_merged = np.asarray(n_merged, np.float64)
+    return np.where(n_merged > 0, np.ceil(rows / LAST_ARRIVAL_MERGE_ROWS) * (np.ceil(n_merged / per_step) + 1), 0.0)
+
+
 def last_arrival_merge_us(params: CostParams, reductions: Reductions, peer_arrival_us: np.ndarray,
-                          grid: int) -> np.ndarray:
+                          grid: int, workload: DecodeWorkload) -> np.ndarray:
     """Merge time per CTA [grid] of the outputs merged by their last arrival: each such output's fix-up
-    (fixup_fixed_us + fixup_per_peer_us per merge step over all its peers' partials) lands on the
-    peer with the latest arrival in `peer_arrival_us` [n_peers] (ties: the highest CTA id)."""
+    (fixup_fixed_us + fixup_per_peer_us per load round of its merge, last_arrival_steps, over the
+    partials its peers published: an empty split arrives but publishes none) lands on the peer with the
+    latest arrival in `peer_arrival_us` [n_peers] (ties: the highest CTA id)."""
     rows = reductions.host_cta == LAST_ARRIVAL
     n_peers = np.diff(reductions.peer_offsets)
     row_of_peer = np.repeat(np.arange(len(reductions)), n_peers)
@@ -253,5 +274,7 @@ def last_arrival_merge_us(params: CostParams, reductions: Reductions, peer_arriv
     peers, row_ids = reductions.peer_cta[kept], row_of_peer[kept]
     order = np.lexsort((peers, peer_arrival_us[kept], row_ids))  # by row, then arrival, then CTA id
     last = peers[order[np.cumsum(n_peers[rows]) - 1]]  # [rows]: each row's last peer
-    fixup = params.fixup_fixed_us + params.fixup_per_peer_us * merge_steps(n_peers[rows], params.merge_fanin)
+    published = np.bincount(row_of_peer, weights=reductions.peer_done_bytes > 0, minlength=len(reductions))
+    steps = last_arrival_steps(workload, reductions.q_block[rows], published[rows])
+    fixup = params.fixup_fixed_us + params.fixup_per_peer_us * steps
     return np.bincount(last, weights=fixup, minlength=grid)

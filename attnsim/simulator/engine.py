@@ -106,7 +106,8 @@ def _run_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec):
     start, stream_end, end, slot, clock = _dispatch(schedule, launch, work, fixed, slots, bw)
     if launch.name == "attention" and (schedule.reductions.host_cta == LAST_ARRIVAL).any():
         merge = cost.last_arrival_merge_us(gpu.cost_for(launch.merge_family or launch.family), schedule.reductions,
-                                           _arrival_us(schedule, launch, end, clock), launch.grid)
+                                           _arrival_us(schedule, launch, end, clock), launch.grid,
+                                           schedule.workload)
         # now that the last arrivals are known: they hold their slots for the merge
         start, stream_end, end, slot, _ = _dispatch(schedule, launch, work, fixed + merge, slots, bw)
     return slots, start, stream_end, end, slot

@@ -72,10 +72,12 @@ def test_the_merge_lands_on_the_contributor_that_publishes_last():
     assert (arrival <= end[red.peer_cta] + 1e-9).all()
     first_seg_peer = red.peer_done_bytes < np.bincount(attn.segments.cta, weights=attn.segments.kv_bytes)[red.peer_cta]
     assert first_seg_peer.any() and (arrival[first_seg_peer] < end[red.peer_cta[first_seg_peer]]).all()
-    merge = cost.last_arrival_merge_us(H100.cost_for("splitkv"), red, arrival, attn.grid)
+    merge = cost.last_arrival_merge_us(H100.cost_for("splitkv"), red, arrival, attn.grid, w)
     n_peers = np.diff(red.peer_offsets)
     params = H100.cost_for("splitkv")
-    assert merge.sum() == pytest.approx(sum(params.fixup_fixed_us + params.fixup_per_peer_us * n for n in n_peers))
+    # group 8 at q_len 1: 8 rows, two row steps of 4; each merges its peers 8 at a time (d 128), + 1 prologue
+    rounds = [2 * (-(-n // 8) + 1) for n in n_peers]
+    assert merge.sum() == pytest.approx(sum(params.fixup_fixed_us + params.fixup_per_peer_us * r for r in rounds))
     for r in range(len(red)):
         peers = red.peers_of(r)
         latest = peers[np.argmax(arrival[red.peer_offsets[r]:red.peer_offsets[r + 1]])]
