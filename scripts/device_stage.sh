@@ -9,7 +9,7 @@
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown)
-#         serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes (issue 18: the fp8 / paged tile loop)
+#         serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
 # Every kernel changed on 2026-12-05 without a GPU (cross-compiled resources only): run `compile` first in a
 # session, then one issue's stages; each stage fits one call (<= 10 min).
 set -uo pipefail
@@ -116,6 +116,12 @@ stage_streamk_last() {  # tree vs last, uniform then ragged, then 100 graph repl
 }
 serving_kernels() {  # $1: stage of scripts/serving_kernels_device.py (fp8 vs bf16 twins, paged vs contiguous)
   timeout 560 python3 scripts/serving_kernels_device.py --stage "$1" --out "$OUT" --previous results/h200 2>&1 | tail -30
+}
+stage_fp8_streamk_w4() {  # stream-K on an fp8 cache at 4 warps (the default since 2026-12-05) against 8, plus auto
+  # on the fp8 sweep, and the cal-serving sweep's stream-K rows re-timed at the new default (for serving_fit)
+  python3 -m attnsim bench --gpu h200 --sweep fp8 --strategies streamk,streamk:num_warps=8,auto \
+    --out "$OUT/bench_fp8_w4.csv" 2>&1 | tail -6
+  python3 -m attnsim bench --gpu h200 --sweep cal-serving --strategies streamk --out "$OUT/cal_serving_streamk.csv" 2>&1 | tail -4
 }
 stage_serving_fp8() { serving_kernels fp8; }
 stage_serving_paged() { serving_kernels paged; }

@@ -136,7 +136,7 @@ def serving_notes(data) -> str:
     splits = [r["splits"] for r in rows if r["strategy"] == "flashdecoding"]
     fa2 = [r["speedup_vs_fa2"] for r in rows]
     outputs = first["batch"] * first["kv_heads"]
-    sms, regs = data["sms"], data["fp8_regs"]
+    sms, regs, warps = data["sms"], data["fp8_regs"], data["fp8_warps"]
     grids = {k: by(data[k], "streamk", short)["grid"] for k in KV_DTYPES}
     claim(grids["fp8"] == grids["bf16"] == 2 * sms, "fp8 and bf16 stream-K both run two CTAs per SM")
     fractions = {k: [r["bw_fraction"] for r in data[k] if r["contexts"][0] == long] for k in KV_DTYPES}
@@ -145,7 +145,7 @@ def serving_notes(data) -> str:
     extra = 100 * (verify["time_us"] / decode["time_us"] - 1)
     claim(extra > 0 and verify["bound"] == "compute", "a verify block costs more than decode, held back by tile math")
     return f"""- fp8 halves the KV bytes; the kernels convert each fp8 tile to fp16 before the dots ({regs} registers
-  for stream-K: two 8-warp CTAs per SM, grid {grids['fp8']} as for bf16; docs/kernels.md). The H200 profile's
+  for stream-K: two {warps}-warp CTAs per SM, grid {grids['fp8']} as for bf16; docs/kernels.md). The H200 profile's
   conversion and tile-math rates are fitted on the `cal-serving` sweep measured on those kernels
   (`scripts/serving_fit.py`, scored on the held-out serving sweeps; docs/serving.md). So fp8 saves
   {min(savings):.0f}-{max(savings):.0f}% here ({_tokens(short)}: {savings[0]:.0f}%, {_tokens(long)}: {savings[-1]:.0f}%), not the 50% its bytes \
@@ -260,7 +260,8 @@ def serving_data() -> dict:
     workload = DecodeWorkload.build(r["batch"], r["q_heads"], r["kv_heads"], r["head_dim"], r["contexts"], 1, r["dtype"],
                                     r["page_size"] or 0, r["kv_dtype"], r["layers"], tp=r["tp"])
     data["sms"] = gpu.sm_count
-    data["fp8_regs"] = make_plan("streamk", workload, gpu).resources.regs_per_thread
+    plan = make_plan("streamk", workload, gpu)
+    data["fp8_regs"], data["fp8_warps"] = plan.resources.regs_per_thread, plan.resources.warps
     return data
 
 

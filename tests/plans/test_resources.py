@@ -61,18 +61,19 @@ def test_fallback_keeps_kv_dtype_and_paging(without):
     """issue 17: fp8 on 32-token pages (then not compiled) took the contiguous fp16 kernel's
     resources and planned more CTAs than the fp8 kernel could keep resident. With that entry hidden
     again, its fp8 paged siblings stand in, and the plan stays within what they allow. (Since issue
-    18 the fp8 stream-K kernel keeps two CTAs per SM: 128 registers, 105 KB of shared memory.)"""
+    18 the fp8 stream-K kernel keeps two CTAs per SM: 105 KB of shared memory, 4 warps at 16 rows.)"""
     w = DecodeWorkload.build(8, 32, 8, 128, 65536, dtype="bfloat16", page_size=32, kv_dtype="fp8")
     compiled = make_plan("streamk", w, H100)
     assert compiled.resources_source == "compiled table" and compiled.schedule.grid == compiled.capacity
-    variant = R.variant("lean_decode", w, compiled.config.kv_tile_tokens, 8, compiled.config.num_stages)
+    variant = R.variant("lean_decode", w, compiled.config.kv_tile_tokens, compiled.config.num_warps,
+                        compiled.config.num_stages)
     gpu = without(variant.key)
     plan = make_plan("streamk", w, gpu)
     assert "siblings: any page_size" in plan.resources_source
     siblings = [_entry(e) for k, e in TABLE.items() if k != variant.key
                 and (v := R.Variant.parse(k)).kernel == "lean_decode" and v.kv_dtype == w.kv_dtype
                 and v.page_size and v.block_m == variant.block_m and v.dtype == w.dtype and v.q_len == 1
-                and v.head_dim == 128 and v.warps == 8 and v.stages == variant.stages and v.tile == variant.tile]
+                and v.head_dim == 128 and v.warps == variant.warps and v.stages == variant.stages and v.tile == variant.tile]
     assert siblings and plan.resources.regs_per_thread == max(s.regs_per_thread for s in siblings)
     fewest = min(occupancy(H100, s).blocks_per_sm for s in siblings) * H100.sm_count
     assert plan.capacity <= fewest and plan.schedule.grid == plan.capacity
