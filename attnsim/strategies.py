@@ -45,7 +45,10 @@ from attnsim.simulator.terms import PER_WARP_FIELDS, SERVING_FIELDS
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
              "l2_dirty_fraction")
-# Our kernels' per-SM stream limit (cost.py "Per-SM sharing"), fitted on decode grids above one CTA per SM
+# The per-SM stream limit (cost.py "Per-SM sharing"), fitted on decode grids above one CTA per SM: stream-K's
+# persistent grids between 1 and 2 CTAs per SM pin it (a 37 GB/s fit, 4.26 -> 3.36% in-sample); fa2 and
+# FlashDecoding's fits on the same points find 44-48 GB/s and gain < 0.05 point, so they keep none
+# (docs/planner.md, "Per-SM sharing")
 SM_SHARING = ("sm_stream_gbps",)
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
 COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
@@ -274,12 +277,12 @@ SCHEDULE_DEFAULT = "streamk"  # what `attnsim schedule` shows unless told otherw
 
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
-    families={"fa2": STREAMING + SM_SHARING + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
+    families={"fa2": STREAMING + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
     mla_kernel=MLA_KERNEL,
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
-    flashdecoding.partition, families={"flashdecoding": STREAMING + SM_SHARING + SERVING, "flashdecoding-combine": COMBINE},
+    flashdecoding.partition, families={"flashdecoding": STREAMING + SERVING, "flashdecoding-combine": COMBINE},
     traits={"flashdecoding": OUR_TRAITS, "flashdecoding-combine": COMBINE_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, default=True, calibrate=True, color="#4C72B0",
     aliases=("flash-decoding", "fd"),
@@ -296,7 +299,7 @@ register(Strategy(
 register(Strategy(
     "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave), the last split "
     "of each output to finish merges the partials (arrival counter; deterministic, no combine launch)",
-    splitkv.partition, families={"splitkv": STREAMING + SM_SHARING + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
+    splitkv.partition, families={"splitkv": STREAMING + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
     color="#8C564B", aliases=("split-kv", "skv"), search=("splits",),
     calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))
