@@ -45,6 +45,11 @@ from attnsim.simulator.terms import PER_WARP_FIELDS, SERVING_FIELDS
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
              "l2_dirty_fraction")
+# The per-SM stream limit (cost.py "Per-SM sharing"), fitted on decode grids above one CTA per SM: stream-K's
+# persistent grids between 1 and 2 CTAs per SM pin it (a 37 GB/s fit, 4.26 -> 3.36% in-sample); fa2 and
+# FlashDecoding's fits on the same points find 44-48 GB/s and gain < 0.05 point, so they keep none
+# (docs/planner.md, "Per-SM sharing")
+SM_SHARING = ("sm_stream_gbps",)
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
 COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
 LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a split output's last CTA does
@@ -285,7 +290,7 @@ register(Strategy(
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA (epilogue=last: by the last CTA to arrive)", streamk.partition,
-    families={"streamk": STREAMING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
+    families={"streamk": STREAMING + SM_SHARING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
     traits={"streamk": replace(OUR_TRAITS, warps=STREAMK_KERNEL.warps, merge_fanin=STREAMK_MERGE_FANIN)},
     options_type=opts.StreamKOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL,
     epilogue_kernels=STREAMK_EPILOGUES, in_kernel_reduction=True, default=True,

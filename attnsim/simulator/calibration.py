@@ -38,6 +38,9 @@ BOUNDS = {
     # per warp: up to a quarter of the SM's (a warp issues from one of 4 sub-partitions), and as far
     # below as a dependent chain of one warp's instructions can fall
     "mma_flop_per_warp_clock": (16.0, 2048.0), "dequant_elem_per_warp_clock": (0.25, 256.0),
+    # per SM: from below one lone CTA's rate (~15-30 GB/s) to far above the chip's share per SM
+    # (4.5 TB/s / 132 SMs = 34 GB/s): at the ceiling no SM is ever limited
+    "sm_stream_gbps": (5.0, 400.0),
 }
 # A rate that caps (cost.BandwidthModel: min(share, cap)) has no gradient where it does not bind, so
 # a fit starting from the default (which binds nowhere) would never move it. The fit starts these
@@ -48,6 +51,8 @@ BOUNDS = {
 FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
              # per warp: binding for a 4-warp CTA alone on its SM (half the per-SM start)
              "mma_flop_per_warp_clock": 64.0, "dequant_elem_per_warp_clock": 2.0,
+             # per SM: binding for two CTAs on one SM (the H200's bump at grids of 148-198, docs/planner.md)
+             "sm_stream_gbps": 40.0,
              # and the paged fields from inside their bounds: the defaults (0, 1.0) sit on a bound, where
              # the sigmoid has no slope and a fit never leaves it
              "paged_tile_fixed_us": 0.1, "paged_hbm_scale": 0.9}

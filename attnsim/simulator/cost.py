@@ -11,6 +11,13 @@ a smooth min(n * b, B) whose knee sharpness p is a profile parameter (p -> inf i
 min; p ~ 2.5 fits the H100 read-bandwidth anchors: 132 4-warp CTAs reach ~0.62 of B). Every
 streaming CTA of a launch gets agg(n) / n.
 
+Per-SM sharing. An SM streams at most sm_stream_gbps (its own bytes in flight: load queues, L1
+misses), shared by the k CTAs streaming on it, so a CTA gets min(agg(n) / n, sm_rate / k): at a grid
+between S and 2S SMs the SMs holding two CTAs end last (stream-K's bump just above one CTA per SM,
+docs/planner.md). The engine draws it for launches that fit one wave of resident slots, CTA i on SM
+i % S (simulator/sm_wave.py); a launch of several waves keeps the chip-wide share (its SMs are all
+equally full until the last wave). 0 (the default): no per-SM limit.
+
 Dirty L2: KV reads evict dirty lines, whose write-back takes its share of B (bandwidth_model).
 
 Tile math. Every KV token a CTA streams costs 2 x BLOCK_M x (head_dim + v_dim) tensor-core FLOPs
@@ -88,6 +95,7 @@ class BandwidthModel:
     sm_math_rate: float = np.inf  # bytes/µs one SM's tile math keeps up with (inf: no math, e.g. a combine)
     sm_count: int = 1
     cta_math_rate: float = np.inf  # bytes/µs one CTA's warps keep up with alone (inf: no per-CTA limit)
+    sm_stream_rate: float = np.inf  # bytes/µs one SM streams, shared by its CTAs (inf: no per-SM limit)
 
     def _knee(self, u, m):
         """agg at u = n b / B, divided through by m = max(u, 1) so no power overflows for a sharp knee."""
@@ -135,8 +143,9 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
             math_params = gpu.cost_for(launch.math_family or launch.family)
             math_rate = sm_math_rate(math_params, gpu, w, schedule.kv_tile_tokens, launch, moved)
             cta_rate = cta_math_rate(math_params, gpu, w, schedule.kv_tile_tokens, launch, moved)
+    sm_rate = params.sm_stream_gbps * GBPS_TO_BYTES_PER_US if params.sm_stream_gbps > 0 else np.inf
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
-                          math_rate, gpu.sm_count, cta_rate)
+                          math_rate, gpu.sm_count, cta_rate, sm_rate)
 
 
 def l2_hit_bytes(gpu: GpuSpec, launch: Launch, workload: DecodeWorkload) -> float:

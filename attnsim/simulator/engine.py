@@ -12,6 +12,8 @@ Streaming is a fluid model: between events every streaming CTA progresses at the
 track one "virtual work" clock W (bytes streamed by a CTA that has streamed since t = 0) and a CTA
 that starts at W0 finishes streaming when W = W0 + its bytes. Events are cohorts of CTAs that start
 together and have the same bytes, so a uniform launch costs a handful of events, not one per CTA.
+A family with a per-SM stream limit (CostParams.sm_stream_gbps) runs a launch that fits its slots on
+one clock per SM instead (simulator/sm_wave.py): the CTAs of a crowded SM stream slower.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from attnsim.simulator import cost
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Schedule
+from attnsim.simulator.sm_wave import sm_single_wave
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,18 +118,35 @@ def _run_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec):
 
 def _dispatch(schedule: Schedule, launch: Launch, work: np.ndarray, fixed: np.ndarray, slots: int,
               bw: cost.BandwidthModel):
-    """(start, stream end, end, slot) of every CTA [grid], µs from the launch's start, and the
-    virtual-work clock (W at each CTA's start [grid], the trace's times and W's)."""
-    if launch.grid <= slots:
-        start, stream_end, trace_t, trace_w = _single_wave(work, bw)
-        w_start = start  # all zeros: every CTA starts at t = 0, W = 0
+    """(start, stream end, end, slot) of every CTA [grid], µs from the launch's start, and the clock
+    that says when a CTA had streamed some of its bytes (_WorkClock or sm_wave.SmClock)."""
+    if launch.grid <= slots and bw.sm_stream_rate != math.inf:  # per-SM limit: CTA i on SM i % S
+        start, stream_end, clock = sm_single_wave(work, bw.sm_count, bw)
         slot = np.arange(launch.grid)
+    elif launch.grid <= slots:
+        start, stream_end, trace_t, trace_w = _single_wave(work, bw)
+        slot = np.arange(launch.grid)
+        clock = _WorkClock(start, trace_t, trace_w)  # start all zeros: every CTA starts at t = 0, W = 0
     else:
         start, stream_end, w_start, slot, trace_t, trace_w = _waves(work, fixed, slots, bw)
+        clock = _WorkClock(w_start, trace_t, trace_w)
     ready = stream_end
     if launch.name == "attention" and len(schedule.reductions):
-        ready = _host_ready(schedule, stream_end, w_start, trace_t, trace_w)
-    return start, stream_end, ready + fixed, slot, (w_start, trace_t, trace_w)
+        ready = _host_ready(schedule, stream_end, clock)
+    return start, stream_end, ready + fixed, slot, clock
+
+
+@dataclass(frozen=True, eq=False)
+class _WorkClock:
+    """The launch's one virtual-work clock: W at each CTA's start [grid], the trace's times and W's."""
+
+    w_start: np.ndarray
+    trace_t: np.ndarray
+    trace_w: np.ndarray
+
+    def time_at(self, cta: np.ndarray, done_bytes: np.ndarray) -> np.ndarray:
+        """When each `cta` had streamed `done_bytes` of its work, µs."""
+        return np.interp(self.w_start[cta] + done_bytes, self.trace_w, self.trace_t)
 
 
 def _arrival_us(schedule: Schedule, launch: Launch, cta_end_us: np.ndarray, clock) -> np.ndarray:
@@ -134,8 +154,7 @@ def _arrival_us(schedule: Schedule, launch: Launch, cta_end_us: np.ndarray, cloc
     is its CTA's last streamed work arrives when the CTA ends (the CTA's fixed tail comes first);
     an earlier one (a stream-K CTA's first segment) once its bytes are streamed."""
     red, segs = schedule.reductions, launch.segments
-    w_start, trace_t, trace_w = clock
-    published = np.interp(w_start[red.peer_cta] + red.peer_done_bytes, trace_w, trace_t)
+    published = clock.time_at(red.peer_cta, red.peer_done_bytes)
     cta_kv_bytes = np.bincount(segs.cta, weights=segs.kv_bytes, minlength=launch.grid)
     return np.where(red.peer_done_bytes >= cta_kv_bytes[red.peer_cta], cta_end_us[red.peer_cta], published)
 
@@ -252,14 +271,13 @@ def _uniform_waves(n: int, work, fixed, slots: int, bw: cost.BandwidthModel):
     return start, stream_end, w_start, slot, np.asarray(trace_t), np.asarray(trace_w)
 
 
-def _host_ready(schedule: Schedule, stream_end, w_start, trace_t, trace_w) -> np.ndarray:
+def _host_ready(schedule: Schedule, stream_end, clock) -> np.ndarray:
     """When each CTA may start its fixed tail: hosts wait for every peer's partial to be published."""
     red = schedule.reductions
     hosts = red.host_cta >= 0
     if not hosts.any():
         return stream_end
-    peer_w = w_start[red.peer_cta] + red.peer_done_bytes  # virtual-work clock at publication
-    peer_t = np.interp(peer_w, trace_w, trace_t)
+    peer_t = clock.time_at(red.peer_cta, red.peer_done_bytes)  # publication times
     n_peers = red.peer_offsets[1:] - red.peer_offsets[:-1]
     if n_peers.min() > 0:  # every row has peers: reduce each row's contiguous run
         latest = np.maximum.reduceat(peer_t, red.peer_offsets[:-1])

@@ -67,6 +67,9 @@ class CostParams:
     # 0: no per-CTA limit, the SM's rates alone (every profile before issue 18's per-CTA fit).
     mma_flop_per_warp_clock: float = 0.0
     dequant_elem_per_warp_clock: float = 0.0
+    # What one SM streams, GB/s, shared by the CTAs streaming on it (cost.BandwidthModel, simulator/sm_wave.py):
+    # two co-resident CTAs stream at most this together. 0: no per-SM limit (every profile before it).
+    sm_stream_gbps: float = 0.0
 
 
 DEFAULT_COST = CostParams()  # frozen: one shared instance for families without parameters

@@ -8,7 +8,7 @@ and takes what the target chip *is* (SMs, occupancy limits, L2 size, clock, HBM)
 | parameter                                 | rule    | factor                            |
 |-------------------------------------------|---------|-----------------------------------|
 | hbm_read_gbps (GpuSpec)                   | scaled  | source measured / source datasheet |
-| cta_stream_gbps_per_warp                  | carried | 1                                 |
+| cta_stream_gbps_per_warp, sm_stream_gbps  | carried | 1                                 |
 | cta_fixed_us, segment_fixed_us,           | scaled  | source clock / target clock       |
 |   tile_fixed_us, fixup_fixed_us,          |         |                                   |
 |   fixup_per_peer_us                       |         |                                   |
@@ -77,6 +77,7 @@ from attnsim.simulator.occupancy import CtaResources, occupancy
 # How each CostParams field carries: "carried" (same value) or "clock" (x source / target clock).
 RULES: dict[str, str] = {
     "cta_stream_gbps_per_warp": "carried",  # bytes in flight / latency: same SM and memory generation
+    "sm_stream_gbps": "carried",  # one SM's bytes in flight / latency, as the per-warp rate
     "launch_overhead_us": "carried",  # host + driver + event gap
     "cta_fixed_us": "clock", "segment_fixed_us": "clock", "tile_fixed_us": "clock",  # SM cycles
     "fixup_fixed_us": "clock", "fixup_per_peer_us": "clock",

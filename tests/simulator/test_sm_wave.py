@@ -1,0 +1,52 @@
+"""Per-SM sharing (simulator/sm_wave.py) against fluid times worked out by hand.
+
+With a chip bandwidth far above the CTAs' (B = 1e12 bytes/µs) every CTA's chip-wide share is its
+solo rate b, so a CTA on an SM with k streaming CTAs streams at min(b, R / k)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attnsim.simulator.cost import BandwidthModel
+from attnsim.simulator.engine import _single_wave
+from attnsim.simulator.sm_wave import sm_single_wave
+
+S = 132
+b = 100.0  # bytes/µs of a CTA alone
+
+
+def _bw(sm_rate: float) -> BandwidthModel:
+    return BandwidthModel(cta_rate=b, hbm_rate=1e12, knee=1000.0, sm_count=S, sm_stream_rate=sm_rate)
+
+
+def test_doubled_sms_end_last():
+    # grid S + 16: SMs 0-15 hold CTAs j and j + S; two co-resident CTAs stream 1.5 b together
+    work = np.full(S + 16, 300.0)
+    _, end, _ = sm_single_wave(work, S, _bw(1.5 * b))
+    doubled = np.r_[0:16, S:S + 16]
+    assert end[doubled] == pytest.approx(300.0 / 75.0)
+    assert np.delete(end, doubled) == pytest.approx(300.0 / b)
+
+
+def test_sm_mate_speeds_up_when_its_neighbour_ends():
+    # SM 0 holds 100 and 300 bytes: both at R / 2 = 60 until t = 100 / 60, then the long one alone at
+    # min(b, R) = 100 for its last 200 bytes: ends at 5/3 + 2
+    work = np.full(S + 1, 50.0)
+    work[0], work[S] = 100.0, 300.0
+    _, end, clock = sm_single_wave(work, S, _bw(120.0))
+    assert end[0] == pytest.approx(100.0 / 60.0)
+    assert end[S] == pytest.approx(100.0 / 60.0 + 2.0)
+    assert end[1] == pytest.approx(0.5)
+    # the long CTA had streamed 100 bytes when its neighbour ended, and 200 a second later
+    assert clock.time_at(np.array([S, S]), np.array([100.0, 200.0])) == pytest.approx([5 / 3, 5 / 3 + 1])
+
+
+@pytest.mark.parametrize("grid", [1, 7, 132, 200, 396])
+def test_no_binding_limit_is_the_shared_clock(grid):
+    rng = np.random.default_rng(grid)
+    work = rng.choice([1e4, 2e4, 3e4], grid)
+    bw = BandwidthModel(cta_rate=2e4, hbm_rate=3e6, knee=2.5, sm_count=S, sm_stream_rate=1e12)
+    _, end, _ = sm_single_wave(work, S, bw)
+    _, shared_end, _, _ = _single_wave(work, BandwidthModel(cta_rate=2e4, hbm_rate=3e6, knee=2.5, sm_count=S))
+    np.testing.assert_allclose(end, shared_end, rtol=1e-12)
