@@ -76,9 +76,11 @@ def test_fp8_reads_half_the_bytes_and_nearly_halves_long_contexts():
     bf16 = DecodeWorkload.build(16, 8, 1, 128, 131072, dtype="bfloat16")
     fp8 = dataclasses.replace(bf16, kv_dtype="fp8")
     assert fp8.kv_bytes() * 2 == bf16.kv_bytes()
-    for s in ("flashdecoding", "streamk"):
+    # stream-K's fp8 kernel runs 4 warps to bf16's 8 (kernel_specs: measured faster), half the model's
+    # per-CTA stream rate: ~0.62 (measured on the fp8 sweep at 128k, 16-token pages: 323 / 511 us = 0.63)
+    for s, most in (("flashdecoding", 0.6), ("streamk", 0.65)):
         ratio = predict_one(s, fp8, h200).total_us / predict_one(s, bf16, h200).total_us
-        assert 0.5 <= ratio <= 0.6, (s, ratio)
+        assert 0.5 <= ratio <= most, (s, ratio)
 
 
 def test_verify_turns_compute_bound_when_the_tile_math_is_slow():
