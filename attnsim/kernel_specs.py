@@ -9,10 +9,6 @@ from dataclasses import dataclass
 from attnsim.simulator.partition import options as opts
 
 
-SM90_REGISTERS_PER_SM = 65536
-MAX_REGISTERS_PER_THREAD = 255
-
-
 @dataclass(frozen=True)
 class KernelSpec:
     """One of our Triton kernels. `name` keys its compiled resources (profile `kernels` tables)."""
@@ -29,19 +25,14 @@ class KernelSpec:
     # LORA (kv_lora_rank), and its split plans merge through `combine` (module, function).
     mla: bool = False
     combine: tuple[str, str] = ("attnsim.kernels.flash_decoding", "combine_kernel")
-    # CTAs per SM that 16-row query tiles (decode at group <= 16) must keep: ptxas's register cap (maxnreg)
-    # is sm_90's register file split among them, 128 at 8 warps x 2 CTAs; None: ptxas decides.
-    small_tile_ctas_per_sm: int | None = None
+    # ptxas's register cap (maxnreg) for 16-row query tiles (decode at group <= 16), None: ptxas decides.
+    small_tile_max_registers: int | None = None
     # num_warps for an fp8 KV cache at 16 query rows, None: `warps` (measured per kernel: docs/kernels.md).
     fp8_small_tile_warps: int | None = None
 
-    def max_registers(self, block_m: int, warps: int) -> int:
-        """The cap the kernel compiles with at block_m query-tile rows and `warps` warps; 0: none (also
-        where the share is above ptxas's own 255-register ceiling, e.g. 4 warps x 2 CTAs)."""
-        if block_m > 16 or not self.small_tile_ctas_per_sm:
-            return 0
-        share = SM90_REGISTERS_PER_SM // (self.small_tile_ctas_per_sm * 32 * warps) // 8 * 8
-        return share if share < MAX_REGISTERS_PER_THREAD else 0
+    def max_registers(self, block_m: int) -> int:
+        """The cap the kernel compiles with at block_m query-tile rows; 0: none."""
+        return (self.small_tile_max_registers or 0) if block_m <= 16 else 0
 
     def default_warps(self, block_m: int, fp8_kv: bool) -> int:
         """num_warps when the plan does not set it, for block_m query-tile rows and the cache's dtype."""
@@ -52,15 +43,17 @@ FA2_KERNEL = KernelSpec("fa2_decode", "attnsim.kernels.fa2_decode", "fa2_decode_
 SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "flash_decoding_kernel", warps=4)
 # 8 warps: the same streaming rate as 4, half the registers per thread for its merges, and half the
 # CTAs, so fewer peers per straddling output.
-# Two CTAs per SM at 16 query rows (128 registers at 8 warps); ptxas alone gives its 8-warp paged and fp8
-# variants 150-200, one CTA (cross-compiled for sm_90: docs/kernels.md, "fp8 KV and paged KV").
+# 128 registers at 16 query rows keep two 8-warp CTAs per SM; ptxas alone gives its paged and fp8
+# variants 150-200, one CTA (cross-compiled for sm_90: docs/kernels.md, "fp8 KV and paged KV"). The
+# 4-warp fp8 kernel keeps the cap as measured (10-12 B of spills); uncapped it compiles to ~184
+# registers without spills and still two CTAs per SM (by shared memory): not yet timed.
 # An fp8 cache at 16 rows streams faster at 4 warps (H200, the fp8 sweep's 47 fp8 points: 0.94x the
 # 8-warp time median, 0.84x at 256 MB-1 GB; bf16 1.03x, so bf16 keeps 8; results/h200/fp8_streamk_warps.csv).
 STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8,
-                            small_tile_ctas_per_sm=2, fp8_small_tile_warps=4)
+                            small_tile_max_registers=128, fp8_small_tile_warps=4)
 # Stream-K's epilogue=last: the same tile loop, warps and cap, merged by the last arrival (kernels/lean_last.py).
 STREAMK_LAST_KERNEL = KernelSpec("lean_last", "attnsim.kernels.lean_last", "lean_last_kernel", warps=8,
-                                 small_tile_ctas_per_sm=2, fp8_small_tile_warps=4)
+                                 small_tile_max_registers=128, fp8_small_tile_warps=4)
 STREAMK_EPILOGUES = {opts.EPILOGUE_LAST: STREAMK_LAST_KERNEL}
 SPLIT_KV_KERNEL = KernelSpec("split_kv", "attnsim.kernels.split_kv", "split_kv_kernel", warps=4, split_grid=True)
 # MLA (kernels/mla_decode.py): one kernel for FA2-style and split plans, one that merges in-kernel for
