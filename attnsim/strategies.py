@@ -50,6 +50,10 @@ STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "
 # FlashDecoding's fits on the same points find 44-48 GB/s and gain < 0.05 point, so they keep none
 # (docs/planner.md, "Per-SM sharing")
 SM_SHARING = ("sm_stream_gbps",)
+# The un-hidden tile math of decode query tiles above 16 rows (cost.wide_tile_us), fitted only where points
+# have GQA groups above 16 (calibration.EXERCISED_BY: the cal-search MQA rows), in every family of our
+# kernels that runs 32-row decode tiles (docs/planner.md, "Wide query tiles")
+WIDE_TILE = ("wide_tile_ns_per_row_token",)
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
 COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
 LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a split output's last CTA does
@@ -277,12 +281,12 @@ SCHEDULE_DEFAULT = "streamk"  # what `attnsim schedule` shows unless told otherw
 
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
-    families={"fa2": STREAMING + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
+    families={"fa2": STREAMING + WIDE_TILE + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
     mla_kernel=MLA_KERNEL,
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
-    flashdecoding.partition, families={"flashdecoding": STREAMING + SERVING, "flashdecoding-combine": COMBINE},
+    flashdecoding.partition, families={"flashdecoding": STREAMING + WIDE_TILE + SERVING, "flashdecoding-combine": COMBINE},
     traits={"flashdecoding": OUR_TRAITS, "flashdecoding-combine": COMBINE_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, default=True, calibrate=True, color="#4C72B0",
     aliases=("flash-decoding", "fd"),
@@ -290,7 +294,7 @@ register(Strategy(
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA (epilogue=last: by the last CTA to arrive)", streamk.partition,
-    families={"streamk": STREAMING + SM_SHARING + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
+    families={"streamk": STREAMING + SM_SHARING + WIDE_TILE + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
     traits={"streamk": replace(OUR_TRAITS, warps=STREAMK_KERNEL.warps, merge_fanin=STREAMK_MERGE_FANIN)},
     options_type=opts.StreamKOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL,
     epilogue_kernels=STREAMK_EPILOGUES, in_kernel_reduction=True, default=True,
@@ -299,7 +303,7 @@ register(Strategy(
 register(Strategy(
     "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave), the last split "
     "of each output to finish merges the partials (arrival counter; deterministic, no combine launch)",
-    splitkv.partition, families={"splitkv": STREAMING + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
+    splitkv.partition, families={"splitkv": STREAMING + WIDE_TILE + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
     color="#8C564B", aliases=("split-kv", "skv"), search=("splits",),
     calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))

@@ -9,6 +9,8 @@ the datasheet model's costs and moves only what a transfer carries (attnsim/vali
 --like-calibrate: fit as `attnsim calibrate` does instead (from the profile's recorded bandwidth curve and
 launch time, every registry parameter free; validation.fit.refit_strategy): a strategy's own costs
 re-fitted after a deliberate change of its model, the profile's other families kept.
+--only FIELD[,FIELD]: fit these CostParams fields alone from the profile's costs, every other one kept (a term
+added to the model, fitted without moving what the profile already fits: scripts/wide_study.sh).
 --cv: 5-fold cross-validated MAPE over workloads (each fold predicted by a fit to the others): the
 honest figure when the rows are also a validation sweep; the out-of-fold predictions are written next
 to the rows' CSV as <strategy>_cv.csv. --write: the families' costs and a fit report
@@ -30,8 +32,8 @@ from attnsim.fileio import write_text
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.hardware import from_name, spec_to_dict
 from attnsim.simulator.profile_io import read_profile_document, shipped_profile_path
-from attnsim.validation.fit import refit_strategy
-from attnsim.validation.measurements import load_measurements
+from attnsim.validation.fit import fit_points, owned_rows, refit_strategy
+from attnsim.validation.measurements import load_measurements, measured_points
 from attnsim.validation.physical_fit import cv_predictions, fit_strategy, free_params
 
 
@@ -51,12 +53,18 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--into", choices=("cost", "carried_cost"), default="cost")
     ap.add_argument("--like-calibrate", action="store_true")
+    ap.add_argument("--only", default=None, help="comma-separated fields: fit these alone, the rest as the profile has them")
     args = ap.parse_args()
     name = from_name(args.gpu).name
     spec = resolve_gpu(args.gpu)
     rows = pd.concat([rows_of(name, source) for source in args.rows], ignore_index=True)
     report = {}
-    if args.like_calibrate:
+    if args.only:
+        only = tuple(args.only.split(","))
+        free = {f: tuple(p for p in fields if p in only) for f, fields in strategies.get(args.strategy).families.items()}
+        fit = fit_points(measured_points(owned_rows(rows, args.strategy), spec), spec, free)
+        rule = f"{', '.join(only)} alone fitted from the profile's costs, every other parameter kept"
+    elif args.like_calibrate:
         fit = refit_strategy(spec, read_profile_document(shipped_profile_path(name))["calibration_data"], rows,
                              args.strategy)
         report["residuals_log"] = [round(float(r), 5) for r in fit.residuals]
@@ -84,6 +92,13 @@ def main() -> None:
         path = shipped_profile_path(name)
         doc = json.loads(path.read_text())
         fitted = spec_to_dict(fit.spec)["cost"]
+        if args.only:  # the fields alone into the costs, the report beside the family's own fit report
+            for family in strategies.families_of(args.strategy):
+                doc["gpu"]["cost"][family].update({p: fitted[family][p] for p in free[family]})
+            doc["fit"].setdefault(args.strategy, {})["added_terms"] = report
+            write_text(path, json.dumps(doc, indent=1) + "\n")
+            print(f"wrote {path}")
+            return
         doc["gpu"].setdefault(args.into, {}).update({f: fitted[f] for f in strategies.families_of(args.strategy)})
         if args.into == "cost":  # the own fit's report, its carried fit's kept
             carried = doc["fit"].get(args.strategy, {}).get("carried")

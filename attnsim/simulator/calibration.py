@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnsim.simulator.cost import BandwidthModel
+from attnsim.simulator.cost import BandwidthModel, wide_decode_rows
 from attnsim.simulator.fit_times import ScheduleTimes
 from attnsim.simulator.hardware import DEFAULT_COST, CostParams, GpuSpec
 from attnsim.simulator.schedule import Schedule
@@ -41,6 +41,9 @@ BOUNDS = {
     # per SM: from below one lone CTA's rate (~15-30 GB/s) to far above the chip's share per SM
     # (4.5 TB/s / 132 SMs = 34 GB/s): at the ceiling no SM is ever limited
     "sm_stream_gbps": (5.0, 400.0),
+    # per KV token x query row above 16: up to ~2x a lone 4-warp CTA's ~17 ns per 512-byte d128 token
+    # over 16 extra rows (a 32-row tile's extra math fully serial to its stream)
+    "wide_tile_ns_per_row_token": (0.0, 2.0),
 }
 # A rate that caps (cost.BandwidthModel: min(share, cap)) has no gradient where it does not bind, so
 # a fit starting from the default (which binds nowhere) would never move it. The fit starts these
@@ -53,6 +56,8 @@ FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
              "mma_flop_per_warp_clock": 64.0, "dequant_elem_per_warp_clock": 2.0,
              # per SM: binding for two CTAs on one SM (the H200's bump at grids of 148-198, docs/planner.md)
              "sm_stream_gbps": 40.0,
+             # the wide-tile cost from inside its bounds (0 sits on a bound: the sigmoid is flat there)
+             "wide_tile_ns_per_row_token": 0.1,
              # and the paged fields from inside their bounds: the defaults (0, 1.0) sit on a bound, where
              # the sigmoid has no slope and a fit never leaves it
              "paged_tile_fixed_us": 0.1, "paged_hbm_scale": 0.9}
@@ -60,6 +65,7 @@ FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
 # parameter no point depends on would be a zero column of the fit's Jacobian).
 # field -> (workload) -> bool, from the serving terms (simulator/terms.py: paging, tile math, fp8 dequant).
 EXERCISED_BY = {name: term.used_by for term in TERMS.values() for name in term.fields}
+EXERCISED_BY["wide_tile_ns_per_row_token"] = lambda w: wide_decode_rows(w) > 0  # decode tiles above 16 rows
 
 
 

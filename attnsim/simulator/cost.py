@@ -53,6 +53,15 @@ reaches hundreds of GB/s where no lone CTA streams), and capping it would move e
 calibration already accounts for. So their decode predictions do not change, and the model says when
 verify or fp8 turns compute-bound.
 
+Wide decode tiles. The calibrated stream rates hold the math of 16-row tiles (GQA groups up to 16). A
+decode tile of more rows (groups above 16: MQA 32/1, 64/2 pack 32) does twice the math per byte, and
+measured on the H200 a lone CTA then streams ~20% slower than the model says while a saturated grid
+does not (results/h200/cal_search.csv): the extra math is serial to the CTA's own stream, not hidden
+behind it, and a min() cap does not bind at the fitted mma rates. Each such CTA bills
+wide_tile_ns_per_row_token x (rows - 16) per KV token it computes as fixed time (wide_tile_us): it
+holds its slot, so on a saturated chip the others take the bandwidth and it hides. Math-capped
+launches bill their tile math through the cap instead; 0 (the default): off.
+
 Several q-blocks (MLA, verify blocks of more than 64 rows): q-blocks > 0 that read the same KV tiles as q-block 0 at about the same time get them from
 L2 (simulator/reuse.py); those bytes still stream through their CTAs but not through HBM, so the
 chip-wide rate B is scaled by moved / (moved - reread).
@@ -162,6 +171,24 @@ def math_capped(launch: Launch, workload: DecodeWorkload) -> bool:
     """Whether an attention launch's CTAs stream under the tile-math cap (module docstring): a kernel
     that fixes its tile rows, or more tile math than our kernels' decode calibration saw."""
     return bool(launch.tile_rows) or workload.q_len > 1 or workload.kv_fp8 or workload.is_mla
+
+
+def wide_decode_rows(workload: DecodeWorkload) -> int:
+    """Query-tile rows above 16 of a decode launch that is not math-capped (module docstring, "Wide decode
+    tiles"): 16 for a 32-row tile (groups above 16), 0 where the calibrated rates hold the tile's math."""
+    if workload.q_len > 1 or workload.kv_fp8 or workload.is_mla:
+        return 0
+    return max(0, query_tile_rows(workload) - 16)
+
+
+def wide_tile_us(params: CostParams, launch: Launch, schedule: Schedule) -> np.ndarray | float:
+    """Un-hidden tile math of each CTA of an attention launch [grid], µs: wide_tile_ns_per_row_token x rows
+    above 16 x the KV tokens it computes (whole tiles: a short last tile is computed in full); 0 elsewhere."""
+    rows = wide_decode_rows(schedule.workload)
+    if launch.name != "attention" or launch.tile_rows or not rows:
+        return 0.0
+    tokens = launch.cta_tiles.astype(np.float64) * schedule.kv_tile_tokens
+    return params.wide_tile_ns_per_row_token * 1e-3 * rows * tokens
 
 
 def math_bound(gpu: GpuSpec, schedule: Schedule, slots: int) -> bool:

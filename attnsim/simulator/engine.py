@@ -106,6 +106,8 @@ def _run_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec):
     work = cost.cta_work_bytes(launch)
     params = gpu.cost_for(launch.family)
     fixed = cost.cta_fixed_us(params, launch, schedule.reductions, schedule.workload.paged)
+    if params.wide_tile_ns_per_row_token:
+        fixed = fixed + cost.wide_tile_us(params, launch, schedule)
     start, stream_end, end, slot, clock = _dispatch(schedule, launch, work, fixed, slots, bw)
     if launch.name == "attention" and (schedule.reductions.host_cta == LAST_ARRIVAL).any():
         merge = cost.last_arrival_merge_us(gpu.cost_for(launch.merge_family or launch.family), schedule.reductions,

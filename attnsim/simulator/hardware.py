@@ -70,6 +70,12 @@ class CostParams:
     # What one SM streams, GB/s, shared by the CTAs streaming on it (cost.BandwidthModel, simulator/sm_wave.py):
     # two co-resident CTAs stream at most this together. 0: no per-SM limit (every profile before it).
     sm_stream_gbps: float = 0.0
+    # ns per KV token per query-tile row above 16 that a decode CTA spends on tile math its stream does not
+    # hide (cost.wide_tile_us): a 32-row tile (GQA groups above 16: MQA 32/1, 64/2) doubles the math per
+    # byte the calibrated 16-row stream rates hold, and a lone CTA measures ~20% slower than they say.
+    # Billed as a fixed cost (the CTA holds its slot, the others take the bandwidth), so it shows where
+    # CTAs are latency-bound and hides where the chip is saturated. 0: off (every profile before it).
+    wide_tile_ns_per_row_token: float = 0.0
 
 
 DEFAULT_COST = CostParams()  # frozen: one shared instance for families without parameters
