@@ -147,7 +147,8 @@ def serving_notes(data) -> str:
     return f"""- fp8 halves the KV bytes; the kernels convert each fp8 tile to fp16 before the dots ({regs} registers
   for stream-K: two {warps}-warp CTAs per SM, grid {grids['fp8']} as for bf16; docs/kernels.md). The H200 profile's
   conversion and tile-math rates are fitted on the `cal-serving` sweep measured on those kernels
-  (`scripts/serving_fit.py`, scored on the held-out serving sweeps; docs/serving.md). So fp8 saves
+  (stream-K's fp8 rows still at 8 warps; `scripts/serving_fit.py`, scored on the held-out serving
+  sweeps; docs/serving.md). So fp8 saves
   {min(savings):.0f}-{max(savings):.0f}% here ({_tokens(short)}: {savings[0]:.0f}%, {_tokens(long)}: {savings[-1]:.0f}%), not the 50% its bytes \
 would:
   at {_tokens(long)} the fp8 rows are `compute`-bound and stream {min(fractions['fp8']):.2f}-{max(fractions['fp8']):.2f} of \
