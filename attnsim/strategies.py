@@ -64,6 +64,8 @@ TILE_MATH = ("mma_flop_per_sm_clock",)
 # Paging, tile math, fp8 dequantisation (simulator/terms.py); not the per-warp limits, which only the
 # serving fit's held-out test ships (validation/serving_fit.py).
 SERVING = tuple(f for f in SERVING_FIELDS if f not in PER_WARP_FIELDS)
+# MLA kernels' families, fitted on cal-mla: streaming + latent tiles' mma rate (docs/mla.md, "Cost families")
+MLA_STREAMING = STREAMING + TILE_MATH
 STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
 # Our kernels keep one K and one V tile of 16 KB in flight (plans.resources.K_TILE_BYTES: at num_stages 3
 # Triton's pipeliner holds one K/V buffer ahead), whatever their warps: the datasheet model's Little's law.
@@ -78,6 +80,8 @@ class Strategy:
     summary: str
     partition: Callable | None  # (workload, gpu, PlanConfig) -> Schedule; None: not modelled yet
     families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # cost family -> fitted params
+    mla_families: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # fitted on MLA rows alone
+    mla_owner: str | None = None  # runs no K/V-head kernel: whose MLA families its MLA plans bill
     # cost family -> what its kernel's code does, for first-principles costs (simulator/datasheet.py)
     traits: Mapping[str, KernelTraits] = field(default_factory=dict)
     fixed_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -234,13 +238,19 @@ def families_of(name: str) -> tuple[str, ...]:
     return tuple(get(name).families)
 
 
-def fit_owner(name: str) -> str | None:
-    """The strategy whose cost families a strategy's measurements calibrate: itself if it owns
-    families, else the owner running the same kernel (e.g. a plan that runs the stream-K kernel)."""
-    s = get(name)
-    if s.families:
-        return s.name
-    return next((o.name for o in REGISTRY.values() if o.families and s.kernel and o.kernel == s.kernel), None)
+def fit_owner(name: str, mla: bool = False) -> str | None:
+    """The strategy whose cost families a strategy's measurements (mla: its MLA ones, `mla_families`)
+    calibrate: itself if it owns such families, else its `mla_owner` (flashmla: flashdecoding) or the
+    owner running the same kernel (e.g. a plan that runs the stream-K kernel)."""
+    s, owned = get(name), (lambda o: o.mla_families) if mla else (lambda o: o.families)
+    if owned(s) or (mla and s.mla_owner):
+        return s.name if owned(s) else s.mla_owner
+    return next((o.name for o in REGISTRY.values() if owned(o) and s.kernel and o.kernel == s.kernel), None)
+
+
+def mla_families() -> dict[str, tuple[str, ...]]:
+    """Every MLA cost family -> the parameters calibration fits in it (only where MLA points exist)."""
+    return {f: params for s in REGISTRY.values() for f, params in s.mla_families.items()}
 
 
 def all_families() -> dict[str, tuple[str, ...]]:
@@ -282,11 +292,12 @@ SCHEDULE_DEFAULT = "streamk"  # what `attnsim schedule` shows unless told otherw
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
     families={"fa2": STREAMING + WIDE_TILE + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
-    mla_kernel=MLA_KERNEL,
+    mla_kernel=MLA_KERNEL, mla_families={"fa2-mla": MLA_STREAMING},
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
     flashdecoding.partition, families={"flashdecoding": STREAMING + WIDE_TILE + SERVING, "flashdecoding-combine": COMBINE},
+    mla_families={"flashdecoding-mla": MLA_STREAMING, "flashdecoding-mla-combine": COMBINE},
     traits={"flashdecoding": OUR_TRAITS, "flashdecoding-combine": COMBINE_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, default=True, calibrate=True, color="#4C72B0",
     aliases=("flash-decoding", "fd"),
@@ -294,7 +305,8 @@ register(Strategy(
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA (epilogue=last: by the last CTA to arrive)", streamk.partition,
-    families={"streamk": STREAMING + SM_SHARING + WIDE_TILE + MERGING + SERVING}, fixed_params={"streamk": {"merge_fanin": STREAMK_MERGE_FANIN}},
+    families={"streamk": STREAMING + SM_SHARING + WIDE_TILE + MERGING + SERVING}, mla_families={"streamk-mla": MLA_STREAMING + MERGING},
+    fixed_params={f: {"merge_fanin": STREAMK_MERGE_FANIN} for f in ("streamk", "streamk-mla")},
     traits={"streamk": replace(OUR_TRAITS, warps=STREAMK_KERNEL.warps, merge_fanin=STREAMK_MERGE_FANIN)},
     options_type=opts.StreamKOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL,
     epilogue_kernels=STREAMK_EPILOGUES, in_kernel_reduction=True, default=True,
@@ -328,7 +340,7 @@ register(Strategy(
 register(Strategy(
     "flashmla", "FlashMLA's schedule (MLA only): sum of (KV blocks + 5) per output cut evenly over SM parts, "
     "split outputs merged by a combine launch", flashmla.partition,
-    options_type=opts.GridOptions, mla_kernel=MLA_KERNEL, color="#17BECF", aliases=("flash-mla",)))
+    options_type=opts.GridOptions, mla_kernel=MLA_KERNEL, mla_owner="flashdecoding", color="#17BECF", aliases=("flash-mla",)))
 register(Strategy(
     "torch-flash", "PyTorch SDPA's flash backend: FA2's CUDA split-KV kernels (baseline)", torch_flash.partition,
     families={"torch-flash": STREAMING, "torch-flash-combine": COMBINE, "torch-flash-nosplit": STREAMING + TILE_MATH},

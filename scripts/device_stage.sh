@@ -10,6 +10,7 @@
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown)
 #         serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
+#         bench_mla bench_cal_mla (issue 23, docs/mla.md: after compile)
 # Every kernel changed on 2026-12-05 without a GPU (cross-compiled resources only): run `compile` first in a
 # session, then one issue's stages; each stage fits one call (<= 10 min).
 set -uo pipefail
@@ -105,6 +106,17 @@ stage_bench_paged() { serving_sweep paged bench_paged.csv; }
 stage_bench_fp8() { serving_sweep fp8 bench_fp8.csv; }
 stage_bench_qlen() { serving_sweep qlen bench_qlen.csv; }
 stage_bench_cal_serving() { serving_sweep cal-serving cal_serving.csv; }
+# issue 23 (docs/mla.md, "The device session"): run `compile` first (it replaces the cross-compiled /r512
+# entries); bench --estimate says ~1 min a sweep, rough: the timeout keeps each stage inside one call
+stage_bench_mla() {  # the MLA sweep (56 points) and the uncalibrated model's error on it
+  timeout 500 python3 -m attnsim bench --gpu h200 --sweep mla \
+    --strategies fa2,flashdecoding,streamk,balanced,hybrid,flashmla,auto --out "$OUT/bench_mla.csv" 2>&1 | tail -8
+  timeout 60 python3 -m attnsim validate --gpu h200 --measurements "$OUT/bench_mla.csv" --rows mla 2>&1 | tail -30
+}
+stage_bench_cal_mla() {  # the MLA families' calibration points (56, none in `mla`): calibrate --add-points on a CPU
+  timeout 560 python3 -m attnsim bench --gpu h200 --sweep cal-mla \
+    --strategies fa2,flashdecoding,streamk,balanced,flashmla --out "$OUT/cal_mla.csv" 2>&1 | tail -8
+}
 stage_splitkv_v3() {  # v3 vs v2merge in one run, split counts x1/4..x4 (scripts/splitkv_device.py; ~6 min)
   timeout 560 python3 scripts/splitkv_device.py --stage 3 --out "$OUT" 2>&1 | tail -40
 }

@@ -12,6 +12,7 @@ import pytest
 
 from attnsim import strategies
 from attnsim.errors import InputError
+from attnsim.simulator import mla
 from attnsim.simulator.hardware import CostParams
 from attnsim.simulator.partition.common import PlanConfig
 
@@ -26,10 +27,12 @@ ALLOWED = ("strategies.py", "simulator/partition/", "kernels/fa2_decode.py", "ke
 def test_entries_are_complete(name):
     s = strategies.get(name)
     assert s.name == name and s.summary and s.color.startswith("#")
-    for family, params in s.families.items():
+    for family, params in {**s.families, **s.mla_families}.items():
         assert set(params) <= COST_FIELDS, family
     for family, fixed in s.fixed_params.items():
-        assert family in s.families and set(fixed) <= COST_FIELDS
+        assert (family in s.families or family in s.mla_families) and set(fixed) <= COST_FIELDS
+    assert all(f.replace(mla.FAMILY_SUFFIX, "", 1) in s.families for f in s.mla_families)  # cost_for's fallback
+    assert s.mla_owner is None or strategies.get(s.mla_owner).mla_families
     assert s.options <= {f.name for f in dataclasses.fields(PlanConfig)}
     assert s.runnable or s.predictable, "an entry must either run or be modelled"
     if s.kernel:

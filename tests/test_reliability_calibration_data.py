@@ -136,16 +136,3 @@ def _claims(source: str) -> str:
 def test_a_profile_claiming_fitted_costs_without_any_is_refused(command, files, field, tmp_path, capsys):
     write_inputs(tmp_path, files)
     assert_refused(command, field, tmp_path, capsys)
-
-
-def test_added_mla_points_are_refused_until_their_families_are_fitted(tmp_path, capsys):
-    """An MLA row (kv_lora_rank) would be fitted into the K/V-head family its plan falls back to."""
-    import pandas as pd
-
-    rows = pd.read_csv(ROOT / "results" / "h200" / "bench_paged.csv").head(2)
-    rows = rows.assign(kv_lora_rank=[0, 512], head_dim=[128, 576], kv_heads=[1, 1], q_heads=[8, 16],
-                       page_size=[16, 64], strategy=["fa2", "fa2"], options=["", ""], requested=["fa2", "fa2"])
-    write_inputs(tmp_path, {"d.json": json.dumps(H200_DATA), "mla.csv": rows.to_csv(index=False)})
-    assert_refused("calibrate --gpu h200 --from-data {inp}/d.json --add-points {inp}/mla.csv --out {out}/p.json",
-                   r"add-points: .*mla.csv: 1 MLA rows \(kv_lora_rank\): the MLA kernels' cost families are not "
-                   r"fitted yet", tmp_path, capsys)

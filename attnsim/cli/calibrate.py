@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from attnsim import limits, strategies
+from attnsim import limits
 from attnsim.errors import InputError
 from attnsim.fileio import write_json
 from attnsim.pathcheck import Named, check_apart, check_output_file
@@ -17,7 +17,7 @@ from attnsim.simulator import hardware
 from attnsim.simulator.profile_io import (check_profile_document, missing_as_null, read_json, read_profile_document,
                                           save_profile)
 from attnsim.validation.calibration_data import QUICK_KEYS, check_calibration_data
-from attnsim.validation.fit import calibrate_spec, fit_workers
+from attnsim.validation.fit import calibrate_spec, fit_owners, fit_workers
 from attnsim.validation.measurements import drop_unscorable, load_measurements
 
 DATA_FORMAT = "attnsim-calibration-data"  # the raw measurements written before the fit
@@ -165,11 +165,11 @@ def _fit(base, out_path, raw: Path, from_data, measure_only, rep_ms, budget_s, a
 
 
 def _fitted_line(report: dict) -> str:
-    """'fitted 11 families (6 strategies, 6 processes) in 41.2 s': the fit's wall time, next to the
-    measuring time, is what a user waits for."""
-    fitted = [s for s in strategies.names(lambda s: bool(s.families)) if s in report]
-    families = sum(len(strategies.families_of(s)) for s in fitted)
-    return (f"fitted {families} families ({len(fitted)} strategies, {_count(fit_workers(len(fitted)), 'process')}) "
+    """'fitted 11 families (6 fits, 6 processes) in 41.2 s': the fit's wall time, next to the measuring
+    time, is what a user waits for. A fit: a strategy's families, or its MLA families ('fa2-mla')."""
+    jobs = {key: families for key, (_, families, _) in fit_owners().items() if key in report}
+    families = sum(len(f) for f in jobs.values())
+    return (f"fitted {families} families ({len(jobs)} fits, {_count(fit_workers(len(jobs)), 'process')}) "
             f"in {report['fit_s']:.1f} s")
 
 
@@ -189,10 +189,6 @@ def _added_points(path, base) -> list[dict]:
         rows = load_previous(path)
     except InputError as exc:  # load_previous speaks of bench --out
         raise InputError("add-points", exc.message) from None
-    mla = rows["kv_lora_rank"].fillna(0).astype(int) > 0 if "kv_lora_rank" in rows else rows.index < 0
-    if mla.any():  # they would be fitted into the K/V-head kernels' families, which MLA plans fall back to
-        raise InputError("add-points", f"{path}: {int(mla.sum())} MLA rows (kv_lora_rank): the MLA kernels' cost "
-                                       "families are not fitted yet (docs/mla.md); leave them out of the fit")
     return rows.astype(object).where(rows.notna(), None).to_dict("records")
 
 

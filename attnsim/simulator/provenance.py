@@ -63,7 +63,8 @@ def row_provenance(gpu: GpuSpec, family: str, workload, kv_bytes: float) -> RowP
                              bands.band(gpu.error_bands, family, kv_bytes, gpu.profile_source))
     statuses = {t: term_status(gpu, family, t)["status"] for t in used}
     regimes = serving_regimes(workload)
-    label = "; ".join([source_label(gpu.profile_source, statuses)] + ([MLA_LABEL] if workload.is_mla else []))
+    unfitted = workload.is_mla and family not in gpu.cost  # GpuSpec.cost_for's fallback (MLA families not fitted)
+    label = "; ".join([source_label(gpu.profile_source, statuses)] + ([MLA_LABEL] if unfitted else []))
     return RowProvenance(label, statuses, "+".join(regimes), serving_band(gpu, family, regimes, kv_bytes))
 
 

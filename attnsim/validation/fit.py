@@ -24,8 +24,15 @@ import pandas as pd
 from attnsim import strategies
 from attnsim.simulator.calibration import BOUNDS, CostParams, FitResult, fit_bandwidth_curve, fit_cost_params
 from attnsim.simulator.datasheet import l2_dirty_fraction, tile_math_fields
-from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator import mla
+from attnsim.simulator.hardware import DEFAULT_COST, GpuSpec
 from attnsim.validation.measurements import MeasuredPoint, measured_points
+
+
+# Where an MLA family's tensor-core rate starts: half the peak, binding at the 64-row latent tiles of 128 heads
+# per GPU (docs/mla.md: at the ridge). From the peak it binds nowhere (no gradient); from calibration.FIT_START's
+# 512 it binds everywhere and the noise-free cal-mla fit stalls at a wrong rate (2.7% in-sample, issue 23).
+MLA_MMA_START = DEFAULT_COST.mma_flop_per_sm_clock / 2
 
 
 def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_us: float) -> CostParams:
@@ -33,21 +40,25 @@ def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_
     overhead (a third of it for a combine launch queued behind its attention launch), the registry's
     fixed parameters (e.g. stream-K's merge fan-in) and, for a kernel that fixes its tile rows (FA2's
     CUDA kernels), the datasheet's tile math: its decode is held there, so its mma rate starts near its
-    answer (from calibration.FIT_START's 512 it stalls in a corner) and its softmax stays at the SFU's."""
+    answer (from calibration.FIT_START's 512 it stalls in a corner) and its softmax stays at the SFU's; an MLA
+    kernel's at MLA_MMA_START."""
     start = CostParams(cta_stream_gbps_per_warp=per_warp, bw_knee=knee, launch_overhead_us=launch_overhead_us)
     if family.endswith("-combine"):
         start = dataclasses.replace(start, launch_overhead_us=launch_overhead_us / 3, cta_fixed_us=0.5,
                                     segment_fixed_us=0.05)
     fixed = {k: v for s in strategies.REGISTRY.values() for k, v in s.fixed_params.get(family, {}).items()}
     traits = strategies.kernel_traits().get(family)
+    if family in strategies.mla_families() and "mma_flop_per_sm_clock" in strategies.mla_families()[family]:
+        start = dataclasses.replace(start, mma_flop_per_sm_clock=MLA_MMA_START)
     return dataclasses.replace(start, **fixed, **(tile_math_fields(traits) if traits else {}))
 
 
 def starting_costs(bandwidth: pd.DataFrame, launch_overhead_us: float) -> tuple[dict[str, CostParams], dict]:
-    """Every registry family's starting costs from a calibration's bandwidth curve and launch time, and
-    the bandwidth fit's report."""
+    """Every registry family's starting costs (MLA families too) from a calibration's bandwidth curve and
+    launch time, and the bandwidth fit's report."""
     per_warp, knee, peak = fit_bandwidth_curve(bandwidth["num_ctas"], bandwidth["num_warps"], bandwidth["read_gbps"])
-    cost = {family: _starting_params(family, per_warp, knee, launch_overhead_us) for family in strategies.all_families()}
+    families = {**strategies.all_families(), **strategies.mla_families()}
+    cost = {family: _starting_params(family, per_warp, knee, launch_overhead_us) for family in families}
     return cost, {"cta_stream_gbps_per_warp": per_warp, "bw_knee": knee, "saturated_gbps": peak}
 
 
@@ -97,13 +108,39 @@ def fit_points(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = N
 
 
 def _fit_strategy(spec: GpuSpec, rows: pd.DataFrame) -> FitResult:
-    return fit_points(measured_points(rows, spec), spec)
+    return fit_points(measured_points(rows, spec), spec, {**strategies.all_families(), **strategies.mla_families()})
 
 
-def owned_rows(points: pd.DataFrame, strategy: str) -> pd.DataFrame:
-    """The rows of `points` whose fit `strategy` owns (its own plans and those of entries that run its kernel)."""
-    owner = points["strategy"].map(lambda name: strategies.fit_owner(name) if name in strategies.REGISTRY else None)
-    return points[owner == strategy]
+def is_mla(points: pd.DataFrame) -> pd.Series:
+    """Rows of MLA workloads (kv_lora_rank > 0; bench CSVs from before issue 23 have none)."""
+    if "kv_lora_rank" not in points:
+        return pd.Series(False, index=points.index)
+    return pd.to_numeric(points["kv_lora_rank"], errors="coerce").fillna(0) > 0
+
+
+def owned_rows(points: pd.DataFrame, strategy: str, mla: bool = False) -> pd.DataFrame:
+    """The rows of `points` whose fit `strategy` owns (its own plans and those of entries that run its kernel):
+    of K/V-head workloads, or (mla) of MLA workloads, which only its `mla_families` see."""
+    owner = points["strategy"].map(lambda name: strategies.fit_owner(name, mla) if name in strategies.REGISTRY
+                                   else None)
+    return points[(owner == strategy) & (is_mla(points) == mla)]
+
+
+def fit_owners() -> dict[str, tuple[str, tuple[str, ...], bool]]:
+    """Report key -> (owner, the cost families it fits, on MLA rows): a strategy's K/V-head families (key:
+    the strategy) and its MLA families (key: strategy + '-mla'), apart: they share no family, so neither
+    fit moves the other's parameters."""
+    owners = {s.name: (s.name, tuple(s.families), False) for s in strategies.REGISTRY.values() if s.families}
+    owners.update({s.name + mla.FAMILY_SUFFIX: (s.name, tuple(s.mla_families), True)
+                   for s in strategies.REGISTRY.values() if s.mla_families})
+    return owners
+
+
+def fit_jobs(points: pd.DataFrame) -> dict[str, tuple[tuple[str, ...], pd.DataFrame]]:
+    """Report key (fit_owners) -> (the cost families it fits, its rows), for every owner with rows."""
+    jobs = {key: (families, owned_rows(points, owner, on_mla))
+            for key, (owner, families, on_mla) in fit_owners().items()}
+    return {key: job for key, job in jobs.items() if not job[1].empty}
 
 
 def refit_strategy(spec: GpuSpec, data: dict, points: pd.DataFrame, strategy: str) -> FitResult:
@@ -134,24 +171,25 @@ def _fit_all(spec: GpuSpec, jobs: dict[str, pd.DataFrame]):
 
 def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame, kernels: dict,
                    launch_overhead_us: float, source: str, progress=None) -> tuple[GpuSpec, dict]:
-    """Fit the bandwidth curve, then each strategy's cost families on its own points."""
+    """Fit the bandwidth curve, then each strategy's cost families on its own points (fit_jobs). An MLA
+    family is kept only where MLA points fitted it: without, GpuSpec.cost_for falls back to its
+    partitioning's family, not to unfitted starting values."""
     cost, bandwidth_fit = starting_costs(bandwidth, launch_overhead_us)
+    jobs = fit_jobs(points)
+    fitted = {f for families, _ in jobs.values() for f in families}
+    cost = {f: c for f, c in cost.items() if f not in strategies.mla_families() or f in fitted}
     spec = dataclasses.replace(base, hbm_read_gbps=round(float(bandwidth["read_gbps"].max()), 1), cost=cost,
                                kernels=dict(kernels), source=source, profile_source="calibrated",
                                profile_date=source.split()[1] if source.startswith("calibrated ") else None)
     report = {"bandwidth_fit": bandwidth_fit, "launch_overhead_us": launch_overhead_us}
-    owners = strategies.names(lambda s: bool(s.families))
-    jobs = {s: owned_rows(points, s) for s in owners}
-    jobs = {s: rows for s, rows in jobs.items() if not rows.empty}
-    for strategy, fit in _fit_all(spec, jobs):
-        families = strategies.families_of(strategy)
+    for key, fit in _fit_all(spec, {key: rows for key, (_, rows) in jobs.items()}):
+        families, rows = jobs[key]
         spec = dataclasses.replace(spec, cost={**spec.cost, **{f: fit.spec.cost_for(f) for f in families}})
-        rows = jobs[strategy]
-        report[strategy] = {"points": int(len(rows)), "iterations": fit.iterations, "mape_pct": fit.mape,
-                            "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
-                            "residuals_log": [round(float(r), 5) for r in fit.residuals]}
+        report[key] = {"points": int(len(rows)), "iterations": fit.iterations, "mape_pct": fit.mape,
+                       "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
+                       "residuals_log": [round(float(r), 5) for r in fit.residuals]}
         if progress:
-            progress(strategy, report[strategy])
+            progress(key, report[key])
     return with_in_sample_bands(spec, points), report
 
 

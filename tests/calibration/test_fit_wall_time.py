@@ -13,4 +13,4 @@ def test_the_fit_line_counts_families_strategies_and_processes(monkeypatch, cpus
     monkeypatch.setattr("os.cpu_count", lambda: cpus)
     # fa2: 1 family; flashdecoding: attention + combine; torch-flash: split, combine, no-split
     report = {"fa2": {}, "flashdecoding": {}, "torch-flash": {}, "bandwidth_fit": {}, "fit_s": 41.26}
-    assert _fitted_line(report) == f"fitted 6 families (3 strategies, {processes}) in 41.3 s"
+    assert _fitted_line(report) == f"fitted 6 families (3 fits, {processes}) in 41.3 s"
