@@ -29,7 +29,6 @@ from attnsim.kernels.reference import attention_reference
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
-PEAK_READ_GBPS = 4506.0  # membw.peak_read_gbps, H200, 2026-12-05 (`attnsim bench`'s summary)
 SHAPES = [(8, 128, 128, 64, 32768), (32, 32, 32, 128, 8192), (8, 128, 128, 128, 4096),  # 1024 CTAs: slowed
           (16, 128, 128, 64, 2048)]  # 2048 CTAs: not slowed (control)
 SPECS = ["fa2", "streamk", "flashdecoding"]
@@ -56,7 +55,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     started = time.time()
-    config = BenchConfig(tuple(SPECS), resolve_gpu("h200"), torch.cuda.get_device_name(), PEAK_READ_GBPS)
+    gpu = resolve_gpu("h200")  # its measured read bandwidth divides achieved GB/s (not re-measured here)
+    config = BenchConfig(tuple(SPECS), gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)
     points = [DecodeWorkload.build(b, hq, hkv, d, c) for b, hq, hkv, d, c in SHAPES]
     rows = []
     for i, w in enumerate(points):

@@ -32,7 +32,6 @@ import pandas as pd
 
 from attnsim.simulator.workload import DecodeWorkload
 
-PEAK_READ_GBPS = 4502.0  # membw.peak_read_gbps on the lent H200 (docs/kernels.md); not re-measured here
 OURS = ("fa2", "flashdecoding", "streamk", "splitkv")
 GQA_SHAPES = ((1, 32, 8), (8, 32, 8), (4, 64, 8))  # (batch, q_heads, kv_heads): Llama-3 8B/70B-like groups
 FP8_CONTEXTS = (2048, 8192, 32768, 131072)
@@ -102,7 +101,7 @@ def gpu_sweep(specs: tuple[str, ...]) -> Callable:
     from attnsim.profiles import resolve_gpu
 
     gpu = resolve_gpu("h200")
-    config = BenchConfig(specs, gpu, torch.cuda.get_device_name(), PEAK_READ_GBPS)
+    config = BenchConfig(specs, gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)  # the profile's measured read GB/s
 
     def sweep(points, done, on_point):
         check_pinned_plans(specs, points, gpu)

@@ -45,7 +45,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import splitkv_variants  # noqa: E402
 
 NAME = "splitkv"
-PEAK_READ_GBPS = 4502.0  # membw.peak_read_gbps on the lent H200 (docs/kernels.md); not re-measured here
 SHAPES = [(1, 32, 8, 1024), (1, 32, 8, 4096), (1, 32, 8, 16384), (1, 32, 8, 65536), (1, 32, 8, 262144),
           (4, 32, 32, 256), (1, 32, 32, 1024), (1, 32, 32, 4096), (1, 32, 32, 16384), (8, 32, 32, 8192),
           (8, 32, 8, 8192)]  # (batch, q_heads, kv_heads, context): 4 MB .. 1 GB of K+V at d 128, fp16
@@ -167,7 +166,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     started = time.time()
-    config = BenchConfig((NAME,), resolve_gpu("h200"), torch.cuda.get_device_name(), PEAK_READ_GBPS)
+    gpu = resolve_gpu("h200")  # its measured read bandwidth divides achieved GB/s (not re-measured here)
+    config = BenchConfig((NAME,), gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)
     pts = points()
     pool = inputs.KvPool(pts, "float16", "cuda", 0)
     buffer = membw.make_buffer(max(w.kv_bytes() for w in pts) + (64 << 20))

@@ -17,7 +17,7 @@ bitwise identical to an eager run with the counters 0 after each, and the compil
 and shared memory of lean_decode vs lean_last at d 64/128, fp16/bf16 (launch meta from the device).
 
 Writes OUT/streamk_last_stage<N>.csv (bench columns) or OUT/streamk_last_stage3.json; prints a table.
-The peak read bandwidth for bw_fraction is the one measured on the lent H200 (PEAK_READ_GBPS), not re-measured.
+The peak read bandwidth for bw_fraction is the shipped H200 profile's measured one (hbm_read_gbps), not re-measured.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from splitkv_device import PEAK_READ_GBPS, determinism  # noqa: E402
+from splitkv_device import determinism  # noqa: E402
 
 from attnsim.simulator.workload import DecodeWorkload  # noqa: E402
 
@@ -55,8 +55,9 @@ def bench_stage(stage: int, out: Path) -> pd.DataFrame:
 
     names = tuple(PLANS + (["torch-cudnn"] if stage == 1 else []))
     started = time.time()
-    return run_bench_to_csv(out / f"streamk_last_stage{stage}.csv", points(stage), resolve_gpu("h200"), names,
-                            resume=True, peak_read_gbps=PEAK_READ_GBPS,
+    gpu = resolve_gpu("h200")
+    return run_bench_to_csv(out / f"streamk_last_stage{stage}.csv", points(stage), gpu, names,
+                            resume=True, peak_read_gbps=gpu.hbm_read_gbps,
                             progress=lambda i, n, label: print(f"[{time.time() - started:6.1f}s] {i}/{n} {label}",
                                                                flush=True),
                             log=print)
@@ -101,7 +102,8 @@ def stage3(out: Path) -> dict:
     from attnsim.profiles import resolve_gpu
     import torch
 
-    config = BenchConfig((LAST,), resolve_gpu("h200"), torch.cuda.get_device_name(), PEAK_READ_GBPS)
+    gpu = resolve_gpu("h200")
+    config = BenchConfig((LAST,), gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)
     ws = [DecodeWorkload.build(1, 32, 1, 128, 65536), DecodeWorkload.build(3, 32, 8, 128, [100, 5000, 20000])]
     pool = inputs.KvPool(ws, "float16", "cuda", 0)
     result = {"determinism": [determinism(config, pool, w, spec) for w in ws for spec in (LAST, "hybrid:epilogue=last")],
