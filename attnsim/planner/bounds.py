@@ -28,7 +28,7 @@ from attnsim.planner.candidates import Candidate, StrategyContext
 from attnsim.simulator import cost
 from attnsim.simulator.hardware import CostParams
 from attnsim.simulator.partition import common
-from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload
+from attnsim.simulator.workload import DecodeWorkload
 
 COMBINE_SUFFIX = "-combine"  # a split plan's combine launch bills family + "-combine" (partition files)
 
@@ -62,7 +62,7 @@ class LaunchLimits:
 
     def last_arrival_steps(self, merged: int) -> float:
         """Load rounds of a last-arrival merge of `merged` partials at the workload's last q-block (the fewest rows)."""
-        last_q_block = -(-self.workload.q_len * self.workload.group // Q_BLOCK_ROWS) - 1
+        last_q_block = self.workload.q_blocks - 1
         return float(cost.last_arrival_steps(self.workload, np.array([last_q_block]), np.array([merged]))[0])
 
 

@@ -31,7 +31,7 @@ from importlib import resources as package_files
 
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources, occupancy
-from attnsim.simulator.workload import FP8, DecodeWorkload, query_tile_rows
+from attnsim.simulator.workload import DecodeWorkload, query_tile_rows
 
 K_TILE_BYTES = 16 * 1024  # our kernels' default KV tile: one 16 KB K tile (64 tokens at d 128, fp16; 128 at fp8)
 # A paged tile's K/V address depends on a block-table load, which Triton's pipeliner schedules a stage
@@ -217,7 +217,7 @@ def kernel_shape(kernel, workload: DecodeWorkload, gpu: GpuSpec, tile: int | Non
     with fewer pipeline stages and then smaller tiles (never below 16 tokens, never overriding what
     the user set) until one CTA fits an SM — what a kernel author does for a GPU with less shared
     memory (e.g. d 256 on an L40S). `given`: resources already known (a measured row)."""
-    warps = warps or kernel.default_warps(query_tile_rows(workload), workload.kv_dtype == FP8)
+    warps = warps or kernel.default_warps(query_tile_rows(workload), workload.kv_fp8)
     shape_tile, shape_stages = tile or default_kv_tile_tokens(workload), stages or default_stages(kernel.stages, workload)
     if given is not None:
         return ResolvedShape(shape_tile, warps, shape_stages, given, "given")

@@ -186,7 +186,12 @@ class DecodeWorkload:
     @property
     def output_count(self) -> int:
         """Outputs (sequence, kv-head, query block) a plan computes: FA2's CTA count."""
-        return self.batch * self.kv_heads * -(-self.q_len * self.group // Q_BLOCK_ROWS)
+        return self.batch * self.kv_heads * self.q_blocks
+
+    @property
+    def q_blocks(self) -> int:
+        """Query blocks per (sequence, kv-head): its q_len x group packed rows, Q_BLOCK_ROWS at a time."""
+        return -(-self.q_len * self.group // Q_BLOCK_ROWS)
 
     @property
     def group(self) -> int:

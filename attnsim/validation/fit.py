@@ -48,7 +48,7 @@ def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_
                                     segment_fixed_us=0.05)
     fixed = {k: v for s in strategies.REGISTRY.values() for k, v in s.fixed_params.get(family, {}).items()}
     traits = strategies.kernel_traits().get(family)
-    if family in strategies.mla_families() and "mma_flop_per_sm_clock" in strategies.mla_families()[family]:
+    if "mma_flop_per_sm_clock" in strategies.mla_families().get(family, ()):
         start = dataclasses.replace(start, mma_flop_per_sm_clock=MLA_MMA_START)
     return dataclasses.replace(start, **fixed, **(tile_math_fields(traits) if traits else {}))
 

@@ -19,7 +19,7 @@ from attnsim.simulator.partition import common
 from attnsim.simulator.schedule import (
     ROLE_COMPLETE, ROLE_PEER, Launch, Reductions, Schedule, frozen_array, offsets_from_counts,
 )
-from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload
+from attnsim.simulator.workload import DecodeWorkload
 
 MAX_SPLITS = 128
 
@@ -42,8 +42,7 @@ def num_splits_heuristic(bhm: int, num_sms: int, n_blocks: int, max_splits: int 
 
 def heuristic_splits(workload: DecodeWorkload, gpu: GpuSpec, block_n: int) -> int:
     """num_splits_heuristic with FA2's arguments: GQA packs the q-head group into the m dimension."""
-    m_blocks = -(-(workload.q_len * workload.group) // Q_BLOCK_ROWS)
-    bhm = workload.batch * workload.kv_heads * m_blocks
+    bhm = workload.output_count  # batch x kv_heads x m blocks
     n_blocks = -(-workload.max_context // block_n)
     return num_splits_heuristic(bhm, 2 * gpu.sm_count, n_blocks)
 
