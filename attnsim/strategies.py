@@ -46,14 +46,14 @@ from attnsim.simulator.terms import PER_WARP_FIELDS, SERVING_FIELDS
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
              "l2_dirty_fraction")
 # The per-SM stream limit (cost.py "Per-SM sharing"), fitted on decode grids above one CTA per SM: stream-K's
-# persistent grids between 1 and 2 CTAs per SM pin it (a 37 GB/s fit, 4.26 -> 3.36% in-sample); fa2 and
-# FlashDecoding's fits on the same points find 44-48 GB/s and gain < 0.05 point, so they keep none
-# (docs/planner.md, "Per-SM sharing")
+# persistent grids between 1 and 2 CTAs per SM pin it (37 GB/s, 4.26 -> 3.36% in-sample); fa2's and
+# FlashDecoding's fits find 44-48 GB/s and gain < 0.05 point, so they keep none (docs/planner.md)
 SM_SHARING = ("sm_stream_gbps",)
 # The un-hidden tile math of decode query tiles above 16 rows (cost.wide_tile_us), fitted only where points
 # have GQA groups above 16 (calibration.EXERCISED_BY: the cal-search MQA rows), in every family of our
 # kernels that runs 32-row decode tiles (docs/planner.md, "Wide query tiles")
 WIDE_TILE = ("wide_tile_ns_per_row_token",)
+PER_TOKEN = ("cta_ns_per_token",)  # a CTA's per-token work in series with its stream (cost.cta_stream_gbps)
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
 COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
 LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a split output's last CTA does
@@ -291,12 +291,12 @@ SCHEDULE_DEFAULT = "streamk"  # what `attnsim schedule` shows unless told otherw
 
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
-    families={"fa2": STREAMING + WIDE_TILE + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
+    families={"fa2": STREAMING + PER_TOKEN + WIDE_TILE + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
     mla_kernel=MLA_KERNEL, mla_families={"fa2-mla": MLA_STREAMING},
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
-    flashdecoding.partition, families={"flashdecoding": STREAMING + WIDE_TILE + SERVING, "flashdecoding-combine": COMBINE},
+    flashdecoding.partition, families={"flashdecoding": STREAMING + PER_TOKEN + WIDE_TILE + SERVING, "flashdecoding-combine": COMBINE},
     mla_families={"flashdecoding-mla": MLA_STREAMING, "flashdecoding-mla-combine": COMBINE},
     traits={"flashdecoding": OUR_TRAITS, "flashdecoding-combine": COMBINE_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, default=True, calibrate=True, color="#4C72B0",
@@ -305,7 +305,7 @@ register(Strategy(
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA (epilogue=last: by the last CTA to arrive)", streamk.partition,
-    families={"streamk": STREAMING + SM_SHARING + WIDE_TILE + MERGING + SERVING}, mla_families={"streamk-mla": MLA_STREAMING + MERGING},
+    families={"streamk": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + MERGING + SERVING}, mla_families={"streamk-mla": MLA_STREAMING + MERGING},
     fixed_params={f: {"merge_fanin": STREAMK_MERGE_FANIN} for f in ("streamk", "streamk-mla")},
     traits={"streamk": replace(OUR_TRAITS, warps=STREAMK_KERNEL.warps, merge_fanin=STREAMK_MERGE_FANIN)},
     options_type=opts.StreamKOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL,
@@ -315,7 +315,7 @@ register(Strategy(
 register(Strategy(
     "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave), the last split "
     "of each output to finish merges the partials (arrival counter; deterministic, no combine launch)",
-    splitkv.partition, families={"splitkv": STREAMING + WIDE_TILE + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
+    splitkv.partition, families={"splitkv": STREAMING + PER_TOKEN + WIDE_TILE + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
     color="#8C564B", aliases=("split-kv", "skv"), search=("splits",),
     calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))

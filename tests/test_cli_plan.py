@@ -75,7 +75,9 @@ def test_batch_invariant_explains_the_fixed_split_size(capsys):
     (data,) = json_items(out, "plans")
     assert code == 0 and data["batch_invariant"] and data["plan"]["spec"] == chosen and data["why"] == why
     fixed = data["invariant_plan"]
-    assert fixed["spec"] == chosen and fixed["grid_points"] > 20 and f"{fixed['mean_regret_pct']:.1f}% mean" in why
+    assert fixed["spec"] == chosen and fixed["grid_points"] > 20
+    text_mean = float(why.split("% mean")[0].rsplit("(", 1)[1])  # the text's 1 decimal of JSON's 2
+    assert abs(text_mean - fixed["mean_regret_pct"]) <= 0.051
     rules = fixed["engine_rules"]  # what FlashInfer's fixed split size / no split would cost on the grid
     assert set(rules) == {"one fixed chunk", "no split"} and rules["no split"]["spec"] == "fa2"
     assert all(r["mean_regret_pct"] >= fixed["mean_regret_pct"] - 0.5 for r in rules.values())

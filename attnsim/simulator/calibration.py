@@ -44,6 +44,8 @@ BOUNDS = {
     # per KV token x query row above 16: up to ~2x a lone 4-warp CTA's ~17 ns per 512-byte d128 token
     # over 16 extra rows (a 32-row tile's extra math fully serial to its stream)
     "wide_tile_ns_per_row_token": (0.0, 2.0),
+    # per KV token: up to a quarter of a lone 4-warp CTA's whole ~15 ns per 512-byte d 128 token
+    "cta_ns_per_token": (0.0, 4.0),
 }
 # A rate that caps (cost.BandwidthModel: min(share, cap)) has no gradient where it does not bind, so
 # a fit starting from the default (which binds nowhere) would never move it. The fit starts these
@@ -57,7 +59,7 @@ FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
              # per SM: binding for two CTAs on one SM (the H200's bump at grids of 148-198, docs/planner.md)
              "sm_stream_gbps": 40.0,
              # the wide-tile cost from inside its bounds (0 sits on a bound: the sigmoid is flat there)
-             "wide_tile_ns_per_row_token": 0.1,
+             "wide_tile_ns_per_row_token": 0.1, "cta_ns_per_token": 0.5,
              # and the paged fields from inside their bounds: the defaults (0, 1.0) sit on a bound, where
              # the sigmoid has no slope and a fit never leaves it
              "paged_tile_fixed_us": 0.1, "paged_hbm_scale": 0.9}

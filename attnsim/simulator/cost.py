@@ -138,7 +138,7 @@ class BandwidthModel:
 def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = None) -> BandwidthModel:
     """`schedule` (the plan the launch belongs to) brings the workload's paging and tile math."""
     params = gpu.cost_for(launch.family)
-    cta_gbps = params.cta_stream_gbps_per_warp * launch.resources.warps
+    cta_gbps = cta_stream_gbps(params, launch, schedule)
     moved = float(launch.cta_read_bytes.sum() + launch.cta_write_bytes.sum())
     streamed_share = moved / (moved + dirty_write_back_bytes(launch, gpu)) if moved else 1.0
     hbm_gbps = gpu.hbm_read_gbps * params.hbm_scale * streamed_share
@@ -155,6 +155,16 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
     sm_rate = params.sm_stream_gbps * GBPS_TO_BYTES_PER_US if params.sm_stream_gbps > 0 else np.inf
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
                           math_rate, gpu.sm_count, cta_rate, sm_rate)
+
+
+def cta_stream_gbps(params: CostParams, launch: Launch, schedule: Schedule | None) -> float:
+    """GB/s one CTA of the launch streams alone: its warps' rate, in series with the per-token work its
+    stream does not hide (CostParams.cta_ns_per_token) for an attention launch of a known workload."""
+    gbps = params.cta_stream_gbps_per_warp * launch.resources.warps
+    if not params.cta_ns_per_token or schedule is None or launch.name != "attention":
+        return gbps
+    ns_per_byte = 1.0 / gbps + params.cta_ns_per_token / schedule.workload.kv_token_bytes
+    return 1.0 / ns_per_byte
 
 
 def l2_hit_bytes(gpu: GpuSpec, launch: Launch, workload: DecodeWorkload) -> float:

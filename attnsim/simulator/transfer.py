@@ -16,7 +16,8 @@ and takes what the target chip *is* (SMs, occupancy limits, L2 size, clock, HBM)
 | bw_knee, hbm_scale, merge_fanin           | carried | 1                                 |
 | l2_dirty_fraction                         | carried | 1 (the target's own l2_bytes)     |
 | paged_tile_fixed_us,                      | scaled  | source clock / target clock       |
-|   wide_tile_ns_per_row_token              |         |                                   |
+|   wide_tile_ns_per_row_token,             |         |                                   |
+|   cta_ns_per_token                        |         |                                   |
 | paged_hbm_scale                           | carried | 1                                 |
 | mma_flop_per_sm_clock,                    | carried | 1 (per clock: the rate follows    |
 |   dequant_elem_per_sm_clock,              |         |   the target's clock and SMs)     |
@@ -80,6 +81,7 @@ RULES: dict[str, str] = {
     "cta_stream_gbps_per_warp": "carried",  # bytes in flight / latency: same SM and memory generation
     "sm_stream_gbps": "carried",  # one SM's bytes in flight / latency, as the per-warp rate
     "wide_tile_ns_per_row_token": "clock",  # SM cycles of tile math per token and row
+    "cta_ns_per_token": "clock",  # SM cycles of a CTA's per-token work
     "launch_overhead_us": "carried",  # host + driver + event gap
     "cta_fixed_us": "clock", "segment_fixed_us": "clock", "tile_fixed_us": "clock",  # SM cycles
     "fixup_fixed_us": "clock", "fixup_per_peer_us": "clock",

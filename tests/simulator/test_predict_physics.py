@@ -108,6 +108,8 @@ def test_doubling_every_context_never_makes_a_plan_faster(case):
     strategy, workload, gpu, config = case
     longer = dataclasses.replace(workload, contexts=tuple(2 * c for c in workload.contexts))
     short, long = (predict_one(strategy, w, gpu, config) for w in (workload, longer))
+    if strategies.get(strategy).planned:  # `auto`: the exceptions of the entry it planned
+        strategy = short.schedule.strategy
     if long.total_us < short.total_us and strategies.get(strategy).baseline:
         assert short.schedule.splits == 1 < long.schedule.splits
     elif long.total_us < short.total_us and not strategies.get(strategy).in_kernel_reduction:
