@@ -95,7 +95,9 @@ def main() -> None:
         if args.only:  # the fields alone into the costs, the report beside the family's own fit report
             for family in strategies.families_of(args.strategy):
                 doc["gpu"]["cost"][family].update({p: fitted[family][p] for p in free[family]})
-            doc["fit"].setdefault(args.strategy, {})["added_terms"] = report
+            fit_report = doc["fit"].setdefault(args.strategy, {})
+            earlier = fit_report.get("added_terms") or []  # one report per --only refit, oldest first
+            fit_report["added_terms"] = [*(earlier if isinstance(earlier, list) else [earlier]), report]
             write_text(path, json.dumps(doc, indent=1) + "\n")
             print(f"wrote {path}")
             return

@@ -74,7 +74,7 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     warps = common.resources(ctx.config).warps
     b = params.cta_stream_gbps_per_warp * warps * cost.GBPS_TO_BYTES_PER_US
     moved = float(workload.kv_bytes() + workload.io_bytes())
-    dirty = min(float(workload.kv_bytes()), params.l2_dirty_fraction * gpu.l2_bytes)
+    dirty = cost.write_back_bytes(float(workload.kv_bytes()), params.l2_dirty_fraction, gpu.l2_bytes)
     hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
     return LaunchLimits(family, cost.BandwidthModel(b, hbm, params.bw_knee), b, params,
                         gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved, workload,

@@ -18,7 +18,10 @@ docs/planner.md). The engine draws it for launches that fit one wave of resident
 i % S (simulator/sm_wave.py); a launch of several waves keeps the chip-wide share (its SMs are all
 equally full until the last wave). 0 (the default): no per-SM limit.
 
-Dirty L2: KV reads evict dirty lines, whose write-back takes its share of B (bandwidth_model).
+Dirty L2: KV reads evict L2 lines, of which the share l2_dirty_fraction is dirty when the launch starts;
+their write-back takes its share of B (bandwidth_model). Reading K bytes evicts min(K, L2) bytes of lines,
+so f x min(K, L2) are written back (write_back_bytes): the H200's floor under do_bench's zeroing flush
+pays ~half of 4-16 MB and a flat ~38 MB from 256 MB on (shared/research/small-call-decode.md).
 
 Tile math. Every KV token a CTA streams costs 2 x BLOCK_M x (head_dim + v_dim) tensor-core FLOPs
 (q.K^T over head_dim, P.V over v_dim, query rows padded to BLOCK_M; 4 x BLOCK_M x head_dim when K and
@@ -251,8 +254,13 @@ def _math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile:
     return gpu.clock_mhz * moved / cycles if cycles > 0 else np.inf
 
 
+def write_back_bytes(kv_bytes: float, dirty_fraction: float, l2_bytes: float) -> float:
+    """Dirty bytes that reading `kv_bytes` evicts: the dirty share of the min(KV, L2) bytes of lines it evicts."""
+    return dirty_fraction * min(kv_bytes, l2_bytes)
+
+
 def dirty_write_back_bytes(launch: Launch, gpu: GpuSpec) -> float:
-    """Dirty L2 lines an attention launch's KV reads evict: min(KV bytes, dirty L2 bytes).
+    """Dirty L2 lines an attention launch's KV reads evict (write_back_bytes).
 
     Partials (written moments before by peers) and q are L2 hits and evict nothing. The write-back
     shares the HBM (bandwidth_model), not a CTA's latency-bound stream: it costs time only when
@@ -261,7 +269,7 @@ def dirty_write_back_bytes(launch: Launch, gpu: GpuSpec) -> float:
     if launch.name != "attention":
         return 0.0
     kv = launch.segments.kv_bytes if launch.segments is not None else launch.cta_read_bytes
-    return min(float(kv.sum()), gpu.cost_for(launch.family).l2_dirty_fraction * gpu.l2_bytes)
+    return write_back_bytes(float(kv.sum()), gpu.cost_for(launch.family).l2_dirty_fraction, gpu.l2_bytes)
 
 
 def cta_work_bytes(launch: Launch) -> np.ndarray:

@@ -66,7 +66,7 @@ def starting_costs(bandwidth: pd.DataFrame, launch_overhead_us: float) -> tuple[
 # share) for fit_points' second start. hbm_scale (this kernel's peak / the measured membw peak) and
 # l2_dirty_fraction (the dirty L2 its KV reads write back) both scale a bandwidth-bound point's time;
 # only bandwidth-bound points whose KV spans ~1-10x the L2 separate them (the write-back is
-# min(KV, share x L2): a fixed cost there, vanishing at GB of KV). A free fit from the neutral start
+# share x min(KV, L2): a fixed cost there, vanishing at GB of KV). A free fit from the neutral start
 # can run both down into a corner it never leaves (at a bound the bounded coordinate is flat): fa2 on
 # the H200's 60 s replay set ended at hbm_scale = 0.8 (its bound), l2_dirty_fraction 0.20, 5.6%
 # in-sample, while 3.8% lies at (1.0, 0.76) (docs/validation.md, issue 21).

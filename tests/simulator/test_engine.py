@@ -187,3 +187,15 @@ def test_dirty_l2_write_back_shares_the_hbm_when_bandwidth_bound(dirty_fraction)
     assert res.schedule.grid == res.launches[0].slots == 396
     expected = (396 * (KV_1K_D128 + Q + O) + dirty_fraction * gpu.l2_bytes) / B
     assert res.total_us == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("dirty_fraction", [0.25, 1.0])
+def test_a_read_smaller_than_the_l2_writes_back_the_dirty_share_of_what_it_evicts(dirty_fraction):
+    # fa2, batch 24 x 4 kv-heads = 96 CTAs of 1k d128 tokens: KV 96 x 524288 = 50.3 MB < the H100's 52.4 MB
+    # L2, 96 x b = 9.6e6 B/us > B: bandwidth-bound. Its reads evict 50.3 MB of lines, the dirty share of
+    # them is written back: time = (96 x 524800 + fraction x 96 x 524288) / 3.35e6.
+    gpu = _gpu(25.0, l2_dirty_fraction=dirty_fraction)
+    res = simulate(plan("fa2", DecodeWorkload.build(24, 4, 4, 128, 1024), gpu), gpu)
+    assert res.schedule.grid == 96 and 96 * KV_1K_D128 < gpu.l2_bytes
+    expected = (96 * (KV_1K_D128 + Q + O) + dirty_fraction * 96 * KV_1K_D128) / B
+    assert res.total_us == pytest.approx(expected, rel=1e-6)

@@ -100,8 +100,8 @@ def test_mla_plans_bill_their_own_families_which_fall_back_until_fitted():
     p = make_plan("flashdecoding:splits=4", mla(), H200)
     assert [l.family for l in p.schedule.launches] == ["flashdecoding-mla", "flashdecoding-mla-combine"]
     peak = DEFAULT_COST.mma_flop_per_sm_clock  # an MLA family's tile math: the tensor peak (below)
-    assert H200.cost_for("flashdecoding-mla") == dataclasses.replace(H200.cost_for("flashdecoding"),
-                                                                     mma_flop_per_sm_clock=peak)
+    assert H200.cost_for("flashdecoding-mla") == dataclasses.replace(
+        H200.cost_for("flashdecoding"), mma_flop_per_sm_clock=peak, mma_flop_per_warp_clock=0.0)  # no per-warp limit
     assert H200.cost_for("flashdecoding-mla-combine") == H200.cost_for("flashdecoding-combine")
     # ... but their tile math stays at the tensor peak: stream-K's fitted rate absorbed its GQA verify
     # blocks' re-read q-blocks, nothing an MLA kernel does
