@@ -4,7 +4,8 @@
     PYTHONPATH=. python3 scripts/fit_baselines.py h200 torch-flash calibration --write --into carried_cost
     PYTHONPATH=. python3 scripts/fit_baselines.py h200 torch-flash calibration --like-calibrate --write
 
-Rows: a measurements CSV, or `calibration` for the profile's own calibration points. The fit starts at
+Rows: measurements CSVs, `calibration` for the profile's own calibration points, or calibration data JSONs
+(what `attnsim calibrate` measured: results/h200/cal180.data.json). The fit starts at
 the datasheet model's costs and moves only what a transfer carries (attnsim/validation/physical_fit.py).
 --like-calibrate: fit as `attnsim calibrate` does instead (from the profile's recorded bandwidth curve and
 launch time, every registry parameter free; validation.fit.refit_strategy): a strategy's own costs
@@ -38,9 +39,14 @@ from attnsim.validation.physical_fit import cv_predictions, fit_strategy, free_p
 
 
 def rows_of(gpu: str, source: str) -> pd.DataFrame:
-    if source != "calibration":
+    """A measurements CSV; `calibration`: the shipped profile's calibration points; a calibration data
+    JSON (`calibrate`'s, e.g. results/h200/cal180.data.json): its points."""
+    if source.endswith(".json"):
+        points = pd.DataFrame(json.loads(Path(source).read_text())["calibration_data"]["points"])
+    elif source == "calibration":
+        points = pd.DataFrame(read_profile_document(shipped_profile_path(gpu))["calibration_data"]["points"])
+    else:
         return load_measurements(source)
-    points = pd.DataFrame(read_profile_document(shipped_profile_path(gpu))["calibration_data"]["points"])
     return points[points["status"] == "ok"].reset_index(drop=True)
 
 
