@@ -55,7 +55,7 @@ SM_SHARING = ("sm_stream_gbps",)
 WIDE_TILE = ("wide_tile_ns_per_row_token",)
 PER_TOKEN = ("cta_ns_per_token",)  # a CTA's per-token work in series with its stream (cost.cta_stream_gbps)
 MERGING = ("segment_fixed_us", "fixup_fixed_us", "fixup_per_peer_us")
-COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us")  # segment: per partial merged
+COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us", "cta_stream_gbps_per_warp")  # segment: per load step
 LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a split output's last CTA does
 # FA2's CUDA kernels fix their tile rows: decode is math-capped, its mma rate fitted (from tile_math_fields)
 TILE_MATH = ("mma_flop_per_sm_clock",)
@@ -71,7 +71,7 @@ STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5
 # Triton's pipeliner holds one K/V buffer ahead), whatever their warps: the datasheet model's Little's law.
 OUR_TILE_PAIR_BYTES = 2 * 16 * 1024
 OUR_TRAITS = KernelTraits(warps=4, bytes_in_flight=OUR_TILE_PAIR_BYTES)
-COMBINE_TRAITS = KernelTraits(warps=8, combine=True)  # plans.resources.COMBINE_WARPS: partials from L2
+COMBINE_TRAITS = KernelTraits(warps=8, combine=True, round_trips_per_segment=2)  # COMBINE_WARPS; partials from L2
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ the datasheet model's costs and moves only what a transfer carries (attnsim/vali
 launch time, every registry parameter free; validation.fit.refit_strategy): a strategy's own costs
 re-fitted after a deliberate change of its model, the profile's other families kept.
 --only FIELD[,FIELD]: fit these CostParams fields alone from the profile's costs, every other one kept (a term
-added to the model, fitted without moving what the profile already fits: scripts/wide_study.sh).
+added to the model, fitted without moving what the profile already fits: scripts/wide_study.sh); --families
+FAMILY[,FAMILY] limits them to those cost families of the strategy (scripts/combine_refit.sh).
 --cv: 5-fold cross-validated MAPE over workloads (each fold predicted by a fit to the others): the
 honest figure when the rows are also a validation sweep; the out-of-fold predictions are written next
 to the rows' CSV as <strategy>_cv.csv. --write: the families' costs and a fit report
@@ -60,6 +61,7 @@ def main() -> None:
     ap.add_argument("--into", choices=("cost", "carried_cost"), default="cost")
     ap.add_argument("--like-calibrate", action="store_true")
     ap.add_argument("--only", default=None, help="comma-separated fields: fit these alone, the rest as the profile has them")
+    ap.add_argument("--families", default=None, help="with --only: comma-separated cost families of the strategy (default all)")
     args = ap.parse_args()
     name = from_name(args.gpu).name
     spec = resolve_gpu(args.gpu)
@@ -67,7 +69,9 @@ def main() -> None:
     report = {}
     if args.only:
         only = tuple(args.only.split(","))
-        free = {f: tuple(p for p in fields if p in only) for f, fields in strategies.get(args.strategy).families.items()}
+        chosen = args.families.split(",") if args.families else list(strategies.get(args.strategy).families)
+        free = {f: tuple(p for p in fields if p in only) if f in chosen else ()
+                for f, fields in strategies.get(args.strategy).families.items()}
         fit = fit_points(measured_points(owned_rows(rows, args.strategy), spec), spec, free)
         rule = f"{', '.join(only)} alone fitted from the profile's costs, every other parameter kept"
     elif args.like_calibrate:

@@ -88,6 +88,9 @@ class KernelTraits:
     # the cap does not apply to decode).
     tile_rows: int = 0
     combine: bool = False  # a combine launch reading partials from L2
+    # dependent L2 round trips per combine segment: 1 where a segment is a partial; our combine kernel's
+    # segment is a step of BLOCK_P partials whose loads go out together, ~2 round trips (tiles.merge_slots)
+    round_trips_per_segment: int = 1
     merge_fanin: float = 0.0  # the kernel's merge tree (CostParams.merge_fanin)
 
 
@@ -130,7 +133,8 @@ def datasheet_cost(gpu: GpuSpec, traits: KernelTraits) -> CostParams:
     if traits.combine:
         in_flight = traits.warps * 32 * COMBINE_LOAD_BYTES_PER_THREAD
         return CostParams(cta_stream_gbps_per_warp=in_flight / l2_us / 1e3 / traits.warps,
-                          launch_overhead_us=boundary_us, cta_fixed_us=2 * l2_us, segment_fixed_us=l2_us,
+                          launch_overhead_us=boundary_us, cta_fixed_us=2 * l2_us,
+                          segment_fixed_us=traits.round_trips_per_segment * l2_us,
                           bw_knee=KNEE, l2_dirty_fraction=0.0)  # partials are L2 hits: nothing evicted
     return CostParams(
         cta_stream_gbps_per_warp=cta_rate_gbps(gpu, traits) / traits.warps, launch_overhead_us=launch_us(gpu),

@@ -19,7 +19,7 @@ from attnsim.simulator.partition import common
 from attnsim.simulator.schedule import (
     ROLE_COMPLETE, ROLE_PEER, Launch, Reductions, Schedule, frozen_array, offsets_from_counts,
 )
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.workload import DecodeWorkload, query_tile_rows
 
 MAX_SPLITS = 128
 
@@ -59,13 +59,14 @@ def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray
 
 
 def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: np.ndarray, family: str,
-                   res: CtaResources, rows: int | None = None) -> Launch:
+                   res: CtaResources, rows: int | None = None, per_step: int = 1) -> Launch:
     """One CTA per combined output: read its partials (fp32 O + LSE), write O.
 
     splits_used: int64 [n_combined], the partials of each output the launch merges (every output here;
     only the split ones in balanced split-KV). rows: query rows per combine CTA (default: an output's;
     cuDNN's reduction takes one q-head per CTA). An MLA output is merged by mla.combine_pieces CTAs,
-    one column piece each (CTA piece·outputs + output, as the kernel's 2-D grid linearises)."""
+    one column piece each (CTA piece·outputs + output, as the kernel's 2-D grid linearises).
+    per_step: partials the kernel loads per dependent step (ours: combine_block; 1 where unknown)."""
     rows = outs.rows if rows is None else rows
     pieces = mla.combine_pieces(workload.v_dim) if workload.is_mla else 1
     partial = common.partial_bytes(workload, rows) / pieces
@@ -75,9 +76,17 @@ def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: 
         name="combine", family=common.kernel_family(workload, family), grid=grid, resources=res,
         cta_read_bytes=frozen_array(merged * float(partial), np.float64),
         cta_write_bytes=frozen_array(np.full(grid, float(rows * workload.v_dim * workload.dtype_bytes / pieces))),
-        # a combine CTA's "segments" are the partials it merges: each is a dependent load step
-        cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(merged),
+        # a combine CTA's "segments" are its dependent load steps: per_step partials each
+        cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(-(-merged // per_step)),
     )
+
+
+def combine_block(workload: DecodeWorkload, res: CtaResources) -> int:
+    """Partials our combine kernel (kernels/flash_decoding.combine_kernel) merges per step: BLOCK_P of its
+    query tile and width, as the launcher sets it (an MLA merge: mla.MERGE_FANIN - 1 LSE rows)."""
+    if workload.is_mla:
+        return mla.MERGE_FANIN - 1
+    return common.merge_block(query_tile_rows(workload), workload.v_dim, res.warps)
 
 
 def split_rows(tiles: np.ndarray, splits: int):
@@ -111,7 +120,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
                                         segs, outs.rows, Reductions.empty(), tile)
     launches = (attention,)
     if splits > 1:
-        launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources),)
+        launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources,
+                                    per_step=combine_block(workload, config.combine_resources)),)
     notes = {"heuristic_splits": heuristic, "splits_override": config.splits}
     return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes, {"splits": splits})
 
