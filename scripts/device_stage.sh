@@ -8,7 +8,7 @@
 #         bench_auto cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
-#         the tree; fa2's 1024-CTA slowdown)
+#         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
 #         serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
 #         bench_mla bench_cal_mla (issue 23, docs/mla.md: after compile)
 # Every kernel changed on 2026-12-05 without a GPU (cross-compiled resources only): run `compile` first in a
@@ -122,6 +122,9 @@ stage_splitkv_v3() {  # v3 vs v2merge in one run, split counts x1/4..x4 (scripts
 }
 stage_fa2_wave() {  # fa2 at 1024 CTAs slower on 12-05 than 12-03: the floor buffer or drift? (~2 min)
   timeout 400 python3 scripts/fa2_wave_ab.py --out "$OUT" 2>&1 | tail -30
+}
+stage_fa2_grid() {  # fa2 at grids 128-4096, fixed bytes (1 and 4 GiB d 128, 1 GiB d 64): where the waves cost (~3 min)
+  timeout 500 python3 scripts/fa2_grid_study.py --out "$OUT" 2>&1 | tail -70
 }
 stage_streamk_last() {  # tree vs last, uniform then ragged, then 100 graph replays (scripts/streamk_last_ab.py)
   for s in 1 2 3; do timeout 280 python3 scripts/streamk_last_ab.py --stage $s --out "$OUT" 2>&1 | tail -20 || break; done
