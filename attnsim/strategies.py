@@ -45,9 +45,8 @@ from attnsim.simulator.terms import PER_WARP_FIELDS, SERVING_FIELDS
 # Cost parameters calibration fits, by what a kernel family does (see simulator/hardware.CostParams).
 STREAMING = ("cta_stream_gbps_per_warp", "launch_overhead_us", "cta_fixed_us", "bw_knee", "hbm_scale",
              "l2_dirty_fraction")
-# The per-SM stream limit (cost.py "Per-SM sharing"), fitted on decode grids above one CTA per SM: stream-K's
-# persistent grids between 1 and 2 CTAs per SM pin it (37 GB/s, 4.26 -> 3.36% in-sample); fa2's and
-# FlashDecoding's fits find 44-48 GB/s and gain < 0.05 point, so they keep none (docs/planner.md)
+# The per-SM stream limit (cost.py "Per-SM sharing"), fitted on decode grids above one CTA per SM: stream-K 37 GB/s,
+# fa2 / FlashDecoding / split-KV 43-44 on the H200 (grids just above 2 CTAs per SM: docs/planner.md)
 SM_SHARING = ("sm_stream_gbps",)
 # The un-hidden tile math of decode query tiles above 16 rows (cost.wide_tile_us), fitted only where points
 # have GQA groups above 16 (calibration.EXERCISED_BY: the cal-search MQA rows), in every family of our
@@ -291,12 +290,12 @@ SCHEDULE_DEFAULT = "streamk"  # what `attnsim schedule` shows unless told otherw
 
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
-    families={"fa2": STREAMING + PER_TOKEN + WIDE_TILE + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
+    families={"fa2": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
     mla_kernel=MLA_KERNEL, mla_families={"fa2-mla": MLA_STREAMING},
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
-    flashdecoding.partition, families={"flashdecoding": STREAMING + PER_TOKEN + WIDE_TILE + SERVING, "flashdecoding-combine": COMBINE},
+    flashdecoding.partition, families={"flashdecoding": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + SERVING, "flashdecoding-combine": COMBINE},
     mla_families={"flashdecoding-mla": MLA_STREAMING, "flashdecoding-mla-combine": COMBINE},
     traits={"flashdecoding": OUR_TRAITS, "flashdecoding-combine": COMBINE_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, default=True, calibrate=True, color="#4C72B0",
@@ -315,7 +314,7 @@ register(Strategy(
 register(Strategy(
     "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave), the last split "
     "of each output to finish merges the partials (arrival counter; deterministic, no combine launch)",
-    splitkv.partition, families={"splitkv": STREAMING + PER_TOKEN + WIDE_TILE + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
+    splitkv.partition, families={"splitkv": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
     color="#8C564B", aliases=("split-kv", "skv"), search=("splits",),
     calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))

@@ -74,7 +74,7 @@ def test_a_term_ships_only_where_its_familys_sweep_held_out_better(out):
         before = sf.held_out_mape(rows, out["base"], fit.family)
         after = sf.held_out_mape(rows, out["fitted"], fit.family)
         for term in fit.terms:
-            assert after[sf.JUDGE[term]] < before[sf.JUDGE[term]], (fit.family, term)
+            assert sf.judged(after, term) < sf.judged(before, term), (fit.family, term)
         assert set(fit.terms) | set(fit.dropped) - {sf.PER_WARP_KEY} == set(TERMS)
 
 

@@ -129,7 +129,8 @@ def test_batch_invariant_plan_depends_on_the_shape_alone():
     for others in ((), (300,), (100_000, 2000, 7)):
         workload = DecodeWorkload.build(1 + len(others), 32, 8, 128, [mine, *others])
         result = search(workload, H200, PlanConfig(batch_invariant=1))
-        assert result.batch_invariant and result.chosen.time_us >= result.fastest.time_us
+        # the fixed plan may even beat the unconstrained search (a split count it skips: test_planner_invariant.py)
+        assert result.batch_invariant and result.fastest in result.ranked
         assert result.why.startswith("batch-invariant: ")
         specs.add(make_plan("auto", workload, H200, PlanConfig(batch_invariant=1)).spec)
     assert len(specs) == 1 and specs.pop().split(":")[0] in ("fa2", "balanced", "flashdecoding", "splitkv")
