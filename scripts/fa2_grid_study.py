@@ -1,11 +1,14 @@
-"""fa2's time against its grid at fixed bytes: the wave structure the model misses (docs/validation.md, "Per-token
-work of a lone CTA": +6% at 128 CTAs, -6% at 512 = 1.29 waves of 396 slots, +4% at 2,048).
+"""fa2's and split-KV's time against the grid at fixed bytes: the wave structure the model misses (docs/validation.md,
+"Per-token work of a lone CTA": fa2 +6% at 128 CTAs, -6% at 512 = 1.29 waves of 396 slots, +4% at 2,048) and
+the SM sharing it cannot explain with one per-SM limit (docs/planner.md: split-KV / FlashDecoding +6% at
+133-150 CTAs, -5% at 265-300, on the oracle study).
 
     PYTHONPATH=. python3 scripts/fa2_grid_study.py --out $OUT      # on the device, ~2-3 min
 
 MHA workloads of 8 KV heads (one CTA per sequence x head), batch = grid / 8, the context set so every grid
 streams the same KV bytes (1 GiB and 4 GiB at d 128, 1 GiB at d 64); grids from one CTA per SM (128-136) through
-396 + k (a first wave of 396 resident CTAs and k in the tail) to 4,096. Every output fp64-checked (bench_one),
+396 + k (a first wave of 396 resident CTAs and k in the tail) to 4,096; fa2 and split-KV at one split (the same
+grid, the split-KV kernel's tile loop). Every output fp64-checked (bench_one),
 the standard timer. Writes OUT/fa2_grid.csv (bench columns + `grid_asked`, rewritten after every point, so an
 interrupted run keeps what it timed) and prints GB/s by grid, measured and predicted with the shipped profile.
 """
@@ -28,6 +31,7 @@ from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
 KV_HEADS = 8
+SPECS = ("fa2", "splitkv:splits=1")
 GRIDS = (128, 136, 200, 264, 328, 392, 400, 424, 456, 512, 600, 704, 792, 800, 896, 1024, 1200, 1536, 2048, 4096)
 SIZES = ((128, 2**30), (128, 2**32), (64, 2**30))  # (head_dim, KV bytes)
 
@@ -38,15 +42,15 @@ def workload(grid: int, head_dim: int, kv_bytes: int) -> DecodeWorkload:
     return DecodeWorkload.build(batch, KV_HEADS, KV_HEADS, head_dim, context)
 
 
-def time_point(i: int, w: DecodeWorkload, config: BenchConfig) -> dict:
+def time_point(i: int, w: DecodeWorkload, config: BenchConfig) -> list[dict]:
     pool = inputs.KvPool([w], "float16", "cuda", 0)
     q = inputs.make_query(w, i, "cuda", 0)
     with pool.poisoned_padding(w) as (k, v):
         ref = inputs.reference_output(attention_reference, q, k, v, w.contexts)
-        row = bench_one("fa2", w, q, k, v, ref, config, default_prepare)
+        rows = [bench_one(spec, w, q, k, v, ref, config, default_prepare) for spec in SPECS]
     del pool, q, ref
     torch.cuda.empty_cache()
-    return row
+    return rows
 
 
 def main() -> None:
@@ -55,18 +59,18 @@ def main() -> None:
     args = ap.parse_args()
     started = time.time()
     gpu = resolve_gpu("h200")  # its measured read bandwidth divides achieved GB/s (not re-measured here)
-    config = BenchConfig(("fa2",), gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)
+    config = BenchConfig(SPECS, gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)
     points = [(g, workload(g, d, size)) for d, size in SIZES for g in GRIDS]
     rows = []
     for i, (grid, w) in enumerate(points):
-        rows.append({**time_point(i, w, config), "grid_asked": grid,
-                     "predicted_us": predict_one("fa2", w, gpu).total_us})
+        rows += [{**row, "grid_asked": grid, "predicted_us": predict_one(spec, w, gpu).total_us}
+                 for spec, row in zip(SPECS, time_point(i, w, config))]
         pd.DataFrame(rows, columns=COLUMNS + ["grid_asked", "predicted_us"]).to_csv(args.out / "fa2_grid.csv", index=False)
         print(f"[{time.time() - started:6.1f}s] {i + 1}/{len(points)} grid {grid} d {w.head_dim}", flush=True)
     frame = pd.DataFrame(rows)
     frame["pred_gbps"] = frame["kv_bytes"] / frame["predicted_us"] / 1e3
     frame["err_pct"] = 100 * (frame["predicted_us"] / frame["time_us"] - 1)
-    print(frame[["head_dim", "kv_bytes", "grid_asked", "grid", "time_us", "achieved_gbps", "pred_gbps", "err_pct",
+    print(frame[["requested", "head_dim", "kv_bytes", "grid_asked", "grid", "time_us", "achieved_gbps", "pred_gbps", "err_pct",
                  "status"]].round(2).to_string(index=False))
     print("not ok:", int((frame["status"] != "ok").sum()))
 

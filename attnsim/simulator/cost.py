@@ -183,18 +183,13 @@ def l2_hit_bytes(gpu: GpuSpec, launch: Launch, workload: DecodeWorkload) -> floa
 def math_capped(launch: Launch, workload: DecodeWorkload) -> bool:
     """Whether an attention launch's CTAs stream under the tile-math cap (module docstring): a kernel
     that fixes its tile rows, or more tile math than our kernels' decode calibration saw."""
-    return bool(launch.tile_rows) or _beyond_decode_math(workload)
-
-
-def _beyond_decode_math(workload: DecodeWorkload) -> bool:
-    """More tile math per byte than our kernels' decode calibration saw: verify, fp8 KV or MLA."""
-    return workload.q_len > 1 or workload.kv_fp8 or workload.is_mla
+    return bool(launch.tile_rows) or workload.beyond_decode_math
 
 
 def wide_decode_rows(workload: DecodeWorkload) -> int:
     """Query-tile rows above 16 of a decode launch that is not math-capped (module docstring, "Wide decode
     tiles"): 16 for a 32-row tile (groups above 16), 0 where the calibrated rates hold the tile's math."""
-    return 0 if _beyond_decode_math(workload) else max(0, query_tile_rows(workload) - 16)
+    return 0 if workload.beyond_decode_math else max(0, query_tile_rows(workload) - 16)
 
 
 def wide_tile_us(params: CostParams, launch: Launch, schedule: Schedule) -> np.ndarray | float:

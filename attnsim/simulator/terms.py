@@ -43,8 +43,7 @@ class Term:
 
 TERMS: dict[str, Term] = {
     "paging": Term(("paged_tile_fixed_us", "paged_hbm_scale"), lambda w: w.paged),
-    "tile-math": Term(("mma_flop_per_sm_clock", "mma_flop_per_warp_clock"),
-                      lambda w: w.q_len > 1 or w.kv_fp8 or w.is_mla),
+    "tile-math": Term(("mma_flop_per_sm_clock", "mma_flop_per_warp_clock"), lambda w: w.beyond_decode_math),
     "fp8-dequant": Term(("dequant_elem_per_sm_clock", "dequant_elem_per_warp_clock"), lambda w: w.kv_fp8),
 }
 SERVING_FIELDS = tuple(f for term in TERMS.values() for f in term.fields)

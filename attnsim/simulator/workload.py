@@ -223,6 +223,12 @@ class DecodeWorkload:
         return self.kv_lora_rank > 0
 
     @property
+    def beyond_decode_math(self) -> bool:
+        """More tile math per byte than our kernels' decode calibration saw: verify, fp8 KV or MLA (the
+        tile-math cap prices it: cost.math_capped, terms.TERMS["tile-math"])."""
+        return self.q_len > 1 or self.kv_fp8 or self.is_mla
+
+    @property
     def v_dim(self) -> int:
         """Width of a value row and of an output head: kv_lora_rank for MLA, else head_dim."""
         return self.kv_lora_rank or self.head_dim
