@@ -15,7 +15,7 @@ interrupted run keeps what it timed) and prints GB/s by grid, measured and predi
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -23,12 +23,13 @@ import pandas as pd
 import torch
 
 from attnsim.bench import inputs
-from attnsim.bench.harness import BenchConfig, bench_one, default_prepare
 from attnsim.bench.results import COLUMNS
-from attnsim.kernels.reference import attention_reference
 from attnsim.predict import predict_one
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fa2_wave_ab import bench_specs, study_setup  # noqa: E402
 
 KV_HEADS = 8
 SPECS = ("fa2", "splitkv:splits=1")
@@ -42,30 +43,18 @@ def workload(grid: int, head_dim: int, kv_bytes: int) -> DecodeWorkload:
     return DecodeWorkload.build(batch, KV_HEADS, KV_HEADS, head_dim, context)
 
 
-def time_point(i: int, w: DecodeWorkload, config: BenchConfig) -> list[dict]:
-    pool = inputs.KvPool([w], "float16", "cuda", 0)
-    q = inputs.make_query(w, i, "cuda", 0)
-    with pool.poisoned_padding(w) as (k, v):
-        ref = inputs.reference_output(attention_reference, q, k, v, w.contexts)
-        rows = [bench_one(spec, w, q, k, v, ref, config, default_prepare) for spec in SPECS]
-    del pool, q, ref
-    torch.cuda.empty_cache()
-    return rows
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
-    started = time.time()
-    gpu = resolve_gpu("h200")  # its measured read bandwidth divides achieved GB/s (not re-measured here)
-    config = BenchConfig(SPECS, gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)
+    out, config = study_setup(__doc__, SPECS)
+    started, gpu = time.time(), resolve_gpu("h200")
     points = [(g, workload(g, d, size)) for d, size in SIZES for g in GRIDS]
     rows = []
     for i, (grid, w) in enumerate(points):
+        pool = inputs.KvPool([w], "float16", "cuda", 0)
         rows += [{**row, "grid_asked": grid, "predicted_us": predict_one(spec, w, gpu).total_us}
-                 for spec, row in zip(SPECS, time_point(i, w, config))]
-        pd.DataFrame(rows, columns=COLUMNS + ["grid_asked", "predicted_us"]).to_csv(args.out / "fa2_grid.csv", index=False)
+                 for spec, row in zip(SPECS, bench_specs(i, w, config, pool, SPECS))]
+        del pool
+        torch.cuda.empty_cache()
+        pd.DataFrame(rows, columns=COLUMNS + ["grid_asked", "predicted_us"]).to_csv(out / "fa2_grid.csv", index=False)
         print(f"[{time.time() - started:6.1f}s] {i + 1}/{len(points)} grid {grid} d {w.head_dim}", flush=True)
     frame = pd.DataFrame(rows)
     frame["pred_gbps"] = frame["kv_bytes"] / frame["predicted_us"] / 1e3

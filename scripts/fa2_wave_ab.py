@@ -35,35 +35,44 @@ SPECS = ["fa2", "streamk", "flashdecoding"]
 CONDITIONS = ["bare", "floor", "bare-again"]
 
 
+def bench_specs(i: int, w: DecodeWorkload, config: BenchConfig, pool, specs, floor_us: float | None = None) -> list[dict]:
+    """Bench rows of `specs` on workload `w` (point index i: its query's seed), every output fp64-checked."""
+    q = inputs.make_query(w, i, "cuda", 0)
+    with pool.poisoned_padding(w) as (k, v):
+        ref = inputs.reference_output(attention_reference, q, k, v, w.contexts)
+        rows = [bench_one(spec, w, q, k, v, ref, config, default_prepare, floor_us=floor_us) for spec in specs]
+    del q, ref
+    torch.cuda.empty_cache()
+    return rows
+
+
 def time_point(i: int, w: DecodeWorkload, config: BenchConfig, pool, condition: str) -> list[dict]:
     floor = ReadFloor(config.timer) if condition == "floor" else None
     floor_us = floor.us(w.kv_bytes() + w.io_bytes()) if floor else None
-    q = inputs.make_query(w, i, "cuda", 0)
-    rows = []
-    with pool.poisoned_padding(w) as (k, v):
-        ref = inputs.reference_output(attention_reference, q, k, v, w.contexts)
-        for spec in SPECS:
-            rows.append({**bench_one(spec, w, q, k, v, ref, config, default_prepare, floor_us=floor_us),
-                         "condition": condition})
+    rows = [{**row, "condition": condition} for row in bench_specs(i, w, config, pool, SPECS, floor_us)]
     del floor
     torch.cuda.empty_cache()
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def study_setup(doc: str, specs) -> tuple[Path, BenchConfig]:
+    """(--out folder, bench config of `specs` on this device) of a device study whose docstring is `doc`."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
-    started = time.time()
     gpu = resolve_gpu("h200")  # its measured read bandwidth divides achieved GB/s (not re-measured here)
-    config = BenchConfig(tuple(SPECS), gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)
+    return ap.parse_args().out, BenchConfig(tuple(specs), gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)
+
+
+def main() -> None:
+    out, config = study_setup(__doc__, SPECS)
+    started = time.time()
     points = [DecodeWorkload.build(b, hq, hkv, d, c) for b, hq, hkv, d, c in SHAPES]
     rows = []
     for i, w in enumerate(points):
         pool = inputs.KvPool([w], "float16", "cuda", 0)
         for condition in CONDITIONS:
             rows += time_point(i, w, config, pool, condition)
-            pd.DataFrame(rows, columns=COLUMNS + ["condition"]).to_csv(args.out / "fa2_wave_ab.csv", index=False)
+            pd.DataFrame(rows, columns=COLUMNS + ["condition"]).to_csv(out / "fa2_wave_ab.csv", index=False)
         del pool
         torch.cuda.empty_cache()
         print(f"[{time.time() - started:6.1f}s] point {i + 1}/{len(points)}", flush=True)
