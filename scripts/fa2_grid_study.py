@@ -33,7 +33,10 @@ from fa2_wave_ab import bench_specs, study_setup  # noqa: E402
 
 KV_HEADS = 8
 SPECS = ("fa2", "splitkv:splits=1")
-GRIDS = (128, 136, 200, 264, 328, 392, 400, 424, 456, 512, 600, 704, 792, 800, 896, 1024, 1200, 1536, 2048, 4096)
+# one CTA per SM and the SMs' second and third CTAs (136-176, 272-296: how a crowded SM shares the chip),
+# then 396 + k (a first wave of 396 resident CTAs and k in the tail) to many waves
+GRIDS = (128, 136, 144, 160, 176, 200, 264, 272, 280, 296, 328, 392, 400, 424, 456, 512, 600, 704, 792, 800,
+         896, 1024, 1200, 1536, 2048, 4096)
 SIZES = ((128, 2**30), (128, 2**32), (64, 2**30))  # (head_dim, KV bytes)
 
 
