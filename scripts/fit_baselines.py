@@ -106,8 +106,7 @@ def main() -> None:
             for family in strategies.families_of(args.strategy):
                 doc["gpu"]["cost"][family].update({p: fitted[family][p] for p in free[family]})
             fit_report = doc["fit"].setdefault(args.strategy, {})
-            earlier = fit_report.get("added_terms") or []  # one report per --only refit, oldest first
-            fit_report["added_terms"] = [*(earlier if isinstance(earlier, list) else [earlier]), report]
+            fit_report["added_terms"] = [*fit_report.get("added_terms", []), report]  # one per --only refit, oldest first
             write_text(path, json.dumps(doc, indent=1) + "\n")
             print(f"wrote {path}")
             return

@@ -46,6 +46,7 @@ from attnsim.plans.resources import COMBINE_WARPS
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources, check_coresident, resident_capacity
 from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.partition.flashdecoding import combine_block
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator import mla
 from attnsim.simulator.workload import FP8, DecodeWorkload, query_tile_rows
@@ -271,7 +272,7 @@ class Launcher:
         """The combine launch into o4 [batch, q_heads, q_len, head_dim]."""
         t, s = self.tables, self.shape
         width = self.schedule.workload.v_dim  # the partials' (and o's) columns
-        block_p = s.block_p if s.lora else merge_block(s.block_m, width, COMBINE_WARPS)
+        block_p = combine_block(self.schedule.workload, COMBINE_WARPS)  # as the model bills its load steps
         n = len(self.schedule.reductions)
         self.launch_combine(
             (n, self.schedule.launches[1].grid // n) if s.lora else (n,),  # MLA: (outputs, column pieces)

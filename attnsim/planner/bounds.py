@@ -14,8 +14,9 @@ streams `peer_bytes` first, then pays fixup_fixed_us + fixup_per_peer_us x its m
 (cost.last_arrival_steps of the longest output's non-empty splits, at its last q-block's rows: the
 fewest). A
 combine launch that merges K partials of one output adds its launch overhead + cta_fixed_us +
-ceil(K / 4) x segment_fixed_us (a segment is a load step of up to 4 partials). Partial traffic and other fixed costs only add time. A candidate whose bound
-is above best x (1 + tie band) can neither win nor tie, and is not simulated.
+ceil(K / MERGE_BLOCK_MAX) x segment_fixed_us (a segment is a load step of up to that many partials).
+Partial traffic and other fixed costs only add time. A candidate whose bound is above best x
+(1 + tie band) can neither win nor tie, and is not simulated.
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ from attnsim.simulator.partition import common
 from attnsim.simulator.workload import DecodeWorkload
 
 COMBINE_SUFFIX = "-combine"  # a split plan's combine launch bills family + "-combine" (partition files)
-# Partials a combine merges per load step, at most: partition.common.merge_block's largest BLOCK_P (and an MLA
-# merge's mla.MERGE_FANIN - 1); a combine of K partials takes at least ceil(K / this) steps
-MAX_PARTIALS_PER_STEP = 4
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class LaunchLimits:
         bound = p.launch_overhead_us + streaming + p.cta_fixed_us + p.segment_fixed_us
         if c.partials:
             q = self.combine
-            bound += q.launch_overhead_us + q.cta_fixed_us + q.segment_fixed_us * -(-c.partials // MAX_PARTIALS_PER_STEP)
+            bound += q.launch_overhead_us + q.cta_fixed_us + q.segment_fixed_us * -(-c.partials // common.MERGE_BLOCK_MAX)
         return bound
 
     def last_arrival_steps(self, merged: int) -> float:

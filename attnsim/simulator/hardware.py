@@ -79,7 +79,7 @@ class CostParams:
     # ns per KV token (one KV head's K and V row) that a CTA spends on per-token work its own stream does
     # not hide (the online softmax's scores, masking, the pipeline's issue slots), in series with its
     # stream: 1 / rate = 1 / (warps x cta_stream_gbps_per_warp) + this x tokens per byte
-    # (cost.cta_stream_rate). A d 64 byte carries twice the tokens of a d 128 byte: a lone fa2 CTA on the
+    # (cost.cta_stream_gbps). A d 64 byte carries twice the tokens of a d 128 byte: a lone fa2 CTA on the
     # H200 streams 33.9 GB/s at d 64, 36.9 at d 128 (H100: 35.7 / 37.0). It slows a CTA under the
     # bandwidth knee; a saturated chip hides it. 0: off (every profile before it).
     cta_ns_per_token: float = 0.0

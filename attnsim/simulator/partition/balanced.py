@@ -74,8 +74,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     if split.any():
         reductions = flashdecoding.split_reductions(outs, segs, order[split], n_chunks[split])
         launches = (flashdecoding.combine_launch(workload, outs, n_chunks[split], family + "-combine",
-                                                 config.combine_resources,
-                                                 per_step=flashdecoding.combine_block(workload, config.combine_resources)),)
+                                                 config.combine_resources),)
     attention = common.attention_launch(workload, len(segs), common.resources(config), family,
                                         segs, outs.rows, Reductions.empty(), tile)
     notes = {"chunk_tokens": chunk, "chunk_fixed": config.chunk_tokens is not None,

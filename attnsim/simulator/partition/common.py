@@ -145,11 +145,14 @@ def partial_bytes(workload: DecodeWorkload, rows: int) -> int:
     return rows * (workload.v_dim + 1) * PARTIAL_BYTES_PER_ROW_ELEM
 
 
+MERGE_BLOCK_MAX = 4  # the most partials any of our merges loads per step (merge_block; MLA's mla.MERGE_FANIN - 1)
+
+
 def merge_block(block_m: int, head_dim: int, num_warps: int) -> int:
     """Partials the stream-K kernel (kernels/lean_decode.py) merges per step (BLOCK_P: 1, 2 or 4): their
     fp32 tiles are held in registers at once, <= 64 elements per thread."""
     per_partial = block_m * head_dim / (32 * num_warps)
-    return min(4, 2 ** int(math.log2(max(1.0, 64 / per_partial))))
+    return min(MERGE_BLOCK_MAX, 2 ** int(math.log2(max(1.0, 64 / per_partial))))
 
 
 def critical_partials(workload: DecodeWorkload, n_peers: np.ndarray, rows: int, res: CtaResources) -> np.ndarray:

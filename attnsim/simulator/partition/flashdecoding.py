@@ -59,15 +59,17 @@ def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray
 
 
 def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: np.ndarray, family: str,
-                   res: CtaResources, rows: int | None = None, per_step: int = 1) -> Launch:
+                   res: CtaResources, rows: int | None = None, per_step: int | None = None) -> Launch:
     """One CTA per combined output: read its partials (fp32 O + LSE), write O.
 
     splits_used: int64 [n_combined], the partials of each output the launch merges (every output here;
     only the split ones in balanced split-KV). rows: query rows per combine CTA (default: an output's;
     cuDNN's reduction takes one q-head per CTA). An MLA output is merged by mla.combine_pieces CTAs,
     one column piece each (CTA piece·outputs + output, as the kernel's 2-D grid linearises).
-    per_step: partials the kernel loads per dependent step (ours: combine_block; 1 where unknown)."""
+    per_step: partials the kernel loads per dependent step (default: our combine kernel's, combine_block;
+    1 for a library's reduction, whose steps are unknown)."""
     rows = outs.rows if rows is None else rows
+    per_step = combine_block(workload, res.warps) if per_step is None else per_step
     pieces = mla.combine_pieces(workload.v_dim) if workload.is_mla else 1
     partial = common.partial_bytes(workload, rows) / pieces
     merged = np.tile(np.asarray(splits_used, np.int64), pieces)
@@ -81,12 +83,12 @@ def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: 
     )
 
 
-def combine_block(workload: DecodeWorkload, res: CtaResources) -> int:
-    """Partials our combine kernel (kernels/flash_decoding.combine_kernel) merges per step: BLOCK_P of its
-    query tile and width, as the launcher sets it (an MLA merge: mla.MERGE_FANIN - 1 LSE rows)."""
+def combine_block(workload: DecodeWorkload, warps: int) -> int:
+    """Partials our combine kernel (kernels/flash_decoding.combine_kernel) merges per step at `warps` warps:
+    BLOCK_P of its query tile and width (an MLA merge: mla.MERGE_FANIN - 1 LSE rows); the launcher reads it."""
     if workload.is_mla:
         return mla.MERGE_FANIN - 1
-    return common.merge_block(query_tile_rows(workload), workload.v_dim, res.warps)
+    return common.merge_block(query_tile_rows(workload), workload.v_dim, warps)
 
 
 def split_rows(tiles: np.ndarray, splits: int):
@@ -120,8 +122,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
                                         segs, outs.rows, Reductions.empty(), tile)
     launches = (attention,)
     if splits > 1:
-        launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources,
-                                    per_step=combine_block(workload, config.combine_resources)),)
+        launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources),)
     notes = {"heuristic_splits": heuristic, "splits_override": config.splits}
     return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes, {"splits": splits})
 

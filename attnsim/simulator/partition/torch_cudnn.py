@@ -129,4 +129,4 @@ def reduction_launch(workload: DecodeWorkload, outs: common.Outputs, splits: int
     """One CTA per (sequence, q-head), in launch order, reading all `splits` partials of its q_len rows."""
     per_q_head = np.full(workload.batch * workload.q_heads, splits, np.int64)
     return flashdecoding.combine_launch(workload, outs, per_q_head, family, reduction_resources(splits),
-                                        rows=workload.q_len)
+                                        rows=workload.q_len, per_step=1)
