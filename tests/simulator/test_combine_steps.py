@@ -38,3 +38,14 @@ def test_a_verify_block_of_64_rows_merges_two_partials_a_step():
     w = DecodeWorkload.build(1, 8, 1, 128, 131072, q_len=8, dtype="bfloat16")
     plan = make_plan("flashdecoding:splits=8", w, H200)
     assert list(plan.schedule.launches[1].cta_segments) == [4]
+
+
+def test_flashmla_plans_bill_our_combine_kernels_steps():
+    # FlashMLA's schedule runs on our MLA kernel and our combine kernel (launcher: MLA merges 4 LSE rows a step)
+    w = DecodeWorkload.build(2, 16, 1, 576, 65536, dtype="bfloat16", kv_lora_rank=512)
+    plan = make_plan("flashmla", w, H200)
+    assert len(plan.schedule.launches) == 2, "FlashMLA's rule splits 64k tokens over the SMs"
+    combine = plan.schedule.launches[1]
+    partials = plan.schedule.reductions.peer_offsets[1:] - plan.schedule.reductions.peer_offsets[:-1]
+    pieces = len(combine.cta_segments) // len(partials)  # MLA: column pieces per output, in piece-major order
+    np.testing.assert_array_equal(combine.cta_segments, np.tile(np.ceil(partials / 4), pieces))

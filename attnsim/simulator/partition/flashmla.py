@@ -94,7 +94,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     if len(split):
         reductions = _part_order_reductions(outs, segs, out_idx, split, n_pieces[split])
         launches = (flashdecoding.combine_launch(workload, outs, n_pieces[split], family + "-combine",
-                                                 config.combine_resources, per_step=1),)
+                                                 config.combine_resources),)
     attention = common.attention_launch(workload, parts * pairs, common.resources(config), family, segs,
                                         outs.rows, Reductions.empty(), tile)
     notes = {"parts": parts, "unit_tokens": unit, "overhead_units": overhead, "split_outputs": int(len(split)),
