@@ -272,7 +272,8 @@ class Launcher:
         """The combine launch into o4 [batch, q_heads, q_len, head_dim]."""
         t, s = self.tables, self.shape
         width = self.schedule.workload.v_dim  # the partials' (and o's) columns
-        block_p = combine_block(self.schedule.workload, COMBINE_WARPS)  # as the model bills its load steps
+        # MLA: the LSE rows its merge takes per step; otherwise the partials per load step the model bills
+        block_p = s.block_p if s.lora else combine_block(self.schedule.workload, COMBINE_WARPS)
         n = len(self.schedule.reductions)
         self.launch_combine(
             (n, self.schedule.launches[1].grid // n) if s.lora else (n,),  # MLA: (outputs, column pieces)

@@ -40,12 +40,13 @@ def test_a_verify_block_of_64_rows_merges_two_partials_a_step():
     assert list(plan.schedule.launches[1].cta_segments) == [4]
 
 
-def test_flashmla_plans_bill_our_combine_kernels_steps():
-    # FlashMLA's schedule runs on our MLA kernel and our combine kernel (launcher: MLA merges 4 LSE rows a step)
+@pytest.mark.parametrize("spec", ["flashmla", "flashdecoding:splits=16"])
+def test_an_mla_combine_loads_one_partial_tile_a_step(spec):
+    # our MLA combine (FlashMLA's schedule runs it too) takes BLOCK_P LSE rows a step but one o tile per slot
     w = DecodeWorkload.build(2, 16, 1, 576, 65536, dtype="bfloat16", kv_lora_rank=512)
-    plan = make_plan("flashmla", w, H200)
-    assert len(plan.schedule.launches) == 2, "FlashMLA's rule splits 64k tokens over the SMs"
+    plan = make_plan(spec, w, H200)
+    assert len(plan.schedule.launches) == 2, "64k tokens are split"
     combine = plan.schedule.launches[1]
     partials = plan.schedule.reductions.peer_offsets[1:] - plan.schedule.reductions.peer_offsets[:-1]
     pieces = len(combine.cta_segments) // len(partials)  # MLA: column pieces per output, in piece-major order
-    np.testing.assert_array_equal(combine.cta_segments, np.tile(np.ceil(partials / 4), pieces))
+    np.testing.assert_array_equal(combine.cta_segments, np.tile(partials, pieces))

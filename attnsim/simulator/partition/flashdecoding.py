@@ -84,10 +84,12 @@ def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: 
 
 
 def combine_block(workload: DecodeWorkload, warps: int) -> int:
-    """Partials our combine kernel (kernels/flash_decoding.combine_kernel) merges per step at `warps` warps:
-    BLOCK_P of its query tile and width (an MLA merge: mla.MERGE_FANIN - 1 LSE rows); the launcher reads it."""
+    """Partials our combine kernel merges per dependent load step at `warps` warps: flash_decoding.combine_kernel
+    loads BLOCK_P partials' o tiles at once (BLOCK_P of its query tile and width, which the launcher passes);
+    the MLA combine (mla_decode.mla_combine_kernel) one partial's o tile a step (mla_tiles.add_partials: its
+    BLOCK_P groups the LSE rows only)."""
     if workload.is_mla:
-        return mla.MERGE_FANIN - 1
+        return 1
     return common.merge_block(query_tile_rows(workload), workload.v_dim, warps)
 
 
