@@ -30,9 +30,10 @@ class KernelSpec:
     # num_warps for an fp8 KV cache at 16 query rows, None: `warps` (measured per kernel: docs/kernels.md).
     fp8_small_tile_warps: int | None = None
 
-    def max_registers(self, block_m: int) -> int:
-        """The cap the kernel compiles with at block_m query-tile rows; 0: none."""
-        return (self.small_tile_max_registers or 0) if block_m <= 16 else 0
+    def max_registers(self, block_m: int, warps: int) -> int:
+        """The cap the kernel compiles with at block_m query-tile rows and `warps` warps; 0: none. The cap
+        keeps two CTAs of the default warps per SM; a CTA of fewer warps has the registers to spare."""
+        return (self.small_tile_max_registers or 0) if block_m <= 16 and warps >= self.warps else 0
 
     def default_warps(self, block_m: int, fp8_kv: bool) -> int:
         """num_warps when the plan does not set it, for block_m query-tile rows and the cache's dtype."""
@@ -45,8 +46,8 @@ SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "f
 # CTAs, so fewer peers per straddling output.
 # 128 registers at 16 query rows keep two 8-warp CTAs per SM; ptxas alone gives its paged and fp8
 # variants 150-200, one CTA (cross-compiled for sm_90: docs/kernels.md, "fp8 KV and paged KV"). The
-# 4-warp fp8 kernel keeps the cap as measured (10-12 B of spills); uncapped it compiles to ~184
-# registers without spills and still two CTAs per SM (by shared memory): not yet timed.
+# 4-warp fp8 kernel runs uncapped (~184 registers, no spills, two CTAs per SM by shared memory; the
+# cap spilled 24-168 B in its paged variants).
 # An fp8 cache at 16 rows streams faster at 4 warps (H200, the fp8 sweep's 47 fp8 points: 0.94x the
 # 8-warp time median, 0.84x at 256 MB-1 GB; bf16 1.03x, so bf16 keeps 8; results/h200/fp8_streamk_warps.csv).
 STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8,

@@ -9,7 +9,7 @@
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
-#         serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
+#         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
 #         bench_mla bench_cal_mla (issue 23, docs/mla.md: after compile)
 # Every kernel changed on 2026-12-05 without a GPU (cross-compiled resources only): run `compile` first in a
 # session, then one issue's stages; each stage fits one call (<= 10 min).
@@ -93,6 +93,10 @@ stage_invariant() {  # batch-invariant auto vs auto on the oracle workloads (scr
 stage_bench_standard() {
   python3 -m attnsim bench --gpu h200 --calibration none --out "$OUT/bench.csv" \
     --strategies fa2,flashdecoding,streamk,torch-flash,torch-cudnn 2>&1 | tail -25
+}
+stage_serving_cases() {  # the serving kernels' CPU cases (paged / fp8 / verify, small shapes) run on the GPU (~1 min)
+  timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_serving.py 2>&1 \
+    | tee "$OUT/serving_cases.log" | tail -6
 }
 stage_serving_gputests() {  # paged / fp8 / verify kernels at small and real sizes vs the float64 reference
   timeout 480 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_serving.py \

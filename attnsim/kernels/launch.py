@@ -111,7 +111,7 @@ def kernel_shape(workload: DecodeWorkload, config: PlanConfig, kernel: strategie
     block_p = MLA_MERGE_BLOCK if workload.is_mla else merge_block(block_m, workload.head_dim, config.num_warps)
     return KernelShape(block_m, config.kv_tile_tokens, workload.head_dim, config.num_warps, config.num_stages,
                        block_p, workload.page_size, workload.q_len, workload.kv_lora_rank,
-                       kernel.max_registers(block_m))
+                       kernel.max_registers(block_m, config.num_warps))
 
 
 def check_workload(workload: DecodeWorkload) -> None:

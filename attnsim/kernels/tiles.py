@@ -80,7 +80,20 @@ def row_offsets(seq, q_head, q_pos, stride_b, stride_h, stride_i, Q_LEN: tl.cons
 
 
 @triton.jit
-def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn, stride_vp, stride_vn,
+def wide_offsets(rows, stride):
+    """rows * stride as int64 [N] (rows int32 [N], stride an int32 scalar, a multiple of 16): element
+    offsets of rows `rows`. On the GPU one mul.wide.s32 per row: the compiler, left to itself, hoists
+    the stride's sign extension out of the tile loop and then multiplies in full 64 bits, ~5
+    instructions a row (docs/kernels.md, "Paged")."""
+    if ON_DEVICE:
+        out = tl.inline_asm_elementwise("mul.wide.s32 $0, $1, $2;", "=l,r,r", [rows, rows * 0 + stride],
+                                        dtype=tl.int64, is_pure=True, pack=1)
+        return tl.multiple_of(out, 16)  # stride is: the launcher checks the pool's strides
+    return rows.to(tl.int64) * stride
+
+
+@triton.jit
+def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, context, stride_kp, stride_kn, stride_vp, stride_vn,
                BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr):
     """Pointers [BLOCK_N] to the K and to the V row of each token of KV tile `tile` in the page pools
     (k_pool / v_pool: the kv_head's column), through the sequence's block-table row.
@@ -96,15 +109,30 @@ def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, valid, stride_kp, strid
         first = tile * BLOCK_N
         page = tl.load(bt_row_ptr + first // PAGE_SIZE).to(tl.int64)
         row0 = first % PAGE_SIZE
-        row = offs_n
-    else:  # page: [BLOCK_N]
-        page = tl.load(bt_row_ptr + tile * (BLOCK_N // PAGE_SIZE) + offs_n // PAGE_SIZE, mask=valid,
-                       other=0).to(tl.int64)
-        row0 = 0
+        k_rows = k_pool + (page * stride_kp + row0 * stride_kn) + offs_n * stride_kn
+        v_rows = v_pool + (page * stride_vp + row0 * stride_vn) + offs_n * stride_vn
+    else:  # page: [BLOCK_N]; rows counted in row strides from the pool's column (int32: < 2^31 of them)
+        last = (context - 1) // PAGE_SIZE  # rows past the context look up the last page, read nothing
+        page = tl.load(bt_row_ptr + tl.minimum(tile * (BLOCK_N // PAGE_SIZE) + offs_n // PAGE_SIZE, last))
         row = offs_n % PAGE_SIZE
-    k_rows = k_pool + (page * stride_kp + row0 * stride_kn) + row * stride_kn
-    v_rows = v_pool + (page * stride_vp + row0 * stride_vn) + row * stride_vn
+        k_rows = k_pool + wide_offsets(page * (stride_kp // stride_kn) + row, stride_kn)
+        v_rows = v_pool + wide_offsets(page * (stride_vp // stride_vn) + row, stride_vn)
     return k_rows, v_rows
+
+
+@triton.jit
+def tile_update(q, k_rows, v_rows, offs_d, valid, offs_tok, limit, qk_scale, acc, m_i, l_i, Q_LEN: tl.constexpr):
+    """One step of the online softmax over the KV tokens whose K / V rows k_rows / v_rows [N] point at
+    (valid [N]: the tokens < context; offs_tok [N]: their positions). Returns (acc, m_i, l_i)."""
+    k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+    v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+    if k.dtype == tl.float8e4nv:  # q fp16; per-row score scale
+        s = tl.dot(q, tl.trans(k.to(tl.float16))) * qk_scale[:, None]  # [BLOCK_M, N] fp32, log2 units
+        v = opaque_move(v.to(tl.float16))
+    else:
+        s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale
+    p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN)
+    return acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype)), m_i, l_i
 
 
 @triton.jit
@@ -135,17 +163,9 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
             k_rows = k_ptr + offs_tok * stride_kn
             v_rows = v_ptr + offs_tok * stride_vn
         else:
-            k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn,
+            k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, context, stride_kp, stride_kn,
                                         stride_vp, stride_vn, BLOCK_N, PAGE_SIZE)
-        k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-        v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-        if k.dtype == tl.float8e4nv:  # q fp16; per-row score scale
-            s = tl.dot(q, tl.trans(k.to(tl.float16))) * qk_scale[:, None]  # [BLOCK_M, BLOCK_N] fp32, log2 units
-            v = opaque_move(v.to(tl.float16))
-        else:
-            s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale
-        p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN)
-        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype))
+        acc, m_i, l_i = tile_update(q, k_rows, v_rows, offs_d, valid, offs_tok, limit, qk_scale, acc, m_i, l_i, Q_LEN)
     return acc, m_i, l_i
 
 
