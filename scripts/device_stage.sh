@@ -9,6 +9,7 @@
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
+#         rows64 (query tiles of 17-32 rows padded to 64?)
 #         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
 #         bench_mla bench_cal_mla (issue 23, docs/mla.md: after compile)
 # Every kernel changed on 2026-12-05 without a GPU (cross-compiled resources only): run `compile` first in a
@@ -102,12 +103,13 @@ stage_serving_gputests() {  # paged / fp8 / verify kernels at small and real siz
   timeout 480 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_serving.py \
     tests/kernels/test_kernels_serving_gpu.py 2>&1 | tee "$OUT/serving_gputests.log" | tail -15
 }
-serving_sweep() {  # $1: sweep name, $2: CSV name; our three kernels, every output checked
-  python3 -m attnsim bench --gpu h200 --sweep "$1" --strategies fa2,flashdecoding,streamk \
+serving_sweep() {  # $1: sweep name, $2: CSV name, $3: extra specs; our three kernels and auto, every output checked
+  timeout 280 python3 -m attnsim bench --gpu h200 --sweep "$1" --strategies fa2,flashdecoding,streamk,auto$3 \
     --out "$OUT/$2" 2>&1 | tail -8
 }
 stage_bench_paged() { serving_sweep paged bench_paged.csv; }
-stage_bench_fp8() { serving_sweep fp8 bench_fp8.csv; }
+# stream-K at 8 warps beside the 4-warp fp8 default: the bridge to results/h200/fp8_streamk_warps.csv
+stage_bench_fp8() { serving_sweep fp8 bench_fp8.csv ,streamk:num_warps=8; }
 stage_bench_qlen() { serving_sweep qlen bench_qlen.csv; }
 stage_bench_cal_serving() { serving_sweep cal-serving cal_serving.csv; }
 # issue 23 (docs/mla.md, "The device session"): run `compile` first (it replaces the cross-compiled /r512
@@ -129,6 +131,9 @@ stage_fa2_wave() {  # fa2 at 1024 CTAs slower on 12-05 than 12-03: the floor buf
 }
 stage_fa2_grid() {  # fa2 at grids 128-4096, fixed bytes (1 and 4 GiB d 128, 1 GiB d 64): where the waves cost (~3 min)
   timeout 500 python3 scripts/fa2_grid_study.py --out "$OUT" 2>&1 | tail -70
+}
+stage_rows64() {  # 17-32 query rows as 32-row mma.sync tiles vs padded to 64 (warpgroup mma), every kernel (~2 min)
+  timeout 300 python3 scripts/rows64_ab.py --out "$OUT" 2>&1 | tail -45
 }
 stage_streamk_last() {  # tree vs last, uniform then ragged, then 100 graph replays (scripts/streamk_last_ab.py)
   for s in 1 2 3; do timeout 280 python3 scripts/streamk_last_ab.py --stage $s --out "$OUT" 2>&1 | tail -20 || break; done
