@@ -46,8 +46,10 @@ SPLIT_KERNEL = KernelSpec("flash_decoding", "attnsim.kernels.flash_decoding", "f
 # CTAs, so fewer peers per straddling output.
 # 128 registers at 16 query rows keep two 8-warp CTAs per SM; ptxas alone gives its paged and fp8
 # variants 150-200, one CTA (cross-compiled for sm_90: docs/kernels.md, "fp8 KV and paged KV"). The
-# 4-warp fp8 kernel runs uncapped (~184 registers, no spills, two CTAs per SM by shared memory; the
-# cap spilled 24-168 B in its paged variants).
+# 4-warp fp8 kernel runs uncapped (d 128 bf16: 184-197 registers, no spills; two CTAs per SM by shared
+# memory either way). Timed on the fp8 sweep (H200, results/h200/bench_fp8.csv against
+# fp8_streamk_warps.csv, 8 warps as the bridge): 0.99x the capped time median, 2-4% faster below
+# 256 MB, 2-5% slower at the largest points (docs/kernels.md).
 # An fp8 cache at 16 rows streams faster at 4 warps (H200, the fp8 sweep's 47 fp8 points: 0.94x the
 # 8-warp time median, 0.84x at 256 MB-1 GB; bf16 1.03x, so bf16 keeps 8; results/h200/fp8_streamk_warps.csv).
 STREAMK_KERNEL = KernelSpec("lean_decode", "attnsim.kernels.lean_decode", "lean_decode_kernel", warps=8,

@@ -12,8 +12,9 @@
 #         rows64 (query tiles of 17-32 rows padded to 64?)
 #         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
 #         bench_mla bench_cal_mla (issue 23, docs/mla.md: after compile)
-# Every kernel changed on 2026-12-05 without a GPU (cross-compiled resources only): run `compile` first in a
-# session, then one issue's stages; each stage fits one call (<= 10 min).
+# The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC); the 4-warp fp8 stream-K
+# entries of the resources table are cross-compiled (run `compile` to record them on the device), the MLA
+# kernels are untimed. Each stage fits one call (<= 10 min); a machine's start can take minutes of the budget.
 set -uo pipefail
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
@@ -104,7 +105,7 @@ stage_serving_gputests() {  # paged / fp8 / verify kernels at small and real siz
     tests/kernels/test_kernels_serving_gpu.py 2>&1 | tee "$OUT/serving_gputests.log" | tail -15
 }
 serving_sweep() {  # $1: sweep name, $2: CSV name, $3: extra specs; our three kernels and auto, every output checked
-  timeout 280 python3 -m attnsim bench --gpu h200 --sweep "$1" --strategies fa2,flashdecoding,streamk,auto$3 \
+  timeout 280 python3 -m attnsim bench --gpu h200 --sweep "$1" --strategies fa2,flashdecoding,streamk,auto${3:-} \
     --out "$OUT/$2" 2>&1 | tail -8
 }
 stage_bench_paged() { serving_sweep paged bench_paged.csv; }
@@ -139,7 +140,8 @@ stage_streamk_last() {  # tree vs last, uniform then ragged, then 100 graph repl
   for s in 1 2 3; do timeout 280 python3 scripts/streamk_last_ab.py --stage $s --out "$OUT" 2>&1 | tail -20 || break; done
 }
 serving_kernels() {  # $1: stage of scripts/serving_kernels_device.py (fp8 vs bf16 twins, paged vs contiguous)
-  timeout 560 python3 scripts/serving_kernels_device.py --stage "$1" --out "$OUT" --previous results/h200 2>&1 | tail -30
+  timeout 560 python3 scripts/serving_kernels_device.py --stage "$1" --out "$OUT" --previous results/h200 \
+    --budget-s "${SK_BUDGET:-480}" 2>&1 | tail -30
 }
 stage_fp8_streamk_w4() {  # stream-K on an fp8 cache at 4 warps (the default since 2026-12-05) against 8, plus auto
   # on the fp8 sweep, and the cal-serving sweep's stream-K rows re-timed at the new default (for serving_fit)

@@ -50,22 +50,11 @@ def _check_cache(w: DecodeWorkload, name: str, cache: torch.Tensor) -> None:
         if (page, h, d) != (w.page_size, w.kv_heads, w.head_dim) or n_pages < 1:
             raise InputError(name, f"shape {tuple(cache.shape)}, expected a page pool (num_pages, {w.page_size}, "
                                    f"{w.kv_heads}, {w.head_dim})")
-        _check_pool_strides(name, cache)
         return
     b, h, n, d = cache.shape
     if (b, h, d) != (w.batch, w.kv_heads, w.head_dim) or n < w.max_context:
         raise InputError(name, f"shape {tuple(cache.shape)}, expected ({w.batch}, {w.kv_heads}, "
                                f">= {w.max_context}, {w.head_dim})")
-
-
-def _check_pool_strides(name: str, pool: torch.Tensor) -> None:
-    """A tile of whole pages addresses its rows as int32 counts of the row stride from the pool's start
-    (tiles.paged_rows): row and page strides multiples of 16 elements, the page stride a multiple of the
-    row stride, and fewer than 2^31 row strides in the pool."""
-    page_stride, row_stride = pool.stride(0), pool.stride(1)
-    if row_stride % 16 or page_stride % row_stride or pool.shape[0] * (page_stride // row_stride) >= 2**31:
-        raise InputError(name, f"strides {tuple(pool.stride())}: a page pool needs its page stride a multiple "
-                               "of its token-row stride, both multiples of 16 elements, and < 2^31 rows")
 
 
 def _check_extras(w: DecodeWorkload, block_table, k_scale, v_scale) -> None:

@@ -91,16 +91,25 @@ def segment_rows(schedule: Schedule, branching: int) -> np.ndarray:
 def combine_slots(segs, red, is_peer: np.ndarray) -> np.ndarray:
     """The Reductions peer index of each peer segment (int64 [n_peer_segments], CTA order), where a
     plan lists peers in another order than its CTAs (FlashMLA's grid: parts x q-blocks, parts
-    fastest; a last-arrival stream-K CTA contributing to two outputs). A combine program (or a last
-    arrival) reads its row's slots contiguously either way."""
+    fastest; a last-arrival stream-K CTA contributing to two outputs, or several chunks of one). A
+    combine program (or a last arrival) reads its row's slots contiguously either way."""
     n_peers = np.diff(red.peer_offsets)
     owner = zip(red.peer_cta.tolist(), *(np.repeat(a, n_peers).tolist() for a in (red.seq, red.kv_head, red.q_block)))
-    index = {key: i for i, key in enumerate(owner)}  # (cta, seq, kv_head, q_block) -> peer index
+    index = {key: i for i, key in enumerate(numbered(owner))}  # (cta, seq, kv_head, q_block, k) -> peer index
     keys = zip(*(a[is_peer].tolist() for a in (segs.cta, segs.seq, segs.kv_head, segs.q_block)))
-    slots = np.array([index.get(k, -1) for k in keys], np.int64)
+    slots = np.array([index.get(k, -1) for k in numbered(keys)], np.int64)
     if len(index) != len(red.peer_cta) or (slots < 0).any() or len(set(slots.tolist())) != len(slots):
         raise RuntimeError("the peer segments are not the Reductions peers one to one")
     return slots
+
+
+def numbered(keys):
+    """Each key with how many times it came before: a CTA contributing several chunks to one output
+    (partition/streamk_chunks.py) lists them in KV order both as segments and as Reductions peers."""
+    seen: dict = {}
+    for key in keys:
+        seen[key] = seen.get(key, -1) + 1
+        yield (*key, seen[key])
 
 
 def check_merge_order(schedule: Schedule, rows: np.ndarray) -> None:

@@ -80,19 +80,6 @@ def row_offsets(seq, q_head, q_pos, stride_b, stride_h, stride_i, Q_LEN: tl.cons
 
 
 @triton.jit
-def wide_offsets(rows, stride):
-    """rows * stride as int64 [N] (rows int32 [N], stride an int32 scalar, a multiple of 16): element
-    offsets of rows `rows`. On the GPU one mul.wide.s32 per row: the compiler, left to itself, hoists
-    the stride's sign extension out of the tile loop and then multiplies in full 64 bits, ~5
-    instructions a row (docs/kernels.md, "Paged")."""
-    if ON_DEVICE:
-        out = tl.inline_asm_elementwise("mul.wide.s32 $0, $1, $2;", "=l,r,r", [rows, rows * 0 + stride],
-                                        dtype=tl.int64, is_pure=True, pack=1)
-        return tl.multiple_of(out, 16)  # stride is: the launcher checks the pool's strides
-    return rows.to(tl.int64) * stride
-
-
-@triton.jit
 def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, context, stride_kp, stride_kn, stride_vp, stride_vn,
                BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr):
     """Pointers [BLOCK_N] to the K and to the V row of each token of KV tile `tile` in the page pools
@@ -111,12 +98,12 @@ def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, context, stride_kp, str
         row0 = first % PAGE_SIZE
         k_rows = k_pool + (page * stride_kp + row0 * stride_kn) + offs_n * stride_kn
         v_rows = v_pool + (page * stride_vp + row0 * stride_vn) + offs_n * stride_vn
-    else:  # page: [BLOCK_N]; rows counted in row strides from the pool's column (int32: < 2^31 of them)
-        last = (context - 1) // PAGE_SIZE  # rows past the context look up the last page, read nothing
-        page = tl.load(bt_row_ptr + tl.minimum(tile * (BLOCK_N // PAGE_SIZE) + offs_n // PAGE_SIZE, last))
+    else:  # page: [BLOCK_N]
+        page = tl.load(bt_row_ptr + tile * (BLOCK_N // PAGE_SIZE) + offs_n // PAGE_SIZE,
+                       mask=tile * BLOCK_N + offs_n < context, other=0).to(tl.int64)
         row = offs_n % PAGE_SIZE
-        k_rows = k_pool + wide_offsets(page * (stride_kp // stride_kn) + row, stride_kn)
-        v_rows = v_pool + wide_offsets(page * (stride_vp // stride_vn) + row, stride_vn)
+        k_rows = k_pool + page * stride_kp + row * stride_kn
+        v_rows = v_pool + page * stride_vp + row * stride_vn
     return k_rows, v_rows
 
 

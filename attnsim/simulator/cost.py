@@ -70,8 +70,11 @@ L2 (simulator/reuse.py); those bytes still stream through their CTAs but not thr
 chip-wide rate B is scaled by moved / (moved - reread).
 
 Paged KV: a CTA's reads include the block-table entries of the pages it touches (planned bytes);
-each tile pays paged_tile_fixed_us (the dependent index load) and the saturated bandwidth is scaled
-by paged_hbm_scale (scattered pages); both are neutral until calibrated.
+a tile of several pages (page < KV tile: an index per token row, tiles.paged_rows) pays
+paged_tile_fixed_us, where a tile inside one page loads one index a pipeline stage ahead of its
+K/V (hidden: fa2 measured 12-16% slower than contiguous at 16/32-token pages, 5% faster at 64+:
+results/h200/kernels_serving_paged.csv); the saturated bandwidth is scaled by paged_hbm_scale
+(scattered pages); both are neutral until calibrated.
 
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
 CTA a fix-up per merged partial; per launch, the launch overhead. An output merged by its last
@@ -158,6 +161,13 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
     sm_rate = params.sm_stream_gbps * GBPS_TO_BYTES_PER_US if params.sm_stream_gbps > 0 else np.inf
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
                           math_rate, gpu.sm_count, cta_rate, sm_rate)
+
+
+def row_indexed(schedule: Schedule) -> bool:
+    """Whether the schedule's KV tiles each hold several pages, their rows addressed through one
+    block-table index per token row (module docstring, "Paged KV")."""
+    w = schedule.workload
+    return w.paged and w.page_size < schedule.kv_tile_tokens
 
 
 def cta_stream_gbps(params: CostParams, launch: Launch, schedule: Schedule | None) -> float:
@@ -282,7 +292,7 @@ def merge_steps(n_peers: np.ndarray, fanin: float) -> np.ndarray:
 
 def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, paged: bool = False) -> np.ndarray:
     """Non-streaming time of each CTA: prologue/epilogue, per segment, per tile (more when the tile's
-    pages come through a block table), host fix-ups. [grid]."""
+    rows come through a block table: row_indexed), host fix-ups. [grid]."""
     tile_us = params.tile_fixed_us + (params.paged_tile_fixed_us if paged else 0.0)
     fixed = (params.cta_fixed_us + params.segment_fixed_us * launch.cta_segments
              + tile_us * launch.cta_tiles).astype(np.float64)

@@ -181,7 +181,11 @@ def fitted_families(rows: Rows) -> list[str]:
 
 
 def with_fits(spec: GpuSpec, fits: list[FamilyFit]) -> GpuSpec:
-    return dataclasses.replace(spec, cost={**spec.cost, **{f.family: f.params for f in fits}})
+    """`spec` with each fit's serving fields as a profile stores them (6 decimals: scripts/serving_fit.py),
+    so that what is scored is what ships."""
+    def as_stored(params):
+        return dataclasses.replace(params, **{n: round(getattr(params, n), 6) for t in TERMS for n in TERMS[t].fields})
+    return dataclasses.replace(spec, cost={**spec.cost, **{f.family: as_stored(f.params) for f in fits}})
 
 
 def mape_table(rows: Rows, before: GpuSpec, after: GpuSpec) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Batch invariance, bitwise: one sequence's output alone equals its output inside other batches (other
 companions, other batch sizes, ragged), for every plan the planner picks with batch_invariant=1 (fa2,
 a fixed chunk, a fixed chunk capped at max_splits, a fixed split count merged by a combine launch or
-by the last arriver) and for `auto` itself, in fp16 and bf16.
+by the last arriver, stream-K cut at fixed chunks) and for `auto` itself, in fp16 and bf16.
 
 CPU interpreter (TRITON_INTERPRET=1) or a GPU; plans for the calibrated H200 profile, 16-token KV tiles
 so that a few hundred tokens make several splits."""
@@ -29,7 +29,9 @@ BATCHES = (((37, MINE, 129), 1), ((500, 17, MINE), 2), ((MINE, MINE, 64, 1000), 
 PLANS = ("fa2", "balanced:chunk_tokens=64",  # 5 chunks, merged by the combine launch
          "balanced:chunk_tokens=32,max_splits=4",  # 19 tiles: 4 chunks of 5 tiles (the cap binds)
          "flashdecoding:splits=3",  # FA2's ranges of its own 19 tiles: 7 + 7 + 5
-         "splitkv:splits=4")  # one launch, merged by the last arriver in split order
+         "splitkv:splits=4",  # one launch, merged by the last arriver in split order
+         "streamk:epilogue=last,chunk_tokens=64",  # 5 chunks dealt over a persistent grid, last arriver merges
+         "streamk:epilogue=last,chunk_tokens=32,max_splits=4")
 
 
 def sequence_alone(mine: int, dtype: str, device):

@@ -79,14 +79,23 @@ class GridOptions(KernelOptions):
 
 
 @dataclass(frozen=True)
-class StreamKOptions(GridOptions):
-    """Stream-K on a persistent grid, and how straddled outputs are merged (OPTION_CHOICES["epilogue"])."""
+class EpilogueOptions(GridOptions):
+    """A persistent grid, and how straddled outputs are merged (OPTION_CHOICES["epilogue"])."""
 
     epilogue: str | None = None
 
 
 @dataclass(frozen=True)
-class HybridOptions(StreamKOptions):
+class StreamKOptions(EpilogueOptions):
+    """Stream-K; with chunk_tokens (and epilogue=last) its cuts fall only on each output's own fixed
+    chunks, at most max_splits of them (partition/streamk_chunks.py): batch-invariant."""
+
+    chunk_tokens: int | None = None
+    max_splits: int | None = None
+
+
+@dataclass(frozen=True)
+class HybridOptions(EpilogueOptions):
     """Data-parallel + stream-K: outputs run whole before the stream-K part (a multiple of the grid)."""
 
     dp_outputs: int | None = None

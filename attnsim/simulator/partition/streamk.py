@@ -21,7 +21,7 @@ import numpy as np
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import check_coresident, resident_capacity
 from attnsim.simulator.partition.options import EPILOGUE_LAST
-from attnsim.simulator.partition import common, streamk_last
+from attnsim.simulator.partition import common, streamk_chunks, streamk_last
 from attnsim.simulator.schedule import (
     ROLE_COMPLETE, ROLE_HOST, ROLE_PEER, Reductions, Schedule, SegmentTable, frozen_array,
     offsets_from_counts,
@@ -51,17 +51,25 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     outs = common.outputs(workload, tile)
     total = int(outs.tiles.sum())
     merge = streamk_last.epilogue(workload, config.epilogue)
+    streamk_chunks.check(config, merge, tile)
     grid = resolve_grid(workload, gpu, config, total, coresident=merge != EPILOGUE_LAST)
-    segs, reductions, bounds = share_tiles(workload, tile, outs, 0, grid)
-    if merge == EPILOGUE_LAST:
-        segs, reductions = streamk_last.last_arrival(segs)
+    if config.chunk_tokens is not None:  # batch-invariant: cuts at each output's own fixed chunks
+        segs, reductions, grid = streamk_chunks.partition(workload, tile, outs, config, grid)
+        notes = {"total_tiles": total, "chunks": len(segs),
+                 "max_chunks": int(np.diff(reductions.peer_offsets).max(initial=1))}
+        # the chunks decide the work, not the grid (min(capacity, chunks)): a plan of one spec in every batch
+        chunks = {"grid": config.grid, "chunk_tokens": config.chunk_tokens, "max_splits": config.max_splits}
+    else:
+        segs, reductions, bounds = share_tiles(workload, tile, outs, 0, grid)
+        if merge == EPILOGUE_LAST:
+            segs, reductions = streamk_last.last_arrival(segs)
+        share = int(bounds[1] - bounds[0]) if grid else 0
+        notes, chunks = {"total_tiles": total, "share": share, "high_load": int(total - (share - 1) * grid)}, {}
     launch = common.attention_launch(workload, grid, common.resources(config),
                                      config.family or "streamk", segs, outs.rows, reductions, tile)
     launch = streamk_last.borrow_merge_terms(launch) if merge == EPILOGUE_LAST else launch
-    share = int(bounds[1] - bounds[0]) if grid else 0
-    notes = {"total_tiles": total, "share": share, "high_load": int(total - (share - 1) * grid)}
     return Schedule("streamk", workload, gpu.name, tile, (launch,), reductions, 0, notes,
-                    {"grid": grid, **streamk_last.plan_options(merge)})
+                    {"grid": grid, **chunks, **streamk_last.plan_options(merge)})
 
 
 def share_tiles(workload: DecodeWorkload, tile: int, outs: common.Outputs, first_output: int, grid: int):
