@@ -45,7 +45,7 @@ def run(results: Path, gpu: str = "h200") -> dict:
     families = sf.fitted_families(sf.load_rows(results, shipped))
     base = sf.at_defaults(shipped, families)
     rows = sf.load_rows(results, base)
-    fits = [sf.fit_family(rows, base, f) for f in families]
+    fits = sf.carry_terms(rows, base, [sf.fit_family(rows, base, f) for f in families])
     fitted = sf.with_fits(base, fits)
     standard = load_measurements(results / "bench.csv")
     return {"rows": rows, "base": base, "fitted": fitted, "fits": fits, "split": sf.split_text(rows),
@@ -61,8 +61,9 @@ def standard_mape(frame: pd.DataFrame, spec) -> dict[str, float]:
 def fit_record(out: dict) -> dict:
     """fit.serving of the profile: how the shipped serving fields were obtained and how they score."""
     return {"split": out["split"], "script": "scripts/serving_fit.py",
-            "families": {f.family: {"terms": list(f.terms), "dropped": f.dropped, "iterations": f.iterations,
-                                    "fields": {n: round(getattr(f.params, n), 6) for t in f.terms
+            "families": {f.family: {"terms": list(f.terms), "carried": f.carried, "dropped": f.dropped,
+                                    "iterations": f.iterations,
+                                    "fields": {n: round(getattr(f.params, n), 6) for t in (*f.terms, *f.carried)
                                                for n in TERMS[t].fields}} for f in out["fits"]},
             "held_out_mape_pct": out["held_out"].to_dict("records"),
             "standard_sweep_mape_pct": out["standard"]}

@@ -28,7 +28,8 @@ from attnsim.simulator.terms import REGIMES, TERMS, regimes_of, terms_used
 
 # What a profile's own kind calls a term it fitted itself: only other statuses are worth a word.
 OWN_STATUS = {"calibrated": "fitted", "transferred": "transferred"}
-STATUS_WORDS = {"default": "at defaults", "transferred": "transferred", "fitted": "fitted"}
+STATUS_WORDS = {"default": "at defaults", "transferred": "transferred", "fitted": "fitted",
+                "carried": "carried from a kernel with the same tile loop"}
 NEVER_FITTED = "neutral default (CostParams); never fitted"
 MLA_REGIME = "mla"
 MLA_LABEL = "MLA kernel costs from its partitioning's (unfitted)"

@@ -54,7 +54,7 @@ PER_WARP_FIELDS = ("mma_flop_per_warp_clock", "dequant_elem_per_warp_clock")
 REGIMES: dict[str, Callable] = {"paged": lambda w: w.paged, "fp8": lambda w: w.kv_fp8, "qlen": lambda w: w.q_len > 1}
 # fitted: on this GPU's measurements; transferred: fitted on another GPU and carried (transfer.py);
 # default: the neutral CostParams default, never fitted.
-STATUSES = ("fitted", "transferred", "default")
+STATUSES = ("fitted", "carried", "transferred", "default")  # carried: another family's fit (serving_fit.carry_terms)
 
 
 def terms_used(workload) -> tuple[str, ...]:

@@ -14,6 +14,9 @@ every page size, fp8 paged and not, q_len 2..16, and none of its workloads in th
   their mean) improves on the defaults; the others go back to their defaults and the rest is refitted, until every
   kept term improves its sweep. What ships is what held out better; what did not stays at its default
   and says so in the profile's provenance;
+- a family that runs another's tile loop (SAME_TILE_LOOP: split-KV runs FlashDecoding's) takes the donor's
+  fit of a term it did not keep itself where that holds out better than the default (carry_terms; the
+  profile says "carried" and from whom);
 - the per-warp rates (PER_WARP: the per-CTA limit beside the per-SM tile math, cost.cta_math_rate) refine
   the terms they sit in: a family keeps them only if its held-out fp8 and qlen rows (mean MAPE) improve on
   the same fit with them at 0 (no per-CTA limit), the fit every profile before them shipped.
@@ -32,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import DEFAULT_COST, CostParams, GpuSpec
@@ -53,6 +57,9 @@ def judged(mape: dict[str, float], term: str) -> float:
     """Mean held-out MAPE % over the sweeps that judge `term` (those with rows of the family)."""
     return float(np.nanmean([mape[s] for s in JUDGE[term]]))
 PER_WARP = PER_WARP_FIELDS  # kept only if they improve (module docstring)
+# Families that run another's tile loop (attend_range: same tile, warps and stages, on the same serving
+# paths): a term their own few rows do not fit is tried at the donor's fit (carry_terms).
+SAME_TILE_LOOP = strategies.SAME_TILE_LOOP
 PER_WARP_JUDGES = ("fp8", "qlen")
 PER_WARP_KEY = "per-warp limit"  # FamilyFit.dropped's entry when a family's per-warp rates stay at 0
 WORKLOAD_KEY = ["batch", "q_heads", "kv_heads", "head_dim", "contexts", "dtype", "kv_dtype", "page_size", "q_len"]
@@ -77,6 +84,7 @@ class FamilyFit:
     params: CostParams  # the family's parameters with the kept terms fitted, the others at defaults
     dropped: dict  # term -> why it stays at its default
     iterations: int
+    carried: dict = dataclasses.field(default_factory=dict)  # term -> basis: another family's fit (carry_terms)
 
 
 def load_rows(results_dir: str | Path, spec: GpuSpec) -> Rows:
@@ -175,6 +183,36 @@ def fit_terms(rows: Rows, base: GpuSpec, family: str, frozen: tuple[str, ...] = 
     return FamilyFit(family, (), base.cost_for(family), dropped, 0)
 
 
+def carry_terms(rows: Rows, base: GpuSpec, fits: list[FamilyFit]) -> list[FamilyFit]:
+    """Each fit of a family in SAME_TILE_LOOP with the donor's fitted fields of every term it did not keep
+    itself, where that holds out better (the term's judge sweeps, the family's held-out rows) than its default."""
+    donors = {f.family: f for f in fits}
+    out = []
+    for fit in fits:
+        donor = donors.get(SAME_TILE_LOOP.get(fit.family, ""))
+        for _ in TERMS:  # passes: a term may hold out better once another is carried
+            untried = [t for t in TERMS if donor and t in donor.terms and t not in fit.terms and t not in fit.carried]
+            carried = fit.carried
+            for term in untried:
+                fit = carry_one(rows, base, fit, donor, term)
+            if fit.carried == carried:
+                break
+        out.append(fit)
+    return out
+
+
+def carry_one(rows: Rows, base: GpuSpec, fit: FamilyFit, donor: FamilyFit, term: str) -> FamilyFit:
+    """`fit` with `donor`'s fields of `term` if its judge sweeps' held-out rows of the family improve."""
+    trial = dataclasses.replace(fit, params=dataclasses.replace(
+        fit.params, **{n: getattr(donor.params, n) for n in TERMS[term].fields}))
+    before, after = (judged(held_out_mape(rows, with_fits(base, [f]), fit.family), term) for f in (fit, trial))
+    if not after < before:
+        return fit
+    basis = (f"{donor.family}'s fit, the same tile loop (kernels/tiles.py): held-out {'/'.join(JUDGE[term])} "
+             f"MAPE {before:.2f}% without, {after:.2f}% carried")
+    return dataclasses.replace(trial, carried={**fit.carried, term: basis})
+
+
 def fitted_families(rows: Rows) -> list[str]:
     """The cost families the cal-serving rows ran, in order of first appearance."""
     return list(dict.fromkeys(rows.frame.loc[rows.frame["fit"], "family"]))
@@ -227,6 +265,6 @@ def serving_table(fits: list[FamilyFit], bands: dict, split: str, band_basis: st
 
 
 def _entries(fit: FamilyFit, kept: dict) -> dict:
-    return {t: kept if t in fit.terms else
+    return {t: kept if t in fit.terms else {"status": "carried", "basis": fit.carried[t]} if t in fit.carried else
             {"status": "default", "basis": f"neutral default (CostParams): {fit.dropped.get(t, 'not fitted')}"}
             for t in TERMS}

@@ -46,15 +46,37 @@ def record():
 def test_the_shipped_fields_are_the_fit_of_the_script(out, record):
     shipped = resolve_gpu("h200")
     for fit in out["fits"]:
-        kept = {name for t in fit.terms for name in TERMS[t].fields}
+        kept = {name for t in (*fit.terms, *fit.carried) for name in TERMS[t].fields}
         assert record["families"][fit.family]["terms"] == list(fit.terms)
+        assert record["families"][fit.family]["carried"] == fit.carried
         for term in TERMS:
             for name in TERMS[term].fields:
                 want = getattr(fit.params, name) if name in kept else getattr(DEFAULT_COST, name)
                 assert getattr(shipped.cost_for(fit.family), name) == pytest.approx(want, rel=1e-5, abs=1e-6), \
                     (fit.family, name)
                 status = shipped.serving_terms["terms"][fit.family][term]["status"]
-                assert status == ("fitted" if term in fit.terms else "default")
+                assert status == ("fitted" if term in fit.terms else "carried" if term in fit.carried else "default")
+
+
+def test_carried_terms_are_the_donors_fit_and_hold_out_better(out):
+    """Split-KV runs FlashDecoding's tile loop: a term its own rows did not fit is FlashDecoding's fields
+    exactly, and only where the family's held-out rows of the term's sweeps improved on the default."""
+    fits = {f.family: f for f in out["fits"]}
+    for fit in fits.values():
+        donor = fits.get(sf.SAME_TILE_LOOP.get(fit.family, ""))
+        for term, basis in fit.carried.items():
+            assert donor is not None and term in donor.terms and term not in fit.terms
+            for name in TERMS[term].fields:
+                assert getattr(fit.params, name) == getattr(donor.params, name)
+            without, carried = (float(x) for x in basis.rsplit("MAPE ", 1)[1].replace("%", "").split()[0:3:2])
+            assert carried < without, basis
+
+
+def test_a_carried_term_reads_so_in_a_rows_provenance():
+    from attnsim.simulator.provenance import source_label
+
+    label = source_label("calibrated", {"tile-math": "carried", "fp8-dequant": "fitted"})
+    assert label == "calibrated; tile-math terms carried from a kernel with the same tile loop"
 
 
 def test_every_family_the_cal_serving_plans_ran_is_fitted(out):
@@ -83,7 +105,8 @@ def test_the_per_warp_limit_ships_only_where_it_held_out_better_than_without(out
     kept = [fit for fit in out["fits"] if sf.PER_WARP_KEY not in fit.dropped]
     assert kept and len(kept) < len(out["fits"])  # the H200 fit: stream-K and split-KV keep it, fa2 and FD not
     for fit in out["fits"]:
-        rates = [getattr(fit.params, name) for name in sf.PER_WARP]
+        own = [name for name in sf.PER_WARP if not any(name in TERMS[t].fields for t in fit.carried)]
+        rates = [getattr(fit.params, name) for name in own]  # carried ones are the donor's (carry_terms)
         assert any(rates) == (fit in kept), fit.family
     for fit in kept:
         without = sf.fit_terms(rows, base, fit.family, frozen=sf.PER_WARP)

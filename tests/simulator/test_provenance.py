@@ -53,13 +53,19 @@ def _kept(family):
     return shipped_document("h200")["fit"]["serving"]["families"].get(family, {}).get("terms", [])
 
 
+def _carried(family):
+    """The terms scripts/serving_fit.py carried to `family` from the family whose tile loop it runs."""
+    return shipped_document("h200")["fit"]["serving"]["families"].get(family, {}).get("carried", {})
+
+
 @pytest.mark.parametrize("workload, regime", SERVING_CASES)
 @pytest.mark.parametrize("strategy", ["fa2", "flashdecoding", "streamk", "splitkv"])
 def test_serving_rows_name_their_terms_on_the_h200(workload, regime, strategy):
     """Each term the row uses is `fitted` exactly where the serving fit kept it for the plan's family."""
     r = _record(workload, H200, strategy)
-    kept = _kept(_family(workload, H200, strategy))
-    want = {t: "fitted" if t in kept else "default" for t in terms_used(workload)}
+    family = _family(workload, H200, strategy)
+    kept, carried = _kept(family), _carried(family)
+    want = {t: "fitted" if t in kept else "carried" if t in carried else "default" for t in terms_used(workload)}
     assert (r["profile_source"], r["terms"], r["band_regime"]) == (source_label("calibrated", want), want, regime)
 
 
