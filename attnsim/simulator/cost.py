@@ -63,7 +63,10 @@ does not (results/h200/cal_search.csv): the extra math is serial to the CTA's ow
 behind it, and a min() cap does not bind at the fitted mma rates. Each such CTA bills
 wide_tile_ns_per_row_token x (rows - 16) per KV token it computes as fixed time (wide_tile_us): it
 holds its slot, so on a saturated chip the others take the bandwidth and it hides. Math-capped
-launches bill their tile math through the cap instead; 0 (the default): off.
+launches bill their tile math through the cap instead, but for a 32-row verify or fp8 tile, which
+runs the decode 32-row tile's code (mma.sync, softmax reduced across warps): it pays both (fa2's 32-row
+verify tiles measured 1.23-1.26x its 16-row time, its 64-row warpgroup-mma tiles 1.06x: docs/kernels.md,
+"Query tiles of 17-32 rows"; held-out fa2 qlen 9.8 -> 6.3%); 0 (the default): off.
 
 Several q-blocks (MLA, verify blocks of more than 64 rows): q-blocks > 0 that read the same KV tiles as q-block 0 at about the same time get them from
 L2 (simulator/reuse.py); those bytes still stream through their CTAs but not through HBM, so the
@@ -196,10 +199,17 @@ def math_capped(launch: Launch, workload: DecodeWorkload) -> bool:
     return bool(launch.tile_rows) or workload.beyond_decode_math
 
 
+WGMMA_ROWS = 64  # query-tile rows from which 4-warp tiles take the warpgroup mma (docs/kernels.md, "Query tiles of 17-32 rows")
+
+
 def wide_decode_rows(workload: DecodeWorkload) -> int:
-    """Query-tile rows above 16 of a decode launch that is not math-capped (module docstring, "Wide decode
-    tiles"): 16 for a 32-row tile (groups above 16), 0 where the calibrated rates hold the tile's math."""
-    return 0 if workload.beyond_decode_math else max(0, query_tile_rows(workload) - 16)
+    """Query-tile rows above 16 that bill wide_tile_us (module docstring, "Wide decode tiles"): 16 for a
+    32-row tile, decode (groups above 16), verify or fp8; a decode tile's rows above 16 at 64; 0 for 16-row
+    tiles, MLA, and the 64-row verify / fp8 tiles whose warpgroup mma the tile-math cap prices."""
+    rows = query_tile_rows(workload)
+    if workload.is_mla or (workload.beyond_decode_math and rows != WGMMA_ROWS // 2):
+        return 0
+    return max(0, rows - 16)
 
 
 def wide_tile_us(params: CostParams, launch: Launch, schedule: Schedule) -> np.ndarray | float:
