@@ -33,6 +33,16 @@ def invoke(*args: str) -> str:
     return result.stdout
 
 
+def test_predict_takes_fixed_chunks_for_balanced_and_last_arrival_stream_k():
+    out = invoke("predict", *DATASHEET, "--batch", "4", "--q-heads", "32", "--kv-heads", "8", "--context", "16k",
+                 "--strategy", "streamk,balanced", "--epilogue", "last", "--chunk-tokens", "512", "--max-splits", "16",
+                 "--format", "json")
+    records = {r["strategy"]: r for r in json_items(out)}
+    assert set(records) == {"streamk", "balanced"}
+    assert records["streamk"]["plan"]["options"] == {"epilogue": "last", "chunk_tokens": 512, "max_splits": 16}
+    assert {"chunk_tokens": 512, "max_splits": 16}.items() <= records["balanced"]["plan"]["options"].items()
+
+
 def test_predict_json_has_one_record_per_strategy_and_context():
     out = invoke("predict", *DATASHEET, "--batch", "1", "--q-heads", "32", "--kv-heads", "8",
                  "--context", "1k,64k", "--format", "json")
@@ -127,6 +137,9 @@ BAD_INPUT = [
     (["predict", "--strategy", "streamk", "--grid", "100000"], "grid"),
     (["predict", "--strategy", "nope"], "strategy"),
     (["predict", "--splits", "0"], "splits"),
+    (["predict", "--strategy", "streamk", "--chunk-tokens", "512"], "chunk_tokens.*--epilogue last"),
+    (["predict", "--strategy", "fa2", "--max-splits", "4"], "max-splits"),
+    (["predict", "--strategy", "balanced", "--chunk-tokens", "100"], "chunk_tokens"),
     (["predict", "--format", "xml"], "format"),
     (["predict", "--model", "nope"], "model"),
     (["schedule", "--strategy", "nope"], "strategy"),

@@ -162,10 +162,22 @@ def epilogue_option(func):
                              "from splitkv until fitted).")(func)
 
 
-def plan_options(splits=None, grid=None, kv_tile=None, epilogue=None) -> PlanConfig:
+def chunk_options(func):
+    """--chunk-tokens / --max-splits: fixed chunks per sequence (balanced; stream-K with --epilogue last)."""
+    func = click.option("--max-splits", default=None,
+                        help="With --chunk-tokens: a sequence longer than this many chunks is cut into this many "
+                             "larger ones.")(func)
+    return click.option("--chunk-tokens", default=None,
+                        help="Cut every sequence alone into chunks of this many tokens (a multiple of the KV "
+                             "tile): balanced, and stream-K with --epilogue last (batch-invariant plans).")(func)
+
+
+def plan_options(splits=None, grid=None, kv_tile=None, epilogue=None, chunk_tokens=None, max_splits=None) -> PlanConfig:
     """The shared plan flags as a bag of options (each strategy keeps those it declares)."""
     config = PlanConfig(splits=positive_or_none(splits, "splits"), grid=positive_or_none(grid, "grid"),
-                        kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"), epilogue=epilogue)
+                        kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"), epilogue=epilogue,
+                        chunk_tokens=positive_or_none(chunk_tokens, "chunk-tokens"),
+                        max_splits=positive_or_none(max_splits, "max-splits"))
     return check_option_values(config, {"kv_tile_tokens": "kv-tile"})
 
 
@@ -173,7 +185,7 @@ def check_option_values(config: PlanConfig, flags: dict[str, str] | None = None)
     """Every set option in range (simulator/partition/options.py); `flags` names them as the CLI does."""
     for name, value in config.options().items():
         if name in ("kv_tile_tokens", "splits", "grid", "num_warps", "num_stages", "dp_outputs", "chunk_tokens",
-                    "batch_invariant"):
+                    "max_splits", "batch_invariant"):
             check_value(name, value, (flags or {}).get(name, name.replace("_", "-")))
     return config
 
@@ -194,7 +206,8 @@ def check_splits(names, workloads: list[DecodeWorkload], spec, options: PlanConf
 
 def check_plan_options(names, options: PlanConfig) -> None:
     """A strategy option nobody in `names` takes is a mistake, not something to ignore."""
-    for option, flag in (("splits", "--splits"), ("grid", "--grid"), ("epilogue", "--epilogue")):
+    for option, flag in (("splits", "--splits"), ("grid", "--grid"), ("epilogue", "--epilogue"),
+                         ("chunk_tokens", "--chunk-tokens"), ("max_splits", "--max-splits")):
         if getattr(options, option) is not None and not any(option in strategies.get(n).options for n in names):
             takers = strategies.names(lambda s, o=option: o in s.options)
             raise InputError(option.replace("_", "-"), f"{flag} applies to {', '.join(takers)}, "

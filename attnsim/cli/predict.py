@@ -7,7 +7,7 @@ import click
 from attnsim import limits, pathcheck, schema, strategies
 from attnsim.cli.options import (
     TEXT_SUFFIXES, build_workloads, check_figure_option, check_format, check_output_option, check_plan_options,
-    check_splits, check_work, epilogue_option, gpu_option, gpu_spec, model_label, plan_options, strategy_option, workload_inputs,
+    check_splits, check_work, chunk_options, epilogue_option, gpu_option, gpu_spec, model_label, plan_options, strategy_option, workload_inputs,
     workload_options,
 )
 from attnsim.errors import InputError
@@ -29,12 +29,14 @@ from attnsim.units import parse_size
 @click.option("--splits", default=None, help="Split count instead of FA2's heuristic (split-KV strategies).")
 @click.option("--grid", default=None, help="Persistent grid size (stream-K; default: resident capacity).")
 @epilogue_option
+@chunk_options
 @click.option("--kv-tile", default=None, help="KV tokens per tile (default: the kernel's 16 KB K tile).")
 @click.option("--format", "fmt", default="table", show_default=True, help="table, csv or json.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
               help="Also draw speedup vs context (PNG/SVG).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def predict(gpu, calibration, strategy_text, splits, grid, epilogue, kv_tile, fmt, plot_path, out_path, **workload_kw):
+def predict(gpu, calibration, strategy_text, splits, grid, epilogue, chunk_tokens, max_splits, kv_tile, fmt, plot_path,
+            out_path, **workload_kw):
     """Predict decode-attention time of each strategy from the analytic model.
 
     \b
@@ -48,6 +50,7 @@ def predict(gpu, calibration, strategy_text, splits, grid, epilogue, kv_tile, fm
       attnsim predict --model llama-3.1-70b --batch 8 --context 32k --format json
       attnsim predict --contexts 1000,50000,3000 --strategy streamk,fa2
       attnsim predict --gpu h200 --context 16k --strategy streamk,hybrid --epilogue last
+      attnsim predict --gpu h200 --context 16k --strategy streamk,balanced --epilogue last --chunk-tokens 512
       attnsim predict --gpu my_gpu.toml --context 64k --plot speedup.png
     """
     check_format(fmt)
@@ -55,7 +58,7 @@ def predict(gpu, calibration, strategy_text, splits, grid, epilogue, kv_tile, fm
     check_figure_option(plot_path)
     pathcheck.check_apart(workload_inputs(gpu, calibration, workload_kw), [("out", out_path), ("plot", plot_path)])
     names = strategies.parse_list(strategy_text)
-    options = plan_options(splits, grid, kv_tile, epilogue)
+    options = plan_options(splits, grid, kv_tile, epilogue, chunk_tokens, max_splits)
     check_plan_options(names, options)
     workloads = build_workloads(**workload_kw)
     names, dropped = runnable(names, workloads)
@@ -136,10 +139,12 @@ def occupancy(gpu, calibration, threads, regs, smem, carveout, fmt):
 @click.option("--splits", default=None, help="Split count (split-KV strategies).")
 @click.option("--grid", default=None, help="Persistent grid size (stream-K).")
 @epilogue_option
+@chunk_options
 @click.option("--kv-tile", default=None, help="KV tokens per tile.")
 @click.option("--max-ctas", default=40, show_default=True, help="CTAs listed in the summary.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Draw the SM timeline (Gantt).")
-def schedule(gpu, calibration, strategy_text, splits, grid, epilogue, kv_tile, max_ctas, plot_path, **workload_kw):
+def schedule(gpu, calibration, strategy_text, splits, grid, epilogue, chunk_tokens, max_splits, kv_tile, max_ctas,
+             plot_path, **workload_kw):
     """Who does what: per-CTA tile ranges, hosts and fix-ups, and the simulated timeline.
 
     \b
@@ -154,7 +159,7 @@ def schedule(gpu, calibration, strategy_text, splits, grid, epilogue, kv_tile, m
     names = strategies.parse_list(strategy_text)
     if len(names) != 1:
         raise InputError("strategy", "schedule shows one strategy; give one name")
-    options = plan_options(splits, grid, kv_tile, epilogue)
+    options = plan_options(splits, grid, kv_tile, epilogue, chunk_tokens, max_splits)
     check_plan_options(names, options)
     workloads = build_workloads(**workload_kw)
     if len(workloads) != 1:

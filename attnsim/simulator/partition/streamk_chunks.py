@@ -37,7 +37,7 @@ def check(config: common.PlanConfig, epilogue: str, tile: int) -> None:
         return
     if epilogue != EPILOGUE_LAST:
         raise InputError("chunk_tokens", "stream-K cuts at fixed chunks only with epilogue=last (a host CTA's "
-                                         "merge tree would follow the batch): add epilogue=last")
+                                         "merge tree would follow the batch): add epilogue=last (--epilogue last)")
     if config.chunk_tokens % tile:
         raise InputError("chunk_tokens", f"must be a multiple of the KV tile ({tile} tokens), got {config.chunk_tokens}")
 
