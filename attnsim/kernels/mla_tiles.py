@@ -34,7 +34,7 @@ def latent_rows(bt_row_ptr, tile, context, stride_kp, stride_kn, BLOCK_N: tl.con
     if PAGE_SIZE == 0:
         rows = offs_tok * stride_kn
     else:  # offsets from the pool's column: tiles.paged_rows on a zero base (K and V are one latent row)
-        rows, _ = paged_rows(0, 0, bt_row_ptr, tile, tl.arange(0, BLOCK_N), context, stride_kp, stride_kn,
+        rows, _ = paged_rows(0, 0, bt_row_ptr, tile, tl.arange(0, BLOCK_N), valid, stride_kp, stride_kn,
                              stride_kp, stride_kn, BLOCK_N, PAGE_SIZE)
     return rows, valid, offs_tok
 

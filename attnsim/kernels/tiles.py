@@ -80,7 +80,7 @@ def row_offsets(seq, q_head, q_pos, stride_b, stride_h, stride_i, Q_LEN: tl.cons
 
 
 @triton.jit
-def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, context, stride_kp, stride_kn, stride_vp, stride_vn,
+def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn, stride_vp, stride_vn,
                BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr):
     """Pointers [BLOCK_N] to the K and to the V row of each token of KV tile `tile` in the page pools
     (k_pool / v_pool: the kv_head's column), through the sequence's block-table row.
@@ -96,30 +96,15 @@ def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, context, stride_kp, str
         first = tile * BLOCK_N
         page = tl.load(bt_row_ptr + first // PAGE_SIZE).to(tl.int64)
         row0 = first % PAGE_SIZE
-        k_rows = k_pool + (page * stride_kp + row0 * stride_kn) + offs_n * stride_kn
-        v_rows = v_pool + (page * stride_vp + row0 * stride_vn) + offs_n * stride_vn
+        row = offs_n
     else:  # page: [BLOCK_N]
-        page = tl.load(bt_row_ptr + tile * (BLOCK_N // PAGE_SIZE) + offs_n // PAGE_SIZE,
-                       mask=tile * BLOCK_N + offs_n < context, other=0).to(tl.int64)
+        page = tl.load(bt_row_ptr + tile * (BLOCK_N // PAGE_SIZE) + offs_n // PAGE_SIZE, mask=valid,
+                       other=0).to(tl.int64)
+        row0 = 0
         row = offs_n % PAGE_SIZE
-        k_rows = k_pool + page * stride_kp + row * stride_kn
-        v_rows = v_pool + page * stride_vp + row * stride_vn
+    k_rows = k_pool + (page * stride_kp + row0 * stride_kn) + row * stride_kn
+    v_rows = v_pool + (page * stride_vp + row0 * stride_vn) + row * stride_vn
     return k_rows, v_rows
-
-
-@triton.jit
-def tile_update(q, k_rows, v_rows, offs_d, valid, offs_tok, limit, qk_scale, acc, m_i, l_i, Q_LEN: tl.constexpr):
-    """One step of the online softmax over the KV tokens whose K / V rows k_rows / v_rows [N] point at
-    (valid [N]: the tokens < context; offs_tok [N]: their positions). Returns (acc, m_i, l_i)."""
-    k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-    v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-    if k.dtype == tl.float8e4nv:  # q fp16; per-row score scale
-        s = tl.dot(q, tl.trans(k.to(tl.float16))) * qk_scale[:, None]  # [BLOCK_M, N] fp32, log2 units
-        v = opaque_move(v.to(tl.float16))
-    else:
-        s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale
-    p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN)
-    return acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype)), m_i, l_i
 
 
 @triton.jit
@@ -150,9 +135,17 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
             k_rows = k_ptr + offs_tok * stride_kn
             v_rows = v_ptr + offs_tok * stride_vn
         else:
-            k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, context, stride_kp, stride_kn,
+            k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn,
                                         stride_vp, stride_vn, BLOCK_N, PAGE_SIZE)
-        acc, m_i, l_i = tile_update(q, k_rows, v_rows, offs_d, valid, offs_tok, limit, qk_scale, acc, m_i, l_i, Q_LEN)
+        k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+        v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+        if k.dtype == tl.float8e4nv:  # q fp16; per-row score scale
+            s = tl.dot(q, tl.trans(k.to(tl.float16))) * qk_scale[:, None]  # [BLOCK_M, BLOCK_N] fp32, log2 units
+            v = opaque_move(v.to(tl.float16))
+        else:
+            s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale
+        p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN)
+        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype))
     return acc, m_i, l_i
 
 

@@ -207,7 +207,7 @@ def wide_decode_rows(workload: DecodeWorkload) -> int:
     32-row tile, decode (groups above 16), verify or fp8; a decode tile's rows above 16 at 64; 0 for 16-row
     tiles, MLA, and the 64-row verify / fp8 tiles whose warpgroup mma the tile-math cap prices."""
     rows = query_tile_rows(workload)
-    if workload.is_mla or (workload.beyond_decode_math and rows != WGMMA_ROWS // 2):
+    if workload.is_mla or (workload.beyond_decode_math and not 16 < rows < WGMMA_ROWS):
         return 0
     return max(0, rows - 16)
 
@@ -300,10 +300,10 @@ def merge_steps(n_peers: np.ndarray, fanin: float) -> np.ndarray:
     return np.ceil(np.log(n_peers + 1.0) / np.log(fanin) - 1e-9)
 
 
-def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, paged: bool = False) -> np.ndarray:
+def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, row_indexed: bool = False) -> np.ndarray:
     """Non-streaming time of each CTA: prologue/epilogue, per segment, per tile (more when the tile's
-    rows come through a block table: row_indexed), host fix-ups. [grid]."""
-    tile_us = params.tile_fixed_us + (params.paged_tile_fixed_us if paged else 0.0)
+    rows come through a block table: cost.row_indexed), host fix-ups. [grid]."""
+    tile_us = params.tile_fixed_us + (params.paged_tile_fixed_us if row_indexed else 0.0)
     fixed = (params.cta_fixed_us + params.segment_fixed_us * launch.cta_segments
              + tile_us * launch.cta_tiles).astype(np.float64)
     if launch.name == "attention" and len(reductions):

@@ -190,8 +190,8 @@ def carry_terms(rows: Rows, base: GpuSpec, fits: list[FamilyFit]) -> list[Family
     out = []
     for fit in fits:
         donor = donors.get(SAME_TILE_LOOP.get(fit.family, ""))
-        for _ in TERMS:  # passes: a term may hold out better once another is carried
-            untried = [t for t in TERMS if donor and t in donor.terms and t not in fit.terms and t not in fit.carried]
+        for _ in TERMS if donor else ():  # passes: a term may hold out better once another is carried
+            untried = [t for t in donor.terms if t not in fit.terms and t not in fit.carried]
             carried = fit.carried
             for term in untried:
                 fit = carry_one(rows, base, fit, donor, term)

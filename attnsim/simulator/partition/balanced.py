@@ -95,11 +95,16 @@ def _chunk_segments(workload, tile: int, outs: common.Outputs, order: np.ndarray
                     chunk_tiles: np.ndarray) -> SegmentTable:
     """One segment per CTA: CTA-sorted, outputs in `order` (n_chunks, chunk_tiles: int64 [n_outputs] in
     that order), each one's chunks ascending."""
-    grid_offsets = offsets_from_counts(n_chunks)  # first CTA of each output in order, int64 [n_outputs + 1]
-    grid = int(grid_offsets[-1])
-    out_idx = np.repeat(order, n_chunks)  # int64 [grid]
-    per_cta_tiles = np.repeat(chunk_tiles, n_chunks)  # int64 [grid]
-    first = (np.arange(grid) - np.repeat(grid_offsets[:-1], n_chunks)) * per_cta_tiles
-    count = np.minimum(per_cta_tiles, outs.tiles[out_idx] - first)
-    role = np.where(np.repeat(n_chunks, n_chunks) > 1, ROLE_PEER, ROLE_COMPLETE)
-    return common.segment_table(workload, tile, outs, np.arange(grid), out_idx, first, count, role)
+    out_idx, first, count, role = chunks(outs.tiles, order, n_chunks, chunk_tiles)
+    return common.segment_table(workload, tile, outs, np.arange(len(out_idx)), out_idx, first, count, role)
+
+
+def chunks(tiles: np.ndarray, order: np.ndarray, n_chunks: np.ndarray, chunk_tiles: np.ndarray):
+    """Every chunk of the outputs in `order` (tiles: int64 [n_outputs], each output's KV tiles; n_chunks,
+    chunk_tiles: int64 in `order`'s order), each output's chunks ascending: (output, first tile, tiles,
+    role: COMPLETE for an output of one chunk, else PEER), int64 [n_chunks total] each."""
+    out_idx = np.repeat(order, n_chunks)
+    per_chunk_tiles = np.repeat(chunk_tiles, n_chunks)
+    first = (np.arange(len(out_idx)) - np.repeat(offsets_from_counts(n_chunks)[:-1], n_chunks)) * per_chunk_tiles
+    count = np.minimum(per_chunk_tiles, tiles[out_idx] - first)
+    return out_idx, first, count, np.where(np.repeat(n_chunks, n_chunks) > 1, ROLE_PEER, ROLE_COMPLETE)

@@ -25,7 +25,7 @@ import numpy as np
 from attnsim.errors import InputError
 from attnsim.simulator.partition import balanced, common, streamk_last
 from attnsim.simulator.partition.options import EPILOGUE_LAST
-from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER, SegmentTable, offsets_from_counts
+from attnsim.simulator.schedule import SegmentTable, offsets_from_counts
 from attnsim.simulator.workload import DecodeWorkload
 
 
@@ -48,14 +48,11 @@ def chunk_segments(workload: DecodeWorkload, tile: int, outs: common.Outputs, co
     chunks in output order, roles COMPLETE (an output of one chunk) or PEER; the grid)."""
     chunk_tiles = balanced.output_chunk_tiles(outs.tiles, config.chunk_tokens // tile, config.max_splits)
     n_chunks = -(-outs.tiles // chunk_tiles)  # int64 [n_outputs]
-    out_idx = np.repeat(np.arange(len(n_chunks)), n_chunks)  # int64 [n_units]
-    first = (np.arange(len(out_idx)) - np.repeat(offsets_from_counts(n_chunks)[:-1], n_chunks)) * chunk_tiles[out_idx]
-    count = np.minimum(chunk_tiles[out_idx], outs.tiles[out_idx] - first)
-    start = offsets_from_counts(count)  # each chunk's first tile in the flattened order, int64 [n_units + 1]
+    out_idx, first, count, role = balanced.chunks(outs.tiles, np.arange(len(n_chunks)), n_chunks, chunk_tiles)
+    start = offsets_from_counts(count)  # each chunk's first tile in the flattened order, int64 [n_chunks + 1]
     grid = min(grid, len(out_idx))
     middle = start[:-1] + count / 2.0
     cta = np.minimum((middle * grid / start[-1]).astype(np.int64), grid - 1)  # non-decreasing: CTA-sorted
-    role = np.where(n_chunks[out_idx] > 1, ROLE_PEER, ROLE_COMPLETE)
     return common.segment_table(workload, tile, outs, cta, out_idx, first, count, role), grid
 
 
