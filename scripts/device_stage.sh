@@ -11,7 +11,7 @@
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
 #         rows64 (query tiles of 17-32 rows padded to 64?)
 #         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
-#         bench_mla bench_cal_mla (issue 23, docs/mla.md: after compile)
+#         mla_gputests bench_mla bench_cal_mla (issue 23, docs/mla.md: after compile; the benches resume)
 # The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC); the 4-warp fp8 stream-K
 # entries of the resources table are cross-compiled (run `compile` to record them on the device), the MLA
 # kernels are untimed. Each stage fits one call (<= 10 min); a machine's start can take minutes of the budget.
@@ -29,7 +29,9 @@ stage_info() {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.total --format=csv
   python3 -c "import torch, triton; print(torch.__version__, triton.__version__, torch.cuda.get_device_name(), torch.backends.cudnn.version())"
 }
-stage_compile() { python3 scripts/compile_table.py --out "$OUT/kernels_sm90.json"; }
+stage_compile() {  # the device's table, installed for the later stages of this call
+  python3 scripts/compile_table.py --out "$OUT/kernels_sm90.json" && cp "$OUT/kernels_sm90.json" attnsim/profiles/kernels_sm90.json
+}
 stage_gputests() {
   timeout 420 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_gpu.py \
     tests/kernels/test_kernels_new_plans.py tests/kernels/test_kernels_decode.py 2>&1 | tee "$OUT/gputests.log" | tail -15
@@ -115,13 +117,22 @@ stage_bench_qlen() { serving_sweep qlen bench_qlen.csv; }
 stage_bench_cal_serving() { serving_sweep cal-serving cal_serving.csv; }
 # issue 23 (docs/mla.md, "The device session"): run `compile` first (it replaces the cross-compiled /r512
 # entries); bench --estimate says ~1 min a sweep, rough: the timeout keeps each stage inside one call
+mla_resume() {  # $1: CSV name; an earlier call's rows (copied to results/h200/) are kept and skipped (bench --resume)
+  [ -f "results/h200/$1" ] && cp "results/h200/$1" "$OUT/$1"
+}
+stage_mla_gputests() {  # the MLA kernels on the GPU vs float64 (small cases, then full 512 + 64 shapes)
+  timeout 300 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_mla.py \
+    tests/kernels/test_kernels_mla_gpu.py 2>&1 | tee "$OUT/mla_gputests.log" | tail -8
+}
 stage_bench_mla() {  # the MLA sweep (56 points) and the uncalibrated model's error on it
-  timeout 500 python3 -m attnsim bench --gpu h200 --sweep mla \
+  mla_resume bench_mla.csv
+  timeout "${MLA_TIMEOUT:-500}" python3 -m attnsim bench --gpu h200 --sweep mla --resume \
     --strategies fa2,flashdecoding,streamk,balanced,hybrid,flashmla,auto --out "$OUT/bench_mla.csv" 2>&1 | tail -8
   timeout 60 python3 -m attnsim validate --gpu h200 --measurements "$OUT/bench_mla.csv" --rows mla 2>&1 | tail -30
 }
 stage_bench_cal_mla() {  # the MLA families' calibration points (56, none in `mla`): calibrate --add-points on a CPU
-  timeout 560 python3 -m attnsim bench --gpu h200 --sweep cal-mla \
+  mla_resume cal_mla.csv
+  timeout "${MLA_TIMEOUT:-540}" python3 -m attnsim bench --gpu h200 --sweep cal-mla --resume \
     --strategies fa2,flashdecoding,streamk,balanced,flashmla --out "$OUT/cal_mla.csv" 2>&1 | tail -8
 }
 stage_splitkv_v3() {  # v3 vs v2merge in one run, split counts x1/4..x4 (scripts/splitkv_device.py; ~6 min)
