@@ -16,7 +16,11 @@ misses), shared by the k CTAs streaming on it, so a CTA gets min(agg(n) / n, sm_
 between S and 2S SMs the SMs holding two CTAs end last (stream-K's bump just above one CTA per SM,
 docs/planner.md). The engine draws it for launches that fit one wave of resident slots, CTA i on SM
 i % S (simulator/sm_wave.py); a launch of several waves keeps the chip-wide share (its SMs are all
-equally full until the last wave). 0 (the default): no per-SM limit.
+equally full until the last wave). 0 (the default): no per-SM limit. Where it draws the SMs, the tile-math
+cap below is split the same way, by the CTAs on each SM (BandwidthModel.per_cta_on_sms), not by the
+chip-wide average: an fp8 FlashDecoding grid of 224 CTAs (92 SMs with two, 40 with one) ends when the
+doubly-loaded SMs do, and streams 224/256 of what a grid of 256 does, as measured (results/h200/bench_fp8.csv:
+1 GB at grid 224 351 µs, at grid 256 309 µs; the chip-wide share priced both the same).
 
 Dirty L2: KV reads evict L2 lines, of which the share l2_dirty_fraction is dirty when the launch starts;
 their write-back takes its share of B (bandwidth_model). Reading K bytes evicts min(K, L2) bytes of lines,
@@ -79,6 +83,11 @@ K/V (hidden: fa2 measured 12-16% slower than contiguous at 16/32-token pages, 5%
 results/h200/kernels_serving_paged.csv); the saturated bandwidth is scaled by paged_hbm_scale
 (scattered pages); both are neutral until calibrated.
 
+fp8 KV: each (CTA, output) segment pays fp8_segment_fixed_us more (q scaled into fp16 and the first tiles'
+convert-and-stage chain before the pipeline overlaps them, kernels/tiles.py), so a CTA of a few fp8 tiles
+is slower than its bytes and conversions say (FlashDecoding at 2 tiles a split: 10-15% slower than the
+rate cap alone predicts, results/h200/bench_fp8.csv) while long splits hide it.
+
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
 CTA a fix-up per merged partial; per launch, the launch overhead. An output merged by its last
 arrival (Reductions LAST_ARRIVAL) bills a fix-up to whichever peer arrives last (last_arrival_merge_us),
@@ -132,6 +141,15 @@ class BandwidthModel:
         if not np.isfinite(self.sm_math_rate):
             return share
         return np.minimum(share, np.minimum(self.sm_math_rate * np.minimum(1.0, self.sm_count / n), self.cta_math_rate))
+
+    def per_cta_on_sms(self, n_streaming: int, on_sm: np.ndarray) -> np.ndarray:
+        """Bytes/µs of a CTA on each SM [S] holding `on_sm` [S] of the launch's n streaming CTAs (one wave,
+        sm_wave.py): the chip-wide bandwidth share, the SM's math and stream limits split by its own
+        CTAs (not the chip-wide average), and what the CTA's own warps retire."""
+        n = max(float(n_streaming), 1.0)
+        u = n * self.cta_rate / self.hbm_rate
+        share = min(self._knee(u, max(u, 1.0)) / n, self.cta_math_rate)
+        return np.minimum(share, min(self.sm_math_rate, self.sm_stream_rate) / np.maximum(on_sm, 1))
 
     def per_cta_at(self, n_streaming: int) -> float:
         """per_cta of one count on Python floats: the same IEEE operations in the same order, ~10x
@@ -300,11 +318,13 @@ def merge_steps(n_peers: np.ndarray, fanin: float) -> np.ndarray:
     return np.ceil(np.log(n_peers + 1.0) / np.log(fanin) - 1e-9)
 
 
-def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, row_indexed: bool = False) -> np.ndarray:
-    """Non-streaming time of each CTA: prologue/epilogue, per segment, per tile (more when the tile's
-    rows come through a block table: cost.row_indexed), host fix-ups. [grid]."""
+def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, row_indexed: bool = False,
+                 fp8: bool = False) -> np.ndarray:
+    """Non-streaming time of each CTA: prologue/epilogue, per segment (more on an fp8 cache), per tile
+    (more when the tile's rows come through a block table: cost.row_indexed), host fix-ups. [grid]."""
     tile_us = params.tile_fixed_us + (params.paged_tile_fixed_us if row_indexed else 0.0)
-    fixed = (params.cta_fixed_us + params.segment_fixed_us * launch.cta_segments
+    segment_us = params.segment_fixed_us + (params.fp8_segment_fixed_us if fp8 else 0.0)
+    fixed = (params.cta_fixed_us + segment_us * launch.cta_segments
              + tile_us * launch.cta_tiles).astype(np.float64)
     if launch.name == "attention" and len(reductions):
         hosts = reductions.host_cta >= 0

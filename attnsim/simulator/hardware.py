@@ -56,6 +56,9 @@ class CostParams:
     # a fit to q_len > 1 points also absorbs the softmax, whose work grows with the same rows x tokens.
     mma_flop_per_sm_clock: float = 4096.0
     dequant_elem_per_sm_clock: float = 64.0  # fp8 -> fp16/bf16 K/V element conversions per SM per clock
+    # per (CTA, output) segment on an fp8 cache: q scaled into fp16 and the first tiles' convert-and-stage
+    # chain (V through shared memory) before the pipeline overlaps them; a CTA of few tiles pays it in full
+    fp8_segment_fixed_us: float = 0.0
     # SM clocks of the online softmax per score (one query row x one KV token) beside the mma, in the same
     # cap: an exp2 on the SFU, 16 per SM per clock on sm80/sm90 -> 1/16 (simulator/datasheet.py). It makes
     # the cap depend on head_dim (a d 64 byte carries twice the scores of a d 128 byte). 0: folded into

@@ -68,14 +68,9 @@ def _stream(loads: np.ndarray, bw: BandwidthModel):
     end = np.full(loads.shape, np.nan)
     padded = np.concatenate((loads, np.full((sms, 1), np.inf)), axis=1)  # so pos == depth reads inf
     trace_t, trace_w = [0.0], [w.copy()]
-    rates = {}
     while (pos < count).any():
         k = count - pos  # streaming CTAs per SM
-        n = int(k.sum())
-        share = rates.get(n)
-        if share is None:
-            share = rates[n] = bw.per_cta_at(n)
-        rate = np.minimum(share, bw.sm_stream_rate / np.maximum(k, 1))
+        rate = bw.per_cta_on_sms(int(k.sum()), k)
         nxt = padded[rows, pos]
         t_end = t + (nxt - w) / rate
         t_next = float(t_end.min())

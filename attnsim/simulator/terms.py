@@ -11,7 +11,8 @@ set them. A term is a group of fields one workload feature switches on (cost.ban
 | tile-math   | mma_flop_per_sm_clock,                  | q_len > 1, fp8 KV, or MLA |
 |             |   mma_flop_per_warp_clock               |                      |
 | fp8-dequant | dequant_elem_per_sm_clock,              | an fp8 KV cache      |
-|             |   dequant_elem_per_warp_clock           |                      |
+|             |   dequant_elem_per_warp_clock,          |                      |
+|             |   fp8_segment_fixed_us                  |                      |
 
 (The per-warp rate of each pair is the per-CTA limit beside the per-SM one: cost.cta_math_rate.)
 
@@ -44,7 +45,8 @@ class Term:
 TERMS: dict[str, Term] = {
     "paging": Term(("paged_tile_fixed_us", "paged_hbm_scale"), lambda w: w.paged),
     "tile-math": Term(("mma_flop_per_sm_clock", "mma_flop_per_warp_clock"), lambda w: w.beyond_decode_math),
-    "fp8-dequant": Term(("dequant_elem_per_sm_clock", "dequant_elem_per_warp_clock"), lambda w: w.kv_fp8),
+    "fp8-dequant": Term(("dequant_elem_per_sm_clock", "dequant_elem_per_warp_clock", "fp8_segment_fixed_us"),
+                        lambda w: w.kv_fp8),
 }
 SERVING_FIELDS = tuple(f for term in TERMS.values() for f in term.fields)
 # The per-CTA limit of each rate pair refines its term: `calibrate` leaves it at 0 (no limit), and only

@@ -25,7 +25,7 @@ def _points(spec, strategy, workloads):
 
 
 TRUTH = CostParams(cta_stream_gbps_per_warp=9.0, paged_tile_fixed_us=0.25, paged_hbm_scale=0.9,
-                   mma_flop_per_sm_clock=700.0, dequant_elem_per_sm_clock=40.0)
+                   mma_flop_per_sm_clock=700.0, dequant_elem_per_sm_clock=40.0, fp8_segment_fixed_us=1.5)
 
 
 def _fit(strategy):

@@ -110,6 +110,18 @@ def test_fp8_dequantisation_counts_in_the_tile_math():
     assert predict_one("fa2", flat, slow_dequant).total_us == predict_one("fa2", flat, h200).total_us
 
 
+def test_an_fp8_segment_start_is_billed_once_per_segment_of_an_fp8_cache_only():
+    """fp8_segment_fixed_us: a split of FlashDecoding is one segment per CTA, so with the chip far from
+    saturated (one CTA per SM) the launch grows by about the cost; a bf16 cache never pays it."""
+    h200 = neutral_h200()
+    fp8 = DecodeWorkload.build(1, 8, 1, 128, 8192, kv_dtype="fp8")
+    slow_start = with_cost(h200, fp8_segment_fixed_us=3.0)
+    grown = predict_one("flashdecoding", fp8, slow_start).total_us - predict_one("flashdecoding", fp8, h200).total_us
+    assert 2.5 < grown <= 3.0 + 1e-9
+    flat = dataclasses.replace(fp8, kv_dtype="")
+    assert predict_one("flashdecoding", flat, slow_start).total_us == predict_one("flashdecoding", flat, h200).total_us
+
+
 def test_the_fitted_fp8_terms_say_what_the_sweeps_measured():
     """The shipped H200 profile's fp8 conversion and tile-math rates, fitted on cal-serving (where the
     issue-18 fp8 kernels ran 1.3-1.6x faster than bf16 at large KV, not the 2x of their bytes): fp8 is

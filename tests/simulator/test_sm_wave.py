@@ -50,3 +50,34 @@ def test_no_binding_limit_is_the_shared_clock(grid):
     _, end, _ = sm_single_wave(work, S, bw)
     _, shared_end, _, _ = _single_wave(work, BandwidthModel(cta_rate=2e4, hbm_rate=3e6, knee=2.5, sm_count=S))
     np.testing.assert_allclose(end, shared_end, rtol=1e-12)
+
+
+def _math_bw(sm_math: float, cta_math: float = np.inf) -> BandwidthModel:
+    return BandwidthModel(cta_rate=b, hbm_rate=1e12, knee=1000.0, sm_math_rate=sm_math, sm_count=S,
+                          cta_math_rate=cta_math, sm_stream_rate=1e12)
+
+
+def test_the_math_cap_is_split_by_each_sms_own_ctas():
+    # tile math of 80 bytes/µs per SM: a CTA alone on its SM streams min(b, 80), two on one SM 40 each,
+    # not the chip-wide average 80 x S / grid the multi-wave share uses
+    work = np.full(S + 40, 400.0)
+    _, end, _ = sm_single_wave(work, S, _math_bw(80.0))
+    doubled = np.r_[0:40, S:S + 40]
+    assert end[doubled] == pytest.approx(400.0 / 40.0)
+    assert np.delete(end, doubled) == pytest.approx(400.0 / 80.0)
+
+
+def test_a_ctas_own_math_limit_binds_where_its_sm_is_idle():
+    # 60 bytes/µs for what the CTA's warps retire: a lone CTA gets min(b, 80, 60); a pair min(40, 60) each
+    work = np.full(S + 1, 120.0)
+    _, end, _ = sm_single_wave(work, S, _math_bw(80.0, cta_math=60.0))
+    assert end[1] == pytest.approx(120.0 / 60.0)
+    assert end[[0, S]] == pytest.approx([120.0 / 40.0] * 2)
+
+
+def test_a_fuller_wave_of_math_bound_ctas_streams_more_per_sm():
+    # the same bytes over S + 40 CTAs (40 SMs doubled) and 2S - 8 (124 doubled): the launch ends with its
+    # doubled SMs either way, so the fuller grid is (2S - 8) / (S + 40) faster
+    total = 1e6
+    ends = [sm_single_wave(np.full(g, total / g), S, _math_bw(80.0))[1].max() for g in (S + 40, 2 * S - 8)]
+    assert ends[0] / ends[1] == pytest.approx((2 * S - 8) / (S + 40))
