@@ -12,15 +12,19 @@ min; p ~ 2.5 fits the H100 read-bandwidth anchors: 132 4-warp CTAs reach ~0.62 o
 streaming CTA of a launch gets agg(n) / n.
 
 Per-SM sharing. An SM streams at most sm_stream_gbps (its own bytes in flight: load queues, L1
-misses), shared by the k CTAs streaming on it, so a CTA gets min(agg(n) / n, sm_rate / k): at a grid
-between S and 2S SMs the SMs holding two CTAs end last (stream-K's bump just above one CTA per SM,
-docs/planner.md). The engine draws it for launches that fit one wave of resident slots, CTA i on SM
-i % S (simulator/sm_wave.py); a launch of several waves keeps the chip-wide share (its SMs are all
-equally full until the last wave). 0 (the default): no per-SM limit. Where it draws the SMs, the tile-math
-cap below is split the same way, by the CTAs on each SM (BandwidthModel.per_cta_on_sms), not by the
-chip-wide average: an fp8 FlashDecoding grid of 224 CTAs (92 SMs with two, 40 with one) ends when the
-doubly-loaded SMs do, and streams 224/256 of what a grid of 256 does, as measured (results/h200/bench_fp8.csv:
-1 GB at grid 224 351 µs, at grid 256 309 µs; the chip-wide share priced both the same).
+misses). Where the engine draws the SMs (launches that fit one wave of resident slots, CTA i on SM i % S:
+simulator/sm_wave.py) each SM asks for what its k streaming CTAs would stream unloaded, min(k b, sm rate),
+and the chip's agg (the knee at u = the asks over B) is shared in proportion to the asks, a common
+latency stretch (BandwidthModel.per_cta_on_sms); the SM's CTAs split its share. So just past one CTA per
+SM a doubled SM gets up to twice a single one's share, while just past two a third CTA adds nothing once
+two fill the SM's bytes in flight, and the launch ends with its tripled SMs (the oracle study's split-KV
+and FlashDecoding grids of 270-330 CTAs at d 64, 3 slots per SM, measured 4-11% slower than at 264).
+A launch of several waves keeps the chip-wide share (its SMs are all equally full until the last wave).
+0 (the default): no per-SM limit, the asks are k b and every CTA gets agg(n) / n. The tile-math cap below
+is split the same way where the SMs are drawn, by each SM's own CTAs, not by the chip-wide average: an fp8
+FlashDecoding grid of 224 CTAs (92 SMs with two, 40 with one) ends when the doubly-loaded SMs do, and
+streams 224/256 of what a grid of 256 does, as measured (results/h200/bench_fp8.csv: 1 GB at grid 224
+351 µs, at grid 256 309 µs; the chip-wide share priced both the same).
 
 Dirty L2: KV reads evict L2 lines, of which the share l2_dirty_fraction is dirty when the launch starts;
 their write-back takes its share of B (bandwidth_model). Reading K bytes evicts min(K, L2) bytes of lines,
@@ -142,14 +146,21 @@ class BandwidthModel:
             return share
         return np.minimum(share, np.minimum(self.sm_math_rate * np.minimum(1.0, self.sm_count / n), self.cta_math_rate))
 
-    def per_cta_on_sms(self, n_streaming: int, on_sm: np.ndarray) -> np.ndarray:
-        """Bytes/µs of a CTA on each SM [S] holding `on_sm` [S] of the launch's n streaming CTAs (one wave,
-        sm_wave.py): the chip-wide bandwidth share, the SM's math and stream limits split by its own
-        CTAs (not the chip-wide average), and what the CTA's own warps retire."""
-        n = max(float(n_streaming), 1.0)
-        u = n * self.cta_rate / self.hbm_rate
-        share = min(self._knee(u, max(u, 1.0)) / n, self.cta_math_rate)
-        return np.minimum(share, min(self.sm_math_rate, self.sm_stream_rate) / np.maximum(on_sm, 1))
+    def per_cta_on_sms(self, on_sm: np.ndarray) -> np.ndarray:
+        """Bytes/µs of a CTA on each SM [S] holding `on_sm` [S] streaming CTAs of a one-wave launch (sm_wave.py).
+
+        Each SM asks for what its CTAs would stream at the unloaded latency, min(k b, sm_stream_rate): its
+        bytes in flight over that latency. Loaded, the latency stretches alike for every SM, so the chip's
+        agg (the knee at u = sum of the asks / B) is shared in proportion to the asks: an SM with a third
+        CTA gets no more than one with two once two fill its bytes in flight. Its CTAs split the SM's share,
+        its tile math (sm_math_rate / k) and each stays under what its own warps retire (cta_math_rate).
+        Without a per-SM limit the asks are k b and a CTA gets agg(n) / n, the chip-wide share."""
+        k = np.maximum(on_sm, 1)
+        asks = np.where(on_sm > 0, np.minimum(on_sm * self.cta_rate, self.sm_stream_rate), 0.0)
+        total = float(asks.sum())
+        u = total / self.hbm_rate
+        stretch = self._knee(u, max(u, 1.0)) / total if total > 0 else 1.0
+        return np.minimum(np.minimum(asks * stretch / k, self.cta_math_rate), self.sm_math_rate / k)
 
     def per_cta_at(self, n_streaming: int) -> float:
         """per_cta of one count on Python floats: the same IEEE operations in the same order, ~10x

@@ -1,11 +1,11 @@
 """One wave of CTAs whose SMs stream at a limited rate: the per-SM sharing of cost.BandwidthModel.
 
 A launch that fits its resident slots (grid <= SMs x blocks per SM) dispatches CTA i to SM i % S
-(round-robin, engine.LaunchTimeline.cta_slot). Between events an SM holding k streaming CTAs gives
-each min(per_cta_at(n), sm_stream_rate / k) bytes/µs, n the launch's streaming CTAs: the chip-wide
-share, unless the SM's own limit (bytes in flight per SM: its load queues and L1 misses) is tighter.
-So at a grid g with S < g < 2S the g - S SMs holding two CTAs stream their CTAs slower than the
-single ones, and the launch ends when they do (docs/planner.md, "per-SM sharing").
+(round-robin, engine.LaunchTimeline.cta_slot). Between events an SM holding k streaming CTAs asks for
+min(k b, sm_stream_rate), the chip's rate is shared in proportion to the asks and the SM's CTAs split its
+share (cost.BandwidthModel.per_cta_on_sms). So at a grid g with S < g < 2S the g - S SMs holding two CTAs
+stream each CTA slower than the single ones, at 2S < g < 3S the SMs with a third CTA stream it no faster
+than two, and the launch ends when they do (docs/planner.md, "per-SM sharing").
 
 The engine's one virtual-work clock (all CTAs at one rate) becomes one clock per SM: every CTA of an
 SM streams at that SM's rate, so a CTA ends when its SM's clock reaches its bytes. The loop is
@@ -70,7 +70,7 @@ def _stream(loads: np.ndarray, bw: BandwidthModel):
     trace_t, trace_w = [0.0], [w.copy()]
     while (pos < count).any():
         k = count - pos  # streaming CTAs per SM
-        rate = bw.per_cta_on_sms(int(k.sum()), k)
+        rate = bw.per_cta_on_sms(k)
         nxt = padded[rows, pos]
         t_end = t + (nxt - w) / rate
         t_next = float(t_end.min())

@@ -81,3 +81,16 @@ def test_a_fuller_wave_of_math_bound_ctas_streams_more_per_sm():
     total = 1e6
     ends = [sm_single_wave(np.full(g, total / g), S, _math_bw(80.0))[1].max() for g in (S + 40, 2 * S - 8)]
     assert ends[0] / ends[1] == pytest.approx((2 * S - 8) / (S + 40))
+
+
+def test_a_third_cta_adds_nothing_to_an_sm_whose_bytes_in_flight_two_fill():
+    # R = 1.5 b < 2 b: every SM with two or three CTAs asks for R. The chip (B = S b, a hard knee) shares
+    # its rate in proportion to the asks: 2/3 R = b per SM, so CTAs on tripled SMs stream at b / 3 against
+    # b / 2 on doubled ones; once the doubled SMs end the 20 tripled ones ask 20 R << B and get it all
+    work = np.full(2 * S + 20, 300.0)
+    bw = BandwidthModel(cta_rate=b, hbm_rate=S * b, knee=1000.0, sm_count=S, sm_stream_rate=1.5 * b)
+    _, end, _ = sm_single_wave(work, S, bw)
+    tripled = np.r_[0:20, S:S + 20, 2 * S:2 * S + 20]
+    assert np.delete(end, tripled) == pytest.approx(300.0 / 50.0, rel=1e-3)
+    t_doubled = 300.0 / 50.0
+    assert end[tripled] == pytest.approx(t_doubled + (300.0 - t_doubled * b / 3) / 50.0, rel=1e-3)
