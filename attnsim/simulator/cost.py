@@ -15,7 +15,7 @@ Per-SM sharing. An SM streams at most sm_stream_gbps (its own bytes in flight: l
 misses). Where the engine draws the SMs (launches that fit one wave of resident slots, CTA i on SM i % S:
 simulator/sm_wave.py) each SM asks for what its k streaming CTAs would stream unloaded, min(k b, sm rate),
 and the chip's agg (the knee at u = the asks over B) is shared in proportion to the asks, a common
-latency stretch (BandwidthModel.per_cta_on_sms); the SM's CTAs split its share. So just past one CTA per
+latency stretch (BandwidthModel.per_cta_by_load); the SM's CTAs split its share. So just past one CTA per
 SM a doubled SM gets up to twice a single one's share, while just past two a third CTA adds nothing once
 two fill the SM's bytes in flight, and the launch ends with its tripled SMs (the oracle study's split-KV
 and FlashDecoding grids of 270-330 CTAs at d 64, 3 slots per SM, measured 4-11% slower than at 264).
@@ -146,21 +146,26 @@ class BandwidthModel:
             return share
         return np.minimum(share, np.minimum(self.sm_math_rate * np.minimum(1.0, self.sm_count / n), self.cta_math_rate))
 
-    def per_cta_on_sms(self, on_sm: np.ndarray) -> np.ndarray:
-        """Bytes/µs of a CTA on each SM [S] holding `on_sm` [S] streaming CTAs of a one-wave launch (sm_wave.py).
+    def per_cta_by_load(self, sms_holding: np.ndarray) -> np.ndarray:
+        """[K + 1] bytes/µs of a CTA on an SM streaming k = 0..K CTAs of a one-wave launch (sm_wave.py), where
+        `sms_holding` [K + 1] SMs stream k each.
 
-        Each SM asks for what its CTAs would stream at the unloaded latency, min(k b, sm_stream_rate): its
-        bytes in flight over that latency. Loaded, the latency stretches alike for every SM, so the chip's
-        agg (the knee at u = sum of the asks / B) is shared in proportion to the asks: an SM with a third
-        CTA gets no more than one with two once two fill its bytes in flight. Its CTAs split the SM's share,
-        its tile math (sm_math_rate / k) and each stays under what its own warps retire (cta_math_rate).
-        Without a per-SM limit the asks are k b and a CTA gets agg(n) / n, the chip-wide share."""
-        k = np.maximum(on_sm, 1)
-        asks = np.where(on_sm > 0, np.minimum(on_sm * self.cta_rate, self.sm_stream_rate), 0.0)
-        total = float(asks.sum())
+        Each SM asks for what its CTAs stream unloaded, min(k b, sm_stream_rate): its bytes in flight over
+        that latency. Loaded, the latency stretches alike for every SM, so the chip's agg (the knee at
+        u = the sum of the asks / B) is shared in proportion to the asks: an SM with a third CTA gets no
+        more than one with two once two fill its bytes in flight. Its CTAs split the SM's share and its
+        tile math (sm_math_rate / k), and each stays under what its own warps retire (cta_math_rate).
+        Without a per-SM limit the asks are k b and a CTA gets agg(n) / n, the chip-wide share. Entry 0
+        (no CTA) is 1: never read for a time."""
+        k = np.arange(len(sms_holding), dtype=np.float64)
+        asks = np.minimum(k * self.cta_rate, self.sm_stream_rate)
+        total = float(sms_holding @ asks)
         u = total / self.hbm_rate
         stretch = self._knee(u, max(u, 1.0)) / total if total > 0 else 1.0
-        return np.minimum(np.minimum(asks * stretch / k, self.cta_math_rate), self.sm_math_rate / k)
+        per_sm = np.maximum(k, 1.0)
+        rate = np.minimum(np.minimum(asks * stretch / per_sm, self.cta_math_rate), self.sm_math_rate / per_sm)
+        rate[0] = 1.0
+        return rate
 
     def per_cta_at(self, n_streaming: int) -> float:
         """per_cta of one count on Python floats: the same IEEE operations in the same order, ~10x

@@ -3,7 +3,7 @@
 A launch that fits its resident slots (grid <= SMs x blocks per SM) dispatches CTA i to SM i % S
 (round-robin, engine.LaunchTimeline.cta_slot). Between events an SM holding k streaming CTAs asks for
 min(k b, sm_stream_rate), the chip's rate is shared in proportion to the asks and the SM's CTAs split its
-share (cost.BandwidthModel.per_cta_on_sms). So at a grid g with S < g < 2S the g - S SMs holding two CTAs
+share (cost.BandwidthModel.per_cta_by_load). So at a grid g with S < g < 2S the g - S SMs holding two CTAs
 stream each CTA slower than the single ones, at 2S < g < 3S the SMs with a third CTA stream it no faster
 than two, and the launch ends when they do (docs/planner.md, "per-SM sharing").
 
@@ -68,9 +68,15 @@ def _stream(loads: np.ndarray, bw: BandwidthModel):
     end = np.full(loads.shape, np.nan)
     padded = np.concatenate((loads, np.full((sms, 1), np.inf)), axis=1)  # so pos == depth reads inf
     trace_t, trace_w = [0.0], [w.copy()]
+    rates = {}  # SMs holding 0..k_max streaming CTAs -> rate per CTA by k: waves repeat a few histograms
     while (pos < count).any():
         k = count - pos  # streaming CTAs per SM
-        rate = bw.per_cta_on_sms(k)
+        holding = np.bincount(k, minlength=depth + 1)
+        key = holding.tobytes()
+        by_load = rates.get(key)
+        if by_load is None:
+            by_load = rates[key] = bw.per_cta_by_load(holding)
+        rate = by_load[k]
         nxt = padded[rows, pos]
         t_end = t + (nxt - w) / rate
         t_next = float(t_end.min())
