@@ -121,11 +121,12 @@ def test_launcher_checks_mla_inputs(device, h100):
     workload, tile, _, _ = case("paged16-tile16")
     launcher = launcher_for("fa2", workload, h100, PlanConfig(kv_tile_tokens=tile), device=device)
     q, latent, kwargs, _ = mla_inputs(workload, seed=1)
+    q, latent, kwargs = q.to(device), latent.to(device), {k: t.to(device) for k, t in kwargs.items()}
     with pytest.raises(InputError) as info:
         launcher.run(q, latent, latent.clone(), **kwargs)  # V must be the latent cache itself
     assert info.value.field == "v_cache"
     with pytest.raises(InputError) as info:
-        launcher.run(q, latent, out=torch.empty(q.shape, dtype=q.dtype), **kwargs)  # o is kv_lora_rank wide
+        launcher.run(q, latent, out=torch.empty(q.shape, dtype=q.dtype, device=device), **kwargs)  # o is kv_lora_rank wide
     assert info.value.field == "out"
     out = launcher.run(q, latent, **kwargs)
     assert out.shape == (*q.shape[:-1], workload.kv_lora_rank)
