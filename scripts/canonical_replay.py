@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from attnsim import strategies
+from attnsim.bench.results import spec_label
 from attnsim.planner import canonical
 from attnsim.planner.search import Evaluator, distinct
 from attnsim.planner.tieband import tie_band
@@ -30,7 +31,7 @@ from attnsim.validation.planner_regret import WORKLOAD_COLUMNS, workload_of
 def measured_plans(rows: pd.DataFrame, ev: Evaluator) -> tuple[list, dict[str, float]]:
     """(the measured plans as the planner names and predicts them, fastest first; spec -> measured µs)."""
     times: dict[str, float] = {}
-    for spec, t in zip(rows["plan"], rows["time_us"].astype(float)):
+    for spec, t in zip([spec_label(r) for r in rows.to_dict("records")], rows["time_us"].astype(float)):
         strategy, options = parse_plan_spec(spec)
         axes = {k: v for k, v in options.set().items() if k in PIN_FIELDS}
         ctx = ev.context(strategy.name)
@@ -57,14 +58,14 @@ def main() -> None:
     args = ap.parse_args()
     gpu = resolve_gpu(args.gpu)
     rule = fewest_launches if args.fewest_launches else canonical.pick
-    frame = pd.read_csv(args.csv, dtype={"contexts": str, "options": str, "status": str, "plan": str})
+    frame = pd.read_csv(args.csv, dtype={"contexts": str, "options": str, "status": str})
     frame = frame[frame["status"].eq("ok") & frame["strategy"].isin(strategies.candidates())]
     regret = {"fastest predicted": [], "canonical": []}
     for _, rows in frame.groupby(WORKLOAD_COLUMNS, sort=False):
         w = workload_of(rows.iloc[0])
         plans, times = measured_plans(rows, Evaluator(w, gpu, PlanConfig()))
         best = min(times.values())
-        chosen, _ = rule(plans, tie_band(gpu, plans[0].family, w.kv_bytes())[0])
+        chosen, _ = rule(plans, tie_band(gpu, plans[0].family, w)[0])
         regret["fastest predicted"].append(100 * (times[plans[0].spec] / best - 1))
         regret["canonical"].append(100 * (times[chosen.spec] / best - 1))
     for name, r in regret.items():

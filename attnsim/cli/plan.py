@@ -42,8 +42,8 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
 
     \b
     Prints the chosen plan (strategy, grid/splits/chunk, launches), its predicted time and fraction
-    of HBM bandwidth, why it was chosen (of the plans within the tie band of the fastest, the model's
-    expected error, the simplest: regular grids, power-of-two splits), the runners-up, what FA2 / FA3 /
+    of HBM bandwidth, why it was chosen (the fastest predicted; the plans within its tie band, the model's
+    expected error, are named as ties, with the simplest of them), the runners-up, what FA2 / FA3 /
     FlashInfer / Lean / SGLang / CUTLASS rules would choose and their regret, and the modelled
     third-party backends. `--format json` is the plan in full (attnsim/schema.py); `attnsim
     predict/bench --strategy auto` runs the same choice. --engine says what to set in a serving
