@@ -12,9 +12,9 @@
 #         rows64 (query tiles of 17-32 rows padded to 64?)
 #         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
 #         mla_gputests bench_mla bench_cal_mla (issue 23, docs/mla.md: after compile; the benches resume)
-# The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC); the 4-warp fp8 stream-K
-# entries of the resources table are cross-compiled (run `compile` to record them on the device), the MLA
-# kernels are untimed. Each stage fits one call (<= 10 min); a machine's start can take minutes of the budget.
+# The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC), the MLA kernels and the
+# oracle study 12:30-12:45 UTC, when `compile` recorded the resources table on the device. Each stage fits one
+# call (<= 10 min); a machine's start can take minutes of the budget.
 set -uo pipefail
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}

@@ -19,10 +19,14 @@ from attnsim.simulator.capacity import kv_cache_bytes
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import DEFAULT_COST, PRESETS
 from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.profile_io import shipped_document
 from attnsim.simulator.reuse import l2_reread_bytes
 from attnsim.simulator.workload import DecodeWorkload
 
 H200 = resolve_gpu("h200")
+# The shipped profile less its MLA families (fitted on results/h200/cal_mla.csv since 2026-12-05): what a
+# profile calibrated without MLA points predicts (the families fall back to their partitioning's)
+UNFITTED = dataclasses.replace(H200, cost={f: c for f, c in H200.cost.items() if f not in strategies.mla_families()})
 LATENT_BYTES = (512 + 64) * 2  # one bf16 latent vector: K and V of a token in one layer
 
 
@@ -64,10 +68,10 @@ def test_an_sm_keeps_up_with_the_latent_stream_at_the_tile_math_peak():
     """The math cap per SM: clock x bytes / cycles at 4096 FLOP/clock. At 64 rows, long contexts
     (the latent dominates the bytes), ~67 GB/s an SM, 8.9 TB/s over 132 SMs: twice the H200's HBM,
     which two q-blocks reading the same tiles (one from L2) need, so 128 heads sit at the ridge."""
-    sched = make_plan("fa2", mla(batch=2, heads=128, context=65536), H200).schedule
+    sched = make_plan("fa2", mla(batch=2, heads=128, context=65536), UNFITTED).schedule
     launch = sched.attention
     moved = float(launch.cta_read_bytes.sum() + launch.cta_write_bytes.sum())
-    rate = cost.sm_math_rate(H200.cost_for(launch.family), H200, sched.workload, 32, launch, moved)
+    rate = cost.sm_math_rate(UNFITTED.cost_for(launch.family), UNFITTED, sched.workload, 32, launch, moved)
     per_tile = H200.clock_mhz * 32 * LATENT_BYTES / (2 * 64 * 1088 * 32 / 4096)
     assert rate == pytest.approx(per_tile, rel=0.01)
     assert 1.5 < rate * H200.sm_count / (H200.hbm_read_gbps * 1e3) < 2.5
@@ -99,16 +103,26 @@ def test_sibling_q_blocks_read_their_tiles_from_l2_where_they_run_side_by_side()
 def test_mla_plans_bill_their_own_families_which_fall_back_until_fitted():
     p = make_plan("flashdecoding:splits=4", mla(), H200)
     assert [l.family for l in p.schedule.launches] == ["flashdecoding-mla", "flashdecoding-mla-combine"]
-    peak = DEFAULT_COST.mma_flop_per_sm_clock  # an MLA family's tile math: the tensor peak (below)
-    assert H200.cost_for("flashdecoding-mla") == dataclasses.replace(
-        H200.cost_for("flashdecoding"), mma_flop_per_sm_clock=peak, mma_flop_per_warp_clock=0.0)  # no per-warp limit
-    assert H200.cost_for("flashdecoding-mla-combine") == H200.cost_for("flashdecoding-combine")
+    peak = DEFAULT_COST.mma_flop_per_sm_clock  # an unfitted MLA family's tile math: the tensor peak (below)
+    assert UNFITTED.cost_for("flashdecoding-mla") == dataclasses.replace(
+        UNFITTED.cost_for("flashdecoding"), mma_flop_per_sm_clock=peak, mma_flop_per_warp_clock=0.0)  # no per-warp limit
+    assert UNFITTED.cost_for("flashdecoding-mla-combine") == UNFITTED.cost_for("flashdecoding-combine")
     # ... but their tile math stays at the tensor peak: stream-K's fitted rate absorbed its GQA verify
     # blocks' re-read q-blocks, nothing an MLA kernel does
-    assert H200.cost_for("streamk").mma_flop_per_sm_clock < 4096 == H200.cost_for("streamk-mla").mma_flop_per_sm_clock
+    assert UNFITTED.cost_for("streamk").mma_flop_per_sm_clock < 4096 == UNFITTED.cost_for("streamk-mla").mma_flop_per_sm_clock
     # measured residuals are the GQA kernels': an MLA prediction's band is as wide as a datasheet's
     assert bands.band(H200.error_bands, "streamk-mla", 1e8, "calibrated") == bands.DATASHEET_BAND_PCT
     assert bands.band(H200.error_bands, "streamk", 1e8, "calibrated") != bands.DATASHEET_BAND_PCT
+
+
+def test_the_shipped_h200_fits_its_mla_families_on_measured_mla_rows():
+    """Fitted on cal_mla.csv (scripts/mla_fit.py): the tensor-core rate where the 64-row kernels measured it,
+    far under the peak (they spill), and each owner's fit report beside its K/V-head one."""
+    fits = shipped_document(H200.name)["fit"]
+    for family in ("fa2-mla", "flashdecoding-mla", "streamk-mla"):
+        assert family in H200.cost and H200.cost[family].mma_flop_per_sm_clock < DEFAULT_COST.mma_flop_per_sm_clock / 2
+        assert fits[family]["points"] >= 56 and fits[family]["data"].endswith("cal_mla.csv")
+    assert fits["fa2-mla"]["mape_pct"] < 3.0  # in-sample; held out: docs/mla.md
 
 
 def test_which_entries_take_an_mla_layer():

@@ -1,0 +1,68 @@
+"""Fit the MLA cost families into a shipped profile from its MLA calibration points, every other family kept.
+
+    PYTHONPATH=. python3 scripts/mla_fit.py h200 results/h200/cal_mla.csv [--write]
+
+What `attnsim calibrate --add-points cal_mla.csv` does for the MLA families (validation/fit.fit_jobs: each
+owner's `mla_families` on the MLA rows of its plans alone, from calibrate's starting costs: the profile's
+recorded bandwidth curve and launch time, the tensor-core rate from each of fit.MLA_MMA_STARTS), without refitting
+the K/V-head families, whose shipped costs carry later refits (serving terms, per-SM sharing) a fresh
+calibrate would drop. Prints each owner's in-sample MAPE; --write stores the families in the profile's
+`cost` and their reports in `fit` (keys fa2-mla, flashdecoding-mla, streamk-mla).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+
+from attnsim.fileio import write_text
+from attnsim.profiles import resolve_gpu
+from attnsim.simulator.hardware import from_name, spec_to_dict
+from attnsim.simulator.profile_io import shipped_profile_path
+from attnsim.validation.fit import _fit_job, fit_jobs, is_mla, starting_costs
+from attnsim.validation.measurements import load_measurements
+
+
+def mla_jobs(rows: pd.DataFrame) -> dict:
+    """Report key -> (MLA cost families, rows) of every owner with MLA rows."""
+    return {key: job for key, job in fit_jobs(rows[is_mla(rows)].reset_index(drop=True)).items()
+            if key.endswith("-mla")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("gpu")
+    ap.add_argument("rows", nargs="+", help="bench CSVs of MLA calibration points (cal-mla)")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    path = shipped_profile_path(from_name(args.gpu).name)
+    doc = json.loads(path.read_text())
+    spec = resolve_gpu(args.gpu)
+    data = doc["calibration_data"]
+    start, _ = starting_costs(pd.DataFrame(data["bandwidth"]), data["launch_overhead_us"])
+    rows = pd.concat([load_measurements(p) for p in args.rows], ignore_index=True)
+    rows = rows[rows["status"] == "ok"].reset_index(drop=True)
+    fitted = {}
+    for key, (families, owned) in mla_jobs(rows).items():
+        fit = _fit_job(dataclasses.replace(spec, cost={**spec.cost, **{f: start[f] for f in families}}), key, owned)
+        costs = spec_to_dict(fit.spec)["cost"]
+        fitted[key] = ({f: costs[f] for f in families},
+                       {"points": int(len(owned)), "iterations": fit.iterations, "mape_pct": fit.mape,
+                        "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
+                        "data": " + ".join(args.rows),
+                        "rule": "MLA families alone, from calibrate's starting costs (scripts/mla_fit.py)"})
+        print(f"{key}: {len(owned)} rows, in-sample MAPE {fit.mape:.2f}%, max {fitted[key][1]['max_abs_pct']:.1f}%")
+    if args.write:
+        for key, (costs, report) in fitted.items():
+            doc["gpu"]["cost"].update(costs)
+            doc["fit"][key] = report
+        write_text(path, json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
