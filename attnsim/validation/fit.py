@@ -122,9 +122,10 @@ def _fit_job(spec: GpuSpec, key: str, rows: pd.DataFrame) -> FitResult:
 
 def with_mla_mma(spec: GpuSpec, rate: float) -> GpuSpec:
     """`spec` with every MLA family that fits a tensor-core rate starting at `rate`."""
-    fitted = [f for f, params in strategies.mla_families().items() if "mma_flop_per_sm_clock" in params and f in spec.cost]
-    return dataclasses.replace(spec, cost={**spec.cost, **{f: dataclasses.replace(spec.cost[f], mma_flop_per_sm_clock=rate)
-                                                           for f in fitted}})
+    fitted = [f for f, params in strategies.mla_families().items()
+              if "mma_flop_per_sm_clock" in params and f in spec.cost]
+    moved = {f: dataclasses.replace(spec.cost[f], mma_flop_per_sm_clock=rate) for f in fitted}
+    return dataclasses.replace(spec, cost={**spec.cost, **moved})
 
 
 def _fit_strategy(spec: GpuSpec, rows: pd.DataFrame) -> FitResult:
