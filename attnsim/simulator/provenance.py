@@ -10,8 +10,8 @@ verify row also uses serving terms (simulator/terms.py). Then
   when it is in several), never the decode band: the decode calibration says nothing about them. A
   profile without measured serving bands gives such rows the datasheet band (unmeasured, wide).
 An MLA row (docs/mla.md) runs another kernel whose cost families stand in with its partitioning's
-until a device sweep fits them: its label says so, and its band is the `mla` regime's (measured bands
-of MLA rows: none yet, so the datasheet band).
+until a device sweep fits them (the H200's are fitted on cal_mla.csv): its label says so where they
+are not, and its band is the `mla` regime's (measured bands of MLA rows: none yet, so the datasheet band).
 
 A profile that does not record a term (written before the table existed) is read by value: fields at
 the CostParams defaults were never fitted; others were fitted where the profile was (calibrated) or
