@@ -7,7 +7,9 @@ owner's `mla_families` on the MLA rows of its plans alone, from calibrate's star
 recorded bandwidth curve and launch time, the tensor-core rate from each of fit.MLA_MMA_STARTS), without refitting
 the K/V-head families, whose shipped costs carry later refits (serving terms, per-SM sharing) a fresh
 calibrate would drop. Prints each owner's in-sample MAPE; --write stores the families in the profile's
-`cost` and their reports in `fit` (keys fa2-mla, flashdecoding-mla, streamk-mla).
+`cost` and their reports in `fit` (keys fa2-mla, flashdecoding-mla, streamk-mla), and with --held-out
+(the `mla` validation sweep, none of its points fitted) the `mla` regime's error bands from its residuals
+with the fitted families (serving_terms.bands.regimes.mla: what an MLA row's likely_us band is).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ import pandas as pd
 from attnsim.fileio import write_text
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.hardware import from_name, spec_to_dict
+from attnsim.simulator.terms import MLA_REGIME
 from attnsim.simulator.profile_io import shipped_profile_path
 from attnsim.validation.fit import _fit_job, fit_jobs, is_mla, starting_costs
-from attnsim.validation.measurements import load_measurements
+from attnsim.validation.bands import error_bands
+from attnsim.validation.measurements import load_measurements, measured_points
+from attnsim.validation.serving_fit import pct_errors
 
 
 def mla_jobs(rows: pd.DataFrame) -> dict:
@@ -33,10 +38,22 @@ def mla_jobs(rows: pd.DataFrame) -> dict:
             if key.endswith("-mla")}
 
 
+def held_out_bands(csv: str, spec) -> dict:
+    """{family: [[lo, hi] % per KV bin]} of the MLA rows of `csv` predicted with `spec` (validation.bands)."""
+    frame = load_measurements(csv)
+    frame = frame[(frame["status"] == "ok") & is_mla(frame)].reset_index(drop=True)
+    points = measured_points(frame, spec)
+    scored = pd.DataFrame({"family": [p.plan.schedule.attention.family for p in points],
+                           "kv_bytes": [p.workload.kv_bytes() for p in points],
+                           "pct_error": pct_errors(points, spec)})
+    return error_bands(scored, "")["families"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("gpu")
     ap.add_argument("rows", nargs="+", help="bench CSVs of MLA calibration points (cal-mla)")
+    ap.add_argument("--held-out", default=None, help="bench CSV of the mla sweep: the MLA regime's bands")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     path = shipped_profile_path(from_name(args.gpu).name)
@@ -46,10 +63,11 @@ def main() -> None:
     start, _ = starting_costs(pd.DataFrame(data["bandwidth"]), data["launch_overhead_us"])
     rows = pd.concat([load_measurements(p) for p in args.rows], ignore_index=True)
     rows = rows[rows["status"] == "ok"].reset_index(drop=True)
-    fitted = {}
+    fitted, params = {}, {}
     for key, (families, owned) in mla_jobs(rows).items():
         fit = _fit_job(dataclasses.replace(spec, cost={**spec.cost, **{f: start[f] for f in families}}), key, owned)
         costs = spec_to_dict(fit.spec)["cost"]
+        params.update({f: fit.spec.cost_for(f) for f in families})
         fitted[key] = ({f: costs[f] for f in families},
                        {"points": int(len(owned)), "iterations": fit.iterations, "mape_pct": fit.mape,
                         "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
@@ -60,6 +78,12 @@ def main() -> None:
         for key, (costs, report) in fitted.items():
             doc["gpu"]["cost"].update(costs)
             doc["fit"][key] = report
+        if args.held_out:
+            fitted_spec = dataclasses.replace(spec, cost={**spec.cost, **params})
+            bands = doc["gpu"].setdefault("serving_terms", {}).setdefault("bands", {})
+            bands.setdefault("regimes", {})[MLA_REGIME] = held_out_bands(args.held_out, fitted_spec)
+            serving_basis = bands.get("basis", "").split(f"; {MLA_REGIME}:")[0]
+            bands["basis"] = f"{serving_basis}; {MLA_REGIME}: held-out residuals of {args.held_out}"
         write_text(path, json.dumps(doc, indent=1) + "\n")
         print(f"wrote {path}")
 

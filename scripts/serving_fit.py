@@ -76,6 +76,11 @@ def write_profile(path: Path, out: dict) -> None:
         doc["gpu"]["cost"][fit.family].update({n: round(v, 6) for n, v in params.items()})
     bands = sf.regime_bands(out["rows"], out["fitted"])
     basis = f"held-out residuals of the shipped serving terms on the H200 serving sweeps: {out['split']}"
+    previous = doc["gpu"].get("serving_terms", {}).get("bands", {})
+    kept = {r: rows for r, rows in previous.get("regimes", {}).items() if r not in bands}  # mla: scripts/mla_fit.py
+    bands.update(kept)
+    basis += "".join(f"; {r}:" + previous.get("basis", "").split(f"; {r}:", 1)[-1] for r in kept
+                     if f"; {r}:" in previous.get("basis", ""))
     doc["gpu"]["serving_terms"] = sf.serving_table(out["fits"], bands, out["split"], basis)
     doc["fit"]["serving"] = fit_record(out)
     write_json(path, doc, indent=1)

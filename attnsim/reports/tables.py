@@ -94,7 +94,8 @@ def _source_notes(frame: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
     for (gpu, source), rows in frame[unfitted].groupby(["gpu", "profile_source"], sort=False):
         regimes = ", ".join(dict.fromkeys(rows.get("band_regime", pd.Series(["serving"]))))
         notes.append(f"{UNFITTED_MARK} {gpu}: {source} (not fitted on this GPU); likely_us: the band of its serving "
-                     f"regime ({regimes}; measured on the serving sweeps where the profile has them), not the decode band")
+                     f"regime ({regimes}; measured on the serving sweeps, or for mla the mla sweep, where the profile "
+                     "has them), not the decode band")
     return notes
 
 

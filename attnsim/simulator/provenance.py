@@ -11,7 +11,8 @@ verify row also uses serving terms (simulator/terms.py). Then
   profile without measured serving bands gives such rows the datasheet band (unmeasured, wide).
 An MLA row (docs/mla.md) runs another kernel whose cost families stand in with its partitioning's
 until a device sweep fits them (the H200's are fitted on cal_mla.csv): its label says so where they
-are not, and its band is the `mla` regime's (measured bands of MLA rows: none yet, so the datasheet band).
+are not, and its band is the `mla` regime's: the held-out residuals of the `mla` sweep where the profile
+has them (scripts/mla_fit.py), else the datasheet band.
 
 A profile that does not record a term (written before the table existed) is read by value: fields at
 the CostParams defaults were never fitted; others were fitted where the profile was (calibrated) or
@@ -24,14 +25,13 @@ from dataclasses import dataclass
 
 from attnsim.simulator import bands
 from attnsim.simulator.hardware import DEFAULT_COST, GpuSpec
-from attnsim.simulator.terms import REGIMES, TERMS, regimes_of, terms_used
+from attnsim.simulator.terms import MLA_REGIME, REGIMES, TERMS, regimes_of, terms_used
 
 # What a profile's own kind calls a term it fitted itself: only other statuses are worth a word.
 OWN_STATUS = {"calibrated": "fitted", "transferred": "transferred"}
 STATUS_WORDS = {"default": "at defaults", "transferred": "transferred", "fitted": "fitted",
                 "carried": "carried from a kernel with the same tile loop"}
 NEVER_FITTED = "neutral default (CostParams); never fitted"
-MLA_REGIME = "mla"
 MLA_LABEL = "MLA kernel costs from its partitioning's (unfitted)"
 
 

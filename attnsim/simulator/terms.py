@@ -54,6 +54,10 @@ SERVING_FIELDS = tuple(f for term in TERMS.values() for f in term.fields)
 PER_WARP_FIELDS = ("mma_flop_per_warp_clock", "dequant_elem_per_warp_clock")
 # Regimes of the serving sweeps (results/<gpu>/bench_<regime>.csv feature rows) -> their rows.
 REGIMES: dict[str, Callable] = {"paged": lambda w: w.paged, "fp8": lambda w: w.kv_fp8, "qlen": lambda w: w.q_len > 1}
+# MLA rows take the band of their own regime (simulator/provenance.py), measured on the `mla` sweep
+# (scripts/mla_fit.py), not the serving sweeps': a profile's band table may hold it beside REGIMES
+MLA_REGIME = "mla"
+BAND_REGIMES = (*REGIMES, MLA_REGIME)
 # fitted: on this GPU's measurements; transferred: fitted on another GPU and carried (transfer.py);
 # default: the neutral CostParams default, never fitted.
 STATUSES = ("fitted", "carried", "transferred", "default")  # carried: another family's fit (serving_fit.carry_terms)
@@ -79,9 +83,9 @@ def check_table(value, where: str) -> dict:
             _check_entry(entry, f"gpu.serving_terms.terms.{family}.{term}", term, where)
     bands = _table(value.get("bands", {}), "gpu.serving_terms.bands", where)
     for regime, families in _table(bands.get("regimes", {}), "gpu.serving_terms.bands.regimes", where).items():
-        if regime not in REGIMES:
+        if regime not in BAND_REGIMES:
             raise InputError(f"gpu.serving_terms.bands.regimes.{regime}", f"unknown regime in {where} "
-                                                                          f"(known: {', '.join(REGIMES)})")
+                                                                          f"(known: {', '.join(BAND_REGIMES)})")
         for family, rows in _table(families, f"gpu.serving_terms.bands.regimes.{regime}", where).items():
             _check_band_rows(rows, f"gpu.serving_terms.bands.regimes.{regime}.{family}", where)
     return value

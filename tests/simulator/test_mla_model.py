@@ -14,7 +14,7 @@ from attnsim.errors import InputError
 from attnsim.planner.choose import make_plan
 from attnsim.predict import predict_records
 from attnsim.profiles import resolve_gpu
-from attnsim.simulator import bands, cost
+from attnsim.simulator import bands, cost, provenance
 from attnsim.simulator.capacity import kv_cache_bytes
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import DEFAULT_COST, PRESETS
@@ -180,3 +180,17 @@ def test_a_stream_k_host_reads_its_merge_trees_chain_not_every_partial():
         host = int(red.host_cta[r])
         streamed = float(launch.segments.kv_bytes[launch.segments.cta == host].sum())
         assert peers > 50 and launch.cta_read_bytes[host] - streamed <= 12 * partial + 2 * 64 * 576 * 2
+
+
+def test_an_mla_rows_band_is_the_mla_sweeps_held_out_residuals_where_measured():
+    """scripts/mla_fit.py --held-out stores the mla regime's bands from results/h200/bench_mla.csv: an MLA row
+    takes its family's, no longer the datasheet's; a profile without them (UNFITTED's bands stripped) does."""
+    w = mla(batch=16, context=32768, page_size=64)
+    family = make_plan("flashdecoding", w, H200).schedule.attention.family
+    measured = provenance.row_provenance(H200, family, w, w.kv_bytes())
+    table = H200.serving_terms["bands"]["regimes"]["mla"][family]
+    assert measured.band_regime == "mla" and list(measured.band_pct) == table[bands.kv_bin(w.kv_bytes())]
+    assert measured.band_pct[1] - measured.band_pct[0] < bands.DATASHEET_BAND_PCT[1] - bands.DATASHEET_BAND_PCT[0]
+    regimes = {r: v for r, v in H200.serving_terms["bands"]["regimes"].items() if r != "mla"}
+    bare = dataclasses.replace(H200, serving_terms={**H200.serving_terms, "bands": {"regimes": regimes}})
+    assert provenance.row_provenance(bare, family, w, w.kv_bytes()).band_pct == bands.DATASHEET_BAND_PCT
