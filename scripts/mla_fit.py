@@ -24,12 +24,13 @@ import pandas as pd
 from attnsim.fileio import write_text
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.hardware import from_name, spec_to_dict
-from attnsim.simulator.terms import MLA_REGIME
 from attnsim.simulator.profile_io import shipped_profile_path
-from attnsim.validation.fit import _fit_job, fit_jobs, is_mla, starting_costs
+from attnsim.simulator.terms import MLA_REGIME
 from attnsim.validation.bands import error_bands
+from attnsim.validation.fit import fit_job, fit_jobs, is_mla, starting_costs
 from attnsim.validation.measurements import load_measurements, measured_points
-from attnsim.validation.serving_fit import pct_errors
+from attnsim.validation.serving_bands import regime_note
+from attnsim.validation.serving_fit import scored_points
 
 
 def mla_jobs(rows: pd.DataFrame) -> dict:
@@ -42,11 +43,7 @@ def held_out_bands(csv: str, spec) -> dict:
     """{family: [[lo, hi] % per KV bin]} of the MLA rows of `csv` predicted with `spec` (validation.bands)."""
     frame = load_measurements(csv)
     frame = frame[(frame["status"] == "ok") & is_mla(frame)].reset_index(drop=True)
-    points = measured_points(frame, spec)
-    scored = pd.DataFrame({"family": [p.plan.schedule.attention.family for p in points],
-                           "kv_bytes": [p.workload.kv_bytes() for p in points],
-                           "pct_error": pct_errors(points, spec)})
-    return error_bands(scored, "")["families"]
+    return error_bands(scored_points(measured_points(frame, spec), spec), "")["families"]
 
 
 def main() -> None:
@@ -65,7 +62,7 @@ def main() -> None:
     rows = rows[rows["status"] == "ok"].reset_index(drop=True)
     fitted, params = {}, {}
     for key, (families, owned) in mla_jobs(rows).items():
-        fit = _fit_job(dataclasses.replace(spec, cost={**spec.cost, **{f: start[f] for f in families}}), key, owned)
+        fit = fit_job(dataclasses.replace(spec, cost={**spec.cost, **{f: start[f] for f in families}}), key, owned)
         costs = spec_to_dict(fit.spec)["cost"]
         params.update({f: fit.spec.cost_for(f) for f in families})
         fitted[key] = ({f: costs[f] for f in families},
@@ -82,7 +79,7 @@ def main() -> None:
             fitted_spec = dataclasses.replace(spec, cost={**spec.cost, **params})
             bands = doc["gpu"].setdefault("serving_terms", {}).setdefault("bands", {})
             bands.setdefault("regimes", {})[MLA_REGIME] = held_out_bands(args.held_out, fitted_spec)
-            serving_basis = bands.get("basis", "").split(f"; {MLA_REGIME}:")[0]
+            serving_basis, _ = regime_note(bands.get("basis", ""), MLA_REGIME)
             bands["basis"] = f"{serving_basis}; {MLA_REGIME}: held-out residuals of {args.held_out}"
         write_text(path, json.dumps(doc, indent=1) + "\n")
         print(f"wrote {path}")

@@ -34,6 +34,7 @@ from attnsim.simulator.terms import TERMS
 from attnsim.validation import serving_fit as sf
 from attnsim.validation.compare import error_metrics, predict_measurements
 from attnsim.validation.measurements import load_measurements
+from attnsim.validation.serving_bands import regime_note
 
 SAME_DIE_BASIS = ("measured on the H200 serving sweeps (results/h200/bench_{paged,fp8,qlen}.csv, all feature rows) "
                   "with every serving term at its default: same GH100 die and kernels; no serving sweep ran on the H100")
@@ -79,8 +80,7 @@ def write_profile(path: Path, out: dict) -> None:
     previous = doc["gpu"].get("serving_terms", {}).get("bands", {})
     kept = {r: rows for r, rows in previous.get("regimes", {}).items() if r not in bands}  # mla: scripts/mla_fit.py
     bands.update(kept)
-    basis += "".join(f"; {r}:" + previous.get("basis", "").split(f"; {r}:", 1)[-1] for r in kept
-                     if f"; {r}:" in previous.get("basis", ""))
+    basis += "".join(regime_note(previous.get("basis", ""), r)[1] for r in kept)
     doc["gpu"]["serving_terms"] = sf.serving_table(out["fits"], bands, out["split"], basis)
     doc["fit"]["serving"] = fit_record(out)
     write_json(path, doc, indent=1)

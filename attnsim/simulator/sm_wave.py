@@ -68,15 +68,9 @@ def _stream(loads: np.ndarray, bw: BandwidthModel):
     end = np.full(loads.shape, np.nan)
     padded = np.concatenate((loads, np.full((sms, 1), np.inf)), axis=1)  # so pos == depth reads inf
     trace_t, trace_w = [0.0], [w.copy()]
-    rates = {}  # SMs holding 0..k_max streaming CTAs -> rate per CTA by k: waves repeat a few histograms
     while (pos < count).any():
         k = count - pos  # streaming CTAs per SM
-        holding = np.bincount(k, minlength=depth + 1)
-        key = holding.tobytes()
-        by_load = rates.get(key)
-        if by_load is None:
-            by_load = rates[key] = bw.per_cta_by_load(holding)
-        rate = by_load[k]
+        rate = bw.per_cta_by_load(np.bincount(k, minlength=depth + 1))[k]
         nxt = padded[rows, pos]
         t_end = t + (nxt - w) / rate
         t_next = float(t_end.min())

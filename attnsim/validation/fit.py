@@ -36,7 +36,7 @@ MLA_MMA_START = DEFAULT_COST.mma_flop_per_sm_clock / 2
 # ... and where else: a start at which the rate does not bind has no gradient, and the H200's MLA kernels bind far
 # below it at 64 rows (they spill: 110-402 registers' worth) while their 16-row tiles are held by their stream
 # (results/h200/cal_mla.csv: from MLA_MMA_START alone fa2-mla fitted 18% in-sample, from a quarter of it 1.0%).
-# An MLA owner's fit runs from each and keeps the least squared log residuals (_fit_job).
+# An MLA owner's fit runs from each and keeps the least squared log residuals (fit_job).
 MLA_MMA_STARTS = (MLA_MMA_START, MLA_MMA_START / 2, MLA_MMA_START / 4)
 
 
@@ -112,7 +112,7 @@ def fit_points(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = N
     return min((fit, retry), key=lambda f: float(f.residuals @ f.residuals))
 
 
-def _fit_job(spec: GpuSpec, key: str, rows: pd.DataFrame) -> FitResult:
+def fit_job(spec: GpuSpec, key: str, rows: pd.DataFrame) -> FitResult:
     """The fit of one fit_jobs entry: an MLA owner's (key ending in -mla) from each of MLA_MMA_STARTS, the best."""
     if not key.endswith(mla.FAMILY_SUFFIX):
         return _fit_strategy(spec, rows)
@@ -183,10 +183,10 @@ def _fit_all(spec: GpuSpec, jobs: dict[str, pd.DataFrame]):
     independent: run them in parallel processes ('spawn': the parent may hold a CUDA context)."""
     workers = fit_workers(len(jobs))
     if workers <= 1:
-        yield from ((s, _fit_job(spec, s, rows)) for s, rows in jobs.items())
+        yield from ((s, fit_job(spec, s, rows)) for s, rows in jobs.items())
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {s: pool.submit(_fit_job, spec, s, rows) for s, rows in jobs.items()}
+        futures = {s: pool.submit(fit_job, spec, s, rows) for s, rows in jobs.items()}
         yield from ((s, futures[s].result()) for s in jobs)
 
 

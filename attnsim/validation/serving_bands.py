@@ -22,6 +22,13 @@ def with_regimes(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(regimes=regimes, terms=[terms_used(w) for w in workloads])
 
 
+def regime_note(basis: str, regime: str) -> tuple[str, str]:
+    """(`basis` without `regime`'s note, the note "; <regime>: ..." or ""): a band table's basis is one text,
+    the serving sweeps' first, then a note for a regime measured apart (the mla sweep: scripts/mla_fit.py)."""
+    head, sep, tail = basis.partition(f"; {regime}:")
+    return head, sep + tail
+
+
 def regime_bands(scored: pd.DataFrame, widen: float = 1.0) -> dict:
     """{regime: {family: [[lo, hi] % per KV bin]}} of the rows in each regime (validation.bands'
     percentiles, bins and minimum width); regimes without rows are left out."""

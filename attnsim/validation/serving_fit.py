@@ -242,12 +242,16 @@ def regime_bands(rows: Rows, spec: GpuSpec) -> dict:
     on each validation sweep's feature rows (never fitted); a sweep's feature rows are its regime's (fp8
     rows in pages count for the fp8 regime, as the sweep measured them)."""
     mask = ~rows.frame["fit"]
-    points = rows.where(mask)
-    scored = pd.DataFrame({"family": [p.plan.schedule.attention.family for p in points],
-                           "kv_bytes": [p.workload.kv_bytes() for p in points],
-                           "pct_error": pct_errors(points, spec),
-                           "regimes": [(sweep,) for sweep in rows.frame.loc[mask, "sweep"]]})
-    return serving_bands.regime_bands(scored)
+    scored = scored_points(rows.where(mask), spec)
+    return serving_bands.regime_bands(scored.assign(regimes=[(sweep,) for sweep in rows.frame.loc[mask, "sweep"]]))
+
+
+def scored_points(points: list[MeasuredPoint], spec: GpuSpec) -> pd.DataFrame:
+    """family (of the attention launch), kv_bytes and pct_error of each point predicted with `spec`: what
+    validation.bands.error_bands reads."""
+    return pd.DataFrame({"family": [p.plan.schedule.attention.family for p in points],
+                         "kv_bytes": [p.workload.kv_bytes() for p in points],
+                         "pct_error": pct_errors(points, spec)})
 
 
 def split_text(rows: Rows) -> str:
