@@ -38,6 +38,7 @@ from attnsim.kernel_specs import (  # noqa: F401 (KernelSpec and MLA_COMBINE: re
 from attnsim.simulator.partition import (
     balanced, fa2, flashdecoding, flashmla, hybrid, sdpa, splitkv, streamk, torch_cudnn, torch_flash,
 )
+from attnsim.simulator import mla
 from attnsim.simulator.datasheet import KernelTraits
 from attnsim.simulator.partition import options as opts
 from attnsim.simulator.terms import PER_WARP_FIELDS, SERVING_FIELDS
@@ -65,6 +66,7 @@ TILE_MATH = ("mma_flop_per_sm_clock",)
 SERVING = tuple(f for f in SERVING_FIELDS if f not in PER_WARP_FIELDS)
 # MLA kernels' families, fitted on cal-mla: streaming + latent tiles' mma rate (docs/mla.md, "Cost families")
 MLA_STREAMING = STREAMING + TILE_MATH
+
 STREAMK_MERGE_FANIN = 5  # lean_decode merges BLOCK_P = 4 partials per step: a 5-ary tree (plan_tables.merge_block)
 # Our kernels keep one K and one V tile of 16 KB in flight (plans.resources.K_TILE_BYTES: at num_stages 3
 # Triton's pipeliner holds one K/V buffer ahead), whatever their warps: the datasheet model's Little's law.
@@ -278,10 +280,7 @@ def color(name: str) -> str:
 
 def help_list() -> str:
     """'fa2, flashdecoding, streamk (alias lean), ...' for --help texts."""
-    out = []
-    for s in REGISTRY.values():
-        out.append(f"{s.name} (alias {', '.join(s.aliases)})" if s.aliases else s.name)
-    return ", ".join(out)
+    return ", ".join(f"{s.name} (alias {', '.join(s.aliases)})" if s.aliases else s.name for s in REGISTRY.values())
 
 
 # Speedup columns of predictions are relative to these (they are always simulated).
@@ -291,12 +290,12 @@ SCHEDULE_DEFAULT = "streamk"  # what `attnsim schedule` shows unless told otherw
 register(Strategy(
     "fa2", "one CTA per (sequence, kv-head group) walking the whole context", fa2.partition,
     families={"fa2": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + SERVING}, traits={"fa2": OUR_TRAITS}, options_type=opts.KernelOptions, kernel=FA2_KERNEL,
-    mla_kernel=MLA_KERNEL, mla_families={"fa2-mla": MLA_STREAMING},
+    mla_kernel=MLA_KERNEL, mla_families=mla.with_wide_families({"fa2-mla": MLA_STREAMING}),
     default=True, calibrate=True, color="#7F7F7F"))
 register(Strategy(
     "flashdecoding", "FA2's split-KV: split count from num_splits_heuristic, partials + a combine launch",
     flashdecoding.partition, families={"flashdecoding": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + SERVING, "flashdecoding-combine": COMBINE},
-    mla_families={"flashdecoding-mla": MLA_STREAMING, "flashdecoding-mla-combine": COMBINE},
+    mla_families=mla.with_wide_families({"flashdecoding-mla": MLA_STREAMING, "flashdecoding-mla-combine": COMBINE}),
     traits={"flashdecoding": OUR_TRAITS, "flashdecoding-combine": COMBINE_TRAITS},
     options_type=opts.SplitOptions, kernel=SPLIT_KERNEL, mla_kernel=MLA_KERNEL, default=True, calibrate=True, color="#4C72B0",
     aliases=("flash-decoding", "fd"),
@@ -304,8 +303,8 @@ register(Strategy(
 register(Strategy(
     "streamk", "persistent grid at resident capacity; (sequence, head, KV-tile) space split evenly, "
     "straddling outputs merged in-kernel by a host CTA (epilogue=last: by the last CTA to arrive)", streamk.partition,
-    families={"streamk": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + MERGING + SERVING}, mla_families={"streamk-mla": MLA_STREAMING + MERGING},
-    fixed_params={f: {"merge_fanin": STREAMK_MERGE_FANIN} for f in ("streamk", "streamk-mla")},
+    families={"streamk": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + MERGING + SERVING}, mla_families=mla.with_wide_families({"streamk-mla": MLA_STREAMING + MERGING}),
+    fixed_params={f: {"merge_fanin": STREAMK_MERGE_FANIN} for f in ("streamk", "streamk-mla", "streamk-mla64")},
     traits={"streamk": replace(OUR_TRAITS, warps=STREAMK_KERNEL.warps, merge_fanin=STREAMK_MERGE_FANIN)},
     options_type=opts.StreamKOptions, kernel=STREAMK_KERNEL, mla_kernel=MLA_STREAMK_KERNEL,
     epilogue_kernels=STREAMK_EPILOGUES, in_kernel_reduction=True, default=True,

@@ -31,7 +31,8 @@ def test_entries_are_complete(name):
         assert set(params) <= COST_FIELDS, family
     for family, fixed in s.fixed_params.items():
         assert (family in s.families or family in s.mla_families) and set(fixed) <= COST_FIELDS
-    assert all(f.replace(mla.FAMILY_SUFFIX, "", 1) in s.families for f in s.mla_families)  # cost_for's fallback
+    assert all(mla.narrow_family(f).replace(mla.FAMILY_SUFFIX, "", 1) in s.families  # cost_for's fallback
+               for f in s.mla_families)
     assert s.mla_owner is None or strategies.get(s.mla_owner).mla_families
     assert s.options <= {f.name for f in dataclasses.fields(PlanConfig)}
     assert s.runnable or s.predictable, "an entry must either run or be modelled"

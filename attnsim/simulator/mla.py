@@ -29,6 +29,14 @@ ROPE_DIMS = (16, 32, 64, 128)  # qk_rope_head_dim (>= 16: a tl.dot's smallest K)
 # An MLA kernel bills its partitioning's cost family + this ('streamk-mla'); a profile without such a
 # family uses the partitioning's (GpuSpec.cost_for) until a device sweep fits it.
 FAMILY_SUFFIX = "-mla"
+# The same kernels compiled for 64-row q-blocks (more than 32 query rows: warpgroup MMA tiles and a
+# [64, 512] fp32 accumulator, which spills at 8 warps on sm_90) are other binaries than the 16/32-row ones
+# (mma.sync, no spills): they bill a family of their own, the partitioning's + WIDE_FAMILY_SUFFIX
+# ('streamk-mla64'), standing in with the narrow one's until a profile fits it. One family for both fitted
+# stream-K's held-out MLA rows at 13% (16 rows over-predicted by ~10 us, 64-row merges under-predicted by
+# ~90 us); one each, 2.7 / 4.7% (docs/mla.md).
+WIDE_ROWS = 64
+WIDE_FAMILY_SUFFIX = FAMILY_SUFFIX + "64"
 # The MLA combine launch merges an output's partials in pieces of this many columns, one CTA each
 # (kernels/mla_decode.mla_combine_kernel): a 512-wide output is 4 CTAs, each holding one
 # [rows, 128] fp32 accumulator, so the merge of wide partials is not one CTA's latency-bound stream.
@@ -52,6 +60,21 @@ def check_dims(kv_lora_rank: int, head_dim: int, kv_heads: int, kv_fp8: bool) ->
                                      "(replicated, not split, under tensor parallelism)")
     if kv_fp8:
         raise InputError("kv_dtype", "an fp8 latent cache is not modelled yet (MLA: bfloat16 or float16 first)")
+
+
+def family_suffix(tile_rows: int) -> str:
+    """The suffix an MLA kernel's cost family takes for query tiles of `tile_rows` rows (BLOCK_M)."""
+    return WIDE_FAMILY_SUFFIX if tile_rows >= WIDE_ROWS else FAMILY_SUFFIX
+
+
+def narrow_family(family: str) -> str:
+    """The 16/32-row family a 64-row MLA family stands in with ('streamk-mla64' -> 'streamk-mla')."""
+    return family.replace(WIDE_FAMILY_SUFFIX, FAMILY_SUFFIX, 1)
+
+
+def with_wide_families(families: dict) -> dict:
+    """An MLA kernel's families and their 64-row twins ('streamk-mla' -> + 'streamk-mla64'), same values."""
+    return {**families, **{f.replace(FAMILY_SUFFIX, WIDE_FAMILY_SUFFIX, 1): v for f, v in families.items()}}
 
 
 def combine_pieces(v_dim: int) -> int:

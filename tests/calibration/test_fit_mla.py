@@ -35,8 +35,8 @@ def _truth():
     truth = {f: dataclasses.replace(start[f], mma_flop_per_sm_clock=2400.0,
                                     **{k: getattr(start[f], k) * v for k, v in moved.items()})
              for f in strategies.mla_families() if not f.endswith("-combine")}
-    truth["flashdecoding-mla-combine"] = dataclasses.replace(start["flashdecoding-mla-combine"], cta_fixed_us=0.8,
-                                                             segment_fixed_us=0.08)
+    for combine in ("flashdecoding-mla-combine", "flashdecoding-mla64-combine"):
+        truth[combine] = dataclasses.replace(start[combine], cta_fixed_us=0.8, segment_fixed_us=0.08)
     peak = round(max(r["read_gbps"] for r in DATA["bandwidth"]), 1)
     return dataclasses.replace(from_name("h200"), hbm_read_gbps=peak, kernels=dict(DATA["kernels"]),
                                cost={**start, **truth}), truth
@@ -83,12 +83,16 @@ def _cost(doc):
     return doc["gpu"]["cost"]
 
 
-@pytest.mark.parametrize("family", ["fa2-mla", "streamk-mla"])
+@pytest.mark.parametrize("family", ["fa2-mla", "streamk-mla", "fa2-mla64", "streamk-mla64"])
 def test_the_mla_families_are_recovered(fitted, family):
-    """Rates, bandwidth share, tile math; stream-K's fixed costs trade off (cta_fixed_us vs fixup_fixed_us)."""
+    """16-row kernels: rates and bandwidth share (their tiles' math keeps up with ~8x the HBM: no point moves
+    with it). 64-row kernels: the tile math, within 5% (with one CTA per SM their stream rate and their math
+    are both per-CTA caps proportional to tokens: they trade off, and the chip's share rarely binds).
+    Stream-K's fixed costs trade off too (cta_fixed_us vs fixup_fixed_us)."""
     with_mla, _, truth = fitted
-    for name in ("cta_stream_gbps_per_warp", "hbm_scale", "mma_flop_per_sm_clock"):
-        assert _cost(with_mla)[family][name] == pytest.approx(getattr(truth[family], name), rel=0.02), name
+    wide = family.endswith("64")
+    for name in ("mma_flop_per_sm_clock",) if wide else ("cta_stream_gbps_per_warp", "hbm_scale"):
+        assert _cost(with_mla)[family][name] == pytest.approx(getattr(truth[family], name), rel=0.05 if wide else 0.02)
 
 
 def test_flashdecodings_mla_family_is_recovered_where_its_points_pin_it(fitted):

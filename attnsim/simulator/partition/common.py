@@ -14,7 +14,7 @@ from attnsim.simulator.occupancy import CtaResources
 from attnsim.simulator.schedule import (
     ROLE_PEER, Launch, Reductions, SegmentTable, frozen_array,
 )
-from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload
+from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload, query_tile_rows
 
 PARTIAL_BYTES_PER_ROW_ELEM = 4  # partial O and LSE are fp32
 COMBINE_SUFFIX = "-combine"  # a split plan's combine launch bills its attention family + this
@@ -132,12 +132,12 @@ def segment_table(workload, tile, outs: Outputs, cta, out_idx, first, n, role) -
 
 def kernel_family(workload: DecodeWorkload, family: str) -> str:
     """The cost family a launch bills: the partitioning's, or its MLA kernel's ('streamk' ->
-    'streamk-mla', 'flashdecoding-combine' -> 'flashdecoding-mla-combine'; GpuSpec.cost_for falls
-    back to the plain family while a profile has no MLA fit)."""
+    'streamk-mla', 'flashdecoding-combine' -> 'flashdecoding-mla-combine'; at 64-row q-blocks
+    'streamk-mla64', mla.family_suffix; GpuSpec.cost_for falls back while a profile has no MLA fit)."""
     if not workload.is_mla:
         return family
     base, combine, _ = family.partition(COMBINE_SUFFIX)
-    return base + mla.FAMILY_SUFFIX + (COMBINE_SUFFIX if combine else "")
+    return base + mla.family_suffix(query_tile_rows(workload)) + (COMBINE_SUFFIX if combine else "")
 
 
 def partial_bytes(workload: DecodeWorkload, rows: int) -> int:
