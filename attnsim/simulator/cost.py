@@ -146,7 +146,7 @@ class BandwidthModel:
             return share
         return np.minimum(share, np.minimum(self.sm_math_rate * np.minimum(1.0, self.sm_count / n), self.cta_math_rate))
 
-    def per_cta_by_load(self, sms_holding: np.ndarray) -> np.ndarray:
+    def per_cta_by_load(self, sms_holding: list[int]) -> list[float]:
         """[K + 1] bytes/µs of a CTA on an SM streaming k = 0..K CTAs of a one-wave launch (sm_wave.py), where
         `sms_holding` [K + 1] SMs stream k each.
 
@@ -156,16 +156,13 @@ class BandwidthModel:
         more than one with two once two fill its bytes in flight. Its CTAs split the SM's share and its
         tile math (sm_math_rate / k), and each stays under what its own warps retire (cta_math_rate).
         Without a per-SM limit the asks are k b and a CTA gets agg(n) / n, the chip-wide share. Entry 0
-        (no CTA) is 1: never read for a time."""
-        k = np.arange(len(sms_holding), dtype=np.float64)
-        asks = np.minimum(k * self.cta_rate, self.sm_stream_rate)
-        total = float(sms_holding @ asks)
+        (no CTA) is 0. Python floats: the event loop asks once per event, for a handful of k."""
+        asks = [min(k * self.cta_rate, self.sm_stream_rate) for k in range(len(sms_holding))]
+        total = sum(n * a for n, a in zip(sms_holding, asks))
         u = total / self.hbm_rate
         stretch = self._knee(u, max(u, 1.0)) / total if total > 0 else 1.0
-        per_sm = np.maximum(k, 1.0)
-        rate = np.minimum(np.minimum(asks * stretch / per_sm, self.cta_math_rate), self.sm_math_rate / per_sm)
-        rate[0] = 1.0
-        return rate
+        return [0.0] + [min(asks[k] * stretch / k, self.cta_math_rate, self.sm_math_rate / k)
+                        for k in range(1, len(asks))]
 
     def per_cta_at(self, n_streaming: int) -> float:
         """per_cta of one count on Python floats: the same IEEE operations in the same order, ~10x
