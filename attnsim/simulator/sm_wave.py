@@ -127,9 +127,9 @@ def _stream(loads: np.ndarray, mult: np.ndarray, bw: BandwidthModel):
     trace_t, trace_v = [0.0], [v]
     while any(heaps):
         rate = bw.per_cta_by_load(holding)
-        k_next = min((k for k in range(1, depth + 1) if heaps[k]), key=lambda k: (heaps[k][0][0] - v[k]) / rate[k])
+        dt, k_next = min(((heaps[k][0][0] - v[k]) / rate[k], k) for k in range(1, depth + 1) if heaps[k])
         target = heaps[k_next][0][0]
-        dt = max((target - v[k_next]) / rate[k_next], 0.0)
+        dt = max(dt, 0.0)
         t += dt
         v = [v[k] + rate[k] * dt for k in range(depth + 1)]
         v[k_next] = target  # exactly: the SMs ending now are at their loads
