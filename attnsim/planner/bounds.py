@@ -9,7 +9,9 @@ grows with n, and one CTA alone gets b. So, for a launch of at most n CTAs resid
 with agg's bandwidth B taken with the dirty-L2 write-back share of the smallest possible traffic
 (the K+V and q/o bytes every plan moves): B grows with the bytes moved, and moved / agg(n) grows
 with them too, so the bound holds for the real traffic. CTA fixed = cta_fixed_us + segment_fixed_us
-(every streaming CTA has a segment). Host path: a host merging P peers waits for a peer that
+(every streaming CTA has a segment). A one-wave launch of a family with a per-SM limit R (sm_wave.py): its
+most crowded SM, k CTAs, streams their `sm_bytes` at most at min(k b, R) (the chip's stretch only slows
+it). Host path: a host merging P peers waits for a peer that
 streams `peer_bytes` first, then pays fixup_fixed_us + fixup_per_peer_us x its merge's load rounds
 (cost.last_arrival_steps of the longest output's non-empty splits, at its last q-block's rows: the
 fewest). A
@@ -47,10 +49,15 @@ class LaunchLimits:
     moved_bytes: float  # at least this many bytes: K + V + q + o
     workload: DecodeWorkload
     last_arrival: bool  # host_peers merged by the last arrival (split-KV), not by a host's tree
+    sm_count: int
 
     def lower_bound_us(self, c: Candidate) -> float:
         p, n = self.params, max(1, min(c.max_ctas, self.slots))
         streaming = max(self.moved_bytes / float(self.bandwidth.aggregate(n)), c.cta_bytes / self.cta_rate)
+        if c.sm_bytes and c.max_ctas <= self.slots and p.sm_stream_gbps > 0:  # one wave under the per-SM limit
+            crowded = -(-n // self.sm_count)  # CTAs on the most crowded SM: together at most min(k b, R)
+            sm_rate = min(crowded * self.cta_rate, p.sm_stream_gbps * cost.GBPS_TO_BYTES_PER_US)
+            streaming = max(streaming, c.sm_bytes / sm_rate)
         if c.host_peers:
             steps = float(self.last_arrival_steps(c.host_peers) if self.last_arrival else
                           cost.merge_steps(np.array([c.host_peers]), p.merge_fanin)[0])
@@ -79,4 +86,4 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
     return LaunchLimits(family, cost.BandwidthModel(b, hbm, params.bw_knee), b, params,
                         gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved, workload,
-                        ctx.strategy.last_arrival_merge)
+                        ctx.strategy.last_arrival_merge, gpu.sm_count)

@@ -1,0 +1,46 @@
+"""The planner's bound for stream-K's persistent grids: never above the model's prediction (so pruning
+cannot drop a plan that could win), and, past one CTA per SM, as slow as the most crowded SM's share of
+the per-SM limit (bounds.LaunchLimits: sm_bytes), which is what prunes the grids just above the SMs."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attnsim.planner import bounds, candidates as cand
+from attnsim.planner.search import Evaluator
+from attnsim.predict import predict_one
+from attnsim.profiles import resolve_gpu
+from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.workload import DecodeWorkload
+
+H200 = resolve_gpu("h200")
+
+
+def _limits_and_candidates(workload: DecodeWorkload):
+    ctx = Evaluator(workload, H200, PlanConfig()).context("streamk")
+    found = cand.candidates_for(ctx, {})
+    return bounds.limits_for(ctx, "streamk"), found
+
+
+@settings(max_examples=15, deadline=None)
+@given(batch=st.integers(1, 40), kv_heads=st.sampled_from([1, 2, 8]), group=st.sampled_from([1, 4, 8]),
+       contexts=st.lists(st.integers(300, 140_000), min_size=1, max_size=6))
+def test_streamk_bounds_never_exceed_the_prediction(batch, kv_heads, group, contexts):
+    workload = DecodeWorkload.build(batch, kv_heads * group, kv_heads, 128, (contexts * batch)[:batch])
+    limits, found = _limits_and_candidates(workload)
+    for c in found:
+        assert limits.lower_bound_us(c) <= predict_one(c.spec, workload, H200).total_us * (1 + 1e-9), c.spec
+
+
+def test_a_grid_just_past_the_sms_is_bounded_by_its_doubled_sms():
+    # 35 sequences of ~130k tokens, 8/1 heads, d 128: at grid 148 SMs 0-15 stream two ~5 MB CTAs each under
+    # the per-SM limit (42.8 GB/s), ~235 us; one CTA alone at 31 GB/s would take only ~160 us
+    workload = DecodeWorkload.build(35, 8, 1, 128, [129_879 - 97 * i for i in range(35)])
+    limits, found = _limits_and_candidates(workload)
+    c = next(c for c in found if dict(c.options)["grid"] > H200.sm_count)
+    assert c.sm_bytes >= 2 * c.cta_bytes * 0.95
+    assert limits.lower_bound_us(c) > 1.3 * c.cta_bytes / limits.cta_rate
+    assert limits.lower_bound_us(c) <= predict_one(c.spec, workload, H200).total_us
+    one_per_sm = next(c for c in found if dict(c.options)["grid"] <= H200.sm_count)
+    assert one_per_sm.sm_bytes == 0.0
