@@ -102,7 +102,9 @@ merge_family (stream-K's epilogue=last borrows split-KV's).
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -157,12 +159,20 @@ class BandwidthModel:
         tile math (sm_math_rate / k), and each stays under what its own warps retire (cta_math_rate).
         Without a per-SM limit the asks are k b and a CTA gets agg(n) / n, the chip-wide share. Entry 0
         (no CTA) is 0. Python floats: the event loop asks once per event, for a handful of k."""
-        asks = [min(k * self.cta_rate, self.sm_stream_rate) for k in range(len(sms_holding))]
-        total = sum(n * a for n, a in zip(sms_holding, asks))
-        u = total / self.hbm_rate
-        stretch = self._knee(u, max(u, 1.0)) / total if total > 0 else 1.0
-        return [0.0] + [min(asks[k] * stretch / k, self.cta_math_rate, self.sm_math_rate / k)
-                        for k in range(1, len(asks))]
+        return self.load_rates(len(sms_holding))(sms_holding)
+
+    def load_rates(self, levels: int) -> Callable[[list], list[float]]:
+        """per_cta_by_load for histograms of `levels` entries, its per-k constants worked out once (the
+        event loop of one wave asks once per event)."""
+        asks = [min(k * self.cta_rate, self.sm_stream_rate) for k in range(levels)]
+        caps = [0.0] + [min(self.cta_math_rate, self.sm_math_rate / k) for k in range(1, levels)]
+
+        def rates(sms_holding: list) -> list[float]:
+            total = sum(map(operator.mul, sms_holding, asks))
+            u = total / self.hbm_rate
+            stretch = self._knee(u, max(u, 1.0)) / total if total > 0 else 1.0
+            return [0.0] + [min(asks[k] * stretch / k, caps[k]) for k in range(1, levels)]
+        return rates
 
     def per_cta_at(self, n_streaming: int) -> float:
         """per_cta of one count on Python floats: the same IEEE operations in the same order, ~10x

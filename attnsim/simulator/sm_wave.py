@@ -125,8 +125,9 @@ def _stream(loads: np.ndarray, mult: np.ndarray, bw: BandwidthModel):
     pos, v, t = [0] * classes, [0.0] * (depth + 1), 0.0
     end = np.full(loads.shape, np.nan)
     trace_t, trace_v = [0.0], [v]
+    rates = bw.load_rates(depth + 1)
     while any(heaps):
-        rate = bw.per_cta_by_load(holding)
+        rate = rates(holding)
         dt, k_next = min(((heaps[k][0][0] - v[k]) / rate[k], k) for k in range(1, depth + 1) if heaps[k])
         target = heaps[k_next][0][0]
         dt = max(dt, 0.0)
