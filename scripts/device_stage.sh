@@ -11,7 +11,7 @@
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
 #         rows64 (query tiles of 17-32 rows padded to 64?)
 #         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
-#         mla_gputests bench_mla bench_cal_mla cal_mla_grids bench_mla_auto (issue 23, docs/mla.md: after compile; the benches resume)
+#         mla_gputests bench_mla bench_cal_mla mla_grids bench_mla_auto (issue 23, docs/mla.md: after compile; the benches resume)
 # The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC), the MLA kernels and the
 # oracle study 12:30-12:45 UTC, when `compile` recorded the resources table on the device. Each stage fits one
 # call (<= 10 min); a machine's start can take minutes of the budget.
@@ -130,12 +130,10 @@ stage_bench_mla() {  # the MLA sweep (56 points) and the uncalibrated model's er
     --strategies fa2,flashdecoding,streamk,balanced,hybrid,flashmla,auto --out "$OUT/bench_mla.csv" 2>&1 | tail -8
   timeout 60 python3 -m attnsim validate --gpu h200 --measurements "$OUT/bench_mla.csv" --rows mla 2>&1 | tail -30
 }
-stage_cal_mla_grids() {  # stream-K's MLA kernel at small grids (its per-CTA rate: at 132 CTAs the chip's share hides it),
-  # then the MLA families refitted here with them (the profile comes back in $OUT) for bench_mla_auto to plan with
+stage_mla_grids() {  # stream-K's MLA kernel at grids 8 / 33 on the cal-mla points: a held-out check of fit.MLA_TIES
+  # (its per-CTA caps are fa2-mla's; at grid 132 the chip's share hides them), none of them fitted
   timeout 240 python3 -m attnsim bench --gpu h200 --sweep cal-mla --strategies streamk:grid=8,streamk:grid=33 \
-    --out "$OUT/cal_mla_grids.csv" 2>&1 | tail -4
-  timeout 200 python3 scripts/mla_fit.py h200 results/h200/cal_mla.csv "$OUT/cal_mla_grids.csv" \
-    --held-out results/h200/bench_mla.csv --write && cp attnsim/profiles/h200.json "$OUT/h200.json"
+    --out "$OUT/mla_grids.csv" 2>&1 | tail -4
 }
 stage_bench_mla_auto() {  # `auto` alone on the mla sweep, planned with the shipped (fitted) profile: replaces its rows
   timeout 300 python3 -m attnsim bench --gpu h200 --sweep mla --strategies auto --out "$OUT/bench_mla_auto.csv" 2>&1 | tail -8

@@ -27,7 +27,7 @@ from attnsim.simulator.hardware import from_name, spec_to_dict
 from attnsim.simulator.profile_io import shipped_profile_path
 from attnsim.simulator.terms import MLA_REGIME
 from attnsim.validation.bands import error_bands
-from attnsim.validation.fit import fit_job, fit_jobs, is_mla, starting_costs
+from attnsim.validation.fit import fit_job, fit_jobs, is_mla, starting_costs, tie_phases
 from attnsim.validation.measurements import load_measurements, measured_points
 from attnsim.validation.serving_bands import regime_note
 from attnsim.validation.serving_fit import scored_points
@@ -60,9 +60,11 @@ def main() -> None:
     start, _ = starting_costs(pd.DataFrame(data["bandwidth"]), data["launch_overhead_us"])
     rows = pd.concat([load_measurements(p) for p in args.rows], ignore_index=True)
     rows = rows[rows["status"] == "ok"].reset_index(drop=True)
-    fitted, params = {}, {}
-    for key, (families, owned) in mla_jobs(rows).items():
-        fit = fit_job(dataclasses.replace(spec, cost={**spec.cost, **{f: start[f] for f in families}}), key, owned)
+    fitted, params, jobs = {}, {}, mla_jobs(rows)
+    for key in (key for phase in tie_phases(jobs) for key in phase):  # a tied family's source first
+        families, owned = jobs[key]
+        fit = fit_job(dataclasses.replace(spec, cost={**spec.cost, **params, **{f: start[f] for f in families}}),
+                      key, owned)
         costs = spec_to_dict(fit.spec)["cost"]
         params.update({f: fit.spec.cost_for(f) for f in families})
         fitted[key] = ({f: costs[f] for f in families},

@@ -38,6 +38,14 @@ MLA_MMA_START = DEFAULT_COST.mma_flop_per_sm_clock / 2
 # (results/h200/cal_mla.csv: from MLA_MMA_START alone fa2-mla fitted 18% in-sample, from a quarter of it 1.0%).
 # An MLA owner's fit runs from each and keeps the least squared log residuals (fit_job).
 MLA_MMA_STARTS = (MLA_MMA_START, MLA_MMA_START / 2, MLA_MMA_START / 4)
+# MLA families whose per-CTA caps are another family's: stream-K's 16/32-row MLA kernel runs the same tile
+# loop (kernels/mla_tiles.py: same tiles, warps, stages; 187 registers against 181, no spills) as fa2's, so
+# its CTA streams and multiplies at fa2-mla's rates; what it adds (segments, merges, launch) is fitted. At one
+# CTA per SM, and on cal-mla's grids of 132, the stream rate and the tile math are per-CTA caps the chip's
+# share hides: fitted free, stream-K's rate came out at 75 GB/s a CTA (fa2-mla's: 20) and `auto` planned
+# MLA stream-K grids of 4 at 17 us where FlashMLA's measured 20. The 64-row kernels differ (402 registers'
+# worth of spills against 110): fitted free. An owner whose families tie to another's fits after it.
+MLA_TIES = {"streamk-mla": ("fa2-mla", ("cta_stream_gbps_per_warp", "bw_knee", "mma_flop_per_sm_clock"))}
 
 
 def _starting_params(family: str, per_warp: float, knee: float, launch_overhead_us: float) -> CostParams:
@@ -113,23 +121,42 @@ def fit_points(points: list[MeasuredPoint], spec: GpuSpec, free: dict | None = N
 
 
 def fit_job(spec: GpuSpec, key: str, rows: pd.DataFrame) -> FitResult:
-    """The fit of one fit_jobs entry: an MLA owner's (key ending in -mla) from each of MLA_MMA_STARTS, the best."""
+    """The fit of one fit_jobs entry: an MLA owner's (key ending in -mla) from each of MLA_MMA_STARTS, the best,
+    its MLA_TIES fields at their sources' values in `spec` (fitted first: tie_phases)."""
+    free = {**strategies.all_families(), **strategies.mla_families()}
     if not key.endswith(mla.FAMILY_SUFFIX):
-        return _fit_strategy(spec, rows)
-    fits = [_fit_strategy(with_mla_mma(spec, rate), rows) for rate in MLA_MMA_STARTS]
+        return _fit_strategy(spec, rows, free)
+    spec, free = tied(spec, free)
+    fits = [_fit_strategy(with_mla_mma(spec, rate, free), rows, free) for rate in MLA_MMA_STARTS]
     return min(fits, key=lambda fit: float(fit.residuals @ fit.residuals))
 
 
-def with_mla_mma(spec: GpuSpec, rate: float) -> GpuSpec:
-    """`spec` with every MLA family that fits a tensor-core rate starting at `rate`."""
-    fitted = [f for f, params in strategies.mla_families().items()
-              if "mma_flop_per_sm_clock" in params and f in spec.cost]
+def tied(spec: GpuSpec, free: dict) -> tuple[GpuSpec, dict]:
+    """`spec` with each MLA_TIES family's fields at its source's values, and `free` without them."""
+    cost, free = dict(spec.cost), dict(free)
+    for family, (source, fields) in MLA_TIES.items():
+        if family in cost and source in cost:
+            cost[family] = dataclasses.replace(cost[family], **{f: getattr(cost[source], f) for f in fields})
+            free[family] = tuple(f for f in free[family] if f not in fields)
+    return dataclasses.replace(spec, cost=cost), free
+
+
+def tie_phases(keys) -> list[list[str]]:
+    """Fit-job keys in the order their ties need: owners of no MLA_TIES family first, then the others."""
+    dependent = {f"{family.split('-')[0]}{mla.FAMILY_SUFFIX}" for family in MLA_TIES}
+    return [k for k in ([k for k in keys if k not in dependent], [k for k in keys if k in dependent]) if k]
+
+
+def with_mla_mma(spec: GpuSpec, rate: float, free: dict | None = None) -> GpuSpec:
+    """`spec` with every MLA family that fits a tensor-core rate (in `free`, default the registry's) starting at `rate`."""
+    free = strategies.mla_families() if free is None else free
+    fitted = [f for f in strategies.mla_families() if "mma_flop_per_sm_clock" in free.get(f, ()) and f in spec.cost]
     moved = {f: dataclasses.replace(spec.cost[f], mma_flop_per_sm_clock=rate) for f in fitted}
     return dataclasses.replace(spec, cost={**spec.cost, **moved})
 
 
-def _fit_strategy(spec: GpuSpec, rows: pd.DataFrame) -> FitResult:
-    return fit_points(measured_points(rows, spec), spec, {**strategies.all_families(), **strategies.mla_families()})
+def _fit_strategy(spec: GpuSpec, rows: pd.DataFrame, free: dict) -> FitResult:
+    return fit_points(measured_points(rows, spec), spec, free)
 
 
 def is_mla(points: pd.DataFrame) -> pd.Series:
@@ -170,7 +197,7 @@ def refit_strategy(spec: GpuSpec, data: dict, points: pd.DataFrame, strategy: st
     family kept: after a deliberate model change of one strategy, its calibration without a GPU."""
     cost, _ = starting_costs(pd.DataFrame(data["bandwidth"]), data["launch_overhead_us"])
     start = dataclasses.replace(spec, cost={**spec.cost, **{f: cost[f] for f in strategies.families_of(strategy)}})
-    return _fit_strategy(start, owned_rows(points, strategy))
+    return _fit_strategy(start, owned_rows(points, strategy), strategies.all_families())
 
 
 def fit_workers(n_strategies: int) -> int:
@@ -203,14 +230,15 @@ def calibrate_spec(base: GpuSpec, bandwidth: pd.DataFrame, points: pd.DataFrame,
                                kernels=dict(kernels), source=source, profile_source="calibrated",
                                profile_date=source.split()[1] if source.startswith("calibrated ") else None)
     report = {"bandwidth_fit": bandwidth_fit, "launch_overhead_us": launch_overhead_us}
-    for key, fit in _fit_all(spec, {key: rows for key, (_, rows) in jobs.items()}):
-        families, rows = jobs[key]
-        spec = dataclasses.replace(spec, cost={**spec.cost, **{f: fit.spec.cost_for(f) for f in families}})
-        report[key] = {"points": int(len(rows)), "iterations": fit.iterations, "mape_pct": fit.mape,
-                       "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
-                       "residuals_log": [round(float(r), 5) for r in fit.residuals]}
-        if progress:
-            progress(key, report[key])
+    for phase in tie_phases(jobs):
+        for key, fit in _fit_all(spec, {key: jobs[key][1] for key in phase}):
+            families, rows = jobs[key]
+            spec = dataclasses.replace(spec, cost={**spec.cost, **{f: fit.spec.cost_for(f) for f in families}})
+            report[key] = {"points": int(len(rows)), "iterations": fit.iterations, "mape_pct": fit.mape,
+                           "max_abs_pct": float(np.max(np.abs(np.expm1(fit.residuals))) * 100),
+                           "residuals_log": [round(float(r), 5) for r in fit.residuals]}
+            if progress:
+                progress(key, report[key])
     return with_in_sample_bands(spec, points), report
 
 

@@ -22,6 +22,7 @@ from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.profile_io import shipped_document
 from attnsim.simulator.reuse import l2_reread_bytes
 from attnsim.simulator.workload import DecodeWorkload
+from attnsim.validation.fit import MLA_TIES
 
 H200 = resolve_gpu("h200")
 # The shipped profile less its MLA families (fitted on results/h200/cal_mla.csv since 2026-12-05): what a
@@ -132,7 +133,9 @@ def test_the_shipped_h200_fits_its_mla_families_on_measured_mla_rows():
     assert H200.cost["streamk-mla64"].mma_flop_per_sm_clock < DEFAULT_COST.mma_flop_per_sm_clock / 2
     for family in ("fa2-mla", "flashdecoding-mla", "streamk-mla"):
         assert fits[family]["points"] >= 56 and fits[family]["data"].endswith("cal_mla.csv")
-        assert fits[family]["mape_pct"] < 3.0  # in-sample; held out: docs/mla.md
+        assert fits[family]["mape_pct"] < (5.0 if family == "streamk-mla" else 3.0)  # in-sample; held out: docs/mla.md
+    source, tied = MLA_TIES["streamk-mla"]  # stream-K's 16-row kernel runs fa2's tile loop
+    assert all(getattr(H200.cost["streamk-mla"], f) == getattr(H200.cost[source], f) for f in tied)
 
 
 def test_which_entries_take_an_mla_layer():
