@@ -228,7 +228,7 @@ def l2_hit_bytes(gpu: GpuSpec, launch: Launch, workload: DecodeWorkload) -> floa
     """Bytes of an attention launch read from L2 rather than HBM: the sibling q-blocks of an output
     whose packed rows (MLA's heads, a verify block's q_len x group) take more than one q-block
     (simulator/reuse.py); 0 for every other workload."""
-    if launch.name != "attention":
+    if launch.name != "attention" or workload.q_blocks == 1:  # one q-block per output: no siblings
         return 0.0
     slots = gpu.sm_count * occupancy(gpu, launch.resources).blocks_per_sm
     return l2_reread_bytes(launch, workload.kv_heads, slots, gpu.l2_bytes)
