@@ -5,7 +5,7 @@
 # Stages: info compile gputests cudnn cudnn_thresholds calibrate calibrate_fit quick accounting bench_standard
 #         validate_fresh validate_quick (after calibrate_fit / quick: MAPE per strategy on the standard sweep)
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
-#         bench_auto cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
+#         bench_auto bench_vs_sdpa cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
@@ -74,6 +74,13 @@ stage_validate_quick() {  # quick's profile, the same way
 stage_bench_auto() {  # the planner's choice on the standard sweep, appended to the committed sweep
   cp results/h200/bench.csv "$OUT/bench.csv"
   python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" --strategies auto 2>&1 | tail -12
+}
+stage_bench_vs_sdpa() {  # issue 19's comparison in one session: `auto` (the profile as shipped) and both SDPA
+  # backends re-timed on the standard sweep (the committed sweep less their rows, then --resume adds them)
+  python3 -c "import pandas as pd; d = pd.read_csv('results/h200/bench.csv', dtype=str, keep_default_na=False); \
+d[~d['requested'].isin(['auto', 'torch-flash', 'torch-cudnn'])].to_csv('$OUT/bench.csv', index=False)"
+  timeout 520 python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" \
+    --strategies auto,torch-flash,torch-cudnn 2>&1 | tail -12
 }
 stage_cudnn_thresholds() {
   python3 scripts/cudnn_geometry.py --thresholds --time --out "$OUT/cudnn_thr" | tail -15
