@@ -75,8 +75,12 @@ stage_bench_auto() {  # the planner's choice on the standard sweep, appended to 
   cp results/h200/bench.csv "$OUT/bench.csv"
   python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" --strategies auto 2>&1 | tail -12
 }
+need_h200() {  # a call for the H200 may land on an H100: a stage that completes H200 results must not run there
+  nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 || { echo "not an H200: stage skipped"; return 1; }
+}
 stage_bench_vs_sdpa() {  # issue 19's comparison in one session: `auto` (the profile as shipped) and both SDPA
   # backends re-timed on the standard sweep (the committed sweep less their rows, then --resume adds them)
+  need_h200 || return 1
   python3 -c "import pandas as pd; d = pd.read_csv('results/h200/bench.csv', dtype=str, keep_default_na=False); \
 d[~d['requested'].isin(['auto', 'torch-flash', 'torch-cudnn'])].to_csv('$OUT/bench.csv', index=False)"
   timeout 520 python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" \
