@@ -5,12 +5,12 @@ band of the fastest, the simplest is chosen (canonical.py: fewest launches, regu
     make_plan("auto", workload, gpu)                 # the chosen concrete Plan (attnsim/planner/choose.py)
 
 Order of work (bounded by candidates.py, pruned by bounds.py):
-1. the heuristics' plans (registry HEURISTICS) are simulated first: they are reported anyway, and
-   they give a good best time early;
-2. each entry's candidate with the most CTAs is simulated, which names its cost family and so its
+1. each entry's candidate with the most CTAs is simulated, which names its cost family and so its
    rate limits;
-3. the other candidates in order of their lower bound, until the bound exceeds the best time x
-   (1 + the widest tie band of the entries): those can neither win nor tie, and are skipped.
+2. the other candidates, the heuristics' plans (registry HEURISTICS) among them, in order of their lower
+   bound, until the bound exceeds the best time x (1 + the widest tie band of the entries): those can
+   neither win nor tie, and are skipped (a rule's plan that was is simulated when the report shows it,
+   PlanResult.heuristics; the SDPA baselines too).
 Each candidate's prediction is exactly that of `resolve_plan(strategy, workload, gpu, its options)`:
 the same resolved configuration (resolved once per entry, options replaced), the same partition, the
 same engine; it is named once, by its concrete options (canonical.py), so `auto` resolves to the
@@ -23,6 +23,7 @@ the unconstrained best is still searched, to report what invariance costs.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 
@@ -37,7 +38,7 @@ from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.partition.options import KERNEL_FIELDS
+from attnsim.simulator.partition.options import KERNEL_FIELDS, PIN_FIELDS
 from attnsim.simulator.workload import DecodeWorkload
 
 
@@ -89,8 +90,7 @@ class PlanResult:
     ranked: tuple[Evaluated, ...]  # every simulated candidate, fastest first, one per concrete plan
     tie_band_pct: float
     tie_band_source: str
-    heuristics: tuple[Named, ...]
-    baselines: tuple[Named, ...]
+    evaluator: Evaluator  # the search's simulations: the heuristics and baselines are read from it when shown
     generated: int  # candidates considered (the searched set)
     simulated: int  # of which planned and simulated (the rest were pruned by their lower bound)
     batch_invariant: bool
@@ -99,6 +99,17 @@ class PlanResult:
     fastest: Evaluated  # the fastest predicted plan (the ties are measured from it)
     why: str  # why `chosen` runs, in one sentence
     invariant: invariant.InvariantChoice | None = None  # batch-invariant mode: the shape's fixed plans, scored
+
+    @functools.cached_property
+    def heuristics(self) -> tuple[Named, ...]:
+        """The production rules' plans (registry HEURISTICS) and their predictions: those the search's bound
+        pruned are simulated now (they could neither win nor tie), the others were simulated by it."""
+        ev = self.evaluator
+        return tuple(Named(h.name, h.label, ev.run(ev.rule_candidate(h))) for h in strategies.heuristics_for(self.workload))
+
+    @functools.cached_property
+    def baselines(self) -> tuple[Named, ...]:
+        return baseline_plans(self.workload, self.gpu)
 
     def regret_pct(self, other: Evaluated) -> float:
         """How much slower `other` is predicted than the choice, in percent."""
@@ -159,9 +170,22 @@ class Evaluator:
         return self.results[key]
 
     def heuristic(self, rule: strategies.Heuristic) -> Evaluated:
+        return self.run(self.rule_candidate(rule))
+
+    def rule_candidate(self, rule: strategies.Heuristic) -> cand.Candidate:
+        """The rule's plan as a candidate: with the bounds of the entry's own candidate of those options
+        (its search axes pinned to them) where there is one, else unbounded (always simulated)."""
         ctx = self.context(rule.strategy)
         options = RULES[rule.rule](ctx) if rule.rule else {}
-        return self.run(ctx.candidate(0, 0.0, **options))
+        plain = ctx.candidate(0, 0.0, **options)
+        pins = {k: v for k, v in options.items() if k in PIN_FIELDS}
+        if not pins or len(pins) < len(options):
+            return plain
+        try:
+            bounded = cand.candidates_for(ctx, pins)
+        except InputError:
+            return plain
+        return bounded[0] if len(bounded) == 1 and bounded[0].spec == plain.spec else plain
 
 
 def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> None:
@@ -211,16 +235,16 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     ev = Evaluator(workload, gpu, user)
     for name in entries:
         cand.check_pins(ev.context(name), pins)
-    named = tuple(Named(h.name, h.label, ev.heuristic(h)) for h in strategies.heuristics_for(workload))
+    rules = [ev.rule_candidate(h) for h in strategies.heuristics_for(workload)]
     pool = [c for name in entries for c in cand.candidates_for(ev.context(name), pins)]
     if not pool:  # e.g. a hybrid with fewer outputs than one data-parallel wave: that is stream-K's plan
         raise InputError(next(iter(pins), "strategy"), f"{', '.join(entries)} has no plan for this workload "
                                                        f"({workload.output_count} outputs) with "
                                                        f"{', '.join(f'{k}={v}' for k, v in pins.items()) or 'its options'}; "
                                                        "search more strategies or pin less")
-    ruled = [h.plan for h in named if h.plan.strategy in entries] if not pins else []  # the rules' plans compete
-    prune_and_run(ev, pool, min([e.time_us for e in ruled] or [float("inf")]))
-    ranked = distinct([ev.results[c.spec] for c in pool if c.spec in ev.results] + ruled)
+    ruled = [c for c in rules if c.strategy in entries] if not pins else []  # the rules' plans compete
+    prune_and_run(ev, pool + ruled, float("inf"))
+    ranked = distinct([ev.results[c.spec] for c in pool + ruled if c.spec in ev.results])
     band, source = tie_band(gpu, ranked[0].family, workload)
     chosen, tied = canonical.pick(ranked, band)
     why, unconstrained, fixed = canonical.why(chosen, ranked[0], tied, band), chosen, None
@@ -229,8 +253,8 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
         chosen = ev.run(ev.context(fixed.chosen.strategy).candidate(0, 0.0, **dict(fixed.chosen.options)))
         band, source = tie_band(gpu, chosen.family, workload)
         why = fixed.why
-    return PlanResult(workload, gpu, chosen, ranked, band, source, named, baseline_plans(workload, gpu),
-                      len({c.spec for c in pool} | {e.spec for e in ruled}), len(ev.results),
+    return PlanResult(workload, gpu, chosen, ranked, band, source, ev,
+                      len({c.spec for c in pool} | {c.spec for c in ruled}), len(ev.results),
                       bool(options.batch_invariant), unconstrained, (time.perf_counter() - started) * 1e3,
                       ranked[0], why, fixed)
 
