@@ -1,5 +1,5 @@
-"""The search: every candidate plan of our kernels, simulated by the model; of the plans within the tie
-band of the fastest, the simplest is chosen (canonical.py: fewest launches, regular options).
+"""The search: every candidate plan of our kernels, simulated by the model; the fastest predicted is chosen,
+the plans within the tie band of it named as ties with the simplest of them (canonical.py).
 
     result = search(workload, gpu, PlanConfig())     # PlanResult: chosen, ranked, ties, heuristics
     make_plan("auto", workload, gpu)                 # the chosen concrete Plan (attnsim/planner/choose.py)
@@ -86,7 +86,7 @@ class Named:
 class PlanResult:
     workload: DecodeWorkload
     gpu: GpuSpec
-    chosen: Evaluated  # what runs: the simplest plan within the tie band of the fastest (canonical.py)
+    chosen: Evaluated  # what runs: the fastest predicted plan (canonical.pick; batch-invariant: the fixed plan)
     ranked: tuple[Evaluated, ...]  # every simulated candidate, fastest first, one per concrete plan
     tie_band_pct: float
     tie_band_source: str
