@@ -10,6 +10,8 @@ calibrate would drop. Prints each owner's in-sample MAPE; --write stores the fam
 `cost` and their reports in `fit` (keys fa2-mla, flashdecoding-mla, streamk-mla), and with --held-out
 (the `mla` validation sweep, none of its points fitted) the `mla` regime's error bands from its residuals
 with the fitted families (serving_terms.bands.regimes.mla: what an MLA row's likely_us band is).
+Without calibration rows (a GPU whose profile takes the MLA families transferred from another, e.g. h100):
+`--held-out` its mla sweep `--write` stores only those bands, from the transferred families' residuals.
 """
 
 from __future__ import annotations
@@ -46,16 +48,32 @@ def held_out_bands(csv: str, spec) -> dict:
     return error_bands(scored_points(measured_points(frame, spec), spec), "")["families"]
 
 
+def write_bands(doc: dict, families: dict, basis: str) -> None:
+    """The profile document's `mla` regime bands (serving_terms.bands.regimes.mla) and their basis."""
+    bands = doc["gpu"].setdefault("serving_terms", {}).setdefault("bands", {})
+    bands.setdefault("regimes", {})[MLA_REGIME] = families
+    serving_basis, _ = regime_note(bands.get("basis", ""), MLA_REGIME)
+    bands["basis"] = f"{serving_basis}; {MLA_REGIME}: {basis}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("gpu")
-    ap.add_argument("rows", nargs="+", help="bench CSVs of MLA calibration points (cal-mla)")
+    ap.add_argument("rows", nargs="*", help="bench CSVs of MLA calibration points (cal-mla)")
     ap.add_argument("--held-out", default=None, help="bench CSV of the mla sweep: the MLA regime's bands")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     path = shipped_profile_path(from_name(args.gpu).name)
     doc = json.loads(path.read_text())
     spec = resolve_gpu(args.gpu)
+    if not args.rows:  # no MLA points for this GPU: its bands, with the families its profile takes (transferred)
+        if not (args.held_out and args.write):
+            ap.error("without calibration rows, give --held-out and --write (the bands of the transferred families)")
+        write_bands(doc, held_out_bands(args.held_out, spec), f"held-out residuals of {args.held_out} "
+                                                              f"({spec.source.split('; ', 1)[-1]})")
+        write_text(path, json.dumps(doc, indent=1) + "\n")
+        print(f"wrote the {MLA_REGIME} bands into {path}")
+        return
     data = doc["calibration_data"]
     start, _ = starting_costs(pd.DataFrame(data["bandwidth"]), data["launch_overhead_us"])
     rows = pd.concat([load_measurements(p) for p in args.rows], ignore_index=True)
@@ -79,10 +97,7 @@ def main() -> None:
             doc["fit"][key] = report
         if args.held_out:
             fitted_spec = dataclasses.replace(spec, cost={**spec.cost, **params})
-            bands = doc["gpu"].setdefault("serving_terms", {}).setdefault("bands", {})
-            bands.setdefault("regimes", {})[MLA_REGIME] = held_out_bands(args.held_out, fitted_spec)
-            serving_basis, _ = regime_note(bands.get("basis", ""), MLA_REGIME)
-            bands["basis"] = f"{serving_basis}; {MLA_REGIME}: held-out residuals of {args.held_out}"
+            write_bands(doc, held_out_bands(args.held_out, fitted_spec), f"held-out residuals of {args.held_out}")
         write_text(path, json.dumps(doc, indent=1) + "\n")
         print(f"wrote {path}")
 

@@ -77,21 +77,26 @@ def write_profile(path: Path, out: dict) -> None:
         doc["gpu"]["cost"][fit.family].update({n: round(v, 6) for n, v in params.items()})
     bands = sf.regime_bands(out["rows"], out["fitted"])
     basis = f"held-out residuals of the shipped serving terms on the H200 serving sweeps: {out['split']}"
-    previous = doc["gpu"].get("serving_terms", {}).get("bands", {})
-    kept = {r: rows for r, rows in previous.get("regimes", {}).items() if r not in bands}  # mla: scripts/mla_fit.py
-    bands.update(kept)
-    basis += "".join(regime_note(previous.get("basis", ""), r)[1] for r in kept)
+    bands, basis = with_other_regimes(doc, bands, basis)
     doc["gpu"]["serving_terms"] = sf.serving_table(out["fits"], bands, out["split"], basis)
     doc["fit"]["serving"] = fit_record(out)
     write_json(path, doc, indent=1)
 
 
+def with_other_regimes(doc: dict, bands: dict, basis: str) -> tuple[dict, str]:
+    """`bands` and `basis` plus the profile's bands of regimes this script does not measure (mla:
+    scripts/mla_fit.py's) and their notes."""
+    previous = doc["gpu"].get("serving_terms", {}).get("bands", {})
+    kept = {r: rows for r, rows in previous.get("regimes", {}).items() if r not in bands}
+    return {**bands, **kept}, basis + "".join(regime_note(previous.get("basis", ""), r)[1] for r in kept)
+
+
 def write_same_die(path: Path, out: dict) -> None:
     doc = json.loads(path.read_text())
-    bands = sf.regime_bands(out["rows"], out["base"])
+    bands, basis = with_other_regimes(doc, sf.regime_bands(out["rows"], out["base"]), SAME_DIE_BASIS)
     never = {"status": "default", "basis": "neutral default (CostParams): no serving measurement on this GPU"}
     terms = {f.family: {t: never for t in TERMS} for f in out["fits"] if f.family in doc["gpu"]["cost"]}
-    doc["gpu"]["serving_terms"] = {"terms": terms, "bands": {"basis": SAME_DIE_BASIS, "regimes": bands}}
+    doc["gpu"]["serving_terms"] = {"terms": terms, "bands": {"basis": basis, "regimes": bands}}
     # json.dumps, not fileio.write_json: the H100 profile predates missing_as_null and keeps its NaN cells
     path.write_text(json.dumps(doc, indent=1) + "\n")
 

@@ -57,7 +57,7 @@ def complete_families(spec: GpuSpec) -> GpuSpec:
     """A preset's profile with every cost family of the registry: those it lacks are transferred from
     the closest shipped profile that has them, with that transfer's error bands where the profile has
     none for them (`source` says which families, and from where)."""
-    missing = [f for f in strategies.all_families() if f not in spec.cost]
+    missing = [f for f in {**strategies.all_families(), **strategies.mla_families()} if f not in spec.cost]
     donor = closest_calibrated(hardware.from_name(spec.name), missing) if missing else None
     if donor is None:
         return fill_uncalibrated(spec)  # no profile measured them: datasheet costs, "not calibrated"

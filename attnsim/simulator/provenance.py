@@ -10,8 +10,9 @@ verify row also uses serving terms (simulator/terms.py). Then
   when it is in several), never the decode band: the decode calibration says nothing about them. A
   profile without measured serving bands gives such rows the datasheet band (unmeasured, wide).
 An MLA row (docs/mla.md) runs another kernel whose cost families stand in with its partitioning's
-until a device sweep fits them (the H200's are fitted on cal_mla.csv): its label says so where they
-are not, and its band is the `mla` regime's: the held-out residuals of the `mla` sweep where the profile
+until a device sweep fits them (the H200's are fitted on cal_mla.csv; a profile without them takes the
+H200's, transferred: profiles.complete_families): its label says so where they are not fitted on this GPU,
+and its band is the `mla` regime's: the held-out residuals of the `mla` sweep where the profile
 has them (scripts/mla_fit.py), else the datasheet band.
 
 A profile that does not record a term (written before the table existed) is read by value: fields at
@@ -64,9 +65,23 @@ def row_provenance(gpu: GpuSpec, family: str, workload, kv_bytes: float) -> RowP
                              bands.band(gpu.error_bands, family, kv_bytes, gpu.profile_source))
     statuses = {t: term_status(gpu, family, t)["status"] for t in used}
     regimes = serving_regimes(workload)
-    unfitted = workload.is_mla and family not in gpu.cost  # GpuSpec.cost_for's fallback (MLA families not fitted)
-    label = "; ".join([source_label(gpu.profile_source, statuses)] + ([MLA_LABEL] if unfitted else []))
+    mla_note = []
+    if workload.is_mla and family not in gpu.cost:  # GpuSpec.cost_for's fallback (MLA families not fitted)
+        mla_note = [MLA_LABEL]
+    elif workload.is_mla and (donor := transferred_from(gpu, family)):
+        mla_note = [f"MLA kernel costs transferred from {donor}"]
+    label = "; ".join([source_label(gpu.profile_source, statuses)] + mla_note)
     return RowProvenance(label, statuses, "+".join(regimes), serving_band(gpu, family, regimes, kv_bytes))
+
+
+def transferred_from(gpu: GpuSpec, family: str) -> str | None:
+    """The profile `family`'s costs were transferred from, where the profile's source says so
+    (profiles.complete_families: '<source>; fa2-mla, streamk-mla transferred from h200'), else None."""
+    for part in gpu.source.split("; ")[1:]:
+        families, sep, donor = part.partition(" transferred from ")
+        if sep and family in families.split(", "):
+            return donor
+    return None
 
 
 def serving_regimes(workload) -> tuple[str, ...]:

@@ -144,7 +144,8 @@ def test_the_shipped_bands_are_held_out_residuals_and_the_h100_gets_the_default_
     assert {r: v for r, v in h200.items() if r != MLA_REGIME} == sf.regime_bands(out["rows"], out["fitted"])
     assert MLA_REGIME in h200  # scripts/mla_fit.py's, from the mla sweep: the serving fit's rewrite keeps it
     h100 = shipped_document("h100-sxm")["gpu"]["serving_terms"]  # its own families (the rest come from the H200)
-    assert h100["bands"]["regimes"] == sf.regime_bands(out["rows"], out["base"])
+    assert {r: v for r, v in h100["bands"]["regimes"].items() if r != MLA_REGIME} == sf.regime_bands(out["rows"], out["base"])
+    assert MLA_REGIME in h100["bands"]["regimes"]  # mla_fit.py's, from the H100's mla sweep (families transferred)
     assert {e["status"] for terms in h100["terms"].values() for e in terms.values()} == {"default"}
 
 

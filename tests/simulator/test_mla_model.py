@@ -207,3 +207,18 @@ def test_an_mla_rows_band_is_the_mla_sweeps_held_out_residuals_where_measured():
     regimes = {r: v for r, v in H200.serving_terms["bands"]["regimes"].items() if r != "mla"}
     bare = dataclasses.replace(H200, serving_terms={**H200.serving_terms, "bands": {"regimes": regimes}})
     assert provenance.row_provenance(bare, family, w, w.kv_bytes()).band_pct == bands.DATASHEET_BAND_PCT
+
+
+def test_the_h100_takes_the_h200s_mla_families_transferred_and_says_so():
+    """No MLA point ran on the H100 for a fit: its profile takes the H200's MLA families through the transfer
+    (profiles.complete_families); a row says they were transferred, and its band is the H100's own mla sweep's
+    residuals with them (scripts/mla_fit.py h100 --held-out), not the datasheet's."""
+    h100 = resolve_gpu("h100")
+    assert set(strategies.mla_families()) <= set(h100.cost)
+    assert provenance.transferred_from(h100, "streamk-mla64") == "h200"
+    assert provenance.transferred_from(h100, "streamk") is None and provenance.transferred_from(H200, "fa2-mla") is None
+    w = mla(batch=16, context=32768, page_size=64)
+    record = next(r for r in predict_records(w, h100) if r["strategy"] == "streamk")
+    assert "MLA kernel costs transferred from h200" in record["profile_source"]
+    assert record["band_regime"] == "mla"  # measured on the H100's mla sweep (the datasheet band is -40% .. +60%)
+    assert -15 < record["err_lo_pct"] < record["err_hi_pct"] < 15
