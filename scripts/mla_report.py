@@ -17,6 +17,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
+from attnsim import strategies
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import simulate
@@ -32,7 +33,8 @@ def regime(row) -> str:
 def scored(csv: str, gpu) -> pd.DataFrame:
     """One row per measured plan: workload key, regime, spec, requested, time, prediction, fractions, bound."""
     frame = load_measurements(csv)
-    frame = frame[frame["status"] == "ok"].reset_index(drop=True)
+    # the rows measured_points predicts (it skips strategies the model does not cover), so they pair up
+    frame = frame[(frame["status"] == "ok") & frame["strategy"].isin(strategies.predictable())].reset_index(drop=True)
     points = measured_points(frame, gpu)
     rows = []
     for point, (_, row) in zip(points, frame.iterrows()):

@@ -104,8 +104,7 @@ class PlanResult:
     def heuristics(self) -> tuple[Named, ...]:
         """The production rules' plans (registry HEURISTICS) and their predictions: those the search's bound
         pruned are simulated now (they could neither win nor tie), the others were simulated by it."""
-        ev = self.evaluator
-        return tuple(Named(h.name, h.label, ev.run(ev.rule_candidate(h))) for h in strategies.heuristics_for(self.workload))
+        return tuple(Named(h.name, h.label, self.evaluator.heuristic(h)) for h in strategies.heuristics_for(self.workload))
 
     @functools.cached_property
     def baselines(self) -> tuple[Named, ...]:

@@ -15,7 +15,7 @@ Per-SM sharing. An SM streams at most sm_stream_gbps (its own bytes in flight: l
 misses). Where the engine draws the SMs (launches that fit one wave of resident slots, CTA i on SM i % S:
 simulator/sm_wave.py) each SM asks for what its k streaming CTAs would stream unloaded, min(k b, sm rate),
 and the chip's agg (the knee at u = the asks over B) is shared in proportion to the asks, a common
-latency stretch (BandwidthModel.per_cta_by_load); the SM's CTAs split its share. So just past one CTA per
+latency stretch (BandwidthModel.load_rates); the SM's CTAs split its share. So just past one CTA per
 SM a doubled SM gets up to twice a single one's share, while just past two a third CTA adds nothing once
 two fill the SM's bytes in flight, and the launch ends with its tripled SMs (the oracle study's split-KV
 and FlashDecoding grids of 270-330 CTAs at d 64, 3 slots per SM, measured 4-11% slower than at 264).
@@ -148,9 +148,10 @@ class BandwidthModel:
             return share
         return np.minimum(share, np.minimum(self.sm_math_rate * np.minimum(1.0, self.sm_count / n), self.cta_math_rate))
 
-    def per_cta_by_load(self, sms_holding: list[int]) -> list[float]:
-        """[K + 1] bytes/µs of a CTA on an SM streaming k = 0..K CTAs of a one-wave launch (sm_wave.py), where
-        `sms_holding` [K + 1] SMs stream k each.
+    def load_rates(self, levels: int) -> Callable[[list], list[float]]:
+        """rates(sms_holding) -> [levels] bytes/µs of a CTA on an SM streaming k = 0..levels - 1 CTAs of a
+        one-wave launch (sm_wave.py), where `sms_holding` [levels] SMs stream k each; the per-k constants are
+        worked out once (the wave's event loop asks once per event).
 
         Each SM asks for what its CTAs stream unloaded, min(k b, sm_stream_rate): its bytes in flight over
         that latency. Loaded, the latency stretches alike for every SM, so the chip's agg (the knee at
@@ -158,12 +159,7 @@ class BandwidthModel:
         more than one with two once two fill its bytes in flight. Its CTAs split the SM's share and its
         tile math (sm_math_rate / k), and each stays under what its own warps retire (cta_math_rate).
         Without a per-SM limit the asks are k b and a CTA gets agg(n) / n, the chip-wide share. Entry 0
-        (no CTA) is 0. Python floats: the event loop asks once per event, for a handful of k."""
-        return self.load_rates(len(sms_holding))(sms_holding)
-
-    def load_rates(self, levels: int) -> Callable[[list], list[float]]:
-        """per_cta_by_load for histograms of `levels` entries, its per-k constants worked out once (the
-        event loop of one wave asks once per event)."""
+        (no CTA) is 0. Python floats: a handful of k per event."""
         asks = [min(k * self.cta_rate, self.sm_stream_rate) for k in range(levels)]
         caps = [0.0] + [min(self.cta_math_rate, self.sm_math_rate / k) for k in range(1, levels)]
 

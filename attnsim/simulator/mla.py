@@ -34,7 +34,8 @@ FAMILY_SUFFIX = "-mla"
 # (mma.sync, no spills): they bill a family of their own, the partitioning's + WIDE_FAMILY_SUFFIX
 # ('streamk-mla64'), standing in with the narrow one's until a profile fits it. One family for both fitted
 # stream-K's held-out MLA rows at 13% (16 rows over-predicted by ~10 us, 64-row merges under-predicted by
-# ~90 us); one each, 2.7 / 4.7% (docs/mla.md).
+# ~90 us); one each (and the 16-row one's per-CTA caps tied to fa2's, validation/fit.MLA_TIES), 4.4%
+# (docs/mla.md, "Fitted").
 WIDE_ROWS = 64
 WIDE_FAMILY_SUFFIX = FAMILY_SUFFIX + "64"
 # The MLA combine launch merges an output's partials in pieces of this many columns, one CTA each

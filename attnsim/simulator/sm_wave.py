@@ -3,7 +3,7 @@
 A launch that fits its resident slots (grid <= SMs x blocks per SM) dispatches CTA i to SM i % S
 (round-robin, engine.LaunchTimeline.cta_slot). Between events an SM holding k streaming CTAs asks for
 min(k b, sm_stream_rate), the chip's rate is shared in proportion to the asks and the SM's CTAs split its
-share (cost.BandwidthModel.per_cta_by_load). So at a grid g with S < g < 2S the g - S SMs holding two CTAs
+share (cost.BandwidthModel.load_rates). So at a grid g with S < g < 2S the g - S SMs holding two CTAs
 stream each CTA slower than the single ones, at 2S < g < 3S the SMs with a third CTA stream it no faster
 than two, and the launch ends when they do (docs/planner.md, "per-SM sharing").
 

@@ -141,10 +141,10 @@ def tied(spec: GpuSpec, free: dict) -> tuple[GpuSpec, dict]:
     return dataclasses.replace(spec, cost=cost), free
 
 
-def tie_phases(keys) -> list[list[str]]:
-    """Fit-job keys in the order their ties need: owners of no MLA_TIES family first, then the others."""
-    dependent = {f"{family.split('-')[0]}{mla.FAMILY_SUFFIX}" for family in MLA_TIES}
-    return [k for k in ([k for k in keys if k not in dependent], [k for k in keys if k in dependent]) if k]
+def tie_phases(jobs: dict) -> list[list[str]]:
+    """fit_jobs keys in the order their ties need: jobs fitting no MLA_TIES family first, then the others."""
+    dependent = {key for key, (families, _) in jobs.items() if set(families) & set(MLA_TIES)}
+    return [k for k in ([k for k in jobs if k not in dependent], [k for k in jobs if k in dependent]) if k]
 
 
 def with_mla_mma(spec: GpuSpec, rate: float, free: dict | None = None) -> GpuSpec:
