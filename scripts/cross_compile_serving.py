@@ -41,7 +41,7 @@ CHECK = [(kernel, 128, dtype, group) for kernel in ("fa2", "flashdecoding", "str
 
 def _signature(fn, workload, shape):
     """(signature, constexprs, attrs) of a packed run of `workload` (launch.compile_attention's arguments)."""
-    from attnsim.kernels.launch import block_table_stride, kv_strides, split_grid_args
+    from attnsim.kernels.launch import block_table_stride, kv_strides
 
     q, kv = TRITON_DTYPES[workload.dtype], TRITON_DTYPES[workload.cache_dtype]
     pointers = dict(q_ptr=q, k_ptr=kv, v_ptr=kv, o_ptr=q, seg_offsets_ptr="i32", seg_ptr="i32", flags_ptr="i32",
@@ -52,9 +52,6 @@ def _signature(fn, workload, shape):
     values.update(zip(("stride_vb", "stride_vh", "stride_vn"), kv_strides(workload)))
     values.update(stride_ob=hq * ql * dv, stride_oh=ql * dv, stride_oi=dv, stride_bt=block_table_stride(workload),
                   group=workload.group)
-    # a split-grid kernel's extras (launch.split_grid_args) as a 2-split plan of a 4k context passes them
-    values.update(zip(("outputs_per_seq", "q_blocks", "prefetch_tiles", "prefetch_limit"),
-                      split_grid_args(workload, shape.block_n, 2)))
     consts = dict(shape.constexprs())
     for option in ("num_warps", "num_stages", "maxnreg"):
         consts.pop(option, None)

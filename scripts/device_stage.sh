@@ -7,7 +7,7 @@
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
 #         bench_auto bench_vs_sdpa cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
-#         splitkv_v3 splitkv_pf streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
+#         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
 #         rows64 (query tiles of 17-32 rows padded to 64?)
 #         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
@@ -85,10 +85,6 @@ stage_bench_vs_sdpa() {  # issue 19's comparison in one session: `auto` (the pro
 d[~d['requested'].isin(['auto', 'torch-flash', 'torch-cudnn'])].to_csv('$OUT/bench.csv', index=False)"
   timeout 520 python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" \
     --strategies auto,torch-flash,torch-cudnn 2>&1 | tail -12
-}
-stage_splitkv_pf() {  # issue 19: split-KV's L2 prefetch while its context loads (splitkv_device.py stage 4, ~2 min)
-  need_h200 || return 1
-  timeout 400 python3 scripts/splitkv_device.py --stage 4 --max-mb "${PF_MAX_MB:-300}" --out "$OUT" 2>&1 | tail -60
 }
 stage_cudnn_thresholds() {
   python3 scripts/cudnn_geometry.py --thresholds --time --out "$OUT/cudnn_thr" | tail -15

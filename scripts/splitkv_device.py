@@ -50,23 +50,17 @@ SHAPES = [(1, 32, 8, 1024), (1, 32, 8, 4096), (1, 32, 8, 16384), (1, 32, 8, 6553
           (8, 32, 8, 8192)]  # (batch, q_heads, kv_heads, context): 4 MB .. 1 GB of K+V at d 128, fp16
 CONFIGS = ["kv_tile_tokens=32,num_stages=4", "kv_tile_tokens=128,num_stages=2"]
 BASELINES = ["torch-cudnn", "flashdecoding", "streamk"]
-# stage 4 (the L2 prefetch while the context loads): the d 64 GQA calls where `auto` trails cuDNN most too
-STAGE4_SHAPES = [(1, 32, 8, 1024, 64), (1, 32, 8, 4096, 64), (4, 64, 8, 2048, 64), (1, 8, 1, 8192, 128),
-                 (2, 32, 8, 2048, 128)]
-STAGE_CONFIGS = {1: CONFIGS, 2: ["kv_tile_tokens=128,num_stages=2"], 3: ["kv_tile_tokens=128,num_stages=2"], 4: []}
+STAGE_CONFIGS = {1: CONFIGS, 2: ["kv_tile_tokens=128,num_stages=2"], 3: ["kv_tile_tokens=128,num_stages=2"]}
 STAGE_VARIANTS = {1: (("bp4", 4), ("nomerge", None), ("noepilogue", None)),
                   2: (("nomerge", None), ("noepilogue", None), ("nocode", None)),
-                  3: (("v2merge", None), ("nomerge", None), ("noepilogue", None)),
-                  4: (("rowload", None), ("noprefetch", None), ("pf4", None), ("scalarctx", None))}
+                  3: (("v2merge", None), ("nomerge", None), ("noepilogue", None))}
 # stage 3 (v3: the merge's loads pipelined): split counts x1/4 .. x4 around the default, since the
 # default rule halved S for v2's serial merge
-STAGE_SPLIT_FACTORS = {1: (0.5, 2), 2: (0.5, 2), 3: (0.25, 0.5, 2, 4), 4: (0.5, 2)}
-CHECKED_VARIANTS = {"rowload", "noprefetch", "pf4", "scalarctx"}  # compute o exactly (uniform batches)
+STAGE_SPLIT_FACTORS = {1: (0.5, 2), 2: (0.5, 2), 3: (0.25, 0.5, 2, 4)}
 
 
-def points(stage: int) -> list[DecodeWorkload]:
-    shapes = [(b, hq, hkv, c, 128) for b, hq, hkv, c in SHAPES] + (STAGE4_SHAPES if stage == 4 else [])
-    return [DecodeWorkload.build(b, hq, hkv, d, c) for b, hq, hkv, c, d in shapes]
+def points() -> list[DecodeWorkload]:
+    return [DecodeWorkload.build(b, hq, hkv, 128, c) for b, hq, hkv, c in SHAPES]
 
 
 def stage_specs(stage: int, w: DecodeWorkload, default_splits: int, tiles: int) -> list[str]:
@@ -77,13 +71,9 @@ def stage_specs(stage: int, w: DecodeWorkload, default_splits: int, tiles: int) 
     return specs + [f"{NAME}:{c}" for c in STAGE_CONFIGS[stage]]
 
 
-def time_variant(launcher, variant: str, q, k, v, block_p: int | None = None, ref=None) -> tuple[float, float]:
-    """(µs, max rel. err against ref or nan) of the launcher's plan run by a variant kernel (same
-    arguments, same grid; `noprefetch`: the committed kernel with the prefetch hint off)."""
-    if variant == "noprefetch":
-        launcher.extras = (*launcher.extras[:2], 0, 0)
-        launcher.launch_attention = CachedLaunch(launcher.launch_attention.jit_fn)
-    elif variant in splitkv_variants.VARIANTS:
+def time_variant(launcher, variant: str, q, k, v, block_p: int | None = None) -> float:
+    """µs of the launcher's plan run by a variant kernel (same arguments, same grid)."""
+    if variant in splitkv_variants.VARIANTS:
         launcher.launch_attention = CachedLaunch(splitkv_variants.load(variant).split_kv_kernel)
     else:
         launcher.launch_attention = CachedLaunch(launcher.launch_attention.jit_fn)  # new constexprs: recompile
@@ -92,8 +82,7 @@ def time_variant(launcher, variant: str, q, k, v, block_p: int | None = None, re
     out = inputs.poisoned_like(q)
     launcher.run(q, k, v, out)
     torch.cuda.synchronize()
-    err = inputs.max_rel_err(out, ref) if ref is not None else float("nan")
-    return time_us(replayable(lambda: launcher.run(q, k, v, out)), TimerConfig()), err
+    return time_us(replayable(lambda: launcher.run(q, k, v, out)), TimerConfig())
 
 
 def floor_us(w: DecodeWorkload, buffer) -> float:
@@ -129,27 +118,24 @@ def determinism(config: BenchConfig, pool, w: DecodeWorkload, spec: str, replays
                 max_rel_err=err)
 
 
-def run_point(index: int, w: DecodeWorkload, stage: int, config: BenchConfig, pool, buffer, read_floor) -> list[dict]:
+def run_point(index: int, w: DecodeWorkload, stage: int, config: BenchConfig, pool, buffer) -> list[dict]:
     q = inputs.make_query(w, index, "cuda", 0)
     rows = []
     with pool.poisoned_padding(w) as (k, v):
         ref = inputs.reference_output(attention_reference, q, k, v, w.contexts)
-        floor = read_floor.us(w.kv_bytes() + w.io_bytes()) if stage >= 4 else floor_us(w, buffer)
+        floor = floor_us(w, buffer)
         default = default_prepare(NAME, w, config).schedule
         tiles = -(-w.max_context // default.kv_tile_tokens)
         for spec in stage_specs(stage, w, default.splits, tiles):
             row = bench_one(spec, w, q, k, v, ref, config, default_prepare)
             rows.append({**row, "variant": "", "floor_us": floor})
-        if default.splits > 1 or stage >= 4:
+        if default.splits > 1:
             for variant, block_p in STAGE_VARIANTS[stage]:
                 launcher = default_prepare(NAME, w, config)
                 row = base_row(NAME, w, config)
                 row.update(variant=variant, floor_us=floor, splits=launcher.schedule.splits, grid=launcher.schedule.grid)
                 try:
-                    checked = variant in CHECKED_VARIANTS
-                    t, err = time_variant(launcher, variant, q, k, v, block_p, ref if checked else None)
-                    status = ("ok" if err <= 2e-2 else f"fail: rel err {err:.3g}") if checked else "ok (unchecked)"
-                    row.update(time_us=round(t, 3), status=status, max_rel_err=err if checked else None)
+                    row.update(time_us=round(time_variant(launcher, variant, q, k, v, block_p), 3), status="ok (unchecked)")
                 except Exception as exc:  # a variant that does not build is a row, not the end of the run
                     row.update(status=f"error: {type(exc).__name__}: {str(exc).splitlines()[-1][:200]}")
                 rows.append(row)
@@ -178,18 +164,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stage", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--max-mb", type=int, default=1 << 20, help="skip points of more K+V MB")
     args = ap.parse_args()
     started = time.time()
     gpu = resolve_gpu("h200")  # its measured read bandwidth divides achieved GB/s (not re-measured here)
     config = BenchConfig((NAME,), gpu, torch.cuda.get_device_name(), gpu.hbm_read_gbps)
-    pts = [w for w in points(args.stage) if w.kv_bytes() <= args.max_mb << 20]
+    pts = points()
     pool = inputs.KvPool(pts, "float16", "cuda", 0)
     buffer = membw.make_buffer(max(w.kv_bytes() for w in pts) + (64 << 20))
-    read_floor = membw.ReadFloor(TimerConfig())
     rows = []
     for i, w in enumerate(pts):
-        rows += run_point(i, w, args.stage, config, pool, buffer, read_floor)
+        rows += run_point(i, w, args.stage, config, pool, buffer)
         pd.DataFrame(rows, columns=COLUMNS + ["variant"]).to_csv(args.out / f"splitkv_stage{args.stage}.csv",
                                                                            index=False)
         print(f"[{time.time() - started:6.1f}s] point {i + 1}/{len(pts)} done", flush=True)

@@ -6,11 +6,6 @@ else on purpose).
 - `nomerge`: the last arrival does not merge: the merge's cost.
 - `noepilogue`: partials stored, no counter, no merge, the code still there: the epilogue's cost.
 - `nocode`: the epilogue's code deleted: whether its presence slows the main loop.
-- `rowload` (stage 4): the program reads (sequence, kv_head, q_block) from its plan row and loads q
-  once the row's context says the split is not empty, as before the prefetch (no L2 prefetch).
-- `pf4`: four tiles prefetched instead of PREFETCH_TILES.
-- `scalarctx`: the context taken from the prefetch limit (a uniform batch's length) instead of the
-  plan row: no load before the first K/V loads, the bound of what a prefetch can save.
 - `v2merge`: v3's pipelined merge (kernels/arrival.py's load_step + merge_rows) replaced by v2's
   (masked loads, one step at a time), which computes the same output: the A/B of the merge's load
   schedule. The variant file defines v2's merge_rows and a copy of arrival.merge_store that calls it.
@@ -52,37 +47,7 @@ def _swap_merge(source: str) -> str:
     return source[:at] + V2_MERGE_ROWS + merge_store.rstrip() + "\n\n\n" + source[at:]
 
 
-ARITHMETIC = ("    seq = (output // outputs_per_seq).to(tl.int64)\n"
-              "    kv_head = ((output % outputs_per_seq) // q_blocks).to(tl.int64)\n")
-PREFETCH_CALL = "    if ON_DEVICE and PAGE_SIZE == 0:\n        if prefetch_tiles > 0:"
-ROW_QUERY = ("    q_head, q_pos, row_ok = packed_rows(kv_head, (output % q_blocks) * Q_BLOCK_ROWS + tl.arange(0, BLOCK_M),\n"
-             "                                        group, Q_LEN)\n"
-             "    q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN)\n")
-QUERY_IN_BRANCH = ("    if count > 0:\n"
-                   "        q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN)\n")
-
-
-def _row_load(source: str) -> str:
-    """The kernel as committed before the prefetch: plan row for the output, q once the split is known
-    to be non-empty, nothing prefetched."""
-    for block in (ARITHMETIC, PREFETCH_CALL, ROW_QUERY, "    if count > 0:\n"):
-        if block not in source:
-            raise RuntimeError("variant rowload: block not found in split_kv.py")
-    source = source.replace(ARITHMETIC, "")
-    start = source.index(PREFETCH_CALL)
-    end = source.index("BLOCK_N, HEAD_DIM)\n", start) + len("BLOCK_N, HEAD_DIM)\n")
-    source = source[:start] + source[end:]
-    source = source.replace(ROW_QUERY, "")
-    source = source.replace("    context = tl.load(row + SEG_CONTEXT)", "    seq, kv_head, q_head, q_pos, row_ok = query_rows(row, group, BLOCK_M, Q_LEN)\n"
-                            "    context = tl.load(row + SEG_CONTEXT)")
-    source = source.replace("    if count > 0:\n", QUERY_IN_BRANCH, 1)
-    return source.replace("from attnsim.kernels.tiles import (\n", "from attnsim.kernels.tiles import (\n    query_rows,\n")
-
-
 VARIANTS = {
-    "rowload": _row_load,
-    "pf4": _replace("PREFETCH_TILES = tl.constexpr(2)", "PREFETCH_TILES = tl.constexpr(4)"),
-    "scalarctx": _replace("    context = tl.load(row + SEG_CONTEXT)", "    context = prefetch_limit"),
     "nomerge": _replace(MERGE_CALL, "            tl.debug_barrier()\n"),
     "noepilogue": _replace(EPILOGUE, "    if n_splits < 0:\n        if arrive("),
     "nocode": _replace(EPILOGUE, None),  # None: the kernel ends before this text

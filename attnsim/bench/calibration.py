@@ -117,7 +117,7 @@ def crosscheck_occupancy(gpu, launcher) -> dict:
     ours = occupancy(gpu, res).blocks_per_sm
     schedule = launcher.schedule  # Triton caches the compile: this returns the kernel that ran
     device = launcher.tables.flags.device
-    compiled = compile_attention(launcher.kernel, schedule.workload, launcher.shape, device, schedule.splits)
+    compiled = compile_attention(launcher.kernel, schedule.workload, launcher.shape, device)
     theirs = driver_blocks_per_sm(compiled, res.threads, res.smem_bytes)
     if theirs != ours:
         raise RuntimeError(f"occupancy mismatch for {launcher.schedule.strategy} {res}: "

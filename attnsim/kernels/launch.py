@@ -14,8 +14,8 @@ Under TRITON_INTERPRET=1 nothing is compiled and the plan's figures stand.
 
 Every attention kernel takes the same arguments (q, k, v, o, the plan tables, partial slots, the
 block table and fp8 scales, strides, scale, group; constexprs BLOCK_P, BLOCK_M, BLOCK_N, HEAD_DIM,
-PAGE_SIZE, Q_LEN, and LORA for the MLA kernels; a split-grid kernel four more, launch_extras), so one
-launch path serves every strategy and every cache layout; a combine launch (the kernel spec's `combine`) follows when the plan has one. An MLA
+PAGE_SIZE, Q_LEN, and LORA for the MLA kernels), so one launch path serves every strategy and every
+cache layout; a combine launch (the kernel spec's `combine`) follows when the plan has one. An MLA
 workload runs the strategy's MLA kernel (Strategy.kernel_for) on one latent cache passed as K
 (`v_cache` None or the same tensor) and writes o [batch, q_heads, (q_len,) kv_lora_rank].
 Inputs (checked by `Launcher.check_inputs`):
@@ -146,7 +146,7 @@ def prepare(plan: Plan, device="cuda", sm_scale: float | None = None) -> "Launch
     if interpreting():
         patch_interpreter_index()
     else:
-        compiled = compile_attention(kernel, workload, shape, device, plan.schedule.splits)
+        compiled = compile_attention(kernel, workload, shape, device)
         measured = CtaResources(32 * compiled.metadata.num_warps, compiled.n_regs, compiled.metadata.shared)
         check_compiled(plan, measured)
         if measured != plan.resources:
@@ -196,35 +196,16 @@ def block_table_stride(workload: DecodeWorkload) -> int:
     return -(-pages // 16) * 16
 
 
-def split_grid_args(workload: DecodeWorkload, tile: int, splits: int) -> tuple[int, int, int, int]:
-    """A split-grid kernel's trailing arguments (kernels/split_kv.py): outputs per sequence and q-blocks
-    (each program's (sequence, kv_head, q_block) from its id), and its L2 prefetch hint, the tiles
-    per split and the tokens the prefetch may touch: for a uniform contiguous batch every split's
-    range is known here (partition.splitkv's ranges); (0, 0) otherwise, nothing prefetched."""
-    q_blocks = workload.q_blocks
-    if workload.paged or len(set(workload.contexts)) > 1:
-        return workload.kv_heads * q_blocks, q_blocks, 0, 0
-    context = workload.contexts[0]
-    return workload.kv_heads * q_blocks, q_blocks, -(-(-(-context // tile)) // splits), context
-
-
-def launch_extras(kernel: strategies.KernelSpec, workload: DecodeWorkload, tile: int, splits: int) -> tuple:
-    """Arguments one kernel takes after the shared signature's (module docstring)."""
-    return split_grid_args(workload, tile, splits) if kernel.split_grid else ()
-
-
 def compile_attention(kernel: strategies.KernelSpec, workload: DecodeWorkload, shape: KernelShape,
-                      device: torch.device, splits: int = 2):
-    """Compile (no launch) with the argument types and stride values a packed run passes (a
-    split-grid kernel's extras at `splits`)."""
+                      device: torch.device):
+    """Compile (no launch) with the argument types and stride values a packed run passes."""
     dtype, kv_dtype = TORCH_DTYPES[workload.dtype], KV_TORCH_DTYPES[workload.cache_dtype]
     strides = (*q_strides(workload, workload.head_dim), *kv_strides(workload), *kv_strides(workload),
                *q_strides(workload, workload.v_dim), block_table_stride(workload))
     i32, f32 = torch.int32, torch.float32
     pointers = (dtype, kv_dtype, kv_dtype, dtype, i32, i32, i32, f32, f32, i32, f32, f32)
     with torch.cuda.device(device):
-        extras = launch_extras(kernel, workload, shape.block_n, splits)
-        compiled = jit_function(kernel).warmup(*pointers, *strides, 1.0, workload.group, *extras, grid=(1,),
+        compiled = jit_function(kernel).warmup(*pointers, *strides, 1.0, workload.group, grid=(1,),
                                                **shape.constexprs())
         compiled = compiled.result() if hasattr(compiled, "result") else compiled  # async-compile mode
         compiled._init_handles()  # Triton loads lazily; n_regs / n_spills are known once loaded
@@ -261,7 +242,6 @@ class Launcher:
         self.kv_dtype = KV_TORCH_DTYPES[schedule.workload.cache_dtype]
         self.launch_attention = CachedLaunch(jit_function(kernel))
         self.launch_combine = CachedLaunch(getattr(importlib.import_module(kernel.combine[0]), kernel.combine[1]))
-        self.extras = launch_extras(kernel, schedule.workload, shape.block_n, schedule.splits)
 
     def run(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor | None = None,
             out: torch.Tensor | None = None, *, block_table: torch.Tensor | None = None,
@@ -282,7 +262,7 @@ class Launcher:
         v_scale = v_scale if v_scale is not None else t.lse_part
         args = (q4, k_cache, v_cache, o4, t.seg_offsets, t.segments, t.flags, t.o_part, t.lse_part, bt, k_scale,
                 v_scale, *q4.stride()[:3], *cache_strides(k_cache, w.paged), *cache_strides(v_cache, w.paged),
-                *o4.stride()[:3], bt.stride(0), self.qk_scale, w.group, *self.extras)
+                *o4.stride()[:3], bt.stride(0), self.qk_scale, w.group)
         self.launch_attention(launch_grid(self.kernel, self.schedule), args, self.shape.constexprs())
         if len(self.schedule.launches) > 1:
             self.combine(o4)

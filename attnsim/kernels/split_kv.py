@@ -36,12 +36,8 @@ import triton.language as tl
 
 from attnsim.kernels.arrival import arrive, merge_store
 from attnsim.kernels.tiles import (
-    ON_DEVICE, Q_BLOCK_ROWS, SEG_COLS, SEG_CONTEXT, attend_range, load_query, packed_rows, store_output, store_partial,
+    SEG_COLS, SEG_CONTEXT, attend_range, load_query, query_rows, store_output, store_partial,
 )
-
-# K/V tiles of its split a program asks L2 for before its context arrives (prefetch_split): the
-# tiles its pipeline's prologue loads first at 3 stages.
-PREFETCH_TILES = tl.constexpr(2)
 
 @triton.jit
 def split_range(context, split, n_splits, BLOCK_N: tl.constexpr):
@@ -64,59 +60,27 @@ def merge_output(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, output, n_outputs, n_
 
 
 @triton.jit
-def prefetch_l2(ptrs, mask):
-    """Ask L2 for the lines holding `ptrs` where `mask`, without waiting for them (no register
-    destination, nothing to wait on): the demand loads that follow find them in L2 or in flight."""
-    tl.inline_asm_elementwise("{ .reg .pred p; setp.ne.b32 p, $2, 0; @p prefetch.global.L2 [$1]; mov.u32 $0, 0; }",
-                              "=r,l,r", [ptrs, mask.to(tl.int32)], dtype=tl.int32, is_pure=False, pack=1)
-
-
-@triton.jit
-def prefetch_split(k_base, v_base, stride_kn, stride_vn, first, tiles, limit, BLOCK_N: tl.constexpr,
-                   HEAD_DIM: tl.constexpr):
-    """L2 prefetch of the K and V rows of tiles [first, first + min(tiles, PREFETCH_TILES)), tokens <
-    limit, one 128-byte line per thread and step."""
-    tok = first * BLOCK_N + tl.arange(0, PREFETCH_TILES * BLOCK_N)
-    ok = (tok < (first + tiles) * BLOCK_N) & (tok < limit)
-    line: tl.constexpr = tl.constexpr(1024 // k_base.dtype.element_ty.primitive_bitwidth)  # elements a line
-    for col in tl.static_range(0, HEAD_DIM, line):
-        prefetch_l2(k_base + tok * stride_kn + col, ok)
-        prefetch_l2(v_base + tok * stride_vn + col, ok)
-
-
-@triton.jit
 def split_kv_kernel(
     q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
     bt_ptr, k_scale_ptr, v_scale_ptr,
     stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
-    stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group, outputs_per_seq, q_blocks, prefetch_tiles,
-    prefetch_limit,
+    stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
     PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
 ):
-    # The launcher's signature plus launch_args' four; read here: seg_ptr int32 [>= outputs, SEG_COLS]
-    # (row o: split 0 of output o, for its context), flags_ptr int32 [>= outputs] (arrival counters),
-    # o_part_ptr fp32 [outputs·S, BLOCK_M, HEAD_DIM], lse_part_ptr fp32 [outputs·S, BLOCK_M];
-    # seg_offsets_ptr is not read.
+    # The launcher's one signature; read here: seg_ptr int32 [>= outputs, SEG_COLS] (row o: split 0 of
+    # output o), flags_ptr int32 [>= outputs] (arrival counters), o_part_ptr fp32 [outputs·S, BLOCK_M,
+    # HEAD_DIM], lse_part_ptr fp32 [outputs·S, BLOCK_M]; seg_offsets_ptr is not read.
     output = tl.program_id(0)
     split = tl.program_id(1)
     n_outputs = tl.num_programs(0)
     n_splits = tl.num_programs(1)
-    # (sequence, kv_head, q_block) from the program id: seq-major outputs (partition.common.outputs)
-    seq = (output // outputs_per_seq).to(tl.int64)
-    kv_head = ((output % outputs_per_seq) // q_blocks).to(tl.int64)
     row = seg_ptr + output * SEG_COLS
-    context = tl.load(row + SEG_CONTEXT)  # the one load the first K/V loads wait for
-    if ON_DEVICE and PAGE_SIZE == 0:
-        if prefetch_tiles > 0:  # the plan's split of a uniform batch: its first tiles, while context loads
-            prefetch_split(k_ptr + seq * stride_kb + kv_head * stride_kh, v_ptr + seq * stride_vb + kv_head * stride_vh,
-                           stride_kn, stride_vn, split * prefetch_tiles, prefetch_tiles, prefetch_limit,
-                           BLOCK_N, HEAD_DIM)
-    q_head, q_pos, row_ok = packed_rows(kv_head, (output % q_blocks) * Q_BLOCK_ROWS + tl.arange(0, BLOCK_M),
-                                        group, Q_LEN)
-    q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN)
+    seq, kv_head, q_head, q_pos, row_ok = query_rows(row, group, BLOCK_M, Q_LEN)
+    context = tl.load(row + SEG_CONTEXT)
     first, count, _ = split_range(context, split, n_splits, BLOCK_N)
     if count > 0:
+        q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN)
         o, lse = attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head, q_pos, first, count,
                               context, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt,
                               qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)

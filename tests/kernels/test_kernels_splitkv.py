@@ -34,30 +34,9 @@ CASES = {
 
 
 def case(name: str):
-    if name == "verify-q-blocks":  # 8 query positions x group 16: two 64-row q-blocks per kv-head
-        return (DecodeWorkload.build(2, 32, 2, 64, [90, 40], q_len=8, dtype="float16"),
-                PlanConfig(kv_tile_tokens=16, splits=3))
     batch, hq, hkv, d, contexts, dtype, splits = CASES[name]
     return (DecodeWorkload.build(batch, hq, hkv, d, list(contexts), dtype=dtype),
             PlanConfig(kv_tile_tokens=16, splits=splits))
-
-
-def test_prefetch_hint_is_the_planned_split_of_a_uniform_contiguous_batch(device, h100):
-    """launch.split_grid_args: the tiles per split the kernel prefetches from are the plan's (split s
-    starts at tile s·per of every output) and the prefetch stays within the context; a ragged or
-    paged batch gets no hint (0, 0)."""
-    for contexts, splits in (([1000, 1000], 4), ([64], 1), ([70, 70, 70], 3)):
-        workload = DecodeWorkload.build(len(contexts), 8, 2, 64, contexts, dtype="float16")
-        launcher = launcher_for(NAME, workload, h100, PlanConfig(kv_tile_tokens=16, splits=splits), device=device)
-        segs = launcher.schedule.attention.segments
-        per_seq, q_blocks, tiles, limit = launcher.extras
-        assert (per_seq, q_blocks, limit) == (2, 1, contexts[0])
-        starts = {int(c) // (len(contexts) * 2): int(f) for c, f in zip(segs.cta, segs.first_tile)}
-        assert all(first == s * tiles for s, first in starts.items())
-    for workload in (DecodeWorkload.build(2, 8, 2, 64, [100, 90], dtype="float16"),
-                     DecodeWorkload.build(2, 8, 2, 64, 100, dtype="float16", page_size=16)):
-        launcher = launcher_for(NAME, workload, h100, PlanConfig(kv_tile_tokens=16, splits=2), device=device)
-        assert launcher.extras[2:] == (0, 0)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -106,7 +85,7 @@ def test_empty_splits_are_in_the_grid_but_not_in_the_segments(device, h100):
     assert red.peer_done_bytes[1:4].tolist() == [0.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("name", ["ragged-empty-splits", "gqa8-three-splits-d32", "mha-one-split", "verify-q-blocks"])
+@pytest.mark.parametrize("name", ["ragged-empty-splits", "gqa8-three-splits-d32", "mha-one-split"])
 def test_kernel_reads_its_work_from_the_plan_rows_it_indexes(name, device, h100):
     """Program (o, s) reads row o of the uploaded segment table (split 0 of output o) and cuts tiles
     [s·per, min((s + 1)·per, n)) with n = ceil(L / tile), per = ceil(n / S): exactly the plan's segments."""
@@ -118,12 +97,9 @@ def test_kernel_reads_its_work_from_the_plan_rows_it_indexes(name, device, h100)
     assert launch_grid(launcher.kernel, sched) == (outputs, splits)
     assert (segs.cta[:outputs] == np.arange(outputs)).all()  # rows 0 .. outputs - 1: split 0 of each output
     planned = {int(c): (int(f), int(n)) for c, f, n in zip(segs.cta, segs.first_tile, segs.n_tiles)}
-    per_seq, q_blocks, *_ = launcher.extras
     for o in range(outputs):
         seq, kv_head, q_block, *_, context = rows[o][:7]
         assert (seq, kv_head, q_block) == (segs.seq[o], segs.kv_head[o], segs.q_block[o])
-        # what the kernel computes from its program id instead of loading it
-        assert (o // per_seq, o % per_seq // q_blocks, o % q_blocks) == (seq, kv_head, q_block)
         n = -(-int(context) // tile)
         per = -(-n // splits)
         for s in range(splits):

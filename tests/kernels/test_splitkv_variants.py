@@ -44,21 +44,3 @@ def test_the_previous_merge_still_computes_the_reference(device, h100):
     if device == "cpu":
         assert torch.equal(outs["current"], outs["v2merge"])
     assert torch.allclose(outs["current"].float(), outs["v2merge"].float(), rtol=1e-3, atol=1e-4)
-
-
-@pytest.mark.parametrize("name", ["rowload", "pf4", "scalarctx"])
-def test_the_prefetch_variants_compute_the_same_bits(name, device, h100):
-    """Stage 4's A/B sides (rowload: the plan-row kernel before the prefetch; pf4: more prefetched
-    tiles; scalarctx: the context from the launch's hint) change where work and lengths come from,
-    never the result: a uniform batch (scalarctx reads its one length) gives the committed kernel's bits."""
-    workload = DecodeWorkload.build(2, 16, 2, 64, 300, dtype="float16")
-    q, k, v = decode_inputs(workload, device, seed=3)
-    outs = []
-    for variant in ("current", name):
-        launcher = launcher_for("splitkv", workload, h100, PlanConfig(kv_tile_tokens=16, splits=5), device=device)
-        if variant != "current":
-            launcher.launch_attention = CachedLaunch(splitkv_variants.load(variant).split_kv_kernel)
-        outs.append(launcher.run(q, k, v, torch.full_like(q, float("nan"))).clone())
-        assert int(launcher.tables.flags.abs().sum()) == 0
-    assert max_relative_error(outs[1], attention_reference(q, k, v, workload.contexts)) <= TOLERANCE
-    assert torch.equal(outs[0], outs[1])
