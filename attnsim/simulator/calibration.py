@@ -46,6 +46,12 @@ BOUNDS = {
     "wide_tile_ns_per_row_token": (0.0, 2.0),
     # per KV token: up to a quarter of a lone 4-warp CTA's whole ~15 ns per 512-byte d 128 token
     "cta_ns_per_token": (0.0, 4.0),
+    # 64-row tiles' warpgroup mma over the 16-32-row tiles' mma.sync, per FLOP: from no faster (the
+    # warpgroup mma is never the slower instruction) to Hopper's dense wgmma peak over a 4-warp mma.sync
+    # chain's ~1/8 of it
+    "wgmma_flop_scale": (1.0, 8.0),
+    # an L2 hit's latency over an HBM miss's, as a latency-bound stream sees them (~0.4-0.6 unloaded on sm90)
+    "l2_hit_latency_ratio": (0.2, 1.0),
 }
 # A rate that caps (cost.BandwidthModel: min(share, cap)) has no gradient where it does not bind, so
 # a fit starting from the default (which binds nowhere) would never move it. The fit starts these
@@ -65,7 +71,9 @@ FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
              "paged_tile_fixed_us": 0.1, "paged_hbm_scale": 0.9,
              # from 0.2 the H200 FlashDecoding fit ran it into its lower bound beside a dequant rate that
              # absorbed it (sum of squared log residuals 0.262); from 1.0 it lands at 2.8 µs (0.166)
-             "fp8_segment_fixed_us": 1.0}
+             "fp8_segment_fixed_us": 1.0,
+             # from inside their bounds (1.0 sits on l2_hit_latency_ratio's)
+             "wgmma_flop_scale": 1.5, "l2_hit_latency_ratio": 0.7}
 # Parameters that only some workloads exercise: fitted only when a calibration point does (a
 # parameter no point depends on would be a zero column of the fit's Jacobian).
 # field -> (workload) -> bool, from the serving terms (simulator/terms.py: paging, tile math, fp8 dequant).

@@ -40,8 +40,9 @@ between their two mma's), shared by its streaming CTAs, so a CTA streams at most
 
     cap(n) = clock x bytes / (FLOPs / mma + scores x softmax + conversions / dequant) x min(1, sm_count / n)
 
-bytes/µs. A CTA of w warps also has a limit of its own, however idle its SM: the same cycles with
-w x mma_flop_per_warp_clock and w x dequant_elem_per_warp_clock in place of the SM's rates (a warp
+bytes/µs (mma_flop x wgmma_flop_scale for tiles of WGMMA_ROWS rows or more, which 4 warps run as the
+warpgroup mma, not the 16-32-row tiles' mma.sync). A CTA of w warps also has a limit of its own,
+however idle its SM: the same cycles with w x mma_flop_per_warp_clock and w x dequant_elem_per_warp_clock in place of the SM's rates (a warp
 issues from one sub-partition and waits on its own mma / convert chain), so one 4-warp CTA alone on an
 SM converts slower than two sharing it; per-warp rates of 0 (the defaults) mean no such limit. A CTA
 gets min(agg(n) / n, cap(n), cta_cap): a hard cap, not under the memory knee, because a kernel
@@ -78,7 +79,8 @@ verify tiles measured 1.23-1.26x its 16-row time, its 64-row warpgroup-mma tiles
 
 Several q-blocks (MLA, verify blocks of more than 64 rows): q-blocks > 0 that read the same KV tiles as q-block 0 at about the same time get them from
 L2 (simulator/reuse.py); those bytes still stream through their CTAs but not through HBM, so the
-chip-wide rate B is scaled by moved / (moved - reread).
+chip-wide rate B is scaled by moved / (moved - reread); a verify block's CTA and SM stream rates rise by
+reuse.l2_hit_speedup (the siblings' L2 hits have a shorter latency).
 
 Paged KV: a CTA's reads include the block-table entries of the pages it touches (planned bytes);
 a tile of several pages (page < KV tile: an index per token row, tiles.paged_rows) pays
@@ -110,9 +112,9 @@ import numpy as np
 
 from attnsim.simulator.hardware import CostParams, GpuSpec
 from attnsim.simulator.mla import tile_flops_per_token
-from attnsim.simulator.occupancy import occupancy
-from attnsim.simulator.reuse import l2_reread_bytes
+from attnsim.simulator.reuse import l2_hit_bytes, l2_hit_speedup
 from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Reductions, Schedule
+from attnsim.simulator.terms import verify_siblings
 from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload, query_tile_rows
 
 GBPS_TO_BYTES_PER_US = 1e3
@@ -189,16 +191,20 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
     streamed_share = moved / (moved + dirty_write_back_bytes(launch, gpu)) if moved else 1.0
     hbm_gbps = gpu.hbm_read_gbps * params.hbm_scale * streamed_share
     math_rate = cta_rate = np.inf
+    sm_stream_gbps = params.sm_stream_gbps
     if schedule is not None and launch.name == "attention":
         w = schedule.workload
         hbm_gbps *= params.paged_hbm_scale if w.paged else 1.0
         reread = l2_hit_bytes(gpu, launch, w)  # CTAs move more bytes than HBM does
         hbm_gbps *= moved / (moved - reread) if reread < moved else 1.0
+        if verify_siblings(w):
+            speedup = l2_hit_speedup(params, reread / moved if moved else 0.0)
+            cta_gbps, sm_stream_gbps = cta_gbps * speedup, sm_stream_gbps * speedup
         if math_capped(launch, w):
             math_params = gpu.cost_for(launch.math_family or launch.family)
             math_rate = sm_math_rate(math_params, gpu, w, schedule.kv_tile_tokens, launch, moved)
             cta_rate = cta_math_rate(math_params, gpu, w, schedule.kv_tile_tokens, launch, moved)
-    sm_rate = params.sm_stream_gbps * GBPS_TO_BYTES_PER_US if params.sm_stream_gbps > 0 else np.inf
+    sm_rate = sm_stream_gbps * GBPS_TO_BYTES_PER_US if sm_stream_gbps > 0 else np.inf
     return BandwidthModel(cta_gbps * GBPS_TO_BYTES_PER_US, hbm_gbps * GBPS_TO_BYTES_PER_US, params.bw_knee,
                           math_rate, gpu.sm_count, cta_rate, sm_rate)
 
@@ -218,16 +224,6 @@ def cta_stream_gbps(params: CostParams, launch: Launch, schedule: Schedule | Non
         return gbps
     ns_per_byte = 1.0 / gbps + params.cta_ns_per_token / schedule.workload.kv_token_bytes
     return 1.0 / ns_per_byte
-
-
-def l2_hit_bytes(gpu: GpuSpec, launch: Launch, workload: DecodeWorkload) -> float:
-    """Bytes of an attention launch read from L2 rather than HBM: the sibling q-blocks of an output
-    whose packed rows (MLA's heads, a verify block's q_len x group) take more than one q-block
-    (simulator/reuse.py); 0 for every other workload."""
-    if launch.name != "attention" or workload.q_blocks == 1:  # one q-block per output: no siblings
-        return 0.0
-    slots = gpu.sm_count * occupancy(gpu, launch.resources).blocks_per_sm
-    return l2_reread_bytes(launch, workload.kv_heads, slots, gpu.l2_bytes)
 
 
 def math_capped(launch: Launch, workload: DecodeWorkload) -> bool:
@@ -302,6 +298,8 @@ def _math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile:
                moved: float, mma: float, dequant: float) -> float:
     """clock x moved / cycles of the launch's tile math at `mma` FLOPs and `dequant` conversions per clock."""
     flops, scores, conversions = tile_math(workload, tile, float(launch.cta_tiles.sum()), launch.tile_rows)
+    if (launch.tile_rows or query_tile_rows(workload)) >= WGMMA_ROWS:
+        mma *= params.wgmma_flop_scale
     cycles = flops / mma + scores * params.softmax_clocks_per_score + conversions / dequant
     return gpu.clock_mhz * moved / cycles if cycles > 0 else np.inf
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnsim.errors import InputError
-from attnsim.simulator import cost
+from attnsim.simulator import cost, reuse
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Schedule
@@ -81,7 +81,7 @@ def simulate(schedule: Schedule, gpu: GpuSpec) -> SimResult:
         tl = _simulate_launch(schedule, launch, gpu, clock)
         timelines.append(tl)
         clock = tl.end_us
-    hbm_bytes = schedule.total_bytes() - cost.l2_hit_bytes(gpu, schedule.attention, schedule.workload)
+    hbm_bytes = schedule.total_bytes() - reuse.l2_hit_bytes(gpu, schedule.attention, schedule.workload)
     return SimResult(schedule, clock, tuple(timelines), hbm_bytes, gpu.hbm_read_gbps, gpu.sm_count)
 
 

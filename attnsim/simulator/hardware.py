@@ -70,6 +70,11 @@ class CostParams:
     # 0: no per-CTA limit, the SM's rates alone (every profile before issue 18's per-CTA fit).
     mma_flop_per_warp_clock: float = 0.0
     dequant_elem_per_warp_clock: float = 0.0
+    # The mma rates above for a query tile of WGMMA_ROWS (64) rows or more, which 4 warps run as Hopper's
+    # warpgroup mma, over the rate of the mma.sync code that 16-32-row tiles run (cost._math_rate): fa2's
+    # 64-row verify tiles streamed 0.84x the time of the same blocks as 32-row tiles (docs/kernels.md,
+    # "Query tiles of 17-32 rows") with twice the FLOPs. 1: one rate for every tile (the default).
+    wgmma_flop_scale: float = 1.0
     # What one SM streams, GB/s, shared by the CTAs streaming on it (cost.BandwidthModel, simulator/sm_wave.py):
     # two co-resident CTAs stream at most this together. 0: no per-SM limit (every profile before it).
     sm_stream_gbps: float = 0.0
@@ -86,6 +91,10 @@ class CostParams:
     # H200 streams 33.9 GB/s at d 64, 36.9 at d 128 (H100: 35.7 / 37.0). It slows a CTA under the
     # bandwidth knee; a saturated chip hides it. 0: off (every profile before it).
     cta_ns_per_token: float = 0.0
+    # L2-hit latency / HBM latency seen by a latency-bound stream (cost.l2_hit_speedup): where sibling
+    # q-blocks read the same tiles (a share h of a launch's bytes L2 hits, simulator/reuse.py), a CTA's and
+    # an SM's bytes in flight turn over 1 / ((1 - h) + h x this) times faster. 1: no speed-up (the default).
+    l2_hit_latency_ratio: float = 1.0
 
 
 DEFAULT_COST = CostParams()  # frozen: one shared instance for families without parameters

@@ -54,6 +54,8 @@ COST_RANGES = {
     "fp8_segment_fixed_us": (0.0, 1e3, True),
     # per-warp rates: 0 is no per-CTA limit (cost.cta_math_rate never divides by it)
     "mma_flop_per_warp_clock": (0.0, 1e6, True), "dequant_elem_per_warp_clock": (0.0, 1e6, True),
+    # multiply a rate / a latency: zero would divide by zero or make an L2 hit free
+    "wgmma_flop_scale": (0.0, 1e3, False), "l2_hit_latency_ratio": (0.0, 1.0, False),
 }
 
 # A compiled kernel's resources (profile `kernels` tables): what the occupancy rules read.

@@ -9,10 +9,12 @@ set them. A term is a group of fields one workload feature switches on (cost.ban
 |-------------|-----------------------------------------|----------------------|
 | paging      | paged_tile_fixed_us, paged_hbm_scale    | a paged KV cache     |
 | tile-math   | mma_flop_per_sm_clock,                  | q_len > 1, fp8 KV, or MLA |
-|             |   mma_flop_per_warp_clock               |                      |
+|             |   mma_flop_per_warp_clock,              |                      |
+|             |   wgmma_flop_scale                      |                      |
 | fp8-dequant | dequant_elem_per_sm_clock,              | an fp8 KV cache      |
 |             |   dequant_elem_per_warp_clock,          |                      |
 |             |   fp8_segment_fixed_us                  |                      |
+| l2-siblings | l2_hit_latency_ratio                    | > 1 q-block (verify) |
 
 (The per-warp rate of each pair is the per-CTA limit beside the per-SM one: cost.cta_math_rate.)
 
@@ -36,6 +38,13 @@ from attnsim.errors import InputError
 from attnsim.simulator import profile_checks
 
 
+def verify_siblings(workload) -> bool:
+    """Whether a workload's outputs run sibling q-blocks that the l2-siblings term prices: a verify block
+    of more than 64 rows (q_len x group). Decode keeps its calibrated stream rates (groups above 64 too),
+    and MLA's q-blocks are priced by its own families (simulator/mla.py)."""
+    return workload.q_len > 1 and workload.q_blocks > 1 and not workload.is_mla
+
+
 @dataclass(frozen=True)
 class Term:
     fields: tuple[str, ...]
@@ -44,9 +53,11 @@ class Term:
 
 TERMS: dict[str, Term] = {
     "paging": Term(("paged_tile_fixed_us", "paged_hbm_scale"), lambda w: w.paged),
-    "tile-math": Term(("mma_flop_per_sm_clock", "mma_flop_per_warp_clock"), lambda w: w.beyond_decode_math),
+    "tile-math": Term(("mma_flop_per_sm_clock", "mma_flop_per_warp_clock", "wgmma_flop_scale"),
+                      lambda w: w.beyond_decode_math),
     "fp8-dequant": Term(("dequant_elem_per_sm_clock", "dequant_elem_per_warp_clock", "fp8_segment_fixed_us"),
                         lambda w: w.kv_fp8),
+    "l2-siblings": Term(("l2_hit_latency_ratio",), lambda w: verify_siblings(w)),
 }
 SERVING_FIELDS = tuple(f for term in TERMS.values() for f in term.fields)
 # The per-CTA limit of each rate pair refines its term: `calibrate` leaves it at 0 (no limit), and only

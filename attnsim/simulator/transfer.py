@@ -25,6 +25,7 @@ and takes what the target chip *is* (SMs, occupancy limits, L2 size, clock, HBM)
 |   softmax_clocks_per_score                |         |                                   |
 | mma_flop_per_warp_clock,                  | carried | 1 (per clock: the rate follows    |
 |   dequant_elem_per_warp_clock             |         |   the target's clock)             |
+| wgmma_flop_scale, l2_hit_latency_ratio    | carried | 1 (ratios of the same SM design)  |
 | kernels (compiled registers, smem, warps) | carried | where they can launch on the target |
 
 The physics of each choice:
@@ -93,6 +94,8 @@ RULES: dict[str, str] = {
     "mma_flop_per_sm_clock": "carried", "dequant_elem_per_sm_clock": "carried",  # per SM clock: same SM design
     "softmax_clocks_per_score": "carried",
     "mma_flop_per_warp_clock": "carried", "dequant_elem_per_warp_clock": "carried",  # per warp clock: same SM
+    "wgmma_flop_scale": "carried",  # one mma instruction's throughput over another's: same SM design
+    "l2_hit_latency_ratio": "carried",  # a latency ratio of the same memory hierarchy
 }
 
 SAME_ARCH, OTHER_ARCH = "same compute capability", "other architecture"

@@ -11,8 +11,9 @@ every page size, fp8 paged and not, q_len 2..16, and none of its workloads in th
   the plans `auto` launched), only the SERVING fields, from their defaults, every decode field frozen
   (issue 13's joint refit moved the decode costs and worsened the standard sweep 2.9 -> 4.2%);
 - a term is kept only if the held-out MAPE of the family's rows in the sweeps whose rows use it (JUDGE:
-  their mean) improves on the defaults; the others go back to their defaults and the rest is refitted, until every
-  kept term improves its sweep. What ships is what held out better; what did not stays at its default
+  their mean) improves on the defaults, and on the same fit with that term alone put back to its defaults
+  (idle_terms: two terms judged on one sweep cannot keep each other); the others go back to their defaults
+  and the rest is refitted, until every kept term improves its sweep. What ships is what held out better; what did not stays at its default
   and says so in the profile's provenance;
 - a family that runs another's tile loop (SAME_TILE_LOOP: split-KV runs FlashDecoding's) takes the donor's
   fit of a term it did not keep itself where that holds out better than the default (carry_terms; the
@@ -50,7 +51,7 @@ CAL_SWEEP = "cal-serving"  # cal_serving.csv: the fitted rows
 # The held-out sweeps whose rows use each term: tile math caps fp8 rows too (cost.math_capped), so a fit
 # that drops it must not pass on verify rows alone while its fp8 rows, priced with the dequant rate fitted
 # beside it, get worse
-JUDGE = {"paging": ("paged",), "tile-math": ("qlen", "fp8"), "fp8-dequant": ("fp8",)}
+JUDGE = {"paging": ("paged",), "tile-math": ("qlen", "fp8"), "fp8-dequant": ("fp8",), "l2-siblings": ("qlen",)}
 
 
 def judged(mape: dict[str, float], term: str) -> float:
@@ -176,11 +177,29 @@ def fit_terms(rows: Rows, base: GpuSpec, family: str, frozen: tuple[str, ...] = 
         after = held_out_mape(rows, result.spec, family)
         worse = {t: f"held-out {'/'.join(JUDGE[t])} MAPE {judged(before, t):.2f}% at defaults, "
                     f"{judged(after, t):.2f}% fitted: no better" for t in terms if not judged(after, t) < judged(before, t)}
+        worse = worse or idle_terms(rows, result.spec, family, terms, after)
         if not worse:
             return FamilyFit(family, terms, result.spec.cost_for(family), dropped, result.iterations)
         dropped.update(worse)
         terms = tuple(t for t in terms if t not in worse)
     return FamilyFit(family, (), base.cost_for(family), dropped, 0)
+
+
+def idle_terms(rows: Rows, fitted: GpuSpec, family: str, terms: tuple[str, ...], after: dict) -> dict[str, str]:
+    """The fitted terms that hold out no better than their defaults with the other terms as fitted (each
+    term's own contribution: terms judged on the same sweep could otherwise ride along on another's gain)."""
+    idle = {}
+    for term in terms if len(terms) > 1 else ():
+        params = dataclasses.replace(fitted.cost_for(family), **{n: getattr(DEFAULT_COST, n) for n in TERMS[term].fields})
+        alone = held_out_mape(rows, with_params(fitted, family, params), family)
+        if not judged(after, term) < judged(alone, term):
+            idle[term] = (f"held-out {'/'.join(JUDGE[term])} MAPE {judged(alone, term):.2f}% with it at its defaults "
+                          f"and the other terms fitted, {judged(after, term):.2f}% fitted: it adds nothing")
+    return idle
+
+
+def with_params(spec: GpuSpec, family: str, params: CostParams) -> GpuSpec:
+    return dataclasses.replace(spec, cost={**spec.cost, family: params})
 
 
 def carry_terms(rows: Rows, base: GpuSpec, fits: list[FamilyFit]) -> list[FamilyFit]:

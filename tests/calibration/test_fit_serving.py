@@ -1,4 +1,4 @@
-"""The serving cost fields (paged KV, fp8 dequantisation, tile math) are identifiable from the
+"""The serving cost fields (paged KV, fp8 dequantisation, tile math, sibling q-blocks' L2 hits) are identifiable from the
 calibration sweep `cal-serving`: noise-free synthetic times recover them; contiguous decode points
 alone leave them untouched (nothing to fit them from)."""
 
@@ -25,7 +25,8 @@ def _points(spec, strategy, workloads):
 
 
 TRUTH = CostParams(cta_stream_gbps_per_warp=9.0, paged_tile_fixed_us=0.25, paged_hbm_scale=0.9,
-                   mma_flop_per_sm_clock=700.0, dequant_elem_per_sm_clock=40.0, fp8_segment_fixed_us=1.5)
+                   mma_flop_per_sm_clock=700.0, dequant_elem_per_sm_clock=40.0, fp8_segment_fixed_us=1.5,
+                   wgmma_flop_scale=2.0, l2_hit_latency_ratio=0.6)
 
 
 def _fit(strategy):
@@ -46,12 +47,13 @@ def test_fit_recovers_the_serving_fields_from_cal_serving(strategy):
 
 def test_streamk_fit_predicts_the_serving_points():
     """At a full persistent grid a per-tile cost and a bandwidth scale both grow with the tiles per
-    CTA, so stream-K's paged fields trade off against each other; the predictions do not."""
+    CTA, so stream-K's paged fields trade off against each other, and so do its tile-math rates (16-32-row
+    mma, 64-row warpgroup scale, conversions: every CTA holds all three kinds of work in the same
+    proportions); the predictions do not."""
     fit = _fit("streamk")
     got = fit.spec.cost_for("streamk")
-    assert got.mma_flop_per_sm_clock == pytest.approx(700.0, rel=0.02)
-    assert got.dequant_elem_per_sm_clock == pytest.approx(40.0, rel=0.1)
-    assert fit.mape < 1.0
+    assert got != TRUTH  # not identified: the fit found another combination ...
+    assert fit.mape < 1.0  # ... that predicts the same times
 
 
 def test_decode_points_exercise_no_serving_field():
