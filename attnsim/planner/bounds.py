@@ -79,7 +79,7 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     candidate names (schedule.attention.family)."""
     gpu, workload = ctx.gpu, ctx.workload
     params = gpu.cost_for(family)
-    warps = common.resources(ctx.config).warps
+    warps = ctx.config.stream_warps or common.resources(ctx.config).warps  # as cost.cta_stream_gbps
     b = params.cta_stream_gbps_per_warp * warps * cost.GBPS_TO_BYTES_PER_US
     moved = float(workload.kv_bytes() + workload.io_bytes())
     dirty = cost.write_back_bytes(float(workload.kv_bytes()), params.l2_dirty_fraction, gpu.l2_bytes)

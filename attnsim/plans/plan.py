@@ -131,7 +131,8 @@ def plan_config(strategy: strategies.Strategy, workload: DecodeWorkload, gpu: Gp
     shape = resources.kernel_shape(kernel, workload, gpu, config.kv_tile_tokens, config.num_warps,
                                    config.num_stages, given)
     return replace(config, kv_tile_tokens=shape.tile, num_warps=shape.warps, num_stages=shape.stages,
-                   resources=shape.resources, combine_resources=resources.combine_resources(workload, gpu)), shape.source
+                   resources=shape.resources, combine_resources=resources.combine_resources(workload, gpu),
+                   stream_warps=resources.stream_warps(kernel, workload, shape.tile, shape.stages)), shape.source
 
 
 def check_gpu_supports(workload: DecodeWorkload, gpu: GpuSpec) -> None:

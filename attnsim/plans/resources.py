@@ -200,6 +200,19 @@ def default_stages(kernel_stages: int, workload: DecodeWorkload) -> int:
     return kernel_stages + (PAGED_EXTRA_STAGES if workload.paged else 0)
 
 
+def stream_warps(kernel, workload: DecodeWorkload, tile: int, stages: int) -> float:
+    """Warps at the kernel's default shape (kernel: a strategies.KernelSpec) that stream as fast alone as
+    a CTA of this tile and pipeline depth: kernel.warps x its K/V tiles in flight x tile / the default's.
+    A lone CTA is latency-bound, its rate its bytes in flight over the latency, whatever its warps: stream-K's
+    bf16 kernel timed at 4 and 8 warps ran within 3% (docs/kernels.md), and its 4-warp fp8 kernel keeps the
+    8-warp bf16 one's 16 KB K tiles. Tiles in flight: stages - 1 (the stage being computed holds none),
+    less a paged cache's extra index stages, at least 1."""
+    def in_flight(tile_tokens: int, depth: int) -> int:
+        return max(1, depth - 1 - (PAGED_EXTRA_STAGES if workload.paged else 0)) * tile_tokens
+    default = in_flight(default_kv_tile_tokens(workload), default_stages(kernel.stages, workload))
+    return kernel.warps * in_flight(tile, stages) / default
+
+
 @dataclass(frozen=True)
 class ResolvedShape:
     """A kernel's resolved compile shape and its CTA's resources."""

@@ -217,9 +217,11 @@ def row_indexed(schedule: Schedule) -> bool:
 
 
 def cta_stream_gbps(params: CostParams, launch: Launch, schedule: Schedule | None) -> float:
-    """GB/s one CTA of the launch streams alone: its warps' rate, in series with the per-token work its
-    stream does not hide (CostParams.cta_ns_per_token) for an attention launch of a known workload."""
-    gbps = params.cta_stream_gbps_per_warp * launch.resources.warps
+    """GB/s one CTA of the launch streams alone: its warps' rate (Launch.stream_warps: our kernels' K/V bytes
+    in flight, at whatever warps: the 4-warp fp8 stream-K kernel keeps the 8-warp one's), in series with the
+    per-token work its stream does not hide (CostParams.cta_ns_per_token) for an attention launch of a
+    known workload."""
+    gbps = params.cta_stream_gbps_per_warp * (launch.stream_warps or launch.resources.warps)
     if not params.cta_ns_per_token or schedule is None or launch.name != "attention":
         return gbps
     ns_per_byte = 1.0 / gbps + params.cta_ns_per_token / schedule.workload.kv_token_bytes

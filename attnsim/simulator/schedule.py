@@ -121,6 +121,9 @@ class Launch:
     # split kernel runs its unsplit kernel's tile loop (one code, the same mma.sync and softmax per
     # score; only kBlockM and kBlockN differ), so it bills that family's rate: one rate, fitted on both.
     math_family: str = ""
+    # The warps whose per-warp stream rate one CTA streams at (PlanConfig.stream_warps: our kernels' default
+    # warps scaled by their K/V bytes in flight); 0: its own warps (cost.cta_stream_gbps).
+    stream_warps: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)

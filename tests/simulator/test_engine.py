@@ -115,12 +115,12 @@ def test_multi_wave_dispatches_the_rest_when_slots_free(fixed_us, overhead_us):
 
 
 def test_flashdecoding_adds_a_combine_launch():
-    # 4 kv-heads x 1024 tokens in 2 splits -> 8 CTAs of 4 tiles: KV 262144 + q 256, partial 516
+    # 4 kv-heads x 1024 tokens in 2 splits -> 8 CTAs of 8 tiles: KV 262144 + q 256, partial 516
     # written: 262916 B at b = 1e5 (8 b < B): 2.62916 us. Combine: 4 CTAs (COMBINE_WARPS = 8 warps:
     # b = 2e5), read 2 partials (1032 B) + write O (256 B) = 1288 B: 0.00644 us. Two launch overheads of 3.
     gpu = _gpu(25.0, launch_overhead_us=3.0)
     workload = DecodeWorkload.build(1, 4, 4, 128, 1024)
-    sched = plan("flashdecoding", workload, gpu, PlanConfig(splits=2, kv_tile_tokens=128, num_warps=4))
+    sched = plan("flashdecoding", workload, gpu, PlanConfig(splits=2, num_warps=4))  # the default 64-token tiles
     assert sched.launches[1].resources.threads == 32 * COMBINE_WARPS
     res = simulate(sched, gpu)
     assert [tl.name for tl in res.launches] == ["attention", "combine"]
@@ -131,17 +131,18 @@ def test_flashdecoding_adds_a_combine_launch():
 
 
 def _two_cta_streamk(gpu):
-    # One output (1 kv-head, 1024 tokens = 8 tiles) on grid 2: chunk 0 (program 1) holds tiles
-    # 0-3 and hosts; chunk 1 (program 0) holds tiles 4-7 and is its peer.
-    return plan("streamk", DecodeWorkload.build(1, 1, 1, 128, 1024), gpu,
-                PlanConfig(grid=2, kv_tile_tokens=128, num_warps=4))
+    # One output (1 kv-head, 1024 tokens = 16 tiles) on grid 2: chunk 0 (program 1) holds tiles
+    # 0-7 and hosts; chunk 1 (program 0) holds tiles 8-15 and is its peer. At 4 warps with the default
+    # tiles a CTA streams like the kernel's default 8 (its bytes in flight: Launch.stream_warps), so a
+    # per-warp rate of 12.5 GB/s gives b = 1e5 B/us.
+    return plan("streamk", DecodeWorkload.build(1, 1, 1, 128, 1024), gpu, PlanConfig(grid=2, num_warps=4))
 
 
 def test_streamk_host_pays_its_fixup_after_streaming():
     # Host: KV 262144 + q 256 + the peer's partial 516 read + O 256 = 263172 B -> 2.63172 us.
     # Peer: KV 262144 + q 256 + partial 516 written = 262916 B -> 2.62916 us (publishes earlier).
     # Fixed: 1 per CTA + 0.5 per segment; the host adds 2 + 0.25 per peer.
-    gpu = _gpu(25.0, cta_fixed_us=1.0, segment_fixed_us=0.5, fixup_fixed_us=2.0, fixup_per_peer_us=0.25)
+    gpu = _gpu(12.5, cta_fixed_us=1.0, segment_fixed_us=0.5, fixup_fixed_us=2.0, fixup_per_peer_us=0.25)
     sched = _two_cta_streamk(gpu)
     assert sched.reductions.host_cta.tolist() == [1] and sched.reductions.peer_cta.tolist() == [0]
     tl = simulate(sched, gpu).launches[0]
@@ -155,7 +156,7 @@ def test_streamk_host_waits_for_a_late_peer():
     # The same plan, but the peer streams 10x the bytes before it publishes: the host's merge
     # starts only when the peer's partial exists (fluid model: 1e6 B + 263172 B both at b until the
     # host finishes at 2.63172 us, then the peer alone at b: it publishes at 10.0 us).
-    gpu = _gpu(25.0, fixup_fixed_us=2.0)
+    gpu = _gpu(12.5, fixup_fixed_us=2.0)
     sched = _two_cta_streamk(gpu)
     attn = sched.attention
     read = attn.cta_read_bytes.copy()

@@ -38,6 +38,9 @@ class PlanConfig:
     max_splits: int | None = None  # balanced: at most this many chunks per sequence (larger chunks beyond)
     batch_invariant: int | None = None  # auto: 1 = only plans whose splits depend on each sequence alone
     epilogue: str | None = None  # stream-K: "tree" (default) or "last" (options.OPTION_CHOICES)
+    # Warps at the kernel's default K/V bytes in flight that stream as fast as this CTA (plans.plan fills it
+    # for our kernels: a CTA's latency-bound rate follows its bytes in flight, not its warps; cost.cta_stream_gbps)
+    stream_warps: float | None = None
 
     def options(self) -> dict:
         """The fields that are set, by name (for messages and provenance)."""
@@ -167,9 +170,9 @@ def critical_partials(workload: DecodeWorkload, n_peers: np.ndarray, rows: int, 
 
 
 def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: SegmentTable,
-                     rows: int, reductions: Reductions, tile: int = 0) -> Launch:
+                     rows: int, reductions: Reductions, tile: int = 0, stream_warps: float | None = None) -> Launch:
     """Per-CTA bytes/tiles/segments of an attention launch from its segment table (`tile`: KV tokens
-    per tile, for the block-table loads of a paged cache)."""
+    per tile, for the block-table loads of a paged cache; `stream_warps`: PlanConfig.stream_warps)."""
     dtb = workload.dtype_bytes
     q_bytes = rows * workload.head_dim * dtb  # query tile read per segment
     o_bytes = rows * workload.v_dim * dtb  # final output written by COMPLETE and HOST segments
@@ -193,4 +196,5 @@ def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: 
         name="attention", family=kernel_family(workload, family), grid=grid, resources=res,
         cta_read_bytes=frozen_array(read_bytes, np.float64), cta_write_bytes=frozen_array(write_bytes, np.float64),
         cta_tiles=frozen_array(tiles), cta_segments=frozen_array(n_segments), segments=segs,
+        stream_warps=stream_warps or 0.0,
     )

@@ -121,7 +121,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
                                 np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE))
     reductions = combine_reductions(outs, segs, n_used) if splits > 1 else Reductions.empty()
     attention = common.attention_launch(workload, grid, common.resources(config), family,
-                                        segs, outs.rows, Reductions.empty(), tile)
+                                        segs, outs.rows, Reductions.empty(), tile, config.stream_warps)
     launches = (attention,)
     if splits > 1:
         launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources),)

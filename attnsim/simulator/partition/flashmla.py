@@ -96,7 +96,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         launches = (flashdecoding.combine_launch(workload, outs, n_pieces[split], family + "-combine",
                                                  config.combine_resources),)
     attention = common.attention_launch(workload, parts * pairs, common.resources(config), family, segs,
-                                        outs.rows, Reductions.empty(), tile)
+                                        outs.rows, Reductions.empty(), tile, config.stream_warps)
     notes = {"parts": parts, "unit_tokens": unit, "overhead_units": overhead, "split_outputs": int(len(split)),
              "max_pieces": int(n_pieces.max(initial=0))}
     return Schedule("flashmla", workload, gpu.name, tile, (attention, *launches), reductions, 0, notes,

@@ -96,6 +96,6 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         done[out_idx, cta // outs.count] = segs.kv_bytes
         reductions = last_arrival_reductions(outs, splits, done)
     attention = common.attention_launch(workload, outs.count * splits, res, config.family or "splitkv", segs,
-                                        outs.rows, reductions, tile)
+                                        outs.rows, reductions, tile, config.stream_warps)
     notes = {"default_splits": default, "splits_override": config.splits, "capacity": capacity}
     return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, splits, notes, {"splits": splits})
