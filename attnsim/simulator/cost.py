@@ -44,9 +44,9 @@ bytes/µs (mma_flop x wgmma_flop_scale for tiles of WGMMA_ROWS rows or more, whi
 warpgroup mma, not the 16-32-row tiles' mma.sync). A CTA of w warps also has a limit of its own,
 however idle its SM: the same cycles with w x mma_flop_per_warp_clock and w x dequant_elem_per_warp_clock
 in place of the SM's rates (a warp issues from one sub-partition and waits on its own mma / convert
-chain), so one 4-warp CTA alone on an SM converts slower than two sharing it; per-warp rates of 0 (the defaults) mean no such limit. A CTA
-gets min(agg(n) / n, cap(n), cta_cap): a hard cap, not under the memory knee, because a kernel
-held by its math issues its next tile's loads a whole tile of math ahead (FA2's unsplit decode kernel:
+chain), so one 4-warp CTA alone on an SM converts slower than two sharing it; per-warp rates of 0 (the
+defaults) mean no such limit. A CTA gets min(agg(n) / n, cap(n), cta_cap): a hard cap, not under the
+memory knee, because a kernel held by its math issues its next tile's loads a whole tile of math ahead (FA2's unsplit decode kernel:
 ~3.3 µs per 32 KB K + V tile pair with its SM shared by 2 CTAs, against a ~1 µs memory round trip), so
 memory queueing near the knee does not slow it. `math_capped` says where the cap applies:
 - where the tile math exceeds the decode kernel's: a verify block (q_len > 1: q_len x group rows, up
