@@ -41,14 +41,14 @@ between their two mma's), shared by its streaming CTAs, so a CTA streams at most
     cap(n) = clock x bytes / (FLOPs / mma + scores x softmax + conversions / dequant) x min(1, sm_count / n)
 
 bytes/µs (mma_flop x wgmma_flop_scale for tiles of WGMMA_ROWS rows or more, which 4 warps run as the
-warpgroup mma, not the 16-32-row tiles' mma.sync). A CTA of w warps also has a limit of its own,
-however idle its SM: the same cycles with w x mma_flop_per_warp_clock and w x dequant_elem_per_warp_clock
-in place of the SM's rates (a warp issues from one sub-partition and waits on its own mma / convert
-chain), so one 4-warp CTA alone on an SM converts slower than two sharing it; per-warp rates of 0 (the
-defaults) mean no such limit. A CTA gets min(agg(n) / n, cap(n), cta_cap): a hard cap, not under the
-memory knee, because a kernel held by its math issues its next tile's loads a whole tile of math ahead (FA2's unsplit decode kernel:
-~3.3 µs per 32 KB K + V tile pair with its SM shared by 2 CTAs, against a ~1 µs memory round trip), so
-memory queueing near the knee does not slow it. `math_capped` says where the cap applies:
+warpgroup mma, not the 16-32-row tiles' mma.sync). A CTA of w warps also has a limit of its own, however
+idle its SM: the same cycles with w x mma_flop_per_warp_clock and w x dequant_elem_per_warp_clock in
+place of the SM's rates (a warp issues from one sub-partition and waits on its own mma / convert chain),
+so one 4-warp CTA alone on an SM converts slower than two sharing it; per-warp rates of 0 (the defaults)
+mean no such limit. A CTA gets min(agg(n) / n, cap(n), cta_cap): a hard cap, not under the memory knee,
+because a kernel held by its math issues its next tile's loads a whole tile of math ahead (FA2's unsplit
+decode kernel: ~3.3 µs per 32 KB K + V tile pair with its SM shared by 2 CTAs, against a ~1 µs memory
+round trip), so memory queueing near the knee does not slow it. `math_capped` says where the cap applies:
 - where the tile math exceeds the decode kernel's: a verify block (q_len > 1: q_len x group rows, up
   to 64 per q-block) or an fp8 cache (half the bytes per token, plus conversions);
 - MLA (simulator/mla.py): its kernel packs all query heads on one latent head (up to 64 rows x 1,088
