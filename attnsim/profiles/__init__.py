@@ -66,7 +66,8 @@ def complete_families(spec: GpuSpec) -> GpuSpec:
     return dataclasses.replace(spec, cost={**spec.cost, **{f: moved.cost[f] for f in missing}},
                                error_bands=bands.with_families(spec.error_bands, moved.error_bands, unmeasured),
                                serving_terms=_with_terms_of(spec.serving_terms, moved.serving_terms, missing),
-                               source=f"{spec.source}; {', '.join(missing)} transferred from {donor}")
+                               source=f"{spec.source}; {', '.join(missing)} transferred from {donor}",
+                               transferred={**spec.transferred, **{f: donor for f in missing}})
 
 
 def _with_terms_of(table: dict, donor_table: dict, families: list[str]) -> dict:

@@ -148,6 +148,9 @@ class GpuSpec:
     # any GPU: a calibration that did not measure them, a transfer whose source lacks them. Predictions
     # of these are marked "not calibrated" and carry the datasheet model's measured error bands.
     uncalibrated: tuple[str, ...] = ()
+    # Cost families this profile took from another preset's shipped profile (profiles.complete_families):
+    # family -> that preset's name; what a row's provenance names (simulator/provenance.transferred_from).
+    transferred: dict[str, str] = field(default_factory=dict)
     # Per family, a fit for carrying to other GPUs where it differs from `cost` (validation/physical_fit.py:
     # shapes held at the datasheet's physics): the best fit of one GPU is not always one that carries.
     # A transfer takes these (simulator/transfer.py); predictions on this GPU use `cost`.
@@ -359,6 +362,10 @@ def _coerce(key: str, value, where: str):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise InputError(f"gpu.{key}", f"must be a list of cost family names in {where}")
         return tuple(value)
+    if key == "transferred":
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise InputError(f"gpu.{key}", f"must be a table of cost family -> preset name in {where}")
+        return dict(value)
     tuple_fields = {"compute_capability", "smem_carveout_steps_kb"}
     if key in tuple_fields:
         ints = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool)

@@ -75,13 +75,9 @@ def row_provenance(gpu: GpuSpec, family: str, workload, kv_bytes: float) -> RowP
 
 
 def transferred_from(gpu: GpuSpec, family: str) -> str | None:
-    """The profile `family`'s costs were transferred from, where the profile's source says so
-    (profiles.complete_families: '<source>; fa2-mla, streamk-mla transferred from h200'), else None."""
-    for part in gpu.source.split("; ")[1:]:
-        families, sep, donor = part.partition(" transferred from ")
-        if sep and family in families.split(", "):
-            return donor
-    return None
+    """The preset whose profile `family`'s costs were taken from (GpuSpec.transferred, set by
+    profiles.complete_families), else None."""
+    return gpu.transferred.get(family)
 
 
 def serving_regimes(workload) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from attnsim.errors import InputError
 from attnsim.planner.choose import make_plan
 from attnsim.predict import predict_records
 from attnsim.profiles import resolve_gpu
-from attnsim.simulator import bands, cost, provenance
+from attnsim.simulator import bands, cost, hardware, provenance
 from attnsim.simulator.capacity import kv_cache_bytes
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import DEFAULT_COST, PRESETS
@@ -222,3 +222,14 @@ def test_the_h100_takes_the_h200s_mla_families_transferred_and_says_so():
     assert "MLA kernel costs transferred from h200" in record["profile_source"]
     assert record["band_regime"] == "mla"  # measured on the H100's mla sweep (the datasheet band is -40% .. +60%)
     assert -15 < record["err_lo_pct"] < record["err_hi_pct"] < 15
+
+
+def test_a_profile_records_the_families_it_borrowed_as_data_not_text():
+    """GpuSpec.transferred (family -> donor) is what provenance reads; it round-trips through a profile
+    file and refuses anything but names."""
+    h100 = resolve_gpu("h100")
+    assert h100.transferred["streamk-mla64"] == "h200" and "streamk" not in h100.transferred
+    again = hardware.spec_from_dict(hardware.spec_to_dict(h100), "test")
+    assert again.transferred == h100.transferred
+    with pytest.raises(InputError, match="gpu.transferred"):
+        hardware.spec_from_dict({**hardware.spec_to_dict(h100), "transferred": {"fa2": 1}}, "test")
