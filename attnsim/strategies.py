@@ -314,7 +314,7 @@ register(Strategy(
     "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave), the last split "
     "of each output to finish merges the partials (arrival counter; deterministic, no combine launch)",
     splitkv.partition, families={"splitkv": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
-    options_type=opts.SplitOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
+    options_type=opts.SplitKvOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
     color="#8C564B", aliases=("split-kv", "skv"), search=("splits",),
     calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))
 def _hybrid_without_dp(options: dict):

@@ -12,6 +12,7 @@ batch. Which of our plan families are, with a value fixed per shape (never chose
 - flashdecoding:splits=S and splitkv:splits=S: FA2's ranges of the sequence's own tiles,
   [s·per, (s + 1)·per) with per = ceil(tiles / S), merged in split order (by the combine launch, or
   by the last-arriving split in slot order);
+- splitkv:chunk_tokens=C[,max_splits=M]: balanced's chunks in one launch, merged by the last arrival;
 - NOT stream-K or hybrid (the cut follows the total work of the batch), nor any plan whose split
   count or chunk the planner chooses per workload (it follows the batch).
 
@@ -95,15 +96,17 @@ class InvariantChoice:
                 f"({c.mean_pct:.1f}% mean, p95 {c.p95_pct:.1f}%, max {c.max_pct:.1f}%){tie}{self.bound_words}")
 
     def best_where(self, keep) -> Scored | None:
-        """The least-regret scored plan with options for which `keep(options)` holds (None: none)."""
-        return next((s for s in self.scored if keep(dict(s.options))), None)
+        """The least-regret scored plan for which `keep(plan)` holds (None: none)."""
+        return next((s for s in self.scored if keep(s)), None)
 
     @property
     def engine_rules(self) -> dict[str, Scored]:
-        """What engines without a length cap can set, scored on the same grid: one fixed chunk
-        (FlashInfer's fixed split size) and no split at all (vLLM batch-invariant FA: num_splits=1)."""
-        rules = {"one fixed chunk": self.best_where(lambda o: set(o) == {"chunk_tokens"}),
-                 "no split": self.best_where(lambda o: not o)}
+        """What engines without a length cap can set, scored on the same grid: one fixed chunk merged by a
+        combine launch (FlashInfer's fixed split size: balanced's plan) and no split at all (vLLM
+        batch-invariant FA: num_splits=1)."""
+        rules = {"one fixed chunk": self.best_where(lambda s: s.strategy == "balanced"
+                                                    and set(dict(s.options)) == {"chunk_tokens"}),
+                 "no split": self.best_where(lambda s: not s.options)}
         return {k: v for k, v in rules.items() if v is not None}
 
     @property
@@ -131,13 +134,14 @@ def invariant_entries(entries) -> list[str]:
 
 
 def fixed_options(name: str, tile: int) -> list[dict]:
-    axis = INVARIANT_AXES[tuple(strategies.get(name).search)]
+    """The fixed values of an entry's invariant axis; an entry searched by split count that also takes
+    fixed chunks (splitkv) is offered both."""
+    strategy = strategies.get(name)
+    axis = INVARIANT_AXES[tuple(strategy.search)]
+    chunks = [{"chunk_tokens": k * tile, **({"max_splits": m} if m else {})} for k in CHUNK_TILES for m in CHUNK_MAX_SPLITS]
     if axis == "splits":
-        return [{"splits": s} for s in INVARIANT_SPLITS]
-    if axis == "chunk_tokens":
-        return [{"chunk_tokens": k * tile, **({"max_splits": m} if m else {})}
-                for k in CHUNK_TILES for m in CHUNK_MAX_SPLITS]
-    return [{}]
+        return [{"splits": s} for s in INVARIANT_SPLITS] + (chunks if "chunk_tokens" in strategy.options_type.names() else [])
+    return chunks if axis == "chunk_tokens" else [{}]
 
 
 def grid_points(shape: DecodeWorkload) -> list[DecodeWorkload]:

@@ -1,7 +1,7 @@
 """Batch invariance, bitwise: one sequence's output alone equals its output inside other batches (other
 companions, other batch sizes, ragged), for every plan the planner picks with batch_invariant=1 (fa2,
-a fixed chunk, a fixed chunk capped at max_splits, a fixed split count merged by a combine launch or
-by the last arriver, stream-K cut at fixed chunks) and for `auto` itself, in fp16 and bf16.
+a fixed chunk, a fixed chunk capped at max_splits, merged by a combine launch or by the last arriver,
+a fixed split count either way, stream-K cut at fixed chunks) and for `auto` itself, in fp16 and bf16.
 
 CPU interpreter (TRITON_INTERPRET=1) or a GPU; plans for the calibrated H200 profile, 16-token KV tiles
 so that a few hundred tokens make several splits."""
@@ -30,6 +30,8 @@ PLANS = ("fa2", "balanced:chunk_tokens=64",  # 5 chunks, merged by the combine l
          "balanced:chunk_tokens=32,max_splits=4",  # 19 tiles: 4 chunks of 5 tiles (the cap binds)
          "flashdecoding:splits=3",  # FA2's ranges of its own 19 tiles: 7 + 7 + 5
          "splitkv:splits=4",  # one launch, merged by the last arriver in split order
+         "splitkv:chunk_tokens=64",  # balanced's chunks in one launch: 5 splits of its own, last arriver merges
+         "splitkv:chunk_tokens=32,max_splits=4",  # the cap binds: 4 splits of 5 tiles
          "streamk:epilogue=last,chunk_tokens=64",  # 5 chunks dealt over a persistent grid, last arriver merges
          "streamk:epilogue=last,chunk_tokens=32,max_splits=4")
 
@@ -71,6 +73,14 @@ def check_invariant(spec: str, config: PlanConfig, mine: int, dtype: str, device
 @pytest.mark.parametrize("spec", PLANS)
 def test_fixed_plans_are_bitwise_batch_invariant(spec, dtype, device):
     check_invariant(spec, PlanConfig(kv_tile_tokens=TILE), MINE, dtype, device)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_one_chunk_sequence_written_alone_or_merged_in_a_batch_has_the_same_bits(dtype, device):
+    """40 tokens, one 64-token chunk: alone the grid has one split and the program writes o; beside a
+    1,000-token sequence the grid has 16 and its one partial is merged by its last arrival (weight 1)."""
+    plan = check_invariant("splitkv:chunk_tokens=64", PlanConfig(kv_tile_tokens=TILE), 40, dtype, device)
+    assert plan == "splitkv:kv_tile_tokens=16,chunk_tokens=64"
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

@@ -39,6 +39,8 @@ def is_invariant(strategy: str, options: dict) -> bool:
         return not options.keys() - {"kv_tile_tokens", "num_warps", "num_stages"}
     if strategy == "balanced":
         return "chunk_tokens" in options and "grid" not in options
+    if strategy == "splitkv" and "chunk_tokens" in options:  # balanced's chunks in one launch
+        return "splits" not in options
     return strategy in ("flashdecoding", "splitkv") and "splits" in options
 
 

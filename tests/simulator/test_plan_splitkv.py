@@ -154,3 +154,35 @@ def test_a_merging_cta_holds_its_slot_when_ctas_queue_for_slots():
             assert tl.cta_start_us[later].min() >= tl.cta_end_us[m] - 1e-9
     assert followed > 0
     assert merged.total_us > base.total_us + 5.0
+
+
+@PROPERTY
+@given(workloads(), st.sampled_from([1, 2, 4, 8]), st.one_of(st.none(), st.integers(1, 6)))
+def test_fixed_chunks_cut_each_sequence_as_balanced_does(workload, chunk_tiles, max_splits):
+    """splitkv:chunk_tokens=C[,max_splits=M]: output o's splits are balanced's chunks of its own tiles
+    (per_o = max(C, ceil(n / M)) tiles), the grid as many splits as the longest needs, each output's
+    reduction every grid split (the empty ones arrive too)."""
+    config = PlanConfig(kv_tile_tokens=16, chunk_tokens=16 * chunk_tiles, max_splits=max_splits)
+    sched = plan(NAME, workload, H100, config)
+    segs, outs = sched.attention.segments, outputs(workload, 16)
+    per = np.maximum(chunk_tiles, -(-outs.tiles // max_splits) if max_splits else np.zeros_like(outs.tiles))
+    assert sched.splits == int((-(-outs.tiles // per)).max()) and sched.grid == outs.count * sched.splits
+    for o in range(outs.count):
+        mine = np.flatnonzero(segs.cta % outs.count == o)
+        assert segs.first_tile[mine].tolist() == list(range(0, int(outs.tiles[o]), int(per[o])))
+        assert int(segs.n_tiles[mine].sum()) == outs.tiles[o] and segs.n_tiles[mine].max() <= per[o]
+    if sched.splits > 1:
+        assert (np.diff(sched.reductions.peer_offsets) == sched.splits).all()
+    assert sched.options == {"chunk_tokens": 16 * chunk_tiles, **({"max_splits": max_splits} if max_splits else {})}
+
+
+@pytest.mark.parametrize("config, field", [
+    (PlanConfig(kv_tile_tokens=16, chunk_tokens=64, splits=4), "splits"),
+    (PlanConfig(kv_tile_tokens=16, max_splits=4), "max_splits"),
+    (PlanConfig(kv_tile_tokens=16, chunk_tokens=40), "chunk_tokens"),
+])
+def test_chunk_options_that_contradict_are_refused_naming_the_field(config, field):
+    from attnsim.errors import InputError
+    with pytest.raises(InputError) as err:
+        plan(NAME, DecodeWorkload.build(2, 8, 2, 64, [300, 90]), H100, config)
+    assert err.value.field == field

@@ -72,6 +72,15 @@ class SplitOptions(KernelOptions):
 
 
 @dataclass(frozen=True)
+class SplitKvOptions(SplitOptions):
+    """Split-KV in one launch: a split count for every output, or with chunk_tokens each sequence cut
+    alone into ceil(len / chunk) splits, at most max_splits (balanced's rule: batch-invariant)."""
+
+    chunk_tokens: int | None = None
+    max_splits: int | None = None
+
+
+@dataclass(frozen=True)
 class GridOptions(KernelOptions):
     """A persistent grid (default: the resident capacity)."""
 

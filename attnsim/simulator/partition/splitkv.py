@@ -14,6 +14,15 @@ never empty, whose plan rows the kernel reads by program id.
   (fixup_fixed_us + fixup_per_peer_us per L2 load round of the merge, cost.last_arrival_steps: its
   q-block's rows 4 at a time x its published partials 1024 / head_dim at a time), not as streamed bytes.
 
+Fixed chunks (`chunk_tokens`, optionally `max_splits`; batch-invariant): output o is cut at balanced's
+rule, per_o = max(chunk, ceil(n / max_splits)) tiles a split, S_o = ceil(n / per_o) splits; the grid
+is (outputs, max S_o), so a shorter sequence's trailing splits are empty. Its split boundaries and merge
+order depend on its own length only, and a one-split output merged by its last arrival (when another
+needs more) has the bits of one written directly (a one-partial merge weighs it by exactly 1).
+
+Every mode numbers its split ranges [s·per_o, min((s + 1)·per_o, n)): the kernel reads per_o from row o
+(split 0's tiles) rather than deriving it from the grid.
+
 Default split count (`splits` overrides): the largest power of two S <= 64 whose outputs·S CTAs stay
 within CTAS_PER_SM per SM and within one resident wave, no larger than the tiles of the longest
 sequence (every split of it holds >= 1 tile); 1 when the outputs alone reach that. (The issue's
@@ -27,8 +36,9 @@ import numpy as np
 
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
+from attnsim.errors import InputError
 from attnsim.simulator.partition import common
-from attnsim.simulator.partition.flashdecoding import split_ranges
+from attnsim.simulator.partition.balanced import output_chunk_tiles, resolve_chunk
 from attnsim.simulator.schedule import (
     LAST_ARRIVAL, ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, frozen_array, offsets_from_counts,
 )
@@ -56,15 +66,32 @@ def target_ctas(gpu: GpuSpec, capacity: int) -> int:
     return min(capacity, CTAS_PER_SM * gpu.sm_count)
 
 
-def split_major(tiles: np.ndarray, splits: int):
-    """Non-empty splits in CTA order (cta = output + split·outputs): (cta, output, first, count) arrays
-    [n_segments], plus the K+V-tile counts of every (output, split), int64 [n_outputs, splits]."""
-    first, count = split_ranges(tiles, splits)  # [n_outputs, splits]
+def split_major(tiles: np.ndarray, per: np.ndarray, splits: int):
+    """Non-empty splits in CTA order (cta = output + split·outputs), split s of output o covering tiles
+    [s·per_o, min((s + 1)·per_o, n_o)): (cta, output, first, count) arrays [n_segments], plus the K+V-tile
+    counts of every (output, split), int64 [n_outputs, splits]."""
+    first = per[:, None] * np.arange(splits)[None, :]  # [n_outputs, splits]
+    count = np.clip(np.minimum(first + per[:, None], tiles[:, None]) - first, 0, None)
     n_out = len(tiles)
     cta = np.arange(splits)[:, None] * n_out + np.arange(n_out)[None, :]  # [splits, n_outputs]
     out_idx = np.broadcast_to(np.arange(n_out)[None, :], cta.shape)
     keep = count.T > 0
     return cta[keep], out_idx[keep], first.T[keep], count.T[keep], count
+
+
+def tiles_per_split(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig, outs: common.Outputs,
+                    tile: int, default: int) -> tuple[np.ndarray, int]:
+    """(per_o int64 [n_outputs], grid splits): FA2's ranges of S splits (config.splits, else `default`),
+    or the fixed chunks of config.chunk_tokens / max_splits."""
+    if config.chunk_tokens is None:
+        if config.max_splits is not None:
+            raise InputError("max_splits", "caps the chunks of chunk_tokens; give chunk_tokens too")
+        splits = config.splits or default
+        return -(-outs.tiles // splits), splits
+    if config.splits is not None:
+        raise InputError("splits", "splitkv takes a split count or chunk_tokens, not both")
+    per = output_chunk_tiles(outs.tiles, resolve_chunk(workload, gpu, config, tile) // tile, config.max_splits)
+    return per, int((-(-outs.tiles // per)).max())
 
 
 def last_arrival_reductions(outs: common.Outputs, splits: int, done_bytes: np.ndarray) -> Reductions:
@@ -86,8 +113,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     res = common.resources(config)
     capacity = resident_capacity(gpu, res)
     default = default_splits(outs.count, int(outs.tiles.max()), target_ctas(gpu, capacity))
-    splits = config.splits or default
-    cta, out_idx, first, count, counts = split_major(outs.tiles, splits)
+    per, splits = tiles_per_split(workload, gpu, config, outs, tile, default)
+    cta, out_idx, first, count, counts = split_major(outs.tiles, per, splits)
     role = np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE)
     segs = common.segment_table(workload, tile, outs, cta, out_idx, first, count, role)
     reductions = Reductions.empty()
@@ -98,4 +125,6 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     attention = common.attention_launch(workload, outs.count * splits, res, config.family or "splitkv", segs,
                                         outs.rows, reductions, tile, config.stream_warps)
     notes = {"default_splits": default, "splits_override": config.splits, "capacity": capacity}
-    return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, splits, notes, {"splits": splits})
+    chosen = ({"chunk_tokens": config.chunk_tokens, **({"max_splits": config.max_splits} if config.max_splits else {})}
+              if config.chunk_tokens is not None else {"splits": splits})
+    return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, splits, notes, chosen)
