@@ -102,9 +102,10 @@ class InvariantChoice:
     @property
     def engine_rules(self) -> dict[str, Scored]:
         """What engines without a length cap can set, scored on the same grid: one fixed chunk merged by a
-        combine launch (FlashInfer's fixed split size: balanced's plan) and no split at all (vLLM
-        batch-invariant FA: num_splits=1)."""
-        rules = {"one fixed chunk": self.best_where(lambda s: s.strategy == "balanced"
+        combine launch (FlashInfer's fixed split size and its merge kernel; `launches` is counted at the
+        grid's longest context, which every chunk splits) and no split at all (vLLM batch-invariant FA:
+        num_splits=1)."""
+        rules = {"one fixed chunk": self.best_where(lambda s: s.launches > 1  # chunks merged by a combine launch
                                                     and set(dict(s.options)) == {"chunk_tokens"}),
                  "no split": self.best_where(lambda s: not s.options)}
         return {k: v for k, v in rules.items() if v is not None}
