@@ -5,9 +5,10 @@ Grid (outputs, S): program (o, s) runs split s of output o, where outputs are (s
 q_block), seq-major. Its work comes from the program id, not from a plan row it must read first:
 row o of the segment table is split 0 of output o (the plan numbers CTAs split-major, o + s·outputs,
 and split 0 is never empty), so one round of independent loads brings the output's sequence, kv-head,
-q-block and the sequence's length L. Split s covers KV tiles [s·per, min((s + 1)·per, n)) with
-n = ceil(L / BLOCK_N) and per = ceil(n / S) (DOMAIN.md §2's ranges); in a ragged batch a short
-sequence's trailing splits are empty: they read nothing and only arrive at the counter.
+q-block, the sequence's length L and split 0's tiles `per`. Split s covers KV tiles [s·per, min((s + 1)·per,
+n)) with n = ceil(L / BLOCK_N): per = ceil(n / S) for a split count (DOMAIN.md §2's ranges), the fixed
+chunk's for chunk_tokens (partition.splitkv: balanced's rule, batch-invariant); a short sequence's
+trailing splits are empty: they read nothing and only arrive at the counter.
 
 - S = 1: the program writes o directly (no partials, no atomics).
 - S > 1: a non-empty split stores its normalised fp32 partial (o, lse) in slot o + s·outputs, passes a
@@ -15,8 +16,9 @@ sequence's trailing splits are empty: they read nothing and only arrive at the c
   published, and the last arriver sees every other one). The program that reads S - 1 resets the
   counter to 0 and merges the output's partials in split order (arrival.py, shared with stream-K's
   epilogue=last: per step the max of its LSEs first, then the weighted sum; steps in split order),
-  re-reading its own partial too, so the result is the same bits whichever split arrives last. No program waits on another: no
-  co-residency is needed, and Triton's CPU interpreter (programs one after another) runs it as is.
+  re-reading its own partial too, so the result is the same bits whichever split arrives last. No
+  program waits on another: no co-residency is needed, and Triton's CPU interpreter (programs one
+  after another) runs it as is.
 Counters: int32 [>= outputs] (the launcher's `flags`), zeroed once when the launcher is built and
 left at 0 by every launch, so CUDA-graph replays need no memset.
 

@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.errors import InputError
 from attnsim.simulator.partition import common
 from attnsim.simulator.partition.balanced import output_chunk_tiles, resolve_chunk
 from attnsim.simulator.schedule import (
