@@ -57,7 +57,7 @@ TERMS: dict[str, Term] = {
                       lambda w: w.beyond_decode_math),
     "fp8-dequant": Term(("dequant_elem_per_sm_clock", "dequant_elem_per_warp_clock", "fp8_segment_fixed_us"),
                         lambda w: w.kv_fp8),
-    "l2-siblings": Term(("l2_hit_latency_ratio",), lambda w: verify_siblings(w)),
+    "l2-siblings": Term(("l2_hit_latency_ratio",), verify_siblings),
 }
 SERVING_FIELDS = tuple(f for term in TERMS.values() for f in term.fields)
 # The per-CTA limit of each rate pair refines its term: `calibrate` leaves it at 0 (no limit), and only

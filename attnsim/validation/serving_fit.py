@@ -13,8 +13,8 @@ every page size, fp8 paged and not, q_len 2..16, and none of its workloads in th
 - a term is kept only if the held-out MAPE of the family's rows in the sweeps whose rows use it (JUDGE:
   their mean) improves on the defaults, and on the same fit with that term alone put back to its defaults
   (idle_terms: two terms judged on one sweep cannot keep each other); the others go back to their defaults
-  and the rest is refitted, until every kept term improves its sweep. What ships is what held out better; what did not stays at its default
-  and says so in the profile's provenance;
+  and the rest is refitted, until every kept term improves its sweep. What ships is what held out better;
+  what did not stays at its default and says so in the profile's provenance;
 - a family that runs another's tile loop (SAME_TILE_LOOP: split-KV runs FlashDecoding's) takes the donor's
   fit of a term it did not keep itself where that holds out better than the default (carry_terms; the
   profile says "carried" and from whom);

@@ -39,6 +39,7 @@ from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.partition import common
 from attnsim.simulator.partition.balanced import output_chunk_tiles, resolve_chunk
+from attnsim.simulator.partition.flashdecoding import split_ranges
 from attnsim.simulator.schedule import (
     LAST_ARRIVAL, ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, frozen_array, offsets_from_counts,
 )
@@ -70,8 +71,7 @@ def split_major(tiles: np.ndarray, per: np.ndarray, splits: int):
     """Non-empty splits in CTA order (cta = output + split·outputs), split s of output o covering tiles
     [s·per_o, min((s + 1)·per_o, n_o)): (cta, output, first, count) arrays [n_segments], plus the K+V-tile
     counts of every (output, split), int64 [n_outputs, splits]."""
-    first = per[:, None] * np.arange(splits)[None, :]  # [n_outputs, splits]
-    count = np.clip(np.minimum(first + per[:, None], tiles[:, None]) - first, 0, None)
+    first, count = split_ranges(tiles, splits, per)  # [n_outputs, splits]
     n_out = len(tiles)
     cta = np.arange(splits)[:, None] * n_out + np.arange(n_out)[None, :]  # [splits, n_outputs]
     out_idx = np.broadcast_to(np.arange(n_out)[None, :], cta.shape)
