@@ -59,6 +59,13 @@ STREAMK_LAST_KERNEL = KernelSpec("lean_last", "attnsim.kernels.lean_last", "lean
                                  small_tile_max_registers=128, fp8_small_tile_warps=4)
 STREAMK_EPILOGUES = {opts.EPILOGUE_LAST: STREAMK_LAST_KERNEL}
 SPLIT_KV_KERNEL = KernelSpec("split_kv", "attnsim.kernels.split_kv", "split_kv_kernel", warps=4, split_grid=True)
+# Split-KV's fixed-chunk plans (chunk_tokens): one chunk per program in LPT order, merged by the last
+# arrival: stream-K's last-arrival segment body, one segment per program, at split-KV's 4 warps
+# (partition/splitkv.py, "Fixed chunks").
+# Capped at 168 registers at 16 query rows, as ptxas compiles split_kv's tile loop: uncapped, its d 64
+# 64-token-page variant took 184 (two CTAs per SM where the shared memory allows three).
+SPLIT_KV_CHUNKS_KERNEL = KernelSpec("split_kv_chunks", "attnsim.kernels.lean_last", "one_segment_kernel", warps=4,
+                                    small_tile_max_registers=168)
 # MLA (kernels/mla_decode.py): one kernel for FA2-style and split plans, one that merges in-kernel for
 # stream-K plans. 8 warps: acc [rows, 512] fp32 is 32 floats a thread per 16 rows (cross-compiled for
 # sm_90: 128 registers at 16 rows, no spills; 4 warps needs 240-255).

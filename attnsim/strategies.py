@@ -5,9 +5,8 @@ strategy up here instead of keying its name in tables of their own. Adding a str
 file in `simulator/partition/`, one `register(...)` below, and a kernel file if it runs one.
 
 An entry says
-- how it plans (`partition`) and the type of the options it accepts (`options_type`: one class per
-  kind of plan in simulator/partition/options.py, so a strategy cannot be handed a field it does not
-  declare);
+- how it plans (`partition`) and the type of the options it accepts (`options_type`: one class per kind of
+  plan in simulator/partition/options.py, so a strategy cannot be handed a field it does not declare);
 - which cost families its launches use, which parameters calibration fits in each
   (`families`), and fixed ones (`fixed_params`, e.g. the stream-K kernel's merge fan-in);
 - the Triton kernel that runs it (`kernel`, a kernel_specs.KernelSpec: module, jit function, default warps and stages), the one
@@ -15,7 +14,7 @@ An entry says
   the PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
 - whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
   the plan, not of the name (plans.Plan.waits_on_peers: stream-K's epilogue=last waits on nobody;
-  `epilogue_kernels`: epilogue option value -> the kernel that runs it);
+  `epilogue_kernels`: epilogue option value -> the kernel that runs it; `chunk_kernel`: its fixed-chunk plans);
 - presentation: colour, a one-line summary, and whether `predict` shows it by default;
 - for the planner (attnsim/planner): which options it sweeps (`search`); `planned` marks `auto`, the
   entry the planner resolves to another entry's concrete plan (attnsim.planner.make_plan). HEURISTICS
@@ -32,8 +31,8 @@ from typing import Callable, Mapping
 
 from attnsim.errors import InputError
 from attnsim.kernel_specs import (  # noqa: F401 (KernelSpec and MLA_COMBINE: read as strategies.X)
-    FA2_KERNEL, MLA_COMBINE, MLA_KERNEL, MLA_STREAMK_KERNEL, SPLIT_KERNEL, SPLIT_KV_KERNEL, STREAMK_EPILOGUES,
-    STREAMK_KERNEL, KernelSpec,
+    FA2_KERNEL, MLA_COMBINE, MLA_KERNEL, MLA_STREAMK_KERNEL, SPLIT_KERNEL, SPLIT_KV_CHUNKS_KERNEL, SPLIT_KV_KERNEL,
+    STREAMK_EPILOGUES, STREAMK_KERNEL, KernelSpec,
 )
 from attnsim.simulator.partition import (
     balanced, fa2, flashdecoding, flashmla, hybrid, sdpa, splitkv, streamk, torch_cudnn, torch_flash,
@@ -59,10 +58,9 @@ COMBINE = ("launch_overhead_us", "cta_fixed_us", "segment_fixed_us", "cta_stream
 LAST_ARRIVAL_MERGE = ("fixup_fixed_us", "fixup_per_peer_us")  # the merge a split output's last CTA does
 # FA2's CUDA kernels fix their tile rows: decode is math-capped, its mma rate fitted (from tile_math_fields)
 TILE_MATH = ("mma_flop_per_sm_clock",)
-# Serving cost fields of our kernels, fitted only where calibration has points that exercise them
-# (attnsim bench --sweep cal-serving; calibration.EXERCISED_BY).
-# Paging, tile math, fp8 dequantisation (simulator/terms.py); not the per-warp limits, which only the
-# serving fit's held-out test ships (validation/serving_fit.py).
+# Serving cost fields of our kernels (paging, tile math, fp8: simulator/terms.py), fitted only where calibration
+# has points that exercise them (--sweep cal-serving; calibration.EXERCISED_BY); not the per-warp limits,
+# which only the serving fit's held-out test ships (validation/serving_fit.py).
 SERVING = tuple(f for f in SERVING_FIELDS if f not in PER_WARP_FIELDS)
 # MLA kernels' families, fitted on cal-mla: streaming + latent tiles' mma rate (docs/mla.md, "Cost families")
 MLA_STREAMING = STREAMING + TILE_MATH
@@ -90,6 +88,7 @@ class Strategy:
     kernel: KernelSpec | None = None
     mla_kernel: KernelSpec | None = None  # runs its plans of MLA workloads (workload.kv_lora_rank > 0)
     epilogue_kernels: Mapping[str, KernelSpec] = field(default_factory=dict)
+    chunk_kernel: KernelSpec | None = None  # runs its plans of fixed chunks (options chunk_tokens), if not `kernel`
     sdpa_backend: str | None = None  # torch.nn.attention.SDPBackend member of a PyTorch baseline
     in_kernel_reduction: bool = False
     # Its split outputs are merged inside the attention launch by the split that finishes last
@@ -147,9 +146,11 @@ class Strategy:
         return self.kernel is None and self.mla_kernel is not None
 
     def kernel_for(self, workload, config=None) -> KernelSpec | None:
-        """The kernel running its plan of `workload` with options `config`: MLA's, the epilogue's, or `kernel`."""
+        """The kernel running its plan of `workload` with `config`: MLA's, fixed chunks', the epilogue's, or `kernel`."""
         if workload.is_mla:
             return self.mla_kernel
+        if self.chunk_kernel is not None and getattr(config, "chunk_tokens", None) is not None:
+            return self.chunk_kernel
         return self.epilogue_kernels.get(getattr(config, "epilogue", None), self.kernel)
 
     @property
@@ -311,12 +312,12 @@ register(Strategy(
     calibrate=True, color="#DD8452", aliases=("lean", "stream-k"),
     search=("grid",), calibration_options=("grid=33", "grid=66", "grid=132")))
 register(Strategy(
-    "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave), the last split "
-    "of each output to finish merges the partials (arrival counter; deterministic, no combine launch)",
-    splitkv.partition, families={"splitkv": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + LAST_ARRIVAL_MERGE + SERVING}, traits={"splitkv": OUR_TRAITS},
-    options_type=opts.SplitKvOptions, kernel=SPLIT_KV_KERNEL, last_arrival_merge=True, calibrate=True,
-    color="#8C564B", aliases=("split-kv", "skv"), search=("splits",),
-    calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))
+    "splitkv", "split-KV in one launch: outputs x S CTAs (S a power of two filling a wave, or fixed chunks), the "
+    "last split of each output to finish merges the partials (arrival counter; deterministic, no combine launch)",
+    splitkv.partition, families={"splitkv": STREAMING + PER_TOKEN + SM_SHARING + WIDE_TILE + LAST_ARRIVAL_MERGE + SERVING},
+    traits={"splitkv": OUR_TRAITS}, options_type=opts.SplitKvOptions, kernel=SPLIT_KV_KERNEL,
+    chunk_kernel=SPLIT_KV_CHUNKS_KERNEL, last_arrival_merge=True, calibrate=True, color="#8C564B",
+    aliases=("split-kv", "skv"), search=("splits",), calibration_options=("splits=1", "splits=4", "splits=16", "splits=64")))
 def _hybrid_without_dp(options: dict):
     """A hybrid with no data-parallel outputs is stream-K on the same grid (hybrid.py: dp = 0)."""
     if options.get("dp_outputs") == 0:

@@ -129,7 +129,7 @@ def combine_function(workload):
 
 def kernel_specs() -> dict[str, str]:
     """Kernel name -> a plan spec that runs it, one per kernel of ours: a strategy ('streamk'), or a
-    strategy with the option that picks another kernel ('streamk:epilogue=last')."""
+    strategy with the option that picks another kernel ('streamk:epilogue=last', 'splitkv:chunk_tokens=1024')."""
     from attnsim import strategies
 
     found = {}
@@ -138,6 +138,8 @@ def kernel_specs() -> dict[str, str]:
         found.setdefault(s.kernel.name, name)
         for value, kernel in s.epilogue_kernels.items():
             found.setdefault(kernel.name, f"{name}:epilogue={value}")
+        if s.chunk_kernel is not None:
+            found.setdefault(s.chunk_kernel.name, f"{name}:chunk_tokens=1024")
     return found
 
 

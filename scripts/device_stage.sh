@@ -10,7 +10,7 @@
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
 #         rows64 (query tiles of 17-32 rows padded to 64?)
-#         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
+#         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes serving_paged_warps serving_paged_fp8_warps fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
 #         mla_gputests bench_mla bench_cal_mla mla_grids bench_mla_auto (issue 23, docs/mla.md: after compile; the benches resume)
 # The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC), the MLA kernels and the
 # oracle study 12:30-12:45 UTC, when `compile` recorded the resources table on the device. Each stage fits one
@@ -183,4 +183,6 @@ stage_serving_fp8() { serving_kernels fp8; }
 stage_serving_paged() { serving_kernels paged; }
 stage_serving_paged_fp8() { serving_kernels paged-fp8; }
 stage_serving_fp8_shapes() { serving_kernels fp8-shapes; }
+stage_serving_paged_warps() { serving_kernels paged-warps; }
+stage_serving_paged_fp8_warps() { serving_kernels paged-fp8-warps; }
 for s in "$@"; do stage "$s"; done

@@ -4,7 +4,7 @@ cross-compiled for sm_90 on a host without a GPU (Triton's bundled ptxas, cuobjd
     PYTHONPATH=. python3 scripts/sass_accounting.py                      # docs/kernels.md's tables
     PYTHONPATH=. python3 scripts/sass_accounting.py fa2:d128:bfloat16:g8:p16:fp8 --dump /tmp/sass
 
-A variant is strategy:d<head_dim>:<dtype>:g<group>[:q<q_len>][:p<page size>][:fp8][:n<tile>][:s<stages>],
+A variant is strategy:d<head_dim>:<dtype>:g<group>[:q<q_len>][:p<page size>][:fp8][:n<tile>][:s<stages>][:w<warps>],
 at the resolver's default tile / warps / stages unless given. The tile loop is the kernel's first
 backward branch (attend_tiles' loop: one iteration per KV tile); its instructions are counted by
 class. For a paged variant, `index first` says whether a block-table load precedes the first K/V
@@ -51,6 +51,7 @@ class Variant:
     kv_dtype: str = ""
     tile: int = 0  # 0: the resolver's default
     stages: int = 0
+    warps: int = 0  # 0: the resolver's default
 
     @classmethod
     def parse(cls, text: str) -> "Variant":
@@ -60,7 +61,7 @@ class Variant:
             if part == "fp8":
                 fields["kv_dtype"] = "fp8"
             else:
-                name = {"q": "q_len", "p": "page_size", "n": "tile", "s": "stages"}[part[0]]
+                name = {"q": "q_len", "p": "page_size", "n": "tile", "s": "stages", "w": "warps"}[part[0]]
                 fields[name] = int(part[1:])
         return cls(**fields)
 
@@ -72,7 +73,8 @@ def compile_variant(v: Variant):
 
     workload = _workload(v.head_dim, v.dtype, v.group, v.q_len, v.page_size, v.kv_dtype)
     shape, key = variant_shape(v.strategy, workload)
-    shape = dataclasses.replace(shape, block_n=v.tile or shape.block_n, num_stages=v.stages or shape.num_stages)
+    shape = dataclasses.replace(shape, block_n=v.tile or shape.block_n, num_stages=v.stages or shape.num_stages,
+                                num_warps=v.warps or shape.num_warps)
     fn = jit_function(strategies.get(v.strategy).kernel_for(workload))
     sig, consts, attrs = _signature(fn, workload, shape)
     return key, shape, compile_sm90(fn, sig, consts, attrs, shape.num_warps, shape.num_stages, shape.max_registers)

@@ -10,7 +10,8 @@ Stages (H200, d 128, bf16 q; `--list` prints their points and specs):
 - fp8-shapes: other kv tiles / pipeline depths of the fp8 kernels at a few of those points (does the
   default 16 KB K tile, 3 stages, stream best?);
 - paged: bf16 pages of 16, 32 and 64 tokens against the contiguous cache, per strategy;
-- paged-fp8: fp8 pages of 16, 64 and 128 tokens against the contiguous fp8 cache.
+- paged-fp8: fp8 pages of 16, 64 and 128 tokens against the contiguous fp8 cache;
+- paged-warps, paged-fp8-warps: the same points with the 4-warp kernels also at 8 warps.
 Every row is a bench row (attnsim.bench: do_bench median, L2 flushed, CUDA-graph replay) checked
 against the float64 reference, with floor_us (kernels/membw.ReadFloor: a pure read of the point's
 bytes under the same timer) and bw_fraction at the cache's own bytes (fp8: one byte a value).
@@ -60,7 +61,11 @@ def stages() -> dict[str, Stage]:
     return {"fp8": Stage(fp8, (*OURS, "auto")),
             "fp8-shapes": Stage(shapes, (*SHAPE_STRATEGIES, *(f"{s}:{o}" for s in SHAPE_STRATEGIES for o in FP8_SHAPES))),
             "paged": Stage(paged, OURS),
-            "paged-fp8": Stage(paged8, OURS)}
+            "paged-fp8": Stage(paged8, OURS),
+            # The paging cost of the 4-warp kernels whose CTAs are few per SM (fa2, split-KV; stream-K on
+            # fp8) against the same kernels at 8 warps, paged and contiguous.
+            "paged-warps": Stage(paged, ("fa2", "fa2:num_warps=8", "splitkv", "splitkv:num_warps=8")),
+            "paged-fp8-warps": Stage(paged8, ("streamk", "streamk:num_warps=8", "splitkv:num_warps=8"))}
 
 
 def csv_name(stage: str) -> str:

@@ -13,6 +13,8 @@ No program waits: the grid needs no co-residency (it may exceed one wave), and t
 running programs in id order, runs it unchanged. A program may contribute to two outputs (its first
 and its last segment) and may merge either one; the merge then delays its later segments only.
 Counters: int32 (the launcher's `flags`), 0 between launches; every launch leaves them at 0.
+one_segment_kernel runs the same segment body (run_segment) for plans of exactly one segment per
+program, without the segment loop: split-KV's fixed chunks (partition/splitkv.py, "Fixed chunks").
 
 Cost accounting (d = head_dim, b = dtype bytes, G = query rows of a q-block, C = contributors of a
 straddled output):
@@ -34,6 +36,29 @@ from attnsim.kernels.tiles import (
 
 
 @triton.jit
+def run_segment(seg, q_ptr, k_ptr, v_ptr, o_ptr, flags_ptr, o_part_ptr, lse_part_ptr, bt_ptr, k_scale_ptr, v_scale_ptr,
+                stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
+                stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
+                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr,
+                Q_LEN: tl.constexpr):
+    """One segment row `seg`: attend its tiles; a ROLE_COMPLETE segment stores o, a ROLE_PEER one its
+    partial, then arrives, and merges the output's slots if it arrived last (module docstring)."""
+    o, lse, seq, q_head, q_pos, row_ok = attend_segment(
+        seg, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi,
+        stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale, group,
+        BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+    if tl.load(seg + SEG_ROLE) == ROLE_PEER:
+        store_partial(o_part_ptr, lse_part_ptr, tl.load(seg + SEG_SLOT), o, lse, row_ok, BLOCK_M, HEAD_DIM)
+        lo = tl.load(seg + SEG_MERGE_LO)
+        contributors = tl.load(seg + SEG_MERGE_HI) - lo
+        if arrive(flags_ptr + lo, contributors):
+            merge_store(o_ptr, o_part_ptr, lse_part_ptr, seg, lo, 1, contributors, group,
+                        stride_ob, stride_oh, stride_oi, BLOCK_M, HEAD_DIM, Q_LEN)
+    else:
+        store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+
+
+@triton.jit
 def lean_last_kernel(
     q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
     bt_ptr, k_scale_ptr, v_scale_ptr,
@@ -47,17 +72,26 @@ def lean_last_kernel(
     # HEAD_DIM], lse_part_ptr fp32 [slots, BLOCK_M]; BLOCK_P (the tree's merge width) is not used.
     pid = tl.program_id(0)
     for s in range(tl.load(seg_offsets_ptr + pid), tl.load(seg_offsets_ptr + pid + 1)):
-        seg = seg_ptr + s * SEG_COLS
-        o, lse, seq, q_head, q_pos, row_ok = attend_segment(
-            seg, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi,
-            stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale, group,
-            BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
-        if tl.load(seg + SEG_ROLE) == ROLE_PEER:
-            store_partial(o_part_ptr, lse_part_ptr, tl.load(seg + SEG_SLOT), o, lse, row_ok, BLOCK_M, HEAD_DIM)
-            lo = tl.load(seg + SEG_MERGE_LO)
-            contributors = tl.load(seg + SEG_MERGE_HI) - lo
-            if arrive(flags_ptr + lo, contributors):
-                merge_store(o_ptr, o_part_ptr, lse_part_ptr, seg, lo, 1, contributors, group,
-                            stride_ob, stride_oh, stride_oi, BLOCK_M, HEAD_DIM, Q_LEN)
-        else:
-            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+        run_segment(seg_ptr + s * SEG_COLS, q_ptr, k_ptr, v_ptr, o_ptr, flags_ptr, o_part_ptr, lse_part_ptr, bt_ptr,
+                    k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn,
+                    stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
+                    BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+
+
+@triton.jit
+def one_segment_kernel(
+    q_ptr, k_ptr, v_ptr, o_ptr, seg_offsets_ptr, seg_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
+    bt_ptr, k_scale_ptr, v_scale_ptr,
+    stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
+    stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
+    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
+):
+    # A plan of exactly one segment per program (split-KV's fixed chunks: partition/splitkv.py): program
+    # p runs row p of seg_ptr int32 [grid, SEG_COLS], with no segment loop around the tile loop (whose
+    # loop-carried state cost the 4-warp lean_last_kernel 168-255 registers and spills, cross-compiled
+    # for sm_90); seg_offsets_ptr and BLOCK_P are not read.
+    run_segment(seg_ptr + tl.program_id(0) * SEG_COLS, q_ptr, k_ptr, v_ptr, o_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
+                bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn,
+                stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
+                BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)

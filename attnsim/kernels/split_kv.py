@@ -6,9 +6,9 @@ q_block), seq-major. Its work comes from the program id, not from a plan row it 
 row o of the segment table is split 0 of output o (the plan numbers CTAs split-major, o + s·outputs,
 and split 0 is never empty), so one round of independent loads brings the output's sequence, kv-head,
 q-block, the sequence's length L and split 0's tiles `per`. Split s covers KV tiles [s·per, min((s + 1)·per,
-n)) with n = ceil(L / BLOCK_N): per = ceil(n / S) for a split count (DOMAIN.md §2's ranges), the fixed
-chunk's for chunk_tokens (partition.splitkv: balanced's rule, batch-invariant); a short sequence's
-trailing splits are empty: they read nothing and only arrive at the counter.
+n)) with n = ceil(L / BLOCK_N), per = ceil(n / S) (DOMAIN.md §2's ranges); a short sequence's trailing
+splits are empty: they read nothing and only arrive at the counter. (Plans of fixed chunks, chunk_tokens,
+run on lean_last.one_segment_kernel: one chunk per program in LPT order, partition/splitkv.py.)
 
 - S = 1: the program writes o directly (no partials, no atomics).
 - S > 1: a non-empty split stores its normalised fp32 partial (o, lse) in slot o + s·outputs, passes a

@@ -12,7 +12,11 @@
 - grid + dp_outputs (hybrid): grids SMs and capacity; dp = k x grid for k in full, full - 1 (the
   default: last full wave to stream-K), full - 2, full // 2 (full = outputs // grid), k >= 1.
 - chunk_tokens (balanced split-KV): the chunk that fits grid targets capacity x {1/8, 1/4, 1/2,
-  3/4, 1, 3/2, 2} (FlashInfer's search, chunk_for_grid), plus a fixed 16-tile chunk.
+  3/4, 1, 3/2, 2} (FlashInfer's search, chunk_for_grid), plus a fixed 16-tile chunk. Split-KV, which
+  also runs fixed chunks in one launch (balanced's LPT grid, merged by the last arrival), is searched
+  on these chunks as well as on split counts for a ragged batch (where its LPT order differs from the
+  split-major grid; a uniform batch's chunks are some split count's pieces), so the batch-invariant
+  plans it offers are not predicted faster than the unconstrained choice.
 - no axis (fa2): the entry's defaults.
 
 Pinned options (`attnsim plan --grid 132`) replace an axis by their value; a grid pin is the only
@@ -177,6 +181,9 @@ def chunk_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         if chunk_counts(ctx, fixed).sum() <= CHUNK_TARGETS[-1] * ctx.capacity:  # within the targets' waves
             chunks.add(fixed)
     longest = float(ctx.tiles.max() * ctx.tile)
+    if ctx.strategy.last_arrival_merge:  # no combine launch: the longest output's last chunk merges them all
+        return [ctx.candidate(int(chunk_counts(ctx, c).sum()), min(c, longest), 0, int(chunk_counts(ctx, c).max()),
+                              min(c, longest), chunk_tokens=c) for c in sorted(chunks)]
     return [ctx.candidate(int(chunk_counts(ctx, c).sum()), min(c, longest), int(chunk_counts(ctx, c).max()),
                           chunk_tokens=c) for c in sorted(chunks)]
 
@@ -190,8 +197,10 @@ def candidates_for(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     axes = set(ctx.strategy.search)
     if "dp_outputs" in axes:
         return dp_values(ctx, pins)
-    if "splits" in axes:
-        return split_values(ctx, pins)
+    if "splits" in axes:  # an entry that also takes fixed chunks (splitkv) is searched on both, unless one is pinned
+        chunked = "chunk_tokens" in ctx.strategy.options_type.names() and "splits" not in pins and (
+            "chunk_tokens" in pins or ctx.workload.is_ragged)  # uniform: a chunk cuts every output as a split count does
+        return ([] if "chunk_tokens" in pins else split_values(ctx, pins)) + (chunk_values(ctx, pins) if chunked else [])
     if "chunk_tokens" in axes:
         return chunk_values(ctx, pins)
     if "grid" in axes:

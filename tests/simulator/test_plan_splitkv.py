@@ -159,20 +159,23 @@ def test_a_merging_cta_holds_its_slot_when_ctas_queue_for_slots():
 @PROPERTY
 @given(workloads(), st.sampled_from([1, 2, 4, 8]), st.one_of(st.none(), st.integers(1, 6)))
 def test_fixed_chunks_cut_each_sequence_as_balanced_does(workload, chunk_tiles, max_splits):
-    """splitkv:chunk_tokens=C[,max_splits=M]: output o's splits are balanced's chunks of its own tiles
-    (per_o = max(C, ceil(n / M)) tiles), the grid as many splits as the longest needs, each output's
-    reduction every grid split (the empty ones arrive too)."""
+    """splitkv:chunk_tokens=C[,max_splits=M]: balanced's chunks in balanced's LPT CTA order (per_o =
+    max(C, ceil(n / M)) tiles a chunk), one CTA each and none empty, in one launch: an output of one
+    chunk is complete, the chunks of a longer one are merged by their last arrival, peers in KV order."""
     config = PlanConfig(kv_tile_tokens=16, chunk_tokens=16 * chunk_tiles, max_splits=max_splits)
     sched = plan(NAME, workload, H100, config)
-    segs, outs = sched.attention.segments, outputs(workload, 16)
+    twin = plan("balanced", workload, H100, config)
+    segs, ref, outs = sched.attention.segments, twin.attention.segments, outputs(workload, 16)
+    for column in ("cta", "seq", "kv_head", "q_block", "first_tile", "n_tiles", "role"):
+        assert getattr(segs, column).tolist() == getattr(ref, column).tolist(), column
+    assert len(sched.launches) == 1 and sched.grid == len(segs) and (segs.n_tiles > 0).all()
     per = np.maximum(chunk_tiles, -(-outs.tiles // max_splits) if max_splits else np.zeros_like(outs.tiles))
-    assert sched.splits == int((-(-outs.tiles // per)).max()) and sched.grid == outs.count * sched.splits
-    for o in range(outs.count):
-        mine = np.flatnonzero(segs.cta % outs.count == o)
-        assert segs.first_tile[mine].tolist() == list(range(0, int(outs.tiles[o]), int(per[o])))
-        assert int(segs.n_tiles[mine].sum()) == outs.tiles[o] and segs.n_tiles[mine].max() <= per[o]
-    if sched.splits > 1:
-        assert (np.diff(sched.reductions.peer_offsets) == sched.splits).all()
+    pieces = -(-outs.tiles // per)  # chunks of each output
+    red = sched.reductions
+    assert len(red) == int((pieces > 1).sum()) and (red.host_cta == LAST_ARRIVAL).all()
+    for r in range(len(red)):
+        peers = red.peers_of(r)
+        assert (np.diff(peers) == 1).all() and (segs.first_tile[peers] == np.arange(len(peers)) * segs.n_tiles[peers[0]]).all()
     assert sched.options == {"chunk_tokens": 16 * chunk_tiles, **({"max_splits": max_splits} if max_splits else {})}
 
 

@@ -28,7 +28,7 @@ from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.partition import common, flashdecoding
-from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, SegmentTable, offsets_from_counts
+from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, offsets_from_counts
 from attnsim.simulator.workload import DecodeWorkload
 
 
@@ -64,10 +64,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     tile = common.kv_tile_tokens(config)
     outs = common.outputs(workload, tile)
     chunk = resolve_chunk(workload, gpu, config, tile)
-    order = np.argsort(-outs.context, kind="stable")  # LPT: longest first, ties by output index
-    chunk_tiles = output_chunk_tiles(outs.tiles[order], chunk // tile, config.max_splits)  # int64 [n_outputs]
-    n_chunks = -(-outs.tiles[order] // chunk_tiles)  # int64 [n_outputs], in CTA order
-    segs = _chunk_segments(workload, tile, outs, order, n_chunks, chunk_tiles)
+    order, n_chunks, segs = lpt_chunks(workload, tile, outs, chunk, config.max_splits)
     split = n_chunks > 1
     family = config.family or "flashdecoding"
     reductions, launches = Reductions.empty(), ()
@@ -91,12 +88,17 @@ def output_chunk_tiles(tiles: np.ndarray, chunk_tiles: int, max_splits: int | No
     return chunk if max_splits is None else np.maximum(chunk, -(-tiles // max_splits))
 
 
-def _chunk_segments(workload, tile: int, outs: common.Outputs, order: np.ndarray, n_chunks: np.ndarray,
-                    chunk_tiles: np.ndarray) -> SegmentTable:
-    """One segment per CTA: CTA-sorted, outputs in `order` (n_chunks, chunk_tiles: int64 [n_outputs] in
-    that order), each one's chunks ascending."""
+def lpt_chunks(workload: DecodeWorkload, tile: int, outs: common.Outputs, chunk: int, max_splits: int | None):
+    """Every output cut into chunks of `chunk` tokens (at most max_splits), one CTA each in LPT order: outputs
+    by descending context (stable), each one's chunks on consecutive CTAs, ascending; roles COMPLETE for an
+    output of one chunk, else PEER. (order: int64 [n_outputs], the outputs in CTA order; n_chunks: int64
+    [n_outputs] in that order; the CTA-sorted SegmentTable.)"""
+    order = np.argsort(-outs.context, kind="stable")  # LPT: longest first, ties by output index
+    chunk_tiles = output_chunk_tiles(outs.tiles[order], chunk // tile, max_splits)  # int64 [n_outputs]
+    n_chunks = -(-outs.tiles[order] // chunk_tiles)
     out_idx, first, count, role = chunks(outs.tiles, order, n_chunks, chunk_tiles)
-    return common.segment_table(workload, tile, outs, np.arange(len(out_idx)), out_idx, first, count, role)
+    segs = common.segment_table(workload, tile, outs, np.arange(len(out_idx)), out_idx, first, count, role)
+    return order, n_chunks, segs
 
 
 def chunks(tiles: np.ndarray, order: np.ndarray, n_chunks: np.ndarray, chunk_tiles: np.ndarray):

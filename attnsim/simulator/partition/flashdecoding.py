@@ -47,14 +47,12 @@ def heuristic_splits(workload: DecodeWorkload, gpu: GpuSpec, block_n: int) -> in
     return num_splits_heuristic(bhm, 2 * gpu.sm_count, n_blocks)
 
 
-def split_ranges(tiles: np.ndarray, splits: int,
-                 per_split: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Split s of an output with n tiles covers [s * nbps, min((s + 1) * nbps, n)), nbps = per_split (int64
-    [n_outputs]: each output's tiles per split), by default ceil(n / splits).
+def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split s of an output with n tiles covers [s * nbps, min((s + 1) * nbps, n)), nbps = ceil(n / splits).
 
     Returns (first, count) arrays [n_outputs, splits]; count is 0 for empty trailing splits.
     """
-    per_split = -(-tiles // splits) if per_split is None else per_split
+    per_split = -(-tiles // splits)
     first = per_split[:, None] * np.arange(splits)[None, :]
     count = np.clip(np.minimum(first + per_split[:, None], tiles[:, None]) - first, 0, None)
     return first, count

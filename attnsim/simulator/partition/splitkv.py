@@ -15,13 +15,21 @@ never empty, whose plan rows the kernel reads by program id.
   q-block's rows 4 at a time x its published partials 1024 / head_dim at a time), not as streamed bytes.
 
 Fixed chunks (`chunk_tokens`, optionally `max_splits`; batch-invariant): output o is cut at balanced's
-rule, per_o = max(chunk, ceil(n / max_splits)) tiles a split, S_o = ceil(n / per_o) splits; the grid
-is (outputs, max S_o), so a shorter sequence's trailing splits are empty. Its split boundaries and merge
-order depend on its own length only, and a one-split output merged by its last arrival (when another
-needs more) has the bits of one written directly (a one-partial merge weighs it by exactly 1).
-
-Every mode numbers its split ranges [s·per_o, min((s + 1)·per_o, n)): the kernel reads per_o from row o
-(split 0's tiles) rather than deriving it from the grid.
+rule, per_o = max(chunk, ceil(n / max_splits)) tiles a chunk, S_o = ceil(n / per_o) chunks, and the
+launch is balanced's grid: one CTA per chunk, no empty CTAs, outputs longest first (LPT), each output's
+chunks on consecutive CTAs in KV order (`chunked`). An output of one chunk writes o (ROLE_COMPLETE); the
+chunks of a longer one are ROLE_PEER, merged in chunk order by whichever arrives last (one LAST_ARRIVAL
+row each, peers in KV order), so a sequence's bits depend on its own length only. Stream-K's
+last-arrival segment body runs it, one segment per program, at split-KV's 4 warps
+(kernel_specs.SPLIT_KV_CHUNKS_KERNEL: lean_last.one_segment_kernel). Why not the (outputs, max S_o) grid of the split-count
+mode, which ran these plans before: on a ragged batch with one long sequence most of that grid is empty
+splits and the long sequence's capped chunks are spread over it, and the kernel ran the same chunks up
+to 35-55% slower than balanced's LPT grid did (H200, results/h200/invariant_oracle_dense.csv: b7 56/8 d64
+with one 180k sequence 178.9 against 116.0 µs; b22 16/1 d64 71.6 against 52.9), where the model, placing
+CTAs by its own slot rule, said 117 and 50: 13% optimistic on ragged chunk plans, none on uniform ones.
+On the LPT grid (H100, results/h100/chunk_order_ab_{new,old}.csv, the same chunks in one session): 0.92x the dense
+grid's time on ragged batches (median, 0.78-1.11), 1.00x on uniform ones (0.92-1.10); the model's mean
+error on ragged chunk plans +0.4% (H100 profile).
 
 Default split count (`splits` overrides): the largest power of two S <= 64 whose outputs·S CTAs stay
 within CTAS_PER_SM per SM and within one resident wave, no larger than the tiles of the longest
@@ -32,14 +40,14 @@ The planner (`auto`) searches other split counts with the calibrated model.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
-from attnsim.simulator.partition import common
-from attnsim.simulator.partition.balanced import output_chunk_tiles, resolve_chunk
-from attnsim.simulator.partition.flashdecoding import split_ranges
+from attnsim.simulator.partition import balanced, common, flashdecoding
 from attnsim.simulator.schedule import (
     LAST_ARRIVAL, ROLE_COMPLETE, ROLE_PEER, Reductions, Schedule, frozen_array, offsets_from_counts,
 )
@@ -67,11 +75,11 @@ def target_ctas(gpu: GpuSpec, capacity: int) -> int:
     return min(capacity, CTAS_PER_SM * gpu.sm_count)
 
 
-def split_major(tiles: np.ndarray, per: np.ndarray, splits: int):
-    """Non-empty splits in CTA order (cta = output + split·outputs), split s of output o covering tiles
-    [s·per_o, min((s + 1)·per_o, n_o)): (cta, output, first, count) arrays [n_segments], plus the K+V-tile
-    counts of every (output, split), int64 [n_outputs, splits]."""
-    first, count = split_ranges(tiles, splits, per)  # [n_outputs, splits]
+def split_major(tiles: np.ndarray, splits: int):
+    """Non-empty splits in CTA order (cta = output + split·outputs), FA2's ranges (flashdecoding.split_ranges):
+    (cta, output, first, count) arrays [n_segments], plus the K+V-tile counts of every (output, split),
+    int64 [n_outputs, splits]."""
+    first, count = flashdecoding.split_ranges(tiles, splits)  # [n_outputs, splits]
     n_out = len(tiles)
     cta = np.arange(splits)[:, None] * n_out + np.arange(n_out)[None, :]  # [splits, n_outputs]
     out_idx = np.broadcast_to(np.arange(n_out)[None, :], cta.shape)
@@ -79,19 +87,11 @@ def split_major(tiles: np.ndarray, per: np.ndarray, splits: int):
     return cta[keep], out_idx[keep], first.T[keep], count.T[keep], count
 
 
-def tiles_per_split(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig, outs: common.Outputs,
-                    tile: int, default: int) -> tuple[np.ndarray, int]:
-    """(per_o int64 [n_outputs], grid splits): FA2's ranges of S splits (config.splits, else `default`),
-    or the fixed chunks of config.chunk_tokens / max_splits."""
-    if config.chunk_tokens is None:
-        if config.max_splits is not None:
-            raise InputError("max_splits", "caps the chunks of chunk_tokens; give chunk_tokens too")
-        splits = config.splits or default
-        return -(-outs.tiles // splits), splits
-    if config.splits is not None:
-        raise InputError("splits", "splitkv takes a split count or chunk_tokens, not both")
-    per = output_chunk_tiles(outs.tiles, resolve_chunk(workload, gpu, config, tile) // tile, config.max_splits)
-    return per, int((-(-outs.tiles // per)).max())
+def split_count(config: common.PlanConfig, default: int) -> int:
+    """The split-count mode's S: config.splits, else `default`."""
+    if config.max_splits is not None:
+        raise InputError("max_splits", "caps the chunks of chunk_tokens; give chunk_tokens too")
+    return config.splits or default
 
 
 def last_arrival_reductions(outs: common.Outputs, splits: int, done_bytes: np.ndarray) -> Reductions:
@@ -113,8 +113,11 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     res = common.resources(config)
     capacity = resident_capacity(gpu, res)
     default = default_splits(outs.count, int(outs.tiles.max()), target_ctas(gpu, capacity))
-    per, splits = tiles_per_split(workload, gpu, config, outs, tile, default)
-    cta, out_idx, first, count, counts = split_major(outs.tiles, per, splits)
+    notes = {"default_splits": default, "splits_override": config.splits, "capacity": capacity}
+    if config.chunk_tokens is not None:
+        return chunked(workload, gpu, config, tile, outs, res, notes)
+    splits = split_count(config, default)
+    cta, out_idx, first, count, counts = split_major(outs.tiles, splits)
     role = np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE)
     segs = common.segment_table(workload, tile, outs, cta, out_idx, first, count, role)
     reductions = Reductions.empty()
@@ -124,7 +127,24 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         reductions = last_arrival_reductions(outs, splits, done)
     attention = common.attention_launch(workload, outs.count * splits, res, config.family or "splitkv", segs,
                                         outs.rows, reductions, tile, config.stream_warps)
-    notes = {"default_splits": default, "splits_override": config.splits, "capacity": capacity}
-    chosen = ({"chunk_tokens": config.chunk_tokens, **({"max_splits": config.max_splits} if config.max_splits else {})}
-              if config.chunk_tokens is not None else {"splits": splits})
-    return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, splits, notes, chosen)
+    return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, splits, notes, {"splits": splits})
+
+
+def chunked(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig, tile: int, outs: common.Outputs,
+            res, notes: dict) -> Schedule:
+    """The fixed-chunk mode (module docstring): balanced's chunks in LPT order, one CTA each, merged in the
+    launch by each split output's last arrival."""
+    if config.splits is not None:
+        raise InputError("splits", "splitkv takes a split count or chunk_tokens, not both")
+    chunk = balanced.resolve_chunk(workload, gpu, config, tile)
+    order, n_chunks, segs = balanced.lpt_chunks(workload, tile, outs, chunk, config.max_splits)
+    split = n_chunks > 1
+    reductions = Reductions.empty()
+    if split.any():  # peers in CTA order are each output's chunks in KV order; the last to arrive merges
+        combine_rows = flashdecoding.split_reductions(outs, segs, order[split], n_chunks[split])
+        reductions = dataclasses.replace(combine_rows, host_cta=frozen_array(np.full(int(split.sum()), LAST_ARRIVAL)))
+    attention = common.attention_launch(workload, len(segs), res, config.family or "splitkv", segs, outs.rows,
+                                        reductions, tile, config.stream_warps)
+    notes.update(chunk_tokens=chunk, max_chunks=int(n_chunks.max(initial=0)), split_outputs=int(split.sum()))
+    chosen = {"chunk_tokens": config.chunk_tokens, **({"max_splits": config.max_splits} if config.max_splits else {})}
+    return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, 0, notes, chosen)
