@@ -146,7 +146,7 @@ class Strategy:
         return self.kernel is None and self.mla_kernel is not None
 
     def kernel_for(self, workload, config=None) -> KernelSpec | None:
-        """The kernel running its plan of `workload` with `config`: MLA's, fixed chunks', the epilogue's, or `kernel`."""
+        """The kernel running its plan of `workload` with `config`: MLA's, fixed chunks', an epilogue's, or `kernel`."""
         if workload.is_mla:
             return self.mla_kernel
         if self.chunk_kernel is not None and getattr(config, "chunk_tokens", None) is not None:

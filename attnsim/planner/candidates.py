@@ -197,10 +197,12 @@ def candidates_for(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     axes = set(ctx.strategy.search)
     if "dp_outputs" in axes:
         return dp_values(ctx, pins)
-    if "splits" in axes:  # an entry that also takes fixed chunks (splitkv) is searched on both, unless one is pinned
+    if "splits" in axes:  # an entry that also takes fixed chunks (splitkv): both axes, unless one is pinned
+        # (a uniform batch's chunks cut every output as some split count does: chunks only when ragged)
         chunked = "chunk_tokens" in ctx.strategy.options_type.names() and "splits" not in pins and (
-            "chunk_tokens" in pins or ctx.workload.is_ragged)  # uniform: a chunk cuts every output as a split count does
-        return ([] if "chunk_tokens" in pins else split_values(ctx, pins)) + (chunk_values(ctx, pins) if chunked else [])
+            "chunk_tokens" in pins or ctx.workload.is_ragged)
+        splits = [] if "chunk_tokens" in pins else split_values(ctx, pins)
+        return splits + (chunk_values(ctx, pins) if chunked else [])
     if "chunk_tokens" in axes:
         return chunk_values(ctx, pins)
     if "grid" in axes:

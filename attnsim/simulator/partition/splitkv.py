@@ -14,22 +14,22 @@ never empty, whose plan rows the kernel reads by program id.
   (fixup_fixed_us + fixup_per_peer_us per L2 load round of the merge, cost.last_arrival_steps: its
   q-block's rows 4 at a time x its published partials 1024 / head_dim at a time), not as streamed bytes.
 
-Fixed chunks (`chunk_tokens`, optionally `max_splits`; batch-invariant): output o is cut at balanced's
-rule, per_o = max(chunk, ceil(n / max_splits)) tiles a chunk, S_o = ceil(n / per_o) chunks, and the
-launch is balanced's grid: one CTA per chunk, no empty CTAs, outputs longest first (LPT), each output's
-chunks on consecutive CTAs in KV order (`chunked`). An output of one chunk writes o (ROLE_COMPLETE); the
-chunks of a longer one are ROLE_PEER, merged in chunk order by whichever arrives last (one LAST_ARRIVAL
-row each, peers in KV order), so a sequence's bits depend on its own length only. Stream-K's
-last-arrival segment body runs it, one segment per program, at split-KV's 4 warps
-(kernel_specs.SPLIT_KV_CHUNKS_KERNEL: lean_last.one_segment_kernel). Why not the (outputs, max S_o) grid of the split-count
-mode, which ran these plans before: on a ragged batch with one long sequence most of that grid is empty
-splits and the long sequence's capped chunks are spread over it, and the kernel ran the same chunks up
-to 35-55% slower than balanced's LPT grid did (H200, results/h200/invariant_oracle_dense.csv: b7 56/8 d64
-with one 180k sequence 178.9 against 116.0 µs; b22 16/1 d64 71.6 against 52.9), where the model, placing
-CTAs by its own slot rule, said 117 and 50: 13% optimistic on ragged chunk plans, none on uniform ones.
-On the LPT grid (H100, results/h100/chunk_order_ab_{new,old}.csv, the same chunks in one session): 0.92x the dense
-grid's time on ragged batches (median, 0.78-1.11), 1.00x on uniform ones (0.92-1.10); the model's mean
-error on ragged chunk plans +0.4% (H100 profile).
+Fixed chunks (`chunk_tokens`, optionally `max_splits`; batch-invariant): output o is cut at balanced's rule,
+per_o = max(chunk, ceil(n / max_splits)) tiles a chunk, S_o = ceil(n / per_o) chunks, and the launch is
+balanced's grid: one CTA per chunk, no empty CTAs, outputs longest first (LPT), each output's chunks on
+consecutive CTAs in KV order (`chunked`). An output of one chunk writes o (ROLE_COMPLETE); the chunks of a
+longer one are ROLE_PEER, merged in chunk order by whichever arrives last (one LAST_ARRIVAL row each, peers
+in KV order), so a sequence's bits depend on its own length only. Stream-K's last-arrival segment body runs
+it, one segment per program, at split-KV's 4 warps (kernel_specs.SPLIT_KV_CHUNKS_KERNEL:
+lean_last.one_segment_kernel). Why not the (outputs, max S_o) grid of the split-count mode, which ran these
+plans before: on a ragged batch with one long sequence most of that grid is empty splits and the long
+sequence's capped chunks are spread over it, and the kernel ran the same chunks up to 35-55% slower than
+balanced's LPT grid did (H200, results/h200/invariant_oracle.csv of 12-05: b7 56/8 d64 with one 180k
+sequence 178.9 against 116.0 µs; b22 16/1 d64 71.6 against 52.9), where the model, placing CTAs by its own
+slot rule, said 117 and 50: 13% optimistic on ragged chunk plans, none on uniform ones. On the LPT grid
+(H100, results/h100/chunk_order_ab_{new,old}.csv, the same chunks in one session): 0.92x the dense grid's
+time on ragged batches (median, 0.78-1.11), 1.00x on uniform ones (0.92-1.10); the model's mean error on
+ragged chunk plans +0.4% (H100 profile).
 
 Default split count (`splits` overrides): the largest power of two S <= 64 whose outputs·S CTAs stay
 within CTAS_PER_SM per SM and within one resident wave, no larger than the tiles of the longest
