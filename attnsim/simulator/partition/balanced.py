@@ -72,8 +72,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         reductions = flashdecoding.split_reductions(outs, segs, order[split], n_chunks[split])
         launches = (flashdecoding.combine_launch(workload, outs, n_chunks[split], family + "-combine",
                                                  config.combine_resources),)
-    attention = common.attention_launch(workload, len(segs), common.resources(config), family,
-                                        segs, outs.rows, Reductions.empty(), tile, config.stream_warps)
+    attention = common.attention_launch(workload, len(segs), config, family, segs, outs.rows,
+                                        Reductions.empty(), tile)
     notes = {"chunk_tokens": chunk, "chunk_fixed": config.chunk_tokens is not None,
              "max_chunks": int(n_chunks.max(initial=0)), "split_outputs": int(split.sum())}
     # the chunk decides the work: a grid target only chose it

@@ -169,10 +169,12 @@ def critical_partials(workload: DecodeWorkload, n_peers: np.ndarray, rows: int, 
     return np.minimum(n_peers, (fanin - 1) * levels)
 
 
-def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: SegmentTable,
-                     rows: int, reductions: Reductions, tile: int = 0, stream_warps: float | None = None) -> Launch:
-    """Per-CTA bytes/tiles/segments of an attention launch from its segment table (`tile`: KV tokens
-    per tile, for the block-table loads of a paged cache; `stream_warps`: PlanConfig.stream_warps)."""
+def attention_launch(workload, grid: int, config: PlanConfig, family: str, segs: SegmentTable,
+                     rows: int, reductions: Reductions, tile: int = 0) -> Launch:
+    """Per-CTA bytes/tiles/segments of an attention launch from its segment table. `config`: the resolved
+    plan config (its CTA's resources and stream_warps); `tile`: KV tokens per tile, for the block-table
+    loads of a paged cache."""
+    res = resources(config)
     dtb = workload.dtype_bytes
     q_bytes = rows * workload.head_dim * dtb  # query tile read per segment
     o_bytes = rows * workload.v_dim * dtb  # final output written by COMPLETE and HOST segments
@@ -196,5 +198,5 @@ def attention_launch(workload, grid: int, res: CtaResources, family: str, segs: 
         name="attention", family=kernel_family(workload, family), grid=grid, resources=res,
         cta_read_bytes=frozen_array(read_bytes, np.float64), cta_write_bytes=frozen_array(write_bytes, np.float64),
         cta_tiles=frozen_array(tiles), cta_segments=frozen_array(n_segments), segments=segs,
-        stream_warps=stream_warps or 0.0,
+        stream_warps=config.stream_warps or 0.0,
     )

@@ -20,7 +20,6 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     cta = np.arange(grid)
     segs = common.segment_table(workload, tile, outs, cta, None, np.zeros(grid, np.int64), outs.tiles,
                                 np.full(grid, ROLE_COMPLETE))
-    launch = common.attention_launch(workload, grid, common.resources(config),
-                                     config.family or "fa2", segs, outs.rows, Reductions.empty(), tile,
-                                     config.stream_warps)
+    launch = common.attention_launch(workload, grid, config, config.family or "fa2", segs, outs.rows,
+                                     Reductions.empty(), tile)
     return Schedule("fa2", workload, gpu.name, tile, (launch,), Reductions.empty(), splits=1)

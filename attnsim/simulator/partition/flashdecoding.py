@@ -120,8 +120,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     segs = common.segment_table(workload, tile, outs, cta, out_idx, first, count,
                                 np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE))
     reductions = combine_reductions(outs, segs, n_used) if splits > 1 else Reductions.empty()
-    attention = common.attention_launch(workload, grid, common.resources(config), family,
-                                        segs, outs.rows, Reductions.empty(), tile, config.stream_warps)
+    attention = common.attention_launch(workload, grid, config, family, segs, outs.rows,
+                                        Reductions.empty(), tile)
     launches = (attention,)
     if splits > 1:
         launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources),)

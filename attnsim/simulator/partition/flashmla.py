@@ -95,8 +95,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         reductions = _part_order_reductions(outs, segs, out_idx, split, n_pieces[split])
         launches = (flashdecoding.combine_launch(workload, outs, n_pieces[split], family + "-combine",
                                                  config.combine_resources),)
-    attention = common.attention_launch(workload, parts * pairs, common.resources(config), family, segs,
-                                        outs.rows, Reductions.empty(), tile, config.stream_warps)
+    attention = common.attention_launch(workload, parts * pairs, config, family, segs,
+                                        outs.rows, Reductions.empty(), tile)
     notes = {"parts": parts, "unit_tokens": unit, "overhead_units": overhead, "split_outputs": int(len(split)),
              "max_pieces": int(n_pieces.max(initial=0))}
     return Schedule("flashmla", workload, gpu.name, tile, (attention, *launches), reductions, 0, notes,

@@ -69,9 +69,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         notes.update(share=share, high_load=sk_tiles - (share - 1) * sk_grid)
         if merge == EPILOGUE_LAST:  # publication after the DP outputs: streamk_last.done_bytes counts them
             segs, reductions = streamk_last.last_arrival(segs)
-    launch = common.attention_launch(workload, grid, common.resources(config),
-                                     config.family or "streamk", segs, outs.rows, reductions, tile,
-                                     config.stream_warps)
+    launch = common.attention_launch(workload, grid, config, config.family or "streamk", segs, outs.rows,
+                                     reductions, tile)
     launch = streamk_last.borrow_merge_terms(launch) if merge == EPILOGUE_LAST else launch
     return Schedule("hybrid", workload, gpu.name, tile, (launch,), reductions, 0, notes,
                     {"grid": grid, "dp_outputs": dp, **streamk_last.plan_options(merge)})

@@ -115,7 +115,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     default = default_splits(outs.count, int(outs.tiles.max()), target_ctas(gpu, capacity))
     notes = {"default_splits": default, "splits_override": config.splits, "capacity": capacity}
     if config.chunk_tokens is not None:
-        return chunked(workload, gpu, config, tile, outs, res, notes)
+        return chunked(workload, gpu, config, tile, outs, notes)
     splits = split_count(config, default)
     cta, out_idx, first, count, counts = split_major(outs.tiles, splits)
     role = np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE)
@@ -125,13 +125,13 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         done = np.zeros(counts.shape)
         done[out_idx, cta // outs.count] = segs.kv_bytes
         reductions = last_arrival_reductions(outs, splits, done)
-    attention = common.attention_launch(workload, outs.count * splits, res, config.family or "splitkv", segs,
-                                        outs.rows, reductions, tile, config.stream_warps)
+    attention = common.attention_launch(workload, outs.count * splits, config, config.family or "splitkv", segs,
+                                        outs.rows, reductions, tile)
     return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, splits, notes, {"splits": splits})
 
 
 def chunked(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig, tile: int, outs: common.Outputs,
-            res, notes: dict) -> Schedule:
+            notes: dict) -> Schedule:
     """The fixed-chunk mode (module docstring): balanced's chunks in LPT order, one CTA each, merged in the
     launch by each split output's last arrival."""
     if config.splits is not None:
@@ -143,8 +143,8 @@ def chunked(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig, t
     if split.any():  # peers in CTA order are each output's chunks in KV order; the last to arrive merges
         combine_rows = flashdecoding.split_reductions(outs, segs, order[split], n_chunks[split])
         reductions = dataclasses.replace(combine_rows, host_cta=frozen_array(np.full(int(split.sum()), LAST_ARRIVAL)))
-    attention = common.attention_launch(workload, len(segs), res, config.family or "splitkv", segs, outs.rows,
-                                        reductions, tile, config.stream_warps)
+    attention = common.attention_launch(workload, len(segs), config, config.family or "splitkv", segs, outs.rows,
+                                        reductions, tile)
     notes.update(chunk_tokens=chunk, max_chunks=int(n_chunks.max(initial=0)), split_outputs=int(split.sum()))
     chosen = {"chunk_tokens": config.chunk_tokens, **({"max_splits": config.max_splits} if config.max_splits else {})}
     return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, 0, notes, chosen)

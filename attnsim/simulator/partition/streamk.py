@@ -65,9 +65,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
             segs, reductions = streamk_last.last_arrival(segs)
         share = int(bounds[1] - bounds[0]) if grid else 0
         notes, chunks = {"total_tiles": total, "share": share, "high_load": int(total - (share - 1) * grid)}, {}
-    launch = common.attention_launch(workload, grid, common.resources(config),
-                                     config.family or "streamk", segs, outs.rows, reductions, tile,
-                                     config.stream_warps)
+    launch = common.attention_launch(workload, grid, config, config.family or "streamk", segs, outs.rows,
+                                     reductions, tile)
     launch = streamk_last.borrow_merge_terms(launch) if merge == EPILOGUE_LAST else launch
     return Schedule("streamk", workload, gpu.name, tile, (launch,), reductions, 0, notes,
                     {"grid": grid, **chunks, **streamk_last.plan_options(merge)})

@@ -32,6 +32,8 @@ with this cuDNN.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from attnsim.errors import InputError
@@ -113,8 +115,9 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     segs = common.segment_table(workload, KV_TILE_TOKENS, outs, cta, out_idx, first, count,
                                 np.full(len(cta), ROLE_PEER if splits > 1 else ROLE_COMPLETE))
     res, res_source = attention_resources(workload.head_dim)
-    attention = common.attention_launch(workload, outs.count * splits, config.resources or res, family, segs,
-                                        outs.rows, Reductions.empty())
+    resolved = replace(config, resources=config.resources or res)
+    attention = common.attention_launch(workload, outs.count * splits, resolved, family, segs, outs.rows,
+                                        Reductions.empty())
     launches, reductions = (attention,), Reductions.empty()
     if splits > 1:
         reductions = flashdecoding.combine_reductions(outs, segs, n_used)
