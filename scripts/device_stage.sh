@@ -101,11 +101,8 @@ stage_invariant_gputests() {  # a sequence alone vs in other batches, bitwise, e
 }
 stage_invariant() {  # batch-invariant auto vs auto on the oracle workloads (scripts/invariant_study.py:
   # ~642 rows; planning ~2-3 min of CPU, then timing). Replay it on the CPU afterwards (invariant_replay.py).
-  # Resumes from results/h200/invariant_oracle_resume.csv (the 12-05 study less its rows that the new
-  # split-KV chunk kernel and planner change: re-time those), else from invariant_oracle.csv.
-  local from=results/h200/invariant_oracle_resume.csv
-  [ -f "$from" ] || from=results/h200/invariant_oracle.csv
-  [ -f "$from" ] && cp "$from" "$OUT/invariant_oracle.csv"
+  # Resumes from results/h200/invariant_oracle.csv when an earlier call's CSV was copied there.
+  [ -f results/h200/invariant_oracle.csv ] && cp results/h200/invariant_oracle.csv "$OUT/invariant_oracle.csv"
   timeout 540 python3 scripts/invariant_study.py --resume --out "$OUT/invariant_oracle.csv" 2>&1 | tail -8
 }
 stage_bench_standard() {

@@ -24,7 +24,7 @@ it, one segment per program, at split-KV's 4 warps (kernel_specs.SPLIT_KV_CHUNKS
 lean_last.one_segment_kernel). Why not the (outputs, max S_o) grid of the split-count mode, which ran these
 plans before: on a ragged batch with one long sequence most of that grid is empty splits and the long
 sequence's capped chunks are spread over it, and the kernel ran the same chunks up to 35-55% slower than
-balanced's LPT grid did (H200, results/h200/invariant_oracle.csv of 12-05: b7 56/8 d64 with one 180k
+balanced's LPT grid did (H200, results/h200/invariant_oracle_dense.csv: b7 56/8 d64 with one 180k
 sequence 178.9 against 116.0 µs; b22 16/1 d64 71.6 against 52.9), where the model, placing CTAs by its own
 slot rule, said 117 and 50: 13% optimistic on ragged chunk plans, none on uniform ones. On the LPT grid
 (H100, results/h100/chunk_order_ab_{new,old}.csv, the same chunks in one session): 0.92x the dense grid's
