@@ -36,3 +36,33 @@ def test_last_arrival_bounds_never_exceed_the_prediction(batch, kv_heads, group,
     assert found and all(c.partials == 0 for c in found)  # no combine launch is billed
     for c in found:
         assert limits.lower_bound_us(c) <= predict_one(c.spec, workload, gpu).total_us * (1 + 1e-9), c.spec
+
+
+def test_fixed_chunks_are_searched_for_ragged_batches_and_when_pinned():
+    """Split-KV's fixed chunks (balanced's LPT grid in one launch) are candidates beside its split counts
+    for a ragged batch; a uniform batch's chunks would cut every output as a split count does, so only
+    split counts are searched; a pinned chunk searches that chunk alone, a pinned split count no chunk."""
+    def searched(workload: DecodeWorkload, pins: dict) -> set[str]:
+        ctx = Evaluator(workload, H200, PlanConfig()).context(NAME)
+        return {next(iter(dict(c.options))) for c in cand.candidates_for(ctx, pins)}
+
+    ragged = DecodeWorkload.build(3, 32, 8, 128, [40_000, 900, 3000])
+    uniform = DecodeWorkload.build(3, 32, 8, 128, 3000)
+    assert searched(ragged, {}) == {"splits", "chunk_tokens"}
+    assert searched(uniform, {}) == {"splits"}
+    assert searched(uniform, {"chunk_tokens": 1024}) == {"chunk_tokens"}
+    assert searched(ragged, {"splits": 4}) == {"splits"}
+
+
+def test_fixed_chunk_plans_run_the_one_segment_kernel():
+    """A plan of fixed chunks runs one chunk per program (lean_last.one_segment_kernel, its own compiled
+    resources); a split count keeps the 2-D split-KV kernel."""
+    from attnsim.planner.choose import make_plan
+
+    workload = DecodeWorkload.build(3, 32, 8, 128, [40_000, 900, 3000], dtype="bfloat16")
+    chunks = make_plan("splitkv:chunk_tokens=256,max_splits=16", workload, H200)
+    splits = make_plan("splitkv:splits=4", workload, H200)
+    assert (chunks.kernel.name, chunks.kernel.function, chunks.kernel.split_grid) == \
+        ("split_kv_chunks", "one_segment_kernel", False)
+    assert chunks.resources_source == "compiled table" and chunks.schedule.grid == len(chunks.schedule.attention.segments)
+    assert (splits.kernel.name, splits.kernel.split_grid) == ("split_kv", True)
