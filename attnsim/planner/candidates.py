@@ -94,15 +94,25 @@ class StrategyContext:
                          partials if partials > 1 else 0, host_peers, peer_tokens * per_token, sm_tokens * per_token)
 
 
-def context_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, user: common.PlanConfig) -> StrategyContext:
+def context_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, user: common.PlanConfig,
+                options: dict | None = None) -> StrategyContext:
     """Resolve the entry once (kernel shape, compiled resources: the plans' resolver); every candidate
-    varies only its options."""
+    varies only its options. `options`: a candidate's, where they pick another kernel of the entry
+    (kernel_options: split-KV's fixed chunks run the one-segment kernel, with its own resources)."""
     strategy = strategies.get(name)
-    config, _ = plan_config(strategy, workload, gpu, options_for(strategy, without_pins(user)))
+    base = without_pins(user)
+    config, _ = plan_config(strategy, workload, gpu, options_for(strategy, replace(base, **kernel_options(strategy, options))))
     outs = common.outputs(workload, config.kv_tile_tokens)
     per_token = workload.kv_bytes() / (sum(workload.contexts) * workload.kv_heads)
     return StrategyContext(strategy, workload, gpu, config, resident_capacity(gpu, config.resources), outs.tiles,
                            per_token)
+
+
+def kernel_options(strategy: strategies.Strategy, options: dict | None) -> dict:
+    """The options of a candidate that choose which of the entry's kernels runs it ({} for its default)."""
+    if strategy.chunk_kernel is not None and (options or {}).get("chunk_tokens") is not None:
+        return {"chunk_tokens": options["chunk_tokens"]}
+    return {}
 
 
 def fixed_chunk(ctx: StrategyContext) -> int:
@@ -182,7 +192,8 @@ def chunk_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
             chunks.add(fixed)
     longest = float(ctx.tiles.max() * ctx.tile)
     if ctx.strategy.last_arrival_merge:  # no combine launch: the longest output's last chunk merges them all
-        return [ctx.candidate(int(chunk_counts(ctx, c).sum()), min(c, longest), 0, int(chunk_counts(ctx, c).max()),
+        peers = {c: int(chunk_counts(ctx, c).max()) for c in chunks}  # one chunk: written directly, no merge
+        return [ctx.candidate(int(chunk_counts(ctx, c).sum()), min(c, longest), 0, peers[c] if peers[c] > 1 else 0,
                               min(c, longest), chunk_tokens=c) for c in sorted(chunks)]
     return [ctx.candidate(int(chunk_counts(ctx, c).sum()), min(c, longest), int(chunk_counts(ctx, c).max()),
                           chunk_tokens=c) for c in sorted(chunks)]

@@ -158,7 +158,7 @@ def grid_points(shape: DecodeWorkload) -> list[DecodeWorkload]:
 
 def predicted_us(name: str, options: dict, workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig):
     """(µs, launches, pieces of the longest output) of one fixed plan: as the search simulates it."""
-    ctx = cand.context_for(name, workload, gpu, user)
+    ctx = cand.context_for(name, workload, gpu, user, options)
     res = simulate(ctx.strategy.partition(workload, gpu, replace(ctx.config, **options)), gpu)
     return res.total_us, len(res.schedule.launches), max(1, res.schedule.splits, res.schedule.notes.get("max_chunks", 1))
 

@@ -147,17 +147,20 @@ class Evaluator:
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}
 
-    def context(self, name: str) -> cand.StrategyContext:
-        if name not in self.contexts:
-            self.contexts[name] = cand.context_for(name, self.workload, self.gpu, self.user)
-        return self.contexts[name]
+    def context(self, name: str, options: dict | None = None) -> cand.StrategyContext:
+        """The entry resolved for its default kernel, or for the kernel `options` pick (cand.kernel_options)."""
+        picks = cand.kernel_options(strategies.get(name), options)
+        key = name if not picks else f"{name}:{','.join(picks)}"  # one resolution per kernel of the entry
+        if key not in self.contexts:
+            self.contexts[key] = cand.context_for(name, self.workload, self.gpu, self.user, picks)
+        return self.contexts[key]
 
     def run(self, candidate: cand.Candidate) -> Evaluated:
         """The candidate simulated under its one name (canonical.py), named by its concrete options."""
         key = candidate.spec
         if key not in self.results:
             name, options = canonical.canonical(candidate.strategy, dict(candidate.options))
-            ctx = self.context(name)
+            ctx = self.context(name, options)
             res = simulate(ctx.strategy.partition(self.workload, self.gpu, replace(ctx.config, **options)), self.gpu)
             axes = {k: v for k, v in res.schedule.options.items() if v is not None}
             form = canonical.form_of(axes, len(res.schedule.launches), shape_of(ctx))

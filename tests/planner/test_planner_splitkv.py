@@ -66,3 +66,15 @@ def test_fixed_chunk_plans_run_the_one_segment_kernel():
         ("split_kv_chunks", "one_segment_kernel", False)
     assert chunks.resources_source == "compiled table" and chunks.schedule.grid == len(chunks.schedule.attention.segments)
     assert (splits.kernel.name, splits.kernel.split_grid) == ("split_kv", True)
+
+
+def test_the_search_prices_chunk_plans_with_their_own_kernel():
+    """Every split-KV chunk plan the search simulated is priced as `predict` prices it: with the one-segment
+    kernel's resources (the search resolves each kernel of an entry once), not split-KV's."""
+    from attnsim.planner.search import search
+
+    workload = DecodeWorkload.build(3, 32, 8, 128, [40_000, 900, 3000], dtype="bfloat16")
+    chunked = [e for e in search(workload, H200, PlanConfig()).ranked if "chunk_tokens" in e.spec and e.spec.startswith(NAME)]
+    assert chunked
+    for e in chunked:
+        assert e.time_us == predict_one(e.spec, workload, H200).total_us, e.spec
