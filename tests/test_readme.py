@@ -43,3 +43,14 @@ def test_a_broken_claim_stops_the_rendering(examples, monkeypatch):
     monkeypatch.setattr(examples, "serving_data", fp8_runs_one_cta_per_sm)
     with pytest.raises(examples.ClaimBroken, match="two CTAs per SM"):
         examples.render(examples.README.read_text())
+
+
+def test_the_strategy_table_names_every_registry_entry(examples):
+    """The README's opening table lists each registered strategy (a new entry cannot ship unnamed there)."""
+    import re
+
+    from attnsim import strategies
+
+    table = next(p for p in examples.README.read_text().split("\n\n") if p.startswith("| strategy |"))
+    named = {n for cell in re.findall(r"^\| ([^|]+) \|", table, re.M) for n in re.findall(r"`([\w-]+)`", cell)}
+    assert set(strategies.REGISTRY) <= named, set(strategies.REGISTRY) - named
