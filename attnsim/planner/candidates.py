@@ -100,8 +100,8 @@ def context_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, user: common.
     varies only its options. `options`: a candidate's, where they pick another kernel of the entry
     (kernel_options: split-KV's fixed chunks run the one-segment kernel, with its own resources)."""
     strategy = strategies.get(name)
-    base = without_pins(user)
-    config, _ = plan_config(strategy, workload, gpu, options_for(strategy, replace(base, **kernel_options(strategy, options))))
+    chosen = options_for(strategy, replace(without_pins(user), **kernel_options(strategy, options)))
+    config, _ = plan_config(strategy, workload, gpu, chosen)
     outs = common.outputs(workload, config.kv_tile_tokens)
     per_token = workload.kv_bytes() / (sum(workload.contexts) * workload.kv_heads)
     return StrategyContext(strategy, workload, gpu, config, resident_capacity(gpu, config.resources), outs.tiles,
