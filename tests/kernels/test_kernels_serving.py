@@ -48,6 +48,16 @@ def test_matches_reference(strategy, name, device, h100):
     assert err <= TOLERANCE
 
 
+@pytest.mark.parametrize("name", CASES)
+def test_split_kv_fixed_chunks_match_reference(name, device, h100):
+    """Split-KV's fixed chunks (one chunk per program in LPT order, lean_last.one_segment_kernel) on every
+    serving input: pages, fp8, verify blocks; two-tile chunks, at most three per sequence."""
+    workload, config = case(name)
+    chunks = PlanConfig(kv_tile_tokens=config.kv_tile_tokens, chunk_tokens=2 * config.kv_tile_tokens, max_splits=3)
+    launcher, err = run_serving("splitkv", workload, h100, chunks, device, seed=sum(map(ord, name)))
+    assert launcher.kernel.name == "split_kv_chunks" and err <= TOLERANCE
+
+
 @pytest.mark.parametrize("strategy", ["flashdecoding", "streamk"])
 def test_one_tile_segments_of_a_verify_block(strategy, device, h100):
     """Every segment a single 16-token tile, 51 and 35 tokens: the last tiles (3 tokens) hold no key
