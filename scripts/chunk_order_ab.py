@@ -4,6 +4,7 @@ plus balanced on the same chunks (the same CTA order with a combine launch).
 
     PYTHONPATH=. python3 scripts/chunk_order_ab.py --out $OUT/chunks_new.csv
     (cd old && PYTHONPATH=. python3 ../scripts/chunk_order_ab.py --out $OUT/chunks_old.csv)
+    PYTHONPATH=. python3 scripts/chunk_order_ab.py --rules 'splits=4;splits=16' --out $OUT/splits.csv  # split counts
 
 Timer and checks as the oracle study's (do_bench median, L2 flushed, every row fp64-checked first).
 """
@@ -29,13 +30,21 @@ def points():
     return ragged + uniform
 
 
-def specs(w) -> list[str]:
-    return [f"{s}:{r}" for r in RULES for s in ("splitkv", "balanced")]
+def specs(rules: tuple[str, ...]):
+    """(workload) -> plan specs: each rule as split-KV and as balanced (a split count: split-KV and FlashDecoding)."""
+    def of(w) -> list[str]:
+        return [f"{s}:{r}" for r in rules for s in ("splitkv", "flashdecoding" if r.startswith("splits=") else "balanced")]
+    return of
 
 
 def main() -> int:
-    args = study_parser(__doc__.splitlines()[0], "chunks.csv").parse_args()
-    return run_study(args.out, points()[:args.limit], resolve_gpu(args.gpu), specs, TIMER, args.resume, args.estimate)
+    ap = study_parser(__doc__.splitlines()[0], "chunks.csv")
+    ap.add_argument("--rules", default=";".join(RULES),
+                    help="';'-separated option sets, e.g. 'splits=4;splits=16' for split-KV's split-count grid")
+    args = ap.parse_args()
+    rules = tuple(r for r in args.rules.split(";") if r)
+    return run_study(args.out, points()[:args.limit], resolve_gpu(args.gpu), specs(rules), TIMER, args.resume,
+                     args.estimate)
 
 
 if __name__ == "__main__":
