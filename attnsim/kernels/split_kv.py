@@ -5,8 +5,8 @@ Grid (outputs, S): program (o, s) runs split s of output o, where outputs are (s
 q_block), seq-major. Its work comes from the program id, not from a plan row it must read first:
 row o of the segment table is split 0 of output o (the plan numbers CTAs split-major, o + s·outputs,
 and split 0 is never empty), so one round of independent loads brings the output's sequence, kv-head,
-q-block, the sequence's length L and split 0's tiles `per`. Split s covers KV tiles [s·per, min((s + 1)·per,
-n)) with n = ceil(L / BLOCK_N), per = ceil(n / S) (DOMAIN.md §2's ranges); a short sequence's trailing
+q-block and the sequence's length L. Split s covers KV tiles [s·per, min((s + 1)·per, n)) with
+n = ceil(L / BLOCK_N) and per = ceil(n / S) (DOMAIN.md §2's ranges); a short sequence's trailing
 splits are empty: they read nothing and only arrive at the counter. (Plans of fixed chunks, chunk_tokens,
 run on lean_last.one_segment_kernel: one chunk per program in LPT order, partition/splitkv.py.)
 
@@ -38,25 +38,25 @@ import triton.language as tl
 
 from attnsim.kernels.arrival import arrive, merge_store
 from attnsim.kernels.tiles import (
-    SEG_COLS, SEG_CONTEXT, SEG_N_TILES, attend_range, load_query, query_rows, store_output, store_partial,
+    SEG_COLS, SEG_CONTEXT, attend_range, load_query, query_rows, store_output, store_partial,
 )
 
 @triton.jit
-def split_range(context, split, per, BLOCK_N: tl.constexpr):
-    """(first tile, tiles, non-empty splits) of split `split` of a sequence of `context` tokens cut into
-    splits of `per` tiles (its plan row's: split 0's tiles)."""
+def split_range(context, split, n_splits, BLOCK_N: tl.constexpr):
+    """(first tile, tiles, non-empty splits) of split `split` of a sequence of `context` tokens."""
     n_tiles = tl.cdiv(context, BLOCK_N)
+    per = tl.cdiv(n_tiles, n_splits)
     first = split * per
     return first, tl.minimum(tl.maximum(n_tiles - first, 0), per), tl.cdiv(n_tiles, per)
 
 
 @triton.jit
-def merge_output(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, output, n_outputs, group,
+def merge_output(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, output, n_outputs, n_splits, group,
                  stride_ob, stride_oh, stride_oi, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                  HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr):
     """The last arrival's epilogue: merge the output's non-empty splits (slots output + s·n_outputs)
     and store o (arrival.merge_store)."""
-    _, _, used = split_range(tl.load(row_ptr + SEG_CONTEXT), 0, tl.load(row_ptr + SEG_N_TILES), BLOCK_N)
+    _, _, used = split_range(tl.load(row_ptr + SEG_CONTEXT), 0, n_splits, BLOCK_N)
     merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, output, n_outputs, used, group,
                 stride_ob, stride_oh, stride_oi, BLOCK_M, HEAD_DIM, Q_LEN)
 
@@ -80,7 +80,7 @@ def split_kv_kernel(
     row = seg_ptr + output * SEG_COLS
     seq, kv_head, q_head, q_pos, row_ok = query_rows(row, group, BLOCK_M, Q_LEN)
     context = tl.load(row + SEG_CONTEXT)
-    first, count, _ = split_range(context, split, tl.load(row + SEG_N_TILES), BLOCK_N)
+    first, count, _ = split_range(context, split, n_splits, BLOCK_N)
     if count > 0:
         q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN)
         o, lse = attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head, q_pos, first, count,
@@ -92,5 +92,5 @@ def split_kv_kernel(
             store_partial(o_part_ptr, lse_part_ptr, output + split * n_outputs, o, lse, row_ok, BLOCK_M, HEAD_DIM)
     if n_splits > 1:
         if arrive(flags_ptr + output, n_splits):  # the last split of this output: every partial is published
-            merge_output(o_ptr, o_part_ptr, lse_part_ptr, row, output, n_outputs, group,
+            merge_output(o_ptr, o_part_ptr, lse_part_ptr, row, output, n_outputs, n_splits, group,
                          stride_ob, stride_oh, stride_oi, BLOCK_M, BLOCK_N, HEAD_DIM, Q_LEN)
