@@ -70,12 +70,16 @@ def compile_variant(v: Variant):
     """(resolver key, KernelShape, CompiledKernel) of `v` for sm_90."""
     from attnsim import strategies
     from attnsim.kernels.launch import jit_function
+    from attnsim.plans.resources import variant
 
     workload = _workload(v.head_dim, v.dtype, v.group, v.q_len, v.page_size, v.kv_dtype)
-    shape, key = variant_shape(v.strategy, workload)
+    kernel = strategies.get(v.strategy).kernel_for(workload)
+    shape, _ = variant_shape(v.strategy, workload)
+    warps = v.warps or shape.num_warps  # the given tile / stages / warps, and the cap the kernel takes at them
     shape = dataclasses.replace(shape, block_n=v.tile or shape.block_n, num_stages=v.stages or shape.num_stages,
-                                num_warps=v.warps or shape.num_warps)
-    fn = jit_function(strategies.get(v.strategy).kernel_for(workload))
+                                num_warps=warps, max_registers=kernel.max_registers(shape.block_m, warps))
+    key = variant(kernel.name, workload, shape.block_n, shape.num_warps, shape.num_stages).key
+    fn = jit_function(kernel)
     sig, consts, attrs = _signature(fn, workload, shape)
     return key, shape, compile_sm90(fn, sig, consts, attrs, shape.num_warps, shape.num_stages, shape.max_registers)
 

@@ -191,12 +191,17 @@ def chunk_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         if chunk_counts(ctx, fixed).sum() <= CHUNK_TARGETS[-1] * ctx.capacity:  # within the targets' waves
             chunks.add(fixed)
     longest = float(ctx.tiles.max() * ctx.tile)
-    if ctx.strategy.last_arrival_merge:  # no combine launch: the longest output's last chunk merges them all
-        peers = {c: int(chunk_counts(ctx, c).max()) for c in chunks}  # one chunk: written directly, no merge
-        return [ctx.candidate(int(chunk_counts(ctx, c).sum()), min(c, longest), 0, peers[c] if peers[c] > 1 else 0,
-                              min(c, longest), chunk_tokens=c) for c in sorted(chunks)]
-    return [ctx.candidate(int(chunk_counts(ctx, c).sum()), min(c, longest), int(chunk_counts(ctx, c).max()),
-                          chunk_tokens=c) for c in sorted(chunks)]
+    return [chunk_candidate(ctx, c, min(c, longest)) for c in sorted(chunks)]
+
+
+def chunk_candidate(ctx: StrategyContext, chunk_tokens: int, cta_tokens: float) -> Candidate:
+    """A fixed-chunk plan: its longest output's chunks are merged by a combine launch or, for an entry
+    merged by its last arrival, by the chunk that ends last (an output of one chunk is written directly)."""
+    counts = chunk_counts(ctx, chunk_tokens)
+    ctas, pieces = int(counts.sum()), int(counts.max())
+    if ctx.strategy.last_arrival_merge:
+        return ctx.candidate(ctas, cta_tokens, 0, pieces if pieces > 1 else 0, cta_tokens, chunk_tokens=chunk_tokens)
+    return ctx.candidate(ctas, cta_tokens, pieces, chunk_tokens=chunk_tokens)
 
 
 def default_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
