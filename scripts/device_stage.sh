@@ -13,6 +13,7 @@
 #         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes serving_paged_warps serving_paged_fp8_warps fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
 #         paged_ab (issue 18: branch pagedsub's page-by-page tiles vs this tree, after extracting it under abnew/)
 #         merge_ab (issue 20: branch mergeflat's merge pipelined across row groups vs this tree, extracted under abmerge/)
+#         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
 #         mla_gputests bench_mla bench_cal_mla mla_grids bench_mla_auto (issue 23, docs/mla.md: after compile; the benches resume)
 # The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC), the MLA kernels and the
 # oracle study 12:30-12:45 UTC, when `compile` recorded the resources table on the device. Each stage fits one
@@ -209,6 +210,16 @@ stage_merge_ab() {  # issue 20: the last-arrival merge as one pipeline across ro
       --out "$OUT/merge_ab_$tree.csv" 2>&1 | tail -3)
     mkdir -p "$OUT/merge_ab_$tree"  # the small-call points (4 MB-1 GB, 1-2 merge steps), determinism too
     PYTHONPATH="$dir" timeout 200 python3 scripts/splitkv_device.py --stage 5 --out "$OUT/merge_ab_$tree" 2>&1 | tail -14
+  done
+}
+stage_fdcombine_ab() {  # FlashDecoding's combine over 16-row blocks (branch fdcombine) against this tree's one CTA
+  # per q-block, on the qlen sweep (verify q-blocks of 16-128 rows and their decode twins), one call.
+  # Before it: mkdir abfd && git archive fdcombine attnsim scripts | tar -x -C abfd
+  [ -d abfd/attnsim ] || { echo "abfd/attnsim missing: extract branch fdcombine there first"; return 1; }
+  for tree in main abfd; do
+    local dir=.; [ "$tree" = abfd ] && dir=abfd
+    (cd "$dir" && timeout 280 python3 -m attnsim bench --gpu h200 --sweep qlen --strategies flashdecoding,balanced \
+      --out "$OUT/fdcombine_ab_$tree.csv" 2>&1 | tail -3)
   done
 }
 for s in "$@"; do stage "$s"; done
