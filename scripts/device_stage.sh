@@ -14,6 +14,7 @@
 #         paged_ab paged_fp8_ab (issue 18: branch pagedsub's one index per page vs this tree, extracted under abnew/)
 #         merge_ab (issue 20: branch mergeflat's merge pipelined across row groups vs this tree, extracted under abmerge/)
 #         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
+#         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
 #         mla_gputests bench_mla bench_cal_mla mla_grids bench_mla_auto (issue 23, docs/mla.md: after compile; the benches resume)
 # The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC), the MLA kernels and the
 # oracle study 12:30-12:45 UTC, when `compile` recorded the resources table on the device. Each stage fits one
