@@ -49,6 +49,22 @@ def test_every_plan_the_search_names_is_named_once_and_concretely(w):
             == strategy
 
 
+def test_one_concrete_plan_of_two_entries_is_one_candidate_named_by_the_earlier():
+    # a uniform batch: balanced's 16-tile chunks of 128-tile outputs are FlashDecoding's 8 split ranges, the
+    # same kernels, CTAs, partials and combine; on a ragged batch balanced's longest-first order differs
+    uniform = DecodeWorkload.build(4, 32, 8, 128, 8192)
+    fd, chunks = (make_plan(s, uniform, H200) for s in ("flashdecoding:splits=8", "balanced:chunk_tokens=1024"))
+    keys = [canonical.concrete_key(p.strategy.kernel_for(uniform, p.config).name, p.schedule) for p in (fd, chunks)]
+    assert keys[0] == keys[1]
+    ranked = search(uniform, H200).ranked
+    assert "flashdecoding:splits=8" in [e.spec for e in ranked]
+    assert "balanced:chunk_tokens=1024" not in [e.spec for e in ranked]
+    assert len({e.concrete for e in ranked}) == len(ranked)
+    ragged = DecodeWorkload.build(3, 32, 8, 128, [3000, 8192, 5000])
+    fd, chunks = (make_plan(s, ragged, H200) for s in ("flashdecoding:splits=8", "balanced:chunk_tokens=1024"))
+    assert canonical.concrete_key("k", fd.schedule) != canonical.concrete_key("k", chunks.schedule)
+
+
 @pytest.mark.parametrize("grid,score", [(264, 0), (132, 1), (198, 2), (33, 2), (263, 3), (122, 3)])
 def test_grid_regularity(grid, score):
     assert canonical.form_of({"grid": grid}, 1, SHAPE).irregularity == score
