@@ -24,6 +24,7 @@ CASES = {
     "paged16-tile16-gqa4": (3, 8, 2, 64, (37, 100, 5), "float16", 1, 16, "", 16, 3, 5),
     "paged64-tile16-mha": (2, 2, 2, 64, (150, 64), "bfloat16", 1, 64, "", 16, 4, 7),
     "paged16-tile32-mqa": (3, 4, 1, 128, (97, 33, 16), "float16", 1, 16, "", 32, 2, 4),
+    "paged16-tile64-tail-pages": (3, 4, 2, 64, (150, 33, 17), "float16", 1, 16, "", 64, 2, 4),  # pages past the context
     "fp8-gqa4-fp16": (2, 8, 2, 128, (65, 17), "float16", 1, 0, "fp8", 16, 2, 3),
     "fp8-mqa-bf16-paged32": (3, 8, 1, 64, (33, 129, 1), "bfloat16", 1, 32, "fp8", 16, 4, 7),
     "qlen4-gqa2": (3, 4, 2, 64, (37, 100, 5), "float16", 4, 0, "", 16, 3, 5),
@@ -94,6 +95,11 @@ def test_launcher_names_a_missing_or_wrong_input(device, h100):
         launcher.run(q[:, :, 0], k, v, **kwargs)  # 3-D q is decode (q_len 1) only
     with pytest.raises(InputError, match="k_cache"):
         launcher.run(q, k.to(torch.float16), v, **kwargs)
+    page_elems = k.shape[1] * k.shape[2] * k.shape[3]
+    padded = torch.zeros(k.shape[0], page_elems + 8, dtype=k.dtype, device=k.device)  # pages 8 elements apart
+    unaligned = padded.as_strided(k.shape, (page_elems + 8,) + k.stride()[1:])
+    with pytest.raises(InputError, match="k_cache: page stride .* multiple of 16"):
+        launcher.run(q, unaligned, v, **kwargs)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -128,7 +134,7 @@ def test_fp8_reference_is_the_dequantised_cache():
 @pytest.mark.parametrize("strategy", ["fa2", "streamk"])
 def test_a_head_major_pool_is_read_through_its_strides(strategy, device, h100):
     """FlashInfer's HND pages ([num_pages, kv_heads, page, d], here a transposed view): a 32-token tile
-    of 16-token pages addresses each row through the pool's strides (tiles.paged_rows); the output is
+    of 16-token pages addresses each page through the pool's strides (tiles.page_tile); the output is
     the same as from the NHD pool."""
     from attnsim.kernels.reference import max_relative_error
 
