@@ -15,7 +15,7 @@ its own partial re-read from memory like the others, so o has the same bits whoe
 Partials are read with .cg (through L2, which every writer's stores reach; never a stale L1 line).
 
 Cost: the merger reads C·rows·(HEAD_DIM + 1)·4 bytes of partials in ceil(rows / MERGE_ROWS)·
-ceil(C / (1024 / HEAD_DIM)) + 1 load rounds, each issued one step ahead of its use (merge_store:
+ceil(C / (1024 / HEAD_DIM)) steps, each step's loads issued two steps ahead of its use (merge_store:
 unmasked loads of clamped slots, one software pipeline across row groups), and writes rows·HEAD_DIM·b
 of o.
 """
@@ -69,13 +69,15 @@ def merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, base, stride, used, gr
     Rows are taken MERGE_ROWS at a time (a row group), each in steps of SPLITS_PER_STEP = 1024 /
     HEAD_DIM splits (a [rows, splits, HEAD_DIM] gather, load_step: 32 fp32 per thread at 4 warps):
     only valid rows, so a q-block's few rows (GQA: 4 of 16) do not pad a step. One software pipeline
-    over every (row group, step) pair in order: pair t + 1's loads, in the next row group when t ends
-    one, are issued before pair t is combined (a loop-carried register the compiler cannot sink), so
-    the merge takes ceil(R / 4)·ceil(S / SPLITS_PER_STEP) + 1 L2 round trips, overlapped with the
-    combining; the last prefetch re-reads a written slot and weighs nothing. Within a step the max
-    over its splits comes first; steps run in split order with a fixed rescale, so the result
-    depends on the plan only, never on which split arrived last. (64 fp32 per thread per step halved
-    the steps but compiled to 168 registers and a spill at d 128.)"""
+    over every (row group, step) pair in order, two pairs ahead: pair t + 2's loads, across row groups
+    too, are issued before pair t is combined (loop-carried registers the compiler cannot sink), so the
+    merge's ceil(R / 4)·ceil(S / SPLITS_PER_STEP) steps keep two L2 round trips in flight, overlapped
+    with the combining (one ahead, as until 2026-12-05, left a round trip exposed per step: a 16-split
+    merge at d 128 is 2 steps); the last prefetches re-read written slots and weigh nothing. Within a
+    step the max over its splits comes first; steps run in split order with a fixed rescale, so the
+    result depends on the plan only, never on which split arrived last. Registers (sm_90, d 128, 16
+    rows): 140, the tile loop's 136 before; 64 fp32 per thread per step instead compiled to 168 and a
+    spill."""
     SPLITS_PER_STEP: tl.constexpr = 1024 // HEAD_DIM
     seq = tl.load(row_ptr + SEG_SEQ).to(tl.int64)
     kv_head = tl.load(row_ptr + SEG_KV_HEAD).to(tl.int64)
@@ -86,15 +88,20 @@ def merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, base, stride, used, gr
     m = tl.full([MERGE_ROWS], float("-inf"), tl.float32)
     den = tl.zeros([MERGE_ROWS], tl.float32)
     acc = tl.zeros([MERGE_ROWS, HEAD_DIM], tl.float32)
+    # pairs in flight: (row group's first row, step) of the pair combined now and of the next one; the
+    # one after those is loaded in the loop. A step with SPLITS_PER_STEP >= used is its group's only step.
+    row1, step1 = tl.where(steps == 1, MERGE_ROWS, 0), tl.where(steps == 1, 0, 1)
     o_s, lse = load_step(o_part_ptr, lse_part_ptr, base, stride, used, offs_r, n_rows, 0, BLOCK_M, HEAD_DIM,
                          SPLITS_PER_STEP)
-    row0, step = 0, 0  # the pair being combined: its row group's first row, its step in the group
+    o_1, lse_1 = load_step(o_part_ptr, lse_part_ptr, base, stride, used, row1 + offs_r, n_rows,
+                           step1 * SPLITS_PER_STEP, BLOCK_M, HEAD_DIM, SPLITS_PER_STEP)
+    row0, step = 0, 0
     for _ in range(0, tl.cdiv(n_rows, MERGE_ROWS) * steps):
-        last = step + 1 == steps  # the row group's last step: store it after combining, then the next group
-        row_next = tl.where(last, row0 + MERGE_ROWS, row0)
-        step_next = tl.where(last, 0, step + 1)
-        o_next, lse_next = load_step(o_part_ptr, lse_part_ptr, base, stride, used, row_next + offs_r, n_rows,
-                                     step_next * SPLITS_PER_STEP, BLOCK_M, HEAD_DIM, SPLITS_PER_STEP)
+        last1 = step1 + 1 == steps
+        row2 = tl.where(last1, row1 + MERGE_ROWS, row1)
+        step2 = tl.where(last1, 0, step1 + 1)
+        o_2, lse_2 = load_step(o_part_ptr, lse_part_ptr, base, stride, used, row2 + offs_r, n_rows,
+                               step2 * SPLITS_PER_STEP, BLOCK_M, HEAD_DIM, SPLITS_PER_STEP)
         m_new = tl.maximum(m, tl.max(lse, 1))
         m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)  # a row with nothing yet: weights 0, not NaN
         rescale = tl.exp2(m - m_ref)  # [MERGE_ROWS]; 0 while m = -inf
@@ -102,7 +109,7 @@ def merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, base, stride, used, gr
         den = den * rescale + tl.sum(w, 1)
         acc = acc * rescale[:, None] + tl.sum(o_s * w[:, :, None], 1)
         m = m_new
-        if last:
+        if step + 1 == steps:  # the row group's last step: store it, start the next group
             rows = row0 + offs_r
             q_head, q_pos, row_ok = packed_rows(kv_head, first_row + rows, group, Q_LEN)
             store_output(o_ptr, acc / tl.where(den == 0.0, 1.0, den)[:, None], seq, q_head, q_pos,
@@ -110,4 +117,5 @@ def merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, base, stride, used, gr
             m = tl.full([MERGE_ROWS], float("-inf"), tl.float32)
             den = tl.zeros([MERGE_ROWS], tl.float32)
             acc = tl.zeros([MERGE_ROWS, HEAD_DIM], tl.float32)
-        o_s, lse, row0, step = o_next, lse_next, row_next, step_next
+        o_s, lse, row0, step = o_1, lse_1, row1, step1
+        o_1, lse_1, row1, step1 = o_2, lse_2, row2, step2

@@ -355,8 +355,8 @@ def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, row
 
 # The last-arrival merge (kernels/arrival.py merge_store) takes its q-block's valid query rows
 # LAST_ARRIVAL_MERGE_ROWS at a time; for each row group it loads LAST_ARRIVAL_STEP_ELEMS // width partials
-# (fp32, width = v_dim) a step, one software pipeline over every (row group, step): the next pair's loads
-# are issued before the current pair is combined, across row groups too.
+# (fp32, width = v_dim) a step, one software pipeline over every (row group, step), two steps ahead
+# across row groups too; a step is billed as a round (fixup_per_peer_us, fitted on the kernel's merges).
 LAST_ARRIVAL_MERGE_ROWS = 4
 LAST_ARRIVAL_STEP_ELEMS = 1024
 
