@@ -50,13 +50,16 @@ SHAPES = [(1, 32, 8, 1024), (1, 32, 8, 4096), (1, 32, 8, 16384), (1, 32, 8, 6553
           (8, 32, 8, 8192)]  # (batch, q_heads, kv_heads, context): 4 MB .. 1 GB of K+V at d 128, fp16
 CONFIGS = ["kv_tile_tokens=32,num_stages=4", "kv_tile_tokens=128,num_stages=2"]
 BASELINES = ["torch-cudnn", "flashdecoding", "streamk"]
-STAGE_CONFIGS = {1: CONFIGS, 2: ["kv_tile_tokens=128,num_stages=2"], 3: ["kv_tile_tokens=128,num_stages=2"]}
+STAGE_CONFIGS = {1: CONFIGS, 2: ["kv_tile_tokens=128,num_stages=2"], 3: ["kv_tile_tokens=128,num_stages=2"], 5: []}
 STAGE_VARIANTS = {1: (("bp4", 4), ("nomerge", None), ("noepilogue", None)),
                   2: (("nomerge", None), ("noepilogue", None), ("nocode", None)),
-                  3: (("nomerge", None), ("noepilogue", None))}  # and v2merge until 737084f
+                  3: (("nomerge", None), ("noepilogue", None)), 5: ()}  # and v2merge until 737084f
 # stage 3 (v3: the merge's loads pipelined): split counts x1/4 .. x4 around the default, since the
 # default rule halved S for v2's serial merge
-STAGE_SPLIT_FACTORS = {1: (0.5, 2), 2: (0.5, 2), 3: (0.25, 0.5, 2, 4)}
+STAGE_SPLIT_FACTORS = {1: (0.5, 2), 2: (0.5, 2), 3: (0.25, 0.5, 2, 4), 5: (0.5, 2)}
+# stage 5: a tree A/B (the same script run once on this tree and once with PYTHONPATH at another one's
+# attnsim: scripts/device_stage.sh merge_ab): cuDNN, the default and half / twice its splits, no variants
+STAGE_BASELINES = {5: ["torch-cudnn"]}
 
 
 def points() -> list[DecodeWorkload]:
@@ -65,7 +68,7 @@ def points() -> list[DecodeWorkload]:
 
 def stage_specs(stage: int, w: DecodeWorkload, default_splits: int, tiles: int) -> list[str]:
     """Plan specs timed at this point: baselines, our default, split counts around it, kernel configs."""
-    specs = BASELINES + [NAME]
+    specs = STAGE_BASELINES.get(stage, BASELINES) + [NAME]
     specs += [f"{NAME}:splits={s}" for s in sorted({int(default_splits * f) for f in STAGE_SPLIT_FACTORS[stage]})
               if 1 <= s <= tiles and s != default_splits]
     return specs + [f"{NAME}:{c}" for c in STAGE_CONFIGS[stage]]
