@@ -63,14 +63,16 @@ def combine_kernel(
     r = tl.program_id(0)
     row0 = tl.program_id(1) * ROWS
     red = red_ptr + r * SEG_COLS
-    seq = tl.load(red + SEG_SEQ).to(tl.int64)
-    kv_head = tl.load(red + SEG_KV_HEAD).to(tl.int64)
-    rows = row0 + tl.arange(0, ROWS)
-    q_head, q_pos, row_ok = packed_rows(kv_head, tl.load(red + SEG_Q_BLOCK) * Q_BLOCK_ROWS + rows, group, Q_LEN)
-    row_ok = row_ok & (rows < BLOCK_M)
-    o = tl.zeros([ROWS, HEAD_DIM], tl.float32)
-    lse = tl.full([ROWS], float("-inf"), tl.float32)
-    o, lse = merge_slots(o, lse, tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1), peer_offsets_ptr,
-                         o_part_ptr + row0 * HEAD_DIM, lse_part_ptr + row0, row_ok, False, BLOCK_P, ROWS, HEAD_DIM,
-                         BLOCK_M)
-    store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+    first_row = tl.load(red + SEG_Q_BLOCK) * Q_BLOCK_ROWS  # packed row of the q-block's row 0
+    if row0 < tl.minimum(group * Q_LEN - first_row, BLOCK_M):  # a block past the q-block's rows has none
+        seq = tl.load(red + SEG_SEQ).to(tl.int64)
+        kv_head = tl.load(red + SEG_KV_HEAD).to(tl.int64)
+        rows = row0 + tl.arange(0, ROWS)
+        q_head, q_pos, row_ok = packed_rows(kv_head, first_row + rows, group, Q_LEN)
+        row_ok = row_ok & (rows < BLOCK_M)
+        o = tl.zeros([ROWS, HEAD_DIM], tl.float32)
+        lse = tl.full([ROWS], float("-inf"), tl.float32)
+        o, lse = merge_slots(o, lse, tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1),
+                             peer_offsets_ptr, o_part_ptr + row0 * HEAD_DIM, lse_part_ptr + row0, row_ok, False,
+                             BLOCK_P, ROWS, HEAD_DIM, BLOCK_M)
+        store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)

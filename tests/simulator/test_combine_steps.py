@@ -56,3 +56,17 @@ def test_an_mla_combine_loads_one_partial_tile_a_step(spec):
     partials = plan.schedule.reductions.peer_offsets[1:] - plan.schedule.reductions.peer_offsets[:-1]
     pieces = len(combine.cta_segments) // len(partials)  # MLA: column pieces per output, in piece-major order
     np.testing.assert_array_equal(combine.cta_segments, np.tile(partials, pieces))
+
+
+def test_row_blocks_bill_the_rows_they_hold():
+    # q_len 10 x group 8 = 80 rows: q-block 0 of 64 rows (four full blocks), q-block 1 of 16 (one block, three
+    # past its rows: no reads, no writes, no steps); piece-major, as the kernel's 2-D grid linearises
+    w = DecodeWorkload.build(1, 8, 1, 128, 65536, q_len=10, dtype="bfloat16")
+    combine = make_plan("flashdecoding:splits=4", w, H200).schedule.launches[1]
+    rows = combine.cta_write_bytes / (w.v_dim * w.dtype_bytes)
+    assert rows.tolist() == [16, 16, 16, 0, 16, 0, 16, 0]
+    assert (combine.cta_segments[rows == 0] == 0).all() and (combine.cta_read_bytes[rows == 0] == 0).all()
+    # 24 rows (q_len 3 x group 8): a block of 16 and one of the 8 left
+    w = DecodeWorkload.build(1, 8, 1, 128, 65536, q_len=3, dtype="bfloat16")
+    combine = make_plan("flashdecoding:splits=4", w, H200).schedule.launches[1]
+    assert (combine.cta_write_bytes / (w.v_dim * w.dtype_bytes)).tolist() == [16, 8]
