@@ -11,8 +11,10 @@
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
 #         rows64 (query tiles of 17-32 rows padded to 64?)
 #         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes serving_paged_warps serving_paged_fp8_warps fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
-#         paged_ab (issue 18: branch pagedsub's page-by-page tiles vs this tree, after extracting it under abnew/)
+#         paged_ab paged_fp8_ab (issue 18: branch pagedsub's one index per page vs this tree, extracted under abnew/)
 #         merge_ab (issue 20: branch mergeflat's merge pipelined across row groups vs this tree, extracted under abmerge/)
+#         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
+#         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
 #         mla_gputests bench_mla bench_cal_mla mla_grids bench_mla_auto (issue 23, docs/mla.md: after compile; the benches resume)
 # The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC), the MLA kernels and the
 # oracle study 12:30-12:45 UTC, when `compile` recorded the resources table on the device. Each stage fits one
@@ -187,18 +189,18 @@ stage_serving_paged_fp8() { serving_kernels paged-fp8; }
 stage_serving_fp8_shapes() { serving_kernels fp8-shapes; }
 stage_serving_paged_warps() { serving_kernels paged-warps; }
 stage_serving_paged_fp8_warps() { serving_kernels paged-fp8-warps; }
-stage_paged_ab() {  # issue 18 item 2: tiles of several pages loaded page by page (branch pagedsub, one index load per
-  # page) against this tree's index per token row, the same points in one call, interleaved. Before the call:
-  #   mkdir abnew && git archive pagedsub attnsim scripts | tar -x -C abnew     (untracked; remove after)
+paged_ab() {  # $1: paged or paged-fp8. Issue 18 item 2: tiles of several pages loaded with one block-table
+  # index per page (branch pagedsub) against this tree's index per token row, the same points in one call.
+  # Before it: mkdir abnew && git archive pagedsub attnsim scripts | tar -x -C abnew     (untracked; remove after)
   [ -d abnew/attnsim ] || { echo "abnew/attnsim missing: extract branch pagedsub there first"; return 1; }
-  for s in paged paged-fp8; do
-    for tree in main abnew; do
-      local dir=.; [ "$tree" = abnew ] && dir=abnew
-      (cd "$dir" && timeout 280 python3 scripts/serving_kernels_device.py --stage "$s" --out "$OUT/${tree}_$s" \
-        --budget-s "${SK_BUDGET:-200}" 2>&1 | tail -8)
-    done
+  for tree in main abnew; do
+    local dir=.; [ "$tree" = abnew ] && dir=abnew
+    (cd "$dir" && timeout 280 python3 scripts/serving_kernels_device.py --stage "$1" --out "$OUT/${tree}_$1" \
+      --budget-s "${SK_BUDGET:-240}" 2>&1 | tail -8)
   done
 }
+stage_paged_ab() { paged_ab paged; }
+stage_paged_fp8_ab() { paged_ab paged-fp8; }
 stage_merge_ab() {  # issue 20: the last-arrival merge as one pipeline across row groups (branch mergeflat) against
   # this tree's, on the qlen sweep's verify blocks (16-128 rows: 4-32 row groups) and their decode twins, split-KV
   # and stream-K's epilogue=last, one call. Before it: mkdir abmerge && git archive mergeflat attnsim scripts | tar -x -C abmerge
@@ -209,6 +211,16 @@ stage_merge_ab() {  # issue 20: the last-arrival merge as one pipeline across ro
       --out "$OUT/merge_ab_$tree.csv" 2>&1 | tail -3)
     mkdir -p "$OUT/merge_ab_$tree"  # the small-call points (4 MB-1 GB, 1-2 merge steps), determinism too
     PYTHONPATH="$dir" timeout 200 python3 scripts/splitkv_device.py --stage 5 --out "$OUT/merge_ab_$tree" 2>&1 | tail -14
+  done
+}
+stage_fdcombine_ab() {  # FlashDecoding's combine over 16-row blocks (branch fdcombine) against this tree's one CTA
+  # per q-block, on the qlen sweep (verify q-blocks of 16-128 rows and their decode twins), one call.
+  # Before it: mkdir abfd && git archive fdcombine attnsim scripts | tar -x -C abfd
+  [ -d abfd/attnsim ] || { echo "abfd/attnsim missing: extract branch fdcombine there first"; return 1; }
+  for tree in main abfd; do
+    local dir=.; [ "$tree" = abfd ] && dir=abfd
+    (cd "$dir" && timeout 280 python3 -m attnsim bench --gpu h200 --sweep qlen --strategies flashdecoding,balanced \
+      --out "$OUT/fdcombine_ab_$tree.csv" 2>&1 | tail -3)
   done
 }
 for s in "$@"; do stage "$s"; done
