@@ -20,12 +20,18 @@
    predicted: the model's order inside its own error band is right more often than the simplest
    plan is fast (on an earlier profile, before per-SM sharing, it was the other way: 2.38 against 2.56%).
    Preferring fewer launches within the band was worse still (3.83% then).
+3. One name per concrete plan across entries (`concrete_key`): two entries that plan the same kernel
+   launches over the same segments and merges (balanced's fixed chunks on a uniform batch are
+   FlashDecoding's split ranges: the same kernels, CTAs, partials and combine) are one candidate, named by
+   the earlier entry of the registry (search.distinct).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+
+import numpy as np
 
 from attnsim import strategies
 
@@ -135,3 +141,19 @@ def why(chosen, fastest, tied, band_pct: float) -> str:
     return (f"{lead}; {len(tied) - 1} other plan(s) within the {band_pct:.1f}% tie band, a difference the model "
             f"cannot resolve{alternative} (measured on the oracle study, running the fastest predicted "
             f"beats running the simplest tied plan: docs/planner.md)")
+
+
+def concrete_key(kernel: str, schedule) -> int:
+    """A hash of what runs: the attention kernel's name, every launch (name, cost family, grid, CTA
+    resources), the attention launch's segments and the merges (Reductions). Equal keys: one plan (64-bit
+    hashes compared within one search: Python's own hash of the bytes, ~4x cheaper than a digest)."""
+    launches = schedule.launches
+    names = "|".join([kernel, *(f"{l.name}:{l.family}" for l in launches)])
+    sizes = [(l.grid, l.resources.threads, l.resources.regs_per_thread, l.resources.smem_bytes) for l in launches]
+    segs, red = schedule.attention.segments, schedule.reductions
+    rows = () if segs is None else (segs.cta, segs.seq, segs.kv_head, segs.q_block, segs.first_tile, segs.n_tiles,
+                                    segs.role)
+    arrays = [np.asarray(sizes, np.int64).ravel(), *rows, red.peer_offsets, red.peer_cta, red.host_cta]
+    lengths = np.array([len(x) for x in arrays], np.int64)  # so that no two layouts concatenate alike
+    body = np.concatenate([lengths, *(np.asarray(x, np.int64) for x in arrays)])
+    return hash((names, body.tobytes()))

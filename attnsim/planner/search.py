@@ -67,6 +67,7 @@ class Evaluated:
     launches: tuple[LaunchShape, ...]
     form: canonical.Form | None = None  # how simple it is (None: a third-party baseline)
     bound: str = "memory"  # "compute" when its resident CTAs are held back by their SMs' tile math
+    concrete: int | None = None  # what runs (canonical.concrete_key); None: known by its spec alone
 
     @property
     def family(self) -> str:
@@ -125,12 +126,12 @@ class PlanResult:
 
 
 def evaluated(strategy: str, options: tuple, spec: str, res: SimResult, form: canonical.Form | None = None,
-              gpu: GpuSpec | None = None) -> Evaluated:
+              gpu: GpuSpec | None = None, concrete: int | None = None) -> Evaluated:
     shapes = tuple(LaunchShape(l.name, l.family, l.grid, l.resources.threads, l.resources.regs_per_thread,
                                l.resources.smem_bytes) for l in res.schedule.launches)
     bound = "compute" if gpu is not None and math_bound(gpu, res.schedule, res.launches[0].slots) else "memory"
     return Evaluated(strategy, options, spec, res.total_us, res.achieved_gbps, res.bw_fraction,
-                     res.schedule.grid, res.schedule.splits, shapes, form, bound)
+                     res.schedule.grid, res.schedule.splits, shapes, form, bound, concrete)
 
 
 def shape_of(ctx: cand.StrategyContext) -> canonical.Shape:
@@ -161,12 +162,15 @@ class Evaluator:
         if key not in self.results:
             name, options = canonical.canonical(candidate.strategy, dict(candidate.options))
             ctx = self.context(name, options)
-            res = simulate(ctx.strategy.partition(self.workload, self.gpu, replace(ctx.config, **options)), self.gpu)
+            config = replace(ctx.config, **options)
+            res = simulate(ctx.strategy.partition(self.workload, self.gpu, config), self.gpu)
+            kernel = ctx.strategy.kernel_for(self.workload, config)
             axes = {k: v for k, v in res.schedule.options.items() if v is not None}
             form = canonical.form_of(axes, len(res.schedule.launches), shape_of(ctx))
             named = {**self.kernel, **axes}  # as make_plan names it: declaration order of the entry's options
             concrete = {k: named[k] for k in ctx.strategy.options_type.names() if k in named}
-            self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form, self.gpu)
+            self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form, self.gpu,
+                                          canonical.concrete_key(kernel.name if kernel else name, res.schedule))
             self.limits.setdefault(candidate.strategy, bounds.limits_for(self.context(candidate.strategy),
                                                                          self.results[key].family))
         return self.results[key]
@@ -211,11 +215,13 @@ def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> 
 
 
 def distinct(plans) -> tuple[Evaluated, ...]:
-    """Fastest first, one per concrete plan (its canonical spec)."""
+    """Fastest first, one per concrete plan (its canonical spec; across entries, what runs: canonical.py 3),
+    named by the earliest registry entry that plans it."""
+    order = {name: i for i, name in enumerate(strategies.names())}
     seen, kept = set(), []
-    for e in sorted(plans, key=lambda e: (e.time_us, e.spec)):
-        if e.spec not in seen:
-            seen.add(e.spec)
+    for e in sorted(plans, key=lambda e: (e.time_us, order.get(e.strategy, len(order)), e.spec)):
+        if e.spec not in seen and (e.concrete is None or e.concrete not in seen):
+            seen.update({e.spec, e.concrete} - {None})
             kept.append(e)
     return tuple(kept)
 

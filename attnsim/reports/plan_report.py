@@ -23,9 +23,14 @@ def plan_data(e: Evaluated) -> dict:
             "achieved_gbps": round(e.achieved_gbps, 1), "bw_fraction": round(e.bw_fraction, 4), "bound": e.bound}
 
 
+def same_plan(result: PlanResult, e: Evaluated) -> bool:
+    """Whether `e` is the chosen plan, under its name or another (a rule's spec of the same concrete plan)."""
+    return e is result.chosen or (e.concrete is not None and e.concrete == result.chosen.concrete)
+
+
 def compared(result: PlanResult, e: Evaluated) -> dict:
     return {"spec": e.spec, "time_us": round(e.time_us, 3), "regret_pct": round(result.regret_pct(e), 2),
-            "tie": result.is_tie(e)}
+            "tie": result.is_tie(e) and not same_plan(result, e), "same_plan_as_choice": same_plan(result, e)}
 
 
 def runners_up(result: PlanResult) -> list[Evaluated]:
@@ -117,8 +122,9 @@ def _launches(e: Evaluated) -> str:
 
 
 def _row(result: PlanResult, e: Evaluated, label: str = "") -> str:
-    tie = "  tie" if result.is_tie(e) and e is not result.chosen else ""
-    return f"  {label:<26}{e.spec:<40}{e.time_us:>11.2f} µs {result.regret_pct(e):>+8.1f}%{tie}"
+    same = same_plan(result, e)
+    tag = "  = the choice" if same and e.spec != result.chosen.spec else "  tie" if result.is_tie(e) and not same else ""
+    return f"  {label:<26}{e.spec:<40}{e.time_us:>11.2f} µs {result.regret_pct(e):>+8.1f}%{tag}"
 
 
 def result_text(result: PlanResult) -> str:

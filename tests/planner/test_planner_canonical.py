@@ -13,6 +13,7 @@ from attnsim.planner.choose import make_plan
 from attnsim.planner.search import search
 from attnsim.plans.spec import canonical_spec
 from attnsim.predict import predict_records
+from attnsim.reports.plan_report import compared, result_text
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.workload import DecodeWorkload
@@ -47,6 +48,29 @@ def test_every_plan_the_search_names_is_named_once_and_concretely(w):
         strategy, _, options = spec.partition(":")
         assert canonical.canonical(strategy, dict(o.split("=") for o in options.split(",")) if options else {})[0] \
             == strategy
+
+
+def test_one_concrete_plan_of_two_entries_is_one_candidate_named_by_the_earlier():
+    # a uniform batch: balanced's 16-tile chunks of 128-tile outputs are FlashDecoding's 8 split ranges, the
+    # same kernels, CTAs, partials and combine; on a ragged batch balanced's longest-first order differs
+    uniform = DecodeWorkload.build(4, 32, 8, 128, 8192)
+    fd, chunks = (make_plan(s, uniform, H200) for s in ("flashdecoding:splits=8", "balanced:chunk_tokens=1024"))
+    keys = [canonical.concrete_key(p.strategy.kernel_for(uniform, p.config).name, p.schedule) for p in (fd, chunks)]
+    assert keys[0] == keys[1]
+    ranked = search(uniform, H200).ranked
+    assert "flashdecoding:splits=8" in [e.spec for e in ranked]
+    assert "balanced:chunk_tokens=1024" not in [e.spec for e in ranked]
+    assert len({e.concrete for e in ranked}) == len(ranked)
+    # a rule that sets the same plan under the other name is shown as the choice, not as a tie
+    paged = search(DecodeWorkload.build(4, 32, 8, 128, 8192, page_size=16), H200)
+    sglang = next(h.plan for h in paged.heuristics if h.name == "sglang-rule")
+    assert (paged.chosen.spec, sglang.spec) == ("flashdecoding:splits=8", "balanced:chunk_tokens=1024")
+    assert compared(paged, sglang) | {"time_us": 0} == {"spec": sglang.spec, "time_us": 0, "regret_pct": 0.0,
+                                                      "tie": False, "same_plan_as_choice": True}
+    assert result_text(paged).count("= the choice") == 1
+    ragged = DecodeWorkload.build(3, 32, 8, 128, [3000, 8192, 5000])
+    fd, chunks = (make_plan(s, ragged, H200) for s in ("flashdecoding:splits=8", "balanced:chunk_tokens=1024"))
+    assert canonical.concrete_key("k", fd.schedule) != canonical.concrete_key("k", chunks.schedule)
 
 
 @pytest.mark.parametrize("grid,score", [(264, 0), (132, 1), (198, 2), (33, 2), (263, 3), (122, 3)])
