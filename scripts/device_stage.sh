@@ -189,38 +189,38 @@ stage_serving_paged_fp8() { serving_kernels paged-fp8; }
 stage_serving_fp8_shapes() { serving_kernels fp8-shapes; }
 stage_serving_paged_warps() { serving_kernels paged-warps; }
 stage_serving_paged_fp8_warps() { serving_kernels paged-fp8-warps; }
-paged_ab() {  # $1: paged or paged-fp8. Issue 18 item 2: tiles of several pages loaded with one block-table
-  # index per page (branch pagedsub) against this tree's index per token row, the same points in one call.
-  # Before it: mkdir abnew && git archive pagedsub attnsim scripts | tar -x -C abnew     (untracked; remove after)
-  [ -d abnew/attnsim ] || { echo "abnew/attnsim missing: extract branch pagedsub there first"; return 1; }
-  for tree in main abnew; do
-    local dir=.; [ "$tree" = abnew ] && dir=abnew
-    (cd "$dir" && timeout 280 python3 scripts/serving_kernels_device.py --stage "$1" --out "$OUT/${tree}_$1" \
-      --budget-s "${SK_BUDGET:-240}" 2>&1 | tail -8)
+ab_trees() {  # $1: a branch's tree extracted beside this one (untracked; remove after):
+  #   mkdir DIR && git archive BRANCH attnsim scripts | tar -x -C DIR
+  # the rest: a command run from the repository root once for this tree, then once for the branch, with AB_TREE
+  # (main or DIR: output names) and AB_DIR (. or DIR) set, so that both sides time the same points in one call
+  local branch=$1; shift
+  [ -d "$branch/attnsim" ] || { echo "$branch/attnsim missing: extract the branch there first"; return 1; }
+  for AB_TREE in main "$branch"; do
+    AB_DIR=.; [ "$AB_TREE" = main ] || AB_DIR=$AB_TREE
+    "$@"
   done
 }
-stage_paged_ab() { paged_ab paged; }
-stage_paged_fp8_ab() { paged_ab paged-fp8; }
-stage_merge_ab() {  # issue 20: the last-arrival merge as one pipeline across row groups (branch mergeflat) against
-  # this tree's, on the qlen sweep's verify blocks (16-128 rows: 4-32 row groups) and their decode twins, split-KV
-  # and stream-K's epilogue=last, one call. Before it: mkdir abmerge && git archive mergeflat attnsim scripts | tar -x -C abmerge
-  [ -d abmerge/attnsim ] || { echo "abmerge/attnsim missing: extract branch mergeflat there first"; return 1; }
-  for tree in main abmerge; do
-    local dir=.; [ "$tree" = abmerge ] && dir=abmerge
-    (cd "$dir" && timeout 280 python3 -m attnsim bench --gpu h200 --sweep qlen --strategies splitkv,streamk:epilogue=last \
-      --out "$OUT/merge_ab_$tree.csv" 2>&1 | tail -3)
-    mkdir -p "$OUT/merge_ab_$tree"  # the small-call points (4 MB-1 GB, 1-2 merge steps), determinism too
-    PYTHONPATH="$dir" timeout 200 python3 scripts/splitkv_device.py --stage 5 --out "$OUT/merge_ab_$tree" 2>&1 | tail -14
-  done
+paged_tree() {  # $1: serving_kernels_device.py's paged or paged-fp8 stage, in AB_DIR's tree
+  (cd "$AB_DIR" && timeout 280 python3 scripts/serving_kernels_device.py --stage "$1" --out "$OUT/${AB_TREE}_$1" \
+    --budget-s "${SK_BUDGET:-240}" 2>&1 | tail -8)
 }
-stage_fdcombine_ab() {  # FlashDecoding's combine over 16-row blocks (branch fdcombine) against this tree's one CTA
-  # per q-block, on the qlen sweep (verify q-blocks of 16-128 rows and their decode twins), one call.
-  # Before it: mkdir abfd && git archive fdcombine attnsim scripts | tar -x -C abfd
-  [ -d abfd/attnsim ] || { echo "abfd/attnsim missing: extract branch fdcombine there first"; return 1; }
-  for tree in main abfd; do
-    local dir=.; [ "$tree" = abfd ] && dir=abfd
-    (cd "$dir" && timeout 280 python3 -m attnsim bench --gpu h200 --sweep qlen --strategies flashdecoding,balanced \
-      --out "$OUT/fdcombine_ab_$tree.csv" 2>&1 | tail -3)
-  done
+# Issue 18 item 2: tiles of several pages loaded with one block-table index per page (branch pagedsub, under
+# abnew/) against this tree's index per token row
+stage_paged_ab() { ab_trees abnew paged_tree paged; }
+stage_paged_fp8_ab() { ab_trees abnew paged_tree paged-fp8; }
+merge_tree() {  # the qlen sweep's verify blocks (16-128 rows: 4-32 row groups) and their decode twins, split-KV and
+  # stream-K's epilogue=last; then splitkv_device's small-call points (4 MB-1 GB, 1-2 merge steps), determinism too
+  (cd "$AB_DIR" && timeout 280 python3 -m attnsim bench --gpu h200 --sweep qlen --strategies splitkv,streamk:epilogue=last \
+    --out "$OUT/merge_ab_$AB_TREE.csv" 2>&1 | tail -3)
+  mkdir -p "$OUT/merge_ab_$AB_TREE"
+  PYTHONPATH="$AB_DIR" timeout 200 python3 scripts/splitkv_device.py --stage 5 --out "$OUT/merge_ab_$AB_TREE" 2>&1 | tail -14
 }
+# Issue 20: the last-arrival merge as one pipeline across row groups (branch mergeflat, under abmerge/)
+stage_merge_ab() { ab_trees abmerge merge_tree; }
+fdcombine_tree() {  # the qlen sweep (verify q-blocks of 16-128 rows and their decode twins), FlashDecoding and balanced
+  (cd "$AB_DIR" && timeout 280 python3 -m attnsim bench --gpu h200 --sweep qlen --strategies flashdecoding,balanced \
+    --out "$OUT/fdcombine_ab_$AB_TREE.csv" 2>&1 | tail -3)
+}
+# Issue 18: FlashDecoding's combine over 16-row blocks (branch fdcombine, under abfd/) against one CTA per q-block
+stage_fdcombine_ab() { ab_trees abfd fdcombine_tree; }
 for s in "$@"; do stage "$s"; done

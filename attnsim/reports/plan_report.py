@@ -29,8 +29,9 @@ def same_plan(result: PlanResult, e: Evaluated) -> bool:
 
 
 def compared(result: PlanResult, e: Evaluated) -> dict:
+    same = same_plan(result, e)
     return {"spec": e.spec, "time_us": round(e.time_us, 3), "regret_pct": round(result.regret_pct(e), 2),
-            "tie": result.is_tie(e) and not same_plan(result, e), "same_plan_as_choice": same_plan(result, e)}
+            "tie": result.is_tie(e) and not same, "same_plan_as_choice": same}
 
 
 def runners_up(result: PlanResult) -> list[Evaluated]:
