@@ -63,10 +63,15 @@ def combine_kernel(
     r = tl.program_id(0)
     row0 = tl.program_id(1) * ROWS
     red = red_ptr + r * SEG_COLS
+    # the three fields load together: the block's guard must not add a dependent load round before the merge
+    seq = tl.load(red + SEG_SEQ).to(tl.int64)
+    kv_head = tl.load(red + SEG_KV_HEAD).to(tl.int64)
     first_row = tl.load(red + SEG_Q_BLOCK) * Q_BLOCK_ROWS  # packed row of the q-block's row 0
-    if row0 < tl.minimum(group * Q_LEN - first_row, BLOCK_M):  # a block past the q-block's rows has none
-        seq = tl.load(red + SEG_SEQ).to(tl.int64)
-        kv_head = tl.load(red + SEG_KV_HEAD).to(tl.int64)
+    if BLOCK_M <= ROWS:  # one row block per q-block (decode): no guard, as a one-CTA-per-output combine
+        has_rows = True
+    else:  # a block past the q-block's rows (a second q-block's last ones) has none
+        has_rows = row0 < tl.minimum(group * Q_LEN - first_row, BLOCK_M)
+    if has_rows:
         rows = row0 + tl.arange(0, ROWS)
         q_head, q_pos, row_ok = packed_rows(kv_head, first_row + rows, group, Q_LEN)
         row_ok = row_ok & (rows < BLOCK_M)
