@@ -334,9 +334,12 @@ def acquire_flags(flag_ptrs, pending):
 
 
 @triton.jit
-def load_partial_o(o_part_ptr, slot, hi, row_ok, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
-    """o of partial `slot` [BLOCK_M, HEAD_DIM] (0 if slot >= hi), through L2: another CTA wrote it."""
-    row = (tl.arange(0, BLOCK_M) + slot * BLOCK_M).to(tl.int64)  # slot * BLOCK_M fits int32
+def load_partial_o(o_part_ptr, slot, hi, row_ok, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr,
+                   SLOT_ROWS: tl.constexpr):
+    """o of partial `slot` [BLOCK_M, HEAD_DIM] (0 if slot >= hi), through L2: another CTA wrote it.
+    A slot holds SLOT_ROWS rows (the writer's query tile); BLOCK_M <= SLOT_ROWS of them are read, from
+    o_part_ptr on (a combine CTA's row block: o_part_ptr advanced to its first row)."""
+    row = (tl.arange(0, BLOCK_M) + slot * SLOT_ROWS).to(tl.int64)  # slot * SLOT_ROWS fits int32
     return tl.load(o_part_ptr + row[:, None] * HEAD_DIM + tl.arange(0, HEAD_DIM)[None, :],
                    mask=(row_ok & (slot < hi))[:, None], other=0.0, cache_modifier=".cg")
 
@@ -349,8 +352,9 @@ def pick(w_p, j: tl.constexpr, BLOCK_P: tl.constexpr):
 
 @triton.jit
 def merge_slots(o, lse, lo, hi, flags_ptr, o_part_ptr, lse_part_ptr, row_ok, WAIT: tl.constexpr,
-                BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
-    """LSE merge of the partials in slots [lo, hi) into (o [BLOCK_M, HEAD_DIM], lse [BLOCK_M]).
+                BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, SLOT_ROWS: tl.constexpr):
+    """LSE merge of the partials in slots [lo, hi) into (o [BLOCK_M, HEAD_DIM], lse [BLOCK_M]); a slot
+    holds SLOT_ROWS rows, of which the BLOCK_M from o_part_ptr / lse_part_ptr on are merged.
 
     BLOCK_P (1, 2 or 4) slots per step: their flags are taken together (WAIT), then every load of
     the step (one [BLOCK_P, BLOCK_M] LSE block, BLOCK_P o tiles) is issued before any value is
@@ -365,15 +369,15 @@ def merge_slots(o, lse, lo, hi, flags_ptr, o_part_ptr, lse_part_ptr, row_ok, WAI
         slots = p0 + offs_p  # [BLOCK_P]
         if WAIT:
             acquire_flags(flags_ptr + slots, slots < hi)
-        lse_p = tl.load(lse_part_ptr + slots.to(tl.int64)[:, None] * BLOCK_M + offs_m[None, :],
+        lse_p = tl.load(lse_part_ptr + slots.to(tl.int64)[:, None] * SLOT_ROWS + offs_m[None, :],
                         mask=(slots < hi)[:, None] & row_ok[None, :], other=float("-inf"),
                         cache_modifier=".cg")  # [BLOCK_P, BLOCK_M]
-        o0 = load_partial_o(o_part_ptr, p0, hi, row_ok, BLOCK_M, HEAD_DIM)
+        o0 = load_partial_o(o_part_ptr, p0, hi, row_ok, BLOCK_M, HEAD_DIM, SLOT_ROWS)
         if BLOCK_P >= 2:
-            o1 = load_partial_o(o_part_ptr, p0 + 1, hi, row_ok, BLOCK_M, HEAD_DIM)
+            o1 = load_partial_o(o_part_ptr, p0 + 1, hi, row_ok, BLOCK_M, HEAD_DIM, SLOT_ROWS)
         if BLOCK_P >= 4:
-            o2 = load_partial_o(o_part_ptr, p0 + 2, hi, row_ok, BLOCK_M, HEAD_DIM)
-            o3 = load_partial_o(o_part_ptr, p0 + 3, hi, row_ok, BLOCK_M, HEAD_DIM)
+            o2 = load_partial_o(o_part_ptr, p0 + 2, hi, row_ok, BLOCK_M, HEAD_DIM, SLOT_ROWS)
+            o3 = load_partial_o(o_part_ptr, p0 + 3, hi, row_ok, BLOCK_M, HEAD_DIM, SLOT_ROWS)
         m = tl.maximum(lse, tl.max(lse_p, 0))
         m = tl.where(m == float("-inf"), 0.0, m)  # rows with nothing yet (padded rows of the combine)
         w_p = tl.exp2(lse_p - m[None, :])  # [BLOCK_P, BLOCK_M]; 0 for masked slots

@@ -33,6 +33,8 @@ CASES = {
     "qlen4-gqa2": (3, 4, 2, 64, (37, 100, 5), "float16", 4, 0, "", 16, 3, 5),
     "qlen16-two-qblocks": (2, 8, 1, 64, (40, 17), "float16", 16, 0, "", 16, 2, 3),
     "qlen8-short-last-tiles": (2, 4, 1, 64, (51, 35), "bfloat16", 8, 0, "", 16, 4, 7),  # rows see 0 tokens of a tile
+    "qlen10-second-qblock-of-16": (2, 8, 1, 64, (60, 21), "float16", 10, 0, "", 16, 3, 5),  # combine row blocks
+    "qlen3-24-rows": (2, 8, 1, 64, (40, 70), "bfloat16", 3, 0, "", 16, 2, 3),  # a combine block of 8 rows
     "qlen3-fp8-paged16-tile32": (3, 6, 2, 128, (70, 3, 41), "float16", 3, 16, "fp8", 32, 3, 5),
     "qlen2-mha-paged128": (2, 4, 4, 64, (300, 130), "bfloat16", 2, 128, "", 32, 3, 6),
 }
