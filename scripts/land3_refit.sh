@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The CPU half of landing branch land3 (docs/kernels.md, "Landing the three"): the H200 serving sweeps
+# re-timed on the merged kernels go into results/h200/, then every recorded figure resting on them is
+# re-recorded: the serving terms and bands (both profiles), the engine's golden figures, the README.
+#
+#     scripts/land3_refit.sh DIR [DIR ...]   # folders holding cal_serving.csv, bench_paged.csv,
+#                                            # bench_qlen.csv, bench_fp8.csv (the device calls' files_at)
+# Refuses (exit 2, nothing copied) a CSV that is missing, was timed on another GPU than an H200, or has
+# a row that is not ok. ~3 min on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD
+py=${PYTHON:-python3}; [ -x .venv/bin/python ] && py=${PYTHON:-.venv/bin/python}
+[ $# -ge 1 ] || { echo "usage: scripts/land3_refit.sh DIR [DIR ...]" >&2; exit 2; }
+declare -A found
+for name in cal_serving bench_paged bench_qlen bench_fp8; do
+  for dir in "$@"; do [ -f "$dir/$name.csv" ] && { found[$name]="$dir/$name.csv"; break; }; done
+  [ -n "${found[$name]:-}" ] || { echo "land3_refit: $name.csv: not in $*" >&2; exit 2; }
+  $py - "${found[$name]}" <<'PY' || exit 2
+import sys
+import pandas as pd
+path = sys.argv[1]
+frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+gpus, bad = set(frame["gpu"]), frame[frame["status"] != "ok"]
+if not all("H200" in g for g in gpus):
+    sys.exit(f"land3_refit: {path}: timed on {sorted(gpus)}, not an H200")
+if len(bad):
+    sys.exit(f"land3_refit: {path}: {len(bad)} rows not ok (first: {bad.iloc[0]['requested']} {bad.iloc[0]['status']})")
+print(f"{path}: {len(frame)} rows, all ok, {sorted(gpus)[0]}")
+PY
+done
+for name in "${!found[@]}"; do cp "${found[$name]}" "results/h200/$name.csv"; done
+$py scripts/serving_fit.py --write attnsim/profiles/h200.json --same-die attnsim/profiles/h100.json
+$py tests/simulator/engine_golden.py --write
+$py scripts/readme_examples.py --write
+$py scripts/serving_tables.py --gpu h200 results/h200/bench_paged.csv results/h200/bench_fp8.csv results/h200/bench_qlen.csv
