@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD
 py=${PYTHON:-python3}; [ -x .venv/bin/python ] && py=${PYTHON:-.venv/bin/python}
 [ $# -ge 1 ] || { echo "usage: scripts/land3_refit.sh DIR [DIR ...]" >&2; exit 2; }
+# the sweeps the serving fit reads (validation/serving_fit.py): the fitted one, then the held-out ones
+names=$($py -c "from attnsim.validation.serving_fit import SWEEPS; print('cal_serving', *(f'bench_{s}' for s in SWEEPS))")
 declare -A found
-for name in cal_serving bench_paged bench_qlen bench_fp8; do
+for name in $names; do
   for dir in "$@"; do [ -f "$dir/$name.csv" ] && { found[$name]="$dir/$name.csv"; break; }; done
   [ -n "${found[$name]:-}" ] || { echo "land3_refit: $name.csv: not in $*" >&2; exit 2; }
   $py - "${found[$name]}" "results/h200/$name.csv" <<'PY' || exit 2
