@@ -51,6 +51,13 @@ def _workload(head_dim, dtype, group, q_len=1, page_size=0, kv_dtype="", kv_lora
                                 kv_lora_rank=kv_lora_rank)
 
 
+def combine_jobs() -> list[tuple]:
+    """(head_dim, dtype, group, [serving...]) of the combine kernels: decode at every head dim and group, the
+    serving variants of more than one query position, and the MLA combine's."""
+    jobs = [(d, t, g) for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
+    return jobs + [(128, t, *v) for t in DTYPES for v in SERVING_VARIANTS if v[1] > 1] + mla_combine_jobs()
+
+
 def mla_combine_jobs() -> list[tuple]:
     """(head_dim, dtype, group, q_len, page_size, kv_dtype, kv_lora_rank) of the MLA combine kernel."""
     return sorted({(d, t, g, q, 0, "", r) for _, d, t, g, q, _, _, r in mla_jobs()})
@@ -95,8 +102,8 @@ def compile_combine(job) -> dict:
     import torch
 
     from attnsim.kernels.launch import MLA_MERGE_BLOCK
-    from attnsim.kernels.plan_tables import merge_block
     from attnsim.plans.resources import COMBINE_WARPS, combine_variant
+    from attnsim.simulator.partition.flashdecoding import COMBINE_ROWS, combine_block
     from attnsim.simulator.workload import query_tile_rows
 
     head_dim, dtype, group, *serving = job
@@ -106,9 +113,10 @@ def compile_combine(job) -> dict:
     dt = {"float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
     i32, f32 = torch.int32, torch.float32
     ql = workload.q_len
-    block_p = MLA_MERGE_BLOCK if workload.is_mla else merge_block(block_m, width, COMBINE_WARPS)
+    rows = {} if workload.is_mla else {"ROWS": min(block_m, COMBINE_ROWS)}  # one CTA's row block
+    block_p = MLA_MERGE_BLOCK if workload.is_mla else combine_block(workload, COMBINE_WARPS)
     compiled = combine_kernel.warmup(dt, i32, i32, f32, f32, 4096 * ql, width * ql, width, group, grid=(1,),
-                                     BLOCK_P=block_p, BLOCK_M=block_m, HEAD_DIM=width, Q_LEN=ql,
+                                     BLOCK_P=block_p, BLOCK_M=block_m, **rows, HEAD_DIM=width, Q_LEN=ql,
                                      num_warps=COMBINE_WARPS, num_stages=1)
     compiled = compiled.result() if hasattr(compiled, "result") else compiled
     compiled._init_handles()
@@ -181,13 +189,10 @@ def main() -> None:
     jobs = [(s, d, t, g) for s in kernels.values() for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
     jobs += [(s, d, t, *v) for s in kernels.values() for d in SERVING_HEAD_DIMS for t in DTYPES
              for v in SERVING_VARIANTS]
-    combine_jobs = [(d, t, g) for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
-    combine_jobs += [(128, t, *v) for t in DTYPES for v in SERVING_VARIANTS if v[1] > 1]
     jobs += mla_jobs()
-    combine_jobs += mla_combine_jobs()
     start = time.time()
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        rows = list(pool.map(compile_one, jobs)) + list(pool.map(compile_combine, combine_jobs))
+        rows = list(pool.map(compile_one, jobs)) + list(pool.map(compile_combine, combine_jobs()))
     import torch
     import triton
 

@@ -30,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from compile_table import (  # noqa: E402
-    DTYPES, GROUPS, HEAD_DIMS, SERVING_HEAD_DIMS, SERVING_VARIANTS, _workload, kernel_specs, spec_config, variant_shape,
+    DTYPES, GROUPS, HEAD_DIMS, SERVING_HEAD_DIMS, SERVING_VARIANTS, _workload, combine_function, combine_jobs,
+    kernel_specs, spec_config, variant_shape,
 )
 
 TRITON_DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float8_e4m3fn": "fp8e4nv"}
@@ -92,6 +93,26 @@ def _resources(strategy: str, workload) -> tuple[str, dict]:
         r, s, shared = cross_compile(fn, sig, consts, attrs, shape.num_warps, shape.num_stages, shape.max_registers)
         regs, stack, smem = max(regs, r), max(stack, s), max(smem, shared)
     return key, {"threads": 32 * shape.num_warps, "regs_per_thread": regs, "smem_bytes": smem, "spills": int(stack > 0)}
+
+
+def combine_resources(job) -> tuple[str, dict]:
+    """(resolver key, resources) of the FlashDecoding combine kernel (not MLA's) for a compile_table combine
+    job, at the launcher's constexprs: BLOCK_P, the attention tile's rows (the slots' stride), one CTA's row
+    block (partition.flashdecoding.COMBINE_ROWS)."""
+    from attnsim.plans.resources import COMBINE_WARPS, combine_variant
+    from attnsim.simulator.partition.flashdecoding import COMBINE_ROWS, combine_block
+    from attnsim.simulator.workload import query_tile_rows
+
+    w = _workload(*job)
+    fn, block_m, width, ql = combine_function(w), query_tile_rows(w), w.v_dim, w.q_len
+    pointers = dict(o_ptr=TRITON_DTYPES[w.dtype], red_ptr="i32", peer_offsets_ptr="i32", o_part_ptr="fp32",
+                    lse_part_ptr="fp32")
+    values = dict(stride_ob=w.q_heads * ql * width, stride_oh=ql * width, stride_oi=width, group=w.group)
+    consts = dict(BLOCK_P=combine_block(w, COMBINE_WARPS), BLOCK_M=block_m, ROWS=min(block_m, COMBINE_ROWS),
+                  HEAD_DIM=width, Q_LEN=ql)
+    regs, stack, smem = cross_compile(fn, *specialise(fn, pointers, values, consts), COMBINE_WARPS, 1)
+    return combine_variant(w).key, {"threads": 32 * COMBINE_WARPS, "regs_per_thread": regs, "smem_bytes": smem,
+                                    "spills": int(stack > 0)}
 
 
 def cross_compile(fn, sig: dict, consts: dict, attrs: dict, warps: int, stages: int,
@@ -159,10 +180,19 @@ def main() -> None:
     parser.add_argument("--table", required=True, help="compiled table JSON to check against and extend")
     parser.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--replace", action="store_true", help="recompile the cross-compiled entries too")
+    parser.add_argument("--combine", action="store_true", help="recompile the combine kernel's entries (not MLA's)")
     args = parser.parse_args()
     import triton
 
     doc = json.loads(Path(args.table).read_text())
+    if args.combine:
+        jobs = [j for j in combine_jobs() if not _workload(*j).is_mla]
+        with ProcessPoolExecutor(args.jobs) as pool:
+            added = {key: {**got, "source": f"cross-compiled for sm_90 on a CPU host, Triton {triton.__version__}, "
+                                            f"{_STAMP}"} for key, got in pool.map(combine_resources, jobs)}
+        _write(args.table, doc, added)
+        print(f"wrote {len(added)} combine entries to {args.table}")
+        return
     kernels = kernel_specs()  # one plan spec per kernel
     jobs = _missing([(s, d, t, g) for s in kernels.values() for d in HEAD_DIMS for t in DTYPES for g in GROUPS]
                     + [(s, d, t, *v) for s in kernels.values() for d in SERVING_HEAD_DIMS

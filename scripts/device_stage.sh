@@ -7,6 +7,7 @@
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
 #         bench_auto bench_vs_sdpa cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
+#         land_gputests (the landing tree's GPU cases, before its serving sweeps are re-timed: docs/kernels.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
 #         rows64 (query tiles of 17-32 rows padded to 64?)
@@ -112,6 +113,12 @@ stage_invariant() {  # batch-invariant auto vs auto on the oracle workloads (scr
 stage_bench_standard() {
   python3 -m attnsim bench --gpu h200 --calibration none --out "$OUT/bench.csv" \
     --strategies fa2,flashdecoding,streamk,torch-flash,torch-cudnn 2>&1 | tail -25
+}
+stage_land_gputests() {  # the GPU cases of every kernel the landing branches touched (paged tiles, the merge,
+  # FD's combine), the merged tree at once (~2.5 min on an H100): run before its sweeps are re-timed
+  timeout 300 python3 -m pytest -q -x -p no:cacheprovider -m gpu tests/kernels/test_kernels_gpu.py \
+    tests/kernels/test_kernels_decode.py tests/kernels/test_kernels_serving_gpu.py \
+    tests/kernels/test_kernels_invariant.py 2>&1 | tee "$OUT/land_gputests.log" | tail -6
 }
 stage_serving_cases() {  # the serving kernels' CPU cases (paged / fp8 / verify, small shapes) run on the GPU (~1 min)
   timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_serving.py 2>&1 \

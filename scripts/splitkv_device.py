@@ -53,7 +53,7 @@ BASELINES = ["torch-cudnn", "flashdecoding", "streamk"]
 STAGE_CONFIGS = {1: CONFIGS, 2: ["kv_tile_tokens=128,num_stages=2"], 3: ["kv_tile_tokens=128,num_stages=2"], 5: []}
 STAGE_VARIANTS = {1: (("bp4", 4), ("nomerge", None), ("noepilogue", None)),
                   2: (("nomerge", None), ("noepilogue", None), ("nocode", None)),
-                  3: (("v2merge", None), ("nomerge", None), ("noepilogue", None)), 5: ()}
+                  3: (("nomerge", None), ("noepilogue", None)), 5: ()}  # and v2merge until 737084f
 # stage 3 (v3: the merge's loads pipelined): split counts x1/4 .. x4 around the default, since the
 # default rule halved S for v2's serial merge
 STAGE_SPLIT_FACTORS = {1: (0.5, 2), 2: (0.5, 2), 3: (0.25, 0.5, 2, 4), 5: (0.5, 2)}

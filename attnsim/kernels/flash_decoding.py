@@ -10,7 +10,8 @@ merges the contiguous slots peer_offsets[r]:peer_offsets[r + 1].
 Cost accounting (d = head_dim, b = dtype bytes, G = q-heads per q-block, S = splits, n = tiles of a split):
 - attention CTA: reads G·d·b (q) + 2·n·kv_tile·d·b (K, V), writes G·(d + 1)·4 (fp32 partial o + lse)
   or G·d·b (o) when S = 1.
-- combine CTA:   reads S·G·(d + 1)·4 (BLOCK_P splits per load round), writes G·d·b.
+- combine CTA:   reads S·R·(d + 1)·4 (BLOCK_P splits per load round), writes R·d·b: R = min(G, COMBINE_ROWS)
+  rows, ceil(G / COMBINE_ROWS) CTAs per output.
 - total: the KV cache once + 2·batch·q_heads·(d + 1)·4·S of partials (written, then read) + q + o;
   the partials are < 1% of the KV bytes whenever the context is >= 16·S tokens per split.
 """
@@ -19,7 +20,8 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.tiles import (
-    ROLE_PEER, SEG_COLS, SEG_ROLE, SEG_SLOT, attend_segment, merge_slots, query_rows, store_output, store_partial,
+    Q_BLOCK_ROWS, ROLE_PEER, SEG_COLS, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_ROLE, SEG_SEQ, SEG_SLOT, attend_segment,
+    merge_slots, packed_rows, query_rows, store_output, store_partial,
 )
 
 
@@ -51,14 +53,31 @@ def flash_decoding_kernel(
 @triton.jit
 def combine_kernel(
     o_ptr, red_ptr, peer_offsets_ptr, o_part_ptr, lse_part_ptr, stride_ob, stride_oh, stride_oi, group,
-    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, ROWS: tl.constexpr, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
 ):
     # red_ptr: int32 [n_outputs, SEG_COLS] (seq, kv_head, q_block in the segment columns);
-    # partial slots of output r: peer_offsets[r] .. peer_offsets[r + 1] - 1 (slot = Reductions peer index)
+    # partial slots of output r: peer_offsets[r] .. peer_offsets[r + 1] - 1 (slot = Reductions peer index),
+    # each BLOCK_M rows (the attention's query tile). Program (r, piece) merges rows [piece·ROWS, + ROWS)
+    # of output r (partition.flashdecoding.COMBINE_ROWS: a 64-row verify q-block is four CTAs, not one
+    # merging 64 rows' partials a step at a time).
     r = tl.program_id(0)
-    seq, _kv_head, q_head, q_pos, row_ok = query_rows(red_ptr + r * SEG_COLS, group, BLOCK_M, Q_LEN)
-    o = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
-    lse = tl.full([BLOCK_M], float("-inf"), tl.float32)
-    o, lse = merge_slots(o, lse, tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1), peer_offsets_ptr,
-                         o_part_ptr, lse_part_ptr, row_ok, False, BLOCK_P, BLOCK_M, HEAD_DIM)
-    store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+    row0 = tl.program_id(1) * ROWS
+    red = red_ptr + r * SEG_COLS
+    # the three fields load together: the block's guard must not add a dependent load round before the merge
+    seq = tl.load(red + SEG_SEQ).to(tl.int64)
+    kv_head = tl.load(red + SEG_KV_HEAD).to(tl.int64)
+    first_row = tl.load(red + SEG_Q_BLOCK) * Q_BLOCK_ROWS  # packed row of the q-block's row 0
+    if BLOCK_M <= ROWS:  # one row block per q-block (decode): no guard, as a one-CTA-per-output combine
+        has_rows = True
+    else:  # a block past the q-block's rows (a second q-block's last ones) has none
+        has_rows = row0 < tl.minimum(group * Q_LEN - first_row, BLOCK_M)
+    if has_rows:
+        rows = row0 + tl.arange(0, ROWS)
+        q_head, q_pos, row_ok = packed_rows(kv_head, first_row + rows, group, Q_LEN)
+        row_ok = row_ok & (rows < BLOCK_M)
+        o = tl.zeros([ROWS, HEAD_DIM], tl.float32)
+        lse = tl.full([ROWS], float("-inf"), tl.float32)
+        o, lse = merge_slots(o, lse, tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1),
+                             peer_offsets_ptr, o_part_ptr + row0 * HEAD_DIM, lse_part_ptr + row0, row_ok, False,
+                             BLOCK_P, ROWS, HEAD_DIM, BLOCK_M)
+        store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)

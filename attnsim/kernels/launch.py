@@ -46,7 +46,7 @@ from attnsim.plans.resources import COMBINE_WARPS
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources, check_coresident, resident_capacity
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.partition.flashdecoding import combine_block
+from attnsim.simulator.partition.flashdecoding import COMBINE_ROWS, combine_block
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator import mla
 from attnsim.simulator.workload import FP8, DecodeWorkload, query_tile_rows
@@ -275,10 +275,11 @@ class Launcher:
         # MLA: the LSE rows its merge takes per step; otherwise the partials per load step the model bills
         block_p = s.block_p if s.lora else combine_block(self.schedule.workload, COMBINE_WARPS)
         n = len(self.schedule.reductions)
+        rows = {} if s.lora else dict(ROWS=min(s.block_m, COMBINE_ROWS))
         self.launch_combine(
-            (n, self.schedule.launches[1].grid // n) if s.lora else (n,),  # MLA: (outputs, column pieces)
+            (n, self.schedule.launches[1].grid // n),  # (outputs, pieces: MLA's columns, or row blocks)
             (o4, t.reductions, t.peer_offsets, t.o_part, t.lse_part, *o4.stride()[:3], self.schedule.workload.group),
-            dict(BLOCK_P=block_p, BLOCK_M=s.block_m, HEAD_DIM=width, Q_LEN=s.q_len, num_warps=COMBINE_WARPS,
+            dict(BLOCK_P=block_p, BLOCK_M=s.block_m, **rows, HEAD_DIM=width, Q_LEN=s.q_len, num_warps=COMBINE_WARPS,
                  num_stages=1))
 
     def warm_combine(self) -> None:

@@ -57,7 +57,7 @@ def lean_decode_kernel(
             stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale, group,
             BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
         o, lse = merge_slots(o, lse, tl.load(seg + SEG_MERGE_LO), tl.load(seg + SEG_MERGE_HI), flags_ptr,
-                             o_part_ptr, lse_part_ptr, row_ok, True, BLOCK_P, BLOCK_M, HEAD_DIM)
+                             o_part_ptr, lse_part_ptr, row_ok, True, BLOCK_P, BLOCK_M, HEAD_DIM, BLOCK_M)
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
             slot = tl.load(seg + SEG_SLOT)
             store_partial(o_part_ptr, lse_part_ptr, slot, o, lse, row_ok, BLOCK_M, HEAD_DIM)

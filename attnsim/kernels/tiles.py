@@ -8,8 +8,8 @@ Layouts (the launcher checks them):
   Paged (PAGE_SIZE > 0): a pool [num_pages, PAGE_SIZE, kv_heads, HEAD_DIM] whose strides come in the
   same three slots as (page, h, row); block_table int32 [batch, pages per sequence]: token t of
   sequence s is row t % PAGE_SIZE of page block_table[s, t // PAGE_SIZE]. Tiles and pages are
-  powers of two, so a tile lies inside one page (one index load per tile) or holds whole pages
-  (one per token of the tile, the same few entries, served by L1): paged_rows.
+  powers of two, so a tile lies inside one page (one index load per tile: paged_rows) or holds whole
+  pages, whose rows the tile loop loads as [pages, page, head_dim] (one index load per page: page_tile).
   Unit stride on the last dimension (16-byte vector loads) either way.
 - fp8 KV cache (K/V float8_e4m3fn, detected from the pointer type): k_scale, v_scale fp32 [kv_heads],
   each loaded once per segment; the K scale is folded into the score scale, the V scale into the
@@ -87,8 +87,9 @@ def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, valid, stride_kp, strid
 
     Tile inside one page (BLOCK_N <= PAGE_SIZE): one scalar index load, and the tile's 64-bit base
     (page and first row) one scalar per tile; the rows are the same 32-bit offsets for every tile,
-    kept out of the loop. Tile of whole pages: one index per token row (the same few entries, from
-    L1) and the row in its page, offs_n % PAGE_SIZE, again the same for every tile. Tiles and pages
+    kept out of the loop. Tile of whole pages (MLA's latent tiles; the decode tile loop loads such tiles
+    by page instead, page_tile): one index per token row (the same few entries, from L1) and the
+    row in its page, offs_n % PAGE_SIZE, again the same for every tile. Tiles and pages
     are powers of two and tiles start at multiples of BLOCK_N, so no tile straddles a page it does
     not own. Triton's pipeliner issues the index loads a stage before the K/V loads they address
     (resources.PAGED_EXTRA_STAGES); docs/kernels.md counts what is left per tile."""
@@ -129,24 +130,59 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
     for tile in range(first_tile, first_tile + n_tiles):
-        offs_tok = tile * BLOCK_N + offs_n  # [BLOCK_N]
-        valid = offs_tok < context
-        if PAGE_SIZE == 0:  # [BLOCK_N] pointers to each token's K and V row
-            k_rows = k_ptr + offs_tok * stride_kn
-            v_rows = v_ptr + offs_tok * stride_vn
-        else:
-            k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn,
-                                        stride_vp, stride_vn, BLOCK_N, PAGE_SIZE)
-        k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-        v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-        if k.dtype == tl.float8e4nv:  # q fp16; per-row score scale
-            s = tl.dot(q, tl.trans(k.to(tl.float16))) * qk_scale[:, None]  # [BLOCK_M, BLOCK_N] fp32, log2 units
-            v = opaque_move(v.to(tl.float16))
-        else:
-            s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale
-        p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN)
-        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype))
+        if PAGE_SIZE == 0 or BLOCK_N <= PAGE_SIZE:  # contiguous, or a tile inside one page
+            offs_tok = tile * BLOCK_N + offs_n  # [BLOCK_N]
+            valid = offs_tok < context
+            if PAGE_SIZE == 0:  # [BLOCK_N] pointers to each token's K and V row
+                k_rows = k_ptr + offs_tok * stride_kn
+                v_rows = v_ptr + offs_tok * stride_vn
+            else:
+                k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn,
+                                            stride_vp, stride_vn, BLOCK_N, PAGE_SIZE)
+            k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+            v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+            acc, m_i, l_i = tile_step(q, k, v, acc, m_i, l_i, valid, offs_tok, limit, qk_scale, Q_LEN)
+        else:  # a tile of whole pages: one index per page, K/V as [pages, PAGE_SIZE, HEAD_DIM] (page_tile)
+            offs_tok = tile * BLOCK_N + offs_n
+            valid = offs_tok < context
+            k, v = page_tile(k_ptr, v_ptr, bt_row_ptr, tile, context, stride_kp, stride_kn, stride_vp, stride_vn,
+                             BLOCK_N, HEAD_DIM, PAGE_SIZE)
+            acc, m_i, l_i = tile_step(q, k, v, acc, m_i, l_i, valid, offs_tok, limit, qk_scale, Q_LEN)
     return acc, m_i, l_i
+
+
+@triton.jit
+def tile_step(q, k, v, acc, m_i, l_i, valid, offs_tok, limit, qk_scale, Q_LEN: tl.constexpr):
+    """One block of KV rows (k, v [N, HEAD_DIM]: a tile, or one page of a tile) into the online softmax
+    (acc [BLOCK_M, HEAD_DIM], m_i, l_i [BLOCK_M]); valid / offs_tok [N]. Returns the new (acc, m_i, l_i)."""
+    if k.dtype == tl.float8e4nv:  # q fp16; per-row score scale
+        s = tl.dot(q, tl.trans(k.to(tl.float16))) * qk_scale[:, None]  # [BLOCK_M, N] fp32, log2 units
+        v = opaque_move(v.to(tl.float16))
+    else:
+        s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale
+    p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN)
+    return acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype)), m_i, l_i
+
+
+@triton.jit
+def page_tile(k_pool, v_pool, bt_row_ptr, tile, context, stride_kp, stride_kn, stride_vp, stride_vn,
+              BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr):
+    """(k, v [BLOCK_N, HEAD_DIM]) of KV tile `tile` when it holds BLOCK_N / PAGE_SIZE whole pages: one
+    block-table entry per page ([pages] indices), each page's rows a 64-bit base plus the same 32-bit
+    row offsets every tile, loaded as [pages, PAGE_SIZE, HEAD_DIM] and viewed as the tile's rows."""
+    PAGES: tl.constexpr = BLOCK_N // PAGE_SIZE
+    offs_g = tl.arange(0, PAGES)
+    offs_p = tl.arange(0, PAGE_SIZE)
+    offs_d = tl.arange(0, HEAD_DIM)
+    first = (tile * PAGES + offs_g) * PAGE_SIZE  # [PAGES] first token of each page
+    page = tl.load(bt_row_ptr + tile * PAGES + offs_g, mask=first < context, other=0).to(tl.int64)
+    valid = tile * BLOCK_N + tl.arange(0, BLOCK_N) < context
+    row = tl.arange(0, BLOCK_N) % PAGE_SIZE
+    k_base = tl.multiple_of(tl.reshape(tl.broadcast_to((page * stride_kp)[:, None], [PAGES, PAGE_SIZE]), [BLOCK_N]), 16)
+    v_base = tl.multiple_of(tl.reshape(tl.broadcast_to((page * stride_vp)[:, None], [PAGES, PAGE_SIZE]), [BLOCK_N]), 16)
+    k = tl.load(k_pool + (k_base + row * stride_kn)[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+    v = tl.load(v_pool + (v_base + row * stride_vn)[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
+    return k, v
 
 
 @triton.jit
@@ -298,9 +334,12 @@ def acquire_flags(flag_ptrs, pending):
 
 
 @triton.jit
-def load_partial_o(o_part_ptr, slot, hi, row_ok, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
-    """o of partial `slot` [BLOCK_M, HEAD_DIM] (0 if slot >= hi), through L2: another CTA wrote it."""
-    row = (tl.arange(0, BLOCK_M) + slot * BLOCK_M).to(tl.int64)  # slot * BLOCK_M fits int32
+def load_partial_o(o_part_ptr, slot, hi, row_ok, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr,
+                   SLOT_ROWS: tl.constexpr):
+    """o of partial `slot` [BLOCK_M, HEAD_DIM] (0 if slot >= hi), through L2: another CTA wrote it.
+    A slot holds SLOT_ROWS rows (the writer's query tile); BLOCK_M <= SLOT_ROWS of them are read, from
+    o_part_ptr on (a combine CTA's row block: o_part_ptr advanced to its first row)."""
+    row = (tl.arange(0, BLOCK_M) + slot * SLOT_ROWS).to(tl.int64)  # slot * SLOT_ROWS fits int32
     return tl.load(o_part_ptr + row[:, None] * HEAD_DIM + tl.arange(0, HEAD_DIM)[None, :],
                    mask=(row_ok & (slot < hi))[:, None], other=0.0, cache_modifier=".cg")
 
@@ -313,8 +352,9 @@ def pick(w_p, j: tl.constexpr, BLOCK_P: tl.constexpr):
 
 @triton.jit
 def merge_slots(o, lse, lo, hi, flags_ptr, o_part_ptr, lse_part_ptr, row_ok, WAIT: tl.constexpr,
-                BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
-    """LSE merge of the partials in slots [lo, hi) into (o [BLOCK_M, HEAD_DIM], lse [BLOCK_M]).
+                BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, SLOT_ROWS: tl.constexpr):
+    """LSE merge of the partials in slots [lo, hi) into (o [BLOCK_M, HEAD_DIM], lse [BLOCK_M]); a slot
+    holds SLOT_ROWS rows, of which the BLOCK_M from o_part_ptr / lse_part_ptr on are merged.
 
     BLOCK_P (1, 2 or 4) slots per step: their flags are taken together (WAIT), then every load of
     the step (one [BLOCK_P, BLOCK_M] LSE block, BLOCK_P o tiles) is issued before any value is
@@ -329,15 +369,15 @@ def merge_slots(o, lse, lo, hi, flags_ptr, o_part_ptr, lse_part_ptr, row_ok, WAI
         slots = p0 + offs_p  # [BLOCK_P]
         if WAIT:
             acquire_flags(flags_ptr + slots, slots < hi)
-        lse_p = tl.load(lse_part_ptr + slots.to(tl.int64)[:, None] * BLOCK_M + offs_m[None, :],
+        lse_p = tl.load(lse_part_ptr + slots.to(tl.int64)[:, None] * SLOT_ROWS + offs_m[None, :],
                         mask=(slots < hi)[:, None] & row_ok[None, :], other=float("-inf"),
                         cache_modifier=".cg")  # [BLOCK_P, BLOCK_M]
-        o0 = load_partial_o(o_part_ptr, p0, hi, row_ok, BLOCK_M, HEAD_DIM)
+        o0 = load_partial_o(o_part_ptr, p0, hi, row_ok, BLOCK_M, HEAD_DIM, SLOT_ROWS)
         if BLOCK_P >= 2:
-            o1 = load_partial_o(o_part_ptr, p0 + 1, hi, row_ok, BLOCK_M, HEAD_DIM)
+            o1 = load_partial_o(o_part_ptr, p0 + 1, hi, row_ok, BLOCK_M, HEAD_DIM, SLOT_ROWS)
         if BLOCK_P >= 4:
-            o2 = load_partial_o(o_part_ptr, p0 + 2, hi, row_ok, BLOCK_M, HEAD_DIM)
-            o3 = load_partial_o(o_part_ptr, p0 + 3, hi, row_ok, BLOCK_M, HEAD_DIM)
+            o2 = load_partial_o(o_part_ptr, p0 + 2, hi, row_ok, BLOCK_M, HEAD_DIM, SLOT_ROWS)
+            o3 = load_partial_o(o_part_ptr, p0 + 3, hi, row_ok, BLOCK_M, HEAD_DIM, SLOT_ROWS)
         m = tl.maximum(lse, tl.max(lse_p, 0))
         m = tl.where(m == float("-inf"), 0.0, m)  # rows with nothing yet (padded rows of the combine)
         w_p = tl.exp2(lse_p - m[None, :])  # [BLOCK_P, BLOCK_M]; 0 for masked slots

@@ -83,7 +83,7 @@ chip-wide rate B is scaled by moved / (moved - reread); a verify block's CTA and
 reuse.l2_hit_speedup (the siblings' L2 hits have a shorter latency).
 
 Paged KV: a CTA's reads include the block-table entries of the pages it touches (planned bytes);
-a tile of several pages (page < KV tile: an index per token row, tiles.paged_rows) pays
+a tile of several pages (page < KV tile: an index per page, tiles.page_tile) pays
 paged_tile_fixed_us, where a tile inside one page loads one index a pipeline stage ahead of its
 K/V (hidden: fa2 measured 12-16% slower than contiguous at 16/32-token pages, 5% faster at 64+:
 results/h200/kernels_serving_paged.csv); the saturated bandwidth is scaled by paged_hbm_scale
@@ -353,16 +353,17 @@ def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, row
     return fixed
 
 
-# The last-arrival merge (kernels/arrival.py merge_store / merge_rows) takes its q-block's valid query rows
-# LAST_ARRIVAL_MERGE_ROWS at a time; for each row step it loads LAST_ARRIVAL_STEP_ELEMS // width partials
-# (fp32, width = v_dim) at once, the next step's loads issued before the current step is combined.
+# The last-arrival merge (kernels/arrival.py merge_store) takes its q-block's valid query rows
+# LAST_ARRIVAL_MERGE_ROWS at a time; for each row group it loads LAST_ARRIVAL_STEP_ELEMS // width partials
+# (fp32, width = v_dim) a step, one software pipeline over every (row group, step), two steps ahead
+# across row groups too; a step is billed as a round (fixup_per_peer_us, fitted on the kernel's merges).
 LAST_ARRIVAL_MERGE_ROWS = 4
 LAST_ARRIVAL_STEP_ELEMS = 1024
 
 
 def last_arrival_steps(workload: DecodeWorkload, q_block: np.ndarray, n_merged: np.ndarray) -> np.ndarray:
     """Dependent L2 load rounds of last-arrival merges of `n_merged` partials of q-blocks `q_block` [n]:
-    ceil(rows / 4) row steps x (ceil(n_merged / (1024 / width)) + 1) rounds (the + 1: the prologue's loads).
+    ceil(rows / 4) row groups x ceil(n_merged / (1024 / width)) steps + 1 (the prologue's loads).
 
     A round moves 4 rows x 1024 / width partials whatever the q-block's rows, so a verify block of 64
     packed rows (q_len 8 x group 8) merges in 16x the rounds of a decode q-block of <= 4 rows: the
@@ -370,7 +371,7 @@ def last_arrival_steps(workload: DecodeWorkload, q_block: np.ndarray, n_merged: 
     rows = np.minimum(workload.q_len * workload.group - np.asarray(q_block) * Q_BLOCK_ROWS, Q_BLOCK_ROWS)
     per_step = max(1, LAST_ARRIVAL_STEP_ELEMS // workload.v_dim)
     n_merged = np.asarray(n_merged, np.float64)
-    return np.where(n_merged > 0, np.ceil(rows / LAST_ARRIVAL_MERGE_ROWS) * (np.ceil(n_merged / per_step) + 1), 0.0)
+    return np.where(n_merged > 0, np.ceil(rows / LAST_ARRIVAL_MERGE_ROWS) * np.ceil(n_merged / per_step) + 1, 0.0)
 
 
 def last_arrival_merge_us(params: CostParams, reductions: Reductions, peer_arrival_us: np.ndarray,

@@ -164,8 +164,8 @@ class GpuSpec:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...).
         An MLA kernel's family ('streamk-mla', partition.common.kernel_family) the profile has not
         fitted stands in with its partitioning's ('streamk'): same plan structure, other kernel; its tile
-        math at the tensor peak, no per-warp limit (the defaults), not at rates a K/V-head kernel's fit
-        chose. A 64-row MLA kernel's ('streamk-mla64') stands in with its 16/32-row one's first."""
+        math at the tensor peak (warpgroup tiles unscaled), no per-warp limit (the defaults), not at rates
+        a K/V-head kernel's fit chose. A 64-row MLA kernel's ('streamk-mla64') stands in with its 16/32-row one's first."""
         if family in self.cost:
             return self.cost[family]
         if mla.WIDE_FAMILY_SUFFIX in family:  # a 64-row MLA kernel: the 16/32-row one's (fitted or not)
@@ -173,7 +173,8 @@ class GpuSpec:
         if mla.FAMILY_SUFFIX in family:
             base = self.cost_for(family.replace(mla.FAMILY_SUFFIX, "", 1))
             return dataclasses.replace(base, mma_flop_per_sm_clock=DEFAULT_COST.mma_flop_per_sm_clock,
-                                       mma_flop_per_warp_clock=DEFAULT_COST.mma_flop_per_warp_clock)
+                                       mma_flop_per_warp_clock=DEFAULT_COST.mma_flop_per_warp_clock,
+                                       wgmma_flop_scale=DEFAULT_COST.wgmma_flop_scale)
         return COMBINE_DEFAULT if family.endswith("-combine") else self.cost.get("default", DEFAULT_COST)
 
     def kernel_config(self, strategy: str, head_dim: int, dtype: str) -> dict | None:

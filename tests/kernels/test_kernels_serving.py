@@ -7,10 +7,13 @@ unused pool row and behind every unused block-table entry; fresh random inputs p
 
 import pytest
 import torch
+import triton
+import triton.language as tl
 
 from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.kernels.launch import interpreting, launcher_for
+from attnsim.kernels.tiles import page_tile
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 from plan_helpers import plan_for
@@ -24,11 +27,14 @@ CASES = {
     "paged16-tile16-gqa4": (3, 8, 2, 64, (37, 100, 5), "float16", 1, 16, "", 16, 3, 5),
     "paged64-tile16-mha": (2, 2, 2, 64, (150, 64), "bfloat16", 1, 64, "", 16, 4, 7),
     "paged16-tile32-mqa": (3, 4, 1, 128, (97, 33, 16), "float16", 1, 16, "", 32, 2, 4),
+    "paged16-tile64-tail-pages": (3, 4, 2, 64, (150, 33, 17), "float16", 1, 16, "", 64, 2, 4),  # pages past the context
     "fp8-gqa4-fp16": (2, 8, 2, 128, (65, 17), "float16", 1, 0, "fp8", 16, 2, 3),
     "fp8-mqa-bf16-paged32": (3, 8, 1, 64, (33, 129, 1), "bfloat16", 1, 32, "fp8", 16, 4, 7),
     "qlen4-gqa2": (3, 4, 2, 64, (37, 100, 5), "float16", 4, 0, "", 16, 3, 5),
     "qlen16-two-qblocks": (2, 8, 1, 64, (40, 17), "float16", 16, 0, "", 16, 2, 3),
     "qlen8-short-last-tiles": (2, 4, 1, 64, (51, 35), "bfloat16", 8, 0, "", 16, 4, 7),  # rows see 0 tokens of a tile
+    "qlen10-second-qblock-of-16": (2, 8, 1, 64, (60, 21), "float16", 10, 0, "", 16, 3, 5),  # combine row blocks
+    "qlen3-24-rows": (2, 8, 1, 64, (40, 70), "bfloat16", 3, 0, "", 16, 2, 3),  # a combine block of 8 rows
     "qlen3-fp8-paged16-tile32": (3, 6, 2, 128, (70, 3, 41), "float16", 3, 16, "fp8", 32, 3, 5),
     "qlen2-mha-paged128": (2, 4, 4, 64, (300, 130), "bfloat16", 2, 128, "", 32, 3, 6),
 }
@@ -94,6 +100,11 @@ def test_launcher_names_a_missing_or_wrong_input(device, h100):
         launcher.run(q[:, :, 0], k, v, **kwargs)  # 3-D q is decode (q_len 1) only
     with pytest.raises(InputError, match="k_cache"):
         launcher.run(q, k.to(torch.float16), v, **kwargs)
+    page_elems = k.shape[1] * k.shape[2] * k.shape[3]
+    padded = torch.zeros(k.shape[0], page_elems + 8, dtype=k.dtype, device=k.device)  # pages 8 elements apart
+    unaligned = padded.as_strided(k.shape, (page_elems + 8,) + k.stride()[1:])
+    with pytest.raises(InputError, match="k_cache: page stride .* multiple of 16"):
+        launcher.run(q, unaligned, v, **kwargs)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -128,7 +139,7 @@ def test_fp8_reference_is_the_dequantised_cache():
 @pytest.mark.parametrize("strategy", ["fa2", "streamk"])
 def test_a_head_major_pool_is_read_through_its_strides(strategy, device, h100):
     """FlashInfer's HND pages ([num_pages, kv_heads, page, d], here a transposed view): a 32-token tile
-    of 16-token pages addresses each row through the pool's strides (tiles.paged_rows); the output is
+    of 16-token pages addresses each page through the pool's strides (tiles.page_tile); the output is
     the same as from the NHD pool."""
     from attnsim.kernels.reference import max_relative_error
 
@@ -139,3 +150,35 @@ def test_a_head_major_pool_is_read_through_its_strides(strategy, device, h100):
     assert k_hnd.stride(1) == 64 and k_hnd.stride(0) == 2 * 16 * 64
     assert max_relative_error(launcher.run(q, k_hnd, v_hnd, **kwargs), ref) <= TOLERANCE
 
+
+
+@triton.jit
+def _page_tile_rows(k_pool, bt, out, tile, context, stride_p, stride_n, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
+                    PAGE_SIZE: tl.constexpr):
+    k, _ = page_tile(k_pool, k_pool, bt, tile, context, stride_p, stride_n, stride_p, stride_n, BLOCK_N, HEAD_DIM,
+                     PAGE_SIZE)
+    tl.store(out + tl.arange(0, BLOCK_N)[:, None] * HEAD_DIM + tl.arange(0, HEAD_DIM)[None, :], k.to(tl.float32))
+
+
+@pytest.mark.parametrize("head_major", [False, True])
+@pytest.mark.parametrize("page,tile", [(16, 32), (16, 64), (16, 128), (32, 128)])
+@pytest.mark.parametrize("short", [0, 1, 17])
+def test_a_tile_of_pages_reads_each_row_from_its_page(head_major, page, tile, short):
+    """Row r of a tile of whole pages is row r % page of page block_table[r // page] (rows past the context
+    read 0): decode attention cannot see rows of K and V swapped together, so the rows are checked here."""
+    if not interpreting():
+        pytest.skip("CPU layout test")
+    heads, d, n_pages = 2, 32, 40
+    pool = torch.arange(n_pages * page * heads * d, dtype=torch.float32).reshape(n_pages, page, heads, d)
+    if head_major:  # [num_pages, heads, page, d] viewed as [num_pages, page, heads, d]
+        pool = pool.transpose(1, 2).contiguous().transpose(1, 2)
+    table = torch.randperm(n_pages, generator=torch.Generator().manual_seed(page + tile))[:32].to(torch.int32)
+    context = 2 * tile - short  # tile 1 ends `short` tokens early
+    out = torch.full((tile, d), -1.0)
+    column = pool[:, :, 1]  # kv_head 1's column of the pool
+    _page_tile_rows[(1,)](column, table, out, 1, context, pool.stride(0), pool.stride(1), BLOCK_N=tile, HEAD_DIM=d,
+                          PAGE_SIZE=page)
+    for r in range(tile):
+        token = tile + r
+        want = pool[table[token // page], token % page, 1] if token < context else torch.zeros(d)
+        assert torch.equal(out[r], want), (r, token)

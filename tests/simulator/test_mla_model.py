@@ -109,8 +109,9 @@ def test_mla_plans_bill_their_own_families_which_fall_back_until_fitted():
     p = make_plan("flashdecoding:splits=4", mla(), H200)
     assert [l.family for l in p.schedule.launches] == ["flashdecoding-mla", "flashdecoding-mla-combine"]
     peak = DEFAULT_COST.mma_flop_per_sm_clock  # an unfitted MLA family's tile math: the tensor peak (below)
-    assert UNFITTED.cost_for("flashdecoding-mla") == dataclasses.replace(
-        UNFITTED.cost_for("flashdecoding"), mma_flop_per_sm_clock=peak, mma_flop_per_warp_clock=0.0)  # no per-warp limit
+    assert UNFITTED.cost_for("flashdecoding").wgmma_flop_scale > 1.5  # FlashDecoding's fitted 64-row scale...
+    assert UNFITTED.cost_for("flashdecoding-mla") == dataclasses.replace(  # ... not carried; no per-warp limit
+        UNFITTED.cost_for("flashdecoding"), mma_flop_per_sm_clock=peak, mma_flop_per_warp_clock=0.0, wgmma_flop_scale=1.0)
     assert UNFITTED.cost_for("flashdecoding-mla-combine") == UNFITTED.cost_for("flashdecoding-combine")
     # 128 heads: 64-row q-blocks, another compiled kernel (mla.WIDE_FAMILY_SUFFIX), standing in with the 16-row one's
     wide = make_plan("flashdecoding:splits=4", mla(heads=128), H200)

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from attnsim.errors import InputError
 from attnsim.simulator.hardware import PRESETS
-from attnsim.simulator.mla import combine_pieces
 from attnsim.simulator.occupancy import resident_capacity
 from plan_helpers import plan
-from attnsim.simulator.partition.common import PlanConfig, kernel_family
+from attnsim.simulator.partition.common import PlanConfig, kernel_family, outputs
+from attnsim.simulator.partition.flashdecoding import combine_pieces
 from attnsim.simulator.partition.balanced import chunk_for_grid
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER
 from attnsim.simulator.workload import DecodeWorkload
@@ -97,10 +97,13 @@ def test_only_split_outputs_are_combined_in_cta_order(case):
         return
     combine = sched.launches[1]
     assert combine.name == "combine" and combine.family == kernel_family(sched.workload, "flashdecoding-combine")
-    pieces = combine_pieces(sched.workload.v_dim) if sched.workload.is_mla else 1  # MLA: column pieces
+    w = sched.workload
+    pieces = combine_pieces(w, outputs(w, sched.kv_tile_tokens))  # MLA: column pieces; else row blocks
     assert combine.grid == pieces * len(red)
-    partial = combine.cta_read_bytes / np.tile(np.diff(red.peer_offsets), pieces)
-    assert np.allclose(partial, partial[0])  # reads one partial (piece) per chunk of its output
+    rows = combine.cta_write_bytes / (w.v_dim * w.dtype_bytes)  # the rows (MLA: row-columns) each CTA writes
+    read = rows > 0
+    partial = combine.cta_read_bytes[read] / (np.tile(np.diff(red.peer_offsets), pieces)[read] * rows[read])
+    assert np.allclose(partial, partial[0])  # reads its rows of one partial per chunk of its output
 
 
 @PROPERTY

@@ -25,9 +25,10 @@ from attnsim.simulator.hardware import PRESETS
 from attnsim.simulator.occupancy import resident_capacity
 from plan_helpers import plan
 from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.partition.common import outputs as plan_outputs
+from attnsim.simulator.partition.flashdecoding import combine_pieces
 from attnsim.planner.choose import make_plan
 from attnsim.simulator.schedule import ROLE_COMPLETE, ROLE_PEER
-from attnsim.simulator.mla import combine_pieces
 from attnsim.simulator.workload import DecodeWorkload
 
 from sim_helpers import (
@@ -98,7 +99,7 @@ def test_flashdecoding_splits_follow_fa2_ranges(case):
         return
     assert (segs.role == ROLE_PEER).all()
     assert [l.name for l in sched.launches] == ["attention", "combine"]
-    pieces = combine_pieces(sched.workload.v_dim) if sched.workload.is_mla else 1  # MLA: column pieces an output
+    pieces = combine_pieces(sched.workload, plan_outputs(sched.workload, sched.kv_tile_tokens))  # MLA columns; row blocks
     assert sched.launches[1].grid == len(outputs) * pieces
     red, rows = sched.reductions, segments_by_output(sched)
     assert len(red) == len(outputs) and (red.host_cta == -1).all()

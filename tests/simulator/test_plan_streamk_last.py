@@ -75,8 +75,9 @@ def test_the_merge_lands_on_the_contributor_that_publishes_last():
     merge = cost.last_arrival_merge_us(H100.cost_for("splitkv"), red, arrival, attn.grid, w)
     n_peers = np.diff(red.peer_offsets)
     params = H100.cost_for("splitkv")
-    # group 8 at q_len 1: 8 rows, two row steps of 4; each merges its peers 8 at a time (d 128), + 1 prologue
-    rounds = [2 * (-(-n // 8) + 1) for n in n_peers]
+    # group 8 at q_len 1: 8 rows, two row groups of 4; each merges its peers 8 at a time (d 128), one
+    # pipeline over both groups: + 1 prologue in all
+    rounds = [2 * -(-n // 8) + 1 for n in n_peers]
     assert merge.sum() == pytest.approx(sum(params.fixup_fixed_us + params.fixup_per_peer_us * r for r in rounds))
     for r in range(len(red)):
         peers = red.peers_of(r)

@@ -71,7 +71,7 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
     if split.any():
         reductions = flashdecoding.split_reductions(outs, segs, order[split], n_chunks[split])
         launches = (flashdecoding.combine_launch(workload, outs, n_chunks[split], family + "-combine",
-                                                 config.combine_resources),)
+                                                 config.combine_resources, q_block=outs.q_block[order[split]]),)
     attention = common.attention_launch(workload, len(segs), config, family, segs, outs.rows,
                                         Reductions.empty(), tile)
     notes = {"chunk_tokens": chunk, "chunk_fixed": config.chunk_tokens is not None,

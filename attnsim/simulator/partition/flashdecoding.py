@@ -19,7 +19,7 @@ from attnsim.simulator.partition import common
 from attnsim.simulator.schedule import (
     ROLE_COMPLETE, ROLE_PEER, Launch, Reductions, Schedule, frozen_array, offsets_from_counts,
 )
-from attnsim.simulator.workload import DecodeWorkload, query_tile_rows
+from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload, query_tile_rows
 
 MAX_SPLITS = 128
 
@@ -58,39 +58,63 @@ def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray
     return first, count
 
 
+# Query rows one CTA of our combine kernel merges (flash_decoding.combine_kernel): a q-block of more rows
+# (MQA decode, verify: 32-64) is merged by ceil(rows / COMBINE_ROWS) CTAs, one row block each, as FA2's
+# combine splits rows over CTAs (kBlockM 4-16) rather than merging 64 rows' partials one CTA step by step.
+COMBINE_ROWS = 16
+
+
+def combine_pieces(workload: DecodeWorkload, outs: common.Outputs) -> int:
+    """CTAs per combined output of our combine kernel: MLA's column pieces (mla.combine_pieces), else
+    row blocks of COMBINE_ROWS query rows."""
+    if workload.is_mla:
+        return mla.combine_pieces(workload.v_dim)
+    return -(-outs.rows // COMBINE_ROWS)
+
+
 def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: np.ndarray, family: str,
-                   res: CtaResources, rows: int | None = None, per_step: int | None = None) -> Launch:
-    """One CTA per combined output: read its partials (fp32 O + LSE), write O.
+                   res: CtaResources, rows: int | None = None, per_step: int | None = None,
+                   q_block: np.ndarray | None = None) -> Launch:
+    """The combine launch: read each output's partials (fp32 O + LSE), write O.
 
     splits_used: int64 [n_combined], the partials of each output the launch merges (every output here;
-    only the split ones in balanced split-KV). rows: query rows per combine CTA (default: an output's;
-    cuDNN's reduction takes one q-head per CTA). An MLA output is merged by mla.combine_pieces CTAs,
-    one column piece each (CTA piece·outputs + output, as the kernel's 2-D grid linearises).
-    per_step: partials the kernel loads per dependent step (default: our combine kernel's, combine_block;
-    1 for a library's reduction, whose steps are unknown)."""
-    rows = outs.rows if rows is None else rows
+    only the split ones in balanced split-KV); q_block: their q-blocks (default 0), whose valid rows a
+    row block reads. rows: query rows per combine CTA (default: our combine kernel's, combine_pieces CTAs
+    per output, piece·outputs + output as the kernel's 2-D grid linearises: MLA column pieces, or row
+    blocks of COMBINE_ROWS, the last of a q-block holding what is left and a block past its rows nothing;
+    cuDNN's reduction takes one q-head per CTA). per_step: partials the kernel loads per dependent step
+    (default: our combine kernel's, combine_block; 1 for a library's reduction, whose steps are unknown)."""
+    splits_used = np.asarray(splits_used, np.int64)
     per_step = combine_block(workload, res.warps) if per_step is None else per_step
-    pieces = mla.combine_pieces(workload.v_dim) if workload.is_mla else 1
-    partial = common.partial_bytes(workload, rows) / pieces
-    merged = np.tile(np.asarray(splits_used, np.int64), pieces)
-    grid = len(merged)
+    if rows is not None or workload.is_mla:  # one CTA per output, or MLA's column pieces of every row
+        pieces = 1 if rows is not None else combine_pieces(workload, outs)
+        cta_rows = np.full(len(splits_used) * pieces, float(outs.rows if rows is None else rows))
+        columns = pieces
+    else:  # row blocks of the q-block's valid rows
+        pieces, columns = combine_pieces(workload, outs), 1
+        q_block = np.zeros(len(splits_used), np.int64) if q_block is None else np.asarray(q_block, np.int64)
+        valid = np.minimum(workload.q_len * workload.group - q_block * Q_BLOCK_ROWS, outs.rows)  # [n_combined]
+        cta_rows = np.clip(valid[None, :] - COMBINE_ROWS * np.arange(pieces)[:, None], 0, COMBINE_ROWS).ravel()
+    merged = np.tile(splits_used, pieces)
+    partial = common.partial_bytes(workload, 1) / columns  # one row of one partial
     return Launch(
-        name="combine", family=common.kernel_family(workload, family), grid=grid, resources=res,
-        cta_read_bytes=frozen_array(merged * float(partial), np.float64),
-        cta_write_bytes=frozen_array(np.full(grid, float(rows * workload.v_dim * workload.dtype_bytes / pieces))),
-        # a combine CTA's "segments" are its dependent load steps: per_step partials each
-        cta_tiles=frozen_array(np.zeros(grid)), cta_segments=frozen_array(-(-merged // per_step)),
+        name="combine", family=common.kernel_family(workload, family), grid=len(merged), resources=res,
+        cta_read_bytes=frozen_array(merged * cta_rows * partial, np.float64),
+        cta_write_bytes=frozen_array(cta_rows * workload.v_dim * workload.dtype_bytes / columns),
+        # a combine CTA's "segments" are its dependent load steps: per_step partials each (none for an empty block)
+        cta_tiles=frozen_array(np.zeros(len(merged))),
+        cta_segments=frozen_array(np.where(cta_rows > 0, -(-merged // per_step), 0)),
     )
 
 
 def combine_block(workload: DecodeWorkload, warps: int) -> int:
     """Partials our combine kernel merges per dependent load step at `warps` warps: flash_decoding.combine_kernel
-    loads BLOCK_P partials' o tiles at once (BLOCK_P of its query tile and width, which the launcher passes);
-    the MLA combine (mla_decode.mla_combine_kernel) one partial's o tile a step (mla_tiles.add_partials: its
-    BLOCK_P groups the LSE rows only)."""
+    loads BLOCK_P partials' o tiles at once (BLOCK_P of its CTA's rows, min(query tile, COMBINE_ROWS), and
+    width, which the launcher passes); the MLA combine (mla_decode.mla_combine_kernel) one partial's o tile a
+    step (mla_tiles.add_partials: its BLOCK_P groups the LSE rows only)."""
     if workload.is_mla:
         return 1
-    return common.merge_block(query_tile_rows(workload), workload.v_dim, warps)
+    return common.merge_block(min(query_tile_rows(workload), COMBINE_ROWS), workload.v_dim, warps)
 
 
 def split_rows(tiles: np.ndarray, splits: int):
@@ -124,7 +148,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
                                         Reductions.empty(), tile)
     launches = (attention,)
     if splits > 1:
-        launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources),)
+        launches += (combine_launch(workload, outs, n_used, family + "-combine", config.combine_resources,
+                                    q_block=outs.q_block),)
     notes = {"heuristic_splits": heuristic, "splits_override": config.splits}
     return Schedule("flashdecoding", workload, gpu.name, tile, launches, reductions, splits, notes, {"splits": splits})
 
