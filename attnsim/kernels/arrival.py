@@ -87,6 +87,21 @@ def store_group(o_ptr, acc, den, seq, kv_head, first_row, row0, n_rows, group, s
 
 
 @triton.jit
+def fold_pair(m, den, acc, o_s, lse, last, o_ptr, seq, kv_head, first_row, row0, n_rows, group, stride_ob,
+              stride_oh, stride_oi, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr):
+    """One (row group, step) pair into the row group's running (m, den, acc); at the group's `last` step its
+    rows are stored and the running values restart for the next group."""
+    m, den, acc = combine_step(m, den, acc, o_s, lse)
+    if last:
+        store_group(o_ptr, acc, den, seq, kv_head, first_row, row0, n_rows, group, stride_ob, stride_oh,
+                    stride_oi, HEAD_DIM, Q_LEN)
+        m = tl.full([MERGE_ROWS], float("-inf"), tl.float32)
+        den = tl.zeros([MERGE_ROWS], tl.float32)
+        acc = tl.zeros([MERGE_ROWS, HEAD_DIM], tl.float32)
+    return m, den, acc
+
+
+@triton.jit
 def merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, base, stride, used, group,
                 stride_ob, stride_oh, stride_oi, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr):
     """The last arrival's merge: the valid rows of the output of plan row `row_ptr` (seq, kv_head,
@@ -127,24 +142,14 @@ def merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, base, stride, used, gr
             row2, step2 = advance(row1, step1, steps)
             o_2, lse_2 = load_step(o_part_ptr, lse_part_ptr, base, stride, used, row2 + offs_r, n_rows,
                                    step2 * SPLITS_PER_STEP, BLOCK_M, HEAD_DIM, SPLITS_PER_STEP)
-            m, den, acc = combine_step(m, den, acc, o_s, lse)
-            if step + 1 == steps:  # the row group's last step: store it, start the next group
-                store_group(o_ptr, acc, den, seq, kv_head, first_row, row0, n_rows, group, stride_ob, stride_oh,
-                            stride_oi, HEAD_DIM, Q_LEN)
-                m = tl.full([MERGE_ROWS], float("-inf"), tl.float32)
-                den = tl.zeros([MERGE_ROWS], tl.float32)
-                acc = tl.zeros([MERGE_ROWS, HEAD_DIM], tl.float32)
+            m, den, acc = fold_pair(m, den, acc, o_s, lse, step + 1 == steps, o_ptr, seq, kv_head, first_row, row0,
+                                    n_rows, group, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
             o_s, lse, row0, step, o_1, lse_1, row1, step1 = o_1, lse_1, row1, step1, o_2, lse_2, row2, step2
     else:  # one pair in flight
         for _ in range(0, tl.cdiv(n_rows, MERGE_ROWS) * steps):
             o_1, lse_1 = load_step(o_part_ptr, lse_part_ptr, base, stride, used, row1 + offs_r, n_rows,
                                    step1 * SPLITS_PER_STEP, BLOCK_M, HEAD_DIM, SPLITS_PER_STEP)
-            m, den, acc = combine_step(m, den, acc, o_s, lse)
-            if step + 1 == steps:
-                store_group(o_ptr, acc, den, seq, kv_head, first_row, row0, n_rows, group, stride_ob, stride_oh,
-                            stride_oi, HEAD_DIM, Q_LEN)
-                m = tl.full([MERGE_ROWS], float("-inf"), tl.float32)
-                den = tl.zeros([MERGE_ROWS], tl.float32)
-                acc = tl.zeros([MERGE_ROWS, HEAD_DIM], tl.float32)
+            m, den, acc = fold_pair(m, den, acc, o_s, lse, step + 1 == steps, o_ptr, seq, kv_head, first_row, row0,
+                                    n_rows, group, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
             o_s, lse, row0, step = o_1, lse_1, row1, step1
             row1, step1 = advance(row1, step1, steps)
