@@ -6,7 +6,7 @@
 #         validate_fresh validate_quick (after calibrate_fit / quick: MAPE per strategy on the standard sweep)
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
 #         bench_auto bench_vs_sdpa cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
-#         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving (issue 13, docs/serving.md)
+#         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving cal_serving_small (issue 13, docs/serving.md)
 #         land_gputests (the landing tree's GPU cases, before its serving sweeps are re-timed: docs/kernels.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
@@ -137,6 +137,12 @@ stage_bench_paged() { serving_sweep paged bench_paged.csv; }
 stage_bench_fp8() { serving_sweep fp8 bench_fp8.csv ,streamk:num_warps=8; }
 stage_bench_qlen() { serving_sweep qlen bench_qlen.csv; }
 stage_bench_cal_serving() { serving_sweep cal-serving cal_serving.csv; }
+stage_cal_serving_small() {  # the sweep's small calls added after its grid (bench/sweep.py cal_serving_small): the
+  # committed rows are kept (bench --resume), only the new points are timed (~40 s)
+  cp results/h200/cal_serving.csv "$OUT/cal_serving.csv"
+  timeout 280 python3 -m attnsim bench --gpu h200 --sweep cal-serving --strategies fa2,flashdecoding,streamk,auto \
+    --resume --out "$OUT/cal_serving.csv" 2>&1 | tail -8
+}
 # issue 23 (docs/mla.md, "The device session"): run `compile` first (it replaces the cross-compiled /r512
 # entries); bench --estimate says ~1 min a sweep, rough: the timeout keeps each stage inside one call
 mla_resume() {  # $1: CSV name; an earlier call's rows (copied to results/h200/) are kept and skipped (bench --resume)

@@ -64,6 +64,10 @@ SERVING_MAX_KV_GB = 4.0  # per point (its twin is as large): keeps the float64 r
 CAL_SERVING_CONTEXTS = (3000, 12000, 48000)  # calibration: none of these in the sweeps above
 CAL_SERVING_BATCHES = (2, 8, 24)
 CAL_SERVING_RAGGED = ((12, 120), (6, 121))
+# Small calls (batch 1, a few KV tiles a CTA): the validation sweeps reach batch 1 and 2k tokens, below
+# the grid above (its smallest: batch 2, 3000), where the fixed costs of a segment and of the combine
+# decide the time; each point once paged, once fp8 (paged at the second context) and once a verify block
+CAL_SERVING_SMALL_CONTEXTS = (1200, 5000)
 # MLA: DeepSeek-V3 per GPU at TP 8 and TP 1 (validation), Kimi-K2's 8 / 64 too (calibration)
 MLA_RANK, MLA_ROPE, MLA_PAGE = 512, 64, 64
 MLA_HEADS = (16, 128)
@@ -180,7 +184,14 @@ def cal_serving_sweep(dtype: str = "bfloat16", max_kv_gb: float = SERVING_MAX_KV
     features = (_paged, _fp8, _verify)
     points = [features[(i + i // 3) % 3](i // 3, w) for i, w in enumerate(grid)]  # a diagonal: 3 contexts a row
     points += [replace(w, q_len=16, kv_dtype=FP8 if i % 2 else "") for i, w in enumerate(grid[::4])]
-    return list(dict.fromkeys(points))
+    return list(dict.fromkeys(points + cal_serving_small(dtype, max_kv_gb)))
+
+
+def cal_serving_small(dtype: str, max_kv_gb: float) -> list[DecodeWorkload]:
+    """cal-serving's small calls (CAL_SERVING_SMALL_CONTEXTS, batch 1): every feature at every point,
+    appended after the grid's points so that those keep their order (a sweep run before resumes)."""
+    grid = serving_grid(CAL_SERVING_SMALL_CONTEXTS, (1,), (), dtype, max_kv_gb)
+    return [feature(i, w) for i, w in enumerate(grid) for feature in (_paged, _fp8, _verify)]
 
 
 def mla_point(batch: int, heads: int, context, dtype: str) -> DecodeWorkload:

@@ -51,7 +51,7 @@ CAL_SWEEP = "cal-serving"  # cal_serving.csv: the fitted rows
 # The held-out sweeps whose rows use each term: tile math caps fp8 rows too (cost.math_capped), so a fit
 # that drops it must not pass on verify rows alone while its fp8 rows, priced with the dequant rate fitted
 # beside it, get worse
-JUDGE = {"paging": ("paged",), "tile-math": ("qlen", "fp8"), "fp8-dequant": ("fp8",), "l2-siblings": ("qlen",)}
+JUDGE = {"paging": ("paged", "fp8"), "tile-math": ("qlen", "fp8"), "fp8-dequant": ("fp8",), "l2-siblings": ("qlen",)}
 
 
 def judged(mape: dict[str, float], term: str) -> float:
