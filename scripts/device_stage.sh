@@ -15,6 +15,7 @@
 #         paged_ab paged_fp8_ab (issue 18: branch pagedsub's one index per page vs this tree, extracted under abnew/)
 #         merge_ab (issue 20: branch mergeflat's merge pipelined across row groups vs this tree, extracted under abmerge/)
 #         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
+#         fp8loop_ab fp8loop_cal (issue 18: branch fp8loop's unmasked fp8 tile loop vs this tree, extracted under abfp8/)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
 #         mla_gputests bench_mla bench_cal_mla mla_grids bench_mla_auto (issue 23, docs/mla.md: after compile; the benches resume)
 # The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC), the MLA kernels and the
@@ -236,4 +237,14 @@ fdcombine_tree() {  # the qlen sweep (verify q-blocks of 16-128 rows and their d
 }
 # Issue 18: FlashDecoding's combine over 16-row blocks (branch fdcombine, under abfd/) against one CTA per q-block
 stage_fdcombine_ab() { ab_trees abfd fdcombine_tree; }
+# Issue 18: branch fp8loop's fp8 tile loop (full tiles unmasked, the tail masked; under abfp8/) against this tree
+fp8loop_tree() {  # the fp8 sweep (fp8 points and their bf16 twins), our three kernels and auto
+  (cd "$AB_DIR" && timeout 270 python3 -m attnsim bench --gpu ${GPU:-h200} --sweep fp8 --strategies fa2,flashdecoding,streamk,auto \
+    --out "$OUT/fp8loop_$AB_TREE.csv" 2>&1 | tail -3)
+}
+stage_fp8loop_ab() { ab_trees abfp8 fp8loop_tree; }
+stage_fp8loop_cal() {  # cal-serving on the branch's kernels (its fp8 rows are what the serving fit reads)
+  (cd abfp8 && timeout 280 python3 -m attnsim bench --gpu h200 --sweep cal-serving \
+    --strategies fa2,flashdecoding,streamk,auto --out "$OUT/cal_serving.csv" 2>&1 | tail -3)
+}
 for s in "$@"; do stage "$s"; done

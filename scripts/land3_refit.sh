@@ -21,6 +21,7 @@ for name in $names; do
   [ -n "${found[$name]:-}" ] || { echo "land3_refit: $name.csv: not in $*" >&2; exit 2; }
   $py - "${found[$name]}" "results/h200/$name.csv" <<'PY' || exit 2
 import sys
+from pathlib import Path
 import pandas as pd
 path, shipped = sys.argv[1:]
 frame = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -30,7 +31,11 @@ bridge = frame["requested"] == "streamk:num_warps=8"
 if bridge.any():
     frame, extra = frame[~bridge], frame[bridge]
     extra.to_csv(shipped.replace("bench_fp8.csv", "fp8_streamk_w8.csv.new"), index=False)
-expected = len(pd.read_csv(shipped))  # the same sweep and strategies: a call cut short leaves rows out
+# every point of the sweep as defined today x our three kernels and auto (the device stages' strategies): a call
+# cut short leaves rows out
+from attnsim.bench.sweep import SWEEPS
+name = Path(shipped).stem.removeprefix("bench_").replace("_", "-")
+expected = len(SWEEPS[name]("bfloat16")) * 4
 if len(frame) != expected:
     sys.exit(f"land3_refit: {path}: {len(frame)} rows, the sweep has {expected} (the call cut short? rerun its stage)")
 gpus, bad = set(frame["gpu"]), frame[frame["status"] != "ok"]
