@@ -375,7 +375,7 @@ class Heuristic:
         return workload.is_mla or not self.mla_only
 
 
-SAME_TILE_LOOP = {"splitkv": "flashdecoding"}  # family -> whose tile loop it runs (serving_fit.carry_terms)
+SAME_TILE_LOOP = {"splitkv": splitkv.MATH_FAMILY}  # family -> whose tile loop it runs (serving_fit; its rates: Launch.math_family)
 # What `attnsim plan` reports the model's choice against (DOMAIN.md section 6).
 HEURISTICS = (
     Heuristic("fa2-rule", "FA2 num_splits_heuristic (0.85 wave efficiency)", "flashdecoding", "fa2_splits"),

@@ -46,7 +46,8 @@ def run(results: Path, gpu: str = "h200") -> dict:
     families = sf.fitted_families(sf.load_rows(results, shipped))
     base = sf.at_defaults(shipped, families)
     rows = sf.load_rows(results, base)
-    fits = sf.carry_terms(rows, base, [sf.fit_family(rows, base, f) for f in families])
+    own = sf.fit_families(rows, base, families)
+    fits = sf.carry_terms(rows, sf.with_fits(base, own), own)
     fitted = sf.with_fits(base, fits)
     standard = load_measurements(results / "bench.csv")
     return {"rows": rows, "base": base, "fitted": fitted, "fits": fits, "split": sf.split_text(rows),

@@ -108,8 +108,16 @@ def _planned(path: Path, spec: GpuSpec, sweep: str, fit: bool) -> tuple[pd.DataF
     rows = frame[keep].assign(sweep=sweep, fit=fit)
     points = [p for p, k in zip(points, keep) if k]
     rows = rows.assign(requested=asked_strategy(rows).to_numpy(),
-                       family=[p.plan.schedule.attention.family for p in points])
+                       family=[p.plan.schedule.attention.family for p in points],
+                       math_family=[p.plan.schedule.attention.math_family or p.plan.schedule.attention.family
+                                    for p in points])
     return rows, points
+
+
+def uses(frame: pd.DataFrame, family: str) -> pd.Series:
+    """The rows whose plan runs `family`'s attention launch or prices its tile math with `family`'s rates
+    (Launch.math_family: split-KV runs FlashDecoding's tile loop)."""
+    return (frame["family"] == family) | (frame["math_family"] == family)
 
 
 def workload_keys(frame: pd.DataFrame) -> pd.Series:
@@ -142,7 +150,7 @@ def held_out_mape(rows: Rows, spec: GpuSpec, family: str) -> dict[str, float]:
     """{sweep: MAPE %} of the held-out feature rows whose plan ran `family` (nan where none did)."""
     out = {}
     for sweep in SWEEPS:
-        mask = (rows.frame["sweep"] == sweep) & (rows.frame["family"] == family)
+        mask = (rows.frame["sweep"] == sweep) & uses(rows.frame, family)
         out[sweep] = float(np.abs(pct_errors(rows.where(mask), spec)).mean()) if mask.any() else float("nan")
     return out
 
@@ -168,7 +176,7 @@ def per_warp_score(rows: Rows, base: GpuSpec, fit: FamilyFit) -> float:
 def fit_terms(rows: Rows, base: GpuSpec, family: str, frozen: tuple[str, ...] = ()) -> FamilyFit:
     """Fit `family`'s serving fields (less `frozen`, held at `base`'s) on its cal-serving rows, keeping
     only the terms whose judge sweep's held-out rows improve (see the module docstring)."""
-    train = rows.where(rows.frame["fit"] & (rows.frame["family"] == family))
+    train = rows.where(rows.frame["fit"] & uses(rows.frame, family))
     before = held_out_mape(rows, base, family)
     terms, dropped = tuple(TERMS), {}
     while terms:
@@ -230,6 +238,28 @@ def carry_one(rows: Rows, base: GpuSpec, fit: FamilyFit, donor: FamilyFit, term:
     basis = (f"{donor.family}'s fit, the same tile loop (kernels/tiles.py): held-out {'/'.join(JUDGE[term])} "
              f"MAPE {before:.2f}% without, {after:.2f}% carried")
     return dataclasses.replace(trial, carried={**fit.carried, term: basis})
+
+
+def fit_families(rows: Rows, base: GpuSpec, families: list[str]) -> list[FamilyFit]:
+    """fit_family of each of `families` (in their order): first those whose rates other families' launches
+    price their tile math with (lenders: FlashDecoding for split-KV), on `base`, then the others on `base`
+    with the lenders' fits (fit_base): split-KV's rows weigh in FlashDecoding's fit of its rates and are
+    priced at those rates' fitted values in their own."""
+    lent = lenders(rows)
+    fits = {f: fit_family(rows, base, f) for f in families if f in lent}
+    fits.update({f: fit_family(rows, fit_base(base, list(fits.values()), f, lent), f) for f in families if f not in fits})
+    return [fits[f] for f in families]
+
+
+def lenders(rows: Rows) -> set[str]:
+    """The families whose tile-math rates other families' launches borrow (Launch.math_family)."""
+    frame = rows.frame
+    return set(frame.loc[frame["math_family"] != frame["family"], "math_family"])
+
+
+def fit_base(base: GpuSpec, fits: list[FamilyFit], family: str, lent: set[str]) -> GpuSpec:
+    """The spec `family` is fitted and judged on: `base`, with the lenders' fits unless it is one."""
+    return base if family in lent else with_fits(base, [f for f in fits if f.family in lent])
 
 
 def fitted_families(rows: Rows) -> list[str]:

@@ -92,8 +92,8 @@ def test_the_recorded_held_out_metrics_are_what_the_shipped_profile_scores(out, 
 
 def test_a_term_ships_only_where_its_familys_sweep_held_out_better(out):
     rows = out["rows"]
-    for fit in out["fits"]:
-        before = sf.held_out_mape(rows, out["base"], fit.family)
+    for fit in out["fits"]:  # judged, as fitted, with the fits of the families it borrows tile-math rates from
+        before = sf.held_out_mape(rows, sf.fit_base(out["base"], out["fits"], fit.family, sf.lenders(rows)), fit.family)
         after = sf.held_out_mape(rows, out["fitted"], fit.family)
         for term in fit.terms:
             assert sf.judged(after, term) < sf.judged(before, term), (fit.family, term)
@@ -108,13 +108,16 @@ def test_the_per_warp_limit_ships_only_where_it_held_out_better_than_without(out
         own = [name for name in sf.PER_WARP if not any(name in TERMS[t].fields for t in fit.carried)]
         rates = [getattr(fit.params, name) for name in own]  # carried ones are the donor's (carry_terms)
         assert any(rates) == (fit in kept), fit.family
+    lent = sf.lenders(rows)  # a family is fitted with the fits of those it borrows tile-math rates from
     for fit in kept:
-        without = sf.fit_terms(rows, base, fit.family, frozen=sf.PER_WARP)
-        assert sf.per_warp_score(rows, base, fit) < sf.per_warp_score(rows, base, without), fit.family
+        on = sf.fit_base(base, out["fits"], fit.family, lent)
+        without = sf.fit_terms(rows, on, fit.family, frozen=sf.PER_WARP)
+        assert sf.per_warp_score(rows, on, fit) < sf.per_warp_score(rows, on, without), fit.family
     for fit in out["fits"]:
         if fit not in kept:  # dropped: the fit with them held out no better than this one
-            with_them = sf.fit_terms(rows, base, fit.family)
-            assert sf.per_warp_score(rows, base, with_them) >= sf.per_warp_score(rows, base, fit), fit.family
+            on = sf.fit_base(base, out["fits"], fit.family, lent)
+            with_them = sf.fit_terms(rows, on, fit.family)
+            assert sf.per_warp_score(rows, on, with_them) >= sf.per_warp_score(rows, on, fit), fit.family
 
 
 def test_the_fit_sees_only_cal_serving_and_the_score_every_validation_feature_row(out):

@@ -54,6 +54,10 @@ from attnsim.simulator.schedule import (
 from attnsim.simulator.workload import DecodeWorkload
 
 MAX_DEFAULT_SPLITS = 64
+# Split-KV runs FlashDecoding's tile loop (kernels/tiles.attend_range: the same tile, warps and stages), so
+# its launches take FlashDecoding's tile-math and fp8 conversion rates (Launch.math_family): one fit of
+# them over both kernels' rows sees split-KV's one CTA per SM and FlashDecoding's two (serving_fit)
+MATH_FAMILY = "flashdecoding"
 # Measured on the H200 (results/h200/splitkv_v1.csv, splitkv_v2.csv: d 128 fp16, 4 MB - 1 GB, S a
 # power of two): 512 CTAs (past the 396 resident: a second wave) were 11-35% slower than 256; with
 # the merge costing ~0.2 µs per split partial (v2), 1 CTA per SM was fastest or within 1.6% of the
@@ -125,8 +129,8 @@ def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig)
         done = np.zeros(counts.shape)
         done[out_idx, cta // outs.count] = segs.kv_bytes
         reductions = last_arrival_reductions(outs, splits, done)
-    attention = common.attention_launch(workload, outs.count * splits, config, config.family or "splitkv", segs,
-                                        outs.rows, reductions, tile)
+    attention = tile_loop_of(common.attention_launch(workload, outs.count * splits, config, config.family or "splitkv",
+                                                     segs, outs.rows, reductions, tile))
     return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, splits, notes, {"splits": splits})
 
 
@@ -143,8 +147,14 @@ def chunked(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig, t
     if split.any():  # peers in CTA order are each output's chunks in KV order; the last to arrive merges
         combine_rows = flashdecoding.split_reductions(outs, segs, order[split], n_chunks[split])
         reductions = dataclasses.replace(combine_rows, host_cta=frozen_array(np.full(int(split.sum()), LAST_ARRIVAL)))
-    attention = common.attention_launch(workload, len(segs), config, config.family or "splitkv", segs, outs.rows,
-                                        reductions, tile)
+    attention = tile_loop_of(common.attention_launch(workload, len(segs), config, config.family or "splitkv", segs,
+                                                     outs.rows, reductions, tile))
     notes.update(chunk_tokens=chunk, max_chunks=int(n_chunks.max(initial=0)), split_outputs=int(split.sum()))
     chosen = {"chunk_tokens": config.chunk_tokens, **({"max_splits": config.max_splits} if config.max_splits else {})}
     return Schedule("splitkv", workload, gpu.name, tile, (attention,), reductions, 0, notes, chosen)
+
+
+def tile_loop_of(launch):
+    """A split-KV attention launch with its tile math priced by MATH_FAMILY's rates (its own family otherwise
+    named, e.g. an MLA split-KV family, keeps its own)."""
+    return dataclasses.replace(launch, math_family=MATH_FAMILY) if launch.family == "splitkv" else launch
