@@ -165,12 +165,7 @@ def attend_tile(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, st
         else:
             k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn,
                                         stride_vp, stride_vn, BLOCK_N, PAGE_SIZE)
-        if MASKED:
-            k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-            v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-        else:
-            k = tl.load(k_rows[:, None] + offs_d[None, :])
-            v = tl.load(v_rows[:, None] + offs_d[None, :])
+        k, v = load_rows(k_rows, v_rows, valid, offs_d, MASKED)
     else:  # a tile of whole pages: one index per page, K/V as [pages, PAGE_SIZE, HEAD_DIM] (page_tile)
         k, v = page_tile(k_ptr, v_ptr, bt_row_ptr, tile, context, stride_kp, stride_kn, stride_vp, stride_vn,
                          BLOCK_N, HEAD_DIM, PAGE_SIZE, MASKED)
@@ -207,8 +202,13 @@ def page_tile(k_pool, v_pool, bt_row_ptr, tile, context, stride_kp, stride_kn, s
     row = tl.arange(0, BLOCK_N) % PAGE_SIZE
     k_base = tl.multiple_of(tl.reshape(tl.broadcast_to((page * stride_kp)[:, None], [PAGES, PAGE_SIZE]), [BLOCK_N]), 16)
     v_base = tl.multiple_of(tl.reshape(tl.broadcast_to((page * stride_vp)[:, None], [PAGES, PAGE_SIZE]), [BLOCK_N]), 16)
-    k_rows = k_pool + (k_base + row * stride_kn)
-    v_rows = v_pool + (v_base + row * stride_vn)
+    return load_rows(k_pool + (k_base + row * stride_kn), v_pool + (v_base + row * stride_vn), valid, offs_d, MASKED)
+
+
+@triton.jit
+def load_rows(k_rows, v_rows, valid, offs_d, MASKED: tl.constexpr):
+    """(k, v [N, HEAD_DIM]) of the rows k_rows / v_rows [N] point at: the rows not `valid` [N] read as 0 if
+    MASKED, else every row read as it is (a tile every row sees whole: attend_tiles)."""
     if MASKED:
         k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
         v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
