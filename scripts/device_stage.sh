@@ -16,6 +16,7 @@
 #         merge_ab (issue 20: branch mergeflat's merge pipelined across row groups vs this tree, extracted under abmerge/)
 #         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
 #         fp8loop_ab fp8loop_cal (issue 18: branch fp8loop's unmasked fp8 tile loop vs this tree, extracted under abfp8/)
+#         fp8min_ab (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
 #         mla_gputests bench_mla bench_cal_mla mla_grids bench_mla_auto (issue 23, docs/mla.md: after compile; the benches resume)
 # The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC), the MLA kernels and the
@@ -243,6 +244,7 @@ fp8loop_tree() {  # the fp8 sweep (fp8 points and their bf16 twins), our three k
     --out "$OUT/fp8loop_$AB_TREE.csv" 2>&1 | tail -3)
 }
 stage_fp8loop_ab() { ab_trees abfp8 fp8loop_tree; }
+stage_fp8min_ab() { ab_trees abfp8min fp8loop_tree; }  # branch fp8min (unmasked only past 16 whole tiles), under abfp8min/
 stage_fp8loop_cal() {  # cal-serving on the branch's kernels (its fp8 rows are what the serving fit reads)
   (cd abfp8 && timeout 280 python3 -m attnsim bench --gpu h200 --sweep cal-serving \
     --strategies fa2,flashdecoding,streamk,auto --out "$OUT/cal_serving.csv" 2>&1 | tail -3)
