@@ -19,9 +19,10 @@ Cost accounting (d = head_dim, b = dtype bytes, G = q-heads per q-block, S = spl
 import triton
 import triton.language as tl
 
+from attnsim.kernels.partials import merge_slots, store_partial
 from attnsim.kernels.tiles import (
     Q_BLOCK_ROWS, ROLE_PEER, SEG_COLS, SEG_KV_HEAD, SEG_Q_BLOCK, SEG_ROLE, SEG_SEQ, SEG_SLOT, attend_segment,
-    merge_slots, packed_rows, query_rows, store_output, store_partial,
+    packed_rows, query_rows, store_output,
 )
 
 

@@ -12,7 +12,7 @@ output (all but the lowest-id peer, which may go on to other outputs) merge the 
 BLOCK_P lower-id peers before publishing, the host merges what is left. Slots are numbered so
 that every merger's are contiguous: a segment merges slots [merge_lo, merge_hi) (often empty).
 Depth ~log_{BLOCK_P+1}(P); each merge step takes BLOCK_P flags and partials at once
-(tiles.merge_slots).
+(partials.merge_slots).
 
 Flags: int32 [slots], 0 between launches. A publisher stores its partial, passes a CTA barrier and
 exchanges its flag to 1 (release); the one consumer of that slot exchanges it back to 0 (acquire),
@@ -32,9 +32,9 @@ Cost accounting (d = head_dim, b = dtype bytes, G = q-heads per q-block, T = tot
 import triton
 import triton.language as tl
 
+from attnsim.kernels.partials import merge_slots, store_partial
 from attnsim.kernels.tiles import (
-    ROLE_PEER, SEG_COLS, SEG_MERGE_HI, SEG_MERGE_LO, SEG_ROLE, SEG_SLOT, attend_segment, merge_slots, store_output,
-    store_partial,
+    ROLE_PEER, SEG_COLS, SEG_MERGE_HI, SEG_MERGE_LO, SEG_ROLE, SEG_SLOT, attend_segment, store_output,
 )
 
 

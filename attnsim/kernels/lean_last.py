@@ -30,8 +30,9 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.arrival import arrive, merge_store
+from attnsim.kernels.partials import store_partial
 from attnsim.kernels.tiles import (
-    ROLE_PEER, SEG_COLS, SEG_MERGE_HI, SEG_MERGE_LO, SEG_ROLE, SEG_SLOT, attend_segment, store_output, store_partial,
+    ROLE_PEER, SEG_COLS, SEG_MERGE_HI, SEG_MERGE_LO, SEG_ROLE, SEG_SLOT, attend_segment, store_output,
 )
 
 

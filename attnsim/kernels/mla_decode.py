@@ -5,7 +5,7 @@ once per q-block, not once per head. The plans are the ordinary ones (`simulator
 - `mla_decode_kernel` runs FA2-style plans (one ROLE_COMPLETE segment per program), split-KV plans
   (FlashDecoding, balanced: ROLE_PEER segments store partials, `mla_combine_kernel` merges them);
 - `mla_lean_kernel` runs stream-K and hybrid plans: a program walks its segments, a merging
-  segment takes its peers' flags and merges their partials in-kernel (tiles.acquire_flags; the
+  segment takes its peers' flags and merges their partials in-kernel (partials.acquire_flags; the
   same deadlock-freedom argument as lean_decode.py: peers have lower program ids, the grid is
   co-resident), a ROLE_PEER segment publishes its partial and raises its flag.
 Both take the launcher's one signature (launch.Launcher.run) plus the constexpr LORA; k_ptr and
@@ -34,9 +34,10 @@ from attnsim.simulator import mla
 from attnsim.kernels.mla_tiles import (
     add_partials, attend_latent, load_query_pieces, merge_into, merge_weights, store_columns,
 )
+from attnsim.kernels.partials import store_partial
 from attnsim.kernels.tiles import (
     ROLE_PEER, SEG_COLS, SEG_CONTEXT, SEG_FIRST_TILE, SEG_MERGE_HI, SEG_MERGE_LO, SEG_N_TILES, SEG_ROLE, SEG_SLOT,
-    normalise, query_rows, row_offsets, store_partial,
+    normalise, query_rows, row_offsets,
 )
 
 COMBINE_COLUMNS = tl.constexpr(mla.COMBINE_COLUMNS)  # output columns a combine program merges: [BLOCK_M, 128] fp32

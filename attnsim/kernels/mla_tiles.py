@@ -22,7 +22,8 @@ Scores are in log2 units, as in tiles.py.
 import triton
 import triton.language as tl
 
-from attnsim.kernels.tiles import acquire_flags, paged_rows, softmax_step
+from attnsim.kernels.partials import acquire_flags
+from attnsim.kernels.tiles import paged_rows, softmax_step
 
 
 @triton.jit

@@ -37,9 +37,8 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.arrival import arrive, merge_store
-from attnsim.kernels.tiles import (
-    SEG_COLS, SEG_CONTEXT, attend_range, load_query, query_rows, store_output, store_partial,
-)
+from attnsim.kernels.partials import store_partial
+from attnsim.kernels.tiles import SEG_COLS, SEG_CONTEXT, attend_range, load_query, query_rows, store_output
 
 @triton.jit
 def split_range(context, split, n_splits, BLOCK_N: tl.constexpr):

@@ -89,7 +89,7 @@ class KernelTraits:
     tile_rows: int = 0
     combine: bool = False  # a combine launch reading partials from L2
     # dependent L2 round trips per combine segment: 1 where a segment is a partial; our combine kernel's
-    # segment is a step of BLOCK_P partials whose loads go out together, ~2 round trips (tiles.merge_slots)
+    # segment is a step of BLOCK_P partials whose loads go out together, ~2 round trips (partials.merge_slots)
     round_trips_per_segment: int = 1
     merge_fanin: float = 0.0  # the kernel's merge tree (CostParams.merge_fanin)
 

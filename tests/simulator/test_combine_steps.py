@@ -1,5 +1,5 @@
 """A combine CTA's segments are its dependent load steps: our combine kernel merges BLOCK_P partials a step
-(kernels/tiles.merge_slots; BLOCK_P as the launcher sets it) of a row block of at most COMBINE_ROWS rows, a
+(kernels/partials.merge_slots; BLOCK_P as the launcher sets it) of a row block of at most COMBINE_ROWS rows, a
 baseline's combine one partial a step."""
 
 import numpy as np
