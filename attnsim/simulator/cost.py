@@ -163,13 +163,14 @@ class BandwidthModel:
         Without a per-SM limit the asks are k b and a CTA gets agg(n) / n, the chip-wide share. Entry 0
         (no CTA) is 0. Python floats: a handful of k per event."""
         asks = [min(k * self.cta_rate, self.sm_stream_rate) for k in range(levels)]
-        caps = [0.0] + [min(self.cta_math_rate, self.sm_math_rate / k) for k in range(1, levels)]
+        per_k = [(asks[k], k, min(self.cta_math_rate, self.sm_math_rate / k)) for k in range(1, levels)]
+        hbm_rate, knee = self.hbm_rate, self._knee  # bound once: asked once per event
 
         def rates(sms_holding: list) -> list[float]:
             total = sum(map(operator.mul, sms_holding, asks))
-            u = total / self.hbm_rate
-            stretch = self._knee(u, max(u, 1.0)) / total if total > 0 else 1.0
-            return [0.0] + [min(asks[k] * stretch / k, caps[k]) for k in range(1, levels)]
+            u = total / hbm_rate
+            stretch = knee(u, max(u, 1.0)) / total if total > 0 else 1.0
+            return [0.0, *[min(ask * stretch / k, cap) for ask, k, cap in per_k]]
         return rates
 
     def per_cta_at(self, n_streaming: int) -> float:
