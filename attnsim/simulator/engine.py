@@ -162,9 +162,12 @@ def _arrival_us(schedule: Schedule, launch: Launch, cta_end_us: np.ndarray, cloc
     is its CTA's last streamed work arrives when the CTA ends (the CTA's fixed tail comes first);
     an earlier one (a stream-K CTA's first segment) once its bytes are streamed."""
     red, segs = schedule.reductions, launch.segments
-    published = clock.time_at(red.peer_cta, red.peer_done_bytes)
     cta_kv_bytes = np.bincount(segs.cta, weights=segs.kv_bytes, minlength=launch.grid)
-    return np.where(red.peer_done_bytes >= cta_kv_bytes[red.peer_cta], cta_end_us[red.peer_cta], published)
+    arrival = cta_end_us[red.peer_cta]
+    early = ~(red.peer_done_bytes >= cta_kv_bytes[red.peer_cta])  # none where every CTA streams one output
+    if early.any():  # the clock is read only for those (time_at is per peer)
+        arrival[early] = clock.time_at(red.peer_cta[early], red.peer_done_bytes[early])
+    return arrival
 
 
 def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):

@@ -30,7 +30,7 @@ LAST_ARRIVAL = -2
 def offsets_from_counts(counts) -> np.ndarray:
     """CSR row pointers [0, c0, c0 + c1, ...] of a count array. int64 [len(counts) + 1]."""
     out = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=out[1:])
+    np.add.accumulate(counts, dtype=np.int64, out=out[1:])  # np.cumsum's sums, without its Python wrapper
     return out
 
 

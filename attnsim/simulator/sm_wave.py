@@ -134,7 +134,8 @@ def _stream(loads: np.ndarray, mult: np.ndarray, bw: BandwidthModel):
                     dt, k_next = dt_k, k
         heap = heaps[k_next]
         target = heap[0][0]
-        dt = max(dt, 0.0)
+        if dt < 0.0:  # max(dt, 0.0)
+            dt = 0.0
         t += dt
         v = [v_k + r_k * dt for v_k, r_k in zip(v, rate)]
         v[k_next] = target  # exactly: the SMs ending now are at their loads
