@@ -135,7 +135,7 @@ def evaluated(strategy: str, options: tuple, spec: str, res: SimResult, form: ca
 
 
 def shape_of(ctx: cand.StrategyContext) -> canonical.Shape:
-    return canonical.Shape(ctx.capacity, ctx.gpu.sm_count, int(ctx.tiles.sum()), int(ctx.tiles.max()), ctx.tile)
+    return canonical.Shape(ctx.capacity, ctx.gpu.sm_count, ctx.total_tiles, ctx.max_tiles, ctx.tile)
 
 
 class Evaluator:
@@ -150,6 +150,8 @@ class Evaluator:
 
     def context(self, name: str, options: dict | None = None) -> cand.StrategyContext:
         """The entry resolved for its default kernel, or for the kernel `options` pick (cand.kernel_options)."""
+        if not options and name in self.contexts:  # the default kernel, already resolved (asked per candidate)
+            return self.contexts[name]
         picks = cand.kernel_options(strategies.get(name), options)
         key = name if not picks else f"{name}:{','.join(picks)}"  # one resolution per kernel of the entry
         if key not in self.contexts:
@@ -171,8 +173,9 @@ class Evaluator:
             concrete = {k: named[k] for k in ctx.strategy.options_type.names() if k in named}
             self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form, self.gpu,
                                           canonical.concrete_key(kernel.name if kernel else name, res.schedule))
-            self.limits.setdefault(candidate.strategy, bounds.limits_for(self.context(candidate.strategy),
-                                                                         self.results[key].family))
+            if candidate.strategy not in self.limits:  # the entry's first simulated plan names its cost family
+                self.limits[candidate.strategy] = bounds.limits_for(self.context(candidate.strategy),
+                                                                    self.results[key].family)
         return self.results[key]
 
     def heuristic(self, rule: strategies.Heuristic) -> Evaluated:
