@@ -145,6 +145,7 @@ class Evaluator:
         self.workload, self.gpu, self.user = workload, gpu, user
         self.kernel = {k: v for k, v in user.options().items() if k in KERNEL_FIELDS and v is not None}  # user's shape
         self.contexts: dict[str, cand.StrategyContext] = {}
+        self.shapes: dict[cand.StrategyContext, canonical.Shape] = {}  # by context (compared by identity)
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}
 
@@ -168,7 +169,9 @@ class Evaluator:
             res = simulate(ctx.strategy.partition(self.workload, self.gpu, config), self.gpu)
             kernel = ctx.strategy.kernel_for(self.workload, config)
             axes = {k: v for k, v in res.schedule.options.items() if v is not None}
-            form = canonical.form_of(axes, len(res.schedule.launches), shape_of(ctx))
+            if ctx not in self.shapes:
+                self.shapes[ctx] = shape_of(ctx)
+            form = canonical.form_of(axes, len(res.schedule.launches), self.shapes[ctx])
             named = {**self.kernel, **axes}  # as make_plan names it: declaration order of the entry's options
             concrete = {k: named[k] for k in ctx.strategy.options_type.names() if k in named}
             self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form, self.gpu,

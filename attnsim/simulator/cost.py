@@ -352,8 +352,8 @@ def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, row
     segment_us = params.segment_fixed_us + (params.fp8_segment_fixed_us if fp8 else 0.0)
     fixed = (params.cta_fixed_us + segment_us * launch.cta_segments
              + tile_us * launch.cta_tiles).astype(np.float64)
-    if launch.name == "attention" and len(reductions):
-        hosts = reductions.host_cta >= 0
+    hosts = reductions.host_cta >= 0 if launch.name == "attention" else None
+    if hosts is not None and hosts.any():  # (outputs merged by their last arrival: the engine bills those)
         n_peers = np.diff(reductions.peer_offsets)[hosts]
         fixup = params.fixup_fixed_us + params.fixup_per_peer_us * merge_steps(n_peers, params.merge_fanin)
         fixed = fixed + np.bincount(reductions.host_cta[hosts], weights=fixup, minlength=launch.grid)

@@ -27,9 +27,9 @@ from attnsim.simulator.cost import BandwidthModel
 
 class SmClock:
     """Per-SM virtual-work clocks of one wave: the event times [E], V_k at each event [E, K + 1], each CTA's
-    SM class (SMs holding the same loads run alike: one clock each) and the classes' segments (flat: class,
-    the event it came to hold k CTAs, k, its W and V_k then; each class's in event order, every class's
-    first at event 0), whose W at every event [E, U] is laid out on first use."""
+    SM class (SMs holding the same loads run alike: one clock each) and the classes' segments (a flat list,
+    five numbers each: class, the event it came to hold k CTAs, k, its W and V_k then; each class's in event
+    order, every class's first at event 0), whose W at every event [E, U] is laid out on first use."""
 
     def __init__(self, trace_t: np.ndarray, trace_v: np.ndarray, segments: list, class_of_cta: np.ndarray):
         self.trace_t, self.trace_v, self.class_of_cta = trace_t, trace_v, class_of_cta
@@ -38,7 +38,7 @@ class SmClock:
     def work_at_events(self) -> np.ndarray:
         """W of an SM of each class at every event [E, U] (non-decreasing down each column)."""
         if self._work is None:
-            table = np.array(self._segments)  # [n_segments, 5]: class, event, k (whole numbers), W, V_k
+            table = np.array(self._segments, np.float64).reshape(-1, 5)  # class, event, k (whole numbers), W, V_k
             cls, event, k = (table[:, i].astype(np.int64) for i in range(3))
             events = len(self.trace_t)
             # the segment each class is in at each event: the latest begun (a class's segments are listed
@@ -118,7 +118,7 @@ def _stream(loads: np.ndarray, mult: np.ndarray, bw: BandwidthModel):
             heaps[c].append((rows[u][0], u))
     for heap in heaps:
         heapq.heapify(heap)
-    segments = [(u, 0, c, 0.0, 0.0) for u, c in enumerate(count)]  # (class, event, k, W, V_k)
+    segments = [x for u, c in enumerate(count) for x in (u, 0, c, 0.0, 0.0)]  # (class, event, k, W, V_k) flat
     pos, v, t = [0] * classes, [0.0] * (depth + 1), 0.0
     end = [np.nan] * (classes * depth)  # [U, k_max] flat
     trace_t, trace_v = [0.0], list(v)  # trace_v: [E, K + 1] flat
@@ -150,7 +150,7 @@ def _stream(loads: np.ndarray, mult: np.ndarray, bw: BandwidthModel):
             pos[u], k = p, n - p
             holding[k_next] -= weight[u]
             holding[k] += weight[u]
-            segments.append((u, event, k, w, v[k]))
+            segments += (u, event, k, w, v[k])
             if k:
                 push(heaps[k], (v[k] + row[p] - w, u))
         trace_t.append(t)

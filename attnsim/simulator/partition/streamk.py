@@ -33,8 +33,8 @@ def chunk_bounds(total: int, grid: int) -> np.ndarray:
     """Iteration boundaries of the grid's chunks: chunk c covers [b[c], b[c + 1]). int64 [grid + 1]."""
     share = -(-total // grid)
     high_load = total - (share - 1) * grid
-    sizes = np.where(np.arange(grid) < high_load, share, share - 1)
-    return offsets_from_counts(sizes)
+    chunk = np.arange(grid + 1)
+    return chunk * (share - 1) + np.minimum(chunk, high_load)  # the first high_load chunks take one tile more
 
 
 def resolve_grid(workload, gpu, config, total_tiles: int, coresident: bool = True) -> int:
