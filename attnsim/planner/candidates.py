@@ -196,7 +196,7 @@ def chunk_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         chunks = {pins["chunk_tokens"]}
     else:
         targets = [pins["grid"]] if "grid" in pins else [max(1, round(ctx.capacity * f)) for f in CHUNK_TARGETS]
-        chunks = {balanced.chunk_for_grid(ctx.workload, ctx.tile, t) for t in targets}
+        chunks = set(balanced.chunks_for_grids(ctx.workload, ctx.tile, targets))
         fixed = min(fixed_chunk(ctx), int(ctx.tiles.max()) * ctx.tile)
         if chunk_counts(ctx, fixed).sum() <= CHUNK_TARGETS[-1] * ctx.capacity:  # within the targets' waves
             chunks.add(fixed)

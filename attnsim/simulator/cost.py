@@ -388,12 +388,12 @@ def last_arrival_merge_us(params: CostParams, reductions: Reductions, peer_arriv
     partials its peers published: an empty split arrives but publishes none) lands on the peer with the
     latest arrival in `peer_arrival_us` [n_peers] (ties: the highest CTA id)."""
     rows = reductions.host_cta == LAST_ARRIVAL
-    n_peers = np.diff(reductions.peer_offsets)
-    row_of_peer = np.repeat(np.arange(len(reductions)), n_peers)
+    n_peers = reductions.peer_offsets[1:] - reductions.peer_offsets[:-1]
+    row_of_peer = np.arange(len(reductions)).repeat(n_peers)
     kept = rows[row_of_peer]
     peers, row_ids = reductions.peer_cta[kept], row_of_peer[kept]
     order = np.lexsort((peers, peer_arrival_us[kept], row_ids))  # by row, then arrival, then CTA id
-    last = peers[order[np.cumsum(n_peers[rows]) - 1]]  # [rows]: each row's last peer
+    last = peers[order[n_peers[rows].cumsum() - 1]]  # [rows]: each row's last peer
     published = np.bincount(row_of_peer, weights=reductions.peer_done_bytes > 0, minlength=len(reductions))
     steps = last_arrival_steps(workload, reductions.q_block[rows], published[rows])
     fixup = params.fixup_fixed_us + params.fixup_per_peer_us * steps

@@ -36,9 +36,8 @@ def offsets_from_counts(counts) -> np.ndarray:
 
 def frozen_array(values, dtype=np.int64) -> np.ndarray:
     """A read-only contiguous array; an array already of that dtype and layout is frozen in place."""
-    arr = np.ascontiguousarray(values, dtype=dtype)
-    if arr.flags.writeable:
-        arr.setflags(write=False)
+    arr = np.ascontiguousarray(values, dtype)
+    arr.setflags(False)  # write=False (positional: half the call's cost; tens of calls per plan)
     return arr
 
 

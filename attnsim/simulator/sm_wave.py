@@ -98,7 +98,7 @@ def sm_classes(loads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     new = np.empty(len(rows), bool)  # rows[i] starts a new class
     new[0] = True
     (rows[1:] != rows[:-1]).any(axis=1, out=new[1:])
-    sorted_class = np.cumsum(new) - 1
+    sorted_class = new.cumsum() - 1
     class_of_sm = np.empty(len(loads), np.int64)
     class_of_sm[order] = sorted_class
     return rows[new], np.bincount(sorted_class), class_of_sm

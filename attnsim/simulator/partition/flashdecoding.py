@@ -127,11 +127,10 @@ def split_rows(tiles: np.ndarray, splits: int):
     first, count = split_ranges(tiles, splits)
     keep = count > 0
     if keep.all():
-        return (np.arange(n_out * splits), np.repeat(np.arange(n_out), splits), first.reshape(-1),
+        return (np.arange(n_out * splits), np.arange(n_out).repeat(splits), first.reshape(-1),
                 count.reshape(-1), np.full(n_out, splits))
-    cta = np.arange(n_out * splits).reshape(n_out, splits)  # CTA = output x splits + split
-    out_idx = np.broadcast_to(np.arange(n_out)[:, None], keep.shape)[keep]
-    return cta[keep], out_idx, first[keep], count[keep], keep.sum(axis=1)
+    cta = np.arange(n_out * splits).reshape(n_out, splits)[keep]  # CTA = output x splits + split
+    return cta, cta // splits, first[keep], count[keep], keep.sum(axis=1)
 
 
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:
