@@ -23,7 +23,7 @@ Partial traffic and other fixed costs only add time. A candidate whose bound is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,23 +50,39 @@ class LaunchLimits:
     workload: DecodeWorkload
     last_arrival: bool  # host_peers merged by the last arrival (split-KV), not by a host's tree
     sm_count: int
+    # agg(n) and merge steps already worked out, by n and by peers: candidates of an entry share a few
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def lower_bound_us(self, c: Candidate) -> float:
         p, n = self.params, max(1, min(c.max_ctas, self.slots))
-        streaming = max(self.moved_bytes / float(self.bandwidth.aggregate(n)), c.cta_bytes / self.cta_rate)
+        streaming = max(self.moved_bytes / self.aggregate(n), c.cta_bytes / self.cta_rate)
         if c.sm_bytes and c.max_ctas <= self.slots and p.sm_stream_gbps > 0:  # one wave under the per-SM limit
             crowded = -(-n // self.sm_count)  # CTAs on the most crowded SM: together at most min(k b, R)
             sm_rate = min(crowded * self.cta_rate, p.sm_stream_gbps * cost.GBPS_TO_BYTES_PER_US)
             streaming = max(streaming, c.sm_bytes / sm_rate)
         if c.host_peers:
-            steps = float(self.last_arrival_steps(c.host_peers) if self.last_arrival else
-                          cost.merge_steps(np.array([c.host_peers]), p.merge_fanin)[0])
+            steps = self.merge_steps(c.host_peers)
             streaming = max(streaming, c.peer_bytes / self.cta_rate + p.fixup_fixed_us + p.fixup_per_peer_us * steps)
         bound = p.launch_overhead_us + streaming + p.cta_fixed_us + p.segment_fixed_us
         if c.partials:
             q = self.combine
             bound += q.launch_overhead_us + q.cta_fixed_us + q.segment_fixed_us * -(-c.partials // common.MERGE_BLOCK_MAX)
         return bound
+
+    def aggregate(self, n: int) -> float:
+        """agg(n), bytes/µs (cost.BandwidthModel.aggregate)."""
+        key = ("aggregate", n)
+        if key not in self._memo:
+            self._memo[key] = float(self.bandwidth.aggregate(n))
+        return self._memo[key]
+
+    def merge_steps(self, peers: int) -> float:
+        """Load rounds on the host path of a merge of `peers` partials: the last arrival's, or a host's tree."""
+        key = ("merge_steps", peers)
+        if key not in self._memo:
+            self._memo[key] = float(self.last_arrival_steps(peers) if self.last_arrival else
+                                    cost.merge_steps(np.array([peers]), self.params.merge_fanin)[0])
+        return self._memo[key]
 
     def last_arrival_steps(self, merged: int) -> float:
         """Load rounds of a last-arrival merge of `merged` partials at the workload's last q-block (the fewest rows)."""

@@ -26,6 +26,7 @@ attention CTAs and a lower bound on its busiest CTA's K+V bytes.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -62,8 +63,8 @@ class Candidate:
     peer_bytes: float = 0.0  # ... after one of them streamed at least this many bytes
     sm_bytes: float = 0.0  # lower bound on the K+V bytes of the most crowded SM of a one-wave launch (0: none known)
 
-    @property
-    def spec(self) -> str:
+    @functools.cached_property
+    def spec(self) -> str:  # cached: the search asks it of each candidate several times
         return plan_spec(self.strategy, dict(self.options))
 
 
@@ -86,6 +87,15 @@ class StrategyContext:
     @property
     def outputs(self) -> int:
         return len(self.tiles)
+
+    @functools.cached_property
+    def max_tiles(self) -> int:
+        """KV tiles of the longest output."""
+        return int(self.tiles.max())
+
+    @functools.cached_property
+    def total_tiles(self) -> int:
+        return int(self.tiles.sum())
 
     def candidate(self, max_ctas: int, cta_tokens: float, partials: int = 0, host_peers: int = 0,
                   peer_tokens: float = 0.0, sm_tokens: float = 0.0, **options) -> Candidate:
@@ -186,7 +196,7 @@ def chunk_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         chunks = {pins["chunk_tokens"]}
     else:
         targets = [pins["grid"]] if "grid" in pins else [max(1, round(ctx.capacity * f)) for f in CHUNK_TARGETS]
-        chunks = {balanced.chunk_for_grid(ctx.workload, ctx.tile, t) for t in targets}
+        chunks = set(balanced.chunks_for_grids(ctx.workload, ctx.tile, targets))
         fixed = min(fixed_chunk(ctx), int(ctx.tiles.max()) * ctx.tile)
         if chunk_counts(ctx, fixed).sum() <= CHUNK_TARGETS[-1] * ctx.capacity:  # within the targets' waves
             chunks.add(fixed)

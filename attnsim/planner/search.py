@@ -135,7 +135,7 @@ def evaluated(strategy: str, options: tuple, spec: str, res: SimResult, form: ca
 
 
 def shape_of(ctx: cand.StrategyContext) -> canonical.Shape:
-    return canonical.Shape(ctx.capacity, ctx.gpu.sm_count, int(ctx.tiles.sum()), int(ctx.tiles.max()), ctx.tile)
+    return canonical.Shape(ctx.capacity, ctx.gpu.sm_count, ctx.total_tiles, ctx.max_tiles, ctx.tile)
 
 
 class Evaluator:
@@ -145,11 +145,14 @@ class Evaluator:
         self.workload, self.gpu, self.user = workload, gpu, user
         self.kernel = {k: v for k, v in user.options().items() if k in KERNEL_FIELDS and v is not None}  # user's shape
         self.contexts: dict[str, cand.StrategyContext] = {}
+        self.shapes: dict[cand.StrategyContext, canonical.Shape] = {}  # by context (compared by identity)
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}
 
     def context(self, name: str, options: dict | None = None) -> cand.StrategyContext:
         """The entry resolved for its default kernel, or for the kernel `options` pick (cand.kernel_options)."""
+        if not options and name in self.contexts:  # the default kernel, already resolved (asked per candidate)
+            return self.contexts[name]
         picks = cand.kernel_options(strategies.get(name), options)
         key = name if not picks else f"{name}:{','.join(picks)}"  # one resolution per kernel of the entry
         if key not in self.contexts:
@@ -166,13 +169,16 @@ class Evaluator:
             res = simulate(ctx.strategy.partition(self.workload, self.gpu, config), self.gpu)
             kernel = ctx.strategy.kernel_for(self.workload, config)
             axes = {k: v for k, v in res.schedule.options.items() if v is not None}
-            form = canonical.form_of(axes, len(res.schedule.launches), shape_of(ctx))
+            if ctx not in self.shapes:
+                self.shapes[ctx] = shape_of(ctx)
+            form = canonical.form_of(axes, len(res.schedule.launches), self.shapes[ctx])
             named = {**self.kernel, **axes}  # as make_plan names it: declaration order of the entry's options
             concrete = {k: named[k] for k in ctx.strategy.options_type.names() if k in named}
             self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form, self.gpu,
                                           canonical.concrete_key(kernel.name if kernel else name, res.schedule))
-            self.limits.setdefault(candidate.strategy, bounds.limits_for(self.context(candidate.strategy),
-                                                                         self.results[key].family))
+            if candidate.strategy not in self.limits:  # the entry's first simulated plan names its cost family
+                self.limits[candidate.strategy] = bounds.limits_for(self.context(candidate.strategy),
+                                                                    self.results[key].family)
         return self.results[key]
 
     def heuristic(self, rule: strategies.Heuristic) -> Evaluated:

@@ -163,13 +163,18 @@ class BandwidthModel:
         Without a per-SM limit the asks are k b and a CTA gets agg(n) / n, the chip-wide share. Entry 0
         (no CTA) is 0. Python floats: a handful of k per event."""
         asks = [min(k * self.cta_rate, self.sm_stream_rate) for k in range(levels)]
-        caps = [0.0] + [min(self.cta_math_rate, self.sm_math_rate / k) for k in range(1, levels)]
+        per_k = [(asks[k], k, min(self.cta_math_rate, self.sm_math_rate / k)) for k in range(1, levels)]
+        hbm_rate, knee = self.hbm_rate, self._knee  # bound once: asked once per event
 
         def rates(sms_holding: list) -> list[float]:
             total = sum(map(operator.mul, sms_holding, asks))
-            u = total / self.hbm_rate
-            stretch = self._knee(u, max(u, 1.0)) / total if total > 0 else 1.0
-            return [0.0] + [min(asks[k] * stretch / k, caps[k]) for k in range(1, levels)]
+            u = total / hbm_rate
+            stretch = knee(u, max(u, 1.0)) / total if total > 0 else 1.0
+            rate = [0.0]
+            for ask, k, cap in per_k:  # a plain loop and min(share, cap) spelt out: ~1/3 cheaper per event
+                share = ask * stretch / k
+                rate.append(cap if cap < share else share)
+            return rate
         return rates
 
     def per_cta_at(self, n_streaming: int) -> float:
@@ -263,6 +268,8 @@ def math_bound(gpu: GpuSpec, schedule: Schedule, slots: int) -> bool:
     back by their SMs' tile math rather than by memory: the model's answer to "is this verify block
     still memory-bound?"."""
     launch = schedule.attention
+    if not math_capped(launch, schedule.workload):  # no tile-math cap: per_cta is the bandwidth share itself
+        return False
     bw = bandwidth_model(gpu, launch, schedule)
     n = max(1, min(launch.grid, slots))
     return bool(bw.per_cta(n) < bw.aggregate(n) / n)
@@ -345,8 +352,8 @@ def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, row
     segment_us = params.segment_fixed_us + (params.fp8_segment_fixed_us if fp8 else 0.0)
     fixed = (params.cta_fixed_us + segment_us * launch.cta_segments
              + tile_us * launch.cta_tiles).astype(np.float64)
-    if launch.name == "attention" and len(reductions):
-        hosts = reductions.host_cta >= 0
+    hosts = reductions.host_cta >= 0 if launch.name == "attention" else None
+    if hosts is not None and hosts.any():  # (outputs merged by their last arrival: the engine bills those)
         n_peers = np.diff(reductions.peer_offsets)[hosts]
         fixup = params.fixup_fixed_us + params.fixup_per_peer_us * merge_steps(n_peers, params.merge_fanin)
         fixed = fixed + np.bincount(reductions.host_cta[hosts], weights=fixup, minlength=launch.grid)
@@ -381,12 +388,12 @@ def last_arrival_merge_us(params: CostParams, reductions: Reductions, peer_arriv
     partials its peers published: an empty split arrives but publishes none) lands on the peer with the
     latest arrival in `peer_arrival_us` [n_peers] (ties: the highest CTA id)."""
     rows = reductions.host_cta == LAST_ARRIVAL
-    n_peers = np.diff(reductions.peer_offsets)
-    row_of_peer = np.repeat(np.arange(len(reductions)), n_peers)
+    n_peers = reductions.peer_offsets[1:] - reductions.peer_offsets[:-1]
+    row_of_peer = np.arange(len(reductions)).repeat(n_peers)
     kept = rows[row_of_peer]
     peers, row_ids = reductions.peer_cta[kept], row_of_peer[kept]
     order = np.lexsort((peers, peer_arrival_us[kept], row_ids))  # by row, then arrival, then CTA id
-    last = peers[order[np.cumsum(n_peers[rows]) - 1]]  # [rows]: each row's last peer
+    last = peers[order[n_peers[rows].cumsum() - 1]]  # [rows]: each row's last peer
     published = np.bincount(row_of_peer, weights=reductions.peer_done_bytes > 0, minlength=len(reductions))
     steps = last_arrival_steps(workload, reductions.q_block[rows], published[rows])
     fixup = params.fixup_fixed_us + params.fixup_per_peer_us * steps

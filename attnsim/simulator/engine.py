@@ -109,20 +109,25 @@ def _run_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec):
                               launch.name == "attention" and schedule.workload.kv_fp8)
     if params.wide_tile_ns_per_row_token:
         fixed = fixed + cost.wide_tile_us(params, launch, schedule)
-    start, stream_end, end, slot, clock = _dispatch(schedule, launch, work, fixed, slots, bw)
+    start, stream_end, ready, slot, clock = _dispatch(schedule, launch, work, fixed, slots, bw)
     if launch.name == "attention" and (schedule.reductions.host_cta == LAST_ARRIVAL).any():
         merge = cost.last_arrival_merge_us(gpu.cost_for(launch.merge_family or launch.family), schedule.reductions,
-                                           _arrival_us(schedule, launch, end, clock), launch.grid,
+                                           _arrival_us(schedule, launch, ready + fixed, clock), launch.grid,
                                            schedule.workload)
         # now that the last arrivals are known: they hold their slots for the merge
-        start, stream_end, end, slot, _ = _dispatch(schedule, launch, work, fixed + merge, slots, bw)
-    return slots, start, stream_end, end, slot
+        fixed = fixed + merge
+        if launch.grid > slots:  # a longer hold delays the CTA dispatched to the slot next; in one wave
+            # every CTA starts at t = 0, so its stream (and so its readiness) is the same: only its end moves
+            start, stream_end, ready, slot, _ = _dispatch(schedule, launch, work, fixed, slots, bw)
+    return slots, start, stream_end, ready + fixed, slot
 
 
 def _dispatch(schedule: Schedule, launch: Launch, work: np.ndarray, fixed: np.ndarray, slots: int,
               bw: cost.BandwidthModel):
-    """(start, stream end, end, slot) of every CTA [grid], µs from the launch's start, and the clock
-    that says when a CTA had streamed some of its bytes (_WorkClock or sm_wave.SmClock)."""
+    """(start, stream end, ready, slot) of every CTA [grid], µs from the launch's start, and the clock
+    that says when a CTA had streamed some of its bytes (_WorkClock or sm_wave.SmClock). A CTA ends at
+    ready + fixed: ready is when its fixed tail starts (its stream's end, or a host's last peer's
+    publication); `fixed` moves the stream only past one wave (the slot's next CTA waits for it)."""
     if launch.grid <= slots and bw.sm_stream_rate != math.inf:  # per-SM limit: CTA i on SM i % S
         start, stream_end, clock = sm_single_wave(work, bw.sm_count, bw)
         slot = np.arange(launch.grid)
@@ -136,7 +141,7 @@ def _dispatch(schedule: Schedule, launch: Launch, work: np.ndarray, fixed: np.nd
     ready = stream_end
     if launch.name == "attention" and len(schedule.reductions):
         ready = _host_ready(schedule, stream_end, clock)
-    return start, stream_end, ready + fixed, slot, clock
+    return start, stream_end, ready, slot, clock
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,9 +162,12 @@ def _arrival_us(schedule: Schedule, launch: Launch, cta_end_us: np.ndarray, cloc
     is its CTA's last streamed work arrives when the CTA ends (the CTA's fixed tail comes first);
     an earlier one (a stream-K CTA's first segment) once its bytes are streamed."""
     red, segs = schedule.reductions, launch.segments
-    published = clock.time_at(red.peer_cta, red.peer_done_bytes)
     cta_kv_bytes = np.bincount(segs.cta, weights=segs.kv_bytes, minlength=launch.grid)
-    return np.where(red.peer_done_bytes >= cta_kv_bytes[red.peer_cta], cta_end_us[red.peer_cta], published)
+    arrival = cta_end_us[red.peer_cta]
+    early = ~(red.peer_done_bytes >= cta_kv_bytes[red.peer_cta])  # none where every CTA streams one output
+    if early.any():  # the clock is read only for those (time_at is per peer)
+        arrival[early] = clock.time_at(red.peer_cta[early], red.peer_done_bytes[early])
+    return arrival
 
 
 def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):

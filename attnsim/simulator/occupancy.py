@@ -13,6 +13,7 @@ A CTA that cannot launch at all (too many threads, registers or shared memory) g
 from __future__ import annotations
 
 import functools
+import operator
 from collections import namedtuple
 from dataclasses import dataclass
 
@@ -98,11 +99,12 @@ _CHIP_FIELDS = ("max_warps_per_sm", "max_ctas_per_sm", "max_threads_per_cta", "r
                 "reg_alloc_unit", "max_regs_per_thread", "reg_subpartitions", "smem_per_cta_optin_bytes",
                 "smem_reserved_per_cta_bytes", "smem_alloc_unit_bytes", "smem_carveout_steps_kb")
 _Chip = namedtuple("_Chip", _CHIP_FIELDS)
+_chip_fields = operator.attrgetter(*_CHIP_FIELDS)  # one C call for the tuple (asked per launch planned)
 
 
 def occupancy(gpu: GpuSpec, res: CtaResources, carveout_pref_bytes: int | None = None) -> Occupancy:
     """Blocks per SM for a CTA shape, exactly as the CUDA occupancy calculator answers."""
-    return _occupancy(_Chip(*(getattr(gpu, name) for name in _CHIP_FIELDS)), res, carveout_pref_bytes)
+    return _occupancy(_Chip._make(_chip_fields(gpu)), res, carveout_pref_bytes)
 
 
 @functools.lru_cache(maxsize=4096)

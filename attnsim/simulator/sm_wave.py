@@ -27,43 +27,31 @@ from attnsim.simulator.cost import BandwidthModel
 
 class SmClock:
     """Per-SM virtual-work clocks of one wave: the event times [E], V_k at each event [E, K + 1], each CTA's
-    SM class (SMs holding the same loads run alike: one clock each) and the classes' segments (flat: class,
-    the event it came to hold k CTAs, k, its W and V_k then), laid out [U, K + 1] on first use."""
+    SM class (SMs holding the same loads run alike: one clock each) and the classes' segments (a flat list,
+    five numbers each: class, the event it came to hold k CTAs, k, its W and V_k then; each class's in event
+    order, every class's first at event 0), whose W at every event [E, U] is laid out on first use."""
 
     def __init__(self, trace_t: np.ndarray, trace_v: np.ndarray, segments: list, class_of_cta: np.ndarray):
         self.trace_t, self.trace_v, self.class_of_cta = trace_t, trace_v, class_of_cta
-        self._segments, self._table = segments, None
+        self._segments, self._work = segments, None
 
-    def _segment_table(self) -> tuple:
-        """(event, k, W, V_k) [U, K + 1] of each class's segments in event order, padded with segments that
-        start after every event."""
-        if self._table is None:
-            cls, event, k, w, v = (np.asarray(col) for col in zip(*self._segments))
-            order = np.lexsort((event, cls))
-            cls = cls[order]
-            first = np.searchsorted(cls, cls)  # each segment's rank within its class
-            rank = np.arange(len(cls)) - first
-            shape = (int(cls.max()) + 1, self.trace_v.shape[1])
-            table = [np.full(shape, np.iinfo(np.int64).max), np.zeros(shape, np.int64), np.zeros(shape),
-                     np.zeros(shape)]
-            for dense, values in zip(table, (event, k, w, v)):
-                dense[cls, rank] = values[order]
-            self._table = tuple(table)
-        return self._table
-
-    def work_at_events(self, classes: np.ndarray) -> np.ndarray:
-        """W of an SM of each of `classes` [m] at every event [E, m] (non-decreasing down each column)."""
-        seg_event, seg_k, seg_w, seg_v = self._segment_table()
-        wanted, column = np.unique(classes, return_inverse=True)  # many peers share a class
-        events = np.arange(len(self.trace_t))
-        seg = (seg_event[wanted][None, :, :] <= events[:, None, None]).sum(axis=2) - 1  # [E, distinct]
-        col = wanted[None, :]
-        work = seg_w[col, seg] + self.trace_v[events[:, None], seg_k[col, seg]] - seg_v[col, seg]
-        return work[:, column.reshape(-1)]
+    def work_at_events(self) -> np.ndarray:
+        """W of an SM of each class at every event [E, U] (non-decreasing down each column)."""
+        if self._work is None:
+            table = np.array(self._segments, np.float64).reshape(-1, 5)  # class, event, k (whole numbers), W, V_k
+            cls, event, k = (table[:, i].astype(np.int64) for i in range(3))
+            events = len(self.trace_t)
+            # the segment each class is in at each event: the latest begun (a class's segments are listed
+            # in event order, so their indices grow with their events; row 0 has every class's first)
+            seg = np.zeros((events, int(cls.max()) + 1), np.int64)
+            seg[event, cls] = np.arange(len(table))
+            seg = np.maximum.accumulate(seg, axis=0)
+            self._work = table[seg, 3] + self.trace_v[np.arange(events)[:, None], k[seg]] - table[seg, 4]
+        return self._work
 
     def time_at(self, cta: np.ndarray, done_bytes: np.ndarray) -> np.ndarray:
         """When each `cta` [m] had streamed `done_bytes` [m] on its SM's clock, µs (linear between events)."""
-        cols = self.work_at_events(self.class_of_cta[cta])  # [E, m]
+        cols = self.work_at_events()[:, self.class_of_cta[cta]]  # [E, m]
         done = np.asarray(done_bytes, np.float64)
         after = np.minimum((cols < done).sum(axis=0), len(self.trace_t) - 1)  # first event with W >= done
         before = np.maximum(after - 1, 0)
@@ -80,29 +68,37 @@ def sm_single_wave(work: np.ndarray, sm_count: int, bw: BandwidthModel):
     grid = len(work)
     sms = min(sm_count, grid)
     depth = -(-grid // sms)  # k_max: CTAs on the most crowded SM
-    loads = np.full(depth * sms, np.inf)
-    loads[:grid] = work
-    loads = loads.reshape(depth, sms).T  # [S, k_max]: row j holds CTAs j, j + S, ...
-    order = np.argsort(loads, axis=1, kind="stable")
-    loads = np.take_along_axis(loads, order, axis=1)
+    sm_rows = np.arange(sms)[:, None]
+    if depth == 1:  # one CTA per SM (the common wave): nothing to sort within an SM
+        loads, order = work[:, None], None
+    else:
+        loads = np.full(depth * sms, np.inf)
+        loads[:grid] = work
+        loads = loads.reshape(depth, sms).T  # [S, k_max]: row j holds CTAs j, j + S, ...
+        order = np.argsort(loads, axis=1, kind="stable")
+        loads = loads[sm_rows, order]
     classes, mult, class_of_sm = sm_classes(loads)
     ends, trace_t, trace_v, segments = _stream(classes, mult, bw)
-    stream_end = np.empty(grid)
-    cta = order * sms + np.arange(sms)[:, None]  # CTA id of each sorted entry
-    valid = cta < grid
-    stream_end[cta[valid]] = ends[class_of_sm][valid]
-    return np.zeros(grid), stream_end, SmClock(trace_t, trace_v, segments, class_of_sm[np.arange(grid) % sms])
+    sorted_end = ends[class_of_sm]  # [S, k_max]: each SM's CTAs in the order of their loads
+    if order is None:
+        stream_end = sorted_end[:, 0]
+    else:  # back to launch order: the entry (j, p) is CTA order[j, p] x S + j
+        stream_end = np.empty_like(sorted_end)
+        stream_end[sm_rows, order] = sorted_end
+        stream_end = stream_end.T.reshape(-1)[:grid]
+    class_of_cta = class_of_sm if order is None else class_of_sm[np.arange(grid) % sms]
+    return np.zeros(grid), stream_end, SmClock(trace_t, trace_v, segments, class_of_cta)
 
 
 def sm_classes(loads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(distinct rows [U, k_max], SMs holding each [U], class of each SM [S]) of the SMs' sorted loads."""
-    if loads.shape[1] == 1:  # one CTA per SM (the common wave): np.unique of a column is cheaper
-        values, class_of_sm, mult = np.unique(loads[:, 0], return_inverse=True, return_counts=True)
-        return values[:, None], mult, class_of_sm.reshape(-1)
-    order = np.lexsort(loads.T[::-1])
+    """(distinct rows [U, k_max], SMs holding each [U], class of each SM [S]) of the SMs' sorted loads,
+    the rows in lexicographic order."""
+    order = np.argsort(loads[:, 0], kind="stable") if loads.shape[1] == 1 else np.lexsort(loads.T[::-1])
     rows = loads[order]
-    new = np.r_[True, (rows[1:] != rows[:-1]).any(axis=1)]
-    sorted_class = np.cumsum(new) - 1
+    new = np.empty(len(rows), bool)  # rows[i] starts a new class
+    new[0] = True
+    (rows[1:] != rows[:-1]).any(axis=1, out=new[1:])
+    sorted_class = new.cumsum() - 1
     class_of_sm = np.empty(len(loads), np.int64)
     class_of_sm[order] = sorted_class
     return rows[new], np.bincount(sorted_class), class_of_sm
@@ -110,7 +106,8 @@ def sm_classes(loads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _stream(loads: np.ndarray, mult: np.ndarray, bw: BandwidthModel):
     """(end [U, k_max], event times [E], V_k [E, K + 1], segments) of SM classes streaming their sorted
-    `loads` (inf: none), `mult` [U] SMs each; segments as SmClock takes them."""
+    `loads` (inf: none), `mult` [U] SMs each; segments as SmClock takes them. The loop runs on Python
+    floats and lists (array scalars cost ~10x per operation); ends are filled into lists, then an array."""
     classes, depth = loads.shape
     rows, weight = loads.tolist(), mult.tolist()
     count = np.isfinite(loads).sum(axis=1).tolist()
@@ -121,32 +118,42 @@ def _stream(loads: np.ndarray, mult: np.ndarray, bw: BandwidthModel):
             heaps[c].append((rows[u][0], u))
     for heap in heaps:
         heapq.heapify(heap)
-    segments = [(u, 0, c, 0.0, 0.0) for u, c in enumerate(count)]  # (class, event, k, W, V_k)
+    segments = [x for u, c in enumerate(count) for x in (u, 0, c, 0.0, 0.0)]  # (class, event, k, W, V_k) flat
     pos, v, t = [0] * classes, [0.0] * (depth + 1), 0.0
-    end = np.full(loads.shape, np.nan)
-    trace_t, trace_v = [0.0], [v]
-    rates = bw.load_rates(depth + 1)
+    end = [np.nan] * (classes * depth)  # [U, k_max] flat
+    trace_t, trace_v = [0.0], list(v)  # trace_v: [E, K + 1] flat
+    rates, levels = bw.load_rates(depth + 1), range(1, depth + 1)
+    pop, push = heapq.heappop, heapq.heappush
     while any(heaps):
         rate = rates(holding)
-        dt, k_next = min(((heaps[k][0][0] - v[k]) / rate[k], k) for k in range(1, depth + 1) if heaps[k])
-        target = heaps[k_next][0][0]
-        dt = max(dt, 0.0)
+        k_next = 0  # the k whose next CTA end comes first (ties: the lowest k)
+        for k in levels:
+            if heaps[k]:
+                dt_k = (heaps[k][0][0] - v[k]) / rate[k]
+                if not k_next or dt_k < dt:
+                    dt, k_next = dt_k, k
+        heap = heaps[k_next]
+        target = heap[0][0]
+        if dt < 0.0:  # max(dt, 0.0)
+            dt = 0.0
         t += dt
-        v = [v[k] + rate[k] * dt for k in range(depth + 1)]
+        v = [v_k + r_k * dt for v_k, r_k in zip(v, rate)]
         v[k_next] = target  # exactly: the SMs ending now are at their loads
         event = len(trace_t)
-        while heaps[k_next] and heaps[k_next][0][0] == target:
-            _, u = heapq.heappop(heaps[k_next])
-            w, p = rows[u][pos[u]], pos[u]
-            while p < count[u] and rows[u][p] <= w:
-                end[u, p] = t
+        while heap and heap[0][0] == target:
+            u = pop(heap)[1]
+            row, p, n = rows[u], pos[u], count[u]
+            w = row[p]
+            while p < n and row[p] <= w:
+                end[u * depth + p] = t
                 p += 1
-            pos[u], k = p, count[u] - p
+            pos[u], k = p, n - p
             holding[k_next] -= weight[u]
             holding[k] += weight[u]
-            segments.append((u, event, k, w, v[k]))
+            segments += (u, event, k, w, v[k])
             if k:
-                heapq.heappush(heaps[k], (v[k] + rows[u][p] - w, u))
+                push(heaps[k], (v[k] + row[p] - w, u))
         trace_t.append(t)
-        trace_v.append(v)
-    return end, np.asarray(trace_t), np.asarray(trace_v), segments
+        trace_v += v
+    return (np.array(end).reshape(classes, depth), np.array(trace_t), np.array(trace_v).reshape(-1, depth + 1),
+            segments)

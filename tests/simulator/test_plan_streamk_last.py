@@ -66,8 +66,9 @@ def test_the_merge_lands_on_the_contributor_that_publishes_last():
     slots = engine.resident_capacity(H100, attn.resources)
     work = cost.cta_work_bytes(attn)
     fixed = cost.cta_fixed_us(H100.cost_for(attn.family), attn, red)
-    _, _, end, _, clock = engine._dispatch(sched, attn, work, fixed, slots,
-                                           cost.bandwidth_model(H100, attn, sched))
+    _, _, ready, _, clock = engine._dispatch(sched, attn, work, fixed, slots,
+                                             cost.bandwidth_model(H100, attn, sched))
+    end = ready + fixed
     arrival = engine._arrival_us(sched, attn, end, clock)
     assert (arrival <= end[red.peer_cta] + 1e-9).all()
     first_seg_peer = red.peer_done_bytes < np.bincount(attn.segments.cta, weights=attn.segments.kv_bytes)[red.peer_cta]

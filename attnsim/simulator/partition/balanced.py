@@ -22,6 +22,8 @@ with S the chunks of each output; the combine launch covers only the outputs tha
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from attnsim.errors import InputError
@@ -35,19 +37,28 @@ from attnsim.simulator.workload import DecodeWorkload
 def chunk_for_grid(workload: DecodeWorkload, tile: int, target_ctas: int) -> int:
     """Smallest chunk (tokens, a multiple of `tile`) with sum over outputs of ceil(context / chunk)
     <= target_ctas; the whole longest context (one chunk per output) when none fits."""
+    return chunks_for_grids(workload, tile, (target_ctas,))[0]
+
+
+def chunks_for_grids(workload: DecodeWorkload, tile: int, targets) -> list[int]:
+    """chunk_for_grid of each of `targets` (CTAs); their binary searches share the chunk counts they probe
+    (they start alike: the planner asks for several targets of one workload)."""
     tiles = -(-np.asarray(workload.contexts, np.int64) // tile)  # int64 [batch]
     per_seq = common.outputs(workload, tile).count // workload.batch  # kv_heads x q_blocks
 
+    @functools.cache
     def chunks(k: int) -> int:  # CTAs with k tiles per chunk: ceil(ceil(ctx / tile) / k) = ceil(ctx / (k tile))
         return per_seq * int((-(-tiles // k)).sum())
 
-    lo, hi = 1, int(tiles.max())
-    if chunks(hi) > target_ctas:
-        return hi * tile
-    while lo < hi:  # chunks(k) is non-increasing in k: find the first k that fits
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if chunks(mid) <= target_ctas else (mid + 1, hi)
-    return lo * tile
+    def first_fit(target_ctas: int) -> int:
+        lo, hi = 1, int(tiles.max())
+        if chunks(hi) > target_ctas:
+            return hi
+        while lo < hi:  # chunks(k) is non-increasing in k: find the first k that fits
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if chunks(mid) <= target_ctas else (mid + 1, hi)
+        return lo
+    return [first_fit(t) * tile for t in targets]
 
 
 def resolve_chunk(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig, tile: int) -> int:
@@ -105,8 +116,8 @@ def chunks(tiles: np.ndarray, order: np.ndarray, n_chunks: np.ndarray, chunk_til
     """Every chunk of the outputs in `order` (tiles: int64 [n_outputs], each output's KV tiles; n_chunks,
     chunk_tiles: int64 in `order`'s order), each output's chunks ascending: (output, first tile, tiles,
     role: COMPLETE for an output of one chunk, else PEER), int64 [n_chunks total] each."""
-    out_idx = np.repeat(order, n_chunks)
-    per_chunk_tiles = np.repeat(chunk_tiles, n_chunks)
-    first = (np.arange(len(out_idx)) - np.repeat(offsets_from_counts(n_chunks)[:-1], n_chunks)) * per_chunk_tiles
+    out_idx = order.repeat(n_chunks)  # (array methods: np.repeat's wrapper costs as much again)
+    per_chunk_tiles = chunk_tiles.repeat(n_chunks)
+    first = (np.arange(len(out_idx)) - offsets_from_counts(n_chunks)[:-1].repeat(n_chunks)) * per_chunk_tiles
     count = np.minimum(per_chunk_tiles, tiles[out_idx] - first)
-    return out_idx, first, count, np.where(np.repeat(n_chunks, n_chunks) > 1, ROLE_PEER, ROLE_COMPLETE)
+    return out_idx, first, count, np.where(n_chunks.repeat(n_chunks) > 1, ROLE_PEER, ROLE_COMPLETE)

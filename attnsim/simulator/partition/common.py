@@ -180,7 +180,9 @@ def attention_launch(workload, grid: int, config: PlanConfig, family: str, segs:
     o_bytes = rows * workload.v_dim * dtb  # final output written by COMPLETE and HOST segments
     partial = partial_bytes(workload, rows)  # fp32 O + LSE
     write = np.where(segs.role == ROLE_PEER, float(partial), float(o_bytes))  # float64 [n_segments]
-    read = segs.kv_bytes + q_bytes + (index_bytes(workload, tile, segs.n_tiles) if tile else 0.0)
+    read = segs.kv_bytes + q_bytes
+    if tile and workload.paged:  # block-table loads (index_bytes is 0 for a contiguous cache)
+        read = read + index_bytes(workload, tile, segs.n_tiles)
     n_segments = np.bincount(segs.cta, minlength=grid)  # int64 [grid]
     if len(segs) == grid and n_segments.max(initial=0) == 1:  # one segment per CTA: rows are CTAs
         read_bytes, write_bytes, tiles = read, write, segs.n_tiles

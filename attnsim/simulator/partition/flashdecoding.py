@@ -54,7 +54,7 @@ def split_ranges(tiles: np.ndarray, splits: int) -> tuple[np.ndarray, np.ndarray
     """
     per_split = -(-tiles // splits)
     first = per_split[:, None] * np.arange(splits)[None, :]
-    count = np.clip(np.minimum(first + per_split[:, None], tiles[:, None]) - first, 0, None)
+    count = np.maximum(np.minimum(first + per_split[:, None], tiles[:, None]) - first, 0)
     return first, count
 
 
@@ -94,7 +94,8 @@ def combine_launch(workload: DecodeWorkload, outs: common.Outputs, splits_used: 
         pieces, columns = combine_pieces(workload, outs), 1
         q_block = np.zeros(len(splits_used), np.int64) if q_block is None else np.asarray(q_block, np.int64)
         valid = np.minimum(workload.q_len * workload.group - q_block * Q_BLOCK_ROWS, outs.rows)  # [n_combined]
-        cta_rows = np.clip(valid[None, :] - COMBINE_ROWS * np.arange(pieces)[:, None], 0, COMBINE_ROWS).ravel()
+        left = valid[None, :] - COMBINE_ROWS * np.arange(pieces)[:, None]  # rows from each block on, int64
+        cta_rows = np.minimum(np.maximum(left, 0), COMBINE_ROWS).ravel()  # np.clip's ints, without its wrapper
     merged = np.tile(splits_used, pieces)
     partial = common.partial_bytes(workload, 1) / columns  # one row of one partial
     return Launch(
@@ -126,11 +127,10 @@ def split_rows(tiles: np.ndarray, splits: int):
     first, count = split_ranges(tiles, splits)
     keep = count > 0
     if keep.all():
-        return (np.arange(n_out * splits), np.repeat(np.arange(n_out), splits), first.reshape(-1),
+        return (np.arange(n_out * splits), np.arange(n_out).repeat(splits), first.reshape(-1),
                 count.reshape(-1), np.full(n_out, splits))
-    cta = np.arange(n_out * splits).reshape(n_out, splits)  # CTA = output x splits + split
-    out_idx = np.broadcast_to(np.arange(n_out)[:, None], keep.shape)[keep]
-    return cta[keep], out_idx, first[keep], count[keep], keep.sum(axis=1)
+    cta = np.arange(n_out * splits).reshape(n_out, splits)[keep]  # CTA = output x splits + split
+    return cta, cta // splits, first[keep], count[keep], keep.sum(axis=1)
 
 
 def partition(workload: DecodeWorkload, gpu: GpuSpec, config: common.PlanConfig) -> Schedule:

@@ -14,6 +14,7 @@ and the compiled resources in; `to_config` / `from_config` convert.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from attnsim import limits
@@ -51,6 +52,7 @@ class Options:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
 
     @classmethod
+    @functools.cache  # a class's fields are fixed; the planner asks per candidate
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in dataclasses.fields(cls))
 

@@ -86,9 +86,9 @@ def split_major(tiles: np.ndarray, splits: int):
     first, count = flashdecoding.split_ranges(tiles, splits)  # [n_outputs, splits]
     n_out = len(tiles)
     cta = np.arange(splits)[:, None] * n_out + np.arange(n_out)[None, :]  # [splits, n_outputs]
-    out_idx = np.broadcast_to(np.arange(n_out)[None, :], cta.shape)
     keep = count.T > 0
-    return cta[keep], out_idx[keep], first.T[keep], count.T[keep], count
+    kept = cta[keep]
+    return kept, kept % n_out, first.T[keep], count.T[keep], count  # output = cta mod outputs
 
 
 def split_count(config: common.PlanConfig, default: int) -> int:

@@ -33,8 +33,8 @@ def chunk_bounds(total: int, grid: int) -> np.ndarray:
     """Iteration boundaries of the grid's chunks: chunk c covers [b[c], b[c + 1]). int64 [grid + 1]."""
     share = -(-total // grid)
     high_load = total - (share - 1) * grid
-    sizes = np.where(np.arange(grid) < high_load, share, share - 1)
-    return offsets_from_counts(sizes)
+    chunk = np.arange(grid + 1)
+    return chunk * (share - 1) + np.minimum(chunk, high_load)  # the first high_load chunks take one tile more
 
 
 def resolve_grid(workload, gpu, config, total_tiles: int, coresident: bool = True) -> int:
@@ -94,10 +94,10 @@ def _intersect(bounds: np.ndarray, out_start: np.ndarray):
     iteration range (lo, hi) and its output's (out_lo, out_hi); arrays [n_segments] unless noted.
     """
     chunk_lo, chunk_hi = bounds[-2::-1], bounds[:0:-1]  # [g], indexed by program
-    first_out = np.searchsorted(out_start, chunk_lo, side="right") - 1
-    per_prog = np.searchsorted(out_start, chunk_hi - 1, side="right") - first_out
+    first_out = out_start.searchsorted(chunk_lo, side="right") - 1  # (array methods: np.* wrappers cost more)
+    per_prog = out_start.searchsorted(chunk_hi - 1, side="right") - first_out
     prog_rows = offsets_from_counts(per_prog)
-    prog = np.repeat(np.arange(len(per_prog)), per_prog)
+    prog = np.arange(len(per_prog)).repeat(per_prog)
     out_idx = first_out[prog] + (np.arange(len(prog)) - prog_rows[prog])
     out_lo, out_hi = out_start[out_idx], out_start[out_idx + 1]
     lo, hi = np.maximum(chunk_lo[prog], out_lo), np.minimum(chunk_hi[prog], out_hi)
@@ -111,16 +111,16 @@ def _host_reductions(segs: SegmentTable, bounds, out_start, out_idx, prog_rows) 
     chunk that starts at or after the output's end), i.e. programs g - e .. g - 2 - c, each as its
     first segment, so a peer's partial is published after exactly that segment's KV bytes.
     """
-    hosts = np.flatnonzero(segs.role == ROLE_HOST)[::-1]  # descending program = ascending output
+    hosts = (segs.role == ROLE_HOST).nonzero()[0][::-1]  # descending program = ascending output
     if len(hosts) == 0:
         return Reductions.empty()
     grid = len(bounds) - 1
     host_prog = segs.cta[hosts]
-    end_chunk = np.searchsorted(bounds, out_start[out_idx[hosts] + 1])
+    end_chunk = bounds.searchsorted(out_start[out_idx[hosts] + 1])
     n_peers = end_chunk - (grid - 1 - host_prog) - 1
     peer_offsets = offsets_from_counts(n_peers)
     first_peer = grid - end_chunk  # lowest peer program of each host
-    peer_prog = np.repeat(first_peer - peer_offsets[:-1], n_peers) + np.arange(peer_offsets[-1])
+    peer_prog = (first_peer - peer_offsets[:-1]).repeat(n_peers) + np.arange(peer_offsets[-1])
     peer_rows = prog_rows[peer_prog]
     return Reductions(
         seq=frozen_array(segs.seq[hosts]), kv_head=frozen_array(segs.kv_head[hosts]),
