@@ -248,7 +248,21 @@ def fit_families(rows: Rows, base: GpuSpec, families: list[str]) -> list[FamilyF
     lent = lenders(rows)
     fits = {f: fit_family(rows, base, f) for f in families if f in lent}
     fits.update({f: fit_family(rows, fit_base(base, list(fits.values()), f, lent), f) for f in families if f not in fits})
-    return [fits[f] for f in families]
+    return [borrowed_math(fits[f], fits.get(SAME_TILE_LOOP.get(f, ""))) for f in families]
+
+
+def borrowed_math(fit: FamilyFit, lender: FamilyFit | None) -> FamilyFit:
+    """`fit` whose tile-math term, when the family did not keep its own, is the lender's: its launches price
+    their tile math at the lender's rates (Launch.math_family), so the profile records those fields and that
+    provenance (carried), not its own unused defaults."""
+    if lender is None or "tile-math" in fit.terms or "tile-math" not in lender.terms:
+        return fit
+    basis = f"{lender.family}'s fit: {BORROWED} {lender.family}'s rates (the same tile loop, Launch.math_family)"
+    params = dataclasses.replace(fit.params, **{n: getattr(lender.params, n) for n in TERMS["tile-math"].fields})
+    return dataclasses.replace(fit, params=params, carried={**fit.carried, "tile-math": basis})
+
+
+BORROWED = "its launches price their tile math at"  # a carried term's basis when it is the lender's by construction
 
 
 def lenders(rows: Rows) -> set[str]:

@@ -60,7 +60,8 @@ def test_the_shipped_fields_are_the_fit_of_the_script(out, record):
 
 def test_carried_terms_are_the_donors_fit_and_hold_out_better(out):
     """Split-KV runs FlashDecoding's tile loop: a term its own rows did not fit is FlashDecoding's fields
-    exactly, and only where the family's held-out rows of the term's sweeps improved on the default."""
+    exactly, and only where the family's held-out rows of the term's sweeps improved on the default (tile
+    math: always, its launches being priced at FlashDecoding's rates)."""
     fits = {f.family: f for f in out["fits"]}
     for fit in fits.values():
         donor = fits.get(sf.SAME_TILE_LOOP.get(fit.family, ""))
@@ -68,6 +69,8 @@ def test_carried_terms_are_the_donors_fit_and_hold_out_better(out):
             assert donor is not None and term in donor.terms and term not in fit.terms
             for name in TERMS[term].fields:
                 assert getattr(fit.params, name) == getattr(donor.params, name)
+            if sf.BORROWED in basis:  # the donor's rates price the family's launches (Launch.math_family)
+                continue
             without, carried = (float(x) for x in basis.rsplit("MAPE ", 1)[1].replace("%", "").split()[0:3:2])
             assert carried < without, basis
 
