@@ -130,9 +130,10 @@ stage_serving_gputests() {  # paged / fp8 / verify kernels at small and real siz
   timeout 480 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_serving.py \
     tests/kernels/test_kernels_serving_gpu.py 2>&1 | tee "$OUT/serving_gputests.log" | tail -15
 }
-serving_sweep() {  # $1: sweep name, $2: CSV name, $3: extra specs; our three kernels and auto, every output checked
-  timeout 280 python3 -m attnsim bench --gpu h200 --sweep "$1" --strategies fa2,flashdecoding,streamk,auto${3:-} \
-    --out "$OUT/$2" 2>&1 | tail -8
+serving_sweep() {  # $1: sweep name, $2: CSV name, $3: extra specs, then more bench flags; our three kernels and
+  # auto, every output checked, on $GPU's profile (default h200)
+  timeout 280 python3 -m attnsim bench --gpu "${GPU:-h200}" --sweep "$1" \
+    --strategies fa2,flashdecoding,streamk,auto${3:-} --out "$OUT/$2" "${@:4}" 2>&1 | tail -8
 }
 stage_bench_paged() { serving_sweep paged bench_paged.csv; }
 # stream-K at 8 warps beside the 4-warp fp8 default: the bridge to results/h200/fp8_streamk_warps.csv
@@ -142,8 +143,7 @@ stage_bench_cal_serving() { serving_sweep cal-serving cal_serving.csv; }
 stage_cal_serving_small() {  # the sweep's small calls added after its grid (bench/sweep.py cal_serving_small): the
   # committed rows are kept (bench --resume), only the new points are timed (~40 s)
   cp results/h200/cal_serving.csv "$OUT/cal_serving.csv"
-  timeout 280 python3 -m attnsim bench --gpu h200 --sweep cal-serving --strategies fa2,flashdecoding,streamk,auto \
-    --resume --out "$OUT/cal_serving.csv" 2>&1 | tail -8
+  serving_sweep cal-serving cal_serving.csv "" --resume
 }
 # issue 23 (docs/mla.md, "The device session"): run `compile` first (it replaces the cross-compiled /r512
 # entries); bench --estimate says ~1 min a sweep, rough: the timeout keeps each stage inside one call
@@ -240,13 +240,11 @@ fdcombine_tree() {  # the qlen sweep (verify q-blocks of 16-128 rows and their d
 stage_fdcombine_ab() { ab_trees abfd fdcombine_tree; }
 # Issue 18: branch fp8loop's fp8 tile loop (full tiles unmasked, the tail masked; under abfp8/) against this tree
 fp8loop_tree() {  # the fp8 sweep (fp8 points and their bf16 twins), our three kernels and auto
-  (cd "$AB_DIR" && timeout 270 python3 -m attnsim bench --gpu ${GPU:-h200} --sweep fp8 --strategies fa2,flashdecoding,streamk,auto \
-    --out "$OUT/fp8loop_$AB_TREE.csv" 2>&1 | tail -3)
+  (cd "$AB_DIR" && serving_sweep fp8 "fp8loop_$AB_TREE.csv")
 }
 stage_fp8loop_ab() { ab_trees abfp8 fp8loop_tree; }
 stage_fp8min_ab() { ab_trees abfp8min fp8loop_tree; }  # branch fp8min (unmasked only past 16 whole tiles), under abfp8min/
 stage_fp8loop_cal() {  # cal-serving on the branch's kernels (its fp8 rows are what the serving fit reads)
-  (cd abfp8 && timeout 280 python3 -m attnsim bench --gpu h200 --sweep cal-serving \
-    --strategies fa2,flashdecoding,streamk,auto --out "$OUT/cal_serving.csv" 2>&1 | tail -3)
+  (cd abfp8 && serving_sweep cal-serving cal_serving.csv)
 }
 for s in "$@"; do stage "$s"; done
