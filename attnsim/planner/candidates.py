@@ -33,6 +33,7 @@ import numpy as np
 
 from attnsim import strategies
 from attnsim.errors import InputError
+from attnsim.planner import canonical
 from attnsim.plans.plan import options_for, plan_config
 from attnsim.plans.spec import plan_spec
 from attnsim.simulator.hardware import GpuSpec
@@ -96,6 +97,11 @@ class StrategyContext:
     @functools.cached_property
     def total_tiles(self) -> int:
         return int(self.tiles.sum())
+
+    @functools.cached_property
+    def shape(self) -> canonical.Shape:
+        """What canonical.form_of names this entry's plans by (asked per simulated candidate)."""
+        return canonical.Shape(self.capacity, self.gpu.sm_count, self.total_tiles, self.max_tiles, self.tile)
 
     def candidate(self, max_ctas: int, cta_tokens: float, partials: int = 0, host_peers: int = 0,
                   peer_tokens: float = 0.0, sm_tokens: float = 0.0, **options) -> Candidate:

@@ -134,10 +134,6 @@ def evaluated(strategy: str, options: tuple, spec: str, res: SimResult, form: ca
                      res.schedule.grid, res.schedule.splits, shapes, form, bound, concrete)
 
 
-def shape_of(ctx: cand.StrategyContext) -> canonical.Shape:
-    return canonical.Shape(ctx.capacity, ctx.gpu.sm_count, ctx.total_tiles, ctx.max_tiles, ctx.tile)
-
-
 class Evaluator:
     """Simulates candidates of one workload, each entry resolved once and each plan spec once."""
 
@@ -145,7 +141,6 @@ class Evaluator:
         self.workload, self.gpu, self.user = workload, gpu, user
         self.kernel = {k: v for k, v in user.options().items() if k in KERNEL_FIELDS and v is not None}  # user's shape
         self.contexts: dict[str, cand.StrategyContext] = {}
-        self.shapes: dict[cand.StrategyContext, canonical.Shape] = {}  # by context (compared by identity)
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}
 
@@ -169,9 +164,7 @@ class Evaluator:
             res = simulate(ctx.strategy.partition(self.workload, self.gpu, config), self.gpu)
             kernel = ctx.strategy.kernel_for(self.workload, config)
             axes = {k: v for k, v in res.schedule.options.items() if v is not None}
-            if ctx not in self.shapes:
-                self.shapes[ctx] = shape_of(ctx)
-            form = canonical.form_of(axes, len(res.schedule.launches), self.shapes[ctx])
+            form = canonical.form_of(axes, len(res.schedule.launches), ctx.shape)
             named = {**self.kernel, **axes}  # as make_plan names it: declaration order of the entry's options
             concrete = {k: named[k] for k in ctx.strategy.options_type.names() if k in named}
             self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form, self.gpu,
