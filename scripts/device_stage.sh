@@ -16,7 +16,8 @@
 #         merge_ab (issue 20: branch mergeflat's merge pipelined across row groups vs this tree, extracted under abmerge/)
 #         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
 #         fp8loop_ab fp8loop_cal (issue 18: branch fp8loop's unmasked fp8 tile loop vs this tree, extracted under abfp8/)
-#         fp8min_ab (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/)
+#         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
+#         _land: then bench_fp8 and bench_cal_serving in the tree that won)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
 #         mla_gputests bench_mla bench_cal_mla mla_grids bench_mla_auto (issue 23, docs/mla.md: after compile; the benches resume)
 # The K/V-head kernels as shipped were timed on the H200 (2026-12-05 10:04-10:19 UTC), the MLA kernels and the
@@ -244,6 +245,15 @@ fp8loop_tree() {  # the fp8 sweep (fp8 points and their bf16 twins), our three k
 }
 stage_fp8loop_ab() { ab_trees abfp8 fp8loop_tree; }
 stage_fp8min_ab() { ab_trees abfp8min fp8loop_tree; }  # branch fp8min (unmasked only past 16 whole tiles), under abfp8min/
+stage_fp8min_land() {  # fp8min_ab, then the fp8 and cal-serving sweeps re-timed in the tree that won it (scripts/ab_pick.py:
+  # fp8 rows' geomean, no loss at >= 256 MB), so that one call leaves what scripts/land3_refit.sh reads
+  stage_fp8min_ab
+  local tree=.
+  python3 scripts/ab_pick.py "$OUT/fp8loop_main.csv" "$OUT/fp8loop_abfp8min.csv" --kv-dtype float8_e4m3fn \
+    | tee "$OUT/fp8min_pick.txt" && tree=abfp8min
+  echo "fp8 and cal-serving sweeps on: $tree"
+  (cd "$tree" && stage_bench_fp8 && stage_bench_cal_serving)
+}
 stage_fp8loop_cal() {  # cal-serving on the branch's kernels (its fp8 rows are what the serving fit reads)
   (cd abfp8 && serving_sweep cal-serving cal_serving.csv)
 }
