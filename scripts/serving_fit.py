@@ -14,10 +14,12 @@ MAPE per strategy before and after (it has no serving row: it must not move).
 --write stores, in the H200 profile: the kept terms' fields in gpu.cost (the others at their defaults),
 gpu.serving_terms (each term's status and basis; the serving regimes' error bands from the held-out
 residuals of the profile as shipped) and fit.serving (the split, the fits, both MAPE tables).
---same-die stores in the H100 profile its serving_terms: every term at its default (no serving sweep
-ran there) and bands from the H200 sweeps' residuals with the terms at their defaults (same die, same
-kernels). Starting from the profile's terms reset to their defaults, the script gives the same result
-whether or not it was run before.
+--same-die stores in the H100 profile (same GH100 die, same kernels) the H200's fit of each term where
+the H100's own measured serving rows (--same-die-results, default results/h100: cal_serving.csv and
+bench_{paged,fp8,qlen}.csv, none fitted) predict better with it than at its default
+(validation/serving_transfer.py): the fields, their provenance (`transferred`, or `default` and why) and
+the regimes' bands from those rows' residuals. Starting from the profiles' terms reset to their defaults,
+the script gives the same result whether or not it was run before.
 """
 
 from __future__ import annotations
@@ -28,16 +30,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnsim.fileio import write_json
+from attnsim.fileio import write_json, write_text
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.terms import TERMS
 from attnsim.validation import serving_fit as sf
+from attnsim.validation import serving_transfer as st
 from attnsim.validation.compare import error_metrics, predict_measurements
 from attnsim.validation.measurements import load_measurements
 from attnsim.validation.serving_bands import regime_note
 
-SAME_DIE_BASIS = ("measured on the H200 serving sweeps (results/h200/bench_{paged,fp8,qlen}.csv, all feature rows) "
-                  "with every serving term at its default: same GH100 die and kernels; no serving sweep ran on the H100")
 
 
 def run(results: Path, gpu: str = "h200") -> dict:
@@ -92,14 +93,28 @@ def with_other_regimes(doc: dict, bands: dict, basis: str) -> tuple[dict, str]:
     return {**bands, **kept}, basis + "".join(regime_note(previous.get("basis", ""), r)[1] for r in kept)
 
 
-def write_same_die(path: Path, out: dict) -> None:
+def same_die(out: dict, results: Path, profile: Path) -> dict:
+    """The H200's serving fit carried to the GPU of `profile` (same die) where `results` (its measured serving
+    sweeps) say it predicts better, for the families the profile holds (the others it takes from the H200
+    when loaded): {"spec", "table", "rows", "mape": sweep x strategy at defaults, carried}."""
+    owned = json.loads(profile.read_text())["gpu"]["cost"]
+    families = [f.family for f in out["fits"] if f.family in owned]
+    base = sf.at_defaults(resolve_gpu(str(profile)), families)
+    rows = st.load_rows(results, base)
+    spec, table = st.carry_to_same_die(rows, base, [f for f in out["fits"] if f.family in families], "the H200")
+    return {"spec": spec, "table": table, "rows": rows, "mape": sf.mape_table(rows, base, spec)}
+
+
+def write_same_die(path: Path, carried: dict) -> None:
     doc = json.loads(path.read_text())
-    bands, basis = with_other_regimes(doc, sf.regime_bands(out["rows"], out["base"]), SAME_DIE_BASIS)
-    never = {"status": "default", "basis": "neutral default (CostParams): no serving measurement on this GPU"}
-    terms = {f.family: {t: never for t in TERMS} for f in out["fits"] if f.family in doc["gpu"]["cost"]}
-    doc["gpu"]["serving_terms"] = {"terms": terms, "bands": {"basis": basis, "regimes": bands}}
+    spec, table = carried["spec"], carried["table"]
+    for family in table["terms"]:
+        params = spec.cost_for(family)
+        doc["gpu"]["cost"][family].update({n: round(getattr(params, n), 6) for t in TERMS for n in TERMS[t].fields})
+    bands, basis = with_other_regimes(doc, table["bands"]["regimes"], table["bands"]["basis"])
+    doc["gpu"]["serving_terms"] = {"terms": table["terms"], "bands": {"basis": basis, "regimes": bands}}
     # json.dumps, not fileio.write_json: the H100 profile predates missing_as_null and keeps its NaN cells
-    path.write_text(json.dumps(doc, indent=1) + "\n")
+    write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
 def markdown(out: dict) -> str:
@@ -112,11 +127,19 @@ def markdown(out: dict) -> str:
     return "\n".join(lines)
 
 
+def same_die_markdown(table: pd.DataFrame) -> str:
+    lines = ["| H100 rows | strategy | points | terms at defaults | H200 terms carried |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {r.sweep} | {r.strategy} | {r.points} | {r.before:.2f}% | {r.after:.2f}% |" for r in table.itertuples()]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=Path("results/h200"))
     ap.add_argument("--write", type=Path, help="the H200 profile to store the fit in")
-    ap.add_argument("--same-die", type=Path, help="the H100 profile to store default-term provenance in")
+    ap.add_argument("--same-die", type=Path, help="the H100 profile to carry the H200's terms into")
+    ap.add_argument("--same-die-results", type=Path, default=Path("results/h100"),
+                    help="the H100's measured serving sweeps (the carried terms' check)")
     args = ap.parse_args()
     out = run(args.results)
     print(out["split"])
@@ -132,8 +155,12 @@ def main() -> None:
         write_profile(args.write, out)
         print(f"wrote the serving terms into {args.write}")
     if args.same_die:
-        write_same_die(args.same_die, out)
-        print(f"wrote default-term provenance into {args.same_die}")
+        carried = same_die(out, args.same_die_results, args.same_die)
+        for family, terms in carried["table"]["terms"].items():
+            print(f"{args.same_die.name} {family}: " + "; ".join(f"{t} {e['status']}" for t, e in terms.items()))
+        print(same_die_markdown(carried["mape"]))
+        write_same_die(args.same_die, carried)
+        print(f"wrote the carried serving terms into {args.same_die}")
 
 
 if __name__ == "__main__":

@@ -92,14 +92,14 @@ def load_rows(results_dir: str | Path, spec: GpuSpec) -> Rows:
     """Every row of cal_serving.csv (fitted) and the feature rows of bench_<sweep>.csv for every sweep
     (held out), each marked with its sweep, the strategy it asked for and the cost family it ran."""
     results_dir = Path(results_dir)
-    parts = [_planned(results_dir / "cal_serving.csv", spec, CAL_SWEEP, fit=True)]
-    parts += [_planned(results_dir / f"bench_{sweep}.csv", spec, sweep, fit=False) for sweep in SWEEPS]
+    parts = [planned_rows(results_dir / "cal_serving.csv", spec, CAL_SWEEP, fit=True)]
+    parts += [planned_rows(results_dir / f"bench_{sweep}.csv", spec, sweep, fit=False) for sweep in SWEEPS]
     frame = pd.concat([f for f, _ in parts], ignore_index=True)
     check_disjoint(frame)
     return Rows(frame, [p for _, pts in parts for p in pts])
 
 
-def _planned(path: Path, spec: GpuSpec, sweep: str, fit: bool) -> tuple[pd.DataFrame, list[MeasuredPoint]]:
+def planned_rows(path: Path, spec: GpuSpec, sweep: str, fit: bool) -> tuple[pd.DataFrame, list[MeasuredPoint]]:
     """A sweep's rows that use a serving term (its regime's, for a validation sweep), planned."""
     frame = load_measurements(path)
     points = measured_points(frame, spec)

@@ -18,6 +18,7 @@ from attnsim.simulator.hardware import DEFAULT_COST
 from attnsim.simulator.profile_io import shipped_document
 from attnsim.simulator.terms import MLA_REGIME, TERMS
 from attnsim.validation import serving_fit as sf
+from attnsim.validation import serving_transfer as st
 from attnsim.validation.compare import predict_measurements
 from attnsim.validation.fit import with_in_sample_bands
 
@@ -145,14 +146,46 @@ def test_the_standard_sweep_does_not_move(out, record):
     assert out["standard"]["before"] == out["standard"]["after"] == record["standard_sweep_mape_pct"]["after"]
 
 
-def test_the_shipped_bands_are_held_out_residuals_and_the_h100_gets_the_default_ones(out):
+def test_the_shipped_bands_are_held_out_residuals(out):
     h200 = resolve_gpu("h200").serving_terms["bands"]["regimes"]
     assert {r: v for r, v in h200.items() if r != MLA_REGIME} == sf.regime_bands(out["rows"], out["fitted"])
     assert MLA_REGIME in h200  # scripts/mla_fit.py's, from the mla sweep: the serving fit's rewrite keeps it
-    h100 = shipped_document("h100-sxm")["gpu"]["serving_terms"]  # its own families (the rest come from the H200)
-    assert {r: v for r, v in h100["bands"]["regimes"].items() if r != MLA_REGIME} == sf.regime_bands(out["rows"], out["base"])
-    assert MLA_REGIME in h100["bands"]["regimes"]  # mla_fit.py's, from the H100's mla sweep (families transferred)
-    assert {e["status"] for terms in h100["terms"].values() for e in terms.values()} == {"default"}
+
+
+@pytest.fixture(scope="module")
+def carried(script, out):
+    return script.same_die(out, ROOT / "results" / "h100", ROOT / "attnsim" / "profiles" / "h100.json")
+
+
+def test_the_h100_carries_the_h200_terms_where_its_own_rows_say_so(carried):
+    """Same die, same kernels: the H100 profile holds the H200's fit of a term where the H100's measured
+    serving rows predict better with it, the default elsewhere, and bands from those rows' residuals."""
+    shipped = shipped_document("h100-sxm")["gpu"]
+    assert shipped["serving_terms"]["terms"] == carried["table"]["terms"]
+    regimes = {r: v for r, v in shipped["serving_terms"]["bands"]["regimes"].items() if r != MLA_REGIME}
+    assert regimes == carried["table"]["bands"]["regimes"] and MLA_REGIME in shipped["serving_terms"]["bands"]["regimes"]
+    h200 = resolve_gpu("h200")
+    for family, terms in carried["table"]["terms"].items():
+        for term, entry in terms.items():
+            source = h200.cost_for(family) if entry["status"] == "transferred" else DEFAULT_COST
+            for name in TERMS[term].fields:
+                assert shipped["cost"][family][name] == pytest.approx(getattr(source, name), rel=1e-5, abs=1e-6)
+    statuses = {e["status"] for terms in carried["table"]["terms"].values() for e in terms.values()}
+    assert statuses == {"transferred", "default"}
+    fp8 = carried["mape"][carried["mape"]["sweep"] == "fp8"]
+    assert (fp8["after"] < fp8["before"]).all()  # the fp8 rows: the terms' largest effect
+
+
+def test_a_source_fit_that_predicts_worse_is_not_carried(carried):
+    """An fp8 conversion rate 100x too slow on the source is offered and refused: the term stays default."""
+    rows, base = carried["rows"], sf.at_defaults(resolve_gpu("h100"), ["flashdecoding"])
+    fd = rows.frame["family"] == "flashdecoding"
+    few = sf.Rows(rows.frame[fd].reset_index(drop=True), rows.where(fd))
+    wrong = dataclasses.replace(base.cost_for("flashdecoding"), dequant_elem_per_sm_clock=0.5, fp8_segment_fixed_us=0.0)
+    fit = sf.FamilyFit("flashdecoding", ("fp8-dequant",), wrong, {}, 0)
+    spec, table = st.carry_to_same_die(few, base, [fit], "a test")
+    assert table["terms"]["flashdecoding"]["fp8-dequant"]["status"] == "default"
+    assert spec.cost_for("flashdecoding").dequant_elem_per_sm_clock == DEFAULT_COST.dequant_elem_per_sm_clock
 
 
 def test_calibrate_with_serving_points_records_the_terms_it_fitted():

@@ -10,6 +10,7 @@ from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.strategies import all_families
 from attnsim.simulator.hardware import PRESETS, CostParams
+from attnsim.simulator.terms import SERVING_FIELDS
 from attnsim.strategies import get, predictable
 
 STRATEGIES = [n for n in predictable() if not get(n).mla_only]  # the workloads here are K/V-head layers
@@ -41,6 +42,16 @@ H200 = _transfer(H100, PRESETS["h200"], "h100-sxm", _h100_fit_mape())[0]
 A100 = _transfer(H100, PRESETS["a100-80gb"], "h100-sxm", _h100_fit_mape())[0]
 
 
+def carried_fit(family: str, params: CostParams) -> CostParams:
+    """What a transfer carries of an H100 family: its carried decode fit with the serving terms of its own
+    (the H200's fit, carried to the H100: docs/serving.md) less those its decode fit moves."""
+    if family not in H100.carried_cost:
+        return params
+    decode = strategies.serving_fields_fitted_on_decode().get(family, ())
+    return dataclasses.replace(H100.carried_cost[family],
+                               **{n: getattr(params, n) for n in SERVING_FIELDS if n not in decode})
+
+
 def _time(strategy, workload, gpu) -> float:
     """A plan's predicted time; for `auto`, the fastest plan the planner found (its choice may be any
     simpler plan within the tie band, so only the fastest is bound to physics)."""
@@ -67,7 +78,8 @@ def test_h100_to_h100_is_the_identity():
 def test_h100_to_h200_keeps_per_clock_costs_and_carries_the_efficiency():
     spec, report = _transfer(H100, PRESETS["h200"], "h100-sxm", _h100_fit_mape())
     assert spec.hbm_read_gbps == pytest.approx(4800 * 3091.1 / 3350)
-    assert spec.cost == {f: H100.carried_cost.get(f, p) for f, p in H100.cost.items()}  # same clock: factors 1
+    assert spec.cost == {f: carried_fit(f, p) for f, p in H100.cost.items()}  # same clock: factors 1
+    assert any(getattr(spec.cost[f], n) != getattr(CostParams(), n) for f in spec.cost for n in SERVING_FIELDS)
     assert spec.kernels == H100.kernels  # same compiler target
     assert (spec.sm_count, spec.l2_bytes, spec.name) == (132, PRESETS["h200"].l2_bytes, "h200")
     assert spec.source == f"transferred from h100-sxm ({H100.source})"
@@ -80,7 +92,7 @@ def test_h100_to_a100_scales_fixed_costs_by_clock_and_notes_the_architecture():
     spec, report = _transfer(H100, PRESETS["a100-80gb"], "h100-sxm", 3.0)
     factor = 1980 / 1410  # a cycle takes longer on the slower clock
     for family, params in H100.cost.items():
-        moved, params = spec.cost[family], H100.carried_cost.get(family, params)
+        moved, params = spec.cost[family], carried_fit(family, params)
         assert all(getattr(moved, n) == pytest.approx(getattr(params, n) * factor) for n in CLOCK_SCALED)
         assert all(getattr(moved, n) == getattr(params, n) for n in CARRIED)
     assert report["case"] == OTHER_ARCH

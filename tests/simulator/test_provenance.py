@@ -80,14 +80,28 @@ def test_serving_bands_are_the_measured_ones_of_the_regime_not_the_decode_band(w
     assert (r["err_lo_pct"], r["err_hi_pct"]) != (round(decode[0], 2), round(decode[1], 2))
 
 
-def test_unfitted_fp8_terms_carry_the_error_measured_at_defaults():
-    """The H100 never ran a serving sweep: its fp8 terms are defaults, whose predictions the H200 sweeps
-    measured far too fast (fa2: -30 to -45%): the band says so, where the decode band says ~-5%."""
+def test_transferred_fp8_terms_say_so_and_carry_the_band_measured_on_this_gpu():
+    """The H100 holds the H200's fp8 terms (same die: docs/serving.md): a row says they were transferred and
+    carries the band the H100's own fp8 rows measured with them."""
     r = _record(FP8, H100, "fa2")
-    assert r["profile_source"] == "calibrated; tile-math, fp8-dequant terms at defaults"
+    assert r["profile_source"] == "calibrated; tile-math, fp8-dequant terms transferred"
     measured = H100.serving_terms["bands"]["regimes"]["fp8"]["fa2"][bands.kv_bin(FP8.kv_bytes())]
     assert [r["err_lo_pct"], r["err_hi_pct"]] == measured
-    decode = _record(DECODE, H100, "fa2")
+
+
+def test_unfitted_fp8_terms_carry_the_error_measured_at_defaults():
+    """Terms at their defaults are named so, and the row carries the band measured at the defaults (here: the
+    H100's fa2 terms reset, with a band as wide as the defaults measured, -62%..+1%), not the decode band."""
+    at_defaults = {t: {"status": "default", "basis": "a test"} for t in H100.serving_terms["terms"]["fa2"]}
+    regimes = {r: dict(fams) for r, fams in H100.serving_terms["bands"]["regimes"].items()}
+    regimes["fp8"]["fa2"] = [[-62.0, 1.0]] * len(regimes["fp8"]["fa2"])
+    table = {"terms": {**H100.serving_terms["terms"], "fa2": at_defaults},
+             "bands": {**H100.serving_terms["bands"], "regimes": regimes}}
+    spec = dataclasses.replace(H100, serving_terms=table)
+    r = _record(FP8, spec, "fa2")
+    assert r["profile_source"] == "calibrated; tile-math, fp8-dequant terms at defaults"
+    assert [r["err_lo_pct"], r["err_hi_pct"]] == [-62.0, 1.0]
+    decode = _record(DECODE, spec, "fa2")
     assert decode["err_lo_pct"] > -15 and r["err_lo_pct"] < decode["err_lo_pct"] - 20
     assert r["time_hi_us"] > 1.5 * r["time_us"]  # the measured time may be 1.5x the prediction and more
 
