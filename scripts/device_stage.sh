@@ -16,6 +16,7 @@
 #         merge_ab (issue 20: branch mergeflat's merge pipelined across row groups vs this tree, extracted under abmerge/)
 #         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
 #         fp8loop_ab fp8loop_cal (issue 18: branch fp8loop's unmasked fp8 tile loop vs this tree, extracted under abfp8/)
+#         fp8_three_per_sm (issue 18: fp8 at three CTAs per SM, 2 stages)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
@@ -253,6 +254,13 @@ stage_fp8min_land() {  # fp8min_ab, then the fp8 and cal-serving sweeps re-timed
     | tee "$OUT/fp8min_pick.txt" && tree=abfp8min
   echo "fp8 and cal-serving sweeps on: $tree"
   (cd "$tree" && stage_bench_fp8 && stage_bench_cal_serving)
+}
+# Issue 18: fp8 at three 4-warp CTAs per SM. FlashDecoding's fp8 kernel compiles to 168 registers; at 2 stages
+# (74 KB of shared memory) three fit an SM, but kernels_serving_fp8-shapes.csv timed 2 stages only at grids of
+# 224-264 (two a SM), where they lost. Balanced's LPT grid runs that kernel at any grid: 2 a SM at 3 stages, 2
+# a SM at 2 stages, 3 a SM at 2 stages, with FlashDecoding as the anchor (the fp8 sweep and its bf16 twins, ~1 min)
+stage_fp8_three_per_sm() {
+  serving_sweep fp8 fp8_three_per_sm.csv ",balanced:grid=264,balanced:num_stages=2,grid=264,balanced:num_stages=2,grid=396"
 }
 stage_fp8loop_cal() {  # cal-serving on the branch's kernels (its fp8 rows are what the serving fit reads)
   (cd abfp8 && serving_sweep cal-serving cal_serving.csv)
