@@ -8,7 +8,8 @@ and the kernels, not of the memory. So the H200's fit (validation/serving_fit.py
 one (family, term) at a time, and kept where the H100's measured serving rows that use it (every row of
 results/h100/{cal_serving,bench_paged,bench_fp8,bench_qlen}.csv that has one: none of them fitted on
 anything) are predicted better than with the term at its default (MAPE); otherwise the term stays at its
-default and the profile says why. The error bands of the serving regimes are those rows' residuals.
+default and the profile says why. The error bands of the serving regimes are those rows' residuals (the
+same rows chose which terms to carry: a choice of at most one bit per term, not a fit of their values).
 
     spec, table = carry_to_same_die(target_rows, target_base, source_fits, "the H200")
 """
@@ -33,7 +34,8 @@ SWEEP_FILES = {"cal_serving": sf.CAL_SWEEP, **{f"bench_{s}": s for s in sf.SWEEP
 
 def load_rows(results_dir: str | Path, spec: GpuSpec) -> sf.Rows:
     """Every row that uses a serving term in the serving sweeps found in `results_dir` (cal_serving.csv and
-    bench_<regime>.csv; a regime sweep's feature rows), none fitted. Empty when there are none."""
+    bench_<regime>.csv; a regime sweep's feature rows), none fitted; FileNotFoundError when the folder has
+    none of those files."""
     parts = [sf.planned_rows(Path(results_dir) / f"{name}.csv", spec, sweep, fit=False)
              for name, sweep in SWEEP_FILES.items() if (Path(results_dir) / f"{name}.csv").exists()]
     if not parts:
