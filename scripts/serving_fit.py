@@ -40,7 +40,6 @@ from attnsim.validation.measurements import load_measurements
 from attnsim.validation.serving_bands import regime_note
 
 
-
 def run(results: Path, gpu: str = "h200") -> dict:
     """Everything the script prints and writes, as plain data."""
     shipped = resolve_gpu(gpu)
