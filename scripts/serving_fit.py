@@ -118,18 +118,21 @@ def write_same_die(path: Path, carried: dict) -> None:
 
 def markdown(out: dict) -> str:
     held = out["held_out"]
-    lines = ["| sweep | strategy | held-out points | terms at defaults | fitted |", "|---|---|---:|---:|---:|"]
-    lines += [f"| {r.sweep} | {r.strategy} | {r.points} | {r.before:.2f}% | {r.after:.2f}% |" for r in held.itertuples()]
+    lines = mape_rows(held, "| sweep | strategy | held-out points | terms at defaults | fitted |")
     lines += ["", "| standard sweep | before | after |", "|---|---:|---:|"]
     lines += [f"| {s} | {out['standard']['before'][s]:.2f}% | {out['standard']['after'][s]:.2f}% |"
               for s in out["standard"]["before"]]
     return "\n".join(lines)
 
 
+def mape_rows(table: pd.DataFrame, header: str) -> list[str]:
+    """A markdown table of sf.mape_table's rows (sweep, strategy, points, MAPE before and after) under `header`."""
+    return [header, "|---|---|---:|---:|---:|"] + [
+        f"| {r.sweep} | {r.strategy} | {r.points} | {r.before:.2f}% | {r.after:.2f}% |" for r in table.itertuples()]
+
+
 def same_die_markdown(table: pd.DataFrame) -> str:
-    lines = ["| H100 rows | strategy | points | terms at defaults | H200 terms carried |", "|---|---|---:|---:|---:|"]
-    lines += [f"| {r.sweep} | {r.strategy} | {r.points} | {r.before:.2f}% | {r.after:.2f}% |" for r in table.itertuples()]
-    return "\n".join(lines)
+    return "\n".join(mape_rows(table, "| H100 rows | strategy | points | terms at defaults | H200 terms carried |"))
 
 
 def main() -> None:

@@ -77,6 +77,11 @@ class Rows:
     def where(self, mask) -> list[MeasuredPoint]:
         return [p for p, m in zip(self.points, np.asarray(mask)) if m]
 
+    @staticmethod
+    def joined(parts: list[tuple[pd.DataFrame, list[MeasuredPoint]]]) -> "Rows":
+        """One Rows of planned_rows' parts, in their order."""
+        return Rows(pd.concat([f for f, _ in parts], ignore_index=True), [p for _, pts in parts for p in pts])
+
 
 @dataclass(frozen=True)
 class FamilyFit:
@@ -94,9 +99,9 @@ def load_rows(results_dir: str | Path, spec: GpuSpec) -> Rows:
     results_dir = Path(results_dir)
     parts = [planned_rows(results_dir / "cal_serving.csv", spec, CAL_SWEEP, fit=True)]
     parts += [planned_rows(results_dir / f"bench_{sweep}.csv", spec, sweep, fit=False) for sweep in SWEEPS]
-    frame = pd.concat([f for f, _ in parts], ignore_index=True)
-    check_disjoint(frame)
-    return Rows(frame, [p for _, pts in parts for p in pts])
+    rows = Rows.joined(parts)
+    check_disjoint(rows.frame)
+    return rows
 
 
 def planned_rows(path: Path, spec: GpuSpec, sweep: str, fit: bool) -> tuple[pd.DataFrame, list[MeasuredPoint]]:
@@ -146,12 +151,17 @@ def pct_errors(points: list[MeasuredPoint], spec: GpuSpec) -> np.ndarray:
     return (predicted / np.array([p.time_us for p in points]) - 1) * 100
 
 
+def mape(rows: Rows, spec: GpuSpec, mask) -> float:
+    """MAPE % of the rows where `mask` holds, predicted with `spec`."""
+    return float(np.abs(pct_errors(rows.where(mask), spec)).mean())
+
+
 def held_out_mape(rows: Rows, spec: GpuSpec, family: str) -> dict[str, float]:
     """{sweep: MAPE %} of the held-out feature rows whose plan ran `family` (nan where none did)."""
     out = {}
     for sweep in SWEEPS:
         mask = (rows.frame["sweep"] == sweep) & uses(rows.frame, family)
-        out[sweep] = float(np.abs(pct_errors(rows.where(mask), spec)).mean()) if mask.any() else float("nan")
+        out[sweep] = mape(rows, spec, mask) if mask.any() else float("nan")
     return out
 
 
@@ -198,12 +208,17 @@ def idle_terms(rows: Rows, fitted: GpuSpec, family: str, terms: tuple[str, ...],
     term's own contribution: terms judged on the same sweep could otherwise ride along on another's gain)."""
     idle = {}
     for term in terms if len(terms) > 1 else ():
-        params = dataclasses.replace(fitted.cost_for(family), **{n: getattr(DEFAULT_COST, n) for n in TERMS[term].fields})
+        params = with_term(fitted.cost_for(family), term, DEFAULT_COST)
         alone = held_out_mape(rows, with_params(fitted, family, params), family)
         if not judged(after, term) < judged(alone, term):
             idle[term] = (f"held-out {'/'.join(JUDGE[term])} MAPE {judged(alone, term):.2f}% with it at its defaults "
                           f"and the other terms fitted, {judged(after, term):.2f}% fitted: it adds nothing")
     return idle
+
+
+def with_term(params: CostParams, term: str, source: CostParams) -> CostParams:
+    """`params` with the fields of serving term `term` taken from `source`."""
+    return dataclasses.replace(params, **{n: getattr(source, n) for n in TERMS[term].fields})
 
 
 def with_params(spec: GpuSpec, family: str, params: CostParams) -> GpuSpec:
@@ -230,8 +245,7 @@ def carry_terms(rows: Rows, base: GpuSpec, fits: list[FamilyFit]) -> list[Family
 
 def carry_one(rows: Rows, base: GpuSpec, fit: FamilyFit, donor: FamilyFit, term: str) -> FamilyFit:
     """`fit` with `donor`'s fields of `term` if its judge sweeps' held-out rows of the family improve."""
-    trial = dataclasses.replace(fit, params=dataclasses.replace(
-        fit.params, **{n: getattr(donor.params, n) for n in TERMS[term].fields}))
+    trial = dataclasses.replace(fit, params=with_term(fit.params, term, donor.params))
     before, after = (judged(held_out_mape(rows, with_fits(base, [f]), fit.family), term) for f in (fit, trial))
     if not after < before:
         return fit
@@ -258,7 +272,7 @@ def borrowed_math(fit: FamilyFit, lender: FamilyFit | None) -> FamilyFit:
     if lender is None or "tile-math" in fit.terms or "tile-math" not in lender.terms:
         return fit
     basis = f"{lender.family}'s fit: {BORROWED} {lender.family}'s rates (the same tile loop, Launch.math_family)"
-    params = dataclasses.replace(fit.params, **{n: getattr(lender.params, n) for n in TERMS["tile-math"].fields})
+    params = with_term(fit.params, "tile-math", lender.params)
     return dataclasses.replace(fit, params=params, carried={**fit.carried, "tile-math": basis})
 
 

@@ -16,11 +16,9 @@ same rows chose which terms to carry: a choice of at most one bit per term, not 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.terms import TERMS, regimes_of, terms_used
@@ -40,17 +38,12 @@ def load_rows(results_dir: str | Path, spec: GpuSpec) -> sf.Rows:
              for name, sweep in SWEEP_FILES.items() if (Path(results_dir) / f"{name}.csv").exists()]
     if not parts:
         raise FileNotFoundError(f"{results_dir}: no serving sweep ({', '.join(SWEEP_FILES)}.csv)")
-    frame = pd.concat([f for f, _ in parts], ignore_index=True)
-    return sf.Rows(frame, [p for _, pts in parts for p in pts])
+    return sf.Rows.joined(parts)
 
 
 def using(rows: sf.Rows, family: str, term: str) -> np.ndarray:
     """Rows whose plan runs (or prices its tile math as) `family` and whose workload uses `term`."""
     return sf.uses(rows.frame, family).to_numpy() & np.array([term in terms_used(p.workload) for p in rows.points])
-
-
-def mape(rows: sf.Rows, spec: GpuSpec, mask: np.ndarray) -> float:
-    return float(np.abs(sf.pct_errors(rows.where(mask), spec)).mean())
 
 
 def carry_to_same_die(rows: sf.Rows, base: GpuSpec, fits: list[sf.FamilyFit], source: str) -> tuple[GpuSpec, dict]:
@@ -64,7 +57,7 @@ def carry_to_same_die(rows: sf.Rows, base: GpuSpec, fits: list[sf.FamilyFit], so
             for term in (t for t in TERMS if (t in fit.terms or t in fit.carried) and t not in carried[fit.family]):
                 trial = with_term(spec, fit.family, term, fit.params)
                 mask = using(rows, fit.family, term)
-                if mask.any() and mape(rows, trial, mask) < mape(rows, spec, mask):
+                if mask.any() and sf.mape(rows, trial, mask) < sf.mape(rows, spec, mask):
                     spec, taken = trial, True
                     carried[fit.family].add(term)
         if not taken:
@@ -72,10 +65,9 @@ def carry_to_same_die(rows: sf.Rows, base: GpuSpec, fits: list[sf.FamilyFit], so
     return spec, table(rows, spec, base, carried, source)
 
 
-def with_term(spec: GpuSpec, family: str, term: str, params) -> GpuSpec:
-    """`spec` with `family`'s fields of `term` taken from `params`."""
-    fields = {n: getattr(params, n) for n in TERMS[term].fields}
-    return sf.with_params(spec, family, dataclasses.replace(spec.cost_for(family), **fields))
+def with_term(spec: GpuSpec, family: str, term: str, source) -> GpuSpec:
+    """`spec` with `family`'s fields of `term` taken from `source` (CostParams)."""
+    return sf.with_params(spec, family, sf.with_term(spec.cost_for(family), term, source))
 
 
 def table(rows: sf.Rows, spec: GpuSpec, base: GpuSpec, carried: dict, source: str) -> dict:
@@ -91,10 +83,10 @@ def table(rows: sf.Rows, spec: GpuSpec, base: GpuSpec, carried: dict, source: st
                 terms[family][term] = never
                 continue
             mask = using(rows, family, term)
-            alone = mape(rows, with_term(spec, family, term, base.cost_for(family)), mask)
+            alone = sf.mape(rows, with_term(spec, family, term, base.cost_for(family)), mask)
             terms[family][term] = {"status": STATUS, "basis": (
                 f"{source}'s fit carried (same die and kernels): this GPU's {int(mask.sum())} measured serving "
-                f"rows that use it, MAPE {mape(rows, spec, mask):.2f}% as shipped, {alone:.2f}% with it at its default")}
+                f"rows that use it, MAPE {sf.mape(rows, spec, mask):.2f}% as shipped, {alone:.2f}% with it at its default")}
     scored = sf.scored_points(rows.points, spec).assign(regimes=[regimes_of(p.workload) for p in rows.points])
     basis = (f"residuals of this GPU's measured serving rows ({len(rows.points)}: "
              f"{', '.join(sorted(set(rows.frame['sweep'])))}) with the terms as shipped")
