@@ -6,6 +6,7 @@
 #         validate_fresh validate_quick (after calibrate_fit / quick: MAPE per strategy on the standard sweep)
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
 #         bench_auto bench_vs_sdpa cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
+#         oracle_tuned (issue 20: the oracle study with auto:tune=3, on the GPU that came)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving cal_serving_small (issue 13, docs/serving.md)
 #         land_gputests (the landing tree's GPU cases, before its serving sweeps are re-timed: docs/kernels.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
@@ -103,6 +104,14 @@ stage_cal_search() {  # issue 20: the planner's search axes where the oracle mis
 }
 stage_oracle() {  # the planner's oracle study (scripts/oracle_study.py; about 4 minutes)
   timeout 560 python3 scripts/oracle_study.py --out "$OUT/planner_oracle.csv" 2>&1 | tail -15
+}
+stage_oracle_tuned() {  # the oracle study with auto:tune=3 timed beside auto (bench/tune.py), on whichever GPU came
+  # (its shipped profile); resumes from results/<gpu>/planner_oracle_partial.csv when an earlier call's CSV was put there
+  local g=h100
+  nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 && g=h200
+  [ -f "results/$g/planner_oracle_partial.csv" ] && cp "results/$g/planner_oracle_partial.csv" "$OUT/planner_oracle.csv"
+  echo "oracle study on $g"
+  timeout "${ORACLE_TIMEOUT:-560}" python3 scripts/oracle_study.py --gpu "$g" --resume --out "$OUT/planner_oracle.csv" 2>&1 | tail -15
 }
 stage_invariant_gputests() {  # a sequence alone vs in other batches, bitwise, every invariant plan (~1 min)
   timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_invariant.py 2>&1 \

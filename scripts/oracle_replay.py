@@ -1,6 +1,6 @@
 """Score the planner offline on an oracle study: the model's pick among the plans the study measured.
 
-    PYTHONPATH=. python3 scripts/oracle_replay.py results/h200/planner_oracle.csv [--gpu h200]
+    PYTHONPATH=. python3 scripts/oracle_replay.py results/h200/planner_oracle.csv [--gpu h200] [--tune 2,3,6]
 
 For each workload, every measured plan of our kernels is predicted with the profile (the shipped one by
 default); the plan with the least predicted time is the pick, and its measured time over the best
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from attnsim import strategies
+from attnsim.bench import tune
 from attnsim.bench.results import requested_label, spec_label
 from attnsim.profiles import resolve_gpu
 from attnsim.validation.compare import predict_measurements
@@ -56,14 +57,33 @@ def picks(frame: pd.DataFrame, gpu, rows: pd.DataFrame | None = None) -> pd.Data
     return pd.DataFrame(out)
 
 
+def tuned_regrets(rows: pd.DataFrame, k: int) -> np.ndarray:
+    """Per workload, the regret (%) of `auto:tune=k` replayed: the model's k fastest predicted distinct plans
+    among those measured (one per concrete plan, as the planner ranks them), the fastest measured of them
+    running (bench/tune.pick: ties within TIE_PCT to the model's order). The trials and the best are the same
+    measurements here, so this is a little kinder than the device, which times the k plans itself."""
+    out = []
+    for _, group in rows.groupby(KEY, sort=False):
+        ranked = group[~group["excluded"]].sort_values("predicted_us").drop_duplicates("spec").head(k)
+        trials = [(t, rank) for rank, t in enumerate(ranked["time_us"])]
+        out.append(100 * (tune.pick(trials)[0] / group["time_us"].min() - 1))
+    return np.array(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("csv")
     ap.add_argument("--gpu", default="h200")
+    ap.add_argument("--tune", default="", help="also replay auto:tune=K for these K (comma-separated), e.g. 2,3,6")
     args = ap.parse_args()
-    table = picks(pd.read_csv(args.csv, dtype={"contexts": str, "options": str, "status": str}), resolve_gpu(args.gpu))
+    frame, gpu = pd.read_csv(args.csv, dtype={"contexts": str, "options": str, "status": str}), resolve_gpu(args.gpu)
+    rows = predicted_candidates(frame, gpu)
+    table = picks(frame, gpu, rows)
     r = table["regret_pct"]
     print(f"{len(table)} workloads: regret mean {r.mean():.2f}%, p95 {np.percentile(r, 95):.2f}%, max {r.max():.2f}%")
+    for k in (int(x) for x in args.tune.split(",") if x):
+        t = tuned_regrets(rows, k)
+        print(f"auto:tune={k} replayed: regret mean {t.mean():.2f}%, p95 {np.percentile(t, 95):.2f}%, max {t.max():.2f}%")
     ragged = table[table["ragged"]]
     for base in strategies.SPEEDUP_BASES:
         speedup = np.exp(np.log(ragged[f"{base}_us"] / ragged["pick_us"]).mean())

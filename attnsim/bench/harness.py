@@ -37,7 +37,7 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.bench import inputs
+from attnsim.bench import inputs, tune
 from attnsim.bench.results import COLUMNS, META_COLUMNS, base_row, point_key, ran_plan
 from attnsim.kernels.timing import TimerConfig, expected_calls, host_us, replayable, time_us
 from attnsim.plans.spec import canonical_spec, spec_strategy as spec_name, split_specs
@@ -136,7 +136,10 @@ def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfi
     started = time.perf_counter()
     run_kwargs = run_kwargs or {}
     try:
-        launcher = prepare(strategy, w, config)
+        if tune.tuned(strategy):  # the fastest measured of the model's K fastest plans (bench/tune.py)
+            launcher, row["tuned"] = tune.tuned_launcher(strategy, w, q, k, v, ref, config, prepare, run_kwargs)
+        else:
+            launcher = prepare(strategy, w, config)
         row.update({col: launcher.meta.get(key) for key, col in META_COLUMNS.items() if key in launcher.meta})
         row.update(ran_plan(launcher.meta))
         out = inputs.poisoned_like(q, w.v_dim)
@@ -279,7 +282,8 @@ def estimate_seconds(points: list[DecodeWorkload], names, timer: TimerConfig = T
         kernel_us = 8.0 + (w.kv_bytes() + w.io_bytes()) / (read_gbps * 1e3)
         runs = applicable(names, w)
         calls = expected_calls(kernel_us, timer) + 1 + 10  # + check run + host_us calls
-        total_ms += len(runs) * (calls * (kernel_us + 100.0) / 1e3 + overhead_ms)
+        timed = len(runs) + sum(tune.plans_timed(s) for s in runs)  # auto:tune=K times K plans first
+        total_ms += timed * (calls * (kernel_us + 100.0) / 1e3 + overhead_ms)
         total_ms += 10 * w.kv_bytes() / (read_gbps * 1e6)
         # a library that builds a graph per shape (cuDNN) on its first call
         total_ms += library_first_call_s * 1e3 * sum(strategies.get(spec_name(s)).baseline for s in runs)

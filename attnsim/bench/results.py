@@ -22,13 +22,14 @@ SERVING_DEFAULTS = {"page_size": 0, "q_len": 1}  # kv_dtype: the row's dtype
 META_COLUMNS = {"num_warps": "num_warps", "num_stages": "num_stages", "n_regs": "registers",
                 "n_spills": "spills", "smem_bytes": "smem_bytes", "grid": "grid", "splits": "splits",
                 "kv_tile": "kv_tile", "launches": "launches"}  # launcher.meta key -> CSV column
-LATER_COLUMNS = ("requested", "floor_us", "vs_floor", "kv_lora_rank", "achieved_tflops")  # added after CSVs were
+LATER_COLUMNS = ("requested", "floor_us", "vs_floor", "kv_lora_rank", "achieved_tflops", "tuned")  # added after CSVs were
 # written: older CSVs still resume. floor_us: a pure streaming read of the same bytes under the same timer
-# (kernels/membw.ReadFloor); vs_floor = time_us / floor_us, how far the row is from the physical limit
+# (kernels/membw.ReadFloor); vs_floor = time_us / floor_us, how far the row is from the physical limit;
+# tuned: what `auto:tune=K` timed before it ran the fastest (bench/tune.py), 'plan µs; ...'
 COLUMNS = ["gpu", "profile", "strategy", "options", "requested", "batch", "q_heads", "kv_heads", "head_dim", "context",
            "contexts", "ragged", "dtype", "kv_dtype", "page_size", "q_len", "kv_lora_rank", "time_us", "floor_us",
            "vs_floor", "achieved_gbps", "bw_fraction", "achieved_tflops", "peak_read_gbps", "kv_bytes", "max_rel_err",
-           "status", *META_COLUMNS.values(), "timer", "warmup_ms", "rep_ms", "host_us", "wall_ms"]
+           "status", *META_COLUMNS.values(), "timer", "warmup_ms", "rep_ms", "host_us", "wall_ms", "tuned"]
 
 
 def row_key(row: dict) -> str:

@@ -185,7 +185,7 @@ def check_option_values(config: PlanConfig, flags: dict[str, str] | None = None)
     """Every set option in range (simulator/partition/options.py); `flags` names them as the CLI does."""
     for name, value in config.options().items():
         if name in ("kv_tile_tokens", "splits", "grid", "num_warps", "num_stages", "dp_outputs", "chunk_tokens",
-                    "max_splits", "batch_invariant"):
+                    "max_splits", "batch_invariant", "tune"):
             check_value(name, value, (flags or {}).get(name, name.replace("_", "-")))
     return config
 

@@ -48,6 +48,22 @@ def make_plan(spec: "str | strategies.Strategy", workload: DecodeWorkload, gpu: 
                         given=given, requested=plan_spec(strategy.name, chosen))
 
 
+def tuning_specs(spec: str, workload: DecodeWorkload, gpu: GpuSpec,
+                 options: opts.Options | PlanConfig | dict | None = None) -> tuple[str, ...]:
+    """The plans `auto:tune=K` times on the device (bench/tune.py), as plan specs make_plan resolves to exactly
+    the plans the search simulated: the model's choice first, then the next fastest predicted distinct plans,
+    K in all (fewer where the search kept fewer). A spec without tune: its one plan."""
+    strategy, spec_options = parse_plan_spec(spec)
+    chosen = options_for(strategy, {**option_values(options), **spec_options.set()})
+    count = chosen.set().get("tune") if strategy.planned else None
+    if not count:
+        return (make_plan(spec, workload, gpu, options).spec,)
+    result = cached_search(workload, gpu, PlanConfig(**chosen.set()))
+    kernel = {k: v for k, v in chosen.set().items() if k in opts.KERNEL_FIELDS}
+    ranked = [result.chosen, *(e for e in result.ranked if e is not result.chosen)][:count]
+    return tuple(plan_spec(e.strategy, {**kernel, **dict(e.options)}) for e in ranked)
+
+
 def planned_name() -> str:
     """The registry entry the planner resolves (`auto`)."""
     return strategies.names(lambda s: s.planned)[0]

@@ -231,10 +231,13 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     (restrict the search), kernel shape, batch_invariant; names: the entries to search (default: all)."""
     started = time.perf_counter()
     options = options or PlanConfig()
-    pins, user = cand.pins_of(options), replace(cand.without_pins(options), batch_invariant=None)
+    pins, user = cand.pins_of(options), replace(cand.without_pins(options), batch_invariant=None, tune=None)
     if options.batch_invariant and pins:
         raise InputError("batch_invariant", f"fixes every sequence's chunk itself; it cannot be combined with a "
                                             f"pinned {', '.join(pins)}")
+    if options.batch_invariant and options.tune:
+        raise InputError("tune", "times plans per workload, so the plan would follow the batch; batch_invariant=1 "
+                                 "fixes it per model shape: use one or the other")
     entries = cand.searched_entries(check_names(names, workload), pins, workload)
     if not entries:
         raise InputError("strategy", f"no plan of ours takes {', '.join(pins)}; the planner searches "

@@ -9,7 +9,7 @@ Workloads (fixed seed, none in the calibration set or the standard sweep):
 - every point's padded K+V under MAX_KV_BYTES, so a row stays within the timing budget.
 
 Plans per workload (plan specs for bench_run's `candidates`): the planner's choice as `auto`, the
-batch-invariant `auto`, each default entry with its defaults, every heuristic's choice, the
+batch-invariant `auto`, the tuned `auto:tune=3` (the fastest measured of the model's 3 fastest), each default entry with its defaults, every heuristic's choice, the
 planner's three nearest runners-up, split counts and persistent grids on a grid of values (within
 the planner's own bounds), and the modelled/timed third-party baselines; plans that resolve to the
 same concrete plan (same entry, grid and predicted time) are timed once, the `auto` rows always.
@@ -40,6 +40,7 @@ MAX_KV_BYTES = 3e9  # padded K + V per point
 SPLIT_GRID = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 GRID_FRACTIONS = (1 / 2, 1, 3 / 2, 2)  # x SMs, persistent grids up to capacity
 RUNNERS_UP = 3
+TUNED = 3  # auto:tune=3: the fastest measured of the model's 3 fastest plans (bench/tune.py), timed beside auto
 MIXES = ("one-long", "bimodal", "heavy-tail")
 
 
@@ -121,7 +122,7 @@ def oracle_candidates(w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
     planned = (planned_name(),)
     result = search(w, gpu)
     ev = Evaluator(w, gpu, PlanConfig())
-    autos = [*planned, *(f"{p}:batch_invariant=1" for p in planned)]
+    autos = [*planned, *(f"{p}:batch_invariant=1" for p in planned), *(f"{p}:tune={TUNED}" for p in planned)]
     specs = [*strategies.default_names(), *strategies.names(lambda s: s.candidate and not s.default)]
     specs += [h.plan.spec for h in result.heuristics] + [e.spec for e in result.ranked if e is not result.chosen][:RUNNERS_UP]
     specs += grid_specs(w, gpu, ev) + list(strategies.names(lambda s: s.baseline))

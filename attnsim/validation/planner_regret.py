@@ -21,7 +21,7 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.bench.results import requested_label
-from attnsim.validation.planner_oracle import fingerprint
+from attnsim.validation.planner_oracle import TUNED, fingerprint
 from attnsim.planner.choose import cached_search, planned_name
 from attnsim.planner.search import Evaluator
 from attnsim.plans.spec import spec_strategy
@@ -43,7 +43,8 @@ def workload_of(row) -> DecodeWorkload:
 def method_specs(w: DecodeWorkload, gpu: GpuSpec) -> dict[str, str]:
     """Method label -> the plan spec whose measured row is that method's time on `w`."""
     auto = planned_name()
-    specs = {"planner (auto)": auto, "batch-invariant auto": f"{auto}:batch_invariant=1"}
+    specs = {"planner (auto)": auto, "batch-invariant auto": f"{auto}:batch_invariant=1",
+             f"tuned auto ({TUNED} timed)": f"{auto}:tune={TUNED}"}
     ev = Evaluator(w, gpu, PlanConfig())
     specs.update({h.name: ev.heuristic(h).spec for h in strategies.heuristics_for(w)})
     specs.update({f"default {n}": n for n in strategies.default_names()})
@@ -84,16 +85,18 @@ def per_workload(df: pd.DataFrame, gpu: GpuSpec, replay: GpuSpec | None = None) 
 
 
 def regret_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per method: workloads measured, mean / p95 / max regret vs the oracle in percent."""
+    """Per method: workloads measured, mean / p95 / max regret vs the oracle in percent (methods the study never
+    timed, e.g. auto:tune=3 in a CSV from before it, are left out)."""
     methods = [c for c in table.columns
                if c not in ("workload", "ragged", "tie_band_pct", "oracle_us", "oracle_spec", "replayed_spec")]
     rows = []
     for m in methods:
         regret = (100.0 * (table[m] / table["oracle_us"] - 1.0)).dropna()
+        if regret.empty:
+            continue
         rows.append({"method": m, "workloads": len(regret),
-                     "mean_pct": round(regret.mean(), 2) if len(regret) else None,
-                     "p95_pct": round(float(np.percentile(regret, 95)), 2) if len(regret) else None,
-                     "max_pct": round(regret.max(), 2) if len(regret) else None})
+                     "mean_pct": round(regret.mean(), 2), "p95_pct": round(float(np.percentile(regret, 95)), 2),
+                     "max_pct": round(regret.max(), 2)})
     return pd.DataFrame(rows)
 
 

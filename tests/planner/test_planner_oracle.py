@@ -103,3 +103,16 @@ def test_regret_table_from_a_synthetic_csv(tmp_path):
     body = doc.read_text()
     assert "old" not in body and "| planner (auto) | 3 |" in body and body.endswith("after\n")
     assert not math.isnan(table["fa2-rule"].iloc[0])
+
+
+def test_the_tuned_auto_is_a_method_and_left_out_where_never_timed():
+    """The study times auto:tune=3 beside auto (its rows: the model's choice when no GPU tunes it); a CSV from
+    before it has no such rows, and its table has no such line."""
+    assert f"auto:tune={oracle.TUNED}" in oracle.oracle_candidates(SMALL[0], H200)[:3]
+    rows = synthetic_csv(SMALL)
+    summary = regret.regret_summary(regret.per_workload(rows, H200)).set_index("method")
+    tuned = f"tuned auto ({oracle.TUNED} timed)"
+    assert summary.loc[tuned, "workloads"] == 3
+    assert summary.loc[tuned, "mean_pct"] == summary.loc["planner (auto)", "mean_pct"]
+    older = rows[rows["requested"] != f"auto:tune={oracle.TUNED}"]
+    assert tuned not in set(regret.regret_summary(regret.per_workload(older, H200))["method"])

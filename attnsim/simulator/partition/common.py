@@ -37,6 +37,7 @@ class PlanConfig:
     chunk_tokens: int | None = None  # balanced split-KV: fixed chunk (batch-invariant), a multiple of the KV tile
     max_splits: int | None = None  # balanced: at most this many chunks per sequence (larger chunks beyond)
     batch_invariant: int | None = None  # auto: 1 = only plans whose splits depend on each sequence alone
+    tune: int | None = None  # auto: plans the device times before running the fastest (bench/tune.py); model: unused
     epilogue: str | None = None  # stream-K: "tree" (default) or "last" (options.OPTION_CHOICES)
     # Warps at the kernel's default K/V bytes in flight that stream as fast as this CTA (plans.plan fills it
     # for our kernels: a CTA's latency-bound rate follows its bytes in flight, not its warps; cost.cta_stream_gbps)

@@ -24,7 +24,8 @@ from attnsim.errors import InputError
 OPTION_RANGES = {"splits": (1, limits.MAX_SPLITS), "grid": (1, limits.MAX_PLAN_CTAS),
                  "kv_tile_tokens": (16, limits.MAX_KV_TILE_TOKENS), "num_warps": (1, 32), "num_stages": (1, 16),
                  "dp_outputs": (0, limits.MAX_OUTPUTS), "chunk_tokens": (1, limits.MAX_CONTEXT),
-                 "max_splits": (1, limits.MAX_SPLITS), "batch_invariant": (0, 1)}
+                 "max_splits": (1, limits.MAX_SPLITS), "batch_invariant": (0, 1),
+                 "tune": (1, limits.MAX_TUNE_PLANS)}
 POWER_OF_TWO = ("kv_tile_tokens", "num_warps")  # a KV tile and a warp count the kernels compile
 KERNEL_FIELDS = ("kv_tile_tokens", "num_warps", "num_stages")  # our kernels' shape
 PIN_FIELDS = ("splits", "grid", "dp_outputs", "chunk_tokens")  # what a plan of ours decides (planner axes)
@@ -125,13 +126,15 @@ class ChunkOptions(GridOptions):
 @dataclass(frozen=True)
 class PlannerOptions(KernelOptions):
     """The planner's choice: pinned search values restrict it; batch_invariant=1 keeps only plans
-    whose split boundaries depend on each sequence alone."""
+    whose split boundaries depend on each sequence alone; tune=K (on a GPU: bench/tune.py) times the model's K
+    fastest plans and runs the fastest measured (the model alone, without a GPU, runs its own fastest)."""
 
     splits: int | None = None
     grid: int | None = None
     dp_outputs: int | None = None
     chunk_tokens: int | None = None
     batch_invariant: int | None = None
+    tune: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,119 @@
+"""`auto:tune=K` (bench/tune.py): the fastest measured of the model's K fastest plans runs, is checked and timed
+again; candidates that fail are skipped. CPU: fake launchers and a fake timer that prices each plan spec."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from attnsim.bench import harness as bench, results as bench_results, tune
+from attnsim.errors import InputError
+from attnsim.kernels.reference import attention_reference
+from attnsim.planner.choose import make_plan, tuning_specs
+from attnsim.simulator.hardware import from_name
+from attnsim.simulator.workload import DecodeWorkload
+
+H200 = from_name("h200")
+POINT = DecodeWorkload.build(2, 16, 2, 64, 3000)
+
+
+class SpecLauncher:
+    """Runs the reference (or a wrong output) and reports `plan` as what it ran."""
+
+    def __init__(self, plan: str, wrong: bool = False):
+        self.meta = {"plan": plan, "grid": 1}
+        self.wrong = wrong
+
+    def run(self, q, k, v, out=None):
+        o = attention_reference(q, k, v, POINT.contexts).to(q.dtype) * (1.5 if self.wrong else 1.0)
+        out[...] = o
+        return out
+
+
+def priced_timer(monkeypatch, prices: dict):
+    """Each timed call's µs is its launcher's price; records the order timed."""
+    timed = []
+
+    def time_us(fn, config):
+        launcher = fn.__defaults__[0]
+        timed.append(launcher.meta["plan"])
+        return prices.get(launcher.meta["plan"], 100.0)
+    for module in (tune, bench):
+        monkeypatch.setattr(module, "replayable", lambda fn: fn)
+    monkeypatch.setattr(tune, "time_us", time_us)
+    monkeypatch.setattr(bench, "time_us", lambda fn, config: 1.0)
+    return timed
+
+
+def run(spec: str, wrong=(), raising=()):
+    def prepare(plan, w, config):
+        if plan in raising:
+            raise RuntimeError("no kernel image")
+        return SpecLauncher(plan, plan in wrong)
+    config = bench.BenchConfig((spec,), H200, "fake-gpu", 4500.0, device="cpu")
+    return bench.run_sweep([POINT], config, prepare=prepare, reference=attention_reference).iloc[0]
+
+
+def test_tuning_specs_start_with_the_models_choice_and_resolve_to_themselves():
+    specs = tuning_specs("auto:tune=4", POINT, H200)
+    assert len(specs) == len(set(specs)) == 4
+    assert specs[0] == make_plan("auto", POINT, H200).spec
+    assert [make_plan(s, POINT, H200).spec for s in specs] == list(specs)
+    assert tuning_specs("auto", POINT, H200) == (specs[0],)
+    assert tuning_specs("fa2", POINT, H200) == ("fa2",)
+    # without a GPU the tuned entry runs the model's own choice
+    assert make_plan("auto:tune=4", POINT, H200).spec == specs[0]
+
+
+def test_the_fastest_measured_plan_runs_and_the_row_says_what_was_timed(monkeypatch):
+    specs = tuning_specs("auto:tune=3", POINT, H200)
+    timed = priced_timer(monkeypatch, {specs[0]: 20.0, specs[1]: 18.0, specs[2]: 19.0})
+    row = run("auto:tune=3")
+    assert row["status"] == "ok" and row["requested"] == "auto:tune=3"
+    assert bench_results.spec_label(row) == specs[1]
+    assert timed == list(specs)
+    assert row["tuned"] == f"{specs[0]} 20.00; {specs[1]} 18.00; {specs[2]} 19.00"
+    assert row["time_us"] == 1.0  # timed again by the harness, not the least of the trials
+
+
+def test_a_measured_tie_goes_to_the_models_order(monkeypatch):
+    specs = tuning_specs("auto:tune=3", POINT, H200)
+    priced_timer(monkeypatch, {specs[0]: 20.05, specs[1]: 20.0, specs[2]: 25.0})
+    assert bench_results.spec_label(run("auto:tune=3")) == specs[0]  # 0.25% slower: within tune.TIE_PCT
+
+
+def test_wrong_or_crashing_candidates_are_skipped(monkeypatch):
+    specs = tuning_specs("auto:tune=3", POINT, H200)
+    priced_timer(monkeypatch, {specs[0]: 10.0, specs[1]: 30.0, specs[2]: 5.0})
+    row = run("auto:tune=3", wrong={specs[0]}, raising={specs[2]})
+    assert row["status"] == "ok" and bench_results.spec_label(row) == specs[1]
+    assert row["tuned"] == f"{specs[0]} wrong; {specs[1]} 30.00; {specs[2]} RuntimeError"
+    failed = run("auto:tune=3", wrong=set(specs))
+    assert failed["status"].startswith("error") and pd.isna(failed["time_us"])
+
+
+def test_tune_is_checked_like_every_option():
+    with pytest.raises(InputError, match="tune"):
+        make_plan("auto:tune=0", POINT, H200)
+    with pytest.raises(InputError, match="tune"):
+        make_plan("auto:tune=3,batch_invariant=1", POINT, H200)
+    with pytest.raises(InputError, match="tune"):
+        make_plan("splitkv:tune=3", POINT, H200)
+
+
+def test_the_estimate_counts_the_tuning_runs():
+    plain = bench.estimate_seconds([POINT], ("auto",))
+    assert bench.estimate_seconds([POINT], ("auto:tune=3",)) > plain + 2 * (plain - bench.estimate_seconds([], ("auto",)))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_tuned_auto_on_the_gpu(tmp_path):
+    from attnsim.bench.run import run_bench_to_csv
+
+    df = run_bench_to_csv(tmp_path / "t.csv", [POINT], H200, ("auto", "auto:tune=3"))
+    assert (df["status"] == "ok").all()
+    row = df[df["requested"] == "auto:tune=3"].iloc[0]
+    assert bench_results.spec_label(row) in tuning_specs("auto:tune=3", POINT, H200)
+    assert row["tuned"].count(";") == 2
