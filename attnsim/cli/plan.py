@@ -8,7 +8,7 @@ import click
 from attnsim import schema, strategies
 from attnsim.cli.options import (check_option_values, build_workloads, check_format, check_work, gpu_option,
                                  gpu_spec, positive_or_none, workload_options)
-from attnsim.cli.plan_table import check_table_options, table_option, write_table
+from attnsim.cli.plan_table import check_table_options, check_tune, table_option, tune_option, write_table
 from attnsim.planner.engines import ENGINES, PLANS_PER_ENGINE, engine_advice, parse_engines
 from attnsim.reports.engine_report import advice_data, advice_text
 from attnsim.reports.plan_report import result_data, result_text
@@ -35,9 +35,10 @@ OPTION_FLAGS = {"kv_tile_tokens": "kv-tile", "chunk_tokens": "chunk", "dp_output
               help=f"What to set in a serving engine ({', '.join(ENGINES)}; comma-separated): its own split rule "
                    "and its knob's values, predicted on our kernels against the choice.")
 @table_option
+@tune_option
 @click.option("--format", "fmt", default="table", show_default=True, help="table or json.")
 def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chunk, kv_tile, batch_invariant,
-                 engine_text, table_path, fmt, **workload_kw):
+                 engine_text, table_path, tune, fmt, **workload_kw):
     """Choose the plan with the model: search every candidate plan of our kernels and print the choice.
 
     \b
@@ -58,6 +59,7 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
       attnsim plan --gpu h200 --contexts 512,9000,70000 --batch-invariant
       attnsim plan --gpu h200 --model llama-3.1-70b --tp 8 --batch 16 --page-size 16 --context 32k --engine sglang
       attnsim plan --gpu h200 --model llama-3.1-70b --tp 8 --page-size 16 --kv-dtype bf16,fp8 --table t.json
+      attnsim plan --gpu h200 --model llama-3.1-70b --tp 8 --table t.json --tune 3     # on the GPU: cells measured
     """
     check_format(fmt, ("table", "json"))
     names = strategies.parse_list(strategy_text) if strategy_text else None
@@ -66,9 +68,11 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
                          chunk_tokens=positive_or_none(chunk, "chunk"), kv_tile_tokens=positive_or_none(kv_tile, "kv-tile"),
                          batch_invariant=1 if batch_invariant else None)
     check_option_values(options, OPTION_FLAGS)
+    check_tune(tune, table_path, options, names)
     if table_path is not None:
         check_table_options({**workload_kw, "engine": engine_text}, fmt)
-        click.echo(write_table(table_path, gpu_spec(gpu, calibration), options, names, gpu, calibration, workload_kw))
+        click.echo(write_table(table_path, gpu_spec(gpu, calibration), options, names, gpu, calibration, workload_kw,
+                               tune))
         return
     engines = parse_engines(engine_text) if engine_text is not None else ()
     workloads = build_workloads(**workload_kw)

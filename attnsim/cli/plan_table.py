@@ -11,6 +11,7 @@ from attnsim.errors import InputError
 from attnsim.fileio import write_json
 from attnsim.planner.table import table_document
 from attnsim.simulator.partition.common import PlanConfig
+from attnsim.simulator.partition.options import check_value
 from attnsim.units import parse_size, parse_sweep
 
 # Default buckets: powers of two (plantable.BUCKETING: nearest above).
@@ -42,9 +43,26 @@ def check_table_options(given: dict, fmt: str) -> None:
         raise InputError("format", "--table writes JSON to its file; --format does not apply")
 
 
-def write_table(path: str, spec, options: PlanConfig, names, gpu, calibration, workload_kw: dict) -> str:
-    """Build and write the table; returns the line to print."""
+def check_tune(tune: int | None, table_path: str | None, options: PlanConfig, names) -> None:
+    """--tune: a plan table's cells timed on the GPU (bench/tune_table.py); one error naming what excludes it."""
+    if tune is None:
+        return
+    check_value("tune", tune, "tune")
+    if table_path is None:
+        raise InputError("tune", "times the plans of a plan table's cells: use it with --table (one workload: "
+                                 "`attnsim bench --strategies auto:tune=K`)")
+    if options.batch_invariant:
+        raise InputError("tune", "a measured choice per cell would follow the batch; --batch-invariant fixes the "
+                                 "plan per model shape: use one or the other")
+    if names:
+        raise InputError("tune", "times auto's own candidates; --strategy does not apply")
+
+
+def write_table(path: str, spec, options: PlanConfig, names, gpu, calibration, workload_kw: dict,
+                tune: int | None = None) -> str:
+    """Build and write the table (its cells measured on the GPU with `tune`); returns the line to print."""
     check_output_option(path, "table", (".json",), "plan table")
+    device = tuning_device() if tune else None  # before any work: a CPU host gets one line
     pathcheck.check_apart(workload_inputs(gpu, calibration, workload_kw), [("table", path)])
     kw = workload_kw
     shape = model_shape(kw["model"], kw["q_heads"], kw["kv_heads"], kw["head_dim"], kw["tp"])
@@ -64,11 +82,44 @@ def write_table(path: str, spec, options: PlanConfig, names, gpu, calibration, w
                       "q_len": q_len},
             "options": {k: v for k, v in options.options().items() if v is not None}}
     doc = table_document(workload_for, spec, batches, contexts, sections, options, meta, names)
+    if tune:
+        doc = measured_table(doc, workload_for, spec, device, tune)
     write_json(path, doc)
     plans = {c["spec"] for s in doc["sections"] for c in s["cells"]}
+    tuned = (f", {doc['tuned']['cells_timed']} of them timed on the GPU ({tune} plans each)" if tune else "")
     return (f"wrote {path}: {len(workloads)} cells ({len(batches)} batches x {len(contexts)} contexts x "
-            f"{len(sections)} section(s)), {len(plans)} distinct plans; read it with "
+            f"{len(sections)} section(s)){tuned}, {len(plans)} distinct plans; read it with "
             f"attnsim.plantable.load(path).lookup(batch, contexts)")
+
+
+def tuning_device() -> str:
+    """The CUDA device --tune times on, or an InputError naming --tune."""
+    from attnsim.bench.run import require_cuda
+
+    try:
+        return require_cuda()
+    except InputError:
+        raise InputError("tune", "times plans on a CUDA GPU and torch sees none here; without --tune the table "
+                                 "holds the model's choices") from None
+
+
+def measured_table(doc: dict, workload_for, spec, device: str, tune: int) -> dict:
+    """The table's cells re-chosen on the GPU (bench/tune_table.py), with a progress bar."""
+    from attnsim.bench.harness import BenchConfig
+    from attnsim.bench.tune_table import tune_table
+    from attnsim.kernels import membw
+
+    config = BenchConfig((), spec, device, membw.peak_read_gbps())
+    cells = sum(len(s["cells"]) for s in doc["sections"])
+    with click.progressbar(length=cells, label=f"timing {tune} plans per cell", file=click.get_text_stream("stderr")) as bar:
+        return tune_table(doc, workload_for, config, tune, progress=lambda done, total, label: bar.update(1))
+
+
+def tune_option(func):
+    return click.option("--tune", type=int, default=None,
+                        help="With --table, on a GPU: time the model's TUNE fastest plans of every cell (each "
+                             "fp64-checked) and write the fastest measured (auto:tune=TUNE; cells too large for "
+                             "the GPU keep the model's choice and say why).")(func)
 
 
 def table_option(func):

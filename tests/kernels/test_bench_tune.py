@@ -107,6 +107,66 @@ def test_the_estimate_counts_the_tuning_runs():
     assert bench.estimate_seconds([POINT], ("auto:tune=3",)) > plain + 2 * (plain - bench.estimate_seconds([], ("auto",)))
 
 
+def small_layer(batch, context, page, kv):
+    return DecodeWorkload.build(batch, 16, 2, 64, context, page_size=page, kv_dtype=kv)
+
+
+def test_a_tuned_plan_table_names_the_plan_that_won_and_still_loads(monkeypatch, tmp_path):
+    from attnsim import plantable
+    from attnsim.bench import tune_table as tt
+    from attnsim.fileio import write_json
+    from attnsim.planner.table import table_document
+    from attnsim.simulator.partition.common import PlanConfig
+
+    doc = table_document(small_layer, H200, [1, 2], [256, 3000], [(0, "")], PlanConfig(), {"model": {"name": "t"}})
+    model_specs = [c["spec"] for c in doc["sections"][0]["cells"]]
+    big = doc["sections"][0]["cells"][-1]
+    monkeypatch.setattr(tt, "MAX_CELL_BYTES", tt.padded_kv_bytes(small_layer(2, 3000, 0, "")) - 1)  # the last: too big
+    # each cell: the model's second-fastest plan measures fastest
+    seconds = {tuning_specs("auto:tune=2", small_layer(c["batch"], c["context"], 0, ""), H200)[1]
+               for c in doc["sections"][0]["cells"]}
+    priced_timer(monkeypatch, {s: 5.0 for s in seconds})
+
+    def prepare(plan, w, config):
+        return SpecLauncherAt(plan, w)
+    config = bench.BenchConfig((), H200, "fake-gpu", 4500.0, device="cpu")
+    tt.tune_table(doc, small_layer, config, 2, prepare=prepare, reference=attention_reference)
+    cells = doc["sections"][0]["cells"]
+    assert doc["tuned"]["cells_timed"] == 3 and doc["tuned"]["plans_per_cell"] == 2
+    for cell, model_spec in zip(cells[:3], model_specs):
+        assert cell["model_spec"] == model_spec and cell["spec"] in seconds and cell["spec"] != model_spec
+        assert cell["time_us"] == 1.0 and cell["predicted_us"] > 0 and cell["tuned"].count(";") == 1
+    assert big["spec"] == model_specs[3] and big["tuned"].startswith("not timed: K + V")
+    write_json(tmp_path / "t.json", doc)
+    entry = plantable.load(tmp_path / "t.json").lookup(1, [200])
+    assert entry.spec == cells[0]["spec"] and entry.time_us == 1.0
+
+
+class SpecLauncherAt(SpecLauncher):
+    def __init__(self, plan, w):
+        super().__init__(plan)
+        self.w = w
+
+    def run(self, q, k, v, out=None):
+        out[...] = attention_reference(q, k, v, self.w.contexts).to(q.dtype)
+        return out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--context", "4k", "--tune", "3"], "use it with --table"),
+    (["--table", "{t}", "--tune", "0"], "tune must be an integer >= 1"),
+    (["--table", "{t}", "--tune", "3", "--batch-invariant"], "--batch-invariant fixes"),
+    (["--table", "{t}", "--tune", "3", "--strategy", "streamk"], "--strategy does not apply"),
+    (["--table", "{t}", "--tune", "3"], "torch sees none here")])
+def test_plan_tune_errors_are_one_line_naming_tune(args, message, tmp_path, monkeypatch, capsys):
+    from cli_helpers import run_cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = run_cli(["plan", "--gpu", "h200", *[a.format(t=tmp_path / "t.json") for a in args]], capsys)
+    assert code == 2 and err.startswith("attnsim: error: tune:") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "t.json").exists()
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_tuned_auto_on_the_gpu(tmp_path):
@@ -117,3 +177,18 @@ def test_tuned_auto_on_the_gpu(tmp_path):
     row = df[df["requested"] == "auto:tune=3"].iloc[0]
     assert bench_results.spec_label(row) in tuning_specs("auto:tune=3", POINT, H200)
     assert row["tuned"].count(";") == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_plan_table_tuned_on_the_gpu(tmp_path, capsys):
+    from attnsim import plantable
+    from cli_helpers import run_cli
+
+    path = tmp_path / "t.json"
+    code, out, err = run_cli(["plan", "--gpu", "h200", "--q-heads", "16", "--kv-heads", "2", "--head-dim", "64",
+                              "--batch", "1,4", "--context", "1k,8k", "--table", str(path), "--tune", "2"], capsys)
+    assert code == 0, err
+    assert "4 of them timed on the GPU" in out
+    table = plantable.load(path)
+    assert table.lookup(3, [5000]).spec
