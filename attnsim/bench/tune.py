@@ -30,11 +30,13 @@ TIE_PCT = 0.5  # measured within this of the fastest: the model's earlier-ranked
 
 
 def plans_timed(spec: str) -> int:
-    """K of `auto:tune=K` (the plans timed before the row's own timing); 0 for any other spec."""
+    """The plans `auto:tune=K` times before the row's own timing (at most K + 1: the batch-invariant plan
+    too, planner/choose.tuning_specs); 0 for any other spec."""
     from attnsim.plans.spec import parse_plan_spec
 
     strategy, options = parse_plan_spec(spec)
-    return int(options.set().get("tune") or 0) if strategy.planned else 0
+    count = int(options.set().get("tune") or 0) if strategy.planned else 0
+    return count + 1 if count else 0
 
 
 def tuned(spec: str) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 
 from attnsim import strategies
+from attnsim.errors import InputError
 from attnsim.planner.search import PlanResult, search
 from attnsim.plans.plan import Plan, option_values, options_for, resolve_plan
 from attnsim.plans.spec import parse_plan_spec, plan_spec
@@ -52,7 +53,13 @@ def tuning_specs(spec: str, workload: DecodeWorkload, gpu: GpuSpec,
                  options: opts.Options | PlanConfig | dict | None = None) -> tuple[str, ...]:
     """The plans `auto:tune=K` times on the device (bench/tune.py), as plan specs make_plan resolves to exactly
     the plans the search simulated: the model's choice first, then the next fastest predicted distinct plans,
-    K in all (fewer where the search kept fewer). A spec without tune: its one plan."""
+    K in all (fewer where the search kept fewer), then the batch-invariant plan where it is none of them.
+
+    The invariant plan runs split-KV's chunked kernel (fixed chunks in longest-first order), which the model
+    prices like the split kernel at the same grid but which measures apart from it (0.97-1.01x at equal grids,
+    and the fastest plan of 16-17 of the oracle studies' 106 uniform workloads, where the search never ranks it):
+    one more trial covers what the model cannot tell. Its search is once per model shape (~5 s, cached).
+    A spec without tune: its one plan."""
     strategy, spec_options = parse_plan_spec(spec)
     chosen = options_for(strategy, {**option_values(options), **spec_options.set()})
     count = chosen.set().get("tune") if strategy.planned else None
@@ -61,7 +68,15 @@ def tuning_specs(spec: str, workload: DecodeWorkload, gpu: GpuSpec,
     result = cached_search(workload, gpu, PlanConfig(**chosen.set()))
     kernel = {k: v for k, v in chosen.set().items() if k in opts.KERNEL_FIELDS}
     ranked = [result.chosen, *(e for e in result.ranked if e is not result.chosen)][:count]
-    return tuple(plan_spec(e.strategy, {**kernel, **dict(e.options)}) for e in ranked)
+    specs = [plan_spec(e.strategy, {**kernel, **dict(e.options)}) for e in ranked]
+    pinned = any(k in opts.PIN_FIELDS for k in chosen.set())
+    if not pinned:  # a pinned search's plans all share the pin; the invariant plan would not
+        try:
+            fixed = cached_search(workload, gpu, PlanConfig(**kernel, batch_invariant=1)).chosen
+            specs.append(plan_spec(fixed.strategy, {**kernel, **dict(fixed.options)}))
+        except InputError:  # no plan of the shape is batch-invariant (its entries take no fixed chunk)
+            pass
+    return tuple(dict.fromkeys(specs))
 
 
 def planned_name() -> str:
