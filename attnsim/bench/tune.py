@@ -1,16 +1,15 @@
-"""Model-guided tuning on the device: `auto:tune=K` times the model's K fastest predicted plans and runs the
-fastest measured one.
+"""Model-guided tuning on the device: `auto:tune=K` times the model's K fastest predicted plans (and the
+batch-invariant plan) and runs the fastest measured one.
 
     launcher, trials = tuned_launcher("auto:tune=3", w, q, k, v, ref, config, prepare, run_kwargs)
 
 The model ranks every candidate plan (planner/search.py); within its error band (2-6% on the oracle
 studies) it cannot order near-equal plans, and that is where its picks lose (docs/planner.md). Timing the K
-plans it ranks fastest settles those ties by measurement, as Triton's autotuner does with a performance
-model pruning its configurations. Replayed on the committed oracle studies (scripts/oracle_replay.py --tune
-3: the model's 3 fastest predicted among each workload's measured plans, the fastest measured of them
-running), regret against the best measured plan is mean / p95 / max 0.35 / 1.93 / 5.23% on the H200 and
-0.74 / 3.47 / 6.72% on the H100, against 1.40 / 5.60 / 15.87% and 2.24 / 8.15 / 16.68% for the model's own
-pick; the study times auto:tune=3 itself (validation/planner_oracle.py).
+plans it ranks fastest, and the batch-invariant plan (split-KV's chunked kernel, which the model prices like
+the split kernel: planner/choose.tuning_specs), settles those ties by measurement, as Triton's autotuner does
+with a performance model pruning its configurations. On the H100's oracle study (136 workloads, measured,
+docs/planner.md "Model-guided tuning") regret vs the best measured plan fell from 2.51 / 12.65 / 15.97% (mean
+/ p95 / max, `auto`) to 0.77 / 2.92 / 6.97% (`auto:tune=3`).
 
 Each candidate is checked against the float64 reference first (a plan that fails is never run) and timed
 with the row's own timer; ties within TIE_PCT go to the model's order. The caller (harness.bench_one)

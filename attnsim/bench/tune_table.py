@@ -18,7 +18,7 @@ from typing import Callable
 from attnsim.bench.harness import BenchConfig, run_sweep
 from attnsim.bench.results import point_key, row_key, spec_label
 from attnsim.bench.sweep import padded_kv_bytes
-from attnsim.planner.choose import make_plan
+from attnsim.planner.choose import make_plan, planned_name
 from attnsim.plans.spec import parse_plan_spec, plan_spec
 from attnsim.predict import predict_plan
 
@@ -27,7 +27,7 @@ MAX_CELL_BYTES = 16e9  # K + V of one timed cell (the sweeps' cap): the referenc
 
 def tuned_spec(options: dict, k: int) -> str:
     """`auto:...,tune=K` with the table's pinned options and kernel shape."""
-    return plan_spec("auto", {**options, "tune": k})
+    return plan_spec(planned_name(), {**options, "tune": k})
 
 
 def tune_table(doc: dict, workload_for: Callable, config: BenchConfig, k: int,

@@ -9,7 +9,7 @@ Workloads (fixed seed, none in the calibration set or the standard sweep):
 - every point's padded K+V under MAX_KV_BYTES, so a row stays within the timing budget.
 
 Plans per workload (plan specs for bench_run's `candidates`): the planner's choice as `auto`, the
-batch-invariant `auto`, the tuned `auto:tune=3` (the fastest measured of the model's 3 fastest), each default entry with its defaults, every heuristic's choice, the
+batch-invariant `auto`, the tuned `auto:tune=3` (the fastest measured of the model's 3 fastest and the invariant plan), each default entry with its defaults, every heuristic's choice, the
 planner's three nearest runners-up, split counts and persistent grids on a grid of values (within
 the planner's own bounds), and the modelled/timed third-party baselines; plans that resolve to the
 same concrete plan (same entry, grid and predicted time) are timed once, the `auto` rows always.
@@ -40,7 +40,7 @@ MAX_KV_BYTES = 3e9  # padded K + V per point
 SPLIT_GRID = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 GRID_FRACTIONS = (1 / 2, 1, 3 / 2, 2)  # x SMs, persistent grids up to capacity
 RUNNERS_UP = 3
-TUNED = 3  # auto:tune=3: the fastest measured of the model's 3 fastest plans (bench/tune.py), timed beside auto
+TUNED = 3  # auto:tune=3: the fastest measured of the model's 3 fastest plans and the invariant one (bench/tune.py)
 MIXES = ("one-long", "bimodal", "heavy-tail")
 
 

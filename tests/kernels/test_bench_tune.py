@@ -192,4 +192,4 @@ def test_a_plan_table_tuned_on_the_gpu(tmp_path, capsys):
     assert code == 0, err
     assert "4 of them timed on the GPU" in out
     table = plantable.load(path)
-    assert table.lookup(3, [5000]).spec
+    assert table.lookup(3, 5000).spec

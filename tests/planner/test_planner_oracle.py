@@ -111,7 +111,7 @@ def test_the_tuned_auto_is_a_method_and_left_out_where_never_timed():
     assert f"auto:tune={oracle.TUNED}" in oracle.oracle_candidates(SMALL[0], H200)[:3]
     rows = synthetic_csv(SMALL)
     summary = regret.regret_summary(regret.per_workload(rows, H200)).set_index("method")
-    tuned = f"tuned auto ({oracle.TUNED} timed)"
+    tuned = f"tuned auto (auto:tune={oracle.TUNED})"
     assert summary.loc[tuned, "workloads"] == 3
     assert summary.loc[tuned, "mean_pct"] == summary.loc["planner (auto)", "mean_pct"]
     older = rows[rows["requested"] != f"auto:tune={oracle.TUNED}"]

@@ -126,8 +126,9 @@ class ChunkOptions(GridOptions):
 @dataclass(frozen=True)
 class PlannerOptions(KernelOptions):
     """The planner's choice: pinned search values restrict it; batch_invariant=1 keeps only plans
-    whose split boundaries depend on each sequence alone; tune=K (on a GPU: bench/tune.py) times the model's K
-    fastest plans and runs the fastest measured (the model alone, without a GPU, runs its own fastest)."""
+    whose split boundaries depend on each sequence alone; tune=K (on a GPU: bench/tune.py) times the model's
+    K fastest plans (and the batch-invariant one) and runs the fastest measured (the model alone, without a
+    GPU, runs its own fastest)."""
 
     splits: int | None = None
     grid: int | None = None
