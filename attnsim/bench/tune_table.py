@@ -13,6 +13,7 @@ it exactly as a model table (attnsim/plantable.py): the tuning is done once, off
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from attnsim.bench.harness import BenchConfig, run_sweep
@@ -45,8 +46,7 @@ def tune_table(doc: dict, workload_for: Callable, config: BenchConfig, k: int,
             cell["tuned"] = f"not timed: K + V {padded_kv_bytes(w) / 1e9:.1f} GB > {MAX_CELL_BYTES / 1e9:.0f} GB"
         else:
             todo.append((cell, w))
-    rows = run_sweep([w for _, w in todo], BenchConfig((spec,), config.gpu, config.device_name, config.peak_read_gbps,
-                                                       config.timer, config.device), progress=progress, **sweep_kw)
+    rows = run_sweep([w for _, w in todo], replace(config, strategies=(spec,)), progress=progress, **sweep_kw)
     by_point, timed = {row_key(r): r for r in rows.to_dict("records")}, 0
     for cell, w in todo:
         row = by_point.get(point_key(spec, w), {"status": "no row"})
