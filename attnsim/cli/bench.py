@@ -77,6 +77,7 @@ def bench_command(gpu, calibration, quick, sweep_name, strategy_text, dtype, out
       attnsim bench --strategies streamk,torch-flash --dtype bfloat16 --out bf16.csv
       attnsim bench --resume --out results/h100/bench.csv   # finish an interrupted run
       attnsim bench --sweep paged --strategies fa2,flashdecoding,streamk --out results/h200/bench_paged.csv
+      attnsim bench --strategies auto,auto:tune=3 --out tuned.csv   # tune: the fastest measured of the model's 3 best
 
     
     Serving sweeps (bfloat16, head_dim 128, per-GPU heads of tensor-parallel Llama/Qwen, <= 4 GB of KV
