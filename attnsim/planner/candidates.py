@@ -3,8 +3,8 @@
 
 - splits (split-KV): 1..16, then 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, at most the KV
   tiles of the longest sequence and one resident wave (capacity // outputs: more splits only add a
-  tail wave); a count whose ceil(tiles / s) equals that of s - 1 is skipped (FA2's eligibility rule:
-  the same split size with more, emptier CTAs). A plan merged by its last arrival has no combine
+  tail wave); a count whose ceil(tiles / s) equals that of the last smaller count kept is skipped (FA2's
+  eligibility rule: the same split size with more, emptier CTAs). A plan merged by its last arrival has no combine
   launch: its bound is the longest split's stream plus the merge of all s partials (host path).
 - grid (persistent, in-kernel reduction): multiples of SMs / 4 up to the resident capacity, the
   capacity itself, and the smallest grid of each of the three lowest per-CTA shares
@@ -136,13 +136,25 @@ def fixed_chunk(ctx: StrategyContext) -> int:
     return FIXED_CHUNK_TILES * ctx.tile
 
 
+def distinct_split_sizes(counts: list[int], max_tiles: int) -> list[int]:
+    """`counts` (increasing) less each count whose split size, ceil(max_tiles / s) tiles, equals that of the last
+    count kept: FA2's eligibility rule (the same split size with more, emptier CTAs) applied between the counts
+    searched. Checked against s - 1 instead, a count past 16 (where the searched counts are sparse) was dropped
+    for a neighbour never searched: at 275 tiles 24 and 32 (the sizes of 23 and 31), the fastest measured."""
+    kept = []
+    for s in counts:
+        if not kept or -(-max_tiles // s) != -(-max_tiles // kept[-1]):
+            kept.append(s)
+    return kept
+
+
 def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     max_tiles = int(ctx.tiles.max())
     if "splits" in pins:
         counts = [pins["splits"]]
     else:
         cap = min(max_tiles, max(1, ctx.capacity // ctx.outputs))
-        counts = [s for s in SPLIT_COUNTS if s <= cap and (s == 1 or -(-max_tiles // s) != -(-max_tiles // (s - 1)))]
+        counts = distinct_split_sizes([s for s in SPLIT_COUNTS if s <= cap], max_tiles)
     longest = float(ctx.tiles.max() * ctx.tile)
     used = [-(-max_tiles // -(-max_tiles // s)) for s in counts]  # non-empty splits of the longest output
     if ctx.strategy.last_arrival_merge:  # no combine launch: the split that ends last merges them all
