@@ -59,7 +59,8 @@ def tune_table(doc: dict, workload_for: Callable, config: BenchConfig, k: int,
                     time_us=round(float(row["time_us"]), 3),
                     predicted_us=round(predict_plan(make_plan(won, w, config.gpu)).total_us, 3), tuned=row["tuned"])
         timed += 1
-    doc["tuned"] = {"plans_per_cell": k, "device": config.device_name, "timer": config.timer.name,
+    doc["tuned"] = {"plans_per_cell": f"the model's {k} fastest and the batch-invariant plan (auto:tune={k})",
+                    "device": config.device_name, "timer": config.timer.name,
                     "cells_timed": timed, "cells": len(cells),
                     "time_us": "measured on the device where a cell was timed (predicted_us: the model's)"}
     return doc
