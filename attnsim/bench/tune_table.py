@@ -1,14 +1,17 @@
 """A plan table tuned on the device (`attnsim plan --table OUT.json --tune K`): every cell's plan re-chosen by
-measurement, the fastest of the model's K fastest plans for the cell's uniform batch (bench/tune.py).
+measurement, the fastest of the model's K fastest plans (and the batch-invariant one) for the cell's uniform
+batch (bench/tune.py).
 
-    doc = tune_table(doc, workload_for, gpu, k=3, config=BenchConfig(...))
+    doc = tune_table(doc, workload_for, config, k=3)
 
 Each cell that fits the GPU and whose K/V buffers stay under MAX_CELL_BYTES is timed as one bench point
 (random inputs, every candidate fp64-checked, `auto:tune=K`); its entry then names the plan that won,
 with `time_us` its measured µs, `predicted_us` the model's for that plan, `model_spec` what the model
-alone chose, and `tuned` the trials. Other cells keep the model's choice and say why (`tuned`). The
-document says how it was tuned (`tuned`: plans per cell, device, timer, cells timed). A serving loop reads
-it exactly as a model table (attnsim/plantable.py): the tuning is done once, offline.
+alone chose, and `tuned` the trials. Other cells keep the model's choice and say why (`tuned`).
+A batch-invariant table (`--batch-invariant`) keeps one plan per section, chosen by measurement among the
+model's K best invariant plans (bench/tune_invariant.py). The document says how it was tuned (`tuned`:
+plans per cell, device, timer, cells timed). A serving loop reads it exactly as a model table
+(attnsim/plantable.py): the tuning is done once, offline.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
+from attnsim.bench import tune_invariant as inv
 from attnsim.bench.harness import BenchConfig, run_sweep
 from attnsim.bench.results import point_key, row_key, spec_label
 from attnsim.bench.sweep import padded_kv_bytes
 from attnsim.planner.choose import make_plan, planned_name
 from attnsim.plans.spec import parse_plan_spec, plan_spec
 from attnsim.predict import predict_plan
+from attnsim.simulator.partition.options import KERNEL_FIELDS
 
 MAX_CELL_BYTES = 16e9  # K + V of one timed cell (the sweeps' cap): the reference and inputs must fit beside it
 
@@ -31,37 +36,66 @@ def tuned_spec(options: dict, k: int) -> str:
     return plan_spec(planned_name(), {**options, "tune": k})
 
 
-def tune_table(doc: dict, workload_for: Callable, config: BenchConfig, k: int,
-               progress: Callable[[int, int, str], None] | None = None, **sweep_kw) -> dict:
-    """`doc` (planner/table.table_document) with its cells re-chosen on the device; sweep_kw: run_sweep's
-    prepare / reference (tests). Returns the same document, changed in place."""
-    spec = tuned_spec(doc.get("options", {}), k)
-    cells = [(section, cell) for section in doc["sections"] for cell in section["cells"]]
-    todo = []
-    for section, cell in cells:
+def timed_cells(section: dict, workload_for: Callable) -> tuple[list, list]:
+    """([(cell, workload)] of the section, [workload] of the cells to time); the others say why not (`tuned`)."""
+    pairs, todo = [], []
+    for cell in section["cells"]:
         w = workload_for(cell["batch"], cell["context"], section["page_size"] or 0, section["kv_dtype"]).modelled_layer()
+        pairs.append((cell, w))
         if not cell["fits"]:
             cell["tuned"] = "not timed: the bucket's KV cache does not fit the GPU"
         elif padded_kv_bytes(w) > MAX_CELL_BYTES:
             cell["tuned"] = f"not timed: K + V {padded_kv_bytes(w) / 1e9:.1f} GB > {MAX_CELL_BYTES / 1e9:.0f} GB"
         else:
-            todo.append((cell, w))
-    rows = run_sweep([w for _, w in todo], replace(config, strategies=(spec,)), progress=progress, **sweep_kw)
-    by_point, timed = {row_key(r): r for r in rows.to_dict("records")}, 0
-    for cell, w in todo:
-        row = by_point.get(point_key(spec, w), {"status": "no row"})
-        if row["status"] != "ok":
-            cell["tuned"] = f"not timed: {row['status']}"
+            todo.append(w)
+    return pairs, todo
+
+
+def tune_table(doc: dict, workload_for: Callable, config: BenchConfig, k: int,
+               progress: Callable[[int, int, str], None] | None = None, **sweep_kw) -> dict:
+    """`doc` (planner/table.table_document) with its cells re-chosen on the device; sweep_kw: run_sweep's
+    prepare / reference (tests). Returns the same document, changed in place."""
+    options = dict(doc.get("options", {}))
+    invariant = options.pop("batch_invariant", None)
+    spec, timed = tuned_spec(options, k), 0
+    for section in doc["sections"]:
+        pairs, todo = timed_cells(section, workload_for)
+        if invariant:
+            timed += tune_invariant(section, pairs, todo, config, k, options, spec, progress, **sweep_kw)
             continue
-        won = spec_label(row)  # the plan the row ran
-        strategy, options = parse_plan_spec(won)
-        cell.update(model_spec=cell["spec"], strategy=strategy.name, options=options.set(), spec=won,
-                    time_us=round(float(row["time_us"]), 3),
-                    predicted_us=round(predict_plan(make_plan(won, w, config.gpu)).total_us, 3), tuned=row["tuned"])
-        timed += 1
-    doc["tuned"] = {"plans_per_cell": f"the model's {k} fastest and the batch-invariant plan (auto:tune={k})",
+        rows = run_sweep(todo, replace(config, strategies=(spec,)), progress=progress, **sweep_kw)
+        by_point = {row_key(r): r for r in rows.to_dict("records")}
+        for cell, w in ((c, w) for c, w in pairs if w in todo):
+            row = by_point.get(point_key(spec, w), {"status": "no row"})
+            if row["status"] != "ok":
+                cell["tuned"] = f"not timed: {row['status']}"
+                continue
+            won = spec_label(row)  # the plan the row ran
+            strategy, chosen = parse_plan_spec(won)
+            cell.update(model_spec=cell["spec"], strategy=strategy.name, options=chosen.set(), spec=won,
+                        time_us=round(float(row["time_us"]), 3),
+                        predicted_us=round(predict_plan(make_plan(won, w, config.gpu)).total_us, 3), tuned=row["tuned"])
+            timed += 1
+    doc["tuned"] = {"plans_per_cell": (f"the model's {k} best batch-invariant plans and auto:tune={k} (each cell's "
+                                       "fastest)" if invariant else
+                                       f"the model's {k} fastest and the batch-invariant plan (auto:tune={k})"),
                     "device": config.device_name, "timer": config.timer.name,
-                    "cells_timed": timed, "cells": len(cells),
+                    "cells_timed": timed, "cells": sum(len(s["cells"]) for s in doc["sections"]),
                     "time_us": "measured on the device where a cell was timed (predicted_us: the model's)"}
     return doc
 
+
+def tune_invariant(section: dict, pairs: list, todo: list, config: BenchConfig, k: int, options: dict, best: str,
+                   progress, **sweep_kw) -> int:
+    """One section of a batch-invariant table: its one plan chosen by measurement (tune_invariant.py); returns the
+    cells timed."""
+    if not todo:
+        return 0
+    kernel = {name: v for name, v in options.items() if name in KERNEL_FIELDS}
+    candidates = inv.invariant_candidates(pairs[0][1], config.gpu, kernel, k)
+    rows = run_sweep(todo, replace(config, strategies=(*candidates, best)), progress=progress,
+                     **sweep_kw).to_dict("records")
+    chosen, scores = inv.measured_choice(rows, todo, candidates, best)
+    inv.apply_choice(section, pairs, todo, rows, chosen, config.gpu)
+    section["batch_invariant"] = inv.describe(chosen, scores, len(todo), best)
+    return len(todo)

@@ -51,9 +51,6 @@ def check_tune(tune: int | None, table_path: str | None, options: PlanConfig, na
     if table_path is None:
         raise InputError("tune", "times the plans of a plan table's cells: use it with --table (one workload: "
                                  "`attnsim bench --strategies auto:tune=K`)")
-    if options.batch_invariant:
-        raise InputError("tune", "a measured choice per cell would follow the batch; --batch-invariant fixes the "
-                                 "plan per model shape: use one or the other")
     if names:
         raise InputError("tune", "times auto's own candidates; --strategy does not apply")
 
@@ -86,8 +83,7 @@ def write_table(path: str, spec, options: PlanConfig, names, gpu, calibration, w
         doc = measured_table(doc, workload_for, spec, device, tune)
     write_json(path, doc)
     plans = {c["spec"] for s in doc["sections"] for c in s["cells"]}
-    tuned = (f", {doc['tuned']['cells_timed']} of them timed on the GPU (the model's {tune} fastest plans and the "
-             "batch-invariant one each)" if tune else "")
+    tuned = f", {doc['tuned']['cells_timed']} of them timed on the GPU ({doc['tuned']['plans_per_cell']})" if tune else ""
     return (f"wrote {path}: {len(workloads)} cells ({len(batches)} batches x {len(contexts)} contexts x "
             f"{len(sections)} section(s)){tuned}, {len(plans)} distinct plans; read it with "
             f"attnsim.plantable.load(path).lookup(batch, contexts)")
@@ -111,16 +107,18 @@ def measured_table(doc: dict, workload_for, spec, device: str, tune: int) -> dic
     from attnsim.kernels import membw
 
     config = BenchConfig((), spec, device, membw.peak_read_gbps())
-    cells = sum(len(s["cells"]) for s in doc["sections"])
-    with click.progressbar(length=cells, label=f"timing {tune} + 1 plans per cell", file=click.get_text_stream("stderr")) as bar:
+    rows = sum(len(s["cells"]) for s in doc["sections"]) * (tune + 1 if doc["options"].get("batch_invariant") else 1)
+    with click.progressbar(length=rows, label=f"timing {tune} + 1 plans per cell", file=click.get_text_stream("stderr")) as bar:
         return tune_table(doc, workload_for, config, tune, progress=lambda done, total, label: bar.update(1))
 
 
 def tune_option(func):
     return click.option("--tune", type=int, default=None,
                         help="With --table, on a GPU: time the model's TUNE fastest plans of every cell and its "
-                             "batch-invariant plan (each fp64-checked) and write the fastest measured (auto:tune=TUNE; cells too large for "
-                             "the GPU keep the model's choice and say why).")(func)
+                             "batch-invariant plan (each fp64-checked) and write the fastest measured (auto:tune=TUNE; "
+                             "cells too large for the GPU keep the model's choice and say why). With --batch-invariant: "
+                             "the model's TUNE best invariant plans timed at every cell, the least mean regret runs in "
+                             "all.")(func)
 
 
 def table_option(func):

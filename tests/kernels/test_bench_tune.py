@@ -144,19 +144,44 @@ def test_a_tuned_plan_table_names_the_plan_that_won_and_still_loads(monkeypatch,
 
 
 class SpecLauncherAt(SpecLauncher):
+    last = None  # the launcher that ran last (the harness's fake timer prices it)
+
     def __init__(self, plan, w):
         super().__init__(plan)
         self.w = w
 
     def run(self, q, k, v, out=None):
+        SpecLauncherAt.last = self
         out[...] = attention_reference(q, k, v, self.w.contexts).to(q.dtype)
         return out
+
+
+def test_a_batch_invariant_table_runs_the_invariant_plan_measured_best_in_every_cell(monkeypatch):
+    from attnsim.bench import tune_invariant, tune_table as tt
+    from attnsim.planner.table import table_document
+    from attnsim.simulator.partition.common import PlanConfig
+
+    doc = table_document(small_layer, H200, [1, 4], [512, 3000], [(0, "")], PlanConfig(batch_invariant=1),
+                         {"model": {"name": "t"}, "options": {"batch_invariant": 1}})
+    modelled = doc["sections"][0]["cells"][0]["spec"]
+    first, second = tune_invariant.invariant_candidates(small_layer(1, 512, 0, "").modelled_layer(), H200, {}, 2)
+    assert first == modelled  # the model's invariant choice is its best-scored plan
+    prices = {first: 12.0, second: 10.0}  # the runner-up measures faster in every cell
+    priced_timer(monkeypatch, prices)  # auto:tune's trials
+    monkeypatch.setattr(bench, "time_us", lambda fn, config: (fn(), prices.get(SpecLauncherAt.last.meta["plan"], 11.0))[1])
+    config = bench.BenchConfig((), H200, "fake-gpu", 4500.0, device="cpu")
+    tt.tune_table(doc, small_layer, config, 2, prepare=lambda plan, w, c: SpecLauncherAt(plan, w),
+                  reference=attention_reference)
+    section = doc["sections"][0]
+    assert {c["spec"] for c in section["cells"]} == {second}
+    assert all(c["model_spec"] == first and c["time_us"] == 10.0 for c in section["cells"])
+    assert section["batch_invariant"].startswith(f"batch-invariant, measured: {second} runs in every cell")
+    assert "over 4 timed cells" in section["batch_invariant"] and doc["tuned"]["cells_timed"] == 4
 
 
 @pytest.mark.parametrize("args,message", [
     (["--context", "4k", "--tune", "3"], "use it with --table"),
     (["--table", "{t}", "--tune", "0"], "tune must be an integer >= 1"),
-    (["--table", "{t}", "--tune", "3", "--batch-invariant"], "--batch-invariant fixes"),
     (["--table", "{t}", "--tune", "3", "--strategy", "streamk"], "--strategy does not apply"),
     (["--table", "{t}", "--tune", "3"], "torch sees none here")])
 def test_plan_tune_errors_are_one_line_naming_tune(args, message, tmp_path, monkeypatch, capsys):
@@ -190,6 +215,23 @@ def test_a_plan_table_tuned_on_the_gpu(tmp_path, capsys):
     code, out, err = run_cli(["plan", "--gpu", "h200", "--q-heads", "16", "--kv-heads", "2", "--head-dim", "64",
                               "--batch", "1,4", "--context", "1k,8k", "--table", str(path), "--tune", "2"], capsys)
     assert code == 0, err
-    assert "4 of them timed on the GPU (the model's 2 fastest plans and the batch-invariant one each)" in out
+    assert "4 of them timed on the GPU (the model's 2 fastest and the batch-invariant plan (auto:tune=2))" in out
     table = plantable.load(path)
     assert table.lookup(3, 5000).spec
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_batch_invariant_table_tuned_on_the_gpu(tmp_path, capsys):
+    import json
+
+    from cli_helpers import run_cli
+
+    path = tmp_path / "t.json"
+    code, out, err = run_cli(["plan", "--gpu", "h200", "--q-heads", "16", "--kv-heads", "2", "--head-dim", "64",
+                              "--batch", "1,4", "--context", "1k,8k", "--table", str(path), "--tune", "2",
+                              "--batch-invariant"], capsys)
+    assert code == 0, err
+    section = json.loads(path.read_text())["sections"][0]
+    assert len({c["spec"] for c in section["cells"]}) == 1
+    assert section["batch_invariant"].startswith("batch-invariant, measured:")
