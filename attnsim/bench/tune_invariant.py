@@ -29,9 +29,10 @@ def invariant_candidates(sample, gpu, kernel: dict, k: int) -> list[str]:
     return [plan_spec(s.strategy, {**kernel, **dict(s.options)}) for s in choice.scored[:k]]
 
 
-def measured_choice(rows: list[dict], timed: list, candidates: list[str], best_spec: str) -> tuple[str, dict]:
+def measured_choice(rows: list[dict], timed: list, candidates: list[str], best_spec: str) -> tuple[str | None, dict]:
     """(the candidate that runs, {candidate: (mean %, max %)}) from the sweep's rows: per timed cell workload,
-    each candidate's regret vs the fastest ok row of that cell (the candidates and `best_spec`'s)."""
+    each candidate's regret vs the fastest ok row of that cell (the candidates and `best_spec`'s); (None, {})
+    when no cell ran every candidate."""
     by_key = {row_key(r): r for r in rows if r["status"] == "ok"}
     regrets = {c: [] for c in candidates}
     for w in timed:
@@ -43,7 +44,7 @@ def measured_choice(rows: list[dict], timed: list, candidates: list[str], best_s
             regrets[c].append(100.0 * (times[c] / best - 1.0))
     scores = {c: (float(np.mean(r)), float(np.max(r))) for c, r in regrets.items() if r}
     if not scores:
-        raise RuntimeError("no cell timed every batch-invariant candidate")
+        return None, {}
     least = min(m for m, _ in scores.values())
     return next(c for c in candidates if c in scores and scores[c][0] <= least + TIE_PP), scores
 

@@ -96,6 +96,9 @@ def tune_invariant(section: dict, pairs: list, todo: list, config: BenchConfig, 
     rows = run_sweep(todo, replace(config, strategies=(*candidates, best)), progress=progress,
                      **sweep_kw).to_dict("records")
     chosen, scores = inv.measured_choice(rows, todo, candidates, best)
+    if chosen is None:  # the model's choice stays, and the section says why
+        section["batch_invariant"] += f"; not chosen by measurement: no cell ran every one of {', '.join(candidates)}"
+        return 0
     inv.apply_choice(section, pairs, todo, rows, chosen, config.gpu)
     section["batch_invariant"] = inv.describe(chosen, scores, len(todo), best)
     return len(todo)

@@ -178,6 +178,18 @@ def test_a_batch_invariant_table_runs_the_invariant_plan_measured_best_in_every_
     assert section["batch_invariant"].startswith(f"batch-invariant, measured: {second} runs in every cell")
     assert "over 4 timed cells" in section["batch_invariant"] and doc["tuned"]["cells_timed"] == 4
 
+    # a candidate that fails everywhere: the model's choice stays and the section says why
+    doc = table_document(small_layer, H200, [1], [512], [(0, "")], PlanConfig(batch_invariant=1),
+                         {"model": {"name": "t"}, "options": {"batch_invariant": 1}})
+
+    def prepare(plan, w, c):
+        if plan == second:
+            raise RuntimeError("no kernel image")
+        return SpecLauncherAt(plan, w)
+    tt.tune_table(doc, small_layer, config, 2, prepare=prepare, reference=attention_reference)
+    section = doc["sections"][0]
+    assert section["cells"][0]["spec"] == first and "not chosen by measurement" in section["batch_invariant"]
+
 
 @pytest.mark.parametrize("args,message", [
     (["--context", "4k", "--tune", "3"], "use it with --table"),
