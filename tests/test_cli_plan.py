@@ -84,3 +84,14 @@ def test_batch_invariant_explains_the_fixed_split_size(capsys):
     assert fixed["length_rule_bound_pct"] <= fixed["mean_regret_pct"]
     code, out, _ = run_cli(["plan", *H200, *SHAPE, "--format", "json"], capsys)
     assert "invariant_plan" not in json_items(out, "plans")[0]
+
+
+def test_the_text_says_how_a_gpu_settles_the_ties(capsys):
+    """Tied plans: the text names auto:tune (bench/tune.py); batch-invariant mode (one fixed plan) does not."""
+    args = ["plan", "--gpu", "h200", "--batch", "2", "--q-heads", "32", "--kv-heads", "32", "--head-dim", "64",
+            "--context", "2048"]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "other plan(s) within" in out
+    assert "on a GPU: `bench --strategies auto:tune=3` times the 3 fastest plans" in out
+    code, out, _ = run_cli([*args, "--batch-invariant"], capsys)
+    assert code == 0 and "auto:tune" not in out

@@ -128,6 +128,9 @@ def _row(result: PlanResult, e: Evaluated, label: str = "") -> str:
     return f"  {label:<26}{e.spec:<40}{e.time_us:>11.2f} µs {result.regret_pct(e):>+8.1f}%{tag}"
 
 
+TUNE_HINT = 3  # the K the text suggests for auto:tune (the oracle studies': docs/planner.md "Model-guided tuning")
+
+
 def result_text(result: PlanResult) -> str:
     w, c = result.workload, result.chosen
     ctx = f"ragged {w.batch}: {min(w.contexts)}..{max(w.contexts)}" if w.is_ragged else str(w.max_context)
@@ -139,6 +142,9 @@ def result_text(result: PlanResult) -> str:
              f"  launches: {_launches(c)}",
              f"  why: {result.why}",
              f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source})"]
+    if result.ties and not result.batch_invariant:  # what the model cannot order, a GPU can (bench/tune.py)
+        lines.append(f"  on a GPU: `bench --strategies auto:tune={TUNE_HINT}` times the {TUNE_HINT} fastest plans and "
+                     f"the batch-invariant one, and runs the fastest measured")
     if result.batch_invariant:
         lines.append(f"batch-invariant: costs {invariance_cost_pct(result):+.1f}% vs the unconstrained choice "
                      f"{result.unconstrained.spec} ({result.unconstrained.time_us:.2f} µs)")
