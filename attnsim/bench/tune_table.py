@@ -26,7 +26,7 @@ from attnsim.bench.sweep import padded_kv_bytes
 from attnsim.planner.choose import make_plan, planned_name
 from attnsim.plans.spec import parse_plan_spec, plan_spec
 from attnsim.predict import predict_plan
-from attnsim.simulator.partition.options import KERNEL_FIELDS
+from attnsim.simulator.partition.options import kernel_shape
 
 MAX_CELL_BYTES = 16e9  # K + V of one timed cell (the sweeps' cap): the reference and inputs must fit beside it
 
@@ -37,7 +37,7 @@ def tuned_spec(options: dict, k: int) -> str:
 
 
 def timed_cells(section: dict, workload_for: Callable) -> tuple[list, list]:
-    """([(cell, workload)] of the section, [workload] of the cells to time); the others say why not (`tuned`)."""
+    """([(cell, workload)] of the section, the same of the cells to time); the others say why not (`tuned`)."""
     pairs, todo = [], []
     for cell in section["cells"]:
         w = workload_for(cell["batch"], cell["context"], section["page_size"] or 0, section["kv_dtype"]).modelled_layer()
@@ -47,8 +47,24 @@ def timed_cells(section: dict, workload_for: Callable) -> tuple[list, list]:
         elif padded_kv_bytes(w) > MAX_CELL_BYTES:
             cell["tuned"] = f"not timed: K + V {padded_kv_bytes(w) / 1e9:.1f} GB > {MAX_CELL_BYTES / 1e9:.0f} GB"
         else:
-            todo.append(w)
+            todo.append((cell, w))
     return pairs, todo
+
+
+def sweep_rows(todo: list, specs: tuple, config: BenchConfig, progress, **sweep_kw) -> dict:
+    """The bench rows of `specs` at the workloads of `todo` [(cell, workload)], by bench point key."""
+    rows = run_sweep([w for _, w in todo], replace(config, strategies=specs), progress=progress, **sweep_kw)
+    return {row_key(r): r for r in rows.to_dict("records")}
+
+
+def run_in_cell(cell: dict, spec: str, w, gpu, measured_us: float | None, **extra) -> None:
+    """`cell` runs plan `spec`: `time_us` its measured µs (else the model's), `predicted_us` the model's,
+    `model_spec` what the model alone chose."""
+    strategy, options = parse_plan_spec(spec)
+    predicted = round(predict_plan(make_plan(spec, w, gpu)).total_us, 3)
+    cell.update(model_spec=cell["spec"], strategy=strategy.name, options=options.set(), spec=spec,
+                predicted_us=predicted, time_us=predicted if measured_us is None else round(float(measured_us), 3),
+                **extra)
 
 
 def tune_table(doc: dict, workload_for: Callable, config: BenchConfig, k: int,
@@ -63,18 +79,13 @@ def tune_table(doc: dict, workload_for: Callable, config: BenchConfig, k: int,
         if invariant:
             timed += tune_invariant(section, pairs, todo, config, k, options, spec, progress, **sweep_kw)
             continue
-        rows = run_sweep(todo, replace(config, strategies=(spec,)), progress=progress, **sweep_kw)
-        by_point = {row_key(r): r for r in rows.to_dict("records")}
-        for cell, w in ((c, w) for c, w in pairs if w in todo):
+        by_point = sweep_rows(todo, (spec,), config, progress, **sweep_kw)
+        for cell, w in todo:
             row = by_point.get(point_key(spec, w), {"status": "no row"})
             if row["status"] != "ok":
                 cell["tuned"] = f"not timed: {row['status']}"
                 continue
-            won = spec_label(row)  # the plan the row ran
-            strategy, chosen = parse_plan_spec(won)
-            cell.update(model_spec=cell["spec"], strategy=strategy.name, options=chosen.set(), spec=won,
-                        time_us=round(float(row["time_us"]), 3),
-                        predicted_us=round(predict_plan(make_plan(won, w, config.gpu)).total_us, 3), tuned=row["tuned"])
+            run_in_cell(cell, spec_label(row), w, config.gpu, row["time_us"], tuned=row["tuned"])  # the plan it ran
             timed += 1
     doc["tuned"] = {"plans_per_cell": (f"the model's {k} best batch-invariant plans and auto:tune={k} (each cell's "
                                        "fastest)" if invariant else
@@ -87,18 +98,18 @@ def tune_table(doc: dict, workload_for: Callable, config: BenchConfig, k: int,
 
 def tune_invariant(section: dict, pairs: list, todo: list, config: BenchConfig, k: int, options: dict, best: str,
                    progress, **sweep_kw) -> int:
-    """One section of a batch-invariant table: its one plan chosen by measurement (tune_invariant.py); returns the
-    cells timed."""
+    """One section of a batch-invariant table: its one plan chosen by measurement (tune_invariant.py), run in
+    every cell (measured time where the cell was timed); returns the cells timed."""
     if not todo:
         return 0
-    kernel = {name: v for name, v in options.items() if name in KERNEL_FIELDS}
-    candidates = inv.invariant_candidates(pairs[0][1], config.gpu, kernel, k)
-    rows = run_sweep(todo, replace(config, strategies=(*candidates, best)), progress=progress,
-                     **sweep_kw).to_dict("records")
-    chosen, scores = inv.measured_choice(rows, todo, candidates, best)
+    candidates = inv.invariant_candidates(pairs[0][1], config.gpu, kernel_shape(options), k)
+    by_point = sweep_rows(todo, (*candidates, best), config, progress, **sweep_kw)
+    chosen, scores = inv.measured_choice(by_point, [w for _, w in todo], candidates, best)
     if chosen is None:  # the model's choice stays, and the section says why
         section["batch_invariant"] += f"; not chosen by measurement: no cell ran every one of {', '.join(candidates)}"
         return 0
-    inv.apply_choice(section, pairs, todo, rows, chosen, config.gpu)
+    for cell, w in pairs:
+        row = by_point.get(point_key(chosen, w), {"status": "not timed"})
+        run_in_cell(cell, chosen, w, config.gpu, row["time_us"] if row["status"] == "ok" else None)
     section["batch_invariant"] = inv.describe(chosen, scores, len(todo), best)
     return len(todo)

@@ -18,6 +18,7 @@ import functools
 
 from attnsim import strategies
 from attnsim.errors import InputError
+from attnsim.planner.candidates import pins_of
 from attnsim.planner.search import PlanResult, search
 from attnsim.plans.plan import Plan, option_values, options_for, resolve_plan
 from attnsim.plans.spec import parse_plan_spec, plan_spec
@@ -39,14 +40,25 @@ def make_plan(spec: "str | strategies.Strategy", workload: DecodeWorkload, gpu: 
     shared bag keeping what the strategy declares). given: the attention CTA's known resources."""
     if isinstance(spec, strategies.Strategy):
         spec = spec.name
-    strategy, spec_options = parse_plan_spec(spec)
-    chosen = options_for(strategy, {**option_values(options), **spec_options.set()})
+    strategy, chosen = spec_options_of(spec, options)
     if not strategy.planned:
         return resolve_plan(strategy, workload, gpu, chosen, given=given)
     result = cached_search(workload, gpu, PlanConfig(**chosen.set()))
-    kernel = {k: v for k, v in chosen.set().items() if k in opts.KERNEL_FIELDS}
+    kernel = opts.kernel_shape(chosen.set())
     return resolve_plan(result.chosen.strategy, workload, gpu, {**kernel, **dict(result.chosen.options)},
                         given=given, requested=plan_spec(strategy.name, chosen))
+
+
+def spec_options_of(spec: str, options=None) -> tuple[strategies.Strategy, opts.Options]:
+    """(the entry, its options: the spec's over `options`, a shared bag keeping what the entry declares)."""
+    strategy, spec_options = parse_plan_spec(spec)
+    return strategy, options_for(strategy, {**option_values(options), **spec_options.set()})
+
+
+
+def named_spec(plan, kernel: dict) -> str:
+    """The plan spec of a searched or scored plan (strategy + options) run with the `kernel` shape."""
+    return plan_spec(plan.strategy, {**kernel, **dict(plan.options)})
 
 
 def tuning_specs(spec: str, workload: DecodeWorkload, gpu: GpuSpec,
@@ -60,20 +72,17 @@ def tuning_specs(spec: str, workload: DecodeWorkload, gpu: GpuSpec,
     and the fastest plan of 16-17 of the oracle studies' 106 uniform workloads, where the search never ranks it):
     one more trial covers what the model cannot tell. Its search is once per model shape (~5 s, cached).
     A spec without tune: its one plan."""
-    strategy, spec_options = parse_plan_spec(spec)
-    chosen = options_for(strategy, {**option_values(options), **spec_options.set()})
+    strategy, chosen = spec_options_of(spec, options)
     count = chosen.set().get("tune") if strategy.planned else None
     if not count:
         return (make_plan(spec, workload, gpu, options).spec,)
-    result = cached_search(workload, gpu, PlanConfig(**chosen.set()))
-    kernel = {k: v for k, v in chosen.set().items() if k in opts.KERNEL_FIELDS}
+    config = PlanConfig(**chosen.set())
+    result, kernel = cached_search(workload, gpu, config), opts.kernel_shape(chosen.set())
     ranked = [result.chosen, *(e for e in result.ranked if e is not result.chosen)][:count]
-    specs = [plan_spec(e.strategy, {**kernel, **dict(e.options)}) for e in ranked]
-    pinned = any(k in opts.PIN_FIELDS for k in chosen.set())
-    if not pinned:  # a pinned search's plans all share the pin; the invariant plan would not
+    specs = [named_spec(e, kernel) for e in ranked]
+    if not pins_of(config):  # a pinned search's plans all share the pin; the invariant plan would not
         try:
-            fixed = cached_search(workload, gpu, PlanConfig(**kernel, batch_invariant=1)).chosen
-            specs.append(plan_spec(fixed.strategy, {**kernel, **dict(fixed.options)}))
+            specs.append(named_spec(cached_search(workload, gpu, PlanConfig(**kernel, batch_invariant=1)).chosen, kernel))
         except InputError:  # no plan of the shape is batch-invariant (its entries take no fixed chunk)
             pass
     return tuple(dict.fromkeys(specs))

@@ -38,7 +38,7 @@ from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.simulator.partition.options import KERNEL_FIELDS, PIN_FIELDS
+from attnsim.simulator.partition.options import PIN_FIELDS, kernel_shape
 from attnsim.simulator.workload import DecodeWorkload
 
 
@@ -139,7 +139,7 @@ class Evaluator:
 
     def __init__(self, workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig):
         self.workload, self.gpu, self.user = workload, gpu, user
-        self.kernel = {k: v for k, v in user.options().items() if k in KERNEL_FIELDS and v is not None}  # user's shape
+        self.kernel = kernel_shape(user.options())  # the user's kernel shape
         self.contexts: dict[str, cand.StrategyContext] = {}
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}

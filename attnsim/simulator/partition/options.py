@@ -180,3 +180,8 @@ def build(options_type: type[Options], values: dict, owner: str, field: str | No
 def keep_declared(options_type: type[Options], values: dict) -> dict:
     """The values `options_type` declares (a shared --splits applies only where a strategy takes it)."""
     return {k: v for k, v in values.items() if k in options_type.names() and v is not None}
+
+
+def kernel_shape(values: dict) -> dict:
+    """The set kernel-shape fields (KERNEL_FIELDS) among option `values`: what every plan a search names runs with."""
+    return {k: v for k, v in values.items() if k in KERNEL_FIELDS and v is not None}
