@@ -37,9 +37,9 @@ import pandas as pd
 
 from attnsim import strategies
 from attnsim.errors import InputError
-from attnsim.bench import inputs, tune
+from attnsim.bench import inputs, measure, tune
 from attnsim.bench.results import COLUMNS, META_COLUMNS, base_row, point_key, ran_plan
-from attnsim.kernels.timing import TimerConfig, expected_calls, host_us, replayable, time_us
+from attnsim.kernels.timing import TimerConfig, expected_calls, host_us
 from attnsim.plans.spec import canonical_spec, spec_strategy as spec_name, split_specs
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.workload import DecodeWorkload, query_tile_rows
@@ -142,16 +142,14 @@ def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfi
             launcher = prepare(strategy, w, config)
         row.update({col: launcher.meta.get(key) for key, col in META_COLUMNS.items() if key in launcher.meta})
         row.update(ran_plan(launcher.meta))
-        out = inputs.poisoned_like(q, w.v_dim)
-        err = inputs.max_rel_err(launcher.run(q, k, v, out=out, **run_kwargs), ref)
+        err, out = measure.checked_run(launcher, w, q, k, v, ref, run_kwargs)
         row["max_rel_err"] = err
         if not err <= config.rel_tol:
             row["status"] = "fail: NaN/inf or unwritten output" if math.isinf(err) else f"fail: max_rel_err > {config.rel_tol}"
             return row
         fn, context = timed_call(launcher, q, k, v, out, run_kwargs)
         with context:
-            timed = replayable(fn) if config.timer.replay and not config.timer.cudagraph else fn
-            t_us = time_us(timed, config.timer)
+            t_us = measure.timed_us(fn, config.timer)
             row["host_us"] = round(host_us(fn), 2)
     except Exception as exc:  # a crashing strategy is a row, not the end of the sweep
         # a library refusing a shape (e.g. "No available kernel") is not our failure

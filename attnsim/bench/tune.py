@@ -22,8 +22,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from attnsim.bench import inputs
-from attnsim.kernels.timing import replayable, time_us
+from attnsim.bench import measure
 
 TIE_PCT = 0.5  # measured within this of the fastest: the model's earlier-ranked plan runs (timer noise ~0.2%)
 
@@ -53,12 +52,12 @@ def tuned_launcher(spec: str, w, q, k, v, ref, config, prepare: Callable, run_kw
     for rank, plan in enumerate(tuning_specs(spec, w, config.gpu)):
         try:
             launcher = prepare(plan, w, config)
-            out = inputs.poisoned_like(q, w.v_dim)
-            if not inputs.max_rel_err(launcher.run(q, k, v, out=out, **run_kwargs), ref) <= config.rel_tol:
+            err, out = measure.checked_run(launcher, w, q, k, v, ref, run_kwargs)
+            if not err <= config.rel_tol:
                 notes.append(f"{plan} wrong")
                 continue
-            fn = lambda launcher=launcher, out=out: launcher.run(q, k, v, out=out, **run_kwargs)  # noqa: E731
-            t_us = time_us(replayable(fn) if config.timer.replay and not config.timer.cudagraph else fn, config.timer)
+            t_us = measure.timed_us(lambda launcher=launcher, out=out: launcher.run(q, k, v, out=out, **run_kwargs),
+                            config.timer)
         except Exception as exc:  # a candidate that cannot run is skipped, not the row's failure
             failure = exc
             notes.append(f"{plan} {type(exc).__name__}")

@@ -12,7 +12,7 @@ import torch
 
 from attnsim.cli import main
 from attnsim.errors import InputError
-from attnsim.bench import harness as bench, inputs as bench_inputs, results as bench_results, sweep
+from attnsim.bench import harness as bench, measure, inputs as bench_inputs, results as bench_results, sweep
 from attnsim.kernels import timing
 from attnsim.kernels.reference import attention_reference
 from attnsim.kernels.torch_baselines import prepare_baseline, unsupported_reason
@@ -131,8 +131,8 @@ def fake_timer(monkeypatch):
     def time_us(fn, config):
         fn()
         return 0.5
-    monkeypatch.setattr(bench, "time_us", time_us)
-    monkeypatch.setattr(bench, "replayable", lambda fn: fn)  # no CUDA graphs on a CPU host
+    monkeypatch.setattr(measure, "time_us", time_us)
+    monkeypatch.setattr(measure, "replayable", lambda fn: fn)  # no CUDA graphs on a CPU host
 
 
 def cpu_config(strategies=("fa2", "streamk", "torch-flash")):
@@ -160,8 +160,8 @@ def test_rows_have_the_csv_schema_and_bandwidth(fake_timer):
 def test_each_row_can_take_its_own_timer(monkeypatch):
     # calibration times each point with what its residual needs (validation/point_cost.point_timer)
     used = []
-    monkeypatch.setattr(bench, "time_us", lambda fn, config: used.append(config.rep_ms) or 0.5)
-    monkeypatch.setattr(bench, "replayable", lambda fn: fn)
+    monkeypatch.setattr(measure, "time_us", lambda fn, config: used.append(config.rep_ms) or 0.5)
+    monkeypatch.setattr(measure, "replayable", lambda fn: fn)
     own = {"fa2": timing.TimerConfig(warmup_ms=5.0, rep_ms=3.0), "streamk": timing.TimerConfig(rep_ms=7.0)}
     df = bench.run_sweep(POINTS[:1], cpu_config(("fa2", "streamk")), prepare=fake_prepare(),
                          reference=attention_reference, timer_for=lambda spec, w: own[spec])

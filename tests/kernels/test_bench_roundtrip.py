@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from attnsim.bench import harness as bench, results as bench_results
+from attnsim.bench import harness as bench, measure, results as bench_results
 from attnsim.kernels.launch import interpreting
 from attnsim.kernels.reference import attention_reference
 from attnsim.planner.choose import make_plan
@@ -28,8 +28,8 @@ SPECS = ("fa2", "flashdecoding", "streamk", "auto", "streamk:grid=3", "hybrid:gr
 def bench_csv(tmp_path, monkeypatch):
     if not interpreting():
         pytest.skip("CPU round trip (TRITON_INTERPRET=1)")
-    monkeypatch.setattr(bench, "time_us", lambda fn, config: (fn(), 7.5)[1])  # a fixed time: no GPU timer here
-    monkeypatch.setattr(bench, "replayable", lambda fn: fn)
+    monkeypatch.setattr(measure, "time_us", lambda fn, config: (fn(), 7.5)[1])  # a fixed time: no GPU timer here
+    monkeypatch.setattr(measure, "replayable", lambda fn: fn)
     config = bench.BenchConfig(SPECS, H100, "NVIDIA H100 80GB HBM3", 3000.0, device="cpu")
     df = bench.run_sweep(POINTS, config, reference=attention_reference)
     assert (df["status"] == "ok").all(), df[["requested", "status"]]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from attnsim.bench import harness as bench, inputs as bench_inputs, results as bench_results, sweep
+from attnsim.bench import harness as bench, measure, inputs as bench_inputs, results as bench_results, sweep
 from attnsim.kernels.launch import interpreting
 from attnsim.kernels.reference import attention_reference
 from attnsim.simulator.hardware import from_name
@@ -65,8 +65,8 @@ def test_chunked_reference_of_a_verify_block_with_scales_equals_whole():
 
 @pytest.fixture
 def fake_timer(monkeypatch):
-    monkeypatch.setattr(bench, "time_us", lambda fn, config: (fn(), 0.5)[1])
-    monkeypatch.setattr(bench, "replayable", lambda fn: fn)
+    monkeypatch.setattr(measure, "time_us", lambda fn, config: (fn(), 0.5)[1])
+    monkeypatch.setattr(measure, "replayable", lambda fn: fn)
 
 
 @pytest.mark.skipif(not interpreting(), reason="runs our kernels in the CPU interpreter")

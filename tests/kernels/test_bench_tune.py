@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from attnsim.bench import harness as bench, results as bench_results, tune
+from attnsim.bench import harness as bench, measure, results as bench_results
 from attnsim.errors import InputError
 from attnsim.kernels.reference import attention_reference
 from attnsim.planner.choose import make_plan, tuning_specs
@@ -31,18 +31,19 @@ class SpecLauncher:
         return out
 
 
-def priced_timer(monkeypatch, prices: dict):
-    """Each timed call's µs is its launcher's price; records the order timed."""
+def priced_timer(monkeypatch, prices: dict, row_us=lambda fn, config: 1.0):
+    """Each tuning trial's µs is its launcher's price (a trial's call binds its launcher as a default), the
+    row's own timing row_us; records the order of the trials."""
     timed = []
 
     def time_us(fn, config):
+        if not fn.__defaults__:  # the row's timing of the chosen plan (harness.timed_call)
+            return row_us(fn, config)
         launcher = fn.__defaults__[0]
         timed.append(launcher.meta["plan"])
         return prices.get(launcher.meta["plan"], 100.0)
-    for module in (tune, bench):
-        monkeypatch.setattr(module, "replayable", lambda fn: fn)
-    monkeypatch.setattr(tune, "time_us", time_us)
-    monkeypatch.setattr(bench, "time_us", lambda fn, config: 1.0)
+    monkeypatch.setattr(measure, "replayable", lambda fn: fn)
+    monkeypatch.setattr(measure, "time_us", time_us)
     return timed
 
 
@@ -167,8 +168,8 @@ def test_a_batch_invariant_table_runs_the_invariant_plan_measured_best_in_every_
     first, second = tune_invariant.invariant_candidates(small_layer(1, 512, 0, "").modelled_layer(), H200, {}, 2)
     assert first == modelled  # the model's invariant choice is its best-scored plan
     prices = {first: 12.0, second: 10.0}  # the runner-up measures faster in every cell
-    priced_timer(monkeypatch, prices)  # auto:tune's trials
-    monkeypatch.setattr(bench, "time_us", lambda fn, config: (fn(), prices.get(SpecLauncherAt.last.meta["plan"], 11.0))[1])
+    priced_timer(monkeypatch, prices,  # auto:tune's trials, and each row's own timing of the plan it chose
+                 lambda fn, config: (fn(), prices.get(SpecLauncherAt.last.meta["plan"], 11.0))[1])
     config = bench.BenchConfig((), H200, "fake-gpu", 4500.0, device="cpu")
     tt.tune_table(doc, small_layer, config, 2, prepare=lambda plan, w, c: SpecLauncherAt(plan, w),
                   reference=attention_reference)
