@@ -7,7 +7,7 @@
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
 #         bench_auto bench_vs_sdpa cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         oracle_tuned (issue 20: the oracle study with auto:tune=3, on the GPU that came)
-#         bench_vs_sdpa_tuned (issue 19: bench_vs_sdpa with auto:tune=3 beside auto; H200 only, resumable)
+#         bench_vs_sdpa_tuned (issue 19: bench_vs_sdpa with auto:tune=3 beside auto; on the GPU that came, resumable)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving cal_serving_small (issue 13, docs/serving.md)
 #         land_gputests (the landing tree's GPU cases, before its serving sweeps are re-timed: docs/kernels.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
@@ -98,12 +98,15 @@ d[~d['requested'].isin(['auto', 'torch-flash', 'torch-cudnn'])].to_csv('$OUT/ben
     --strategies auto,torch-flash,torch-cudnn 2>&1 | tail -12
 }
 stage_bench_vs_sdpa_tuned() {  # bench_vs_sdpa with auto:tune=3 timed too (issue 19's table for the tuned planner,
-  # bench/tune.py); resumes from results/h200/bench_tuned_partial.csv when an earlier call's CSV was put there
-  need_h200 || return 1
-  if [ -f results/h200/bench_tuned_partial.csv ]; then cp results/h200/bench_tuned_partial.csv "$OUT/bench.csv"
-  else python3 -c "import pandas as pd; d = pd.read_csv('results/h200/bench.csv', dtype=str, keep_default_na=False); \
+  # bench/tune.py), on whichever GPU came (its profile; the H100's table is results/h100/bench_vs_sdpa_tuned.csv);
+  # resumes from results/<gpu>/bench_tuned_partial.csv when an earlier call's CSV was put there
+  local g=h100 base=results/h100/bench_vs_sdpa.csv
+  nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 && g=h200 base=results/h200/bench.csv
+  if [ -f "results/$g/bench_tuned_partial.csv" ]; then cp "results/$g/bench_tuned_partial.csv" "$OUT/bench.csv"
+  else python3 -c "import pandas as pd; d = pd.read_csv('$base', dtype=str, keep_default_na=False); \
 d[~d['requested'].isin(['auto', 'torch-flash', 'torch-cudnn'])].to_csv('$OUT/bench.csv', index=False)"; fi
-  timeout 540 python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" \
+  echo "bench_vs_sdpa_tuned on $g"
+  timeout "${BENCH_TIMEOUT:-540}" python3 -m attnsim bench --gpu "$g" --resume --out "$OUT/bench.csv" \
     --strategies auto,auto:tune=3,torch-flash,torch-cudnn 2>&1 | tail -12
 }
 stage_cudnn_thresholds() {
