@@ -1,6 +1,7 @@
 """Fit the split-KV kernel's cost family on its measured rows and check it on rows held out of the fit.
 
     PYTHONPATH=. python3 scripts/splitkv_fit.py results/h200/splitkv_device.csv [--write attnsim/profiles/h200.json]
+    PYTHONPATH=. python3 scripts/splitkv_fit.py results/h100/cal_search.csv --gpu h100 [--write attnsim/profiles/h100.json]
 
 Rows: the `splitkv` plan specs of scripts/splitkv_device.py (status ok, no kernel variant), each with
 its compiled resources, split count and tile (validation.measurements.measured_points plans them as
@@ -69,10 +70,12 @@ def main() -> None:
     ap.add_argument("csv", type=Path)
     ap.add_argument("--write", type=Path, help="profile JSON to add the fitted family to")
     ap.add_argument("--merge-rows", type=Path, help="cal-serving CSV whose multi-row-step split-KV merges join the fit")
+    ap.add_argument("--gpu", default="h200", help="the profile whose FlashDecoding family the fit starts from")
     args = ap.parse_args()
     frame = pd.read_csv(args.csv, dtype={"contexts": str, "options": str, "variant": str})
-    rows = frame[(frame["strategy"] == NAME) & (frame["status"] == "ok") & frame["variant"].isna()].reset_index(drop=True)
-    base = resolve_gpu("h200")
+    plain = frame["variant"].isna() if "variant" in frame else True  # no kernel variant (splitkv_device.py's)
+    rows = frame[(frame["strategy"] == NAME) & (frame["status"] == "ok") & plain].reset_index(drop=True)
+    base = resolve_gpu(args.gpu)
     spec = at_defaults(dataclasses.replace(base, cost={**base.cost, NAME: base.cost_for(START_FAMILY)}), [NAME])
     points = measured_points(rows, spec)
     held = [i % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1 for i in range(len(points))]
