@@ -1,0 +1,66 @@
+"""The batch-invariant choices a GPU study will ask for, computed before its timing and in parallel.
+
+    shapes = prewarm_invariant(points, gpu, specs_for, jobs=16)
+
+Fixing a model shape's batch-invariant plan scores every fixed plan over a grid of batches and contexts
+(planner/invariant.py): seconds of model time per shape on one core, cached per process. A study that times
+`auto:batch_invariant=1` or `auto:tune=K` (whose trials include the invariant plan: choose.tuning_specs) on
+the oracle's 136 workloads meets ~46 shapes, and paid ~2-3 minutes of a device's time for them, one shape
+at a time between kernel timings. Here one workload per shape is planned in worker processes (fork: they
+start with this process's imports), each returns the choices it computed, and this process's cache takes
+them, so the timing loop finds every choice made. The choices are the ones the timing loop would compute
+itself (the same calls, the same cache keys): the plans timed do not change.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from typing import Callable
+
+from attnsim.simulator.hardware import GpuSpec
+from attnsim.simulator.workload import DecodeWorkload
+
+
+def needs_invariant_choice(spec: str) -> bool:
+    """Whether planning `spec` asks for its shape's batch-invariant plan: the planner's entry with
+    batch_invariant=1, or with tune=K (the invariant plan is one of its trials)."""
+    from attnsim.plans.spec import parse_plan_spec
+
+    strategy, options = parse_plan_spec(spec)
+    chosen = options.set()
+    return strategy.planned and bool(chosen.get("batch_invariant") or chosen.get("tune"))
+
+
+def plan_shape(item: tuple[DecodeWorkload, tuple[str, ...]], gpu: GpuSpec) -> dict:
+    """In a worker: plan `specs` on the workload as the timing loop will; the invariant choices it made."""
+    from attnsim.planner import invariant
+    from attnsim.planner.choose import tuning_specs
+
+    workload, specs = item
+    for spec in specs:
+        tuning_specs(spec, workload, gpu)  # auto:tune=K's trials; a spec without tune: make_plan's one plan
+    return dict(invariant._CHOICES)
+
+
+def prewarm_invariant(points: list[DecodeWorkload], gpu: GpuSpec, specs_for: Callable[[DecodeWorkload], list[str]],
+                      jobs: int | None = None) -> int:
+    """Compute, in `jobs` processes (default: the CPUs, at most 16), the invariant choices planning
+    `specs_for(w)` for `points` needs, one workload per model shape, into this process's cache. Returns the
+    shapes planned (0: none needed, or one process would do)."""
+    from attnsim.planner import invariant
+
+    todo: dict = {}
+    for w in points:
+        specs = tuple(s for s in specs_for(w) if needs_invariant_choice(s))
+        if specs:
+            todo.setdefault(invariant.shape_key(w), (w, specs))
+    jobs = min(jobs or os.cpu_count() or 1, 16, len(todo))
+    if jobs < 2:
+        return 0
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        for choices in pool.map(partial(plan_shape, gpu=gpu), todo.values()):
+            invariant._CHOICES.update(choices)
+    return len(todo)
