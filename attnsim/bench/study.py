@@ -48,8 +48,9 @@ def run_study(out, points: list[DecodeWorkload], gpu: GpuSpec, specs_for: Callab
     if estimate_only:
         return 0
     from attnsim.bench.prewarm import prewarm_invariant
-    from attnsim.bench.run import run_bench_to_csv
+    from attnsim.bench.run import require_cuda, run_bench_to_csv
 
+    require_cuda()  # no GPU: say so before minutes of planning
     warmed = time.monotonic()
     shapes = prewarm_invariant(points, gpu, lambda w: planned[w])
     if shapes:
