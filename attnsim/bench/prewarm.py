@@ -42,7 +42,7 @@ def plan_shape(item: tuple[DecodeWorkload, tuple[str, ...]], gpu: GpuSpec) -> di
     workload, specs = item
     for spec in specs:
         tuning_specs(spec, workload, gpu)  # auto:tune=K's trials; a spec without tune: make_plan's one plan
-    return dict(invariant._CHOICES)
+    return invariant.cached_choices()
 
 
 def prewarm_invariant(points: list[DecodeWorkload], gpu: GpuSpec, specs_for: Callable[[DecodeWorkload], list[str]],
@@ -62,5 +62,5 @@ def prewarm_invariant(points: list[DecodeWorkload], gpu: GpuSpec, specs_for: Cal
         return 0
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         for choices in pool.map(partial(plan_shape, gpu=gpu), todo.values()):
-            invariant._CHOICES.update(choices)
+            invariant.adopt_choices(choices)
     return len(todo)

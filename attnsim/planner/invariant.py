@@ -207,6 +207,17 @@ _CHOICES: dict = {}  # (shape, gpu, user, entries) -> InvariantChoice: computed 
 CACHE_LIMIT = 256
 
 
+def cached_choices() -> dict:
+    """A copy of this process's choices (key -> InvariantChoice): what a planning worker hands back
+    (bench/prewarm.py)."""
+    return dict(_CHOICES)
+
+
+def adopt_choices(choices: dict) -> None:
+    """Take choices another process made (the same keys, the same calls: bench/prewarm.py)."""
+    _CHOICES.update(choices)
+
+
 def shape_key(workload: DecodeWorkload) -> DecodeWorkload:
     """The workload less what an invariant plan may not depend on: batch and lengths."""
     return replace(workload, batch=1, contexts=(GRID_CONTEXTS[0],))
