@@ -57,7 +57,7 @@ def tuned_launcher(spec: str, w, q, k, v, ref, config, prepare: Callable, run_kw
                 notes.append(f"{plan} wrong")
                 continue
             t_us = measure.timed_us(lambda launcher=launcher, out=out: launcher.run(q, k, v, out=out, **run_kwargs),
-                            config.timer)
+                                    config.timer)
         except Exception as exc:  # a candidate that cannot run is skipped, not the row's failure
             failure = exc
             notes.append(f"{plan} {type(exc).__name__}")
