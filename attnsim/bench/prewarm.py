@@ -9,19 +9,21 @@ the oracle's 136 workloads meets ~46 shapes, and paid ~2-3 minutes of a device's
 at a time between kernel timings. Here one workload per shape is planned in worker processes (fork: they
 start with this process's imports), each returns the choices it computed, and this process's cache takes
 them, so the timing loop finds every choice made. The choices are the ones the timing loop would compute
-itself (the same calls, the same cache keys): the plans timed do not change.
+itself (the same calls, the same cache keys): the plans timed do not change. Best effort: if the workers
+fail or outlast TIMEOUT_S they are killed and the timing loop makes the choices itself, as before.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Callable
 
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.workload import DecodeWorkload
+
+TIMEOUT_S = 300.0  # the serial cost on a device (~46 shapes x a few s): beyond it, workers are not helping
 
 
 def needs_invariant_choice(spec: str) -> bool:
@@ -49,7 +51,7 @@ def prewarm_invariant(points: list[DecodeWorkload], gpu: GpuSpec, specs_for: Cal
                       jobs: int | None = None) -> int:
     """Compute, in `jobs` processes (default: the CPUs, at most 16), the invariant choices planning
     `specs_for(w)` for `points` needs, one workload per model shape, into this process's cache. Returns the
-    shapes planned (0: none needed, or one process would do)."""
+    shapes planned (0: none needed, one process would do, or the workers failed)."""
     from attnsim.planner import invariant
 
     todo: dict = {}
@@ -60,7 +62,13 @@ def prewarm_invariant(points: list[DecodeWorkload], gpu: GpuSpec, specs_for: Cal
     jobs = min(jobs or os.cpu_count() or 1, 16, len(todo))
     if jobs < 2:
         return 0
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        for choices in pool.map(partial(plan_shape, gpu=gpu), todo.values()):
-            invariant.adopt_choices(choices)
+    pool = multiprocessing.get_context("fork").Pool(jobs)  # fork: the workers share this process's imports
+    try:
+        results = pool.map_async(partial(plan_shape, gpu=gpu), list(todo.values())).get(TIMEOUT_S)
+    except Exception:  # noqa: BLE001 (a worker's error or the timeout: the timing loop plans these itself)
+        return 0
+    finally:
+        pool.terminate()
+    for choices in results:
+        invariant.adopt_choices(choices)
     return len(todo)

@@ -47,3 +47,16 @@ def test_nothing_to_do_without_invariant_specs_or_a_second_process(small_grid):
     assert prewarm_invariant(POINTS, H200, lambda w: ["auto", "fa2"], jobs=4) == 0
     assert prewarm_invariant(POINTS, H200, specs_for, jobs=1) == 0
     assert invariant._CHOICES == {}
+
+
+def broken_worker(item, gpu):
+    raise RuntimeError("worker died")
+
+
+def test_a_failing_worker_costs_the_study_nothing(small_grid, monkeypatch):
+    """The workers' error (or a timeout) leaves the cache as it was: the timing loop plans the shapes itself."""
+    import attnsim.bench.prewarm as prewarm
+
+    monkeypatch.setattr(prewarm, "plan_shape", broken_worker)
+    assert prewarm_invariant(POINTS, H200, specs_for, jobs=2) == 0
+    assert invariant._CHOICES == {}
