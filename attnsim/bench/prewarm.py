@@ -1,9 +1,10 @@
-"""The batch-invariant choices a GPU study will ask for, computed before its timing and in parallel.
+"""The batch-invariant choices a GPU sweep will ask for, computed before its timing and in parallel
+(bench/run.run_bench_to_csv: `attnsim bench` and every study script).
 
     shapes = prewarm_invariant(points, gpu, specs_for, jobs=16)
 
 Fixing a model shape's batch-invariant plan scores every fixed plan over a grid of batches and contexts
-(planner/invariant.py): seconds of model time per shape on one core, cached per process. A study that times
+(planner/invariant.py): seconds of model time per shape on one core, cached per process. A sweep that times
 `auto:batch_invariant=1` or `auto:tune=K` (whose trials include the invariant plan: choose.tuning_specs) on
 the oracle's 136 workloads meets ~46 shapes, and paid ~2-3 minutes of a device's time for them, one shape
 at a time between kernel timings. Here one workload per shape is planned in worker processes (fork: they

@@ -4,8 +4,8 @@
     code = run_study(out, points, gpu, specs_for, timer, resume=True)   # 0: every row ok
 
 Every workload's specs are listed first (their count and a rough duration are printed, and
-`estimate_only` stops there, with no GPU); the batch-invariant choices they need are made in parallel
-(bench/prewarm.py: not one model shape at a time between kernel timings); then run_bench_to_csv times them, writing the CSV every few
+`estimate_only` stops there, with no GPU); then run_bench_to_csv makes the batch-invariant choices they need
+in parallel (bench/prewarm.py) and times them, writing the CSV every few
 seconds, so a run stopped by a time limit continues with `resume` (its ok rows are kept).
 """
 
@@ -47,14 +47,8 @@ def run_study(out, points: list[DecodeWorkload], gpu: GpuSpec, specs_for: Callab
         f"{time.monotonic() - started:.0f} s; estimated {seconds / 60:.1f} min of timing")
     if estimate_only:
         return 0
-    from attnsim.bench.prewarm import prewarm_invariant
-    from attnsim.bench.run import require_cuda, run_bench_to_csv
+    from attnsim.bench.run import run_bench_to_csv
 
-    require_cuda()  # no GPU: say so before minutes of planning
-    warmed = time.monotonic()
-    shapes = prewarm_invariant(points, gpu, lambda w: planned[w])
-    if shapes:
-        say(f"batch-invariant plans of {shapes} model shapes chosen in {time.monotonic() - warmed:.0f} s (in parallel)")
     names = tuple(dict.fromkeys(s for c in planned.values() for s in c))
     last = [time.monotonic()]
 
