@@ -86,25 +86,31 @@ stage_bench_auto() {  # the planner's choice on the standard sweep, appended to 
   cp results/h200/bench.csv "$OUT/bench.csv"
   python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" --strategies auto 2>&1 | tail -12
 }
-need_h200() {  # a call for the H200 may land on an H100: a stage that completes H200 results must not run there
-  nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 || { echo "not an H200: stage skipped"; return 1; }
+gpu_key() {  # h200 or h100: the card that came (a call for the H200 may land on an H100), its results/ folder
+  if nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200; then echo h200; else echo h100; fi
+}
+need_h200() {  # a stage that completes H200 results must not run on an H100
+  [ "$(gpu_key)" = h200 ] || { echo "not an H200: stage skipped"; return 1; }
+}
+sweep_less_auto_sdpa() {  # $1: a committed sweep -> $OUT/bench.csv without its auto and SDPA rows (--resume re-times them)
+  python3 -c "import pandas as pd; d = pd.read_csv('$1', dtype=str, keep_default_na=False); \
+d[~d['requested'].isin(['auto', 'torch-flash', 'torch-cudnn'])].to_csv('$OUT/bench.csv', index=False)"
 }
 stage_bench_vs_sdpa() {  # issue 19's comparison in one session: `auto` (the profile as shipped) and both SDPA
   # backends re-timed on the standard sweep (the committed sweep less their rows, then --resume adds them)
   need_h200 || return 1
-  python3 -c "import pandas as pd; d = pd.read_csv('results/h200/bench.csv', dtype=str, keep_default_na=False); \
-d[~d['requested'].isin(['auto', 'torch-flash', 'torch-cudnn'])].to_csv('$OUT/bench.csv', index=False)"
+  sweep_less_auto_sdpa results/h200/bench.csv
   timeout 520 python3 -m attnsim bench --gpu h200 --resume --out "$OUT/bench.csv" \
     --strategies auto,torch-flash,torch-cudnn 2>&1 | tail -12
 }
 stage_bench_vs_sdpa_tuned() {  # bench_vs_sdpa with auto:tune=3 timed too (issue 19's table for the tuned planner,
   # bench/tune.py), on whichever GPU came (its profile; the H100's table is results/h100/bench_vs_sdpa_tuned.csv);
   # resumes from results/<gpu>/bench_tuned_partial.csv when an earlier call's CSV was put there
-  local g=h100 base=results/h100/bench_vs_sdpa.csv
-  nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 && g=h200 base=results/h200/bench.csv
+  local g base
+  g=$(gpu_key)
+  base=results/h100/bench_vs_sdpa.csv; [ "$g" = h200 ] && base=results/h200/bench.csv
   if [ -f "results/$g/bench_tuned_partial.csv" ]; then cp "results/$g/bench_tuned_partial.csv" "$OUT/bench.csv"
-  else python3 -c "import pandas as pd; d = pd.read_csv('$base', dtype=str, keep_default_na=False); \
-d[~d['requested'].isin(['auto', 'torch-flash', 'torch-cudnn'])].to_csv('$OUT/bench.csv', index=False)"; fi
+  else sweep_less_auto_sdpa "$base"; fi
   echo "bench_vs_sdpa_tuned on $g"
   timeout "${BENCH_TIMEOUT:-540}" python3 -m attnsim bench --gpu "$g" --resume --out "$OUT/bench.csv" \
     --strategies auto,auto:tune=3,torch-flash,torch-cudnn 2>&1 | tail -12
@@ -120,8 +126,8 @@ stage_oracle() {  # the planner's oracle study (scripts/oracle_study.py; about 4
 }
 stage_oracle_tuned() {  # the oracle study with auto:tune=3 timed beside auto (bench/tune.py), on whichever GPU came
   # (its shipped profile); resumes from results/<gpu>/planner_oracle_partial.csv when an earlier call's CSV was put there
-  local g=h100
-  nvidia-smi --query-gpu=name --format=csv,noheader | grep -q H200 && g=h200
+  local g
+  g=$(gpu_key)
   [ -f "results/$g/planner_oracle_partial.csv" ] && cp "results/$g/planner_oracle_partial.csv" "$OUT/planner_oracle.csv"
   echo "oracle study on $g"
   timeout "${ORACLE_TIMEOUT:-560}" python3 scripts/oracle_study.py --gpu "$g" --resume --out "$OUT/planner_oracle.csv" 2>&1 | tail -15
