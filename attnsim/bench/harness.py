@@ -206,6 +206,7 @@ def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Cal
             for i, w in enumerate(points)]
     todo = [t for t in todo if t[2]]
     total, count, rows = sum(len(t[2]) for t in todo), 0, []
+    prewarm(todo, config.gpu)
     pool = inputs.KvPool([w for _, w, _ in todo], points[0].dtype if points else "float16", config.device, config.seed)
     for index, w, strategies in todo:
         q = inputs.make_query(w, index, config.device, config.seed)
@@ -229,6 +230,15 @@ def run_sweep(points: list[DecodeWorkload], config: BenchConfig, *, prepare: Cal
     if config.device != "cpu":
         torch.cuda.empty_cache()
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def prewarm(todo: list, gpu: GpuSpec) -> None:
+    """The batch-invariant choices the rows still to run need ([(index, workload, specs)]), made before any is
+    timed, in parallel (bench/prewarm.py)."""
+    from attnsim.bench.prewarm import prewarm_invariant
+
+    pending = {w: specs for _, w, specs in todo}
+    prewarm_invariant(list(pending), gpu, pending.__getitem__)
 
 
 def default_floor(config: BenchConfig) -> Callable[[int], float] | None:

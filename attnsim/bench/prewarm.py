@@ -1,5 +1,5 @@
 """The batch-invariant choices a GPU sweep will ask for, computed before its timing and in parallel
-(bench/run.run_bench_to_csv: `attnsim bench` and every study script).
+(harness.run_sweep, for the rows it still has to run: `attnsim bench`, every study script, tuned plan tables).
 
     shapes = prewarm_invariant(points, gpu, specs_for, jobs=16)
 

@@ -47,15 +47,6 @@ def usable_strategies(names, log: Callable[[str], None]) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def prewarm(points, spec, specs_of: Callable, log: Callable[[str], None]) -> None:
-    """The batch-invariant choices the sweep's specs need, made before its timing (bench/prewarm.py)."""
-    from attnsim.bench.prewarm import prewarm_invariant
-
-    started = time.monotonic()
-    if (shapes := prewarm_invariant(points, spec, specs_of)):
-        log(f"batch-invariant plans of {shapes} model shapes chosen in {time.monotonic() - started:.0f} s (in parallel)")
-
-
 def run_bench_to_csv(out_path, points, spec, names, timer: TimerConfig = TimerConfig(), resume: bool = False,
                      peak_read_gbps: float | None = None, progress: Callable[[int, int, str], None] | None = None,
                      log: Callable[[str], None] = lambda message: None, write_every_s: float = 5.0,
@@ -75,7 +66,6 @@ def run_bench_to_csv(out_path, points, spec, names, timer: TimerConfig = TimerCo
     if sms != spec.sm_count:
         log(f"warning: the device has {sms} SMs, profile {spec.name} plans for {spec.sm_count}")
     names = usable_strategies(names, log)
-    prewarm(points, spec, candidates or (lambda w: list(names)), log)
     previous = load_previous(out_path) if resume and Path(out_path).exists() else pd.DataFrame(columns=COLUMNS)
     if peak_read_gbps is None:
         peak_read_gbps = membw.peak_read_gbps(timer=timer)

@@ -4,8 +4,8 @@
     code = run_study(out, points, gpu, specs_for, timer, resume=True)   # 0: every row ok
 
 Every workload's specs are listed first (their count and a rough duration are printed, and
-`estimate_only` stops there, with no GPU); then run_bench_to_csv makes the batch-invariant choices they need
-in parallel (bench/prewarm.py) and times them, writing the CSV every few
+`estimate_only` stops there, with no GPU); then run_bench_to_csv times them (its sweep makes the batch-invariant
+choices they need first, in parallel: bench/prewarm.py), writing the CSV every few
 seconds, so a run stopped by a time limit continues with `resume` (its ok rows are kept).
 """
 

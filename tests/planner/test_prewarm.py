@@ -60,3 +60,33 @@ def test_a_failing_worker_costs_the_study_nothing(small_grid, monkeypatch):
     monkeypatch.setattr(prewarm, "plan_shape", broken_worker)
     assert prewarm_invariant(POINTS, H200, specs_for, jobs=2) == 0
     assert invariant._CHOICES == {}
+
+
+def test_a_sweep_prewarms_only_the_rows_it_still_has_to_run(monkeypatch):
+    """harness.run_sweep hands the prewarm its pending rows: a resumed sweep's done rows are not planned again."""
+    import attnsim.bench.prewarm as prewarm
+    from attnsim.bench import harness
+    from attnsim.bench.results import point_key
+    from attnsim.kernels.reference import attention_reference
+
+    seen = {}
+    monkeypatch.setattr(prewarm, "prewarm_invariant", lambda points, gpu, specs_for: seen.update(
+        {w: specs_for(w) for w in points}) or 0)
+
+    class Reference:  # the float64 reference as a launcher: every row checks ok
+        meta = {"plan": "fa2"}
+
+        def __init__(self, w):
+            self.w = w
+
+        def run(self, q, k, v, out=None):
+            out[...] = attention_reference(q, k, v, self.w.contexts).to(q.dtype)
+            return out
+    monkeypatch.setattr(harness.measure, "time_us", lambda fn, config: 1.0)
+    monkeypatch.setattr(harness.measure, "replayable", lambda fn: fn)
+    small = [DecodeWorkload.build(1, 4, 2, 64, 200), DecodeWorkload.build(2, 4, 2, 64, 300)]
+    specs = ("fa2", "auto:batch_invariant=1")
+    config = harness.BenchConfig(specs, H200, "fake-gpu", 4500.0, device="cpu")
+    done = {point_key(s, small[0]) for s in specs} | {point_key("fa2", small[1])}
+    harness.run_sweep(small, config, done=done, prepare=lambda s, w, c: Reference(w), reference=attention_reference)
+    assert seen == {small[1]: ["auto:batch_invariant=1"]}
