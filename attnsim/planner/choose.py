@@ -55,7 +55,6 @@ def spec_options_of(spec: str, options=None) -> tuple[strategies.Strategy, opts.
     return strategy, options_for(strategy, {**option_values(options), **spec_options.set()})
 
 
-
 def named_spec(plan, kernel: dict) -> str:
     """The plan spec of a searched or scored plan (strategy + options) run with the `kernel` shape."""
     return plan_spec(plan.strategy, {**kernel, **dict(plan.options)})
