@@ -7,6 +7,8 @@
 #         calsel_plan calsel_full calsel_small calsel_timer (issue 21 item 1: budgeted calibration)
 #         bench_auto bench_vs_sdpa cal_search oracle invariant_gputests invariant (issue 20: batch-invariant auto)
 #         oracle_tuned (issue 20: the oracle study with auto:tune=3, on the GPU that came)
+#         bench_now (the standard sweep on today's kernels, on the GPU that came; resumable)
+#         cal_chunks (issue 20: the invariant planner's chunk plans on the cal-chunks sweep, on the GPU that came)
 #         bench_vs_sdpa_tuned (issue 19: bench_vs_sdpa with auto:tune=3 beside auto; on the GPU that came, resumable)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving cal_serving_small (issue 13, docs/serving.md)
 #         land_gputests (the landing tree's GPU cases, before its serving sweeps are re-timed: docs/kernels.md)
@@ -132,6 +134,14 @@ stage_oracle_tuned() {  # the oracle study with auto:tune=3 timed beside auto (b
   echo "oracle study on $g"
   timeout "${ORACLE_TIMEOUT:-560}" python3 scripts/oracle_study.py --gpu "$g" --resume --out "$OUT/planner_oracle.csv" 2>&1 | tail -15
 }
+stage_cal_chunks() {  # issue 20: the invariant planner's fixed chunk plans on the cal-chunks sweep, on whichever
+  # GPU came (scripts/cal_chunks_study.py, ~600 rows); resumes from results/<gpu>/cal_chunks.csv
+  local g
+  g=$(gpu_key)
+  [ -f "results/$g/cal_chunks.csv" ] && cp "results/$g/cal_chunks.csv" "$OUT/cal_chunks.csv"
+  echo "cal-chunks study on $g"
+  timeout "${CHUNKS_TIMEOUT:-540}" python3 scripts/cal_chunks_study.py --gpu "$g" --resume --out "$OUT/cal_chunks.csv" 2>&1 | tail -8
+}
 stage_invariant_gputests() {  # a sequence alone vs in other batches, bitwise, every invariant plan (~1 min)
   timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests/kernels/test_kernels_invariant.py 2>&1 \
     | tee "$OUT/invariant_gputests.log" | tail -8
@@ -145,6 +155,14 @@ stage_invariant() {  # batch-invariant auto vs auto on the oracle workloads (scr
 stage_bench_standard() {
   python3 -m attnsim bench --gpu h200 --calibration none --out "$OUT/bench.csv" \
     --strategies fa2,flashdecoding,streamk,torch-flash,torch-cudnn 2>&1 | tail -25
+}
+stage_bench_now() {  # the standard sweep re-timed on today's kernels, our three, auto and SDPA, on whichever GPU came
+  # (its shipped profile plans auto); resumes from results/<gpu>/bench_partial.csv
+  local g
+  g=$(gpu_key)
+  [ -f "results/$g/bench_partial.csv" ] && cp "results/$g/bench_partial.csv" "$OUT/bench.csv"
+  timeout "${BENCH_TIMEOUT:-560}" python3 -m attnsim bench --gpu "$g" --resume --out "$OUT/bench.csv" \
+    --strategies fa2,flashdecoding,streamk,torch-flash,torch-cudnn,auto 2>&1 | tail -25
 }
 stage_land_gputests() {  # the GPU cases of every kernel the landing branches touched (paged tiles, the merge,
   # FD's combine), the merged tree at once (~2.5 min on an H100): run before its sweeps are re-timed

@@ -21,6 +21,9 @@
   mid-to-long contexts (stream-K grids between 1 and 2 CTAs per SM), GQA groups above 16 (32-row
   query tiles), and short contexts with many outputs (fa2 against 2-4 splits). None is in the
   standard sweep, the calibration set or the oracle study (a test checks).
+- cal-chunks (issue 20): the batch-invariant planner's fixed chunk plans timed on batches of 1-48
+  over 1.5k-150k tokens and ragged batches, five model shapes (a diagonal of batch x context per shape),
+  to fit split-KV's chunked plans on; disjoint from the standard sweep and the oracle study (a test checks).
 
 The cap counts the K/V buffers as the kernels receive them, [batch, kv_heads, max_context,
 head_dim] each: a ragged batch pays for its padding.
@@ -85,6 +88,12 @@ CAL_SEARCH_REGIMES = {
     "groups > 16": (((32, 1), (64, 2)), (2, 8), (6000, 60000, 200000)),
     "short, many outputs": (((16, 2), (32, 4), (24, 4)), (8, 24), (800, 1700)),
 }
+# cal-chunks: (q_heads, kv_heads, head_dim) shapes; shape s takes batch i with context (i + s) mod 6
+CAL_CHUNKS_SHAPES = ((8, 1, 128), (16, 2, 128), (32, 8, 128), (28, 4, 128), (64, 8, 64))
+CAL_CHUNKS_BATCHES = (1, 3, 6, 12, 24, 48)
+CAL_CHUNKS_CONTEXTS = (1500, 3000, 7000, 20000, 60000, 150000)
+CAL_CHUNKS_RAGGED = (8, 140, 64 * K)  # (batch, first seed, longest): shape s draws seed 140 + s, 1k..64k
+CAL_CHUNKS_MAX_KV_GB = 2.0  # K + V as allocated: the invariant grid's regime (planner/invariant.py: 3 GB)
 
 
 def padded_kv_bytes(workload: DecodeWorkload) -> int:
@@ -222,9 +231,21 @@ def cal_search_sweep(dtype: str = "float16", max_kv_gb: float = DEFAULT_MAX_KV_G
     return under_cap(points, max_kv_gb)
 
 
+def cal_chunks_sweep(dtype: str = "float16", max_kv_gb: float = CAL_CHUNKS_MAX_KV_GB) -> list[DecodeWorkload]:
+    """The chunked plans' calibration points (CAL_CHUNKS_*): a batch x context diagonal per shape, then one
+    ragged batch per shape."""
+    n = len(CAL_CHUNKS_CONTEXTS)
+    uniform = [DecodeWorkload.build(b, qh, kvh, d, CAL_CHUNKS_CONTEXTS[(i + s) % n], dtype=dtype)
+               for s, (qh, kvh, d) in enumerate(CAL_CHUNKS_SHAPES) for i, b in enumerate(CAL_CHUNKS_BATCHES)]
+    batch, seed, longest = CAL_CHUNKS_RAGGED
+    ragged = [DecodeWorkload.build(batch, qh, kvh, d, ragged_contexts(batch, seed + s, 1 * K, longest), dtype=dtype)
+              for s, (qh, kvh, d) in enumerate(CAL_CHUNKS_SHAPES)]
+    return under_cap(uniform + ragged, min(max_kv_gb, CAL_CHUNKS_MAX_KV_GB))
+
+
 SWEEPS = {"standard": standard_sweep, "quick": quick_sweep, "paged": paged_sweep, "fp8": fp8_sweep,
           "qlen": qlen_sweep, "cal-serving": cal_serving_sweep, "mla": mla_sweep, "cal-mla": cal_mla_sweep,
-          "cal-search": cal_search_sweep}
+          "cal-search": cal_search_sweep, "cal-chunks": cal_chunks_sweep}
 SERVING_SWEEPS = ("paged", "fp8", "qlen", "cal-serving", "mla", "cal-mla")  # default dtype bfloat16
 SWEEP_MAX_KV_GB = {"mla": MLA_MAX_KV_GB, "cal-mla": MLA_MAX_KV_GB}  # else SERVING_MAX_KV_GB / DEFAULT_MAX_KV_GB
 
