@@ -356,7 +356,7 @@ register(Strategy(
     sdpa_backend="CUDNN_ATTENTION", baseline=True, calibrate=True, color="#937860", refuses=sdpa.unsupported))
 register(Strategy(
     "auto", "the planner's choice (attnsim/planner): every candidate plan of our kernels searched with the "
-    "model, the fastest predicted one runs; batch_invariant=1 pins a fixed chunk", None,
+    "model, the fastest predicted one runs; batch_invariant=1 pins a fixed chunk; tune=K times the K best", None,
     options_type=opts.PlannerOptions, planned=True, color="#2CA02C", aliases=("planner",)))
 
 

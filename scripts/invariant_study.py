@@ -6,7 +6,8 @@ that scripts/invariant_replay.py pools with the committed oracle study.
     PYTHONPATH=. python3 scripts/invariant_study.py --out $OUT/invariant_oracle.csv [--resume] [--limit N]
     PYTHONPATH=. python3 scripts/invariant_replay.py results/h200/planner_oracle.csv $OUT/invariant_oracle.csv
 
-Per workload: `auto`, `auto:batch_invariant=1`, the RUNNERS_UP next fixed plans of its shape by predicted
+Per workload: `auto`, `auto:batch_invariant=1`, its measured-rule twin `auto:batch_invariant=1,tune=3`
+(bench/tune_invariant.py), the RUNNERS_UP next fixed plans of its shape by predicted
 mean regret (planner/invariant.py), and fa2; plans that resolve to the same concrete plan are timed once
 (the `auto` rows always). Plans for the shipped calibrated profile of --gpu (default h200). Timer: as the
 oracle study (do_bench, 10 ms warm-up and repetitions, L2 flushed); every row is checked against the
@@ -25,7 +26,7 @@ from attnsim.planner.choose import cached_search, planned_name
 from attnsim.planner.search import invariant_choice
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.validation.planner_oracle import _distinct, oracle_workloads
+from attnsim.validation.planner_oracle import TUNED, _distinct, oracle_workloads
 
 TIMER = TimerConfig(warmup_ms=10.0, rep_ms=10.0)
 RUNNERS_UP = 3
@@ -37,7 +38,8 @@ def study_specs(w, gpu) -> list[str]:
     result = cached_search(w, gpu, PlanConfig(batch_invariant=1))
     fixed = [s.spec for s in invariant_choice(w, gpu, PlanConfig(), searched_entries(None, {}, w), None).scored]
     others = [s for s in fixed if s != result.chosen.spec][:RUNNERS_UP]
-    return [auto, f"{auto}:batch_invariant=1", *_distinct([result.chosen.spec, *others, "fa2"], w, gpu)[1:]]
+    return [auto, f"{auto}:batch_invariant=1", f"{auto}:batch_invariant=1,tune={TUNED}",
+            *_distinct([result.chosen.spec, *others, "fa2"], w, gpu)[1:]]
 
 
 def main() -> int:

@@ -137,7 +137,8 @@ def bench_one(strategy: str, w: DecodeWorkload, q, k, v, ref, config: BenchConfi
     run_kwargs = run_kwargs or {}
     try:
         if tune.tuned(strategy):  # the fastest measured of the model's K fastest plans (bench/tune.py)
-            launcher, row["tuned"] = tune.tuned_launcher(strategy, w, q, k, v, ref, config, prepare, run_kwargs)
+            launcher, row["tuned"] = tune.tuned_launcher(strategy, w, q, k, v, ref, config, prepare, run_kwargs,
+                                                         run_sweep)
         else:
             launcher = prepare(strategy, w, config)
         row.update({col: launcher.meta.get(key) for key, col in META_COLUMNS.items() if key in launcher.meta})

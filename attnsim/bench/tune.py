@@ -1,5 +1,6 @@
 """Model-guided tuning on the device: `auto:tune=K` times the model's K fastest predicted plans (and the
-batch-invariant plan) and runs the fastest measured one.
+batch-invariant plan) and runs the fastest measured one; `auto:batch_invariant=1,tune=K` runs its shape's fixed
+rule measured best among the model's K best (bench/tune_invariant.tuned_rule, once per shape).
 
     launcher, trials = tuned_launcher("auto:tune=3", w, q, k, v, ref, config, prepare, run_kwargs)
 
@@ -37,16 +38,29 @@ def plans_timed(spec: str) -> int:
     return count + 1 if count else 0
 
 
+def invariant(spec: str) -> bool:
+    """Whether `spec` asks for the batch-invariant rule measured per shape (`auto:batch_invariant=1,tune=K`)."""
+    from attnsim.plans.spec import parse_plan_spec
+
+    return tuned(spec) and bool(parse_plan_spec(spec)[1].set().get("batch_invariant"))
+
+
 def tuned(spec: str) -> bool:
     """Whether `spec` asks for device tuning (`auto:tune=K`)."""
     return plans_timed(spec) > 0
 
 
-def tuned_launcher(spec: str, w, q, k, v, ref, config, prepare: Callable, run_kwargs: dict | None = None):
+def tuned_launcher(spec: str, w, q, k, v, ref, config, prepare: Callable, run_kwargs: dict | None = None,
+                   run_sweep: Callable | None = None):
     """(launcher of the fastest measured plan among the model's K fastest, trials text). Raises the last
-    candidate's error when none of them runs correctly."""
+    candidate's error when none of them runs correctly. run_sweep: harness.run_sweep, which times a batch-invariant
+    spec's rules on its shape's grid."""
+    from attnsim.bench import tune_invariant
     from attnsim.planner.choose import tuning_specs
 
+    if invariant(spec):  # the shape's fixed rule, measured on its own grid (not this row's batch)
+        rule, text = tune_invariant.tuned_rule(spec, w, config, prepare, run_sweep)
+        return prepare(rule, w, config), text
     run_kwargs = run_kwargs or {}
     measured, notes, failure = [], [], None
     for rank, plan in enumerate(tuning_specs(spec, w, config.gpu)):

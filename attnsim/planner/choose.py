@@ -70,13 +70,18 @@ def tuning_specs(spec: str, workload: DecodeWorkload, gpu: GpuSpec,
     prices like the split kernel at the same grid but which measures apart from it (0.97-1.01x at equal grids,
     and the fastest plan of 16-17 of the oracle studies' 106 uniform workloads, where the search never ranks it):
     one more trial covers what the model cannot tell. Its search is once per model shape (~5 s, cached).
-    A spec without tune: its one plan."""
+    With batch_invariant=1: the K fixed plans the model scores best for the shape. A spec without tune: its one plan."""
     strategy, chosen = spec_options_of(spec, options)
     count = chosen.set().get("tune") if strategy.planned else None
     if not count:
         return (make_plan(spec, workload, gpu, options).spec,)
+    kernel = opts.kernel_shape(chosen.set())
+    if chosen.set().get("batch_invariant"):  # the shape's K best fixed plans (timed on its grid: bench/tune_invariant)
+        fixed = cached_search(workload, gpu, PlanConfig(**kernel, batch_invariant=1)).invariant
+        ranked = [fixed.chosen, *(s for s in fixed.scored if s is not fixed.chosen)][:count]  # the model's first
+        return tuple(named_spec(s, kernel) for s in ranked)
     config = PlanConfig(**chosen.set())
-    result, kernel = cached_search(workload, gpu, config), opts.kernel_shape(chosen.set())
+    result = cached_search(workload, gpu, config)
     ranked = [result.chosen, *(e for e in result.ranked if e is not result.chosen)][:count]
     specs = [named_spec(e, kernel) for e in ranked]
     if not pins_of(config):  # a pinned search's plans all share the pin; the invariant plan would not

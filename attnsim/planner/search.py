@@ -235,9 +235,6 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     if options.batch_invariant and pins:
         raise InputError("batch_invariant", f"fixes every sequence's chunk itself; it cannot be combined with a "
                                             f"pinned {', '.join(pins)}")
-    if options.batch_invariant and options.tune:
-        raise InputError("tune", "times plans per workload, so the plan would follow the batch; batch_invariant=1 "
-                                 "fixes it per model shape: use one or the other")
     entries = cand.searched_entries(check_names(names, workload), pins, workload)
     if not entries:
         raise InputError("strategy", f"no plan of ours takes {', '.join(pins)}; the planner searches "

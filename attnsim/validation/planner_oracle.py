@@ -9,7 +9,9 @@ Workloads (fixed seed, none in the calibration set or the standard sweep):
 - every point's padded K+V under MAX_KV_BYTES, so a row stays within the timing budget.
 
 Plans per workload (plan specs for bench_run's `candidates`): the planner's choice as `auto`, the
-batch-invariant `auto`, the tuned `auto:tune=3` (the fastest measured of the model's 3 fastest and the invariant plan), each default entry with its defaults, every heuristic's choice, the
+batch-invariant `auto`, the tuned `auto:tune=3` (the fastest measured of the model's 3 fastest and the invariant
+plan), the tuned batch-invariant `auto:batch_invariant=1,tune=3` (its shape's rule measured best of the model's 3
+best on the shape's own grid: bench/tune_invariant.py), each default entry with its defaults, every heuristic's choice, the
 planner's three nearest runners-up, split counts and persistent grids on a grid of values (within
 the planner's own bounds), and the modelled/timed third-party baselines; plans that resolve to the
 same concrete plan (same entry, grid and predicted time) are timed once, the `auto` rows always.
@@ -122,7 +124,8 @@ def oracle_candidates(w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
     planned = (planned_name(),)
     result = search(w, gpu)
     ev = Evaluator(w, gpu, PlanConfig())
-    autos = [*planned, *(f"{p}:batch_invariant=1" for p in planned), *(f"{p}:tune={TUNED}" for p in planned)]
+    autos = [*planned, *(f"{p}:batch_invariant=1" for p in planned), *(f"{p}:tune={TUNED}" for p in planned),
+             *(f"{p}:batch_invariant=1,tune={TUNED}" for p in planned)]
     specs = [*strategies.default_names(), *strategies.names(lambda s: s.candidate and not s.default)]
     specs += [h.plan.spec for h in result.heuristics] + [e.spec for e in result.ranked if e is not result.chosen][:RUNNERS_UP]
     specs += grid_specs(w, gpu, ev) + list(strategies.names(lambda s: s.baseline))

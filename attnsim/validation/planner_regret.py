@@ -44,7 +44,8 @@ def method_specs(w: DecodeWorkload, gpu: GpuSpec) -> dict[str, str]:
     """Method label -> the plan spec whose measured row is that method's time on `w`."""
     auto = planned_name()
     specs = {"planner (auto)": auto, "batch-invariant auto": f"{auto}:batch_invariant=1",
-             f"tuned auto ({auto}:tune={TUNED})": f"{auto}:tune={TUNED}"}
+             f"tuned auto ({auto}:tune={TUNED})": f"{auto}:tune={TUNED}",
+             f"tuned batch-invariant auto (tune={TUNED})": f"{auto}:batch_invariant=1,tune={TUNED}"}
     ev = Evaluator(w, gpu, PlanConfig())
     specs.update({h.name: ev.heuristic(h).spec for h in strategies.heuristics_for(w)})
     specs.update({f"default {n}": n for n in strategies.default_names()})

@@ -99,8 +99,6 @@ def test_tune_is_checked_like_every_option():
     with pytest.raises(InputError, match="tune"):
         make_plan("auto:tune=0", POINT, H200)
     with pytest.raises(InputError, match="tune"):
-        make_plan("auto:tune=3,batch_invariant=1", POINT, H200)
-    with pytest.raises(InputError, match="tune"):
         make_plan("splitkv:tune=3", POINT, H200)
 
 

@@ -108,7 +108,8 @@ def test_regret_table_from_a_synthetic_csv(tmp_path):
 def test_the_tuned_auto_is_a_method_and_left_out_where_never_timed():
     """The study times auto:tune=3 beside auto (its rows: the model's choice when no GPU tunes it); a CSV from
     before it has no such rows, and its table has no such line."""
-    assert f"auto:tune={oracle.TUNED}" in oracle.oracle_candidates(SMALL[0], H200)[:3]
+    autos = oracle.oracle_candidates(SMALL[0], H200)[:4]
+    assert f"auto:tune={oracle.TUNED}" in autos and f"auto:batch_invariant=1,tune={oracle.TUNED}" in autos
     rows = synthetic_csv(SMALL)
     summary = regret.regret_summary(regret.per_workload(rows, H200)).set_index("method")
     tuned = f"tuned auto (auto:tune={oracle.TUNED})"
