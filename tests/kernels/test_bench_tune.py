@@ -246,3 +246,20 @@ def test_a_batch_invariant_table_tuned_on_the_gpu(tmp_path, capsys):
     section = json.loads(path.read_text())["sections"][0]
     assert len({c["spec"] for c in section["cells"]}) == 1
     assert section["batch_invariant"].startswith("batch-invariant, measured:")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_tuned_batch_invariant_auto_on_the_gpu(tmp_path, monkeypatch):
+    from attnsim.bench import tune_invariant
+    from attnsim.bench.run import run_bench_to_csv
+
+    monkeypatch.setattr(tune_invariant, "RULE_BATCHES", (1, 4))
+    monkeypatch.setattr(tune_invariant, "RULE_CONTEXTS", (1024, 8192))
+    monkeypatch.setattr(tune_invariant, "_RULES", {})
+    spec = "auto:batch_invariant=1,tune=2"
+    df = run_bench_to_csv(tmp_path / "t.csv", [POINT, DecodeWorkload.build(5, 16, 2, 64, 700)], H200, (spec,))
+    assert (df["status"] == "ok").all()
+    assert df["tuned"].str.startswith("rule of the shape measured on 4 points").all()
+    assert df["tuned"].nunique() == 1 and len({bench_results.spec_label(r) for _, r in df.iterrows()}) == 1
+    assert bench_results.spec_label(df.iloc[0]) in tuning_specs(spec, POINT, H200)
