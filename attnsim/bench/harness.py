@@ -291,9 +291,21 @@ def estimate_seconds(points: list[DecodeWorkload], names, timer: TimerConfig = T
         kernel_us = 8.0 + (w.kv_bytes() + w.io_bytes()) / (read_gbps * 1e3)
         runs = applicable(names, w)
         calls = expected_calls(kernel_us, timer) + 1 + 10  # + check run + host_us calls
-        timed = len(runs) + sum(tune.plans_timed(s) for s in runs)  # auto:tune=K times K plans first
+        timed = len(runs) + sum(tune.plans_timed(s) for s in runs if not tune.invariant(s))  # auto:tune=K: K first
         total_ms += timed * (calls * (kernel_us + 100.0) / 1e3 + overhead_ms)
         total_ms += 10 * w.kv_bytes() / (read_gbps * 1e6)
         # a library that builds a graph per shape (cuDNN) on its first call
         total_ms += library_first_call_s * 1e3 * sum(strategies.get(spec_name(s)).baseline for s in runs)
-    return total_ms / 1e3
+    return total_ms / 1e3 + invariant_rules_seconds(points, names, timer, read_gbps, overhead_ms)
+
+
+def invariant_rules_seconds(points: list[DecodeWorkload], names, timer: TimerConfig, read_gbps: float,
+                            overhead_ms: float) -> float:
+    """What `auto:batch_invariant=1,tune=K` adds once per model shape: K rules and `auto` timed on its grid."""
+    from attnsim.bench.tune_invariant import rule_grid
+    from attnsim.planner.choose import planned_name
+    from attnsim.planner.invariant import shape_key
+
+    shapes = {(shape_key(w), s): w for w in points for s in applicable(names, w) if tune.invariant(s)}
+    return sum(tune.plans_timed(s) * estimate_seconds(rule_grid(w), (planned_name(),), timer, read_gbps, overhead_ms, 0.0)
+               for (_, s), w in shapes.items())

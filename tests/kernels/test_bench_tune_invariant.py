@@ -98,3 +98,12 @@ def test_without_a_gpu_the_tuned_invariant_entry_plans_the_models_choice():
     assert make_plan(SPEC, w, H200).spec == make_plan("auto:batch_invariant=1", w, H200).spec
     assert len(set(tuning_specs(SPEC, w, H200))) == 3
     assert tuning_specs(SPEC, w, H200) == tuning_specs(SPEC, layer(40, 300), H200)  # the shape's, not the batch's
+
+
+def test_the_estimate_counts_the_rule_grid_once_per_shape():
+    one, two = [layer(2, 700)], [layer(2, 700), layer(9, 3000)]
+    extra = [bench.estimate_seconds(ws, (SPEC,)) - bench.estimate_seconds(ws, ("auto",)) for ws in (one, two)]
+    grid_rows = 4 * len(tune_invariant.rule_grid(layer(2, 700)))  # three rules and auto per grid point
+    assert extra[0] > grid_rows * 0.01 and extra[1] == pytest.approx(extra[0])
+    other_shape = [layer(2, 700), DecodeWorkload.build(2, 32, 8, 128, 700)]
+    assert bench.estimate_seconds(other_shape, (SPEC,)) - bench.estimate_seconds(other_shape, ("auto",)) > 1.5 * extra[0]
