@@ -2,7 +2,7 @@
 --batch-invariant --tune K`), and a bench row's `auto:batch_invariant=1,tune=K` (its shape's rule, timed on RULE_GRID).
 
 The model picks a batch-invariant plan per model shape by its predicted mean regret over a grid of batches x
-contexts (planner/invariant.py). Here the K invariant plans it scores best are timed at every timed cell of the
+contexts (planner/invariant.py). Here that plan and the next K - 1 it scores best are timed at every timed cell of the
 section (random inputs, fp64-checked), beside the cell's unconstrained best (`auto:tune=K`, bench/tune.py); the
 one with the least mean measured regret over those cells runs in every cell (within TIE_PP points, the model's
 earlier-ranked one). Still one plan for every batch of the shape, so still batch-invariant: the measurement
@@ -82,8 +82,8 @@ def rule_grid(w) -> list:
 
 
 def tuned_rule(spec: str, w, config, prepare, run_sweep) -> tuple[str, str]:
-    """(the plan spec `w` runs, what was timed) for `auto:batch_invariant=1,tune=K`: the K invariant plans the
-    model scores best for `w`'s shape, timed with `auto` on rule_grid(w) (harness.run_sweep: fp64-checked,
+    """(the plan spec `w` runs, what was timed) for `auto:batch_invariant=1,tune=K`: the model's invariant plan
+    for `w`'s shape and the next K - 1 it scores best, timed with `auto` on rule_grid(w) (harness.run_sweep: fp64-checked,
     config's timer), the least mean measured regret chosen (measured_choice); the model's choice where no grid
     point ran every candidate. Cached per shape, GPU, K and timer. run_sweep: harness.run_sweep (passed in: the
     harness imports this module)."""
