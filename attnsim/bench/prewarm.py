@@ -30,11 +30,10 @@ TIMEOUT_S = 300.0  # the serial cost on a device (~46 shapes x a few s): beyond 
 def needs_invariant_choice(spec: str) -> bool:
     """Whether planning `spec` asks for its shape's batch-invariant plan: the planner's entry with
     batch_invariant=1, or with tune=K (the invariant plan is one of its trials)."""
-    from attnsim.plans.spec import parse_plan_spec
+    from attnsim.bench.tune import planner_options
 
-    strategy, options = parse_plan_spec(spec)
-    chosen = options.set()
-    return strategy.planned and bool(chosen.get("batch_invariant") or chosen.get("tune"))
+    chosen = planner_options(spec)
+    return bool(chosen.get("batch_invariant") or chosen.get("tune"))
 
 
 def plan_shape(item: tuple[DecodeWorkload, tuple[str, ...]], gpu: GpuSpec) -> dict:

@@ -28,21 +28,24 @@ from attnsim.bench import measure
 TIE_PCT = 0.5  # measured within this of the fastest: the model's earlier-ranked plan runs (timer noise ~0.2%)
 
 
-def plans_timed(spec: str) -> int:
-    """The plans `auto:tune=K` times before the row's own timing (at most K + 1: the batch-invariant plan
-    too, planner/choose.tuning_specs); 0 for any other spec."""
+def planner_options(spec: str) -> dict:
+    """The options set on a spec of the planner's entry ({'tune': 3, ...}); {} for any other entry."""
     from attnsim.plans.spec import parse_plan_spec
 
     strategy, options = parse_plan_spec(spec)
-    count = int(options.set().get("tune") or 0) if strategy.planned else 0
+    return options.set() if strategy.planned else {}
+
+
+def plans_timed(spec: str) -> int:
+    """The plans `auto:tune=K` times before the row's own timing (at most K + 1: the batch-invariant plan
+    too, planner/choose.tuning_specs); 0 for any other spec."""
+    count = int(planner_options(spec).get("tune") or 0)
     return count + 1 if count else 0
 
 
 def invariant(spec: str) -> bool:
     """Whether `spec` asks for the batch-invariant rule measured per shape (`auto:batch_invariant=1,tune=K`)."""
-    from attnsim.plans.spec import parse_plan_spec
-
-    return tuned(spec) and bool(parse_plan_spec(spec)[1].set().get("batch_invariant"))
+    return tuned(spec) and bool(planner_options(spec).get("batch_invariant"))
 
 
 def tuned(spec: str) -> bool:
