@@ -15,7 +15,7 @@ import argparse
 
 import pandas as pd
 
-from attnsim.bench.sweep import sweep
+from attnsim.bench.sweep import CAL_CHUNKS_MAX_KV_GB, sweep
 from attnsim.errors import InputError
 from attnsim.planner.choose import planned_name
 from attnsim.profiles import resolve_gpu
@@ -34,7 +34,7 @@ def regrets(frame: pd.DataFrame, gpu) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per workload: auto / invariant / best fixed regret %, per (shape, workload, rule): regret %)."""
     auto = planned_name()
     per_workload, per_rule = [], []
-    for w in sweep("cal-chunks"):
+    for w in sweep("cal-chunks", max_kv_gb=CAL_CHUNKS_MAX_KV_GB):
         g = rows_of(frame, w)
         if g.empty:
             continue

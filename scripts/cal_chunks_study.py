@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 
 from attnsim.bench.study import run_study, study_parser
-from attnsim.bench.sweep import sweep
+from attnsim.bench.sweep import CAL_CHUNKS_MAX_KV_GB, sweep
 from attnsim.errors import InputError
 from attnsim.kernels.timing import TimerConfig
 from attnsim.planner.candidates import context_for, searched_entries
@@ -59,8 +59,8 @@ def study_specs(w, gpu) -> list[str]:
 def main() -> int:
     args = study_parser(__doc__.splitlines()[0], "cal_chunks.csv").parse_args()
     gpu = resolve_gpu(args.gpu)
-    return run_study(args.out, sweep("cal-chunks")[:args.limit], gpu, lambda w: study_specs(w, gpu), TIMER,
-                     args.resume, args.estimate)
+    points = sweep("cal-chunks", max_kv_gb=CAL_CHUNKS_MAX_KV_GB)[:args.limit]
+    return run_study(args.out, points, gpu, lambda w: study_specs(w, gpu), TIMER, args.resume, args.estimate)
 
 
 if __name__ == "__main__":

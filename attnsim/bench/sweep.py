@@ -240,14 +240,14 @@ def cal_chunks_sweep(dtype: str = "float16", max_kv_gb: float = CAL_CHUNKS_MAX_K
     batch, seed, longest = CAL_CHUNKS_RAGGED
     ragged = [DecodeWorkload.build(batch, qh, kvh, d, ragged_contexts(batch, seed + s, 1 * K, longest), dtype=dtype)
               for s, (qh, kvh, d) in enumerate(CAL_CHUNKS_SHAPES)]
-    return under_cap(uniform + ragged, min(max_kv_gb, CAL_CHUNKS_MAX_KV_GB))
+    return under_cap(uniform + ragged, max_kv_gb)
 
 
 SWEEPS = {"standard": standard_sweep, "quick": quick_sweep, "paged": paged_sweep, "fp8": fp8_sweep,
           "qlen": qlen_sweep, "cal-serving": cal_serving_sweep, "mla": mla_sweep, "cal-mla": cal_mla_sweep,
           "cal-search": cal_search_sweep, "cal-chunks": cal_chunks_sweep}
 SERVING_SWEEPS = ("paged", "fp8", "qlen", "cal-serving", "mla", "cal-mla")  # default dtype bfloat16
-SWEEP_MAX_KV_GB = {"mla": MLA_MAX_KV_GB, "cal-mla": MLA_MAX_KV_GB}  # else SERVING_MAX_KV_GB / DEFAULT_MAX_KV_GB
+SWEEP_MAX_KV_GB = {"mla": MLA_MAX_KV_GB, "cal-mla": MLA_MAX_KV_GB, "cal-chunks": CAL_CHUNKS_MAX_KV_GB}  # else SERVING_MAX_KV_GB / DEFAULT_MAX_KV_GB
 
 
 def sweep(name: str, dtype: str = "float16", max_kv_gb: float = DEFAULT_MAX_KV_GB) -> list[DecodeWorkload]:

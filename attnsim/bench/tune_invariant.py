@@ -73,6 +73,12 @@ def describe(chosen: str, scores: dict, cells: int, best_spec: str) -> str:
             f"{worst:.1f}% max (the model's other candidates: {others or 'none'})")
 
 
+def rows_by_point(run_sweep, points: list, specs: tuple, config, **sweep_kw) -> dict:
+    """The bench rows of `specs` at `points` (run_sweep: harness.run_sweep, with sweep_kw), by bench point key."""
+    rows = run_sweep(points, replace(config, strategies=tuple(specs)), **sweep_kw)
+    return {row_key(r): r for r in rows.to_dict("records")}
+
+
 def rule_grid(w) -> list:
     """Uniform batches of `w`'s shape (heads, dtypes, pages, q_len) over RULE_BATCHES x RULE_CONTEXTS, within
     RULE_MAX_KV_BYTES (at least the smallest point)."""
@@ -94,8 +100,7 @@ def tuned_rule(spec: str, w, config, prepare, run_sweep) -> tuple[str, str]:
         candidates = invariant_candidates(w, config.gpu, kernel, options["tune"])
         best = plan_spec(planned_name(), kernel)
         grid = rule_grid(w)
-        rows = run_sweep(grid, replace(config, strategies=(*candidates, best)), prepare=prepare, floor=lambda b: None)
-        by_point = {row_key(r): r for r in rows.to_dict("records")}
+        by_point = rows_by_point(run_sweep, grid, (*candidates, best), config, prepare=prepare, floor=lambda b: None)
         chosen, scores = measured_choice(by_point, grid, candidates, best)
         text = (f"rule of the shape measured on {len(grid)} points: " + "; ".join(
             f"{c} {m:.2f}%" for c, (m, _) in scores.items()) if chosen else

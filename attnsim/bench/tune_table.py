@@ -16,12 +16,11 @@ plans per cell, device, timer, cells timed). A serving loop reads it exactly as 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable
 
 from attnsim.bench import tune_invariant as inv
 from attnsim.bench.harness import BenchConfig, run_sweep
-from attnsim.bench.results import point_key, row_key, spec_label
+from attnsim.bench.results import point_key, spec_label
 from attnsim.bench.sweep import padded_kv_bytes
 from attnsim.planner.choose import make_plan, planned_name
 from attnsim.plans.spec import parse_plan_spec, plan_spec
@@ -53,8 +52,7 @@ def timed_cells(section: dict, workload_for: Callable) -> tuple[list, list]:
 
 def sweep_rows(todo: list, specs: tuple, config: BenchConfig, progress, **sweep_kw) -> dict:
     """The bench rows of `specs` at the workloads of `todo` [(cell, workload)], by bench point key."""
-    rows = run_sweep([w for _, w in todo], replace(config, strategies=specs), progress=progress, **sweep_kw)
-    return {row_key(r): r for r in rows.to_dict("records")}
+    return inv.rows_by_point(run_sweep, [w for _, w in todo], specs, config, progress=progress, **sweep_kw)
 
 
 def run_in_cell(cell: dict, spec: str, w, gpu, measured_us: float | None, **extra) -> None:

@@ -16,7 +16,7 @@ from script_helpers import load_script
 
 @pytest.fixture(scope="module")
 def points():
-    return sweep.sweep("cal-chunks")
+    return sweep.sweep("cal-chunks", max_kv_gb=sweep.CAL_CHUNKS_MAX_KV_GB)
 
 
 def test_cal_chunks_shares_no_point_with_the_scoring_or_validation_sweeps(points):
