@@ -152,3 +152,17 @@ def test_a_bad_serving_terms_table_is_refused_naming_the_field(capsys, tmp_path,
     path.write_text(json.dumps({"base": "h200", "serving_terms": table}))
     code, _, err = run_cli(["predict", "--gpu", str(path), "--context", "4k"], capsys)
     assert code == 2 and field in err and len(err.strip().splitlines()) == 1
+
+
+def test_plan_and_schedule_headers_name_the_serving_features(capsys):
+    serving = ["--q-heads", "8", "--kv-heads", "1", "--context", "32k", "--page-size", "16", "--kv-dtype", "fp8",
+               "--q-len", "4", "--dtype", "bf16"]
+    code, out, err = run_cli(["plan", *H200, *serving], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].endswith("bfloat16 (KV float8_e4m3fn, 16-token pages, q_len 4)")
+    code, out, err = run_cli(["schedule", *H200, *serving, "--strategy", "streamk"], capsys)
+    assert code == 0, err
+    assert "bfloat16 (KV float8_e4m3fn, 16-token pages, q_len 4), tile" in out
+    code, out, _ = run_cli(["plan", *H200, "--q-heads", "8", "--kv-heads", "1", "--context", "32k", "--kv-dtype",
+                            "float16"], capsys)
+    assert out.splitlines()[0].endswith("context 32768  float16")  # a KV of the query's dtype is plain decode

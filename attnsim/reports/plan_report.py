@@ -136,7 +136,8 @@ def result_text(result: PlanResult) -> str:
     ctx = f"ragged {w.batch}: {min(w.contexts)}..{max(w.contexts)}" if w.is_ragged else str(w.max_context)
     latent = f" (MLA: latent {w.kv_lora_rank} + {w.head_dim - w.kv_lora_rank})" if w.is_mla else ""
     lines = [f"{result.gpu.name} (profile: {plan_source(result)['profile_source']})  batch {w.batch}"
-             f"  heads {w.q_heads}/{w.kv_heads}  d {w.head_dim}{latent}  context {ctx}  {w.dtype}",
+             f"  heads {w.q_heads}/{w.kv_heads}  d {w.head_dim}{latent}  context {ctx}  {w.dtype}"
+             + (f" ({w.serving_label})" if w.serving_label else ""),
              f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read"
              f"  ({c.bound}-bound)",
              f"  launches: {_launches(c)}",

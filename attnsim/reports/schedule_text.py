@@ -13,7 +13,8 @@ def describe_schedule(sched: Schedule, result: SimResult, max_ctas: int = 40) ->
     attn = sched.attention
     lines = [
         f"{sched.strategy} on {sched.gpu_name}: batch {w.batch}, heads {w.q_heads}/{w.kv_heads}, "
-        f"head_dim {w.head_dim}, context {w.context_label}, tile {sched.kv_tile_tokens} tokens",
+        f"head_dim {w.head_dim}, context {w.context_label}, {w.dtype}"
+        + (f" ({w.serving_label})" if w.serving_label else "") + f", tile {sched.kv_tile_tokens} tokens",
         f"launches: {', '.join(f'{l.name} (grid {l.grid})' for l in sched.launches)}; "
         f"splits {sched.splits}; reductions {len(sched.reductions)}; "
         + ", ".join(f"{k} {v}" for k, v in sched.notes.items() if v is not None),

@@ -255,6 +255,14 @@ class DecodeWorkload:
         """A scalar for uniform batches, 'a;b;c' for ragged ones (the CSV convention)."""
         return str(self.contexts[0]) if not self.is_ragged else ";".join(map(str, self.contexts))
 
+    @property
+    def serving_label(self) -> str:
+        """The serving features beside the query dtype, e.g. 'KV float8_e4m3fn, 16-token pages, q_len 4';
+        '' for a contiguous decode of the query's dtype."""
+        parts = (f"KV {self.kv_dtype}" if self.kv_dtype else "", f"{self.page_size}-token pages" if self.paged else "",
+                 f"q_len {self.q_len}" if self.q_len > 1 else "")
+        return ", ".join(p for p in parts if p)
+
     def kv_bytes(self) -> int:
         """Bytes of K and V every strategy must read at least once."""
         return sum(self.contexts) * self.kv_heads * self.kv_token_bytes
