@@ -11,7 +11,8 @@
   `qlen` (speculative verify, q_len 2..16 vs decode); per-GPU head shapes of tensor-parallel
   serving (Llama-3.1-70B at TP 8 and 4, Llama-3.1-8B, Qwen2.5-7B), head_dim 128;
 - cal-serving: what calibration fits the paged / fp8 / tile-math cost fields on, disjoint from
-  the three above (other contexts, batches and seeds);
+  the three above (other contexts, batches and seeds); cal-fp8, its long fp8 streams (batches 4 / 16 / 48
+  x 20k / 80k tokens: one or two CTAs per SM for MBs each), fitted with it;
 - MLA (issue 23): `mla`, the validation sweep of DeepSeek-V3's attention at TP 8 (16 query heads per
   GPU) and TP 1 (128), one latent head of 512 + 64, bf16, 64-token pages (FlashMLA's), batch
   1..128 x context 1k..128k and ragged batches, latent caches up to MLA_MAX_KV_GB; `cal-mla`, its
@@ -71,6 +72,12 @@ CAL_SERVING_RAGGED = ((12, 120), (6, 121))
 # the grid above (its smallest: batch 2, 3000), where the fixed costs of a segment and of the combine
 # decide the time; each point once paged, once fp8 (paged at the second context) and once a verify block
 CAL_SERVING_SMALL_CONTEXTS = (1200, 5000)
+# fp8 calibration (cal-fp8): cal-serving's fp8 points hold at most ~1.5 MB of KV a CTA, so its fit never
+# saw a long fp8 stream of one CTA per SM (split-KV at <= 132 CTAs) or two (fa2 at 256 outputs), where the
+# held-out fp8 sweep's split-KV rows at 2-8 MB a CTA ran 12-23% faster than the fitted rates say. Batches and
+# contexts none of the sweeps above use; every point fp8, half of them paged (16-token pages)
+CAL_FP8_CONTEXTS = (20000, 80000)
+CAL_FP8_BATCHES = (4, 16, 48)
 # MLA: DeepSeek-V3 per GPU at TP 8 and TP 1 (validation), Kimi-K2's 8 / 64 too (calibration)
 MLA_RANK, MLA_ROPE, MLA_PAGE = 512, 64, 64
 MLA_HEADS = (16, 128)
@@ -203,6 +210,12 @@ def cal_serving_small(dtype: str, max_kv_gb: float) -> list[DecodeWorkload]:
     return [feature(i, w) for i, w in enumerate(grid) for feature in (_paged, _fp8, _verify)]
 
 
+def cal_fp8_sweep(dtype: str = "bfloat16", max_kv_gb: float = SERVING_MAX_KV_GB) -> list[DecodeWorkload]:
+    """fp8 calibration points of long per-CTA streams (CAL_FP8_*): every serving shape at every batch and
+    context, fp8, paged at every other point."""
+    return [_fp8(i, w) for i, w in enumerate(serving_grid(CAL_FP8_CONTEXTS, CAL_FP8_BATCHES, (), dtype, max_kv_gb))]
+
+
 def mla_point(batch: int, heads: int, context, dtype: str) -> DecodeWorkload:
     return DecodeWorkload.build(batch, heads, 1, MLA_RANK + MLA_ROPE, context, dtype=dtype, page_size=MLA_PAGE,
                                 kv_lora_rank=MLA_RANK)
@@ -244,9 +257,9 @@ def cal_chunks_sweep(dtype: str = "float16", max_kv_gb: float = CAL_CHUNKS_MAX_K
 
 
 SWEEPS = {"standard": standard_sweep, "quick": quick_sweep, "paged": paged_sweep, "fp8": fp8_sweep,
-          "qlen": qlen_sweep, "cal-serving": cal_serving_sweep, "mla": mla_sweep, "cal-mla": cal_mla_sweep,
+          "qlen": qlen_sweep, "cal-serving": cal_serving_sweep, "cal-fp8": cal_fp8_sweep, "mla": mla_sweep, "cal-mla": cal_mla_sweep,
           "cal-search": cal_search_sweep, "cal-chunks": cal_chunks_sweep}
-SERVING_SWEEPS = ("paged", "fp8", "qlen", "cal-serving", "mla", "cal-mla")  # default dtype bfloat16
+SERVING_SWEEPS = ("paged", "fp8", "qlen", "cal-serving", "cal-fp8", "mla", "cal-mla")  # default dtype bfloat16
 SWEEP_MAX_KV_GB = {"mla": MLA_MAX_KV_GB, "cal-mla": MLA_MAX_KV_GB, "cal-chunks": CAL_CHUNKS_MAX_KV_GB}  # else SERVING_MAX_KV_GB / DEFAULT_MAX_KV_GB
 
 

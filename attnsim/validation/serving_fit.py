@@ -48,6 +48,7 @@ from attnsim.validation.measurements import MeasuredPoint, load_measurements, me
 
 SWEEPS = tuple(REGIMES)  # paged, fp8, qlen: bench_<sweep>.csv, whose feature rows are that regime's
 CAL_SWEEP = "cal-serving"  # cal_serving.csv: the fitted rows
+CAL_FP8_SWEEP = "cal-fp8"  # cal_fp8.csv, where measured: long fp8 streams (bench/sweep.py), fitted with them
 # The held-out sweeps whose rows use each term: tile math caps fp8 rows too (cost.math_capped), so a fit
 # that drops it must not pass on verify rows alone while its fp8 rows, priced with the dequant rate fitted
 # beside it, get worse
@@ -94,10 +95,12 @@ class FamilyFit:
 
 
 def load_rows(results_dir: str | Path, spec: GpuSpec) -> Rows:
-    """Every row of cal_serving.csv (fitted) and the feature rows of bench_<sweep>.csv for every sweep
+    """Every row of cal_serving.csv and, where measured, cal_fp8.csv (fitted) and the feature rows of bench_<sweep>.csv for every sweep
     (held out), each marked with its sweep, the strategy it asked for and the cost family it ran."""
     results_dir = Path(results_dir)
     parts = [planned_rows(results_dir / "cal_serving.csv", spec, CAL_SWEEP, fit=True)]
+    if (results_dir / "cal_fp8.csv").exists():
+        parts.append(planned_rows(results_dir / "cal_fp8.csv", spec, CAL_FP8_SWEEP, fit=True))
     parts += [planned_rows(results_dir / f"bench_{sweep}.csv", spec, sweep, fit=False) for sweep in SWEEPS]
     rows = Rows.joined(parts)
     check_disjoint(rows.frame)
@@ -335,7 +338,8 @@ def split_text(rows: Rows) -> str:
     """Which rows were fitted and which held out, as the profile's basis text says it."""
     counts = rows.frame.groupby("sweep", sort=False).size()
     held = "/".join(str(counts.get(s, 0)) for s in SWEEPS)
-    return (f"fitted on the H200 {CAL_SWEEP} sweep ({counts.get(CAL_SWEEP, 0)} rows, all its workloads), "
+    fp8 = f" and {CAL_FP8_SWEEP} ({counts[CAL_FP8_SWEEP]} rows)" if CAL_FP8_SWEEP in counts else ""
+    return (f"fitted on the H200 {CAL_SWEEP} sweep ({counts.get(CAL_SWEEP, 0)} rows, all its workloads){fp8}, "
             f"held out the feature rows of the validation sweeps {'/'.join(SWEEPS)} ({held} rows)")
 
 

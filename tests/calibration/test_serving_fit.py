@@ -210,3 +210,32 @@ def test_resetting_to_defaults_touches_only_the_serving_fields():
     changed = {f.name for f in dataclasses.fields(DEFAULT_COST)
                if getattr(neutral.cost_for("fa2"), f.name) != getattr(h200.cost_for("fa2"), f.name)}
     assert changed and changed <= serving
+
+
+def test_cal_fp8_rows_are_fitted_beside_cal_serving_where_measured(tmp_path):
+    """results/<gpu>/cal_fp8.csv (bench/sweep.py cal-fp8, long fp8 streams), where a device run wrote it, joins the
+    fitted rows; its workloads are none of the held-out ones; without it the split is cal-serving's alone."""
+    for name in ("cal_serving", *(f"bench_{s}" for s in sf.SWEEPS)):
+        (tmp_path / f"{name}.csv").symlink_to(RESULTS / f"{name}.csv")
+    spec = resolve_gpu("h200")
+    assert "cal-fp8" not in sf.split_text(sf.load_rows(tmp_path, spec))
+    cal = pd.read_csv(RESULTS / "cal_serving.csv", dtype=str, keep_default_na=False)
+    fp8 = cal[(cal["kv_dtype"] == "float8_e4m3fn") & (cal["requested"] == "fa2") & (cal["ragged"] == "False")]
+    assert len(fp8) >= 3
+    fp8 = fp8.head(3)
+    grid = [str(int(g) // int(b) * 4) for g, b in zip(fp8["grid"], fp8["batch"])]  # fa2: a CTA per (sequence, kv head)
+    fp8.assign(batch="4", grid=grid).to_csv(tmp_path / "cal_fp8.csv", index=False)  # cal-fp8's batch, these times
+    rows = sf.load_rows(tmp_path, spec)
+    fitted = rows.frame[rows.frame["sweep"] == sf.CAL_FP8_SWEEP]
+    assert len(fitted) == 3 and fitted["fit"].all()
+    assert "and cal-fp8 (3 rows)" in sf.split_text(rows)
+
+
+def test_the_cal_fp8_sweep_is_long_fp8_streams_none_held_out():
+    from attnsim.bench.sweep import sweep
+    points = sweep("cal-fp8", "bfloat16", 4.0)
+    assert points and all(w.kv_dtype == "float8_e4m3fn" for w in points)
+    assert {w.page_size for w in points} == {0, 16}
+    held_out = set().union(*(sweep(s, "bfloat16", 4.0) for s in sf.SWEEPS))
+    assert not set(points) & (held_out | set(sweep("cal-serving", "bfloat16", 4.0)))
+    assert min(w.kv_bytes() / (w.batch * w.kv_heads) for w in points) >= 20000 * 128  # >= 2.5 MB per output
