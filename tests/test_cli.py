@@ -43,6 +43,21 @@ def test_predict_takes_fixed_chunks_for_balanced_and_last_arrival_stream_k():
     assert {"chunk_tokens": 512, "max_splits": 16}.items() <= records["balanced"]["plan"]["options"].items()
 
 
+def test_strategy_and_strategies_are_one_option_in_every_command():
+    """bench names it --strategies, predict / plan / plot --strategy; a user's habit from one works in the others."""
+    args = ("--batch", "2", "--q-heads", "32", "--kv-heads", "8", "--context", "8k", "--format", "json")
+    def untimed(text):  # the plan's search time differs from run to run
+        drop = lambda v: {k: drop(x) for k, x in v.items() if not k.endswith("_ms")} if isinstance(v, dict) else \
+            [drop(x) for x in v] if isinstance(v, list) else v
+        return drop(json.loads(text))
+
+    for command in ("predict", "plan"):
+        assert untimed(invoke(command, *DATASHEET, *args, "--strategies", "fa2,streamk")) == \
+            untimed(invoke(command, *DATASHEET, *args, "--strategy", "fa2,streamk"))
+    estimate = ("bench", "--gpu", "h200", "--sweep", "quick", "--estimate")
+    assert invoke(*estimate, "--strategy", "fa2") == invoke(*estimate, "--strategies", "fa2")
+
+
 def test_predict_json_has_one_record_per_strategy_and_context():
     out = invoke("predict", *DATASHEET, "--batch", "1", "--q-heads", "32", "--kv-heads", "8",
                  "--context", "1k,64k", "--format", "json")

@@ -49,7 +49,7 @@ def gpu_spec(gpu: str | None, calibration: str | None):
 
 def strategy_option(default: str | None = None, help_prefix: str = "Comma-separated"):
     default = default or ",".join(strategies.default_names())
-    return click.option("--strategy", "strategy_text", default=default, show_default=True,
+    return click.option("--strategy", "--strategies", "strategy_text", default=default, show_default=True,
                         help=f"{help_prefix}: {strategies.help_list()}.")
 
 

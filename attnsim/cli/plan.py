@@ -22,7 +22,7 @@ OPTION_FLAGS = {"kv_tile_tokens": "kv-tile", "chunk_tokens": "chunk", "dp_output
 @click.command("plan")
 @gpu_option
 @workload_options
-@click.option("--strategy", "strategy_text", default=None,
+@click.option("--strategy", "--strategies", "strategy_text", default=None,
               help=f"Search only these plans (comma-separated) [default: {', '.join(strategies.candidates())}].")
 @click.option("--splits", default=None, help="Pin the split count (split-KV plans only).")
 @click.option("--grid", default=None, help="Pin the grid (persistent plans; balanced: its chunk's grid target).")

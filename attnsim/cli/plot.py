@@ -134,7 +134,7 @@ def plot_validation_command(measurements, gpu, calibration, out_path):
 @click.option("--gpu", "--gpus", "gpu", default="h100,h200,a100,l40s", show_default=True,
               help="GPUs to compare; the first is the baseline.")
 @workload_options
-@click.option("--strategy", "strategy_text", default=None,
+@click.option("--strategy", "--strategies", "strategy_text", default=None,
               help="Strategies whose fastest is compared [default: the scenario's, or "
                    f"{','.join(strategies.default_names())}].")
 @_out_option
