@@ -26,9 +26,10 @@ MAX_POINTS = 100_000  # --limit: more points than any sweep has
 @click.option("--quick", is_flag=True, help="The quick sweep (about a dozen points) instead of the standard one.")
 @click.option("--sweep", "sweep_name", default=None, type=click.Choice(list(SWEEPS)),
               help="A named sweep: standard, quick, or the serving ones (paged, fp8, qlen: validation, each "
-                   "point with its twin; cal-serving: the serving cost fields' calibration points; mla: "
-                   "DeepSeek-V3 MLA decode at 16 and 128 heads per GPU, cal-mla: its calibration points; "
-                   "cal-search: the planner's search-axis regimes, docs/planner.md).")
+                   "point with its twin; cal-serving: the serving cost fields' calibration points, cal-fp8: "
+                   "their long fp8 streams; mla: DeepSeek-V3 MLA decode at 16 and 128 heads per GPU, cal-mla: "
+                   "its calibration points; cal-search: the planner's search-axis regimes, cal-chunks: the "
+                   "batch-invariant chunk plans' points, docs/planner.md).")
 @click.option("--strategies", "--strategy", "strategy_text", default=",".join(bench.runnable_names()), show_default=True,
               help=f"Comma-separated, any of: {', '.join(bench.runnable_names())}.")
 @click.option("--dtype", default=None, type=click.Choice(["float16", "bfloat16"]),
