@@ -257,8 +257,8 @@ def cal_chunks_sweep(dtype: str = "float16", max_kv_gb: float = CAL_CHUNKS_MAX_K
 
 
 SWEEPS = {"standard": standard_sweep, "quick": quick_sweep, "paged": paged_sweep, "fp8": fp8_sweep,
-          "qlen": qlen_sweep, "cal-serving": cal_serving_sweep, "cal-fp8": cal_fp8_sweep, "mla": mla_sweep, "cal-mla": cal_mla_sweep,
-          "cal-search": cal_search_sweep, "cal-chunks": cal_chunks_sweep}
+          "qlen": qlen_sweep, "cal-serving": cal_serving_sweep, "cal-fp8": cal_fp8_sweep, "mla": mla_sweep,
+          "cal-mla": cal_mla_sweep, "cal-search": cal_search_sweep, "cal-chunks": cal_chunks_sweep}
 SERVING_SWEEPS = ("paged", "fp8", "qlen", "cal-serving", "cal-fp8", "mla", "cal-mla")  # default dtype bfloat16
 SWEEP_MAX_KV_GB = {"mla": MLA_MAX_KV_GB, "cal-mla": MLA_MAX_KV_GB, "cal-chunks": CAL_CHUNKS_MAX_KV_GB}  # else SERVING_MAX_KV_GB / DEFAULT_MAX_KV_GB
 

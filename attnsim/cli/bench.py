@@ -30,8 +30,8 @@ MAX_POINTS = 100_000  # --limit: more points than any sweep has
                    "their long fp8 streams; mla: DeepSeek-V3 MLA decode at 16 and 128 heads per GPU, cal-mla: "
                    "its calibration points; cal-search: the planner's search-axis regimes, cal-chunks: the "
                    "batch-invariant chunk plans' points, docs/planner.md).")
-@click.option("--strategies", "--strategy", "strategy_text", default=",".join(bench.runnable_names()), show_default=True,
-              help=f"Comma-separated, any of: {', '.join(bench.runnable_names())}.")
+@click.option("--strategies", "--strategy", "strategy_text", default=",".join(bench.runnable_names()),
+              show_default=True, help=f"Comma-separated, any of: {', '.join(bench.runnable_names())}.")
 @click.option("--dtype", default=None, type=click.Choice(["float16", "bfloat16"]),
               help="q/o dtype of the sweep [default: float16; bfloat16 for the serving sweeps].")
 @click.option("--out", "out_path", default="results.csv", show_default=True, type=click.Path(dir_okay=False),

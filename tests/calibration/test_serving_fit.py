@@ -224,7 +224,7 @@ def test_cal_fp8_rows_are_fitted_beside_cal_serving_where_measured(tmp_path):
     assert len(fp8) >= 3
     fp8 = fp8.head(3)
     grid = [str(int(g) // int(b) * 4) for g, b in zip(fp8["grid"], fp8["batch"])]  # fa2: a CTA per (sequence, kv head)
-    fp8.assign(batch="4", grid=grid).to_csv(tmp_path / "cal_fp8.csv", index=False)  # cal-fp8's batch, these times
+    fp8.assign(batch="4", grid=grid).to_csv(tmp_path / "cal_fp8.csv", index=False)  # cal-fp8's batch; these times
     rows = sf.load_rows(tmp_path, spec)
     fitted = rows.frame[rows.frame["sweep"] == sf.CAL_FP8_SWEEP]
     assert len(fitted) == 3 and fitted["fit"].all()
