@@ -11,7 +11,8 @@
 #         cal_chunks (issue 20: the invariant planner's chunk plans on the cal-chunks sweep, on the GPU that came)
 #         bench_vs_sdpa_tuned (issue 19: bench_vs_sdpa with auto:tune=3 beside auto; on the GPU that came, resumable)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving cal_serving_small (issue 13, docs/serving.md)
-#         bench_cal_fp8 (issue 18: the serving fit's long fp8 streams; H200 only) serving_auto (auto re-timed on them)
+#         bench_cal_fp8 (issue 18: the serving fit's long fp8 streams; H200 only) serving_auto (auto re-timed on the
+#         serving sweeps of whichever GPU came)
 #         land_gputests (the landing tree's GPU cases, before its serving sweeps are re-timed: docs/kernels.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
@@ -189,16 +190,19 @@ stage_bench_paged() { serving_sweep paged bench_paged.csv; }
 stage_bench_fp8() { serving_sweep fp8 bench_fp8.csv ,streamk:num_warps=8; }
 stage_bench_qlen() { serving_sweep qlen bench_qlen.csv; }
 stage_bench_cal_serving() { serving_sweep cal-serving cal_serving.csv; }
-serving_auto_sweep() {  # $1: sweep name, $2: CSV name: the committed H200 sweep less its auto rows, auto re-timed
-  python3 -c "import pandas as pd; d = pd.read_csv('results/h200/$2', dtype=str, keep_default_na=False); \
-d[d['requested'] != 'auto'].to_csv('$OUT/$2', index=False)"
-  timeout 150 python3 -m attnsim bench --gpu h200 --sweep "$1" --strategies auto --resume --out "$OUT/$2" 2>&1 | tail -3
+serving_auto_sweep() {  # $1: GPU key, $2: sweep name, $3: CSV name: the committed sweep of that GPU less its auto
+  # rows, auto re-timed
+  python3 -c "import pandas as pd; d = pd.read_csv('results/$1/$3', dtype=str, keep_default_na=False); \
+d[d['requested'] != 'auto'].to_csv('$OUT/$3', index=False)"
+  timeout 150 python3 -m attnsim bench --gpu "$1" --sweep "$2" --strategies auto --resume --out "$OUT/$3" 2>&1 | tail -3
 }
-stage_serving_auto() {  # issue 18: `auto` re-planned (today's profile) and re-timed on the four serving sweeps, the
-  # other rows kept (their kernels are unchanged since the fp8 loop landed): scripts/land3_refit.sh reads them
-  need_h200 || return 1
-  serving_auto_sweep fp8 bench_fp8.csv; serving_auto_sweep paged bench_paged.csv
-  serving_auto_sweep qlen bench_qlen.csv; serving_auto_sweep cal-serving cal_serving.csv
+stage_serving_auto() {  # issue 18: `auto` re-planned (today's profile) and re-timed on the four serving sweeps of
+  # whichever GPU came, the other rows kept (their kernels are unchanged since the fp8 loop landed); an H200's CSVs
+  # are what scripts/land3_refit.sh reads
+  local g
+  g=$(gpu_key)
+  serving_auto_sweep "$g" fp8 bench_fp8.csv; serving_auto_sweep "$g" paged bench_paged.csv
+  serving_auto_sweep "$g" qlen bench_qlen.csv; serving_auto_sweep "$g" cal-serving cal_serving.csv
 }
 # issue 18: long fp8 streams for the serving fit (bench/sweep.py cal-fp8), split-KV's default grid (<= 1 CTA/SM) too
 stage_bench_cal_fp8() { need_h200 || return 1; serving_sweep cal-fp8 cal_fp8.csv ,splitkv; }
