@@ -25,7 +25,7 @@ from attnsim.planner.search import invariant_choice
 from attnsim.plans.spec import plan_spec
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.validation.planner_oracle import fingerprint
+from attnsim.validation.planner_oracle import distinct_plans
 
 TIMER = TimerConfig(warmup_ms=10.0, rep_ms=10.0)
 RUNNERS_UP = 24
@@ -44,16 +44,8 @@ def study_specs(w, gpu) -> list[str]:
     auto = planned_name()
     scored = invariant_choice(w, gpu, PlanConfig(), searched_entries(None, {}, w), None).scored
     tile = context_for("splitkv", w, gpu, PlanConfig()).tile  # tokens per KV tile of the kernel
-    specs, seen = [auto, f"{auto}:batch_invariant=1"], set()
-    for spec in [s.spec for s in scored[:RUNNERS_UP]] + spread(tile):
-        try:
-            key = fingerprint(spec, w, gpu)
-        except InputError:  # e.g. more CTAs than a plan may have (limits.py)
-            continue
-        if key not in seen:
-            seen.add(key)
-            specs.append(spec)
-    return specs
+    fixed = [s.spec for s in scored[:RUNNERS_UP]] + spread(tile)  # InputError: e.g. more CTAs than limits.py allows
+    return [auto, f"{auto}:batch_invariant=1", *distinct_plans(fixed, w, gpu, skip=(InputError,))]
 
 
 def main() -> int:

@@ -24,7 +24,7 @@ from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 from attnsim.planner.choose import planned_name
 from attnsim.plans.spec import spec_strategy
-from attnsim.validation.planner_oracle import fingerprint, oracle_candidates
+from attnsim.validation.planner_oracle import distinct_plans, fingerprint, oracle_candidates
 
 TIMER_WARMUP_MS = TIMER_REP_MS = 10.0
 GRID_EIGHTHS = range(8, 17)  # grids of 8/8 .. 16/8 x SMs: 1 to 2 CTAs per SM
@@ -43,13 +43,8 @@ def one_to_two_ctas_per_sm(w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
 def candidates(w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
     """The oracle study's specs, then the 1-2 CTAs/SM grids that plan to a concrete plan not yet in them."""
     specs = oracle_candidates(w, gpu)
-    seen = {fingerprint(s, w, gpu) for s in specs if spec_strategy(s) != planned_name()}
-    for spec in one_to_two_ctas_per_sm(w, gpu):
-        key = fingerprint(spec, w, gpu)
-        if key not in seen:
-            seen.add(key)
-            specs.append(spec)
-    return specs
+    taken = {fingerprint(s, w, gpu) for s in specs if spec_strategy(s) != planned_name()}
+    return specs + distinct_plans(one_to_two_ctas_per_sm(w, gpu), w, gpu, taken)
 
 
 def main() -> int:

@@ -26,7 +26,7 @@ from attnsim.planner.choose import cached_search, planned_name
 from attnsim.planner.search import invariant_choice
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.partition.common import PlanConfig
-from attnsim.validation.planner_oracle import TUNED, _distinct, oracle_workloads
+from attnsim.validation.planner_oracle import TUNED, distinct_plans, oracle_workloads
 
 TIMER = TimerConfig(warmup_ms=10.0, rep_ms=10.0)
 RUNNERS_UP = 3
@@ -39,7 +39,7 @@ def study_specs(w, gpu) -> list[str]:
     fixed = [s.spec for s in invariant_choice(w, gpu, PlanConfig(), searched_entries(None, {}, w), None).scored]
     others = [s for s in fixed if s != result.chosen.spec][:RUNNERS_UP]
     return [auto, f"{auto}:batch_invariant=1", f"{auto}:batch_invariant=1,tune={TUNED}",
-            *_distinct([result.chosen.spec, *others, "fa2"], w, gpu)[1:]]
+            *distinct_plans([result.chosen.spec, *others, "fa2"], w, gpu)[1:]]
 
 
 def main() -> int:

@@ -129,7 +129,7 @@ def oracle_candidates(w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
     specs = [*strategies.default_names(), *strategies.names(lambda s: s.candidate and not s.default)]
     specs += [h.plan.spec for h in result.heuristics] + [e.spec for e in result.ranked if e is not result.chosen][:RUNNERS_UP]
     specs += grid_specs(w, gpu, ev) + list(strategies.names(lambda s: s.baseline))
-    return autos + _distinct(specs, w, gpu)
+    return autos + distinct_plans(specs, w, gpu)
 
 
 def fingerprint(spec: str, w: DecodeWorkload, gpu: GpuSpec) -> tuple:
@@ -141,11 +141,15 @@ def fingerprint(spec: str, w: DecodeWorkload, gpu: GpuSpec) -> tuple:
     return schedule.strategy, schedule.grid, simulate(schedule, gpu).total_us
 
 
-def _distinct(specs: list[str], w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
-    """One spec per concrete plan (the first one)."""
-    seen, kept = set(), []
+def distinct_plans(specs: list[str], w: DecodeWorkload, gpu: GpuSpec, taken=(), skip: tuple = ()) -> list[str]:
+    """One spec per concrete plan (the first one), none of whose fingerprints are in `taken`; a spec whose
+    planning raises one of `skip` (e.g. InputError: a plan the limits refuse) is left out."""
+    seen, kept = set(taken), []
     for spec in dict.fromkeys(specs):
-        key = fingerprint(spec, w, gpu)
+        try:
+            key = fingerprint(spec, w, gpu)
+        except skip:
+            continue
         if key not in seen:
             seen.add(key)
             kept.append(spec)
