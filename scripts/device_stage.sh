@@ -96,10 +96,12 @@ gpu_key() {  # h200 or h100: the card that came (a call for the H200 may land on
 need_h200() {  # a stage that completes H200 results must not run on an H100
   [ "$(gpu_key)" = h200 ] || { echo "not an H200: stage skipped"; return 1; }
 }
-sweep_less_auto_sdpa() {  # $1: a committed sweep -> $OUT/bench.csv without its auto and SDPA rows (--resume re-times them)
+sweep_less() {  # $1: a committed sweep -> $OUT/$2 without the rows whose requested spec is one of $3 (comma list):
+  # bench --resume re-times them
   python3 -c "import pandas as pd; d = pd.read_csv('$1', dtype=str, keep_default_na=False); \
-d[~d['requested'].isin(['auto', 'torch-flash', 'torch-cudnn'])].to_csv('$OUT/bench.csv', index=False)"
+d[~d['requested'].isin('$3'.split(','))].to_csv('$OUT/$2', index=False)"
 }
+sweep_less_auto_sdpa() { sweep_less "$1" bench.csv auto,torch-flash,torch-cudnn; }  # $1 -> $OUT/bench.csv
 stage_bench_vs_sdpa() {  # issue 19's comparison in one session: `auto` (the profile as shipped) and both SDPA
   # backends re-timed on the standard sweep (the committed sweep less their rows, then --resume adds them)
   need_h200 || return 1
@@ -192,8 +194,7 @@ stage_bench_qlen() { serving_sweep qlen bench_qlen.csv; }
 stage_bench_cal_serving() { serving_sweep cal-serving cal_serving.csv; }
 serving_auto_sweep() {  # $1: GPU key, $2: sweep name, $3: CSV name: the committed sweep of that GPU less its auto
   # rows, auto re-timed
-  python3 -c "import pandas as pd; d = pd.read_csv('results/$1/$3', dtype=str, keep_default_na=False); \
-d[d['requested'] != 'auto'].to_csv('$OUT/$3', index=False)"
+  sweep_less "results/$1/$3" "$3" auto
   timeout 150 python3 -m attnsim bench --gpu "$1" --sweep "$2" --strategies auto --resume --out "$OUT/$3" 2>&1 | tail -3
 }
 stage_serving_auto() {  # issue 18: `auto` re-planned (today's profile) and re-timed on the four serving sweeps of

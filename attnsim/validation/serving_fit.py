@@ -95,8 +95,9 @@ class FamilyFit:
 
 
 def load_rows(results_dir: str | Path, spec: GpuSpec) -> Rows:
-    """Every row of cal_serving.csv and, where measured, cal_fp8.csv (fitted) and the feature rows of bench_<sweep>.csv for every sweep
-    (held out), each marked with its sweep, the strategy it asked for and the cost family it ran."""
+    """Every row of cal_serving.csv and, where measured, cal_fp8.csv (fitted) and the feature rows of
+    bench_<sweep>.csv for every sweep (held out), each marked with its sweep, the strategy it asked for and the
+    cost family it ran."""
     results_dir = Path(results_dir)
     parts = [planned_rows(results_dir / "cal_serving.csv", spec, CAL_SWEEP, fit=True)]
     if (results_dir / "cal_fp8.csv").exists():
