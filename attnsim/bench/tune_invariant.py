@@ -28,10 +28,9 @@ import numpy as np
 
 from attnsim.bench.results import point_key, row_key
 from attnsim.bench.sweep import padded_kv_bytes
-from attnsim.bench.tune import planner_options
 from attnsim.planner.choose import planned_name, tuning_specs
 from attnsim.planner.invariant import TIE_PP, shape_key
-from attnsim.plans.spec import plan_spec
+from attnsim.plans.spec import parse_plan_spec, plan_spec
 from attnsim.simulator.partition.options import kernel_shape
 
 RULE_BATCHES = (1, 4, 16, 64)
@@ -94,7 +93,7 @@ def tuned_rule(spec: str, w, config, prepare, run_sweep) -> tuple[str, str]:
     config's timer), the least mean measured regret chosen (measured_choice); the model's choice where no grid
     point ran every candidate. Cached per shape, GPU, K and timer. run_sweep: harness.run_sweep (passed in: the
     harness imports this module)."""
-    options = planner_options(spec)
+    options = parse_plan_spec(spec)[1].set()
     kernel = kernel_shape(options)
     key = (shape_key(w), config.gpu.name, options["tune"], tuple(sorted(kernel.items())), config.timer)
     if key not in _RULES:
