@@ -26,6 +26,7 @@ from attnsim import schema, strategies
 from attnsim.errors import InputError
 from attnsim.planner.choose import make_plan
 from attnsim.plans.plan import Plan
+from attnsim.plans.spec import canonical_spec, spec_strategy
 from attnsim.simulator import bands
 from attnsim.simulator.capacity import capacity_fields
 from attnsim.simulator.cost import math_bound
@@ -62,17 +63,19 @@ def floor_us(workload: DecodeWorkload, gpu: GpuSpec) -> float:
 
 def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
                     config: PlanConfig | None = None) -> list[dict]:
-    """One record per strategy that can run the workload (default: the registry's defaults);
-    speedups against the registry's SPEEDUP_BASES, which are always simulated."""
-    wanted = [s for s in dict.fromkeys(strategies.canonical(n) for n in (names or strategies.default_names()))
-              if strategies.get(s).unsupported(workload) is None]
+    """One record per strategy that can run the workload (`names`: strategy names or plan specs, one a
+    strategy; default: the registry's defaults); speedups against the registry's SPEEDUP_BASES as they
+    default (always simulated). A spec's options add to `config`'s (make_plan)."""
+    specs = {spec_strategy(n): canonical_spec(n) for n in (names or strategies.default_names())}
+    wanted = [s for s in specs if strategies.get(s).unsupported(workload) is None]
     (layer, count), *others = workload.layer_kinds()
-    plans = {s: make_plan(s, layer, gpu, config) for s in dict.fromkeys(wanted + list(strategies.SPEEDUP_BASES))}
+    plans = {s: make_plan(specs[s], layer, gpu, config) for s in wanted}
     results = {s: predict_plan(p) for s, p in plans.items()}
-    base = {b: results[b].total_us for b in strategies.SPEEDUP_BASES}
+    base = {b: (results[b] if b in results and specs[b] == b else predict_plan(make_plan(b, layer, gpu, config))).total_us
+            for b in strategies.SPEEDUP_BASES}
     capacity = capacity_fields(workload, gpu)
     return [{**record(s, results[s], workload, gpu, base,
-                      step_us(workload, count * results[s].total_us, others, s, gpu, config)),
+                      step_us(workload, count * results[s].total_us, others, specs[s], gpu, config)),
              **plan_fields(plans[s].spec), **capacity} for s in wanted]
 
 
@@ -81,19 +84,19 @@ def plan_fields(spec: str) -> dict:
     return {"plan": schema.plan_object(spec), "plan_spec": spec}
 
 
-def step_us(workload: DecodeWorkload, first_kind_us: float, others, strategy: str, gpu: GpuSpec,
+def step_us(workload: DecodeWorkload, first_kind_us: float, others, spec: str, gpu: GpuSpec,
             config: PlanConfig | None) -> float | None:
     """Attention time of one decode step through the model: every layer kind's time x its layers
     (None: not a model)."""
     if not workload.layers:
         return None
-    rest = sum(count * predict_one(strategy, kind, gpu, config).total_us for kind, count in others)
+    rest = sum(count * predict_one(spec, kind, gpu, config).total_us for kind, count in others)
     return round(first_kind_us + rest, 1)
 
 
 def not_modelled(workload: DecodeWorkload, names) -> dict[str, str]:
     """{strategy: why it is left out} for the strategies among `names` that cannot run `workload`."""
-    reasons = {s: strategies.get(s).unsupported(workload) for s in (strategies.canonical(n) for n in names)}
+    reasons = {s: strategies.get(s).unsupported(workload) for s in (spec_strategy(n) for n in names)}
     return {s: why for s, why in reasons.items() if why}
 
 

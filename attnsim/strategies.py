@@ -1,25 +1,23 @@
 """The strategy registry: one entry per decode-attention strategy, read by every consumer.
 
-The planner, the engine, the launcher, calibration, validation, the plots and the tests all look a
-strategy up here instead of keying its name in tables of their own. Adding a strategy is one plan
-file in `simulator/partition/`, one `register(...)` below, and a kernel file if it runs one.
+The planner, the engine, the launcher, calibration, validation, the plots and the tests all look a strategy up
+here instead of keying its name in tables of their own. Adding a strategy is one plan file in
+`simulator/partition/`, one `register(...)` below, and a kernel file if it runs one.
 
 An entry says
 - how it plans (`partition`) and the type of the options it accepts (`options_type`: one class per kind of
   plan in simulator/partition/options.py, so a strategy cannot be handed a field it does not declare);
-- which cost families its launches use, which parameters calibration fits in each
-  (`families`), and fixed ones (`fixed_params`, e.g. the stream-K kernel's merge fan-in);
-- the Triton kernel that runs it (`kernel`, a kernel_specs.KernelSpec: module, jit function, default warps and stages), the one
-  that runs its plans of an MLA workload (`mla_kernel`; none: the strategy does not take MLA), or
-  the PyTorch SDPA backend of a third-party baseline (`sdpa_backend`, `baseline=True`);
-- whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of
-  the plan, not of the name (plans.Plan.waits_on_peers: stream-K's epilogue=last waits on nobody;
-  `epilogue_kernels`: epilogue option value -> the kernel that runs it; `chunk_kernel`: its fixed-chunk plans);
+- which cost families its launches use, which parameters calibration fits in each (`families`), and fixed
+  ones (`fixed_params`, e.g. the stream-K kernel's merge fan-in);
+- the Triton kernel that runs it (`kernel`, a kernel_specs.KernelSpec: module, jit function, warps, stages), the
+  one that runs its MLA plans (`mla_kernel`; none: it takes no MLA), or a baseline's SDPA backend (`sdpa_backend`);
+- whether its plans reduce partials in-kernel (co-resident grid, merge-order check) — a property of the plan,
+  not of the name (plans.Plan.waits_on_peers: stream-K's epilogue=last waits on nobody; `epilogue_kernels`:
+  epilogue option value -> the kernel that runs it; `chunk_kernel`: its fixed-chunk plans);
 - presentation: colour, a one-line summary, and whether `predict` shows it by default;
-- for the planner (attnsim/planner): which options it sweeps (`search`); `planned` marks `auto`, the
-  entry the planner resolves to another entry's concrete plan (attnsim.planner.make_plan). HEURISTICS
-  below names the production rules the planner reports against, as data (label, the entry they pick
-  options for).
+- for the planner (attnsim/planner): which options it sweeps (`search`); `planned` marks `auto`, the entry the
+  planner resolves to another entry's concrete plan (attnsim.planner.make_plan). HEURISTICS below names the
+  production rules the planner reports against, as data (label, the entry they pick options for).
 
 Nothing here imports torch or triton: kernels are named by module path and loaded by the launcher.
 """
@@ -197,6 +195,8 @@ def parse_list(text: str, field_name: str = "strategy") -> tuple[str, ...]:
     if not parts or any(not p for p in parts):
         raise InputError(field_name, f"{text!r}: expected a comma-separated list of strategy names, "
                                      f"e.g. {','.join(default_names())}")
+    for spec in (p for p in parts if ":" in p or "=" in p):  # a plan spec where names are wanted: say so
+        raise InputError(field_name, f"{spec!r} is a plan spec; names here (options as flags, e.g. --grid 132)")
     try:
         return tuple(dict.fromkeys(canonical(p) for p in parts))
     except InputError as exc:

@@ -11,7 +11,7 @@
 #         cal_chunks (issue 20: the invariant planner's chunk plans on the cal-chunks sweep, on the GPU that came)
 #         bench_vs_sdpa_tuned (issue 19: bench_vs_sdpa with auto:tune=3 beside auto; on the GPU that came, resumable)
 #         serving_gputests bench_paged bench_fp8 bench_qlen bench_cal_serving cal_serving_small (issue 13, docs/serving.md)
-#         bench_cal_fp8 (issue 18: the serving fit's long fp8 streams; H200 only) serving_auto (auto re-timed on the
+#         bench_cal_fp8 (issue 18: the serving fit's long fp8 streams; any GPU) serving_auto (auto re-timed on the
 #         serving sweeps of whichever GPU came)
 #         land_gputests (the landing tree's GPU cases, before its serving sweeps are re-timed: docs/kernels.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
@@ -205,8 +205,9 @@ stage_serving_auto() {  # issue 18: `auto` re-planned (today's profile) and re-t
   serving_auto_sweep "$g" fp8 bench_fp8.csv; serving_auto_sweep "$g" paged bench_paged.csv
   serving_auto_sweep "$g" qlen bench_qlen.csv; serving_auto_sweep "$g" cal-serving cal_serving.csv
 }
-# issue 18: long fp8 streams for the serving fit (bench/sweep.py cal-fp8), split-KV's default grid (<= 1 CTA/SM) too
-stage_bench_cal_fp8() { need_h200 || return 1; serving_sweep cal-fp8 cal_fp8.csv ,splitkv; }
+# issue 18: long fp8 streams for the serving fit (bench/sweep.py cal-fp8), split-KV's default grid (<= 1 CTA/SM) too,
+# on whichever GPU came (its profile); scripts/land3_refit.sh installs only an H200's
+stage_bench_cal_fp8() { GPU=$(gpu_key) serving_sweep cal-fp8 cal_fp8.csv ,splitkv; }
 stage_cal_serving_small() {  # the sweep's small calls added after its grid (bench/sweep.py cal_serving_small): the
   # committed rows are kept (bench --resume), only the new points are timed (~40 s)
   cp results/h200/cal_serving.csv "$OUT/cal_serving.csv"

@@ -158,6 +158,11 @@ BAD_INPUT = [
     (["predict", "--format", "xml"], "format"),
     (["predict", "--model", "nope"], "model"),
     (["schedule", "--strategy", "nope"], "strategy"),
+    (["predict", "--strategy", "streamk:grid=198,streamk:grid=66"], "strategy"),  # one plan a strategy
+    (["predict", "--strategy", "streamk:grid=198", "--grid", "66"], "grid"),  # spec and flag disagree
+    (["predict", "--strategy", "fa2:grid=198"], "strategy"),  # an option fa2 does not take
+    (["schedule", "--strategy", "streamk:grid=397"], "grid"),
+    (["plan", "--strategy", "streamk:grid=132"], "strategy"),  # plan searches strategies: names only
     (["schedule", "--context", "1k,2k"], "context"),
     (["schedule", "--strategy", "streamk", "--grid", "397"], "grid"),  # h100 default kernel: 396
     (["occupancy", "--threads", "1.5", "--regs", "32"], "threads"),

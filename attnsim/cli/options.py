@@ -14,6 +14,7 @@ import click
 from attnsim import limits, pathcheck, strategies
 from attnsim.errors import InputError
 from attnsim.plans.plan import check_splits_fill, options_for, plan_config, resolve_plan
+from attnsim.plans.spec import parse_plan_spec
 from attnsim.profiles import resolve_gpu
 from attnsim.scenarios import models
 from attnsim.simulator.partition.common import PlanConfig
@@ -212,6 +213,17 @@ def check_plan_options(names, options: PlanConfig) -> None:
             takers = strategies.names(lambda s, o=option: o in s.options)
             raise InputError(option.replace("_", "-"), f"{flag} applies to {', '.join(takers)}, "
                                                        f"not to {', '.join(names)}")
+
+
+def check_spec_flags(plan_specs, options: PlanConfig) -> None:
+    """A plan spec's option and the same option's flag must agree ('streamk:grid=198' with --grid 66 is a
+    mistake: which one runs?)."""
+    flags = options.options()
+    for text in plan_specs:
+        for name, value in parse_plan_spec(text)[1].set().items():
+            if name in flags and flags[name] != value:
+                raise InputError(name.replace("_", "-"), f"{text} and --{name.replace('_', '-')} {flags[name]} "
+                                                         "disagree; give the option once")
 
 
 def check_format(fmt: str, allowed=("table", "csv", "json")) -> str:

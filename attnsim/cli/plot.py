@@ -15,6 +15,7 @@ from attnsim.errors import InputError
 from attnsim.scenarios.budget import check_budget
 from attnsim.scenarios.loader import load_scenario
 from attnsim.scenarios.run import occupancy_frame, scenario_predictions
+from attnsim.plans.spec import parse_spec_list, spec_strategy
 from attnsim.predict import predict_one
 from attnsim.scenarios.scenario import workload_scenario
 
@@ -79,13 +80,13 @@ def plot_timeline_command(gpu, calibration, strategy_text, out_path, **workload_
     pathcheck.check_apart(workload_inputs(gpu, calibration, workload_kw), [("out", out_path)])
     from attnsim.reports.timeline import plot_timelines
 
-    names = strategies.parse_list(strategy_text)
+    plan_specs = parse_spec_list(strategy_text)
     workloads = build_workloads(**workload_kw)
     if len(workloads) != 1:
         raise InputError("context", "a timeline shows one workload: give one --context (or one ragged --contexts)")
-    check_work(workloads, names)
+    check_work(workloads, [spec_strategy(s) for s in plan_specs])
     spec = gpu_spec(gpu, calibration)
-    results = [predict_one(s, workloads[0], spec) for s in names]
+    results = [predict_one(s, workloads[0], spec) for s in plan_specs]
     limits.check_timeline(results, "workload")
     plot_timelines(results, out_path, model=model_label(workload_kw["model"]))
     _wrote(out_path)

@@ -7,14 +7,15 @@ import click
 from attnsim import limits, pathcheck, schema, strategies
 from attnsim.cli.options import (
     TEXT_SUFFIXES, build_workloads, check_figure_option, check_format, check_output_option, check_plan_options,
-    check_splits, check_work, chunk_options, epilogue_option, gpu_option, gpu_spec, model_label, plan_options, strategy_option, workload_inputs,
-    workload_options,
+    check_spec_flags, check_splits, check_work, chunk_options, epilogue_option, gpu_option, gpu_spec, model_label,
+    plan_options, strategy_option, workload_inputs, workload_options,
 )
 from attnsim.errors import InputError
 from attnsim.fileio import json_text, write_text
 from attnsim.reports.schedule_text import describe_schedule
 from attnsim.reports.tables import format_records
 from attnsim.planner.choose import make_plan
+from attnsim.plans.spec import parse_spec_list, spec_strategy
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.occupancy import CtaResources, occupancy as occupancy_of, resident_capacity
 from attnsim.predict import finite, not_modelled, predict_records
@@ -50,6 +51,7 @@ def predict(gpu, calibration, strategy_text, splits, grid, epilogue, chunk_token
       attnsim predict --model llama-3.1-70b --batch 8 --context 32k --format json
       attnsim predict --contexts 1000,50000,3000 --strategy streamk,fa2
       attnsim predict --gpu h200 --context 16k --strategy streamk,hybrid --epilogue last
+      attnsim predict --gpu h200 --batch 4 --context 16k --strategy fa2,streamk:grid=198,splitkv:splits=8
       attnsim predict --gpu h200 --context 16k --strategy streamk,balanced --epilogue last --chunk-tokens 512
       attnsim predict --gpu my_gpu.toml --context 64k --plot speedup.png
     """
@@ -57,16 +59,19 @@ def predict(gpu, calibration, strategy_text, splits, grid, epilogue, chunk_token
     check_output_option(out_path, "out", TEXT_SUFFIXES, "text")
     check_figure_option(plot_path)
     pathcheck.check_apart(workload_inputs(gpu, calibration, workload_kw), [("out", out_path), ("plot", plot_path)])
-    names = strategies.parse_list(strategy_text)
+    plan_specs = parse_spec_list(strategy_text)
+    names = tuple(spec_strategy(s) for s in plan_specs)
     options = plan_options(splits, grid, kv_tile, epilogue, chunk_tokens, max_splits)
     check_plan_options(names, options)
+    check_spec_flags(plan_specs, options)
     workloads = build_workloads(**workload_kw)
     names, dropped = runnable(names, workloads)
     check_work(workloads, names)
     spec = gpu_spec(gpu, calibration)
     check_splits(names, workloads, spec, options)
-    records = [r for w in workloads for r in predict_records(w, spec, names, options)]
-    text = format_records(records, fmt)
+    plan_specs = [s for s in plan_specs if spec_strategy(s) in names]
+    records = [r for w in workloads for r in predict_records(w, spec, plan_specs, options)]
+    text = format_records(records, fmt, show_plan=any(":" in s for s in plan_specs))
     if plot_path:
         from attnsim.reports.speedup import plot_speedup
 
@@ -151,23 +156,26 @@ def schedule(gpu, calibration, strategy_text, splits, grid, epilogue, chunk_toke
     Examples:
       attnsim schedule --strategy streamk --batch 2 --q-heads 8 --context 3000
       attnsim schedule --strategy flashdecoding --context 64k --plot gantt.png
+      attnsim schedule --gpu h200 --strategy splitkv:chunk_tokens=512,max_splits=16 --contexts 700,9000
     """
     check_figure_option(plot_path)
     pathcheck.check_apart(workload_inputs(gpu, calibration, workload_kw), [("plot", plot_path)])
     if not 0 <= max_ctas <= limits.MAX_PLAN_CTAS:
         raise InputError("max-ctas", f"must be in [0, {limits.MAX_PLAN_CTAS:,}], got {max_ctas}")
-    names = strategies.parse_list(strategy_text)
+    plan_specs = parse_spec_list(strategy_text)
+    names = tuple(spec_strategy(s) for s in plan_specs)
     if len(names) != 1:
-        raise InputError("strategy", "schedule shows one strategy; give one name")
+        raise InputError("strategy", "schedule shows one strategy; give one name or plan spec")
     options = plan_options(splits, grid, kv_tile, epilogue, chunk_tokens, max_splits)
     check_plan_options(names, options)
+    check_spec_flags(plan_specs, options)
     workloads = build_workloads(**workload_kw)
     if len(workloads) != 1:
         raise InputError("context", "schedule takes one context length (or one ragged --contexts)")
     spec = gpu_spec(gpu, calibration)
     check_splits(names, workloads, spec, options)
     runnable(names, workloads)
-    result = finite(simulate(make_plan(names[0], workloads[0].modelled_layer(), spec, options).schedule, spec), spec)
+    result = finite(simulate(make_plan(plan_specs[0], workloads[0].modelled_layer(), spec, options).schedule, spec), spec)
     if plot_path:
         from attnsim.reports.timeline import plot_timeline
 

@@ -49,6 +49,19 @@ def canonical_spec(text: str, field: str = "strategy") -> str:
     return plan_spec(strategy.name, options)
 
 
+def parse_spec_list(text: str, field: str = "strategy") -> tuple[str, ...]:
+    """'fa2,lean:grid=132' -> ('fa2', 'streamk:grid=132'): canonical plan specs for a command that shows one
+    row per strategy (predict, schedule, plot timeline); the same strategy twice is an InputError naming `field`."""
+    by_name: dict[str, str] = {}
+    for spec in dict.fromkeys(canonical_spec(s, field) for s in split_specs(text, field)):
+        name = spec_strategy(spec)
+        if name in by_name:
+            raise InputError(field, f"{name} given twice ({by_name[name]}, {spec}): this command shows one plan a "
+                                    "strategy; `attnsim bench --strategies` times several")
+        by_name[name] = spec
+    return tuple(by_name.values())
+
+
 def spec_columns(text: str) -> tuple[str, str]:
     """A spec as a CSV row holds it: ('streamk', 'grid=132') (the strategy and options columns)."""
     name, _, options = str(text).strip().partition(":")

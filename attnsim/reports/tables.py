@@ -40,16 +40,17 @@ def context_summary(context) -> str:
     return str(lengths[0])
 
 
-def format_records(records: list[dict], fmt: str) -> str:
+def format_records(records: list[dict], fmt: str, show_plan: bool = False) -> str:
     """JSON: the versioned document of attnsim.schema; CSV: flat columns (schema.flat: a ragged
     context joined with ';', the plan as its spec, null as an empty cell); the table summarises
-    ragged contexts and marks rows of non-calibrated profiles, with a footnote."""
+    ragged contexts and marks rows of non-calibrated profiles, with a footnote, and shows the plan
+    (its spec) when `show_plan` or a row is `auto`'s choice."""
     if fmt == "json":
         return schema.document_text(schema.document("predictions", records))
     frame = schema.records_frame(records)
     if fmt == "csv":
         return frame.to_csv(index=False)
-    return _table(frame)
+    return _table(frame, show_plan)
 
 
 def table_columns(frame: pd.DataFrame) -> list[str]:
@@ -64,15 +65,15 @@ def table_columns(frame: pd.DataFrame) -> list[str]:
     return columns or list(frame.columns)
 
 
-def _table(frame: pd.DataFrame) -> str:
+def _table(frame: pd.DataFrame, show_plan: bool = False) -> str:
     shown = frame.assign(context=[context_summary(c) for c in frame["context"]])
     if "time_lo_us" in frame.columns:  # the measured-time range the error band implies
         shown["likely_us"] = [f"{lo:.4g}-{hi:.4g}" for lo, hi in zip(frame["time_lo_us"], frame["time_hi_us"])]
     columns = table_columns(shown)
     for column in NULLABLE_COLUMNS.intersection(shown.columns):  # null: not applicable, shown as a dash
         shown[column] = [NOT_APPLICABLE if pd.isna(v) else int(v) for v in shown[column]]
-    if "plan" in frame.columns and any(strategies.get(s).planned for s in set(frame["strategy"])):
-        columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose
+    if "plan" in frame.columns and (show_plan or any(strategies.get(s).planned for s in set(frame["strategy"]))):
+        columns.insert(columns.index("strategy") + 1, "plan")  # what `auto` chose, or the plan a spec named
     notes = _source_notes(frame, shown) if "profile_source" in frame.columns else []
     return "\n".join([shown[columns].to_string(index=False), *notes])
 
