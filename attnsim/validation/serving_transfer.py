@@ -6,7 +6,7 @@ differs. The serving terms (simulator/terms.py) are per-SM-clock rates of the ti
 conversions), fixed µs per paged tile or fp8 segment, and a ratio of L2 latencies: properties of the die
 and the kernels, not of the memory. So the H200's fit (validation/serving_fit.py) is offered to the H100,
 one (family, term) at a time, and kept where the H100's measured serving rows that use it (every row of
-results/h100/{cal_serving,bench_paged,bench_fp8,bench_qlen}.csv that has one: none of them fitted on
+results/h100/{cal_serving,cal_fp8,bench_paged,bench_fp8,bench_qlen}.csv that has one: none of them fitted on
 anything) are predicted better than with the term at its default (MAPE); otherwise the term stays at its
 default and the profile says why. The error bands of the serving regimes are those rows' residuals (the
 same rows chose which terms to carry: a choice of at most one bit per term, not a fit of their values).
@@ -27,7 +27,7 @@ from attnsim.validation import serving_fit as sf
 
 STATUS = "transferred"
 # the serving sweeps' files -> their sweep names (serving_fit: a regime sweep keeps its regime's rows)
-SWEEP_FILES = {"cal_serving": sf.CAL_SWEEP, **{f"bench_{s}": s for s in sf.SWEEPS}}
+SWEEP_FILES = {"cal_serving": sf.CAL_SWEEP, "cal_fp8": sf.CAL_FP8_SWEEP, **{f"bench_{s}": s for s in sf.SWEEPS}}
 
 
 def load_rows(results_dir: str | Path, spec: GpuSpec) -> sf.Rows:
