@@ -71,8 +71,10 @@ def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
     (layer, count), *others = workload.layer_kinds()
     plans = {s: make_plan(specs[s], layer, gpu, config) for s in wanted}
     results = {s: predict_plan(p) for s, p in plans.items()}
-    base = {b: (results[b] if b in results and specs[b] == b else predict_plan(make_plan(b, layer, gpu, config))).total_us
-            for b in strategies.SPEEDUP_BASES}
+    # a base given a spec of its own ('fa2:kv_tile_tokens=32') is still compared at its default plan
+    bases = {b: results[b] if b in results and specs[b] == b else predict_plan(make_plan(b, layer, gpu, config))
+             for b in strategies.SPEEDUP_BASES}
+    base = {b: result.total_us for b, result in bases.items()}
     capacity = capacity_fields(workload, gpu)
     return [{**record(s, results[s], workload, gpu, base,
                       step_us(workload, count * results[s].total_us, others, specs[s], gpu, config)),

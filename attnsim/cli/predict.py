@@ -175,7 +175,8 @@ def schedule(gpu, calibration, strategy_text, splits, grid, epilogue, chunk_toke
     spec = gpu_spec(gpu, calibration)
     check_splits(names, workloads, spec, options)
     runnable(names, workloads)
-    result = finite(simulate(make_plan(plan_specs[0], workloads[0].modelled_layer(), spec, options).schedule, spec), spec)
+    plan = make_plan(plan_specs[0], workloads[0].modelled_layer(), spec, options)
+    result = finite(simulate(plan.schedule, spec), spec)
     if plot_path:
         from attnsim.reports.timeline import plot_timeline
 
