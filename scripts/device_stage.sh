@@ -23,6 +23,7 @@
 #         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
 #         fp8loop_ab fp8loop_cal (issue 18: branch fp8loop's unmasked fp8 tile loop vs this tree, extracted under abfp8/)
 #         fp8_three_per_sm (issue 18: fp8 at three CTAs per SM, 2 stages)
+#         qreg_ab qreg_land (issue 18: branch qreg, fp8 K moved into the mma layout as fp16, under abqreg/)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
@@ -330,5 +331,21 @@ stage_fp8_three_per_sm() {
 }
 stage_fp8loop_cal() {  # cal-serving on the branch's kernels (its fp8 rows are what the serving fit reads)
   (cd abfp8 && serving_sweep cal-serving cal_serving.csv)
+}
+# Issue 18: branch qreg (fp8 K converted where it was loaded and moved into the mma layout as fp16, as V is;
+# under abqreg/) against this tree on the fp8 sweep, on whichever GPU came
+qreg_tree() { (cd "$AB_DIR" && GPU=$(gpu_key) serving_sweep fp8 "qreg_$AB_TREE.csv"); }
+stage_qreg_ab() { ab_trees abqreg qreg_tree; }
+stage_qreg_land() {  # qreg_ab, then on an H200 the sweeps the serving fit reads re-timed in the tree that won it
+  # (scripts/ab_pick.py): cal-fp8 and cal-serving there, auto on paged and qlen (16-bit: no fp8 kernel in them);
+  # the winner's qreg_*.csv is its bench_fp8.csv
+  stage_qreg_ab
+  local tree=.
+  python3 scripts/ab_pick.py "$OUT/qreg_main.csv" "$OUT/qreg_abqreg.csv" --kv-dtype float8_e4m3fn \
+    | tee "$OUT/qreg_pick.txt" && tree=abqreg
+  need_h200 || return 0
+  echo "cal-fp8, cal-serving sweeps on: $tree"
+  (cd "$tree" && stage_bench_cal_fp8 && stage_bench_cal_serving)
+  serving_auto_sweep h200 paged bench_paged.csv; serving_auto_sweep h200 qlen bench_qlen.csv
 }
 for s in "$@"; do stage "$s"; done
