@@ -23,7 +23,7 @@
 #         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
 #         fp8loop_ab fp8loop_cal (issue 18: branch fp8loop's unmasked fp8 tile loop vs this tree, extracted under abfp8/)
 #         fp8_three_per_sm (issue 18: fp8 at three CTAs per SM, 2 stages)
-#         qreg_ab qreg_land (issue 18: branch qreg, fp8 K moved into the mma layout as fp16, under abqreg/)
+#         ffma_ab ffma_land (issue 18: branch qffma, the fp8 score scale in the exponent, under abffma/)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
@@ -332,17 +332,18 @@ stage_fp8_three_per_sm() {
 stage_fp8loop_cal() {  # cal-serving on the branch's kernels (its fp8 rows are what the serving fit reads)
   (cd abfp8 && serving_sweep cal-serving cal_serving.csv)
 }
-# Issue 18: branch qreg (fp8 K converted where it was loaded and moved into the mma layout as fp16, as V is;
-# under abqreg/) against this tree on the fp8 sweep, on whichever GPU came
-qreg_tree() { (cd "$AB_DIR" && GPU=$(gpu_key) serving_sweep fp8 "qreg_$AB_TREE.csv"); }
-stage_qreg_ab() { ab_trees abqreg qreg_tree; }
-stage_qreg_land() {  # qreg_ab, then on an H200 the sweeps the serving fit reads re-timed in the tree that won it
+# Issue 18: branch qffma (an fp8 cache's score scale applied in the softmax's exponent, one FFMA a score; extracted
+# under abffma/) against this tree on the fp8 sweep, on whichever GPU came. Branch qreg (K moved into the mma layout
+# as fp16 too) ran this way on an H100 and lost 11.5% (docs/kernels.md)
+ffma_tree() { (cd "$AB_DIR" && GPU=$(gpu_key) serving_sweep fp8 "ffma_$AB_TREE.csv"); }
+stage_ffma_ab() { ab_trees abffma ffma_tree; }
+stage_ffma_land() {  # ffma_ab, then on an H200 the sweeps the serving fit reads re-timed in the tree that won it
   # (scripts/ab_pick.py): cal-fp8 and cal-serving there, auto on paged and qlen (16-bit: no fp8 kernel in them);
-  # the winner's qreg_*.csv is its bench_fp8.csv
-  stage_qreg_ab
+  # the winner's ffma_*.csv is its bench_fp8.csv
+  stage_ffma_ab
   local tree=.
-  python3 scripts/ab_pick.py "$OUT/qreg_main.csv" "$OUT/qreg_abqreg.csv" --kv-dtype float8_e4m3fn \
-    | tee "$OUT/qreg_pick.txt" && tree=abqreg
+  python3 scripts/ab_pick.py "$OUT/ffma_main.csv" "$OUT/ffma_abffma.csv" --kv-dtype float8_e4m3fn \
+    | tee "$OUT/ffma_pick.txt" && tree=abffma
   need_h200 || return 0
   echo "cal-fp8, cal-serving sweeps on: $tree"
   (cd "$tree" && stage_bench_cal_fp8 && stage_bench_cal_serving)
