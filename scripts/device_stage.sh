@@ -24,6 +24,7 @@
 #         fp8loop_ab fp8loop_cal (issue 18: branch fp8loop's unmasked fp8 tile loop vs this tree, extracted under abfp8/)
 #         fp8_three_per_sm (issue 18: fp8 at three CTAs per SM, 2 stages)
 #         ffma_ab ffma_land (issue 18: branch qffma, the fp8 score scale in the exponent, under abffma/)
+#         ws_ab (issue 18: branch warpsplit, fp8 tiles cut into one part a warp, under abws/)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
@@ -349,4 +350,8 @@ stage_ffma_land() {  # ffma_ab, then on an H200 the sweeps the serving fit reads
   (cd "$tree" && stage_bench_cal_fp8 && stage_bench_cal_serving)
   serving_auto_sweep h200 paged bench_paged.csv; serving_auto_sweep h200 qlen bench_qlen.csv
 }
+# Issue 18: branch warpsplit (a contiguous fp8 cache's tiles cut into four parts, one a warp, each its own online
+# softmax, merged once a segment; under abws/) against this tree on the fp8 sweep, on whichever GPU came
+ws_tree() { (cd "$AB_DIR" && GPU=$(gpu_key) serving_sweep fp8 "ws_$AB_TREE.csv"); }
+stage_ws_ab() { ab_trees abws ws_tree; }
 for s in "$@"; do stage "$s"; done
