@@ -25,6 +25,7 @@
 #         fp8_three_per_sm (issue 18: fp8 at three CTAs per SM, 2 stages)
 #         ffma_ab ffma_land (issue 18: branch qffma, the fp8 score scale in the exponent, under abffma/)
 #         ws_ab (issue 18: branch warpsplit, fp8 tiles cut into one part a warp, under abws/)
+#         fp8_trees_land (issue 18: this tree, qffma and warpsplit on the fp8 sweep, the serving sweeps in the winner)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
@@ -354,4 +355,19 @@ stage_ffma_land() {  # ffma_ab, then on an H200 the sweeps the serving fit reads
 # softmax, merged once a segment; under abws/) against this tree on the fp8 sweep, on whichever GPU came
 ws_tree() { (cd "$AB_DIR" && GPU=$(gpu_key) serving_sweep fp8 "ws_$AB_TREE.csv"); }
 stage_ws_ab() { ab_trees abws ws_tree; }
+# Issue 18, the three fp8 tile loops in one call: this tree, qffma (abffma/) and warpsplit (abws/) on the fp8 sweep,
+# then on an H200 the serving fit's sweeps re-timed in the winner (warpsplit where it beats both, else qffma where
+# it beats this tree, else this tree: scripts/ab_pick.py); 8 files back. ~6-7 min on an H200
+fp8_tree() { (cd "$1" && GPU=$(gpu_key) serving_sweep fp8 "fp8tree_$2.csv"); }
+stage_fp8_trees_land() {
+  fp8_tree . main; fp8_tree abffma qffma; fp8_tree abws warpsplit
+  local tree=. pick="python3 scripts/ab_pick.py --kv-dtype float8_e4m3fn"
+  if $pick "$OUT/fp8tree_main.csv" "$OUT/fp8tree_warpsplit.csv" && $pick "$OUT/fp8tree_qffma.csv" "$OUT/fp8tree_warpsplit.csv"
+  then tree=abws
+  elif $pick "$OUT/fp8tree_main.csv" "$OUT/fp8tree_qffma.csv"; then tree=abffma; fi
+  echo "winner: $tree" | tee "$OUT/fp8tree_pick.txt"
+  need_h200 || return 0
+  (cd "$tree" && stage_bench_cal_fp8 && stage_bench_cal_serving)
+  serving_auto_sweep h200 paged bench_paged.csv; serving_auto_sweep h200 qlen bench_qlen.csv
+}
 for s in "$@"; do stage "$s"; done
