@@ -360,6 +360,9 @@ stage_ws_ab() { ab_trees abws ws_tree; }
 # it beats this tree, else this tree: scripts/ab_pick.py); 8 files back. ~6-7 min on an H200
 fp8_tree() { (cd "$1" && GPU=$(gpu_key) serving_sweep fp8 "fp8tree_$2.csv"); }
 stage_fp8_trees_land() {
+  [ -d abffma/attnsim ] && [ -d abws/attnsim ] || {
+    echo "extract first: mkdir abffma abws && git archive qffma attnsim scripts | tar -x -C abffma && "\
+         "git archive warpsplit attnsim scripts | tar -x -C abws"; return 1; }
   fp8_tree . main; fp8_tree abffma qffma; fp8_tree abws warpsplit
   local tree=. pick="python3 scripts/ab_pick.py --kv-dtype float8_e4m3fn"
   if $pick "$OUT/fp8tree_main.csv" "$OUT/fp8tree_warpsplit.csv" && $pick "$OUT/fp8tree_qffma.csv" "$OUT/fp8tree_warpsplit.csv"
