@@ -26,6 +26,7 @@
 #         ffma_ab ffma_land (issue 18: branch qffma, the fp8 score scale in the exponent, under abffma/)
 #         ws_ab (issue 18: branch warpsplit, fp8 tiles cut into one part a warp, under abws/)
 #         fp8_trees_land (issue 18: this tree, qffma and warpsplit on the fp8 sweep, the serving sweeps in the winner)
+#         ws16_ab (branch warpsplit16, the per-warp parts on 16-bit caches too, under abws16/: the standard sweep)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
@@ -373,4 +374,11 @@ stage_fp8_trees_land() {
   (cd "$tree" && stage_bench_cal_fp8 && stage_bench_cal_serving)
   serving_auto_sweep h200 paged bench_paged.csv; serving_auto_sweep h200 qlen bench_qlen.csv
 }
+# Issue 19 / 18: branch warpsplit16 (the per-warp parts for 16-bit caches too; under abws16/) against this tree on
+# the standard sweep (FlashDecoding, split-KV, auto: ~2 min a tree on an H100), on whichever GPU came
+ws16_tree() {
+  (cd "$AB_DIR" && timeout 280 python3 -m attnsim bench --gpu "$(gpu_key)" --sweep standard \
+    --strategies flashdecoding,splitkv,auto --out "$OUT/ws16_$AB_TREE.csv" 2>&1 | tail -6)
+}
+stage_ws16_ab() { ab_trees abws16 ws16_tree; }
 for s in "$@"; do stage "$s"; done
