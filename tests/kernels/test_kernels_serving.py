@@ -30,6 +30,14 @@ CASES = {
     "paged16-tile64-tail-pages": (3, 4, 2, 64, (150, 33, 17), "float16", 1, 16, "", 64, 2, 4),  # pages past the context
     "fp8-gqa4-fp16": (2, 8, 2, 128, (65, 17), "float16", 1, 0, "fp8", 16, 2, 3),
     "fp8-mqa-bf16-paged32": (3, 8, 1, 64, (33, 129, 1), "bfloat16", 1, 32, "fp8", 16, 4, 7),
+    # 64- and 128-token tiles (the tiles branch warpsplit cuts into a quarter a warp: docs/kernels.md): a last
+    # tile with a quarter half-filled and one empty, segments starting mid-sequence
+    "fp8-contig-tile64-parts": (2, 8, 2, 128, (300, 70), "bfloat16", 1, 0, "fp8", 64, 3, 5),
+    "fp8-contig-tile128-d64": (3, 4, 1, 64, (400, 129, 20), "float16", 1, 0, "fp8", 128, 2, 4),
+    "bf16-contig-tile64-parts": (2, 8, 2, 128, (300, 70), "bfloat16", 1, 0, "", 64, 3, 5),  # the same, 16-bit
+    "fp16-contig-tile128-d64": (3, 4, 1, 64, (400, 129, 20), "float16", 1, 0, "", 128, 2, 4),
+    "fp8-paged16-tile64-parts": (3, 8, 2, 128, (200, 70, 9), "bfloat16", 1, 16, "fp8", 64, 3, 5),  # a part a page
+    "fp8-paged128-tile64-parts": (2, 4, 1, 64, (300, 129), "float16", 1, 128, "fp8", 64, 2, 4),  # a tile in a page
     "qlen4-gqa2": (3, 4, 2, 64, (37, 100, 5), "float16", 4, 0, "", 16, 3, 5),
     "qlen16-two-qblocks": (2, 8, 1, 64, (40, 17), "float16", 16, 0, "", 16, 2, 3),
     "qlen8-short-last-tiles": (2, 4, 1, 64, (51, 35), "bfloat16", 8, 0, "", 16, 4, 7),  # rows see 0 tokens of a tile
