@@ -23,7 +23,7 @@
 #         fdcombine_ab (issue 18: branch fdcombine's combine over 16-row blocks vs this tree, extracted under abfd/)
 #         fp8loop_ab fp8loop_cal (issue 18: branch fp8loop's unmasked fp8 tile loop vs this tree, extracted under abfp8/)
 #         fp8_three_per_sm (issue 18: fp8 at three CTAs per SM, 2 stages)
-#         ffma_ab ffma_land (issue 18: branch qffma, the fp8 score scale in the exponent, under abffma/)
+#         ffma_ab (issue 18: branch qffma, the fp8 score scale in the exponent, under abffma/)
 #         ws_ab (issue 18: branch warpsplit, fp8 tiles cut into one part a warp, under abws/)
 #         fp8_trees_land (issue 18: this tree, qffma and warpsplit on the fp8 sweep, the serving sweeps in the winner)
 #         ws16_ab (branch warpsplit16, the per-warp parts on 16-bit caches too, under abws16/: the standard sweep)
@@ -335,44 +335,40 @@ stage_fp8_three_per_sm() {
 stage_fp8loop_cal() {  # cal-serving on the branch's kernels (its fp8 rows are what the serving fit reads)
   (cd abfp8 && serving_sweep cal-serving cal_serving.csv)
 }
-# Issue 18: branch qffma (an fp8 cache's score scale applied in the softmax's exponent, one FFMA a score; extracted
-# under abffma/) against this tree on the fp8 sweep, on whichever GPU came. Branch qreg (K moved into the mma layout
-# as fp16 too) ran this way on an H100 and lost 11.5% (docs/kernels.md)
-ffma_tree() { (cd "$AB_DIR" && GPU=$(gpu_key) serving_sweep fp8 "ffma_$AB_TREE.csv"); }
-stage_ffma_ab() { ab_trees abffma ffma_tree; }
-stage_ffma_land() {  # ffma_ab, then on an H200 the sweeps the serving fit reads re-timed in the tree that won it
-  # (scripts/ab_pick.py): cal-fp8 and cal-serving there, auto on paged and qlen (16-bit: no fp8 kernel in them);
-  # the winner's ffma_*.csv is its bench_fp8.csv
-  stage_ffma_ab
-  local tree=.
-  python3 scripts/ab_pick.py "$OUT/ffma_main.csv" "$OUT/ffma_abffma.csv" --kv-dtype float8_e4m3fn \
-    | tee "$OUT/ffma_pick.txt" && tree=abffma
+fp8_sweep_in() {  # $1: a tree (this one, or a branch extracted beside it), $2: CSV name: the fp8 sweep run there
+  # (our three kernels and auto, every output checked) on the GPU that came
+  (cd "$1" && GPU=$(gpu_key) serving_sweep fp8 "$2")
+}
+fp8_ab_tree() { fp8_sweep_in "$AB_DIR" "${1}_$AB_TREE.csv"; }  # one side of ab_trees; $1: the CSVs' prefix
+serving_fit_sweeps_in() {  # $1: the tree whose fp8 sweep won: on an H200, the other sweeps the serving fit reads
+  # (scripts/land3_refit.sh) re-timed there (cal-fp8, cal-serving), and auto on paged and qlen (16-bit: no fp8 kernel)
   need_h200 || return 0
-  echo "cal-fp8, cal-serving sweeps on: $tree"
-  (cd "$tree" && stage_bench_cal_fp8 && stage_bench_cal_serving)
+  echo "cal-fp8, cal-serving sweeps on: $1"
+  (cd "$1" && stage_bench_cal_fp8 && stage_bench_cal_serving)
   serving_auto_sweep h200 paged bench_paged.csv; serving_auto_sweep h200 qlen bench_qlen.csv
 }
-# Issue 18: branch warpsplit (a contiguous fp8 cache's tiles cut into four parts, one a warp, each its own online
-# softmax, merged once a segment; under abws/) against this tree on the fp8 sweep, on whichever GPU came
-ws_tree() { (cd "$AB_DIR" && GPU=$(gpu_key) serving_sweep fp8 "ws_$AB_TREE.csv"); }
-stage_ws_ab() { ab_trees abws ws_tree; }
-# Issue 18, the three fp8 tile loops in one call: this tree, qffma (abffma/) and warpsplit (abws/) on the fp8 sweep,
-# then on an H200 the serving fit's sweeps re-timed in the winner (warpsplit where it beats both, else qffma where
-# it beats this tree, else this tree: scripts/ab_pick.py); 8 files back. ~6-7 min on an H200
-fp8_tree() { (cd "$1" && GPU=$(gpu_key) serving_sweep fp8 "fp8tree_$2.csv"); }
+# Issue 18: branch qffma (an fp8 cache's score scale applied in the softmax's exponent, one FFMA a score; extracted
+# under abffma/), and branch warpsplit (a contiguous fp8 cache's tiles cut into four parts, one a warp, each its own
+# online softmax, merged once a segment; under abws/), each against this tree on the fp8 sweep. Branch qreg (K moved
+# into the mma layout as fp16 too) ran this way on an H100 and lost 11.5% (docs/kernels.md)
+stage_ffma_ab() { ab_trees abffma fp8_ab_tree ffma; }
+stage_ws_ab() { ab_trees abws fp8_ab_tree ws; }
+# Issue 18, the three fp8 tile loops in one call: this tree, qffma and warpsplit on the fp8 sweep, then the serving
+# fit's sweeps in the winner (warpsplit where it beats both, else qffma where it beats this tree, else this tree:
+# scripts/ab_pick.py); 8 files back, ~6-7 min on an H200. The winner's fp8tree_*.csv is its bench_fp8.csv
 stage_fp8_trees_land() {
-  [ -d abffma/attnsim ] && [ -d abws/attnsim ] || {
-    echo "extract first: mkdir abffma abws && git archive qffma attnsim scripts | tar -x -C abffma && "\
-         "git archive warpsplit attnsim scripts | tar -x -C abws"; return 1; }
-  fp8_tree . main; fp8_tree abffma qffma; fp8_tree abws warpsplit
-  local tree=. pick="python3 scripts/ab_pick.py --kv-dtype float8_e4m3fn"
-  if $pick "$OUT/fp8tree_main.csv" "$OUT/fp8tree_warpsplit.csv" && $pick "$OUT/fp8tree_qffma.csv" "$OUT/fp8tree_warpsplit.csv"
-  then tree=abws
-  elif $pick "$OUT/fp8tree_main.csv" "$OUT/fp8tree_qffma.csv"; then tree=abffma; fi
+  if [ ! -d abffma/attnsim ] || [ ! -d abws/attnsim ]; then
+    echo "extract the branches first: mkdir abffma abws && git archive qffma attnsim scripts | tar -x -C abffma"
+    echo "  && git archive warpsplit attnsim scripts | tar -x -C abws"
+    return 1
+  fi
+  fp8_sweep_in . fp8tree_main.csv; fp8_sweep_in abffma fp8tree_qffma.csv; fp8_sweep_in abws fp8tree_warpsplit.csv
+  local tree=. pick="python3 scripts/ab_pick.py --kv-dtype float8_e4m3fn" main="$OUT/fp8tree_main.csv"
+  local qffma="$OUT/fp8tree_qffma.csv" warpsplit="$OUT/fp8tree_warpsplit.csv"
+  if $pick "$main" "$warpsplit" && $pick "$qffma" "$warpsplit"; then tree=abws
+  elif $pick "$main" "$qffma"; then tree=abffma; fi
   echo "winner: $tree" | tee "$OUT/fp8tree_pick.txt"
-  need_h200 || return 0
-  (cd "$tree" && stage_bench_cal_fp8 && stage_bench_cal_serving)
-  serving_auto_sweep h200 paged bench_paged.csv; serving_auto_sweep h200 qlen bench_qlen.csv
+  serving_fit_sweeps_in "$tree"
 }
 # Issue 19 / 18: branch warpsplit16 (the per-warp parts for 16-bit caches too; under abws16/) against this tree on
 # the standard sweep (FlashDecoding, split-KV, auto: ~2 min a tree on an H100), on whichever GPU came
