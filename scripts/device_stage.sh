@@ -27,6 +27,7 @@
 #         ws_ab (issue 18: branch warpsplit, fp8 tiles cut into one part a warp, under abws/)
 #         fp8_trees_land (issue 18: this tree, qffma and warpsplit on the fp8 sweep, the serving sweeps in the winner)
 #         ws16_ab (branch warpsplit16, the per-warp parts on 16-bit caches too, under abws16/: the standard sweep)
+#         fp8_probe (issue 18: the fp8 loop's time by ablation, loads / conversions / dots / softmax; any GPU)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
 #         (read any *_ab pair here with scripts/tree_ab.py A.csv B.csv --by COLUMN)
@@ -377,4 +378,7 @@ ws16_tree() {
     --strategies flashdecoding,splitkv,auto --out "$OUT/ws16_$AB_TREE.csv" 2>&1 | tail -6)
 }
 stage_ws16_ab() { ab_trees abws16 ws16_tree; }
+# Issue 18: where the fp8 loop's time goes, by ablation (scripts/fp8_loop_probe.py: loads, + conversions, + dots,
+# + softmax, on FlashDecoding's geometry, 512 MB; the 16-bit loop beside it), on whichever GPU came (~30 s)
+stage_fp8_probe() { timeout 240 python3 scripts/fp8_loop_probe.py --out "$OUT/fp8_probe_$(gpu_key).csv"; }
 for s in "$@"; do stage "$s"; done
