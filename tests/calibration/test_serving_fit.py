@@ -124,10 +124,12 @@ def test_the_per_warp_limit_ships_only_where_it_held_out_better_than_without(out
             assert sf.per_warp_score(rows, on, with_them) >= sf.per_warp_score(rows, on, fit), fit.family
 
 
-def test_the_fit_sees_only_cal_serving_and_the_score_every_validation_feature_row(out):
+def test_the_fit_sees_only_the_cal_sweeps_and_the_score_every_validation_feature_row(out):
     frame = out["rows"].frame
-    assert set(frame.loc[frame["fit"], "sweep"]) == {sf.CAL_SWEEP}
-    assert frame["fit"].sum() == len(pd.read_csv(RESULTS / "cal_serving.csv"))
+    fitted = ["cal_serving.csv"] + [name for name in ["cal_fp8.csv"] if (RESULTS / name).exists()]
+    sweeps = {sf.CAL_SWEEP} | ({sf.CAL_FP8_SWEEP} if len(fitted) == 2 else set())
+    assert set(frame.loc[frame["fit"], "sweep"]) == sweeps
+    assert frame["fit"].sum() == sum(len(pd.read_csv(RESULTS / name)) for name in fitted)
     keys = sf.workload_keys(frame)
     assert not set(keys[frame["fit"]]) & set(keys[~frame["fit"]])
     for sweep in sf.SWEEPS:
