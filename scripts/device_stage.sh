@@ -27,6 +27,7 @@
 #         ws_ab (issue 18: branch warpsplit, fp8 tiles cut into one part a warp, under abws/)
 #         fp8_trees_land (issue 18: this tree, qffma and warpsplit on the fp8 sweep, the serving sweeps in the winner)
 #         ws16_ab (branch warpsplit16, the per-warp parts on 16-bit caches too, under abws16/: the standard sweep)
+#         lsum_ab lsum_land (issue 18: branch lsum, the fp8 row sums reduced once a segment, under abls/)
 #         fp8_probe (issue 18: the fp8 loop's time by ablation, loads / conversions / dots / softmax; any GPU)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
@@ -378,6 +379,15 @@ ws16_tree() {
     --strategies flashdecoding,splitkv,auto --out "$OUT/ws16_$AB_TREE.csv" 2>&1 | tail -6)
 }
 stage_ws16_ab() { ab_trees abws16 ws16_tree; }
+# Issue 18: branch lsum (the fp8 whole tiles' row sums kept per score, reduced once a segment: 3 of 11 barriers
+# and 30 of 601 instructions a FlashDecoding tile fewer; extracted under abls/) against this tree on the fp8 sweep,
+# then, on an H200 and where it wins (scripts/ab_pick.py), the serving fit's sweeps re-timed in it (~5 min)
+stage_lsum_land() {
+  stage_lsum_ab || return 1
+  python3 scripts/ab_pick.py "$OUT/lsum_main.csv" "$OUT/lsum_abls.csv" --kv-dtype float8_e4m3fn \
+    | tee "$OUT/lsum_pick.txt" && serving_fit_sweeps_in abls
+}
+stage_lsum_ab() { ab_trees abls fp8_ab_tree lsum; }
 # Issue 18: where the fp8 loop's time goes, by ablation (scripts/fp8_loop_probe.py: loads, + conversions, + dots,
 # + softmax, on FlashDecoding's geometry, 512 MB; the 16-bit loop beside it), on whichever GPU came (~30 s)
 stage_fp8_probe() { timeout 240 python3 scripts/fp8_loop_probe.py --out "$OUT/fp8_probe_$(gpu_key).csv"; }
