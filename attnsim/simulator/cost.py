@@ -114,7 +114,7 @@ from attnsim.simulator.hardware import CostParams, GpuSpec
 from attnsim.simulator.mla import tile_flops_per_token
 from attnsim.simulator.reuse import l2_hit_bytes, l2_hit_speedup
 from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Reductions, Schedule
-from attnsim.simulator.terms import verify_siblings
+from attnsim.simulator.terms import paged_loop_scale, verify_siblings
 from attnsim.simulator.workload import Q_BLOCK_ROWS, DecodeWorkload, query_tile_rows
 
 GBPS_TO_BYTES_PER_US = 1e3
@@ -309,7 +309,7 @@ def _math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile:
     flops, scores, conversions = tile_math(workload, tile, float(launch.cta_tiles.sum()), launch.tile_rows)
     if (launch.tile_rows or query_tile_rows(workload)) >= WGMMA_ROWS:
         mma *= params.wgmma_flop_scale
-    cycles = flops / mma + scores * params.softmax_clocks_per_score + conversions / dequant
+    cycles = (flops / mma + scores * params.softmax_clocks_per_score + conversions / dequant) * paged_loop_scale(workload)
     return gpu.clock_mhz * moved / cycles if cycles > 0 else np.inf
 
 

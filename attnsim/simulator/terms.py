@@ -45,6 +45,23 @@ def verify_siblings(workload) -> bool:
     return workload.q_len > 1 and workload.q_blocks > 1 and not workload.is_mla
 
 
+# An fp8 tile loop with its rows through a block table does more work a tile than the contiguous one: the
+# page indices' loads and the rows' addresses. Loop instructions of FlashDecoding's 128-token fp8 tile (d 128,
+# 16 query rows, sm_90 SASS, scripts/sass_accounting.py) by page size over the contiguous loop's 601
+# (docs/kernels.md, "Paging in the fp8 loop's work"); the fp8 loop is held by its work, not its bytes, so its
+# tile math is priced that much slower. fa2's, split-KV's and stream-K's loops pay 15-16% at 16-token pages.
+PAGED_FP8_LOOP_INSTR = {16: 676, 32: 650, 64: 619, 128: 609, 256: 609}
+CONTIGUOUS_FP8_LOOP_INSTR = 601
+
+
+def paged_loop_scale(workload) -> float:
+    """The factor on a workload's tile-math cycles for paging: PAGED_FP8_LOOP_INSTR's ratio for a paged fp8
+    K/V-head cache, 1 otherwise (16-bit loops stream at their bytes; MLA's tiles are priced by simulator/mla.py)."""
+    if not (workload.kv_fp8 and workload.paged) or workload.is_mla:
+        return 1.0
+    return PAGED_FP8_LOOP_INSTR[workload.page_size] / CONTIGUOUS_FP8_LOOP_INSTR
+
+
 @dataclass(frozen=True)
 class Term:
     fields: tuple[str, ...]
