@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from dataclasses import dataclass
 
 import triton
 import triton.language as tl
 
+from attnsim.kernels.fastlaunch import interpreting
 from attnsim.kernels.tiles import opaque_move, tile_step
 
 LEVELS = ("load", "convert", "dots", "full")
@@ -119,7 +119,7 @@ def make_inputs(shape: ProbeShape, ctas: int, tokens: int, device: str):
 
     kv_dtype = getattr(torch, shape.kv_dtype)
     q_dtype = torch.float16 if kv_dtype == torch.float8_e4m3fn else kv_dtype
-    if q_dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1":
+    if q_dtype == torch.bfloat16 and interpreting():
         q_dtype = torch.float32  # the interpreter's NumPy has no bf16 matmul (as the launcher does there)
     gen = torch.Generator(device=device).manual_seed(0)
     q = torch.randn(ctas, shape.block_m, shape.head_dim, generator=gen, device=device).to(q_dtype)
@@ -135,7 +135,7 @@ def launcher(shape: ProbeShape, level: int, q, k, v, out):
     words = shape.head_dim * k.element_size() // 4
     kw, vw = k.view(torch.int32), v.view(torch.int32)
     scale = LOG2E / math.sqrt(shape.head_dim)
-    if os.environ.get("TRITON_INTERPRET") == "1":
+    if interpreting():
         from attnsim.kernels.launch import patch_interpreter_index
 
         patch_interpreter_index()
@@ -146,23 +146,15 @@ def launcher(shape: ProbeShape, level: int, q, k, v, out):
     return call
 
 
-def reference(q, k, v, cta: int):
-    """float64 attention of CTA `cta`'s query rows over its whole slice: [BLOCK_M, d]."""
-    import torch
-
-    q64, k64, v64 = (x[cta].to(torch.float64) for x in (q, k, v))
-    scores = q64 @ k64.T / math.sqrt(q.shape[-1])
-    return torch.softmax(scores, dim=-1) @ v64
-
-
 def check_full(q, k, v, out, ctas_checked=(0, -1)) -> float:
-    """Largest error of level 3's output over a few CTAs, relative to the reference's largest |value|."""
-    worst = 0.0
-    for cta in ctas_checked:
-        want = reference(q, k, v, cta)
-        err = (out[cta].to(want.dtype) - want).abs().max() / want.abs().max()
-        worst = max(worst, float(err))
-    return worst
+    """Largest error of level 3's output over a few CTAs, each checked as a sequence of BLOCK_M query heads on
+    one KV head over its whole slice (kernels.reference, float64), relative to the reference's largest |value|."""
+    from attnsim.kernels.reference import attention_reference, max_relative_error
+
+    tokens = k.shape[1]
+    return max(max_relative_error(out[c], attention_reference(q[c][None], k[c][None, None], v[c][None, None],
+                                                              [tokens])[0])
+               for c in ctas_checked)
 
 
 def probe(shape: ProbeShape, kv_bytes: int, sms: int, device: str, timer=None, floor=None) -> list[dict]:
@@ -200,10 +192,11 @@ def main(argv=None) -> int:
     import pandas as pd
     import torch
 
+    from attnsim.fileio import atomic_path
     from attnsim.kernels.membw import ReadFloor
     from attnsim.kernels.timing import TimerConfig
 
-    if not torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1":
+    if not torch.cuda.is_available() or interpreting():
         print("fp8_loop_probe: needs a GPU (the CPU interpreter is for the tests)", file=sys.stderr)
         return 2
     timer = TimerConfig()
@@ -212,9 +205,8 @@ def main(argv=None) -> int:
     rows = [r for shape in DEFAULT_SHAPES for r in probe(shape, args.mb << 20, sms, "cuda", timer, floor)]
     frame = pd.DataFrame(rows)
     frame.insert(0, "gpu", torch.cuda.get_device_name())
-    tmp = args.out + ".tmp"
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, args.out)
+    with atomic_path(args.out) as tmp:
+        frame.to_csv(tmp, index=False)
     print(frame.drop(columns=["gpu", "kv_bytes"]).to_string(index=False))
     return 0
 

@@ -46,15 +46,10 @@ def test_16_bit_paged_caches_keep_their_tile_math():
         cost.sm_math_rate(params, spec, bf16, 64, launch, 1.0)
 
 
-def test_a_paged_fp8_prediction_is_slower_where_the_loop_holds_it():
+def test_a_paged_fp8_prediction_is_slower_where_the_loop_holds_it(monkeypatch):
     """A compute-capped fp8 decode at 16-token pages: the scale makes it slower than the model without it."""
     spec = with_cost(neutral_h200(), mma_flop_per_sm_clock=300.0, dequant_elem_per_sm_clock=8.0)
     paged = fp8(16)
     with_scale = predict_one("flashdecoding", paged, spec).total_us
-    original = PAGED_FP8_LOOP_INSTR[16]
-    try:
-        PAGED_FP8_LOOP_INSTR[16] = CONTIGUOUS_FP8_LOOP_INSTR
-        without = predict_one("flashdecoding", paged, spec).total_us
-    finally:
-        PAGED_FP8_LOOP_INSTR[16] = original
-    assert with_scale > without * 1.03
+    monkeypatch.setitem(PAGED_FP8_LOOP_INSTR, 16, CONTIGUOUS_FP8_LOOP_INSTR)
+    assert with_scale > predict_one("flashdecoding", paged, spec).total_us * 1.03
