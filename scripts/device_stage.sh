@@ -385,7 +385,12 @@ stage_ws16_ab() { ab_trees abws16 ws16_tree; }
 stage_lsum_land() {
   stage_lsum_ab || return 1
   python3 scripts/ab_pick.py "$OUT/lsum_main.csv" "$OUT/lsum_abls.csv" --kv-dtype float8_e4m3fn \
-    | tee "$OUT/lsum_pick.txt" && serving_fit_sweeps_in abls
+    | tee "$OUT/lsum_pick.txt" && { serving_fit_sweeps_in abls; return 0; }
+  # lsum lost (or no pairs): this tree stays, and lsum_main.csv is its fp8 sweep on today's plans; on an H200 the
+  # other sweeps' auto rows are re-timed on today's plans too (cal-fp8's kernels and plans are unchanged)
+  need_h200 || return 0
+  serving_auto_sweep h200 paged bench_paged.csv; serving_auto_sweep h200 qlen bench_qlen.csv
+  serving_auto_sweep h200 cal-serving cal_serving.csv
 }
 stage_lsum_ab() { ab_trees abls fp8_ab_tree lsum; }
 # Issue 18: where the fp8 loop's time goes, by ablation (scripts/fp8_loop_probe.py: loads, + conversions, + dots,
