@@ -33,7 +33,7 @@ BOUNDS = {
     # measured peak). dequant down to 2 per SM per clock: an effective rate of the measured fp8 kernels
     # (216-244 registers, whole tiles converted before the dots: ~4-10 fit the H200 sweeps), far below
     # what the SM's converters retire; a fit here says how the kernel converts, not what the SM can.
-    "paged_tile_fixed_us": (0.0, 5.0), "paged_hbm_scale": (0.5, 1.0), "fp8_segment_fixed_us": (0.0, 10.0),
+    "paged_tile_fixed_us": (0.0, 5.0), "paged_hbm_scale": (0.5, 1.0), "paged_segment_fixed_us": (0.0, 5.0), "fp8_segment_fixed_us": (0.0, 10.0),
     "mma_flop_per_sm_clock": (256.0, 8192.0), "dequant_elem_per_sm_clock": (2.0, 1024.0),
     # per warp: up to a quarter of the SM's (a warp issues from one of 4 sub-partitions), and as far
     # below as a dependent chain of one warp's instructions can fall
@@ -68,7 +68,7 @@ FIT_START = {"mma_flop_per_sm_clock": 512.0, "dequant_elem_per_sm_clock": 16.0,
              "wide_tile_ns_per_row_token": 0.1, "cta_ns_per_token": 0.5,
              # and the paged fields from inside their bounds: the defaults (0, 1.0) sit on a bound, where
              # the sigmoid has no slope and a fit never leaves it
-             "paged_tile_fixed_us": 0.1, "paged_hbm_scale": 0.9,
+             "paged_tile_fixed_us": 0.1, "paged_hbm_scale": 0.9, "paged_segment_fixed_us": 0.1,
              # from 0.2 the H200 FlashDecoding fit ran it into its lower bound beside a dequant rate that
              # absorbed it (sum of squared log residuals 0.262); from 1.0 it lands at 2.8 µs (0.166)
              "fp8_segment_fixed_us": 1.0,

@@ -86,13 +86,13 @@ Paged KV: a CTA's reads include the block-table entries of the pages it touches 
 a tile of several pages (page < KV tile: an index per page, tiles.page_tile) pays
 paged_tile_fixed_us, where a tile inside one page loads one index a pipeline stage ahead of its
 K/V (hidden: fa2 measured 12-16% slower than contiguous at 16/32-token pages, 5% faster at 64+:
-results/h200/kernels_serving_paged.csv); the saturated bandwidth is scaled by paged_hbm_scale
-(scattered pages); both are neutral until calibrated.
+results/h200/kernels_serving_paged.csv); a segment pays paged_segment_fixed_us for its first index, loaded
+before its first K/V (bf16 paged calls <= 16 MB: 0.3-1.1 µs over contiguous, results/h200/bench_paged.csv);
+paged_hbm_scale scales the saturated bandwidth (scattered pages); all neutral until calibrated.
 
-fp8 KV: each (CTA, output) segment pays fp8_segment_fixed_us more (q scaled into fp16 and the first tiles'
-convert-and-stage chain before the pipeline overlaps them, kernels/tiles.py), so a CTA of a few fp8 tiles
-is slower than its bytes and conversions say (FlashDecoding at 2 tiles a split: 10-15% slower than the
-rate cap alone predicts, results/h200/bench_fp8.csv) while long splits hide it.
+fp8 KV: each (CTA, output) segment pays fp8_segment_fixed_us more (q scaled into fp16, the first tiles'
+convert-and-stage chain before the pipeline overlaps them, kernels/tiles.py): FlashDecoding at 2 fp8 tiles a
+split ran 10-15% slower than the rate cap alone predicts (results/h200/bench_fp8.csv); long splits hide it.
 
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
 CTA a fix-up per merged partial; per launch, the launch overhead. An output merged by its last
@@ -345,11 +345,11 @@ def merge_steps(n_peers: np.ndarray, fanin: float) -> np.ndarray:
 
 
 def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, row_indexed: bool = False,
-                 fp8: bool = False) -> np.ndarray:
-    """Non-streaming time of each CTA: prologue/epilogue, per segment (more on an fp8 cache), per tile
-    (more when the tile's rows come through a block table: cost.row_indexed), host fix-ups. [grid]."""
+                 fp8: bool = False, paged: bool = False) -> np.ndarray:
+    """Non-streaming time of each CTA [grid]: prologue/epilogue, per segment (more on an fp8 or paged cache),
+    per tile (more when its rows come through a block table: cost.row_indexed), host fix-ups."""
     tile_us = params.tile_fixed_us + (params.paged_tile_fixed_us if row_indexed else 0.0)
-    segment_us = params.segment_fixed_us + (params.fp8_segment_fixed_us if fp8 else 0.0)
+    segment_us = params.segment_fixed_us + fp8 * params.fp8_segment_fixed_us + paged * params.paged_segment_fixed_us
     fixed = (params.cta_fixed_us + segment_us * launch.cta_segments
              + tile_us * launch.cta_tiles).astype(np.float64)
     hosts = reductions.host_cta >= 0 if launch.name == "attention" else None

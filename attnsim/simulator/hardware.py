@@ -49,6 +49,7 @@ class CostParams:
     # only its block-table bytes until calibration fits them on paged points (attnsim bench --sweep cal-serving).
     paged_tile_fixed_us: float = 0.0  # per KV tile: the dependent block-table load the pipeline does not hide
     paged_hbm_scale: float = 1.0  # saturated bandwidth of paged reads / contiguous reads (scattered pages)
+    paged_segment_fixed_us: float = 0.0  # per segment: its first block-table entry, loaded before its first K/V
     # Tile math, an SM resource its streaming CTAs share (cost.BandwidthModel caps a CTA's rate by it
     # for verify blocks, fp8 caches, MLA and kernels whose code fixes their tile rows, FA2's CUDA
     # kernels; our kernels' decode keeps its calibrated stream rates, so it is unchanged).

@@ -51,7 +51,7 @@ COST_RANGES = {
     "l2_dirty_fraction": (0.0, 4.0, True),  # fitted values run slightly above 1
     # tile-math rates divide the cap's cycles (cost.sm_math_rate): zero would be a division by zero
     "mma_flop_per_sm_clock": (0.0, 1e6, False), "dequant_elem_per_sm_clock": (0.0, 1e6, False),
-    "fp8_segment_fixed_us": (0.0, 1e3, True),
+    "fp8_segment_fixed_us": (0.0, 1e3, True), "paged_segment_fixed_us": (0.0, 1e3, True),
     # per-warp rates: 0 is no per-CTA limit (cost.cta_math_rate never divides by it)
     "mma_flop_per_warp_clock": (0.0, 1e6, True), "dequant_elem_per_warp_clock": (0.0, 1e6, True),
     # multiply a rate / a latency: zero would divide by zero or make an L2 hit free

@@ -7,7 +7,8 @@ set them. A term is a group of fields one workload feature switches on (cost.ban
 
 | term        | fields                                  | used when            |
 |-------------|-----------------------------------------|----------------------|
-| paging      | paged_tile_fixed_us, paged_hbm_scale    | a paged KV cache     |
+| paging      | paged_tile_fixed_us, paged_hbm_scale,   | a paged KV cache     |
+|             |   paged_segment_fixed_us                |                      |
 | tile-math   | mma_flop_per_sm_clock,                  | q_len > 1, fp8 KV, or MLA |
 |             |   mma_flop_per_warp_clock,              |                      |
 |             |   wgmma_flop_scale                      |                      |
@@ -69,7 +70,7 @@ class Term:
 
 
 TERMS: dict[str, Term] = {
-    "paging": Term(("paged_tile_fixed_us", "paged_hbm_scale"), lambda w: w.paged),
+    "paging": Term(("paged_tile_fixed_us", "paged_hbm_scale", "paged_segment_fixed_us"), lambda w: w.paged),
     "tile-math": Term(("mma_flop_per_sm_clock", "mma_flop_per_warp_clock", "wgmma_flop_scale"),
                       lambda w: w.beyond_decode_math),
     "fp8-dequant": Term(("dequant_elem_per_sm_clock", "dequant_elem_per_warp_clock", "fp8_segment_fixed_us"),

@@ -24,7 +24,7 @@ def _points(spec, strategy, workloads):
     return [MeasuredPoint(p, simulate(p.schedule, spec).total_us, strategy) for p in plans]
 
 
-TRUTH = CostParams(cta_stream_gbps_per_warp=9.0, paged_tile_fixed_us=0.25, paged_hbm_scale=0.9,
+TRUTH = CostParams(cta_stream_gbps_per_warp=9.0, paged_tile_fixed_us=0.25, paged_hbm_scale=0.9, paged_segment_fixed_us=0.6,
                    mma_flop_per_sm_clock=700.0, dequant_elem_per_sm_clock=40.0, fp8_segment_fixed_us=1.5,
                    wgmma_flop_scale=2.0, l2_hit_latency_ratio=0.6)
 
@@ -63,7 +63,7 @@ def test_decode_points_exercise_no_serving_field():
     paged = [DecodeWorkload.build(2, 8, 1, 128, 3000, page_size=16)]
     schedules = [p.plan.schedule for p in _points(H200, "fa2", paged)]
     assert {name for _, name in free_parameters(schedules, all_families())} & set(SERVING) == \
-        {"paged_tile_fixed_us", "paged_hbm_scale"}
+        {"paged_tile_fixed_us", "paged_hbm_scale", "paged_segment_fixed_us"}
 
 
 def test_serving_calibration_is_disjoint_from_the_serving_sweeps():
