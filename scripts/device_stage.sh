@@ -27,7 +27,8 @@
 #         ws_ab (issue 18: branch warpsplit, fp8 tiles cut into one part a warp, under abws/)
 #         fp8_trees_land (issue 18: this tree, qffma and warpsplit on the fp8 sweep, the serving sweeps in the winner)
 #         ws16_ab (branch warpsplit16, the per-warp parts on 16-bit caches too, under abws16/: the standard sweep)
-#         lsum_ab lsum_land (issue 18: branch lsum, the fp8 row sums reduced once a segment, under abls/)
+#         lsum_ab lsum_land (issue 18: branch lsum-land's tiles.py, the fp8 row sums reduced once a segment, under abls/:
+#         docs/kernels.md, "Ready to land")
 #         fp8_probe (issue 18: the fp8 loop's time by ablation, loads / conversions / dots / softmax; any GPU)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
