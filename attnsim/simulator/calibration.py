@@ -33,7 +33,8 @@ BOUNDS = {
     # measured peak). dequant down to 2 per SM per clock: an effective rate of the measured fp8 kernels
     # (216-244 registers, whole tiles converted before the dots: ~4-10 fit the H200 sweeps), far below
     # what the SM's converters retire; a fit here says how the kernel converts, not what the SM can.
-    "paged_tile_fixed_us": (0.0, 5.0), "paged_hbm_scale": (0.5, 1.0), "paged_segment_fixed_us": (0.0, 5.0), "fp8_segment_fixed_us": (0.0, 10.0),
+    "paged_tile_fixed_us": (0.0, 5.0), "paged_hbm_scale": (0.5, 1.0), "paged_segment_fixed_us": (0.0, 5.0),
+    "fp8_segment_fixed_us": (0.0, 10.0),
     "mma_flop_per_sm_clock": (256.0, 8192.0), "dequant_elem_per_sm_clock": (2.0, 1024.0),
     # per warp: up to a quarter of the SM's (a warp issues from one of 4 sub-partitions), and as far
     # below as a dependent chain of one warp's instructions can fall

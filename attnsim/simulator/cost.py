@@ -95,11 +95,10 @@ convert-and-stage chain before the pipeline overlaps them, kernels/tiles.py): Fl
 split ran 10-15% slower than the rate cap alone predicts (results/h200/bench_fp8.csv); long splits hide it.
 
 Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
-CTA a fix-up per merged partial; per launch, the launch overhead. An output merged by its last
-arrival (Reductions LAST_ARRIVAL) bills a fix-up to whichever peer arrives last (last_arrival_merge_us),
-once the engine knows who that is, per load round of the merge (last_arrival_steps: query rows x
-partials, not partials alone), with the terms of the launch's
-merge_family (stream-K's epilogue=last borrows split-KV's).
+CTA a fix-up per merged partial; per launch, the launch overhead. An output merged by its last arrival (Reductions
+LAST_ARRIVAL) bills a fix-up to whichever peer arrives last (last_arrival_merge_us), once the engine knows who that
+is, per load round of the merge (last_arrival_steps: query rows x partials, not partials alone), with the terms of
+the launch's merge_family (stream-K's epilogue=last borrows split-KV's).
 """
 
 from __future__ import annotations
@@ -344,15 +343,16 @@ def merge_steps(n_peers: np.ndarray, fanin: float) -> np.ndarray:
     return np.ceil(np.log(n_peers + 1.0) / np.log(fanin) - 1e-9)
 
 
-def cta_fixed_us(params: CostParams, launch: Launch, reductions: Reductions, row_indexed: bool = False,
-                 fp8: bool = False, paged: bool = False) -> np.ndarray:
-    """Non-streaming time of each CTA [grid]: prologue/epilogue, per segment (more on an fp8 or paged cache),
-    per tile (more when its rows come through a block table: cost.row_indexed), host fix-ups."""
-    tile_us = params.tile_fixed_us + (params.paged_tile_fixed_us if row_indexed else 0.0)
-    segment_us = params.segment_fixed_us + fp8 * params.fp8_segment_fixed_us + paged * params.paged_segment_fixed_us
+def cta_fixed_us(params: CostParams, launch: Launch, schedule: Schedule) -> np.ndarray:
+    """Non-streaming time of each CTA of the schedule's `launch` [grid]: prologue/epilogue, per segment (more in
+    attention on an fp8 or paged cache), per tile (more when its rows come through a block table), host fix-ups."""
+    w, reductions, attention = schedule.workload, schedule.reductions, launch.name == "attention"
+    tile_us = params.tile_fixed_us + (params.paged_tile_fixed_us if row_indexed(schedule) else 0.0)
+    segment_us = (params.segment_fixed_us + (params.fp8_segment_fixed_us if attention and w.kv_fp8 else 0.0)
+                  + (params.paged_segment_fixed_us if attention and w.paged else 0.0))
     fixed = (params.cta_fixed_us + segment_us * launch.cta_segments
              + tile_us * launch.cta_tiles).astype(np.float64)
-    hosts = reductions.host_cta >= 0 if launch.name == "attention" else None
+    hosts = reductions.host_cta >= 0 if attention else None
     if hosts is not None and hosts.any():  # (outputs merged by their last arrival: the engine bills those)
         n_peers = np.diff(reductions.peer_offsets)[hosts]
         fixup = params.fixup_fixed_us + params.fixup_per_peer_us * merge_steps(n_peers, params.merge_fanin)

@@ -105,9 +105,7 @@ def _run_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec):
     bw = cost.bandwidth_model(gpu, launch, schedule)
     work = cost.cta_work_bytes(launch)
     params = gpu.cost_for(launch.family)
-    attention = launch.name == "attention"
-    fixed = cost.cta_fixed_us(params, launch, schedule.reductions, cost.row_indexed(schedule),
-                              attention and schedule.workload.kv_fp8, attention and schedule.workload.paged)
+    fixed = cost.cta_fixed_us(params, launch, schedule)
     if params.wide_tile_ns_per_row_token:
         fixed = fixed + cost.wide_tile_us(params, launch, schedule)
     start, stream_end, ready, slot, clock = _dispatch(schedule, launch, work, fixed, slots, bw)

@@ -90,7 +90,8 @@ RULES: dict[str, str] = {
     "fixup_fixed_us": "clock", "fixup_per_peer_us": "clock",
     "merge_fanin": "carried", "bw_knee": "carried", "hbm_scale": "carried",  # dimensionless
     "l2_dirty_fraction": "carried",  # a share of the target's own L2
-    "paged_tile_fixed_us": "clock", "paged_hbm_scale": "carried", "paged_segment_fixed_us": "clock",  # paged KV: SM cycles, a dimensionless share
+    "paged_tile_fixed_us": "clock", "paged_segment_fixed_us": "clock",  # paged KV: SM cycles ...
+    "paged_hbm_scale": "carried",  # ... and a dimensionless share
     "fp8_segment_fixed_us": "clock",  # SM cycles of an fp8 segment's start
     "mma_flop_per_sm_clock": "carried", "dequant_elem_per_sm_clock": "carried",  # per SM clock: same SM design
     "softmax_clocks_per_score": "carried",

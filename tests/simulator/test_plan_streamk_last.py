@@ -65,7 +65,7 @@ def test_the_merge_lands_on_the_contributor_that_publishes_last():
     base = engine._simulate_launch(sched, attn, H100, 0.0)
     slots = engine.resident_capacity(H100, attn.resources)
     work = cost.cta_work_bytes(attn)
-    fixed = cost.cta_fixed_us(H100.cost_for(attn.family), attn, red)
+    fixed = cost.cta_fixed_us(H100.cost_for(attn.family), attn, sched)
     _, _, ready, _, clock = engine._dispatch(sched, attn, work, fixed, slots,
                                              cost.bandwidth_model(H100, attn, sched))
     end = ready + fixed
