@@ -397,4 +397,7 @@ stage_lsum_ab() { ab_trees abls fp8_ab_tree lsum; }
 # Issue 18: where the fp8 loop's time goes, by ablation (scripts/fp8_loop_probe.py: loads, + conversions, + dots,
 # + softmax, on FlashDecoding's geometry, 512 MB; the 16-bit loop beside it), on whichever GPU came (~30 s)
 stage_fp8_probe() { timeout 240 python3 scripts/fp8_loop_probe.py --out "$OUT/fp8_probe_$(gpu_key).csv"; }
+# Issue 20 / the engine's tail (docs/validation.md, "Grids of 1-1.5 waves"): SM id, start and end of every CTA of a
+# streaming read past one wave (scripts/cta_trace.py), on whichever GPU came (~20 s)
+stage_cta_trace() { timeout 200 python3 scripts/cta_trace.py --out "$OUT/cta_trace_$(gpu_key)" | tail -40; }
 for s in "$@"; do stage "$s"; done
