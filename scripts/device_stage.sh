@@ -394,6 +394,10 @@ stage_lsum_land() {
   serving_auto_sweep h200 cal-serving cal_serving.csv
 }
 stage_lsum_ab() { ab_trees abls fp8_ab_tree lsum; }
+# Issue 18: branch fp8pf (an fp8 segment's first two tiles asked of L2 before q's conversion, which the first K/V
+# loads wait behind; under abpf/: mkdir abpf && git archive HEAD attnsim scripts | tar -x -C abpf, then
+# git show fp8pf:attnsim/kernels/tiles.py > abpf/attnsim/kernels/tiles.py), against this tree on the fp8 sweep
+stage_pf_ab() { ab_trees abpf fp8_ab_tree pf; }
 # Issue 18: where the fp8 loop's time goes, by ablation (scripts/fp8_loop_probe.py: loads, + conversions, + dots,
 # + softmax, on FlashDecoding's geometry, 512 MB; the 16-bit loop beside it), on whichever GPU came (~30 s)
 stage_fp8_probe() { timeout 240 python3 scripts/fp8_loop_probe.py --out "$OUT/fp8_probe_$(gpu_key).csv"; }
