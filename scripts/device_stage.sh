@@ -398,6 +398,14 @@ stage_lsum_ab() { ab_trees abls fp8_ab_tree lsum; }
 # loads wait behind; under abpf/: mkdir abpf && git archive HEAD attnsim scripts | tar -x -C abpf, then
 # git show fp8pf:attnsim/kernels/tiles.py > abpf/attnsim/kernels/tiles.py), against this tree on the fp8 sweep
 stage_pf_ab() { ab_trees abpf fp8_ab_tree pf; }
+stage_pf_lsum_ab() {  # this tree, abls/ (lsum) and abpf/ (fp8pf) on the fp8 sweep in one call: pfls_{main,abls,abpf}.csv
+  local AB_TREE AB_DIR
+  for AB_TREE in main abls abpf; do
+    AB_DIR=.; [ "$AB_TREE" = main ] || AB_DIR=$AB_TREE
+    [ -d "$AB_DIR/attnsim" ] || { echo "$AB_DIR/attnsim missing: extract the branch there first"; return 1; }
+    fp8_ab_tree pfls
+  done
+}
 # Issue 18: where the fp8 loop's time goes, by ablation (scripts/fp8_loop_probe.py: loads, + conversions, + dots,
 # + softmax, on FlashDecoding's geometry, 512 MB; the 16-bit loop beside it), on whichever GPU came (~30 s)
 stage_fp8_probe() { timeout 240 python3 scripts/fp8_loop_probe.py --out "$OUT/fp8_probe_$(gpu_key).csv"; }
