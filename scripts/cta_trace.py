@@ -27,6 +27,7 @@ import triton
 import triton.language as tl
 
 from attnsim.fileio import write_text
+from attnsim.kernels.membw import slice_sum
 
 WARPS_PER_SM = 64  # Hopper: 2,048 threads an SM
 BLOCK_ELEMS = 8192
@@ -37,12 +38,7 @@ def _traced_read_kernel(x_ptr, sums_ptr, trace_ptr, elems_per_cta, BLOCK: tl.con
     # x: [grid * elems_per_cta] fp16; sums: [grid] fp32; trace: int64 [grid, 3] = (sm, start ns, end ns)
     pid = tl.program_id(0)
     start = tl.extra.cuda.globaltimer()
-    base = x_ptr + pid.to(tl.int64) * elems_per_cta
-    offs = tl.arange(0, BLOCK)
-    acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for i in range(0, elems_per_cta, BLOCK):
-        acc += tl.load(base + i + offs).to(tl.float32)
-    tl.store(sums_ptr + pid, tl.sum(acc, axis=0))
+    tl.store(sums_ptr + pid, slice_sum(x_ptr, pid, elems_per_cta, BLOCK))
     end = tl.extra.cuda.globaltimer()  # after the store: the program's last side effect
     row = trace_ptr + pid * 3
     tl.store(row, tl.extra.cuda.smid().to(tl.int64))

@@ -28,15 +28,22 @@ PEAK_CONFIGS = ((8, 4096, (264, 528, 1056)), (4, 8192, (528, 1056)))
 
 
 @triton.jit
-def _stream_read_kernel(x_ptr, sums_ptr, elems_per_cta, BLOCK_ELEMS: tl.constexpr):
-    # x: [num_ctas * elems_per_cta] fp16, elems_per_cta a multiple of BLOCK_ELEMS; sums: [num_ctas] fp32
-    pid = tl.program_id(0)
+def slice_sum(x_ptr, pid, elems_per_cta, BLOCK_ELEMS: tl.constexpr):
+    """fp32 sum of slice `pid` of x (elements [pid * elems_per_cta, (pid + 1) * elems_per_cta), fp16,
+    elems_per_cta a multiple of BLOCK_ELEMS), read BLOCK_ELEMS a step: the streaming loop every read kernel runs."""
     base_ptr = x_ptr + pid.to(tl.int64) * elems_per_cta
     offs = tl.arange(0, BLOCK_ELEMS)
     acc = tl.zeros([BLOCK_ELEMS], dtype=tl.float32)
     for start in range(0, elems_per_cta, BLOCK_ELEMS):
         acc += tl.load(base_ptr + start + offs).to(tl.float32)
-    tl.store(sums_ptr + pid, tl.sum(acc, axis=0))
+    return tl.sum(acc, axis=0)
+
+
+@triton.jit
+def _stream_read_kernel(x_ptr, sums_ptr, elems_per_cta, BLOCK_ELEMS: tl.constexpr):
+    # x: [num_ctas * elems_per_cta] fp16; sums: [num_ctas] fp32
+    pid = tl.program_id(0)
+    tl.store(sums_ptr + pid, slice_sum(x_ptr, pid, elems_per_cta, BLOCK_ELEMS))
 
 
 def make_buffer(buffer_bytes: int = DEFAULT_BUFFER_BYTES, device: str = "cuda"):
