@@ -27,8 +27,10 @@
 #         ws_ab (issue 18: branch warpsplit, fp8 tiles cut into one part a warp, under abws/)
 #         fp8_trees_land (issue 18: this tree, qffma and warpsplit on the fp8 sweep, the serving sweeps in the winner)
 #         ws16_ab (branch warpsplit16, the per-warp parts on 16-bit caches too, under abws16/: the standard sweep)
-#         lsum_ab lsum_land (issue 18: branch lsum-land's tiles.py, the fp8 row sums reduced once a segment, under abls/:
-#         docs/kernels.md, "Ready to land")
+#         lsum_ab lsum_land land_refit_auto (issue 18: branch lsum-land's tiles.py, the fp8 row sums reduced once a
+#         segment and fp8pf's first-tile prefetch, under abls/: docs/kernels.md, "Ready to land"; land_refit_auto: the
+#         next call, in the merged tree, on the machine lsum_land left warm)
+#         pf_ab pf_lsum_ab cta_trace (issue 18: branch fp8pf; the engine's tail, where a launch's CTAs run)
 #         fp8_probe (issue 18: the fp8 loop's time by ablation, loads / conversions / dots / softmax; any GPU)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
@@ -383,10 +385,12 @@ stage_ws16_ab() { ab_trees abws16 ws16_tree; }
 # Issue 18: branch lsum (the fp8 whole tiles' row sums kept per score, reduced once a segment: 3 of 11 barriers
 # and 30 of 601 instructions a FlashDecoding tile fewer; extracted under abls/) against this tree on the fp8 sweep,
 # then, on an H200 and where it wins (scripts/ab_pick.py), the serving fit's sweeps re-timed in it (~5 min)
+# lsum-land carries fp8pf too (merged 2026-12-07). The call's CSVs are also kept in out/lsum/ (ignored: a warm
+# machine keeps it for the next call, land_refit_auto)
 stage_lsum_land() {
   stage_lsum_ab || return 1
   python3 scripts/ab_pick.py "$OUT/lsum_main.csv" "$OUT/lsum_abls.csv" --kv-dtype float8_e4m3fn \
-    | tee "$OUT/lsum_pick.txt" && { serving_fit_sweeps_in abls; return 0; }
+    | tee "$OUT/lsum_pick.txt" && { serving_fit_sweeps_in abls; keep_for_next_call out/lsum; return 0; }
   # lsum lost (or no pairs): this tree stays, and lsum_main.csv is its fp8 sweep on today's plans; on an H200 the
   # other sweeps' auto rows are re-timed on today's plans too (cal-fp8's kernels and plans are unchanged)
   need_h200 || return 0
@@ -394,6 +398,21 @@ stage_lsum_land() {
   serving_auto_sweep h200 cal-serving cal_serving.csv
 }
 stage_lsum_ab() { ab_trees abls fp8_ab_tree lsum; }
+keep_for_next_call() { mkdir -p "$1" && cp "$OUT"/*.csv "$OUT"/*.txt "$1"/ 2>/dev/null; ls "$1"; }  # $1: an ignored dir
+# The second call of a landing, on the machine lsum_land left warm (30 s), in the merged tree (locally first: git
+# merge --ff-only lsum-land): the serving fit on lsum_land's sweeps (out/lsum/, the winner's fp8 sweep as
+# bench_fp8.csv) here, the refitted profiles under $OUT/prof (the same fit as scripts/land3_refit.sh run locally on
+# the call's files: compare before committing), then auto re-timed on the four serving sweeps with them (~5 min)
+stage_land_refit_auto() {
+  need_h200 || return 1
+  local d=out/lsum
+  [ -f $d/lsum_abls.csv ] || { echo "$d: no lsum_land files here (a fresh machine?)"; return 1; }
+  mkdir -p $d/in && cp $d/cal_fp8.csv $d/cal_serving.csv $d/bench_paged.csv $d/bench_qlen.csv $d/in/ \
+    && cp $d/lsum_abls.csv $d/in/bench_fp8.csv || return 1
+  PYTHON=python3 timeout 240 bash scripts/land3_refit.sh $d/in > "$OUT/refit.log" 2>&1 || { tail -20 "$OUT/refit.log"; return 1; }
+  mkdir -p "$OUT/prof" && cp attnsim/profiles/h200.json attnsim/profiles/h100.json "$OUT/prof/"
+  stage_serving_auto
+}
 # Issue 18: branch fp8pf (an fp8 segment's first two tiles asked of L2 before q's conversion, which the first K/V
 # loads wait behind; under abpf/: mkdir abpf && git archive HEAD attnsim scripts | tar -x -C abpf, then
 # git show fp8pf:attnsim/kernels/tiles.py > abpf/attnsim/kernels/tiles.py), against this tree on the fp8 sweep
