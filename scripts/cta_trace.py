@@ -27,7 +27,7 @@ import triton
 import triton.language as tl
 
 from attnsim.fileio import write_text
-from attnsim.kernels.membw import slice_sum
+from attnsim.kernels.membw import elems_per_cta, make_buffer, slice_sum
 
 WARPS_PER_SM = 64  # Hopper: 2,048 threads an SM
 BLOCK_ELEMS = 8192
@@ -55,7 +55,7 @@ def grids_for(sms: int, k: int) -> list[int]:
 def trace_launch(x, grid: int, warps: int, flush):
     import torch
 
-    per_cta = (x.numel() // grid) // BLOCK_ELEMS * BLOCK_ELEMS
+    per_cta = elems_per_cta(x.numel(), grid, BLOCK_ELEMS)  # equal slices (<= membw's 32 MB cap a CTA)
     sums = torch.empty(grid, dtype=torch.float32, device=x.device)
     trace = torch.zeros(grid, 3, dtype=torch.int64, device=x.device)
     flush.zero_()  # do_bench's flush: the launch starts with a dirty L2
@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     sms = torch.cuda.get_device_properties(0).multi_processor_count
-    x = torch.rand(args.total_mib << 19, dtype=torch.float16, device="cuda")  # MiB -> fp16 elements
+    x = make_buffer(args.total_mib << 20)
     flush = torch.empty(256 << 20, dtype=torch.int8, device="cuda")
     rows = []
     for warps in (32, 16):

@@ -281,13 +281,15 @@ stage_serving_paged_fp8() { serving_kernels paged-fp8; }
 stage_serving_fp8_shapes() { serving_kernels fp8-shapes; }
 stage_serving_paged_warps() { serving_kernels paged-warps; }
 stage_serving_paged_fp8_warps() { serving_kernels paged-fp8-warps; }
-ab_trees() {  # $1: a branch's tree extracted beside this one (untracked; remove after):
+ab_trees() {  # $1: a branch's tree extracted beside this one, or several, space-separated (untracked; remove after):
   #   mkdir DIR && git archive BRANCH attnsim scripts | tar -x -C DIR
-  # the rest: a command run from the repository root once for this tree, then once for the branch, with AB_TREE
-  # (main or DIR: output names) and AB_DIR (. or DIR) set, so that both sides time the same points in one call
-  local branch=$1; shift
-  [ -d "$branch/attnsim" ] || { echo "$branch/attnsim missing: extract the branch there first"; return 1; }
-  for AB_TREE in main "$branch"; do
+  # the rest: a command run from the repository root once for this tree, then once for each branch, with AB_TREE
+  # (main or DIR: output names) and AB_DIR (. or DIR) set, so that every side times the same points in one call
+  local branches=$1 branch; shift
+  for branch in $branches; do
+    [ -d "$branch/attnsim" ] || { echo "$branch/attnsim missing: extract the branch there first"; return 1; }
+  done
+  for AB_TREE in main $branches; do
     AB_DIR=.; [ "$AB_TREE" = main ] || AB_DIR=$AB_TREE
     "$@"
   done
@@ -420,14 +422,8 @@ stage_land_refit_auto() {
 # loads wait behind; under abpf/: mkdir abpf && git archive HEAD attnsim scripts | tar -x -C abpf, then
 # git show fp8pf:attnsim/kernels/tiles.py > abpf/attnsim/kernels/tiles.py), against this tree on the fp8 sweep
 stage_pf_ab() { ab_trees abpf fp8_ab_tree pf; }
-stage_pf_lsum_ab() {  # this tree, abls/ (lsum) and abpf/ (fp8pf) on the fp8 sweep in one call: pfls_{main,abls,abpf}.csv
-  local AB_TREE AB_DIR
-  for AB_TREE in main abls abpf; do
-    AB_DIR=.; [ "$AB_TREE" = main ] || AB_DIR=$AB_TREE
-    [ -d "$AB_DIR/attnsim" ] || { echo "$AB_DIR/attnsim missing: extract the branch there first"; return 1; }
-    fp8_ab_tree pfls
-  done
-}
+# this tree, abls/ (lsum) and abpf/ (fp8pf) on the fp8 sweep in one call: pfls_{main,abls,abpf}.csv
+stage_pf_lsum_ab() { ab_trees "abls abpf" fp8_ab_tree pfls; }
 # Issue 18: where the fp8 loop's time goes, by ablation (scripts/fp8_loop_probe.py: loads, + conversions, + dots,
 # + softmax, on FlashDecoding's geometry, 512 MB; the 16-bit loop beside it), on whichever GPU came (~30 s)
 stage_fp8_probe() { timeout 240 python3 scripts/fp8_loop_probe.py --out "$OUT/fp8_probe_$(gpu_key).csv"; }

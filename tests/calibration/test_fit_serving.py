@@ -25,8 +25,8 @@ def _points(spec, strategy, workloads):
 
 
 TRUTH = CostParams(cta_stream_gbps_per_warp=9.0, paged_tile_fixed_us=0.25, paged_hbm_scale=0.9,
-                   paged_segment_fixed_us=0.6, mma_flop_per_sm_clock=700.0, dequant_elem_per_sm_clock=40.0, fp8_segment_fixed_us=1.5,
-                   wgmma_flop_scale=2.0, l2_hit_latency_ratio=0.6)
+                   paged_segment_fixed_us=0.6, mma_flop_per_sm_clock=700.0, dequant_elem_per_sm_clock=40.0,
+                   fp8_segment_fixed_us=1.5, wgmma_flop_scale=2.0, l2_hit_latency_ratio=0.6)
 
 
 def _fit(strategy):
