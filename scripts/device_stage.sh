@@ -27,7 +27,7 @@
 #         ws_ab (issue 18: branch warpsplit, fp8 tiles cut into one part a warp, under abws/)
 #         fp8_trees_land (issue 18: this tree, qffma and warpsplit on the fp8 sweep, the serving sweeps in the winner)
 #         ws16_ab (branch warpsplit16, the per-warp parts on 16-bit caches too, under abws16/: the standard sweep)
-#         lsum_ab lsum_land land_refit_auto (issue 18: branch lsum-land's tiles.py, the fp8 row sums reduced once a
+#         lsum_ab lsum_land lsum_land_solo land_refit_auto (issue 18: branch lsum-land's tiles.py, the fp8 row sums reduced once a
 #         segment and fp8pf's first-tile prefetch, under abls/: docs/kernels.md, "Ready to land"; land_refit_auto: the
 #         next call, in the merged tree, on the machine lsum_land left warm)
 #         pf_ab pf_lsum_ab cta_trace (issue 18: branch fp8pf; the engine's tail, where a launch's CTAs run)
@@ -400,6 +400,16 @@ stage_lsum_land() {
   serving_auto_sweep h200 cal-serving cal_serving.csv
 }
 stage_lsum_ab() { ab_trees abls fp8_ab_tree lsum; }
+# lsum_land in less device time (a session whose budget cannot hold both sides of the A/B): abls's fp8 sweep only,
+# read against the committed sweep of this GPU (another day's machine: ~1-2% of node spread, so the pick is a check,
+# not the decision: two H100 A/Bs decided it), then, on an H200, the serving fit's other sweeps in abls; the
+# CSVs stay in out/lsum/ for land_refit_auto
+stage_lsum_land_solo() {
+  fp8_sweep_in abls lsum_abls.csv
+  python3 scripts/ab_pick.py "results/$(gpu_key)/$( [ "$(gpu_key)" = h200 ] && echo bench_fp8 || echo ab_pfls_abpf ).csv" \
+    "$OUT/lsum_abls.csv" --kv-dtype float8_e4m3fn | tee "$OUT/lsum_pick.txt"
+  serving_fit_sweeps_in abls && keep_for_next_call out/lsum
+}
 keep_for_next_call() { mkdir -p "$1" && cp "$OUT"/*.csv "$OUT"/*.txt "$1"/ 2>/dev/null; ls "$1"; }  # $1: an ignored dir
 # The second call of a landing, on the machine lsum_land left warm (30 s), in the merged tree (locally first: git
 # merge --ff-only lsum-land): the serving fit on lsum_land's sweeps (out/lsum/, the winner's fp8 sweep as
