@@ -402,13 +402,15 @@ stage_lsum_land() {
 stage_lsum_ab() { ab_trees abls fp8_ab_tree lsum; }
 # lsum_land in less device time (a session whose budget cannot hold both sides of the A/B): abls's fp8 sweep only,
 # read against the committed sweep of this GPU (another day's machine: ~1-2% of node spread, so the pick is a check,
-# not the decision: two H100 A/Bs decided it), then, on an H200, the serving fit's other sweeps in abls; the
-# CSVs stay in out/lsum/ for land_refit_auto
+# not the decision: two H100 A/Bs decided it), then, on an H200, cal-fp8 and cal-serving in abls (the fit's data;
+# the committed paged and qlen sweeps stand: 16-bit kernels, lsum does not touch them); the CSVs stay in out/lsum/
 stage_lsum_land_solo() {
   fp8_sweep_in abls lsum_abls.csv
   python3 scripts/ab_pick.py "results/$(gpu_key)/$( [ "$(gpu_key)" = h200 ] && echo bench_fp8 || echo ab_pfls_abpf ).csv" \
     "$OUT/lsum_abls.csv" --kv-dtype float8_e4m3fn | tee "$OUT/lsum_pick.txt"
-  serving_fit_sweeps_in abls && keep_for_next_call out/lsum
+  need_h200 || return 0
+  (cd abls && stage_bench_cal_fp8 && stage_bench_cal_serving)  # paged and qlen are 16-bit: their kernels do not change
+  keep_for_next_call out/lsum
 }
 keep_for_next_call() { mkdir -p "$1" && cp "$OUT"/*.csv "$OUT"/*.txt "$1"/ 2>/dev/null; ls "$1"; }  # $1: an ignored dir
 # The second call of a landing, on the machine lsum_land left warm (30 s), in the merged tree (locally first: git
