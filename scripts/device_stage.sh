@@ -350,9 +350,12 @@ fp8_ab_tree() { fp8_sweep_in "$AB_DIR" "${1}_$AB_TREE.csv"; }  # one side of ab_
 serving_fit_sweeps_in() {  # $1: the tree whose fp8 sweep won: on an H200, the other sweeps the serving fit reads
   # (scripts/land3_refit.sh) re-timed there (cal-fp8, cal-serving), and auto on paged and qlen (16-bit: no fp8 kernel)
   need_h200 || return 0
+  cal_sweeps_in "$1"
+  serving_auto_sweep h200 paged bench_paged.csv; serving_auto_sweep h200 qlen bench_qlen.csv
+}
+cal_sweeps_in() {  # $1: a tree: the serving fit's two fitting sweeps (cal-fp8, cal-serving) run there
   echo "cal-fp8, cal-serving sweeps on: $1"
   (cd "$1" && stage_bench_cal_fp8 && stage_bench_cal_serving)
-  serving_auto_sweep h200 paged bench_paged.csv; serving_auto_sweep h200 qlen bench_qlen.csv
 }
 # Issue 18: branch qffma (an fp8 cache's score scale applied in the softmax's exponent, one FFMA a score; extracted
 # under abffma/), and branch warpsplit (a contiguous fp8 cache's tiles cut into four parts, one a warp, each its own
@@ -405,11 +408,12 @@ stage_lsum_ab() { ab_trees abls fp8_ab_tree lsum; }
 # not the decision: two H100 A/Bs decided it), then, on an H200, cal-fp8 and cal-serving in abls (the fit's data;
 # the committed paged and qlen sweeps stand: 16-bit kernels, lsum does not touch them); the CSVs stay in out/lsum/
 stage_lsum_land_solo() {
+  local committed=results/h200/bench_fp8.csv  # this tree's fp8 sweep on the GPU that came (H100: its A/B of 12-07)
+  [ "$(gpu_key)" = h200 ] || committed=results/h100/ab_land_main.csv
   fp8_sweep_in abls lsum_abls.csv
-  python3 scripts/ab_pick.py "results/$(gpu_key)/$( [ "$(gpu_key)" = h200 ] && echo bench_fp8 || echo ab_pfls_abpf ).csv" \
-    "$OUT/lsum_abls.csv" --kv-dtype float8_e4m3fn | tee "$OUT/lsum_pick.txt"
+  python3 scripts/ab_pick.py "$committed" "$OUT/lsum_abls.csv" --kv-dtype float8_e4m3fn | tee "$OUT/lsum_pick.txt"
   need_h200 || return 0
-  (cd abls && stage_bench_cal_fp8 && stage_bench_cal_serving)  # paged and qlen are 16-bit: their kernels do not change
+  cal_sweeps_in abls  # paged and qlen are 16-bit: their kernels do not change
   keep_for_next_call out/lsum
 }
 keep_for_next_call() { mkdir -p "$1" && cp "$OUT"/*.csv "$OUT"/*.txt "$1"/ 2>/dev/null; ls "$1"; }  # $1: an ignored dir
