@@ -414,7 +414,7 @@ stage_lsum_land_solo() {
   python3 scripts/ab_pick.py "$committed" "$OUT/lsum_abls.csv" --kv-dtype float8_e4m3fn | tee "$OUT/lsum_pick.txt"
   need_h200 || return 0
   cal_sweeps_in abls  # paged and qlen are 16-bit: their kernels do not change
-  keep_for_next_call out/lsum
+  keep_for_next_call out/lsum && cp results/h200/bench_paged.csv results/h200/bench_qlen.csv out/lsum/  # for land_refit_auto
 }
 keep_for_next_call() { mkdir -p "$1" && cp "$OUT"/*.csv "$OUT"/*.txt "$1"/ 2>/dev/null; ls "$1"; }  # $1: an ignored dir
 # The second call of a landing, on the machine lsum_land left warm (30 s), in the merged tree (locally first: git
