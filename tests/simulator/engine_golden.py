@@ -1,5 +1,5 @@
 """Predicted times of a fixed set of plans, as exact float hex (tests/data/engine_golden.json), so an
-engine or planner optimisation proves its predictions bit-identical (test_engine_golden.py). A
+engine or planner optimisation proves its predictions identical (to 1e-12: test_engine_golden.py). A
 deliberate model change re-records them:
 
     PYTHONPATH=. python tests/simulator/engine_golden.py --write
