@@ -1,6 +1,8 @@
 """scripts/splitkv_grid_bias.py: each split-KV row's error is taken relative to its own workload's mean, so
 what the table shows is only what moves the choice between split counts."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -8,9 +10,11 @@ from attnsim.profiles import resolve_gpu
 from attnsim.validation.measurements import load_measurements
 from script_helpers import load_script
 
+ORACLE = Path(__file__).resolve().parents[2] / "results" / "h200" / "planner_oracle.csv"
+
 
 def oracle_rows(n_workloads: int) -> pd.DataFrame:
-    frame = load_measurements("results/h200/planner_oracle.csv")
+    frame = load_measurements(ORACLE)
     frame = frame[frame.ragged.astype(str) == "False"]
     keys = frame[["batch", "q_heads", "kv_heads", "head_dim", "context"]].drop_duplicates().head(n_workloads)
     return frame.merge(keys, on=list(keys.columns))
