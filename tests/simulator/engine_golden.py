@@ -8,6 +8,7 @@ deliberate model change re-records them:
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -38,6 +39,16 @@ def figures() -> dict[str, str]:
     return out
 
 
+def moved(stored: dict[str, str], now: dict[str, str], rel_tol: float = 0.0) -> dict[str, tuple[float, float]]:
+    """The figures of `stored` that `now` lacks or moved by more than rel_tol (0: any bit), as (stored, now)."""
+    out = {}
+    for key, value in stored.items():
+        was, got = float.fromhex(value), float.fromhex(now[key]) if key in now else math.nan
+        if not math.isclose(was, got, rel_tol=rel_tol, abs_tol=0.0):
+            out[key] = (was, got)
+    return out
+
+
 def main() -> int:
     now = figures()
     if "--write" in sys.argv:
@@ -45,7 +56,7 @@ def main() -> int:
         print(f"wrote {PATH}: {len(now)} figures")
         return 0
     stored = json.loads(PATH.read_text())
-    changed = [k for k in stored if stored[k] != now.get(k)]
+    changed = list(moved(stored, now))
     print(f"{len(stored) - len(changed)}/{len(stored)} figures bit-identical" + (f"; changed: {changed[:5]}" if changed else ""))
     return 1 if changed else 0
 

@@ -7,9 +7,8 @@ AVX-512 gives h200 flashdecoding:splits=3 0x1.d62f5c4421227p+4 where the recordi
 change to the model moves a figure by far more than 1e-12."""
 
 import json
-import math
 
-from engine_golden import PATH, figures
+from engine_golden import PATH, figures, moved
 
 REL_TOL = 1e-12
 
@@ -18,6 +17,4 @@ def test_predictions_match_the_recorded_figures():
     stored = json.loads(PATH.read_text())
     now = figures()
     assert set(now) == set(stored)
-    moved = {k: (float.fromhex(stored[k]), float.fromhex(v)) for k, v in now.items()
-             if not math.isclose(float.fromhex(stored[k]), float.fromhex(v), rel_tol=REL_TOL)}
-    assert moved == {}
+    assert moved(stored, now, REL_TOL) == {}
