@@ -26,9 +26,9 @@ def off_plan(frame: pd.DataFrame, gpu) -> list[dict]:
     """The `auto` rows of `frame` whose concrete spec is not what make_plan('auto', ...) gives today."""
     rows = []
     for _, row in frame[frame["requested"] == "auto"].iterrows():
-        today = make_plan("auto", row_workload(row), gpu).spec
-        if today != row_spec(row):
-            rows.append({**{c: row[c] for c in WORKLOAD_COLUMNS if c in row}, "ran": row_spec(row), "today": today})
+        today, ran = make_plan("auto", row_workload(row), gpu).spec, row_spec(row)
+        if today != ran:
+            rows.append({**{c: row[c] for c in WORKLOAD_COLUMNS if c in row}, "ran": ran, "today": today})
     return rows
 
 

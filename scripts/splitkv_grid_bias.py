@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from attnsim.profiles import resolve_gpu
+from attnsim.validation.bands import WORKLOAD_KEY
 from attnsim.validation.compare import predict_measurements
 from attnsim.validation.measurements import load_measurements
 
@@ -23,7 +24,7 @@ def relative_errors(frame: pd.DataFrame, spec) -> pd.DataFrame:
     frame = frame[frame.ragged.astype(str) == "False"]
     rows = predict_measurements(frame, spec)
     rows = rows[rows.plan.str.startswith("splitkv:splits=")].copy()
-    rows["key"] = rows[["batch", "q_heads", "kv_heads", "head_dim", "context"]].astype(str).agg("/".join, axis=1)
+    rows["key"] = rows[WORKLOAD_KEY].astype(str).agg("/".join, axis=1)
     rows["err"] = np.log(rows.predicted_us / rows.time_us)
     rows["rel"] = rows.err - rows.groupby("key").err.transform("mean")
     return rows

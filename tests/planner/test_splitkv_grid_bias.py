@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from attnsim.profiles import resolve_gpu
+from attnsim.validation.bands import WORKLOAD_KEY
 from attnsim.validation.measurements import load_measurements
 from script_helpers import load_script
 
@@ -16,7 +17,7 @@ ORACLE = Path(__file__).resolve().parents[2] / "results" / "h200" / "planner_ora
 def oracle_rows(n_workloads: int) -> pd.DataFrame:
     frame = load_measurements(ORACLE)
     frame = frame[frame.ragged.astype(str) == "False"]
-    keys = frame[["batch", "q_heads", "kv_heads", "head_dim", "context"]].drop_duplicates().head(n_workloads)
+    keys = frame[WORKLOAD_KEY].drop_duplicates().head(n_workloads)
     return frame.merge(keys, on=list(keys.columns))
 
 
