@@ -8,18 +8,24 @@ onto it, so a reader (or a killed run) sees the old output or the new one, never
   the two renames.
 - Every temporary is registered; `removing_temporaries_on_signals` (installed by the CLI's main)
   makes SIGINT/SIGTERM remove them before the process ends.
+- A signal's exit is sticky: library code that swallows the exception the handler raised (C code
+  that clears errors raised in a Python callback) cannot go on to rename a folder whose files the
+  handler removed; every later temporary or rename raises the exit again.
 """
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import secrets
 import shutil
 import signal
 import stat
+import sys
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +36,8 @@ _TEMPORARIES: set[Path] = set()  # alive in this process: files and folders
 
 _held = [0]  # depth of _signals_held sections
 _pending: list[int] = []  # signals that arrived inside one
+_aborted: list[int] = []  # the signal that ended this run (its temporaries are gone); nothing more is renamed
+_hook_before = [sys.unraisablehook]  # the unraisable hook ours replaced, for every other exception
 
 
 @contextmanager
@@ -70,10 +78,35 @@ def _on_signal(signum, frame) -> None:
         return
     for sig in _SIGNALS:  # a second signal must not interrupt the clean-up
         signal.signal(sig, signal.SIG_IGN)
-    remove_temporaries()
+    if not _aborted:  # else: raised again after a finalizer swallowed it, the clean-up is done
+        _aborted[:] = [signum]
+        remove_temporaries()
     if signum == signal.SIGINT:
         raise KeyboardInterrupt
     raise SystemExit(128 + signum)
+
+
+def _on_unraisable(unraisable) -> None:
+    """sys.unraisablehook while our handlers are installed. The handler may run inside a finalizer (a
+    weakref callback the garbage collector ran), which swallows its exit and prints a traceback: the
+    signal is sent again instead, from a thread, so the main thread exits in the code it runs next."""
+    if _aborted and isinstance(unraisable.exc_value, (SystemExit, KeyboardInterrupt)):
+        signal.signal(_aborted[0], _on_signal)
+        _thread.start_new_thread(_send_again, (_aborted[0],))  # threading.Thread.start would wait here
+        return
+    _hook_before[0](unraisable)
+
+
+def _send_again(signum: int) -> None:
+    time.sleep(0.01)  # the main thread leaves the hook first
+    os.kill(os.getpid(), signum)
+
+
+def raise_if_aborted() -> None:
+    """Exit (status 128 + signal) if a signal ended this run and its exception was swallowed."""
+    if _aborted:
+        remove_temporaries()
+        raise SystemExit(128 + _aborted[0])
 
 
 @contextmanager
@@ -84,11 +117,16 @@ def removing_temporaries_on_signals():
         yield
         return
     previous = {sig: signal.signal(sig, _on_signal) for sig in _SIGNALS}
+    _hook_before[:] = [sys.unraisablehook]
+    sys.unraisablehook = _on_unraisable
+    _aborted.clear()
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = _hook_before[0]
+        _aborted.clear()
 
 
 def real_target(target: str | Path) -> Path:
@@ -114,6 +152,7 @@ def _mode_for(target: Path, default: int) -> int:
 def atomic_path(target: str | Path):
     """Yields a temporary path next to `target`; renamed onto it only if the block succeeds."""
     real = real_target(target)
+    raise_if_aborted()  # else mkdir would bring back a temporary folder the handler removed
     real.parent.mkdir(parents=True, exist_ok=True)
     with _signals_held():
         fd, name = tempfile.mkstemp(prefix=f".{real.name}{TEMP_MARK}", suffix=real.suffix, dir=real.parent)
@@ -124,6 +163,7 @@ def atomic_path(target: str | Path):
     try:
         yield tmp
         with _signals_held():
+            raise_if_aborted()
             os.replace(tmp, real)
             _TEMPORARIES.discard(tmp)
     finally:
@@ -135,6 +175,7 @@ def atomic_dir(target: str | Path):
     """Yields a temporary folder next to `target`; when the block succeeds it replaces `target`
     whole (files of an older folder do not survive beside the new ones)."""
     real = real_target(target)
+    raise_if_aborted()
     real.parent.mkdir(parents=True, exist_ok=True)
     with _signals_held():
         tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}{TEMP_MARK}", dir=real.parent))
@@ -151,6 +192,7 @@ def _swap_in(new: Path, target: Path) -> None:
     """Rename `new` onto `target`; an existing `target` is renamed aside first and then removed."""
     old = target.with_name(f".{target.name}{TEMP_MARK}old-{secrets.token_hex(4)}")
     with _signals_held():
+        raise_if_aborted()
         moved = target.exists()
         if moved:
             _TEMPORARIES.add(old)

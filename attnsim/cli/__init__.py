@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         register_commands()  # imports: their warnings are silenced too
         try:
             cli.main(args=argv, prog_name="attnsim", standalone_mode=False)
+            fileio.raise_if_aborted()  # a signal's exit that library code swallowed still ends the run
         except InputError as exc:
             _fail(str(exc))
         except click.exceptions.NoArgsIsHelpError as exc:
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         except (click.exceptions.Abort, BrokenPipeError, KeyboardInterrupt):  # click turns Ctrl-C into Abort
             sys.exit(130)
         except OSError as exc:  # the machine failed a checked output (disk full, ...): no input was bad
+            fileio.raise_if_aborted()  # or a signal removed the folder being written
             _fail(f"{exc.filename or 'output'}: {exc.strerror or exc}", status=1)
 
 
