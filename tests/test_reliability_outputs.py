@@ -117,8 +117,8 @@ def test_a_signal_handled_inside_a_finalizer_still_ends_the_run_quietly(tmp_path
         with atomic_dir(target) as folder:
             write_text(folder / "first.svg", "removed by the handler")
             _SignalsWhenCollected()  # collected at once
-            time.sleep(5)  # the signal, sent again, ends the run here
-    assert time.monotonic() - started < 4 and "Traceback" not in capsys.readouterr().err
+            time.sleep(60)  # the signal, sent again, ends the run here
+    assert time.monotonic() - started < 30 and "Traceback" not in capsys.readouterr().err
     assert (target / "index.html").read_text() == "old" and _temporaries(tmp_path) == []
 
 
