@@ -79,13 +79,14 @@ def test_regret_table_from_a_synthetic_csv(tmp_path):
     against the fastest; a plan measured 2x faster than predicted becomes the oracle."""
     table = regret.per_workload(synthetic_csv(SMALL), H200)
     summary = regret.regret_summary(table).set_index("method")
-    costs = [100 * (search(w, H200).chosen.time_us / search(w, H200).fastest.time_us - 1) for w in SMALL]
+    searched = [search(w, H200) for w in SMALL]
+    costs = [100 * (s.chosen.time_us / s.fastest.time_us - 1) for s in searched]
     assert summary.loc["planner (auto)", "max_pct"] == pytest.approx(max(costs), abs=0.01)
     assert summary.loc["planner (auto)", "workloads"] == 3
-    assert all(c <= search(w, H200).tie_band_pct for c, w in zip(costs, SMALL))
+    assert all(c <= s.tie_band_pct for c, s in zip(costs, searched))
     for h in (h for h in strategies.HEURISTICS if not h.mla_only):  # SMALL: K/V-head layers
-        expected = [100 * (next(x.plan for x in search(w, H200).heuristics if x.name == h.name).time_us
-                           / search(w, H200).fastest.time_us - 1) for w in SMALL]
+        expected = [100 * (next(x.plan for x in s.heuristics if x.name == h.name).time_us / s.fastest.time_us - 1)
+                    for s in searched]
         assert summary.loc[h.name, "mean_pct"] == pytest.approx(sum(expected) / 3, abs=0.01)
     checks = regret.acceptance(table)
     assert checks["workloads where auto is slower than the best default beyond the tie band"] == 0
