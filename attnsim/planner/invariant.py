@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 
 from attnsim import strategies
-from attnsim.planner import candidates as cand
+from attnsim.planner import canonical, candidates as cand
 from attnsim.plans.spec import plan_spec
 from attnsim.simulator.engine import simulate
 from attnsim.simulator.hardware import GpuSpec
@@ -156,11 +156,36 @@ def grid_points(shape: DecodeWorkload) -> list[DecodeWorkload]:
     return points or [replace(shape, batch=1, contexts=(GRID_CONTEXTS[0],))]
 
 
+class PointPlans:
+    """The fixed plans at one grid point, as the search simulates them. Plans that cut the point alike (a
+    cap that does not bind, chunks longer than every sequence) are one concrete plan (canonical.concrete_key),
+    simulated once: a point's ~110 fixed plans are ~22 concrete ones. The entry's kernel is resolved once
+    per kernel it picks (candidates.kernel_options), as search.py resolves it."""
+
+    def __init__(self, workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig):
+        self.workload, self.gpu, self.user = workload, gpu, user
+        self.contexts: dict[tuple, cand.StrategyContext] = {}
+        self.seen: dict[int, float] = {}  # concrete plan -> µs
+
+    def predict(self, name: str, options: dict) -> tuple[float, int, int]:
+        """(µs, launches, pieces of the longest output) of one fixed plan."""
+        picks = cand.kernel_options(strategies.get(name), options)
+        key = (name, *picks.items())
+        if key not in self.contexts:
+            self.contexts[key] = cand.context_for(name, self.workload, self.gpu, self.user, options)
+        ctx = self.contexts[key]
+        config = replace(ctx.config, **options)
+        schedule = ctx.strategy.partition(self.workload, self.gpu, config)
+        kernel = ctx.strategy.kernel_for(self.workload, config)
+        concrete = canonical.concrete_key(kernel.name if kernel else name, schedule)
+        if concrete not in self.seen:
+            self.seen[concrete] = simulate(schedule, self.gpu).total_us
+        return self.seen[concrete], len(schedule.launches), max(1, schedule.splits, schedule.notes.get("max_chunks", 1))
+
+
 def predicted_us(name: str, options: dict, workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig):
     """(µs, launches, pieces of the longest output) of one fixed plan: as the search simulates it."""
-    ctx = cand.context_for(name, workload, gpu, user, options)
-    res = simulate(ctx.strategy.partition(workload, gpu, replace(ctx.config, **options)), gpu)
-    return res.total_us, len(res.schedule.launches), max(1, res.schedule.splits, res.schedule.notes.get("max_chunks", 1))
+    return PointPlans(workload, gpu, user).predict(name, options)
 
 
 def simplicity(s: Scored) -> tuple:
@@ -177,8 +202,9 @@ def score(shape: DecodeWorkload, gpu: GpuSpec, user: PlanConfig, entries: tuple[
     longest = max(range(len(points)), key=lambda i: (points[i].max_context, -points[i].batch))
     shape_of_longest = {}  # plan index -> (launches, pieces) at the longest context
     for i, w in enumerate(points):
+        at_point = PointPlans(w, gpu, user)
         for j, (n, o) in enumerate(plans):
-            times[i, j], launches, pieces = predicted_us(n, o, w, gpu, user)
+            times[i, j], launches, pieces = at_point.predict(n, o)
             if i == longest:
                 shape_of_longest[j] = (launches, pieces)
     best = np.minimum(np.array([fastest_us(w) for w in points]), times.min(axis=1))

@@ -89,6 +89,42 @@ def test_regret_is_measured_against_the_unconstrained_search():
     assert fa2.max_pct == pytest.approx(max(regrets), rel=1e-9) and fa2.max_pct > 50  # fa2 at b1 128k: one CTA/head
 
 
+def test_plans_that_cut_a_point_alike_are_simulated_once_and_priced_as_each_alone():
+    """PointPlans simulates one concrete plan per point (a cap that does not bind is the uncapped plan):
+    every fixed plan's grid regret is what simulating each plan on its own gives."""
+    from dataclasses import replace
+
+    from attnsim.planner import candidates as cand
+    from attnsim.plans.spec import plan_spec
+    from attnsim.simulator.engine import simulate
+
+    shape, entries = DecodeWorkload.build(1, 16, 2, 128, 512), ("balanced", "splitkv")
+    fastest = {}
+
+    def fastest_us(w):
+        fastest[w] = search(w, H200, PlanConfig(), entries).fastest.time_us
+        return fastest[w]
+
+    choice = invariant.score(shape, H200, PlanConfig(), entries, fastest_us)
+    points, simulated, concrete = invariant.grid_points(shape), 0, 0
+    tile = {name: cand.context_for(name, points[0], H200, PlanConfig()).tile for name in entries}
+    alone = {}  # plan spec -> µs [points], each plan simulated on its own
+    for w in points:
+        at_point = invariant.PointPlans(w, H200, PlanConfig())
+        for name in entries:
+            for options in invariant.fixed_options(name, tile[name]):
+                ctx = cand.context_for(name, w, H200, PlanConfig(), options)
+                t = simulate(ctx.strategy.partition(w, H200, replace(ctx.config, **options)), H200).total_us
+                assert at_point.predict(name, options)[0] == t
+                alone.setdefault(plan_spec(name, options), []).append(t)
+                simulated += 1
+        concrete += len(at_point.seen)
+    assert concrete < simulated / 2  # most fixed plans cut a point as another does
+    best = np.minimum([fastest[w] for w in points], np.min(list(alone.values()), axis=0))
+    for s in choice.scored:
+        assert s.mean_pct == pytest.approx(np.mean(100 * (np.array(alone[s.spec]) / best - 1)), rel=1e-12)
+
+
 def test_persistent_plans_are_never_invariant_candidates():
     assert invariant.invariant_entries(("streamk", "hybrid", "fa2", "balanced", "splitkv", "flashdecoding")) == \
         ["fa2", "balanced", "splitkv", "flashdecoding"]
