@@ -9,6 +9,7 @@ from attnsim import schema, strategies
 from attnsim.cli.options import (check_option_values, build_workloads, check_format, check_work, gpu_option,
                                  gpu_spec, positive_or_none, workload_options)
 from attnsim.cli.plan_table import check_table_options, check_tune, table_option, tune_option, write_table
+from attnsim.planner.candidates import pins_of
 from attnsim.planner.engines import ENGINES, PLANS_PER_ENGINE, engine_advice, parse_engines
 from attnsim.reports.engine_report import advice_data, advice_text
 from attnsim.reports.plan_report import result_data, result_text
@@ -78,6 +79,9 @@ def plan_command(gpu, calibration, strategy_text, splits, grid, dp_outputs, chun
     workloads = build_workloads(**workload_kw)
     check_work(workloads, strategies.names(lambda s: s.planned), PLANS_PER_ENGINE * len(engines))  # a search each
     spec = gpu_spec(gpu, calibration)
+    if options.batch_invariant and not pins_of(options):  # the one slow step of `plan` (seconds a shape)
+        click.echo("batch-invariant: choosing the fixed plan of each model shape over its batch x context grid "
+                   "(a few seconds a shape, once)", err=True)
     results = [search(w.modelled_layer(), spec, options, names) for w in workloads]  # a window: see step_lines
     advice = [[engine_advice(e, r, options) for e in engines] for r in results]
     if fmt == "json":
