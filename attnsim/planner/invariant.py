@@ -159,7 +159,7 @@ def grid_points(shape: DecodeWorkload) -> list[DecodeWorkload]:
 class PointPlans:
     """The fixed plans at one grid point, as the search simulates them. Plans that cut the point alike (a
     cap that does not bind, chunks longer than every sequence) are one concrete plan (canonical.concrete_key),
-    simulated once: a point's ~110 fixed plans are ~22 concrete ones. The entry's kernel is resolved once
+    simulated once: a point's ~110 fixed plans are 20-50 concrete ones. The entry's kernel is resolved once
     per kernel it picks (candidates.kernel_options), as search.py resolves it."""
 
     def __init__(self, workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig):
