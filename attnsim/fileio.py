@@ -37,7 +37,6 @@ _TEMPORARIES: set[Path] = set()  # alive in this process: files and folders
 _held = [0]  # depth of _signals_held sections
 _pending: list[int] = []  # signals that arrived inside one
 _aborted: list[int] = []  # the signal that ended this run (its temporaries are gone); nothing more is renamed
-_hook_before = [sys.unraisablehook]  # the unraisable hook ours replaced, for every other exception
 
 
 @contextmanager
@@ -86,15 +85,20 @@ def _on_signal(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def _on_unraisable(unraisable) -> None:
-    """sys.unraisablehook while our handlers are installed. The handler may run inside a finalizer (a
-    weakref callback the garbage collector ran), which swallows its exit and prints a traceback: the
-    signal is sent again instead, from a thread, so the main thread exits in the code it runs next."""
-    if _aborted and isinstance(unraisable.exc_value, (SystemExit, KeyboardInterrupt)):
-        signal.signal(_aborted[0], _on_signal)
-        _thread.start_new_thread(_send_again, (_aborted[0],))  # threading.Thread.start would wait here
-        return
-    _hook_before[0](unraisable)
+def _unraisable_hook(previous):
+    """sys.unraisablehook while our handlers are installed (`previous`: every other exception). The handler
+    may run inside a finalizer (a weakref callback the garbage collector ran), which swallows its exit and
+    prints a traceback: the signal is sent again instead, from a thread, so the main thread exits in the
+    code it runs next."""
+
+    def hook(unraisable) -> None:
+        if _aborted and isinstance(unraisable.exc_value, (SystemExit, KeyboardInterrupt)):
+            signal.signal(_aborted[0], _on_signal)
+            _thread.start_new_thread(_send_again, (_aborted[0],))  # threading.Thread.start would wait here
+            return
+        previous(unraisable)
+
+    return hook
 
 
 def _send_again(signum: int) -> None:
@@ -116,16 +120,15 @@ def removing_temporaries_on_signals():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _on_signal) for sig in _SIGNALS}
-    _hook_before[:] = [sys.unraisablehook]
-    sys.unraisablehook = _on_unraisable
+    previous, previous_hook = {sig: signal.signal(sig, _on_signal) for sig in _SIGNALS}, sys.unraisablehook
+    sys.unraisablehook = _unraisable_hook(previous_hook)
     _aborted.clear()
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        sys.unraisablehook = _hook_before[0]
+        sys.unraisablehook = previous_hook
         _aborted.clear()
 
 

@@ -123,6 +123,20 @@ def test_a_signal_handled_inside_a_finalizer_still_ends_the_run_quietly(tmp_path
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals: main thread only")
+def test_other_unraisable_exceptions_reach_the_hook_before_ours_and_it_comes_back(monkeypatch):
+    class Broken:
+        def __del__(self):
+            raise ValueError("not ours")
+
+    seen = []
+    hook = seen.append
+    monkeypatch.setattr(sys, "unraisablehook", hook)
+    with removing_temporaries_on_signals(), removing_temporaries_on_signals():  # nested: each restores its own
+        Broken()
+    assert sys.unraisablehook is hook and [type(u.exc_value) for u in seen] == [ValueError]
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals: main thread only")
 def test_a_signal_during_the_swap_waits_until_the_new_folder_is_in(tmp_path, monkeypatch):
     target = tmp_path / "r"
     target.mkdir()
