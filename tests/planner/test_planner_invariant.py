@@ -6,6 +6,8 @@ rules tested do not depend on its size."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attnsim.errors import InputError
-from attnsim.planner import invariant
+from attnsim.planner import candidates as cand, invariant
 from attnsim.planner.choose import make_plan
 from attnsim.planner.search import search
+from attnsim.plans.spec import plan_spec
 from attnsim.profiles import resolve_gpu
+from attnsim.simulator.engine import simulate
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 from attnsim.validation import planner_invariant
@@ -92,12 +96,6 @@ def test_regret_is_measured_against_the_unconstrained_search():
 def test_plans_that_cut_a_point_alike_are_simulated_once_and_priced_as_each_alone():
     """PointPlans simulates one concrete plan per point (a cap that does not bind is the uncapped plan):
     every fixed plan's grid regret is what simulating each plan on its own gives."""
-    from dataclasses import replace
-
-    from attnsim.planner import candidates as cand
-    from attnsim.plans.spec import plan_spec
-    from attnsim.simulator.engine import simulate
-
     shape, entries = DecodeWorkload.build(1, 16, 2, 128, 512), ("balanced", "splitkv")
     fastest = {}
 
