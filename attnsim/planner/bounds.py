@@ -54,6 +54,8 @@ class LaunchLimits:
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def lower_bound_us(self, c: Candidate) -> float:
+        if c.max_ctas == 0:  # a plan without bounds (a heuristic's outside the entry's candidates): always simulated
+            return 0.0
         p, n = self.params, max(1, min(c.max_ctas, self.slots))
         streaming = max(self.moved_bytes / self.aggregate(n), c.cta_bytes / self.cta_rate)
         if c.sm_bytes and c.max_ctas <= self.slots and p.sm_stream_gbps > 0:  # one wave under the per-SM limit

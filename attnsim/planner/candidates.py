@@ -79,6 +79,7 @@ class StrategyContext:
     config: common.PlanConfig  # resolved: tile, warps, stages, resources
     capacity: int  # resident CTAs of its attention kernel
     tiles: np.ndarray  # int64 [n_outputs]: KV tiles per output
+    tokens: np.ndarray  # int64 [n_outputs]: KV tokens per output (its last tile may be short)
     bytes_per_token: float  # K+V bytes of one token of one output
 
     @property
@@ -97,6 +98,29 @@ class StrategyContext:
     @functools.cached_property
     def total_tiles(self) -> int:
         return int(self.tiles.sum())
+
+    # Candidates bound their CTAs' bytes from below (bounds.py), so they count tokens, not tiles x tile: a
+    # sequence's last tile may be short, and the engine bills the tokens (common.segment_kv_bytes)
+    @functools.cached_property
+    def max_tokens(self) -> float:
+        """KV tokens of the longest output."""
+        return float(self.tokens.max())
+
+    @functools.cached_property
+    def total_tokens(self) -> float:
+        return float(self.tokens.sum())
+
+    @functools.cached_property
+    def short(self) -> int:
+        """Tokens the shortest last tile of an output lacks (0 when every context is whole tiles)."""
+        return self.tile - int((self.tokens - (self.tiles - 1) * self.tile).min())
+
+    def range_tokens(self, tiles: int, ends: int | None = None) -> float:
+        """At least how many tokens any `tiles` consecutive tiles of the flattened (output, tile) order hold:
+        each output's end inside them (`ends`, by default at most tiles // the fewest tiles of an output + 1)
+        may cut a tile short."""
+        ends = tiles // int(self.tiles.min()) + 1 if ends is None else ends
+        return float(max(0, tiles * self.tile - min(ends, tiles) * self.short))
 
     @functools.cached_property
     def shape(self) -> canonical.Shape:
@@ -121,7 +145,7 @@ def context_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, user: common.
     outs = common.outputs(workload, config.kv_tile_tokens)
     per_token = workload.kv_bytes() / (sum(workload.contexts) * workload.kv_heads)
     return StrategyContext(strategy, workload, gpu, config, resident_capacity(gpu, config.resources), outs.tiles,
-                           per_token)
+                           outs.context, per_token)
 
 
 def kernel_options(strategy: strategies.Strategy, options: dict | None) -> dict:
@@ -155,7 +179,7 @@ def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     else:
         cap = min(max_tiles, max(1, ctx.capacity // ctx.outputs))
         counts = distinct_split_sizes([s for s in SPLIT_COUNTS if s <= cap], max_tiles)
-    longest = float(ctx.tiles.max() * ctx.tile)
+    longest = ctx.max_tokens
     used = [-(-max_tiles // -(-max_tiles // s)) for s in counts]  # non-empty splits of the longest output
     if ctx.strategy.last_arrival_merge:  # no combine launch: the split that ends last merges them all
         return [ctx.candidate(ctx.outputs * s, longest / s, 0, u if s > 1 else 0, longest / s, splits=s)
@@ -185,16 +209,16 @@ def grid_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     for g in grids:
         share = -(-total // min(g, total))  # tiles of the largest chunk; chunks differ by at most one
         spans = -(-int(ctx.tiles.max()) // share)  # the longest output covers at least this many chunks
-        middle = (share - 1) * ctx.tile if spans > 2 else 0.0  # a peer wholly inside it streams this first
+        middle = ctx.range_tokens(share - 1, 1) if spans > 2 else 0.0  # a peer wholly inside it streams this first
         ctas = min(g, total)  # CTA i on SM i % SMs: the most crowded SM holds ceil(ctas / SMs), each >= total // ctas tiles
-        crowded = -(-ctas // ctx.gpu.sm_count) * (total // ctas) * ctx.tile if ctas > ctx.gpu.sm_count else 0.0
-        found.append(ctx.candidate(ctas, total * ctx.tile / g, 0, spans - 1, middle, crowded, grid=g))
+        crowded = -(-ctas // ctx.gpu.sm_count) * ctx.range_tokens(total // ctas) if ctas > ctx.gpu.sm_count else 0.0
+        found.append(ctx.candidate(ctas, ctx.total_tokens / g, 0, spans - 1, middle, crowded, grid=g))
     return found
 
 
 def dp_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     """Hybrid (grid, dp_outputs) pairs with at least one DP wave (dp = 0 is stream-K's plan)."""
-    total_tokens = float(ctx.tiles.sum() * ctx.tile)
+    total_tokens = ctx.total_tokens
     grids = [pins["grid"]] if "grid" in pins else sorted({ctx.gpu.sm_count, ctx.capacity})
     found = []
     for g in (g for g in grids if g <= ctx.outputs):
@@ -218,8 +242,7 @@ def chunk_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         fixed = min(fixed_chunk(ctx), int(ctx.tiles.max()) * ctx.tile)
         if chunk_counts(ctx, fixed).sum() <= CHUNK_TARGETS[-1] * ctx.capacity:  # within the targets' waves
             chunks.add(fixed)
-    longest = float(ctx.tiles.max() * ctx.tile)
-    return [chunk_candidate(ctx, c, min(c, longest)) for c in sorted(chunks)]
+    return [chunk_candidate(ctx, c, min(c, ctx.max_tokens)) for c in sorted(chunks)]
 
 
 def chunk_candidate(ctx: StrategyContext, chunk_tokens: int, cta_tokens: float) -> Candidate:
@@ -233,7 +256,7 @@ def chunk_candidate(ctx: StrategyContext, chunk_tokens: int, cta_tokens: float) 
 
 
 def default_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
-    return [ctx.candidate(ctx.outputs, float(ctx.tiles.max() * ctx.tile))]
+    return [ctx.candidate(ctx.outputs, ctx.max_tokens)]
 
 
 def candidates_for(ctx: StrategyContext, pins: dict) -> list[Candidate]:

@@ -1,6 +1,7 @@
-"""The planner's bound for stream-K's persistent grids: never above the model's prediction (so pruning
-cannot drop a plan that could win), and, past one CTA per SM, as slow as the most crowded SM's share of
-the per-SM limit (bounds.LaunchLimits: sm_bytes), which is what prunes the grids just above the SMs."""
+"""The planner's bounds (bounds.LaunchLimits): never above the model's prediction, for any entry's candidate (so
+pruning cannot drop a plan that could win), a plan without bounds never pruned, and, for stream-K's persistent
+grids past one CTA per SM, as slow as the most crowded SM's share of the per-SM limit (sm_bytes), which is what
+prunes the grids just above the SMs."""
 
 from __future__ import annotations
 
@@ -44,3 +45,24 @@ def test_a_grid_just_past_the_sms_is_bounded_by_its_doubled_sms():
     assert limits.lower_bound_us(c) <= predict_one(c.spec, workload, H200).total_us
     one_per_sm = next(c for c in found if dict(c.options)["grid"] <= H200.sm_count)
     assert one_per_sm.sm_bytes == 0.0
+
+
+@settings(max_examples=12, deadline=None)
+@given(batch=st.integers(1, 24), kv_heads=st.sampled_from([1, 2, 8]), group=st.sampled_from([1, 3, 8]),
+       head_dim=st.sampled_from([64, 128]), contexts=st.lists(st.integers(100, 40_000), min_size=1, max_size=4))
+def test_no_entrys_bound_exceeds_its_prediction(batch, kv_heads, group, head_dim, contexts):
+    # contexts that are not whole tiles: a bound that counts the last tile whole overshoots short sequences
+    workload = DecodeWorkload.build(batch, kv_heads * group, kv_heads, head_dim, (contexts * batch)[:batch])
+    ev = Evaluator(workload, H200, PlanConfig())
+    for name in cand.searched_entries(None, {}, workload):
+        for c in cand.candidates_for(ev.context(name), {}):
+            limits = bounds.limits_for(ev.context(name), ev.run(c).family)
+            assert limits.lower_bound_us(c) <= ev.run(c).time_us * (1 + 1e-9), c.spec
+
+
+def test_a_candidate_without_bounds_is_never_pruned():
+    # a heuristic's plan outside the entry's own candidates (search.rule_candidate): max_ctas 0, no bound
+    workload = DecodeWorkload.build(3, 8, 1, 128, 6_677)
+    ctx = Evaluator(workload, H200, PlanConfig()).context("hybrid")
+    unbounded = ctx.candidate(0, 0.0, grid=49, dp_outputs=0)
+    assert bounds.limits_for(ctx, "streamk").lower_bound_us(unbounded) == 0.0
