@@ -27,7 +27,7 @@ from attnsim.errors import InputError
 from attnsim.planner.choose import make_plan
 from attnsim.plans.plan import Plan
 from attnsim.plans.spec import canonical_spec, spec_strategy
-from attnsim.simulator import bands
+from attnsim.simulator import bands, floor
 from attnsim.simulator.capacity import capacity_fields
 from attnsim.simulator.cost import math_bound
 from attnsim.simulator.engine import SimResult, simulate
@@ -57,8 +57,9 @@ def finite(result: SimResult, gpu: GpuSpec) -> SimResult:
 
 
 def floor_us(workload: DecodeWorkload, gpu: GpuSpec) -> float:
-    """Physical floor: KV bytes at the profile's HBM read bandwidth."""
-    return workload.kv_bytes() / (gpu.hbm_read_gbps * 1e3)
+    """The physical limit as bench measures it: a pure streaming read of the call's bytes (K + V + q + o) under
+    the bench's timer, modelled (simulator/floor.py: the GPU's measured floors fitted, else its datasheet's)."""
+    return floor.of_gpu(gpu).us(workload.kv_bytes() + workload.io_bytes())
 
 
 def predict_records(workload: DecodeWorkload, gpu: GpuSpec, names=None,
@@ -167,6 +168,7 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
         "launches": len(sched.launches),
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
         "floor_us": round(floor_us(sched.workload, gpu), 3),
+        "vs_floor": round(res.total_us / floor_us(sched.workload, gpu), 4),
         "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory",
         **provenance(res, gpu),
     }

@@ -2,7 +2,8 @@
 
 Measures, in one pass (within the --budget of GPU seconds, 180 by default):
 1. HBM read bandwidth vs number of streaming CTAs, for 4 and 8 warps (membw.py) -> knee, peak;
-2. launch overhead: an empty kernel under the same timer;
+2. launch overhead: an empty kernel under the same timer; the floor (a pure streaming read under the bench's
+   timer) of reads of 0.5 MiB .. 4 GiB, which the profile's floor model is fitted on (simulator/floor.py);
 3. the points of the calibration set (our kernels, their option variants, PyTorch's flash and cuDNN
    backends; `calibration_sweep` x `calibration_specs`, which share no point with the benchmark
    sweep that validation uses) that validation/point_selection.py chose by information per GPU
@@ -29,6 +30,7 @@ CAL_RAGGED = ((5, 100), (12, 101), (3, 102), (6, 103), (10, 104), (16, 105), (24
 CAL_MAX_KV_BYTES = 10e9
 BANDWIDTH_CTAS = (1, 2, 4, 8, 16, 32, 66, 100, 132, 200, 264, 396, 528, 1056)
 BANDWIDTH_WARPS = (4, 8)
+FLOOR_BYTES = tuple((1 << 19) << k for k in range(14))  # 0.5 MiB .. 4 GiB: the floors the profile's model is fitted on
 
 
 def calibrated_names() -> tuple[str, ...]:
@@ -77,6 +79,19 @@ def measure_bandwidth_curve(timer, progress=None) -> list[dict]:
     finally:
         del buffer
         torch.cuda.empty_cache()
+    return rows
+
+
+def measure_floors(progress=None) -> list[dict]:
+    """The floor of each FLOOR_BYTES read: membw.ReadFloor under the bench's own timer (the floor its rows are
+    judged against), [{read_bytes, floor_us}]; simulator/floor.py fits its model to them."""
+    from attnsim.kernels.membw import ReadFloor
+
+    floor, rows = ReadFloor(), []
+    for read_bytes in FLOOR_BYTES:
+        rows.append({"read_bytes": read_bytes, "floor_us": round(floor.us(read_bytes), 3)})
+        if progress:
+            progress()
     return rows
 
 

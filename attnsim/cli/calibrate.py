@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from attnsim import limits
 from attnsim.errors import InputError
 from attnsim.fileio import write_json
 from attnsim.pathcheck import Named, check_apart, check_output_file
-from attnsim.simulator import hardware
+from attnsim.simulator import floor, hardware
 from attnsim.simulator.profile_io import (check_profile_document, missing_as_null, read_json, read_profile_document,
                                           save_profile)
 from attnsim.validation.calibration_data import QUICK_KEYS, check_calibration_data
@@ -58,13 +59,13 @@ def calibrate(gpu, out_path, from_data, measure_only, rep_ms, budget_s, plan_onl
     """Measure the GPU, fit the cost model, write a versioned profile (GPU; --budget, 3 minutes by default).
 
     \b
-    Measures HBM read bandwidth vs CTAs and warps, the launch overhead, and the points of a
-    calibration set disjoint from the benchmark sweep (our kernels and their option variants,
-    PyTorch's flash and cuDNN backends) chosen within --budget: every cost family first, then each
-    regime in its share of the set, within a regime the points that tell the fit most per GPU
-    second, each timed for as long as its residual needs; cross-checks the occupancy calculator against the
-    driver. Then fits the cost parameters (Levenberg-Marquardt on relative error) and writes the
-    profile atomically.
+    Measures HBM read bandwidth vs CTAs and warps, the launch overhead, the floor (a pure read under the
+    bench's timer) of 0.5 MiB-4 GiB reads, and the points of a calibration set disjoint from the
+    benchmark sweep (our kernels and their option variants, PyTorch's flash and cuDNN backends) chosen
+    within --budget: every cost family first, then each regime in its share of the set, within a regime
+    the points that tell the fit most per GPU second, each timed for as long as its residual needs;
+    cross-checks the occupancy calculator against the driver. Then fits the cost parameters
+    (Levenberg-Marquardt on relative error) and writes the profile atomically.
 
     \b
     Examples:
@@ -157,11 +158,22 @@ def _fit(base, out_path, raw: Path, from_data, measure_only, rep_ms, budget_s, a
                                   data["launch_overhead_us"], source,
                                   progress=lambda s, r: click.echo(f"fit {s}: {r['points']} points, "
                                                                    f"MAPE {r['mape_pct']:.2f}%", err=True))
+    spec = with_floor(spec, data.get("floors"), source)
     report["fit_s"] = round(time.perf_counter() - started, 1)  # CPU time after the GPU is done with
     click.echo(_fitted_line(report), err=True)
     report["occupancy_crosscheck"] = data.get("occupancy_crosscheck", [])
     save_profile(out_path, spec, device, report, data, created)
     click.echo(f"wrote {out_path}: {source}, HBM read {spec.hbm_read_gbps:.0f} GB/s")
+
+
+def with_floor(spec, floors: list[dict] | None, source: str):
+    """The spec with its floor model fitted on the measured floors (simulator/floor.py); data measured before
+    calibrate measured them (no `floors`) keeps the datasheet's."""
+    if not floors:
+        return spec
+    model = floor.fit([r["read_bytes"] for r in floors], [r["floor_us"] for r in floors],
+                      f"fitted on {len(floors)} floors {source}")
+    return dataclasses.replace(spec, read_floor=model.to_dict())
 
 
 def _fitted_line(report: dict) -> str:
@@ -295,11 +307,13 @@ def _measure(base, plan, rep_ms) -> tuple[dict, dict]:
         raise InputError("gpu", f"the device has {device['sm_count']} SMs, preset {base.name} {base.sm_count}")
     for line in plan.summary():
         click.echo(line, err=True)
-    costs = [BANDWIDTH_POINT_S] * (len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS)) + [p.cost_s for p in plan.points]
+    curve = len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + len(cal.FLOOR_BYTES)
+    costs = [BANDWIDTH_POINT_S] * curve + [p.cost_s for p in plan.points]
     progress = _Progress(costs)
     started = progress.started
     bandwidth = cal.measure_bandwidth_curve(timer, progress=progress.step)
     overhead = cal.measure_launch_overhead_us(timer)
+    floors = cal.measure_floors(progress=progress.step)
     peak = max(r["read_gbps"] for r in bandwidth)
     rows, kernels, checks = cal.measure_kernel_points(base, plan.measurement_plan(), device["name"], peak,
                                                       progress=progress.step)
@@ -310,8 +324,8 @@ def _measure(base, plan, rep_ms) -> tuple[dict, dict]:
     if failed:
         click.echo(f"warning: {len(failed)} calibration points failed or were unavailable; fitting the rest",
                    err=True)
-    return {"bandwidth": bandwidth, "launch_overhead_us": overhead, "points": rows, "kernels": kernels,
-            "occupancy_crosscheck": checks, "timer": timer.name, "plan": plan.records(),
+    return {"bandwidth": bandwidth, "launch_overhead_us": overhead, "floors": floors, "points": rows,
+            "kernels": kernels, "occupancy_crosscheck": checks, "timer": timer.name, "plan": plan.records(),
             "budget_s": plan.selection.budget_s, "measured_s": round(measured_s, 1)}, device
 
 

@@ -211,7 +211,8 @@ def grid_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         spans = -(-int(ctx.tiles.max()) // share)  # the longest output covers at least this many chunks
         middle = ctx.range_tokens(share - 1, 1) if spans > 2 else 0.0  # a peer wholly inside it streams this first
         ctas = min(g, total)  # CTA i on SM i % SMs: the most crowded SM holds ceil(ctas / SMs), each >= total // ctas tiles
-        crowded = -(-ctas // ctx.gpu.sm_count) * ctx.range_tokens(total // ctas) if ctas > ctx.gpu.sm_count else 0.0
+        crowded = (-(-ctas // ctx.gpu.sm_count) * ctx.range_tokens(total // ctas)
+                   if ctas > ctx.gpu.sm_count else 0.0)
         found.append(ctx.candidate(ctas, ctx.total_tokens / g, 0, spans - 1, middle, crowded, grid=g))
     return found
 

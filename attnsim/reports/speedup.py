@@ -7,9 +7,10 @@ strategy, context, time_us, speedup_vs_fa2, floor_us, and gpu/model/batch to gro
 `auto` (the planner's choice) is drawn dotted over the plan it chose, third-party baselines dash-
 dotted; a model's rows get a right-hand axis in ms per decode step through all its layers.
 
-The physical floor is the KV cache read once at the profile's HBM bandwidth (floor_us). On the
-time panel it is a dashed line under every strategy; on the speedup panel it becomes the largest
-speedup over FA2 any plan could reach: fa2_us / floor_us.
+The physical floor (floor_us) is a pure streaming read of the call's bytes under the bench's timer, as
+`attnsim bench` measures it per row (modelled: simulator/floor.py). On the time panel it is a dashed line
+under every strategy; on the speedup panel it becomes the largest speedup over FA2 any plan could reach:
+fa2_us / floor_us.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from attnsim.errors import InputError
 from attnsim.reports.style import (FLOOR_STYLE, common_settings, context_axis, figure_title, finish, new_grid, panels,
                                   strategy_color, uniform_rows)
 
-FLOOR_LABEL = "floor: KV bytes / HBM bandwidth"
+FLOOR_LABEL = "floor: a pure read of the bytes"
 # A predictions CSV (`attnsim predict --format csv`): the columns the figure reads, and their ranges.
 PREDICTION_COLUMNS = ("gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us",
                       "speedup_vs_fa2", "floor_us")

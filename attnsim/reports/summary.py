@@ -1,5 +1,5 @@
 """Headline findings in words, from the prediction frames: who is fastest where, by how much, and
-how close to the bandwidth floor. Returns HTML list items with every value escaped."""
+how close to the floor (a pure read of the bytes). Returns HTML list items with every value escaped."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def fastest_runs(rows: pd.DataFrame) -> str:
 
 
 def _of_floor(row) -> str:
-    """How close a prediction gets to reading the KV cache once at full bandwidth."""
-    return f"{100 * row['floor_us'] / row['time_us']:.0f}% of the bandwidth floor"
+    """How close a prediction gets to a pure read of its bytes under the bench's timer (its floor)."""
+    return f"{100 * row['floor_us'] / row['time_us']:.0f}% of the floor's speed"
 
 
 def _role(name: str) -> str:

@@ -123,7 +123,7 @@ def _label_contexts(frame: pd.DataFrame) -> pd.DataFrame:
 
 def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (gpu, model, mix, batch, context): each strategy's time (µs) and speedup over the
-    first speedup base, the floor (KV bytes / bandwidth, µs), the fastest strategy and how close it
+    first speedup base, the floor (a pure read of the bytes, µs), the fastest strategy and how close it
     gets to the floor."""
     keys = [k for k in ("gpu", "model", "mix", "batch", "context") if k in frame.columns]
     strategies = list(dict.fromkeys(frame["strategy"]))

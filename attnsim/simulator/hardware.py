@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from attnsim.errors import InputError
-from attnsim.simulator import mla, profile_checks, terms
+from attnsim.simulator import floor, mla, profile_checks, terms
 
 KB = 1024
 MIB = 1024 * KB
@@ -160,6 +160,8 @@ class GpuSpec:
     # from, and the error bands measured on the serving regimes: {"terms": {family: {term: {status,
     # basis}}}, "bands": {"basis", "regimes": {regime: {family: [[lo %, hi %] per KV bin]}}}}.
     serving_terms: dict = field(default_factory=dict)
+    # A call's floor under the bench's timer, fitted on measured floors (simulator/floor.py); {}: the datasheet's
+    read_floor: dict = field(default_factory=dict)
 
     def cost_for(self, family: str) -> CostParams:
         """Parameters of a kernel family ('fa2', 'flashdecoding', 'streamk', 'flashdecoding-combine', ...).
@@ -291,7 +293,7 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
         if table is not None and not isinstance(table, dict):
             raise InputError(f"gpu.{key}", f"must be a table of kernel families in {where}")
     kernels = data.pop("kernels", None)
-    bands = {key: _bands_from_dict(key, data.pop(key), where) for key in ("error_bands", "transfer_bands") if key in data}
+    bands = {key: profile_checks.band_table(key, data.pop(key), where) for key in ("error_bands", "transfer_bands") if key in data}
     if "serving_terms" in data:
         bands["serving_terms"] = terms.check_table(data.pop("serving_terms"), where)
     known = {f.name: f for f in dataclasses.fields(GpuSpec)}
@@ -328,23 +330,6 @@ def _memory_of_preset(data: dict, base: GpuSpec | None) -> None:
         data["memory_bytes"] = PRESETS[name].memory_bytes
 
 
-def _bands_from_dict(key: str, value, where: str) -> dict:
-    """An error-band table: families -> list of [lo, hi] pairs of finite numbers with lo <= hi."""
-    if value == {}:
-        return {}  # no bands measured
-    families = value.get("families") if isinstance(value, dict) else None
-    if not isinstance(families, dict):
-        raise InputError(f"gpu.{key}", f"must be a table with a 'families' table in {where}")
-    for family, rows in families.items():
-        if not profile_checks.band_rows_ok(rows):
-            raise InputError(f"gpu.{key}.families.{family}", f"must be a list of [lo, hi] % pairs with "
-                                                             f"-100 < lo <= hi in {where}")
-    for family, rows in (value.get("expected_pct") or {}).items():  # the MAPE of the same residuals
-        if not (isinstance(rows, list) and rows and all(profile_checks.is_number(r) and 0 <= r < 1e4 for r in rows)):
-            raise InputError(f"gpu.{key}.expected_pct.{family}", f"must be a list of % in [0, 10000) in {where}")
-    return value
-
-
 def profile_source_of(source: str) -> str:
     """PROFILE_SOURCES entry of a `source` text: "calibrated ..." -> calibrated, "transferred ..." ->
     transferred, anything else -> datasheet."""
@@ -364,6 +349,8 @@ def _coerce(key: str, value, where: str):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise InputError(f"gpu.{key}", f"must be a list of cost family names in {where}")
         return tuple(value)
+    if key == "read_floor":
+        return floor.check(value, where)
     if key == "transferred":
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise InputError(f"gpu.{key}", f"must be a table of cost family -> preset name in {where}")

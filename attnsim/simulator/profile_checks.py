@@ -133,3 +133,20 @@ def band_rows_ok(rows) -> bool:
     -100 < lo <= hi (a measured time within the band, t / (1 + lo/100), stays finite and positive)."""
     return isinstance(rows, list) and bool(rows) and all(
         isinstance(r, list) and len(r) == 2 and all(is_number(x) for x in r) and -100 < r[0] <= r[1] for r in rows)
+
+
+def band_table(key: str, value, where: str) -> dict:
+    """An error-band table: families -> list of [lo, hi] pairs of finite numbers with lo <= hi."""
+    if value == {}:
+        return {}  # no bands measured
+    families = value.get("families") if isinstance(value, dict) else None
+    if not isinstance(families, dict):
+        raise InputError(f"gpu.{key}", f"must be a table with a 'families' table in {where}")
+    for family, rows in families.items():
+        if not band_rows_ok(rows):
+            raise InputError(f"gpu.{key}.families.{family}", f"must be a list of [lo, hi] % pairs with "
+                                                             f"-100 < lo <= hi in {where}")
+    for family, rows in (value.get("expected_pct") or {}).items():  # the MAPE of the same residuals
+        if not (isinstance(rows, list) and rows and all(is_number(r) and 0 <= r < 1e4 for r in rows)):
+            raise InputError(f"gpu.{key}.expected_pct.{family}", f"must be a list of % in [0, 10000) in {where}")
+    return value

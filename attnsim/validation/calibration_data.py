@@ -42,6 +42,8 @@ def check_calibration_data(doc: dict, path, field: str = "from-data", keys=FULL_
     data, device = _tables(doc, path, field, keys)
     limits.check_positive(data["launch_overhead_us"], f"{field}.launch_overhead_us", MAX_LAUNCH_OVERHEAD_US)
     _check_bandwidth_rows(data["bandwidth"], path, field)
+    if data.get("floors") is not None:  # measured since 2026-12-07; older data has none
+        _check_floor_rows(data["floors"], path, field)
     points = _checked_points(data, path, field) if "points" in keys else None
     if target is not None:
         _check_device(device, target, path, field)
@@ -80,6 +82,15 @@ def _check_bandwidth_rows(rows, path, field: str) -> None:
             if count != int(count):
                 raise InputError(f"{field}.bandwidth[{i}].{key}", f"must be a whole number, got {count!r}")
         limits.check_positive(row.get("read_gbps"), f"{field}.bandwidth[{i}].read_gbps", limits.MAX_GBPS)
+
+
+def _check_floor_rows(rows, path, field: str) -> None:
+    """The measured floors: at least four rows of positive read_bytes and floor_us (the model has four numbers)."""
+    if not isinstance(rows, list) or len(rows) < 4 or not all(isinstance(r, dict) for r in rows):
+        raise InputError(f"{field}.floors", f"{path}: must be a list of at least four measured floors")
+    for i, row in enumerate(rows):
+        limits.check_positive(row.get("read_bytes"), f"{field}.floors[{i}].read_bytes", 1e13)
+        limits.check_positive(row.get("floor_us"), f"{field}.floors[{i}].floor_us", 1e8)
 
 
 def _check_device(device: dict, target: GpuSpec, path, field: str) -> None:

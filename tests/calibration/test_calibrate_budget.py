@@ -2,6 +2,7 @@
 measurements replaced by fakes (CPU only; a small calibration set keeps the plan fast)."""
 
 import json
+import math
 
 import pytest
 
@@ -35,7 +36,13 @@ def fake_gpu(monkeypatch):
         return [], {}, []
 
     monkeypatch.setattr(cal, "measure_bandwidth_curve", curve)
+    def floors(progress=None):  # a pure read's floor, as a GPU would give it (simulator/floor.py's shape)
+        for _ in cal.FLOOR_BYTES:
+            progress()
+        return [{"read_bytes": b, "floor_us": 5.0 + b / 4.5e6 + 11.0 * (1 - math.exp(-b / 6e7))} for b in cal.FLOOR_BYTES]
+
     monkeypatch.setattr(cal, "measure_launch_overhead_us", lambda timer: 5.0)
+    monkeypatch.setattr(cal, "measure_floors", floors)
     monkeypatch.setattr(cal, "measure_kernel_points", kernel_points)
     return asked
 
@@ -51,7 +58,8 @@ def test_the_budget_decides_what_is_measured_and_the_plan_is_recorded(fake_gpu, 
     assert data["budget_s"] == 12.0 and sum(r["cost_s"] for r in data["plan"]) <= 12.0
     asked = {(w, spec) for w in SMALL_SET for spec in cal.calibration_specs(w)}
     assert {(w, spec) for w, spec, _ in plan} <= asked  # timed as the calibration set asks, not re-planned
-    steps = len(plan) + len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS)  # the curve's points count too
+    steps = len(plan) + len(cal.BANDWIDTH_CTAS) * len(cal.BANDWIDTH_WARPS) + len(cal.FLOOR_BYTES)  # curve, floors
+    assert [r["read_bytes"] for r in data["floors"]] == list(cal.FLOOR_BYTES)  # kept for a refit
     lines = [line for line in err.splitlines() if line.startswith("calibrating ")]
     assert err.startswith("calibration plan:") and 5 <= len(lines) <= 12  # a line per tenth in a log
     assert lines[-1] == f"calibrating {steps}/{steps} points, ~0 s left"

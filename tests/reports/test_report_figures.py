@@ -97,7 +97,7 @@ def test_whatif_compares_every_gpu_and_the_ragged_mix(whatif, tmp_path):
     fig = plot_whatif(whatif, tmp_path / "w.png")
     assert len(fig.axes) == 4  # one (model, batch) row + the ragged row
     assert legend_texts(fig.axes[0]) == ["h100-sxm (calibrated)", "l40s (transferred)",  # every GPU says its source
-                                         "shaded: error band", "dashed: floor (KV bytes / HBM)"]
+                                         "shaded: error band", "dashed: floor (a pure read of the bytes)"]
     assert fig.axes[1].get_title().endswith("speedup over h100-sxm")
     assert fig.axes[2].get_title().startswith("ragged mixes")
     ratios = fig.axes[1].get_lines()[0].get_ydata()
