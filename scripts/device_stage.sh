@@ -31,7 +31,8 @@
 #         segment and fp8pf's first-tile prefetch, under abls/: docs/kernels.md, "Ready to land"; land_refit_auto: the
 #         next call, in the merged tree, on the machine lsum_land left warm)
 #         pf_ab pf_lsum_ab cta_trace (issue 18: branch fp8pf; the engine's tail, where a launch's CTAs run)
-#         kernel_trace (issue 20: our attention launches traced CTA by CTA, on whichever GPU came)
+#         kernel_trace floor_check (issue 20: our attention launches traced CTA by CTA; the floor model against this
+#         node's pure reads; on whichever GPU came)
 #         fp8_probe (issue 18: the fp8 loop's time by ablation, loads / conversions / dots / softmax; any GPU)
 #         fp8min_ab fp8min_land (issue 18: branch fp8min, the unmasked loop only past 16 whole tiles, under abfp8min/;
 #         _land: then bench_fp8 and bench_cal_serving in the tree that won)
@@ -450,4 +451,6 @@ stage_cta_trace() { timeout 200 python3 scripts/cta_trace.py --out "$OUT/cta_tra
 # Issue 20 item 1 / the engine's waves and tails: our attention launches traced CTA by CTA (scripts/kernel_trace.py:
 # fa2 across 1-2 waves, split-KV's small grids, the sweep's ragged d 64 batch), on whichever GPU came (~2-3 min)
 stage_kernel_trace() { timeout 500 python3 scripts/kernel_trace.py --out "$OUT/kernel_trace_$(gpu_key)" | tail -40; }
+# predictions' floor model (simulator/floor.py) against this node's pure reads of 0.5 MiB-4 GiB (~10 s)
+stage_floor_check() { timeout 150 python3 scripts/floor_check.py --gpu "$(gpu_key)" | tee "$OUT/floor_check_$(gpu_key).txt"; }
 for s in "$@"; do stage "$s"; done
