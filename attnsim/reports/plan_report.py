@@ -9,7 +9,7 @@ from attnsim import strategies
 
 from attnsim.planner.search import Evaluated, PlanResult
 from attnsim.planner.tieband import comparison_band, tie_band, uncertain
-from attnsim.predict import source_fields, workload_fields
+from attnsim.predict import floor_us, source_fields, workload_fields
 from attnsim.simulator.provenance import row_provenance
 
 RUNNERS_UP = 5
@@ -75,6 +75,8 @@ def result_data(result: PlanResult) -> dict:
     return {
         "gpu": result.gpu.name, **plan_source(result), "workload": workload_fields(result.workload),
         "plan": plan_data(chosen), "why": result.why, "fastest": compared(result, result.fastest),
+        "floor_us": round(floor_us(result.workload, result.gpu), 3),
+        "vs_floor": round(chosen.time_us / floor_us(result.workload, result.gpu), 4),
         "tie_band_pct": round(result.tie_band_pct, 2), "tie_band_source": result.tie_band_source,
         "ties": [compared(result, e) for e in result.ties],
         "runners_up": [compared(result, e) for e in runners_up(result)],
@@ -140,6 +142,8 @@ def result_text(result: PlanResult) -> str:
              + (f" ({w.serving_label})" if w.serving_label else ""),
              f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read"
              f"  ({c.bound}-bound)",
+             f"  floor: {floor_us(w, result.gpu):.2f} µs, a pure read of its bytes under the bench's timer: the choice "
+             f"is {c.time_us / floor_us(w, result.gpu):.2f}x it",
              f"  launches: {_launches(c)}",
              f"  why: {result.why}",
              f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source})"]
