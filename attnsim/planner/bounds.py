@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnsim.planner.candidates import Candidate, StrategyContext
-from attnsim.simulator import cost
+from attnsim.simulator import cost, terms
 from attnsim.simulator.hardware import CostParams
 from attnsim.simulator.partition import common
 from attnsim.simulator.workload import DecodeWorkload
@@ -98,7 +98,11 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     gpu, workload = ctx.gpu, ctx.workload
     params = gpu.cost_for(family)
     warps = ctx.config.stream_warps or common.resources(ctx.config).warps  # as cost.cta_stream_gbps
-    b = params.cta_stream_gbps_per_warp * warps * cost.GBPS_TO_BYTES_PER_US
+    gbps = params.cta_stream_gbps_per_warp * warps
+    if params.cta_ns_per_token and not terms.verify_siblings(workload):  # its per-token work, in series (a verify
+        # block's sibling q-blocks stream faster from L2: left at the warps' rate there)
+        gbps = 1.0 / (1.0 / gbps + params.cta_ns_per_token / workload.kv_token_bytes)
+    b = gbps * cost.GBPS_TO_BYTES_PER_US
     moved = float(workload.kv_bytes() + workload.io_bytes())
     dirty = cost.write_back_bytes(float(workload.kv_bytes()), params.l2_dirty_fraction, gpu.l2_bytes)
     hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
