@@ -15,7 +15,9 @@ Sets (every one a few seconds of GPU time):
 - splitkv-small: split-KV's grids of 0.25-1.5 waves where the planner misses (b2 2/2 d 128 17.6k: splits
   16-48; b2 8/1 d 128 34.9k: 40 splits against 256-token chunks);
 - ragged-d64: a ragged b32 32/8 d 64 batch of the standard sweep (longest 235,587 tokens) under fa2,
-  FlashDecoding, stream-K and split-KV, and the same lengths at d 128.
+  FlashDecoding, stream-K and split-KV, and the same lengths at d 128;
+- fa2-lone: fa2 at 1 .. one CTA an SM, 8 MiB a CTA (a lone CTA's rate, the share's bend);
+- split-tails: FlashDecoding and split-KV at one wave and at 1.29 waves (b4 32/32 d 128 32k, 3 and 4 splits).
 
 Writes DIR/kernel_trace.csv (set, spec, plan, rep, cta, sm, start_ns, end_ns: ns from the launch's first start)
 and DIR/kernel_trace_points.csv (one row a plan: grid, resident slots, bench's time, the traced launches' median
@@ -64,7 +66,22 @@ def ragged_d64() -> list[tuple[str, DecodeWorkload]]:
     return [(s, DecodeWorkload.build(32, 32, 8, d, list(RAGGED_D64))) for d in (64, 128) for s in plans]
 
 
-SETS = {"fa2-grid": fa2_grid, "splitkv-small": lambda sms: splitkv_small(), "ragged-d64": lambda sms: ragged_d64()}
+def fa2_lone(sms: int) -> list[tuple[str, DecodeWorkload]]:
+    """fa2 at 1 .. one CTA an SM, 8 MiB of K + V a CTA (d 128 bf16, 16k tokens): a lone CTA's rate and how the
+    chip's share bends as CTAs are added (the engine's b and knee)."""
+    return [("fa2", DecodeWorkload.build(g, 1, 1, 128, 16_384, dtype="bfloat16"))
+            for g in (1, 2, 8, sms // 4, sms // 2, sms)]
+
+
+def split_tails() -> list[tuple[str, DecodeWorkload]]:
+    """FlashDecoding and split-KV at 512 CTAs on 396 slots (1.29 waves, the standard sweep's 3-9% misses:
+    b4 32/32 d 128 32k, 4 splits) and at one wave (3 splits)."""
+    w = DecodeWorkload.build(4, 32, 32, 128, 32_768)
+    return [(f"{s}:splits={n}", w) for s in ("flashdecoding", "splitkv") for n in (3, 4)]
+
+
+SETS = {"fa2-grid": fa2_grid, "splitkv-small": lambda sms: splitkv_small(), "ragged-d64": lambda sms: ragged_d64(),
+        "fa2-lone": fa2_lone, "split-tails": lambda sms: split_tails()}
 
 
 def gpu_name() -> str:

@@ -39,3 +39,12 @@ def test_one_plan_is_planned_checked_timed_and_traced(h100):
     assert row["max_rel_err"] <= kt.REL_TOL and row["traced_max_rel_err"] <= kt.REL_TOL
     assert row["time_us"] == 1.5 and row["slots"] > 0
     assert runs.shape == (2, row["grid"], 3) and np.array_equal(runs[0, :, 0], np.arange(row["grid"]))
+
+
+def test_the_lone_and_tail_sets_plan_the_grids_they_say(h100):
+    from attnsim.planner.choose import make_plan
+
+    assert [w.batch for _, w in kt.fa2_lone(132)] == [1, 2, 8, 33, 66, 132]
+    grids = {spec: make_plan(spec, w, h100).schedule.grid for spec, w in kt.split_tails()}
+    assert grids == {"flashdecoding:splits=3": 384, "flashdecoding:splits=4": 512, "splitkv:splits=3": 384,
+                     "splitkv:splits=4": 512}
