@@ -17,7 +17,8 @@ Sets (every one a few seconds of GPU time):
 - ragged-d64: a ragged b32 32/8 d 64 batch of the standard sweep (longest 235,587 tokens) under fa2,
   FlashDecoding, stream-K and split-KV, and the same lengths at d 128;
 - fa2-lone: fa2 at 1 .. one CTA an SM, 8 MiB a CTA (a lone CTA's rate, the share's bend);
-- split-tails: FlashDecoding and split-KV at one wave and at 1.29 waves (b4 32/32 d 128 32k, 3 and 4 splits).
+- split-tails: FlashDecoding and split-KV at one wave and at 1.29 waves (b4 32/32 d 128 32k, 3 and 4 splits);
+- sm-share: a full fa2 wave with a third of the SMs holding 1 (then 2) long CTAs, the rest 3.
 
 Writes DIR/kernel_trace.csv (set, spec, plan, rep, cta, sm, start_ns, end_ns: ns from the launch's first start)
 and DIR/kernel_trace_points.csv (one row a plan: grid, resident slots, bench's time, the traced launches' median
@@ -80,8 +81,21 @@ def split_tails() -> list[tuple[str, DecodeWorkload]]:
     return [(f"{s}:splits={n}", w) for s in ("flashdecoding", "splitkv") for n in (3, 4)]
 
 
+def sm_share(sms: int) -> list[tuple[str, DecodeWorkload]]:
+    """A full wave of fa2 (three CTAs an SM, d 128 bf16, 1/1 heads) where a third of the SMs keep 1 (then 2) long
+    CTAs and the others 3: CTAs i, i + SMs, i + 2 SMs share an SM (the traces), so the CTAs past the first
+    `keep` of residues below SMs / 3 get 64 tokens and end at once. What a lightly loaded SM streams while the
+    chip is saturated (the engine's per-SM asks)."""
+    wave, long_tokens = 3 * sms, 32_768
+    plans = []
+    for keep in (1, 2):
+        contexts = [64 if (i % sms) < sms // 3 and i // sms >= keep else long_tokens for i in range(wave)]
+        plans.append(("fa2", DecodeWorkload.build(wave, 1, 1, 128, contexts, dtype="bfloat16")))
+    return plans
+
+
 SETS = {"fa2-grid": fa2_grid, "splitkv-small": lambda sms: splitkv_small(), "ragged-d64": lambda sms: ragged_d64(),
-        "fa2-lone": fa2_lone, "split-tails": lambda sms: split_tails()}
+        "fa2-lone": fa2_lone, "split-tails": lambda sms: split_tails(), "sm-share": sm_share}
 
 
 def gpu_name() -> str:

@@ -32,8 +32,9 @@ from kernel_trace_model import load, workload_of
 
 
 def sm_waves_span(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthModel, fast: float,
-                  ratio: float) -> float:
-    """µs from the launch's start to its last CTA's end: CTAs of `work` bytes [grid] and `fixed` µs [grid]."""
+                  ratio: float, power: float = 0.0) -> float:
+    """µs from the launch's start to its last CTA's end: CTAs of `work` bytes [grid] and `fixed` µs [grid].
+    power > 0: an SM of k CTAs asks b x k^power (x ratio on a fast SM from two CTAs on) instead of min(k b, R)."""
     sms = bw.sm_count
     per_sm = slots // sms
     fast_sms = set(np.linspace(0, sms - 1, round(fast * sms)).astype(int).tolist())
@@ -50,7 +51,11 @@ def sm_waves_span(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.Band
             _, _, s = heapq.heappop(free)
             streaming[s][next_cta] = float(work[next_cta])
             next_cta += 1
-        asks = [min(len(c) * bw.cta_rate, limit[s]) if c else 0.0 for s, c in enumerate(streaming)]
+        if power:
+            asks = [bw.cta_rate * len(c) ** power * (ratio if s in fast_sms and len(c) > 1 else 1.0) if c else 0.0
+                    for s, c in enumerate(streaming)]
+        else:
+            asks = [min(len(c) * bw.cta_rate, limit[s]) if c else 0.0 for s, c in enumerate(streaming)]
         total = sum(asks)
         u = total / bw.hbm_rate
         stretch = bw._knee(u, max(u, 1.0)) / total if total > 0 else 1.0
@@ -79,6 +84,7 @@ def main() -> None:
     ap.add_argument("--gpu", default="h100")
     ap.add_argument("--fast", type=float, default=24 / 132)
     ap.add_argument("--ratio", type=float, default=1.25)
+    ap.add_argument("--power", type=float, default=0.0, help="an SM's ask b x k^power (0: min(k b, R))")
     args = ap.parse_args()
     gpu = resolve_gpu(args.gpu)
     print(f"{'plan':<26}{'grid':>6}{'slots':>6}{'bench µs':>10}{'engine':>9}{'proto':>9}{'engine %':>10}{'proto %':>9}")
@@ -96,7 +102,7 @@ def main() -> None:
             engine = simulate(plan.schedule, gpu)
             rest = engine.total_us - (engine.launches[0].end_us - engine.launches[0].start_us)  # overheads, combine
             proto = rest + sm_waves_span(work, fixed, resident_capacity(gpu, launch.resources), bw, args.fast,
-                                         args.ratio)
+                                         args.ratio, args.power)
             print(f"{row.plan:<26}{row.grid:>6}{resident_capacity(gpu, launch.resources):>6}{row.time_us:>10.1f}"
                   f"{engine.total_us:>9.1f}{proto:>9.1f}{100 * (engine.total_us / row.time_us - 1):>+10.1f}"
                   f"{100 * (proto / row.time_us - 1):>+9.1f}")
