@@ -48,3 +48,10 @@ def test_the_lone_and_tail_sets_plan_the_grids_they_say(h100):
     grids = {spec: make_plan(spec, w, h100).schedule.grid for spec, w in kt.split_tails()}
     assert grids == {"flashdecoding:splits=3": 384, "flashdecoding:splits=4": 512, "splitkv:splits=3": 384,
                      "splitkv:splits=4": 512}
+
+
+def test_the_share_set_leaves_a_third_of_the_sms_lightly_loaded():
+    one, two = kt.sm_share(132)
+    for (_, w), short in ((one, 88), (two, 44)):  # a third of the residues keep 1 (2) of their 3 CTAs long
+        assert w.batch == 396 and sum(c == 64 for c in w.contexts) == short
+        assert all(w.contexts[i] == 64 for i in range(396) if i % 132 < 44 and i // 132 >= (1 if short == 88 else 2))
