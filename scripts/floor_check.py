@@ -25,7 +25,8 @@ def main() -> None:
         errors.append(predicted / row["floor_us"] - 1)
         print(f"{row['read_bytes'] / 2**20:9.1f} MiB  measured {row['floor_us']:9.2f} µs  model {predicted:9.2f} µs "
               f"({100 * errors[-1]:+.1f}%)", flush=True)
-    print(f"MAPE {100 * sum(map(abs, errors)) / len(errors):.2f}%, max {100 * max(map(abs, errors)):.1f}% ({model.basis})")
+    print(f"MAPE {100 * sum(map(abs, errors)) / len(errors):.2f}%, max {100 * max(map(abs, errors)):.1f}% "
+          f"({model.basis})")
 
 
 if __name__ == "__main__":

@@ -143,6 +143,7 @@ def serving_notes(data) -> str:
     claim(grids["fp8"] == grids["bf16"] == 2 * sms, "fp8 and bf16 stream-K both run two CTAs per SM")
     fractions = {k: [r["bw_fraction"] for r in data[k] if r["contexts"][0] == long] for k in KV_DTYPES}
     claim(max(fractions["fp8"]) < min(fractions["bf16"]), "fp8 streams a smaller share of the bandwidth at 128k")
+    bandwidth_us = kv_mb(first) / data["read_gbps"] * 1e3  # the bytes alone at the floor's read rate
     decode, verify = by(data["fp8"], "streamk", 32768), data["verify"]
     extra = 100 * (verify["time_us"] / decode["time_us"] - 1)
     claim(extra > 0 and verify["bound"] == "compute", "a verify block costs more than decode, held back by tile math")
@@ -157,10 +158,10 @@ would:
 the read bandwidth
   against {min(fractions['bf16']):.2f}-{max(fractions['bf16']):.2f} for bf16; at {_tokens(short)} launch, ramp-up and \
 merging dominate (a layer
-  reads {kv_mb(first):.0f} MB of bf16 KV in ~{first['time_us']:.0f} µs, {first['vs_floor']:.2f}x its floor: a pure read of the \
-same bytes under
-  the bench's timer, {first['floor_us']:.0f} µs, of which the bandwidth is {kv_mb(first) / data['read_gbps'] * 1e3:.0f} \
-and the call and the flush's write-back the rest).
+  reads {kv_mb(first):.0f} MB of bf16 KV in ~{first['time_us']:.0f} µs, {first['vs_floor']:.2f}x its floor: \
+a pure read of the same bytes under
+  the bench's timer, {first['floor_us']:.0f} µs, of which the bandwidth is {bandwidth_us:.0f} and the call and the \
+flush's write-back the rest).
 - Stream-K and FlashDecoding are within {100 * max(gaps):.0f}% of each other here ({first['batch']} sequences x \
 {first['kv_heads']} KV head = {outputs}
   outputs, split {min(splits)}-{max(splits)} ways by FA2's heuristic); FA2's one CTA per output leaves \

@@ -1,18 +1,19 @@
 """A prototype of the engine past one wave at the SM level, scored on the CTA traces (CPU; not the engine).
 
     PYTHONPATH=. python3 scripts/sm_waves_proto.py results/h100 results/h100/kernel_trace_tails [--gpu h100]
-        [--fast 0.18] [--ratio 1.25]
+        [--fast 0.18] [--ratio 1.25] [--power 0.44]
 
 The engine (engine._waves) runs a launch past its resident slots on one chip-wide share and starts every CTA
-past the first wave as a slot frees, one an SM, as if every SM were alike. The traces
-(docs/validation.md, "Our attention launches traced CTA by CTA") show otherwise: a fast set of SMs (--fast of
-them) ends its CTAs early at two or more CTAs an SM, the block scheduler hands the next CTAs to the slots as
-they free (the fast SMs take as many tail CTAs as they freed), and CTAs sharing an SM share its stream.
-This prototype keeps every SM: CTA i of the first wave on SM i % S, each later CTA on the slot that freed
-first (an SM's freed slots refilled together, as the traces show); between events each SM asks min(k b, R) (R x --ratio on a fast SM: its share of the GPC), the chip's
-knee stretches the asks (cost.BandwidthModel.load_rates' rule) and an SM's CTAs split its share. Costs are the
-profile's (the launch's b, R, knee and HBM rate, each CTA's bytes and fixed time as the engine bills them).
-Prints, per traced plan whose CTAs all carry the same bytes, bench's time, the engine's and the prototype's.
+past the first wave as a slot frees, one an SM, as if every SM were alike. The traces (docs/validation.md, "Our
+attention launches traced CTA by CTA") show otherwise: a fast set of SMs (--fast of them) ends its CTAs early at
+two or more CTAs an SM, the block scheduler hands the next CTAs to the slots as they free (the fast SMs take as
+many tail CTAs as they freed), and CTAs sharing an SM share its stream. This prototype keeps every SM: CTA i of
+the first wave on SM i % S, each later CTA on the slot that freed first (an SM's freed slots refilled together,
+as the traces show); between events each SM asks min(k b, R) (R x --ratio on a fast SM: its share of the GPC),
+the chip's knee stretches the asks (cost.BandwidthModel.load_rates' rule) and an SM's CTAs split its share.
+Costs are the profile's (the launch's b, R, knee and HBM rate, each CTA's bytes and fixed time as the engine
+bills them). Prints, per traced plan whose CTAs all carry the same bytes, bench's time, the engine's and the
+prototype's.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def main() -> None:
     ap.add_argument("--power", type=float, default=0.0, help="an SM's ask b x k^power (0: min(k b, R))")
     args = ap.parse_args()
     gpu = resolve_gpu(args.gpu)
-    print(f"{'plan':<26}{'grid':>6}{'slots':>6}{'bench µs':>10}{'engine':>9}{'proto':>9}{'engine %':>10}{'proto %':>9}")
+    print(f"{'plan':<26}{'grid':>6}{'slots':>6}{'bench µs':>10}{'engine':>9}{'proto':>9}{'engine %':>10}"
+          f"{'proto %':>9}")
     for folder in args.folders:
         points, _ = load(folder)
         for _, row in points.iterrows():

@@ -142,8 +142,8 @@ def result_text(result: PlanResult) -> str:
              + (f" ({w.serving_label})" if w.serving_label else ""),
              f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read"
              f"  ({c.bound}-bound)",
-             f"  floor: {floor_us(w, result.gpu):.2f} µs, a pure read of its bytes under the bench's timer: the choice "
-             f"is {c.time_us / floor_us(w, result.gpu):.2f}x it",
+             f"  floor: {floor_us(w, result.gpu):.2f} µs, a pure read of its bytes under the bench's timer: "
+             f"the choice is {c.time_us / floor_us(w, result.gpu):.2f}x it",
              f"  launches: {_launches(c)}",
              f"  why: {result.why}",
              f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source})"]

@@ -79,7 +79,8 @@ def plot_whatif(frame: pd.DataFrame, out_path=None):
 
 # What the shading and dashes of the time panels mean (kept out of the y-label: it ran into the next row's)
 MARK_HANDLES = [Patch(color="grey", alpha=0.25, label="shaded: error band"),
-                Line2D([], [], color="grey", linestyle="--", linewidth=0.9, label="dashed: floor (a pure read of the bytes)")]
+                Line2D([], [], color="grey", linestyle="--", linewidth=0.9,
+                       label="dashed: floor (a pure read of the bytes)")]
 
 
 def ragged_cases(ragged: pd.DataFrame) -> int:

@@ -293,7 +293,8 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
         if table is not None and not isinstance(table, dict):
             raise InputError(f"gpu.{key}", f"must be a table of kernel families in {where}")
     kernels = data.pop("kernels", None)
-    bands = {key: profile_checks.band_table(key, data.pop(key), where) for key in ("error_bands", "transfer_bands") if key in data}
+    bands = {key: profile_checks.band_table(key, data.pop(key), where)
+             for key in ("error_bands", "transfer_bands") if key in data}
     if "serving_terms" in data:
         bands["serving_terms"] = terms.check_table(data.pop("serving_terms"), where)
     known = {f.name: f for f in dataclasses.fields(GpuSpec)}

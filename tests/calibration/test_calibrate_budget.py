@@ -39,7 +39,8 @@ def fake_gpu(monkeypatch):
     def floors(progress=None):  # a pure read's floor, as a GPU would give it (simulator/floor.py's shape)
         for _ in cal.FLOOR_BYTES:
             progress()
-        return [{"read_bytes": b, "floor_us": 5.0 + b / 4.5e6 + 11.0 * (1 - math.exp(-b / 6e7))} for b in cal.FLOOR_BYTES]
+        return [{"read_bytes": b, "floor_us": 5.0 + b / 4.5e6 + 11.0 * (1 - math.exp(-b / 6e7))}
+                for b in cal.FLOOR_BYTES]
 
     monkeypatch.setattr(cal, "measure_launch_overhead_us", lambda timer: 5.0)
     monkeypatch.setattr(cal, "measure_floors", floors)
