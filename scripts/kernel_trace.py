@@ -18,7 +18,8 @@ Sets (every one a few seconds of GPU time):
   FlashDecoding, stream-K and split-KV, and the same lengths at d 128;
 - fa2-lone: fa2 at 1 .. one CTA an SM, 8 MiB a CTA (a lone CTA's rate, the share's bend);
 - split-tails: FlashDecoding and split-KV at one wave and at 1.29 waves (b4 32/32 d 128 32k, 3 and 4 splits);
-- sm-share: a full fa2 wave with a third of the SMs holding 1 (then 2) long CTAs, the rest 3.
+- sm-share: a full fa2 wave with a third of the SMs holding 1 (then 2) long CTAs, the rest 3;
+- sm-alone: the same with a sixth of the SMs holding 1, 2 or 3 long CTAs and no other (the chip unsaturated).
 
 Writes DIR/kernel_trace.csv (set, spec, plan, rep, cta, sm, start_ns, end_ns: ns from the launch's first start)
 and DIR/kernel_trace_points.csv (one row a plan: grid, resident slots, bench's time, the traced launches' median
@@ -94,8 +95,18 @@ def sm_share(sms: int) -> list[tuple[str, DecodeWorkload]]:
     return plans
 
 
+def sm_alone(sms: int) -> list[tuple[str, DecodeWorkload]]:
+    """A full fa2 wave where only a sixth of the SMs keep 1, 2 or 3 long CTAs and every other CTA ends at once:
+    an SM's stream with 1-3 CTAs while the chip is far from saturated (the engine's per-SM limit R)."""
+    wave, long_tokens = 3 * sms, 32_768
+    return [("fa2", DecodeWorkload.build(wave, 1, 1, 128, [long_tokens if (i % sms) < sms // 6 and i // sms < keep
+                                                          else 64 for i in range(wave)], dtype="bfloat16"))
+            for keep in (1, 2, 3)]
+
+
 SETS = {"fa2-grid": fa2_grid, "splitkv-small": lambda sms: splitkv_small(), "ragged-d64": lambda sms: ragged_d64(),
-        "fa2-lone": fa2_lone, "split-tails": lambda sms: split_tails(), "sm-share": sm_share}
+        "fa2-lone": fa2_lone, "split-tails": lambda sms: split_tails(), "sm-share": sm_share,
+        "sm-alone": sm_alone}
 
 
 def gpu_name() -> str:

@@ -55,3 +55,8 @@ def test_the_share_set_leaves_a_third_of_the_sms_lightly_loaded():
     for (_, w), short in ((one, 88), (two, 44)):  # a third of the residues keep 1 (2) of their 3 CTAs long
         assert w.batch == 396 and sum(c == 64 for c in w.contexts) == short
         assert all(w.contexts[i] == 64 for i in range(396) if i % 132 < 44 and i // 132 >= (1 if short == 88 else 2))
+
+
+def test_the_alone_set_keeps_long_ctas_on_a_sixth_of_the_sms_only():
+    for keep, (_, w) in enumerate(kt.sm_alone(132), start=1):
+        assert sum(c > 64 for c in w.contexts) == 22 * keep
