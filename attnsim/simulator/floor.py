@@ -11,9 +11,10 @@ L2 flush, a CUDA-graph replay). A prediction carries the same floor, modelled pe
 - write_back_us: the write-back of the dirty lines the flush leaves in L2, which a read pays as its misses
   evict them: all of it once it has read about write_back_bytes (the L2's size), a share before.
 
-Fitted on a GPU's measured floors (`fit`; scripts/fit_floor.py writes the profile's `read_floor`): on the 35
-byte counts from 0.5 MB to 8.6 GB that the H200's and the H100's bench rows measured, 1.1% / 0.6% MAPE (max
-5.7 / 5.4%), launch 4.85 / 5.11 µs, 4,565 / 3,218 GB/s, write-back 10.5 / 11.7 µs over ~57 MB. A profile
+Fitted on a GPU's measured floors (`fit`; scripts/fit_floor.py writes the profile's `read_floor`): on the 171
+byte counts from 0.5 MB to 8.6 GB that each of the H200's and the H100's bench sweeps measured, 1.15% / 1.17%
+MAPE (max 11.1 / 8.4%), launch 4.90 / 5.18 µs, 4,574 / 3,221 GB/s, write-back 11.3 / 12.2 µs over 65 / 61 MB
+(docs/validation.md, "The floor in predictions"). A profile
 without measured floors (datasheet, transferred) gets the datasheet's: its HBM read rate and L2 size in the two
 fits' shape (DATASHEET_*). `floor_us` before 2026-12-07 was B / HBM alone: 38-96% under the measured floor at
 <= 64 MB.
