@@ -13,11 +13,13 @@ store's issue, not its completion (a store is fire-and-forget), as in scripts/ct
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib
 import importlib.util
 import inspect
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -75,7 +77,9 @@ def traced_kernel(module_name: str, function: str):
     """The traced copy of kernel `function` of `module_name` (a @triton.jit function), imported once."""
     module = importlib.import_module(module_name)
     source = traced_source(inspect.getsource(module), inspect.getsource(getattr(module, function).fn), function)
-    path = Path(tempfile.mkdtemp(prefix="attnsim-traced-")) / f"traced_{module_name.replace('.', '_')}.py"
+    folder = tempfile.mkdtemp(prefix="attnsim-traced-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the JIT has read the source by then
+    path = Path(folder) / f"traced_{module_name.replace('.', '_')}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     traced_module = importlib.util.module_from_spec(spec)
