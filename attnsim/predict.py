@@ -160,6 +160,7 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
            token_us: float | None = None) -> dict:
     """`res` simulates the workload's modelled layer; `token_us` is the whole step (step_us)."""
     sched = res.schedule
+    floor_time = floor_us(sched.workload, gpu)
     return {
         "gpu": gpu.name, "strategy": strategy, **workload_fields(workload), "time_us": round(res.total_us, 3),
         "token_attention_us": token_us,
@@ -167,8 +168,7 @@ def record(strategy: str, res: SimResult, workload: DecodeWorkload, gpu: GpuSpec
         "grid": sched.grid, "splits": sched.splits or None,  # 0: each output cut its own way (stream-K)
         "launches": len(sched.launches),
         "achieved_gbps": round(res.achieved_gbps, 1), "bw_fraction": round(res.bw_fraction, 4),
-        "floor_us": round(floor_us(sched.workload, gpu), 3),
-        "vs_floor": round(res.total_us / floor_us(sched.workload, gpu), 4),
+        "floor_us": round(floor_time, 3), "vs_floor": round(res.total_us / floor_time, 4),
         "bound": "compute" if math_bound(gpu, sched, res.launches[0].slots) else "memory",
         **provenance(res, gpu),
     }

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attnsim.fileio import write_text
+from attnsim.fileio import write_json
 from attnsim.simulator import floor
 from attnsim.simulator.hardware import from_name
 from attnsim.simulator.profile_io import shipped_profile_path
@@ -67,7 +67,7 @@ def main() -> None:
             raise SystemExit(f"fit_floor: {args.gpu} ships no measured profile to write into")
         doc = json.loads(path.read_text())
         doc["gpu"]["read_floor"] = model.to_dict()
-        write_text(path, json.dumps(doc, indent=1) + "\n")
+        write_json(path, doc, indent=1)
         print(f"wrote {path}")
 
 

@@ -72,11 +72,11 @@ def plan_source(result: PlanResult) -> dict:
 
 def result_data(result: PlanResult) -> dict:
     chosen, unconstrained = result.chosen, result.unconstrained
+    floor_time = floor_us(result.workload, result.gpu)
     return {
         "gpu": result.gpu.name, **plan_source(result), "workload": workload_fields(result.workload),
         "plan": plan_data(chosen), "why": result.why, "fastest": compared(result, result.fastest),
-        "floor_us": round(floor_us(result.workload, result.gpu), 3),
-        "vs_floor": round(chosen.time_us / floor_us(result.workload, result.gpu), 4),
+        "floor_us": round(floor_time, 3), "vs_floor": round(chosen.time_us / floor_time, 4),
         "tie_band_pct": round(result.tie_band_pct, 2), "tie_band_source": result.tie_band_source,
         "ties": [compared(result, e) for e in result.ties],
         "runners_up": [compared(result, e) for e in runners_up(result)],
@@ -135,6 +135,7 @@ TUNE_HINT = 3  # the K the text suggests for auto:tune (the oracle studies': doc
 
 def result_text(result: PlanResult) -> str:
     w, c = result.workload, result.chosen
+    floor_time = floor_us(w, result.gpu)
     ctx = f"ragged {w.batch}: {min(w.contexts)}..{max(w.contexts)}" if w.is_ragged else str(w.max_context)
     latent = f" (MLA: latent {w.kv_lora_rank} + {w.head_dim - w.kv_lora_rank})" if w.is_mla else ""
     lines = [f"{result.gpu.name} (profile: {plan_source(result)['profile_source']})  batch {w.batch}"
@@ -142,8 +143,8 @@ def result_text(result: PlanResult) -> str:
              + (f" ({w.serving_label})" if w.serving_label else ""),
              f"chosen: {c.spec}  {c.time_us:.2f} µs  {c.achieved_gbps:.0f} GB/s = {c.bw_fraction:.2f} of HBM read"
              f"  ({c.bound}-bound)",
-             f"  floor: {floor_us(w, result.gpu):.2f} µs, a pure read of its bytes under the bench's timer: "
-             f"the choice is {c.time_us / floor_us(w, result.gpu):.2f}x it",
+             f"  floor: {floor_time:.2f} µs, a pure read of its bytes under the bench's timer: "
+             f"the choice is {c.time_us / floor_time:.2f}x it",
              f"  launches: {_launches(c)}",
              f"  why: {result.why}",
              f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source})"]
