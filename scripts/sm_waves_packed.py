@@ -1,22 +1,19 @@
-"""The engine past one wave with the per-SM limit and a packed refill, scored against the engine (CPU; not the engine).
+"""Every SM past one wave, exactly: the reference for the engine's one-clock packed share (CPU; not the engine).
 
     PYTHONPATH=. python3 scripts/sm_waves_packed.py --gpu h200 results/h200/bench.csv [MORE.csv ...]
         [--oracle results/h200/planner_oracle.csv]
 
-The engine (engine._waves) runs a launch past its resident slots on one chip-wide share: the per-SM stream limit
-(CostParams.sm_stream_gbps, cost.BandwidthModel.load_rates) prices a one-wave launch only, and the CTAs of a
-partial last wave go one an SM (slot i on SM i % S), so a tail of m CTAs streams as m lone CTAs. The CTA traces
-(docs/validation.md, "Our attention launches traced CTA by CTA") show the block scheduler refilling the slots
-that free first, up to three CTAs an SM, and those SMs' CTAs sharing their SM's stream. Here every SM is kept
-past the first wave: CTA i of the first wave on slot i (SM i % S); each later CTA on the slot that freed first,
-an SM's slots refilled together (slots freed at one instant: SM by SM); between events the SMs' asks and
-shares are load_rates' (its per-SM limit and tile-math caps), and an SM's CTAs split its share. No parameter is
-added or refitted: the profile's costs as shipped.
+The CTA traces (docs/validation.md, "Our attention launches traced CTA by CTA") show the block scheduler refilling
+the slots that free first, up to three CTAs an SM, and those SMs' CTAs sharing their SM's stream. The engine
+prices that with its one clock (engine._waves, sm_wave.packed_rate: the streaming CTAs counted as packed
+slots / SMs to an SM under the per-SM limit). Here every SM is kept instead: CTA i of the first wave on slot i
+(SM i % S); each later CTA on the slot that freed first, an SM's slots refilled together (slots freed at one
+instant: SM by SM); between events the SMs' asks and shares are load_rates' (the per-SM limit and tile-math
+caps), and an SM's CTAs split its share. The profile's costs as shipped.
 
-Prints per sweep the MAPE per strategy (the engine's, then this one's) and the mean error by waves (grid over
+Prints per sweep the MAPE per strategy (the engine's, then every SM's) and the mean error by waves (grid over
 the resident slots), uniform batches; with --oracle, the oracle replay's regret both ways (oracle_replay.py).
-A pure-Python event loop over every SM: ~2x the planner's time, 0.5 s for a 4,096-CTA launch (not for the
-planner as written).
+A pure-Python event loop over every SM: ~2x the planner's time, 0.5 s for a 4,096-CTA launch.
 """
 
 from __future__ import annotations
@@ -139,13 +136,13 @@ def score_sweep(path: str, gpu) -> None:
         packed = predict_measurements(frame, gpu)
     mape = lambda r: {s: round(v, 2) for s, v in r.groupby("strategy")["abs_pct_error"].mean().items()}
     print(f"{path}: {len(frame)} rows, MAPE engine {shipped['abs_pct_error'].mean():.2f}% {mape(shipped)}")
-    print(f"{'':>{len(path) + 1}} packed {packed['abs_pct_error'].mean():.2f}% {mape(packed)}")
+    print(f"{'':>{len(path) + 1}} every SM {packed['abs_pct_error'].mean():.2f}% {mape(packed)}")
     uniform = ~shipped["contexts"].astype(str).str.contains(";")
     table = shipped[uniform].assign(packed=packed.loc[uniform, "pct_error"],
                                     waves=pd.cut(waves_of(shipped[uniform], gpu.sm_count), WAVE_BINS))
     means = table.groupby(["waves", "strategy"], observed=True)[["pct_error", "packed"]].mean().round(2)
     counts = table.groupby(["waves", "strategy"], observed=True).size().rename("rows")
-    print("mean error by waves (uniform batches), engine -> packed:")
+    print("mean error by waves (uniform batches), engine -> every SM:")
     print(pd.concat([counts, means], axis=1).unstack("strategy").to_string())
 
 
@@ -153,7 +150,7 @@ def score_oracle(path: str, gpu) -> None:
     from oracle_replay import picks  # scripts/ on the path, as the script runs
 
     frame = pd.read_csv(path, dtype={"contexts": str, "options": str, "status": str})
-    for label, ctx in (("engine", contextlib.nullcontext()), ("packed", packed_engine())):
+    for label, ctx in (("engine", contextlib.nullcontext()), ("every SM", packed_engine())):
         with ctx:
             regret = picks(frame, gpu)["regret_pct"]
         print(f"{path} replayed, {label}: regret mean {regret.mean():.2f}%, p95 {np.percentile(regret, 95):.2f}%, "

@@ -46,6 +46,8 @@ from attnsim.validation.measurements import load_measurements, measured_points
 from attnsim.validation.serving_fit import at_defaults
 
 NAME = "splitkv"
+# what a row needs to replay as the plan that ran, whatever the profile's older points record
+PLAN_COLUMNS = ("options", "requested", "plan", "kv_dtype", "page_size", "q_len")
 START_FAMILY = "flashdecoding"
 HOLD_OUT_EVERY = 4
 
@@ -111,7 +113,7 @@ def main() -> None:
         # the family's rows replace its earlier ones: those timed an earlier version of the kernel (and
         # rows whose options were the default rule of then no longer replay as the plan that ran)
         kept = [p for p in doc["calibration_data"]["points"] if p.get("strategy") != NAME]
-        keep = [c for c in kept[0] if c in rows.columns]
+        keep = [c for c in rows.columns if c in kept[0] or c in PLAN_COLUMNS]  # the options say which chunks ran
         doc["calibration_data"]["points"] = kept + json.loads(rows[keep].to_json(orient="records"))
         write_json(args.write, doc, indent=1)
         print(f"wrote {NAME} into {args.write}")

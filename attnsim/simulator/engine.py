@@ -13,7 +13,9 @@ track one "virtual work" clock W (bytes streamed by a CTA that has streamed sinc
 that starts at W0 finishes streaming when W = W0 + its bytes. Events are cohorts of CTAs that start
 together and have the same bytes, so a uniform launch costs a handful of events, not one per CTA.
 A family with a per-SM stream limit (CostParams.sm_stream_gbps) runs a launch that fits its slots on
-one clock per SM instead (simulator/sm_wave.py): the CTAs of a crowded SM stream slower.
+one clock per SM instead (simulator/sm_wave.py): the CTAs of a crowded SM stream slower. Past its slots
+such a launch keeps the one clock, its streaming CTAs priced as packed onto as few SMs as they fill
+(sm_wave.packed_rate: the block scheduler refills freed slots SM by SM, so a partial wave crowds few SMs).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from attnsim.simulator import cost, reuse
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Schedule
-from attnsim.simulator.sm_wave import sm_single_wave
+from attnsim.simulator.sm_wave import packed_rate, sm_single_wave
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,6 +212,7 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
     t = w = 0.0
     n_streaming, next_cta, run = 0, 0, 0
     trace_t, trace_w = [0.0], [0.0]
+    rate_at = _rate_at(bw, slots)
     rates = {}  # per-CTA rate by streaming count: waves repeat the same few counts
     while next_cta < n or streaming or tails:
         while free and next_cta < n:  # dispatch the next run (or as much of it as slots allow)
@@ -232,7 +235,7 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
         opened.clear()
         rate = rates.get(n_streaming)
         if rate is None:
-            rate = rates[n_streaming] = bw.per_cta_at(n_streaming)
+            rate = rates[n_streaming] = rate_at(n_streaming)
         t_stream = t + (streaming[0][0] - w) / rate if streaming else inf
         if not tails or t_stream <= tails[0][0]:
             w_end, cohort = pop(streaming)
@@ -253,6 +256,14 @@ def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthMo
     return start, stream_end, w_start, slot, np.asarray(trace_t), np.asarray(trace_w)
 
 
+def _rate_at(bw: cost.BandwidthModel, slots: int):
+    """rate(n) -> bytes/µs of each of n CTAs streaming past one wave: the chip's share, or under a per-SM limit
+    that of CTAs packed slots / SMs to an SM (sm_wave.packed_rate)."""
+    if bw.sm_stream_rate == math.inf:
+        return bw.per_cta_at
+    return packed_rate(bw, max(1, slots // bw.sm_count))
+
+
 def _uniform_waves(n: int, work, fixed, slots: int, bw: cost.BandwidthModel):
     """_waves when every CTA has the same bytes and fixed time: each wave is one cohort of `slots`
     CTAs (the last one smaller) that streams alone, so the event loop reduces to one step per wave,
@@ -261,11 +272,11 @@ def _uniform_waves(n: int, work, fixed, slots: int, bw: cost.BandwidthModel):
     t = w = 0.0
     wave_t, wave_w, wave_end = [], [], []  # per wave: start time, W at start, stream end time
     trace_t, trace_w = [0.0], [0.0]
-    rates = {}
+    rate_at, rates = _rate_at(bw, slots), {}
     for size in sizes:
         rate = rates.get(size)
         if rate is None:
-            rate = rates[size] = bw.per_cta_at(size)
+            rate = rates[size] = rate_at(size)
         wave_t.append(t)
         wave_w.append(w)
         w_end = w + work

@@ -14,6 +14,11 @@ would have streamed by t, says where each SM's clock is: W = W0 + V_k(t) - V_k(t
 hold k at t0. The next CTA end of the SMs holding k is the least V_k target (a heap per k), so an event
 (the next CTA end on any SM; SMs ending at one V_k target: one event) costs O(log S + K) Python, not a
 pass over every SM: ragged launches, whose SMs all end apart, have ~S events (the planner's slowest).
+
+Past one wave (engine._waves) the engine keeps one chip-wide clock, and packed_rate prices its streaming CTAs as
+the block scheduler places them: it refills the slots that free first, up to all of an SM's, so the CTAs of a
+partial wave crowd a few SMs (traced on the H100: a 116-CTA tail three to an SM on 26-30 SMs while 75-79 idle,
+docs/validation.md) and share those SMs' streams.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
+
+from typing import Callable
 
 from attnsim.simulator.cost import BandwidthModel
 
@@ -157,3 +164,23 @@ def _stream(loads: np.ndarray, mult: np.ndarray, bw: BandwidthModel):
         trace_v += v
     return (np.array(end).reshape(classes, depth), np.array(trace_t), np.array(trace_v).reshape(-1, depth + 1),
             segments)
+
+
+def packed_rate(bw: BandwidthModel, per_sm: int) -> Callable[[int], float]:
+    """rate(n) -> bytes/µs of a CTA on the most crowded SM when n CTAs stream packed `per_sm` to an SM (the last SM
+    holding the rest) under the per-SM limit, load_rates' shares of n // per_sm full SMs and one partial: on the
+    engine's one clock every CTA streams at it, so a uniform wave ends when its most crowded SMs do (the partial
+    SM's few CTAs, done early in fact, cost nothing then). A full wave is sm_single_wave's; a partial one is its
+    CTAs crowded onto n / per_sm SMs instead of one an SM. Each n is worked out once (waves repeat a few counts)."""
+    shares, rates = bw.load_rates(per_sm + 1), {}
+
+    def rate(n: int) -> float:
+        if n not in rates:
+            full, rest = divmod(max(int(n), 1), per_sm)
+            holding = [0] * (per_sm + 1)
+            holding[per_sm] += full
+            holding[rest] += 1 if rest else 0
+            per_k = shares(holding)
+            rates[n] = per_k[per_sm] if full else per_k[rest]
+        return rates[n]
+    return rate

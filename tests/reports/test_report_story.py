@@ -158,14 +158,16 @@ def test_the_serving_settings_head_the_page(serving):
 
 
 def test_the_header_badges_serving_terms_not_fitted_on_the_gpu(serving, small):
-    """fp8 in 16-token pages on the H200: the terms of FlashDecoding that the serving fit left at their
-    defaults (the profile's fit record) are badged in the header; the CSV names each term's status."""
+    """fp8 in 16-token pages on the H200: the terms of a strategy that the serving fit left at their
+    defaults (the profile's fit record: fa2's paging) are badged in the header; the CSV names each term's status."""
     page, records = serving
-    status = resolve_gpu("h200").serving_terms["terms"]["flashdecoding"]
     terms = ("paging", "tile-math", "fp8-dequant")
-    at_default = [t for t in terms if status[t]["status"] == "default"]
-    assert at_default and f"{', '.join(at_default)} terms at defaults" in page.meta
-    ours = [r for r in records if r["strategy"] == "flashdecoding"]
+    left = {name: [t for t in terms if status[t]["status"] == "default"]
+            for name, status in resolve_gpu("h200").serving_terms["terms"].items() if name in ("fa2", "flashdecoding")}
+    strategy, at_default = next((name, ts) for name, ts in left.items() if ts)
+    status = resolve_gpu("h200").serving_terms["terms"][strategy]
+    assert f"{', '.join(at_default)} terms at defaults" in page.meta
+    ours = [r for r in records if r["strategy"] == strategy]
     assert ours and all(r["terms"] == ";".join(f"{t}={status[t]['status']}" for t in terms) for r in ours)
     assert all(r["band_regime"] == "paged+fp8" and r["profile_source"].startswith("calibrated;") for r in ours)
     decode_page, decode_records = small

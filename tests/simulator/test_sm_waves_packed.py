@@ -1,6 +1,7 @@
-"""scripts/sm_waves_packed.py (the engine past one wave with the per-SM limit and a packed refill): two full waves
-take twice the engine's one wave, a tail packed onto few SMs under their limit streams slower than the engine's
-tail of lone CTAs, and one-wave launches are the engine's."""
+"""scripts/sm_waves_packed.py (every SM past one wave, refilled SM by SM under the per-SM limit), the reference of
+the engine's one-clock packed share: two full waves take twice the engine's one wave, a tail packed onto few SMs
+streams slower than the same CTAs one an SM would, the engine's waves agree with it on uniform launches, and
+one-wave launches are the engine's."""
 
 from __future__ import annotations
 
@@ -50,10 +51,18 @@ def test_two_full_waves_take_twice_the_engines_one_wave():
 def test_a_packed_tail_streams_slower_than_lone_ctas():
     slots = _fa2(1)[1][2]
     per_sm = slots // GPU.sm_count
-    bw = _fa2(1)[1][3]
+    _, (work, fixed, _, bw) = _fa2(slots + GPU.sm_count // 2)
     assert per_sm * bw.cta_rate > bw.sm_stream_rate  # the per-SM limit binds on a full SM
     tail = GPU.sm_count // 2  # on a sixth of the SMs, three each, instead of one each on half of them
-    assert _span(slots + tail) > 1.05 * _engine_span(slots + tail)
+    _, lone, _ = sm_single_wave(work[:tail], GPU.sm_count, bw)  # the same tail one an SM
+    _, one_wave, _ = sm_single_wave(work[:slots], GPU.sm_count, bw)
+    assert _span(slots + tail) > 1.05 * (one_wave.max() + lone.max() + 2 * fixed.max())
+
+
+@pytest.mark.parametrize("extra", [4, 66, 131, 264])
+def test_the_engines_waves_are_every_sms_on_uniform_launches(extra):
+    slots = _fa2(1)[1][2]
+    assert _engine_span(slots + extra) == pytest.approx(_span(slots + extra), rel=0.01)
 
 
 def test_one_wave_launches_are_the_engines():
