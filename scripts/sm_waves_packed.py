@@ -29,6 +29,7 @@ import pandas as pd
 from attnsim import strategies
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator import cost, engine
+from attnsim.simulator.occupancy import CtaResources, resident_capacity
 from attnsim.validation.compare import predict_measurements
 from attnsim.validation.measurements import load_measurements
 
@@ -117,14 +118,12 @@ def packed_engine():
         engine._dispatch = shipped
 
 
-def waves_of(rows: pd.DataFrame, sm_count: int) -> pd.Series:
-    """The attention launch's grid over its resident slots, from each row's recorded resources (DOMAIN.md §1)."""
-    threads = rows["num_warps"] * 32
-    regs = np.ceil(rows["registers"] / 8) * 8
-    by_regs = np.floor(65536 / (np.ceil(regs * 32 / 256) * 256 * rows["num_warps"]))
-    by_smem = np.floor(233472 / (rows["smem_bytes"] + 1024))
-    per_sm = np.minimum(np.minimum(by_regs, by_smem), np.floor(2048 / threads))
-    return rows["grid"] / (sm_count * per_sm)
+def waves_of(rows: pd.DataFrame, gpu) -> pd.Series:
+    """The attention launch's grid over its resident slots (occupancy.resident_capacity of each row's recorded
+    warps, registers and shared memory)."""
+    slots = [resident_capacity(gpu, CtaResources(int(w) * 32, int(r), int(m)))
+             for w, r, m in zip(rows["num_warps"], rows["registers"], rows["smem_bytes"])]
+    return rows["grid"] / np.array(slots, np.float64)
 
 
 def score_sweep(path: str, gpu) -> None:
@@ -139,7 +138,7 @@ def score_sweep(path: str, gpu) -> None:
     print(f"{'':>{len(path) + 1}} every SM {packed['abs_pct_error'].mean():.2f}% {mape(packed)}")
     uniform = ~shipped["contexts"].astype(str).str.contains(";")
     table = shipped[uniform].assign(packed=packed.loc[uniform, "pct_error"],
-                                    waves=pd.cut(waves_of(shipped[uniform], gpu.sm_count), WAVE_BINS))
+                                    waves=pd.cut(waves_of(shipped[uniform], gpu), WAVE_BINS))
     means = table.groupby(["waves", "strategy"], observed=True)[["pct_error", "packed"]].mean().round(2)
     counts = table.groupby(["waves", "strategy"], observed=True).size().rename("rows")
     print("mean error by waves (uniform batches), engine -> every SM:")

@@ -24,10 +24,9 @@ docs/validation.md) and share those SMs' streams.
 from __future__ import annotations
 
 import heapq
+from typing import Callable
 
 import numpy as np
-
-from typing import Callable
 
 from attnsim.simulator.cost import BandwidthModel
 
@@ -178,8 +177,9 @@ def packed_rate(bw: BandwidthModel, per_sm: int) -> Callable[[int], float]:
         if n not in rates:
             full, rest = divmod(max(int(n), 1), per_sm)
             holding = [0] * (per_sm + 1)
-            holding[per_sm] += full
-            holding[rest] += 1 if rest else 0
+            holding[per_sm] = full
+            if rest:
+                holding[rest] = 1
             per_k = shares(holding)
             rates[n] = per_k[per_sm] if full else per_k[rest]
         return rates[n]
