@@ -15,6 +15,7 @@ interrupted run keeps what it timed) and prints GB/s by grid, measured and predi
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,11 @@ SPECS = ("fa2", "splitkv:splits=1")
 GRIDS = (128, 136, 144, 160, 176, 200, 264, 272, 280, 296, 328, 392, 400, 424, 456, 512, 600, 704, 792, 800,
          896, 1024, 1200, 1536, 2048, 4096)
 SIZES = ((128, 2**30), (128, 2**32), (64, 2**30))  # (head_dim, KV bytes)
+# FA2_GRIDS="392 400 ..." / FA2_SIZES="128:1073741824 ...": another set (multiples of 8), e.g. the drifted tails'
+if os.environ.get("FA2_GRIDS"):
+    GRIDS = tuple(int(g) for g in os.environ["FA2_GRIDS"].split())
+if os.environ.get("FA2_SIZES"):
+    SIZES = tuple(tuple(int(x) for x in s.split(":")) for s in os.environ["FA2_SIZES"].split())
 
 
 def workload(grid: int, head_dim: int, kv_bytes: int) -> DecodeWorkload:

@@ -101,9 +101,9 @@ def packed_engine():
     """engine._dispatch with launches past their slots under a per-SM limit run by packed_waves."""
     shipped = engine._dispatch
 
-    def dispatch(schedule, launch, work, fixed, slots, bw):
+    def dispatch(schedule, launch, work, fixed, slots, bw, fast_slots=0):  # every SM alike: no fast SMs' lead
         if launch.grid <= slots or bw.sm_stream_rate == math.inf:
-            return shipped(schedule, launch, work, fixed, slots, bw)
+            return shipped(schedule, launch, work, fixed, slots, bw, fast_slots)
         start, stream_end, slot = packed_waves(work, fixed, slots, bw)
         clock = _LinearClock(start, stream_end, work)
         ready = stream_end

@@ -1,7 +1,8 @@
 """A cheap lower bound on a candidate's predicted time, without planning it.
 
 The engine's rates never exceed two limits (cost.py): n streaming CTAs together get agg(n), which
-grows with n, and one CTA alone gets b. So, for a launch of at most n CTAs resident at once
+grows with n, and one CTA alone gets b (a verify block's: its warps' rate at most l2_hit_speedup faster, every
+later sibling q-block's bytes hitting L2; the per-SM limit R alike). So, for a launch of at most n CTAs resident at once
 (n = min(CTAs, resident capacity)) that must move at least `moved` bytes,
 
     time >= launch overhead + max(moved / agg(n), busiest CTA's bytes / b, host path) + CTA fixed,
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnsim.planner.candidates import Candidate, StrategyContext
-from attnsim.simulator import cost, terms
+from attnsim.simulator import cost, reuse, terms
 from attnsim.simulator.hardware import CostParams
 from attnsim.simulator.partition import common
 from attnsim.simulator.workload import DecodeWorkload
@@ -50,6 +51,7 @@ class LaunchLimits:
     workload: DecodeWorkload
     last_arrival: bool  # host_peers merged by the last arrival (split-KV), not by a host's tree
     sm_count: int
+    sm_stream_rate: float  # bytes/µs one SM streams at most (the per-SM limit; 0: none)
     # agg(n) and merge steps already worked out, by n and by peers: candidates of an entry share a few
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -58,9 +60,9 @@ class LaunchLimits:
             return 0.0
         p, n = self.params, max(1, min(c.max_ctas, self.slots))
         streaming = max(self.moved_bytes / self.aggregate(n), c.cta_bytes / self.cta_rate)
-        if c.sm_bytes and c.max_ctas <= self.slots and p.sm_stream_gbps > 0:  # one wave under the per-SM limit
+        if c.sm_bytes and c.max_ctas <= self.slots and self.sm_stream_rate > 0:  # one wave under the per-SM limit
             crowded = -(-n // self.sm_count)  # CTAs on the most crowded SM: together at most min(k b, R)
-            sm_rate = min(crowded * self.cta_rate, p.sm_stream_gbps * cost.GBPS_TO_BYTES_PER_US)
+            sm_rate = min(crowded * self.cta_rate, self.sm_stream_rate)
             streaming = max(streaming, c.sm_bytes / sm_rate)
         if c.host_peers:
             steps = self.merge_steps(c.host_peers)
@@ -99,8 +101,12 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     params = gpu.cost_for(family)
     warps = ctx.config.stream_warps or common.resources(ctx.config).warps  # as cost.cta_stream_gbps
     gbps = params.cta_stream_gbps_per_warp * warps
-    if params.cta_ns_per_token and not terms.verify_siblings(workload):  # its per-token work, in series (a verify
-        # block's sibling q-blocks stream faster from L2: left at the warps' rate there)
+    sm_gbps = params.sm_stream_gbps
+    if terms.verify_siblings(workload):  # sibling q-blocks stream faster from L2 (reuse.l2_hit_speedup): at most
+        # every later q-block's bytes hit; the per-token work left out (cost.cta_stream_gbps: it only slows)
+        speedup = reuse.l2_hit_speedup(params, (workload.q_blocks - 1) / workload.q_blocks)
+        gbps, sm_gbps = gbps * speedup, sm_gbps * speedup
+    elif params.cta_ns_per_token:  # its per-token work, in series
         gbps = 1.0 / (1.0 / gbps + params.cta_ns_per_token / workload.kv_token_bytes)
     b = gbps * cost.GBPS_TO_BYTES_PER_US
     moved = float(workload.kv_bytes() + workload.io_bytes())
@@ -108,4 +114,4 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
     return LaunchLimits(family, cost.BandwidthModel(b, hbm, params.bw_knee), b, params,
                         gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved, workload,
-                        ctx.strategy.last_arrival_merge, gpu.sm_count)
+                        ctx.strategy.last_arrival_merge, gpu.sm_count, max(sm_gbps, 0.0) * cost.GBPS_TO_BYTES_PER_US)

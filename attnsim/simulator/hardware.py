@@ -130,6 +130,10 @@ class GpuSpec:
     # Device memory as the driver reports it (nvidia-smi memory.total); what KV capacity is checked
     # against (simulator/capacity.py). 0: unknown, no check.
     memory_bytes: int = 0
+    # SMs that stream faster than the rest under a full load: their CTAs end first, so a multi-wave launch's slots
+    # free on them ahead of the others, more so every wave (engine._hidden_tail). 0: not measured, none modelled.
+    # A chip property, like memory_bytes (calibration does not change it).
+    fast_sms: int = 0
     source: str = "datasheet"  # free text: "datasheet", "calibrated <date> on <device>", "transferred from ..."
     cost: dict[str, CostParams] = field(default_factory=dict)  # per kernel family; see cost_for
     # Compiled kernel resources calibration recorded on this GPU, keyed like attnsim.plans.resources.Variant.key
@@ -206,18 +210,22 @@ def _common(cc: tuple[int, int]) -> dict:
 # 46,068 (modal-labs/modal-client PR #2797, which lists them); H200 143,771 (DOMAIN.md, the lent
 # device); B200 183,359 (an nvidia-smi table in NVIDIA/TensorRT-LLM issue 10278). The datasheets'
 # 80 / 141 / 48 / 180 GB are these figures rounded.
+# fast_sms: traced on an H100 (results/h100/kernel_trace.csv, fa2 at 264-792 CTAs of 396 slots): the same 24 of
+# 132 SMs end their CTAs at 0.72-0.84 of the others' time in every run. The H200 is the same GH100 die (its HBM
+# differs); its fa2 grid study (results/h200/fa2_grid.csv) shows the same tails hidden (docs/validation.md).
+GH100_FAST_SMS = 24
 PRESETS: dict[str, GpuSpec] = {
     "h100-sxm": GpuSpec(
         name="h100-sxm", sm_count=132, max_warps_per_sm=64, max_ctas_per_sm=32,
         max_threads_per_sm=2048, smem_per_sm_bytes=228 * KB, smem_per_cta_optin_bytes=227 * KB,
         smem_carveout_steps_kb=_CC9_STEPS, hbm_read_gbps=3350.0, l2_bytes=50 * KB * KB,
-        clock_mhz=1980, memory_bytes=81_559 * MIB, **_common((9, 0)),
+        clock_mhz=1980, memory_bytes=81_559 * MIB, fast_sms=GH100_FAST_SMS, **_common((9, 0)),
     ),
     "h200": GpuSpec(
         name="h200", sm_count=132, max_warps_per_sm=64, max_ctas_per_sm=32,
         max_threads_per_sm=2048, smem_per_sm_bytes=228 * KB, smem_per_cta_optin_bytes=227 * KB,
         smem_carveout_steps_kb=_CC9_STEPS, hbm_read_gbps=4800.0, l2_bytes=60 * KB * KB,
-        clock_mhz=1980, memory_bytes=143_771 * MIB, **_common((9, 0)),
+        clock_mhz=1980, memory_bytes=143_771 * MIB, fast_sms=GH100_FAST_SMS, **_common((9, 0)),
     ),
     "a100-80gb": GpuSpec(
         name="a100-80gb", sm_count=108, max_warps_per_sm=64, max_ctas_per_sm=32,
@@ -312,7 +320,7 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     if kernels is not None:
         data["kernels"] = profile_checks.kernel_tables(kernels, where)
     data.update(bands)
-    _memory_of_preset(data, base)
+    _chip_of_preset(data, base)
     missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if base is None and missing:
@@ -323,12 +331,16 @@ def spec_from_dict(data: dict, where: str) -> GpuSpec:
     return spec
 
 
-def _memory_of_preset(data: dict, base: GpuSpec | None) -> None:
-    """A profile written before GpuSpec had `memory_bytes` (the shipped H100/H200 ones) and naming a
-    preset takes the preset's memory: the chip's, which calibration does not change."""
+CHIP_FIELDS = ("memory_bytes", "fast_sms")  # what calibration does not change
+
+
+def _chip_of_preset(data: dict, base: GpuSpec | None) -> None:
+    """A profile written before GpuSpec had a chip field (`memory_bytes`, `fast_sms`: the shipped H100/H200 ones)
+    and naming a preset takes the preset's: the chip's, which calibration does not change."""
     name = ALIASES.get(str(data.get("name", "")).lower(), str(data.get("name", "")).lower())
-    if base is None and "memory_bytes" not in data and name in PRESETS:
-        data["memory_bytes"] = PRESETS[name].memory_bytes
+    for key in CHIP_FIELDS:
+        if base is None and key not in data and name in PRESETS:
+            data[key] = getattr(PRESETS[name], key)
 
 
 def profile_source_of(source: str) -> str:

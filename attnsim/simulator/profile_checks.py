@@ -32,6 +32,7 @@ SPEC_INT_RANGES = {
     "l2_bytes": (1, limits.MAX_PROFILE_INT),
     "clock_mhz": (1, 100_000),
     "memory_bytes": (0, limits.MAX_PROFILE_INT),  # 0: unknown (no capacity check); B200: 192 GB
+    "fast_sms": (0, 1 << 16),  # 0: none modelled; at most sm_count (cross_fields)
 }
 SPEC_GBPS_RANGE = (1e-3, limits.MAX_GBPS)  # hbm_read_gbps and any other *_gbps field
 
@@ -113,6 +114,8 @@ def cross_fields(spec, where: str) -> None:
     """Consistency between fields of a built GpuSpec."""
     pairs = (("max_threads_per_cta", "max_threads_per_sm"), ("smem_per_cta_optin_bytes", "smem_per_sm_bytes"),
              ("regs_per_cta", "regs_per_sm"))
+    if spec.fast_sms > spec.sm_count:
+        raise InputError("gpu.fast_sms", f"{spec.fast_sms} exceeds sm_count {spec.sm_count} in {where}")
     for small, large in pairs:
         if getattr(spec, small) > getattr(spec, large):
             raise InputError(f"gpu.{small}", f"{getattr(spec, small)} exceeds {large} {getattr(spec, large)} "
