@@ -16,8 +16,8 @@ A family with a per-SM stream limit (CostParams.sm_stream_gbps) runs a launch th
 one clock per SM instead (simulator/sm_wave.py): the CTAs of a crowded SM stream slower. Past its slots
 such a launch keeps the one clock, its streaming CTAs priced as packed onto as few SMs as they fill
 (sm_wave.packed_rate: the block scheduler refills freed slots SM by SM, so a partial wave crowds few SMs).
-A uniform launch's last partial wave behind two or more full ones may instead run ahead on the SMs that stream
-faster (GpuSpec.fast_sms, _hidden_tail): then it costs only its bytes at the full waves' rate.
+A uniform launch's last partial wave may instead start ahead on the SMs that stream faster (GpuSpec.fast_sms,
+_tail_rate): behind two or more full waves a small one costs only its bytes at the full waves' rate.
 """
 
 from __future__ import annotations
@@ -267,14 +267,27 @@ def _rate_at(bw: cost.BandwidthModel, slots: int):
     return packed_rate(bw, max(1, slots // bw.sm_count))
 
 
-def _hidden_tail(tail: int, full: int, fast_slots: int) -> bool:
-    """Whether a last wave of `tail` CTAs behind `full` full waves runs ahead on the fast SMs' slots (`fast_slots`:
-    GpuSpec.fast_sms x CTAs an SM) and ends with the full waves. The block scheduler refills slots as they free, so
-    every wave puts the fast SMs further ahead: ~0.23 of a wave a wave on the H100 traces, where a tail CTA packed
-    three to an SM takes ~0.44 of one, so past the first full wave each fast slot is about one tail CTA ahead per
-    wave. Measured (results/h100/fa2_grid_tails.csv, fixed bytes, 396 slots, 72 fast): 2 waves + 8 / 32 / 72 CTAs end
-    with 2 waves, + 104 pay a whole packed tail; one wave + 4 pays it too (docs/validation.md, "Wave drift")."""
-    return 0 < tail <= fast_slots * (full - 1)
+FAST_SM_LEAD = 0.23  # of a wave: how much sooner the fast SMs free their slots, each wave (H100 traces: 0.22-0.28)
+
+
+def _tail_rate(tail: int, full: int, slots: int, fast_slots: int, rate: float, wave_rate: float) -> float:
+    """Bytes/µs of each CTA of a uniform launch's last partial wave (`tail` CTAs behind `full` full waves), as the
+    engine's one clock counts it from the full waves' end: `rate` as it streams (packed), unless it starts ahead on
+    the fast SMs' slots (`fast_slots`: GpuSpec.fast_sms x CTAs an SM), which the block scheduler refills first. They
+    free FAST_SM_LEAD of a wave sooner each wave (`wave_rate`: a full wave's per-CTA rate), so:
+    - behind one full wave, a tail that fits them starts that much before the wave ends (its stream time less the
+      lead, but never less than its bytes' share of a full wave's time);
+    - behind w >= 2, each fast slot is about one tail CTA ahead per wave past the first (a tail CTA packed three to
+      an SM takes ~0.44 of a wave): a tail of at most fast slots x (w - 1) CTAs ends with the full waves, costing
+      only its bytes at their aggregate.
+    Measured at fixed bytes (results/h100/fa2_grid_tails.csv, 396 slots, 72 fast): 2 waves + 8 / 32 / 72 CTAs end with
+    2 waves, + 104 pay a whole packed tail (docs/validation.md, "Wave drift")."""
+    share = wave_rate * slots / tail  # its bytes at the full waves' aggregate
+    if fast_slots and full >= 2 and tail <= fast_slots * (full - 1):
+        return share
+    if fast_slots and full == 1 and tail <= fast_slots:
+        return 1.0 / max(1.0 / rate - FAST_SM_LEAD / wave_rate, 1.0 / share)  # per byte: its time less the lead
+    return rate
 
 
 def _uniform_waves(n: int, work, fixed, slots: int, bw: cost.BandwidthModel, fast_slots: int):
@@ -290,8 +303,8 @@ def _uniform_waves(n: int, work, fixed, slots: int, bw: cost.BandwidthModel, fas
         rate = rates.get(size)
         if rate is None:
             rate = rates[size] = rate_at(size)
-        if size < slots and _hidden_tail(size, n // slots, fast_slots):
-            rate = rates[slots] * slots / size  # it streamed in the full waves' time, at their aggregate
+        if size < slots:
+            rate = _tail_rate(size, n // slots, slots, fast_slots, rate, rates[slots])
         wave_t.append(t)
         wave_w.append(w)
         w_end = w + work

@@ -131,7 +131,7 @@ class GpuSpec:
     # against (simulator/capacity.py). 0: unknown, no check.
     memory_bytes: int = 0
     # SMs that stream faster than the rest under a full load: their CTAs end first, so a multi-wave launch's slots
-    # free on them ahead of the others, more so every wave (engine._hidden_tail). 0: not measured, none modelled.
+    # free on them ahead of the others, more so every wave (engine._tail_rate). 0: not measured, none modelled.
     # A chip property, like memory_bytes (calibration does not change it).
     fast_sms: int = 0
     source: str = "datasheet"  # free text: "datasheet", "calibrated <date> on <device>", "transferred from ..."

@@ -101,7 +101,8 @@ def test_multi_wave_dispatches_the_rest_when_slots_free(fixed_us, overhead_us):
     # fits 3 per SM -> 396 slots. b = 4 warps x 4 GB/s = 16e3 B/us.
     # Wave 1: 396 CTAs, 396 b = 6.34e6 > B -> each at B / 396: t1 = 396 x 524800 / 3.35e6 = 62.0379.
     # They hold their slots `fixed` more; then wave 2: 4 CTAs, 4 b < B -> 524800 / 16e3 = 32.8.
-    gpu = _gpu(4.0, cta_fixed_us=fixed_us, launch_overhead_us=overhead_us)
+    # every SM alike: no fast SMs start the tail early (engine._tail_rate, tests/simulator/test_wave_drift.py)
+    gpu = dataclasses.replace(_gpu(4.0, cta_fixed_us=fixed_us, launch_overhead_us=overhead_us), fast_sms=0)
     workload = DecodeWorkload.build(50, 8, 8, 128, 1024)
     res = simulate(plan("fa2", workload, gpu), gpu)
     tl = res.launches[0]

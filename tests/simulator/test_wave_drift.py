@@ -1,6 +1,7 @@
-"""The wave drift (engine._hidden_tail): a uniform launch's last partial wave behind two or more full ones runs ahead
-on the fast SMs' slots (GpuSpec.fast_sms) when it fits them, and then costs only its bytes at the full waves' rate;
-behind one full wave, or too large for those slots, or on a GPU without measured fast SMs, it pays a packed tail."""
+"""The wave drift (engine._tail_rate): a uniform launch's last partial wave starts ahead on the fast SMs' slots
+(GpuSpec.fast_sms) when it fits them: behind one full wave a lead early, behind two or more (at most fast slots x
+(waves - 1) CTAs) ending with the full waves, its bytes at their rate; too large for those slots, or on a GPU
+without measured fast SMs, it pays a packed tail."""
 
 from __future__ import annotations
 
@@ -53,10 +54,14 @@ def test_a_tail_larger_than_the_fast_slots_pays_a_packed_tail():
     assert _span(2 * slots + over) - two_waves > 1.5 * wave * over / slots  # its bytes at the full rate: 0.26 wave
 
 
-def test_behind_one_full_wave_even_a_tiny_tail_pays():
-    slots = _slots()
+def test_behind_one_full_wave_a_small_tail_starts_a_lead_early_and_a_large_one_does_not():
+    slots, plain = _slots(), dataclasses.replace(GPU, fast_sms=0)
     wave = _span(2 * slots) - _span(slots)
-    assert _span(slots + 4) - _span(slots) > 0.3 * wave
+    packed = _span(slots + 4, plain) - _span(slots, plain)
+    early = _span(slots + 4) - _span(slots)
+    assert wave * 4 / slots < early < packed - 0.15 * wave  # FAST_SM_LEAD of the wave's stream sooner
+    over = _fast_slots() + 8
+    assert _span(slots + over) == _span(slots + over, plain)
 
 
 def test_more_full_waves_hide_larger_tails():
