@@ -16,6 +16,7 @@
 #         land_gputests (the landing tree's GPU cases, before its serving sweeps are re-timed: docs/kernels.md)
 #         splitkv_v3 streamk_last fa2_wave (issue 19: the pipelined merge vs v2's; stream-K's last-arrival epilogue vs
 #         the tree; fa2's 1024-CTA slowdown) fa2_grid (issue 21: fa2's time by grid at fixed bytes, the wave structure)
+#         fa2_tails (the wave drift: small tails behind 1-5 full waves at fixed bytes, on whichever GPU came)
 #         rows64 (query tiles of 17-32 rows padded to 64?)
 #         serving_cases serving_fp8 serving_paged serving_paged_fp8 serving_fp8_shapes serving_paged_warps serving_paged_fp8_warps fp8_streamk_w4 (issue 18: the fp8 / paged tile loop)
 #         paged_ab paged_fp8_ab (issue 18: branch pagedsub's one index per page vs this tree, extracted under abnew/)
@@ -260,6 +261,11 @@ stage_fa2_wave() {  # fa2 at 1024 CTAs slower on 12-05 than 12-03: the floor buf
 }
 stage_fa2_grid() {  # fa2 at grids 128-4096, fixed bytes (1 and 4 GiB d 128, 1 GiB d 64): where the waves cost (~3 min)
   timeout 500 python3 scripts/fa2_grid_study.py --out "$OUT" 2>&1 | tail -70
+}
+stage_fa2_tails() {  # the wave drift (engine._tail_rate): tails of 4-220 CTAs behind 1-5 full waves at fixed bytes, on
+  # whichever GPU came (~30 s); results/h100/fa2_grid_tails.csv is the H100's, the model's fast_sms = 24 its traces'
+  FA2_GRIDS="392 400 424 512 600 792 800 824 864 896 1024 1184 1200 1232 1280 1336 1584 1600 1656 1752 2048 2104 \
+2200 4096" FA2_SIZES="128:1073741824 64:1073741824" timeout 300 python3 scripts/fa2_grid_study.py --out "$OUT" 2>&1 | tail -5
 }
 stage_rows64() {  # 17-32 query rows as 32-row mma.sync tiles vs padded to 64 (warpgroup mma), every kernel (~2 min)
   timeout 300 python3 scripts/rows64_ab.py --out "$OUT" 2>&1 | tail -45

@@ -4,6 +4,8 @@ the SM sharing it cannot explain with one per-SM limit (docs/planner.md: split-K
 133-150 CTAs, -5% at 265-300, on the oracle study).
 
     PYTHONPATH=. python3 scripts/fa2_grid_study.py --out $OUT      # on the device, ~2-3 min
+    FA2_GRIDS="792 800 896" FA2_SIZES="64:1073741824" PYTHONPATH=. python3 scripts/fa2_grid_study.py --out $OUT
+                                                                     # another set (device stage fa2_tails)
 
 MHA workloads of 8 KV heads (one CTA per sequence x head), batch = grid / 8, the context set so every grid
 streams the same KV bytes (1 GiB and 4 GiB at d 128, 1 GiB at d 64); grids from one CTA per SM (128-136) through
