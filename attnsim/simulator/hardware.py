@@ -210,10 +210,9 @@ def _common(cc: tuple[int, int]) -> dict:
 # 46,068 (modal-labs/modal-client PR #2797, which lists them); H200 143,771 (DOMAIN.md, the lent
 # device); B200 183,359 (an nvidia-smi table in NVIDIA/TensorRT-LLM issue 10278). The datasheets'
 # 80 / 141 / 48 / 180 GB are these figures rounded.
-# fast_sms: traced on an H100 (results/h100/kernel_trace.csv, fa2 at 264-792 CTAs of 396 slots): the same 24 of
-# 132 SMs end their CTAs at 0.72-0.84 of the others' time in every run. The H200 is the same GH100 die (its HBM
-# differs); its fa2 grid study (results/h200/fa2_grid.csv) shows the same tails hidden (docs/validation.md). A
-# die's count: another H100 hid smaller tails (results/h100/fa2_grid_tails2.csv), the rule still nearer there.
+# fast_sms: traced on an H100 (results/h100/kernel_trace.csv): the same 24 of 132 SMs end their CTAs at 0.72-0.84
+# of the others' time in every run; the H200 is the same GH100 die. One die's count: another H100 hid smaller
+# tails (results/h100/fa2_grid_tails2.csv), the rule still nearer there (docs/validation.md, "Wave drift").
 GH100_FAST_SMS = 24
 PRESETS: dict[str, GpuSpec] = {
     "h100-sxm": GpuSpec(
