@@ -19,8 +19,7 @@ latency stretch (BandwidthModel.load_rates); the SM's CTAs split its share. So j
 SM a doubled SM gets up to twice a single one's share, while just past two a third CTA adds nothing once
 two fill the SM's bytes in flight, and the launch ends with its tripled SMs (the oracle study's split-KV
 and FlashDecoding grids of 270-330 CTAs at d 64, 3 slots per SM, measured 4-11% slower than at 264).
-Past one wave the engine counts its streaming CTAs as packed onto the fewest SMs (sm_wave.packed_rate), and a
-uniform launch's small last wave starts ahead on the GPU's fast SMs (GpuSpec.fast_sms, engine._tail_rate).
+Past one wave: packed onto the fewest SMs (sm_wave.packed_rate); a small tail ahead on fast SMs (engine._tail_rate).
 0 (the default): no per-SM limit, the asks are k b and every CTA gets agg(n) / n. The tile-math cap below
 is split the same way where the SMs are drawn, by each SM's own CTAs, not by the chip-wide average: an fp8
 FlashDecoding grid of 224 CTAs (92 SMs with two, 40 with one) ends when the doubly-loaded SMs do, and
