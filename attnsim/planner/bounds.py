@@ -114,4 +114,4 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
     return LaunchLimits(family, cost.BandwidthModel(b, hbm, params.bw_knee), b, params,
                         gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved, workload,
-                        ctx.strategy.last_arrival_merge, gpu.sm_count, max(sm_gbps, 0.0) * cost.GBPS_TO_BYTES_PER_US)
+                        ctx.strategy.last_arrival_merge, gpu.sm_count, sm_gbps * cost.GBPS_TO_BYTES_PER_US)

@@ -17,7 +17,7 @@ one clock per SM instead (simulator/sm_wave.py): the CTAs of a crowded SM stream
 such a launch keeps the one clock, its streaming CTAs priced as packed onto as few SMs as they fill
 (sm_wave.packed_rate: the block scheduler refills freed slots SM by SM, so a partial wave crowds few SMs).
 A uniform launch's last partial wave may instead start ahead on the SMs that stream faster (GpuSpec.fast_sms,
-_tail_rate): behind two or more full waves a small one costs only its bytes at the full waves' rate.
+_tail_rate): behind one full wave a small one starts early, behind two or more it costs only its bytes.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def _single_wave(work: np.ndarray, bw: cost.BandwidthModel):
     return np.zeros(n), trace_t[1:][np.searchsorted(levels, work)], trace_t, trace_w
 
 
-def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthModel, fast_slots: int = 0):
+def _waves(work: np.ndarray, fixed: np.ndarray, slots: int, bw: cost.BandwidthModel, fast_slots: int):
     """More CTAs than slots: dispatch cohorts in launch order as slots free up.
 
     A cohort is every CTA dispatched at one instant with the same bytes and fixed time, whether or not

@@ -338,9 +338,9 @@ def _chip_of_preset(data: dict, base: GpuSpec | None) -> None:
     """A profile written before GpuSpec had a chip field (`memory_bytes`, `fast_sms`: the shipped H100/H200 ones)
     and naming a preset takes the preset's: the chip's, which calibration does not change."""
     name = ALIASES.get(str(data.get("name", "")).lower(), str(data.get("name", "")).lower())
-    for key in CHIP_FIELDS:
-        if base is None and key not in data and name in PRESETS:
-            data[key] = getattr(PRESETS[name], key)
+    if base is None and name in PRESETS:
+        for key in CHIP_FIELDS:
+            data.setdefault(key, getattr(PRESETS[name], key))
 
 
 def profile_source_of(source: str) -> str:
