@@ -18,8 +18,17 @@ streams `peer_bytes` first, then pays fixup_fixed_us + fixup_per_peer_us x its m
 fewest). A
 combine launch that merges K partials of one output adds its launch overhead + cta_fixed_us +
 ceil(K / MERGE_BLOCK_MAX) x segment_fixed_us (a segment is a load step of up to that many partials).
-Partial traffic and other fixed costs only add time. A candidate whose bound is above best x
-(1 + tie band) can neither win nor tie, and is not simulated.
+Partial traffic and other fixed costs only add time.
+
+One wave of exactly n resident CTAs past one per SM, each at least x bytes (Candidate.wave_cta_bytes),
+under a per-SM limit: the SMs holding k = ceil(n / S) CTAs end no sooner than the engine's sharing
+(sm_wave.py) with every CTA at x (crowded_wave_us), at the engine's rates at their most: its chip rate
+B x M / (M + D) (dirty write-back D) at an M no smaller than the launch moves (K+V, block table, and per
+segment its q, its write and its host's read of it, for at most n + outputs segments). Fewer bytes on any
+CTA only end it sooner. (Sibling q-blocks' L2 hits may speed the engine past these rates: there each SM
+streams its k CTAs at most at min(k b, R).)
+
+A candidate whose bound is above best x (1 + tie band) can neither win nor tie, and is not simulated.
 """
 
 from __future__ import annotations
@@ -38,6 +47,16 @@ COMBINE_SUFFIX = "-combine"  # a split plan's combine launch bills family + "-co
 
 
 @dataclass(frozen=True)
+class WaveTraffic:
+    """An upper bound on a one-wave launch's chip rate (cost.bandwidth_model): B x M / (M + D) grows with M."""
+
+    hbm_rate: float  # bytes/µs: B with every scale that may speed it
+    moved_bytes: float  # K+V and block-table bytes
+    segment_bytes: float  # at most what each segment moves besides (common.segment_side_bytes_max)
+    dirty_bytes: float  # D
+
+
+@dataclass(frozen=True)
 class LaunchLimits:
     """An entry's attention-launch rates and fixed costs on one workload (bytes/µs, µs)."""
 
@@ -52,6 +71,7 @@ class LaunchLimits:
     last_arrival: bool  # host_peers merged by the last arrival (split-KV), not by a host's tree
     sm_count: int
     sm_stream_rate: float  # bytes/µs one SM streams at most (the per-SM limit; 0: none)
+    wave_traffic: WaveTraffic | None  # what crowded_us prices a wave's rates by (None: sibling q-blocks)
     # agg(n) and merge steps already worked out, by n and by peers: candidates of an entry share a few
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -60,10 +80,8 @@ class LaunchLimits:
             return 0.0
         p, n = self.params, max(1, min(c.max_ctas, self.slots))
         streaming = max(self.moved_bytes / self.aggregate(n), c.cta_bytes / self.cta_rate)
-        if c.sm_bytes and c.max_ctas <= self.slots and self.sm_stream_rate > 0:  # one wave under the per-SM limit
-            crowded = -(-n // self.sm_count)  # CTAs on the most crowded SM: together at most min(k b, R)
-            sm_rate = min(crowded * self.cta_rate, self.sm_stream_rate)
-            streaming = max(streaming, c.sm_bytes / sm_rate)
+        if c.wave_cta_bytes and self.sm_count < c.max_ctas <= self.slots and self.sm_stream_rate > 0:
+            streaming = max(streaming, self.crowded_us(c.max_ctas, c.wave_cta_bytes))
         if c.host_peers:
             steps = self.merge_steps(c.host_peers)
             streaming = max(streaming, c.peer_bytes / self.cta_rate + p.fixup_fixed_us + p.fixup_per_peer_us * steps)
@@ -72,6 +90,21 @@ class LaunchLimits:
             q = self.combine
             bound += q.launch_overhead_us + q.cta_fixed_us + q.segment_fixed_us * -(-c.partials // common.MERGE_BLOCK_MAX)
         return bound
+
+    def crowded_us(self, ctas: int, cta_bytes: float) -> float:
+        """Least stream time of the most crowded SMs of one wave of `ctas` CTAs past one per SM, each CTA
+        at least `cta_bytes` (module docstring)."""
+        traffic = self.wave_traffic
+        if traffic is None:  # each of its k CTAs at most at min(k b, R) / k
+            crowded = -(-ctas // self.sm_count)
+            return crowded * cta_bytes / min(crowded * self.cta_rate, self.sm_stream_rate)
+        key = ("wave", ctas)
+        if key not in self._memo:
+            moved = traffic.moved_bytes + (ctas + self.workload.output_count) * traffic.segment_bytes
+            hbm = traffic.hbm_rate * moved / (moved + traffic.dirty_bytes)
+            self._memo[key] = cost.BandwidthModel(self.cta_rate, hbm, self.bandwidth.knee, sm_count=self.sm_count,
+                                                  sm_stream_rate=self.sm_stream_rate)
+        return crowded_wave_us(self._memo[key], ctas, cta_bytes)
 
     def aggregate(self, n: int) -> float:
         """agg(n), bytes/µs (cost.BandwidthModel.aggregate)."""
@@ -114,4 +147,34 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
     return LaunchLimits(family, cost.BandwidthModel(b, hbm, params.bw_knee), b, params,
                         gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved, workload,
-                        ctx.strategy.last_arrival_merge, gpu.sm_count, sm_gbps * cost.GBPS_TO_BYTES_PER_US)
+                        ctx.strategy.last_arrival_merge, gpu.sm_count, sm_gbps * cost.GBPS_TO_BYTES_PER_US,
+                        wave_traffic(ctx, params, dirty))
+
+
+def wave_traffic(ctx: StrategyContext, params: CostParams, dirty: float) -> WaveTraffic | None:
+    """None where the engine's streams may run faster than its chip rate says: sibling q-blocks' L2 hits."""
+    workload = ctx.workload
+    if workload.q_blocks > 1:
+        return None
+    gbps = ctx.gpu.hbm_read_gbps * params.hbm_scale * (max(1.0, params.paged_hbm_scale) if workload.paged else 1.0)
+    moved = float(workload.kv_bytes()) + float(common.index_bytes(workload, ctx.tile, ctx.total_tiles))
+    side = common.segment_side_bytes_max(workload, common.outputs(workload, ctx.tile).rows)
+    return WaveTraffic(gbps * cost.GBPS_TO_BYTES_PER_US, moved, side, dirty)
+
+
+def crowded_wave_us(bw: cost.BandwidthModel, ctas: int, cta_bytes: float) -> float:
+    """When the SMs holding k = ceil(ctas / S) CTAs (CTA i on SM i % S) end, every CTA at `cta_bytes`, under
+    the engine's per-SM sharing at `bw`'s rates (sm_wave.py): they share the chip with the SMs holding
+    k - 1, whose CTAs stream no slower and end first; then they stream alone."""
+    sms = bw.sm_count
+    crowded = -(-ctas // sms)
+    holding = [0] * (crowded + 1)
+    holding[crowded] = ctas - (crowded - 1) * sms
+    holding[crowded - 1] = sms - holding[crowded]
+    rates = bw.load_rates(crowded + 1)
+    rate = rates(holding)
+    if not holding[crowded - 1]:
+        return cta_bytes / rate[crowded]
+    shared_us = cta_bytes / rate[crowded - 1]
+    holding[crowded - 1] = 0
+    return shared_us + (cta_bytes - rate[crowded] * shared_us) / rates(holding)[crowded]

@@ -62,7 +62,7 @@ class Candidate:
     partials: int = 0  # a combine launch merges at least this many partials of one output (0: none)
     host_peers: int = 0  # an in-kernel merge of the longest output reads this many peers' partials
     peer_bytes: float = 0.0  # ... after one of them streamed at least this many bytes
-    sm_bytes: float = 0.0  # lower bound on the K+V bytes of the most crowded SM of a one-wave launch (0: none known)
+    wave_cta_bytes: float = 0.0  # a lower bound on every CTA's K+V bytes, when max_ctas is the exact grid (0: unknown)
 
     @functools.cached_property
     def spec(self) -> str:  # cached: the search asks it of each candidate several times
@@ -128,10 +128,11 @@ class StrategyContext:
         return canonical.Shape(self.capacity, self.gpu.sm_count, self.total_tiles, self.max_tiles, self.tile)
 
     def candidate(self, max_ctas: int, cta_tokens: float, partials: int = 0, host_peers: int = 0,
-                  peer_tokens: float = 0.0, sm_tokens: float = 0.0, **options) -> Candidate:
+                  peer_tokens: float = 0.0, wave_cta_tokens: float = 0.0, **options) -> Candidate:
         per_token = self.bytes_per_token
         return Candidate(self.strategy.name, tuple(options.items()), int(max_ctas), cta_tokens * per_token,
-                         partials if partials > 1 else 0, host_peers, peer_tokens * per_token, sm_tokens * per_token)
+                         partials if partials > 1 else 0, host_peers, peer_tokens * per_token,
+                         wave_cta_tokens * per_token)
 
 
 def context_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, user: common.PlanConfig,
@@ -210,10 +211,9 @@ def grid_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         share = -(-total // min(g, total))  # tiles of the largest chunk; chunks differ by at most one
         spans = -(-int(ctx.tiles.max()) // share)  # the longest output covers at least this many chunks
         middle = ctx.range_tokens(share - 1, 1) if spans > 2 else 0.0  # a peer wholly inside it streams this first
-        ctas = min(g, total)  # CTA i on SM i % SMs: the most crowded SM holds ceil(ctas / SMs), each >= total // ctas tiles
-        crowded = (-(-ctas // ctx.gpu.sm_count) * ctx.range_tokens(total // ctas)
-                   if ctas > ctx.gpu.sm_count else 0.0)
-        found.append(ctx.candidate(ctas, ctx.total_tokens / g, 0, spans - 1, middle, crowded, grid=g))
+        ctas = min(g, total)  # exactly, resident at once; each CTA >= total // ctas tiles
+        found.append(ctx.candidate(ctas, ctx.total_tokens / g, 0, spans - 1, middle, ctx.range_tokens(total // ctas),
+                                   grid=g))
     return found
 
 
