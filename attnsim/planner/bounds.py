@@ -132,15 +132,12 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     candidate names (schedule.attention.family)."""
     gpu, workload = ctx.gpu, ctx.workload
     params = gpu.cost_for(family)
-    warps = ctx.config.stream_warps or common.resources(ctx.config).warps  # as cost.cta_stream_gbps
-    gbps = params.cta_stream_gbps_per_warp * warps
+    gbps = cost.stream_gbps(params, ctx.config.stream_warps or common.resources(ctx.config).warps, workload)
     sm_gbps = params.sm_stream_gbps
     if terms.verify_siblings(workload):  # sibling q-blocks stream faster from L2 (reuse.l2_hit_speedup): at most
-        # every later q-block's bytes hit; the per-token work left out (cost.cta_stream_gbps: it only slows)
+        # every later q-block's bytes hit
         speedup = reuse.l2_hit_speedup(params, (workload.q_blocks - 1) / workload.q_blocks)
         gbps, sm_gbps = gbps * speedup, sm_gbps * speedup
-    elif params.cta_ns_per_token:  # its per-token work, in series
-        gbps = 1.0 / (1.0 / gbps + params.cta_ns_per_token / workload.kv_token_bytes)
     b = gbps * cost.GBPS_TO_BYTES_PER_US
     moved = float(workload.kv_bytes() + workload.io_bytes())
     dirty = cost.write_back_bytes(float(workload.kv_bytes()), params.l2_dirty_fraction, gpu.l2_bytes)

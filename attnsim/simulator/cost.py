@@ -65,40 +65,39 @@ reaches hundreds of GB/s where no lone CTA streams), and capping it would move e
 calibration already accounts for. So their decode predictions do not change, and the model says when
 verify or fp8 turns compute-bound.
 
-Wide decode tiles. The calibrated stream rates hold the math of 16-row tiles (GQA groups up to 16). A
-decode tile of more rows (groups above 16: MQA 32/1, 64/2 pack 32) does twice the math per byte, and
-measured on the H200 a lone CTA then streams ~20% slower than the model says while a saturated grid
-does not (results/h200/cal_search.csv): the extra math is serial to the CTA's own stream, not hidden
-behind it, and a min() cap does not bind at the fitted mma rates. Each such CTA bills
-wide_tile_ns_per_row_token x (rows - 16) per KV token it computes as fixed time (wide_tile_us): it
-holds its slot, so on a saturated chip the others take the bandwidth and it hides. Math-capped
-launches bill their tile math through the cap instead, but for a 32-row verify or fp8 tile, which
-runs the decode 32-row tile's code (mma.sync, softmax reduced across warps): it pays both (fa2's 32-row
-verify tiles measured 1.23-1.26x its 16-row time, its 64-row warpgroup-mma tiles 1.06x: docs/kernels.md,
-"Query tiles of 17-32 rows"; held-out fa2 qlen 9.8 -> 6.3%); 0 (the default): off.
+Wide decode tiles. The calibrated stream rates hold the math of 16-row tiles (GQA groups up to 16). A decode tile of
+more rows (groups above 16: MQA 32/1, 64/2 pack 32) does twice the math per byte, and measured on the H200 a lone
+CTA then streams ~20% slower than the model says while a saturated grid does not (results/h200/cal_search.csv): the
+extra math is serial to the CTA's own stream, not hidden behind it, and a min() cap does not bind at the fitted mma
+rates. Each such CTA bills wide_tile_ns_per_row_token x (rows - 16) per KV token it computes as fixed time
+(wide_tile_us): it holds its slot, so on a saturated chip the others take the bandwidth and it hides. Math-capped
+launches bill their tile math through the cap instead, but for a 32-row verify or fp8 tile, which runs the decode
+32-row tile's code (mma.sync, softmax reduced across warps): it pays both (fa2's 32-row verify tiles measured
+1.23-1.26x its 16-row time, its 64-row warpgroup-mma tiles 1.06x: docs/kernels.md, "Query tiles of 17-32 rows";
+held-out fa2 qlen 9.8 -> 6.3%); 0 (the default): off.
 
 Several q-blocks (MLA, verify blocks of more than 64 rows): q-blocks > 0 that read the same KV tiles as q-block 0 at about the same time get them from
 L2 (simulator/reuse.py); those bytes still stream through their CTAs but not through HBM, so the
 chip-wide rate B is scaled by moved / (moved - reread); a verify block's CTA and SM stream rates rise by
 reuse.l2_hit_speedup (the siblings' L2 hits have a shorter latency).
 
-Paged KV: a CTA's reads include the block-table entries of the pages it touches (planned bytes);
-a tile of several pages (page < KV tile: an index per page, tiles.page_tile) pays
-paged_tile_fixed_us, where a tile inside one page loads one index a pipeline stage ahead of its
-K/V (hidden: fa2 measured 12-16% slower than contiguous at 16/32-token pages, 5% faster at 64+:
-results/h200/kernels_serving_paged.csv); a segment pays paged_segment_fixed_us for its first index, loaded
-before its first K/V (bf16 paged calls <= 16 MB: 0.3-1.1 µs over contiguous, results/h200/bench_paged.csv);
-paged_hbm_scale scales the saturated bandwidth (scattered pages); all neutral until calibrated.
+Paged KV: a CTA's reads include the block-table entries of the pages it touches (planned bytes); a tile of several
+pages (page < KV tile: an index per page, tiles.page_tile) pays paged_tile_fixed_us, where a tile inside one page
+loads one index a pipeline stage ahead of its K/V (hidden: fa2 measured 12-16% slower than contiguous at 16/32-token
+pages, 5% faster at 64+: results/h200/kernels_serving_paged.csv); a segment pays paged_segment_fixed_us for its
+first index, loaded before its first K/V (bf16 paged calls <= 16 MB: 0.3-1.1 µs over contiguous,
+results/h200/bench_paged.csv); paged_hbm_scale scales the saturated bandwidth (scattered pages); all neutral until
+calibrated.
 
 fp8 KV: each (CTA, output) segment pays fp8_segment_fixed_us more (q scaled into fp16, the first tiles'
 convert-and-stage chain before the pipeline overlaps them, kernels/tiles.py): FlashDecoding at 2 fp8 tiles a
 split ran 10-15% slower than the rate cap alone predicts (results/h200/bench_fp8.csv); long splits hide it.
 
-Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host
-CTA a fix-up per merged partial; per launch, the launch overhead. An output merged by its last arrival (Reductions
-LAST_ARRIVAL) bills a fix-up to whichever peer arrives last (last_arrival_merge_us), once the engine knows who that
-is, per load round of the merge (last_arrival_steps: query rows x partials, not partials alone), with the terms of
-the launch's merge_family (stream-K's epilogue=last borrows split-KV's).
+Fixed costs (not streaming, the CTA holds its slot): per CTA, per segment, per tile, and for a host CTA a fix-up per
+merged partial; per launch, the launch overhead. An output merged by its last arrival (Reductions LAST_ARRIVAL)
+bills a fix-up to whichever peer arrives last (last_arrival_merge_us), once the engine knows who that is, per load
+round of the merge (last_arrival_steps: query rows x partials, not partials alone), with the terms of the launch's
+merge_family (stream-K's epilogue=last borrows split-KV's).
 """
 
 from __future__ import annotations
@@ -221,15 +220,16 @@ def row_indexed(schedule: Schedule) -> bool:
 
 
 def cta_stream_gbps(params: CostParams, launch: Launch, schedule: Schedule | None) -> float:
-    """GB/s one CTA of the launch streams alone: its warps' rate (Launch.stream_warps: our kernels' K/V bytes
-    in flight, at whatever warps: the 4-warp fp8 stream-K kernel keeps the 8-warp one's), in series with the
-    per-token work its stream does not hide (CostParams.cta_ns_per_token) for an attention launch of a
-    known workload."""
-    gbps = params.cta_stream_gbps_per_warp * (launch.stream_warps or launch.resources.warps)
-    if not params.cta_ns_per_token or schedule is None or launch.name != "attention":
-        return gbps
-    ns_per_byte = 1.0 / gbps + params.cta_ns_per_token / schedule.workload.kv_token_bytes
-    return 1.0 / ns_per_byte
+    """stream_gbps at Launch.stream_warps (bytes in flight: the 4-warp fp8 stream-K kernel keeps the 8-warp's)."""
+    workload = schedule.workload if schedule is not None and launch.name == "attention" else None
+    return stream_gbps(params, launch.stream_warps or launch.resources.warps, workload)
+
+
+def stream_gbps(params: CostParams, warps: float, workload: DecodeWorkload | None = None) -> float:
+    """GB/s one CTA of `warps` streams alone; for an attention launch of `workload`, its per-token work in series."""
+    gbps = params.cta_stream_gbps_per_warp * warps
+    return gbps if not params.cta_ns_per_token or workload is None else 1.0 / (
+        1.0 / gbps + params.cta_ns_per_token / workload.kv_token_bytes)
 
 
 def math_capped(launch: Launch, workload: DecodeWorkload) -> bool:

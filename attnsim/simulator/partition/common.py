@@ -173,9 +173,8 @@ def critical_partials(workload: DecodeWorkload, n_peers: np.ndarray, rows: int, 
 def segment_side_bytes_max(workload: DecodeWorkload, rows: int) -> float:
     """At most what a segment of `rows` query rows moves besides its K+V and block-table bytes in
     attention_launch: its q tile, its write (o or an fp32 partial) and its host's read of it as a partial."""
-    partial = partial_bytes(workload, rows)
-    return float(rows * workload.head_dim * workload.dtype_bytes + max(partial, rows * workload.v_dim * workload.dtype_bytes)
-                 + partial)
+    partial, dtb = partial_bytes(workload, rows), workload.dtype_bytes
+    return float(rows * workload.head_dim * dtb + max(partial, rows * workload.v_dim * dtb) + partial)
 
 
 def attention_launch(workload, grid: int, config: PlanConfig, family: str, segs: SegmentTable,
