@@ -5,6 +5,7 @@ grids past one CTA per SM, as slow as the most crowded SMs' stream under the eng
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -73,3 +74,27 @@ def test_a_candidate_without_bounds_is_never_pruned():
     ctx = Evaluator(workload, H200, PlanConfig()).context("hybrid")
     unbounded = ctx.candidate(0, 0.0, grid=49, dp_outputs=0)
     assert bounds.limits_for(ctx, "streamk").lower_bound_us(unbounded) == 0.0
+
+
+@settings(max_examples=12, deadline=None)
+@given(batch=st.integers(1, 12), kv_heads=st.sampled_from([1, 2, 8]), head_dim=st.sampled_from([64, 128]),
+       context=st.integers(200, 90_000), ragged=st.booleans())
+def test_wave_cta_bytes_never_exceed_a_planned_ctas_kv_bytes(batch, kv_heads, head_dim, context, ragged):
+    # what crowded_us takes as every CTA's bytes: the launch as planned has none lighter (split-KV and FlashDecoding
+    # on uniform batches without empty splits, stream-K on any), and its lightest CTA holds them within a tile
+    contexts = [context - 977 * i if ragged else context for i in range(batch)]
+    workload = DecodeWorkload.build(batch, kv_heads * 4, kv_heads, head_dim, [max(c, 100) for c in contexts])
+    ev = Evaluator(workload, H200, PlanConfig())
+    for name in ("splitkv", "flashdecoding", "streamk"):
+        ctx = ev.context(name)
+        for c in cand.candidates_for(ctx, {}):
+            if not c.wave_cta_bytes:
+                assert name != "streamk" and (workload.is_ragged or dict(c.options).get("chunk_tokens")
+                                              or -(-ctx.max_tiles // -(-ctx.max_tiles // dict(c.options)["splits"]))
+                                              < dict(c.options)["splits"]), c.spec
+                continue
+            attention = predict_one(c.spec, workload, H200).schedule.attention
+            kv = np.bincount(attention.segments.cta, weights=attention.segments.kv_bytes, minlength=attention.grid)
+            assert attention.grid == c.max_ctas, c.spec
+            assert kv.min() >= c.wave_cta_bytes * (1 - 1e-12), c.spec
+            assert kv.min() < c.wave_cta_bytes + ctx.tile * ctx.bytes_per_token, c.spec
