@@ -81,7 +81,8 @@ def test_a_candidate_without_bounds_is_never_pruned():
        context=st.integers(200, 90_000), ragged=st.booleans())
 def test_wave_cta_bytes_never_exceed_a_planned_ctas_kv_bytes(batch, kv_heads, head_dim, context, ragged):
     # what crowded_us takes as every CTA's bytes: the launch as planned has none lighter (split-KV and FlashDecoding
-    # on uniform batches without empty splits, stream-K on any), and its lightest CTA holds them within a tile
+    # on uniform batches without empty splits, stream-K on any), and on a uniform batch its lightest holds them
+    # within a tile
     contexts = [context - 977 * i if ragged else context for i in range(batch)]
     workload = DecodeWorkload.build(batch, kv_heads * 4, kv_heads, head_dim, [max(c, 100) for c in contexts])
     ev = Evaluator(workload, H200, PlanConfig())
@@ -97,4 +98,5 @@ def test_wave_cta_bytes_never_exceed_a_planned_ctas_kv_bytes(batch, kv_heads, he
             kv = np.bincount(attention.segments.cta, weights=attention.segments.kv_bytes, minlength=attention.grid)
             assert attention.grid == c.max_ctas, c.spec
             assert kv.min() >= c.wave_cta_bytes * (1 - 1e-12), c.spec
-            assert kv.min() < c.wave_cta_bytes + ctx.tile * ctx.bytes_per_token, c.spec
+            if not workload.is_ragged:  # (a ragged batch's short sequences may end inside any of stream-K's chunks)
+                assert kv.min() < c.wave_cta_bytes + ctx.tile * ctx.bytes_per_token, c.spec

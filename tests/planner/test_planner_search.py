@@ -23,6 +23,7 @@ from attnsim.simulator.hardware import from_name
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.predict import predict_one, predict_records
 from attnsim.profiles import resolve_gpu
+from attnsim.simulator.engine import simulate
 from attnsim.simulator.workload import DecodeWorkload
 
 H200 = resolve_gpu("h200")  # the calibrated profile
@@ -159,3 +160,21 @@ def test_the_search_is_bounded():
         options = dict(e.options)
         assert options.get("splits", 1) * 8 <= 396 and options.get("grid", 1) <= 264
     assert result.generated >= 30
+
+
+def test_plans_the_engine_cannot_tell_apart_are_simulated_once(monkeypatch):
+    # 3 x 6/2 d 64, 2,186 tokens: FlashDecoding's 18 splits and balanced's 128-token chunks cut it alike (one
+    # concrete plan); the second is named and optioned as itself, priced as predict_one prices it, unsimulated
+    from attnsim.planner import search as search_module
+
+    workload = DecodeWorkload.build(3, 6, 2, 64, 2186)
+    gpu = resolve_gpu("h200")
+    runs = []
+    monkeypatch.setattr(search_module, "simulate", lambda s, g: runs.append(s.strategy) or simulate(s, g))
+    ev = Evaluator(workload, gpu, PlanConfig())
+    fd, bal = (ev.run(ev.context(name).candidate(0, 0.0, **options))
+               for name, options in (("flashdecoding", {"splits": 18}), ("balanced", {"chunk_tokens": 128})))
+    assert fd.concrete == bal.concrete and runs == ["flashdecoding"]
+    assert (fd.spec, bal.spec) == ("flashdecoding:splits=18", "balanced:chunk_tokens=128")
+    assert bal.time_us == predict_one(bal.spec, workload, gpu).total_us == fd.time_us
+    assert (bal.splits, fd.splits) == (predict_one(bal.spec, workload, gpu).schedule.splits, 18)
