@@ -27,8 +27,6 @@ import functools
 import time
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.planner import bounds, candidates as cand, canonical, invariant
@@ -145,7 +143,7 @@ class Evaluator:
         self.contexts: dict[str, cand.StrategyContext] = {}
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}
-        self._simulated: dict[tuple, SimResult] = {}  # by what the engine reads (simulated)
+        self._simulated: dict[tuple, SimResult] = {}  # by Schedule.engine_key (simulated)
 
     def context(self, name: str, options: dict | None = None) -> cand.StrategyContext:
         """The entry resolved for its default kernel, or for the kernel `options` pick (cand.kernel_options)."""
@@ -166,30 +164,25 @@ class Evaluator:
             config = replace(ctx.config, **options)
             schedule = ctx.strategy.partition(self.workload, self.gpu, config)
             kernel = ctx.strategy.kernel_for(self.workload, config)
-            runs = canonical.concrete_key(kernel.name if kernel else name, schedule)
-            res = self.simulated(runs, schedule)
+            res = self.simulated(schedule)
             axes = {k: v for k, v in res.schedule.options.items() if v is not None}
             form = canonical.form_of(axes, len(res.schedule.launches), ctx.shape)
             named = {**self.kernel, **axes}  # as make_plan names it: declaration order of the entry's options
             concrete = {k: named[k] for k in ctx.strategy.options_type.names() if k in named}
             self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form, self.gpu,
-                                          runs)
+                                          canonical.concrete_key(kernel.name if kernel else name, schedule))
             if candidate.strategy not in self.limits:  # the entry's first simulated plan names its cost family
                 self.limits[candidate.strategy] = bounds.limits_for(self.context(candidate.strategy),
                                                                     self.results[key].family)
         return self.results[key]
 
-    def simulated(self, runs: int, schedule) -> SimResult:
-        """simulate(schedule), or the result of a plan simulated before that the engine cannot tell apart: the
-        same concrete plan (`runs`, canonical.concrete_key) and the same per-launch inputs the key leaves out
-        (balanced's chunks and FlashDecoding's splits often cut a uniform batch alike: ~7% of simulations)."""
-        twin = (runs, schedule.kv_tile_tokens, *(
-            (l.math_family, l.merge_family, l.tile_rows, l.stream_warps,
-             hash(np.concatenate([l.cta_read_bytes, l.cta_write_bytes, l.cta_tiles, l.cta_segments]).tobytes()))
-            for l in schedule.launches))
-        if twin in self._simulated:
-            return replace(self._simulated[twin], schedule=schedule)
-        res = self._simulated[twin] = simulate(schedule, self.gpu)
+    def simulated(self, schedule) -> SimResult:
+        """simulate(schedule), or the result of a plan simulated before that the engine cannot tell apart
+        (Schedule.engine_key: balanced's chunks and FlashDecoding's splits often cut a uniform batch alike)."""
+        key = schedule.engine_key()
+        if key in self._simulated:
+            return replace(self._simulated[key], schedule=schedule)
+        res = self._simulated[key] = simulate(schedule, self.gpu)
         return res
 
     def heuristic(self, rule: strategies.Heuristic) -> Evaluated:

@@ -151,3 +151,22 @@ class Schedule:
 
     def total_bytes(self) -> float:
         return float(sum(l.cta_read_bytes.sum() + l.cta_write_bytes.sum() for l in self.launches))
+
+    def engine_key(self) -> tuple:
+        """All that the engine reads of this schedule but its workload, as a hashable value: every field of every
+        launch (segments and resources included) and of the reductions, and the tile. Equal keys for one workload
+        on one GPU: one simulated result (the planner simulates such plans once). Every field, not a list of
+        them, so a field a launch gains later is in it; compared whole, not by a hash of it."""
+        return self.kv_tile_tokens, _fingerprint(self.launches), _fingerprint(self.reductions)
+
+
+def _fingerprint(value):
+    """A hashable stand-in for plain frozen data: arrays by dtype, shape and bytes, dataclasses field by field."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.str, value.shape, value.tobytes()
+    if isinstance(value, tuple):
+        return tuple(map(_fingerprint, value))
+    names = getattr(type(value), "__dataclass_fields__", None)  # (dataclasses.fields: ~3x slower, asked per plan)
+    if names is not None:
+        return type(value).__name__, tuple(_fingerprint(getattr(value, name)) for name in names)
+    return value

@@ -178,3 +178,19 @@ def test_plans_the_engine_cannot_tell_apart_are_simulated_once(monkeypatch):
     assert (fd.spec, bal.spec) == ("flashdecoding:splits=18", "balanced:chunk_tokens=128")
     assert bal.time_us == predict_one(bal.spec, workload, gpu).total_us == fd.time_us
     assert (bal.splits, fd.splits) == (predict_one(bal.spec, workload, gpu).schedule.splits, 18)
+
+
+def test_the_engine_key_sees_every_launch_field():
+    # twins are found by Schedule.engine_key: any field of a launch the engine might read tells two plans apart,
+    # however it was added; the plan's name and strategy, which the engine does not read, do not
+    workload = DecodeWorkload.build(3, 6, 2, 64, 2186)
+    gpu = resolve_gpu("h200")
+    schedule = predict_one("flashdecoding:splits=18", workload, gpu).schedule
+    twin = predict_one("balanced:chunk_tokens=128", workload, gpu).schedule
+    assert twin.engine_key() == schedule.engine_key() and twin.strategy != schedule.strategy
+    attention = schedule.attention
+    for changed in (dataclasses.replace(attention, stream_warps=attention.stream_warps + 1.0),
+                    dataclasses.replace(attention, math_family="fa2"),
+                    dataclasses.replace(attention, cta_write_bytes=attention.cta_write_bytes * 2.0)):
+        other = dataclasses.replace(schedule, launches=(changed, *schedule.launches[1:]))
+        assert other.engine_key() != schedule.engine_key()
