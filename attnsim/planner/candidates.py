@@ -182,7 +182,7 @@ def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         counts = distinct_split_sizes([s for s in SPLIT_COUNTS if s <= cap], max_tiles)
     longest = ctx.max_tokens
     used = [-(-max_tiles // -(-max_tiles // s)) for s in counts]  # non-empty splits of the longest output
-    wave = [uniform_split_tokens(ctx, s) for s in counts]
+    wave = [uniform_split_tokens(ctx, s, u) for s, u in zip(counts, used)]
     if ctx.strategy.last_arrival_merge:  # no combine launch: the split that ends last merges them all
         return [ctx.candidate(ctx.outputs * s, longest / s, 0, u if s > 1 else 0, longest / s, x, splits=s)
                 for s, u, x in zip(counts, used, wave)]
@@ -190,13 +190,14 @@ def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
             for s, u, x in zip(counts, used, wave)]
 
 
-def uniform_split_tokens(ctx: StrategyContext, splits: int) -> float:
+def uniform_split_tokens(ctx: StrategyContext, splits: int, used: int) -> float:
     """KV tokens of each CTA of `splits` splits at least, where every output has the same tokens and none of its
-    splits is empty (FA2's ranges: ceil(tiles / splits) tiles each, the last the rest); 0 otherwise."""
-    tiles, tokens = ctx.max_tiles, ctx.max_tokens
-    per = -(-tiles // splits)
-    if tokens != float(ctx.tokens.min()) or -(-tiles // per) < splits:
+    splits is empty (`used`, the non-empty ones, is `splits`; FA2's ranges: ceil(tiles / splits) tiles each, the
+    last the rest); 0 otherwise."""
+    tokens = ctx.max_tokens
+    if tokens != float(ctx.tokens.min()) or used < splits:
         return 0.0
+    per = -(-ctx.max_tiles // splits)
     return float(min(per * ctx.tile, tokens - (splits - 1) * per * ctx.tile))
 
 
