@@ -143,7 +143,7 @@ class Evaluator:
         self.contexts: dict[str, cand.StrategyContext] = {}
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}
-        self._simulated: dict[tuple, SimResult] = {}  # by Schedule.engine_key (simulated)
+        self._simulated: dict[tuple, list] = {}  # by Schedule.engine_digest: [schedule, its engine_key or None, result]
 
     def context(self, name: str, options: dict | None = None) -> cand.StrategyContext:
         """The entry resolved for its default kernel, or for the kernel `options` pick (cand.kernel_options)."""
@@ -179,10 +179,15 @@ class Evaluator:
     def simulated(self, schedule) -> SimResult:
         """simulate(schedule), or the result of a plan simulated before that the engine cannot tell apart
         (Schedule.engine_key: balanced's chunks and FlashDecoding's splits often cut a uniform batch alike)."""
-        key = schedule.engine_key()
-        if key in self._simulated:
-            return replace(self._simulated[key], schedule=schedule)
-        res = self._simulated[key] = simulate(schedule, self.gpu)
+        seen = self._simulated.setdefault(schedule.engine_digest(), [])
+        key = schedule.engine_key() if seen else None  # keys are compared only within a digest (most are alone)
+        for entry in seen:
+            if entry[1] is None:
+                entry[1] = entry[0].engine_key()
+            if entry[1] == key:
+                return replace(entry[2], schedule=schedule)
+        res = simulate(schedule, self.gpu)
+        seen.append([schedule, key, res])
         return res
 
     def heuristic(self, rule: strategies.Heuristic) -> Evaluated:

@@ -159,6 +159,13 @@ class Schedule:
         them, so a field a launch gains later is in it; compared whole, not by a hash of it."""
         return self.kv_tile_tokens, _fingerprint(self.launches), _fingerprint(self.reductions)
 
+    def engine_digest(self) -> tuple:
+        """A few numbers of engine_key's (the tile, each launch's name, grid and segment count, the reductions'
+        count): equal keys have equal digests, so only plans of one digest need their keys compared (a key
+        costs ~60 us of Python, a digest ~2)."""
+        shapes = tuple((l.name, l.grid, -1 if l.segments is None else len(l.segments)) for l in self.launches)
+        return self.kv_tile_tokens, shapes, len(self.reductions)
+
 
 def _fingerprint(value):
     """A hashable stand-in for plain frozen data: arrays by dtype, shape and bytes, dataclasses field by field."""

@@ -194,3 +194,7 @@ def test_the_engine_key_sees_every_launch_field():
                     dataclasses.replace(attention, cta_write_bytes=attention.cta_write_bytes * 2.0)):
         other = dataclasses.replace(schedule, launches=(changed, *schedule.launches[1:]))
         assert other.engine_key() != schedule.engine_key()
+        assert other.engine_digest() == schedule.engine_digest()  # keys of one digest are compared: both simulated
+        ev = Evaluator(workload, gpu, PlanConfig())
+        assert ev.simulated(other) is not ev.simulated(schedule) and len(ev._simulated[schedule.engine_digest()]) == 2
+        assert ev.simulated(twin).total_us == ev.simulated(schedule).total_us
