@@ -20,6 +20,11 @@ combine launch that merges K partials of one output adds its launch overhead + c
 ceil(K / MERGE_BLOCK_MAX) x segment_fixed_us (a segment is a load step of up to that many partials).
 Partial traffic and other fixed costs only add time.
 
+Tail merge: where every output is split and merged in the launch (Candidate.tail_peers, the fewest
+partials an output merges), whichever CTA streams its last K+V (no sooner than K+V / agg(n), nor than
+the crowded SMs' stream) ends a piece of a split output, whose merge (a host's, after its last peer's
+publication, or the last arrival's) follows: + fixup_fixed_us + fixup_per_peer_us x its load rounds.
+
 One wave of exactly n resident CTAs past one per SM, each at least x bytes (Candidate.wave_cta_bytes),
 under a per-SM limit: the SMs holding k = ceil(n / S) CTAs end no sooner than the engine's sharing
 (sm_wave.py) with every CTA at x (crowded_wave_us), at the engine's rates at their most: its chip rate
@@ -67,6 +72,7 @@ class LaunchLimits:
     combine: CostParams  # its combine launch's
     slots: int
     moved_bytes: float  # at least this many bytes: K + V + q + o
+    kv_bytes: float  # K + V
     workload: DecodeWorkload
     last_arrival: bool  # host_peers merged by the last arrival (split-KV), not by a host's tree
     sm_count: int
@@ -80,11 +86,15 @@ class LaunchLimits:
             return 0.0
         p, n = self.params, max(1, min(c.max_ctas, self.slots))
         streaming = max(self.moved_bytes / self.aggregate(n), c.cta_bytes / self.cta_rate)
+        kv_done = self.kv_bytes / self.aggregate(n)  # no sooner is the last CTA's K+V streamed
         if c.wave_cta_bytes and self.sm_count < c.max_ctas <= self.slots and self.sm_stream_rate > 0:
-            streaming = max(streaming, self.crowded_us(c.max_ctas, c.wave_cta_bytes))
+            crowded = self.crowded_us(c.max_ctas, c.wave_cta_bytes)
+            streaming, kv_done = max(streaming, crowded), max(kv_done, crowded)
         if c.host_peers:
             steps = self.merge_steps(c.host_peers)
             streaming = max(streaming, c.peer_bytes / self.cta_rate + p.fixup_fixed_us + p.fixup_per_peer_us * steps)
+        if c.tail_peers:  # that last CTA's output is split: its merge comes after (tail merge, module docstring)
+            streaming = max(streaming, kv_done + p.fixup_fixed_us + p.fixup_per_peer_us * self.merge_steps(c.tail_peers))
         bound = p.launch_overhead_us + streaming + p.cta_fixed_us + p.segment_fixed_us
         if c.partials:
             q = self.combine
@@ -143,7 +153,7 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     dirty = cost.write_back_bytes(float(workload.kv_bytes()), params.l2_dirty_fraction, gpu.l2_bytes)
     hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
     return LaunchLimits(family, cost.BandwidthModel(b, hbm, params.bw_knee), b, params,
-                        gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved, workload,
+                        gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved, float(workload.kv_bytes()), workload,
                         ctx.strategy.last_arrival_merge, gpu.sm_count, sm_gbps * cost.GBPS_TO_BYTES_PER_US,
                         wave_traffic(ctx, params, dirty))
 

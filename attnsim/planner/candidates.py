@@ -63,6 +63,9 @@ class Candidate:
     host_peers: int = 0  # an in-kernel merge of the longest output reads this many peers' partials
     peer_bytes: float = 0.0  # ... after one of them streamed at least this many bytes
     wave_cta_bytes: float = 0.0  # a lower bound on every CTA's K+V bytes, when max_ctas is the exact grid (0: unknown)
+    # Every output is split and merged in the launch: whichever CTA streams K+V last leaves a merge of at least
+    # this many partials (host_peers' count) after it (0: some output is written whole, or a combine launch merges)
+    tail_peers: int = 0
 
     @functools.cached_property
     def spec(self) -> str:  # cached: the search asks it of each candidate several times
@@ -128,11 +131,11 @@ class StrategyContext:
         return canonical.Shape(self.capacity, self.gpu.sm_count, self.total_tiles, self.max_tiles, self.tile)
 
     def candidate(self, max_ctas: int, cta_tokens: float, partials: int = 0, host_peers: int = 0,
-                  peer_tokens: float = 0.0, wave_cta_tokens: float = 0.0, **options) -> Candidate:
+                  peer_tokens: float = 0.0, wave_cta_tokens: float = 0.0, tail_peers: int = 0, **options) -> Candidate:
         per_token = self.bytes_per_token
         return Candidate(self.strategy.name, tuple(options.items()), int(max_ctas), cta_tokens * per_token,
                          partials if partials > 1 else 0, host_peers, peer_tokens * per_token,
-                         wave_cta_tokens * per_token)
+                         wave_cta_tokens * per_token, tail_peers)
 
 
 def context_for(name: str, workload: DecodeWorkload, gpu: GpuSpec, user: common.PlanConfig,
@@ -184,8 +187,10 @@ def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
     used = [-(-max_tiles // -(-max_tiles // s)) for s in counts]  # non-empty splits of the longest output
     wave = [uniform_split_tokens(ctx, s, u) for s, u in zip(counts, used)]
     if ctx.strategy.last_arrival_merge:  # no combine launch: the split that ends last merges them all
-        return [ctx.candidate(ctx.outputs * s, longest / s, 0, u if s > 1 else 0, longest / s, x, splits=s)
-                for s, u, x in zip(counts, used, wave)]
+        fewest = [int((-(-ctx.tiles // -(-ctx.tiles // s))).min()) for s in counts]  # non-empty splits, least output
+        return [ctx.candidate(ctx.outputs * s, longest / s, 0, u if s > 1 else 0, longest / s, x,
+                              f if s > 1 and f > 1 else 0, splits=s)
+                for s, u, x, f in zip(counts, used, wave, fewest)]
     return [ctx.candidate(ctx.outputs * s, longest / s, u, wave_cta_tokens=x, splits=s)
             for s, u, x in zip(counts, used, wave)]
 
@@ -225,8 +230,9 @@ def grid_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         spans = -(-int(ctx.tiles.max()) // share)  # the longest output covers at least this many chunks
         middle = ctx.range_tokens(share - 1, 1) if spans > 2 else 0.0  # a peer wholly inside it streams this first
         ctas = min(g, total)  # exactly, resident at once; each CTA >= total // ctas tiles
+        fewest = -(-int(ctx.tiles.min()) // share)  # the shortest output covers at least this many chunks
         found.append(ctx.candidate(ctas, ctx.total_tokens / g, 0, spans - 1, middle, ctx.range_tokens(total // ctas),
-                                   grid=g))
+                                   fewest - 1, grid=g))
     return found
 
 
@@ -265,7 +271,9 @@ def chunk_candidate(ctx: StrategyContext, chunk_tokens: int, cta_tokens: float) 
     counts = chunk_counts(ctx, chunk_tokens)
     ctas, pieces = int(counts.sum()), int(counts.max())
     if ctx.strategy.last_arrival_merge:
-        return ctx.candidate(ctas, cta_tokens, 0, pieces if pieces > 1 else 0, cta_tokens, chunk_tokens=chunk_tokens)
+        fewest = int(counts.min())
+        return ctx.candidate(ctas, cta_tokens, 0, pieces if pieces > 1 else 0, cta_tokens,
+                             tail_peers=fewest if fewest > 1 else 0, chunk_tokens=chunk_tokens)
     return ctx.candidate(ctas, cta_tokens, pieces, chunk_tokens=chunk_tokens)
 
 

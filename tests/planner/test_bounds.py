@@ -5,6 +5,8 @@ grids past one CTA per SM, as slow as the most crowded SMs' stream under the eng
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,6 +52,23 @@ def test_grids_past_the_sms_are_bounded_by_their_crowded_sms():
         assert 0.97 * predicted <= limits.lower_bound_us(c) <= predicted, c.spec
         assert limits.crowded_us(c.max_ctas, c.wave_cta_bytes) > crowded * c.wave_cta_bytes / min(
             crowded * limits.cta_rate, limits.sm_stream_rate)
+
+
+def test_a_launch_whose_outputs_are_all_split_is_bounded_past_their_merge():
+    # 7 x 6,677 tokens, 8/1 heads, d 128: every stream-K grid of 132-264 splits each output over 17-38 CTAs, so
+    # whichever CTA streams the last K+V leaves a host's merge (~4 of ~24 us) after it: the bound counts it
+    workload = DecodeWorkload.build(7, 8, 1, 128, 6677)
+    limits, found = _limits_and_candidates(workload)
+    assert len(found) >= 8
+    for c in found:
+        predicted = predict_one(c.spec, workload, H200).total_us
+        assert c.tail_peers >= 16
+        assert 0.8 * predicted <= limits.lower_bound_us(c) <= predicted, c.spec
+        assert limits.lower_bound_us(dataclasses.replace(c, tail_peers=0)) < 0.8 * predicted
+    # an output of one piece (a 1-tile sequence) leaves no merge to count
+    ragged = DecodeWorkload.build(3, 8, 1, 128, [40, 50_000, 9_000])
+    ctx = Evaluator(ragged, H200, PlanConfig()).context("splitkv")
+    assert not any(c.tail_peers for c in cand.candidates_for(ctx, {}))
 
 
 @settings(max_examples=16, deadline=None)
