@@ -5,9 +5,9 @@ the plans within the tie band of it named as ties with the simplest of them (can
     make_plan("auto", workload, gpu)                 # the chosen concrete Plan (attnsim/planner/choose.py)
 
 Order of work (bounded by candidates.py, pruned by bounds.py):
-1. each entry's candidate with the most CTAs is simulated, which names its cost family and so its
-   rate limits;
-2. the other candidates, the heuristics' plans (registry HEURISTICS) among them, in order of their lower
+1. each entry's candidate with the most CTAs is planned (not simulated), which names its cost family and
+   so its rate limits;
+2. the candidates, the heuristics' plans (registry HEURISTICS) among them, are simulated in order of their lower
    bound, until the bound exceeds the best time x (1 + the widest tie band of the entries): those can
    neither win nor tie, and are skipped (a rule's plan that was is simulated when the report shows it,
    PlanResult.heuristics; the SDPA baselines too).
@@ -144,6 +144,7 @@ class Evaluator:
         self.results: dict[str, Evaluated] = {}
         self.limits: dict[str, bounds.LaunchLimits] = {}
         self._simulated: dict[tuple, list] = {}  # by Schedule.engine_digest: [schedule, its engine_key or None, result]
+        self._planned: dict[str, tuple] = {}  # by candidate spec: (entry name, its context, schedule), until run
 
     def context(self, name: str, options: dict | None = None) -> cand.StrategyContext:
         """The entry resolved for its default kernel, or for the kernel `options` pick (cand.kernel_options)."""
@@ -159,10 +160,8 @@ class Evaluator:
         """The candidate simulated under its one name (canonical.py), named by its concrete options."""
         key = candidate.spec
         if key not in self.results:
-            name, options = canonical.canonical(candidate.strategy, dict(candidate.options))
-            ctx = self.context(name, options)
-            config = replace(ctx.config, **options)
-            schedule = ctx.strategy.partition(self.workload, self.gpu, config)
+            name, ctx, config, schedule = self.planned(candidate)
+            del self._planned[key]
             kernel = ctx.strategy.kernel_for(self.workload, config)
             res = self.simulated(schedule)
             axes = {k: v for k, v in res.schedule.options.items() if v is not None}
@@ -171,10 +170,24 @@ class Evaluator:
             concrete = {k: named[k] for k in ctx.strategy.options_type.names() if k in named}
             self.results[key] = evaluated(name, tuple(concrete.items()), plan_spec(name, concrete), res, form, self.gpu,
                                           canonical.concrete_key(kernel.name if kernel else name, schedule))
-            if candidate.strategy not in self.limits:  # the entry's first simulated plan names its cost family
-                self.limits[candidate.strategy] = bounds.limits_for(self.context(candidate.strategy),
-                                                                    self.results[key].family)
         return self.results[key]
+
+    def planned(self, candidate: cand.Candidate) -> tuple:
+        """(its canonical entry name, the entry's context, config, schedule): the candidate partitioned once."""
+        key = candidate.spec
+        if key not in self._planned:
+            name, options = canonical.canonical(candidate.strategy, dict(candidate.options))
+            ctx = self.context(name, options)
+            config = replace(ctx.config, **options)
+            self._planned[key] = name, ctx, config, ctx.strategy.partition(self.workload, self.gpu, config)
+        return self._planned[key]
+
+    def limits_of(self, candidate: cand.Candidate) -> bounds.LaunchLimits:
+        """The limits of the candidate's entry, named by the cost family of its plan (planned, not simulated)."""
+        if candidate.strategy not in self.limits:
+            family = self.planned(candidate)[3].attention.family
+            self.limits[candidate.strategy] = bounds.limits_for(self.context(candidate.strategy), family)
+        return self.limits[candidate.strategy]
 
     def simulated(self, schedule) -> SimResult:
         """simulate(schedule), or the result of a plan simulated before that the engine cannot tell apart
@@ -210,7 +223,7 @@ class Evaluator:
 
 
 def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> None:
-    """Simulate `pool` (anchors first, then by lower bound) while the bound can tie the best."""
+    """Simulate `pool` by lower bound while the bound can tie the best (anchors name each entry's limits)."""
     anchors = {}
     for c in pool:  # each entry's largest single-wave candidate (else its smallest) names its cost family
         ctx = ev.context(c.strategy)
@@ -220,7 +233,7 @@ def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> 
             anchors[c.strategy] = (key, c)
     anchors = {s: c for s, (_, c) in anchors.items()}
     for c in anchors.values():
-        best_us = min(best_us, ev.run(c).time_us)
+        ev.limits_of(c)
     margin = 1.0 + max(tie_band(ev.gpu, ev.limits[s].family, ev.workload)[0] for s in anchors) / 100.0
     bounded = sorted((ev.limits[c.strategy].lower_bound_us(c), i) for i, c in enumerate(pool))
     for bound, i in bounded:
