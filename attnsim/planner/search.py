@@ -234,12 +234,20 @@ def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> 
     anchors = {s: c for s, (_, c) in anchors.items()}
     for c in anchors.values():
         ev.limits_of(c)
-    margin = 1.0 + max(tie_band(ev.gpu, ev.limits[s].family, ev.workload)[0] for s in anchors) / 100.0
     bounded = sorted((ev.limits[c.strategy].lower_bound_us(c), i) for i, c in enumerate(pool))
+    # the ties are measured from the fastest plan by its family's band: a candidate whose bound is past the fastest
+    # so far x (1 + that band) can neither win nor tie it, nor any faster plan (met in bound order, it would come
+    # first), so the rest, bounded higher, are skipped
+    bands, limit = {}, best_us
     for bound, i in bounded:
-        if bound > best_us * margin:
+        if bound > limit:
             break
-        best_us = min(best_us, ev.run(pool[i]).time_us)
+        found = ev.run(pool[i])
+        if found.time_us <= best_us:
+            if found.family not in bands:
+                bands[found.family] = 1.0 + tie_band(ev.gpu, found.family, ev.workload)[0] / 100.0
+            reach = found.time_us * bands[found.family]  # equal times: either may rank first, so the wider band
+            limit, best_us = reach if found.time_us < best_us else max(limit, reach), found.time_us
 
 
 def distinct(plans) -> tuple[Evaluated, ...]:
@@ -289,6 +297,11 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
         chosen = ev.run(ev.context(fixed.chosen.strategy).candidate(0, 0.0, **dict(fixed.chosen.options)))
         band, source = tie_band(gpu, chosen.family, workload)
         why = fixed.why
+        reach = chosen.time_us * (1.0 + band / 100.0)  # its ties, either way, whatever the search pruned
+        for c in pool + ruled:
+            if c.spec not in ev.results and ev.limits_of(c).lower_bound_us(c) <= reach:
+                ev.run(c)
+        ranked = distinct([ev.results[c.spec] for c in pool + ruled if c.spec in ev.results])
     return PlanResult(workload, gpu, chosen, ranked, band, source, ev,
                       len({c.spec for c in pool} | {c.spec for c in ruled}), len(ev.results),
                       bool(options.batch_invariant), unconstrained, (time.perf_counter() - started) * 1e3,

@@ -200,3 +200,20 @@ def test_the_plan_size_limit_counts_chunks_after_the_cap():
     assert make_plan("balanced:chunk_tokens=64,max_splits=16", workload, H200).schedule.grid == 64 * 8 * 16
     with pytest.raises(InputError, match="chunk_tokens"):
         make_plan("balanced:chunk_tokens=64", workload, H200)
+
+
+def test_an_invariant_choices_ties_are_every_plan_within_its_band_whatever_was_pruned():
+    # the fixed plan is often slower than the fastest, so the plans around it are ones the search prunes: they are
+    # simulated for the report (every unconstrained plan predicted within the band of the choice, either way)
+    from attnsim import strategies
+    from attnsim.planner.search import Evaluator, distinct
+
+    workload = DecodeWorkload.build(8, 32, 8, 128, 4096)
+    result = search(workload, H200, INVARIANT)
+    ev = Evaluator(workload, H200, PlanConfig())
+    every = distinct([ev.run(c) for n in strategies.candidates(workload) for c in cand.candidates_for(ev.context(n), {})]
+                     + [ev.heuristic(h) for h in strategies.heuristics_for(workload)])
+    band = result.tie_band_pct / 100
+    near = sorted(e.time_us for e in every if abs(e.time_us / result.chosen.time_us - 1) <= band
+                  and e.concrete != result.chosen.concrete)
+    assert near and sorted(e.time_us for e in result.ties) == near

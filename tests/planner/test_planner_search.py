@@ -65,6 +65,9 @@ def test_pruning_never_drops_the_best_nor_a_tie(batch, kv_heads, group, head_dim
     result = search(workload, H200)
     plans, choice = brute_choice(workload, H200)
     assert result.fastest.time_us == plans[0].time_us and result.chosen.spec == choice.spec
+    reach = plans[0].time_us * (1 + result.tie_band_pct / 100)  # every tie found, one per concrete plan
+    assert sorted(e.time_us for e in result.ties) == sorted(e.time_us for e in plans
+                                                            if e.time_us <= reach and e.concrete != result.chosen.concrete)
 
 
 def test_ties_are_the_plans_within_the_band_of_the_fastest():
