@@ -111,7 +111,7 @@ class LaunchLimits:
         key = ("wave", ctas)
         if key not in self._memo:
             moved = traffic.moved_bytes + (ctas + self.workload.output_count) * traffic.segment_bytes
-            hbm = traffic.hbm_rate * moved / (moved + traffic.dirty_bytes)
+            hbm = traffic.hbm_rate * cost.own_share(moved, traffic.dirty_bytes)
             self._memo[key] = cost.BandwidthModel(self.cta_rate, hbm, self.bandwidth.knee, sm_count=self.sm_count,
                                                   sm_stream_rate=self.sm_stream_rate)
         return crowded_wave_us(self._memo[key], ctas, cta_bytes)
@@ -151,7 +151,7 @@ def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:
     b = gbps * cost.GBPS_TO_BYTES_PER_US
     moved = float(workload.kv_bytes() + workload.io_bytes())
     dirty = cost.write_back_bytes(float(workload.kv_bytes()), params.l2_dirty_fraction, gpu.l2_bytes)
-    hbm = gpu.hbm_read_gbps * params.hbm_scale * moved / (moved + dirty) * cost.GBPS_TO_BYTES_PER_US
+    hbm = gpu.hbm_read_gbps * params.hbm_scale * cost.own_share(moved, dirty) * cost.GBPS_TO_BYTES_PER_US
     return LaunchLimits(family, cost.BandwidthModel(b, hbm, params.bw_knee), b, params,
                         gpu.cost_for(family + COMBINE_SUFFIX), ctx.capacity, moved, float(workload.kv_bytes()), workload,
                         ctx.strategy.last_arrival_merge, gpu.sm_count, sm_gbps * cost.GBPS_TO_BYTES_PER_US,

@@ -140,8 +140,7 @@ class BandwidthModel:
         return self._knee(u, np.maximum(u, 1.0))
 
     def per_cta(self, n_streaming):
-        """min(agg(n) / n, cap(n), cta_cap): the bandwidth share, capped by the CTA's share of its SM's
-        math and by what its own warps retire."""
+        """min(agg(n) / n, cap(n), cta_cap): the bandwidth share, capped by its SM's math share and its own warps'."""
         n = np.maximum(np.asarray(n_streaming, dtype=np.float64), 1.0)
         share = self.aggregate(n) / n
         if not np.isfinite(self.sm_math_rate):
@@ -149,9 +148,8 @@ class BandwidthModel:
         return np.minimum(share, np.minimum(self.sm_math_rate * np.minimum(1.0, self.sm_count / n), self.cta_math_rate))
 
     def load_rates(self, levels: int) -> Callable[[list], list[float]]:
-        """rates(sms_holding) -> [levels] bytes/µs of a CTA on an SM streaming k = 0..levels - 1 CTAs of a
-        one-wave launch (sm_wave.py), where `sms_holding` [levels] SMs stream k each; the per-k constants are
-        worked out once (the wave's event loop asks once per event).
+        """rates(sms_holding) -> [levels] bytes/µs of a CTA on an SM streaming k = 0..levels - 1 CTAs of a one-wave
+        launch (sm_wave.py), `sms_holding` [levels] SMs streaming k each; per-k constants worked out once.
 
         Each SM asks for what its CTAs stream unloaded, min(k b, sm_stream_rate): its bytes in flight over
         that latency. Loaded, the latency stretches alike for every SM, so the chip's agg (the knee at
@@ -191,7 +189,7 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
     params = gpu.cost_for(launch.family)
     cta_gbps = cta_stream_gbps(params, launch, schedule)
     moved = float(launch.cta_read_bytes.sum() + launch.cta_write_bytes.sum())
-    streamed_share = moved / (moved + dirty_write_back_bytes(launch, gpu)) if moved else 1.0
+    streamed_share = own_share(moved, dirty_write_back_bytes(launch, gpu))
     hbm_gbps = gpu.hbm_read_gbps * params.hbm_scale * streamed_share
     math_rate = cta_rate = np.inf
     sm_stream_gbps = params.sm_stream_gbps
@@ -317,12 +315,16 @@ def write_back_bytes(kv_bytes: float, dirty_fraction: float, l2_bytes: float) ->
     return dirty_fraction * min(kv_bytes, l2_bytes)
 
 
+def own_share(moved: float, dirty: float) -> float:
+    """The share of the chip's bandwidth a launch moving `moved` bytes keeps while `dirty` bytes are written back."""
+    return moved / (moved + dirty) if moved else 1.0
+
+
 def dirty_write_back_bytes(launch: Launch, gpu: GpuSpec) -> float:
     """Dirty L2 lines an attention launch's KV reads evict (write_back_bytes).
 
-    Partials (written moments before by peers) and q are L2 hits and evict nothing. The write-back
-    shares the HBM (bandwidth_model), not a CTA's latency-bound stream: it costs time only when
-    the launch is bandwidth-bound.
+    Partials (written moments before by peers) and q are L2 hits and evict nothing. The write-back shares the
+    HBM (bandwidth_model), not a CTA's latency-bound stream: it costs time only when the launch is bandwidth-bound.
     """
     if launch.name != "attention":
         return 0.0
