@@ -64,7 +64,8 @@ def tuning_specs(spec: str, workload: DecodeWorkload, gpu: GpuSpec,
                  options: opts.Options | PlanConfig | dict | None = None) -> tuple[str, ...]:
     """The plans `auto:tune=K` times on the device (bench/tune.py), as plan specs make_plan resolves to exactly
     the plans the search simulated: the model's choice first, then the next fastest predicted distinct plans,
-    K in all (fewer where the search kept fewer), then the batch-invariant plan where it is none of them.
+    K in all (fewer where the workload has fewer; the search keeps them all, search.prune_and_run's `keep`), then
+    the batch-invariant plan where it is none of them.
 
     The invariant plan runs split-KV's chunked kernel (fixed chunks in longest-first order), which the model
     prices like the split kernel at the same grid but which measures apart from it (0.97-1.01x at equal grids,

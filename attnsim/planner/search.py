@@ -23,6 +23,7 @@ the unconstrained best is still searched, to report what invariance costs.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import time
 from dataclasses import dataclass, replace
@@ -222,8 +223,9 @@ class Evaluator:
         return bounded[0] if len(bounded) == 1 and bounded[0].spec == plain.spec else plain
 
 
-def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> None:
-    """Simulate `pool` by lower bound while the bound can tie the best (anchors name each entry's limits)."""
+def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float, keep: int = 1) -> None:
+    """Simulate `pool` by lower bound while the bound can tie the best or be among the `keep` fastest distinct
+    plans (auto:tune=K times the K fastest predicted); anchors name each entry's limits."""
     anchors = {}
     for c in pool:  # each entry's largest single-wave candidate (else its smallest) names its cost family
         ctx = ev.context(c.strategy)
@@ -238,11 +240,15 @@ def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float) -> 
     # the ties are measured from the fastest plan by its family's band: a candidate whose bound is past the fastest
     # so far x (1 + that band) can neither win nor tie it, nor any faster plan (met in bound order, it would come
     # first), so the rest, bounded higher, are skipped
-    bands, limit = {}, best_us
+    bands, limit, kept, seen = {}, best_us, [], set()  # kept: the `keep` least times of distinct plans so far
     for bound, i in bounded:
-        if bound > limit:
+        if bound > limit and len(kept) == keep and bound > kept[-1]:
             break
         found = ev.run(pool[i])
+        if found.concrete not in seen or found.concrete is None:
+            seen.add(found.concrete)
+            bisect.insort(kept, found.time_us)
+            del kept[keep:]
         if found.time_us <= best_us:
             if found.family not in bands:
                 bands[found.family] = 1.0 + tie_band(ev.gpu, found.family, ev.workload)[0] / 100.0
@@ -287,7 +293,7 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
                                                        f"{', '.join(f'{k}={v}' for k, v in pins.items()) or 'its options'}; "
                                                        "search more strategies or pin less")
     ruled = [c for c in rules if c.strategy in entries] if not pins else []  # the rules' plans compete
-    prune_and_run(ev, pool + ruled, float("inf"))
+    prune_and_run(ev, pool + ruled, float("inf"), max(1, options.tune or 1))
     ranked = distinct([ev.results[c.spec] for c in pool + ruled if c.spec in ev.results])
     band, source = tie_band(gpu, ranked[0].family, workload)
     chosen, tied = canonical.pick(ranked, band)

@@ -240,9 +240,8 @@ WGMMA_ROWS = 64  # query-tile rows from which 4-warp tiles take the warpgroup mm
 
 
 def wide_decode_rows(workload: DecodeWorkload) -> int:
-    """Query-tile rows above 16 that bill wide_tile_us (module docstring, "Wide decode tiles"): 16 for a
-    32-row tile, decode (groups above 16), verify or fp8; a decode tile's rows above 16 at 64; 0 for 16-row
-    tiles, MLA, and the 64-row verify / fp8 tiles whose warpgroup mma the tile-math cap prices."""
+    """Query-tile rows above 16 that bill wide_tile_us (module docstring, "Wide decode tiles"): 16 for a 32-row tile
+    (decode, verify or fp8); a decode tile's rows above 16 at 64; 0 for 16-row, MLA and 64-row verify / fp8 tiles."""
     rows = query_tile_rows(workload)
     if workload.is_mla or (workload.beyond_decode_math and not 16 < rows < WGMMA_ROWS):
         return 0
@@ -250,9 +249,8 @@ def wide_decode_rows(workload: DecodeWorkload) -> int:
 
 
 def wide_tile_us(params: CostParams, launch: Launch, schedule: Schedule) -> np.ndarray | float:
-    """Un-hidden tile math of each CTA of an attention launch [grid], µs: wide_tile_ns_per_row_token x rows
-    above 16 x the KV tokens it computes (whole tiles: a short last tile is computed in full); 0 elsewhere
-    (math-capped launches bill their tile math through the cap)."""
+    """Un-hidden tile math of each CTA of an attention launch [grid], µs: wide_tile_ns_per_row_token x rows above 16
+    x the KV tokens it computes (whole tiles); 0 elsewhere (math-capped launches bill it through the cap)."""
     rows = wide_decode_rows(schedule.workload)
     if launch.name != "attention" or launch.tile_rows or not rows:
         return 0.0

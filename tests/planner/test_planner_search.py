@@ -70,6 +70,15 @@ def test_pruning_never_drops_the_best_nor_a_tie(batch, kv_heads, group, head_dim
                                                             if e.time_us <= reach and e.concrete != result.chosen.concrete)
 
 
+@pytest.mark.parametrize("workload", SMALL, ids=lambda w: f"b{w.batch}-kv{w.kv_heads}-{w.max_context}")
+def test_a_tuned_search_keeps_the_k_fastest_plans_whatever_their_band(workload):
+    # auto:tune=K times the model's K fastest distinct plans: the search simulates them even past the tie band
+    plans = every_candidate(workload, H200)
+    for k in (1, 6, 12):
+        ranked = search(workload, H200, PlanConfig(tune=k)).ranked
+        assert [e.time_us for e in ranked[:k]] == [e.time_us for e in plans[:k]]
+
+
 def test_ties_are_the_plans_within_the_band_of_the_fastest():
     result = search(SMALL[0], H200)
     band = result.tie_band_pct / 100
