@@ -101,6 +101,23 @@ class PlanResult:
     fastest: Evaluated  # the fastest predicted plan (the ties are measured from it)
     why: str  # why `chosen` runs, in one sentence
     invariant: invariant.InvariantChoice | None = None  # batch-invariant mode: the shape's fixed plans, scored
+    pool: tuple[cand.Candidate, ...] = ()  # the searched entries' candidates
+
+    @functools.cached_property
+    def entry_bests(self) -> tuple[Evaluated, ...]:
+        """Each searched entry's fastest predicted plan, fastest first: its candidates simulated in order of their bound
+        until none can beat it (the search prunes an entry whose plans can neither win nor tie)."""
+        ev, found = self.evaluator, []
+        for name in dict.fromkeys(c.strategy for c in self.pool):
+            best = None
+            for bound, c in sorted(((ev.limits[name].lower_bound_us(c), c) for c in self.pool if c.strategy == name),
+                                   key=lambda pair: pair[0]):
+                if best is not None and bound > best.time_us:
+                    break
+                e = ev.run(c)
+                best = e if best is None or e.time_us < best.time_us else best
+            found.append(best)
+        return tuple(sorted(found, key=lambda e: e.time_us))
 
     @functools.cached_property
     def heuristics(self) -> tuple[Named, ...]:
@@ -311,7 +328,7 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
     return PlanResult(workload, gpu, chosen, ranked, band, source, ev,
                       len({c.spec for c in pool} | {c.spec for c in ruled}), len(ev.results),
                       bool(options.batch_invariant), unconstrained, (time.perf_counter() - started) * 1e3,
-                      ranked[0], why, fixed)
+                      ranked[0], why, fixed, tuple(pool))
 
 
 def invariant_choice(workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig, entries: list[str],

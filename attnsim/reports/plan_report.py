@@ -36,12 +36,9 @@ def compared(result: PlanResult, e: Evaluated) -> dict:
 
 def runners_up(result: PlanResult) -> list[Evaluated]:
     """The fastest other plans, then the best of each entry not among them."""
-    others = [e for e in result.ranked if e is not result.chosen]
-    top = others[:RUNNERS_UP]
-    best_of = {}
-    for e in others:
-        best_of.setdefault(e.strategy, e)
-    return top + [e for e in best_of.values() if e not in top and e.strategy != result.chosen.strategy]
+    top = [e for e in result.ranked if e is not result.chosen][:RUNNERS_UP]
+    shown = {e.concrete for e in top} | {result.chosen.concrete}  # one row per concrete plan (search.distinct)
+    return top + [e for e in result.entry_bests if e.concrete not in shown and e.strategy != result.chosen.strategy]
 
 
 def baseline_verdict(result: PlanResult, e: Evaluated) -> str:

@@ -79,6 +79,20 @@ def test_a_tuned_search_keeps_the_k_fastest_plans_whatever_their_band(workload):
         assert [e.time_us for e in ranked[:k]] == [e.time_us for e in plans[:k]]
 
 
+def test_each_entrys_best_plan_is_found_where_the_search_pruned_the_entry():
+    # 2 x 60k tokens 8/1 d 128: fa2's two CTAs can neither win nor tie, so the search never simulates it; the
+    # report's runners-up still show each entry's fastest plan (PlanResult.entry_bests), worked out when asked
+    workload = SMALL[3]
+    result = search(workload, H200)
+    assert "fa2" not in {e.strategy for e in result.ranked}
+    ev = Evaluator(workload, H200, PlanConfig())
+    for e in result.entry_bests:
+        brute = min(ev.run(c).time_us for c in cand.candidates_for(ev.context(e.strategy), {}))
+        assert e.time_us == brute, e.spec
+    assert {e.strategy for e in result.entry_bests} == {c.strategy for c in result.pool} >= {"fa2", "streamk"}
+    assert [e.time_us for e in result.entry_bests] == sorted(e.time_us for e in result.entry_bests)
+
+
 def test_ties_are_the_plans_within_the_band_of_the_fastest():
     result = search(SMALL[0], H200)
     band = result.tie_band_pct / 100
