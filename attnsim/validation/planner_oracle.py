@@ -122,7 +122,7 @@ def grid_specs(w: DecodeWorkload, gpu: GpuSpec, ev: Evaluator) -> list[str]:
 def oracle_candidates(w: DecodeWorkload, gpu: GpuSpec) -> list[str]:
     """Plan specs to time on `w` (see the module docstring), `auto` first."""
     planned = (planned_name(),)
-    result = search(w, gpu)
+    result = search(w, gpu, PlanConfig(tune=RUNNERS_UP + 1))  # (tune: the search keeps the model's fastest plans)
     ev = Evaluator(w, gpu, PlanConfig())
     autos = [*planned, *(f"{p}:batch_invariant=1" for p in planned), *(f"{p}:tune={TUNED}" for p in planned),
              *(f"{p}:batch_invariant=1,tune={TUNED}" for p in planned)]
