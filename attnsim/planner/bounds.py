@@ -23,7 +23,8 @@ Partial traffic and other fixed costs only add time.
 Tail merge: where every output is split and merged in the launch (Candidate.tail_peers, the fewest
 partials an output merges), whichever CTA streams its last K+V (no sooner than K+V / agg(n), nor than
 the crowded SMs' stream) ends a piece of a split output, whose merge (a host's, after its last peer's
-publication, or the last arrival's) follows: + fixup_fixed_us + fixup_per_peer_us x its load rounds.
+publication, or the last arrival's) follows: + fixup_fixed_us + fixup_per_peer_us x its load rounds. Not with
+sibling q-blocks (verify blocks of more than 64 rows), whose L2 hits may end the stream sooner than agg(n) says.
 
 One wave of exactly n resident CTAs past one per SM, each at least x bytes (Candidate.wave_cta_bytes),
 under a per-SM limit: the SMs holding k = ceil(n / S) CTAs end no sooner than the engine's sharing
@@ -93,7 +94,8 @@ class LaunchLimits:
         if c.host_peers:
             steps = self.merge_steps(c.host_peers)
             streaming = max(streaming, c.peer_bytes / self.cta_rate + p.fixup_fixed_us + p.fixup_per_peer_us * steps)
-        if c.tail_peers:  # that last CTA's output is split: its merge comes after (tail merge, module docstring)
+        if c.tail_peers and self.workload.q_blocks == 1:  # that last CTA's output is split: its merge comes after
+            # (tail merge, module docstring; not where sibling q-blocks' L2 hits may stream K+V faster than agg says)
             streaming = max(streaming, kv_done + p.fixup_fixed_us + p.fixup_per_peer_us * self.merge_steps(c.tail_peers))
         bound = p.launch_overhead_us + streaming + p.cta_fixed_us + p.segment_fixed_us
         if c.partials:

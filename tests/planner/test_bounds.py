@@ -65,6 +65,16 @@ def test_a_launch_whose_outputs_are_all_split_is_bounded_past_their_merge():
         assert c.tail_peers >= 16
         assert 0.8 * predicted <= limits.lower_bound_us(c) <= predicted, c.spec
         assert limits.lower_bound_us(dataclasses.replace(c, tail_peers=0)) < 0.8 * predicted
+    # sibling q-blocks (q_len 8 x group 16: two 64-row blocks) read K+V from L2 and may end the stream sooner than
+    # agg(n) says: no tail merge is counted there (it bounded split-KV at 56-64 splits up to 1.9% above its prediction)
+    verify = DecodeWorkload.build(1, 32, 2, 64, 189_647, q_len=8)
+    h100 = resolve_gpu("h100")
+    ev = Evaluator(verify, h100, PlanConfig())
+    found = cand.candidates_for(ev.context("splitkv"), {})
+    limits = ev.limits_of(found[-1])
+    assert any(c.tail_peers for c in found)
+    for c in found:
+        assert limits.lower_bound_us(c) <= predict_one(c.spec, verify, h100).total_us, c.spec
     # an output of one piece (a 1-tile sequence) leaves no merge to count
     ragged = DecodeWorkload.build(3, 8, 1, 128, [40, 50_000, 9_000])
     ctx = Evaluator(ragged, H200, PlanConfig()).context("splitkv")
