@@ -109,10 +109,9 @@ class PlanResult:
         until none can beat it (the search prunes an entry whose plans can neither win nor tie)."""
         ev, found = self.evaluator, []
         for name in dict.fromkeys(c.strategy for c in self.pool):
-            best = None
-            for bound, c in sorted(((ev.limits[name].lower_bound_us(c), c) for c in self.pool if c.strategy == name),
-                                   key=lambda pair: pair[0]):
-                if best is not None and bound > best.time_us:
+            limits, best = ev.limits[name], None
+            for c in sorted((c for c in self.pool if c.strategy == name), key=limits.lower_bound_us):
+                if best is not None and limits.lower_bound_us(c) > best.time_us:
                     break
                 e = ev.run(c)
                 best = e if best is None or e.time_us < best.time_us else best
