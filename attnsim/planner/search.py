@@ -8,9 +8,9 @@ Order of work (bounded by candidates.py, pruned by bounds.py):
 1. each entry's candidate with the most CTAs is planned (not simulated), which names its cost family and
    so its rate limits;
 2. the candidates, the heuristics' plans (registry HEURISTICS) among them, are simulated in order of their lower
-   bound, until the bound exceeds the fastest time so far x (1 + its family's tie band) (and, for auto:tune=K,
-   the K-th fastest time so far): those can neither win nor tie, and are skipped (a rule's plan that was is simulated when the report shows it,
-   PlanResult.heuristics; the SDPA baselines too).
+   bound, until the bound exceeds the fastest time so far x (1 + its family's tie band) and, for auto:tune=K,
+   the K-th fastest time so far: those can neither win nor tie, and are skipped (a rule's plan that was is
+   simulated when the report shows it, PlanResult.heuristics; the SDPA baselines too).
 Each candidate's prediction is exactly that of `resolve_plan(strategy, workload, gpu, its options)`:
 the same resolved configuration (resolved once per entry, options replaced), the same partition, the
 same engine; it is named once, by its concrete options (canonical.py), so `auto` resolves to the
