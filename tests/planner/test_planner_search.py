@@ -58,16 +58,20 @@ def test_the_choice_is_brute_forces_and_its_prediction_is_predict_ones(workload)
 
 @settings(max_examples=25, deadline=None)
 @given(batch=st.integers(1, 6), kv_heads=st.sampled_from([1, 2, 8]), group=st.sampled_from([1, 4, 8]),
-       head_dim=st.sampled_from([64, 128]), contexts=st.lists(st.integers(16, 40000), min_size=1, max_size=6))
-def test_pruning_never_drops_the_best_nor_a_tie(batch, kv_heads, group, head_dim, contexts):
+       head_dim=st.sampled_from([64, 128]), contexts=st.lists(st.integers(16, 40000), min_size=1, max_size=6),
+       serving=st.sampled_from([{}, {}, {"page_size": 16}, {"kv_dtype": "fp8"}, {"q_len": 4}, {"q_len": 8}]),
+       keep=st.sampled_from([1, 1, 3]))
+def test_pruning_never_drops_the_best_nor_a_tie(batch, kv_heads, group, head_dim, contexts, serving, keep):
+    # serving inputs bring their own families' bands (the stop follows the fastest plan's); keep: auto:tune=K's
     lengths = (contexts * batch)[:batch]
-    workload = DecodeWorkload.build(batch, kv_heads * group, kv_heads, head_dim, lengths)
-    result = search(workload, H200)
+    workload = DecodeWorkload.build(batch, kv_heads * group, kv_heads, head_dim, lengths, **serving)
+    result = search(workload, H200, PlanConfig(tune=keep if keep > 1 else None))
     plans, choice = brute_choice(workload, H200)
     assert result.fastest.time_us == plans[0].time_us and result.chosen.spec == choice.spec
     reach = plans[0].time_us * (1 + result.tie_band_pct / 100)  # every tie found, one per concrete plan
     assert sorted(e.time_us for e in result.ties) == sorted(e.time_us for e in plans
                                                             if e.time_us <= reach and e.concrete != result.chosen.concrete)
+    assert [e.time_us for e in result.ranked[:keep]] == [e.time_us for e in plans[:keep]]
 
 
 @pytest.mark.parametrize("workload", SMALL, ids=lambda w: f"b{w.batch}-kv{w.kv_heads}-{w.max_context}")
