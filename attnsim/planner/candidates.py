@@ -184,15 +184,20 @@ def split_values(ctx: StrategyContext, pins: dict) -> list[Candidate]:
         cap = min(max_tiles, max(1, ctx.capacity // ctx.outputs))
         counts = distinct_split_sizes([s for s in SPLIT_COUNTS if s <= cap], max_tiles)
     longest = ctx.max_tokens
-    used = [-(-max_tiles // -(-max_tiles // s)) for s in counts]  # non-empty splits of the longest output
+    used = [int(non_empty_splits(max_tiles, s)) for s in counts]  # of the longest output
     wave = [uniform_split_tokens(ctx, s, u) for s, u in zip(counts, used)]
     if ctx.strategy.last_arrival_merge:  # no combine launch: the split that ends last merges them all
-        fewest = [int((-(-ctx.tiles // -(-ctx.tiles // s))).min()) for s in counts]  # non-empty splits, least output
+        fewest = [int(non_empty_splits(ctx.tiles, s).min()) for s in counts]  # of the output with the fewest
         return [ctx.candidate(ctx.outputs * s, longest / s, 0, u if s > 1 else 0, longest / s, x,
                               f if s > 1 and f > 1 else 0, splits=s)
                 for s, u, x, f in zip(counts, used, wave, fewest)]
     return [ctx.candidate(ctx.outputs * s, longest / s, u, wave_cta_tokens=x, splits=s)
             for s, u, x in zip(counts, used, wave)]
+
+
+def non_empty_splits(tiles, splits: int):
+    """Non-empty splits of outputs of `tiles` KV tiles cut by FA2's ranges (ceil(tiles / splits) tiles each)."""
+    return -(-tiles // -(-tiles // splits))
 
 
 def uniform_split_tokens(ctx: StrategyContext, splits: int, used: int) -> float:
