@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import time
 from dataclasses import dataclass, replace
 
@@ -101,17 +102,17 @@ class PlanResult:
     fastest: Evaluated  # the fastest predicted plan (the ties are measured from it)
     why: str  # why `chosen` runs, in one sentence
     invariant: invariant.InvariantChoice | None = None  # batch-invariant mode: the shape's fixed plans, scored
-    pool: tuple[cand.Candidate, ...] = ()  # the searched entries' candidates
+    bounded: tuple[tuple[float, cand.Candidate], ...] = ()  # the entries' candidates with their bounds, least first
 
     @functools.cached_property
     def entry_bests(self) -> tuple[Evaluated, ...]:
         """Each searched entry's fastest predicted plan, fastest first: its candidates simulated in order of their bound
         until none can beat it (the search prunes an entry whose plans can neither win nor tie)."""
         ev, found = self.evaluator, []
-        for name in dict.fromkeys(c.strategy for c in self.pool):
-            limits, best = ev.limits[name], None
-            for c in sorted((c for c in self.pool if c.strategy == name), key=limits.lower_bound_us):
-                if best is not None and limits.lower_bound_us(c) > best.time_us:
+        for name in dict.fromkeys(c.strategy for _, c in self.bounded):
+            best = None
+            for bound, c in ((b, c) for b, c in self.bounded if c.strategy == name):
+                if best is not None and bound > best.time_us:
                     break
                 e = ev.run(c)
                 best = e if best is None or e.time_us < best.time_us else best
@@ -239,9 +240,11 @@ class Evaluator:
         return bounded[0] if len(bounded) == 1 and bounded[0].spec == plain.spec else plain
 
 
-def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float, keep: int = 1) -> None:
+def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float,
+                  keep: int = 1) -> list[tuple[float, cand.Candidate]]:
     """Simulate `pool` by lower bound while the bound can tie the best or be among the `keep` fastest distinct
-    plans (auto:tune=K times the K fastest predicted); anchors name each entry's limits."""
+    plans (auto:tune=K times the K fastest predicted); anchors name each entry's limits. Returns the pool with
+    its bounds, least first."""
     anchors = {}
     for c in pool:  # each entry's largest single-wave candidate (else its smallest) names its cost family
         ctx = ev.context(c.strategy)
@@ -270,6 +273,7 @@ def prune_and_run(ev: Evaluator, pool: list[cand.Candidate], best_us: float, kee
                 bands[found.family] = 1.0 + tie_band(ev.gpu, found.family, ev.workload)[0] / 100.0
             reach = found.time_us * bands[found.family]  # equal times: either may rank first, so the wider band
             limit, best_us = reach if found.time_us < best_us else max(limit, reach), found.time_us
+    return [(bound, pool[i]) for bound, i in bounded]
 
 
 def distinct(plans) -> tuple[Evaluated, ...]:
@@ -309,8 +313,8 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
                                                        f"{', '.join(f'{k}={v}' for k, v in pins.items()) or 'its options'}; "
                                                        "search more strategies or pin less")
     ruled = [c for c in rules if c.strategy in entries] if not pins else []  # the rules' plans compete
-    prune_and_run(ev, pool + ruled, float("inf"), max(1, options.tune or 1))
-    ranked = distinct([ev.results[c.spec] for c in pool + ruled if c.spec in ev.results])
+    bounded = prune_and_run(ev, pool + ruled, float("inf"), max(1, options.tune or 1))
+    ranked = distinct([ev.results[c.spec] for _, c in bounded if c.spec in ev.results])
     band, source = tie_band(gpu, ranked[0].family, workload)
     chosen, tied = canonical.pick(ranked, band)
     why, unconstrained, fixed = canonical.why(chosen, ranked[0], tied, band), chosen, None
@@ -320,14 +324,14 @@ def search(workload: DecodeWorkload, gpu: GpuSpec, options: PlanConfig | None = 
         band, source = tie_band(gpu, chosen.family, workload)
         why = fixed.why
         reach = chosen.time_us * (1.0 + band / 100.0)  # its ties, either way, whatever the search pruned
-        for c in pool + ruled:
-            if c.spec not in ev.results and ev.limits_of(c).lower_bound_us(c) <= reach:
-                ev.run(c)
-        ranked = distinct([ev.results[c.spec] for c in pool + ruled if c.spec in ev.results])
+        for _, c in itertools.takewhile(lambda pair: pair[0] <= reach, bounded):
+            ev.run(c)
+        ranked = distinct([ev.results[c.spec] for _, c in bounded if c.spec in ev.results])
+    searched = set(pool)  # the entries' own candidates (not the rules' plans)
     return PlanResult(workload, gpu, chosen, ranked, band, source, ev,
                       len({c.spec for c in pool} | {c.spec for c in ruled}), len(ev.results),
                       bool(options.batch_invariant), unconstrained, (time.perf_counter() - started) * 1e3,
-                      ranked[0], why, fixed, tuple(pool))
+                      ranked[0], why, fixed, tuple(pair for pair in bounded if pair[1] in searched))
 
 
 def invariant_choice(workload: DecodeWorkload, gpu: GpuSpec, user: PlanConfig, entries: list[str],
