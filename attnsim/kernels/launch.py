@@ -49,9 +49,8 @@ from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.partition.flashdecoding import COMBINE_ROWS, combine_block
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator import mla
-from attnsim.simulator.workload import FP8, DecodeWorkload, query_tile_rows
+from attnsim.simulator.workload import FP8, KERNEL_HEAD_DIMS, DecodeWorkload, query_tile_rows
 
-KERNEL_HEAD_DIMS = (32, 64, 128, 256)
 MLA_MERGE_BLOCK = mla.MERGE_FANIN - 1  # an MLA merge step's LSE rows: a 5-ary merge tree (the model's)
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 KV_TORCH_DTYPES = {**TORCH_DTYPES, FP8: torch.float8_e4m3fn}
@@ -115,7 +114,7 @@ def kernel_shape(workload: DecodeWorkload, config: PlanConfig, kernel: strategie
 
 
 def check_workload(workload: DecodeWorkload) -> None:
-    if not workload.is_mla and workload.head_dim not in KERNEL_HEAD_DIMS:
+    if not workload.our_kernels_run:
         raise InputError("head_dim", f"{workload.head_dim} unsupported by the kernels; choose {KERNEL_HEAD_DIMS}")
     if workload.dtype not in TORCH_DTYPES:
         raise InputError("dtype", f"{workload.dtype} unsupported by the kernels; choose {', '.join(TORCH_DTYPES)}")

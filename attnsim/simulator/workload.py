@@ -45,6 +45,7 @@ KV_DTYPE_BYTES = {**DTYPE_BYTES, FP8: 1}
 # arguments: `auto` also names a strategy, and string literals equal to one are kept to the registry.
 KV_DTYPE_ALIASES = {**DTYPE_ALIASES, **dict(auto="", fp8=FP8, fp8_e4m3=FP8, e4m3=FP8, float8_e4m3=FP8)}
 HEAD_DIMS = (32, 64, 96, 128, 160, 192, 224, 256)  # what FA2 compiles; kernels check their own subset
+KERNEL_HEAD_DIMS = (32, 64, 128, 256)  # what our Triton kernels compile (powers of two: tl.arange); the rest model-only
 MAX_Q_LEN = limits.MAX_Q_LEN  # 16: speculative-decoding verify; beyond it is prefill (not modelled)
 PAGE_SIZES = (16, 32, 64, 128, 256)  # tokens per page: powers of two, so KV tiles (powers of two >= 16)
 #                                      hold whole pages or lie inside one (never straddle a page boundary)
@@ -221,6 +222,12 @@ class DecodeWorkload:
     def is_mla(self) -> bool:
         """Multi-head latent attention: one latent KV head read as K and as V (simulator/mla.py)."""
         return self.kv_lora_rank > 0
+
+    @property
+    def our_kernels_run(self) -> bool:
+        """Whether our kernels take the head dim (KERNEL_HEAD_DIMS; MLA's latent kernels any): a plan for
+        another is the model's alone, which `bench` and the launcher refuse."""
+        return self.is_mla or self.head_dim in KERNEL_HEAD_DIMS
 
     @property
     def beyond_decode_math(self) -> bool:
