@@ -279,6 +279,12 @@ class DecodeWorkload:
         return self.batch * self.q_heads * self.q_len * (self.head_dim + self.v_dim) * self.dtype_bytes
 
 
+def block_head_dim(head_dim: int) -> int:
+    """The width of a kernel's K/V and query tiles at `head_dim`: a power of two (tl.arange), FA2's other
+    head dims padded up (96 -> 128, 160-224 -> 256), so that a KV tile of 16 KB is a power of two of tokens."""
+    return 1 << (head_dim - 1).bit_length()
+
+
 def query_tile_rows(workload: DecodeWorkload) -> int:
     """BLOCK_M of a kernel's query tile: the packed rows of one q-block (q_len x group, at most
     Q_BLOCK_ROWS), padded to a power of two >= 16 (tl.dot's minimum)."""

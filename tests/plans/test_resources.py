@@ -12,7 +12,7 @@ from attnsim.plans import resources as R
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.hardware import from_name
 from attnsim.simulator.occupancy import CtaResources, occupancy
-from attnsim.simulator.workload import DecodeWorkload
+from attnsim.simulator.workload import HEAD_DIMS, PAGE_SIZES, DecodeWorkload, block_head_dim
 
 H100, H200 = resolve_gpu("h100"), resolve_gpu("h200")
 TABLE = R.compiled_table((9, 0))
@@ -103,3 +103,18 @@ def test_shrinking_to_fit_counts_fewer_buffers():
     for name in ("fa2", "flashdecoding", "streamk"):
         plan = make_plan(name, w, resolve_gpu("l40s"))
         assert plan.capacity > 0, name
+
+
+@pytest.mark.parametrize("kv_dtype", ["", "float8_e4m3fn"])
+@pytest.mark.parametrize("head_dim", HEAD_DIMS)
+def test_default_tiles_are_powers_of_two_at_every_head_dim(head_dim, kv_dtype):
+    """FA2's head dims that are not powers of two (96, 160-224) get a tile of their padded width's 16 KB (a
+    power of two of tokens: it holds whole pages or lies inside one), not 16 KB / head_dim (85 tokens at 96)."""
+    for page_size in (0, *PAGE_SIZES):
+        w = DecodeWorkload.build(2, 16, 8, head_dim, 5000, page_size=page_size, kv_dtype=kv_dtype)
+        tile = R.default_kv_tile_tokens(w)
+        assert tile & (tile - 1) == 0 and tile >= 16
+        assert tile * block_head_dim(head_dim) * w.kv_dtype_bytes == max(16 * 1024, 16 * block_head_dim(head_dim) * w.kv_dtype_bytes)
+        plan = make_plan("flashdecoding", w, H200)
+        assert plan.schedule.kv_tile_tokens == tile
+        assert not page_size or tile % page_size == 0 or page_size % tile == 0
