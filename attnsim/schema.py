@@ -17,7 +17,6 @@ Version 2 (SCHEMA_VERSION; the unversioned output before it was version 1):
   reads the string back into the same strategy and options.
 - A plan result says `why` its plan runs and which was the `fastest` predicted (the choice is the
   simplest within the tie band: attnsim/planner/canonical.py); `plan --engine` adds `engines`, a list.
-  `our_kernels_run` false: the plan is the model's alone (a head dim our kernels do not compile, e.g. 96).
   A plan table (`plan --table`) is its own document, `kind` "plan-table": attnsim/plantable.py.
 
 CSV (`predict --format csv`, a report's predictions.csv) keeps flat columns, one scalar per cell

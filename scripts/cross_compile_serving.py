@@ -18,6 +18,7 @@ the same day goes on from there). The device run of compile_table.py replaces th
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import re
@@ -63,7 +64,10 @@ def specialise(fn, pointers: dict, values: dict, consts: dict):
     """(signature, constexprs, attrs) as the JIT specialises a run: pointers 16-byte aligned, fp32
     `qk_scale`, integers equal to 1 folded into constexprs, integers divisible by 16 marked so."""
     consts, sig, attrs = dict(consts), {}, {}
+    defaults = {p.name: p.default for p in fn.params if p.is_constexpr and p.default is not inspect.Parameter.empty}
     for i, name in enumerate(fn.arg_names):
+        if name not in consts and name in defaults:  # a constexpr the launch leaves at its default (D_VALID)
+            consts[name] = defaults[name]
         if name in pointers:
             sig[name], attrs[(i,)] = "*" + pointers[name], [["tt.divisibility", 16]]
         elif name == "qk_scale":

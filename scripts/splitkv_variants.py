@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 MERGE_CALL = ("            merge_output(o_ptr, o_part_ptr, lse_part_ptr, row, output, n_outputs, n_splits, group,\n"
-              "                         stride_ob, stride_oh, stride_oi, BLOCK_M, BLOCK_N, HEAD_DIM, Q_LEN)\n")
+              "                         stride_ob, stride_oh, stride_oi, BLOCK_M, BLOCK_N, HEAD_DIM, Q_LEN, D_VALID)\n")
 EPILOGUE = "    if n_splits > 1:\n        if arrive("
 
 

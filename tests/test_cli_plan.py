@@ -96,23 +96,3 @@ def test_the_text_says_how_a_gpu_settles_the_ties(capsys):
     code, out, _ = run_cli([*args, "--batch-invariant"], capsys)
     assert code == 0 and "auto:tune" not in out
 
-
-@pytest.mark.parametrize("head_dim, runs", [(96, False), (160, False), (128, True), (64, True)])
-def test_a_head_dim_our_kernels_do_not_compile_is_named_model_only(head_dim, runs, capsys):
-    shape = ["--batch", "4", "--q-heads", "32", "--kv-heads", "8", "--head-dim", str(head_dim), "--context", "4k"]
-    code, out, err = run_cli(["plan", *H200, *shape], capsys)
-    assert code == 0, err
-    assert ("model only: our kernels run head_dim" in out) is not runs
-    assert not runs or "bench --strategies auto:tune" in out  # the GPU hint only where the plan can run
-    code, out, err = run_cli(["plan", *H200, *shape, "--format", "json"], capsys)
-    assert json_items(out, "plans")[0]["our_kernels_run"] is runs
-
-
-def test_the_launcher_refuses_what_plan_calls_model_only():
-    from attnsim.errors import InputError
-    from attnsim.kernels.launch import check_workload
-    from attnsim.simulator.workload import DecodeWorkload
-
-    with pytest.raises(InputError, match="head_dim"):
-        check_workload(DecodeWorkload.build(4, 32, 8, 96, 4096))
-    check_workload(DecodeWorkload.build(4, 32, 8, 128, 4096))

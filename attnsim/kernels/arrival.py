@@ -78,23 +78,25 @@ def combine_step(m, den, acc, o_s, lse):
 
 @triton.jit
 def store_group(o_ptr, acc, den, seq, kv_head, first_row, row0, n_rows, group, stride_ob, stride_oh, stride_oi,
-                HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr):
+                HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
+                D_VALID: tl.constexpr = 0):
     """Store the merged rows [row0, row0 + MERGE_ROWS) of the q-block (those below n_rows) to o."""
     rows = row0 + tl.arange(0, MERGE_ROWS)
     q_head, q_pos, row_ok = packed_rows(kv_head, first_row + rows, group, Q_LEN)
     store_output(o_ptr, acc / tl.where(den == 0.0, 1.0, den)[:, None], seq, q_head, q_pos, row_ok & (rows < n_rows),
-                 stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+                 stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)
 
 
 @triton.jit
 def fold_pair(m, den, acc, o_s, lse, last, o_ptr, seq, kv_head, first_row, row0, n_rows, group, stride_ob,
-              stride_oh, stride_oi, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr):
+              stride_oh, stride_oi, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
+                D_VALID: tl.constexpr = 0):
     """One (row group, step) pair into the row group's running (m, den, acc); at the group's `last` step its
     rows are stored and the running values restart for the next group."""
     m, den, acc = combine_step(m, den, acc, o_s, lse)
     if last:
         store_group(o_ptr, acc, den, seq, kv_head, first_row, row0, n_rows, group, stride_ob, stride_oh,
-                    stride_oi, HEAD_DIM, Q_LEN)
+                    stride_oi, HEAD_DIM, Q_LEN, D_VALID)
         m = tl.full([MERGE_ROWS], float("-inf"), tl.float32)
         den = tl.zeros([MERGE_ROWS], tl.float32)
         acc = tl.zeros([MERGE_ROWS, HEAD_DIM], tl.float32)
@@ -103,7 +105,8 @@ def fold_pair(m, den, acc, o_s, lse, last, o_ptr, seq, kv_head, first_row, row0,
 
 @triton.jit
 def merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, base, stride, used, group,
-                stride_ob, stride_oh, stride_oi, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr):
+                stride_ob, stride_oh, stride_oi, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
+                D_VALID: tl.constexpr = 0):
     """The last arrival's merge: the valid rows of the output of plan row `row_ptr` (seq, kv_head,
     q_block, read again: an L1/L2 hit rather than registers held across the tile loop), merged over
     the partials in slots base + s·stride, s in [0, used) (split-KV: split s of an output; stream-K:
@@ -143,13 +146,13 @@ def merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, base, stride, used, gr
             o_2, lse_2 = load_step(o_part_ptr, lse_part_ptr, base, stride, used, row2 + offs_r, n_rows,
                                    step2 * SPLITS_PER_STEP, BLOCK_M, HEAD_DIM, SPLITS_PER_STEP)
             m, den, acc = fold_pair(m, den, acc, o_s, lse, step + 1 == steps, o_ptr, seq, kv_head, first_row, row0,
-                                    n_rows, group, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+                                    n_rows, group, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)
             o_s, lse, row0, step, o_1, lse_1, row1, step1 = o_1, lse_1, row1, step1, o_2, lse_2, row2, step2
     else:  # one pair in flight
         for _ in range(0, tl.cdiv(n_rows, MERGE_ROWS) * steps):
             o_1, lse_1 = load_step(o_part_ptr, lse_part_ptr, base, stride, used, row1 + offs_r, n_rows,
                                    step1 * SPLITS_PER_STEP, BLOCK_M, HEAD_DIM, SPLITS_PER_STEP)
             m, den, acc = fold_pair(m, den, acc, o_s, lse, step + 1 == steps, o_ptr, seq, kv_head, first_row, row0,
-                                    n_rows, group, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+                                    n_rows, group, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)
             o_s, lse, row0, step = o_1, lse_1, row1, step1
             row1, step1 = advance(row1, step1, steps)

@@ -25,7 +25,7 @@ def fa2_decode_kernel(
     stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
-    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0,
 ):
     # The launcher's one signature for every attention kernel (launch.Launcher.run); FA2 reads only
     # seg_ptr: int32 [grid, SEG_COLS], row p being program p's only segment (ROLE_COMPLETE).
@@ -33,5 +33,5 @@ def fa2_decode_kernel(
     o, _lse, seq, q_head, q_pos, row_ok = attend_segment(
         seg, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi,
         stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale, group,
-        BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
-    store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+        BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)
+    store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)

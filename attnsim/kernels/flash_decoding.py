@@ -33,7 +33,7 @@ def flash_decoding_kernel(
     stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
-    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0,
 ):
     # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS]; flags_ptr and
     # BLOCK_P are unused here (the launcher passes every attention kernel the same arguments)
@@ -44,17 +44,18 @@ def flash_decoding_kernel(
         o, lse, seq, q_head, q_pos, row_ok = attend_segment(
             seg, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi,
             stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale, group,
-            BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+            BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
             store_partial(o_part_ptr, lse_part_ptr, tl.load(seg + SEG_SLOT), o, lse, row_ok, BLOCK_M, HEAD_DIM)
         else:
-            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)
 
 
 @triton.jit
 def combine_kernel(
     o_ptr, red_ptr, peer_offsets_ptr, o_part_ptr, lse_part_ptr, stride_ob, stride_oh, stride_oi, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, ROWS: tl.constexpr, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
+    D_VALID: tl.constexpr = 0,
 ):
     # red_ptr: int32 [n_outputs, SEG_COLS] (seq, kv_head, q_block in the segment columns);
     # partial slots of output r: peer_offsets[r] .. peer_offsets[r + 1] - 1 (slot = Reductions peer index),
@@ -81,4 +82,4 @@ def combine_kernel(
         o, lse = merge_slots(o, lse, tl.load(peer_offsets_ptr + r), tl.load(peer_offsets_ptr + r + 1),
                              peer_offsets_ptr, o_part_ptr + row0 * HEAD_DIM, lse_part_ptr + row0, row_ok, False,
                              BLOCK_P, ROWS, HEAD_DIM, BLOCK_M)
-        store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+        store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)

@@ -49,7 +49,7 @@ from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.partition.flashdecoding import COMBINE_ROWS, combine_block
 from attnsim.simulator.schedule import Schedule
 from attnsim.simulator import mla
-from attnsim.simulator.workload import FP8, KERNEL_HEAD_DIMS, DecodeWorkload, query_tile_rows
+from attnsim.simulator.workload import FP8, DecodeWorkload, query_tile_rows
 
 MLA_MERGE_BLOCK = mla.MERGE_FANIN - 1  # an MLA merge step's LSE rows: a 5-ary merge tree (the model's)
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -84,7 +84,7 @@ class KernelShape:
 
     block_m: int  # query-tile rows: q_len x group (<= Q_BLOCK_ROWS) padded to a power of two >= 16 (tl.dot)
     block_n: int  # KV tokens per tile = the plan's kv_tile_tokens
-    head_dim: int
+    head_dim: int  # the tiles' width (HEAD_DIM): a power of two; MLA's latent + rope width
     num_warps: int
     num_stages: int
     block_p: int  # partials merged per step by in-kernel merges
@@ -92,11 +92,13 @@ class KernelShape:
     q_len: int = 1
     lora: int = 0  # an MLA kernel's kv_lora_rank (constexpr LORA); 0: a K/V-head kernel
     max_registers: int = 0  # ptxas's cap (Triton's maxnreg; KernelSpec.max_registers); 0: none
+    d_valid: int = 0  # the head dim where head_dim is it padded (D_VALID: kernels/tiles.py); 0: not padded
 
     def constexprs(self) -> dict:
         """The launch keywords: constexprs, warps, stages and the register cap if any."""
         lora = dict(LORA=self.lora) if self.lora else {}
         cap = dict(maxnreg=self.max_registers) if self.max_registers else {}
+        cap.update(dict(D_VALID=self.d_valid) if self.d_valid else {})  # absent: the kernels' default, 0
         return dict(BLOCK_P=self.block_p, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=self.head_dim,
                     PAGE_SIZE=self.page_size, Q_LEN=self.q_len, **lora, num_warps=self.num_warps,
                     num_stages=self.num_stages, **cap)
@@ -107,15 +109,14 @@ def kernel_shape(workload: DecodeWorkload, config: PlanConfig, kernel: strategie
     (mla_tiles.merge_into), so its BLOCK_P (LSE rows per step, and the merge tree's fan-in - 1) is
     MLA_MERGE_BLOCK whatever the tile."""
     block_m = query_tile_rows(workload)
-    block_p = MLA_MERGE_BLOCK if workload.is_mla else merge_block(block_m, workload.head_dim, config.num_warps)
-    return KernelShape(block_m, config.kv_tile_tokens, workload.head_dim, config.num_warps, config.num_stages,
+    block_p = MLA_MERGE_BLOCK if workload.is_mla else merge_block(block_m, workload.partial_dim, config.num_warps)
+    width = workload.head_dim if workload.is_mla else workload.partial_dim
+    return KernelShape(block_m, config.kv_tile_tokens, width, config.num_warps, config.num_stages,
                        block_p, workload.page_size, workload.q_len, workload.kv_lora_rank,
-                       kernel.max_registers(block_m, config.num_warps))
+                       kernel.max_registers(block_m, config.num_warps), workload.head_dim if width != workload.head_dim else 0)
 
 
 def check_workload(workload: DecodeWorkload) -> None:
-    if not workload.our_kernels_run:
-        raise InputError("head_dim", f"{workload.head_dim} unsupported by the kernels; choose {KERNEL_HEAD_DIMS}")
     if workload.dtype not in TORCH_DTYPES:
         raise InputError("dtype", f"{workload.dtype} unsupported by the kernels; choose {', '.join(TORCH_DTYPES)}")
     if workload.cache_dtype not in KV_TORCH_DTYPES:
@@ -270,7 +271,7 @@ class Launcher:
     def combine(self, o4: torch.Tensor) -> None:
         """The combine launch into o4 [batch, q_heads, q_len, head_dim]."""
         t, s = self.tables, self.shape
-        width = self.schedule.workload.v_dim  # the partials' (and o's) columns
+        width = self.schedule.workload.partial_dim  # the partials' columns (o's: D_VALID of them where padded)
         # MLA: the LSE rows its merge takes per step; otherwise the partials per load step the model bills
         block_p = s.block_p if s.lora else combine_block(self.schedule.workload, COMBINE_WARPS)
         n = len(self.schedule.reductions)
@@ -279,7 +280,7 @@ class Launcher:
             (n, self.schedule.launches[1].grid // n),  # (outputs, pieces: MLA's columns, or row blocks)
             (o4, t.reductions, t.peer_offsets, t.o_part, t.lse_part, *o4.stride()[:3], self.schedule.workload.group),
             dict(BLOCK_P=block_p, BLOCK_M=s.block_m, **rows, HEAD_DIM=width, Q_LEN=s.q_len, num_warps=COMBINE_WARPS,
-                 num_stages=1))
+                 num_stages=1, **(dict(D_VALID=s.d_valid) if s.d_valid else {})))
 
     def warm_combine(self) -> None:
         """Compile the combine kernel now (run on a scratch output), not on the first timed call."""

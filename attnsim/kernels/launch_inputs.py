@@ -36,10 +36,10 @@ def as_4d(x: torch.Tensor) -> torch.Tensor:
     return x.unsqueeze(2) if x.dim() == 3 else x
 
 
-# A page pool's page stride, in elements: tiles.page_tile tells the compiler each page starts 16-byte
+# A page pool's page stride, in elements: tile_loads.page_tile tells the compiler each page starts 16-byte
 # aligned (16 fp8 or 8 16-bit values; 16 covers both), so a tile of several pages keeps 16-byte copies.
 # Every pool [num_pages, page >= 16, kv_heads, head_dim] laid out in memory order has it; MLA's latent
-# tiles address rows one by one (tiles.paged_rows) and are not checked.
+# tiles address rows one by one (tile_loads.paged_rows) and are not checked.
 PAGE_STRIDE_MULTIPLE = 16
 
 
@@ -57,7 +57,7 @@ def _check_cache(w: DecodeWorkload, name: str, cache: torch.Tensor) -> None:
         if (page, h, d) != (w.page_size, w.kv_heads, w.head_dim) or n_pages < 1:
             raise InputError(name, f"shape {tuple(cache.shape)}, expected a page pool (num_pages, {w.page_size}, "
                                    f"{w.kv_heads}, {w.head_dim})")
-        if not w.is_mla and cache.stride(0) % PAGE_STRIDE_MULTIPLE:  # tiles.page_tile: page bases 16-byte aligned
+        if not w.is_mla and cache.stride(0) % PAGE_STRIDE_MULTIPLE:  # tile_loads.page_tile: page bases 16-byte aligned
             raise InputError(name, f"page stride {cache.stride(0)} elements, expected a multiple of "
                                    f"{PAGE_STRIDE_MULTIPLE}")
         return

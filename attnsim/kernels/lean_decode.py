@@ -45,7 +45,7 @@ def lean_decode_kernel(
     stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
-    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0,
 ):
     # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS];
     # flags_ptr int32 [slots], o_part_ptr fp32 [slots, BLOCK_M, HEAD_DIM], lse_part_ptr fp32 [slots, BLOCK_M]
@@ -55,7 +55,7 @@ def lean_decode_kernel(
         o, lse, seq, q_head, q_pos, row_ok = attend_segment(
             seg, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi,
             stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale, group,
-            BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+            BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)
         o, lse = merge_slots(o, lse, tl.load(seg + SEG_MERGE_LO), tl.load(seg + SEG_MERGE_HI), flags_ptr,
                              o_part_ptr, lse_part_ptr, row_ok, True, BLOCK_P, BLOCK_M, HEAD_DIM, BLOCK_M)
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
@@ -64,4 +64,4 @@ def lean_decode_kernel(
             tl.debug_barrier()  # every thread's partial stores precede the flag
             tl.atomic_xchg(flags_ptr + slot, 1, sem="release", scope="gpu")
         else:
-            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)

@@ -41,22 +41,22 @@ def run_segment(seg, q_ptr, k_ptr, v_ptr, o_ptr, flags_ptr, o_part_ptr, lse_part
                 stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
                 stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr,
-                Q_LEN: tl.constexpr):
+                Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0):
     """One segment row `seg`: attend its tiles; a ROLE_COMPLETE segment stores o, a ROLE_PEER one its
     partial, then arrives, and merges the output's slots if it arrived last (module docstring)."""
     o, lse, seq, q_head, q_pos, row_ok = attend_segment(
         seg, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi,
         stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale, group,
-        BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+        BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)
     if tl.load(seg + SEG_ROLE) == ROLE_PEER:
         store_partial(o_part_ptr, lse_part_ptr, tl.load(seg + SEG_SLOT), o, lse, row_ok, BLOCK_M, HEAD_DIM)
         lo = tl.load(seg + SEG_MERGE_LO)
         contributors = tl.load(seg + SEG_MERGE_HI) - lo
         if arrive(flags_ptr + lo, contributors):
             merge_store(o_ptr, o_part_ptr, lse_part_ptr, seg, lo, 1, contributors, group,
-                        stride_ob, stride_oh, stride_oi, BLOCK_M, HEAD_DIM, Q_LEN)
+                        stride_ob, stride_oh, stride_oi, BLOCK_M, HEAD_DIM, Q_LEN, D_VALID)
     else:
-        store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+        store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)
 
 
 @triton.jit
@@ -66,7 +66,7 @@ def lean_last_kernel(
     stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
-    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0,
 ):
     # seg_offsets_ptr: int32 [grid + 1] CSR over seg_ptr int32 [n_segments, SEG_COLS]; flags_ptr int32
     # [slots] (counters at each straddled output's first slot), o_part_ptr fp32 [slots, BLOCK_M,
@@ -76,7 +76,7 @@ def lean_last_kernel(
         run_segment(seg_ptr + s * SEG_COLS, q_ptr, k_ptr, v_ptr, o_ptr, flags_ptr, o_part_ptr, lse_part_ptr, bt_ptr,
                     k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn,
                     stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
-                    BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+                    BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)
 
 
 @triton.jit
@@ -86,7 +86,7 @@ def one_segment_kernel(
     stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
-    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0,
 ):
     # A plan of exactly one segment per program (split-KV's fixed chunks: partition/splitkv.py): program
     # p runs row p of seg_ptr int32 [grid, SEG_COLS], with no segment loop around the tile loop (whose
@@ -95,4 +95,4 @@ def one_segment_kernel(
     run_segment(seg_ptr + tl.program_id(0) * SEG_COLS, q_ptr, k_ptr, v_ptr, o_ptr, flags_ptr, o_part_ptr, lse_part_ptr,
                 bt_ptr, k_scale_ptr, v_scale_ptr, stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn,
                 stride_vb, stride_vh, stride_vn, stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
-                BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+                BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)

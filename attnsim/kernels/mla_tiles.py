@@ -9,7 +9,7 @@ ROPE are the keys' rotary part. A query row is [q_nope (LORA, already multiplied
 Layouts (the launcher checks them):
 - q [batch, q_heads, Q_LEN, LORA + ROPE]; o [batch, q_heads, Q_LEN, LORA].
 - latent cache, contiguous (PAGE_SIZE = 0): [batch, 1, max_context, LORA + ROPE]; paged: a pool
-  [num_pages, PAGE_SIZE, 1, LORA + ROPE] and int32 block tables (tiles.paged_rows).
+  [num_pages, PAGE_SIZE, 1, LORA + ROPE] and int32 block tables (tile_loads.paged_rows).
 - partials: o_part fp32 [slots, BLOCK_M, LORA] (normalised), lse_part fp32 [slots, BLOCK_M].
 
 The pieces: a latent tile [BLOCK_N, LORA + ROPE] is loaded once as c [BLOCK_N, LORA] and r
@@ -23,7 +23,8 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.partials import acquire_flags
-from attnsim.kernels.tiles import paged_rows, softmax_step
+from attnsim.kernels.tile_loads import paged_rows
+from attnsim.kernels.tiles import softmax_step
 
 
 @triton.jit
@@ -34,7 +35,7 @@ def latent_rows(bt_row_ptr, tile, context, stride_kp, stride_kn, BLOCK_N: tl.con
     valid = offs_tok < context
     if PAGE_SIZE == 0:
         rows = offs_tok * stride_kn
-    else:  # offsets from the pool's column: tiles.paged_rows on a zero base (K and V are one latent row)
+    else:  # offsets from the pool's column: tile_loads.paged_rows on a zero base (K and V are one latent row)
         rows, _ = paged_rows(0, 0, bt_row_ptr, tile, tl.arange(0, BLOCK_N), valid, stride_kp, stride_kn,
                              stride_kp, stride_kn, BLOCK_N, PAGE_SIZE)
     return rows, valid, offs_tok

@@ -152,7 +152,7 @@ class DeviceTables:
         red_rows = np.zeros((len(red), int(tiles.SEG_COLS.value)), np.int64)
         red_rows[:, :3] = np.stack([red.seq, red.kv_head, red.q_block], 1).reshape(len(red), 3)
         slots = max(1, int((segs.role == ROLE_PEER).sum()), len(red.peer_cta))  # last arrival: a slot per CTA
-        d = schedule.workload.v_dim  # partial o width: head_dim, or an MLA layer's kv_lora_rank
+        d = schedule.workload.partial_dim  # partial o width: the tiles' (head_dim padded), or MLA's kv_lora_rank
 
         def i32(values) -> torch.Tensor:
             return torch.from_numpy(np.array(values, dtype=np.int32)).to(device)

@@ -52,12 +52,13 @@ def split_range(context, split, n_splits, BLOCK_N: tl.constexpr):
 @triton.jit
 def merge_output(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, output, n_outputs, n_splits, group,
                  stride_ob, stride_oh, stride_oi, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                 HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr):
+                 HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
+                D_VALID: tl.constexpr = 0):
     """The last arrival's epilogue: merge the output's non-empty splits (slots output + s·n_outputs)
     and store o (arrival.merge_store)."""
     _, _, used = split_range(tl.load(row_ptr + SEG_CONTEXT), 0, n_splits, BLOCK_N)
     merge_store(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, output, n_outputs, used, group,
-                stride_ob, stride_oh, stride_oi, BLOCK_M, HEAD_DIM, Q_LEN)
+                stride_ob, stride_oh, stride_oi, BLOCK_M, HEAD_DIM, Q_LEN, D_VALID)
 
 
 @triton.jit
@@ -67,7 +68,7 @@ def split_kv_kernel(
     stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
     stride_ob, stride_oh, stride_oi, stride_bt, qk_scale, group,
     BLOCK_P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
-    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0,
 ):
     # The launcher's one signature; read here: seg_ptr int32 [>= outputs, SEG_COLS] (row o: split 0 of
     # output o), flags_ptr int32 [>= outputs] (arrival counters), o_part_ptr fp32 [outputs·S, BLOCK_M,
@@ -81,15 +82,15 @@ def split_kv_kernel(
     context = tl.load(row + SEG_CONTEXT)
     first, count, _ = split_range(context, split, n_splits, BLOCK_N)
     if count > 0:
-        q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN)
+        q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN, D_VALID)
         o, lse = attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head, q_pos, first, count,
                               context, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt,
-                              qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+                              qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)
         if n_splits == 1:
-            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN)
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)
         else:
             store_partial(o_part_ptr, lse_part_ptr, output + split * n_outputs, o, lse, row_ok, BLOCK_M, HEAD_DIM)
     if n_splits > 1:
         if arrive(flags_ptr + output, n_splits):  # the last split of this output: every partial is published
             merge_output(o_ptr, o_part_ptr, lse_part_ptr, row, output, n_outputs, n_splits, group,
-                         stride_ob, stride_oh, stride_oi, BLOCK_M, BLOCK_N, HEAD_DIM, Q_LEN)
+                         stride_ob, stride_oh, stride_oi, BLOCK_M, BLOCK_N, HEAD_DIM, Q_LEN, D_VALID)

@@ -4,7 +4,10 @@ loop serves FA2, FlashDecoding and stream-K; the kernels differ only in which se
 takes and where results go.
 
 Layouts (the launcher checks them):
-- q [batch, q_heads, Q_LEN, HEAD_DIM], o like q (a 3-D [batch, q_heads, HEAD_DIM] is Q_LEN = 1).
+- q [batch, q_heads, Q_LEN, D], o like q (a 3-D [batch, q_heads, D] is Q_LEN = 1); D = HEAD_DIM, or D_VALID
+  where the model's head dim is not a power of two (FA2's 96, 160-224): the tiles are HEAD_DIM (a power of two)
+  wide and every load and store of q, K, V and o is masked to the D_VALID columns (0: none padded), so the
+  padded columns are zeros in q, K and V and never written; partials keep the tile's width.
 - K/V, contiguous (PAGE_SIZE = 0): [batch, kv_heads, max_context, HEAD_DIM]; strides (b, h, n).
   Paged (PAGE_SIZE > 0): a pool [num_pages, PAGE_SIZE, kv_heads, HEAD_DIM] whose strides come in the
   same three slots as (page, h, row); block_table int32 [batch, pages per sequence]: token t of
@@ -35,6 +38,7 @@ import triton
 import triton.language as tl
 
 from attnsim.kernels.fastlaunch import interpreting
+from attnsim.kernels.tile_loads import head_columns, load_rows, page_tile, paged_rows
 
 # Compiled for a GPU (not run by Triton's CPU interpreter, which has no inline PTX): at import.
 ON_DEVICE = tl.constexpr(not interpreting())
@@ -81,38 +85,9 @@ def row_offsets(seq, q_head, q_pos, stride_b, stride_h, stride_i, Q_LEN: tl.cons
 
 
 @triton.jit
-def paged_rows(k_pool, v_pool, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn, stride_vp, stride_vn,
-               BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr):
-    """Pointers [BLOCK_N] to the K and to the V row of each token of KV tile `tile` in the page pools
-    (k_pool / v_pool: the kv_head's column), through the sequence's block-table row.
-
-    Tile inside one page (BLOCK_N <= PAGE_SIZE): one scalar index load, and the tile's 64-bit base
-    (page and first row) one scalar per tile; the rows are the same 32-bit offsets for every tile,
-    kept out of the loop. Tile of whole pages (MLA's latent tiles; the decode tile loop loads such tiles
-    by page instead, page_tile): one index per token row (the same few entries, from L1) and the
-    row in its page, offs_n % PAGE_SIZE, again the same for every tile. Tiles and pages
-    are powers of two and tiles start at multiples of BLOCK_N, so no tile straddles a page it does
-    not own. Triton's pipeliner issues the index loads a stage before the K/V loads they address
-    (resources.PAGED_EXTRA_STAGES); docs/kernels.md counts what is left per tile."""
-    if BLOCK_N <= PAGE_SIZE:  # page, row0: scalars
-        first = tile * BLOCK_N
-        page = tl.load(bt_row_ptr + first // PAGE_SIZE).to(tl.int64)
-        row0 = first % PAGE_SIZE
-        row = offs_n
-    else:  # page: [BLOCK_N]
-        page = tl.load(bt_row_ptr + tile * (BLOCK_N // PAGE_SIZE) + offs_n // PAGE_SIZE, mask=valid,
-                       other=0).to(tl.int64)
-        row0 = 0
-        row = offs_n % PAGE_SIZE
-    k_rows = k_pool + (page * stride_kp + row0 * stride_kn) + row * stride_kn
-    v_rows = v_pool + (page * stride_vp + row0 * stride_vn) + row * stride_vn
-    return k_rows, v_rows
-
-
-@triton.jit
 def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, stride_vn, first_tile, n_tiles,
                  context, limit, qk_scale, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
-                 PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr):
+                 PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0):
     """Online softmax of q [BLOCK_M, HEAD_DIM] over KV tiles [first_tile, first_tile + n_tiles).
 
     k_ptr / v_ptr point at token 0 of one (sequence, kv_head) (contiguous), or at the kv_head's
@@ -141,18 +116,18 @@ def attend_tiles(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, s
     for tile in range(first_tile, full_end):
         acc, m_i, l_i = attend_tile(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, stride_vn, tile,
                                     context, limit, qk_scale, acc, m_i, l_i, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN,
-                                    False)
+                                    False, D_VALID)
     for tile in range(full_end, end):
         acc, m_i, l_i = attend_tile(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, stride_vn, tile,
                                     context, limit, qk_scale, acc, m_i, l_i, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN,
-                                    True)
+                                    True, D_VALID)
     return acc, m_i, l_i
 
 
 @triton.jit
 def attend_tile(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, stride_vn, tile, context, limit,
                 qk_scale, acc, m_i, l_i, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr,
-                Q_LEN: tl.constexpr, MASKED: tl.constexpr):
+                Q_LEN: tl.constexpr, MASKED: tl.constexpr, D_VALID: tl.constexpr = 0):
     """KV tile `tile` into the online softmax (attend_tiles): loaded and scored with the context and causal
     masks if MASKED, else as a tile every row sees whole. Returns the new (acc, m_i, l_i)."""
     offs_n = tl.arange(0, BLOCK_N)
@@ -166,10 +141,10 @@ def attend_tile(q, k_ptr, v_ptr, bt_row_ptr, stride_kp, stride_kn, stride_vp, st
         else:
             k_rows, v_rows = paged_rows(k_ptr, v_ptr, bt_row_ptr, tile, offs_n, valid, stride_kp, stride_kn,
                                         stride_vp, stride_vn, BLOCK_N, PAGE_SIZE)
-        k, v = load_rows(k_rows, v_rows, valid, offs_d, MASKED)
+        k, v = load_rows(k_rows, v_rows, valid, offs_d, MASKED, D_VALID)
     else:  # a tile of whole pages: one index per page, K/V as [pages, PAGE_SIZE, HEAD_DIM] (page_tile)
         k, v = page_tile(k_ptr, v_ptr, bt_row_ptr, tile, context, stride_kp, stride_kn, stride_vp, stride_vn,
-                         BLOCK_N, HEAD_DIM, PAGE_SIZE, MASKED)
+                         BLOCK_N, HEAD_DIM, PAGE_SIZE, MASKED, D_VALID)
     return tile_step(q, k, v, acc, m_i, l_i, valid, offs_tok, limit, qk_scale, Q_LEN, MASKED)
 
 
@@ -185,38 +160,6 @@ def tile_step(q, k, v, acc, m_i, l_i, valid, offs_tok, limit, qk_scale, Q_LEN: t
         s = tl.dot(q, tl.trans(k.to(q.dtype))) * qk_scale
     p, alpha, m_i, l_i = softmax_step(s, m_i, l_i, valid, offs_tok, limit, Q_LEN, MASKED)
     return acc * alpha[:, None] + tl.dot(p.to(q.dtype), v.to(q.dtype)), m_i, l_i
-
-
-@triton.jit
-def page_tile(k_pool, v_pool, bt_row_ptr, tile, context, stride_kp, stride_kn, stride_vp, stride_vn,
-              BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, MASKED: tl.constexpr = True):
-    """(k, v [BLOCK_N, HEAD_DIM]) of KV tile `tile` when it holds BLOCK_N / PAGE_SIZE whole pages: one
-    block-table entry per page ([pages] indices), each page's rows a 64-bit base plus the same 32-bit
-    row offsets every tile, loaded as [pages, PAGE_SIZE, HEAD_DIM] and viewed as the tile's rows."""
-    PAGES: tl.constexpr = BLOCK_N // PAGE_SIZE
-    offs_g = tl.arange(0, PAGES)
-    offs_p = tl.arange(0, PAGE_SIZE)
-    offs_d = tl.arange(0, HEAD_DIM)
-    first = (tile * PAGES + offs_g) * PAGE_SIZE  # [PAGES] first token of each page
-    page = tl.load(bt_row_ptr + tile * PAGES + offs_g, mask=first < context, other=0).to(tl.int64)
-    valid = tile * BLOCK_N + tl.arange(0, BLOCK_N) < context
-    row = tl.arange(0, BLOCK_N) % PAGE_SIZE
-    k_base = tl.multiple_of(tl.reshape(tl.broadcast_to((page * stride_kp)[:, None], [PAGES, PAGE_SIZE]), [BLOCK_N]), 16)
-    v_base = tl.multiple_of(tl.reshape(tl.broadcast_to((page * stride_vp)[:, None], [PAGES, PAGE_SIZE]), [BLOCK_N]), 16)
-    return load_rows(k_pool + (k_base + row * stride_kn), v_pool + (v_base + row * stride_vn), valid, offs_d, MASKED)
-
-
-@triton.jit
-def load_rows(k_rows, v_rows, valid, offs_d, MASKED: tl.constexpr):
-    """(k, v [N, HEAD_DIM]) of the rows k_rows / v_rows [N] point at: the rows not `valid` [N] read as 0 if
-    MASKED, else every row read as it is (a tile every row sees whole: attend_tiles)."""
-    if MASKED:
-        k = tl.load(k_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-        v = tl.load(v_rows[:, None] + offs_d[None, :], mask=valid[:, None], other=0.0)
-    else:
-        k = tl.load(k_rows[:, None] + offs_d[None, :])
-        v = tl.load(v_rows[:, None] + offs_d[None, :])
-    return k, v
 
 
 @triton.jit
@@ -289,18 +232,18 @@ def normalise(acc, m_i, l_i, Q_LEN: tl.constexpr):
 
 @triton.jit
 def load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM: tl.constexpr,
-               Q_LEN: tl.constexpr):
-    """The packed query tile [BLOCK_M, HEAD_DIM] in q's dtype; padded rows are 0."""
+               Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0):
+    """The packed query tile [BLOCK_M, HEAD_DIM] in q's dtype; padded rows (and columns past D_VALID) are 0."""
     offs_d = tl.arange(0, HEAD_DIM)
     return tl.load(q_ptr + row_offsets(seq, q_head, q_pos, stride_qb, stride_qh, stride_qi, Q_LEN)[:, None]
-                   + offs_d[None, :], mask=row_ok[:, None], other=0.0)
+                   + offs_d[None, :], mask=head_columns(row_ok[:, None], offs_d, D_VALID), other=0.0)
 
 
 @triton.jit
 def attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head, q_pos, first_tile, n_tiles,
                  context, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale,
                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr,
-                 Q_LEN: tl.constexpr):
+                 Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0):
     """Attend q [BLOCK_M, HEAD_DIM] over KV tiles [first_tile, first_tile + n_tiles) of (seq, kv_head),
     whose sequence holds `context` tokens. Returns (o [BLOCK_M, HEAD_DIM] fp32 normalised, lse
     [BLOCK_M]); a row that saw no token (verify only) has o = 0 and lse = -inf, a partial that
@@ -315,7 +258,7 @@ def attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head
     acc, m_i, l_i = attend_tiles(
         q, k_base, v_base, bt_ptr + seq * stride_bt, stride_kb, stride_kn, stride_vb, stride_vn,
         first_tile, n_tiles, context, context - Q_LEN + 1 + q_pos,
-        qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+        qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)
     o, lse = normalise(acc, m_i, l_i, Q_LEN)
     if v_ptr.dtype.element_ty == tl.float8e4nv:
         o = o * tl.load(v_scale_ptr + kv_head)
@@ -326,23 +269,24 @@ def attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head
 def attend_segment(seg_ptr, q_ptr, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr,
                    stride_qb, stride_qh, stride_qi, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn,
                    stride_bt, qk_scale, group, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                   HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr):
+                   HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0):
     """Attend one plan segment (attend_range over its tiles). Returns (o [BLOCK_M, HEAD_DIM] fp32
     normalised, lse [BLOCK_M], seq, q_head [BLOCK_M], q_pos [BLOCK_M], row_ok [BLOCK_M])."""
     seq, kv_head, q_head, q_pos, row_ok = query_rows(seg_ptr, group, BLOCK_M, Q_LEN)
-    q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN)
+    q = load_query(q_ptr, seq, q_head, q_pos, row_ok, stride_qb, stride_qh, stride_qi, HEAD_DIM, Q_LEN, D_VALID)
     context = tl.load(seg_ptr + SEG_CONTEXT)
     o, lse = attend_range(q, k_ptr, v_ptr, bt_ptr, k_scale_ptr, v_scale_ptr, seq, kv_head, q_pos,
                           tl.load(seg_ptr + SEG_FIRST_TILE), tl.load(seg_ptr + SEG_N_TILES), context,
                           stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt, qk_scale,
-                          BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN)
+                          BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)
     return o, lse, seq, q_head, q_pos, row_ok
 
 
 @triton.jit
 def store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM: tl.constexpr,
-                 Q_LEN: tl.constexpr):
-    """o [BLOCK_M, HEAD_DIM] fp32 -> the output rows of the valid (q-head, position) rows, in the output dtype."""
+                 Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0):
+    """o [BLOCK_M, HEAD_DIM] fp32 -> the output rows of the valid (q-head, position) rows, in the output dtype
+    (the columns past D_VALID, if any, not written)."""
     offs_d = tl.arange(0, HEAD_DIM)
     ptrs = o_ptr + row_offsets(seq, q_head, q_pos, stride_ob, stride_oh, stride_oi, Q_LEN)[:, None] + offs_d[None, :]
-    tl.store(ptrs, o.to(o_ptr.dtype.element_ty), mask=row_ok[:, None])
+    tl.store(ptrs, o.to(o_ptr.dtype.element_ty), mask=head_columns(row_ok[:, None], offs_d, D_VALID))

@@ -86,7 +86,10 @@ class Variant:
 
 
 def variant(kernel: str, workload: DecodeWorkload, tile: int, warps: int, stages: int) -> Variant:
-    return Variant(kernel, workload.head_dim, workload.dtype, query_tile_rows(workload), warps, stages, tile,
+    """The compiled shape: a head dim our kernels pad (96 -> 128: kernels/tiles.py, D_VALID) runs the padded width's
+    tile loop, masked at its loads and stores, so it takes that variant's resources."""
+    width = workload.head_dim if workload.is_mla else workload.partial_dim
+    return Variant(kernel, width, workload.dtype, query_tile_rows(workload), warps, stages, tile,
                    workload.page_size, workload.kv_dtype, workload.q_len, workload.kv_lora_rank)
 
 
@@ -94,7 +97,7 @@ def combine_variant(workload: DecodeWorkload) -> Variant:
     """The combine kernel reads fp32 partials: only the query tile (q_len x group rows) and the
     partials' width matter (MLA: its own combine over kv_lora_rank-wide partials)."""
     kernel = MLA_COMBINE_KERNEL if workload.is_mla else COMBINE_KERNEL
-    return Variant(kernel, workload.v_dim, workload.dtype, query_tile_rows(workload), COMBINE_WARPS,
+    return Variant(kernel, workload.partial_dim, workload.dtype, query_tile_rows(workload), COMBINE_WARPS,
                    1, 0, q_len=workload.q_len)
 
 
@@ -187,10 +190,10 @@ def _parsed(table: dict) -> list[tuple[Variant, dict]]:
 
 
 def default_kv_tile_tokens(workload: DecodeWorkload) -> int:
-    """16 KB of K in the cache's dtype (rows at the tile's padded width, block_head_dim): the bytes in flight that set a CTA's latency-bound streaming
-    rate stay the same for fp8. Tiles and pages are powers of two, so a tile holds whole pages or
-    lies inside one: the plans need no other alignment (a page index per tile or per page). MLA:
-    MLA_KV_TILE_TOKENS."""
+    """16 KB of K in the cache's dtype, at the tiles' padded width (block_head_dim): the bytes in flight that
+    set a CTA's latency-bound streaming rate stay the same for fp8. Tiles and pages are powers of two, so
+    a tile holds whole pages or lies inside one: the plans need no other alignment (a page index per tile
+    or per page). MLA: MLA_KV_TILE_TOKENS."""
     if workload.is_mla:
         return MLA_KV_TILE_TOKENS
     return max(16, K_TILE_BYTES // (block_head_dim(workload.head_dim) * workload.kv_dtype_bytes))

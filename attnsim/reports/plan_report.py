@@ -11,7 +11,6 @@ from attnsim.planner.search import Evaluated, PlanResult
 from attnsim.planner.tieband import comparison_band, tie_band, uncertain
 from attnsim.predict import floor_us, source_fields, workload_fields
 from attnsim.simulator.provenance import row_provenance
-from attnsim.simulator.workload import KERNEL_HEAD_DIMS
 
 RUNNERS_UP = 5
 
@@ -73,7 +72,7 @@ def result_data(result: PlanResult) -> dict:
     floor_time = floor_us(result.workload, result.gpu)
     return {
         "gpu": result.gpu.name, **plan_source(result), "workload": workload_fields(result.workload),
-        "plan": plan_data(chosen), "our_kernels_run": result.workload.our_kernels_run, "why": result.why, "fastest": compared(result, result.fastest),
+        "plan": plan_data(chosen), "why": result.why, "fastest": compared(result, result.fastest),
         "floor_us": round(floor_time, 3), "vs_floor": round(chosen.time_us / floor_time, 4),
         "tie_band_pct": round(result.tie_band_pct, 2), "tie_band_source": result.tie_band_source,
         "ties": [compared(result, e) for e in result.ties],
@@ -146,10 +145,7 @@ def result_text(result: PlanResult) -> str:
              f"  launches: {_launches(c)}",
              f"  why: {result.why}",
              f"tie band: {result.tie_band_pct:.1f}% ({result.tie_band_source})"]
-    if not w.our_kernels_run:
-        lines.insert(5, f"  model only: our kernels run head_dim {' / '.join(map(str, KERNEL_HEAD_DIMS))}; d {w.head_dim} is "
-                        f"priced as FA2 compiles it (its CTA resources estimated), and `bench` refuses it")
-    elif result.ties and not result.batch_invariant:  # what the model cannot order, a GPU can (bench/tune.py)
+    if result.ties and not result.batch_invariant:  # what the model cannot order, a GPU can (bench/tune.py)
         lines.append(f"  on a GPU: `bench --strategies auto:tune={TUNE_HINT}` times the {TUNE_HINT} fastest plans and "
                      f"the batch-invariant one, and runs the fastest measured")
     if result.batch_invariant:

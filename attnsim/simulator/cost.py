@@ -82,7 +82,7 @@ chip-wide rate B is scaled by moved / (moved - reread); a verify block's CTA and
 reuse.l2_hit_speedup (the siblings' L2 hits have a shorter latency).
 
 Paged KV: a CTA's reads include the block-table entries of the pages it touches (planned bytes); a tile of several
-pages (page < KV tile: an index per page, tiles.page_tile) pays paged_tile_fixed_us, where a tile inside one page
+pages (page < KV tile: an index per page, tile_loads.page_tile) pays paged_tile_fixed_us, where a tile inside one page
 loads one index a pipeline stage ahead of its K/V (hidden: fa2 measured 12-16% slower than contiguous at 16/32-token
 pages, 5% faster at 64+: results/h200/kernels_serving_paged.csv); a segment pays paged_segment_fixed_us for its
 first index, loaded before its first K/V (bf16 paged calls <= 16 MB: 0.3-1.1 µs over contiguous,

@@ -44,8 +44,7 @@ KV_DTYPE_BYTES = {**DTYPE_BYTES, FP8: 1}
 # vLLM's --kv-cache-dtype names (auto: the model's dtype) and torch's; e5m2 is not supported. Keyword
 # arguments: `auto` also names a strategy, and string literals equal to one are kept to the registry.
 KV_DTYPE_ALIASES = {**DTYPE_ALIASES, **dict(auto="", fp8=FP8, fp8_e4m3=FP8, e4m3=FP8, float8_e4m3=FP8)}
-HEAD_DIMS = (32, 64, 96, 128, 160, 192, 224, 256)  # what FA2 compiles; kernels check their own subset
-KERNEL_HEAD_DIMS = (32, 64, 128, 256)  # what our Triton kernels compile (powers of two: tl.arange); the rest model-only
+HEAD_DIMS = (32, 64, 96, 128, 160, 192, 224, 256)  # what FA2 compiles; our kernels pad 96-224 (block_head_dim)
 MAX_Q_LEN = limits.MAX_Q_LEN  # 16: speculative-decoding verify; beyond it is prefill (not modelled)
 PAGE_SIZES = (16, 32, 64, 128, 256)  # tokens per page: powers of two, so KV tiles (powers of two >= 16)
 #                                      hold whole pages or lie inside one (never straddle a page boundary)
@@ -224,12 +223,6 @@ class DecodeWorkload:
         return self.kv_lora_rank > 0
 
     @property
-    def our_kernels_run(self) -> bool:
-        """Whether our kernels take the head dim (KERNEL_HEAD_DIMS; MLA's latent kernels any): a plan for
-        another is the model's alone, which `bench` and the launcher refuse."""
-        return self.is_mla or self.head_dim in KERNEL_HEAD_DIMS
-
-    @property
     def beyond_decode_math(self) -> bool:
         """More tile math per byte than our kernels' decode calibration saw: verify, fp8 KV or MLA (the
         tile-math cap prices it: cost.math_capped, terms.TERMS["tile-math"])."""
@@ -239,6 +232,12 @@ class DecodeWorkload:
     def v_dim(self) -> int:
         """Width of a value row and of an output head: kv_lora_rank for MLA, else head_dim."""
         return self.kv_lora_rank or self.head_dim
+
+    @property
+    def partial_dim(self) -> int:
+        """Columns of our kernels' tiles and fp32 partials: v_dim, padded to a power of two (block_head_dim) for
+        FA2's head dims that are not one (the kernels mask the padded columns off q, K, V and o)."""
+        return self.v_dim if self.is_mla else block_head_dim(self.head_dim)
 
     @property
     def kv_token_bytes(self) -> int:

@@ -22,7 +22,7 @@ from kernel_helpers import TOLERANCE, decode_inputs, run_checked
 STRATEGIES = strategies.ours()  # every strategy our kernels run, from the registry
 
 # (batch, q_heads, kv_heads, head_dim, contexts, dtype, splits, grid): MHA, GQA, MQA, a group > 64
-# (two q-blocks), ragged and odd lengths, fp16 and bf16, d 64 and 128.
+# (two q-blocks), ragged and odd lengths, fp16 and bf16, d 64 and 128, and padded d 96 and 160.
 CASES = {
     "mha-ragged-fp16-d64": (3, 2, 2, 64, (37, 100, 5), "float16", 3, 5),
     "gqa4-fp16-d128": (2, 8, 2, 128, (65, 17), "float16", 2, 3),
@@ -30,6 +30,9 @@ CASES = {
     "gqa2-bf16-d128-odd": (2, 4, 2, 128, (31, 97), "bfloat16", 8, 4),
     "mqa128-two-qblocks": (1, 128, 1, 64, (40,), "float16", 2, 2),
     "one-output-many-peers": (1, 4, 1, 128, (631,), "bfloat16", 40, 40),  # merge tree of depth 3
+    # FA2's head dims that are not powers of two: tiles of the padded width, q / K / V / o masked (tiles.D_VALID)
+    "gqa2-fp16-d96-padded": (2, 4, 2, 96, (37, 100), "float16", 3, 5),
+    "mqa-bf16-d160-padded": (2, 4, 1, 160, (33, 70), "bfloat16", 2, 3),
 }
 
 
@@ -103,11 +106,11 @@ def test_rejects_grid_above_capacity(device, h100):
         launcher_for("streamk", workload, h100, PlanConfig(grid=10**5), device=device)  # under limits.MAX_PLAN_CTAS
 
 
-@pytest.mark.parametrize("kwargs, field", [(dict(head_dim=96), "head_dim"), (dict(kv_dtype="float32"), "kv_dtype"),
+@pytest.mark.parametrize("kwargs, field", [(dict(head_dim=80), "head_dim"), (dict(kv_dtype="float32"), "kv_dtype"),
                                            (dict(dtype="float32"), "dtype")])
 def test_rejects_unsupported_workloads(kwargs, field, h100):
-    """A head dim the kernel does not compile is refused by the launcher; float32 already by the
-    workload (no decode kernel runs it)."""
+    """A head dim FA2 does not compile (80) and float32 are refused by the workload (no decode kernel runs
+    them); an fp32 cache by the launcher."""
     with pytest.raises(InputError) as info:
         workload = DecodeWorkload(**{**dict(batch=1, q_heads=4, kv_heads=4, head_dim=64, contexts=(64,)), **kwargs})
         launcher_for("fa2", workload, h100, device="cpu")
@@ -122,3 +125,24 @@ def test_rejects_mismatched_inputs(device, h100):
         launcher.run(q, k[:, :, :16], v)
     with pytest.raises(InputError, match="q"):
         launcher.run(q.to(torch.bfloat16), k, v)
+
+
+def nan_padded(x: torch.Tensor, width: int) -> torch.Tensor:
+    """x [..., d] as a view of a buffer [..., width] whose columns past d are NaN (rows `width` apart)."""
+    buffer = torch.full((*x.shape[:-1], width), float("nan"), dtype=x.dtype, device=x.device)
+    buffer[..., :x.shape[-1]] = x
+    return buffer[..., :x.shape[-1]]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_padded_head_dim_reads_and_writes_only_its_columns(strategy, device, h100):
+    """d 96 runs tiles 128 wide: q, K and V sit in buffers whose columns 96-127 are NaN (rows 128 apart), so a
+    load past the head's columns poisons the output; o's columns 96-127 hold a sentinel that must survive."""
+    workload = DecodeWorkload.build(2, 4, 2, 96, [37, 100], dtype="float16")
+    launcher = launcher_for(strategy, workload, h100, PlanConfig(kv_tile_tokens=16, splits=3, grid=5), device=device)
+    q, k, v = decode_inputs(workload, device, seed=11)
+    ref = attention_reference(q, k, v, workload.contexts)
+    out = torch.full((*q.shape[:-1], 128), 7.0, dtype=q.dtype, device=q.device)
+    launcher.run(nan_padded(q, 128), nan_padded(k, 128), nan_padded(v, 128), out[..., :96])
+    assert max_relative_error(out[..., :96], ref) <= TOLERANCE
+    assert bool((out[..., 96:] == 7.0).all())

@@ -13,7 +13,7 @@ import triton.language as tl
 from attnsim import strategies
 from attnsim.errors import InputError
 from attnsim.kernels.launch import interpreting, launcher_for
-from attnsim.kernels.tiles import page_tile
+from attnsim.kernels.tile_loads import page_tile
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.simulator.workload import DecodeWorkload
 from plan_helpers import plan_for
@@ -45,6 +45,9 @@ CASES = {
     "qlen3-24-rows": (2, 8, 1, 64, (40, 70), "bfloat16", 3, 0, "", 16, 2, 3),  # a combine block of 8 rows
     "qlen3-fp8-paged16-tile32": (3, 6, 2, 128, (70, 3, 41), "float16", 3, 16, "fp8", 32, 3, 5),
     "qlen2-mha-paged128": (2, 4, 4, 64, (300, 130), "bfloat16", 2, 128, "", 32, 3, 6),
+    # padded head dims (tiles.D_VALID): fp8 whole tiles masked to the head's columns only, pages, verify
+    "d96-fp8-paged16-qlen2": (2, 4, 2, 96, (37, 70), "bfloat16", 2, 16, "fp8", 32, 3, 5),
+    "d224-paged32-qlen4": (2, 2, 1, 224, (40, 65), "float16", 4, 32, "", 32, 2, 3),
 }
 
 
@@ -147,7 +150,7 @@ def test_fp8_reference_is_the_dequantised_cache():
 @pytest.mark.parametrize("strategy", ["fa2", "streamk"])
 def test_a_head_major_pool_is_read_through_its_strides(strategy, device, h100):
     """FlashInfer's HND pages ([num_pages, kv_heads, page, d], here a transposed view): a 32-token tile
-    of 16-token pages addresses each page through the pool's strides (tiles.page_tile); the output is
+    of 16-token pages addresses each page through the pool's strides (tile_loads.page_tile); the output is
     the same as from the NHD pool."""
     from attnsim.kernels.reference import max_relative_error
 

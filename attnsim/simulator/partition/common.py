@@ -145,8 +145,8 @@ def kernel_family(workload: DecodeWorkload, family: str) -> str:
 
 
 def partial_bytes(workload: DecodeWorkload, rows: int) -> int:
-    """Bytes of one fp32 partial (normalised O of v_dim columns + LSE) of `rows` query rows."""
-    return rows * (workload.v_dim + 1) * PARTIAL_BYTES_PER_ROW_ELEM
+    """Bytes of one fp32 partial (normalised O of partial_dim columns + LSE) of `rows` query rows."""
+    return rows * (workload.partial_dim + 1) * PARTIAL_BYTES_PER_ROW_ELEM
 
 
 MERGE_BLOCK_MAX = 4  # the most partials any of our merges loads per step (merge_block; MLA's mla.MERGE_FANIN - 1)
@@ -165,7 +165,7 @@ def critical_partials(workload: DecodeWorkload, n_peers: np.ndarray, rows: int, 
     mla.MERGE_FANIN), so the host reads (fan-in - 1) per level, the rest are read by peers in parallel."""
     if workload.is_mla:
         return mla.critical_partials(n_peers)
-    fanin = merge_block(rows, workload.head_dim, res.warps) + 1
+    fanin = merge_block(rows, workload.partial_dim, res.warps) + 1
     levels = np.ceil(np.log(np.asarray(n_peers, np.float64) + 1.0) / np.log(fanin) - 1e-9)
     return np.minimum(n_peers, (fanin - 1) * levels)
 

@@ -115,7 +115,7 @@ def combine_block(workload: DecodeWorkload, warps: int) -> int:
     step (mla_tiles.add_partials: its BLOCK_P groups the LSE rows only)."""
     if workload.is_mla:
         return 1
-    return common.merge_block(min(query_tile_rows(workload), COMBINE_ROWS), workload.v_dim, warps)
+    return common.merge_block(min(query_tile_rows(workload), COMBINE_ROWS), workload.partial_dim, warps)
 
 
 def split_rows(tiles: np.ndarray, splits: int):
