@@ -273,11 +273,11 @@ def math_bound(gpu: GpuSpec, schedule: Schedule, slots: int) -> bool:
 def tile_math(workload: DecodeWorkload, tile: int, total_tiles: float, rows: int = 0) -> tuple[float, float, float]:
     """(tensor-core FLOPs, softmax scores, dequantised elements) of `total_tiles` KV tiles of `tile`
     tokens, for a query tile of `rows` rows (0: the workload's packed rows, workload.query_tile_rows);
-    a short last tile is computed in full (masked, not skipped)."""
-    tokens = float(total_tiles) * tile
-    rows = rows or query_tile_rows(workload)
-    flops = tile_flops_per_token(rows, workload.head_dim, workload.v_dim) * tokens
-    return flops, rows * tokens, (2.0 * workload.head_dim * tokens if workload.kv_fp8 else 0.0)
+    a short last tile is computed in full (masked, not skipped), a padded head dim at its tiles' width."""
+    tokens, rows = float(total_tiles) * tile, rows or query_tile_rows(workload)
+    kd, vd = (workload.head_dim, workload.v_dim) if workload.is_mla else (workload.partial_dim,) * 2
+    flops = tile_flops_per_token(rows, kd, vd) * tokens
+    return flops, rows * tokens, (2.0 * kd * tokens if workload.kv_fp8 else 0.0)
 
 
 def sm_math_rate(params: CostParams, gpu: GpuSpec, workload: DecodeWorkload, tile: int, launch: Launch,

@@ -110,6 +110,15 @@ def test_fp8_dequantisation_counts_in_the_tile_math():
     assert predict_one("fa2", flat, slow_dequant).total_us == predict_one("fa2", flat, h200).total_us
 
 
+@pytest.mark.parametrize("head_dim, width", [(96, 128), (160, 256), (224, 256), (128, 128)])
+def test_a_padded_head_dim_computes_at_its_tiles_width(head_dim, width):
+    """Our kernels run d 96 in 128-wide tiles (kernels/tiles.py, D_VALID): the dots and the fp8 conversions are the
+    padded width's, the bytes d's."""
+    padded, tiled = (DecodeWorkload.build(2, 16, 2, d, 4096, kv_dtype="fp8") for d in (head_dim, width))
+    assert cost.tile_math(padded, 64, 10.0) == cost.tile_math(tiled, 64, 10.0)
+    assert padded.kv_bytes() * width == tiled.kv_bytes() * head_dim
+
+
 def test_an_fp8_segment_start_is_billed_once_per_segment_of_an_fp8_cache_only():
     """fp8_segment_fixed_us: a split of FlashDecoding is one segment per CTA, so with the chip far from
     saturated (one CTA per SM) the launch grows by about the cost; a bf16 cache never pays it."""
