@@ -12,6 +12,7 @@ integers equal to 1 / divisible by 16 / beyond int32), which is Triton's own spe
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import torch
@@ -42,12 +43,15 @@ class CachedLaunch:
         self.jit_fn = jit_fn
         self.compiled = None
         self.key = None
+        # constexprs a launch may leave out (tiles.D_VALID = 0): the compiled kernel takes every one positionally
+        self.defaults = {name: p.default for name, p in inspect.signature(jit_fn.fn).parameters.items()
+                         if p.default is not inspect.Parameter.empty}
 
     def __call__(self, grid: tuple, args: tuple, constexprs: dict) -> None:
         if self.compiled is not None and specialization_key(args) == self.key:
             names = self.jit_fn.arg_names[len(args):]  # constexprs follow the runtime args
             grid3 = (*grid, 1, 1)[:3]  # CompiledKernel indexes all three grid dimensions
-            self.compiled[grid3](*args, *(constexprs[n] for n in names))
+            self.compiled[grid3](*args, *(constexprs[n] if n in constexprs else self.defaults[n] for n in names))
             return
         compiled = self.jit_fn[grid](*args, **constexprs)
         if not interpreting() and compiled is not None:

@@ -92,13 +92,13 @@ class KernelShape:
     q_len: int = 1
     lora: int = 0  # an MLA kernel's kv_lora_rank (constexpr LORA); 0: a K/V-head kernel
     max_registers: int = 0  # ptxas's cap (Triton's maxnreg; KernelSpec.max_registers); 0: none
-    d_valid: int = 0  # the head dim where head_dim is it padded (D_VALID: kernels/tiles.py); 0: not padded
+    d_valid: int = 0  # the head dim when head_dim (the tiles' width) pads it (D_VALID: kernels/tiles.py); 0: none
 
     def constexprs(self) -> dict:
         """The launch keywords: constexprs, warps, stages and the register cap if any."""
         lora = dict(LORA=self.lora) if self.lora else {}
         cap = dict(maxnreg=self.max_registers) if self.max_registers else {}
-        cap.update(dict(D_VALID=self.d_valid) if self.d_valid else {})  # absent: the kernels' default, 0
+        cap.update({} if self.lora else dict(D_VALID=self.d_valid))  # MLA's kernels have no padded columns
         return dict(BLOCK_P=self.block_p, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=self.head_dim,
                     PAGE_SIZE=self.page_size, Q_LEN=self.q_len, **lora, num_warps=self.num_warps,
                     num_stages=self.num_stages, **cap)
@@ -280,7 +280,7 @@ class Launcher:
             (n, self.schedule.launches[1].grid // n),  # (outputs, pieces: MLA's columns, or row blocks)
             (o4, t.reductions, t.peer_offsets, t.o_part, t.lse_part, *o4.stride()[:3], self.schedule.workload.group),
             dict(BLOCK_P=block_p, BLOCK_M=s.block_m, **rows, HEAD_DIM=width, Q_LEN=s.q_len, num_warps=COMBINE_WARPS,
-                 num_stages=1, **(dict(D_VALID=s.d_valid) if s.d_valid else {})))
+                 num_stages=1, **({} if s.lora else dict(D_VALID=s.d_valid))))
 
     def warm_combine(self) -> None:
         """Compile the combine kernel now (run on a scratch output), not on the first timed call."""
