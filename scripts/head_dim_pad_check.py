@@ -13,6 +13,7 @@ OUT/head_dim_pad.csv (bench columns) and prints time and vs_floor per head dim.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -20,12 +21,14 @@ import pandas as pd
 import torch
 
 from attnsim.bench import inputs
-from attnsim.bench.harness import BenchConfig, bench_one, default_prepare
+from attnsim.bench.harness import BenchConfig
 from attnsim.bench.results import COLUMNS
 from attnsim.kernels.membw import ReadFloor
-from attnsim.kernels.reference import attention_reference
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fa2_wave_ab import bench_specs  # noqa: E402  (every spec on one point, fp64-checked, with its floor)
 
 # (batch, q_heads, kv_heads, context) x the head-dim pairs: 67 MB - 268 MB of fp16 K+V at the power of two
 SHAPES = [(8, 32, 8, 8192), (1, 32, 32, 32768), (16, 32, 8, 2048), (4, 28, 4, 16384)]
@@ -40,12 +43,8 @@ def workloads() -> list[DecodeWorkload]:
 
 def bench_point(i: int, w: DecodeWorkload, config: BenchConfig, floor: ReadFloor) -> list[dict]:
     pool = inputs.KvPool([w], "float16", "cuda", 0)
-    q = inputs.make_query(w, i, "cuda", 0)
-    floor_us = floor.us(w.kv_bytes() + w.io_bytes())
-    with pool.poisoned_padding(w) as (k, v):
-        ref = inputs.reference_output(attention_reference, q, k, v, w.contexts)
-        rows = [bench_one(spec, w, q, k, v, ref, config, default_prepare, floor_us=floor_us) for spec in SPECS]
-    del q, ref, pool
+    rows = bench_specs(i, w, config, pool, SPECS, floor.us(w.kv_bytes() + w.io_bytes()))
+    del pool
     torch.cuda.empty_cache()
     return rows
 

@@ -94,11 +94,15 @@ class KernelShape:
     max_registers: int = 0  # ptxas's cap (Triton's maxnreg; KernelSpec.max_registers); 0: none
     d_valid: int = 0  # the head dim when head_dim (the tiles' width) pads it (D_VALID: kernels/tiles.py); 0: none
 
+    def padded_columns(self) -> dict:
+        """D_VALID where the tiles pad the head dim, else nothing: the kernels' default, 0 (CachedLaunch fills it)."""
+        return dict(D_VALID=self.d_valid) if self.d_valid else {}
+
     def constexprs(self) -> dict:
         """The launch keywords: constexprs, warps, stages and the register cap if any."""
         lora = dict(LORA=self.lora) if self.lora else {}
         cap = dict(maxnreg=self.max_registers) if self.max_registers else {}
-        cap.update({} if self.lora else dict(D_VALID=self.d_valid))  # MLA's kernels have no padded columns
+        cap.update(self.padded_columns())
         return dict(BLOCK_P=self.block_p, BLOCK_M=self.block_m, BLOCK_N=self.block_n, HEAD_DIM=self.head_dim,
                     PAGE_SIZE=self.page_size, Q_LEN=self.q_len, **lora, num_warps=self.num_warps,
                     num_stages=self.num_stages, **cap)
@@ -110,7 +114,7 @@ def kernel_shape(workload: DecodeWorkload, config: PlanConfig, kernel: strategie
     MLA_MERGE_BLOCK whatever the tile."""
     block_m = query_tile_rows(workload)
     block_p = MLA_MERGE_BLOCK if workload.is_mla else merge_block(block_m, workload.partial_dim, config.num_warps)
-    width = workload.head_dim if workload.is_mla else workload.partial_dim
+    width = workload.tile_head_dim
     return KernelShape(block_m, config.kv_tile_tokens, width, config.num_warps, config.num_stages,
                        block_p, workload.page_size, workload.q_len, workload.kv_lora_rank,
                        kernel.max_registers(block_m, config.num_warps), workload.head_dim if width != workload.head_dim else 0)
@@ -280,7 +284,7 @@ class Launcher:
             (n, self.schedule.launches[1].grid // n),  # (outputs, pieces: MLA's columns, or row blocks)
             (o4, t.reductions, t.peer_offsets, t.o_part, t.lse_part, *o4.stride()[:3], self.schedule.workload.group),
             dict(BLOCK_P=block_p, BLOCK_M=s.block_m, **rows, HEAD_DIM=width, Q_LEN=s.q_len, num_warps=COMBINE_WARPS,
-                 num_stages=1, **({} if s.lora else dict(D_VALID=s.d_valid))))
+                 num_stages=1, **s.padded_columns()))
 
     def warm_combine(self) -> None:
         """Compile the combine kernel now (run on a scratch output), not on the first timed call."""

@@ -62,7 +62,7 @@ def load_rows(k_rows, v_rows, valid, offs_d, MASKED: tl.constexpr, D_VALID: tl.c
     MASKED, else every row read as it is (a tile every row sees whole: attend_tiles); with D_VALID, the
     columns past it read as 0 (module docstring)."""
     if D_VALID:
-        mask = head_columns(valid[:, None] if MASKED else offs_d[None, :] >= 0, offs_d, D_VALID)
+        mask = head_columns(valid[:, None], offs_d, D_VALID) if MASKED else offs_d[None, :] < D_VALID
         k = tl.load(k_rows[:, None] + offs_d[None, :], mask=mask, other=0.0)
         v = tl.load(v_rows[:, None] + offs_d[None, :], mask=mask, other=0.0)
     elif MASKED:

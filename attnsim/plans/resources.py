@@ -31,7 +31,7 @@ from importlib import resources as package_files
 
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import CtaResources, occupancy
-from attnsim.simulator.workload import DecodeWorkload, block_head_dim, query_tile_rows
+from attnsim.simulator.workload import DecodeWorkload, query_tile_rows
 
 K_TILE_BYTES = 16 * 1024  # our kernels' default KV tile: one 16 KB K tile (64 tokens at d 128, fp16; 128 at fp8)
 # A paged tile's K/V address depends on a block-table load, which Triton's pipeliner schedules a stage
@@ -88,8 +88,7 @@ class Variant:
 def variant(kernel: str, workload: DecodeWorkload, tile: int, warps: int, stages: int) -> Variant:
     """The compiled shape: a head dim our kernels pad (96 -> 128: kernels/tiles.py, D_VALID) runs the padded width's
     tile loop, masked at its loads and stores, so it takes that variant's resources."""
-    width = workload.head_dim if workload.is_mla else workload.partial_dim
-    return Variant(kernel, width, workload.dtype, query_tile_rows(workload), warps, stages, tile,
+    return Variant(kernel, workload.tile_head_dim, workload.dtype, query_tile_rows(workload), warps, stages, tile,
                    workload.page_size, workload.kv_dtype, workload.q_len, workload.kv_lora_rank)
 
 
@@ -136,9 +135,8 @@ def kv_buffer_bytes(v: Variant) -> int:
     An fp8 cache adds one fp16 V tile: V converted, then staged for ldmatrix.trans (tiles.opaque_move)."""
     fp8 = v.kv_dtype.startswith("float8")
     buffers = max(1, v.stages - 1 - (PAGED_EXTRA_STAGES if v.page_size else 0))
-    width = v.head_dim if v.lora else block_head_dim(v.head_dim)  # a tile row in shared memory, elements
-    staged_v = 2 * v.tile * width if fp8 and not v.lora else 0
-    return buffers * (1 if v.lora else 2) * v.tile * width * (1 if fp8 else 2) + staged_v
+    staged_v = 2 * v.tile * v.head_dim if fp8 and not v.lora else 0
+    return buffers * (1 if v.lora else 2) * v.tile * v.head_dim * (1 if fp8 else 2) + staged_v
 
 
 def lookup(gpu: GpuSpec, wanted: Variant) -> tuple[CtaResources, str]:
@@ -190,13 +188,13 @@ def _parsed(table: dict) -> list[tuple[Variant, dict]]:
 
 
 def default_kv_tile_tokens(workload: DecodeWorkload) -> int:
-    """16 KB of K in the cache's dtype, at the tiles' padded width (block_head_dim): the bytes in flight that
+    """16 KB of K in the cache's dtype, at the tiles' padded width (tile_head_dim): the bytes in flight that
     set a CTA's latency-bound streaming rate stay the same for fp8. Tiles and pages are powers of two, so
     a tile holds whole pages or lies inside one: the plans need no other alignment (a page index per tile
     or per page). MLA: MLA_KV_TILE_TOKENS."""
     if workload.is_mla:
         return MLA_KV_TILE_TOKENS
-    return max(16, K_TILE_BYTES // (block_head_dim(workload.head_dim) * workload.kv_dtype_bytes))
+    return max(16, K_TILE_BYTES // (workload.tile_head_dim * workload.kv_dtype_bytes))
 
 
 def default_stages(kernel_stages: int, workload: DecodeWorkload) -> int:

@@ -275,7 +275,7 @@ def tile_math(workload: DecodeWorkload, tile: int, total_tiles: float, rows: int
     tokens, for a query tile of `rows` rows (0: the workload's packed rows, workload.query_tile_rows);
     a short last tile is computed in full (masked, not skipped), a padded head dim at its tiles' width."""
     tokens, rows = float(total_tiles) * tile, rows or query_tile_rows(workload)
-    kd, vd = (workload.head_dim, workload.v_dim) if workload.is_mla else (workload.partial_dim,) * 2
+    kd, vd = workload.tile_head_dim, workload.partial_dim
     flops = tile_flops_per_token(rows, kd, vd) * tokens
     return flops, rows * tokens, (2.0 * kd * tokens if workload.kv_fp8 else 0.0)
 

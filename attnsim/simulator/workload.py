@@ -234,10 +234,16 @@ class DecodeWorkload:
         return self.kv_lora_rank or self.head_dim
 
     @property
+    def tile_head_dim(self) -> int:
+        """Columns of our kernels' q and K tiles (HEAD_DIM): head_dim padded to a power of two (block_head_dim);
+        an MLA latent row's (head_dim: kv_lora_rank + rope) as it is."""
+        return self.head_dim if self.is_mla else block_head_dim(self.head_dim)
+
+    @property
     def partial_dim(self) -> int:
         """Columns of our kernels' tiles and fp32 partials: v_dim, padded to a power of two (block_head_dim) for
         FA2's head dims that are not one (the kernels mask the padded columns off q, K, V and o)."""
-        return self.v_dim if self.is_mla else block_head_dim(self.head_dim)
+        return self.v_dim if self.is_mla else self.tile_head_dim
 
     @property
     def kv_token_bytes(self) -> int:

@@ -109,8 +109,8 @@ def test_rejects_grid_above_capacity(device, h100):
 @pytest.mark.parametrize("kwargs, field", [(dict(head_dim=80), "head_dim"), (dict(kv_dtype="float32"), "kv_dtype"),
                                            (dict(dtype="float32"), "dtype")])
 def test_rejects_unsupported_workloads(kwargs, field, h100):
-    """A head dim FA2 does not compile (80) and float32 are refused by the workload (no decode kernel runs
-    them); an fp32 cache by the launcher."""
+    """A head dim FA2 does not compile (80), a float32 cache and float32 queries are refused by the workload
+    (no decode kernel runs them), before any launcher is built."""
     with pytest.raises(InputError) as info:
         workload = DecodeWorkload(**{**dict(batch=1, q_heads=4, kv_heads=4, head_dim=64, contexts=(64,)), **kwargs})
         launcher_for("fa2", workload, h100, device="cpu")
