@@ -32,6 +32,7 @@
 #         segment and fp8pf's first-tile prefetch, under abls/: docs/kernels.md, "Ready to land"; land_refit_auto: the
 #         next call, in the merged tree, on the machine lsum_land left warm)
 #         pf_ab pf_lsum_ab cta_trace (issue 18: branch fp8pf; the engine's tail, where a launch's CTAs run)
+#         head_dim_pad pad_tiles (head dims that are not powers of two; 160-224's KV tile, on whichever GPU came)
 #         kernel_trace floor_check (issue 20: our attention launches traced CTA by CTA; the floor model against this
 #         node's pure reads; on whichever GPU came)
 #         fp8_probe (issue 18: the fp8 loop's time by ablation, loads / conversions / dots / softmax; any GPU)
@@ -459,4 +460,12 @@ stage_cta_trace() { timeout 200 python3 scripts/cta_trace.py --out "$OUT/cta_tra
 stage_kernel_trace() { timeout 500 python3 scripts/kernel_trace.py --out "$OUT/kernel_trace_$(gpu_key)" | tail -40; }
 # predictions' floor model (simulator/floor.py) against this node's pure reads of 0.5 MiB-4 GiB (~10 s)
 stage_floor_check() { timeout 150 python3 scripts/floor_check.py --gpu "$(gpu_key)" | tee "$OUT/floor_check_$(gpu_key).txt"; }
+# Head dims that are not powers of two (docs/kernels.md): d 96 / 160 against 128 / 256, every spec fp64-checked with
+# its floor (~2 min); pad_tiles: d 160-224's 32-token KV tiles against 64-token ones (~1.5 min); on whichever GPU came
+stage_head_dim_pad() { timeout 300 python3 scripts/head_dim_pad_check.py --out "$OUT" --name "head_dim_pad_$(gpu_key)" | tail -40; }
+stage_pad_tiles() {
+  timeout 300 python3 scripts/head_dim_pad_check.py --out "$OUT" --name "pad_tiles_$(gpu_key)" --pairs 160,192,224 \
+    --specs auto,fa2,fa2:kv_tile_tokens=64,flashdecoding,flashdecoding:kv_tile_tokens=64,streamk,streamk:kv_tile_tokens=64 \
+    | tail -40
+}
 for s in "$@"; do stage "$s"; done

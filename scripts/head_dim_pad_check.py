@@ -2,6 +2,9 @@
 "Head dims that are not powers of two"), the same batch, heads and context, our kernels and `auto`.
 
     PYTHONPATH=. python3 scripts/head_dim_pad_check.py --out $OUT      # on the device, ~2 min
+    # the KV tile of d 160-224 (32 tokens by default: 10 KB of real K a tile) against 64-token tiles, ~1 min
+    PYTHONPATH=. python3 scripts/head_dim_pad_check.py --out $OUT --pairs 160,192,224 \
+        --specs auto,fa2,fa2:kv_tile_tokens=64,flashdecoding,flashdecoding:kv_tile_tokens=64,streamk,streamk:kv_tile_tokens=64
 
 A padded head dim runs its power of two's tile loop with the columns past it masked (tiles.D_VALID): its
 bytes are d's, its dots the padded width's. Every output is fp64-checked (bench_one) and every row carries
@@ -24,6 +27,7 @@ from attnsim.bench import inputs
 from attnsim.bench.harness import BenchConfig
 from attnsim.bench.results import COLUMNS
 from attnsim.kernels.membw import ReadFloor
+from attnsim.plans.spec import split_specs
 from attnsim.profiles import resolve_gpu
 from attnsim.simulator.workload import DecodeWorkload
 
@@ -36,14 +40,14 @@ PAIRS = [(96, 128), (160, 256)]
 SPECS = ["auto", "fa2", "flashdecoding", "splitkv", "streamk"]
 
 
-def workloads() -> list[DecodeWorkload]:
-    """Each shape at both head dims of each pair, the padded one first."""
-    return [DecodeWorkload.build(b, hq, hkv, d, c) for b, hq, hkv, c in SHAPES for pair in PAIRS for d in pair]
+def workloads(pairs: list[tuple[int, ...]]) -> list[DecodeWorkload]:
+    """Each shape at every head dim of each pair, the padded one first."""
+    return [DecodeWorkload.build(b, hq, hkv, d, c) for b, hq, hkv, c in SHAPES for pair in pairs for d in pair]
 
 
-def bench_point(i: int, w: DecodeWorkload, config: BenchConfig, floor: ReadFloor) -> list[dict]:
+def bench_point(i: int, w: DecodeWorkload, config: BenchConfig, floor: ReadFloor, specs: list[str]) -> list[dict]:
     pool = inputs.KvPool([w], "float16", "cuda", 0)
-    rows = bench_specs(i, w, config, pool, SPECS, floor.us(w.kv_bytes() + w.io_bytes()))
+    rows = bench_specs(i, w, config, pool, specs, floor.us(w.kv_bytes() + w.io_bytes()))
     del pool
     torch.cuda.empty_cache()
     return rows
@@ -52,14 +56,20 @@ def bench_point(i: int, w: DecodeWorkload, config: BenchConfig, floor: ReadFloor
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    out = ap.parse_args().out
+    ap.add_argument("--pairs", action="append", default=None,
+                    help="head dims timed on each shape, comma-separated (repeatable; default 96,128 and 160,256)")
+    ap.add_argument("--specs", default=",".join(SPECS), help="plan specs, comma-separated")
+    ap.add_argument("--name", default="head_dim_pad", help="the CSV's name under --out")
+    args = ap.parse_args()
+    pairs = [tuple(int(d) for d in p.split(",")) for p in args.pairs] if args.pairs else PAIRS
+    specs = split_specs(args.specs)
     name = torch.cuda.get_device_name()
     gpu = resolve_gpu("h200" if "H200" in name else "h100")
-    config = BenchConfig(tuple(SPECS), gpu, name, gpu.hbm_read_gbps)
+    config = BenchConfig(tuple(specs), gpu, name, gpu.hbm_read_gbps)
     floor, started, rows = ReadFloor(config.timer), time.time(), []
-    for i, w in enumerate(workloads()):
-        rows += bench_point(i, w, config, floor)
-        pd.DataFrame(rows, columns=COLUMNS).to_csv(out / "head_dim_pad.csv", index=False)
+    for i, w in enumerate(workloads(pairs)):
+        rows += bench_point(i, w, config, floor, specs)
+        pd.DataFrame(rows, columns=COLUMNS).to_csv(args.out / f"{args.name}.csv", index=False)
         print(f"[{time.time() - started:6.1f}s] b{w.batch} {w.q_heads}/{w.kv_heads} d{w.head_dim} {w.max_context}",
               flush=True)
     frame = pd.DataFrame(rows, columns=COLUMNS)
