@@ -89,6 +89,10 @@ first index, loaded before its first K/V (bf16 paged calls <= 16 MB: 0.3-1.1 µs
 results/h200/bench_paged.csv); paged_hbm_scale scales the saturated bandwidth (scattered pages); all neutral until
 calibrated.
 
+Padded head dims (96, 160-224: tiles at the next power of two, the masked columns' sectors never read): a tile
+costs its padded width's loop and carries d / padded of its bytes, so CTA and SM stream rates scale by
+loaded_column_share (H100 held-out, results/h100/head_dim_pad.csv: fa2 MAPE 13.3 -> 2.5%, docs/kernels.md).
+
 fp8 KV: each (CTA, output) segment pays fp8_segment_fixed_us more (q scaled into fp16, the first tiles'
 convert-and-stage chain before the pipeline overlaps them, kernels/tiles.py): FlashDecoding at 2 fp8 tiles a
 split ran 10-15% slower than the rate cap alone predicts (results/h200/bench_fp8.csv); long splits hide it.
@@ -195,6 +199,7 @@ def bandwidth_model(gpu: GpuSpec, launch: Launch, schedule: Schedule | None = No
     sm_stream_gbps = params.sm_stream_gbps
     if schedule is not None and launch.name == "attention":
         w = schedule.workload
+        sm_stream_gbps *= w.loaded_column_share
         hbm_gbps *= params.paged_hbm_scale if w.paged else 1.0
         reread = l2_hit_bytes(gpu, launch, w)  # CTAs move more bytes than HBM does
         hbm_gbps *= moved / (moved - reread) if reread < moved else 1.0
@@ -224,10 +229,13 @@ def cta_stream_gbps(params: CostParams, launch: Launch, schedule: Schedule | Non
 
 
 def stream_gbps(params: CostParams, warps: float, workload: DecodeWorkload | None = None) -> float:
-    """GB/s one CTA of `warps` streams alone; for an attention launch of `workload`, its per-token work in series."""
+    """GB/s one CTA of `warps` streams alone; for an attention launch of `workload`, its per-token work in series
+    and the padded columns its loads skip (module docstring, "Padded head dims")."""
     gbps = params.cta_stream_gbps_per_warp * warps
-    return gbps if not params.cta_ns_per_token or workload is None else 1.0 / (
-        1.0 / gbps + params.cta_ns_per_token / workload.kv_token_bytes)
+    if workload is None:
+        return gbps
+    gbps *= workload.loaded_column_share
+    return gbps if not params.cta_ns_per_token else 1.0 / (1.0 / gbps + params.cta_ns_per_token / workload.kv_token_bytes)
 
 
 def math_capped(launch: Launch, workload: DecodeWorkload) -> bool:

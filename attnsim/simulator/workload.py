@@ -240,6 +240,13 @@ class DecodeWorkload:
         return self.head_dim if self.is_mla else block_head_dim(self.head_dim)
 
     @property
+    def loaded_column_share(self) -> float:
+        """head_dim / tile_head_dim: the share of a K/V tile row's columns a load fetches (the padded columns are
+        masked, their sectors never read), so of a power-of-two tile's bytes in flight (cost.stream_gbps); 1 at a
+        power of two and for MLA."""
+        return self.head_dim / self.tile_head_dim
+
+    @property
     def partial_dim(self) -> int:
         """Columns of our kernels' tiles and fp32 partials: v_dim, padded to a power of two (block_head_dim) for
         FA2's head dims that are not one (the kernels mask the padded columns off q, K, V and o)."""

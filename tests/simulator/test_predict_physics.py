@@ -212,3 +212,16 @@ def test_calibrated_h100_speedup_at_512k_matches_the_measured_one(q_heads, kv_he
     assert spec.source.startswith("calibrated")
     predicted_ratio = _time("fa2", workload, spec) / _time("streamk", workload, spec)
     assert predicted_ratio == pytest.approx(measured["fa2"] / measured["streamk"], rel=0.10)
+
+
+@pytest.mark.parametrize("padded, pow2", [(96, 128), (160, 256)])
+def test_a_padded_head_dim_streams_its_bytes_at_its_padded_widths_tile_rate(padded, pow2):
+    """A padded head dim's tile loop runs at the padded width and its loads skip the masked columns: a lone
+    fa2 CTA (latency-bound, one tile after another) takes as long as at the power of two, though it reads
+    only d / padded of the bytes (H100, results/h100/head_dim_pad.csv: fa2 d 96 at 1.00-1.04x d 128's time);
+    a saturated chip pays for the bytes (within a few %: at d 160 its CTAs' fewer bytes in flight soften the knee)."""
+    gpu = resolve_gpu("h100")
+    lone = [_time("fa2", DecodeWorkload.build(1, 8, 8, d, 65536), gpu) for d in (padded, pow2)]
+    assert lone[0] / lone[1] == pytest.approx(1.0, abs=0.03)
+    full = [_time("streamk", DecodeWorkload.build(64, 32, 8, d, 32768), gpu) for d in (padded, pow2)]
+    assert padded / pow2 <= full[0] / full[1] <= padded / pow2 + 0.05
