@@ -3,7 +3,10 @@ fitted on its GPU, and carries the band measured on the serving sweeps of its re
 band; decode predictions are as before; transfers carry it all."""
 
 import dataclasses
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from attnsim.predict import predict_records
@@ -11,12 +14,15 @@ from attnsim.profiles import resolve_gpu
 from attnsim.simulator import bands
 from attnsim.simulator.hardware import PRESETS
 from attnsim.simulator.profile_io import shipped_document
-from attnsim.simulator.provenance import row_provenance, source_label, term_status
+from attnsim.simulator.provenance import PADDED_BAND_PCT, PADDED_LABEL, row_provenance, source_label, term_status
 from attnsim.simulator.terms import terms_used
 from attnsim.simulator.transfer import transfer_profile
 from attnsim.simulator.workload import DecodeWorkload
+from attnsim.validation.compare import predict_measurements
+from attnsim.validation.measurements import load_measurements
 
 H200, H100 = resolve_gpu("h200"), resolve_gpu("h100")
+RESULTS = Path(__file__).parents[2] / "results"
 DECODE = DecodeWorkload.build(8, 16, 2, 128, 32768, dtype="bfloat16")
 PAGED = dataclasses.replace(DECODE, page_size=16)
 FP8 = dataclasses.replace(DECODE, kv_dtype="fp8")
@@ -179,3 +185,25 @@ def test_the_resolver_carries_it_to_presets_without_a_profile():
     assert _record(FP8, b200, "fa2")["terms"] == {t: "transferred" if t in kept else "default" for t in terms_used(FP8)}
     a100 = resolve_gpu("a100")  # from the H100: nothing fitted there
     assert _record(PAGED, a100, "fa2")["profile_source"] == "transferred; paging terms at defaults"
+
+
+@pytest.mark.parametrize("gpu", [H200, H100])
+def test_a_padded_head_dim_says_it_was_not_calibrated_and_widens_its_band(gpu):
+    padded, pow2 = DecodeWorkload.build(8, 32, 8, 96, 8192), DecodeWorkload.build(8, 32, 8, 128, 8192)
+    row, base = (row_provenance(gpu, "streamk", w, w.kv_bytes()) for w in (padded, pow2))
+    assert row.profile_source == f"{base.profile_source}; {PADDED_LABEL}"
+    assert row.band_regime == "decode+padded" and base.band_regime == "decode"
+    assert row.band_pct[0] <= min(base.band_pct[0], PADDED_BAND_PCT[0])
+    assert row.band_pct[1] >= max(base.band_pct[1], PADDED_BAND_PCT[1])
+    fp8 = row_provenance(gpu, "streamk", dataclasses.replace(padded, kv_dtype="fp8"), padded.kv_bytes())
+    assert fp8.band_regime == "fp8+padded" and fp8.terms  # its serving terms are still named
+
+
+def test_the_padded_band_is_the_h100_padded_sweeps_residuals_under_todays_model():
+    """PADDED_BAND_PCT, recomputed: the 5th-95th percentile of predicted / measured - 1 over every padded row of
+    the H100's padded sweeps (a model change that moves them must move the band)."""
+    frames = [load_measurements(RESULTS / "h100" / name) for name in ("head_dim_pad.csv", "pad_tiles.csv")]
+    rows = predict_measurements(pd.concat(frames, ignore_index=True), H100)
+    errors = rows.loc[rows["head_dim"].isin([96, 160, 192, 224]), "pct_error"]
+    assert len(errors) == 124
+    assert np.percentile(errors, [5, 95]) == pytest.approx(PADDED_BAND_PCT, abs=0.5)
