@@ -13,7 +13,7 @@ loop the kernel shares, and are fitted on the rest.
 
 adds to the fitted rows the split-KV plans of that sweep (cal-serving: `auto` runs them) that read the
 dtype's KV from a contiguous cache and merge more than one row step (q_len x group > 4): their last
-arrival merges 16-144 load rounds (cost.last_arrival_steps), the decode rows here 2-9, so only they pin
+arrival merges 16-144 load rounds (merge_cost.last_arrival_steps), the decode rows here 2-9, so only they pin
 the per-round cost (fixup_per_peer_us) apart from the fixed fix-up and CTA costs. They use no serving
 term but the tile math, left at its default (no cap) as serving_fit then keeps it where it holds out
 no better. None of them is in the validation sweeps (serving_fit.check_disjoint). Prints MAPE on both parts and per point; --write stores the
@@ -40,7 +40,7 @@ from attnsim.profiles import resolve_gpu
 from attnsim.validation.fit import fit_points as fit_measured
 from attnsim.validation.bands import IN_SAMPLE_WIDENING, error_bands
 from attnsim.validation.compare import predict_measurements
-from attnsim.simulator import cost
+from attnsim.simulator import merge_cost
 from attnsim.simulator.terms import TERMS
 from attnsim.validation.measurements import load_measurements, measured_points
 from attnsim.validation.serving_fit import at_defaults
@@ -62,7 +62,7 @@ def merge_points(path: Path, spec) -> list:
     but the tile math: the dtype's KV, contiguous (see the module docstring)."""
     frame = load_measurements(path)
     rows = frame[(frame["strategy"] == NAME) & (frame["kv_dtype"] == frame["dtype"]) & (frame["page_size"] == 0)
-                 & (frame["q_len"] * frame["q_heads"] // frame["kv_heads"] > cost.LAST_ARRIVAL_MERGE_ROWS)
+                 & (frame["q_len"] * frame["q_heads"] // frame["kv_heads"] > merge_cost.LAST_ARRIVAL_MERGE_ROWS)
                  & (frame["splits"] > 1)]
     return measured_points(rows.reset_index(drop=True), spec)
 

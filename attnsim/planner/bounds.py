@@ -14,7 +14,7 @@ with them too, so the bound holds for the real traffic. CTA fixed = cta_fixed_us
 most crowded SM, k CTAs, streams their `sm_bytes` at most at min(k b, R) (the chip's stretch only slows
 it). Host path: a host merging P peers waits for a peer that
 streams `peer_bytes` first, then pays fixup_fixed_us + fixup_per_peer_us x its merge's load rounds
-(cost.last_arrival_steps of the longest output's non-empty splits, at its last q-block's rows: the
+(merge_cost.last_arrival_steps of the longest output's non-empty splits, at its last q-block's rows: the
 fewest). A
 combine launch that merges K partials of one output adds its launch overhead + cta_fixed_us +
 ceil(K / MERGE_BLOCK_MAX) x segment_fixed_us (a segment is a load step of up to that many partials).
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnsim.planner.candidates import Candidate, StrategyContext
-from attnsim.simulator import cost, reuse, terms
+from attnsim.simulator import cost, merge_cost, reuse, terms
 from attnsim.simulator.hardware import CostParams
 from attnsim.simulator.partition import common
 from attnsim.simulator.workload import DecodeWorkload
@@ -130,13 +130,13 @@ class LaunchLimits:
         key = ("merge_steps", peers)
         if key not in self._memo:
             self._memo[key] = float(self.last_arrival_steps(peers) if self.last_arrival else
-                                    cost.merge_steps(np.array([peers]), self.params.merge_fanin)[0])
+                                    merge_cost.merge_steps(np.array([peers]), self.params.merge_fanin)[0])
         return self._memo[key]
 
     def last_arrival_steps(self, merged: int) -> float:
         """Load rounds of a last-arrival merge of `merged` partials at the workload's last q-block (the fewest rows)."""
         last_q_block = self.workload.q_blocks - 1
-        return float(cost.last_arrival_steps(self.workload, np.array([last_q_block]), np.array([merged]))[0])
+        return float(merge_cost.last_arrival_steps(self.workload, np.array([last_q_block]), np.array([merged]))[0])
 
 
 def limits_for(ctx: StrategyContext, family: str) -> LaunchLimits:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from attnsim.errors import InputError
-from attnsim.simulator import cost, reuse
+from attnsim.simulator import cost, merge_cost, reuse
 from attnsim.simulator.hardware import GpuSpec
 from attnsim.simulator.occupancy import resident_capacity
 from attnsim.simulator.schedule import LAST_ARRIVAL, Launch, Schedule
@@ -115,7 +115,7 @@ def _run_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec):
         fixed = fixed + cost.wide_tile_us(params, launch, schedule)
     start, stream_end, ready, slot, clock = _dispatch(schedule, launch, work, fixed, slots, bw, fast_slots)
     if launch.name == "attention" and (schedule.reductions.host_cta == LAST_ARRIVAL).any():
-        merge = cost.last_arrival_merge_us(gpu.cost_for(launch.merge_family or launch.family), schedule.reductions,
+        merge = merge_cost.last_arrival_merge_us(gpu.cost_for(launch.merge_family or launch.family), schedule.reductions,
                                            _arrival_us(schedule, launch, ready + fixed, clock), launch.grid,
                                            schedule.workload)
         # now that the last arrivals are known: they hold their slots for the merge

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnsim.simulator import cost, engine
+from attnsim.simulator import cost, engine, merge_cost
 from attnsim.simulator.hardware import PRESETS
 from attnsim.simulator.schedule import LAST_ARRIVAL, ROLE_COMPLETE, ROLE_HOST, ROLE_PEER
 from attnsim.simulator.workload import DecodeWorkload
@@ -73,7 +73,7 @@ def test_the_merge_lands_on_the_contributor_that_publishes_last():
     assert (arrival <= end[red.peer_cta] + 1e-9).all()
     first_seg_peer = red.peer_done_bytes < np.bincount(attn.segments.cta, weights=attn.segments.kv_bytes)[red.peer_cta]
     assert first_seg_peer.any() and (arrival[first_seg_peer] < end[red.peer_cta[first_seg_peer]]).all()
-    merge = cost.last_arrival_merge_us(H100.cost_for("splitkv"), red, arrival, attn.grid, w)
+    merge = merge_cost.last_arrival_merge_us(H100.cost_for("splitkv"), red, arrival, attn.grid, w)
     n_peers = np.diff(red.peer_offsets)
     params = H100.cost_for("splitkv")
     # group 8 at q_len 1: 8 rows, two row groups of 4; each merges its peers 8 at a time (d 128), one

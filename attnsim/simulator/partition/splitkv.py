@@ -11,7 +11,7 @@ never empty, whose plan rows the kernel reads by program id.
   per output with host_cta = LAST_ARRIVAL and all S CTAs as peers (an empty split of a short
   sequence reads nothing but still arrives at the output's counter). The engine puts the merge —
   reading the S partials, L2-resident, and writing o — on whichever peer finishes last, as time
-  (fixup_fixed_us + fixup_per_peer_us per L2 load round of the merge, cost.last_arrival_steps: its
+  (fixup_fixed_us + fixup_per_peer_us per L2 load round of the merge, merge_cost.last_arrival_steps: its
   q-block's rows 4 at a time x its published partials 1024 / head_dim at a time), not as streamed bytes.
 
 Fixed chunks (`chunk_tokens`, optionally `max_splits`; batch-invariant): output o is cut at balanced's rule,

@@ -18,7 +18,7 @@ row r writes slot peer_offsets[r] + k, the row's merge range is [peer_offsets[r]
 one per straddled output).
 
 Model: the engine bills the merge to the contributor that publishes last (engine._arrival_us), as
-time: fixup_fixed_us + fixup_per_peer_us per load round (cost.last_arrival_steps). Those two terms (the merge
+time: fixup_fixed_us + fixup_per_peer_us per load round (merge_cost.last_arrival_steps). Those two terms (the merge
 reads its partials one after another, MERGE_ROWS x 1024 / head_dim per step) are BORROWED from the
 `splitkv` family (Launch.merge_family): the same merge code (kernels/arrival.py) fitted on the H200
 for the split-KV kernel at 4 warps, not measured for the 8-warp stream-K kernel. They need an H200
