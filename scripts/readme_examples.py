@@ -173,9 +173,9 @@ flush's write-back the rest).
   `attnsim {' '.join([*SERVING, *VERIFY])}`.
   The model caps each SM's stream by its tile math (`bound` column when that binds), so it says
   when a verify block stops being memory-bound.
-- A `†` on `likely_us` marks a row whose plan uses a serving cost term not fitted on this GPU
-  (the footnote names it, `profile_source` and `terms` in CSV/JSON too): its band is the error
-  measured on the serving sweeps of its regime, not the decode band.
+- A `†` on `likely_us` marks a row whose plan uses a serving cost term not fitted on this GPU, or
+  a head dim that is not a power of two (the footnote names it, `profile_source` and `terms` in
+  CSV/JSON too): its band is the error measured on the sweeps of its regime, not the decode band.
 """
 
 

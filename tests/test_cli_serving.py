@@ -121,7 +121,7 @@ def test_rows_with_unfitted_serving_terms_are_marked_in_the_table_csv_and_json(c
     rows = {line.split()[1]: line for line in lines[1:1 + len(names)]}
     assert code == 0 and sorted(rows) == sorted(names)
     assert {name: "†" in rows[name] for name in names} == {name: s == "default" for name, s in status.items()}
-    footnote = "† h200: calibrated; paging terms at defaults (not fitted on this GPU)"
+    footnote = "† h200: calibrated; paging terms at defaults; likely_us: the band of its regime (paged"
     assert (footnote in out) == ("default" in status.values())
     code, out, _ = run_cli([*args, "--format", "csv"], capsys)
     csv_rows = {r["strategy"]: r for r in csv.DictReader(io.StringIO(out))}

@@ -11,7 +11,7 @@ from attnsim.strategies import SPEEDUP_BASES
 TABLE_COLUMNS = ["gpu", "strategy", "batch", "q_heads", "kv_heads", "head_dim", "context", "time_us", "likely_us",
                  *(f"speedup_vs_{b}" for b in SPEEDUP_BASES), "grid", "splits", "achieved_gbps", "bw_fraction"]
 UNCALIBRATED_MARK = "*"
-UNFITTED_MARK = "†"  # a serving term the plan uses was not fitted on this GPU
+UNFITTED_MARK = "†"  # a serving term the plan uses was not fitted on this GPU, or a padded head dim
 NULLABLE_COLUMNS = {"splits", "page_size"}  # integer columns whose null means "does not apply"
 NOT_APPLICABLE = "–"
 # Serving columns, shown only when some record needs them: (column, inserted right after, shown if);
@@ -82,7 +82,7 @@ def _source_notes(frame: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
     """Marks `shown` in place and returns the footnotes: UNCALIBRATED_MARK on the GPU of a row not
     calibrated on it (its profile, or its family: `family_source` "not calibrated"); UNFITTED_MARK on
     likely_us of a row whose plan uses serving terms that were not fitted on this GPU ("calibrated;
-    paging terms at defaults": simulator/provenance.py)."""
+    paging terms at defaults") or whose head dim is padded (simulator/provenance.py)."""
     kind = frame["profile_source"].str.partition(";")[0]
     if "family_source" in frame.columns:  # a family with datasheet costs in a calibrated/transferred profile
         kind = kind.where(frame["family_source"] != "not calibrated", "not calibrated")
@@ -94,9 +94,9 @@ def _source_notes(frame: pd.DataFrame, shown: pd.DataFrame) -> list[str]:
         shown["likely_us"] = [v + (UNFITTED_MARK if u else "") for v, u in zip(shown["likely_us"], unfitted)]
     for (gpu, source), rows in frame[unfitted].groupby(["gpu", "profile_source"], sort=False):
         regimes = ", ".join(dict.fromkeys(rows.get("band_regime", pd.Series(["serving"]))))
-        notes.append(f"{UNFITTED_MARK} {gpu}: {source} (not fitted on this GPU); likely_us: the band of its serving "
-                     f"regime ({regimes}; measured on the serving sweeps, or for mla the mla sweep, where the profile "
-                     "has them), not the decode band")
+        notes.append(f"{UNFITTED_MARK} {gpu}: {source}; likely_us: the band of its regime ({regimes}: measured on "
+                     "the serving sweeps, the mla sweep or the H100's padded sweeps, where the profile has them), not "
+                     "the decode band alone")
     return notes
 
 
