@@ -19,6 +19,7 @@ from plan_helpers import plan_for
 from attnsim.planner.choose import make_plan
 from attnsim.plans.spec import parse_plan_spec
 from attnsim.simulator import bands
+from attnsim.simulator.provenance import PADDED_BAND_PCT
 from attnsim.simulator.hardware import from_name
 from attnsim.simulator.partition.common import PlanConfig
 from attnsim.predict import predict_one, predict_records
@@ -228,3 +229,17 @@ def test_the_engine_key_sees_every_launch_field():
         ev = Evaluator(workload, gpu, PlanConfig())
         assert ev.simulated(other) is not ev.simulated(schedule) and len(ev._simulated[schedule.engine_digest()]) == 2
         assert ev.simulated(twin).total_us == ev.simulated(schedule).total_us
+
+
+@pytest.mark.parametrize("family", ["fa2", "splitkv", "streamk"])
+def test_a_padded_head_dim_ties_plans_within_its_measured_residuals(family):
+    """The H100 measured the padded plans apart by more than the decode bands allow: a padded workload's tie band
+    is at least PADDED_BAND_PCT's half-width, and says so; its power-of-two twin's is the decode band."""
+    gpu = resolve_gpu("h200")
+    padded, pow2 = DecodeWorkload.build(8, 32, 32, 160, 32768), DecodeWorkload.build(8, 32, 32, 256, 32768)
+    band, source = tie_band(gpu, family, padded)
+    lo, hi = PADDED_BAND_PCT
+    assert band >= (hi - lo) / 2.0 and band >= tie_band(gpu, family, pow2)[0]
+    assert "padded" in source and "padded" not in tie_band(gpu, family, pow2)[1]
+    result = search(padded, gpu)
+    assert result.tie_band_pct >= (hi - lo) / 2.0
