@@ -32,7 +32,7 @@
 #         segment and fp8pf's first-tile prefetch, under abls/: docs/kernels.md, "Ready to land"; land_refit_auto: the
 #         next call, in the merged tree, on the machine lsum_land left warm)
 #         pf_ab pf_lsum_ab cta_trace (issue 18: branch fp8pf; the engine's tail, where a launch's CTAs run)
-#         head_dim_pad pad_tiles (head dims that are not powers of two; 160-224's KV tile, on whichever GPU came)
+#         head_dim_pad pad_tiles masked_read (head dims that are not powers of two; 160-224's KV tile, on whichever GPU came)
 #         kernel_trace floor_check (issue 20: our attention launches traced CTA by CTA; the floor model against this
 #         node's pure reads; on whichever GPU came)
 #         fp8_probe (issue 18: the fp8 loop's time by ablation, loads / conversions / dots / softmax; any GPU)
@@ -468,4 +468,6 @@ stage_pad_tiles() {
     --specs auto,fa2,fa2:kv_tile_tokens=64,flashdecoding,flashdecoding:kv_tile_tokens=64,streamk,streamk:kv_tile_tokens=64 \
     | tail -40
 }
+# d 160's slowness without attention math: masked [32, W] tile reads vs flat reads vs the plain read (~1 min)
+stage_masked_read() { timeout 280 python3 scripts/masked_read_probe.py --out "$OUT" | tail -25; }
 for s in "$@"; do stage "$s"; done
