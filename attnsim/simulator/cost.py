@@ -233,7 +233,9 @@ def stream_gbps(params: CostParams, warps: float, workload: DecodeWorkload | Non
     if workload is None:
         return gbps
     gbps *= workload.loaded_column_share
-    return gbps if not params.cta_ns_per_token else 1.0 / (1.0 / gbps + params.cta_ns_per_token / workload.kv_token_bytes)
+    if not params.cta_ns_per_token:
+        return gbps
+    return 1.0 / (1.0 / gbps + params.cta_ns_per_token / workload.kv_token_bytes)
 
 
 def math_capped(launch: Launch, workload: DecodeWorkload) -> bool:

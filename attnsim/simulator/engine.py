@@ -115,9 +115,10 @@ def _run_launch(schedule: Schedule, launch: Launch, gpu: GpuSpec):
         fixed = fixed + cost.wide_tile_us(params, launch, schedule)
     start, stream_end, ready, slot, clock = _dispatch(schedule, launch, work, fixed, slots, bw, fast_slots)
     if launch.name == "attention" and (schedule.reductions.host_cta == LAST_ARRIVAL).any():
-        merge = merge_cost.last_arrival_merge_us(gpu.cost_for(launch.merge_family or launch.family), schedule.reductions,
-                                           _arrival_us(schedule, launch, ready + fixed, clock), launch.grid,
-                                           schedule.workload)
+        merge = merge_cost.last_arrival_merge_us(gpu.cost_for(launch.merge_family or launch.family),
+                                                 schedule.reductions,
+                                                 _arrival_us(schedule, launch, ready + fixed, clock), launch.grid,
+                                                 schedule.workload)
         # now that the last arrivals are known: they hold their slots for the merge
         fixed = fixed + merge
         if launch.grid > slots:  # a longer hold delays the CTA dispatched to the slot next; in one wave
