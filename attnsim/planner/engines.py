@@ -194,8 +194,22 @@ def common_notes(ev: Evaluator) -> tuple[str, ...]:
             "engine's own kernels",)
 
 
+# Head dims vLLM's FlashInfer backend listed (v1 in 2025, get_supported_head_sizes; later versions dropped the list):
+# a padded one (96, 160-224) runs on our kernels and FA3, but may not on a given FlashInfer build
+FLASHINFER_HEAD_DIMS = (64, 128, 256)
+
+
+def flashinfer_head_dim_notes(ev: Evaluator) -> tuple[str, ...]:
+    d = ev.workload.head_dim
+    if ev.workload.is_mla or d in FLASHINFER_HEAD_DIMS:
+        return ()
+    return (f"head dim {d}: vLLM's FlashInfer backend listed head sizes {', '.join(map(str, FLASHINFER_HEAD_DIMS))} "
+            f"in 2025; check that your vLLM / FlashInfer build runs d {d} before choosing it",)
+
+
 ENGINES = {
-    "vllm": Engine("vLLM: the attention backend and FA3's split cap", vllm_settings, lambda ev: common_notes(ev) + (
+    "vllm": Engine("vLLM: the attention backend and FA3's split cap", vllm_settings, lambda ev: common_notes(ev) +
+                   flashinfer_head_dim_notes(ev) + (
         "FLASHINFER: vLLM sets FlashInfer's split only under VLLM_BATCH_INVARIANT (no knob otherwise)",
         "the FLASH_ATTN split cap is modelled for FA3 (Hopper); elsewhere FLASH_ATTN is FA2's rule",
         "TRITON_ATTN (its 2D/3D kernel switch) is not modelled")),
@@ -204,7 +218,7 @@ ENGINES = {
                          "--attention-backend fa3 / flashinfer run those libraries' rules: see --engine fa3 / flashinfer",
                          "SGLANG_TRITON_DECODE_ATTN_STATIC_KV_SPLITS=true always uses the cap (not modelled)")),
     "flashinfer": Engine("FlashInfer batch decode (BatchDecodeWithPagedKVCacheWrapper.plan)", flashinfer_settings,
-                         lambda ev: common_notes(ev) + (
+                         lambda ev: common_notes(ev) + flashinfer_head_dim_notes(ev) + (
                              "fixed_split_size is in pages and needs the tensor-core decode (use_tensor_cores=True)",
                              *(("a contiguous cache: sizes in pages of 1 token; --page-size gives the engine's",)
                                if not ev.workload.page_size else ()),

@@ -115,3 +115,12 @@ def test_bad_engine_exits_2_with_one_line(value, capsys):
     assert err.startswith("attnsim: error: engine:")
     with pytest.raises(InputError):
         engines.parse_engines(value)
+
+
+@pytest.mark.parametrize("head_dim, warned", [(160, True), (96, True), (128, False), (256, False)])
+def test_flashinfer_advice_warns_of_a_head_dim_it_may_not_run(head_dim, warned):
+    w = DecodeWorkload.build(4, 32, 8, head_dim, 16384)
+    for name in ("flashinfer", "vllm"):
+        notes = advice(name, w).notes
+        assert any(f"head dim {head_dim}:" in n for n in notes) == warned, (name, notes)
+    assert not any("head dim" in n for n in advice("fa3", w).notes + advice("sglang", w).notes)
