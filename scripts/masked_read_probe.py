@@ -22,7 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
-from attnsim.kernels.membw import _stream_read_kernel
+from attnsim.kernels.membw import launch_stream_read
 from attnsim.kernels.timing import TimerConfig, time_us
 
 HEAD_DIMS = (128, 160, 192, 224, 256)
@@ -62,7 +62,7 @@ def launch(pattern: str, x, sums, grid: int, rows_per_cta: int, d: int, warps: i
         _flat_read[(grid,)](x, sums, rows_per_cta, D=d, FLAT=triton.next_power_of_2(BLOCK_N * d), BLOCK_N=BLOCK_N,
                             num_warps=warps)
     else:  # the plain read of the same bytes (membw), the floor's kernel
-        _stream_read_kernel[(grid,)](x, sums, rows_per_cta * d, BLOCK_ELEMS=1024, num_warps=warps)  # 32 rows x d: a multiple of 1024
+        launch_stream_read(x, sums, grid, warps, 1024, rows_per_cta * d)  # 32 rows x d: a multiple of 1024
 
 
 def checked(pattern: str, x, grid: int, rows_per_cta: int, d: int, warps: int) -> None:

@@ -78,8 +78,7 @@ def combine_step(m, den, acc, o_s, lse):
 
 @triton.jit
 def store_group(o_ptr, acc, den, seq, kv_head, first_row, row0, n_rows, group, stride_ob, stride_oh, stride_oi,
-                HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
-                D_VALID: tl.constexpr = 0):
+                HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0):
     """Store the merged rows [row0, row0 + MERGE_ROWS) of the q-block (those below n_rows) to o."""
     rows = row0 + tl.arange(0, MERGE_ROWS)
     q_head, q_pos, row_ok = packed_rows(kv_head, first_row + rows, group, Q_LEN)
@@ -89,8 +88,7 @@ def store_group(o_ptr, acc, den, seq, kv_head, first_row, row0, n_rows, group, s
 
 @triton.jit
 def fold_pair(m, den, acc, o_s, lse, last, o_ptr, seq, kv_head, first_row, row0, n_rows, group, stride_ob,
-              stride_oh, stride_oi, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
-                D_VALID: tl.constexpr = 0):
+              stride_oh, stride_oi, HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0):
     """One (row group, step) pair into the row group's running (m, den, acc); at the group's `last` step its
     rows are stored and the running values restart for the next group."""
     m, den, acc = combine_step(m, den, acc, o_s, lse)

@@ -48,7 +48,8 @@ def flash_decoding_kernel(
         if tl.load(seg + SEG_ROLE) == ROLE_PEER:
             store_partial(o_part_ptr, lse_part_ptr, tl.load(seg + SEG_SLOT), o, lse, row_ok, BLOCK_M, HEAD_DIM)
         else:
-            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN,
+                         D_VALID)
 
 
 @triton.jit

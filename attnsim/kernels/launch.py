@@ -114,10 +114,10 @@ def kernel_shape(workload: DecodeWorkload, config: PlanConfig, kernel: strategie
     MLA_MERGE_BLOCK whatever the tile."""
     block_m = query_tile_rows(workload)
     block_p = MLA_MERGE_BLOCK if workload.is_mla else merge_block(block_m, workload.partial_dim, config.num_warps)
-    width = workload.tile_head_dim
-    return KernelShape(block_m, config.kv_tile_tokens, width, config.num_warps, config.num_stages,
+    return KernelShape(block_m, config.kv_tile_tokens, workload.tile_head_dim, config.num_warps, config.num_stages,
                        block_p, workload.page_size, workload.q_len, workload.kv_lora_rank,
-                       kernel.max_registers(block_m, config.num_warps), workload.head_dim if width != workload.head_dim else 0)
+                       kernel.max_registers(block_m, config.num_warps),
+                       workload.head_dim if workload.pads_head_dim else 0)
 
 
 def check_workload(workload: DecodeWorkload) -> None:

@@ -64,4 +64,5 @@ def lean_decode_kernel(
             tl.debug_barrier()  # every thread's partial stores precede the flag
             tl.atomic_xchg(flags_ptr + slot, 1, sem="release", scope="gpu")
         else:
-            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN,
+                         D_VALID)

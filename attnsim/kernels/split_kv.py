@@ -52,8 +52,7 @@ def split_range(context, split, n_splits, BLOCK_N: tl.constexpr):
 @triton.jit
 def merge_output(o_ptr, o_part_ptr, lse_part_ptr, row_ptr, output, n_outputs, n_splits, group,
                  stride_ob, stride_oh, stride_oi, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                 HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr,
-                D_VALID: tl.constexpr = 0):
+                 HEAD_DIM: tl.constexpr, Q_LEN: tl.constexpr, D_VALID: tl.constexpr = 0):
     """The last arrival's epilogue: merge the output's non-empty splits (slots output + s·n_outputs)
     and store o (arrival.merge_store)."""
     _, _, used = split_range(tl.load(row_ptr + SEG_CONTEXT), 0, n_splits, BLOCK_N)
@@ -87,7 +86,8 @@ def split_kv_kernel(
                               context, stride_kb, stride_kh, stride_kn, stride_vb, stride_vh, stride_vn, stride_bt,
                               qk_scale, BLOCK_M, BLOCK_N, HEAD_DIM, PAGE_SIZE, Q_LEN, D_VALID)
         if n_splits == 1:
-            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN, D_VALID)
+            store_output(o_ptr, o, seq, q_head, q_pos, row_ok, stride_ob, stride_oh, stride_oi, HEAD_DIM, Q_LEN,
+                         D_VALID)
         else:
             store_partial(o_part_ptr, lse_part_ptr, output + split * n_outputs, o, lse, row_ok, BLOCK_M, HEAD_DIM)
     if n_splits > 1:

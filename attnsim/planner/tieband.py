@@ -65,7 +65,7 @@ def tie_band(gpu: GpuSpec, family: str, workload: DecodeWorkload) -> tuple[float
     dim's at least the half-width of provenance.PADDED_BAND_PCT (the model's plans there were measured apart by
     up to 26% more than it said: split-KV 14% slow, FlashDecoding 12% fast at d 160 on the H100)."""
     band = kernel_tie_band(gpu, family, workload)
-    if workload.loaded_column_share == 1:
+    if not workload.pads_head_dim:
         return band
     lo, hi = provenance.PADDED_BAND_PCT
     padded = ((hi - lo) / 2.0, "padded head dim: the H100's padded sweeps' residuals (half-width)")

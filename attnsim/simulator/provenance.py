@@ -69,7 +69,7 @@ def term_status(gpu: GpuSpec, family: str, term: str) -> dict:
 def row_provenance(gpu: GpuSpec, family: str, workload, kv_bytes: float) -> RowProvenance:
     """Provenance and error band of a prediction whose attention launch is of cost `family`."""
     row = kernel_row_provenance(gpu, family, workload, kv_bytes)
-    if workload.loaded_column_share == 1:
+    if not workload.pads_head_dim:
         return row
     band = (min(row.band_pct[0], PADDED_BAND_PCT[0]), max(row.band_pct[1], PADDED_BAND_PCT[1]))
     return RowProvenance(f"{row.profile_source}; {PADDED_LABEL}", row.terms, f"{row.band_regime}+padded", band)

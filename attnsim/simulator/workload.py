@@ -240,6 +240,11 @@ class DecodeWorkload:
         return self.head_dim if self.is_mla else block_head_dim(self.head_dim)
 
     @property
+    def pads_head_dim(self) -> bool:
+        """Whether our kernels' tiles are wider than the head dim (96, 160-224: D_VALID masks the rest)."""
+        return self.tile_head_dim != self.head_dim
+
+    @property
     def loaded_column_share(self) -> float:
         """head_dim / tile_head_dim: the share of a K/V tile row's columns a load fetches (the padded columns are
         masked, their sectors never read), so of a power-of-two tile's bytes in flight (cost.stream_gbps); 1 at a
